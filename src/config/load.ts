@@ -1,0 +1,83 @@
+/**
+ * Configuration loading: read a YAML or JSON file once, resolve `{ env: NAME }` secrets, validate
+ * against one zod schema per command, and return a frozen value. Errors name the file and the
+ * field path. Nothing else in anycdn reads `process.env`; values come in through here.
+ */
+import { readFile } from 'node:fs/promises';
+import { parse as parseYaml } from 'yaml';
+import { z } from 'zod';
+import { CdnError } from '../errors.js';
+
+export type Env = Readonly<Record<string, string | undefined>>;
+
+/** A secret given inline or as `{ env: NAME }` to read from the environment. */
+export const secret = z.union([z.string().min(1), z.strictObject({ env: z.string().min(1) })]);
+
+export function configError(file: string, field: string, message: string): CdnError {
+  const where = field === '' ? file : `${file}: ${field}`;
+  return new CdnError('invalid_config', 'client', `${where}: ${message}`, { field });
+}
+
+/** Parse file text as JSON (by extension) or YAML (YAML is a superset, used otherwise). */
+export function parseConfigText(file: string, text: string): unknown {
+  try {
+    if (file.endsWith('.json')) return JSON.parse(text);
+    return parseYaml(text);
+  } catch (err) {
+    throw configError(file, '', `cannot parse: ${(err as Error).message}`);
+  }
+}
+
+/** Replace every `{ env: NAME }` object with the variable's value; a missing variable is an error. */
+export function resolveSecrets(value: unknown, env: Env, file: string, path: string[] = []): unknown {
+  if (Array.isArray(value)) return value.map((v, i) => resolveSecrets(v, env, file, [...path, String(i)]));
+  if (value !== null && typeof value === 'object') {
+    const entries = Object.entries(value as Record<string, unknown>);
+    if (entries.length === 1 && entries[0]![0] === 'env' && typeof entries[0]![1] === 'string') {
+      const name = entries[0]![1];
+      const v = env[name];
+      if (v === undefined || v === '') {
+        throw configError(file, path.join('.'), `environment variable ${name} is not set`);
+      }
+      return v;
+    }
+    return Object.fromEntries(entries.map(([k, v]) => [k, resolveSecrets(v, env, file, [...path, k])]));
+  }
+  return value;
+}
+
+function deepFreeze<T>(value: T): T {
+  if (value !== null && typeof value === 'object' && !Object.isFrozen(value)) {
+    Object.freeze(value);
+    for (const v of Object.values(value as object)) deepFreeze(v);
+  }
+  return value;
+}
+
+/** Validate an already-parsed object; `file` only names the source in errors. */
+export function validateConfig<S extends z.ZodType>(schema: S, raw: unknown, file: string, env: Env): Readonly<z.output<S>> {
+  const resolved = resolveSecrets(raw ?? {}, env, file);
+  const result = schema.safeParse(resolved);
+  if (!result.success) {
+    const issue = result.error.issues[0]!;
+    let path = issue.path.map(String).join('.');
+    let message = issue.message;
+    if (issue.code === 'unrecognized_keys') {
+      const key = issue.keys[0]!;
+      path = path === '' ? key : `${path}.${key}`;
+      message = 'unknown key';
+    }
+    throw configError(file, path, message);
+  }
+  return deepFreeze(result.data);
+}
+
+export async function loadConfigFile<S extends z.ZodType>(schema: S, file: string, env: Env): Promise<Readonly<z.output<S>>> {
+  let text: string;
+  try {
+    text = await readFile(file, 'utf8');
+  } catch (err) {
+    throw configError(file, '', `cannot read: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`);
+  }
+  return validateConfig(schema, parseConfigText(file, text), file, env);
+}

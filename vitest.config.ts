@@ -1,0 +1,29 @@
+import { defineConfig } from 'vitest/config';
+
+// Two projects: `unit` (pure logic, no sockets, no child processes) and
+// `integration` (real servers on loopback ports, real files, real sharp).
+// The anycast issue adds `lab` (real BIRD in network namespaces).
+export default defineConfig({
+  test: {
+    projects: [
+      {
+        test: {
+          name: 'unit',
+          include: ['test/unit/**/*.test.ts'],
+          environment: 'node',
+        },
+      },
+      {
+        test: {
+          name: 'integration',
+          include: ['test/integration/**/*.test.ts'],
+          environment: 'node',
+          testTimeout: 60_000,
+          hookTimeout: 60_000,
+          // Integration suites start servers and run sharp: two cores, so one file at a time per worker.
+          fileParallelism: false,
+        },
+      },
+    ],
+  },
+});
