@@ -1,0 +1,59 @@
+/**
+ * The edge's HTTP application: health (503 while draining), metrics, and every other path through
+ * the cache pipeline. Built from its dependencies and doing no I/O of its own; edge/server.ts
+ * binds it to a port, opens the cache and handles draining.
+ */
+import { Hono } from 'hono';
+import { logRequest, type Logger } from '../src/log.js';
+import type { EdgeConfig } from './config.js';
+import type { EdgeMetrics } from './metrics.js';
+import type { EdgePipeline } from './pipeline.js';
+
+export interface EdgeAppDeps {
+  config: EdgeConfig;
+  pipeline: EdgePipeline;
+  metrics: EdgeMetrics;
+  logger: Logger;
+  /** True while draining: health answers 503 and responses carry `Connection: close`. */
+  isDraining: () => boolean;
+}
+
+type Bindings = { incoming?: { socket?: { remoteAddress?: string } } };
+
+export function createEdgeApp(deps: EdgeAppDeps): Hono<{ Bindings: Bindings }> {
+  const app = new Hono<{ Bindings: Bindings }>();
+  const servedBy = `${deps.config.pop}/${deps.config.node}`;
+
+  app.get('/_cdn/healthz', (c) => {
+    const draining = deps.isDraining();
+    return c.json({ status: draining ? 'draining' : 'ok', pop: deps.config.pop, node: deps.config.node }, draining ? 503 : 200, {
+      'cache-control': 'no-store',
+      'x-served-by': servedBy,
+    });
+  });
+  app.get('/_cdn/metrics', async (c) => c.body(await deps.metrics.registry.metrics(), 200, { 'content-type': deps.metrics.registry.contentType }));
+  app.all('/_cdn/*', (c) => c.json({ error: 'not_found', message: `no route for ${c.req.method} ${c.req.path}` }, 404, { 'x-served-by': servedBy }));
+
+  app.all('*', async (c) => {
+    const started = performance.now();
+    const url = new URL(c.req.url);
+    const { response, outcome } = await deps.pipeline.handle({
+      method: c.req.method,
+      url,
+      headers: c.req.raw.headers,
+      body: c.req.raw.body,
+      clientIp: c.env?.incoming?.socket?.remoteAddress,
+    });
+    if (deps.isDraining()) response.headers.set('connection', 'close');
+    const seconds = (performance.now() - started) / 1000;
+    const bytes = Number(response.headers.get('content-length') ?? 0);
+    deps.metrics.requests.inc({ method: c.req.method, status: String(response.status), outcome });
+    deps.metrics.duration.observe({ method: c.req.method, outcome }, seconds);
+    deps.metrics.bytesSent.inc({ outcome }, bytes);
+    if (deps.logger.isLevelEnabled('info')) {
+      logRequest(deps.logger, { method: c.req.method, path: url.pathname + url.search, status: response.status, bytes, durationMs: Math.round(seconds * 1e4) / 10, cache: outcome });
+    }
+    return response;
+  });
+  return app;
+}

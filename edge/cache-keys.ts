@@ -1,0 +1,62 @@
+/**
+ * Cache keys at the edge. The primary key is the normalised URL (src/http/cache-key.ts) with image
+ * parameters in their canonical form, so `?fmt=auto&w=400` and `?w=400&fmt=auto` share an entry.
+ * A response with `Vary` is stored under `primary + VARY_SEPARATOR + secondary`, where the
+ * secondary key holds the normalised request fields (for `Accept`, the negotiated class avif /
+ * webp / other — never the raw header), so the vary fields of a stored object can be read back
+ * from its key alone when the index is rebuilt at start-up.
+ */
+import { cacheKey, type QueryNormalizer } from '../src/http/cache-key.js';
+import type { HeaderGetter } from '../src/http/headers.js';
+import { varySecondaryKey } from '../src/http/vary.js';
+import { IMAGE_PARAM_NAMES, parseImageParams, type ImageParamOptions } from '../src/image/params.js';
+
+/** Separates the primary from the secondary (Vary) part of a stored key; never appears in a URL. */
+export const VARY_SEPARATOR = '\u0000';
+/** Separates a stored key from the content coding of a derived (compressed) copy. */
+export const CODING_SEPARATOR = '\u0001';
+
+/**
+ * Canonicalise image parameters inside the key: when the query has any, they are parsed (a bad
+ * one is a 400 here, without bothering upstream) and replaced by their canonical form; `sig` and
+ * anything else stays as given.
+ */
+export function imageQueryNormalizer(options: ImageParamOptions): QueryNormalizer {
+  return (query) => {
+    const parsed = parseImageParams(query, options);
+    if (parsed === undefined) return query;
+    const out = new URLSearchParams(parsed.canonical);
+    for (const [k, v] of query) if (!(IMAGE_PARAM_NAMES as readonly string[]).includes(k)) out.append(k, v);
+    return out;
+  };
+}
+
+export function primaryKey(host: string, url: URL, normalizeQuery: QueryNormalizer): string {
+  return cacheKey(host, url.pathname, url.searchParams, normalizeQuery);
+}
+
+export function variantKey(primary: string, fields: readonly string[], req: HeaderGetter): string {
+  return primary + VARY_SEPARATOR + varySecondaryKey(fields, req);
+}
+
+/** The primary key and vary fields a stored key was made from. */
+export function splitStoredKey(key: string): { primary: string; fields: string[] | undefined; coding: string | undefined } {
+  let rest = key;
+  let coding: string | undefined;
+  const c = rest.indexOf(CODING_SEPARATOR);
+  if (c >= 0) {
+    coding = rest.slice(c + 1);
+    rest = rest.slice(0, c);
+  }
+  const v = rest.indexOf(VARY_SEPARATOR);
+  if (v < 0) return { primary: rest, fields: undefined, coding };
+  const secondary = rest.slice(v + 1);
+  const fields = secondary === '' ? [] : secondary.split('&').map((pair) => pair.split('=')[0]!);
+  return { primary: rest.slice(0, v), fields, coding };
+}
+
+/** The path (with query) of a primary key: what purges by URL and prefix match against. */
+export function pathOfKey(primary: string): string {
+  const slash = primary.indexOf('/');
+  return slash < 0 ? '/' : primary.slice(slash);
+}

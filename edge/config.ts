@@ -1,0 +1,91 @@
+/**
+ * The edge's configuration schema (`anycdn edge --config FILE`). Every cache and table has a byte
+ * or count bound; the type is inferred from the schema; unknown keys are refused.
+ */
+import { z } from 'zod';
+import { byteSize, duration, listenAddress } from '../src/config/common.js';
+import { secret } from '../src/config/load.js';
+
+const httpUrl = z
+  .string()
+  .url()
+  .refine((u) => /^https?:\/\//.test(u), 'expected an http:// or https:// URL')
+  .transform((u) => u.replace(/\/+$/, ''));
+
+export const edgeConfigSchema = z.strictObject({
+  /** Address to listen on. Default 127.0.0.1:8080. */
+  listen: listenAddress.default({ host: '127.0.0.1', port: 8080 }),
+  /** Base URL of the origin or of this PoP's shield. The edge fetches from nowhere else. */
+  upstream: httpUrl,
+  /** Name of this point of presence (in X-Served-By and metrics). */
+  pop: z.string().regex(/^[A-Za-z0-9_-]{1,32}$/, 'letters, digits, _ and - (1–32)'),
+  /** Name of this node within the PoP. */
+  node: z.string().regex(/^[A-Za-z0-9_.-]{1,64}$/, 'letters, digits, _, . and - (1–64)'),
+  /** Folder of the disk cache. */
+  cacheDir: z.string().min(1),
+  memory: z
+    .strictObject({
+      /** Memory tier budget. Default 256 MiB. */
+      maxBytes: byteSize.default(256 * 1024 * 1024),
+      /** Larger objects stream from disk and never sit whole in memory. Default 1 MiB. */
+      maxEntrySize: byteSize.default(1024 * 1024),
+    })
+    .prefault({}),
+  disk: z
+    .strictObject({
+      /** Disk tier budget; least recently used objects are evicted beyond it. Default 10 GiB. */
+      maxBytes: byteSize.default(10 * 1024 ** 3),
+      /** Larger responses are passed through without being stored. Default 1 GiB. */
+      maxEntrySize: byteSize.default(1024 ** 3),
+    })
+    .prefault({}),
+  timeouts: z
+    .strictObject({
+      /** TCP connect to upstream. Default 3 s. */
+      connect: duration.default(3_000),
+      /** From request sent to response headers. Default 15 s (variants may take seconds to generate). */
+      headers: duration.default(15_000),
+      /** Longest silence while the body streams. Default 15 s. */
+      bodyIdle: duration.default(15_000),
+    })
+    .prefault({}),
+  /** How long past expiry a stale copy may be served when upstream fails (unless the response forbids it). Default 1 h. */
+  grace: duration.default(3_600_000),
+  /** Lifetime of 404/410 answers that carry no freshness information. Default 10 s; 0 disables. */
+  negativeTtl: duration.default(10_000),
+  /** How long a key whose response was not cacheable skips coalescing (hit-for-miss). Default 30 s. */
+  hitForMissTtl: duration.default(30_000),
+  /** Heuristic freshness for responses with Last-Modified but no explicit lifetime (RFC 9111 §4.2.2). */
+  heuristic: z
+    .strictObject({
+      fraction: z.number().min(0).max(1).default(0.1),
+      max: duration.default(86_400_000),
+    })
+    .prefault({}),
+  coalescing: z
+    .strictObject({
+      /** Clients waiting on one upstream fetch; more fetch on their own. Default 10000. */
+      maxWaiters: z.number().int().min(1).max(1_000_000).default(10_000),
+      /** Distinct keys being fetched at once; beyond it requests pass through uncoalesced. Default 10000. */
+      maxInFlight: z.number().int().min(1).max(1_000_000).default(10_000),
+    })
+    .prefault({}),
+  compression: z
+    .strictObject({
+      /** Compress text types with brotli/gzip when upstream did not. Default true. */
+      enabled: z.boolean().default(true),
+      /** Smaller bodies are not worth compressing. Default 1 KiB. */
+      minBytes: byteSize.default(1024),
+      /** Larger bodies are sent as they are. Default 8 MiB. */
+      maxBytes: byteSize.default(8 * 1024 * 1024),
+    })
+    .prefault({}),
+  /** On SIGTERM: health answers 503 and the edge keeps serving this long before closing. Default 10 s. */
+  drain: duration.default(10_000),
+  /** Bearer token for POST /_cdn/purge on this edge alone. Default none (endpoint off). */
+  adminToken: secret.pipe(z.string().min(16, 'a token must be at least 16 characters')).optional(),
+  /** Log level. Default info. */
+  logLevel: z.enum(['trace', 'debug', 'info', 'warn', 'error', 'fatal', 'silent']).default('info'),
+});
+
+export type EdgeConfig = z.output<typeof edgeConfigSchema>;

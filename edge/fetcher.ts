@@ -1,0 +1,214 @@
+/**
+ * The leader's side of a flight: ask upstream, decide whether the answer may be stored (RFC 9111
+ * §3), and if so stream it into the store and into a GrowingBody that every waiting client reads
+ * while it arrives. A revalidation that comes back 304 refreshes the stored headers instead
+ * (RFC 9111 §4.3.4). Storage failures never fail the response: the body is then shared from
+ * memory without being kept.
+ */
+import type { BlobEntry, BlobStore, BlobWriter } from '../src/blob/blob-store.js';
+import { GrowingBody } from '../src/blob/streaming-body.js';
+import { effectiveCacheControl } from '../src/http/cache-control.js';
+import { freshnessLifetime } from '../src/http/freshness.js';
+import type { HeaderGetter } from '../src/http/headers.js';
+import { mergeNotModified, notModifiedApplies } from '../src/http/revalidate.js';
+import { storability, type Storability } from '../src/http/storable.js';
+import { varyFields } from '../src/http/vary.js';
+import type { Logger } from '../src/log.js';
+import { variantKey } from './cache-keys.js';
+import type { FlightOutcome } from './flights.js';
+import { headersFromPairs, storableHeaderPairs, viewOf } from './stored-view.js';
+import type { Upstream, UpstreamResponse } from './upstream.js';
+import type { VaryIndex } from './vary-index.js';
+
+export interface FetchDeps {
+  upstream: Upstream;
+  store: BlobStore;
+  varyIndex: VaryIndex;
+  logger: Logger;
+  now: () => number;
+  /** Lifetime given to 404/410 answers without freshness information; 0 disables. */
+  negativeTtlMs: number;
+  /** Called with bytes received from upstream. */
+  onUpstreamBytes?: (n: number) => void;
+}
+
+export interface FetchRequest {
+  primary: string;
+  /** Path and query sent upstream. */
+  path: string;
+  /** The client request's headers (for Vary and storability). */
+  clientHeaders: HeaderGetter;
+  /** Headers to send upstream (already filtered). */
+  upstreamHeaders: Record<string, string | string[]>;
+  /** The stored copy being revalidated, if any. */
+  revalidating?: BlobEntry;
+}
+
+export interface FetchResult {
+  outcome: FlightOutcome;
+  /** Settles when the body is fully received (and stored, when it is stored). */
+  done: Promise<unknown>;
+}
+
+export async function fetchForCache(deps: FetchDeps, req: FetchRequest): Promise<FetchResult> {
+  const res = await deps.upstream.request({ method: 'GET', path: req.path, headers: req.upstreamHeaders });
+  const resHeaders = headersFromPairs(res.headers);
+
+  if (res.status === 304 && req.revalidating !== undefined) {
+    return { outcome: await refreshStored(deps, req.revalidating, res, resHeaders), done: Promise.resolve() };
+  }
+
+  let decision = storability({ method: 'GET', headers: req.clientHeaders }, { status: res.status, headers: resHeaders, responseTime: res.responseTime }, { storeSetCookie: false });
+  let headerPairs = res.headers;
+  const negative = negativeCaching(deps, res, resHeaders, decision);
+  if (negative !== undefined) {
+    decision = { store: true, omitFields: [] };
+    headerPairs = negative;
+  }
+  if (!decision.store) {
+    let taken = false;
+    return {
+      outcome: {
+        kind: 'uncacheable',
+        reason: decision.reason,
+        take: () => (taken ? undefined : ((taken = true), res)),
+      },
+      done: Promise.resolve(),
+    };
+  }
+
+  const fields = varyFields(resHeaders);
+  const varying = Array.isArray(fields) && fields.length > 0;
+  const key = varying ? variantKey(req.primary, fields, req.clientHeaders) : req.primary;
+  const stored = storableHeaderPairs(headerPairs, decision.omitFields);
+  const lengthHeader = resHeaders.get('content-length');
+  const size = lengthHeader !== null && /^\d+$/.test(lengthHeader) ? Number(lengthHeader) : undefined;
+
+  let writer: BlobWriter | undefined;
+  try {
+    writer = await deps.store.begin(key, size);
+  } catch (err) {
+    deps.logger.warn({ err, key }, 'cache store refused a write');
+  }
+  const file = writer?.openReadBack !== undefined ? await writer.openReadBack().catch(() => undefined) : undefined;
+  const body = new GrowingBody(file === undefined ? {} : { file });
+  const done = pump(deps, res, body, writer, {
+    key,
+    size: size ?? 0,
+    status: res.status,
+    headers: stored,
+    requestTime: res.requestTime,
+    responseTime: res.responseTime,
+    storedAt: deps.now(),
+  }).then((kept) => {
+    if (!kept) return;
+    deps.varyIndex.add(key);
+    if (!varying) deps.varyIndex.clearFields(req.primary);
+  });
+  done.catch(() => undefined);
+  return {
+    outcome: {
+      kind: 'shared',
+      key,
+      status: res.status,
+      headers: stored,
+      body,
+      size,
+      requestTime: res.requestTime,
+      responseTime: res.responseTime,
+      storing: writer !== undefined,
+      revalidated: req.revalidating !== undefined,
+    },
+    done,
+  };
+}
+
+interface PumpMeta {
+  key: string;
+  size: number;
+  status: number;
+  headers: [string, string][];
+  requestTime: number;
+  responseTime: number;
+  storedAt: number;
+}
+
+/** Copy the upstream body into the store writer and the shared body, chunk by chunk. */
+/** Resolves true when the object was committed to the store. */
+async function pump(deps: FetchDeps, res: UpstreamResponse, body: GrowingBody, writer: BlobWriter | undefined, meta: PumpMeta): Promise<boolean> {
+  let received = 0;
+  let storing = writer !== undefined;
+  try {
+    for await (const chunk of res.body as AsyncIterable<Buffer>) {
+      received += chunk.length;
+      deps.onUpstreamBytes?.(chunk.length);
+      if (storing) {
+        try {
+          await writer!.write(chunk);
+        } catch (err) {
+          // Too large or disk trouble: keep serving from memory, stop storing.
+          storing = false;
+          body.detachFile();
+          deps.logger.warn({ err, key: meta.key }, 'cache write failed; serving without storing');
+        }
+      }
+      body.append(chunk);
+    }
+    if (meta.size !== 0 && received !== meta.size) {
+      throw new Error(`upstream sent ${received} bytes of a declared ${meta.size}`);
+    }
+    if (storing) {
+      try {
+        await writer!.commit({ ...meta, size: received });
+      } catch (err) {
+        storing = false;
+        deps.logger.warn({ err, key: meta.key }, 'cache commit failed');
+      }
+    }
+    body.end();
+  } catch (err) {
+    await writer?.abort();
+    body.fail(err instanceof Error ? err : new Error(String(err)));
+    throw err;
+  } finally {
+    void body.close();
+  }
+  return storing;
+}
+
+/** A 304 to a revalidation: merge its fields into the stored ones (RFC 9111 §4.3.4). */
+async function refreshStored(deps: FetchDeps, entry: BlobEntry, res: UpstreamResponse, resHeaders: Headers): Promise<FlightOutcome> {
+  res.body.resume();
+  const view = viewOf(entry.meta);
+  if (!notModifiedApplies(view.headers, resHeaders)) {
+    // The 304 is about another representation: drop ours, the next request fetches afresh.
+    await deps.store.delete(entry.meta.key);
+    throw new Error('304 did not match the stored response');
+  }
+  const merged = mergeNotModified(view.headers, resHeaders);
+  const pairs: [string, string][] = [];
+  merged.forEach((v, k) => pairs.push([k, v]));
+  const changes = { headers: pairs, requestTime: res.requestTime, responseTime: res.responseTime, storedAt: deps.now() };
+  await deps.store.updateMeta(entry.meta.key, changes);
+  const refreshed = (await deps.store.get(entry.meta.key)) ?? { ...entry, meta: { ...entry.meta, ...changes } };
+  return { kind: 'not-modified', entry: refreshed };
+}
+
+/**
+ * Negative caching: a 404 or 410 with no freshness information of its own is kept for
+ * `negativeTtlMs` (so a storm of requests for a missing file does not reach upstream), by adding a
+ * `CDN-Cache-Control: max-age` that only this cache reads. Returns the header pairs to store, or
+ * undefined when this does not apply.
+ */
+function negativeCaching(deps: FetchDeps, res: UpstreamResponse, headers: Headers, decision: Storability): [string, string][] | undefined {
+  if (deps.negativeTtlMs <= 0 || (res.status !== 404 && res.status !== 410)) return undefined;
+  if (decision.store) {
+    const { source } = freshnessLifetime({ status: res.status, headers, responseTime: res.responseTime });
+    if (source !== 'none' && source !== 'heuristic') return undefined;
+  } else if (decision.reason !== 'no-freshness') {
+    return undefined;
+  }
+  const { cc } = effectiveCacheControl(headers);
+  if (cc.noStore || cc.private || cc.noCache) return undefined;
+  return [...res.headers.filter(([k]) => k !== 'cdn-cache-control'), ['cdn-cache-control', `max-age=${Math.ceil(deps.negativeTtlMs / 1000)}`]];
+}

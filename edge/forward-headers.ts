@@ -1,0 +1,48 @@
+/**
+ * Request headers the edge sends upstream: the client's own fields pass through untouched, except
+ * hop-by-hop fields (RFC 9110 §7.6.1) and `Host` (upstream's own host is used); `Via` and
+ * `X-Forwarded-For` are added (RFC 9110 §7.6.3). For a fetch that fills the cache, the client's
+ * conditional and Range fields are dropped: the edge wants the whole representation, and answers
+ * the client's conditions itself.
+ */
+import { connectionOptions, HOP_BY_HOP_FIELDS } from '../src/http/hop-by-hop.js';
+
+const CLIENT_CONDITIONS = ['if-none-match', 'if-modified-since', 'if-match', 'if-unmodified-since', 'if-range', 'range'];
+
+export interface ForwardOptions {
+  /** Drop the client's conditional and Range fields (cache fills). */
+  dropConditions: boolean;
+  /** The client's address, appended to X-Forwarded-For. */
+  clientIp: string | undefined;
+  /** This node's Via pseudonym, e.g. `anycdn-ams-1`. */
+  via: string;
+  /** Extra fields that replace the client's (revalidation validators). */
+  extra?: Record<string, string>;
+}
+
+export function forwardRequestHeaders(client: Headers, options: ForwardOptions): Record<string, string | string[]> {
+  const drop = new Set<string>([...HOP_BY_HOP_FIELDS, ...connectionOptions(client.get('connection')), 'host', 'content-length']);
+  if (options.dropConditions) for (const f of CLIENT_CONDITIONS) drop.add(f);
+  const out: Record<string, string | string[]> = {};
+  for (const [k, v] of client) {
+    if (drop.has(k)) continue;
+    out[k] = v;
+  }
+  const forwardedFor = client.get('x-forwarded-for');
+  if (options.clientIp !== undefined) out['x-forwarded-for'] = forwardedFor ? `${forwardedFor}, ${options.clientIp}` : options.clientIp;
+  const via = client.get('via');
+  out['via'] = via ? `${via}, 1.1 ${options.via}` : `1.1 ${options.via}`;
+  const host = client.get('host');
+  if (host !== null && client.get('x-forwarded-host') === null) out['x-forwarded-host'] = host;
+  if (options.extra) Object.assign(out, options.extra);
+  return out;
+}
+
+/** Response headers relayed from upstream for a request that bypassed the cache. */
+export function relayResponseHeaders(pairs: readonly [string, string][]): Headers {
+  const connection = pairs.filter(([k]) => k === 'connection').map(([, v]) => v).join(',');
+  const drop = new Set([...HOP_BY_HOP_FIELDS, ...connectionOptions(connection), 'cdn-cache-control']);
+  const out = new Headers();
+  for (const [k, v] of pairs) if (!drop.has(k)) out.append(k, v);
+  return out;
+}

@@ -1,0 +1,372 @@
+/**
+ * The edge's request pipeline for content, as named phases:
+ *
+ *   lookup → hit                        fresh copy: served locally
+ *          → stale                      stale-while-revalidate: served, refreshed in the background
+ *          → revalidate → 304           stored copy refreshed and served
+ *                       → 200           new copy stored and served while it streams in
+ *                       → error         stale copy served if allowed (stale-if-error, grace), else 502/504
+ *          → miss → fetch (coalesced)   one upstream request per key; every waiter reads the body as it arrives
+ *                 → pass                not cacheable: relayed, the key remembered (hit-for-miss)
+ *   other methods → forward             with the body, uncached; success invalidates the URL (RFC 9111 §4.4)
+ *
+ * Each outcome is one word (hit, stale, revalidated, miss, collapsed, stale-error, pass, bypass,
+ * forward, error) used alike in Cache-Status details, logs and metrics.
+ */
+import { Readable, Transform } from 'node:stream';
+import { LRUCache } from 'lru-cache';
+import type { BlobEntry, BlobStore } from '../src/blob/blob-store.js';
+import { CdnError, clientError, httpErrorOf } from '../src/errors.js';
+import { formatCacheStatus, type CacheStatusEntry } from '../src/http/cache-status.js';
+import { storedAge } from '../src/http/freshness.js';
+import { parseHttpDate, type HeaderGetter } from '../src/http/headers.js';
+import { conditionalHeadersFor } from '../src/http/revalidate.js';
+import { DEFAULT_REUSE_OPTIONS, reuseDecision, type ReuseOptions } from '../src/http/reuse.js';
+import { varyFields } from '../src/http/vary.js';
+import type { Logger } from '../src/log.js';
+import { respondWith, type Representation } from '../src/serve/respond.js';
+import { sliceReadable } from './body-slice.js';
+import { imageQueryNormalizer, primaryKey, variantKey } from './cache-keys.js';
+import type { EdgeConfig } from './config.js';
+import { fetchForCache, type FetchDeps } from './fetcher.js';
+import { FlightTable, type FlightOutcome, type SharedOutcome } from './flights.js';
+import { forwardRequestHeaders, relayResponseHeaders } from './forward-headers.js';
+import type { EdgeMetrics } from './metrics.js';
+import { clientHeaders, headersFromPairs, viewOf } from './stored-view.js';
+import type { Upstream, UpstreamResponse } from './upstream.js';
+import { VaryIndex } from './vary-index.js';
+
+export type Outcome = 'hit' | 'stale' | 'revalidated' | 'miss' | 'collapsed' | 'stale-error' | 'pass' | 'bypass' | 'forward' | 'error';
+
+export interface EdgeRequest {
+  method: string;
+  url: URL;
+  headers: Headers;
+  /** The request body for methods that have one. */
+  body: ReadableStream<Uint8Array> | null;
+  clientIp: string | undefined;
+}
+
+export interface PipelineResult {
+  response: Response;
+  outcome: Outcome;
+}
+
+export interface PipelineDeps {
+  config: EdgeConfig;
+  store: BlobStore;
+  upstream: Upstream;
+  metrics: EdgeMetrics;
+  logger: Logger;
+  now: () => number;
+}
+
+const CACHE = 'anycdn';
+/** Retries of the lookup when a joined flight turns out to belong to another Vary variant. */
+const MAX_ATTEMPTS = 3;
+/** Upstream statuses a stale copy may stand in for (RFC 5861 §4). */
+const ERROR_STATUSES = new Set([500, 502, 503, 504]);
+
+export class EdgePipeline {
+  readonly varyIndex: VaryIndex;
+  private readonly flights: FlightTable;
+  private readonly hitForMiss: LRUCache<string, true>;
+  private readonly reuseOptions: ReuseOptions;
+  private readonly normalizeQuery;
+  private readonly servedBy: string;
+  private readonly via: string;
+
+  constructor(private readonly deps: PipelineDeps) {
+    const c = deps.config;
+    this.varyIndex = VaryIndex.fromKeys(deps.store.keys());
+    this.flights = new FlightTable(c.coalescing.maxInFlight, c.coalescing.maxWaiters);
+    this.hitForMiss = new LRUCache({ max: 10_000, ttl: Math.max(1, c.hitForMissTtl), ttlAutopurge: false });
+    this.reuseOptions = { ...DEFAULT_REUSE_OPTIONS, heuristicFraction: c.heuristic.fraction, heuristicMaxMs: c.heuristic.max, graceMs: c.grace };
+    this.normalizeQuery = imageQueryNormalizer({ maxOutputDimension: 16384 });
+    this.servedBy = `${c.pop}/${c.node}`;
+    this.via = `anycdn-${c.node}`;
+  }
+
+  async handle(req: EdgeRequest): Promise<PipelineResult> {
+    try {
+      if (req.method === 'GET' || req.method === 'HEAD') return await this.serveCacheable(req);
+      return await this.forward(req);
+    } catch (err) {
+      return this.errorResult(err, { cache: CACHE, fwd: 'miss' });
+    }
+  }
+
+  // ---- lookup ---------------------------------------------------------------------------------
+
+  private async serveCacheable(req: EdgeRequest): Promise<PipelineResult> {
+    const primary = primaryKey(req.headers.get('host') ?? '', req.url, this.normalizeQuery);
+    for (let attempt = 0; attempt < MAX_ATTEMPTS; attempt++) {
+      const fields = this.varyIndex.fields(primary);
+      const key = fields === undefined ? primary : variantKey(primary, fields, req.headers);
+      const entry = await this.deps.store.get(key);
+      const result = entry === undefined ? await this.miss(req, primary, key) : await this.found(req, primary, key, entry);
+      if (result !== 'retry') return result;
+    }
+    return this.pass(req, 'busy');
+  }
+
+  private async found(req: EdgeRequest, primary: string, key: string, entry: BlobEntry): Promise<PipelineResult | 'retry'> {
+    const view = viewOf(entry.meta);
+    const d = reuseDecision({ method: req.method, headers: req.headers }, view.info, this.deps.now(), this.reuseOptions);
+    switch (d.kind) {
+      case 'fresh':
+        return this.serveEntry(req, entry, { cache: CACHE, hit: true, ttlSec: d.ttlMs / 1000 }, 'hit');
+      case 'stale-while-revalidate':
+        this.refreshInBackground(req, primary, key, entry);
+        this.deps.metrics.staleServed.inc({ reason: 'stale-while-revalidate' });
+        return this.serveEntry(req, entry, { cache: CACHE, hit: true, ttlSec: d.ttlMs / 1000, detail: 'stale-while-revalidate' }, 'stale');
+      case 'only-if-cached-miss':
+        throw new CdnError('only_if_cached', 'client', 'the request said only-if-cached and no fresh copy is stored', { status: 504 });
+      case 'bypass':
+        return this.pass(req, d.reason);
+      case 'revalidate':
+        // HEAD never brings a body from upstream: ask upstream with HEAD instead of revalidating.
+        if (req.method === 'HEAD') return this.pass(req, 'head');
+        return this.throughFlight(req, primary, key, { entry, staleUntil: d.staleIfErrorUntil, fwd: d.reason === 'request' ? 'request' : 'stale' });
+    }
+  }
+
+  private async miss(req: EdgeRequest, primary: string, key: string): Promise<PipelineResult | 'retry'> {
+    if (req.method === 'HEAD' && !this.flights.has(key)) return this.pass(req, 'head');
+    if (this.hitForMiss.has(primary)) return this.pass(req, 'hit-for-miss');
+    return this.throughFlight(req, primary, key, undefined);
+  }
+
+  // ---- fetch, coalesced ---------------------------------------------------------------------
+
+  private async throughFlight(
+    req: EdgeRequest,
+    primary: string,
+    key: string,
+    stale: { entry: BlobEntry; staleUntil: number | undefined; fwd: 'stale' | 'request' } | undefined,
+  ): Promise<PipelineResult | 'retry'> {
+    let flight = this.flights.join(key);
+    const leader = flight === undefined;
+    if (flight === undefined) {
+      flight = this.flights.start(key, () => fetchForCache(this.fetchDeps(), this.fetchRequest(req, primary, stale?.entry)));
+      if (flight === undefined) return this.pass(req, 'busy');
+    } else {
+      this.deps.metrics.coalesced.inc();
+    }
+    const fwd = stale?.fwd ?? 'miss';
+    let outcome: FlightOutcome;
+    try {
+      outcome = await flight.outcome;
+    } catch (err) {
+      if (stale !== undefined && this.staleAllowed(stale.staleUntil)) {
+        return this.serveStaleOnError(req, stale.entry, httpErrorOf(err).body.error);
+      }
+      return this.errorResult(err, { cache: CACHE, fwd, collapsed: !leader || undefined });
+    }
+    switch (outcome.kind) {
+      case 'not-modified':
+        return this.serveEntry(req, outcome.entry, { cache: CACHE, fwd, fwdStatus: 304, collapsed: !leader || undefined }, 'revalidated');
+      case 'uncacheable': {
+        const res = outcome.take();
+        if (res === undefined) return this.pass(req, outcome.reason);
+        if (stale !== undefined && ERROR_STATUSES.has(res.status) && this.staleAllowed(stale.staleUntil)) {
+          res.body.resume();
+          return this.serveStaleOnError(req, stale.entry, `upstream-${res.status}`);
+        }
+        if (outcome.reason !== 'status' || res.status < 500) this.hitForMiss.set(primary, true);
+        return this.relay(req, res, { cache: CACHE, fwd, fwdStatus: res.status, detail: outcome.reason }, 'pass');
+      }
+      case 'shared': {
+        const fields = varyFields(headersFromPairs(outcome.headers));
+        const myKey = Array.isArray(fields) && fields.length > 0 ? variantKey(primary, fields, req.headers) : primary;
+        if (myKey !== outcome.key) return 'retry';
+        return this.serveShared(req, outcome, { cache: CACHE, fwd, fwdStatus: outcome.status, stored: outcome.storing || undefined, collapsed: !leader || undefined }, leader ? 'miss' : 'collapsed');
+      }
+    }
+  }
+
+  private refreshInBackground(req: EdgeRequest, primary: string, key: string, entry: BlobEntry): void {
+    const flight = this.flights.start(key, () => fetchForCache(this.fetchDeps(), this.fetchRequest(req, primary, entry)));
+    flight?.outcome.then(
+      (o) => {
+        if (o.kind === 'uncacheable') o.take()?.body.resume();
+        if (o.kind === 'shared') o.body.createReader().resume();
+      },
+      (err: unknown) => this.deps.logger.warn({ err, key }, 'background refresh failed'),
+    );
+  }
+
+  private fetchDeps(): FetchDeps {
+    return {
+      upstream: this.deps.upstream,
+      store: this.deps.store,
+      varyIndex: this.varyIndex,
+      logger: this.deps.logger,
+      now: this.deps.now,
+      negativeTtlMs: this.deps.config.negativeTtl,
+      onUpstreamBytes: (n) => this.deps.metrics.bytesBySource.inc({ source: 'upstream' }, n),
+    };
+  }
+
+  private fetchRequest(req: EdgeRequest, primary: string, revalidating: BlobEntry | undefined) {
+    const extra = revalidating === undefined ? undefined : conditionalHeadersFor(viewOf(revalidating.meta).headers);
+    return {
+      primary,
+      path: req.url.pathname + req.url.search,
+      clientHeaders: req.headers as HeaderGetter,
+      upstreamHeaders: forwardRequestHeaders(req.headers, { dropConditions: true, clientIp: req.clientIp, via: this.via, extra }),
+      revalidating,
+    };
+  }
+
+  private staleAllowed(until: number | undefined): boolean {
+    return until !== undefined && this.deps.now() <= until;
+  }
+
+  // ---- serve --------------------------------------------------------------------------------
+
+  private async serveEntry(req: EdgeRequest, entry: BlobEntry, status: CacheStatusEntry, outcome: Outcome): Promise<PipelineResult> {
+    const view = viewOf(entry.meta);
+    const ageSec = storedAge(view.info, this.deps.now()) / 1000;
+    const rep: Representation = {
+      status: entry.meta.status,
+      headers: clientHeaders(view.headers, { ageSec, cacheStatus: formatCacheStatus(status), servedBy: this.servedBy }),
+      size: entry.meta.size,
+      etag: view.etag,
+      lastModified: view.lastModified,
+      body: entry.data ?? ((range) => entry.open(range)),
+    };
+    const { response, bytes } = await respondWith(req.method, req.headers, rep);
+    this.deps.metrics.bytesBySource.inc({ source: entry.data !== undefined ? 'memory' : 'disk' }, bytes);
+    return { response, outcome };
+  }
+
+  private serveStaleOnError(req: EdgeRequest, entry: BlobEntry, detail: string): Promise<PipelineResult> {
+    this.deps.metrics.staleServed.inc({ reason: 'upstream-error' });
+    return this.serveEntry(req, entry, { cache: CACHE, fwd: 'stale', detail: `stale-if-error ${detail}`.replace(/\s+/g, '-') }, 'stale-error');
+  }
+
+  private async serveShared(req: EdgeRequest, shared: SharedOutcome, status: CacheStatusEntry, outcome: Outcome): Promise<PipelineResult> {
+    const headers = headersFromPairs(shared.headers);
+    const ageSec = storedAge({ status: shared.status, headers, requestTime: shared.requestTime, responseTime: shared.responseTime }, this.deps.now()) / 1000;
+    let reader: Readable;
+    try {
+      reader = shared.body.createReader();
+    } catch {
+      // Joined too late to read from the start (memory-only body already trimmed): fetch alone.
+      return this.pass(req, 'busy');
+    }
+    const rep: Representation = {
+      status: shared.status,
+      headers: clientHeaders(headers, { ageSec, cacheStatus: formatCacheStatus(status), servedBy: this.servedBy }),
+      size: shared.size,
+      etag: headers.get('etag') ?? undefined,
+      lastModified: parseHttpDate(headers.get('last-modified')),
+      body: (range) => (range === undefined ? reader : sliceReadable(reader, range.start, range.end)),
+    };
+    const { response, outcome: served } = await respondWith(req.method, req.headers, rep);
+    if (served !== 'full' && served !== 'partial') reader.destroy();
+    return { response, outcome };
+  }
+
+  // ---- pass and forward -----------------------------------------------------------------------
+
+  /** Relay the request upstream as it is (conditions included), nothing stored. */
+  private async pass(req: EdgeRequest, reason: string): Promise<PipelineResult> {
+    const res = await this.deps.upstream.request({
+      method: req.method,
+      path: req.url.pathname + req.url.search,
+      headers: forwardRequestHeaders(req.headers, { dropConditions: false, clientIp: req.clientIp, via: this.via }),
+    });
+    const fwd = reason === 'method' || reason === 'authorization' ? 'bypass' : 'uri-miss';
+    return this.relay(req, res, { cache: CACHE, fwd, fwdStatus: res.status, detail: reason }, reason === 'method' || reason === 'authorization' ? 'bypass' : 'pass');
+  }
+
+  /** Any other method: forwarded with its body; a success invalidates the URL (RFC 9111 §4.4). */
+  private async forward(req: EdgeRequest): Promise<PipelineResult> {
+    const maxBody = 100 * 1024 * 1024;
+    const declared = Number(req.headers.get('content-length') ?? 0);
+    if (declared > maxBody) throw clientError('payload_too_large', `request body over ${maxBody} bytes`, { status: 413 });
+    const headers = forwardRequestHeaders(req.headers, { dropConditions: false, clientIp: req.clientIp, via: this.via });
+    if (req.headers.has('content-length')) headers['content-length'] = req.headers.get('content-length')!;
+    const body = req.body === null ? null : Readable.fromWeb(req.body as import('node:stream/web').ReadableStream<Uint8Array>).pipe(limitBytes(maxBody));
+    const res = await this.deps.upstream.request({ method: req.method, path: req.url.pathname + req.url.search, headers, body });
+    if (res.status >= 200 && res.status < 400) await this.invalidateAfterUnsafe(req, res);
+    return this.relay(req, res, { cache: CACHE, fwd: 'method', fwdStatus: res.status }, 'forward');
+  }
+
+  private async invalidateAfterUnsafe(req: EdgeRequest, res: UpstreamResponse): Promise<void> {
+    if (req.method === 'OPTIONS' || req.method === 'TRACE') return;
+    const host = req.headers.get('host') ?? '';
+    const urls = [req.url];
+    // RFC 9111 §4.4: also Location and Content-Location, when they are on the same origin.
+    for (const [k, v] of res.headers) {
+      if (k !== 'location' && k !== 'content-location') continue;
+      try {
+        const u = new URL(v, req.url);
+        if (u.host === req.url.host) urls.push(u);
+      } catch {
+        // not a URL: nothing to invalidate
+      }
+    }
+    for (const u of urls) {
+      let primary: string;
+      try {
+        primary = primaryKey(host, u, this.normalizeQuery);
+      } catch {
+        continue;
+      }
+      await this.invalidate(primary);
+    }
+  }
+
+  /** Remove every stored variant of a URL. */
+  async invalidate(primary: string): Promise<number> {
+    let removed = 0;
+    for (const key of new Set([primary, ...this.varyIndex.keysFor(primary)])) {
+      if (await this.deps.store.delete(key)) removed++;
+      this.varyIndex.remove(key);
+    }
+    this.hitForMiss.delete(primary);
+    return removed;
+  }
+
+  private relay(req: EdgeRequest, res: UpstreamResponse, status: CacheStatusEntry, outcome: Outcome): PipelineResult {
+    const headers = relayResponseHeaders(res.headers);
+    const upstreamStatus = headers.get('cache-status');
+    const mine = formatCacheStatus(status);
+    headers.set('cache-status', upstreamStatus ? `${upstreamStatus}, ${mine}` : mine);
+    headers.set('x-served-by', this.servedBy);
+    const bodyless = req.method === 'HEAD' || res.status === 204 || res.status === 304;
+    if (bodyless) {
+      res.body.resume();
+      return { response: new Response(null, { status: res.status, headers }), outcome };
+    }
+    let bytes = 0;
+    res.body.on('data', (c: Buffer) => (bytes += c.length));
+    res.body.once('end', () => this.deps.metrics.bytesBySource.inc({ source: 'upstream' }, bytes));
+    return { response: new Response(Readable.toWeb(res.body) as ReadableStream<Uint8Array>, { status: res.status, headers }), outcome };
+  }
+
+  private errorResult(err: unknown, status: CacheStatusEntry): PipelineResult {
+    const e = httpErrorOf(err);
+    if (e.status >= 500 && !(err instanceof CdnError && err.source === 'upstream')) this.deps.logger.error({ err }, 'edge request failed');
+    const headers = new Headers(e.headers);
+    headers.set('content-type', 'application/json');
+    headers.set('cache-status', formatCacheStatus({ ...status, detail: e.body.error }));
+    headers.set('x-served-by', this.servedBy);
+    headers.set('cache-control', 'no-store');
+    return { response: new Response(JSON.stringify(e.body), { status: e.status, headers }), outcome: 'error' };
+  }
+}
+
+/** Fails the stream once more than `max` bytes went through. */
+function limitBytes(max: number): Transform {
+  let seen = 0;
+  return new Transform({
+    transform(chunk: Buffer, _enc, cb) {
+      seen += chunk.length;
+      cb(seen > max ? clientError('payload_too_large', `request body over ${max} bytes`, { status: 413 }) : null, chunk);
+    },
+  });
+}

@@ -1,0 +1,64 @@
+/**
+ * Starting an edge: open the tiered cache (memory over disk; the disk index is rebuilt from what
+ * is on disk, so a restarted edge still has its cache), connect the upstream pool, build the app
+ * and bind it. `drain()` implements the graceful stop: health turns 503 (the BGP agent withdraws
+ * the route), responses carry `Connection: close`, and after the drain period the server stops
+ * accepting, finishes in-flight responses and closes.
+ */
+import { MemoryBlobStore } from '../src/blob/memory-blob-store.js';
+import { DiskBlobStore } from '../src/blob/disk-blob-store.js';
+import { TieredBlobStore } from '../src/blob/tiered-blob-store.js';
+import type { Logger } from '../src/log.js';
+import { listen, type RunningServer } from '../src/serve/listen.js';
+import { createEdgeApp } from './app.js';
+import type { EdgeConfig } from './config.js';
+import { createEdgeMetrics } from './metrics.js';
+import { EdgePipeline } from './pipeline.js';
+import { Upstream } from './upstream.js';
+
+export interface EdgeServer extends RunningServer {
+  store: TieredBlobStore;
+  pipeline: EdgePipeline;
+  /** Health 503 from now on; resolves after the drain period, the server closed and the cache flushed. */
+  drain(periodMs?: number): Promise<void>;
+  isDraining(): boolean;
+}
+
+export async function startEdge(config: EdgeConfig, logger: Logger, options: { processMetrics?: boolean; now?: () => number } = {}): Promise<EdgeServer> {
+  const now = options.now ?? Date.now;
+  const disk = await DiskBlobStore.open({ dir: config.cacheDir, maxBytes: config.disk.maxBytes, maxEntrySize: config.disk.maxEntrySize });
+  const memory = new MemoryBlobStore({ maxBytes: config.memory.maxBytes, maxEntrySize: config.memory.maxEntrySize });
+  const store = new TieredBlobStore({ memory, disk, memoryMaxEntrySize: config.memory.maxEntrySize });
+  const metrics = createEdgeMetrics({ processMetrics: options.processMetrics ?? true, store: () => store });
+  const upstream = new Upstream(
+    config.upstream,
+    { connectMs: config.timeouts.connect, headersMs: config.timeouts.headers, bodyIdleMs: config.timeouts.bodyIdle },
+    now,
+    metrics.upstreamObserver,
+  );
+  const pipeline = new EdgePipeline({ config, store, upstream, metrics, logger, now });
+  let draining = false;
+  const app = createEdgeApp({ config, pipeline, metrics, logger, isDraining: () => draining });
+  const running = await listen({ address: config.listen, fetch: app.fetch });
+  const stats = store.stats();
+  logger.info({ url: running.url, upstream: config.upstream, cachedObjects: stats.entries, cachedBytes: stats.bytes }, 'edge listening');
+
+  const closeAll = async (graceMs: number): Promise<void> => {
+    await running.close(graceMs);
+    await upstream.close().catch(() => undefined);
+    await store.close();
+  };
+  return {
+    ...running,
+    store,
+    pipeline,
+    isDraining: () => draining,
+    async drain(periodMs = config.drain) {
+      draining = true;
+      logger.info({ periodMs }, 'draining');
+      if (periodMs > 0) await new Promise((r) => setTimeout(r, periodMs));
+      await closeAll(10_000);
+    },
+    close: (graceMs = 10_000) => closeAll(graceMs),
+  };
+}

@@ -1,0 +1,82 @@
+/**
+ * A parsed view of a stored response's metadata (headers as a getter, validators, the inputs of
+ * freshness), memoised per metadata object so a hit does not re-parse headers on every request.
+ * Also the rules for which header fields are stored and which reach clients.
+ */
+import type { StoredMeta } from '../src/blob/blob-store.js';
+import type { StoredResponseInfo } from '../src/http/freshness.js';
+import { parseHttpDate, type HeaderGetter } from '../src/http/headers.js';
+import { connectionOptions, HOP_BY_HOP_FIELDS } from '../src/http/hop-by-hop.js';
+
+export interface StoredView {
+  headers: Headers;
+  info: StoredResponseInfo;
+  etag: string | undefined;
+  lastModified: number | undefined;
+  contentType: string | undefined;
+  contentEncoding: string | undefined;
+}
+
+const views = new WeakMap<StoredMeta, StoredView>();
+
+export function viewOf(meta: StoredMeta): StoredView {
+  let view = views.get(meta);
+  if (view === undefined) {
+    const headers = headersFromPairs(meta.headers);
+    view = {
+      headers,
+      info: { status: meta.status, headers, requestTime: meta.requestTime, responseTime: meta.responseTime },
+      etag: headers.get('etag') ?? undefined,
+      lastModified: parseHttpDate(headers.get('last-modified')),
+      contentType: headers.get('content-type') ?? undefined,
+      contentEncoding: headers.get('content-encoding') ?? undefined,
+    };
+    views.set(meta, view);
+  }
+  return view;
+}
+
+export function headersFromPairs(pairs: readonly [string, string][]): Headers {
+  const h = new Headers();
+  for (const [k, v] of pairs) h.append(k, v);
+  return h;
+}
+
+/** Header fields of an upstream response worth storing: everything but hop-by-hop fields and `omit`. */
+export function storableHeaderPairs(pairs: readonly [string, string][], omit: readonly string[]): [string, string][] {
+  const connection = pairs.filter(([k]) => k === 'connection').map(([, v]) => v).join(',');
+  const drop = new Set([...HOP_BY_HOP_FIELDS, ...connectionOptions(connection), ...omit]);
+  return pairs.filter(([k]) => !drop.has(k.toLowerCase()));
+}
+
+/**
+ * Fields never sent to clients by the edge: hop-by-hop ones, `CDN-Cache-Control` (RFC 9213: meant
+ * for CDNs, not browsers), and those the edge sets itself.
+ */
+const EDGE_OWNED = new Set(['cdn-cache-control', 'age', 'content-length', 'x-served-by']);
+
+export interface ClientHeaderExtras {
+  ageSec: number;
+  cacheStatus: string;
+  servedBy: string;
+}
+
+/** The headers a client gets for a stored (or being-stored) response. */
+export function clientHeaders(stored: Headers, extras: ClientHeaderExtras): Record<string, string> {
+  const out: Record<string, string> = {};
+  const connection = stored.get('connection');
+  const drop = new Set([...HOP_BY_HOP_FIELDS, ...connectionOptions(connection)]);
+  for (const [k, v] of stored) {
+    if (EDGE_OWNED.has(k) || drop.has(k) || k === 'cache-status' || k === 'set-cookie') continue;
+    out[k] = v;
+  }
+  const upstreamStatus = stored.get('cache-status');
+  out['cache-status'] = upstreamStatus ? `${upstreamStatus}, ${extras.cacheStatus}` : extras.cacheStatus;
+  out['age'] = String(Math.max(0, Math.floor(extras.ageSec)));
+  out['x-served-by'] = extras.servedBy;
+  return out;
+}
+
+export function pairsGetter(pairs: readonly [string, string][]): HeaderGetter {
+  return headersFromPairs(pairs);
+}

@@ -1,0 +1,135 @@
+/**
+ * The edge's only way out: an undici pool to the configured upstream (origin or shield), with
+ * keep-alive and timeouts split by phase (connect, response headers, body idle). Requests carry a
+ * path; the host is fixed by configuration, so no URL or header from a client can make the edge
+ * connect anywhere else. Failures become CdnErrors with source `upstream`: a refused or failed
+ * connection is 502 `upstream_unreachable`, a timeout 504 `upstream_timeout`.
+ */
+import type { Readable } from 'node:stream';
+import { Pool, errors as undiciErrors } from 'undici';
+import { CdnError } from '../src/errors.js';
+
+export interface UpstreamTimeouts {
+  connectMs: number;
+  headersMs: number;
+  bodyIdleMs: number;
+}
+
+export interface UpstreamRequest {
+  method: string;
+  /** Path and query, starting with `/`. */
+  path: string;
+  headers: Record<string, string | string[]>;
+  body?: Readable | Buffer | null;
+  signal?: AbortSignal;
+}
+
+export interface UpstreamResponse {
+  status: number;
+  /** Header fields as received; repeated fields stay repeated, names lower-cased. */
+  headers: [string, string][];
+  body: Readable;
+  /** When the request was sent and when its response headers arrived (RFC 9111 §4.2.3). */
+  requestTime: number;
+  responseTime: number;
+}
+
+export type UpstreamPhase = 'connect' | 'headers' | 'body';
+
+export interface UpstreamObserver {
+  /** Called with the time to response headers, or the phase that failed. */
+  onResult(outcome: 'ok' | 'error' | 'timeout', phase: UpstreamPhase, seconds: number): void;
+}
+
+export class Upstream {
+  readonly origin: string;
+  private readonly pool: Pool;
+
+  constructor(
+    baseUrl: string,
+    private readonly timeouts: UpstreamTimeouts,
+    private readonly now: () => number,
+    private readonly observer?: UpstreamObserver,
+    connections = 64,
+  ) {
+    const url = new URL(baseUrl);
+    this.origin = url.origin;
+    this.pool = new Pool(url.origin, {
+      connections,
+      connect: { timeout: timeouts.connectMs },
+      headersTimeout: timeouts.headersMs,
+      bodyTimeout: timeouts.bodyIdleMs,
+      keepAliveTimeout: 30_000,
+      pipelining: 1,
+    });
+  }
+
+  async request(req: UpstreamRequest): Promise<UpstreamResponse> {
+    if (!req.path.startsWith('/')) throw new CdnError('invalid_upstream_path', 'internal', 'upstream paths start with /');
+    const requestTime = this.now();
+    const started = performance.now();
+    try {
+      const res = await this.pool.request({
+        method: req.method as 'GET',
+        path: req.path,
+        headers: req.headers,
+        body: req.body ?? null,
+        signal: req.signal,
+      });
+      this.observer?.onResult('ok', 'headers', (performance.now() - started) / 1000);
+      return { status: res.statusCode, headers: headerPairs(flatten(res.headers as Record<string, string | string[] | undefined>)), body: res.body, requestTime, responseTime: this.now() };
+    } catch (err) {
+      const mapped = upstreamError(err);
+      this.observer?.onResult(mapped.code === 'upstream_timeout' ? 'timeout' : 'error', phaseOf(err), (performance.now() - started) / 1000);
+      throw mapped;
+    }
+  }
+
+  close(): Promise<void> {
+    return this.pool.close();
+  }
+
+  destroy(): Promise<void> {
+    return this.pool.destroy();
+  }
+}
+
+function flatten(headers: Record<string, string | string[] | undefined>): string[] {
+  const out: string[] = [];
+  for (const [k, v] of Object.entries(headers)) {
+    if (v === undefined) continue;
+    for (const one of Array.isArray(v) ? v : [v]) out.push(k, one);
+  }
+  return out;
+}
+
+function headerPairs(raw: string[]): [string, string][] {
+  const out: [string, string][] = [];
+  for (let i = 0; i + 1 < raw.length; i += 2) out.push([raw[i]!.toLowerCase(), raw[i + 1]!]);
+  return out;
+}
+
+function phaseOf(err: unknown): UpstreamPhase {
+  if (err instanceof undiciErrors.HeadersTimeoutError) return 'headers';
+  if (err instanceof undiciErrors.BodyTimeoutError) return 'body';
+  return 'connect';
+}
+
+/** Map undici and socket errors to the edge's upstream errors. */
+export function upstreamError(err: unknown): CdnError {
+  if (err instanceof CdnError) return err;
+  if (err instanceof undiciErrors.ConnectTimeoutError) {
+    return new CdnError('upstream_timeout', 'upstream', 'upstream did not accept the connection in time', { status: 504, cause: err });
+  }
+  if (err instanceof undiciErrors.HeadersTimeoutError) {
+    return new CdnError('upstream_timeout', 'upstream', 'upstream did not answer in time', { status: 504, cause: err });
+  }
+  if (err instanceof undiciErrors.BodyTimeoutError) {
+    return new CdnError('upstream_timeout', 'upstream', 'upstream stopped sending the body', { status: 504, cause: err });
+  }
+  if (err instanceof Error && err.name === 'AbortError') {
+    return new CdnError('upstream_aborted', 'upstream', 'request to upstream was aborted', { status: 502, cause: err });
+  }
+  const code = (err as NodeJS.ErrnoException | undefined)?.code;
+  return new CdnError('upstream_unreachable', 'upstream', `upstream failed: ${code ?? (err as Error)?.message ?? 'unknown error'}`, { status: 502, cause: err });
+}

@@ -1,0 +1,120 @@
+/**
+ * The origin's HTTP application: publisher API, health, metrics and content (originals and image
+ * variants). Built from its dependencies and doing no I/O of its own, so tests can call
+ * `app.request()` without a socket; origin/server.ts binds it to a port.
+ */
+import { Hono, type Context } from 'hono';
+import { normalizeAssetPath } from '../src/asset-path.js';
+import { clientError, httpErrorOf } from '../src/errors.js';
+import { headerGetter } from '../src/http/headers.js';
+import { logRequest, type Logger } from '../src/log.js';
+import type { HttpMetrics } from '../src/metrics.js';
+import type { OriginConfig } from './config.js';
+import { registerAssetRoutes } from './routes/assets.js';
+import { registerContentRoutes } from './routes/content.js';
+import type { AssetStore } from './store/asset-store.js';
+import type { VariantService } from './variants/variant-service.js';
+
+export interface OriginDeps {
+  config: OriginConfig;
+  store: AssetStore;
+  variants: VariantService;
+  metrics: HttpMetrics;
+  logger: Logger;
+  /** Clock in ms; injected so tests control upload times. */
+  now: () => number;
+  /** Health: false while draining (GET /_cdn/healthz answers 503). */
+  isDraining?: () => boolean;
+}
+
+export type OriginEnv = { Variables: { outcome: string }; Bindings: { incoming?: { url?: string } } };
+
+/**
+ * The request path exactly as the client sent it (still percent-encoded, dot segments not
+ * resolved), so `a/%2e%2e/b` is refused as a traversal attempt instead of being silently resolved
+ * to `b` by the URL parser. Falls back to the parsed URL outside a Node server (app.request()).
+ */
+export function rawRequestPath(c: Context<OriginEnv>): string {
+  const raw = c.env?.incoming?.url;
+  if (raw !== undefined && raw.startsWith('/')) {
+    const q = raw.indexOf('?');
+    return q < 0 ? raw : raw.slice(0, q);
+  }
+  return new URL(c.req.url).pathname;
+}
+
+export function createOriginApp(deps: OriginDeps): Hono<OriginEnv> {
+  const app = new Hono<OriginEnv>();
+
+  app.use('*', async (c, next) => {
+    const started = performance.now();
+    c.set('outcome', 'other');
+    await next();
+    const outcome = c.get('outcome');
+    const bytes = Number(c.res.headers.get('content-length') ?? 0);
+    const seconds = (performance.now() - started) / 1000;
+    deps.metrics.requests.inc({ method: c.req.method, status: String(c.res.status), outcome });
+    deps.metrics.duration.observe({ method: c.req.method, outcome }, seconds);
+    deps.metrics.bytesSent.inc({ outcome }, bytes);
+    logRequest(deps.logger, {
+      method: c.req.method,
+      path: c.req.path,
+      status: c.res.status,
+      bytes,
+      durationMs: Math.round(seconds * 1e4) / 10,
+      cache: outcome,
+    });
+  });
+
+  app.onError((err, c) => errorResponse(c, err, deps.logger));
+  // Dot segments are refused before routing: the URL parser would otherwise resolve
+  // `/_cdn/assets/a/%2e%2e/%2e%2e/b` to `/_cdn/b` and the request would land somewhere else.
+  app.use('*', async (c, next) => {
+    refuseDotSegments(rawRequestPath(c));
+    await next();
+  });
+  app.notFound((c) => c.json({ error: 'not_found', message: `no route for ${c.req.method} ${c.req.path}` }, 404));
+
+  app.get('/_cdn/healthz', (c) => {
+    c.set('outcome', 'health');
+    const draining = deps.isDraining?.() ?? false;
+    return c.json({ status: draining ? 'draining' : 'ok' }, draining ? 503 : 200);
+  });
+  app.get('/_cdn/metrics', async (c) => {
+    c.set('outcome', 'metrics');
+    return c.body(await deps.metrics.registry.metrics(), 200, { 'content-type': deps.metrics.registry.contentType });
+  });
+
+  registerAssetRoutes(app, deps);
+  app.all('/_cdn/*', (c) => c.json({ error: 'not_found', message: `no route for ${c.req.method} ${c.req.path}` }, 404));
+  registerContentRoutes(app, deps);
+  return app;
+}
+
+function errorResponse(c: Context<OriginEnv>, err: unknown, logger: Logger): Response {
+  const e = httpErrorOf(err);
+  c.set('outcome', 'error');
+  if (e.status >= 500) logger.error({ err }, 'request failed');
+  return c.json(e.body, e.status as 400, e.headers);
+}
+
+function refuseDotSegments(rawPath: string): void {
+  for (const segment of rawPath.split('/')) {
+    let decoded = segment;
+    try {
+      decoded = decodeURIComponent(segment);
+    } catch {
+      // malformed escapes are reported by the path rules later
+    }
+    if (decoded === '.' || decoded === '..') {
+      throw clientError('invalid_path', `invalid asset path: '${decoded}' segments are not allowed`, { field: 'path' });
+    }
+  }
+}
+
+/** The asset path of a content or publisher URL (`prefix` stripped), validated. */
+export function assetPathOf(rawPath: string, prefix = '/'): string {
+  return normalizeAssetPath(rawPath.slice(prefix.length));
+}
+
+export { headerGetter };

@@ -1,0 +1,66 @@
+/**
+ * The origin's configuration schema (`anycdn origin --config FILE`). The TypeScript type is
+ * inferred from the schema; unknown keys are refused; every bound has a safe default.
+ */
+import { z } from 'zod';
+import { byteSize, duration, listenAddress } from '../src/config/common.js';
+import { secret } from '../src/config/load.js';
+
+const token = secret.pipe(z.string().min(16, 'a token must be at least 16 characters'));
+
+const imagesSchema = z
+  .strictObject({
+    /** Largest source image in pixels, counting every frame. Default 50 MP: a 50 MP RGBA decode needs ~200 MB. */
+    maxInputPixels: z.number().int().positive().default(50_000_000),
+    /** Largest source file that may be transformed. Default 50 MiB. */
+    maxInputBytes: byteSize.default(50 * 1024 * 1024),
+    /** Largest output width or height in pixels. Default 8192. */
+    maxOutputDimension: z.number().int().min(16).max(16384).default(8192),
+    /** A transform taking longer is abandoned with 422. Default 30 s. */
+    transformTimeout: duration.default(30_000),
+    /** Transforms run at once. Default: the number of cores (sharp uses one libvips thread per image here). */
+    concurrency: z.number().int().min(1).max(64).optional(),
+    /** Transforms waiting beyond `concurrency`; past this the origin answers 503 with Retry-After. Default 64. */
+    queueLimit: z.number().int().min(0).max(10_000).default(64),
+    /** When non-empty, only these widths are accepted for `w` (limits the variants an attacker can make). */
+    allowedWidths: z.array(z.number().int().positive()).default([]),
+    /** HMAC keys for signed URLs; when non-empty every transform URL needs a valid `sig`. Several keys allow rotation. */
+    signingKeys: z.array(secret.pipe(z.string().min(16, 'a signing key must be at least 16 characters'))).default([]),
+    /** Whether `fmt=auto` may choose AVIF (the slowest encoder). Default true. */
+    avif: z.boolean().default(true),
+    /** AVIF encoder effort 0 (fastest) to 9. Default 2 (see BENCHMARKS.md). */
+    avifEffort: z.number().int().min(0).max(9).default(2),
+    /** Default qualities when `q` is absent. */
+    quality: z
+      .strictObject({
+        jpeg: z.number().int().min(1).max(100).default(80),
+        webp: z.number().int().min(1).max(100).default(80),
+        avif: z.number().int().min(1).max(100).default(50),
+      })
+      .prefault({}),
+  })
+  .prefault({});
+
+export const originConfigSchema = z.strictObject({
+  /** Address to listen on. Default 127.0.0.1:8081. */
+  listen: listenAddress.default({ host: '127.0.0.1', port: 8081 }),
+  /** Where originals, variants and the purge log are kept. */
+  dataDir: z.string().min(1),
+  /** Bearer token for PUT/DELETE /_cdn/assets/. */
+  publishToken: token,
+  /** Bearer token for POST /_cdn/purge. */
+  purgeToken: token,
+  /** Bearer token edges use to read the purge stream. Default: none (purge stream disabled). */
+  edgeToken: token.optional(),
+  /** Largest upload. Default 100 MiB. */
+  maxUploadBytes: byteSize.default(100 * 1024 * 1024),
+  /** Cache-Control for assets uploaded without one. Default one hour, shared caches included. */
+  defaultCacheControl: z.string().min(1).default('public, max-age=3600'),
+  /** Cache-Control for fingerprinted file names (a hash of 8+ hex chars in the name). */
+  immutableCacheControl: z.string().min(1).default('public, max-age=31536000, immutable'),
+  images: imagesSchema,
+  /** Log level: trace, debug, info, warn, error, fatal, silent. Default info. */
+  logLevel: z.enum(['trace', 'debug', 'info', 'warn', 'error', 'fatal', 'silent']).default('info'),
+});
+
+export type OriginConfig = z.output<typeof originConfigSchema>;

@@ -1,0 +1,85 @@
+/**
+ * The publisher API: `PUT /_cdn/assets/{path}` stores a new version (Bearer publish token),
+ * `DELETE /_cdn/assets/{path}` removes it. Content type is sniffed from the bytes by the store;
+ * the client's Content-Type is ignored.
+ */
+import type { Hono } from 'hono';
+import { requireBearer } from '../../src/auth.js';
+import { clientError } from '../../src/errors.js';
+import { assetPathOf, rawRequestPath, type OriginDeps, type OriginEnv } from '../app.js';
+import type { AssetMeta } from '../store/asset-store.js';
+
+const PREFIX = '/_cdn/assets/';
+const MAX_TAGS = 64;
+const TAG = /^[\x21-\x7e]{1,256}$/;
+
+/** Surrogate-Key request header: space-separated tags of visible ASCII. */
+export function parseSurrogateKeys(header: string | null | undefined): string[] {
+  if (header === null || header === undefined || header.trim() === '') return [];
+  const tags = [...new Set(header.trim().split(/\s+/))];
+  if (tags.length > MAX_TAGS) throw clientError('invalid_header', `Surrogate-Key may hold at most ${MAX_TAGS} tags, got ${tags.length}`, { field: 'surrogate-key' });
+  for (const t of tags) {
+    if (!TAG.test(t)) throw clientError('invalid_header', `Surrogate-Key tags are 1–256 visible ASCII characters, got ${JSON.stringify(t)}`, { field: 'surrogate-key' });
+  }
+  return tags;
+}
+
+function parseCacheControlHeader(header: string | null | undefined): string | undefined {
+  if (header === null || header === undefined || header.trim() === '') return undefined;
+  if (header.length > 1024 || !/^[\x20-\x7e]+$/.test(header)) {
+    throw clientError('invalid_header', 'Cache-Control must be at most 1024 visible ASCII characters', { field: 'cache-control' });
+  }
+  return header.trim();
+}
+
+async function* emptyBody(): AsyncIterable<Uint8Array> {}
+
+export function assetJson(meta: AssetMeta): Record<string, unknown> {
+  return {
+    path: meta.path,
+    size: meta.size,
+    contentType: meta.contentType,
+    etag: meta.etag,
+    sha256: meta.sha256,
+    lastModified: new Date(meta.lastModified).toISOString(),
+    cacheControl: meta.cacheControl ?? null,
+    tags: meta.tags,
+  };
+}
+
+export function registerAssetRoutes(app: Hono<OriginEnv>, deps: OriginDeps): void {
+  const { config, store } = deps;
+
+  app.put(`${PREFIX}*`, async (c) => {
+    c.set('outcome', 'upload');
+    requireBearer(c.req.header('authorization'), config.publishToken, 'publish');
+    const path = assetPathOf(rawRequestPath(c), PREFIX);
+    const declared = c.req.header('content-length');
+    if (declared !== undefined && Number(declared) > config.maxUploadBytes) {
+      throw clientError('payload_too_large', `upload of ${declared} bytes is over the limit of ${config.maxUploadBytes} bytes`, { status: 413, field: 'content-length' });
+    }
+    const tags = parseSurrogateKeys(c.req.header('surrogate-key'));
+    const cacheControl = parseCacheControlHeader(c.req.header('cache-control'));
+    // A PUT without a body stores an empty file, as `curl -T /dev/null` expects.
+    const body: AsyncIterable<Uint8Array> = (c.req.raw.body as unknown as AsyncIterable<Uint8Array> | null) ?? emptyBody();
+    const existed = (await store.head(path)) !== undefined;
+    const meta = await store.put(path, body, {
+      cacheControl,
+      tags,
+      maxBytes: config.maxUploadBytes,
+      now: deps.now(),
+    });
+    deps.logger.info({ path, size: meta.size, etag: meta.etag }, existed ? 'asset replaced' : 'asset created');
+    return c.json(assetJson(meta), existed ? 200 : 201, { etag: meta.etag });
+  });
+
+  app.delete(`${PREFIX}*`, async (c) => {
+    c.set('outcome', 'delete');
+    requireBearer(c.req.header('authorization'), config.publishToken, 'publish');
+    const path = assetPathOf(rawRequestPath(c), PREFIX);
+    const removed = await store.delete(path);
+    if (removed === undefined) return c.json({ error: 'not_found', message: `no asset at ${path}` }, 404);
+    deps.logger.info({ path }, 'asset deleted');
+    return c.body(null, 204);
+  });
+}

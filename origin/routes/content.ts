@@ -1,0 +1,95 @@
+/**
+ * Content: `GET`/`HEAD /{path}` serves an original, or with image parameters a variant generated
+ * once and stored. Conditional and range requests are answered here (src/serve/respond.ts); a 304
+ * for an original never opens its bytes.
+ */
+import type { Context, Hono } from 'hono';
+import { assetPathToUrl } from '../../src/asset-path.js';
+import { clientError } from '../../src/errors.js';
+import { headerGetter } from '../../src/http/headers.js';
+import { negotiates } from '../../src/image/negotiate.js';
+import { parseImageParams, type ImageRequest } from '../../src/image/params.js';
+import { verifySignature } from '../../src/image/sign.js';
+import { isImageType } from '../../src/sniff.js';
+import { respondWith, type Representation } from '../../src/serve/respond.js';
+import { assetPathOf, rawRequestPath, type OriginDeps, type OriginEnv } from '../app.js';
+import { isFingerprinted } from '../fingerprint.js';
+import type { AssetMeta } from '../store/asset-store.js';
+
+/**
+ * Served with every original SVG: it renders as an image, but scripts, event handlers, external
+ * loads and navigation are all forbidden even when a browser opens the SVG URL directly.
+ */
+export const SVG_CSP = "default-src 'none'; style-src 'unsafe-inline'; img-src data:; sandbox";
+
+export function registerContentRoutes(app: Hono<OriginEnv>, deps: OriginDeps): void {
+  app.on(['GET', 'HEAD'], '*', async (c) => {
+    const path = assetPathOf(rawRequestPath(c));
+    const url = new URL(c.req.url);
+    const image = parseImageParams(url.searchParams, {
+      maxOutputDimension: deps.config.images.maxOutputDimension,
+      allowedWidths: deps.config.images.allowedWidths,
+    });
+    // A `sig` on a URL without image parameters is ignored: there is nothing to protect.
+    if (image !== undefined) verifySignature(path, url.searchParams, deps.config.images.signingKeys);
+    const meta = await deps.store.head(path);
+    if (meta === undefined) {
+      c.set('outcome', 'not-found');
+      return c.json({ error: 'not_found', message: `no asset at ${path}` }, 404, { 'cache-control': 'public, max-age=60' });
+    }
+    return image === undefined ? serveOriginal(c, deps, meta) : serveVariant(c, deps, meta, image);
+  });
+}
+
+function baseHeaders(deps: OriginDeps, meta: AssetMeta): Record<string, string> {
+  const cacheControl = meta.cacheControl ?? (isFingerprinted(meta.path) ? deps.config.immutableCacheControl : deps.config.defaultCacheControl);
+  return {
+    'cache-control': cacheControl,
+    'last-modified': new Date(meta.lastModified).toUTCString(),
+    'surrogate-key': ['/' + assetPathToUrl(meta.path), ...meta.tags].join(' '),
+    'x-content-type-options': 'nosniff',
+  };
+}
+
+async function serveOriginal(c: Context<OriginEnv>, deps: OriginDeps, meta: AssetMeta): Promise<Response> {
+  const headers: Record<string, string> = { ...baseHeaders(deps, meta), 'content-type': meta.contentType, etag: meta.etag };
+  if (meta.contentType.startsWith('image/svg+xml')) headers['content-security-policy'] = SVG_CSP;
+  const rep: Representation = {
+    headers,
+    size: meta.size,
+    etag: meta.etag,
+    lastModified: meta.lastModified,
+    body: async (range) => {
+      const found = await deps.store.read(meta.path, range);
+      if (found === undefined) throw clientError('not_found', `no asset at ${meta.path}`, { status: 404 });
+      return found.body;
+    },
+  };
+  const { response, outcome } = await respondWith(c.req.method, headerGetter(c.req.raw.headers), rep);
+  c.set('outcome', outcome === 'full' || outcome === 'partial' || outcome === 'head' ? 'original' : outcome);
+  return response;
+}
+
+async function serveVariant(c: Context<OriginEnv>, deps: OriginDeps, meta: AssetMeta, image: ImageRequest): Promise<Response> {
+  if (!isImageType(meta.contentType)) {
+    throw clientError('not_an_image', `${meta.path} is ${meta.contentType}, not an image: image parameters cannot apply`, { status: 415, field: 'path' });
+  }
+  const accept = c.req.header('accept');
+  const variant = await deps.variants.render(meta, image.params, accept);
+  const headers: Record<string, string> = {
+    ...baseHeaders(deps, meta),
+    'content-type': variant.meta.contentType,
+    etag: variant.meta.etag,
+  };
+  if (negotiates(image.params.fmt)) headers['vary'] = 'Accept';
+  const rep: Representation = {
+    headers,
+    size: variant.meta.size,
+    etag: variant.meta.etag,
+    lastModified: meta.lastModified,
+    body: variant.data,
+  };
+  const { response } = await respondWith(c.req.method, headerGetter(c.req.raw.headers), rep);
+  c.set('outcome', variant.generated ? 'variant-generated' : 'variant-stored');
+  return response;
+}

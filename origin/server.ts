@@ -1,0 +1,60 @@
+/**
+ * Starting an origin: open the filesystem store, build the variant service and the app from the
+ * configuration, and bind it. Used by `anycdn origin`, the demo and integration tests.
+ */
+import os from 'node:os';
+import sharp from 'sharp';
+import type { Logger } from '../src/log.js';
+import { createHttpMetrics } from '../src/metrics.js';
+import { listen, type RunningServer } from '../src/serve/listen.js';
+import { createOriginApp } from './app.js';
+import type { OriginConfig } from './config.js';
+import { FsAssetStore } from './store/fs-asset-store.js';
+import { TransformLimiter } from './variants/limiter.js';
+import { createVariantService } from './variants/variant-service.js';
+
+export interface OriginServer extends RunningServer {
+  store: FsAssetStore;
+  /** Mark as draining: health answers 503 from now on. */
+  drain(): void;
+}
+
+/**
+ * libvips keeps a cache of decoded images and operations; under a variety of sources it only
+ * grows resident memory. Variants are stored once and never regenerated, so that cache rarely
+ * hits: keep it small. (Glibc arena fragmentation is handled by MALLOC_ARENA_MAX, set by the CLI.)
+ */
+export function configureSharp(): void {
+  sharp.cache({ memory: 64, files: 0, items: 100 });
+  sharp.concurrency(1);
+}
+
+export async function startOrigin(config: OriginConfig, logger: Logger, options: { processMetrics?: boolean } = {}): Promise<OriginServer> {
+  configureSharp();
+  const store = await FsAssetStore.open({ root: config.dataDir });
+  const limits = {
+    maxInputPixels: config.images.maxInputPixels,
+    maxInputBytes: config.images.maxInputBytes,
+    maxOutputDimension: config.images.maxOutputDimension,
+    timeoutMs: config.images.transformTimeout,
+  };
+  const limiter = new TransformLimiter({
+    concurrency: config.images.concurrency ?? os.availableParallelism(),
+    queueLimit: config.images.queueLimit,
+    retryAfterSec: 2,
+  });
+  const variants = createVariantService({
+    store,
+    limits,
+    limiter,
+    quality: config.images.quality,
+    avifEffort: config.images.avifEffort,
+    avif: config.images.avif,
+  });
+  const metrics = createHttpMetrics({ prefix: 'anycdn_origin_', processMetrics: options.processMetrics ?? true });
+  let draining = false;
+  const app = createOriginApp({ config, store, variants, metrics, logger, now: Date.now, isDraining: () => draining });
+  const running = await listen({ address: config.listen, fetch: app.fetch });
+  logger.info({ url: running.url, dataDir: config.dataDir }, 'origin listening');
+  return { ...running, store, drain: () => void (draining = true) };
+}

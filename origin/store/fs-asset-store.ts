@@ -1,0 +1,380 @@
+/**
+ * The filesystem asset store, the origin's default backend. Layout under `root`:
+ *
+ * - `objects/<sha[0..2]>/<sha256>`: content-addressed bytes, written once, never modified.
+ * - `meta/<path>.json`: the AssetMeta (JSON, `version: 1`) of the current version of each asset
+ *   path; switching this file is what makes an upload visible.
+ * - `variants/<sha[0..2]>/<sourceSha256>/<name>` and `<name>.json`: generated variants and their
+ *   VariantMeta, keyed by the hash of the source bytes (`name` is the percent-encoded variant with
+ *   `.` encoded too, so no name is `..` and none ends in `.json`).
+ * - `tmp/`: temporary files; every write goes here first, then is fsynced and renamed into place
+ *   (same file system, so the rename is atomic), then the directory is fsynced. A crash at any
+ *   moment leaves the old version fully intact or the new one fully there; `open()` deletes what a
+ *   crash left in `tmp/`. One process owns a root.
+ *
+ * Objects no longer referenced by any path are left on disk (removing them safely needs reference
+ * counting across paths and concurrent uploads; a later garbage collector can scan meta/).
+ * Variants of a hash are removed (best effort) as soon as a put or delete moves a path off that
+ * hash; another path with the same bytes simply regenerates them, and a variant that races in
+ * after the removal is still correct for its hash, only wasted space. Paths are case-sensitive:
+ * use a case-sensitive file system.
+ *
+ * Asset `a` is `meta/a.json`, so it can collide with a directory made for asset `a.json/b`; the
+ * later upload is refused with `path_conflict` (409) and nothing is changed.
+ */
+import { randomUUID } from 'node:crypto';
+import { lstat, mkdir, open, readFile, readdir, realpath, rename, rm, rmdir, stat, unlink, type FileHandle } from 'node:fs/promises';
+import { dirname, isAbsolute, join, relative, resolve, sep } from 'node:path';
+import type { Readable } from 'node:stream';
+import { validateAssetPath } from '../../src/asset-path.js';
+import { CdnError, clientError } from '../../src/errors.js';
+import type { AssetMeta, AssetStore, ByteRange, PutOptions, VariantMeta } from './asset-store.js';
+import {
+  type BodyDigest,
+  checkRange,
+  digestBody,
+  newAssetMeta,
+  newVariantMeta,
+  parseAssetMeta,
+  parseVariantMeta,
+  sha256Hex,
+  variantName,
+} from './asset-store-common.js';
+
+export interface FsAssetStoreOptions {
+  /** Directory holding the store; created by `open()`. */
+  root: string;
+  /** Clock in ms for upload and variant times; defaults to `Date.now`. Injected so tests use literal times. */
+  now?: () => number;
+}
+
+/** Longest last segment: the file name gets `.json` appended and must stay within NAME_MAX (255). */
+const MAX_FILE_SEGMENT_BYTES = 250;
+
+export class FsAssetStore implements AssetStore {
+  readonly root: string;
+  private readonly now: () => number;
+  private readonly metaRoot: string;
+  private metaRealRoot: string | undefined;
+
+  constructor(options: FsAssetStoreOptions) {
+    this.root = resolve(options.root);
+    this.now = options.now ?? Date.now;
+    this.metaRoot = join(this.root, 'meta');
+  }
+
+  /** Create the folders if needed, delete temp files left by a crash, and return the store. */
+  static async open(options: FsAssetStoreOptions): Promise<FsAssetStore> {
+    const root = resolve(options.root);
+    for (const dir of ['objects', 'meta', 'variants', 'tmp']) await mkdir(join(root, dir), { recursive: true });
+    const tmp = join(root, 'tmp');
+    for (const name of await readdir(tmp)) await rm(join(tmp, name), { recursive: true, force: true });
+    return new FsAssetStore({ ...options, root: await realpath(root) });
+  }
+
+  async head(path: string): Promise<AssetMeta | undefined> {
+    const file = await this.metaFileOf(path);
+    return readAssetMeta(file, path);
+  }
+
+  async read(path: string, range?: ByteRange): Promise<{ meta: AssetMeta; body: Readable } | undefined> {
+    const meta = await this.head(path);
+    if (meta === undefined) return undefined;
+    if (range !== undefined) checkRange(range, meta.size);
+    const handle = await openIfExists(this.objectFile(meta.sha256));
+    if (handle === undefined) return undefined;
+    const body = handle.createReadStream(range === undefined ? {} : { start: range.start, end: range.end });
+    return { meta, body };
+  }
+
+  async readBuffer(path: string): Promise<{ meta: AssetMeta; data: Buffer } | undefined> {
+    const meta = await this.head(path);
+    if (meta === undefined) return undefined;
+    const data = await readIfExists(this.objectFile(meta.sha256));
+    return data === undefined ? undefined : { meta, data };
+  }
+
+  async put(path: string, body: AsyncIterable<Uint8Array>, options: PutOptions): Promise<AssetMeta> {
+    const file = await this.metaFileOf(path);
+    await assertNoConflict(file, path);
+    const digest = await this.writeObject(body, options.maxBytes);
+    const old = await readAssetMeta(file, path);
+    const meta = newAssetMeta(path, digest, options, this.now());
+    await this.writeFileAtomic(file, Buffer.from(JSON.stringify(meta) + '\n'), path);
+    if (old !== undefined && old.sha256 !== meta.sha256) await this.dropVariants(old.sha256);
+    return meta;
+  }
+
+  async delete(path: string): Promise<AssetMeta | undefined> {
+    const file = await this.metaFileOf(path);
+    const meta = await readAssetMeta(file, path);
+    if (meta === undefined) return undefined;
+    try {
+      await unlink(file);
+    } catch (err) {
+      if (isMissing(err)) return undefined;
+      throw ioError('delete', err);
+    }
+    await fsyncDir(dirname(file));
+    await this.dropVariants(meta.sha256);
+    await this.pruneEmptyDirs(dirname(file));
+    return meta;
+  }
+
+  async getVariant(sourceSha256: string, variant: string): Promise<{ meta: VariantMeta; data: Buffer } | undefined> {
+    const file = this.variantFile(sourceSha256, variant);
+    const metaText = await readIfExists(file + '.json');
+    const meta = metaText === undefined ? undefined : parseVariantMeta(parseJson(metaText), sourceSha256, variant);
+    const data = meta === undefined ? undefined : await readIfExists(file);
+    // A concurrent rewrite could pair new bytes with old metadata: the hash check keeps the ETag true.
+    if (meta === undefined || data === undefined || sha256Hex(data) !== meta.sha256) return undefined;
+    return { meta, data };
+  }
+
+  async putVariant(
+    sourceSha256: string,
+    variant: string,
+    data: Buffer,
+    info: { contentType: string; width: number; height: number },
+  ): Promise<VariantMeta> {
+    const file = this.variantFile(sourceSha256, variant);
+    const meta = newVariantMeta(sourceSha256, variant, data, info, this.now());
+    await this.writeFileAtomic(file, data);
+    await this.writeFileAtomic(file + '.json', Buffer.from(JSON.stringify(meta) + '\n'));
+    return meta;
+  }
+
+  /**
+   * The meta file of an asset path, refused unless it stays inside `meta/`: lexically (path.relative,
+   * never a string-prefix test; ipx CVE-2025-54387) and after resolving symlinks of what exists.
+   */
+  private async metaFileOf(path: string): Promise<string> {
+    validateAssetPath(path);
+    const segments = path.split('/');
+    if (Buffer.byteLength(segments[segments.length - 1]!, 'utf8') > MAX_FILE_SEGMENT_BYTES) {
+      throw clientError('invalid_path', `invalid asset path: the last segment is longer than ${MAX_FILE_SEGMENT_BYTES} bytes`, { field: 'path' });
+    }
+    const file = resolve(this.metaRoot, ...segments) + '.json';
+    if (!isInside(this.metaRoot, file)) throw outsideStore();
+    const realRoot = await this.realMetaRoot();
+    let existing = file;
+    for (;;) {
+      try {
+        existing = await realpath(existing);
+        break;
+      } catch (err) {
+        if (!isMissing(err) || existing === this.metaRoot) throw ioError('resolve', err);
+        // A dangling symlink is missing to realpath but would still be followed by mkdir or open.
+        if ((await lstat(existing).catch(() => undefined))?.isSymbolicLink() === true) throw outsideStore();
+        existing = dirname(existing);
+      }
+    }
+    if (!isInside(realRoot, existing) && existing !== realRoot) throw outsideStore();
+    return file;
+  }
+
+  /** meta/ with symlinks resolved, computed once (the store may be constructed without `open`). */
+  private async realMetaRoot(): Promise<string> {
+    if (this.metaRealRoot !== undefined) return this.metaRealRoot;
+    try {
+      const real = await realpath(this.metaRoot);
+      this.metaRealRoot = real;
+      return real;
+    } catch (err) {
+      throw ioError('open', err);
+    }
+  }
+
+  /**
+   * Stream the body into a temp file (hashing, counting, refusing past maxBytes), fsync it and
+   * rename it to its content address, unless a complete copy is already there.
+   */
+  private async writeObject(body: AsyncIterable<Uint8Array>, maxBytes: number): Promise<BodyDigest> {
+    const tmp = this.tempFile();
+    try {
+      const handle = await open(tmp, 'wx').catch((err: unknown) => Promise.reject(ioError('write', err)));
+      let digest: BodyDigest;
+      try {
+        digest = await digestBody(body, maxBytes, async (chunk) => {
+          await handle.write(chunk).catch((err: unknown) => Promise.reject(ioError('write', err)));
+        });
+        await handle.sync().catch((err: unknown) => Promise.reject(ioError('fsync', err)));
+      } finally {
+        await handle.close().catch(() => undefined);
+      }
+      const target = this.objectFile(digest.sha256);
+      const existing = await stat(target).catch(() => undefined);
+      if (existing?.isFile() === true && existing.size === digest.size) return digest;
+      try {
+        await mkdirDurable(dirname(target));
+        await rename(tmp, target);
+      } catch (err) {
+        throw err instanceof CdnError ? err : ioError('write', err);
+      }
+      await fsyncDir(dirname(target));
+      return digest;
+    } finally {
+      await rm(tmp, { force: true });
+    }
+  }
+
+  /**
+   * Write `data` to a temp file, fsync, rename over `target`, fsync the directory. With `assetPath`
+   * the target is a meta file: directory collisions become `path_conflict`, and a directory pruned
+   * by a concurrent delete between mkdir and rename is recreated.
+   */
+  private async writeFileAtomic(target: string, data: Buffer, assetPath?: string): Promise<void> {
+    const tmp = this.tempFile();
+    try {
+      const handle = await open(tmp, 'wx');
+      try {
+        await handle.writeFile(data);
+        await handle.sync();
+      } finally {
+        await handle.close();
+      }
+      for (let attempt = 1; ; attempt++) {
+        try {
+          await mkdirDurable(dirname(target));
+          await rename(tmp, target);
+          break;
+        } catch (err) {
+          if (assetPath !== undefined && isConflict(err)) throw pathConflict(assetPath);
+          if (!(isMissing(err) && attempt < 3)) throw err;
+        }
+      }
+    } catch (err) {
+      await rm(tmp, { force: true });
+      throw err instanceof CdnError ? err : ioError('write', err);
+    }
+    await fsyncDir(dirname(target));
+  }
+
+  /** Remove the variants of a source hash; best effort, since they can always be regenerated. */
+  private async dropVariants(sha256: string): Promise<void> {
+    await rm(join(this.root, 'variants', sha256.slice(0, 2), sha256), { recursive: true, force: true }).catch(() => undefined);
+  }
+
+  /** Remove now-empty directories from `dir` up to (not including) meta/; stops at the first non-empty one. */
+  private async pruneEmptyDirs(dir: string): Promise<void> {
+    for (let current = dir; current !== this.metaRoot && isInside(this.metaRoot, current); current = dirname(current)) {
+      try {
+        await rmdir(current);
+      } catch {
+        return;
+      }
+    }
+  }
+
+  private objectFile(sha256: string): string {
+    return join(this.root, 'objects', sha256.slice(0, 2), sha256);
+  }
+
+  private variantFile(sourceSha256: string, variant: string): string {
+    const name = variantName(sourceSha256, variant);
+    return join(this.root, 'variants', sourceSha256.slice(0, 2), sourceSha256, name);
+  }
+
+  private tempFile(): string {
+    return join(this.root, 'tmp', `${randomUUID()}.tmp`);
+  }
+}
+
+/** A meta file's record; anything missing, unreadable, corrupt, of a future version or for another path is absent. */
+async function readAssetMeta(file: string, path: string): Promise<AssetMeta | undefined> {
+  const text = await readFile(file).catch(() => undefined);
+  return text === undefined ? undefined : parseAssetMeta(parseJson(text), path);
+}
+
+function parseJson(text: Buffer): unknown {
+  try {
+    return JSON.parse(text.toString('utf8'));
+  } catch {
+    return undefined;
+  }
+}
+
+/** Refuse before reading the body when the meta file is a folder or sits under a file (see header). */
+async function assertNoConflict(file: string, path: string): Promise<void> {
+  try {
+    if ((await stat(file)).isDirectory()) throw pathConflict(path);
+  } catch (err) {
+    if (err instanceof CdnError) throw err;
+    if (errnoOf(err) === 'ENOTDIR') throw pathConflict(path);
+    if (errnoOf(err) !== 'ENOENT') throw ioError('stat', err);
+  }
+}
+
+function pathConflict(path: string): CdnError {
+  return clientError('path_conflict', `asset path ${JSON.stringify(path)} collides with another asset's file or folder`, { status: 409, field: 'path' });
+}
+
+function outsideStore(): CdnError {
+  return clientError('invalid_path', 'invalid asset path: resolves outside the store', { field: 'path' });
+}
+
+function ioError(action: string, err: unknown): CdnError {
+  const code = (err as NodeJS.ErrnoException | undefined)?.code ?? 'unknown';
+  return new CdnError('storage_io', 'internal', `asset store ${action} failed (${code})`, { cause: err });
+}
+
+function isInside(root: string, file: string): boolean {
+  const rel = relative(root, file);
+  return rel !== '' && rel.split(sep)[0] !== '..' && !isAbsolute(rel);
+}
+
+function errnoOf(err: unknown): string | undefined {
+  return (err as NodeJS.ErrnoException | undefined)?.code;
+}
+
+function isMissing(err: unknown): boolean {
+  const code = errnoOf(err);
+  return code === 'ENOENT' || code === 'ENOTDIR';
+}
+
+function isConflict(err: unknown): boolean {
+  const code = errnoOf(err);
+  return code === 'EEXIST' || code === 'ENOTDIR' || code === 'EISDIR' || code === 'ENOTEMPTY';
+}
+
+async function openIfExists(file: string): Promise<FileHandle | undefined> {
+  try {
+    return await open(file, 'r');
+  } catch (err) {
+    if (isMissing(err)) return undefined;
+    throw ioError('read', err);
+  }
+}
+
+async function readIfExists(file: string): Promise<Buffer | undefined> {
+  try {
+    return await readFile(file);
+  } catch (err) {
+    if (isMissing(err) || errnoOf(err) === 'EISDIR') return undefined;
+    throw ioError('read', err);
+  }
+}
+
+/** mkdir -p, then fsync the parent of every folder it created, so the new entries survive a crash too. */
+async function mkdirDurable(dir: string): Promise<void> {
+  const created = await mkdir(dir, { recursive: true });
+  if (created === undefined) return;
+  for (let current = dir; ; current = dirname(current)) {
+    await fsyncDir(dirname(current));
+    if (current === created || current === dirname(current)) return;
+  }
+}
+
+/** fsync a directory so a rename in it survives a crash; platforms that cannot (EINVAL, EPERM) are skipped. */
+async function fsyncDir(dir: string): Promise<void> {
+  let handle: FileHandle | undefined;
+  try {
+    handle = await open(dir, 'r');
+    await handle.sync();
+  } catch (err) {
+    const code = errnoOf(err);
+    if (code !== 'EINVAL' && code !== 'EPERM' && code !== 'EISDIR') throw ioError('fsync', err);
+  } finally {
+    await handle?.close();
+  }
+}

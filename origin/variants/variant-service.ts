@@ -1,0 +1,167 @@
+/**
+ * The variant service: from an asset and image parameters to the bytes of the variant, generated
+ * at most once. It checks the input bounds, probes the source (cached by content hash), negotiates
+ * the output format, returns a stored variant when there is one, and otherwise transforms under
+ * the concurrency limiter, coalescing concurrent requests for the same variant into one transform,
+ * and stores the result. Errors are never stored: the next request tries again.
+ */
+import { LRUCache } from 'lru-cache';
+import { CdnError, clientError } from '../../src/errors.js';
+import { negotiateFormat, negotiates } from '../../src/image/negotiate.js';
+import { variantName, type ImageParams, type OutputFormat } from '../../src/image/params.js';
+import { isImageType } from '../../src/sniff.js';
+import type { AssetMeta, AssetStore, VariantMeta } from '../store/asset-store.js';
+import { imageErrorOf, sourceTooLarge, transformTimeout } from './image-errors.js';
+import type { TransformLimiter } from './limiter.js';
+import type { ImageLimits } from './limits.js';
+import { transformImage, type TransformOptions } from './pipeline.js';
+import { probeImage, type ProbedImage } from './probe.js';
+
+export interface VariantServiceDeps {
+  store: AssetStore;
+  limits: ImageLimits;
+  /** Bounds the transforms (and the source reads of probes) running and waiting at once. */
+  limiter: TransformLimiter;
+  /** Default qualities per format when `q` is absent (see TransformOptions.quality). */
+  quality: TransformOptions['quality'];
+  /** AVIF encoder effort (see TransformOptions.avifEffort; 2 is the measured sweet spot). */
+  avifEffort: number;
+  /** Whether `fmt=auto` may answer AVIF; explicit `fmt=avif` is always honoured. */
+  avif: boolean;
+  /** WebP encoder effort. Default 4 (see TransformOptions.webpEffort). */
+  webpEffort?: number;
+  /** JPEG with mozjpeg. Default false (see TransformOptions.mozjpeg). */
+  mozjpeg?: boolean;
+  /**
+   * Probe results kept, keyed by source hash. Default 10 000: an entry is ~200 bytes, so ~2 MB
+   * lets a busy origin decide the output format of a stored variant without re-reading the
+   * source; a miss costs one read and a header parse.
+   */
+  probeCacheSize?: number;
+  /** The transform. Default `transformImage`; tests hand in a controllable one. */
+  transform?: typeof transformImage;
+}
+
+export interface RenderedVariant {
+  meta: VariantMeta;
+  data: Buffer;
+  /** The output depends on `Accept` (`fmt=auto`): answer with `Vary: Accept`. */
+  vary: boolean;
+  /** The bytes come from a transform run for this call (its own or one it joined), not from the store. */
+  generated: boolean;
+}
+
+export interface VariantService {
+  /** The probed source; 415 for non-images, 413 past `maxInputBytes`, 422 for bombs and corrupt files. */
+  probe(meta: AssetMeta): Promise<ProbedImage>;
+  /** The variant of `meta` for normalised `params`, negotiated against `accept` when `fmt=auto`. */
+  render(meta: AssetMeta, params: ImageParams, accept: string | undefined): Promise<RenderedVariant>;
+}
+
+/** A probe's answer: probing the same bytes again gives the same one, failures included. */
+type ProbeOutcome = { ok: true; probed: ProbedImage } | { ok: false; error: CdnError };
+
+type Generated = Omit<RenderedVariant, 'vary'>;
+
+export function createVariantService(deps: VariantServiceDeps): VariantService {
+  const { store, limits, limiter } = deps;
+  const transform = deps.transform ?? transformImage;
+  const options: TransformOptions = { quality: deps.quality, avifEffort: deps.avifEffort, limits };
+  if (deps.webpEffort !== undefined) options.webpEffort = deps.webpEffort;
+  if (deps.mozjpeg !== undefined) options.mozjpeg = deps.mozjpeg;
+  const probes = new LRUCache<string, ProbeOutcome>({ max: deps.probeCacheSize ?? 10_000 });
+  // In-flight tables, by source hash (probes) and by source hash + variant name (transforms). An
+  // entry exists only while its job runs or waits in the limiter, so each table holds at most
+  // concurrency + queueLimit entries: the limiter's bound is theirs.
+  const probing = new Map<string, Promise<ProbeOutcome>>();
+  const generating = new Map<string, Promise<Generated>>();
+
+  async function readSource(meta: AssetMeta): Promise<Buffer> {
+    const found = await store.readBuffer(meta.path);
+    if (found === undefined) throw clientError('not_found', `no asset at ${meta.path}`, { status: 404 });
+    if (found.meta.sha256 !== meta.sha256) {
+      // A new version was uploaded since `meta` was read; its variants are another request's.
+      throw new CdnError('source_changed', 'internal', `${meta.path} changed while its variant was requested`, {
+        status: 503,
+        headers: { 'Retry-After': '1' },
+      });
+    }
+    return found.data;
+  }
+
+  function checkSource(meta: AssetMeta): void {
+    if (!isImageType(meta.contentType)) {
+      throw new CdnError('not_an_image', 'client', `${meta.path} is ${meta.contentType}, not an image`, { status: 415 });
+    }
+    if (meta.size > limits.maxInputBytes) throw sourceTooLarge(meta.size, limits.maxInputBytes);
+  }
+
+  async function probe(meta: AssetMeta): Promise<ProbedImage> {
+    checkSource(meta);
+    const outcome = probes.get(meta.sha256) ?? (await probeOnce(meta));
+    if (!outcome.ok) throw outcome.error;
+    return outcome.probed;
+  }
+
+  function probeOnce(meta: AssetMeta): Promise<ProbeOutcome> {
+    const running = probing.get(meta.sha256);
+    if (running !== undefined) return running;
+    const job = limiter.run(async (): Promise<ProbeOutcome> => {
+      const data = await readSource(meta);
+      try {
+        return { ok: true, probed: await probeImage(data, limits) };
+      } catch (err) {
+        return { ok: false, error: imageErrorOf(err) };
+      }
+    });
+    probing.set(meta.sha256, job);
+    job.then(
+      (outcome) => probes.set(meta.sha256, outcome),
+      () => undefined, // read and overload errors are not the bytes' fault: not cached
+    ).finally(() => probing.delete(meta.sha256));
+    return job;
+  }
+
+  async function render(meta: AssetMeta, params: ImageParams, accept: string | undefined): Promise<RenderedVariant> {
+    const probed = await probe(meta);
+    const output = negotiateFormat(params.fmt, accept, probed, { avif: deps.avif });
+    const name = variantName(params, output);
+    const vary = negotiates(params.fmt);
+    const stored = await store.getVariant(meta.sha256, name);
+    if (stored !== undefined) return { ...stored, vary, generated: false };
+    const key = `${meta.sha256}\n${name}`;
+    const generated = await (generating.get(key) ?? generate(key, meta, probed, params, output, name));
+    return { ...generated, vary };
+  }
+
+  /**
+   * Starts the one transform of a variant. Callers get its result or, once it has run for
+   * `timeoutMs`, 422 `transform_timeout`. The job itself keeps its limiter slot (and its entry,
+   * so no second copy starts) until libvips really stops: sharp interrupts decoding and most
+   * encoders at the deadline, but not the AVIF encoder, whose late result is still stored so the
+   * work is never done twice.
+   */
+  function generate(key: string, meta: AssetMeta, probed: ProbedImage, params: ImageParams, output: OutputFormat, name: string): Promise<Generated> {
+    let timer: NodeJS.Timeout | undefined;
+    let expire: (err: CdnError) => void = () => undefined;
+    const deadline = new Promise<never>((_, reject) => (expire = reject));
+    const job = limiter.run(async (): Promise<Generated> => {
+      timer = setTimeout(() => expire(transformTimeout(limits.timeoutMs)), limits.timeoutMs);
+      // A transform that finished between our store lookup and now has stored its result.
+      const existing = await store.getVariant(meta.sha256, name);
+      if (existing !== undefined) return { ...existing, generated: false };
+      const data = await readSource(meta);
+      const out = await transform(data, probed, params, output, options);
+      const variant = await store.putVariant(meta.sha256, name, out.data, { contentType: out.contentType, width: out.width, height: out.height });
+      return { meta: variant, data: out.data, generated: true };
+    });
+    const result = Promise.race([job, deadline]);
+    generating.set(key, result);
+    job.then(() => undefined, () => undefined).finally(() => {
+      clearTimeout(timer);
+      generating.delete(key);
+    });
+    return result;
+  }
+  return { probe, render };
+}

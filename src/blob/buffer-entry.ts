@@ -1,0 +1,36 @@
+/**
+ * Blob entries whose body is one Buffer in memory: used by the memory store, by the disk store for
+ * small objects it reads in one go, and by the tiered store. Streams are plain byte streams (not
+ * object mode) so they pipe into an HTTP response like a file stream would.
+ */
+import { Readable } from 'node:stream';
+import { checkRange, type BlobEntry, type ByteRange, type StoredMeta } from './blob-store.js';
+
+/** A byte stream over `data` or an inclusive range of it (validated against its length). */
+export function bufferReadable(data: Buffer, range?: ByteRange): Readable {
+  let slice = data;
+  if (range !== undefined) {
+    checkRange(range, data.length);
+    slice = data.subarray(range.start, range.end + 1);
+  }
+  let sent = false;
+  return new Readable({
+    read() {
+      if (!sent && slice.length > 0) this.push(slice);
+      sent = true;
+      this.push(null);
+    },
+  });
+}
+
+export function bufferEntry(meta: StoredMeta, data: Buffer): BlobEntry {
+  return { meta, data, open: (range) => bufferReadable(data, range) };
+}
+
+/** Freeze a meta and its arrays so an entry shared between requests cannot be changed by one of them. */
+export function freezeMeta(meta: StoredMeta): StoredMeta {
+  for (const pair of meta.headers) Object.freeze(pair);
+  Object.freeze(meta.headers);
+  if (meta.tags !== undefined) Object.freeze(meta.tags);
+  return Object.freeze(meta);
+}

@@ -1,0 +1,186 @@
+/**
+ * The tiered blob store: a memory store over a disk store. The disk is the record of what is
+ * cached (entries, bytes, eviction, persistence); memory holds copies of small hot objects so a hit
+ * costs no I/O.
+ *
+ * - get: memory first (and the disk entry is marked used, so disk LRU follows real use); else disk,
+ *   promoting objects ≤ memoryMaxEntrySize into memory. Larger objects never sit whole in memory.
+ * - begin: writes go to disk; small objects are also collected and put into memory at commit.
+ * - updateMeta / delete apply to both; whatever the disk drops (eviction, corruption) leaves memory.
+ *
+ * Consistency: memory never serves a version the disk no longer has. A promotion is skipped when
+ * any change happened during its disk read (a global change counter), so a slow get cannot put a
+ * replaced version back into memory.
+ */
+import {
+  BLOB_ERROR_CODES,
+  blobError,
+  requirePositiveInt,
+  type BlobEntry,
+  type BlobStore,
+  type BlobStoreStats,
+  type BlobWriter,
+  type BodyFile,
+  type CommitMeta,
+  type MetaChanges,
+  type StoredMeta,
+} from './blob-store.js';
+import { bufferEntry } from './buffer-entry.js';
+import type { DiskBlobStore, DiskBlobStoreStats } from './disk-blob-store.js';
+import type { MemoryBlobStore } from './memory-blob-store.js';
+
+export interface TieredBlobStoreOptions {
+  /** The hot tier. Its own maxBytes bounds the memory used. */
+  memory: MemoryBlobStore;
+  /** The tier of record; its maxBytes is the store's maxBytes. */
+  disk: DiskBlobStore;
+  /**
+   * Objects up to this size are kept in memory as well. Default 1 MiB: images and small assets are
+   * served from RAM, while video-sized bodies stream from disk instead of evicting hundreds of them.
+   */
+  memoryMaxEntrySize?: number;
+}
+
+export interface TieredBlobStoreStats extends DiskBlobStoreStats {
+  memory: BlobStoreStats;
+}
+
+export class TieredBlobStore implements BlobStore {
+  readonly memory: MemoryBlobStore;
+  readonly disk: DiskBlobStore;
+  readonly memoryMaxEntrySize: number;
+  /** Bumped on every change to what is stored; see the module comment. */
+  private changes = 0;
+  private readonly unsubscribe: () => void;
+  private closed = false;
+
+  constructor(options: TieredBlobStoreOptions) {
+    this.memory = options.memory;
+    this.disk = options.disk;
+    this.memoryMaxEntrySize = requirePositiveInt('memoryMaxEntrySize', options.memoryMaxEntrySize ?? 1024 * 1024);
+    this.unsubscribe = this.disk.onDrop((key) => this.forget(key));
+  }
+
+  async get(key: string): Promise<BlobEntry | undefined> {
+    this.assertOpen();
+    const hot = await this.memory.get(key);
+    if (hot !== undefined) {
+      this.disk.touch(key);
+      return hot;
+    }
+    const before = this.changes;
+    const entry = await this.disk.get(key);
+    if (entry === undefined || entry.meta.size > this.memoryMaxEntrySize) return entry;
+    const data = entry.data ?? (await readAll(entry));
+    if (data === undefined) return undefined;
+    if (this.changes === before) this.memory.put(entry.meta, data);
+    return bufferEntry(entry.meta, data);
+  }
+
+  async begin(key: string, expectedSize?: number): Promise<BlobWriter | undefined> {
+    this.assertOpen();
+    const writer = await this.disk.begin(key, expectedSize);
+    if (writer === undefined) return undefined;
+    const collect = expectedSize === undefined || expectedSize <= this.memoryMaxEntrySize;
+    return new TieredBlobWriter(writer, collect ? this.memoryMaxEntrySize : -1, (meta, data) => this.committed(meta, data));
+  }
+
+  private committed(meta: StoredMeta, data: Buffer | undefined): void {
+    this.forget(meta.key);
+    if (data !== undefined) this.memory.put(meta, data);
+  }
+
+  async updateMeta(key: string, changes: MetaChanges): Promise<boolean> {
+    this.assertOpen();
+    const updated = await this.disk.updateMeta(key, changes);
+    this.changes += 1;
+    if (updated) await this.memory.updateMeta(key, changes);
+    else await this.memory.delete(key);
+    return updated;
+  }
+
+  async delete(key: string): Promise<boolean> {
+    this.assertOpen();
+    this.forget(key);
+    const deleted = await this.disk.delete(key);
+    this.forget(key);
+    return deleted;
+  }
+
+  keys(): string[] {
+    return this.disk.keys();
+  }
+
+  stats(): TieredBlobStoreStats {
+    return { ...this.disk.stats(), memory: this.memory.stats() };
+  }
+
+  async close(): Promise<void> {
+    if (this.closed) return;
+    this.closed = true;
+    this.unsubscribe();
+    await this.disk.close();
+    await this.memory.close();
+  }
+
+  /** Drop the memory copy of `key` and invalidate promotions in flight. */
+  private forget(key: string): void {
+    this.changes += 1;
+    if (!this.closed) void this.memory.delete(key);
+  }
+
+  private assertOpen(): void {
+    if (this.closed) throw blobError(BLOB_ERROR_CODES.storeClosed, 'tiered blob store is closed');
+  }
+}
+
+/** Read a (small, verified) disk body into one Buffer; undefined if it vanished or failed its checksum. */
+async function readAll(entry: BlobEntry): Promise<Buffer | undefined> {
+  const parts: Buffer[] = [];
+  try {
+    for await (const chunk of entry.open()) parts.push(chunk as Buffer);
+  } catch {
+    return undefined;
+  }
+  return Buffer.concat(parts);
+}
+
+/** A disk writer that also keeps the bytes of small objects for the memory tier. */
+class TieredBlobWriter implements BlobWriter {
+  private chunks: Uint8Array[] | undefined = [];
+  private collected = 0;
+
+  constructor(
+    private readonly disk: BlobWriter,
+    /** Collect at most this many bytes; -1 collects nothing. */
+    private readonly collectLimit: number,
+    private readonly onCommit: (meta: StoredMeta, data: Buffer | undefined) => void,
+  ) {
+    if (collectLimit < 0) this.chunks = undefined;
+  }
+
+  async write(chunk: Uint8Array): Promise<void> {
+    await this.disk.write(chunk);
+    if (this.chunks === undefined) return;
+    this.collected += chunk.byteLength;
+    if (this.collected > this.collectLimit) this.chunks = undefined;
+    else this.chunks.push(chunk);
+  }
+
+  async commit(meta: CommitMeta): Promise<StoredMeta> {
+    const stored = await this.disk.commit(meta);
+    const data = this.chunks === undefined ? undefined : Buffer.concat(this.chunks, this.collected);
+    this.chunks = undefined;
+    this.onCommit(stored, data);
+    return stored;
+  }
+
+  async abort(): Promise<void> {
+    this.chunks = undefined;
+    await this.disk.abort();
+  }
+
+  openReadBack(): Promise<BodyFile> {
+    return this.disk.openReadBack!();
+  }
+}

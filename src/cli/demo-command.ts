@@ -1,0 +1,72 @@
+/**
+ * `anycdn demo [--port N] [--data DIR]`: an origin on loopback seeded with generated sample
+ * assets, printing the URLs to open. The origin listens on port N+1 (the edge's N comes with the
+ * edge). Tokens come from ANYCDN_PUBLISH_TOKEN / ANYCDN_PURGE_TOKEN or are generated and printed.
+ */
+import { randomBytes } from 'node:crypto';
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { Readable } from 'node:stream';
+import { validateConfig } from '../config/load.js';
+import { createLogger } from '../log.js';
+import { originConfigSchema } from '../../origin/config.js';
+import { demoAssets } from '../../origin/demo-assets.js';
+import { startOrigin } from '../../origin/server.js';
+import { parseFlags, UsageError, untilSignal, type Command } from './args.js';
+
+const USAGE = `Usage: anycdn demo [--port N] [--data DIR]
+
+Starts the origin on 127.0.0.1:N+1 with sample images and prints URLs to open.
+
+Options:
+  --port N      edge port (default 8080); the origin listens on N+1
+  --data DIR    keep data in DIR (default: a temporary folder removed on exit)
+  -h, --help    show this help`;
+
+export const runDemo: Command = async (args, io) => {
+  const { values } = parseFlags(args, { port: { type: 'string' }, data: { type: 'string' } }, USAGE);
+  if (values.help) {
+    io.stdout.write(USAGE + '\n');
+    return 0;
+  }
+  const port = Number(values.port ?? 8080);
+  if (!Number.isInteger(port) || port < 1 || port > 65534) throw new UsageError(`--port must be an integer from 1 to 65534\n\n${USAGE}`);
+  const dataDir = values.data ?? (await mkdtemp(join(tmpdir(), 'anycdn-demo-')));
+  const publishToken = io.env['ANYCDN_PUBLISH_TOKEN'] || randomBytes(24).toString('base64url');
+  const purgeToken = io.env['ANYCDN_PURGE_TOKEN'] || randomBytes(24).toString('base64url');
+  const config = validateConfig(
+    originConfigSchema,
+    { listen: `127.0.0.1:${port + 1}`, dataDir: join(dataDir, 'origin'), publishToken, purgeToken, logLevel: 'warn' },
+    'demo settings',
+    io.env,
+  );
+  const logger = createLogger({ level: config.logLevel, base: { service: 'origin' } });
+  const origin = await startOrigin(config, logger);
+  for (const asset of await demoAssets()) {
+    await origin.store.put(asset.path, Readable.from([asset.data]), { maxBytes: config.maxUploadBytes, tags: asset.tags, cacheControl: asset.cacheControl });
+  }
+  const o = origin.url;
+  io.stdout.write(`anycdn demo is running.
+
+  Open the demo page:   ${o}/index.html
+  Original photo:       ${o}/photos/landscape.jpg
+  Resized, negotiated:  ${o}/photos/landscape.jpg?w=640&fmt=auto
+  WebP with alpha:      ${o}/photos/logo.png?w=200&fmt=webp
+  Bad parameter (400):  ${o}/photos/landscape.jpg?w=abc
+  Health, metrics:      ${o}/_cdn/healthz  ${o}/_cdn/metrics
+
+  Upload your own:      ANYCDN_ORIGIN=${o} ANYCDN_PUBLISH_TOKEN=${publishToken} \\
+                          npx anycdn upload ./my-photo.jpg photos/my-photo.jpg
+  Publish token:        ${publishToken}
+  Purge token:          ${purgeToken}
+  Data folder:          ${dataDir}${values.data === undefined ? ' (removed on exit)' : ''}
+
+Press Ctrl-C to stop.
+`);
+  await untilSignal();
+  origin.drain();
+  await origin.close(2_000);
+  if (values.data === undefined) await rm(dataDir, { recursive: true, force: true });
+  return 0;
+};

@@ -1,0 +1,67 @@
+#!/usr/bin/env -S MALLOC_ARENA_MAX=2 node
+/**
+ * The `anycdn` command. This is the process rim: the only place that reads `process.argv` and
+ * `process.env`, installs signal handlers and exits. Each subcommand parses its own flags and
+ * prints its own `--help`.
+ *
+ * MALLOC_ARENA_MAX=2 (set by the line above when run as `anycdn`) keeps glibc from fragmenting
+ * memory across many arenas under concurrent sharp work; see README "Memory".
+ */
+import { CdnError } from '../errors.js';
+import { runDemo } from './demo-command.js';
+import { runEdge } from './edge-command.js';
+import { runOrigin } from './origin-command.js';
+import { runUpload } from './upload-command.js';
+import { UsageError, type Command } from './args.js';
+
+const COMMANDS: Record<string, Command> = {
+  demo: runDemo,
+  edge: runEdge,
+  origin: runOrigin,
+  upload: runUpload,
+};
+
+const HELP = `anycdn: a self-hostable image and static-asset CDN
+
+Usage: anycdn <command> [options]
+
+Commands:
+  demo     origin (and edge) on loopback with sample images; prints URLs to open
+  origin   run the origin server:            anycdn origin --config FILE
+  edge     run an edge (pull-through cache): anycdn edge --config FILE
+  upload   upload a file or a folder:        anycdn upload FILE PATH | anycdn upload DIR PREFIX
+
+Run "anycdn <command> --help" for a command's options.
+`;
+
+async function main(argv: string[]): Promise<number> {
+  const [name, ...rest] = argv;
+  if (name === undefined || name === '--help' || name === '-h' || name === 'help') {
+    process.stdout.write(HELP);
+    return name === undefined ? 2 : 0;
+  }
+  const command = COMMANDS[name];
+  if (command === undefined) {
+    process.stderr.write(`anycdn: unknown command "${name}"\n\n${HELP}`);
+    return 2;
+  }
+  return command(rest, { env: process.env, stdout: process.stdout, stderr: process.stderr });
+}
+
+main(process.argv.slice(2)).then(
+  (code) => {
+    process.exitCode = code;
+  },
+  (err: unknown) => {
+    if (err instanceof UsageError) {
+      process.stderr.write(`anycdn: ${err.message}\n`);
+      process.exitCode = 2;
+    } else if (err instanceof CdnError && err.source === 'client') {
+      process.stderr.write(`anycdn: ${err.message}\n`);
+      process.exitCode = 1;
+    } else {
+      process.stderr.write(`anycdn: ${err instanceof Error ? (err.stack ?? err.message) : String(err)}\n`);
+      process.exitCode = 1;
+    }
+  },
+);

@@ -1,0 +1,32 @@
+/** `anycdn origin --config FILE`: run the origin until SIGTERM/SIGINT, then shut down gracefully. */
+import { loadConfigFile } from '../config/load.js';
+import { createLogger } from '../log.js';
+import { originConfigSchema } from '../../origin/config.js';
+import { startOrigin } from '../../origin/server.js';
+import { parseFlags, UsageError, untilSignal, type Command } from './args.js';
+
+const USAGE = `Usage: anycdn origin --config FILE
+
+Runs the origin server: publisher API, originals and image variants.
+The config file is YAML or JSON; see README "Operators" for every key.
+
+Options:
+  -c, --config FILE   configuration file (required)
+  -h, --help          show this help`;
+
+export const runOrigin: Command = async (args, io) => {
+  const { values } = parseFlags(args, { config: { type: 'string', short: 'c' } }, USAGE);
+  if (values.help) {
+    io.stdout.write(USAGE + '\n');
+    return 0;
+  }
+  if (values.config === undefined) throw new UsageError(`--config is required\n\n${USAGE}`);
+  const config = await loadConfigFile(originConfigSchema, values.config, io.env);
+  const logger = createLogger({ level: config.logLevel, base: { service: 'origin' } });
+  const origin = await startOrigin(config, logger);
+  const signal = await untilSignal();
+  logger.info({ signal }, 'shutting down');
+  origin.drain();
+  await origin.close(10_000);
+  return 0;
+};

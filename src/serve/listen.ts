@@ -1,0 +1,57 @@
+/**
+ * Binding a fetch handler to a TCP port with @hono/node-server, with server timeouts set and a
+ * graceful close: stop accepting, let in-flight responses finish, close idle keep-alive sockets,
+ * and destroy what is left after a deadline.
+ */
+import type { AddressInfo } from 'node:net';
+import type { Server } from 'node:http';
+import { serve } from '@hono/node-server';
+import type { ListenAddress } from '../config/common.js';
+
+export interface ListenOptions {
+  address: ListenAddress;
+  fetch: (request: Request) => Response | Promise<Response>;
+  /** Time allowed for a client to send request headers. Default 15 s (slowloris bound). */
+  headersTimeoutMs?: number;
+  /** Time allowed for a whole request including its body. Default 10 min (large uploads). */
+  requestTimeoutMs?: number;
+  /** Idle keep-alive time. Default 65 s, longer than common load balancers' 60 s. */
+  keepAliveTimeoutMs?: number;
+}
+
+export interface RunningServer {
+  server: Server;
+  /** Base URL such as `http://127.0.0.1:8081`. */
+  url: string;
+  port: number;
+  /** Graceful close; sockets still open after `graceMs` are destroyed. */
+  close(graceMs?: number): Promise<void>;
+}
+
+export function listen(options: ListenOptions): Promise<RunningServer> {
+  return new Promise((resolve, reject) => {
+    const server = serve({ fetch: options.fetch, hostname: options.address.host, port: options.address.port }) as Server;
+    server.headersTimeout = options.headersTimeoutMs ?? 15_000;
+    server.requestTimeout = options.requestTimeoutMs ?? 600_000;
+    server.keepAliveTimeout = options.keepAliveTimeoutMs ?? 65_000;
+    server.once('error', reject);
+    server.once('listening', () => {
+      server.off('error', reject);
+      const port = (server.address() as AddressInfo).port;
+      const host = options.address.host.includes(':') ? `[${options.address.host}]` : options.address.host;
+      resolve({ server, port, url: `http://${host}:${port}`, close: (graceMs = 10_000) => closeServer(server, graceMs) });
+    });
+  });
+}
+
+function closeServer(server: Server, graceMs: number): Promise<void> {
+  return new Promise((resolve) => {
+    const timer = setTimeout(() => server.closeAllConnections(), graceMs);
+    timer.unref();
+    server.close(() => {
+      clearTimeout(timer);
+      resolve();
+    });
+    server.closeIdleConnections();
+  });
+}

@@ -1,0 +1,93 @@
+/**
+ * Turning a stored representation into an HTTP response: conditional requests (304/412), byte
+ * ranges (206/416) and HEAD, decided by the pure functions in src/http/ and applied here. Both
+ * servers answer content through this one function.
+ */
+import { Readable } from 'node:stream';
+import { evaluateConditional } from '../http/conditional.js';
+import type { HeaderGetter } from '../http/headers.js';
+import { contentRangeHeader, evaluateRange } from '../http/range.js';
+
+export interface Representation {
+  /**
+   * Status of the stored answer; default 200. Only a 200 takes part in conditional and range
+   * evaluation (RFC 9110 §13.2.1, §14.2); other statuses (a cached 404, a redirect) are sent as is.
+   */
+  status?: number;
+  /** Headers of a full answer, without Content-Length (set here). */
+  headers: Record<string, string>;
+  /** Body length; undefined when not known yet (a body still streaming in without Content-Length): no ranges then. */
+  size: number | undefined;
+  etag?: string;
+  /** Milliseconds since the epoch. */
+  lastModified?: number;
+  /** Bytes in memory, or a function opening the inclusive byte range as a Node stream. */
+  body: Buffer | ((range?: { start: number; end: number }) => Readable | Promise<Readable>);
+}
+
+/** Headers a 304 carries (RFC 9110 §15.4.5): those that would have been sent with a 200. */
+const NOT_MODIFIED_HEADERS = ['cache-control', 'content-location', 'date', 'etag', 'expires', 'vary', 'last-modified', 'surrogate-key', 'cache-status', 'age', 'x-served-by'];
+
+export type ServeOutcome = 'full' | 'partial' | 'not-modified' | 'precondition-failed' | 'unsatisfiable' | 'head';
+
+export async function respondWith(
+  method: string,
+  req: HeaderGetter,
+  rep: Representation,
+): Promise<{ response: Response; outcome: ServeOutcome; bytes: number }> {
+  const validators = { etag: rep.etag, lastModified: rep.lastModified };
+  if ((rep.status ?? 200) !== 200 || rep.size === undefined) return respondPlain(method, rep);
+  const cond = evaluateConditional(method, req, validators);
+  if (cond === 'not-modified') {
+    const headers = new Headers();
+    for (const [k, v] of Object.entries(rep.headers)) if (NOT_MODIFIED_HEADERS.includes(k.toLowerCase())) headers.set(k, v);
+    return { response: new Response(null, { status: 304, headers }), outcome: 'not-modified', bytes: 0 };
+  }
+  if (cond === 'precondition-failed') {
+    return { response: new Response(null, { status: 412, headers: { 'content-length': '0' } }), outcome: 'precondition-failed', bytes: 0 };
+  }
+
+  const headers = new Headers(rep.headers);
+  headers.set('accept-ranges', 'bytes');
+  const range = evaluateRange(method, req, rep.size, validators);
+  if (range.type === 'unsatisfiable') {
+    headers.set('content-range', contentRangeHeader(range, rep.size));
+    headers.set('content-length', '0');
+    headers.delete('content-type');
+    return { response: new Response(null, { status: 416, headers }), outcome: 'unsatisfiable', bytes: 0 };
+  }
+  const isHead = method === 'HEAD';
+  let status = 200;
+  let start = 0;
+  let end = rep.size - 1;
+  if (range.type === 'partial') {
+    status = 206;
+    start = range.start;
+    end = range.end;
+    headers.set('content-range', contentRangeHeader(range, rep.size));
+  }
+  const length = rep.size === 0 ? 0 : end - start + 1;
+  headers.set('content-length', String(length));
+  if (isHead || length === 0) {
+    return { response: new Response(null, { status, headers }), outcome: isHead ? 'head' : 'full', bytes: 0 };
+  }
+  let body: ConstructorParameters<typeof Response>[0];
+  if (Buffer.isBuffer(rep.body)) {
+    body = status === 206 ? rep.body.subarray(start, end + 1) : rep.body;
+  } else {
+    const stream = await rep.body(status === 206 ? { start, end } : undefined);
+    body = Readable.toWeb(stream) as ReadableStream<Uint8Array>;
+  }
+  return { response: new Response(body, { status, headers }), outcome: status === 206 ? 'partial' : 'full', bytes: length };
+}
+
+/** Send a representation as it is: no conditional or range evaluation. */
+async function respondPlain(method: string, rep: Representation): Promise<{ response: Response; outcome: ServeOutcome; bytes: number }> {
+  const status = rep.status ?? 200;
+  const headers = new Headers(rep.headers);
+  if (rep.size !== undefined) headers.set('content-length', String(rep.size));
+  const bodyless = method === 'HEAD' || status === 204 || status === 304 || rep.size === 0;
+  if (bodyless) return { response: new Response(null, { status, headers }), outcome: method === 'HEAD' ? 'head' : 'full', bytes: 0 };
+  const body = Buffer.isBuffer(rep.body) ? rep.body : (Readable.toWeb(await rep.body()) as ReadableStream<Uint8Array>);
+  return { response: new Response(body, { status, headers }), outcome: 'full', bytes: rep.size ?? 0 };
+}

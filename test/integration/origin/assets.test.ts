@@ -1,0 +1,198 @@
+import { createHash, randomBytes } from 'node:crypto';
+import { Readable } from 'node:stream';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { Client, request } from 'undici';
+import { PUBLISH_TOKEN, startTestOrigin, type TestOrigin } from '../../support/origin.js';
+
+let origin: TestOrigin;
+beforeAll(async () => {
+  origin = await startTestOrigin({ maxUploadBytes: '1MiB' });
+});
+afterAll(async () => origin.stop());
+
+async function get(path: string, headers: Record<string, string> = {}, method: 'GET' | 'HEAD' = 'GET') {
+  const res = await request(`${origin.url}${path}`, { method, headers });
+  const body = Buffer.from(await res.body.arrayBuffer());
+  return { status: res.statusCode, headers: res.headers as Record<string, string>, body };
+}
+
+const PNG_1x1 = Buffer.from('89504e470d0a1a0a0000000d4948445200000001000000010806000000' + '1f15c4890000000d49444154789c6360000002000154a24f5d0000000049454e44ae426082', 'hex');
+
+describe('publisher API and originals', () => {
+  it('stores an upload and serves it back byte-exact with its metadata', async () => {
+    const data = randomBytes(200_000);
+    const put = await origin.put('files/blob.bin', data, { 'cache-control': 'public, max-age=600', 'surrogate-key': 'a b a' });
+    expect(put.status).toBe(201);
+    const sha = createHash('sha256').update(data).digest('hex');
+    expect(put.json).toMatchObject({ path: 'files/blob.bin', size: 200_000, sha256: sha, etag: `"${sha.slice(0, 32)}"`, tags: ['a', 'b'], cacheControl: 'public, max-age=600' });
+
+    const res = await get('/files/blob.bin');
+    expect(res.status).toBe(200);
+    expect(res.body.equals(data)).toBe(true);
+    expect(res.headers['content-length']).toBe('200000');
+    expect(res.headers['content-type']).toBe('application/octet-stream');
+    expect(res.headers['etag']).toBe(`"${sha.slice(0, 32)}"`);
+    expect(res.headers['cache-control']).toBe('public, max-age=600');
+    expect(res.headers['surrogate-key']).toBe('/files/blob.bin a b');
+    expect(res.headers['x-content-type-options']).toBe('nosniff');
+    expect(res.headers['accept-ranges']).toBe('bytes');
+    expect(new Date(res.headers['last-modified']!).getTime()).toBeGreaterThan(Date.now() - 60_000);
+
+    const again = await origin.put('files/blob.bin', data);
+    expect(again.status).toBe(200);
+  });
+
+  it('sniffs the content type from the bytes, not from the client', async () => {
+    await origin.put('img/pixel.txt', PNG_1x1, { 'content-type': 'text/plain' });
+    expect((await get('/img/pixel.txt')).headers['content-type']).toBe('image/png');
+    await origin.put('fake.jpg', 'just some text, not a JPEG\n', { 'content-type': 'image/jpeg' });
+    expect((await get('/fake.jpg')).headers['content-type']).toBe('text/plain; charset=utf-8');
+    await origin.put('site/app.css', 'body{color:red}', { 'content-type': 'image/png' });
+    expect((await get('/site/app.css')).headers['content-type']).toBe('text/css; charset=utf-8');
+  });
+
+  it('serves fingerprinted names as immutable and others with the default', async () => {
+    await origin.put('assets/app.3f9a2b1c.js', 'console.log(1)');
+    await origin.put('assets/index-BqE8yL4k.css', 'a{}');
+    await origin.put('assets/app.js', 'console.log(2)');
+    expect((await get('/assets/app.3f9a2b1c.js')).headers['cache-control']).toBe('public, max-age=31536000, immutable');
+    expect((await get('/assets/index-BqE8yL4k.css')).headers['cache-control']).toBe('public, max-age=31536000, immutable');
+    expect((await get('/assets/app.js')).headers['cache-control']).toBe('public, max-age=3600');
+  });
+
+  it('answers conditional requests with 304 and preconditions with 412', async () => {
+    await origin.put('cond/a.txt', 'hello conditional');
+    const first = await get('/cond/a.txt');
+    const etag = first.headers['etag']!;
+    const lm = first.headers['last-modified']!;
+    const inm = await get('/cond/a.txt', { 'if-none-match': etag });
+    expect(inm.status).toBe(304);
+    expect(inm.body.length).toBe(0);
+    expect(inm.headers['etag']).toBe(etag);
+    expect(inm.headers['cache-control']).toBe('public, max-age=3600');
+    expect((await get('/cond/a.txt', { 'if-none-match': `W/${etag}` })).status).toBe(304);
+    expect((await get('/cond/a.txt', { 'if-none-match': '"other"' })).status).toBe(200);
+    expect((await get('/cond/a.txt', { 'if-modified-since': lm })).status).toBe(304);
+    expect((await get('/cond/a.txt', { 'if-modified-since': 'Thu, 01 Jan 1970 00:00:00 GMT' })).status).toBe(200);
+    // If-None-Match wins over If-Modified-Since (RFC 9110 §13.2.2).
+    expect((await get('/cond/a.txt', { 'if-none-match': '"other"', 'if-modified-since': lm })).status).toBe(200);
+    expect((await get('/cond/a.txt', { 'if-match': '"other"' })).status).toBe(412);
+    expect((await get('/cond/a.txt', { 'if-match': etag })).status).toBe(200);
+  });
+
+  it('serves single, open and suffix ranges, and 416 when unsatisfiable', async () => {
+    const data = Buffer.from('0123456789abcdefghij');
+    await origin.put('range/r.bin', data);
+    const a = await get('/range/r.bin', { range: 'bytes=2-5' });
+    expect(a.status).toBe(206);
+    expect(a.body.toString()).toBe('2345');
+    expect(a.headers['content-range']).toBe('bytes 2-5/20');
+    expect(a.headers['content-length']).toBe('4');
+    const open = await get('/range/r.bin', { range: 'bytes=15-' });
+    expect(open.body.toString()).toBe('fghij');
+    const suffix = await get('/range/r.bin', { range: 'bytes=-3' });
+    expect(suffix.body.toString()).toBe('hij');
+    expect(suffix.headers['content-range']).toBe('bytes 17-19/20');
+    const clamp = await get('/range/r.bin', { range: 'bytes=18-100' });
+    expect(clamp.body.toString()).toBe('ij');
+    const bad = await get('/range/r.bin', { range: 'bytes=20-' });
+    expect(bad.status).toBe(416);
+    expect(bad.headers['content-range']).toBe('bytes */20');
+    const etag = a.headers['etag']!;
+    expect((await get('/range/r.bin', { range: 'bytes=0-0', 'if-range': etag })).status).toBe(206);
+    const stale = await get('/range/r.bin', { range: 'bytes=0-0', 'if-range': '"old"' });
+    expect(stale.status).toBe(200);
+    expect(stale.body.equals(data)).toBe(true);
+  });
+
+  it('answers HEAD with the headers of GET and no body', async () => {
+    await origin.put('head/h.txt', 'twelve bytes');
+    const h = await get('/head/h.txt', {}, 'HEAD');
+    expect(h.status).toBe(200);
+    expect(h.body.length).toBe(0);
+    expect(h.headers['content-length']).toBe('12');
+    expect(h.headers['content-type']).toBe('text/plain; charset=utf-8');
+  });
+
+  it('serves an original SVG with a policy that forbids scripts', async () => {
+    const evil = '<svg xmlns="http://www.w3.org/2000/svg" width="10" height="10" onload="alert(1)"><script>alert(2)</script><rect width="10" height="10"/></svg>';
+    await origin.put('svg/evil.svg', evil);
+    const res = await get('/svg/evil.svg');
+    expect(res.headers['content-type']).toBe('image/svg+xml');
+    expect(res.headers['content-security-policy']).toBe("default-src 'none'; style-src 'unsafe-inline'; img-src data:; sandbox");
+    expect(res.headers['x-content-type-options']).toBe('nosniff');
+  });
+
+  it('404s missing assets and deletes', async () => {
+    expect((await get('/nope/missing.txt')).status).toBe(404);
+    await origin.put('del/x.txt', 'x');
+    const del = await request(`${origin.url}/_cdn/assets/del/x.txt`, { method: 'DELETE', headers: { authorization: `Bearer ${PUBLISH_TOKEN}` } });
+    expect(del.statusCode).toBe(204);
+    await del.body.dump();
+    expect((await get('/del/x.txt')).status).toBe(404);
+    const again = await request(`${origin.url}/_cdn/assets/del/x.txt`, { method: 'DELETE', headers: { authorization: `Bearer ${PUBLISH_TOKEN}` } });
+    expect(again.statusCode).toBe(404);
+    await again.body.dump();
+  });
+
+  it('refuses uploads without a token (401) or with a wrong one (403)', async () => {
+    const none = await request(`${origin.url}/_cdn/assets/auth/x.txt`, { method: 'PUT', body: 'x' });
+    expect(none.statusCode).toBe(401);
+    expect(none.headers['www-authenticate']).toBe('Bearer realm="publish"');
+    expect(((await none.body.json()) as { error: string }).error).toBe('unauthorized');
+    const wrong = await request(`${origin.url}/_cdn/assets/auth/x.txt`, { method: 'PUT', body: 'x', headers: { authorization: 'Bearer wrong-token-wrong-token' } });
+    expect(wrong.statusCode).toBe(403);
+    expect(((await wrong.body.json()) as { error: string }).error).toBe('forbidden');
+    const delNone = await request(`${origin.url}/_cdn/assets/auth/x.txt`, { method: 'DELETE' });
+    expect(delNone.statusCode).toBe(401);
+    await delNone.body.dump();
+    expect((await get('/auth/x.txt')).status).toBe(404);
+  });
+
+  it('refuses an upload over the size limit with 413 and keeps the old version', async () => {
+    await origin.put('big/b.bin', 'small original');
+    const declared = await origin.put('big/b.bin', randomBytes(1024 * 1024 + 1));
+    expect(declared.status).toBe(413);
+    expect(declared.json['error']).toBe('payload_too_large');
+    // Chunked (no Content-Length): the limit is enforced while streaming.
+    async function* chunks() {
+      for (let i = 0; i < 20; i++) yield randomBytes(100_000);
+    }
+    // Its own connection: the origin closes it after answering 413 mid-body.
+    const client = new Client(origin.url);
+    const res = await client.request({ path: '/_cdn/assets/big/b.bin', method: 'PUT', headers: { authorization: `Bearer ${PUBLISH_TOKEN}` }, body: Readable.from(chunks()) });
+    expect(res.statusCode).toBe(413);
+    await res.body.dump();
+    await client.destroy();
+    expect((await get('/big/b.bin')).body.toString()).toBe('small original');
+  });
+
+  it.each([
+    ['/_cdn/assets/..%2f..%2fetc%2fpasswd'],
+    ['/_cdn/assets/a/%2e%2e/%2e%2e/b'],
+    ['/_cdn/assets/a%5c..%5cb'],
+    ['/_cdn/assets/a%00b'],
+    ['/_cdn/assets/%2fetc%2fpasswd'],
+    ['/_cdn/assets/a//b'],
+    ['/_cdn/assets/../../etc/passwd'],
+    ['/photos/%2e%2e/%2e%2e/etc/passwd'],
+  ])('refuses the traversal attempt %s with 400', async (path) => {
+    // A raw request target, as an attacker sends it (a URL parser would resolve the dot segments).
+    const client = new Client(origin.url);
+    const res = await client.request({ path, method: 'PUT', headers: { authorization: `Bearer ${PUBLISH_TOKEN}` }, body: 'x' });
+    expect(res.statusCode).toBe(400);
+    const body = (await res.body.json()) as { error: string; field: string };
+    expect(body.error).toBe('invalid_path');
+    expect(body.field).toBe('path');
+    await client.close();
+  });
+
+  it('answers health and metrics', async () => {
+    const h = await get('/_cdn/healthz');
+    expect(h.status).toBe(200);
+    expect(JSON.parse(h.body.toString())).toEqual({ status: 'ok' });
+    const m = await get('/_cdn/metrics');
+    expect(m.status).toBe(200);
+    expect(m.body.toString()).toMatch(/anycdn_origin_http_requests_total\{method="GET",status="200",outcome="original"\} \d+/);
+  });
+});

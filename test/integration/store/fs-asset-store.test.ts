@@ -1,0 +1,187 @@
+/**
+ * The AssetStore contract against the filesystem store in a fresh temp directory, plus what only a
+ * disk store has: the on-disk layout and format, crash leftovers cleaned at open, symlinks that
+ * would lead outside the store, failed uploads leaving no trace, corrupt metadata, path collisions.
+ */
+import { createHash } from 'node:crypto';
+import { mkdir, mkdtemp, readdir, readFile, rm, stat, symlink, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { FsAssetStore } from '../../../origin/store/fs-asset-store.js';
+import { assetStoreContract, bodyOf, expectCdnError, failingBody, PNG_HEAD } from '../../contract/asset-store-contract.js';
+
+const MAX = 1024 * 1024;
+const T = 1_700_000_000_500;
+const BYTES = Buffer.from('hello from disk\n');
+const SHA = createHash('sha256').update(BYTES).digest('hex');
+
+assetStoreContract('filesystem', async () => {
+  const root = await mkdtemp(join(tmpdir(), 'anycdn-fs-store-'));
+  const store = await FsAssetStore.open({ root });
+  return { store, cleanup: () => rm(root, { recursive: true, force: true }) };
+});
+
+/** Every file under `dir`, relative, sorted. */
+async function filesUnder(dir: string): Promise<string[]> {
+  const entries = await readdir(dir, { recursive: true, withFileTypes: true });
+  return entries
+    .filter((e) => !e.isDirectory())
+    .map((e) => join(e.parentPath ?? e.path, e.name).slice(dir.length + 1))
+    .sort();
+}
+
+describe('FsAssetStore on disk', () => {
+  let root: string;
+  let outside: string;
+  let store: FsAssetStore;
+
+  beforeEach(async () => {
+    root = await mkdtemp(join(tmpdir(), 'anycdn-fs-store-'));
+    outside = await mkdtemp(join(tmpdir(), 'anycdn-outside-'));
+    store = await FsAssetStore.open({ root, now: () => T });
+  });
+  afterEach(async () => {
+    await rm(root, { recursive: true, force: true });
+    await rm(outside, { recursive: true, force: true });
+  });
+
+  it('lays out objects, metadata (version 1) and variants as documented', async () => {
+    const meta = await store.put('photos/hello.txt', bodyOf(BYTES), { maxBytes: MAX, cacheControl: 'max-age=60', tags: ['t'] });
+    await store.putVariant(SHA, 'fmt=webp&w=4.5', PNG_HEAD, { contentType: 'image/webp', width: 4, height: 5 });
+    const name = 'fmt%3Dwebp%26w%3D4%2E5';
+    expect(await filesUnder(root)).toEqual([
+      `meta/photos/hello.txt.json`,
+      `objects/${SHA.slice(0, 2)}/${SHA}`,
+      `variants/${SHA.slice(0, 2)}/${SHA}/${name}`,
+      `variants/${SHA.slice(0, 2)}/${SHA}/${name}.json`,
+    ]);
+    expect(await readFile(join(root, 'objects', SHA.slice(0, 2), SHA))).toEqual(BYTES);
+    expect(JSON.parse(await readFile(join(root, 'meta/photos/hello.txt.json'), 'utf8'))).toEqual({
+      version: 1,
+      path: 'photos/hello.txt',
+      contentType: 'text/plain; charset=utf-8',
+      size: BYTES.length,
+      sha256: SHA,
+      etag: `"${SHA.slice(0, 32)}"`,
+      lastModified: 1_700_000_000_000,
+      cacheControl: 'max-age=60',
+      tags: ['t'],
+    });
+    expect(meta.lastModified).toBe(1_700_000_000_000);
+    const variantMeta = JSON.parse(await readFile(join(root, 'variants', SHA.slice(0, 2), SHA, `${name}.json`), 'utf8'));
+    expect(variantMeta).toMatchObject({ version: 1, variant: 'fmt=webp&w=4.5', createdAt: 1_700_000_000_000, width: 4, height: 5 });
+  });
+
+  it('removes the old variants directory when the source is replaced', async () => {
+    await store.put('a.txt', bodyOf(BYTES), { maxBytes: MAX });
+    await store.putVariant(SHA, 'fmt=png', PNG_HEAD, { contentType: 'image/png', width: 1, height: 1 });
+    await store.put('a.txt', bodyOf(Buffer.from('other\n')), { maxBytes: MAX });
+    await expect(stat(join(root, 'variants', SHA.slice(0, 2), SHA))).rejects.toMatchObject({ code: 'ENOENT' });
+  });
+
+  it('deletes temp files left by a crash when opened', async () => {
+    await writeFile(join(root, 'tmp', 'half-written.tmp'), 'partial');
+    await mkdir(join(root, 'tmp', 'stray-dir'));
+    await FsAssetStore.open({ root });
+    expect(await readdir(join(root, 'tmp'))).toEqual([]);
+  });
+
+  it('creates its folders on open', async () => {
+    const fresh = join(root, 'nested', 'store');
+    await FsAssetStore.open({ root: fresh });
+    expect((await readdir(fresh)).sort()).toEqual(['meta', 'objects', 'tmp', 'variants']);
+  });
+
+  it('refuses a path through a symlink that leads outside the store, and writes nothing there', async () => {
+    await symlink(outside, join(root, 'meta', 'evil'));
+    await expectCdnError(store.put('evil/x.txt', bodyOf(BYTES), { maxBytes: MAX }), { code: 'invalid_path', status: 400, source: 'client' });
+    await expectCdnError(store.head('evil/x.txt'), { code: 'invalid_path', status: 400, source: 'client' });
+    await expectCdnError(store.put('evil/deeper/x.txt', bodyOf(BYTES), { maxBytes: MAX }), { code: 'invalid_path', status: 400, source: 'client' });
+    expect(await readdir(outside)).toEqual([]);
+    expect(await readdir(join(root, 'tmp'))).toEqual([]);
+  });
+
+  it('refuses a meta file that is a symlink to outside, and a dangling symlink', async () => {
+    await writeFile(join(outside, 'x.json'), '{}');
+    await symlink(join(outside, 'x.json'), join(root, 'meta', 'linked.json'));
+    await symlink(join(outside, 'missing-dir'), join(root, 'meta', 'dangling'));
+    await expectCdnError(store.head('linked'), { code: 'invalid_path', status: 400, source: 'client' });
+    await expectCdnError(store.put('linked', bodyOf(BYTES), { maxBytes: MAX }), { code: 'invalid_path', status: 400, source: 'client' });
+    await expectCdnError(store.put('dangling/x', bodyOf(BYTES), { maxBytes: MAX }), { code: 'invalid_path', status: 400, source: 'client' });
+    expect(await readdir(outside)).toEqual(['x.json']);
+    expect(await readFile(join(outside, 'x.json'), 'utf8')).toBe('{}');
+  });
+
+  it('a body that fails mid-way leaves the old version and no temp file', async () => {
+    const v1 = await store.put('doc.txt', bodyOf(BYTES), { maxBytes: MAX });
+    await expectCdnError(store.put('doc.txt', failingBody(Buffer.alloc(70_000, 7)), { maxBytes: MAX }), { code: 'body_read_failed', status: 400, source: 'client' });
+    await expectCdnError(store.put('doc.txt', bodyOf(Buffer.alloc(2 * MAX)), { maxBytes: MAX }), { code: 'payload_too_large', status: 413, source: 'client' });
+    expect(await store.head('doc.txt')).toEqual(v1);
+    expect((await store.readBuffer('doc.txt'))?.data).toEqual(BYTES);
+    expect(await readdir(join(root, 'tmp'))).toEqual([]);
+    expect(await filesUnder(join(root, 'objects'))).toEqual([`${SHA.slice(0, 2)}/${SHA}`]);
+  });
+
+  it.each([
+    ['not JSON', '{"version": 1, "path":'],
+    ['a future version', JSON.stringify({ version: 2, path: 'x', contentType: 'text/plain', size: 1, sha256: SHA, etag: `"${SHA.slice(0, 32)}"`, lastModified: 0, tags: [] })],
+    ['another path', JSON.stringify({ version: 1, path: 'y', contentType: 'text/plain', size: 1, sha256: SHA, etag: `"${SHA.slice(0, 32)}"`, lastModified: 0, tags: [] })],
+    ['missing fields', JSON.stringify({ version: 1, path: 'x' })],
+    ['null', 'null'],
+  ])('reads a meta file holding %s as absent', async (_label, text) => {
+    await writeFile(join(root, 'meta', 'x.json'), text);
+    expect(await store.head('x')).toBeUndefined();
+    expect(await store.read('x')).toBeUndefined();
+    expect(await store.readBuffer('x')).toBeUndefined();
+    expect(await store.delete('x')).toBeUndefined();
+    const meta = await store.put('x', bodyOf(BYTES), { maxBytes: MAX });
+    expect(await store.head('x')).toEqual(meta);
+  });
+
+  it('a meta file that is a directory reads as absent', async () => {
+    await mkdir(join(root, 'meta', 'dir.json'));
+    expect(await store.head('dir')).toBeUndefined();
+  });
+
+  it('refuses with 409 an upload whose meta file would collide with a folder, changing nothing', async () => {
+    const a = await store.put('a', bodyOf(BYTES), { maxBytes: MAX });
+    await expectCdnError(store.put('a.json/b', bodyOf(PNG_HEAD), { maxBytes: MAX }), { code: 'path_conflict', status: 409, source: 'client' });
+    expect(await store.head('a')).toEqual(a);
+    expect(await store.head('a.json/b')).toBeUndefined();
+
+    const d = await store.put('d.json/e', bodyOf(PNG_HEAD), { maxBytes: MAX });
+    await expectCdnError(store.put('d', bodyOf(BYTES), { maxBytes: MAX }), { code: 'path_conflict', status: 409, source: 'client' });
+    expect(await store.head('d.json/e')).toEqual(d);
+    expect(await store.head('d')).toBeUndefined();
+    expect(await readdir(join(root, 'tmp'))).toEqual([]);
+  });
+
+  it('an asset and a folder of the same name coexist', async () => {
+    const a = await store.put('a', bodyOf(BYTES), { maxBytes: MAX });
+    const ab = await store.put('a/b', bodyOf(PNG_HEAD), { maxBytes: MAX });
+    expect(await store.head('a')).toEqual(a);
+    expect(await store.head('a/b')).toEqual(ab);
+  });
+
+  it('removes folders left empty by a delete', async () => {
+    await store.put('deep/er/x.txt', bodyOf(BYTES), { maxBytes: MAX });
+    await store.put('deep/y.txt', bodyOf(BYTES), { maxBytes: MAX });
+    await store.delete('deep/er/x.txt');
+    expect(await readdir(join(root, 'meta', 'deep'))).toEqual(['y.txt.json']);
+    await store.delete('deep/y.txt');
+    expect(await readdir(join(root, 'meta'))).toEqual([]);
+  });
+
+  it('refuses a last segment too long for a file name with .json appended', async () => {
+    await expectCdnError(store.put('x'.repeat(251), bodyOf(BYTES), { maxBytes: MAX }), { code: 'invalid_path', status: 400, source: 'client' });
+    const meta = await store.put('x'.repeat(250), bodyOf(BYTES), { maxBytes: MAX });
+    expect(await store.head('x'.repeat(250))).toEqual(meta);
+  });
+
+  it('a variant whose bytes no longer match its metadata reads as absent', async () => {
+    await store.putVariant(SHA, 'fmt=png', PNG_HEAD, { contentType: 'image/png', width: 1, height: 1 });
+    await writeFile(join(root, 'variants', SHA.slice(0, 2), SHA, 'fmt%3Dpng'), 'torn');
+    expect(await store.getVariant(SHA, 'fmt=png')).toBeUndefined();
+  });
+});

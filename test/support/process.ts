@@ -1,0 +1,87 @@
+/**
+ * Running the built `anycdn` CLI as a child process for tests that must kill a real server.
+ * Requires `dist/` (npm test builds it first). Every child is tracked by PID and killed in `stopAll`.
+ */
+import { spawn, type ChildProcess } from 'node:child_process';
+import { existsSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
+
+export const CLI = fileURLToPath(new URL('../../dist/src/cli/main.js', import.meta.url));
+export const cliBuilt = existsSync(CLI);
+
+export interface CliProcess {
+  child: ChildProcess;
+  pid: number;
+  /** Resolves with the first JSON log line whose `msg` equals `message`. */
+  waitForLog(message: string, timeoutMs?: number): Promise<Record<string, unknown>>;
+  output(): string;
+}
+
+const running = new Set<ChildProcess>();
+
+export function startCli(args: string[], env: Record<string, string> = {}): CliProcess {
+  const child = spawn(process.execPath, [CLI, ...args], {
+    env: { ...process.env, MALLOC_ARENA_MAX: '2', ...env },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  running.add(child);
+  child.once('exit', () => running.delete(child));
+  let out = '';
+  child.stdout!.on('data', (d: Buffer) => (out += d.toString()));
+  child.stderr!.on('data', (d: Buffer) => (out += d.toString()));
+  return {
+    child,
+    pid: child.pid!,
+    output: () => out,
+    waitForLog(message, timeoutMs = 15_000) {
+      return new Promise((resolve, reject) => {
+        const deadline = setTimeout(() => {
+          cleanup();
+          reject(new Error(`no "${message}" log within ${timeoutMs} ms; output:\n${out}`));
+        }, timeoutMs);
+        const check = (): void => {
+          for (const line of out.split('\n')) {
+            if (!line.startsWith('{')) continue;
+            const rec = JSON.parse(line) as Record<string, unknown>;
+            if (rec['msg'] === message) {
+              cleanup();
+              resolve(rec);
+              return;
+            }
+          }
+        };
+        const onExit = (code: number | null): void => {
+          cleanup();
+          reject(new Error(`process exited (${code}) before "${message}"; output:\n${out}`));
+        };
+        const cleanup = (): void => {
+          clearTimeout(deadline);
+          child.stdout!.off('data', check);
+          child.off('exit', onExit);
+        };
+        child.stdout!.on('data', check);
+        child.once('exit', onExit);
+        check();
+      });
+    },
+  };
+}
+
+/** Wait for a child to exit (after a kill), bounded. */
+export function exited(child: ChildProcess, timeoutMs = 10_000): Promise<number | null> {
+  if (child.exitCode !== null || child.signalCode !== null) return Promise.resolve(child.exitCode);
+  return new Promise((resolve, reject) => {
+    const t = setTimeout(() => reject(new Error('process did not exit')), timeoutMs);
+    child.once('exit', (code) => {
+      clearTimeout(t);
+      resolve(code);
+    });
+  });
+}
+
+export async function stopAll(): Promise<void> {
+  for (const child of running) {
+    child.kill('SIGKILL');
+    await exited(child).catch(() => undefined);
+  }
+}
