@@ -51,6 +51,8 @@ export interface Flight {
   readonly key: string;
   /** Settles when upstream's headers are in (or the fetch failed). */
   readonly outcome: Promise<FlightOutcome>;
+  /** Settles when the flight is over (body received and stored, or failed). */
+  readonly done: Promise<void>;
   waiters: number;
 }
 
@@ -76,6 +78,11 @@ export class FlightTable {
     return flight;
   }
 
+  /** Resolves when every flight in the table now is over (tests, shutdown). */
+  async settled(): Promise<void> {
+    await Promise.all([...this.flights.values()].map((f) => f.done));
+  }
+
   has(key: string): boolean {
     return this.flights.has(key);
   }
@@ -94,11 +101,15 @@ export class FlightTable {
       rejectOutcome = rej;
     });
     outcome.catch(() => undefined); // a flight nobody waits on must not be an unhandled rejection
-    const flight: Flight = { key, outcome, waiters: 0 };
+    let finish!: () => void;
+    const done = new Promise<void>((res) => {
+      finish = () => {
+        if (this.flights.get(key) === flight) this.flights.delete(key);
+        res();
+      };
+    });
+    const flight: Flight = { key, outcome, done, waiters: 0 };
     this.flights.set(key, flight);
-    const finish = (): void => {
-      if (this.flights.get(key) === flight) this.flights.delete(key);
-    };
     run().then(
       ({ outcome: o, done }) => {
         // Non-shared outcomes end the flight at once: followers must not queue on them.

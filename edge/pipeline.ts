@@ -87,6 +87,11 @@ export class EdgePipeline {
     this.via = `anycdn-${c.node}`;
   }
 
+  /** Resolves when every upstream fetch under way now has finished (stored or failed). */
+  settled(): Promise<void> {
+    return this.flights.settled();
+  }
+
   async handle(req: EdgeRequest): Promise<PipelineResult> {
     try {
       if (req.method === 'GET' || req.method === 'HEAD') return await this.serveCacheable(req);

@@ -6,7 +6,7 @@
 import { Hono, type Context } from 'hono';
 import { normalizeAssetPath } from '../src/asset-path.js';
 import { clientError, httpErrorOf } from '../src/errors.js';
-import { headerGetter } from '../src/http/headers.js';
+import { headerGetter, httpDate } from '../src/http/headers.js';
 import { logRequest, type Logger } from '../src/log.js';
 import type { HttpMetrics } from '../src/metrics.js';
 import type { OriginConfig } from './config.js';
@@ -50,6 +50,8 @@ export function createOriginApp(deps: OriginDeps): Hono<OriginEnv> {
     const started = performance.now();
     c.set('outcome', 'other');
     await next();
+    // Date from the injected clock (RFC 9110 §6.6.1), so caches and tests agree on the time.
+    c.res.headers.set('date', httpDate(deps.now()));
     const outcome = c.get('outcome');
     const bytes = Number(c.res.headers.get('content-length') ?? 0);
     const seconds = (performance.now() - started) / 1000;

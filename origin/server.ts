@@ -29,7 +29,7 @@ export function configureSharp(): void {
   sharp.concurrency(1);
 }
 
-export async function startOrigin(config: OriginConfig, logger: Logger, options: { processMetrics?: boolean } = {}): Promise<OriginServer> {
+export async function startOrigin(config: OriginConfig, logger: Logger, options: { processMetrics?: boolean; now?: () => number } = {}): Promise<OriginServer> {
   configureSharp();
   const store = await FsAssetStore.open({ root: config.dataDir });
   const limits = {
@@ -53,7 +53,7 @@ export async function startOrigin(config: OriginConfig, logger: Logger, options:
   });
   const metrics = createHttpMetrics({ prefix: 'anycdn_origin_', processMetrics: options.processMetrics ?? true });
   let draining = false;
-  const app = createOriginApp({ config, store, variants, metrics, logger, now: Date.now, isDraining: () => draining });
+  const app = createOriginApp({ config, store, variants, metrics, logger, now: options.now ?? Date.now, isDraining: () => draining });
   const running = await listen({ address: config.listen, fetch: app.fetch });
   logger.info({ url: running.url, dataDir: config.dataDir }, 'origin listening');
   return { ...running, store, drain: () => void (draining = true) };

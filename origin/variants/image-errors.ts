@@ -58,7 +58,7 @@ export function imageErrorOf(err: unknown, timeoutMs = 0): CdnError {
   if (isCdnError(err)) return err;
   const message = err instanceof Error ? err.message : String(err);
   const detail = firstLine(message);
-  if (/unsupported image format|input buffer is empty|unsupported compression/i.test(message)) {
+  if (/unsupported image format|input buffer is empty/i.test(message)) {
     return unsupportedImage(detail);
   }
   if (/exceeds pixel limit/i.test(message)) {

@@ -90,7 +90,10 @@ function sourceFormatOf(metadata: Metadata): SourceFormat {
     if (metadata.compression === 'av1') return 'avif';
     throw unsupportedImage(`HEIF with ${metadata.compression ?? 'unknown'} compression`);
   }
-  const allowed: readonly string[] = SOURCE_FORMATS;
-  if (allowed.includes(format)) return format as SourceFormat;
+  if (isSourceFormat(format)) return format;
   throw unsupportedImage(`${format} images are not accepted`);
+}
+
+function isSourceFormat(format: string): format is SourceFormat {
+  return (SOURCE_FORMATS as readonly string[]).includes(format);
 }

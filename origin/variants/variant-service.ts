@@ -18,7 +18,9 @@ import { transformImage, type TransformOptions } from './pipeline.js';
 import { probeImage, type ProbedImage } from './probe.js';
 
 export interface VariantServiceDeps {
+  /** Where sources are read and variants stored (required; variants are generated once, ever). */
   store: AssetStore;
+  /** Input and output bounds (required; DEFAULT_IMAGE_LIMITS documents the usual values). */
   limits: ImageLimits;
   /** Bounds the transforms (and the source reads of probes) running and waiting at once. */
   limiter: TransformLimiter;

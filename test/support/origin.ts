@@ -22,7 +22,7 @@ export interface TestOrigin {
   stop(): Promise<void>;
 }
 
-export async function startTestOrigin(overrides: Record<string, unknown> = {}): Promise<TestOrigin> {
+export async function startTestOrigin(overrides: Record<string, unknown> = {}, now?: () => number): Promise<TestOrigin> {
   const dir = await mkdtemp(join(tmpdir(), 'anycdn-origin-test-'));
   const config = validateConfig(
     originConfigSchema,
@@ -30,7 +30,7 @@ export async function startTestOrigin(overrides: Record<string, unknown> = {}): 
     'test settings',
     {},
   );
-  const server = await startOrigin(config, silentLogger(), { processMetrics: false });
+  const server = await startOrigin(config, silentLogger(), { processMetrics: false, now });
   return {
     url: server.url,
     dataDir: config.dataDir,

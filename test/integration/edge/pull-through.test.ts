@@ -1,0 +1,168 @@
+import { randomBytes } from 'node:crypto';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { request } from 'undici';
+import { startTestOrigin, type TestOrigin } from '../../support/origin.js';
+import { metricValue, startTestEdge, testClock, type TestEdge } from '../../support/edge.js';
+
+let origin: TestOrigin;
+let edge: TestEdge;
+
+async function originGets(outcome: string, method = 'GET'): Promise<number> {
+  const res = await request(`${origin.url}/_cdn/metrics`);
+  return metricValue(await res.body.text(), 'anycdn_origin_http_requests_total', { method, outcome });
+}
+
+beforeAll(async () => {
+  // One clock for both, as if their system clocks agreed.
+  const clock = testClock();
+  origin = await startTestOrigin({}, clock.now);
+  edge = await startTestEdge(origin.url, {}, { clock });
+});
+afterAll(async () => {
+  await edge.destroy();
+  await origin.stop();
+});
+
+describe('pull-through', () => {
+  it('misses once, then hits with Age, Cache-Status and X-Served-By', async () => {
+    const data = randomBytes(5000);
+    await origin.put('a/one.bin', data, { 'cache-control': 'public, max-age=60' });
+    const first = await edge.get('/a/one.bin');
+    expect(first.status).toBe(200);
+    expect(first.body.equals(data)).toBe(true);
+    expect(first.headers['cache-status']).toBe('anycdn; fwd=miss; fwd-status=200; stored');
+    expect(first.headers['x-served-by']).toBe('test/edge-1');
+    expect(first.headers['content-length']).toBe('5000');
+    expect(first.headers['age']).toBe('0');
+
+    edge.clock.advance(5_000);
+    const second = await edge.get('/a/one.bin');
+    expect(second.status).toBe(200);
+    expect(second.body.equals(data)).toBe(true);
+    expect(second.headers['cache-status']).toBe('anycdn; hit; ttl=55');
+    expect(second.headers['age']).toBe('5');
+    expect(second.headers['etag']).toBe(first.headers['etag']);
+    expect(second.headers['cache-control']).toBe('public, max-age=60');
+    expect(await originGets('original')).toBe(1);
+  });
+
+  it('revalidates a stale copy with If-None-Match and refreshes it on 304', async () => {
+    await origin.put('a/reval.txt', 'revalidate me', { 'cache-control': 'public, max-age=10' });
+    expect((await edge.get('/a/reval.txt')).headers['cache-status']).toBe('anycdn; fwd=miss; fwd-status=200; stored');
+    edge.clock.advance(11_000);
+    const before = await originGets('not-modified');
+    const stale = await edge.get('/a/reval.txt');
+    expect(stale.status).toBe(200);
+    expect(stale.body.toString()).toBe('revalidate me');
+    expect(stale.headers['cache-status']).toBe('anycdn; fwd=stale; fwd-status=304');
+    expect(await originGets('not-modified')).toBe(before + 1);
+    const hit = await edge.get('/a/reval.txt');
+    expect(hit.headers['cache-status']).toBe('anycdn; hit; ttl=10');
+  });
+
+  it('answers client conditionals and ranges at the edge, on a miss and on a hit', async () => {
+    const data = Buffer.from('0123456789'.repeat(100));
+    await origin.put('a/range.txt', data);
+    const missRange = await edge.get('/a/range.txt', { range: 'bytes=10-19' });
+    expect(missRange.status).toBe(206);
+    expect(missRange.body.toString()).toBe('0123456789');
+    expect(missRange.headers['content-range']).toBe('bytes 10-19/1000');
+    const hitRange = await edge.get('/a/range.txt', { range: 'bytes=-5' });
+    expect(hitRange.status).toBe(206);
+    expect(hitRange.body.toString()).toBe('56789');
+    expect(hitRange.headers['cache-status']).toMatch(/^anycdn; hit/);
+    const unsatisfiable = await edge.get('/a/range.txt', { range: 'bytes=1000-' });
+    expect(unsatisfiable.status).toBe(416);
+    const etag = hitRange.headers['etag']!;
+    const notModified = await edge.get('/a/range.txt', { 'if-none-match': etag });
+    expect(notModified.status).toBe(304);
+    expect(notModified.body.length).toBe(0);
+  });
+
+  it('answers HEAD without fetching a body upstream', async () => {
+    await origin.put('a/head.bin', randomBytes(10_000));
+    const before = await originGets('original', 'HEAD');
+    const miss = await edge.get('/a/head.bin', {}, 'HEAD');
+    expect(miss.status).toBe(200);
+    expect(miss.headers['content-length']).toBe('10000');
+    expect(miss.body.length).toBe(0);
+    expect(await originGets('original', 'HEAD')).toBe(before + 1);
+    await edge.get('/a/head.bin');
+    const hit = await edge.get('/a/head.bin', {}, 'HEAD');
+    expect(hit.headers['cache-status']).toMatch(/^anycdn; hit/);
+    expect(hit.headers['content-length']).toBe('10000');
+    expect(await originGets('original', 'HEAD')).toBe(before + 1);
+  });
+
+  it('gives 200 concurrent requests for a cold key one upstream request, all with the full body', async () => {
+    const data = randomBytes(2 * 1024 * 1024);
+    await origin.put('a/herd.bin', data);
+    const before = await originGets('original');
+    const results = await Promise.all(Array.from({ length: 200 }, () => edge.get('/a/herd.bin')));
+    expect(await originGets('original')).toBe(before + 1);
+    for (const r of results) {
+      expect(r.status).toBe(200);
+      expect(r.body.equals(data)).toBe(true);
+    }
+    const collapsed = results.filter((r) => r.headers['cache-status']!.includes('collapsed')).length;
+    const hits = results.filter((r) => r.headers['cache-status']!.startsWith('anycdn; hit')).length;
+    expect(collapsed + hits).toBe(199);
+  });
+
+  it('caches variants per negotiated format class, never mixing formats', async () => {
+    const sharp = (await import('sharp')).default;
+    await origin.put('img/p.jpg', await sharp({ create: { width: 300, height: 200, channels: 3, background: '#884422' } }).jpeg().toBuffer());
+    const chrome = 'image/avif,image/webp,image/apng,image/svg+xml,image/*,*/*;q=0.8';
+    const a = await edge.get('/img/p.jpg?w=100&fmt=auto', { accept: chrome });
+    const b = await edge.get('/img/p.jpg?fmt=auto&w=100', { accept: 'image/webp,*/*' });
+    const c = await edge.get('/img/p.jpg?w=100&fmt=auto', { accept: '*/*' });
+    expect([a.headers['content-type'], b.headers['content-type'], c.headers['content-type']]).toEqual(['image/avif', 'image/webp', 'image/jpeg']);
+    expect(a.headers['vary']).toBe('Accept');
+    const a2 = await edge.get('/img/p.jpg?fmt=auto&w=100', { accept: 'image/avif,image/webp,*/*' });
+    expect(a2.headers['content-type']).toBe('image/avif');
+    expect(a2.headers['cache-status']).toMatch(/^anycdn; hit/);
+    expect(a2.body.equals(a.body)).toBe(true);
+    const c2 = await edge.get('/img/p.jpg?w=100&fmt=auto', { accept: 'text/html,*/*;q=0.8' });
+    expect(c2.headers['content-type']).toBe('image/jpeg');
+    expect(c2.headers['cache-status']).toMatch(/^anycdn; hit/);
+  });
+
+  it('rejects a bad image parameter at the edge with 400 naming it', async () => {
+    const res = await edge.get('/img/p.jpg?w=abc');
+    expect(res.status).toBe(400);
+    const body = JSON.parse(res.body.toString()) as { error: string; field: string };
+    expect(body).toMatchObject({ error: 'invalid_param', field: 'w' });
+  });
+
+  it('passes uncacheable responses through and does not store them', async () => {
+    await origin.put('a/private.txt', 'for one user', { 'cache-control': 'private, max-age=60' });
+    const first = await edge.get('/a/private.txt');
+    expect(first.status).toBe(200);
+    expect(first.headers['cache-status']).toBe('anycdn; fwd=miss; fwd-status=200; detail=private');
+    const second = await edge.get('/a/private.txt');
+    expect(second.body.toString()).toBe('for one user');
+    expect(second.headers['cache-status']).toBe('anycdn; fwd=uri-miss; fwd-status=200; detail=hit-for-miss');
+  });
+
+  it('caches a 404 briefly (negative caching)', async () => {
+    const first = await edge.get('/a/missing.txt');
+    expect(first.status).toBe(404);
+    expect(first.headers['cache-status']).toBe('anycdn; fwd=miss; fwd-status=404; stored');
+    const second = await edge.get('/a/missing.txt');
+    expect(second.status).toBe(404);
+    expect(second.headers['cache-status']).toMatch(/^anycdn; hit/);
+    expect(second.headers['cdn-cache-control']).toBeUndefined();
+  });
+
+  it('forwards other methods with their body and invalidates the URL on success', async () => {
+    await origin.put('a/inv.txt', 'version 1', { 'cache-control': 'public, max-age=600' });
+    await edge.get('/a/inv.txt');
+    expect((await edge.get('/a/inv.txt')).headers['cache-status']).toMatch(/^anycdn; hit/);
+    // The origin answers 404 to a POST on content: not a success, nothing invalidated.
+    const post = await request(`${edge.url}/a/inv.txt`, { method: 'POST', body: 'hello' });
+    expect(post.statusCode).toBe(404);
+    expect(post.headers['cache-status']).toBe('anycdn; fwd=method; fwd-status=404');
+    await post.body.dump();
+    expect((await edge.get('/a/inv.txt')).headers['cache-status']).toMatch(/^anycdn; hit/);
+  });
+});
