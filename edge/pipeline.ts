@@ -32,6 +32,7 @@ import { fetchForCache, type FetchDeps } from './fetcher.js';
 import { FlightTable, type FlightOutcome, type SharedOutcome } from './flights.js';
 import { forwardRequestHeaders, relayResponseHeaders } from './forward-headers.js';
 import type { EdgeMetrics } from './metrics.js';
+import { addVary, codedEtag, EdgeCompression } from './compression.js';
 import { clientHeaders, headersFromPairs, viewOf } from './stored-view.js';
 import type { Upstream, UpstreamResponse } from './upstream.js';
 import { VaryIndex } from './vary-index.js';
@@ -70,6 +71,7 @@ const ERROR_STATUSES = new Set([500, 502, 503, 504]);
 export class EdgePipeline {
   readonly varyIndex: VaryIndex;
   private readonly flights: FlightTable;
+  private readonly compression: EdgeCompression;
   private readonly hitForMiss: LRUCache<string, true>;
   private readonly reuseOptions: ReuseOptions;
   private readonly normalizeQuery;
@@ -80,6 +82,7 @@ export class EdgePipeline {
     const c = deps.config;
     this.varyIndex = VaryIndex.fromKeys(deps.store.keys());
     this.flights = new FlightTable(c.coalescing.maxInFlight, c.coalescing.maxWaiters);
+    this.compression = new EdgeCompression(c.compression, deps.store, this.varyIndex, deps.logger, deps.now);
     this.hitForMiss = new LRUCache({ max: 10_000, ttl: Math.max(1, c.hitForMissTtl), ttlAutopurge: false });
     this.reuseOptions = { ...DEFAULT_REUSE_OPTIONS, heuristicFraction: c.heuristic.fraction, heuristicMaxMs: c.heuristic.max, graceMs: c.grace };
     this.normalizeQuery = imageQueryNormalizer({ maxOutputDimension: 16384 });
@@ -233,16 +236,30 @@ export class EdgePipeline {
   private async serveEntry(req: EdgeRequest, entry: BlobEntry, status: CacheStatusEntry, outcome: Outcome): Promise<PipelineResult> {
     const view = viewOf(entry.meta);
     const ageSec = storedAge(view.info, this.deps.now()) / 1000;
+    const headers = clientHeaders(view.headers, { ageSec, cacheStatus: formatCacheStatus(status), servedBy: this.servedBy });
+    let body = entry;
+    let etag = view.etag;
+    if (this.compression.applies(entry)) {
+      headers['vary'] = addVary(headers['vary'], 'Accept-Encoding');
+      const chosen = await this.compression.choose(req.headers.get('accept-encoding'), entry);
+      if (chosen !== undefined) {
+        body = chosen.entry;
+        etag = codedEtag(view.etag, chosen.coding);
+        headers['content-encoding'] = chosen.coding;
+        if (etag === undefined) delete headers['etag'];
+        else headers['etag'] = etag;
+      }
+    }
     const rep: Representation = {
       status: entry.meta.status,
-      headers: clientHeaders(view.headers, { ageSec, cacheStatus: formatCacheStatus(status), servedBy: this.servedBy }),
-      size: entry.meta.size,
-      etag: view.etag,
+      headers,
+      size: body.meta.size,
+      etag,
       lastModified: view.lastModified,
-      body: entry.data ?? ((range) => entry.open(range)),
+      body: body.data ?? ((range) => body.open(range)),
     };
     const { response, bytes } = await respondWith(req.method, req.headers, rep);
-    this.deps.metrics.bytesBySource.inc({ source: entry.data !== undefined ? 'memory' : 'disk' }, bytes);
+    this.deps.metrics.bytesBySource.inc({ source: body.data !== undefined ? 'memory' : 'disk' }, bytes);
     return { response, outcome };
   }
 
@@ -261,9 +278,12 @@ export class EdgePipeline {
       // Joined too late to read from the start (memory-only body already trimmed): fetch alone.
       return this.pass(req, 'busy');
     }
+    const out = clientHeaders(headers, { ageSec, cacheStatus: formatCacheStatus(status), servedBy: this.servedBy });
+    // Sent as is while it streams in; later hits may be compressed, so the answer varies already.
+    if (this.compression.appliesTo(shared.status, headers, shared.size)) out['vary'] = addVary(out['vary'], 'Accept-Encoding');
     const rep: Representation = {
       status: shared.status,
-      headers: clientHeaders(headers, { ageSec, cacheStatus: formatCacheStatus(status), servedBy: this.servedBy }),
+      headers: out,
       size: shared.size,
       etag: headers.get('etag') ?? undefined,
       lastModified: parseHttpDate(headers.get('last-modified')),

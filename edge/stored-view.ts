@@ -53,7 +53,7 @@ export function storableHeaderPairs(pairs: readonly [string, string][], omit: re
  * Fields never sent to clients by the edge: hop-by-hop ones, `CDN-Cache-Control` (RFC 9213: meant
  * for CDNs, not browsers), and those the edge sets itself.
  */
-const EDGE_OWNED = new Set(['cdn-cache-control', 'age', 'content-length', 'x-served-by']);
+const EDGE_OWNED = new Set(['cdn-cache-control', 'age', 'content-length', 'x-served-by', 'anycdn-source-sha256']);
 
 export interface ClientHeaderExtras {
   ageSec: number;

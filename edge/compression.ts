@@ -1,0 +1,141 @@
+/**
+ * Compressing text at the edge (CSS, JS, JSON, SVG, HTML, XML…) when the client accepts brotli or
+ * gzip and upstream sent the body uncompressed. Each stored object is compressed once per coding;
+ * the compressed copy is stored beside it under `key + CODING_SEPARATOR + coding` and serves every
+ * later request. The copy is a body cache only: freshness, Age and headers always come from the
+ * source object, and a copy made from an older body (another sha256) is never used.
+ *
+ * Responses of compressible resources carry `Vary: Accept-Encoding` whatever coding they use
+ * (RFC 9110 §12.5.3), and each coding has its own strong ETag (`"abc"` → `"abc-br"`), as different
+ * encodings are different representations (RFC 9110 §8.8.3).
+ */
+import { promisify } from 'node:util';
+import { brotliCompress, constants as zlib, gzip } from 'node:zlib';
+import type { BlobEntry, BlobStore } from '../src/blob/blob-store.js';
+import { bufferEntry } from '../src/blob/buffer-entry.js';
+import { parseCacheControl } from '../src/http/cache-control.js';
+import { acceptEncodingClass } from '../src/http/vary.js';
+import type { Logger } from '../src/log.js';
+import { CODING_SEPARATOR } from './cache-keys.js';
+import { viewOf } from './stored-view.js';
+import type { VaryIndex } from './vary-index.js';
+
+const brotli = promisify(brotliCompress);
+const gzipAsync = promisify(gzip);
+
+export type Coding = 'br' | 'gzip';
+
+/** Media types worth compressing (text and text-like structured formats). */
+const COMPRESSIBLE = /^(text\/|application\/(javascript|json|xml|manifest\+json|ld\+json|x-javascript|wasm)|image\/svg\+xml|application\/.*\+(json|xml))/i;
+
+/** Internal header on a compressed copy naming the source body it was made from; never sent. */
+export const SOURCE_HASH_HEADER = 'anycdn-source-sha256';
+
+export interface CompressionOptions {
+  enabled: boolean;
+  /** Smaller bodies are sent as they are: the saving does not pay for the header. */
+  minBytes: number;
+  /** Larger bodies are sent as they are: compressing them would hold the CPU too long. */
+  maxBytes: number;
+}
+
+export interface CompressedChoice {
+  coding: Coding;
+  entry: BlobEntry;
+}
+
+export class EdgeCompression {
+  private readonly inFlight = new Map<string, Promise<BlobEntry | undefined>>();
+
+  constructor(
+    private readonly options: CompressionOptions,
+    private readonly store: BlobStore,
+    private readonly varyIndex: VaryIndex,
+    private readonly logger: Logger,
+    private readonly now: () => number,
+  ) {}
+
+  /** Whether responses of this stored object depend on Accept-Encoding (so they say Vary). */
+  applies(entry: BlobEntry): boolean {
+    return this.appliesTo(entry.meta.status, viewOf(entry.meta).headers, entry.meta.size);
+  }
+
+  /** The same decision from a response's status, headers and size (undefined: unknown yet). */
+  appliesTo(status: number, headers: Headers, size: number | undefined): boolean {
+    if (!this.options.enabled || status !== 200 || size === undefined) return false;
+    const encoding = headers.get('content-encoding');
+    if (encoding !== null && encoding !== 'identity') return false;
+    const type = headers.get('content-type');
+    if (type === null || !COMPRESSIBLE.test(type)) return false;
+    if (size < this.options.minBytes || size > this.options.maxBytes) return false;
+    return !parseCacheControl(headers.get('cache-control')).noTransform;
+  }
+
+  /** The compressed copy to send for this request, making it if needed; undefined: send as is. */
+  async choose(acceptEncoding: string | null, entry: BlobEntry): Promise<CompressedChoice | undefined> {
+    if (!this.applies(entry)) return undefined;
+    const coding = acceptEncodingClass(acceptEncoding ?? undefined);
+    if (coding === 'identity' || entry.meta.sha256 === undefined) return undefined;
+    const key = entry.meta.key + CODING_SEPARATOR + coding;
+    const existing = await this.store.get(key);
+    if (existing !== undefined && viewOf(existing.meta).headers.get(SOURCE_HASH_HEADER) === entry.meta.sha256) return { coding, entry: existing };
+    let pending = this.inFlight.get(key);
+    if (pending === undefined) {
+      pending = this.compressAndStore(key, coding, entry).finally(() => this.inFlight.delete(key));
+      this.inFlight.set(key, pending);
+    }
+    const made = await pending;
+    return made === undefined ? undefined : { coding, entry: made };
+  }
+
+  private async compressAndStore(key: string, coding: Coding, source: BlobEntry): Promise<BlobEntry | undefined> {
+    try {
+      const body = source.data ?? (await collect(source.open()));
+      const compressed = coding === 'br' ? await brotli(body, { params: { [zlib.BROTLI_PARAM_QUALITY]: 9, [zlib.BROTLI_PARAM_SIZE_HINT]: body.length } }) : await gzipAsync(body, { level: 9 });
+      if (compressed.length >= body.length) return undefined;
+      const writer = await this.store.begin(key, compressed.length);
+      const now = this.now();
+      const meta = {
+        key,
+        size: compressed.length,
+        status: 200,
+        headers: [[SOURCE_HASH_HEADER, source.meta.sha256!]] as [string, string][],
+        requestTime: now,
+        responseTime: now,
+        storedAt: now,
+      };
+      if (writer !== undefined) {
+        await writer.write(compressed);
+        await writer.commit(meta);
+        this.varyIndex.add(key);
+        const stored = await this.store.get(key);
+        if (stored !== undefined) return stored;
+      }
+      // Not storable (disk full, too large): still send it this once.
+      return bufferEntry({ ...meta, version: 1 }, compressed);
+    } catch (err) {
+      this.logger.warn({ err, key }, 'compression failed; sending uncompressed');
+      return undefined;
+    }
+  }
+}
+
+async function collect(stream: AsyncIterable<Buffer>): Promise<Buffer> {
+  const chunks: Buffer[] = [];
+  for await (const c of stream) chunks.push(c);
+  return Buffer.concat(chunks);
+}
+
+/** `"abc"` → `"abc-br"`; `W/"abc"` → `W/"abc-br"`. */
+export function codedEtag(etag: string | undefined, coding: Coding): string | undefined {
+  if (etag === undefined) return undefined;
+  const m = /^(W\/)?"(.*)"$/.exec(etag.trim());
+  return m ? `${m[1] ?? ''}"${m[2]}-${coding}"` : undefined;
+}
+
+/** Add a field name to a Vary value, once. */
+export function addVary(value: string | undefined, field: string): string {
+  if (value === undefined || value.trim() === '') return field;
+  const names = value.split(',').map((s) => s.trim().toLowerCase());
+  return names.includes(field.toLowerCase()) || names.includes('*') ? value : `${value}, ${field}`;
+}
