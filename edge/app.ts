@@ -46,6 +46,9 @@ export function createEdgeApp(deps: EdgeAppDeps): Hono<{ Bindings: Bindings }> {
     });
     if (deps.isDraining()) response.headers.set('connection', 'close');
     const seconds = (performance.now() - started) / 1000;
+    // Browsers expose Server-Timing to pages (PerformanceResourceTiming.serverTiming), so a page
+    // can show what the cache did for each of its resources; the demo page does.
+    response.headers.set('server-timing', `cdn-cache;desc=${outcome}, edge;dur=${(seconds * 1000).toFixed(1)}`);
     const bytes = Number(response.headers.get('content-length') ?? 0);
     deps.metrics.requests.inc({ method: c.req.method, status: String(response.status), outcome });
     deps.metrics.duration.observe({ method: c.req.method, outcome }, seconds);

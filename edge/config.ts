@@ -80,6 +80,12 @@ export const edgeConfigSchema = z.strictObject({
       maxBytes: byteSize.default(8 * 1024 * 1024),
     })
     .prefault({}),
+  /**
+   * Largest `w`/`h` the edge lets through to upstream; must match the origin's
+   * `images.maxOutputDimension`. Image parameters are checked at the edge so bad ones never cost
+   * an upstream request. Default 8192.
+   */
+  maxImageDimension: z.number().int().min(16).max(16384).default(8192),
   /** On SIGTERM: health answers 503 and the edge keeps serving this long before closing. Default 10 s. */
   drain: duration.default(10_000),
   /** Bearer token for POST /_cdn/purge on this edge alone. Default none (endpoint off). */

@@ -85,7 +85,7 @@ export class EdgePipeline {
     this.compression = new EdgeCompression(c.compression, deps.store, this.varyIndex, deps.logger, deps.now);
     this.hitForMiss = new LRUCache({ max: 10_000, ttl: Math.max(1, c.hitForMissTtl), ttlAutopurge: false });
     this.reuseOptions = { ...DEFAULT_REUSE_OPTIONS, heuristicFraction: c.heuristic.fraction, heuristicMaxMs: c.heuristic.max, graceMs: c.grace };
-    this.normalizeQuery = imageQueryNormalizer({ maxOutputDimension: 16384 });
+    this.normalizeQuery = imageQueryNormalizer({ maxOutputDimension: c.maxImageDimension });
     this.servedBy = `${c.pop}/${c.node}`;
     this.via = `anycdn-${c.node}`;
   }

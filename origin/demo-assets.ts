@@ -57,16 +57,22 @@ function demoPage(): string {
 <figure><img src="/icons/check.svg" width="96" height="96" alt="Check mark">
 <figcaption><code>/icons/check.svg</code>: served with a Content-Security-Policy that forbids scripts</figcaption></figure>
 <h2>What the cache did</h2>
+<p>Each resource of this page, with the outcome the edge reported in its <code>Server-Timing</code>
+header (<code>miss</code> the first time, <code>hit</code> after a reload):</p>
 <ul id="status" class="status"></ul>
 <script>
-for (const e of performance.getEntriesByType('resource')) {
-  if (e.initiatorType !== 'img' && e.initiatorType !== 'link') continue;
-  fetch(e.name, { method: 'HEAD' }).then((r) => {
+function show() {
+  const list = document.getElementById('status');
+  list.textContent = '';
+  for (const e of performance.getEntriesByType('navigation').concat(performance.getEntriesByType('resource'))) {
+    const cache = (e.serverTiming || []).find((t) => t.name === 'cdn-cache');
     const li = document.createElement('li');
-    li.textContent = new URL(e.name).pathname + new URL(e.name).search + ' \\u2192 ' + r.status + ' ' + (r.headers.get('cache-status') ?? 'served by the origin') + ', ' + r.headers.get('content-type');
-    document.getElementById('status').appendChild(li);
-  });
+    const u = new URL(e.name);
+    li.textContent = u.pathname + u.search + ' \u2192 ' + (cache ? cache.description : 'no edge timing (served by the browser cache?)') + ', ' + Math.round(e.duration) + ' ms';
+    list.appendChild(li);
+  }
 }
+addEventListener('load', () => setTimeout(show, 50));
 </script>
 </body></html>
 `;

@@ -1,7 +1,7 @@
 /**
- * `anycdn demo [--port N] [--data DIR]`: an origin on loopback seeded with generated sample
- * assets, printing the URLs to open. The origin listens on port N+1 (the edge's N comes with the
- * edge). Tokens come from ANYCDN_PUBLISH_TOKEN / ANYCDN_PURGE_TOKEN or are generated and printed.
+ * `anycdn demo [--port N] [--data DIR]`: an edge on 127.0.0.1:N in front of an origin on N+1,
+ * the origin seeded with generated sample assets, printing the URLs to open. Tokens come from
+ * ANYCDN_PUBLISH_TOKEN / ANYCDN_PURGE_TOKEN or are generated and printed.
  */
 import { randomBytes } from 'node:crypto';
 import { mkdtemp, rm } from 'node:fs/promises';
@@ -13,11 +13,14 @@ import { createLogger } from '../log.js';
 import { originConfigSchema } from '../../origin/config.js';
 import { demoAssets } from '../../origin/demo-assets.js';
 import { startOrigin } from '../../origin/server.js';
+import { edgeConfigSchema } from '../../edge/config.js';
+import { startEdge } from '../../edge/server.js';
 import { parseFlags, UsageError, untilSignal, type Command } from './args.js';
 
 const USAGE = `Usage: anycdn demo [--port N] [--data DIR]
 
-Starts the origin on 127.0.0.1:N+1 with sample images and prints URLs to open.
+Starts an edge on 127.0.0.1:N and an origin on 127.0.0.1:N+1 with sample images,
+and prints URLs to open.
 
 Options:
   --port N      edge port (default 8080); the origin listens on N+1
@@ -46,15 +49,25 @@ export const runDemo: Command = async (args, io) => {
   for (const asset of await demoAssets()) {
     await origin.store.put(asset.path, Readable.from([asset.data]), { maxBytes: config.maxUploadBytes, tags: asset.tags, cacheControl: asset.cacheControl });
   }
+  const edgeConfig = validateConfig(
+    edgeConfigSchema,
+    { listen: `127.0.0.1:${port}`, upstream: origin.url, pop: 'demo', node: 'edge-1', cacheDir: join(dataDir, 'edge-cache'), logLevel: 'warn', drain: 0, disk: { maxBytes: '1GiB' } },
+    'demo settings',
+    io.env,
+  );
+  const edge = await startEdge(edgeConfig, createLogger({ level: edgeConfig.logLevel, base: { service: 'edge' } }));
+  const e = edge.url;
   const o = origin.url;
-  io.stdout.write(`anycdn demo is running.
+  io.stdout.write(`anycdn demo is running: an edge at ${e} in front of an origin at ${o}.
 
-  Open the demo page:   ${o}/index.html
-  Original photo:       ${o}/photos/landscape.jpg
-  Resized, negotiated:  ${o}/photos/landscape.jpg?w=640&fmt=auto
-  WebP with alpha:      ${o}/photos/logo.png?w=200&fmt=webp
-  Bad parameter (400):  ${o}/photos/landscape.jpg?w=abc
-  Health, metrics:      ${o}/_cdn/healthz  ${o}/_cdn/metrics
+  Open the demo page:   ${e}/index.html
+  Original photo:       ${e}/photos/landscape.jpg
+  Resized, negotiated:  ${e}/photos/landscape.jpg?w=640&fmt=auto
+  WebP with alpha:      ${e}/photos/logo.png?w=200&fmt=webp
+  Bad parameter (400):  ${e}/photos/landscape.jpg?w=abc
+  Health, metrics:      ${e}/_cdn/healthz  ${e}/_cdn/metrics
+
+  See the cache work:   curl -sI ${e}/photos/landscape.jpg?w=640 | grep -i cache-status   (twice)
 
   Upload your own:      ANYCDN_ORIGIN=${o} ANYCDN_PUBLISH_TOKEN=${publishToken} \\
                           npx anycdn upload ./my-photo.jpg photos/my-photo.jpg
@@ -65,6 +78,7 @@ export const runDemo: Command = async (args, io) => {
 Press Ctrl-C to stop.
 `);
   await untilSignal();
+  await edge.drain(0);
   origin.drain();
   await origin.close(2_000);
   if (values.data === undefined) await rm(dataDir, { recursive: true, force: true });
