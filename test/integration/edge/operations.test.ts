@@ -1,0 +1,89 @@
+/**
+ * Operating an edge: stale-while-revalidate refreshes once in the background, metrics count what
+ * happened, and SIGTERM drains (health 503, still serving with Connection: close, then exit).
+ */
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, describe, expect, it } from 'vitest';
+import { request } from 'undici';
+import { startTestOrigin } from '../../support/origin.js';
+import { metricValue, startTestEdge, testClock } from '../../support/edge.js';
+import { cliBuilt, exited, startCli, stopAll } from '../../support/process.js';
+
+const cleanups: (() => Promise<void>)[] = [];
+afterAll(async () => {
+  await stopAll();
+  for (const c of cleanups.reverse()) await c();
+});
+
+async function originCount(url: string, outcome: string): Promise<number> {
+  const res = await request(`${url}/_cdn/metrics`);
+  return metricValue(await res.body.text(), 'anycdn_origin_http_requests_total', { method: 'GET', outcome });
+}
+
+describe('edge operations', () => {
+  it('serves stale while revalidating, refreshing once in the background', async () => {
+    const clock = testClock();
+    const origin = await startTestOrigin({}, clock.now);
+    cleanups.push(() => origin.stop());
+    const edge = await startTestEdge(origin.url, {}, { clock });
+    cleanups.push(() => edge.destroy());
+    await origin.put('w/swr.txt', 'swr body', { 'cache-control': 'public, max-age=10, stale-while-revalidate=60' });
+    await edge.get('/w/swr.txt');
+    clock.advance(15_000);
+    const before = await originCount(origin.url, 'not-modified');
+    const results = await Promise.all(Array.from({ length: 10 }, () => edge.get('/w/swr.txt')));
+    for (const r of results) {
+      expect(r.body.toString()).toBe('swr body');
+      expect(r.headers['cache-status']).toBe('anycdn; hit; ttl=-5; detail=stale-while-revalidate');
+    }
+    await edge.server.pipeline.settled();
+    expect(await originCount(origin.url, 'not-modified')).toBe(before + 1);
+    expect((await edge.get('/w/swr.txt')).headers['cache-status']).toBe('anycdn; hit; ttl=10');
+  });
+
+  it('counts hits, misses, coalesced waiters and upstream requests in its metrics', async () => {
+    const origin = await startTestOrigin();
+    cleanups.push(() => origin.stop());
+    const edge = await startTestEdge(origin.url);
+    cleanups.push(() => edge.destroy());
+    await origin.put('m/x.bin', Buffer.alloc(300_000, 7), { 'cache-control': 'public, max-age=600' });
+    await Promise.all(Array.from({ length: 5 }, () => edge.get('/m/x.bin')));
+    await edge.get('/m/x.bin');
+    const text = (await edge.get('/_cdn/metrics')).body.toString();
+    const count = (outcome: string): number => metricValue(text, 'anycdn_edge_http_requests_total', { method: 'GET', status: '200', outcome });
+    expect(count('miss')).toBe(1);
+    expect(count('collapsed') + count('hit')).toBe(5);
+    expect(metricValue(text, 'anycdn_edge_coalesced_waiters_total', {})).toBe(count('collapsed'));
+    expect(metricValue(text, 'anycdn_edge_upstream_requests_total', { outcome: 'ok', phase: 'headers' })).toBe(1);
+    expect(metricValue(text, 'anycdn_edge_bytes_total', { source: 'upstream' })).toBe(300_000);
+    expect(metricValue(text, 'anycdn_edge_cache_objects', {})).toBe(1);
+  });
+});
+
+describe.skipIf(!cliBuilt)('draining on SIGTERM (needs dist/, built by npm test)', () => {
+  it('turns health 503, keeps serving with Connection: close, then exits 0', async () => {
+    const origin = await startTestOrigin();
+    cleanups.push(() => origin.stop());
+    await origin.put('d/file.txt', 'drain me', { 'cache-control': 'public, max-age=600' });
+    const dir = await mkdtemp(join(tmpdir(), 'anycdn-drain-'));
+    cleanups.push(() => rm(dir, { recursive: true, force: true }));
+    const config = join(dir, 'edge.yaml');
+    await writeFile(config, `listen: 127.0.0.1:0\nupstream: ${origin.url}\npop: lab\nnode: d1\ncacheDir: ${join(dir, 'cache')}\ndrain: 1500ms\n`);
+    const proc = startCli(['edge', '--config', config]);
+    const url = String((await proc.waitForLog('edge listening'))['url']);
+    expect((await request(`${url}/_cdn/healthz`)).statusCode).toBe(200);
+    proc.child.kill('SIGTERM');
+    await proc.waitForLog('draining');
+    const health = await request(`${url}/_cdn/healthz`);
+    expect(health.statusCode).toBe(503);
+    expect(await health.body.json()).toMatchObject({ status: 'draining' });
+    const during = await request(`${url}/d/file.txt`);
+    expect(during.statusCode).toBe(200);
+    expect(during.headers['connection']).toBe('close');
+    expect(await during.body.text()).toBe('drain me');
+    expect(await exited(proc.child)).toBe(0);
+    expect(proc.output()).toContain('"msg":"edge stopped"');
+  });
+});
