@@ -1,0 +1,115 @@
+import { describe, expect, it } from 'vitest';
+import { CdnError } from '../../../src/errors.js';
+import { CODING_SEPARATOR, imageQueryNormalizer, pathOfKey, primaryKey, splitStoredKey, VARY_SEPARATOR, variantKey } from '../../../edge/cache-keys.js';
+import { VaryIndex } from '../../../edge/vary-index.js';
+import { FlightTable, type FlightOutcome } from '../../../edge/flights.js';
+
+const normalize = imageQueryNormalizer({ maxOutputDimension: 8192 });
+const key = (host: string, url: string): string => primaryKey(host, new URL(url, 'http://x'), normalize);
+
+describe('primary keys', () => {
+  it.each([
+    ['cdn.example', '/a/b.jpg', 'cdn.example/a/b.jpg'],
+    ['CDN.Example:443', '/a/b.jpg', 'cdn.example/a/b.jpg'],
+    ['cdn.example:8080', '/a/b.jpg', 'cdn.example:8080/a/b.jpg'],
+    ['cdn.example', '/a/b.jpg?v=2&a=1', 'cdn.example/a/b.jpg?a=1&v=2'],
+    ['cdn.example', '/p.jpg?fmt=auto&w=400', 'cdn.example/p.jpg?fmt=auto&w=400'],
+    ['cdn.example', '/p.jpg?w=400&fmt=auto', 'cdn.example/p.jpg?fmt=auto&w=400'],
+    ['cdn.example', '/p.jpg?w=200&dpr=2', 'cdn.example/p.jpg?w=400'],
+    ['cdn.example', '/p.jpg?w=400&fit=cover&h=300', 'cdn.example/p.jpg?h=300&w=400'],
+    ['cdn.example', '/p.jpg?w=400&sig=abc', 'cdn.example/p.jpg?sig=abc&w=400'],
+    ['cdn.example', '/a%7eb.css', 'cdn.example/a~b.css'],
+  ])('%s %s → %s', (host, url, want) => {
+    expect(key(host, url)).toBe(want);
+  });
+
+  it('refuses bad image parameters with a 400 naming them', () => {
+    try {
+      key('cdn.example', '/p.jpg?w=0');
+      throw new Error('expected an error');
+    } catch (err) {
+      expect(err).toBeInstanceOf(CdnError);
+      expect((err as CdnError).field).toBe('w');
+      expect((err as CdnError).status).toBe(400);
+    }
+  });
+});
+
+describe('variant keys', () => {
+  const accept = (value: string) => new Headers({ accept: value });
+  it('holds the accept class, never the raw header', () => {
+    const chrome = variantKey('h/p.jpg', ['accept'], accept('image/avif,image/webp,image/apng,*/*;q=0.8'));
+    const firefox = variantKey('h/p.jpg', ['accept'], accept('image/avif,image/webp,*/*'));
+    expect(chrome).toBe(`h/p.jpg${VARY_SEPARATOR}accept=avif`);
+    expect(firefox).toBe(chrome);
+    expect(variantKey('h/p.jpg', ['accept'], accept('*/*'))).toBe(`h/p.jpg${VARY_SEPARATOR}accept=other`);
+  });
+
+  it.each([
+    ['h/p.jpg', { primary: 'h/p.jpg', fields: undefined, coding: undefined }],
+    [`h/p.jpg${VARY_SEPARATOR}accept=webp`, { primary: 'h/p.jpg', fields: ['accept'], coding: undefined }],
+    [`h/s.css${CODING_SEPARATOR}br`, { primary: 'h/s.css', fields: undefined, coding: 'br' }],
+    [`h/s.css${VARY_SEPARATOR}accept=other&x-a=1${CODING_SEPARATOR}gzip`, { primary: 'h/s.css', fields: ['accept', 'x-a'], coding: 'gzip' }],
+  ])('splits %j', (stored, want) => {
+    expect(splitStoredKey(stored)).toEqual(want);
+  });
+
+  it('finds the path of a key', () => {
+    expect(pathOfKey('cdn.example/a/b.jpg?w=1')).toBe('/a/b.jpg?w=1');
+    expect(pathOfKey('cdn.example')).toBe('/');
+  });
+});
+
+describe('vary index', () => {
+  it('is rebuilt from stored keys and forgets a URL with its last key', () => {
+    const index = VaryIndex.fromKeys([`h/p.jpg${VARY_SEPARATOR}accept=avif`, `h/p.jpg${VARY_SEPARATOR}accept=webp`, 'h/a.css', `h/a.css${CODING_SEPARATOR}br`]);
+    expect(index.fields('h/p.jpg')).toEqual(['accept']);
+    expect(index.fields('h/a.css')).toBeUndefined();
+    expect(index.keysFor('h/a.css').sort()).toEqual(['h/a.css', `h/a.css${CODING_SEPARATOR}br`].sort());
+    index.remove(`h/p.jpg${VARY_SEPARATOR}accept=avif`);
+    expect(index.fields('h/p.jpg')).toEqual(['accept']);
+    index.remove(`h/p.jpg${VARY_SEPARATOR}accept=webp`);
+    expect(index.fields('h/p.jpg')).toBeUndefined();
+    expect(index.keysFor('h/p.jpg')).toEqual([]);
+  });
+});
+
+describe('flight table', () => {
+  function deferred<T>() {
+    let resolve!: (v: T) => void;
+    const promise = new Promise<T>((r) => (resolve = r));
+    return { promise, resolve };
+  }
+  const notShared: FlightOutcome = { kind: 'uncacheable', reason: 'private', take: () => undefined };
+
+  it('lets followers join until the bound, and forgets a flight when it is over', async () => {
+    const table = new FlightTable(10, 2);
+    const run = deferred<{ outcome: FlightOutcome; done: Promise<unknown> }>();
+    const leader = table.start('k', () => run.promise);
+    expect(leader).toBeDefined();
+    expect(table.start('k', () => run.promise)).toBeUndefined();
+    expect(table.join('k')).toBe(leader);
+    expect(table.join('k')).toBe(leader);
+    expect(table.join('k')).toBeUndefined();
+    run.resolve({ outcome: notShared, done: Promise.resolve() });
+    expect(await leader!.outcome).toBe(notShared);
+    await leader!.done;
+    expect(table.has('k')).toBe(false);
+  });
+
+  it('refuses new flights past its bound', () => {
+    const table = new FlightTable(1, 10);
+    const never = new Promise<{ outcome: FlightOutcome; done: Promise<unknown> }>(() => undefined);
+    expect(table.start('a', () => never)).toBeDefined();
+    expect(table.start('b', () => never)).toBeUndefined();
+    expect(table.size).toBe(1);
+  });
+
+  it('passes a failure to every waiter and removes the flight', async () => {
+    const table = new FlightTable(10, 10);
+    const flight = table.start('k', () => Promise.reject(new Error('upstream down')))!;
+    await expect(flight.outcome).rejects.toThrow('upstream down');
+    await flight.done;
+    expect(table.has('k')).toBe(false);
+  });
+});
