@@ -136,6 +136,7 @@ export const BLOB_ERROR_CODES = {
   rangeInvalid: 'blob_range_invalid',
   storeClosed: 'blob_store_closed',
   storeLocked: 'blob_store_locked',
+  storeUnavailable: 'blob_store_unavailable',
 } as const;
 
 export type BlobErrorCode = (typeof BLOB_ERROR_CODES)[keyof typeof BLOB_ERROR_CODES];

@@ -15,6 +15,8 @@
  * One process owns a directory (LOCK file). Eviction happens before each commit, so committed
  * bytes (bodies plus records) never exceed maxBytes; temp files of writes in progress are extra.
  */
+import { resolve } from 'node:path';
+import { isCdnError } from '../errors.js';
 import {
   BLOB_ERROR_CODES,
   applyMetaChanges,
@@ -111,12 +113,14 @@ export class DiskBlobStore implements BlobStore, DiskWriterHost {
       loadConcurrency: requirePositiveInt('loadConcurrency', options.loadConcurrency ?? 32),
     };
     if (opts.maxEntrySize > maxBytes) throw blobOptionError('maxEntrySize', 'must not exceed maxBytes');
+    if (!Number.isSafeInteger(opts.inlineReadMaxSize) || opts.inlineReadMaxSize < 0) throw blobOptionError('inlineReadMaxSize', 'must be an integer ≥ 0');
     if (typeof options.dir !== 'string' || options.dir === '') throw blobOptionError('dir', 'is required');
     const fs: DiskFs = { ...nodeDiskFs, ...options.fsOps };
-    const layout = layoutOf(options.dir);
-    await fs.mkdir(layout.root, { recursive: true });
-    const unlock = await lockDir(fs, layout.root);
+    const layout = layoutOf(resolve(options.dir));
+    let unlock: (() => Promise<void>) | undefined;
     try {
+      await fs.mkdir(layout.root, { recursive: true });
+      unlock = await lockDir(fs, layout.root);
       await prepareDirs(fs, layout, opts.loadConcurrency);
       const { records, report } = await loadIndex(fs, layout, opts.loadConcurrency);
       const store = new DiskBlobStore(layout, opts, fs, unlock, report);
@@ -125,8 +129,9 @@ export class DiskBlobStore implements BlobStore, DiskWriterHost {
       await store.settle();
       return store;
     } catch (err) {
-      await unlock();
-      throw err;
+      await unlock?.();
+      if (isCdnError(err)) throw err;
+      throw blobError(BLOB_ERROR_CODES.storeUnavailable, `cannot open the blob store in ${layout.root} (${errnoCode(err) ?? 'error'})`, err);
     }
   }
 
@@ -204,19 +209,20 @@ export class DiskBlobStore implements BlobStore, DiskWriterHost {
         const rec = this.index.peek(key);
         if (rec === undefined) return false;
         const path = metaPath(this.layout, rec.hash);
-        const record = decodeRecord((await this.fs.readFile(path, 'utf8').catch(() => '')) as string, rec.hash);
-        if (typeof record === 'string') {
-          this.dropCorrupt(rec.key, rec.gen);
-          return false;
-        }
-        const bytes = encodeRecord({ ...record, meta: applyMetaChanges(record.meta, changes) });
         try {
+          const text = await this.fs.readFile(path, 'utf8').catch((err: unknown) => (errnoCode(err) === 'ENOENT' ? '' : Promise.reject(err)));
+          const record = decodeRecord(text as string, rec.hash);
+          if (typeof record === 'string') {
+            this.dropCorrupt(rec.key, rec.gen);
+            return false;
+          }
+          const bytes = encodeRecord({ ...record, meta: applyMetaChanges(record.meta, changes) });
           await writeFileAtomic(this.fs, this.layout.tmpDir, path, bytes);
+          if (this.index.peek(key) === rec) this.index.replace({ ...rec, recordBytes: bytes.length });
         } catch (err) {
           this.counters.storeErrors += 1;
           throw blobError(BLOB_ERROR_CODES.notStored, `metadata refresh failed (${errnoCode(err) ?? 'error'})`, err);
         }
-        if (this.index.peek(key) === rec) this.index.replace({ ...rec, recordBytes: bytes.length });
         this.drop(this.index.evictFor(0, this.maxBytes, key), 'evicted');
         return true;
       }),

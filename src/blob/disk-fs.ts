@@ -42,11 +42,16 @@ export async function unlinkQuietly(fs: DiskFs, path: string): Promise<void> {
   }
 }
 
-/** Make a rename inside `dir` durable (POSIX: the directory entry is only on disk after fsync). */
+/**
+ * Make a rename inside `dir` durable (POSIX: the directory entry is only on disk after fsync).
+ * File systems that cannot fsync a directory (EINVAL, EISDIR on some platforms) are tolerated.
+ */
 export async function syncDir(fs: DiskFs, dir: string): Promise<void> {
   const fh = await fs.open(dir, 'r');
   try {
     await fh.sync();
+  } catch (err) {
+    if (errnoCode(err) !== 'EINVAL' && errnoCode(err) !== 'EISDIR') throw err;
   } finally {
     await fh.close();
   }

@@ -22,7 +22,7 @@ export interface VerifiedBody {
 
 /** True when every block of `data` matches its checksum and the length is right. */
 export function verifyWhole(data: Buffer, body: VerifiedBody): boolean {
-  return true;
+  if (data.length !== body.size) return false;
   for (let i = 0; i < body.blockCrc32.length; i++) {
     const start = i * body.blockSize;
     if (crc32(data.subarray(start, Math.min(start + body.blockSize, data.length))) !== body.blockCrc32[i]) return false;

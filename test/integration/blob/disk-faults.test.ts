@@ -1,0 +1,174 @@
+/**
+ * A full or failing disk never crashes anything: a write that fails is dropped (not stored), the
+ * temp file is gone, the previous version is still served, and the store keeps working. Failures
+ * are injected through `fsOps`; one test also fills a real, tiny tmpfs when mounting is allowed.
+ */
+import { execFileSync } from 'node:child_process';
+import * as fsp from 'node:fs/promises';
+import type { FileHandle } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterEach, describe, expect, it } from 'vitest';
+import type { DiskFs } from '../../../src/blob/disk-fs.js';
+import { DiskBlobStore } from '../../../src/blob/disk-blob-store.js';
+import { hashKey } from '../../../src/blob/disk-layout.js';
+import { isCdnError } from '../../../src/errors.js';
+import { commitMeta, expectBody, expectCode, pattern, put } from '../../contract/blob-store-contract.js';
+
+const MiB = 1024 * 1024;
+const cleanups: (() => Promise<void>)[] = [];
+afterEach(async () => {
+  for (const c of cleanups.splice(0).reverse()) await c();
+});
+
+function errno(code: string): NodeJS.ErrnoException {
+  return Object.assign(new Error(`${code}: injected`), { code });
+}
+
+/** A FileHandle whose `method` throws `code` while `fault.on` says so. */
+function faultyHandle(fh: FileHandle, method: 'write' | 'sync', code: string, fault: { on: () => boolean }): FileHandle {
+  return new Proxy(fh, {
+    get(target, prop) {
+      if (prop === method) {
+        return async (...args: unknown[]) => {
+          if (fault.on()) throw errno(code);
+          return (target[method] as (...a: unknown[]) => unknown).apply(target, args);
+        };
+      }
+      const value = Reflect.get(target, prop) as unknown;
+      return typeof value === 'function' ? (value as (...a: unknown[]) => unknown).bind(target) : value;
+    },
+  });
+}
+
+async function setup(fsOps: Partial<DiskFs>) {
+  const dir = await fsp.mkdtemp(join(tmpdir(), 'anycdn-faults-'));
+  const store = await DiskBlobStore.open({ dir, maxBytes: 64 * MiB, maxEntrySize: 16 * MiB, fsOps });
+  cleanups.push(async () => {
+    await store.close();
+    await fsp.rm(dir, { recursive: true, force: true });
+  });
+  await put(store, 'old', pattern(4000, 1));
+  return { dir, store };
+}
+
+async function shardNames(dir: string, key: string): Promise<string[]> {
+  const hash = hashKey(key);
+  return (await fsp.readdir(join(dir, 'v1', hash.slice(0, 2)))).filter((n) => n.startsWith(hash));
+}
+
+describe('DiskBlobStore under I/O failures', () => {
+  it('drops a write that hits ENOSPC and keeps working', async () => {
+    let budget = Infinity;
+    const fsOps: Partial<DiskFs> = {
+      open: (async (path: string, flags?: string) => {
+        const fh = await fsp.open(path, flags);
+        if (!String(path).endsWith('.body.part')) return fh;
+        return faultyHandle(fh, 'write', 'ENOSPC', { on: () => (budget -= 64 * 1024) < 0 });
+      }) as DiskFs['open'],
+    };
+    const { dir, store } = await setup(fsOps);
+    budget = 1 * MiB;
+    const writer = (await store.begin('k', 4 * MiB))!;
+    let failure: unknown;
+    for (let off = 0; off < 4 * MiB && failure === undefined; off += 64 * 1024) {
+      await writer.write(pattern(64 * 1024, off)).catch((err: unknown) => (failure = err));
+    }
+    expect(isCdnError(failure) && failure.code).toBe('blob_not_stored');
+    expect(((failure as Error).cause as NodeJS.ErrnoException).code).toBe('ENOSPC');
+    await expectCode(writer.commit(commitMeta('k', 4 * MiB)), 'blob_writer_closed');
+    expect(store.stats()).toMatchObject({ entries: 1, storeErrors: 1, openWriters: 0 });
+    expect(await fsp.readdir(join(dir, 'tmp'))).toEqual([]);
+    expect(await store.get('k')).toBeUndefined();
+    await expectBody(store, 'old', pattern(4000, 1));
+    budget = Infinity;
+    await put(store, 'k', pattern(2 * MiB, 3));
+    await expectBody(store, 'k', pattern(2 * MiB, 3));
+  });
+
+  it('keeps the previous version when the record cannot be renamed into place, with no residue', async () => {
+    let failRename = false;
+    const fsOps: Partial<DiskFs> = {
+      rename: (async (from: string, to: string) => {
+        if (failRename && to.endsWith('.meta')) throw errno('EIO');
+        return fsp.rename(from, to);
+      }) as DiskFs['rename'],
+    };
+    const { dir, store } = await setup(fsOps);
+    const before = await shardNames(dir, 'old');
+    failRename = true;
+    const writer = (await store.begin('old'))!;
+    await writer.write(pattern(9000, 2));
+    await expectCode(writer.commit(commitMeta('old', 9000)), 'blob_not_stored');
+    expect(store.stats()).toMatchObject({ entries: 1, storeErrors: 1, openWriters: 0 });
+    expect(await shardNames(dir, 'old')).toEqual(before);
+    expect(await fsp.readdir(join(dir, 'tmp'))).toEqual([]);
+    await expectBody(store, 'old', pattern(4000, 1));
+    await expectCode(store.updateMeta('old', { status: 299 }), 'blob_not_stored');
+    expect((await store.get('old'))!.meta.status).toBe(200);
+    expect(store.stats().storeErrors).toBe(2);
+    failRename = false;
+    await put(store, 'old', pattern(9000, 2));
+    await expectBody(store, 'old', pattern(9000, 2));
+  });
+
+  it('answers begin() with undefined when no temp file can be created', async () => {
+    let failOpen = false;
+    const fsOps: Partial<DiskFs> = {
+      open: (async (path: string, flags?: string) => {
+        if (failOpen && String(path).endsWith('.body.part')) throw errno('EMFILE');
+        return fsp.open(path, flags);
+      }) as DiskFs['open'],
+    };
+    const { store } = await setup(fsOps);
+    failOpen = true;
+    expect(await store.begin('k')).toBeUndefined();
+    expect(store.stats().storeErrors).toBe(1);
+    failOpen = false;
+    await put(store, 'k', pattern(10));
+    await expectBody(store, 'k', pattern(10));
+  });
+
+  it('drops a commit whose fsync fails', async () => {
+    let failSync = false;
+    const fsOps: Partial<DiskFs> = {
+      open: (async (path: string, flags?: string) => {
+        const fh = await fsp.open(path, flags);
+        return String(path).endsWith('.body.part') ? faultyHandle(fh, 'sync', 'EIO', { on: () => failSync }) : fh;
+      }) as DiskFs['open'],
+    };
+    const { dir, store } = await setup(fsOps);
+    failSync = true;
+    const writer = (await store.begin('k'))!;
+    await writer.write(pattern(1000));
+    await expectCode(writer.commit(commitMeta('k', 1000)), 'blob_not_stored');
+    expect(await store.get('k')).toBeUndefined();
+    expect(await fsp.readdir(join(dir, 'tmp'))).toEqual([]);
+    expect(await shardNames(dir, 'k')).toEqual([]);
+    expect(store.stats().storeErrors).toBe(1);
+  });
+
+  it('survives a real full file system (tiny tmpfs; skipped where mounting is not allowed)', async (ctx) => {
+    const mnt = await fsp.mkdtemp(join(tmpdir(), 'anycdn-tmpfs-'));
+    cleanups.push(() => fsp.rm(mnt, { recursive: true, force: true }));
+    try {
+      execFileSync('mount', ['-t', 'tmpfs', '-o', 'size=2m', 'tmpfs', mnt], { stdio: 'ignore' });
+    } catch {
+      return ctx.skip('cannot mount a tmpfs here (needs root and CAP_SYS_ADMIN)');
+    }
+    cleanups.push(async () => void execFileSync('umount', [mnt]));
+    const store = await DiskBlobStore.open({ dir: join(mnt, 'cache'), maxBytes: 64 * MiB, maxEntrySize: 16 * MiB });
+    cleanups.push(() => store.close());
+    const writer = (await store.begin('big'))!;
+    let failure: unknown;
+    for (let off = 0; off < 4 * MiB && failure === undefined; off += 64 * 1024) {
+      await writer.write(pattern(64 * 1024, off)).catch((err: unknown) => (failure = err));
+    }
+    expect(isCdnError(failure) && failure.code).toBe('blob_not_stored');
+    expect(((failure as Error).cause as NodeJS.ErrnoException).code).toBe('ENOSPC');
+    expect(await fsp.readdir(join(mnt, 'cache', 'tmp'))).toEqual([]);
+    expect(store.stats()).toMatchObject({ entries: 0, storeErrors: 1 });
+    await put(store, 'small', pattern(100_000, 5));
+    await expectBody(store, 'small', pattern(100_000, 5));
+  });
+});

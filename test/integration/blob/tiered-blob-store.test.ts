@@ -1,0 +1,106 @@
+/**
+ * What the tiered store adds to the contract: which objects live in memory, that memory never
+ * outlives the disk copy, and that a promotion racing a commit cannot bring an old version back.
+ */
+import * as fsp from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterEach, describe, expect, it } from 'vitest';
+import type { DiskFs } from '../../../src/blob/disk-fs.js';
+import { DiskBlobStore } from '../../../src/blob/disk-blob-store.js';
+import { hashKey } from '../../../src/blob/disk-layout.js';
+import { MemoryBlobStore } from '../../../src/blob/memory-blob-store.js';
+import { TieredBlobStore } from '../../../src/blob/tiered-blob-store.js';
+import { expectBody, pattern, put } from '../../contract/blob-store-contract.js';
+
+const KiB = 1024;
+const MiB = 1024 * KiB;
+const cleanups: (() => Promise<void>)[] = [];
+afterEach(async () => {
+  for (const c of cleanups.splice(0).reverse()) await c();
+});
+
+async function openTiered(options: { diskMaxBytes?: number; fsOps?: Partial<DiskFs> } = {}) {
+  const dir = await fsp.mkdtemp(join(tmpdir(), 'anycdn-tier-'));
+  const disk = await DiskBlobStore.open({ dir, maxBytes: options.diskMaxBytes ?? 64 * MiB, maxEntrySize: MiB, fsOps: options.fsOps });
+  const memory = new MemoryBlobStore({ maxBytes: 8 * MiB, maxEntrySize: 2 * MiB });
+  const store = new TieredBlobStore({ memory, disk, memoryMaxEntrySize: 100 * KiB });
+  cleanups.push(async () => {
+    await store.close();
+    await fsp.rm(dir, { recursive: true, force: true });
+  });
+  return { dir, disk, memory, store };
+}
+
+async function bodyFileOf(dir: string, key: string): Promise<string> {
+  const hash = hashKey(key);
+  const shard = join(dir, 'v1', hash.slice(0, 2));
+  return join(shard, (await fsp.readdir(shard)).find((n) => n.startsWith(hash) && n.endsWith('.body'))!);
+}
+
+describe('TieredBlobStore', () => {
+  it('puts small objects into memory at commit and serves them from there', async () => {
+    const { dir, memory, store } = await openTiered();
+    await put(store, 'small', pattern(80 * KiB, 1));
+    expect(memory.peek('small')?.data?.equals(pattern(80 * KiB, 1))).toBe(true);
+    await fsp.unlink(await bodyFileOf(dir, 'small')); // only memory can answer now
+    await expectBody(store, 'small', pattern(80 * KiB, 1));
+  });
+
+  it('promotes small disk hits into memory, never objects above memoryMaxEntrySize', async () => {
+    const { disk, memory, store } = await openTiered();
+    await put(disk, 'small', pattern(90 * KiB, 2)); // written past the tiered store
+    await put(disk, 'large', pattern(300 * KiB, 3));
+    await expectBody(store, 'small', pattern(90 * KiB, 2));
+    expect(memory.peek('small')?.data?.equals(pattern(90 * KiB, 2))).toBe(true);
+    const large = await expectBody(store, 'large', pattern(300 * KiB, 3));
+    expect(large.data).toBeUndefined();
+    await put(store, 'large2', pattern(300 * KiB, 4));
+    expect(memory.keys()).toEqual(['small']);
+  });
+
+  it('drops the memory copy when the disk evicts, deletes, or replaces with a large version', async () => {
+    const { memory, store } = await openTiered({ diskMaxBytes: MiB });
+    await put(store, 'a', pattern(90 * KiB, 1));
+    await put(store, 'b', pattern(90 * KiB, 2));
+    await put(store, 'c', pattern(90 * KiB, 3));
+    expect(memory.keys().sort()).toEqual(['a', 'b', 'c']);
+    await put(store, 'big', pattern(900 * KiB, 4)); // disk must evict a and b
+    expect(store.keys()).toEqual(['c', 'big']);
+    expect(memory.keys()).toEqual(['c']);
+    await put(store, 'c', pattern(150 * KiB, 5)); // above memoryMaxEntrySize
+    expect(memory.keys()).toEqual([]);
+    await expectBody(store, 'c', pattern(150 * KiB, 5));
+    await put(store, 'd', pattern(10 * KiB, 6));
+    expect(await store.updateMeta('d', { status: 299 })).toBe(true);
+    expect(memory.peek('d')?.meta.status).toBe(299);
+    expect((await store.get('d'))?.meta.status).toBe(299);
+    expect(await store.delete('d')).toBe(true);
+    expect(memory.peek('d')).toBeUndefined();
+    expect(await store.get('d')).toBeUndefined();
+  });
+
+  it('does not let a promotion that raced a commit put the old version back into memory', async () => {
+    let release: (() => void) | undefined;
+    let gate: Promise<void> | undefined;
+    const fsOps: Partial<DiskFs> = {
+      readFile: (async (...args: Parameters<DiskFs['readFile']>) => {
+        const held = String(args[0]).endsWith('.body') ? gate : undefined;
+        if (held !== undefined) gate = undefined; // hold only the first body read
+        const result = await fsp.readFile(...args);
+        await held;
+        return result;
+      }) as DiskFs['readFile'],
+    };
+    const { disk, memory, store } = await openTiered({ fsOps });
+    await put(disk, 'k', pattern(50 * KiB, 1));
+    gate = new Promise((resolve) => (release = resolve));
+    const racing = store.get('k'); // reads v1 from disk, held at the gate
+    await expect.poll(() => gate).toBeUndefined(); // the read is under way
+    await put(store, 'k', pattern(60 * KiB, 2));
+    release!();
+    expect((await racing)?.data?.equals(pattern(50 * KiB, 1))).toBe(true); // it started before the commit
+    expect(memory.peek('k')?.data?.equals(pattern(60 * KiB, 2))).toBe(true);
+    await expectBody(store, 'k', pattern(60 * KiB, 2));
+  });
+});
