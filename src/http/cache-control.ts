@@ -192,9 +192,32 @@ function unquote(raw: string): string {
   return raw.slice(1, end).replace(/\\(.)/g, '$1');
 }
 
+/**
+ * Parsed values by field value. A cache sees the same few Cache-Control strings on every hit, so
+ * each is parsed once; results are frozen (shared between callers). Bounded: cleared when full.
+ */
+const MEMO_MAX = 1024;
+const parsedMemo = new Map<string, CacheControl>();
+const targetedMemo = new Map<string, CacheControl | undefined>();
+
+function memo<T>(table: Map<string, T>, value: string, parse: (v: string) => T): T {
+  if (table.has(value)) return table.get(value) as T;
+  const parsed = parse(value);
+  if (parsed !== undefined) deepFreeze(parsed as object);
+  if (table.size >= MEMO_MAX) table.clear();
+  table.set(value, parsed);
+  return parsed;
+}
+
+function deepFreeze(cc: object): void {
+  for (const v of Object.values(cc)) if (Array.isArray(v)) Object.freeze(v);
+  Object.freeze(cc);
+}
+
 /** Parses a Cache-Control field value (request or response); absent means no directives. */
 export function parseCacheControl(value: string | null | undefined): CacheControl {
-  return interpretDirectives(value ? splitDirectives(value) : []);
+  if (!value) return interpretDirectives([]);
+  return memo(parsedMemo, value, (v) => interpretDirectives(splitDirectives(v)));
 }
 
 function sfItemToArgument(item: SfBareItem): string | undefined | false {
@@ -221,6 +244,10 @@ function sfItemToArgument(item: SfBareItem): string | undefined | false {
  */
 export function parseTargetedCacheControl(value: string | null | undefined): CacheControl | undefined {
   if (value === null || value === undefined || value.trim() === '') return undefined;
+  return memo(targetedMemo, value, parseTargetedUncached);
+}
+
+function parseTargetedUncached(value: string): CacheControl | undefined {
   const dict = parseSfDictionary(value);
   if (dict !== undefined) {
     const directives: Directive[] = [];
