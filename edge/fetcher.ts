@@ -3,7 +3,8 @@
  * §3), and if so stream it into the store and into a GrowingBody that every waiting client reads
  * while it arrives. A revalidation that comes back 304 refreshes the stored headers instead
  * (RFC 9111 §4.3.4). Storage failures never fail the response: the body is then shared from
- * memory without being kept.
+ * memory without being kept when it fits in memory whole, else relayed to the leader alone (a
+ * shared body that outruns a slow reader would cut that reader off).
  */
 import type { BlobEntry, BlobStore, BlobWriter } from '../src/blob/blob-store.js';
 import { GrowingBody } from '../src/blob/streaming-body.js';
@@ -11,7 +12,7 @@ import { effectiveCacheControl } from '../src/http/cache-control.js';
 import { freshnessLifetime } from '../src/http/freshness.js';
 import type { HeaderGetter } from '../src/http/headers.js';
 import { mergeNotModified, notModifiedApplies } from '../src/http/revalidate.js';
-import { storability, type Storability } from '../src/http/storable.js';
+import { storability, type NotStoredReason, type Storability } from '../src/http/storable.js';
 import { varyFields } from '../src/http/vary.js';
 import type { Logger } from '../src/log.js';
 import { variantKey } from './cache-keys.js';
@@ -55,7 +56,11 @@ export async function fetchForCache(deps: FetchDeps, req: FetchRequest): Promise
   const resHeaders = headersFromPairs(res.headers);
 
   if (res.status === 304 && req.revalidating !== undefined) {
-    return { outcome: await refreshStored(deps, req.revalidating, res, resHeaders), done: Promise.resolve() };
+    const refreshed = await refreshStored(deps, req.revalidating, res, resHeaders);
+    if (refreshed !== undefined) return { outcome: refreshed, done: Promise.resolve() };
+    // The 304 is about another representation (RFC 9111 §4.3.4): ask for the whole response.
+    const { 'if-none-match': _inm, 'if-modified-since': _ims, ...unconditional } = req.upstreamHeaders;
+    return fetchForCache(deps, { ...req, upstreamHeaders: unconditional, revalidating: undefined });
   }
 
   let decision = storability({ method: 'GET', headers: req.clientHeaders }, { status: res.status, headers: resHeaders, responseTime: res.responseTime }, { storeSetCookie: false });
@@ -65,17 +70,7 @@ export async function fetchForCache(deps: FetchDeps, req: FetchRequest): Promise
     decision = { store: true, omitFields: [] };
     headerPairs = negative;
   }
-  if (!decision.store) {
-    let taken = false;
-    return {
-      outcome: {
-        kind: 'uncacheable',
-        reason: decision.reason,
-        take: () => (taken ? undefined : ((taken = true), res)),
-      },
-      done: Promise.resolve(),
-    };
-  }
+  if (!decision.store) return uncacheable(res, decision.reason);
 
   const fields = varyFields(resHeaders);
   const varying = Array.isArray(fields) && fields.length > 0;
@@ -90,8 +85,13 @@ export async function fetchForCache(deps: FetchDeps, req: FetchRequest): Promise
   } catch (err) {
     deps.logger.warn({ err, key }, 'cache store refused a write');
   }
+  if (writer === undefined && (size === undefined || size > SHARED_MEMORY_BYTES)) {
+    // Not stored and maybe larger than the memory window: sharing it would fail every reader that
+    // falls behind upstream. The leader relays it with backpressure; followers fetch on their own.
+    return uncacheable(res, 'too-large');
+  }
   const file = writer?.openReadBack !== undefined ? await writer.openReadBack().catch(() => undefined) : undefined;
-  const body = new GrowingBody(file === undefined ? {} : { file });
+  const body = new GrowingBody(file === undefined ? { maxMemoryBytes: SHARED_MEMORY_BYTES } : { file, maxMemoryBytes: SHARED_MEMORY_BYTES });
   const done = pump(deps, res, body, writer, {
     key,
     size: size ?? 0,
@@ -120,6 +120,17 @@ export async function fetchForCache(deps: FetchDeps, req: FetchRequest): Promise
       revalidated: req.revalidating !== undefined,
     },
     done,
+  };
+}
+
+/** Bytes of a shared body held in memory; a body not stored is shared only if it fits whole. */
+const SHARED_MEMORY_BYTES = 8 * 1024 * 1024;
+
+function uncacheable(res: UpstreamResponse, reason: NotStoredReason): FetchResult {
+  let taken = false;
+  return {
+    outcome: { kind: 'uncacheable', reason, take: () => (taken ? undefined : ((taken = true), res)) },
+    done: Promise.resolve(),
   };
 }
 
@@ -176,14 +187,16 @@ async function pump(deps: FetchDeps, res: UpstreamResponse, body: GrowingBody, w
   return storing;
 }
 
-/** A 304 to a revalidation: merge its fields into the stored ones (RFC 9111 §4.3.4). */
-async function refreshStored(deps: FetchDeps, entry: BlobEntry, res: UpstreamResponse, resHeaders: Headers): Promise<FlightOutcome> {
-  res.body.resume();
+/**
+ * A 304 to a revalidation: merge its fields into the stored ones (RFC 9111 §4.3.4). Undefined when
+ * the 304 is about another representation: ours is dropped then.
+ */
+async function refreshStored(deps: FetchDeps, entry: BlobEntry, res: UpstreamResponse, resHeaders: Headers): Promise<FlightOutcome | undefined> {
+  res.body.on('error', () => undefined).resume();
   const view = viewOf(entry.meta);
   if (!notModifiedApplies(view.headers, resHeaders)) {
-    // The 304 is about another representation: drop ours, the next request fetches afresh.
     await deps.store.delete(entry.meta.key);
-    throw new Error('304 did not match the stored response');
+    return undefined;
   }
   const merged = mergeNotModified(view.headers, resHeaders);
   const pairs: [string, string][] = [];
@@ -202,12 +215,10 @@ async function refreshStored(deps: FetchDeps, entry: BlobEntry, res: UpstreamRes
  */
 function negativeCaching(deps: FetchDeps, res: UpstreamResponse, headers: Headers, decision: Storability): [string, string][] | undefined {
   if (deps.negativeTtlMs <= 0 || (res.status !== 404 && res.status !== 410)) return undefined;
-  if (decision.store) {
-    const { source } = freshnessLifetime({ status: res.status, headers, responseTime: res.responseTime });
-    if (source !== 'none' && source !== 'heuristic') return undefined;
-  } else if (decision.reason !== 'no-freshness') {
-    return undefined;
-  }
+  if (!decision.store && decision.reason !== 'no-freshness') return undefined;
+  // An explicit lifetime (even 0, as `max-age=0` or a past Expires) is upstream's word: kept.
+  const { source } = freshnessLifetime({ status: res.status, headers, responseTime: res.responseTime });
+  if (source !== 'none' && source !== 'heuristic') return undefined;
   const { cc } = effectiveCacheControl(headers);
   if (cc.noStore || cc.private || cc.noCache) return undefined;
   return [...res.headers.filter(([k]) => k !== 'cdn-cache-control'), ['cdn-cache-control', `max-age=${Math.ceil(deps.negativeTtlMs / 1000)}`]];

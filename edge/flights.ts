@@ -83,6 +83,11 @@ export class FlightTable {
     await Promise.all([...this.flights.values()].map((f) => f.done));
   }
 
+  /** The flights under way now. */
+  inFlight(): IterableIterator<Flight> {
+    return this.flights.values();
+  }
+
   has(key: string): boolean {
     return this.flights.has(key);
   }

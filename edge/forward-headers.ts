@@ -1,9 +1,9 @@
 /**
  * Request headers the edge sends upstream: the client's own fields pass through untouched, except
- * hop-by-hop fields (RFC 9110 §7.6.1) and `Host` (upstream's own host is used); `Via` and
- * `X-Forwarded-For` are added (RFC 9110 §7.6.3). For a fetch that fills the cache, the client's
- * conditional and Range fields are dropped: the edge wants the whole representation, and answers
- * the client's conditions itself.
+ * hop-by-hop fields (RFC 9110 §7.6.1), `Host` (upstream's own host is used) and `Expect` (this
+ * server already answered it); `Via` and `X-Forwarded-For` are added (RFC 9110 §7.6.3). For a
+ * fetch that fills the cache, the client's conditional and Range fields are dropped: the edge
+ * wants the whole representation, and answers the client's conditions itself.
  */
 import { connectionOptions, HOP_BY_HOP_FIELDS } from '../src/http/hop-by-hop.js';
 
@@ -21,7 +21,8 @@ export interface ForwardOptions {
 }
 
 export function forwardRequestHeaders(client: Headers, options: ForwardOptions): Record<string, string | string[]> {
-  const drop = new Set<string>([...HOP_BY_HOP_FIELDS, ...connectionOptions(client.get('connection')), 'host', 'content-length']);
+  // `Expect: 100-continue` was already answered by this server (RFC 9110 §10.1.1); undici refuses it.
+  const drop = new Set<string>([...HOP_BY_HOP_FIELDS, ...connectionOptions(client.get('connection')), 'host', 'content-length', 'expect']);
   if (options.dropConditions) for (const f of CLIENT_CONDITIONS) drop.add(f);
   const out: Record<string, string | string[]> = {};
   for (const [k, v] of client) {

@@ -13,20 +13,22 @@
  * Each outcome is one word (hit, stale, revalidated, miss, collapsed, stale-error, pass, bypass,
  * forward, error) used alike in Cache-Status details, logs and metrics.
  */
-import { Readable, Transform } from 'node:stream';
+import { pipeline, Readable, Transform } from 'node:stream';
 import { LRUCache } from 'lru-cache';
 import type { BlobEntry, BlobStore } from '../src/blob/blob-store.js';
 import { CdnError, clientError, httpErrorOf } from '../src/errors.js';
+import { requestCacheControl } from '../src/http/cache-control.js';
 import { formatCacheStatus, type CacheStatusEntry } from '../src/http/cache-status.js';
 import { storedAge } from '../src/http/freshness.js';
 import { parseHttpDate, type HeaderGetter } from '../src/http/headers.js';
 import { conditionalHeadersFor } from '../src/http/revalidate.js';
 import { DEFAULT_REUSE_OPTIONS, reuseDecision, type ReuseOptions } from '../src/http/reuse.js';
+import type { NotStoredReason } from '../src/http/storable.js';
 import { varyFields } from '../src/http/vary.js';
 import type { Logger } from '../src/log.js';
 import { respondWith, type Representation } from '../src/serve/respond.js';
 import { sliceReadable } from './body-slice.js';
-import { imageQueryNormalizer, primaryKey, variantKey } from './cache-keys.js';
+import { imageQueryNormalizer, primaryKey, VARY_SEPARATOR, variantKey } from './cache-keys.js';
 import type { EdgeConfig } from './config.js';
 import { fetchForCache, type FetchDeps } from './fetcher.js';
 import { FlightTable, type FlightOutcome, type SharedOutcome } from './flights.js';
@@ -129,7 +131,7 @@ export class EdgePipeline {
         this.deps.metrics.staleServed.inc({ reason: 'stale-while-revalidate' });
         return this.serveEntry(req, entry, { cache: CACHE, hit: true, ttlSec: d.ttlMs / 1000, detail: 'stale-while-revalidate' }, 'stale');
       case 'only-if-cached-miss':
-        throw new CdnError('only_if_cached', 'client', 'the request said only-if-cached and no fresh copy is stored', { status: 504 });
+        throw onlyIfCachedMiss();
       case 'bypass':
         return this.pass(req, d.reason);
       case 'revalidate':
@@ -140,6 +142,7 @@ export class EdgePipeline {
   }
 
   private async miss(req: EdgeRequest, primary: string, key: string): Promise<PipelineResult | 'retry'> {
+    if (this.reuseOptions.honorRequestCacheControl && requestCacheControl(req.headers).onlyIfCached) throw onlyIfCachedMiss();
     if (req.method === 'HEAD' && !this.flights.has(key)) return this.pass(req, 'head');
     if (this.hitForMiss.has(primary)) return this.pass(req, 'hit-for-miss');
     return this.throughFlight(req, primary, key, undefined);
@@ -178,27 +181,41 @@ export class EdgePipeline {
         const res = outcome.take();
         if (res === undefined) return this.pass(req, outcome.reason);
         if (stale !== undefined && ERROR_STATUSES.has(res.status) && this.staleAllowed(stale.staleUntil)) {
-          res.body.resume();
+          discard(res.body);
           return this.serveStaleOnError(req, stale.entry, `upstream-${res.status}`);
         }
-        if (outcome.reason !== 'status' || res.status < 500) this.hitForMiss.set(primary, true);
+        // Remember the URL as uncacheable only for reasons of the response: one client's
+        // Authorization or `no-store` must not turn caching off for everyone else.
+        if ((outcome.reason !== 'status' || res.status < 500) && !requestMadeUncacheable(req, outcome.reason)) this.hitForMiss.set(primary, true);
         return this.relay(req, res, { cache: CACHE, fwd, fwdStatus: res.status, detail: outcome.reason }, 'pass');
       }
       case 'shared': {
         const fields = varyFields(headersFromPairs(outcome.headers));
         const myKey = Array.isArray(fields) && fields.length > 0 ? variantKey(primary, fields, req.headers) : primary;
         if (myKey !== outcome.key) return 'retry';
+        // A follower with Authorization reuses the shared answer only as it would reuse it stored (§3.5).
+        if (!leader && this.bypassedWhenStored(req, outcome)) return this.pass(req, 'authorization');
         return this.serveShared(req, outcome, { cache: CACHE, fwd, fwdStatus: outcome.status, stored: outcome.storing || undefined, collapsed: !leader || undefined }, leader ? 'miss' : 'collapsed');
       }
     }
+  }
+
+  private bypassedWhenStored(req: EdgeRequest, shared: SharedOutcome): boolean {
+    if (!req.headers.has('authorization')) return false;
+    const info = { status: shared.status, headers: headersFromPairs(shared.headers), requestTime: shared.requestTime, responseTime: shared.responseTime };
+    return reuseDecision({ method: req.method, headers: req.headers }, info, this.deps.now(), this.reuseOptions).kind === 'bypass';
   }
 
   private refreshInBackground(req: EdgeRequest, primary: string, key: string, entry: BlobEntry): void {
     const flight = this.flights.start(key, () => fetchForCache(this.fetchDeps(), this.fetchRequest(req, primary, entry)));
     flight?.outcome.then(
       (o) => {
-        if (o.kind === 'uncacheable') o.take()?.body.resume();
-        if (o.kind === 'shared') o.body.createReader().resume();
+        // A shared body is pumped into the store without readers. An uncacheable one nobody reads
+        // is drained, and one cut short must not be an unhandled 'error'.
+        if (o.kind === 'uncacheable') {
+          const res = o.take();
+          if (res !== undefined) discard(res.body);
+        }
       },
       (err: unknown) => this.deps.logger.warn({ err, key }, 'background refresh failed'),
     );
@@ -314,7 +331,10 @@ export class EdgePipeline {
     if (declared > maxBody) throw clientError('payload_too_large', `request body over ${maxBody} bytes`, { status: 413 });
     const headers = forwardRequestHeaders(req.headers, { dropConditions: false, clientIp: req.clientIp, via: this.via });
     if (req.headers.has('content-length')) headers['content-length'] = req.headers.get('content-length')!;
-    const body = req.body === null ? null : Readable.fromWeb(req.body as import('node:stream/web').ReadableStream<Uint8Array>).pipe(limitBytes(maxBody));
+    // pipeline(), not pipe(): a client that aborts its upload must fail the upstream request (and
+    // release its connection), not leave it waiting nor raise an unhandled 'error' that kills the process.
+    const body =
+      req.body === null ? null : pipeline(Readable.fromWeb(req.body as import('node:stream/web').ReadableStream<Uint8Array>), limitBytes(maxBody), () => undefined);
     const res = await this.deps.upstream.request({ method: req.method, path: req.url.pathname + req.url.search, headers, body });
     if (res.status >= 200 && res.status < 400) await this.invalidateAfterUnsafe(req, res);
     return this.relay(req, res, { cache: CACHE, fwd: 'method', fwdStatus: res.status }, 'forward');
@@ -345,8 +365,19 @@ export class EdgePipeline {
     }
   }
 
-  /** Remove every stored variant of a URL. */
+  /**
+   * Remove every stored variant of a URL. A fetch for it under way now began before the change
+   * that invalidates it: what it stores is removed too once it is done.
+   */
   async invalidate(primary: string): Promise<number> {
+    for (const flight of this.flights.inFlight()) {
+      if (flight.key !== primary && !flight.key.startsWith(primary + VARY_SEPARATOR)) continue;
+      flight.done.then(() => this.removeStored(primary)).catch((err: unknown) => this.deps.logger.warn({ err, primary }, 'invalidation after fetch failed'));
+    }
+    return this.removeStored(primary);
+  }
+
+  private async removeStored(primary: string): Promise<number> {
     let removed = 0;
     for (const key of new Set([primary, ...this.varyIndex.keysFor(primary)])) {
       if (await this.deps.store.delete(key)) removed++;
@@ -364,7 +395,7 @@ export class EdgePipeline {
     headers.set('x-served-by', this.servedBy);
     const bodyless = req.method === 'HEAD' || res.status === 204 || res.status === 304;
     if (bodyless) {
-      res.body.resume();
+      discard(res.body);
       return { response: new Response(null, { status: res.status, headers }), outcome };
     }
     let bytes = 0;
@@ -375,7 +406,7 @@ export class EdgePipeline {
 
   private errorResult(err: unknown, status: CacheStatusEntry): PipelineResult {
     const e = httpErrorOf(err);
-    if (e.status >= 500 && !(err instanceof CdnError && err.source === 'upstream')) this.deps.logger.error({ err }, 'edge request failed');
+    if (e.status >= 500 && !(err instanceof CdnError && err.source !== 'internal')) this.deps.logger.error({ err }, 'edge request failed');
     const headers = new Headers(e.headers);
     headers.set('content-type', 'application/json');
     headers.set('cache-status', formatCacheStatus({ ...status, detail: e.body.error }));
@@ -383,6 +414,21 @@ export class EdgePipeline {
     headers.set('cache-control', 'no-store');
     return { response: new Response(JSON.stringify(e.body), { status: e.status, headers }), outcome: 'error' };
   }
+}
+
+/** RFC 9111 §5.2.1.7: only-if-cached and nothing usable stored. */
+function onlyIfCachedMiss(): CdnError {
+  return new CdnError('only_if_cached', 'client', 'the request said only-if-cached and no fresh copy is stored', { status: 504 });
+}
+
+/** Read a body nobody wants to its end (so its connection is reused), ignoring its errors. */
+function discard(body: Readable): void {
+  body.on('error', () => undefined).resume();
+}
+
+/** Whether a storability refusal came from the request (its Authorization or `no-store`) rather than the response. */
+function requestMadeUncacheable(req: EdgeRequest, reason: NotStoredReason): boolean {
+  return reason === 'authorization' || (reason === 'no-store' && requestCacheControl(req.headers).noStore);
 }
 
 /** Fails the stream once more than `max` bytes went through. */

@@ -37,6 +37,8 @@ export async function startEdge(config: EdgeConfig, logger: Logger, options: { p
     metrics.upstreamObserver,
   );
   const pipeline = new EdgePipeline({ config, store, upstream, metrics, logger, now });
+  // What the disk drops by itself (eviction, corruption) leaves the Vary index too, or it grows forever.
+  const unsubscribeDrops = disk.onDrop((key) => pipeline.varyIndex.remove(key));
   let draining = false;
   const app = createEdgeApp({ config, pipeline, metrics, logger, isDraining: () => draining });
   const running = await listen({ address: config.listen, fetch: app.fetch });
@@ -46,6 +48,7 @@ export async function startEdge(config: EdgeConfig, logger: Logger, options: { p
   const closeAll = async (graceMs: number): Promise<void> => {
     await running.close(graceMs);
     await upstream.close().catch(() => undefined);
+    unsubscribeDrops();
     await store.close();
   };
   return {

@@ -43,6 +43,8 @@ export interface UpstreamObserver {
 
 export class Upstream {
   readonly origin: string;
+  /** The base URL's path (e.g. `/cdn-origin`), prefixed to every request path; '' for `/`. */
+  readonly basePath: string;
   private readonly pool: Pool;
 
   constructor(
@@ -54,6 +56,7 @@ export class Upstream {
   ) {
     const url = new URL(baseUrl);
     this.origin = url.origin;
+    this.basePath = url.pathname.replace(/\/+$/, '');
     this.pool = new Pool(url.origin, {
       connections,
       connect: { timeout: timeouts.connectMs },
@@ -71,7 +74,7 @@ export class Upstream {
     try {
       const res = await this.pool.request({
         method: req.method as 'GET',
-        path: req.path,
+        path: this.basePath + req.path,
         headers: req.headers,
         body: req.body ?? null,
         signal: req.signal,

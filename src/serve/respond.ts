@@ -28,6 +28,9 @@ export interface Representation {
 /** Headers a 304 carries (RFC 9110 §15.4.5): those that would have been sent with a 200. */
 const NOT_MODIFIED_HEADERS = ['cache-control', 'content-location', 'date', 'etag', 'expires', 'vary', 'last-modified', 'surrogate-key', 'cache-status', 'age', 'x-served-by'];
 
+/** Headers a 412 keeps: those describing who answered, which every response carries. */
+const PRECONDITION_FAILED_HEADERS = ['cache-status', 'x-served-by'];
+
 export type ServeOutcome = 'full' | 'partial' | 'not-modified' | 'precondition-failed' | 'unsatisfiable' | 'head';
 
 export async function respondWith(
@@ -36,7 +39,7 @@ export async function respondWith(
   rep: Representation,
 ): Promise<{ response: Response; outcome: ServeOutcome; bytes: number }> {
   const validators = { etag: rep.etag, lastModified: rep.lastModified };
-  if ((rep.status ?? 200) !== 200 || rep.size === undefined) return respondPlain(method, rep);
+  if ((rep.status ?? 200) !== 200) return respondPlain(method, rep);
   const cond = evaluateConditional(method, req, validators);
   if (cond === 'not-modified') {
     const headers = new Headers();
@@ -44,8 +47,12 @@ export async function respondWith(
     return { response: new Response(null, { status: 304, headers }), outcome: 'not-modified', bytes: 0 };
   }
   if (cond === 'precondition-failed') {
-    return { response: new Response(null, { status: 412, headers: { 'content-length': '0' } }), outcome: 'precondition-failed', bytes: 0 };
+    const headers = new Headers({ 'content-length': '0' });
+    for (const [k, v] of Object.entries(rep.headers)) if (PRECONDITION_FAILED_HEADERS.includes(k.toLowerCase())) headers.set(k, v);
+    return { response: new Response(null, { status: 412, headers }), outcome: 'precondition-failed', bytes: 0 };
   }
+  // Preconditions need no length; ranges do.
+  if (rep.size === undefined) return respondPlain(method, rep);
 
   const headers = new Headers(rep.headers);
   headers.set('accept-ranges', 'bytes');

@@ -1,0 +1,357 @@
+/**
+ * Review findings on the edge: each test shows one bug that was found (and fixed) in the pipeline,
+ * against a small programmable upstream so the upstream's behaviour is exact.
+ */
+import { createServer, request as httpRequest, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { connect } from 'node:net';
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, describe, expect, it } from 'vitest';
+import { request } from 'undici';
+import { startTestEdge, type TestEdge } from '../../support/edge.js';
+import { cliBuilt, startCli, stopAll, type CliProcess } from '../../support/process.js';
+
+interface Upstream {
+  url: string;
+  /** Requests received, in order. */
+  seen: { method: string; url: string; headers: IncomingMessage['headers'] }[];
+  close(): Promise<void>;
+}
+
+type Handler = (req: IncomingMessage, res: ServerResponse, n: number) => void;
+
+async function upstream(handler: Handler): Promise<Upstream> {
+  const seen: Upstream['seen'] = [];
+  const server: Server = createServer((req, res) => {
+    seen.push({ method: req.method!, url: req.url!, headers: req.headers });
+    handler(req, res, seen.length);
+  });
+  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+  return {
+    url: `http://127.0.0.1:${(server.address() as AddressInfo).port}`,
+    seen,
+    close: () =>
+      new Promise((r) => {
+        server.closeAllConnections();
+        server.close(() => r());
+      }),
+  };
+}
+
+const cleanups: (() => Promise<void>)[] = [];
+afterAll(async () => {
+  for (const c of cleanups.reverse()) await c();
+});
+
+async function setup(handler: Handler, overrides: Record<string, unknown> = {}): Promise<{ up: Upstream; edge: TestEdge }> {
+  const up = await upstream(handler);
+  cleanups.push(() => up.close());
+  const edge = await startTestEdge(up.url, overrides);
+  cleanups.push(() => edge.destroy());
+  return { up, edge };
+}
+
+/** A request through node:http (undici refuses `Expect`). */
+function rawRequest(url: string, options: { method: string; headers: Record<string, string>; body?: Buffer }): Promise<{ status: number; body: Buffer }> {
+  return new Promise((resolve, reject) => {
+    const req = httpRequest(url, { method: options.method, headers: options.headers });
+    req.on('response', (res) => {
+      const parts: Buffer[] = [];
+      res.on('data', (c: Buffer) => parts.push(c));
+      res.on('end', () => resolve({ status: res.statusCode!, body: Buffer.concat(parts) }));
+      res.on('error', reject);
+    });
+    req.on('error', reject);
+    if (options.headers['expect'] !== undefined && options.body !== undefined) {
+      req.on('continue', () => req.end(options.body));
+    } else {
+      req.end(options.body);
+    }
+  });
+}
+
+describe('edge review', () => {
+  it('forwards a request that carries Expect: 100-continue instead of failing with 502', async () => {
+    const { up, edge } = await setup((req, res) => {
+      const parts: Buffer[] = [];
+      req.on('data', (c: Buffer) => parts.push(c));
+      req.on('end', () => {
+        res.writeHead(200, { 'content-type': 'text/plain', 'cache-control': 'public, max-age=60' });
+        res.end(req.method === 'POST' ? `got ${Buffer.concat(parts).length}` : 'content');
+      });
+    });
+    const post = await rawRequest(`${edge.url}/upload`, { method: 'POST', headers: { expect: '100-continue', 'content-length': '5000' }, body: Buffer.alloc(5000) });
+    expect(post.status).toBe(200);
+    expect(post.body.toString()).toBe('got 5000');
+    const get = await rawRequest(`${edge.url}/page`, { method: 'GET', headers: { expect: '100-continue' } });
+    expect(get.status).toBe(200);
+    expect(up.seen.every((s) => s.headers['expect'] === undefined)).toBe(true);
+  });
+
+  it('does not let one request with Authorization or no-store turn off caching of a URL for everyone (hit-for-miss)', async () => {
+    const { up, edge } = await setup((_req, res) => {
+      res.writeHead(200, { 'content-type': 'text/plain', 'cache-control': 'max-age=60', etag: '"v1"' });
+      res.end('shared content');
+    });
+    const withAuth = await edge.get('/doc.txt', { authorization: 'Bearer abc' });
+    expect(withAuth.status).toBe(200);
+    const anonymous = await edge.get('/doc.txt');
+    expect(anonymous.headers['cache-status']).toBe('anycdn; fwd=miss; fwd-status=200; stored');
+    expect((await edge.get('/doc.txt')).headers['cache-status']).toMatch(/^anycdn; hit/);
+
+    await edge.get('/other.txt', { 'cache-control': 'no-store' });
+    expect((await edge.get('/other.txt')).headers['cache-status']).toBe('anycdn; fwd=miss; fwd-status=200; stored');
+    expect(up.seen.length).toBe(4);
+  });
+
+  it('forgets evicted objects in its Vary index, so cache-busting queries cannot grow it without bound', async () => {
+    const body = Buffer.alloc(100_000, 7);
+    const { edge } = await setup(
+      (_req, res) => {
+        res.writeHead(200, { 'content-type': 'application/octet-stream', 'cache-control': 'public, max-age=600', 'content-length': body.length });
+        res.end(body);
+      },
+      { disk: { maxBytes: '1MiB', maxEntrySize: '512KiB' }, memory: { maxBytes: '256KiB', maxEntrySize: '64KiB' } },
+    );
+    for (let i = 0; i < 40; i++) expect((await edge.get(`/f.bin?bust=${i}`)).status).toBe(200);
+    await new Promise((r) => setTimeout(r, 50));
+    const stats = edge.server.store.stats();
+    expect(stats.evictions).toBeGreaterThan(20);
+    expect([...edge.server.pipeline.varyIndex.primaries()].length).toBeLessThanOrEqual(stats.entries);
+  });
+
+  it('sends Cache-Status and X-Served-By on a 412 too', async () => {
+    const { edge } = await setup((_req, res) => {
+      res.writeHead(200, { 'content-type': 'text/plain', 'cache-control': 'public, max-age=60', etag: '"v1"' });
+      res.end('content');
+    });
+    await edge.get('/p.txt');
+    const failed = await edge.get('/p.txt', { 'if-match': '"other"' });
+    expect(failed.status).toBe(412);
+    expect(failed.headers['cache-status']).toMatch(/^anycdn; hit/);
+    expect(failed.headers['x-served-by']).toBe('test/edge-1');
+  });
+
+  it('answers a matching If-None-Match with 304 on a miss even when upstream sends no Content-Length', async () => {
+    const { edge } = await setup((_req, res) => {
+      res.writeHead(200, { 'content-type': 'text/plain', 'cache-control': 'public, max-age=60', etag: '"v1"' });
+      res.write('chunked ');
+      res.end('content');
+    });
+    const miss = await edge.get('/chunked.txt', { 'if-none-match': '"v1"' });
+    expect(miss.status).toBe(304);
+    expect(miss.headers['cache-status']).toBe('anycdn; fwd=miss; fwd-status=200; stored');
+    const hit = await edge.get('/chunked.txt', { 'if-none-match': '"v1"' });
+    expect(hit.status).toBe(304);
+  });
+
+  it('aborts the upstream request when a client abandons an upload, instead of holding the connection', async () => {
+    let upstreamClosed: (() => void) | undefined;
+    const closed = new Promise<void>((r) => (upstreamClosed = r));
+    const { up, edge } = await setup((req, res) => {
+      req.resume();
+      req.on('error', () => undefined);
+      req.on('close', () => upstreamClosed!());
+      req.on('end', () => res.end('ok'));
+    });
+    const socket = connect(Number(new URL(edge.url).port), '127.0.0.1');
+    await new Promise<void>((r) => socket.once('connect', r));
+    socket.write('POST /up HTTP/1.1\r\nHost: cdn.example\r\nContent-Length: 1000000\r\n\r\n' + 'x'.repeat(1000));
+    while (up.seen.length === 0) await new Promise((r) => setTimeout(r, 10));
+    socket.destroy();
+    const started = performance.now();
+    const outcome = await Promise.race([closed.then(() => 'closed'), new Promise((r) => setTimeout(() => r('still open'), 3_000))]);
+    expect(outcome).toBe('closed');
+    expect(performance.now() - started).toBeLessThan(3_000);
+  });
+
+  it('gives a slow client the whole of a response too large to store', async () => {
+    const body = Buffer.alloc(40 * 1024 * 1024, 'a');
+    const { edge } = await setup(
+      (_req, res) => {
+        res.writeHead(200, { 'content-type': 'application/octet-stream', 'cache-control': 'public, max-age=60', 'content-length': body.length });
+        res.end(body);
+      },
+      { disk: { maxBytes: '4MiB', maxEntrySize: '1MiB' } },
+    );
+    const res = await request(`${edge.url}/huge.bin`);
+    let received = 0;
+    let paused = false;
+    const done = new Promise<void>((resolve, reject) => {
+      res.body.on('data', (c: Buffer) => {
+        received += c.length;
+        if (!paused) {
+          paused = true;
+          res.body.pause();
+          setTimeout(() => res.body.resume(), 1_500);
+        }
+      });
+      res.body.on('end', resolve);
+      res.body.on('error', reject);
+    });
+    await done.catch(() => undefined);
+    expect(received).toBe(body.length);
+  });
+
+  it('fetches afresh when a revalidation 304 names another representation, instead of a 500', async () => {
+    const { up, edge } = await setup((req, res) => {
+      if (req.headers['if-none-match'] !== undefined) {
+        res.writeHead(304, { etag: '"v2"', 'cache-control': 'max-age=10, must-revalidate' });
+        res.end();
+        return;
+      }
+      const v = up.seen.length === 1 ? 'v1' : 'v2';
+      res.writeHead(200, { 'content-type': 'text/plain', 'cache-control': 'max-age=10, must-revalidate', etag: `"${v}"` });
+      res.end(`${v} body`);
+    });
+    expect((await edge.get('/r.txt')).body.toString()).toBe('v1 body');
+    edge.clock.advance(20_000);
+    const again = await edge.get('/r.txt');
+    expect(again.status).toBe(200);
+    expect(again.body.toString()).toBe('v2 body');
+    expect(again.headers['etag']).toBe('"v2"');
+  });
+
+  it('answers only-if-cached with 504 on a miss without asking upstream (RFC 9111 §5.2.1.7)', async () => {
+    const { up, edge } = await setup((_req, res) => {
+      res.writeHead(200, { 'content-type': 'text/plain', 'cache-control': 'public, max-age=60' });
+      res.end('content');
+    });
+    const miss = await edge.get('/o.txt', { 'cache-control': 'only-if-cached' });
+    expect(miss.status).toBe(504);
+    expect(miss.headers['cache-status']).toMatch(/^anycdn; fwd=miss/);
+    const head = await edge.get('/o.txt', { 'cache-control': 'only-if-cached' }, 'HEAD');
+    expect(head.status).toBe(504);
+    expect(up.seen.length).toBe(0);
+  });
+
+  it('keeps the path of a configured upstream base URL', async () => {
+    const up = await upstream((_req, res) => {
+      res.writeHead(200, { 'content-type': 'text/plain', 'cache-control': 'public, max-age=60' });
+      res.end('content');
+    });
+    cleanups.push(() => up.close());
+    const edge = await startTestEdge(`${up.url}/cdn-origin`);
+    cleanups.push(() => edge.destroy());
+    expect((await edge.get('/a/b.txt?x=1')).status).toBe(200);
+    expect(up.seen[0]!.url).toBe('/cdn-origin/a/b.txt?x=1');
+  });
+
+  it('does not give a 404 that says max-age=0 a negative-caching lifetime', async () => {
+    const { up, edge } = await setup((_req, res) => {
+      res.writeHead(404, { 'content-type': 'text/plain', 'cache-control': 'max-age=0' });
+      res.end('not here');
+    });
+    expect((await edge.get('/gone.txt')).status).toBe(404);
+    const second = await edge.get('/gone.txt');
+    expect(second.status).toBe(404);
+    expect(second.headers['cache-status']).not.toMatch(/^anycdn; hit/);
+    expect(up.seen.length).toBe(2);
+  });
+
+  it('does not give a request with Authorization a collapsed response its hit would not get', async () => {
+    const { up, edge } = await setup((req, res) => {
+      setTimeout(() => {
+        res.writeHead(200, { 'content-type': 'text/plain', 'cache-control': 'max-age=60' });
+        res.end(req.headers['authorization'] ? 'for alice' : 'public preview');
+      }, 300);
+    });
+    const anonymous = edge.get('/doc');
+    await new Promise((r) => setTimeout(r, 100));
+    const alice = await edge.get('/doc', { authorization: 'Bearer alice' });
+    expect((await anonymous).body.toString()).toBe('public preview');
+    expect(alice.body.toString()).toBe('for alice');
+    expect(up.seen.length).toBe(2);
+    // The same request once the response is stored: bypassed too.
+    expect((await edge.get('/doc', { authorization: 'Bearer alice' })).body.toString()).toBe('for alice');
+  });
+
+  it('does not keep a response that was in flight when a successful POST invalidated its URL', async () => {
+    let version = 1;
+    const { edge } = await setup((req, res) => {
+      if (req.method === 'POST') {
+        version++;
+        req.resume();
+        res.writeHead(200, { 'content-type': 'text/plain' });
+        res.end('updated');
+        return;
+      }
+      const body = `version ${version}`;
+      setTimeout(() => {
+        res.writeHead(200, { 'content-type': 'text/plain', 'cache-control': 'public, max-age=600' });
+        res.end(body);
+      }, 300);
+    });
+    const before = edge.get('/doc');
+    await new Promise((r) => setTimeout(r, 100));
+    const post = await request(`${edge.url}/doc`, { method: 'POST', body: 'x' });
+    expect(post.statusCode).toBe(200);
+    await post.body.dump();
+    expect((await before).body.toString()).toBe('version 1');
+    await new Promise((r) => setTimeout(r, 50)); // the removal follows the end of the fetch
+    const after = await edge.get('/doc');
+    expect(after.body.toString()).toBe('version 2');
+  });
+});
+
+
+describe.skipIf(!cliBuilt)('edge process (needs dist/, built by npm test)', () => {
+  afterAll(() => stopAll());
+
+  async function cliEdge(up: Upstream): Promise<{ edge: CliProcess; url: URL }> {
+    const dir = await mkdtemp(join(tmpdir(), 'anycdn-edge-review-'));
+    cleanups.push(() => rm(dir, { recursive: true, force: true }));
+    const config = join(dir, 'edge.json');
+    await writeFile(config, JSON.stringify({ listen: '127.0.0.1:0', upstream: up.url, pop: 'lab', node: 'r1', cacheDir: join(dir, 'cache'), logLevel: 'info', drain: 0 }));
+    const edge = startCli(['edge', '--config', config]);
+    const url = new URL(String((await edge.waitForLog('edge listening'))['url']));
+    return { edge, url };
+  }
+
+  it('survives a client that abandons an upload halfway', async () => {
+    const up = await upstream((req, res) => {
+      req.resume();
+      req.on('error', () => undefined);
+      req.on('end', () => res.end('ok'));
+    });
+    cleanups.push(() => up.close());
+    const { edge, url } = await cliEdge(up);
+
+    const socket = connect(Number(url.port), url.hostname);
+    await new Promise<void>((r) => socket.once('connect', r));
+    socket.write('POST /up HTTP/1.1\r\nHost: cdn.example\r\nContent-Length: 1000000\r\n\r\n' + 'x'.repeat(1000));
+    while (up.seen.length === 0) await new Promise((r) => setTimeout(r, 10));
+    socket.destroy();
+    await new Promise((r) => setTimeout(r, 500));
+
+    expect(edge.child.exitCode).toBeNull();
+    const res = await request(`${url.origin}/after.txt`);
+    expect(res.statusCode).toBe(200);
+    await res.body.dump();
+  });
+
+  it('survives an upstream that cuts a background refresh (stale-while-revalidate) short', async () => {
+    const up = await upstream((_req, res, n) => {
+      if (n === 1) {
+        res.writeHead(200, { 'cache-control': 'max-age=1, stale-while-revalidate=60', etag: '"v1"', 'content-length': 5 });
+        res.end('first');
+        return;
+      }
+      res.writeHead(200, { 'cache-control': 'max-age=1, stale-while-revalidate=60', etag: `"v${n}"`, 'content-length': 100_000 });
+      res.write('x'.repeat(1000), () => setTimeout(() => res.destroy(), 50));
+    });
+    cleanups.push(() => up.close());
+    const { edge, url } = await cliEdge(up);
+    const first = await request(`${url.origin}/swr.txt`);
+    expect(await first.body.text()).toBe('first');
+    await new Promise((r) => setTimeout(r, 2_100));
+    const stale = await request(`${url.origin}/swr.txt`);
+    expect(String(stale.headers['cache-status'])).toContain('stale-while-revalidate');
+    expect(await stale.body.text()).toBe('first');
+    await new Promise((r) => setTimeout(r, 500));
+    expect(up.seen.length).toBe(2);
+    expect(edge.child.exitCode).toBeNull();
+  });
+});
