@@ -28,6 +28,11 @@ export type Coding = 'br' | 'gzip';
 /** Media types worth compressing (text and text-like structured formats). */
 const COMPRESSIBLE = /^(text\/|application\/(javascript|json|xml|manifest\+json|ld\+json|x-javascript|wasm)|image\/svg\+xml|application\/.*\+(json|xml))/i;
 
+/** Compressions running at once (brotli runs on libuv's thread pool, which disk reads share too). */
+const MAX_CONCURRENT = 2;
+/** Bodies up to this size are compressed while the client waits (a few ms); larger ones in the background. */
+const WAIT_MAX_BYTES = 256 * 1024;
+
 /** Internal header on a compressed copy naming the source body it was made from; never sent. */
 export const SOURCE_HASH_HEADER = 'anycdn-source-sha256';
 
@@ -81,9 +86,13 @@ export class EdgeCompression {
     if (existing !== undefined && viewOf(existing.meta).headers.get(SOURCE_HASH_HEADER) === entry.meta.sha256) return { coding, entry: existing };
     let pending = this.inFlight.get(key);
     if (pending === undefined) {
+      // Bounded CPU: past MAX_CONCURRENT compressions this answer goes out uncompressed.
+      if (this.inFlight.size >= MAX_CONCURRENT) return undefined;
       pending = this.compressAndStore(key, coding, entry).finally(() => this.inFlight.delete(key));
       this.inFlight.set(key, pending);
     }
+    // A large body is compressed in the background; this client gets it as it is, not late.
+    if (entry.meta.size > WAIT_MAX_BYTES) return undefined;
     const made = await pending;
     return made === undefined ? undefined : { coding, entry: made };
   }

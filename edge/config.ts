@@ -47,6 +47,8 @@ export const edgeConfigSchema = z.strictObject({
       headers: duration.default(15_000),
       /** Longest silence while the body streams. Default 15 s. */
       bodyIdle: duration.default(15_000),
+      /** A client connection with no traffic either way this long is closed (a stalled reader). Default 60 s. */
+      clientIdle: duration.default(60_000),
     })
     .prefault({}),
   /** How long past expiry a stale copy may be served when upstream fails (unless the response forbids it). Default 1 h. */

@@ -199,6 +199,8 @@ async function refreshStored(deps: FetchDeps, entry: BlobEntry, res: UpstreamRes
     return undefined;
   }
   const merged = mergeNotModified(view.headers, resHeaders);
+  // The stored Age described the old response; a 304 without one says the copy is new again.
+  if (!resHeaders.has('age')) merged.delete('age');
   const pairs: [string, string][] = [];
   merged.forEach((v, k) => pairs.push([k, v]));
   const changes = { headers: pairs, requestTime: res.requestTime, responseTime: res.responseTime, storedAt: deps.now() };

@@ -34,7 +34,10 @@ export function forwardRequestHeaders(client: Headers, options: ForwardOptions):
   const via = client.get('via');
   out['via'] = via ? `${via}, 1.1 ${options.via}` : `1.1 ${options.via}`;
   const host = client.get('host');
-  if (host !== null && client.get('x-forwarded-host') === null) out['x-forwarded-host'] = host;
+  // The Host the cache key was made from; a client's own X-Forwarded-Host is not trusted (it is
+  // not in the key, so an origin that used it could be made to poison the cache).
+  if (host !== null) out['x-forwarded-host'] = host;
+  else delete out['x-forwarded-host'];
   if (options.extra) Object.assign(out, options.extra);
   return out;
 }

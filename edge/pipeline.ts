@@ -114,7 +114,14 @@ export class EdgePipeline {
       const fields = this.varyIndex.fields(primary);
       const key = fields === undefined ? primary : variantKey(primary, fields, req.headers);
       const entry = await this.deps.store.get(key);
-      const result = entry === undefined ? await this.miss(req, primary, key) : await this.found(req, primary, key, entry);
+      let result: PipelineResult | 'retry';
+      try {
+        result = entry === undefined ? await this.miss(req, primary, key) : await this.found(req, primary, key, entry);
+      } catch (err) {
+        // Evicted, replaced or found corrupt between get() and the first byte: look again.
+        if (err instanceof CdnError && (err.code === 'blob_gone' || err.code === 'blob_corrupt')) continue;
+        throw err;
+      }
       if (result !== 'retry') return result;
     }
     return this.pass(req, 'busy');
@@ -273,7 +280,7 @@ export class EdgePipeline {
       size: body.meta.size,
       etag,
       lastModified: view.lastModified,
-      body: body.data ?? ((range) => body.open(range)),
+      body: body.data ?? ((range) => firstChunkReady(body.open(range))),
     };
     const { response, bytes } = await respondWith(req.method, req.headers, rep);
     this.deps.metrics.bytesBySource.inc({ source: body.data !== undefined ? 'memory' : 'disk' }, bytes);
@@ -285,15 +292,16 @@ export class EdgePipeline {
     return this.serveEntry(req, entry, { cache: CACHE, fwd: 'stale', detail: `stale-if-error ${detail}`.replace(/\s+/g, '-') }, 'stale-error');
   }
 
-  private async serveShared(req: EdgeRequest, shared: SharedOutcome, status: CacheStatusEntry, outcome: Outcome): Promise<PipelineResult> {
+  private async serveShared(req: EdgeRequest, shared: SharedOutcome, status: CacheStatusEntry, outcome: Outcome): Promise<PipelineResult | 'retry'> {
     const headers = headersFromPairs(shared.headers);
     const ageSec = storedAge({ status: shared.status, headers, requestTime: shared.requestTime, responseTime: shared.responseTime }, this.deps.now()) / 1000;
     let reader: Readable;
     try {
       reader = shared.body.createReader();
     } catch {
-      // Joined too late to read from the start (memory-only body already trimmed): fetch alone.
-      return this.pass(req, 'busy');
+      // Joined as the fetch ended (the body is closed, the object is stored now) or too late to
+      // read a memory-only body from its start: look the key up again.
+      return 'retry';
     }
     const out = clientHeaders(headers, { ageSec, cacheStatus: formatCacheStatus(status), servedBy: this.servedBy });
     // Sent as is while it streams in; later hits may be compressed, so the answer varies already.
@@ -439,5 +447,25 @@ function limitBytes(max: number): Transform {
       seen += chunk.length;
       cb(seen > max ? clientError('payload_too_large', `request body over ${max} bytes`, { status: 413 }) : null, chunk);
     },
+  });
+}
+
+/**
+ * Resolves with the stream once its first bytes (or its end) are ready, so a body that vanished
+ * between lookup and open (`blob_gone`) fails before any header is sent and the lookup is retried.
+ */
+function firstChunkReady(stream: Readable): Promise<Readable> {
+  return new Promise((resolve, reject) => {
+    const done = (err?: Error): void => {
+      stream.off('readable', onReady);
+      stream.off('end', onReady);
+      stream.off('error', done);
+      if (err === undefined) resolve(stream);
+      else reject(err);
+    };
+    const onReady = (): void => done();
+    stream.once('readable', onReady);
+    stream.once('end', onReady);
+    stream.once('error', done);
   });
 }

@@ -71,18 +71,29 @@ export class Upstream {
     if (!req.path.startsWith('/')) throw new CdnError('invalid_upstream_path', 'internal', 'upstream paths start with /');
     const requestTime = this.now();
     const started = performance.now();
+    // undici's headers timeout starts when the request is written; a request queued for a free
+    // connection would wait unbounded. This deadline covers queueing, connecting and the headers.
+    const deadline = new AbortController();
+    let timedOut = false;
+    const timer = setTimeout(() => {
+      timedOut = true;
+      deadline.abort();
+    }, this.timeouts.connectMs + this.timeouts.headersMs);
+    const signal = req.signal === undefined ? deadline.signal : AbortSignal.any([req.signal, deadline.signal]);
     try {
       const res = await this.pool.request({
         method: req.method as 'GET',
         path: this.basePath + req.path,
         headers: req.headers,
         body: req.body ?? null,
-        signal: req.signal,
+        signal,
       });
+      clearTimeout(timer);
       this.observer?.onResult('ok', 'headers', (performance.now() - started) / 1000);
       return { status: res.statusCode, headers: headerPairs(flatten(res.headers as Record<string, string | string[] | undefined>)), body: res.body, requestTime, responseTime: this.now() };
     } catch (err) {
-      const mapped = upstreamError(err);
+      clearTimeout(timer);
+      const mapped = timedOut ? new CdnError('upstream_timeout', 'upstream', 'upstream did not answer in time', { status: 504, cause: err }) : upstreamError(err);
       this.observer?.onResult(mapped.code === 'upstream_timeout' ? 'timeout' : 'error', phaseOf(err), (performance.now() - started) / 1000);
       throw mapped;
     }

@@ -17,6 +17,12 @@ export interface ListenOptions {
   requestTimeoutMs?: number;
   /** Idle keep-alive time. Default 65 s, longer than common load balancers' 60 s. */
   keepAliveTimeoutMs?: number;
+  /**
+   * A socket with no traffic either way for this long is closed (a client that stopped reading
+   * would otherwise hold its socket and file handles forever). Default 0: off, for servers with
+   * long-lived quiet streams.
+   */
+  socketIdleTimeoutMs?: number;
 }
 
 export interface RunningServer {
@@ -34,6 +40,7 @@ export function listen(options: ListenOptions): Promise<RunningServer> {
     server.headersTimeout = options.headersTimeoutMs ?? 15_000;
     server.requestTimeout = options.requestTimeoutMs ?? 600_000;
     server.keepAliveTimeout = options.keepAliveTimeoutMs ?? 65_000;
+    server.timeout = options.socketIdleTimeoutMs ?? 0;
     server.once('error', reject);
     server.once('listening', () => {
       server.off('error', reject);

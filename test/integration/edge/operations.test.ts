@@ -87,3 +87,48 @@ describe.skipIf(!cliBuilt)('draining on SIGTERM (needs dist/, built by npm test)
     expect(proc.output()).toContain('"msg":"edge stopped"');
   });
 });
+
+describe('bounded resources', () => {
+  it('closes a client connection that stays silent past timeouts.clientIdle', async () => {
+    const origin = await startTestOrigin();
+    cleanups.push(() => origin.stop());
+    const edge = await startTestEdge(origin.url, { timeouts: { clientIdle: '300ms' } });
+    cleanups.push(() => edge.destroy());
+    const { connect } = await import('node:net');
+    const port = Number(new URL(edge.url).port);
+    const closedAfter = await new Promise<number>((resolve, reject) => {
+      const started = performance.now();
+      const socket = connect(port, '127.0.0.1');
+      const guard = setTimeout(() => {
+        socket.destroy();
+        reject(new Error('the idle connection was not closed within 5 s'));
+      }, 5_000);
+      socket.on('close', () => {
+        clearTimeout(guard);
+        resolve(performance.now() - started);
+      });
+      socket.on('error', () => undefined);
+    });
+    expect(closedAfter).toBeGreaterThanOrEqual(250);
+  });
+
+  it('compresses a large text body in the background: first as is, then compressed', async () => {
+    const origin = await startTestOrigin();
+    cleanups.push(() => origin.stop());
+    const edge = await startTestEdge(origin.url);
+    cleanups.push(() => edge.destroy());
+    const js = Buffer.from(Array.from({ length: 20_000 }, (_, i) => `export const v${i} = ${i};\n`).join(''));
+    expect(js.length).toBeGreaterThan(256 * 1024);
+    await origin.put('big/app.js', js, { 'cache-control': 'public, max-age=600' });
+    await edge.get('/big/app.js', { 'accept-encoding': 'br' });
+    const first = await edge.get('/big/app.js', { 'accept-encoding': 'br' });
+    expect(first.headers['content-encoding']).toBeUndefined();
+    expect(first.body.equals(js)).toBe(true);
+    let encoding: string | undefined;
+    for (let i = 0; i < 50 && encoding === undefined; i++) {
+      await new Promise((r) => setTimeout(r, 100));
+      encoding = (await edge.get('/big/app.js', { 'accept-encoding': 'br' })).headers['content-encoding'];
+    }
+    expect(encoding).toBe('br');
+  });
+});

@@ -11,7 +11,7 @@ describe('edge config', () => {
     expect(c.listen).toEqual({ host: '127.0.0.1', port: 8080 });
     expect(c.memory).toEqual({ maxBytes: 256 * 1024 ** 2, maxEntrySize: 1024 ** 2 });
     expect(c.disk).toEqual({ maxBytes: 10 * 1024 ** 3, maxEntrySize: 1024 ** 3 });
-    expect(c.timeouts).toEqual({ connect: 3_000, headers: 15_000, bodyIdle: 15_000 });
+    expect(c.timeouts).toEqual({ connect: 3_000, headers: 15_000, bodyIdle: 15_000, clientIdle: 60_000 });
     expect(c.grace).toBe(3_600_000);
     expect(c.negativeTtl).toBe(10_000);
     expect(c.adminToken).toBeUndefined();
