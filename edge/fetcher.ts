@@ -6,7 +6,7 @@
  * memory without being kept when it fits in memory whole, else relayed to the leader alone (a
  * shared body that outruns a slow reader would cut that reader off).
  */
-import type { BlobEntry, BlobStore, BlobWriter } from '../src/blob/blob-store.js';
+import type { BlobEntry, BlobStore, BlobWriter, CommitMeta } from '../src/blob/blob-store.js';
 import { GrowingBody } from '../src/blob/streaming-body.js';
 import { effectiveCacheControl } from '../src/http/cache-control.js';
 import { freshnessLifetime } from '../src/http/freshness.js';
@@ -134,15 +134,8 @@ function uncacheable(res: UpstreamResponse, reason: NotStoredReason): FetchResul
   };
 }
 
-interface PumpMeta {
-  key: string;
-  size: number;
-  status: number;
-  headers: [string, string][];
-  requestTime: number;
-  responseTime: number;
-  storedAt: number;
-}
+/** What the pump commits (the store adds version and checksum; size is what arrived). */
+type PumpMeta = CommitMeta;
 
 /** Copy the upstream body into the store writer and the shared body, chunk by chunk. */
 /** Resolves true when the object was committed to the store. */
