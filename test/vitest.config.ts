@@ -1,9 +1,12 @@
+import { fileURLToPath } from 'node:url';
 import { defineConfig } from 'vitest/config';
 
 // Two projects: `unit` (pure logic, no sockets, no child processes) and
 // `integration` (real servers on loopback ports, real files, real sharp).
 // The anycast issue adds `lab` (real BIRD in network namespaces).
 export default defineConfig({
+  // This file lives in test/ to keep the top level to what DESIGN.md fixes; paths are from the repo root.
+  root: fileURLToPath(new URL('..', import.meta.url)),
   test: {
     projects: [
       {
