@@ -29,16 +29,22 @@ export interface OriginDeps {
 
 export type OriginEnv = { Variables: { outcome: string }; Bindings: { incoming?: { url?: string } } };
 
+/** Scheme and authority of an absolute-form request target (RFC 9112 §3.2.2): `http://host:port`. */
+const ABSOLUTE_FORM = /^[a-z][a-z0-9+.-]*:\/\/[^/?#]*/i;
+
 /**
  * The request path exactly as the client sent it (still percent-encoded, dot segments not
  * resolved), so `a/%2e%2e/b` is refused as a traversal attempt instead of being silently resolved
- * to `b` by the URL parser. Falls back to the parsed URL outside a Node server (app.request()).
+ * to `b` by the URL parser. An absolute-form target (`GET http://host/a/b`) gives its path the
+ * same way. Falls back to the parsed URL outside a Node server (app.request()).
  */
 export function rawRequestPath(c: Context<OriginEnv>): string {
   const raw = c.env?.incoming?.url;
-  if (raw !== undefined && raw.startsWith('/')) {
-    const q = raw.indexOf('?');
-    return q < 0 ? raw : raw.slice(0, q);
+  const start = raw === undefined ? undefined : raw.startsWith('/') ? 0 : ABSOLUTE_FORM.exec(raw)?.[0].length;
+  if (raw !== undefined && start !== undefined) {
+    const q = raw.indexOf('?', start);
+    const path = q < 0 ? raw.slice(start) : raw.slice(start, q);
+    return path.startsWith('/') ? path : `/${path}`;
   }
   return new URL(c.req.url).pathname;
 }
@@ -114,9 +120,20 @@ function refuseDotSegments(rawPath: string): void {
   }
 }
 
-/** The asset path of a content or publisher URL (`prefix` stripped), validated. */
+/**
+ * The asset path of a content or publisher URL (`prefix` stripped), validated. The router matched
+ * the decoded path, but the asset path is cut from the raw one, so the prefix must be there as
+ * written: `/_cdn/%61ssets/x` would otherwise lose the wrong characters and name another asset.
+ * normalizeAssetPath accepts one leading slash; the prefix already took it, so one more is an
+ * empty segment (`//x`), not a second URL for `x`.
+ */
 export function assetPathOf(rawPath: string, prefix = '/'): string {
-  return normalizeAssetPath(rawPath.slice(prefix.length));
+  if (!`${rawPath}/`.startsWith(prefix)) {
+    throw clientError('invalid_path', `invalid asset path: the URL must start with ${prefix} written without percent-encoding`, { field: 'path' });
+  }
+  const rest = rawPath.slice(prefix.length);
+  if (rest.startsWith('/')) throw clientError('invalid_path', 'invalid asset path: empty segments are not allowed', { field: 'path' });
+  return normalizeAssetPath(rest);
 }
 
 export { headerGetter };

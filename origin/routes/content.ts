@@ -5,7 +5,7 @@
  */
 import type { Context, Hono } from 'hono';
 import { assetPathToUrl } from '../../src/asset-path.js';
-import { clientError } from '../../src/errors.js';
+import { CdnError, clientError, isCdnError } from '../../src/errors.js';
 import { headerGetter } from '../../src/http/headers.js';
 import { negotiates } from '../../src/image/negotiate.js';
 import { parseImageParams, type ImageRequest } from '../../src/image/params.js';
@@ -14,7 +14,7 @@ import { isImageType } from '../../src/sniff.js';
 import { respondWith, type Representation } from '../../src/serve/respond.js';
 import { assetPathOf, rawRequestPath, type OriginDeps, type OriginEnv } from '../app.js';
 import { isFingerprinted } from '../fingerprint.js';
-import type { AssetMeta } from '../store/asset-store.js';
+import type { AssetMeta, AssetStore } from '../store/asset-store.js';
 
 /**
  * Served with every original SVG: it renders as an image, but scripts, event handlers, external
@@ -32,13 +32,33 @@ export function registerContentRoutes(app: Hono<OriginEnv>, deps: OriginDeps): v
     });
     // A `sig` on a URL without image parameters is ignored: there is nothing to protect.
     if (image !== undefined) verifySignature(path, url.searchParams, deps.config.images.signingKeys);
-    const meta = await deps.store.head(path);
-    if (meta === undefined) {
-      c.set('outcome', 'not-found');
-      return c.json({ error: 'not_found', message: `no asset at ${path}` }, 404, { 'cache-control': 'public, max-age=60' });
+    // An original replaced between choosing its headers and opening its bytes is answered again
+    // from the new metadata, so headers and bytes always belong to one version.
+    for (let attempt = 1; ; attempt++) {
+      const meta = await deps.store.head(path);
+      if (meta === undefined) {
+        c.set('outcome', 'not-found');
+        return c.json({ error: 'not_found', message: `no asset at ${path}` }, 404, { 'cache-control': 'public, max-age=60' });
+      }
+      if (image !== undefined) return serveVariant(c, deps, meta, image);
+      try {
+        return await serveOriginal(c, deps, meta);
+      } catch (err) {
+        if (!(err instanceof VersionChanged)) throw err;
+        if (attempt === MAX_VERSION_ATTEMPTS) throw sourceChanged(path);
+      }
     }
-    return image === undefined ? serveOriginal(c, deps, meta) : serveVariant(c, deps, meta, image);
   });
+}
+
+/** Answers tried for an original that keeps being replaced while it is read, before a 503. */
+const MAX_VERSION_ATTEMPTS = 3;
+
+/** Thrown when the bytes opened for an original are not those of the metadata its headers came from. */
+class VersionChanged extends Error {}
+
+function sourceChanged(path: string): CdnError {
+  return new CdnError('source_changed', 'internal', `${path} changed while it was being read`, { status: 503, headers: { 'Retry-After': '1' } });
 }
 
 function baseHeaders(deps: OriginDeps, meta: AssetMeta): Record<string, string> {
@@ -60,8 +80,19 @@ async function serveOriginal(c: Context<OriginEnv>, deps: OriginDeps, meta: Asse
     etag: meta.etag,
     lastModified: meta.lastModified,
     body: async (range) => {
-      const found = await deps.store.read(meta.path, range);
+      let found: Awaited<ReturnType<AssetStore['read']>>;
+      try {
+        found = await deps.store.read(meta.path, range);
+      } catch (err) {
+        // The range was checked against `meta`: refused now, it is another version's size.
+        if (isCdnError(err) && err.code === 'range_not_satisfiable') throw new VersionChanged();
+        throw err;
+      }
       if (found === undefined) throw clientError('not_found', `no asset at ${meta.path}`, { status: 404 });
+      if (found.meta.sha256 !== meta.sha256) {
+        found.body.destroy();
+        throw new VersionChanged();
+      }
       return found.body;
     },
   };

@@ -8,7 +8,8 @@
  * - 422 `image_too_large`: more pixels than `maxInputPixels` (decompression bombs).
  * - 422 `corrupt_image`: a header or pixel data that does not decode (truncated files included).
  * - 422 `transform_timeout`: the transform ran longer than `timeoutMs`.
- * - 400 `output_too_large`: the requested output exceeds `maxOutputDimension`.
+ * - 400 `output_too_large`: the requested output exceeds `maxOutputDimension`, or is animated
+ *   with more pixels (every frame counted) than `maxInputPixels`.
  */
 import { CdnError, isCdnError } from '../../src/errors.js';
 
@@ -44,6 +45,16 @@ export function transformTimeout(timeoutMs: number, cause?: unknown): CdnError {
 export function outputTooLarge(field: 'w' | 'h', size: number, limit: number): CdnError {
   const side = field === 'w' ? 'width' : 'height';
   return new CdnError('output_too_large', 'client', `the output ${side} would be ${size} pixels, more than the limit of ${limit}; set a smaller w or h`, {
+    status: 400,
+    field,
+  });
+}
+
+/** An animated output would have more pixels (all frames counted) than a source may have. */
+export function outputPixelsTooLarge(field: 'w' | 'h', width: number, height: number, frames: number, limit: number): CdnError {
+  const size = frames > 1 ? `${width}x${height} x ${frames} frames` : `${width}x${height}`;
+  const pixels = width * height * frames;
+  return new CdnError('output_too_large', 'client', `the output would be ${size} (${pixels} pixels), more than the limit of ${limit} pixels; set a smaller w or h`, {
     status: 400,
     field,
   });

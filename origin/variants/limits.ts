@@ -9,7 +9,8 @@ export interface ImageLimits {
    * Largest source in pixels, counting every frame that will be decoded (width × height × frames
    * for animated GIF/WebP, width × height otherwise). Default 50 000 000: a 50 MP RGBA decode
    * needs ~200 MB, which two concurrent transforms on a small origin can afford; a 24 MP camera
-   * photo passes, a 280 MP scan or a 65536×65536 PNG bomb does not.
+   * photo passes, a 280 MP scan or a 65536×65536 PNG bomb does not. An animated output is held
+   * to the same bound, every written frame counted.
    */
   maxInputPixels: number;
   /**

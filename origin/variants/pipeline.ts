@@ -101,7 +101,7 @@ export async function transformImage(
 ): Promise<TransformedImage> {
   const { limits } = options;
   const animated = probed.animated && isAnimatableOutput(output);
-  const plan = planTransform(probed, params, limits);
+  const plan = planTransform(probed, params, limits, animated ? probed.pages : 1);
   try {
     let image = sharp(data, {
       animated,

@@ -13,7 +13,7 @@
  *   sharp at any size (enlargement allowed), within `maxInputPixels` for the rasterised bitmap.
  */
 import type { Fit, ImageParams } from '../../src/image/params.js';
-import { outputTooLarge } from './image-errors.js';
+import { outputPixelsTooLarge, outputTooLarge } from './image-errors.js';
 import type { ImageLimits } from './limits.js';
 import type { ProbedImage } from './probe.js';
 
@@ -33,11 +33,16 @@ export interface TransformPlan {
   height: number;
 }
 
-/** Plans the transform; throws 400 `output_too_large` (field `w` or `h`) past `maxOutputDimension`. */
+/**
+ * Plans the transform; throws 400 `output_too_large` (field `w` or `h`) past `maxOutputDimension`,
+ * or when an animated output (`frames` > 1) would have more pixels, every frame counted, than
+ * `maxInputPixels`: each frame is a full canvas, so 500 tiny frames must not become 500 large ones.
+ */
 export function planTransform(
   source: Pick<ProbedImage, 'format' | 'width' | 'height'>,
   params: Pick<ImageParams, 'w' | 'h' | 'fit'>,
   limits: Pick<ImageLimits, 'maxInputPixels' | 'maxOutputDimension'>,
+  frames = 1,
 ): TransformPlan {
   const { w, h } = params;
   const fit: Fit = w !== undefined && h !== undefined ? (params.fit ?? 'cover') : 'inside';
@@ -55,6 +60,9 @@ export function planTransform(
   const size = outputSize(sw, sh, w, h, fit, enlarge);
   if (size.width > limits.maxOutputDimension) throw outputTooLarge('w', size.width, limits.maxOutputDimension);
   if (size.height > limits.maxOutputDimension) throw outputTooLarge('h', size.height, limits.maxOutputDimension);
+  if (frames > 1 && size.width * size.height * frames > limits.maxInputPixels) {
+    throw outputPixelsTooLarge(w !== undefined ? 'w' : 'h', size.width, size.height, frames, limits.maxInputPixels);
+  }
   const plan: TransformPlan = { ...size };
   if (w !== undefined || h !== undefined) {
     plan.resize = { fit, withoutEnlargement: !enlarge };

@@ -8,6 +8,7 @@ import { readdir, stat } from 'node:fs/promises';
 import { join, relative, sep } from 'node:path';
 import { request } from 'undici';
 import { assetPathToUrl, validateAssetPath } from '../asset-path.js';
+import { clientError, isCdnError } from '../errors.js';
 import { parseFlags, UsageError, type Command, type CommandIo } from './args.js';
 
 const USAGE = `Usage: anycdn upload FILE PATH
@@ -85,7 +86,14 @@ async function listFolder(dir: string, prefix: string): Promise<UploadTarget[]> 
     if (!entry.isFile()) continue;
     const file = join(entry.parentPath, entry.name);
     const rel = relative(dir, file).split(sep).join('/');
-    const path = validateAssetPath(cleanPrefix === '' ? rel : `${cleanPrefix}/${rel}`);
+    let path: string;
+    try {
+      path = validateAssetPath(cleanPrefix === '' ? rel : `${cleanPrefix}/${rel}`);
+    } catch (err) {
+      // Name the file: the message alone does not say which of many is wrong.
+      if (isCdnError(err)) throw clientError(err.code, `${file}: ${err.message}`, { field: 'path' });
+      throw err;
+    }
     out.push({ file, path, size: (await stat(file)).size });
   }
   return out.sort((a, b) => a.path.localeCompare(b.path));
