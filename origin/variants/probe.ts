@@ -7,6 +7,7 @@
 import sharp, { type Metadata } from 'sharp';
 import { corruptImage, imageErrorOf, imageTooLarge, sourceTooLarge, unsupportedImage } from './image-errors.js';
 import type { ImageLimits } from './limits.js';
+import { assertTransformableSvg } from './svg-guard.js';
 
 /**
  * Source formats anycdn transforms. Anything else libvips could load (PPM, Radiance, VIPS, CSV
@@ -55,6 +56,7 @@ export async function probeImage(data: Buffer, limits: Pick<ImageLimits, 'maxInp
     throw imageErrorOf(err);
   }
   const probed = probedOf(metadata);
+  if (probed.format === 'svg') assertTransformableSvg(data);
   const frames = decodedFrames(probed);
   if (probed.width * probed.height * frames > limits.maxInputPixels) {
     throw imageTooLarge(probed.width, probed.height, frames, limits.maxInputPixels);

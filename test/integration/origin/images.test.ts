@@ -121,6 +121,19 @@ describe('image variants over HTTP', () => {
     expect(body.message).toContain('65536');
   });
 
+  it('refuses to rasterise an SVG that embeds an image (a decompression bomb in disguise)', async () => {
+    const inner = await sharp({ create: { width: 2000, height: 2000, channels: 3, background: '#ff0000' } }).png().toBuffer();
+    const svg = `<svg xmlns="http://www.w3.org/2000/svg" width="100" height="100"><image href="data:image/png;base64,${inner.toString('base64')}" width="100" height="100"/></svg>`;
+    await origin.put('bad/bomb.svg', svg);
+    const res = await get('/bad/bomb.svg?w=50');
+    expect(res.status).toBe(415);
+    expect(JSON.parse(res.body.toString())).toMatchObject({ error: 'unsupported_image' });
+    // The original is still served, inert.
+    const original = await get('/bad/bomb.svg');
+    expect(original.status).toBe(200);
+    expect(original.headers['content-security-policy']).toContain("default-src 'none'");
+  });
+
   it('rotates by EXIF orientation', async () => {
     const sideways = await sharp({ create: { width: 40, height: 20, channels: 3, background: '#336699' } }).jpeg().withMetadata({ orientation: 6 }).toBuffer();
     await origin.put('p/rotated.jpg', sideways);
