@@ -94,9 +94,17 @@ export function createOriginApp(deps: OriginDeps): Hono<OriginEnv> {
   });
 
   registerAssetRoutes(app, deps);
+  app.all('/_cdn/assets/*', (c) => methodNotAllowed(c, 'PUT, DELETE'));
   app.all('/_cdn/*', (c) => c.json({ error: 'not_found', message: `no route for ${c.req.method} ${c.req.path}` }, 404));
   registerContentRoutes(app, deps);
+  app.all('*', (c) => methodNotAllowed(c, 'GET, HEAD'));
   return app;
+}
+
+/** RFC 9110 §15.5.6: 405 with the methods the target does support. */
+function methodNotAllowed(c: Context<OriginEnv>, allow: string): Response {
+  c.set('outcome', 'error');
+  return c.json({ error: 'method_not_allowed', message: `${c.req.method} is not allowed here; allowed: ${allow}` }, 405, { allow });
 }
 
 function errorResponse(c: Context<OriginEnv>, err: unknown, logger: Logger): Response {

@@ -68,11 +68,33 @@ export interface ImageRequest {
  * unknown, repeated, empty or out of range throws `clientError('invalid_param', …)` (400) whose
  * `field` names the parameter.
  */
+/** Names a publisher may have meant as an image parameter, and the one they meant. */
+const LOOKALIKES: Readonly<Record<string, string>> = { width: 'w', height: 'h', format: 'fmt', quality: 'q', dppx: 'dpr' };
+
+/**
+ * Without any image parameter the query is left alone (cache busters such as `?v=3` are fine),
+ * but a misspelt image parameter — `W=400`, `width=400`, `w[]=400` — is a 400 naming it rather
+ * than silently serving the original.
+ */
+function refuseLookalikes(query: URLSearchParams): void {
+  for (const name of query.keys()) {
+    const base = name.replace(/\[\]$/, '');
+    const lower = base.toLowerCase();
+    const meant = (IMAGE_PARAM_NAMES as readonly string[]).includes(lower) ? lower : LOOKALIKES[lower];
+    if (meant !== undefined && name !== meant) {
+      throw invalid(name, `unknown parameter ${quote(name)}: did you mean ${quote(meant)}? Image parameters are ${IMAGE_PARAM_NAMES.join(', ')}`);
+    }
+  }
+}
+
 export function parseImageParams(
   query: URLSearchParams,
   options: ImageParamOptions,
 ): ImageRequest | undefined {
-  if (!IMAGE_PARAM_NAMES.some((name) => query.has(name))) return undefined;
+  if (!IMAGE_PARAM_NAMES.some((name) => query.has(name))) {
+    refuseLookalikes(query);
+    return undefined;
+  }
 
   const raw = rawValues(query);
   const max = options.maxOutputDimension;

@@ -158,10 +158,11 @@ describe('pull-through', () => {
     await origin.put('a/inv.txt', 'version 1', { 'cache-control': 'public, max-age=600' });
     await edge.get('/a/inv.txt');
     expect((await edge.get('/a/inv.txt')).headers['cache-status']).toMatch(/^anycdn; hit/);
-    // The origin answers 404 to a POST on content: not a success, nothing invalidated.
+    // The origin answers 405 to a POST on content: not a success, nothing invalidated.
     const post = await request(`${edge.url}/a/inv.txt`, { method: 'POST', body: 'hello' });
-    expect(post.statusCode).toBe(404);
-    expect(post.headers['cache-status']).toBe('anycdn; fwd=method; fwd-status=404');
+    expect(post.statusCode).toBe(405);
+    expect(post.headers['allow']).toBe('GET, HEAD');
+    expect(post.headers['cache-status']).toBe('anycdn; fwd=method; fwd-status=405');
     await post.body.dump();
     expect((await edge.get('/a/inv.txt')).headers['cache-status']).toMatch(/^anycdn; hit/);
   });

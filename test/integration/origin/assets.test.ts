@@ -187,6 +187,17 @@ describe('publisher API and originals', () => {
     await client.close();
   });
 
+  it('answers 405 with Allow to methods a path does not support', async () => {
+    const post = await request(`${origin.url}/some/file.txt`, { method: 'POST', body: 'x' });
+    expect(post.statusCode).toBe(405);
+    expect(post.headers['allow']).toBe('GET, HEAD');
+    expect(((await post.body.json()) as { error: string }).error).toBe('method_not_allowed');
+    const getAsset = await request(`${origin.url}/_cdn/assets/some/file.txt`);
+    expect(getAsset.statusCode).toBe(405);
+    expect(getAsset.headers['allow']).toBe('PUT, DELETE');
+    await getAsset.body.dump();
+  });
+
   it('answers health and metrics', async () => {
     const h = await get('/_cdn/healthz');
     expect(h.status).toBe(200);

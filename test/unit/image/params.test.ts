@@ -227,3 +227,26 @@ describe('variantName', () => {
     expect(variantName(request?.params ?? {}, 'webp')).toBe('fmt=webp&w=800');
   });
 });
+
+describe('misspelt image parameters are not silently ignored', () => {
+  it.each([
+    ['W=400', 'W', '"w"'],
+    ['width=400', 'width', '"w"'],
+    ['w[]=400', 'w[]', '"w"'],
+    ['Format=webp', 'Format', '"fmt"'],
+    ['quality=50', 'quality', '"q"'],
+  ])('%s is a 400 naming %s', (qs, field, meant) => {
+    try {
+      parseImageParams(new URLSearchParams(qs), { maxOutputDimension: 8192 });
+      throw new Error('expected an error');
+    } catch (err) {
+      expect((err as CdnError).field).toBe(field);
+      expect((err as CdnError).status).toBe(400);
+      expect((err as CdnError).message).toContain(`did you mean ${meant}`);
+    }
+  });
+
+  it.each(['v=3', 'utm_source=x', 'cb=123&ref=home'])('leaves %s alone', (qs) => {
+    expect(parseImageParams(new URLSearchParams(qs), { maxOutputDimension: 8192 })).toBeUndefined();
+  });
+});
