@@ -15,12 +15,14 @@
  */
 import { pipeline, Readable, Transform } from 'node:stream';
 import { LRUCache } from 'lru-cache';
-import type { BlobEntry, BlobStore } from '../src/blob/blob-store.js';
+import type { BlobEntry, BlobStore, StoredMeta } from '../src/blob/blob-store.js';
+import { effectiveCacheControl } from '../src/http/cache-control.js';
 import { CdnError, clientError, httpErrorOf } from '../src/errors.js';
 import { requestCacheControl } from '../src/http/cache-control.js';
 import { formatCacheStatus, type CacheStatusEntry } from '../src/http/cache-status.js';
-import { storedAge } from '../src/http/freshness.js';
+import { freshnessLifetime, storedAge } from '../src/http/freshness.js';
 import { parseHttpDate, type HeaderGetter } from '../src/http/headers.js';
+import type { RequestHeaders } from '../src/http/request-headers.js';
 import { conditionalHeadersFor } from '../src/http/revalidate.js';
 import { DEFAULT_REUSE_OPTIONS, reuseDecision, type ReuseOptions } from '../src/http/reuse.js';
 import type { NotStoredReason } from '../src/http/storable.js';
@@ -35,7 +37,7 @@ import { FlightTable, type FlightOutcome, type SharedOutcome } from './flights.j
 import { forwardRequestHeaders, relayResponseHeaders } from './forward-headers.js';
 import type { EdgeMetrics } from './metrics.js';
 import { addVary, codedEtag, EdgeCompression } from './compression.js';
-import { clientHeaders, headersFromPairs, viewOf } from './stored-view.js';
+import { clientHeaders, clientHeadersOf, headersFromPairs, viewOf } from './stored-view.js';
 import type { Upstream, UpstreamResponse } from './upstream.js';
 import { VaryIndex } from './vary-index.js';
 
@@ -44,7 +46,7 @@ export type Outcome = 'hit' | 'stale' | 'revalidated' | 'miss' | 'collapsed' | '
 export interface EdgeRequest {
   method: string;
   url: URL;
-  headers: Headers;
+  headers: RequestHeaders;
   /** The request body for methods that have one. */
   body: ReadableStream<Uint8Array> | null;
   clientIp: string | undefined;
@@ -53,6 +55,8 @@ export interface EdgeRequest {
 export interface PipelineResult {
   response: Response;
   outcome: Outcome;
+  /** Body bytes sent from the cache (0 for relayed bodies, counted as they stream). */
+  bytes?: number;
 }
 
 export interface PipelineDeps {
@@ -108,8 +112,23 @@ export class EdgePipeline {
 
   // ---- lookup ---------------------------------------------------------------------------------
 
+  /** Primary keys by host and request target, so a hit does not re-normalise its URL. Bounded. */
+  private readonly keyMemo = new Map<string, string>();
+
+  private primaryOf(req: EdgeRequest): string {
+    const host = req.headers.get('host') ?? '';
+    const memoKey = host + ' ' + req.url.pathname + req.url.search;
+    let primary = this.keyMemo.get(memoKey);
+    if (primary === undefined) {
+      primary = primaryKey(host, req.url, this.normalizeQuery); // throws a 400 for bad image parameters
+      if (this.keyMemo.size >= 10_000) this.keyMemo.clear();
+      this.keyMemo.set(memoKey, primary);
+    }
+    return primary;
+  }
+
   private async serveCacheable(req: EdgeRequest): Promise<PipelineResult> {
-    const primary = primaryKey(req.headers.get('host') ?? '', req.url, this.normalizeQuery);
+    const primary = this.primaryOf(req);
     for (let attempt = 0; attempt < MAX_ATTEMPTS; attempt++) {
       const fields = this.varyIndex.fields(primary);
       const key = fields === undefined ? primary : variantKey(primary, fields, req.headers);
@@ -127,7 +146,32 @@ export class EdgePipeline {
     return this.pass(req, 'busy');
   }
 
+  /** Per stored object: its freshness lifetime and whether it may be reused without asking. */
+  private readonly reuseMemo = new WeakMap<StoredMeta, { lifetimeMs: number; reusable: boolean }>();
+
+  /**
+   * The common hit, decided without the full reuse rules: a request with no Cache-Control, Pragma
+   * or Authorization for a response without no-cache is served exactly when it is fresh — what
+   * reuseDecision answers in that case (RFC 9111 §4.2), minus re-reading the same headers.
+   * Returns the remaining freshness in ms, or undefined to take the full path.
+   */
+  private quickTtl(req: EdgeRequest, meta: StoredMeta): number | undefined {
+    if (req.headers.has('cache-control') || req.headers.has('pragma') || req.headers.has('authorization')) return undefined;
+    const view = viewOf(meta);
+    let memo = this.reuseMemo.get(meta);
+    if (memo === undefined) {
+      const { cc } = effectiveCacheControl(view.headers);
+      memo = { lifetimeMs: freshnessLifetime(view.info, this.reuseOptions).lifetimeMs, reusable: !cc.noCache && cc.noCacheFields.length === 0 };
+      this.reuseMemo.set(meta, memo);
+    }
+    if (!memo.reusable) return undefined;
+    const ttl = memo.lifetimeMs - storedAge(view.info, this.deps.now());
+    return ttl > 0 ? ttl : undefined;
+  }
+
   private async found(req: EdgeRequest, primary: string, key: string, entry: BlobEntry): Promise<PipelineResult | 'retry'> {
+    const quick = this.quickTtl(req, entry.meta);
+    if (quick !== undefined) return this.serveEntry(req, entry, { cache: CACHE, hit: true, ttlSec: quick / 1000 }, 'hit');
     const view = viewOf(entry.meta);
     const d = reuseDecision({ method: req.method, headers: req.headers }, view.info, this.deps.now(), this.reuseOptions);
     switch (d.kind) {
@@ -260,7 +304,7 @@ export class EdgePipeline {
   private async serveEntry(req: EdgeRequest, entry: BlobEntry, status: CacheStatusEntry, outcome: Outcome): Promise<PipelineResult> {
     const view = viewOf(entry.meta);
     const ageSec = storedAge(view.info, this.deps.now()) / 1000;
-    const headers = clientHeaders(view.headers, { ageSec, cacheStatus: formatCacheStatus(status), servedBy: this.servedBy });
+    const headers = clientHeadersOf(view, { ageSec, cacheStatus: formatCacheStatus(status), servedBy: this.servedBy });
     let body = entry;
     let etag = view.etag;
     if (this.compression.applies(entry)) {
@@ -284,7 +328,7 @@ export class EdgePipeline {
     };
     const { response, bytes } = await respondWith(req.method, req.headers, rep);
     this.deps.metrics.bytesBySource.inc({ source: body.data !== undefined ? 'memory' : 'disk' }, bytes);
-    return { response, outcome };
+    return { response, outcome, bytes };
   }
 
   private serveStaleOnError(req: EdgeRequest, entry: BlobEntry, detail: string): Promise<PipelineResult> {
@@ -409,7 +453,7 @@ export class EdgePipeline {
     let bytes = 0;
     res.body.on('data', (c: Buffer) => (bytes += c.length));
     res.body.once('end', () => this.deps.metrics.bytesBySource.inc({ source: 'upstream' }, bytes));
-    return { response: new Response(Readable.toWeb(res.body) as ReadableStream<Uint8Array>, { status: res.status, headers }), outcome };
+    return { response: new Response(Readable.toWeb(res.body) as ReadableStream<Uint8Array>, { status: res.status, headers }), outcome, bytes: Number(headers.get('content-length') ?? 0) };
   }
 
   private errorResult(err: unknown, status: CacheStatusEntry): PipelineResult {

@@ -68,6 +68,8 @@ export function httpDate(ms: number): string {
 // RFC 9110 §5.6.7 grammars. HTTP-date is case-sensitive; no extra whitespace is allowed inside.
 const IMF_FIXDATE = /^(Mon|Tue|Wed|Thu|Fri|Sat|Sun), (\d{2}) ([A-Z][a-z]{2}) (\d{4}) (\d{2}):(\d{2}):(\d{2}) GMT$/;
 const RFC850_DATE = /^([A-Z][a-z]+), (\d{2})-([A-Z][a-z]{2})-(\d{2}) (\d{2}):(\d{2}):(\d{2}) GMT$/;
+/** Parsed IMF-fixdates (the only form whose meaning does not depend on the clock), bounded. */
+const IMF_MEMO = new Map<string, number | undefined>();
 const ASCTIME_DATE = /^(Mon|Tue|Wed|Thu|Fri|Sat|Sun) ([A-Z][a-z]{2}) ( \d|\d{2}) (\d{2}):(\d{2}):(\d{2}) (\d{4})$/;
 
 /**
@@ -84,8 +86,15 @@ export function parseHttpDate(s: string | null | undefined, nowMs?: number): num
   if (s === null || s === undefined) return undefined;
   // Leading/trailing OWS is not part of a field value (RFC 9110 §5.5).
   const value = s.trim();
+  // The same Date / Last-Modified strings come with every hit of an object: parse each once.
+  if (IMF_MEMO.has(value)) return IMF_MEMO.get(value);
   let m = IMF_FIXDATE.exec(value);
-  if (m) return build(Number(m[4]), m[3]!, Number(m[2]), m[5]!, m[6]!, m[7]!);
+  if (m) {
+    const ms = build(Number(m[4]), m[3]!, Number(m[2]), m[5]!, m[6]!, m[7]!);
+    if (IMF_MEMO.size >= 4096) IMF_MEMO.clear();
+    IMF_MEMO.set(value, ms);
+    return ms;
+  }
   m = RFC850_DATE.exec(value);
   if (m) {
     if (!DAY_NAMES_LONG.includes(m[1]!)) return undefined;

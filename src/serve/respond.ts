@@ -14,7 +14,7 @@ export interface Representation {
    * evaluation (RFC 9110 §13.2.1, §14.2); other statuses (a cached 404, a redirect) are sent as is.
    */
   status?: number;
-  /** Headers of a full answer, without Content-Length (set here). */
+  /** Headers of a full answer with lower-case names, without Content-Length (set here). */
   headers: Record<string, string>;
   /** Body length; undefined when not known yet (a body still streaming in without Content-Length): no ranges then. */
   size: number | undefined;
@@ -33,6 +33,11 @@ const PRECONDITION_FAILED_HEADERS = ['cache-status', 'x-served-by'];
 
 export type ServeOutcome = 'full' | 'partial' | 'not-modified' | 'precondition-failed' | 'unsatisfiable' | 'head';
 
+/**
+ * Responses are built with plain header records (lower-case names): on @hono/node-server such a
+ * response is written with one `writeHead` call, without building a `Headers` object — this is
+ * the cache-hit path, so it matters.
+ */
 export async function respondWith(
   method: string,
   req: HeaderGetter,
@@ -42,25 +47,24 @@ export async function respondWith(
   if ((rep.status ?? 200) !== 200) return respondPlain(method, rep);
   const cond = evaluateConditional(method, req, validators);
   if (cond === 'not-modified') {
-    const headers = new Headers();
-    for (const [k, v] of Object.entries(rep.headers)) if (NOT_MODIFIED_HEADERS.includes(k.toLowerCase())) headers.set(k, v);
-    return { response: new Response(null, { status: 304, headers }), outcome: 'not-modified', bytes: 0 };
+    return { response: new Response(null, { status: 304, headers: pick(rep.headers, NOT_MODIFIED_HEADERS) }), outcome: 'not-modified', bytes: 0 };
   }
   if (cond === 'precondition-failed') {
-    const headers = new Headers({ 'content-length': '0' });
-    for (const [k, v] of Object.entries(rep.headers)) if (PRECONDITION_FAILED_HEADERS.includes(k.toLowerCase())) headers.set(k, v);
+    const headers = pick(rep.headers, PRECONDITION_FAILED_HEADERS);
+    headers['content-length'] = '0';
     return { response: new Response(null, { status: 412, headers }), outcome: 'precondition-failed', bytes: 0 };
   }
   // Preconditions need no length; ranges do.
   if (rep.size === undefined) return respondPlain(method, rep);
 
-  const headers = new Headers(rep.headers);
-  headers.set('accept-ranges', 'bytes');
+  // Object.assign rather than spread: much faster for header records (measured), on every hit.
+  const headers: Record<string, string> = Object.assign({}, rep.headers);
+  headers['accept-ranges'] = 'bytes';
   const range = evaluateRange(method, req, rep.size, validators);
   if (range.type === 'unsatisfiable') {
-    headers.set('content-range', contentRangeHeader(range, rep.size));
-    headers.set('content-length', '0');
-    headers.delete('content-type');
+    headers['content-range'] = contentRangeHeader(range, rep.size);
+    headers['content-length'] = '0';
+    delete headers['content-type'];
     return { response: new Response(null, { status: 416, headers }), outcome: 'unsatisfiable', bytes: 0 };
   }
   const isHead = method === 'HEAD';
@@ -71,10 +75,10 @@ export async function respondWith(
     status = 206;
     start = range.start;
     end = range.end;
-    headers.set('content-range', contentRangeHeader(range, rep.size));
+    headers['content-range'] = contentRangeHeader(range, rep.size);
   }
   const length = rep.size === 0 ? 0 : end - start + 1;
-  headers.set('content-length', String(length));
+  headers['content-length'] = String(length);
   if (isHead || length === 0) {
     return { response: new Response(null, { status, headers }), outcome: isHead ? 'head' : 'full', bytes: 0 };
   }
@@ -88,11 +92,20 @@ export async function respondWith(
   return { response: new Response(body, { status, headers }), outcome: status === 206 ? 'partial' : 'full', bytes: length };
 }
 
+function pick(headers: Record<string, string>, names: readonly string[]): Record<string, string> {
+  const out: Record<string, string> = {};
+  for (const name of names) {
+    const v = headers[name];
+    if (v !== undefined) out[name] = v;
+  }
+  return out;
+}
+
 /** Send a representation as it is: no conditional or range evaluation. */
 async function respondPlain(method: string, rep: Representation): Promise<{ response: Response; outcome: ServeOutcome; bytes: number }> {
   const status = rep.status ?? 200;
-  const headers = new Headers(rep.headers);
-  if (rep.size !== undefined) headers.set('content-length', String(rep.size));
+  const headers: Record<string, string> = Object.assign({}, rep.headers);
+  if (rep.size !== undefined) headers['content-length'] = String(rep.size);
   const bodyless = method === 'HEAD' || status === 204 || status === 304 || rep.size === 0;
   if (bodyless) return { response: new Response(null, { status, headers }), outcome: method === 'HEAD' ? 'head' : 'full', bytes: 0 };
   const body = Buffer.isBuffer(rep.body) ? rep.body : (Readable.toWeb(await rep.body()) as ReadableStream<Uint8Array>);
