@@ -39,6 +39,27 @@ export function createEdgeApp(deps: EdgeAppDeps): Hono<{ Bindings: Bindings }> {
   app.get('/_cdn/metrics', async (c) => c.body(await deps.metrics.registry.metrics(), 200, { 'content-type': deps.metrics.registry.contentType }));
   app.all('/_cdn/*', (c) => c.json({ error: 'not_found', message: `no route for ${c.req.method} ${c.req.path}` }, 404, { 'x-served-by': servedBy }));
 
+  // prom-client resolves label objects on every call; keep the child metrics per label set.
+  const children = new Map<string, { observe(seconds: number, bytes: number): void }>();
+  const counters = (method: string, status: number, outcome: string) => {
+    const id = `${method} ${status} ${outcome}`;
+    let child = children.get(id);
+    if (child === undefined) {
+      const requests = deps.metrics.requests.labels(method, String(status), outcome);
+      const duration = deps.metrics.duration.labels(method, outcome);
+      const bytesSent = deps.metrics.bytesSent.labels(outcome);
+      child = {
+        observe(seconds, bytes) {
+          requests.inc();
+          duration.observe(seconds);
+          if (bytes > 0) bytesSent.inc(bytes);
+        },
+      };
+      if (children.size < 1000) children.set(id, child);
+    }
+    return child;
+  };
+
   app.all('*', async (c) => {
     const started = performance.now();
     const url = new URL(c.req.url);
@@ -68,9 +89,7 @@ export function createEdgeApp(deps: EdgeAppDeps): Hono<{ Bindings: Bindings }> {
     }
     const status = response.status;
     const bytes = result.bytes ?? 0;
-    deps.metrics.requests.inc({ method, status: String(status), outcome });
-    deps.metrics.duration.observe({ method, outcome }, seconds);
-    deps.metrics.bytesSent.inc({ outcome }, bytes);
+    counters(method, status, outcome).observe(seconds, bytes);
     if (deps.logger.isLevelEnabled('info')) {
       logRequest(deps.logger, { method, path: url.pathname + url.search, status, bytes, durationMs: Math.round(seconds * 1e4) / 10, cache: outcome });
     }

@@ -27,7 +27,10 @@ export interface EdgeServer extends RunningServer {
 export async function startEdge(config: EdgeConfig, logger: Logger, options: { processMetrics?: boolean; now?: () => number } = {}): Promise<EdgeServer> {
   const now = options.now ?? Date.now;
   const disk = await DiskBlobStore.open({ dir: config.cacheDir, maxBytes: config.disk.maxBytes, maxEntrySize: config.disk.maxEntrySize });
-  const memory = new MemoryBlobStore({ maxBytes: config.memory.maxBytes, maxEntrySize: config.memory.maxEntrySize });
+  // `memory.maxEntrySize` bounds the body; the memory store also counts the metadata, so give it
+  // room for headers, or a body of exactly maxEntrySize would never be kept in memory.
+  const metaAllowance = 64 * 1024;
+  const memory = new MemoryBlobStore({ maxBytes: config.memory.maxBytes, maxEntrySize: Math.min(config.memory.maxBytes, config.memory.maxEntrySize + metaAllowance) });
   const store = new TieredBlobStore({ memory, disk, memoryMaxEntrySize: config.memory.maxEntrySize });
   const metrics = createEdgeMetrics({ processMetrics: options.processMetrics ?? true, store: () => store });
   const upstream = new Upstream(
