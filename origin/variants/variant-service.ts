@@ -10,6 +10,7 @@ import { CdnError, clientError } from '../../src/errors.js';
 import { negotiateFormat, negotiates } from '../../src/image/negotiate.js';
 import { variantName, type ImageParams, type OutputFormat } from '../../src/image/params.js';
 import { isImageType } from '../../src/sniff.js';
+import { newVariantMeta } from '../store/asset-store-common.js';
 import type { AssetMeta, AssetStore, VariantMeta } from '../store/asset-store.js';
 import { imageErrorOf, sourceTooLarge, transformTimeout } from './image-errors.js';
 import type { TransformLimiter } from './limiter.js';
@@ -147,6 +148,7 @@ export function createVariantService(deps: VariantServiceDeps): VariantService {
     let timer: NodeJS.Timeout | undefined;
     let expire: (err: CdnError) => void = () => undefined;
     const deadline = new Promise<never>((_, reject) => (expire = reject));
+    let storing: Promise<unknown> = Promise.resolve();
     const job = limiter.run(async (): Promise<Generated> => {
       timer = setTimeout(() => expire(transformTimeout(limits.timeoutMs)), limits.timeoutMs);
       // A transform that finished between our store lookup and now has stored its result.
@@ -154,15 +156,21 @@ export function createVariantService(deps: VariantServiceDeps): VariantService {
       if (existing !== undefined) return { ...existing, generated: false };
       const data = await readSource(meta);
       const out = await transform(data, probed, params, output, options);
-      const variant = await store.putVariant(meta.sha256, name, out.data, { contentType: out.contentType, width: out.width, height: out.height });
-      return { meta: variant, data: out.data, generated: true };
+      const info = { contentType: out.contentType, width: out.width, height: out.height };
+      // Stored after the answer, outside the transform slot: the atomic writes (fsync) cost as much
+      // as a small JPEG encode and would hold a CPU slot idle. Until stored, later requests share
+      // this result through `generating`; a failed write only means the next request makes it again.
+      storing = store.putVariant(meta.sha256, name, out.data, info).catch(() => undefined);
+      return { meta: newVariantMeta(meta.sha256, name, out.data, info, Date.now()), data: out.data, generated: true };
     });
     const result = Promise.race([job, deadline]);
     generating.set(key, result);
-    job.then(() => undefined, () => undefined).finally(() => {
-      clearTimeout(timer);
-      generating.delete(key);
-    });
+    job
+      .then(() => storing, () => undefined)
+      .finally(() => {
+        clearTimeout(timer);
+        generating.delete(key);
+      });
     return result;
   }
   return { probe, render };
