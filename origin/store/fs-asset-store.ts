@@ -139,8 +139,8 @@ export class FsAssetStore implements AssetStore {
   ): Promise<VariantMeta> {
     const file = this.variantFile(sourceSha256, variant);
     const meta = newVariantMeta(sourceSha256, variant, data, info, this.now());
-    await this.writeFileAtomic(file, data);
-    await this.writeFileAtomic(file + '.json', Buffer.from(JSON.stringify(meta) + '\n'));
+    await this.writeFileAtomic(file, data, undefined, false);
+    await this.writeFileAtomic(file + '.json', Buffer.from(JSON.stringify(meta) + '\n'), undefined, false);
     return meta;
   }
 
@@ -223,13 +223,18 @@ export class FsAssetStore implements AssetStore {
    * the target is a meta file: directory collisions become `path_conflict`, and a directory pruned
    * by a concurrent delete between mkdir and rename is recreated.
    */
-  private async writeFileAtomic(target: string, data: Buffer, assetPath?: string): Promise<void> {
+  /**
+   * Write `target` through a temp file and a rename. `durable` (the default) fsyncs the data and
+   * the directory so the write survives a power loss; variants skip that: they can always be
+   * regenerated, and getVariant checks their hash, so a torn one after a crash is just a miss.
+   */
+  private async writeFileAtomic(target: string, data: Buffer, assetPath?: string, durable = true): Promise<void> {
     const tmp = this.tempFile();
     try {
       const handle = await open(tmp, 'wx');
       try {
         await handle.writeFile(data);
-        await handle.sync();
+        if (durable) await handle.sync();
       } finally {
         await handle.close();
       }
@@ -247,7 +252,7 @@ export class FsAssetStore implements AssetStore {
       await rm(tmp, { force: true });
       throw err instanceof CdnError ? err : ioError('write', err);
     }
-    await fsyncDir(dirname(target));
+    if (durable) await fsyncDir(dirname(target));
   }
 
   /** Remove the variants of a source hash; best effort, since they can always be regenerated. */
