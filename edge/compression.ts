@@ -60,9 +60,16 @@ export class EdgeCompression {
     private readonly now: () => number,
   ) {}
 
-  /** Whether responses of this stored object depend on Accept-Encoding (so they say Vary). */
+  private readonly appliesMemo = new WeakMap<BlobEntry['meta'], boolean>();
+
+  /** Whether responses of this stored object depend on Accept-Encoding (so they say Vary). Memoised per object: asked on every hit. */
   applies(entry: BlobEntry): boolean {
-    return this.appliesTo(entry.meta.status, viewOf(entry.meta).headers, entry.meta.size);
+    let yes = this.appliesMemo.get(entry.meta);
+    if (yes === undefined) {
+      yes = this.appliesTo(entry.meta.status, viewOf(entry.meta).headers, entry.meta.size);
+      this.appliesMemo.set(entry.meta, yes);
+    }
+    return yes;
   }
 
   /** The same decision from a response's status, headers and size (undefined: unknown yet). */
