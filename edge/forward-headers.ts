@@ -6,6 +6,7 @@
  * wants the whole representation, and answers the client's conditions itself.
  */
 import { connectionOptions, HOP_BY_HOP_FIELDS } from '../src/http/hop-by-hop.js';
+import type { RequestHeaders } from '../src/http/request-headers.js';
 
 const CLIENT_CONDITIONS = ['if-none-match', 'if-modified-since', 'if-match', 'if-unmodified-since', 'if-range', 'range'];
 
@@ -20,7 +21,7 @@ export interface ForwardOptions {
   extra?: Record<string, string>;
 }
 
-export function forwardRequestHeaders(client: Headers, options: ForwardOptions): Record<string, string | string[]> {
+export function forwardRequestHeaders(client: RequestHeaders, options: ForwardOptions): Record<string, string | string[]> {
   // `Expect: 100-continue` was already answered by this server (RFC 9110 §10.1.1); undici refuses it.
   const drop = new Set<string>([...HOP_BY_HOP_FIELDS, ...connectionOptions(client.get('connection')), 'host', 'content-length', 'expect']);
   if (options.dropConditions) for (const f of CLIENT_CONDITIONS) drop.add(f);
