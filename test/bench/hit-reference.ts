@@ -1,0 +1,81 @@
+/**
+ * The reference for edge cache hits: bare `node:http` answering every request from a Buffer held
+ * in memory, with roughly the headers a CDN hit carries (Content-Type, Content-Length, a strong
+ * ETag, Last-Modified, Cache-Control). No routing library, no cache lookup, no metrics, no logs:
+ * what Node itself costs per response, measured in the same run as the edge (STYLE.md).
+ *
+ *   node dist/test/bench/hit-reference.js --dir DIR [--port 0] [--host 127.0.0.1]
+ *
+ * Serves every file of DIR at `/{prefix}/{name}` (`--prefix`, default `bench`), loaded once at
+ * start-up; anything else is a 404. Prints one JSON line `{"url":…,"files":N}` once listening and
+ * exits on SIGTERM. Run as a child process by test/bench/edge.ts (so it can be pinned to a core).
+ */
+import { createHash } from 'node:crypto';
+import { readdir, readFile } from 'node:fs/promises';
+import http from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { join } from 'node:path';
+import { parseArgs } from 'node:util';
+
+interface Entry {
+  body: Buffer;
+  headers: Record<string, string>;
+}
+
+async function loadEntries(dir: string, prefix: string): Promise<Map<string, Entry>> {
+  const entries = new Map<string, Entry>();
+  const lastModified = new Date().toUTCString();
+  for (const name of (await readdir(dir)).sort()) {
+    const body = await readFile(join(dir, name));
+    const etag = `"${createHash('sha256').update(body).digest('base64url').slice(0, 27)}"`;
+    entries.set(`/${prefix}/${name}`, {
+      body,
+      headers: {
+        'content-type': 'application/octet-stream',
+        'content-length': String(body.length),
+        etag,
+        'last-modified': lastModified,
+        'cache-control': 'public, max-age=3600',
+      },
+    });
+  }
+  return entries;
+}
+
+async function main(): Promise<void> {
+  const { values } = parseArgs({
+    options: {
+      dir: { type: 'string' },
+      prefix: { type: 'string', default: 'bench' },
+      host: { type: 'string', default: '127.0.0.1' },
+      port: { type: 'string', default: '0' },
+    },
+  });
+  if (values.dir === undefined) throw new Error('usage: hit-reference.js --dir DIR [--prefix bench] [--host 127.0.0.1] [--port 0]');
+  const entries = await loadEntries(values.dir, values.prefix);
+  const server = http.createServer((req, res) => {
+    const entry = req.method === 'GET' || req.method === 'HEAD' ? entries.get(req.url ?? '') : undefined;
+    if (entry === undefined) {
+      res.writeHead(404, { 'content-type': 'text/plain', 'content-length': '10' });
+      res.end('not found\n');
+      return;
+    }
+    res.writeHead(200, entry.headers);
+    res.end(req.method === 'HEAD' ? undefined : entry.body);
+  });
+  // The same socket timeouts as anycdn's servers (src/serve/listen.ts).
+  server.headersTimeout = 15_000;
+  server.keepAliveTimeout = 65_000;
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(Number(values.port), values.host, () => resolve());
+  });
+  const { port } = server.address() as AddressInfo;
+  process.stdout.write(JSON.stringify({ url: `http://${values.host}:${port}`, files: entries.size }) + '\n');
+  process.once('SIGTERM', () => {
+    server.closeAllConnections();
+    server.close(() => process.exit(0));
+  });
+}
+
+await main();
