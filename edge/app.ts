@@ -22,7 +22,6 @@ export interface EdgeAppDeps {
 
 type Bindings = {
   incoming?: { headers?: IncomingHttpHeaders; socket?: { remoteAddress?: string } };
-  outgoing?: { setHeader(name: string, value: string): unknown };
 };
 
 export function createEdgeApp(deps: EdgeAppDeps): Hono<{ Bindings: Bindings }> {
@@ -72,21 +71,11 @@ export function createEdgeApp(deps: EdgeAppDeps): Hono<{ Bindings: Bindings }> {
       headers: incoming?.headers !== undefined ? nodeRequestHeaders(incoming.headers) : c.req.raw.headers,
       body: method === 'GET' || method === 'HEAD' ? null : c.req.raw.body,
       clientIp: incoming?.socket?.remoteAddress,
+      started,
+      closeConnection: deps.isDraining(),
     });
     const { response, outcome } = result;
     const seconds = (performance.now() - started) / 1000;
-    // Browsers expose Server-Timing to pages (PerformanceResourceTiming.serverTiming), so a page
-    // can show what the cache did for each of its resources; the demo page does.
-    const timing = `cdn-cache;desc=${outcome}, edge;dur=${(seconds * 1000).toFixed(1)}`;
-    const outgoing = c.env?.outgoing;
-    if (outgoing !== undefined) {
-      // Set on the Node response: merged into writeHead without touching the Response's headers.
-      outgoing.setHeader('server-timing', timing);
-      if (deps.isDraining()) outgoing.setHeader('connection', 'close');
-    } else {
-      response.headers.set('server-timing', timing);
-      if (deps.isDraining()) response.headers.set('connection', 'close');
-    }
     const status = response.status;
     const bytes = result.bytes ?? 0;
     counters(method, status, outcome).observe(seconds, bytes);

@@ -50,6 +50,10 @@ export interface EdgeRequest {
   /** The request body for methods that have one. */
   body: ReadableStream<Uint8Array> | null;
   clientIp: string | undefined;
+  /** performance.now() when the request arrived: Server-Timing reports the time to the answer. */
+  started?: number;
+  /** Draining: answer with `Connection: close` so keep-alive clients reconnect elsewhere. */
+  closeConnection?: boolean;
 }
 
 export interface PipelineResult {
@@ -106,7 +110,7 @@ export class EdgePipeline {
       if (req.method === 'GET' || req.method === 'HEAD') return await this.serveCacheable(req);
       return await this.forward(req);
     } catch (err) {
-      return this.errorResult(err, { cache: CACHE, fwd: 'miss' });
+      return this.errorResult(err, { cache: CACHE, fwd: 'miss' }, req);
     }
   }
 
@@ -223,7 +227,7 @@ export class EdgePipeline {
       if (stale !== undefined && this.staleAllowed(stale.staleUntil)) {
         return this.serveStaleOnError(req, stale.entry, httpErrorOf(err).body.error);
       }
-      return this.errorResult(err, { cache: CACHE, fwd, collapsed: !leader || undefined });
+      return this.errorResult(err, { cache: CACHE, fwd, collapsed: !leader || undefined }, req);
     }
     switch (outcome.kind) {
       case 'not-modified':
@@ -318,6 +322,7 @@ export class EdgePipeline {
         else headers['etag'] = etag;
       }
     }
+    this.stamp(req, outcome, headers);
     const rep: Representation = {
       status: entry.meta.status,
       headers,
@@ -350,6 +355,7 @@ export class EdgePipeline {
     const out = clientHeaders(headers, { ageSec, cacheStatus: formatCacheStatus(status), servedBy: this.servedBy });
     // Sent as is while it streams in; later hits may be compressed, so the answer varies already.
     if (this.compression.appliesTo(shared.status, headers, shared.size)) out['vary'] = addVary(out['vary'], 'Accept-Encoding');
+    this.stamp(req, outcome, out);
     const rep: Representation = {
       status: shared.status,
       headers: out,
@@ -445,6 +451,7 @@ export class EdgePipeline {
     const mine = formatCacheStatus(status);
     headers.set('cache-status', upstreamStatus ? `${upstreamStatus}, ${mine}` : mine);
     headers.set('x-served-by', this.servedBy);
+    for (const [k, v] of Object.entries(this.stamp(req, outcome, {}))) headers.set(k, v);
     const bodyless = req.method === 'HEAD' || res.status === 204 || res.status === 304;
     if (bodyless) {
       discard(res.body);
@@ -456,7 +463,7 @@ export class EdgePipeline {
     return { response: new Response(Readable.toWeb(res.body) as ReadableStream<Uint8Array>, { status: res.status, headers }), outcome, bytes: Number(headers.get('content-length') ?? 0) };
   }
 
-  private errorResult(err: unknown, status: CacheStatusEntry): PipelineResult {
+  private errorResult(err: unknown, status: CacheStatusEntry, req?: EdgeRequest): PipelineResult {
     const e = httpErrorOf(err);
     if (e.status >= 500 && !(err instanceof CdnError && err.source !== 'internal')) this.deps.logger.error({ err }, 'edge request failed');
     const headers = new Headers(e.headers);
@@ -464,7 +471,21 @@ export class EdgePipeline {
     headers.set('cache-status', formatCacheStatus({ ...status, detail: e.body.error }));
     headers.set('x-served-by', this.servedBy);
     headers.set('cache-control', 'no-store');
+    if (req !== undefined) for (const [k, v] of Object.entries(this.stamp(req, 'error', {}))) headers.set(k, v);
     return { response: new Response(JSON.stringify(e.body), { status: e.status, headers }), outcome: 'error' };
+  }
+
+  /**
+   * Fields every edge answer carries besides Cache-Status: Server-Timing with the outcome (browsers
+   * expose it to pages; the demo page shows it) and, while draining, `Connection: close`. Set in
+   * the header record, not later on Node's response: a header set before writeHead sends Node
+   * down its slower merging path (measured ~25% on small hits).
+   */
+  private stamp(req: EdgeRequest, outcome: Outcome, headers: Record<string, string>): Record<string, string> {
+    const ms = req.started === undefined ? 0 : performance.now() - req.started;
+    headers['server-timing'] = `cdn-cache;desc=${outcome}, edge;dur=${ms.toFixed(1)}`;
+    if (req.closeConnection === true) headers['connection'] = 'close';
+    return headers;
   }
 }
 

@@ -34,6 +34,7 @@ describe('pull-through', () => {
     expect(first.headers['x-served-by']).toBe('test/edge-1');
     expect(first.headers['content-length']).toBe('5000');
     expect(first.headers['age']).toBe('0');
+    expect(first.headers['server-timing']).toMatch(/^cdn-cache;desc=miss, edge;dur=\d+\.\d$/);
 
     edge.clock.advance(5_000);
     const second = await edge.get('/a/one.bin');
@@ -41,6 +42,7 @@ describe('pull-through', () => {
     expect(second.body.equals(data)).toBe(true);
     expect(second.headers['cache-status']).toBe('anycdn; hit; ttl=55');
     expect(second.headers['age']).toBe('5');
+    expect(second.headers['server-timing']).toMatch(/^cdn-cache;desc=hit, edge;dur=\d+\.\d$/);
     expect(second.headers['etag']).toBe(first.headers['etag']);
     expect(second.headers['cache-control']).toBe('public, max-age=60');
     expect(await originGets('original')).toBe(1);
