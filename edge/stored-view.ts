@@ -5,7 +5,7 @@
  */
 import type { StoredMeta } from '../src/blob/blob-store.js';
 import type { StoredResponseInfo } from '../src/http/freshness.js';
-import { parseHttpDate, type HeaderGetter } from '../src/http/headers.js';
+import { parseHttpDate } from '../src/http/headers.js';
 import { connectionOptions, HOP_BY_HOP_FIELDS } from '../src/http/hop-by-hop.js';
 
 export interface StoredView {
@@ -91,8 +91,4 @@ export function clientHeadersOf(view: Pick<StoredView, 'clientBase' | 'upstreamC
 /** The same for a response not stored yet (still streaming in). */
 export function clientHeaders(stored: Headers, extras: ClientHeaderExtras): Record<string, string> {
   return clientHeadersOf({ clientBase: clientBaseOf(stored), upstreamCacheStatus: stored.get('cache-status') ?? undefined }, extras);
-}
-
-export function pairsGetter(pairs: readonly [string, string][]): HeaderGetter {
-  return headersFromPairs(pairs);
 }

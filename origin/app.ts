@@ -6,7 +6,7 @@
 import { Hono, type Context } from 'hono';
 import { normalizeAssetPath } from '../src/asset-path.js';
 import { clientError, httpErrorOf } from '../src/errors.js';
-import { headerGetter, httpDate } from '../src/http/headers.js';
+import { httpDate } from '../src/http/headers.js';
 import { logRequest, type Logger } from '../src/log.js';
 import type { HttpMetrics } from '../src/metrics.js';
 import type { OriginConfig } from './config.js';
@@ -144,4 +144,3 @@ export function assetPathOf(rawPath: string, prefix = '/'): string {
   return normalizeAssetPath(rest);
 }
 
-export { headerGetter };

@@ -1,44 +1,9 @@
 /** probeImage against images made here: formats, limits, bombs, non-images, corrupt headers. */
-import { deflateSync } from 'node:zlib';
 import sharp from 'sharp';
 import { describe, expect, it } from 'vitest';
 import { DEFAULT_IMAGE_LIMITS } from '../../../origin/variants/limits.js';
 import { probeImage } from '../../../origin/variants/probe.js';
-
-const CRC_TABLE = Array.from({ length: 256 }, (_, n) => {
-  let c = n;
-  for (let k = 0; k < 8; k++) c = c & 1 ? 0xedb88320 ^ (c >>> 1) : c >>> 1;
-  return c >>> 0;
-});
-
-function crc32(bytes: Buffer): number {
-  let c = 0xffffffff;
-  for (const b of bytes) c = CRC_TABLE[(c ^ b) & 0xff]! ^ (c >>> 8);
-  return (c ^ 0xffffffff) >>> 0;
-}
-
-function pngChunk(type: string, data: Buffer): Buffer {
-  const length = Buffer.alloc(4);
-  length.writeUInt32BE(data.length);
-  const body = Buffer.concat([Buffer.from(type, 'latin1'), data]);
-  const crc = Buffer.alloc(4);
-  crc.writeUInt32BE(crc32(body));
-  return Buffer.concat([length, body, crc]);
-}
-
-/**
- * A PNG that declares width×height (8-bit RGB) but holds a few bytes of pixel data: a decompression
- * bomb's header. (libpng reads the header up to the first IDAT, so one must be present.)
- */
-function pngHeader(width: number, height: number): Buffer {
-  const ihdr = Buffer.alloc(13);
-  ihdr.writeUInt32BE(width, 0);
-  ihdr.writeUInt32BE(height, 4);
-  ihdr.set([8, 2, 0, 0, 0], 8); // bit depth 8, colour type RGB, deflate, adaptive filter, no interlace
-  const signature = Buffer.from([0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a]);
-  const idat = pngChunk('IDAT', deflateSync(Buffer.alloc(16)));
-  return Buffer.concat([signature, pngChunk('IHDR', ihdr), idat, pngChunk('IEND', Buffer.alloc(0))]);
-}
+import { pngHeaderDeclaring as pngHeader } from '../../support/images.js';
 
 describe('probeImage', () => {
   it('refuses a PNG header declaring 65536x65536 with 422 image_too_large, from the header alone', async () => {
