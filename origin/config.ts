@@ -20,6 +20,12 @@ const imagesSchema = z
     transformTimeout: duration.default(30_000),
     /** Transforms run at once. Default: the number of cores (sharp uses one libvips thread per image here). */
     concurrency: z.number().int().min(1).max(64).optional(),
+    /**
+     * Memory for the sources of recent transforms, by content hash, so the several variants a page
+     * asks for of one upload read it from disk once. Default 64 MiB (about 80 typical photos); a
+     * source larger than this is read for each transform and never kept. 0 keeps none.
+     */
+    sourceCacheSize: byteSize.default(64 * 1024 * 1024),
     /** Transforms waiting beyond `concurrency`; past this the origin answers 503 with Retry-After. Default 64. */
     queueLimit: z.number().int().min(0).max(10_000).default(64),
     /** When non-empty, only these widths are accepted for `w` (limits the variants an attacker can make). */

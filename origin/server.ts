@@ -50,6 +50,7 @@ export async function startOrigin(config: OriginConfig, logger: Logger, options:
     quality: config.images.quality,
     avifEffort: config.images.avifEffort,
     avif: config.images.avif,
+    sourceCacheBytes: config.images.sourceCacheSize,
   });
   const metrics = createHttpMetrics({ prefix: 'anycdn_origin_', processMetrics: options.processMetrics ?? true });
   let draining = false;

@@ -177,6 +177,11 @@ export function checkRange(range: ByteRange, size: number): void {
   }
 }
 
+/** Whether `value` is a content hash as stores name objects by it (64 lower-case hex digits). */
+export function isSha256Hex(value: string): boolean {
+  return SHA256_HEX.test(value);
+}
+
 export function sha256Hex(data: Uint8Array): string {
   return createHash('sha256').update(data).digest('hex');
 }

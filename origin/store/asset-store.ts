@@ -70,6 +70,13 @@ export interface AssetStore {
   /** Read the whole current version into memory (for image transforms; callers bound the size first via head()). */
   readBuffer(path: string): Promise<{ meta: AssetMeta; data: Buffer } | undefined>;
   /**
+   * The whole bytes of the version `meta` (from head()) describes, found by its hash without
+   * resolving the path again: a transform that already holds the metadata reads only the bytes.
+   * Undefined when that version is no longer stored; never another version's bytes. Callers bound
+   * the size first (`meta.size`).
+   */
+  readVersion(meta: AssetMeta): Promise<Buffer | undefined>;
+  /**
    * Store a new version atomically: the bytes are written to a temporary file, fsynced and renamed
    * into place before the metadata is switched, so a crash at any moment leaves either the old or
    * the new version visible, never a partial one. Returns the new metadata.

@@ -33,6 +33,7 @@ import {
   type BodyDigest,
   checkRange,
   digestBody,
+  isSha256Hex,
   newAssetMeta,
   newVariantMeta,
   parseAssetMeta,
@@ -92,6 +93,17 @@ export class FsAssetStore implements AssetStore {
     if (meta === undefined) return undefined;
     const data = await readIfExists(this.objectFile(meta.sha256));
     return data === undefined ? undefined : { meta, data };
+  }
+
+  /**
+   * Objects are content-addressed, written once and never modified, so the object named by the
+   * hash is that version's bytes whatever the path points to now. The size check catches only a
+   * file damaged outside the store: a hash check would cost ~2 ms per MB on every transform.
+   */
+  async readVersion(meta: AssetMeta): Promise<Buffer | undefined> {
+    if (!isSha256Hex(meta.sha256)) return undefined; // never a path built from anything but a hash
+    const data = await readIfExists(this.objectFile(meta.sha256));
+    return data?.length === meta.size ? data : undefined;
   }
 
   async put(path: string, body: AsyncIterable<Uint8Array>, options: PutOptions): Promise<AssetMeta> {

@@ -54,6 +54,12 @@ export class MemoryAssetStore implements AssetStore {
     return asset === undefined ? undefined : { meta: asset.meta, data: Buffer.from(asset.data) };
   }
 
+  /** Bytes are kept per path: a version replaced since `meta` was read is gone. */
+  async readVersion(meta: AssetMeta): Promise<Buffer | undefined> {
+    const asset = this.assets.get(meta.path);
+    return asset?.meta.sha256 === meta.sha256 ? Buffer.from(asset.data) : undefined;
+  }
+
   async put(path: string, body: AsyncIterable<Uint8Array>, options: PutOptions): Promise<AssetMeta> {
     validateAssetPath(path);
     const chunks: Buffer[] = [];

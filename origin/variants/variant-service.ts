@@ -4,6 +4,10 @@
  * the output format, returns a stored variant when there is one, and otherwise transforms under
  * the concurrency limiter, coalescing concurrent requests for the same variant into one transform,
  * and stores the result. Errors are never stored: the next request tries again.
+ *
+ * Per new variant the store is asked once for the variant and, when the source is not in the
+ * source cache, once for the source's bytes by the metadata the caller already read: a transform
+ * costs no path resolution or metadata read beyond the caller's own.
  */
 import { LRUCache } from 'lru-cache';
 import { CdnError, clientError } from '../../src/errors.js';
@@ -17,6 +21,7 @@ import type { TransformLimiter } from './limiter.js';
 import type { ImageLimits } from './limits.js';
 import { transformImage, type TransformOptions } from './pipeline.js';
 import { probeImage, type ProbedImage } from './probe.js';
+import { createSourceCache, DEFAULT_SOURCE_CACHE_BYTES } from './source-cache.js';
 
 export interface VariantServiceDeps {
   /** Where sources are read and variants stored (required; variants are generated once, ever). */
@@ -41,6 +46,12 @@ export interface VariantServiceDeps {
    * source; a miss costs one read and a header parse.
    */
   probeCacheSize?: number;
+  /**
+   * Bytes of recently transformed sources kept in memory, by content hash. Default 64 MiB
+   * (DEFAULT_SOURCE_CACHE_BYTES, see source-cache.ts): the variants of one upload are asked for
+   * together, and each would otherwise re-read the whole original. 0 keeps none.
+   */
+  sourceCacheBytes?: number;
   /** The transform. Default `transformImage`; tests hand in a controllable one. */
   transform?: typeof transformImage;
 }
@@ -78,18 +89,20 @@ export function createVariantService(deps: VariantServiceDeps): VariantService {
   // concurrency + queueLimit entries: the limiter's bound is theirs.
   const probing = new Map<string, Promise<ProbeOutcome>>();
   const generating = new Map<string, Promise<Generated>>();
+  // Generations that have ended (stored, or failed), counted: see storedVariant().
+  let generationsEnded = 0;
+  const sources = createSourceCache({ store, maxBytes: deps.sourceCacheBytes ?? DEFAULT_SOURCE_CACHE_BYTES });
 
   async function readSource(meta: AssetMeta): Promise<Buffer> {
-    const found = await store.readBuffer(meta.path);
-    if (found === undefined) throw clientError('not_found', `no asset at ${meta.path}`, { status: 404 });
-    if (found.meta.sha256 !== meta.sha256) {
-      // A new version was uploaded since `meta` was read; its variants are another request's.
-      throw new CdnError('source_changed', 'internal', `${meta.path} changed while its variant was requested`, {
-        status: 503,
-        headers: { 'Retry-After': '1' },
-      });
-    }
-    return found.data;
+    const data = await sources.read(meta);
+    if (data !== undefined) return data;
+    // The version `meta` describes was deleted or replaced (and its bytes dropped) since it was
+    // read; a new version's variants are another request's. Rare: only now is the path read again.
+    if ((await store.head(meta.path)) === undefined) throw clientError('not_found', `no asset at ${meta.path}`, { status: 404 });
+    throw new CdnError('source_changed', 'internal', `${meta.path} changed while its variant was requested`, {
+      status: 503,
+      headers: { 'Retry-After': '1' },
+    });
   }
 
   function checkSource(meta: AssetMeta): void {
@@ -130,11 +143,24 @@ export function createVariantService(deps: VariantServiceDeps): VariantService {
     const output = negotiateFormat(params.fmt, accept, probed, { avif: deps.avif });
     const name = variantName(params, output);
     const vary = negotiates(params.fmt);
-    const stored = await store.getVariant(meta.sha256, name);
-    if (stored !== undefined) return { ...stored, vary, generated: false };
     const key = `${meta.sha256}\n${name}`;
+    const stored = await storedVariant(meta.sha256, name, key);
+    if (stored !== undefined) return { ...stored, vary, generated: false };
     const generated = await (generating.get(key) ?? generate(key, meta, probed, params, output, name));
     return { ...generated, vary };
+  }
+
+  /**
+   * The stored variant, if any. A generation that ends while the lookup runs may have stored the
+   * variant after the lookup missed it and left `generating` before the caller checks there; only
+   * then is the store asked again, so that the variant is still generated only once without a
+   * second lookup for every new variant.
+   */
+  async function storedVariant(sourceSha256: string, name: string, key: string): Promise<Omit<Generated, 'generated'> | undefined> {
+    const ended = generationsEnded;
+    const stored = await store.getVariant(sourceSha256, name);
+    if (stored !== undefined || generationsEnded === ended || generating.has(key)) return stored;
+    return store.getVariant(sourceSha256, name);
   }
 
   /**
@@ -151,9 +177,6 @@ export function createVariantService(deps: VariantServiceDeps): VariantService {
     let storing: Promise<unknown> = Promise.resolve();
     const job = limiter.run(async (): Promise<Generated> => {
       timer = setTimeout(() => expire(transformTimeout(limits.timeoutMs)), limits.timeoutMs);
-      // A transform that finished between our store lookup and now has stored its result.
-      const existing = await store.getVariant(meta.sha256, name);
-      if (existing !== undefined) return { ...existing, generated: false };
       const data = await readSource(meta);
       const out = await transform(data, probed, params, output, options);
       const info = { contentType: out.contentType, width: out.width, height: out.height };
@@ -169,6 +192,7 @@ export function createVariantService(deps: VariantServiceDeps): VariantService {
       .then(() => storing, () => undefined)
       .finally(() => {
         clearTimeout(timer);
+        generationsEnded += 1;
         generating.delete(key);
       });
     return result;

@@ -105,6 +105,7 @@ export function assetStoreContract(name: string, makeStore: MakeAssetStore): voi
       const whole = await store.readBuffer(path);
       expect(whole?.meta).toEqual(meta);
       expect(whole?.data.equals(data)).toBe(true);
+      expect((await store.readVersion(meta))?.equals(data)).toBe(true);
       const streamed = await store.read(path);
       expect(streamed?.meta).toEqual(meta);
       expect((await collect(streamed!.body)).equals(data)).toBe(true);
@@ -233,6 +234,19 @@ export function assetStoreContract(name: string, makeStore: MakeAssetStore): voi
         expect(await store.readBuffer('dir/a.txt')).toBeUndefined();
         expect(await store.delete('dir/a.txt')).toBeUndefined();
         await expectContent('dir/b.txt', V2, sibling);
+      });
+
+      it('readVersion gives the bytes of the version a metadata describes, never another version\'s', async () => {
+        const first = await store.put('doc.txt', bodyOf(V1), { maxBytes: MAX });
+        const second = await store.put('doc.txt', bodyOf(V2), { maxBytes: MAX });
+        expect((await store.readVersion(second))?.equals(V2)).toBe(true);
+        // A backend may keep a replaced or deleted version's bytes (content-addressed) or drop them.
+        const replaced = await store.readVersion(first);
+        expect(replaced === undefined || replaced.equals(V1)).toBe(true);
+        await store.delete('doc.txt');
+        const deleted = await store.readVersion(second);
+        expect(deleted === undefined || deleted.equals(V2)).toBe(true);
+        expect(await store.readVersion({ ...second, path: 'never/stored.txt', sha256: EMPTY_SHA, etag: etag(EMPTY_SHA), size: 0 })).toBeUndefined();
       });
 
       it('the same bytes under two paths: deleting one leaves the other', async () => {

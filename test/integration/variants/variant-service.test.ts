@@ -1,6 +1,6 @@
 /**
  * The variant service with real sharp and the in-memory asset store: negotiation, generate-once,
- * coalescing, caching of probes, errors never stored, load shedding and timeouts.
+ * coalescing, caching of probes and sources, errors never stored, load shedding and timeouts.
  */
 import sharp from 'sharp';
 import { beforeEach, describe, expect, it, vi } from 'vitest';
@@ -31,7 +31,9 @@ interface Setup {
   put(path: string, data: Buffer): Promise<AssetMeta>;
 }
 
-function setup(options: { limits?: Partial<ImageLimits>; gate?: Promise<void>; limiter?: TransformLimiter; avif?: boolean } = {}): Setup {
+function setup(
+  options: { limits?: Partial<ImageLimits>; gate?: Promise<void>; limiter?: TransformLimiter; avif?: boolean; sourceCacheBytes?: number } = {},
+): Setup {
   const store = new MemoryAssetStore({ now: () => 1_700_000_000_000 });
   const limiter = options.limiter ?? new TransformLimiter({ concurrency: 2, queueLimit: 64, retryAfterSec: 2 });
   let count = 0;
@@ -49,6 +51,7 @@ function setup(options: { limits?: Partial<ImageLimits>; gate?: Promise<void>; l
     avif: options.avif ?? true,
     transform,
   };
+  if (options.sourceCacheBytes !== undefined) deps.sourceCacheBytes = options.sourceCacheBytes;
   return {
     store,
     limiter,
@@ -99,17 +102,98 @@ describe('createVariantService', () => {
     }
   });
 
-  it('probes once per source: later renders read the source only to transform, stored ones not at all', async () => {
+  it('probes once per source: without a source cache later renders read the source only to transform, stored ones not at all', async () => {
+    const t = setup({ sourceCacheBytes: 0 });
+    const meta = await t.put('a/photo.jpg', await photo());
+    const readVersion = vi.spyOn(t.store, 'readVersion');
+    await t.service.render(meta, { w: 20 }, undefined);
+    expect(readVersion).toHaveBeenCalledTimes(2); // probe + transform
+    await t.service.render(meta, { w: 30 }, undefined);
+    expect(readVersion).toHaveBeenCalledTimes(3); // transform only
+    await t.service.render(meta, { w: 30 }, 'image/webp');
+    expect(readVersion).toHaveBeenCalledTimes(3); // stored (fmt absent: Accept is ignored)
+    await expect(t.service.probe(meta)).resolves.toMatchObject({ format: 'jpeg', width: 64, height: 48 });
+    expect(readVersion).toHaveBeenCalledTimes(3);
+  });
+
+  it('reads a source once for its probe and every later variant, by its metadata, never by path', async () => {
     const meta = await s.put('a/photo.jpg', await photo());
+    const readVersion = vi.spyOn(s.store, 'readVersion');
+    const head = vi.spyOn(s.store, 'head');
     const readBuffer = vi.spyOn(s.store, 'readBuffer');
-    await s.service.render(meta, { w: 20 }, undefined);
-    expect(readBuffer).toHaveBeenCalledTimes(2); // probe + transform
-    await s.service.render(meta, { w: 30 }, undefined);
-    expect(readBuffer).toHaveBeenCalledTimes(3); // transform only
-    await s.service.render(meta, { w: 30 }, 'image/webp');
-    expect(readBuffer).toHaveBeenCalledTimes(3); // stored (fmt absent: Accept is ignored)
-    await expect(s.service.probe(meta)).resolves.toMatchObject({ format: 'jpeg', width: 64, height: 48 });
-    expect(readBuffer).toHaveBeenCalledTimes(3);
+    for (const w of [20, 30, 40]) await s.service.render(meta, { w, fmt: 'webp' }, undefined);
+    expect(readVersion).toHaveBeenCalledTimes(1);
+    expect(readVersion).toHaveBeenCalledWith(meta);
+    expect([head.mock.calls.length, readBuffer.mock.calls.length]).toEqual([0, 0]);
+    expect(s.transforms()).toBe(3);
+  });
+
+  it('reads a source once when different variants of it are rendered concurrently', async () => {
+    const meta = await s.put('a/photo.jpg', await photo());
+    const readVersion = vi.spyOn(s.store, 'readVersion');
+    const widths = [10, 12, 14, 16, 18, 20];
+    const results = await Promise.all(widths.map((w) => s.service.render(meta, { w, fmt: 'png' }, undefined)));
+    expect(results.map((r) => [r.generated, r.meta.width])).toEqual(widths.map((w) => [true, w]));
+    expect(readVersion).toHaveBeenCalledTimes(1);
+    expect(s.transforms()).toBe(widths.length);
+  });
+
+  it('re-reads a source larger than the source cache for every variant instead of keeping it', async () => {
+    const data = await photo();
+    const t = setup({ sourceCacheBytes: data.length - 1 });
+    const meta = await t.put('a/photo.jpg', data);
+    const readVersion = vi.spyOn(t.store, 'readVersion');
+    await t.service.render(meta, { w: 20 }, undefined);
+    await t.service.render(meta, { w: 30 }, undefined);
+    expect(readVersion).toHaveBeenCalledTimes(3); // probe + two transforms
+    const fits = setup({ sourceCacheBytes: data.length });
+    const fitsMeta = await fits.put('a/photo.jpg', data);
+    const fitsRead = vi.spyOn(fits.store, 'readVersion');
+    await fits.service.render(fitsMeta, { w: 20 }, undefined);
+    await fits.service.render(fitsMeta, { w: 30 }, undefined);
+    expect(fitsRead).toHaveBeenCalledTimes(1);
+  });
+
+  it('never renders a new upload from the cached source of the version it replaced', async () => {
+    const red = await sharp({ create: { width: 40, height: 20, channels: 3, background: '#ff0000' } }).png().toBuffer();
+    const blue = await sharp({ create: { width: 20, height: 40, channels: 3, background: '#0000ff' } }).png().toBuffer();
+    const v1 = await s.put('a/swap.png', red);
+    const first = await s.service.render(v1, { w: 10, fmt: 'png' }, undefined);
+    const v2 = await s.put('a/swap.png', blue);
+    const second = await s.service.render(v2, { w: 10, fmt: 'png' }, undefined);
+    expect([first.meta.sourceSha256, first.meta.width, first.meta.height]).toEqual([v1.sha256, 10, 5]);
+    expect([second.meta.sourceSha256, second.meta.width, second.meta.height, second.generated]).toEqual([v2.sha256, 10, 20, true]);
+    const { data } = await sharp(second.data).raw().toBuffer({ resolveWithObject: true });
+    expect([data[0], data[1], data[2]]).toEqual([0, 0, 255]);
+  });
+
+  it('generates once when the transform of a variant ends and is stored while another request looks it up', async () => {
+    const gate = deferred();
+    const t = setup({ gate: gate.promise });
+    const meta = await t.put('a/photo.jpg', await photo());
+    await t.service.probe(meta);
+    // The second request's lookup misses, then is held until the first request's variant is stored.
+    const lookupHeld = deferred();
+    const getVariant = t.store.getVariant.bind(t.store);
+    let lookups = 0;
+    vi.spyOn(t.store, 'getVariant').mockImplementation(async (sha, name) => {
+      const found = await getVariant(sha, name);
+      lookups += 1;
+      if (lookups === 2) await lookupHeld.promise;
+      return found;
+    });
+    const first = t.service.render(meta, { w: 20 }, undefined);
+    await vi.waitFor(() => expect(t.transforms()).toBe(1));
+    const second = t.service.render(meta, { w: 20 }, undefined);
+    await vi.waitFor(() => expect(lookups).toBe(2));
+    gate.resolve();
+    await expect(first).resolves.toMatchObject({ generated: true });
+    await vi.waitFor(async () => expect(await getVariant(meta.sha256, 'fmt=jpeg&w=20')).toBeDefined());
+    await new Promise((r) => setTimeout(r, 10)); // the first generation leaves its table after the write
+    lookupHeld.resolve();
+    await expect(second).resolves.toMatchObject({ generated: false, meta: { variant: 'fmt=jpeg&w=20' } });
+    expect(t.transforms()).toBe(1);
+    expect(lookups).toBe(3);
   });
 
   it('negotiates fmt=auto from Accept and marks it vary; an explicit format does not vary', async () => {
@@ -141,17 +225,17 @@ describe('createVariantService', () => {
   it('refuses a source over maxInputBytes with 413 without reading it', async () => {
     const t = setup({ limits: { maxInputBytes: 100 } });
     const meta = await t.put('a/photo.jpg', await photo());
-    const readBuffer = vi.spyOn(t.store, 'readBuffer');
+    const readVersion = vi.spyOn(t.store, 'readVersion');
     await expect(t.service.render(meta, { w: 10 }, undefined)).rejects.toMatchObject({ code: 'source_too_large', status: 413 });
-    expect(readBuffer).not.toHaveBeenCalled();
+    expect(readVersion).not.toHaveBeenCalled();
   });
 
   it('refuses text with 415 without reading it', async () => {
     const meta = await s.put('a/fake.jpg', Buffer.from('just some text, not a JPEG at all\n'));
     expect(meta.contentType).toMatch(/^text\/plain/);
-    const readBuffer = vi.spyOn(s.store, 'readBuffer');
+    const readVersion = vi.spyOn(s.store, 'readVersion');
     await expect(s.service.render(meta, { w: 10 }, undefined)).rejects.toMatchObject({ code: 'not_an_image', status: 415 });
-    expect(readBuffer).not.toHaveBeenCalled();
+    expect(readVersion).not.toHaveBeenCalled();
   });
 
   it('answers a truncated JPEG with 422 to every waiter, stores nothing, and tries again next time', async () => {
@@ -176,10 +260,10 @@ describe('createVariantService', () => {
     const png = await alphaPng();
     const meta = await s.put('a/broken.png', Buffer.concat([png.subarray(0, 16), Buffer.alloc(40, 0xff)]));
     expect(meta.contentType).toBe('image/png');
-    const readBuffer = vi.spyOn(s.store, 'readBuffer');
+    const readVersion = vi.spyOn(s.store, 'readVersion');
     await expect(s.service.render(meta, { w: 10 }, undefined)).rejects.toMatchObject({ code: 'corrupt_image', status: 422 });
     await expect(s.service.render(meta, { w: 10 }, undefined)).rejects.toMatchObject({ code: 'corrupt_image', status: 422 });
-    expect(readBuffer).toHaveBeenCalledTimes(1);
+    expect(readVersion).toHaveBeenCalledTimes(1);
   });
 
   it('sheds load with 503 and Retry-After when the limiter is full, and recovers', async () => {
@@ -217,5 +301,11 @@ describe('createVariantService', () => {
     const old = await s.put('a/photo.jpg', await photo());
     await s.put('a/photo.jpg', await alphaPng());
     await expect(s.service.render(old, { w: 10 }, undefined)).rejects.toMatchObject({ code: 'source_changed', status: 503 });
+  });
+
+  it('answers 404 when the file was deleted between head and read', async () => {
+    const meta = await s.put('a/photo.jpg', await photo());
+    await s.store.delete('a/photo.jpg');
+    await expect(s.service.render(meta, { w: 10 }, undefined)).rejects.toMatchObject({ code: 'not_found', status: 404 });
   });
 });
