@@ -1,15 +1,20 @@
 /**
  * The edge's HTTP application: health (503 while draining), metrics, and every other path through
- * the cache pipeline. Built from its dependencies and doing no I/O of its own; edge/server.ts
- * binds it to a port, opens the cache and handles draining.
+ * the cache pipeline. A plain Node request listener, built from its dependencies and doing no I/O
+ * of its own; edge/server.ts binds it to a port, opens the cache and handles draining.
+ *
+ * No router and no WHATWG Request/Response: a cache hit is one `writeHead` and one `end` on Node's
+ * response, with the headers as one record, which is what makes the hit path cost little more
+ * than bare Node (see BENCHMARKS.md, "Edge").
  */
-import type { IncomingHttpHeaders } from 'node:http';
-import { Hono } from 'hono';
-import { nodeRequestHeaders } from '../src/http/request-headers.js';
+import type { IncomingMessage, RequestListener, ServerResponse } from 'node:http';
+import { clientError, httpErrorOf } from '../src/errors.js';
+import { nodeRequestHeaders, type RequestHeaders } from '../src/http/request-headers.js';
 import { logRequest, type Logger } from '../src/log.js';
+import { writeReply, type Reply } from '../src/serve/reply.js';
 import type { EdgeConfig } from './config.js';
 import type { EdgeMetrics } from './metrics.js';
-import type { EdgePipeline } from './pipeline.js';
+import type { EdgePipeline, EdgeRequest, PipelineResult } from './pipeline.js';
 
 export interface EdgeAppDeps {
   config: EdgeConfig;
@@ -20,33 +25,136 @@ export interface EdgeAppDeps {
   isDraining: () => boolean;
 }
 
-type Bindings = {
-  incoming?: { headers?: IncomingHttpHeaders; socket?: { remoteAddress?: string } };
-};
+const CONTROL_PREFIX = '/_cdn/';
 
-export function createEdgeApp(deps: EdgeAppDeps): Hono<{ Bindings: Bindings }> {
-  const app = new Hono<{ Bindings: Bindings }>();
+export function createEdgeApp(deps: EdgeAppDeps): RequestListener {
   const servedBy = `${deps.config.pop}/${deps.config.node}`;
+  const counters = requestCounters(deps.metrics);
 
-  app.get('/_cdn/healthz', (c) => {
-    const draining = deps.isDraining();
-    return c.json({ status: draining ? 'draining' : 'ok', pop: deps.config.pop, node: deps.config.node }, draining ? 503 : 200, {
-      'cache-control': 'no-store',
-      'x-served-by': servedBy,
+  async function control(method: string, path: string): Promise<Reply> {
+    const readable = method === 'GET' || method === 'HEAD';
+    if (readable && path === '/_cdn/healthz') {
+      const draining = deps.isDraining();
+      const body = { status: draining ? 'draining' : 'ok', pop: deps.config.pop, node: deps.config.node };
+      return json(draining ? 503 : 200, body, { 'cache-control': 'no-store', 'x-served-by': servedBy });
+    }
+    if (readable && path === '/_cdn/metrics') {
+      const text = Buffer.from(await deps.metrics.registry.metrics());
+      return { status: 200, headers: { 'content-type': deps.metrics.registry.contentType, 'content-length': String(text.length) }, body: text };
+    }
+    return json(404, { error: 'not_found', message: `no route for ${method} ${path}` }, { 'x-served-by': servedBy });
+  }
+
+  async function serve(req: IncomingMessage, res: ServerResponse): Promise<void> {
+    const started = performance.now();
+    const method = req.method ?? 'GET';
+    const target = req.url ?? '/';
+    if (target.startsWith(CONTROL_PREFIX)) {
+      const reply = await control(method, pathOf(target));
+      if (method === 'HEAD') reply.body = null;
+      return writeReply(res, reply);
+    }
+    const edgeRequest = new NodeEdgeRequest(req, method, target, started, deps.isDraining());
+    const result = await deps.pipeline.handle(edgeRequest);
+    const sent = writeReply(res, result.reply);
+    done(method, target, started, result);
+    return sent;
+  }
+
+  function done(method: string, target: string, started: number, { reply, outcome, bytes = 0 }: PipelineResult): void {
+    const seconds = (performance.now() - started) / 1000;
+    counters(method, reply.status, outcome).observe(seconds, bytes);
+    if (deps.logger.isLevelEnabled('info')) {
+      logRequest(deps.logger, { method, path: target, status: reply.status, bytes, durationMs: Math.round(seconds * 1e4) / 10, cache: outcome });
+    }
+  }
+
+  return (req, res) => {
+    // A fresh hit in memory is answered right here, synchronously: no promise, no request object.
+    const started = performance.now();
+    const fast = deps.pipeline.fastHit({ method: req.method ?? 'GET', target: req.url ?? '/', rawHeaders: req.headers, started, closeConnection: deps.isDraining() });
+    if (fast !== undefined) {
+      res.writeHead(200, fast.reply.headers);
+      res.end(fast.reply.body);
+      done(req.method ?? 'GET', req.url ?? '/', started, fast);
+      return;
+    }
+    serve(req, res).catch((err: unknown) => {
+      // The pipeline answers its own errors; this is a bug or a reply Node refused to write.
+      deps.logger.error({ err, method: req.method, url: req.url }, 'edge request failed');
+      if (res.headersSent) {
+        res.destroy();
+        return;
+      }
+      const e = httpErrorOf(err);
+      writeReply(res, json(e.status, e.body, { 'x-served-by': servedBy, 'cache-control': 'no-store' })).catch(() => res.destroy());
     });
-  });
-  app.get('/_cdn/metrics', async (c) => c.body(await deps.metrics.registry.metrics(), 200, { 'content-type': deps.metrics.registry.contentType }));
-  app.all('/_cdn/*', (c) => c.json({ error: 'not_found', message: `no route for ${c.req.method} ${c.req.path}` }, 404, { 'x-served-by': servedBy }));
+  };
+}
 
-  // prom-client resolves label objects on every call; keep the child metrics per label set.
+/**
+ * The pipeline's view of a Node request. The URL is parsed only when asked for: a hit is found by
+ * the raw target, so most requests never build one.
+ */
+export class NodeEdgeRequest implements EdgeRequest {
+  readonly headers: RequestHeaders;
+  readonly body: IncomingMessage | null;
+  readonly clientIp: string | undefined;
+  private parsed: URL | undefined;
+
+  constructor(
+    private readonly incoming: Pick<IncomingMessage, "headers" | "socket">,
+    readonly method: string,
+    readonly target: string,
+    readonly started: number,
+    readonly closeConnection: boolean,
+  ) {
+    this.headers = nodeRequestHeaders(incoming.headers);
+    this.body = method === 'GET' || method === 'HEAD' ? null : (incoming as IncomingMessage);
+    this.clientIp = incoming.socket.remoteAddress;
+  }
+
+  get url(): URL {
+    if (this.parsed === undefined) this.parsed = requestUrl(this.target, this.incoming.headers.host);
+    return this.parsed;
+  }
+}
+
+/**
+ * The request URL from an origin-form target (`/path?query`) and the Host field, or from an
+ * absolute-form target. A target such as `//other/x` stays a path on this host: it is never
+ * read as a network-path reference.
+ */
+export function requestUrl(target: string, host: string | undefined): URL {
+  try {
+    if (target.startsWith('/')) return new URL(`http://${host === undefined || host === '' ? 'localhost' : host}${target}`);
+    if (/^https?:\/\//i.test(target)) return new URL(target);
+  } catch {
+    // fall through to the 400 below
+  }
+  throw clientError('bad_request', `cannot parse the request target ${JSON.stringify(target.slice(0, 200))} with Host ${JSON.stringify(host ?? '')}`, { status: 400 });
+}
+
+function pathOf(target: string): string {
+  const q = target.indexOf('?');
+  return q === -1 ? target : target.slice(0, q);
+}
+
+function json(status: number, value: unknown, extra: Record<string, string>): Reply {
+  const body = Buffer.from(JSON.stringify(value));
+  return { status, headers: { ...extra, 'content-type': 'application/json', 'content-length': String(body.length) }, body };
+}
+
+/** prom-client resolves label objects on every call: keep the child metrics per label set. */
+function requestCounters(metrics: EdgeMetrics): (method: string, status: number, outcome: string) => { observe(seconds: number, bytes: number): void } {
   const children = new Map<string, { observe(seconds: number, bytes: number): void }>();
-  const counters = (method: string, status: number, outcome: string) => {
+  return (method, status, outcome) => {
     const id = `${method} ${status} ${outcome}`;
     let child = children.get(id);
     if (child === undefined) {
-      const requests = deps.metrics.requests.labels(method, String(status), outcome);
-      const duration = deps.metrics.duration.labels(method, outcome);
-      const bytesSent = deps.metrics.bytesSent.labels(outcome);
+      const requests = metrics.requests.labels(method, String(status), outcome);
+      const duration = metrics.duration.labels(method, outcome);
+      const bytesSent = metrics.bytesSent.labels(outcome);
       child = {
         observe(seconds, bytes) {
           requests.inc();
@@ -54,35 +162,9 @@ export function createEdgeApp(deps: EdgeAppDeps): Hono<{ Bindings: Bindings }> {
           if (bytes > 0) bytesSent.inc(bytes);
         },
       };
+      // Methods come from clients: bound the table so odd ones cannot grow it without end.
       if (children.size < 1000) children.set(id, child);
     }
     return child;
   };
-
-  app.all('*', async (c) => {
-    const started = performance.now();
-    const url = new URL(c.req.url);
-    const method = c.req.method;
-    const incoming = c.env?.incoming;
-    const result = await deps.pipeline.handle({
-      method,
-      url,
-      // Node's parsed headers, when served by Node: building a WHATWG Request costs more than a hit.
-      headers: incoming?.headers !== undefined ? nodeRequestHeaders(incoming.headers) : c.req.raw.headers,
-      body: method === 'GET' || method === 'HEAD' ? null : c.req.raw.body,
-      clientIp: incoming?.socket?.remoteAddress,
-      started,
-      closeConnection: deps.isDraining(),
-    });
-    const { response, outcome } = result;
-    const seconds = (performance.now() - started) / 1000;
-    const status = response.status;
-    const bytes = result.bytes ?? 0;
-    counters(method, status, outcome).observe(seconds, bytes);
-    if (deps.logger.isLevelEnabled('info')) {
-      logRequest(deps.logger, { method, path: url.pathname + url.search, status, bytes, durationMs: Math.round(seconds * 1e4) / 10, cache: outcome });
-    }
-    return response;
-  });
-  return app;
 }

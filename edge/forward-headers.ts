@@ -7,6 +7,7 @@
  */
 import { connectionOptions, HOP_BY_HOP_FIELDS } from '../src/http/hop-by-hop.js';
 import type { RequestHeaders } from '../src/http/request-headers.js';
+import type { ReplyHeaders } from '../src/serve/reply.js';
 
 const CLIENT_CONDITIONS = ['if-none-match', 'if-modified-since', 'if-match', 'if-unmodified-since', 'if-range', 'range'];
 
@@ -43,11 +44,21 @@ export function forwardRequestHeaders(client: RequestHeaders, options: ForwardOp
   return out;
 }
 
-/** Response headers relayed from upstream for a request that bypassed the cache. */
-export function relayResponseHeaders(pairs: readonly [string, string][]): Headers {
+/**
+ * Response headers relayed from upstream for a request that bypassed the cache, as Node writes
+ * them: repeated fields joined with commas, except Set-Cookie, which is kept as a list (its values
+ * may contain commas).
+ */
+export function relayResponseHeaders(pairs: readonly [string, string][]): ReplyHeaders {
   const connection = pairs.filter(([k]) => k === 'connection').map(([, v]) => v).join(',');
   const drop = new Set([...HOP_BY_HOP_FIELDS, ...connectionOptions(connection), 'cdn-cache-control']);
-  const out = new Headers();
-  for (const [k, v] of pairs) if (!drop.has(k)) out.append(k, v);
+  const out: ReplyHeaders = {};
+  for (const [k, v] of pairs) {
+    if (drop.has(k)) continue;
+    const seen = out[k];
+    if (seen === undefined) out[k] = k === 'set-cookie' ? [v] : v;
+    else if (Array.isArray(seen)) seen.push(v);
+    else out[k] = `${seen}, ${v}`;
+  }
   return out;
 }

@@ -44,7 +44,7 @@ export async function startEdge(config: EdgeConfig, logger: Logger, options: { p
   const unsubscribeDrops = disk.onDrop((key) => pipeline.varyIndex.remove(key));
   let draining = false;
   const app = createEdgeApp({ config, pipeline, metrics, logger, isDraining: () => draining });
-  const running = await listen({ address: config.listen, fetch: app.fetch, socketIdleTimeoutMs: config.timeouts.clientIdle });
+  const running = await listen({ address: config.listen, handler: app, socketIdleTimeoutMs: config.timeouts.clientIdle });
   const stats = store.stats();
   logger.info({ url: running.url, upstream: config.upstream, cachedObjects: stats.entries, cachedBytes: stats.bytes }, 'edge listening');
 

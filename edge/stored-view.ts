@@ -4,7 +4,7 @@
  * Also the rules for which header fields are stored and which reach clients.
  */
 import type { StoredMeta } from '../src/blob/blob-store.js';
-import type { StoredResponseInfo } from '../src/http/freshness.js';
+import { ageInputsOf, type AgeInputs, type StoredResponseInfo } from '../src/http/freshness.js';
 import { parseHttpDate } from '../src/http/headers.js';
 import { connectionOptions, HOP_BY_HOP_FIELDS } from '../src/http/hop-by-hop.js';
 
@@ -15,6 +15,8 @@ export interface StoredView {
   /** Cache-Status written by caches upstream (a shield), to which ours is appended. */
   upstreamCacheStatus: string | undefined;
   info: StoredResponseInfo;
+  /** What the current age is computed from (RFC 9111 §4.2.3), read once. */
+  ageInputs: AgeInputs;
   etag: string | undefined;
   lastModified: number | undefined;
   contentType: string | undefined;
@@ -27,11 +29,13 @@ export function viewOf(meta: StoredMeta): StoredView {
   let view = views.get(meta);
   if (view === undefined) {
     const headers = headersFromPairs(meta.headers);
+    const info = { status: meta.status, headers, requestTime: meta.requestTime, responseTime: meta.responseTime };
     view = {
       headers,
       clientBase: clientBaseOf(headers),
       upstreamCacheStatus: headers.get('cache-status') ?? undefined,
-      info: { status: meta.status, headers, requestTime: meta.requestTime, responseTime: meta.responseTime },
+      info,
+      ageInputs: ageInputsOf(info),
       etag: headers.get('etag') ?? undefined,
       lastModified: parseHttpDate(headers.get('last-modified')),
       contentType: headers.get('content-type') ?? undefined,

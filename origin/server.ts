@@ -55,7 +55,7 @@ export async function startOrigin(config: OriginConfig, logger: Logger, options:
   const metrics = createHttpMetrics({ prefix: 'anycdn_origin_', processMetrics: options.processMetrics ?? true });
   let draining = false;
   const app = createOriginApp({ config, store, variants, metrics, logger, now: options.now ?? Date.now, isDraining: () => draining });
-  const running = await listen({ address: config.listen, fetch: app.fetch });
+  const running = await listen({ address: config.listen, handler: { fetch: app.fetch } });
   logger.info({ url: running.url, dataDir: config.dataDir }, 'origin listening');
   return { ...running, store, drain: () => void (draining = true) };
 }

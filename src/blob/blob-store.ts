@@ -110,6 +110,11 @@ export interface BlobStoreStats {
 export interface BlobStore {
   /** The committed object for `key`, or undefined. Counts as a use for LRU eviction. */
   get(key: string): Promise<BlobEntry | undefined>;
+  /**
+   * The committed object when the store holds it in memory, without waiting on anything; counts
+   * as a use like get(). Undefined means "not in memory", not "not stored": ask get() then.
+   */
+  getHot?(key: string): { meta: StoredMeta; data: Buffer } | undefined;
   /** Start writing `key`; undefined when the store will not take it (too large, unusable disk). */
   begin(key: string, expectedSize?: number): Promise<BlobWriter | undefined>;
   /** Refresh metadata in place (after a 304). False when `key` is not stored. */

@@ -69,6 +69,11 @@ export class MemoryBlobStore implements BlobStore {
     return rec === undefined ? undefined : bufferEntry(rec.meta, rec.data);
   }
 
+  getHot(key: string): { meta: StoredMeta; data: Buffer } | undefined {
+    this.assertOpen();
+    return this.cache.get(key);
+  }
+
   /** The entry without counting a use (the tiered store checks memory before disk with it). */
   peek(key: string): BlobEntry | undefined {
     const rec = this.cache.peek(key);

@@ -77,6 +77,12 @@ export class TieredBlobStore implements BlobStore {
     return bufferEntry(entry.meta, data);
   }
 
+  getHot(key: string): { meta: StoredMeta; data: Buffer } | undefined {
+    const hot = this.memory.getHot(key);
+    if (hot !== undefined) this.disk.touch(key);
+    return hot;
+  }
+
   async begin(key: string, expectedSize?: number): Promise<BlobWriter | undefined> {
     this.assertOpen();
     const writer = await this.disk.begin(key, expectedSize);

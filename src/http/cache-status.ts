@@ -32,7 +32,7 @@ export interface CacheStatusEntry {
 /** RFC 8941 §3.3.1: the range of an sf-integer. */
 const SF_INTEGER_MAX = 999_999_999_999_999;
 
-function sfInteger(n: number): string {
+export function sfInteger(n: number): string {
   return String(Math.max(-SF_INTEGER_MAX, Math.min(SF_INTEGER_MAX, Math.trunc(n))));
 }
 

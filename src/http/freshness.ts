@@ -139,12 +139,17 @@ export function currentAge(info: AgeInputs, now: number): number {
 
 /** `currentAge` read from a stored response's own Date and Age headers. */
 export function storedAge(res: StoredResponseInfo, now: number): number {
+  return currentAge(ageInputsOf(res), now);
+}
+
+/** The inputs of `currentAge` of a stored response: fixed once it is stored, so they can be kept. */
+export function ageInputsOf(res: StoredResponseInfo): AgeInputs {
   const inputs: AgeInputs = { requestTime: res.requestTime, responseTime: res.responseTime };
   const dateMs = parseHttpDate(res.headers.get('date'));
   if (dateMs !== undefined) inputs.dateMs = dateMs;
   const ageHeaderSec = parseAge(res.headers.get('age'));
   if (ageHeaderSec !== undefined) inputs.ageHeaderSec = ageHeaderSec;
-  return currentAge(inputs, now);
+  return inputs;
 }
 
 /** RFC 9111 §4.2: fresh when the freshness lifetime exceeds the current age. */

@@ -1,16 +1,18 @@
 /**
- * Binding a fetch handler to a TCP port with @hono/node-server, with server timeouts set and a
- * graceful close: stop accepting, let in-flight responses finish, close idle keep-alive sockets,
- * and destroy what is left after a deadline.
+ * Binding a handler to a TCP port — a fetch handler through @hono/node-server (the origin) or a
+ * plain Node request listener (the edge) — with server timeouts set and a graceful close: stop
+ * accepting, let in-flight responses finish, close idle keep-alive sockets, and destroy what is
+ * left after a deadline.
  */
 import type { AddressInfo } from 'node:net';
-import type { Server } from 'node:http';
-import { serve } from '@hono/node-server';
+import { createServer, type RequestListener, type Server } from 'node:http';
+import { getRequestListener } from '@hono/node-server';
 import type { ListenAddress } from '../config/common.js';
 
 export interface ListenOptions {
   address: ListenAddress;
-  fetch: (request: Request) => Response | Promise<Response>;
+  /** What answers: a Node request listener, or a fetch handler (WHATWG Request → Response). */
+  handler: RequestListener | { fetch: (request: Request) => Response | Promise<Response> };
   /** Time allowed for a client to send request headers. Default 15 s (slowloris bound). */
   headersTimeoutMs?: number;
   /** Time allowed for a whole request including its body. Default 10 min (large uploads). */
@@ -36,12 +38,14 @@ export interface RunningServer {
 
 export function listen(options: ListenOptions): Promise<RunningServer> {
   return new Promise((resolve, reject) => {
-    const server = serve({ fetch: options.fetch, hostname: options.address.host, port: options.address.port }) as Server;
+    const handler = options.handler;
+    const server = createServer(typeof handler === 'function' ? handler : getRequestListener(handler.fetch));
     server.headersTimeout = options.headersTimeoutMs ?? 15_000;
     server.requestTimeout = options.requestTimeoutMs ?? 600_000;
     server.keepAliveTimeout = options.keepAliveTimeoutMs ?? 65_000;
     server.timeout = options.socketIdleTimeoutMs ?? 0;
     server.once('error', reject);
+    server.listen(options.address.port, options.address.host);
     server.once('listening', () => {
       server.off('error', reject);
       const port = (server.address() as AddressInfo).port;

@@ -3,10 +3,11 @@
  * ranges (206/416) and HEAD, decided by the pure functions in src/http/ and applied here. Both
  * servers answer content through this one function.
  */
-import { Readable } from 'node:stream';
+import type { Readable } from 'node:stream';
 import { evaluateConditional } from '../http/conditional.js';
 import type { HeaderGetter } from '../http/headers.js';
 import { contentRangeHeader, evaluateRange } from '../http/range.js';
+import { toResponse, type Reply } from './reply.js';
 
 export interface Representation {
   /**
@@ -33,29 +34,37 @@ const PRECONDITION_FAILED_HEADERS = ['cache-status', 'x-served-by'];
 
 export type ServeOutcome = 'full' | 'partial' | 'not-modified' | 'precondition-failed' | 'unsatisfiable' | 'head';
 
+/** The answer to a request for a representation, with what kind of answer it is and the body bytes it sends. */
+export interface Answer {
+  reply: Reply;
+  outcome: ServeOutcome;
+  bytes: number;
+}
+
+/** As `answer`, as a WHATWG `Response` (for Hono routes). */
+export async function respondWith(method: string, req: HeaderGetter, rep: Representation): Promise<{ response: Response; outcome: ServeOutcome; bytes: number }> {
+  const { reply, outcome, bytes } = await answer(method, req, rep);
+  return { response: toResponse(reply), outcome, bytes };
+}
+
 /**
- * Responses are built with plain header records (lower-case names): on @hono/node-server such a
- * response is written with one `writeHead` call, without building a `Headers` object — this is
- * the cache-hit path, so it matters.
+ * Plain header records (lower-case names) throughout: the edge writes them to Node with one
+ * `writeHead` call, without building a `Headers` object — this is the cache-hit path, so it matters.
  */
-export async function respondWith(
-  method: string,
-  req: HeaderGetter,
-  rep: Representation,
-): Promise<{ response: Response; outcome: ServeOutcome; bytes: number }> {
+export async function answer(method: string, req: HeaderGetter, rep: Representation): Promise<Answer> {
   const validators = { etag: rep.etag, lastModified: rep.lastModified };
-  if ((rep.status ?? 200) !== 200) return respondPlain(method, rep);
+  if ((rep.status ?? 200) !== 200) return answerPlain(method, rep);
   const cond = evaluateConditional(method, req, validators);
   if (cond === 'not-modified') {
-    return { response: new Response(null, { status: 304, headers: pick(rep.headers, NOT_MODIFIED_HEADERS) }), outcome: 'not-modified', bytes: 0 };
+    return { reply: { status: 304, headers: pick(rep.headers, NOT_MODIFIED_HEADERS), body: null }, outcome: 'not-modified', bytes: 0 };
   }
   if (cond === 'precondition-failed') {
     const headers = pick(rep.headers, PRECONDITION_FAILED_HEADERS);
     headers['content-length'] = '0';
-    return { response: new Response(null, { status: 412, headers }), outcome: 'precondition-failed', bytes: 0 };
+    return { reply: { status: 412, headers, body: null }, outcome: 'precondition-failed', bytes: 0 };
   }
   // Preconditions need no length; ranges do.
-  if (rep.size === undefined) return respondPlain(method, rep);
+  if (rep.size === undefined) return answerPlain(method, rep);
 
   // Object.assign rather than spread: much faster for header records (measured), on every hit.
   const headers: Record<string, string> = Object.assign({}, rep.headers);
@@ -65,7 +74,7 @@ export async function respondWith(
     headers['content-range'] = contentRangeHeader(range, rep.size);
     headers['content-length'] = '0';
     delete headers['content-type'];
-    return { response: new Response(null, { status: 416, headers }), outcome: 'unsatisfiable', bytes: 0 };
+    return { reply: { status: 416, headers, body: null }, outcome: 'unsatisfiable', bytes: 0 };
   }
   const isHead = method === 'HEAD';
   let status = 200;
@@ -80,16 +89,15 @@ export async function respondWith(
   const length = rep.size === 0 ? 0 : end - start + 1;
   headers['content-length'] = String(length);
   if (isHead || length === 0) {
-    return { response: new Response(null, { status, headers }), outcome: isHead ? 'head' : 'full', bytes: 0 };
+    return { reply: { status, headers, body: null }, outcome: isHead ? 'head' : 'full', bytes: 0 };
   }
-  let body: ConstructorParameters<typeof Response>[0];
+  let body: Buffer | Readable;
   if (Buffer.isBuffer(rep.body)) {
     body = status === 206 ? rep.body.subarray(start, end + 1) : rep.body;
   } else {
-    const stream = await rep.body(status === 206 ? { start, end } : undefined);
-    body = Readable.toWeb(stream) as ReadableStream<Uint8Array>;
+    body = await rep.body(status === 206 ? { start, end } : undefined);
   }
-  return { response: new Response(body, { status, headers }), outcome: status === 206 ? 'partial' : 'full', bytes: length };
+  return { reply: { status, headers, body }, outcome: status === 206 ? 'partial' : 'full', bytes: length };
 }
 
 function pick(headers: Record<string, string>, names: readonly string[]): Record<string, string> {
@@ -102,12 +110,12 @@ function pick(headers: Record<string, string>, names: readonly string[]): Record
 }
 
 /** Send a representation as it is: no conditional or range evaluation. */
-async function respondPlain(method: string, rep: Representation): Promise<{ response: Response; outcome: ServeOutcome; bytes: number }> {
+async function answerPlain(method: string, rep: Representation): Promise<Answer> {
   const status = rep.status ?? 200;
   const headers: Record<string, string> = Object.assign({}, rep.headers);
   if (rep.size !== undefined) headers['content-length'] = String(rep.size);
   const bodyless = method === 'HEAD' || status === 204 || status === 304 || rep.size === 0;
-  if (bodyless) return { response: new Response(null, { status, headers }), outcome: method === 'HEAD' ? 'head' : 'full', bytes: 0 };
-  const body = Buffer.isBuffer(rep.body) ? rep.body : (Readable.toWeb(await rep.body()) as ReadableStream<Uint8Array>);
-  return { response: new Response(body, { status, headers }), outcome: 'full', bytes: rep.size ?? 0 };
+  if (bodyless) return { reply: { status, headers, body: null }, outcome: method === 'HEAD' ? 'head' : 'full', bytes: 0 };
+  const body = Buffer.isBuffer(rep.body) ? rep.body : await rep.body();
+  return { reply: { status, headers, body }, outcome: 'full', bytes: rep.size ?? 0 };
 }

@@ -1,0 +1,163 @@
+/**
+ * The fast hit path (EdgePipeline.fastHit) must answer exactly what the full pipeline answers for
+ * the same request, and must decline every request and object it is not made for. Both paths are
+ * asked directly for the same stored objects, from an upstream whose answers the test scripts.
+ */
+import { createServer, type Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { NodeEdgeRequest } from '../../../edge/app.js';
+import type { PipelineResult } from '../../../edge/pipeline.js';
+import { startTestEdge, type TestEdge } from '../../support/edge.js';
+
+interface Scripted {
+  status?: number;
+  headers: Record<string, string>;
+  body: Buffer;
+}
+
+const scripts = new Map<string, Scripted>();
+let upstream: Server;
+let edge: TestEdge;
+let host: string;
+
+beforeAll(async () => {
+  upstream = createServer((req, res) => {
+    const s = scripts.get(req.url ?? '');
+    if (s === undefined) {
+      res.writeHead(404, { 'content-type': 'text/plain' }).end('no script');
+      return;
+    }
+    res.writeHead(s.status ?? 200, { 'content-length': String(s.body.length), ...s.headers });
+    res.end(req.method === 'HEAD' ? undefined : s.body);
+  });
+  await new Promise<void>((r) => upstream.listen(0, '127.0.0.1', r));
+  const url = `http://127.0.0.1:${(upstream.address() as AddressInfo).port}`;
+  // Objects over 2 KiB stay on disk only, to check that those never take the fast path.
+  edge = await startTestEdge(url, { memory: { maxBytes: '1MiB', maxEntrySize: '2KiB' } });
+  host = edge.url.slice('http://'.length);
+});
+afterAll(async () => {
+  await edge.destroy();
+  await new Promise((r) => upstream.close(r));
+});
+
+const dated = (extra: Record<string, string>): Record<string, string> => ({ date: new Date(edge.clock.now()).toUTCString(), ...extra });
+
+/** Script a path, request it until the edge has stored it, and return what a plain GET gets now. */
+async function stored(path: string, script: Scripted): Promise<void> {
+  scripts.set(path, script);
+  await edge.get(path);
+}
+
+function fast(path: string, headers: Record<string, string> = {}, method = 'GET', closeConnection = false): PipelineResult | undefined {
+  return edge.server.pipeline.fastHit({ method, target: path, rawHeaders: { host, ...headers }, closeConnection });
+}
+
+async function full(path: string, headers: Record<string, string> = {}, method = 'GET', closeConnection = false): Promise<PipelineResult> {
+  const incoming = { headers: { host, ...headers }, socket: { remoteAddress: '127.0.0.1' } } as unknown as ConstructorParameters<typeof NodeEdgeRequest>[0];
+  return edge.server.pipeline.handle(new NodeEdgeRequest(incoming, method, path, performance.now(), closeConnection));
+}
+
+/** A result without Server-Timing, whose duration differs between any two answers. */
+function comparable(result: PipelineResult): unknown {
+  const headers = { ...result.reply.headers };
+  expect(headers['server-timing']).toMatch(/^cdn-cache;desc=hit, edge;dur=\d+\.\d$/);
+  delete headers['server-timing'];
+  return { status: result.reply.status, headers, body: result.reply.body, outcome: result.outcome, bytes: result.bytes };
+}
+
+async function expectSame(path: string, method = 'GET', closeConnection = false): Promise<PipelineResult> {
+  const quick = fast(path, {}, method, closeConnection);
+  expect(quick, `${method} ${path} takes the fast path`).toBeDefined();
+  expect(comparable(quick!)).toEqual(comparable(await full(path, {}, method, closeConnection)));
+  return quick!;
+}
+
+describe('fast hits answer what the full pipeline answers', () => {
+  it('for a plain object, on GET and HEAD', async () => {
+    await stored('/f/plain.bin', { headers: dated({ 'content-type': 'application/octet-stream', 'cache-control': 'public, max-age=60', etag: '"p1"', 'last-modified': 'Tue, 01 Sep 2026 10:00:00 GMT', 'x-custom': 'kept' }), body: Buffer.alloc(1000, 1) });
+    edge.clock.advance(7_600); // ages and ttls are whole seconds, rounded down
+    const get = await expectSame('/f/plain.bin');
+    expect(get.reply.headers).toMatchObject({ 'cache-status': 'anycdn; hit; ttl=52', age: '7', 'x-custom': 'kept', 'content-length': '1000', 'accept-ranges': 'bytes' });
+    expect(get.bytes).toBe(1000);
+    const head = await expectSame('/f/plain.bin', 'HEAD');
+    expect(head.reply.body).toBeNull();
+    expect(head.bytes).toBe(0);
+  });
+
+  it('with an upstream Cache-Status, an Age from upstream, CDN-Cache-Control and s-maxage', async () => {
+    await stored('/f/shielded.bin', { headers: dated({ 'content-type': 'image/png', 'cache-control': 'public, max-age=5', 'cdn-cache-control': 'max-age=300', 'cache-status': 'shield; hit', age: '30' }), body: Buffer.alloc(10, 2) });
+    const got = await expectSame('/f/shielded.bin');
+    expect(got.reply.headers['cache-status']).toBe('shield; hit, anycdn; hit; ttl=270');
+    expect(got.reply.headers['age']).toBe('30');
+    expect(got.reply.headers['cdn-cache-control']).toBeUndefined();
+    await stored('/f/smaxage.bin', { headers: dated({ 'content-type': 'image/png', 'cache-control': 'max-age=5, s-maxage=90' }), body: Buffer.alloc(10, 3) });
+    // The clock is 0.6 s past a whole second, which the Date field cannot say: 0.6 s of apparent age.
+    expect((await expectSame('/f/smaxage.bin')).reply.headers['cache-status']).toBe('anycdn; hit; ttl=89');
+  });
+
+  it('for Expires-based freshness, an empty body and while draining', async () => {
+    const expires = new Date(edge.clock.now() + 120_000).toUTCString();
+    await stored('/f/expires.bin', { headers: dated({ 'content-type': 'image/gif', expires }), body: Buffer.alloc(5, 4) });
+    await expectSame('/f/expires.bin');
+    await stored('/f/empty.bin', { headers: dated({ 'content-type': 'image/gif', 'cache-control': 'max-age=60' }), body: Buffer.alloc(0) });
+    const empty = await expectSame('/f/empty.bin');
+    expect(empty.reply.body).toBeNull();
+    expect(empty.reply.headers['content-length']).toBe('0');
+    const draining = await expectSame('/f/plain.bin', 'GET', true);
+    expect(draining.reply.headers['connection']).toBe('close');
+  });
+});
+
+describe('the fast path declines', () => {
+  it('requests whose fields change the answer or what may be reused', async () => {
+    await stored('/f/declines.bin', { headers: dated({ 'content-type': 'image/png', 'cache-control': 'max-age=60', etag: '"d1"' }), body: Buffer.alloc(100, 5) });
+    expect(fast('/f/declines.bin')).toBeDefined();
+    for (const [name, value] of [
+      ['range', 'bytes=0-9'],
+      ['if-none-match', '"d1"'],
+      ['if-modified-since', new Date(edge.clock.now()).toUTCString()],
+      ['if-match', '"d1"'],
+      ['if-unmodified-since', new Date(edge.clock.now()).toUTCString()],
+      ['if-range', '"d1"'],
+      ['cache-control', 'max-age=0'],
+      ['pragma', 'no-cache'],
+      ['authorization', 'Bearer x'],
+    ] as const) {
+      expect(fast('/f/declines.bin', { [name]: value }), name).toBeUndefined();
+    }
+    expect(fast('/f/declines.bin', {}, 'POST')).toBeUndefined();
+    expect(fast('/f/never-requested.bin')).toBeUndefined();
+  });
+
+  it('objects that are stale, must be revalidated, negotiated, compressed, negative or only on disk', async () => {
+    await stored('/f/short.bin', { headers: dated({ 'content-type': 'image/png', 'cache-control': 'max-age=2' }), body: Buffer.alloc(10, 6) });
+    expect(fast('/f/short.bin')).toBeDefined();
+    edge.clock.advance(3_000);
+    expect(fast('/f/short.bin')).toBeUndefined();
+    await stored('/f/nocache.bin', { headers: dated({ 'content-type': 'image/png', 'cache-control': 'no-cache, max-age=60' }), body: Buffer.alloc(10, 7) });
+    expect(fast('/f/nocache.bin')).toBeUndefined();
+    await stored('/f/vary.bin', { headers: dated({ 'content-type': 'image/png', 'cache-control': 'max-age=60', vary: 'Accept' }), body: Buffer.alloc(10, 8) });
+    expect((await edge.get('/f/vary.bin')).headers['cache-status']).toMatch(/hit/);
+    expect(fast('/f/vary.bin')).toBeUndefined();
+    await stored('/f/style.css', { headers: dated({ 'content-type': 'text/css', 'cache-control': 'max-age=60' }), body: Buffer.from('a{color:red}'.repeat(200)) });
+    expect(fast('/f/style.css')).toBeUndefined();
+    await stored('/f/gone.bin', { status: 404, headers: dated({ 'content-type': 'text/plain', 'cache-control': 'max-age=60' }), body: Buffer.from('gone') });
+    expect((await edge.get('/f/gone.bin')).headers['cache-status']).toMatch(/hit/);
+    expect(fast('/f/gone.bin')).toBeUndefined();
+    await stored('/f/large.bin', { headers: dated({ 'content-type': 'application/octet-stream', 'cache-control': 'max-age=60' }), body: Buffer.alloc(4096, 9) });
+    expect((await edge.get('/f/large.bin')).headers['cache-status']).toMatch(/hit/);
+    expect(fast('/f/large.bin')).toBeUndefined();
+  });
+
+  it('a URL once its object is purged or replaced', async () => {
+    await stored('/f/replaced.bin', { headers: dated({ 'content-type': 'image/png', 'cache-control': 'max-age=60', etag: '"r1"' }), body: Buffer.alloc(10, 1) });
+    expect(fast('/f/replaced.bin')?.reply.headers['etag']).toBe('"r1"');
+    await edge.server.pipeline.invalidate(`${host}/f/replaced.bin`);
+    expect(fast('/f/replaced.bin')).toBeUndefined();
+    scripts.set('/f/replaced.bin', { headers: dated({ 'content-type': 'image/png', 'cache-control': 'max-age=60', etag: '"r2"' }), body: Buffer.alloc(10, 2) });
+    await edge.get('/f/replaced.bin');
+    expect(fast('/f/replaced.bin')?.reply.headers['etag']).toBe('"r2"');
+  });
+});
