@@ -7,10 +7,14 @@
  * - `variants/<sha[0..2]>/<sourceSha256>/<name>` and `<name>.json`: generated variants and their
  *   VariantMeta, keyed by the hash of the source bytes (`name` is the percent-encoded variant with
  *   `.` encoded too, so no name is `..` and none ends in `.json`).
- * - `tmp/`: temporary files; every write goes here first, then is fsynced and renamed into place
- *   (same file system, so the rename is atomic), then the directory is fsynced. A crash at any
- *   moment leaves the old version fully intact or the new one fully there; `open()` deletes what a
- *   crash left in `tmp/`. One process owns a root.
+ * - `tmp/`: temporary files; every write of an object or a meta file goes here first, then is
+ *   fsynced and renamed into place (same file system, so the rename is atomic), then the directory
+ *   is fsynced. A crash at any moment leaves the old version fully intact or the new one fully
+ *   there; `open()` deletes what a crash left in `tmp/`. Variants are the exception (see
+ *   putVariant): they are written in place, and a torn one reads as absent.
+ *
+ * One process owns a root and is its only writer: head() answers recently read paths from memory
+ * (meta-cache.ts), so a meta file changed behind the store's back is seen only after a restart.
  *
  * Objects no longer referenced by any path are left on disk (removing them safely needs reference
  * counting across paths and concurrent uploads; a later garbage collector can scan meta/).
@@ -23,7 +27,7 @@
  * later upload is refused with `path_conflict` (409) and nothing is changed.
  */
 import { randomUUID } from 'node:crypto';
-import { lstat, mkdir, open, readFile, readdir, realpath, rename, rm, rmdir, stat, unlink, type FileHandle } from 'node:fs/promises';
+import { lstat, mkdir, open, readFile, readdir, realpath, rename, rm, rmdir, stat, unlink, writeFile, type FileHandle } from 'node:fs/promises';
 import { dirname, isAbsolute, join, relative, resolve, sep } from 'node:path';
 import type { Readable } from 'node:stream';
 import { validateAssetPath } from '../../src/asset-path.js';
@@ -41,12 +45,18 @@ import {
   sha256Hex,
   variantName,
 } from './asset-store-common.js';
+import { MetaCache } from './meta-cache.js';
 
 export interface FsAssetStoreOptions {
   /** Directory holding the store; created by `open()`. */
   root: string;
   /** Clock in ms for upload and variant times; defaults to `Date.now`. Injected so tests use literal times. */
   now?: () => number;
+  /**
+   * Asset metadata kept in memory by path (see meta-cache.ts), so head() costs no file-system call
+   * for a recently read path. Default DEFAULT_META_CACHE_ENTRIES (10 000); 0 keeps none.
+   */
+  metaCacheEntries?: number;
 }
 
 /** Longest last segment: the file name gets `.json` appended and must stay within NAME_MAX (255). */
@@ -57,11 +67,13 @@ export class FsAssetStore implements AssetStore {
   private readonly now: () => number;
   private readonly metaRoot: string;
   private metaRealRoot: string | undefined;
+  private readonly metas: MetaCache;
 
   constructor(options: FsAssetStoreOptions) {
     this.root = resolve(options.root);
     this.now = options.now ?? Date.now;
     this.metaRoot = join(this.root, 'meta');
+    this.metas = new MetaCache(options.metaCacheEntries);
   }
 
   /** Create the folders if needed, delete temp files left by a crash, and return the store. */
@@ -73,9 +85,9 @@ export class FsAssetStore implements AssetStore {
     return new FsAssetStore({ ...options, root: await realpath(root) });
   }
 
+  /** Only a path that passed metaFileOf's checks is ever kept, so a kept one needs no new check. */
   async head(path: string): Promise<AssetMeta | undefined> {
-    const file = await this.metaFileOf(path);
-    return readAssetMeta(file, path);
+    return this.metas.read(path, async () => readAssetMeta(await this.metaFileOf(path), path));
   }
 
   async read(path: string, range?: ByteRange): Promise<{ meta: AssetMeta; body: Readable } | undefined> {
@@ -107,6 +119,14 @@ export class FsAssetStore implements AssetStore {
   }
 
   async put(path: string, body: AsyncIterable<Uint8Array>, options: PutOptions): Promise<AssetMeta> {
+    return this.metas.write(path, () => this.putUncached(path, body, options));
+  }
+
+  async delete(path: string): Promise<AssetMeta | undefined> {
+    return this.metas.write(path, () => this.deleteUncached(path));
+  }
+
+  private async putUncached(path: string, body: AsyncIterable<Uint8Array>, options: PutOptions): Promise<AssetMeta> {
     const file = await this.metaFileOf(path);
     await assertNoConflict(file, path);
     const digest = await this.writeObject(body, options.maxBytes);
@@ -117,7 +137,7 @@ export class FsAssetStore implements AssetStore {
     return meta;
   }
 
-  async delete(path: string): Promise<AssetMeta | undefined> {
+  private async deleteUncached(path: string): Promise<AssetMeta | undefined> {
     const file = await this.metaFileOf(path);
     const meta = await readAssetMeta(file, path);
     if (meta === undefined) return undefined;
@@ -151,8 +171,8 @@ export class FsAssetStore implements AssetStore {
   ): Promise<VariantMeta> {
     const file = this.variantFile(sourceSha256, variant);
     const meta = newVariantMeta(sourceSha256, variant, data, info, this.now());
-    await this.writeFileAtomic(file, data, undefined, false);
-    await this.writeFileAtomic(file + '.json', Buffer.from(JSON.stringify(meta) + '\n'), undefined, false);
+    await writeInPlace(file, data);
+    await writeInPlace(file + '.json', JSON.stringify(meta) + '\n');
     return meta;
   }
 
@@ -235,18 +255,13 @@ export class FsAssetStore implements AssetStore {
    * the target is a meta file: directory collisions become `path_conflict`, and a directory pruned
    * by a concurrent delete between mkdir and rename is recreated.
    */
-  /**
-   * Write `target` through a temp file and a rename. `durable` (the default) fsyncs the data and
-   * the directory so the write survives a power loss; variants skip that: they can always be
-   * regenerated, and getVariant checks their hash, so a torn one after a crash is just a miss.
-   */
-  private async writeFileAtomic(target: string, data: Buffer, assetPath?: string, durable = true): Promise<void> {
+  private async writeFileAtomic(target: string, data: Buffer, assetPath?: string): Promise<void> {
     const tmp = this.tempFile();
     try {
       const handle = await open(tmp, 'wx');
       try {
         await handle.writeFile(data);
-        if (durable) await handle.sync();
+        await handle.sync();
       } finally {
         await handle.close();
       }
@@ -264,7 +279,7 @@ export class FsAssetStore implements AssetStore {
       await rm(tmp, { force: true });
       throw err instanceof CdnError ? err : ioError('write', err);
     }
-    if (durable) await fsyncDir(dirname(target));
+    await fsyncDir(dirname(target));
   }
 
   /** Remove the variants of a source hash; best effort, since they can always be regenerated. */
@@ -369,6 +384,29 @@ async function readIfExists(file: string): Promise<Buffer | undefined> {
   } catch (err) {
     if (isMissing(err) || errnoOf(err) === 'EISDIR') return undefined;
     throw ioError('read', err);
+  }
+}
+
+/**
+ * Write a variant file in place, without a temp file, rename or fsync: each thread-pool round trip
+ * costs ~75 µs of CPU on a small VM, and a new variant is written on every transform. Safe because
+ * variants can always be regenerated and getVariant trusts nothing it reads: the metadata is
+ * parsed and checked, the bytes hashed against it, so a file torn by a crash or read while being
+ * rewritten is a miss. The folder is made only when the write finds it missing, so every variant
+ * of a source after its first costs no mkdir.
+ */
+async function writeInPlace(file: string, data: Buffer | string): Promise<void> {
+  try {
+    await writeFile(file, data);
+    return;
+  } catch (err) {
+    if (errnoOf(err) !== 'ENOENT') throw ioError('write', err);
+  }
+  try {
+    await mkdir(dirname(file), { recursive: true });
+    await writeFile(file, data);
+  } catch (err) {
+    throw ioError('write', err);
   }
 }
 

@@ -179,6 +179,36 @@ describe('FsAssetStore on disk', () => {
     expect(await store.head('x'.repeat(250))).toEqual(meta);
   });
 
+  it('answers head() of a recently read path from memory: only its own writes change the answer', async () => {
+    const v1 = await store.put('doc.txt', bodyOf(BYTES), { maxBytes: MAX });
+    expect(await store.head('doc.txt')).toEqual(v1);
+    await rm(join(root, 'meta', 'doc.txt.json')); // behind the store's back: not seen
+    expect(await store.head('doc.txt')).toEqual(v1);
+    const v2 = await store.put('doc.txt', bodyOf(PNG_HEAD), { maxBytes: MAX });
+    expect(await store.head('doc.txt')).toEqual(v2);
+    expect(await store.delete('doc.txt')).toEqual(v2);
+    expect(await store.head('doc.txt')).toBeUndefined();
+    const uncached = await FsAssetStore.open({ root, metaCacheEntries: 0 });
+    const v3 = await uncached.put('doc.txt', bodyOf(BYTES), { maxBytes: MAX });
+    await rm(join(root, 'meta', 'doc.txt.json'));
+    expect([v3.sha256, await uncached.head('doc.txt')]).toEqual([SHA, undefined]);
+  });
+
+  it('writes variants in place, making their folder once, and reads torn variant metadata as absent', async () => {
+    await store.putVariant(SHA, 'fmt=png', PNG_HEAD, { contentType: 'image/png', width: 1, height: 1 });
+    await store.putVariant(SHA, 'fmt=webp', BYTES, { contentType: 'image/webp', width: 1, height: 1 });
+    expect(await filesUnder(join(root, 'variants'))).toEqual(
+      ['fmt%3Dpng', 'fmt%3Dpng.json', 'fmt%3Dwebp', 'fmt%3Dwebp.json'].map((name) => join(SHA.slice(0, 2), SHA, name)),
+    );
+    expect(await readdir(join(root, 'tmp'))).toEqual([]);
+    const metaFile = join(root, 'variants', SHA.slice(0, 2), SHA, 'fmt%3Dpng.json');
+    const text = await readFile(metaFile, 'utf8');
+    await writeFile(metaFile, text.slice(0, text.length >> 1)); // a crash in the middle of the write
+    expect(await store.getVariant(SHA, 'fmt=png')).toBeUndefined();
+    const again = await store.putVariant(SHA, 'fmt=png', PNG_HEAD, { contentType: 'image/png', width: 1, height: 1 });
+    expect((await store.getVariant(SHA, 'fmt=png'))?.meta).toEqual(again);
+  });
+
   it('a variant whose bytes no longer match its metadata reads as absent', async () => {
     await store.putVariant(SHA, 'fmt=png', PNG_HEAD, { contentType: 'image/png', width: 1, height: 1 });
     await writeFile(join(root, 'variants', SHA.slice(0, 2), SHA, 'fmt%3Dpng'), 'torn');
