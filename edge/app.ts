@@ -23,6 +23,8 @@ export interface EdgeAppDeps {
   logger: Logger;
   /** True while draining: health answers 503 and responses carry `Connection: close`. */
   isDraining: () => boolean;
+  /** What /_cdn/metrics answers. Default: this process's registry; a cluster worker asks for all processes' sum. */
+  metricsText?: () => Promise<string>;
 }
 
 const CONTROL_PREFIX = '/_cdn/';
@@ -39,7 +41,7 @@ export function createEdgeApp(deps: EdgeAppDeps): RequestListener {
       return json(draining ? 503 : 200, body, { 'cache-control': 'no-store', 'x-served-by': servedBy });
     }
     if (readable && path === '/_cdn/metrics') {
-      const text = Buffer.from(await deps.metrics.registry.metrics());
+      const text = Buffer.from(await (deps.metricsText?.() ?? deps.metrics.registry.metrics()));
       return { status: 200, headers: { 'content-type': deps.metrics.registry.contentType, 'content-length': String(text.length) }, body: text };
     }
     return json(404, { error: 'not_found', message: `no route for ${method} ${path}` }, { 'x-served-by': servedBy });

@@ -15,6 +15,13 @@ const httpUrl = z
 export const edgeConfigSchema = z.strictObject({
   /** Address to listen on. Default 127.0.0.1:8080. */
   listen: listenAddress.default({ host: '127.0.0.1', port: 8080 }),
+  /**
+   * Worker processes answering clients. Default 1: one process does everything. With N > 1 the
+   * node runs N workers (each with its own memory tier of `memory.maxBytes`) in front of one
+   * shield process that owns the disk cache and the upstream connections, so a cold object is
+   * still fetched once (edge/cluster.ts). Use up to the number of cores.
+   */
+  workers: z.number().int().min(1).max(64).default(1),
   /** Base URL of the origin or of this PoP's shield. The edge fetches from nowhere else. */
   upstream: httpUrl,
   /** Name of this point of presence (in X-Served-By and metrics). */

@@ -9,6 +9,9 @@ import { connectionOptions, HOP_BY_HOP_FIELDS } from '../src/http/hop-by-hop.js'
 import type { RequestHeaders } from '../src/http/request-headers.js';
 import type { ReplyHeaders } from '../src/serve/reply.js';
 
+/** Marks a request from a cluster worker to its node's shield process (edge/cluster.ts); never forwarded further. */
+export const WORKER_HEADER = 'anycdn-worker';
+
 const CLIENT_CONDITIONS = ['if-none-match', 'if-modified-since', 'if-match', 'if-unmodified-since', 'if-range', 'range'];
 
 export interface ForwardOptions {
@@ -16,15 +19,15 @@ export interface ForwardOptions {
   dropConditions: boolean;
   /** The client's address, appended to X-Forwarded-For. */
   clientIp: string | undefined;
-  /** This node's Via pseudonym, e.g. `anycdn-ams-1`. */
-  via: string;
+  /** This node's Via pseudonym, e.g. `anycdn-ams-1`; undefined adds no Via (a worker's request to its shield, which has one). */
+  via: string | undefined;
   /** Extra fields that replace the client's (revalidation validators). */
   extra?: Record<string, string>;
 }
 
 export function forwardRequestHeaders(client: RequestHeaders, options: ForwardOptions): Record<string, string | string[]> {
   // `Expect: 100-continue` was already answered by this server (RFC 9110 §10.1.1); undici refuses it.
-  const drop = new Set<string>([...HOP_BY_HOP_FIELDS, ...connectionOptions(client.get('connection')), 'host', 'content-length', 'expect']);
+  const drop = new Set<string>([...HOP_BY_HOP_FIELDS, ...connectionOptions(client.get('connection')), 'host', 'content-length', 'expect', WORKER_HEADER]);
   if (options.dropConditions) for (const f of CLIENT_CONDITIONS) drop.add(f);
   const out: Record<string, string | string[]> = {};
   for (const [k, v] of client) {
@@ -34,7 +37,7 @@ export function forwardRequestHeaders(client: RequestHeaders, options: ForwardOp
   const forwardedFor = client.get('x-forwarded-for');
   if (options.clientIp !== undefined) out['x-forwarded-for'] = forwardedFor ? `${forwardedFor}, ${options.clientIp}` : options.clientIp;
   const via = client.get('via');
-  out['via'] = via ? `${via}, 1.1 ${options.via}` : `1.1 ${options.via}`;
+  if (options.via !== undefined) out['via'] = via ? `${via}, 1.1 ${options.via}` : `1.1 ${options.via}`;
   const host = client.get('host');
   // The Host the cache key was made from; a client's own X-Forwarded-Host is not trusted (it is
   // not in the key, so an origin that used it could be made to poison the cache).

@@ -35,7 +35,8 @@ import { imageQueryNormalizer, primaryKey, VARY_SEPARATOR, variantKey } from './
 import type { EdgeConfig } from './config.js';
 import { fetchForCache, type FetchDeps } from './fetcher.js';
 import { FlightTable, type FlightOutcome, type SharedOutcome } from './flights.js';
-import { forwardRequestHeaders, relayResponseHeaders } from './forward-headers.js';
+import { forwardRequestHeaders, relayResponseHeaders, WORKER_HEADER } from './forward-headers.js';
+import { tokensEqual } from '../src/auth.js';
 import type { EdgeMetrics } from './metrics.js';
 import { addVary, codedEtag, EdgeCompression } from './compression.js';
 import { clientHeaders, clientHeadersOf, headersFromPairs, viewOf } from './stored-view.js';
@@ -99,6 +100,13 @@ export interface PipelineDeps {
   metrics: EdgeMetrics;
   logger: Logger;
   now: () => number;
+  /**
+   * Told of every URL this pipeline invalidated because of a successful unsafe request (primary
+   * cache key), so other processes holding copies drop theirs too (edge/cluster.ts).
+   */
+  onInvalidate?: (primary: string) => void;
+  /** Requests with `anycdn-worker: <this>` come from this node's own cluster workers (see hop()). */
+  workerSecret?: string;
 }
 
 const CACHE = 'anycdn';
@@ -381,9 +389,22 @@ export class EdgePipeline {
       primary,
       path: req.url.pathname + req.url.search,
       clientHeaders: req.headers as HeaderGetter,
-      upstreamHeaders: forwardRequestHeaders(req.headers, { dropConditions: true, clientIp: req.clientIp, via: this.via, extra }),
+      upstreamHeaders: forwardRequestHeaders(req.headers, { dropConditions: true, ...this.hop(req), extra }),
       revalidating,
     };
+  }
+
+  /**
+   * What this hop adds to a request sent upstream: the client's address and our Via — unless the
+   * request comes from this node's own cluster worker, which added both already.
+   */
+  private hop(req: EdgeRequest): { clientIp: string | undefined; via: string | undefined } {
+    const secret = this.deps.workerSecret;
+    if (secret !== undefined) {
+      const given = req.headers.get(WORKER_HEADER);
+      if (given !== null && tokensEqual(given, secret)) return { clientIp: undefined, via: undefined };
+    }
+    return { clientIp: req.clientIp, via: this.via };
   }
 
   private staleAllowed(until: number | undefined): boolean {
@@ -463,7 +484,7 @@ export class EdgePipeline {
     const res = await this.deps.upstream.request({
       method: req.method,
       path: req.url.pathname + req.url.search,
-      headers: forwardRequestHeaders(req.headers, { dropConditions: false, clientIp: req.clientIp, via: this.via }),
+      headers: forwardRequestHeaders(req.headers, { dropConditions: false, ...this.hop(req) }),
     });
     const fwd = reason === 'method' || reason === 'authorization' ? 'bypass' : 'uri-miss';
     return this.relay(req, res, { cache: CACHE, fwd, fwdStatus: res.status, detail: reason }, reason === 'method' || reason === 'authorization' ? 'bypass' : 'pass');
@@ -474,7 +495,7 @@ export class EdgePipeline {
     const maxBody = 100 * 1024 * 1024;
     const declared = Number(req.headers.get('content-length') ?? 0);
     if (declared > maxBody) throw clientError('payload_too_large', `request body over ${maxBody} bytes`, { status: 413 });
-    const headers = forwardRequestHeaders(req.headers, { dropConditions: false, clientIp: req.clientIp, via: this.via });
+    const headers = forwardRequestHeaders(req.headers, { dropConditions: false, ...this.hop(req) });
     if (req.headers.has('content-length')) headers['content-length'] = req.headers.get('content-length')!;
     // pipeline(), not pipe(): a client that aborts its upload must fail the upstream request (and
     // release its connection), not leave it waiting nor raise an unhandled 'error' that kills the process.
@@ -506,6 +527,7 @@ export class EdgePipeline {
         continue;
       }
       await this.invalidate(primary);
+      this.deps.onInvalidate?.(primary);
     }
   }
 

@@ -8,45 +8,72 @@
 import { MemoryBlobStore } from '../src/blob/memory-blob-store.js';
 import { DiskBlobStore } from '../src/blob/disk-blob-store.js';
 import { TieredBlobStore } from '../src/blob/tiered-blob-store.js';
+import type { BlobStore } from '../src/blob/blob-store.js';
 import type { Logger } from '../src/log.js';
 import { listen, type RunningServer } from '../src/serve/listen.js';
 import { createEdgeApp } from './app.js';
 import type { EdgeConfig } from './config.js';
-import { createEdgeMetrics } from './metrics.js';
+import { createEdgeMetrics, type EdgeMetrics } from './metrics.js';
 import { EdgePipeline } from './pipeline.js';
 import { Upstream } from './upstream.js';
 
 export interface EdgeServer extends RunningServer {
-  store: TieredBlobStore;
+  store: BlobStore;
+  metrics: EdgeMetrics;
   pipeline: EdgePipeline;
   /** Health 503 from now on; resolves after the drain period, the server closed and the cache flushed. */
   drain(periodMs?: number): Promise<void>;
   isDraining(): boolean;
 }
 
-export async function startEdge(config: EdgeConfig, logger: Logger, options: { processMetrics?: boolean; now?: () => number } = {}): Promise<EdgeServer> {
+export interface StartEdgeOptions {
+  processMetrics?: boolean;
+  now?: () => number;
+  /**
+   * A cluster worker (edge/cluster.ts): memory only, no disk of its own, in front of the node's
+   * shield process, whose address is `config.upstream`.
+   */
+  worker?: {
+    /** Sent to the shield in `anycdn-worker`, so it knows the request comes from its own worker. */
+    secret: string;
+  };
+  /** See PipelineDeps.onInvalidate. */
+  onInvalidate?: (primary: string) => void;
+  /** See EdgeAppDeps.metricsText. */
+  metricsText?: () => Promise<string>;
+  /** Labels added to every metric (a cluster labels its processes by tier). */
+  metricLabels?: Record<string, string>;
+  /** Requests carrying `anycdn-worker: <secret>` come from this node's own workers (the shield of a cluster). */
+  workerSecret?: string;
+}
+
+export async function startEdge(config: EdgeConfig, logger: Logger, options: StartEdgeOptions = {}): Promise<EdgeServer> {
   const now = options.now ?? Date.now;
-  const disk = await DiskBlobStore.open({ dir: config.cacheDir, maxBytes: config.disk.maxBytes, maxEntrySize: config.disk.maxEntrySize });
   // `memory.maxEntrySize` bounds the body; the memory store also counts the metadata, so give it
   // room for headers, or a body of exactly maxEntrySize would never be kept in memory.
   const metaAllowance = 64 * 1024;
   const memory = new MemoryBlobStore({ maxBytes: config.memory.maxBytes, maxEntrySize: Math.min(config.memory.maxBytes, config.memory.maxEntrySize + metaAllowance) });
-  const store = new TieredBlobStore({ memory, disk, memoryMaxEntrySize: config.memory.maxEntrySize });
+  const disk = options.worker === undefined ? await DiskBlobStore.open({ dir: config.cacheDir, maxBytes: config.disk.maxBytes, maxEntrySize: config.disk.maxEntrySize }) : undefined;
+  const store: BlobStore = disk === undefined ? memory : new TieredBlobStore({ memory, disk, memoryMaxEntrySize: config.memory.maxEntrySize });
   const metrics = createEdgeMetrics({ processMetrics: options.processMetrics ?? true, store: () => store });
+  if (options.metricLabels !== undefined) metrics.registry.setDefaultLabels(options.metricLabels);
   const upstream = new Upstream(
     config.upstream,
     { connectMs: config.timeouts.connect, headersMs: config.timeouts.headers, bodyIdleMs: config.timeouts.bodyIdle },
     now,
     metrics.upstreamObserver,
+    64,
+    options.worker === undefined ? undefined : { secret: options.worker.secret },
   );
-  const pipeline = new EdgePipeline({ config, store, upstream, metrics, logger, now });
+  const pipeline = new EdgePipeline({ config, store, upstream, metrics, logger, now, onInvalidate: options.onInvalidate, workerSecret: options.workerSecret });
   // What the disk drops by itself (eviction, corruption) leaves the Vary index too, or it grows forever.
-  const unsubscribeDrops = disk.onDrop((key) => pipeline.varyIndex.remove(key));
+  const unsubscribeDrops = disk?.onDrop((key) => pipeline.varyIndex.remove(key)) ?? (() => undefined);
   let draining = false;
-  const app = createEdgeApp({ config, pipeline, metrics, logger, isDraining: () => draining });
+  const app = createEdgeApp({ config, pipeline, metrics, logger, isDraining: () => draining, metricsText: options.metricsText });
   const running = await listen({ address: config.listen, handler: app, socketIdleTimeoutMs: config.timeouts.clientIdle });
   const stats = store.stats();
-  logger.info({ url: running.url, upstream: config.upstream, cachedObjects: stats.entries, cachedBytes: stats.bytes }, 'edge listening');
+  // A cluster's shield listens on an internal loopback port: only its workers' "edge listening" names the public address.
+  logger.info({ url: running.url, upstream: config.upstream, cachedObjects: stats.entries, cachedBytes: stats.bytes }, options.workerSecret === undefined ? 'edge listening' : 'shield listening');
 
   const closeAll = async (graceMs: number): Promise<void> => {
     await running.close(graceMs);
@@ -57,6 +84,7 @@ export async function startEdge(config: EdgeConfig, logger: Logger, options: { p
   return {
     ...running,
     store,
+    metrics,
     pipeline,
     isDraining: () => draining,
     async drain(periodMs = config.drain) {

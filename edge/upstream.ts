@@ -8,6 +8,7 @@
 import type { Readable } from 'node:stream';
 import { Pool, errors as undiciErrors } from 'undici';
 import { CdnError } from '../src/errors.js';
+import { WORKER_HEADER } from './forward-headers.js';
 
 export interface UpstreamTimeouts {
   connectMs: number;
@@ -53,6 +54,11 @@ export class Upstream {
     private readonly now: () => number,
     private readonly observer?: UpstreamObserver,
     connections = 64,
+    /**
+     * The upstream is this node's shield process (a cluster worker's): send the client's Host, as
+     * forwarded in X-Forwarded-Host, so both compute the same cache keys, and the worker secret.
+     */
+    private readonly shield?: { secret: string },
   ) {
     const url = new URL(baseUrl);
     this.origin = url.origin;
@@ -84,13 +90,15 @@ export class Upstream {
       const res = await this.pool.request({
         method: req.method as 'GET',
         path: this.basePath + req.path,
-        headers: req.headers,
+        headers: this.shield === undefined ? req.headers : shieldHeaders(req.headers, this.shield.secret),
         body: req.body ?? null,
         signal,
       });
       clearTimeout(timer);
       this.observer?.onResult('ok', 'headers', (performance.now() - started) / 1000);
-      return { status: res.statusCode, headers: headerPairs(flatten(res.headers as Record<string, string | string[] | undefined>)), body: res.body, requestTime, responseTime: this.now() };
+      let headers = headerPairs(flatten(res.headers as Record<string, string | string[] | undefined>));
+      if (this.shield !== undefined) headers = withoutShieldMember(headers);
+      return { status: res.statusCode, headers, body: res.body, requestTime, responseTime: this.now() };
     } catch (err) {
       clearTimeout(timer);
       const mapped = timedOut ? new CdnError('upstream_timeout', 'upstream', 'upstream did not answer in time', { status: 504, cause: err }) : upstreamError(err);
@@ -106,6 +114,29 @@ export class Upstream {
   destroy(): Promise<void> {
     return this.pool.destroy();
   }
+}
+
+function shieldHeaders(headers: Record<string, string | string[]>, secret: string): Record<string, string | string[]> {
+  const out = Object.assign({}, headers);
+  const host = headers['x-forwarded-host'];
+  if (typeof host === 'string') out['host'] = host;
+  out[WORKER_HEADER] = secret;
+  return out;
+}
+
+/**
+ * The node's shield and its workers are one cache to the outside: the shield's own Cache-Status
+ * member (the last one) is dropped, members from caches further upstream are kept.
+ */
+function withoutShieldMember(pairs: [string, string][]): [string, string][] {
+  const at = pairs.findIndex(([k]) => k === 'cache-status');
+  if (at === -1) return pairs;
+  const members = pairs.filter(([k]) => k === 'cache-status').map(([, v]) => v).join(', ').split(/,(?=(?:[^"]*"[^"]*")*[^"]*$)/);
+  members.pop();
+  const rest = pairs.filter(([k]) => k !== 'cache-status');
+  const kept = members.map((m) => m.trim()).filter((m) => m !== '');
+  if (kept.length > 0) rest.push(['cache-status', kept.join(', ')]);
+  return rest;
 }
 
 function flatten(headers: Record<string, string | string[] | undefined>): string[] {

@@ -7,6 +7,7 @@ import { loadConfigFile } from '../config/load.js';
 import { createLogger } from '../log.js';
 import { edgeConfigSchema } from '../../edge/config.js';
 import { startEdge } from '../../edge/server.js';
+import { isEdgeWorker, runEdgeWorker, startEdgeCluster } from '../../edge/cluster.js';
 import { parseFlags, UsageError, untilSignal, type Command } from './args.js';
 
 const USAGE = `Usage: anycdn edge --config FILE
@@ -27,7 +28,11 @@ export const runEdge: Command = async (args, io) => {
   if (values.config === undefined) throw new UsageError(`--config is required\n\n${USAGE}`);
   const config = await loadConfigFile(edgeConfigSchema, values.config, io.env);
   const logger = createLogger({ level: config.logLevel, base: { service: 'edge', pop: config.pop, node: config.node } });
-  const edge = await startEdge(config, logger);
+  if (isEdgeWorker()) {
+    await runEdgeWorker(config, logger);
+    return 0;
+  }
+  const edge = config.workers > 1 ? await startEdgeCluster(config, logger) : await startEdge(config, logger);
   const signal = await untilSignal();
   logger.info({ signal, drainMs: config.drain }, 'draining before exit');
   void untilSignal().then(() => {

@@ -1,0 +1,249 @@
+/**
+ * An edge node on several cores (`workers: N` with N > 1). Node answers requests on one core per
+ * process, so the node runs N worker processes that share the listening socket (node:cluster)
+ * and, in the primary process, one *shield*: a complete edge on an internal loopback port that
+ * owns the disk cache and the only connections to upstream.
+ *
+ *   clients → worker 1..N (memory tier, coalescing) → shield (memory + disk, coalescing) → upstream
+ *
+ * A hit is answered by the worker that took the connection, from its own memory. A miss goes to
+ * the shield, so concurrent misses in different workers still become one upstream request, and
+ * large objects stream from the shield's disk. Workers send the client's Host (the shield keys
+ * its cache like they do) and a per-start secret; the shield then adds no Via or X-Forwarded-For
+ * of its own, so upstream sees one hop, as from a single-process edge.
+ *
+ * The primary relays between processes: an invalidation in any process reaches all of them, and
+ * /_cdn/metrics, answered by whichever worker takes the request, is the sum over all processes
+ * (label `tier`: worker or shield). A worker that dies is replaced; on SIGTERM every worker drains
+ * (health 503, `Connection: close`) and exits, then the shield closes.
+ */
+import cluster, { type Worker } from 'node:cluster';
+import { randomBytes } from 'node:crypto';
+import { AggregatorRegistry, type MetricObjectWithValues, type MetricValue } from 'prom-client';
+import { CdnError } from '../src/errors.js';
+import type { Logger } from '../src/log.js';
+import type { EdgeConfig } from './config.js';
+import { startEdge, type EdgeServer } from './server.js';
+
+type MetricsJson = MetricObjectWithValues<MetricValue<string>>[];
+
+type ClusterMessage =
+  | { type: 'anycdn:listening'; url: string }
+  | { type: 'anycdn:invalidate'; primary: string }
+  | { type: 'anycdn:drain' }
+  | { type: 'anycdn:metrics-request'; id: number }
+  | { type: 'anycdn:metrics-collect'; id: number }
+  | { type: 'anycdn:metrics-json'; id: number; json: MetricsJson }
+  | { type: 'anycdn:metrics-text'; id: number; text: string };
+
+const SHIELD_ENV = 'ANYCDN_EDGE_SHIELD';
+const SECRET_ENV = 'ANYCDN_EDGE_SECRET';
+/** How long the metrics sum waits for a worker's numbers before leaving it out. */
+const METRICS_WAIT_MS = 2_000;
+/** A replacement for a dead worker starts after this pause, so a crash loop costs little. */
+const RESTART_DELAY_MS = 1_000;
+
+export interface EdgeNode {
+  /** The public address the workers listen on. */
+  url: string;
+  /** Drain every worker (health 503 for the drain period), stop them, then close the shield. */
+  drain(): Promise<void>;
+}
+
+/** This process is a worker of an edge cluster (started by startEdgeCluster). */
+export function isEdgeWorker(): boolean {
+  return cluster.isWorker && process.env[SHIELD_ENV] !== undefined;
+}
+
+export async function startEdgeCluster(config: EdgeConfig, logger: Logger): Promise<EdgeNode> {
+  const secret = randomBytes(24).toString('base64url');
+  const workers = new Set<Worker>();
+  const broadcast = (message: ClusterMessage, except?: Worker): void => {
+    for (const w of workers) if (w !== except && w.isConnected()) w.send(message);
+  };
+  const shield = await startEdge({ ...config, listen: { host: '127.0.0.1', port: 0 } }, logger.child({ tier: 'shield' }), {
+    workerSecret: secret,
+    metricLabels: { tier: 'shield' },
+    onInvalidate: (primary) => broadcast({ type: 'anycdn:invalidate', primary }),
+  });
+
+  let draining = false;
+  let nextId = 0;
+  const collecting = new Map<number, (json: MetricsJson) => void>();
+
+  async function clusterMetrics(): Promise<string> {
+    const fromWorkers = [...workers].map(
+      (w) =>
+        new Promise<MetricsJson | undefined>((resolve) => {
+          const id = nextId++;
+          const timer = setTimeout(() => {
+            collecting.delete(id);
+            resolve(undefined);
+          }, METRICS_WAIT_MS);
+          collecting.set(id, (json) => {
+            clearTimeout(timer);
+            resolve(json);
+          });
+          w.send({ type: 'anycdn:metrics-collect', id } satisfies ClusterMessage);
+        }),
+    );
+    const all = [await shield.metrics.registry.getMetricsAsJSON(), ...(await Promise.all(fromWorkers))];
+    return AggregatorRegistry.aggregate(all.filter((j): j is MetricsJson => j !== undefined)).metrics();
+  }
+
+  function onMessage(from: Worker, message: ClusterMessage): void {
+    switch (message.type) {
+      case 'anycdn:invalidate':
+        shield.pipeline.invalidate(message.primary).catch((err: unknown) => logger.warn({ err, primary: message.primary }, 'shield invalidation failed'));
+        broadcast(message, from);
+        return;
+      case 'anycdn:metrics-json':
+        collecting.get(message.id)?.(message.json);
+        collecting.delete(message.id);
+        return;
+      case 'anycdn:metrics-request':
+        clusterMetrics().then(
+          (text) => from.isConnected() && from.send({ type: 'anycdn:metrics-text', id: message.id, text } satisfies ClusterMessage),
+          (err: unknown) => logger.warn({ err }, 'collecting cluster metrics failed'),
+        );
+        return;
+      default:
+        return;
+    }
+  }
+
+  /** Starts a worker; resolves with its public URL once it listens, rejects if it exits first. */
+  function fork(): Promise<string> {
+    // (A worker that comes up while the node drains missed the drain message: it is told again.)
+    const worker = cluster.fork({ [SHIELD_ENV]: shield.url, [SECRET_ENV]: secret });
+    workers.add(worker);
+    worker.on('message', (m: ClusterMessage) => onMessage(worker, m));
+    return new Promise((resolve, reject) => {
+      let listening = false;
+      worker.on('message', (m: ClusterMessage) => {
+        if (m.type !== 'anycdn:listening') return;
+        listening = true;
+        if (draining) worker.send({ type: 'anycdn:drain' } satisfies ClusterMessage);
+        resolve(m.url);
+      });
+      worker.once('exit', (code, signal) => {
+        workers.delete(worker);
+        if (!listening) {
+          reject(new CdnError('worker_failed', 'internal', `edge worker ${worker.process.pid} exited (${signal ?? code}) before it listened`));
+          return;
+        }
+        if (draining) return;
+        logger.error({ pid: worker.process.pid, code, signal }, 'edge worker exited; starting another');
+        setTimeout(() => {
+          if (draining) return;
+          fork().then(
+            () => logger.info({ workers: workers.size }, 'edge worker replaced'),
+            (err: unknown) => logger.error({ err }, 'replacement edge worker failed'),
+          );
+        }, RESTART_DELAY_MS).unref();
+      });
+    });
+  }
+
+  let url: string;
+  try {
+    const urls = await Promise.all(Array.from({ length: config.workers }, fork));
+    url = urls[0]!;
+  } catch (err) {
+    draining = true;
+    for (const w of workers) w.kill('SIGKILL');
+    await shield.close(1_000);
+    throw err;
+  }
+  logger.info({ url, workers: config.workers, shield: shield.url, upstream: config.upstream }, 'edge listening');
+
+  return {
+    url,
+    async drain() {
+      draining = true;
+      logger.info({ periodMs: config.drain, workers: workers.size }, 'draining');
+      const exits = [...workers].map((w) => new Promise<void>((resolve) => (w.isDead() ? resolve() : w.once('exit', () => resolve()))));
+      broadcast({ type: 'anycdn:drain' });
+      // Workers finish in-flight responses within their own 10 s grace; past that, they are stopped.
+      const deadline = setTimeout(() => {
+        for (const w of workers) w.kill('SIGKILL');
+      }, config.drain + 15_000);
+      await Promise.all(exits);
+      clearTimeout(deadline);
+      await shield.close(10_000);
+    },
+  };
+}
+
+/** Runs this process as a cluster worker; resolves when it has drained and closed. */
+export async function runEdgeWorker(config: EdgeConfig, logger: Logger): Promise<void> {
+  const shieldUrl = process.env[SHIELD_ENV]!;
+  const secret = process.env[SECRET_ENV] ?? '';
+  const send = (message: ClusterMessage): void => {
+    if (process.connected) process.send!(message);
+  };
+  let nextId = 0;
+  const waiting = new Map<number, (text: string) => void>();
+  const metricsText = (): Promise<string> =>
+    new Promise((resolve, reject) => {
+      const id = nextId++;
+      const timer = setTimeout(() => {
+        waiting.delete(id);
+        reject(new CdnError('metrics_unavailable', 'internal', 'the edge node did not sum its metrics in time', { status: 503 }));
+      }, METRICS_WAIT_MS * 2);
+      waiting.set(id, (text) => {
+        clearTimeout(timer);
+        resolve(text);
+      });
+      send({ type: 'anycdn:metrics-request', id });
+    });
+  const log = logger.child({ tier: 'worker', worker: cluster.worker?.id });
+  const edge: EdgeServer = await startEdge({ ...config, upstream: shieldUrl }, log, {
+    worker: { secret },
+    metricLabels: { tier: 'worker' },
+    onInvalidate: (primary) => send({ type: 'anycdn:invalidate', primary }),
+    metricsText,
+  });
+  // Signals from a terminal reach the whole process group: the primary decides when workers stop.
+  const ignore = (): void => undefined;
+  process.on('SIGINT', ignore);
+  process.on('SIGTERM', ignore);
+  return new Promise((resolve) => {
+    let stopping = false;
+    const stop = (drainMs: number): void => {
+      if (stopping) return;
+      stopping = true;
+      const done = (): void => {
+        // The IPC channel keeps a worker alive: let go of it so the process can end.
+        if (process.connected) process.disconnect();
+        resolve();
+      };
+      edge.drain(drainMs).then(done, (err: unknown) => {
+        log.error({ err }, 'worker drain failed');
+        done();
+      });
+    };
+    process.on('message', (m: ClusterMessage) => {
+      switch (m.type) {
+        case 'anycdn:invalidate':
+          edge.pipeline.invalidate(m.primary).catch((err: unknown) => log.warn({ err, primary: m.primary }, 'invalidation failed'));
+          return;
+        case 'anycdn:metrics-collect':
+          edge.metrics.registry.getMetricsAsJSON().then((json) => send({ type: 'anycdn:metrics-json', id: m.id, json }));
+          return;
+        case 'anycdn:metrics-text':
+          waiting.get(m.id)?.(m.text);
+          waiting.delete(m.id);
+          return;
+        case 'anycdn:drain':
+          stop(config.drain);
+          return;
+        default:
+          return;
+      }
+    });
+    // The primary is gone (killed): nobody relays or supervises any more, so stop at once.
+    process.once('disconnect', () => stop(0));
+    send({ type: 'anycdn:listening', url: edge.url });
+  });
+}

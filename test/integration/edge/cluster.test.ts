@@ -1,0 +1,149 @@
+/**
+ * An edge node with `workers: 2`, run through the real CLI: worker processes share the port, a
+ * cold object still costs one upstream request, an invalidation reaches every worker, metrics
+ * are summed over all processes, a dead worker is replaced, and SIGTERM drains them all.
+ */
+import { readFileSync } from 'node:fs';
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import http, { createServer, type Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { metricValue } from '../../support/edge.js';
+import { cliBuilt, exited, startCli, stopAll, type CliProcess } from '../../support/process.js';
+
+let upstream: Server;
+const bodies = new Map<string, string>();
+const gets = new Map<string, number>();
+const seen: { method: string; url: string; headers: http.IncomingHttpHeaders }[] = [];
+let dir: string;
+
+beforeAll(async () => {
+  upstream = createServer((req, res) => {
+    const url = req.url ?? '';
+    seen.push({ method: req.method ?? '', url, headers: req.headers });
+    if (req.method === 'POST') {
+      req.resume();
+      res.writeHead(204).end();
+      return;
+    }
+    gets.set(url, (gets.get(url) ?? 0) + 1);
+    const body = bodies.get(url) ?? 'none';
+    // Slow enough that concurrent requests in both workers overlap.
+    setTimeout(() => res.writeHead(200, { 'content-type': 'text/plain', 'cache-control': 'public, max-age=600', 'content-length': String(Buffer.byteLength(body)) }).end(body), 300);
+  });
+  await new Promise<void>((r) => upstream.listen(0, '127.0.0.1', r));
+  dir = await mkdtemp(join(tmpdir(), 'anycdn-cluster-'));
+});
+afterAll(async () => {
+  await stopAll();
+  await new Promise((r) => upstream.close(r));
+  await rm(dir, { recursive: true, force: true });
+});
+
+/** One request on a connection of its own, so the cluster may hand it to any worker. */
+function get(url: string, headers: Record<string, string> = {}, method = 'GET'): Promise<{ status: number; headers: http.IncomingHttpHeaders; body: string }> {
+  return new Promise((resolve, reject) => {
+    const req = http.request(url, { method, headers, agent: false }, (res) => {
+      let body = '';
+      res.setEncoding('utf8');
+      res.on('data', (c: string) => (body += c));
+      res.on('end', () => resolve({ status: res.statusCode ?? 0, headers: res.headers, body }));
+    });
+    req.on('error', reject);
+    req.end();
+  });
+}
+
+function workerPids(primary: number): number[] {
+  try {
+    return readFileSync(`/proc/${primary}/task/${primary}/children`, 'utf8').trim().split(/\s+/).filter(Boolean).map(Number);
+  } catch {
+    return [];
+  }
+}
+
+async function until(what: string, check: () => boolean | Promise<boolean>, timeoutMs = 15_000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (!(await check())) {
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 50));
+  }
+}
+
+async function startNode(name: string): Promise<{ proc: CliProcess; url: string }> {
+  const config = join(dir, `${name}.yaml`);
+  const port = (upstream.address() as AddressInfo).port;
+  await writeFile(config, `listen: 127.0.0.1:0\nupstream: http://127.0.0.1:${port}\npop: lab\nnode: ${name}\nworkers: 2\ncacheDir: ${join(dir, name)}\ndrain: 1s\n`);
+  const proc = startCli(['edge', '--config', config]);
+  // The primary says "edge listening" with the worker count once every worker listens.
+  await until('all workers listening', () => proc.output().includes('"workers":2'), 30_000);
+  const line = proc.output().split('\n').find((l) => l.includes('"workers":2'))!;
+  return { proc, url: String((JSON.parse(line) as { url: string }).url) };
+}
+
+describe.skipIf(!cliBuilt)('an edge node with two worker processes (needs dist/, built by npm test)', () => {
+  it('serves from both workers, fetches a cold object once and sums metrics over all processes', async () => {
+    const { proc, url } = await startNode('c1');
+    expect(workerPids(proc.pid)).toHaveLength(2);
+    bodies.set('/cold.txt', 'cold body');
+    const answers = await Promise.all(Array.from({ length: 40 }, () => get(`${url}/cold.txt`)));
+    for (const a of answers) {
+      expect(a.status).toBe(200);
+      expect(a.body).toBe('cold body');
+      expect(a.headers['x-served-by']).toBe('lab/c1');
+      // The node is one cache to clients: one Cache-Status member.
+      expect(a.headers['cache-status']).toMatch(/^anycdn; (hit|fwd=miss)[^,]*$/);
+    }
+    expect(gets.get('/cold.txt')).toBe(1);
+    // Upstream sees one hop: the client's address and one Via, not the shield's own.
+    const fetched = seen.find((s) => s.url === '/cold.txt')!;
+    expect(fetched.headers['via']).toBe('1.1 anycdn-c1');
+    expect(fetched.headers['x-forwarded-for']).toBe('127.0.0.1');
+    expect(fetched.headers['anycdn-worker']).toBeUndefined();
+    expect((await get(`${url}/cold.txt`)).headers['cache-status']).toMatch(/^anycdn; hit; ttl=\d+$/);
+
+    const text = (await get(`${url}/_cdn/metrics`)).body;
+    const workerCount = (outcome: string): number => metricValue(text, 'anycdn_edge_http_requests_total', { method: 'GET', status: '200', outcome, tier: 'worker' });
+    expect(workerCount('hit') + workerCount('miss') + workerCount('collapsed')).toBe(41);
+    expect(metricValue(text, 'anycdn_edge_upstream_requests_total', { outcome: 'ok', phase: 'headers', tier: 'shield' })).toBe(1);
+  });
+
+  it('drops a URL in every worker after a successful POST through any one of them', async () => {
+    const { url } = await startNode('c2');
+    bodies.set('/inv.txt', 'version 1');
+    for (const a of await Promise.all(Array.from({ length: 8 }, () => get(`${url}/inv.txt`)))) expect(a.body).toBe('version 1');
+    for (const a of await Promise.all(Array.from({ length: 8 }, () => get(`${url}/inv.txt`)))) expect(a.headers['cache-status']).toMatch(/hit/);
+    bodies.set('/inv.txt', 'version 2');
+    expect((await get(`${url}/inv.txt`, {}, 'POST')).status).toBe(204);
+    await until('every worker to have dropped the old copy', async () => {
+      const answers = await Promise.all(Array.from({ length: 8 }, () => get(`${url}/inv.txt`)));
+      return answers.every((a) => a.body === 'version 2');
+    });
+  });
+
+  it('replaces a worker that dies, and drains every worker on SIGTERM', async () => {
+    const { proc, url } = await startNode('c3');
+    const [victim, survivor] = workerPids(proc.pid);
+    process.kill(victim!, 'SIGKILL');
+    await until('a replacement worker', () => proc.output().includes('"msg":"edge worker replaced"'));
+    const now = workerPids(proc.pid);
+    expect(now).toHaveLength(2);
+    expect(now).toContain(survivor);
+    expect(now).not.toContain(victim);
+    bodies.set('/after.txt', 'still serving');
+    expect((await get(`${url}/after.txt`)).body).toBe('still serving');
+
+    const workers = workerPids(proc.pid);
+    proc.child.kill('SIGTERM');
+    await until('draining', () => proc.output().includes('"msg":"draining"'));
+    const health = await get(`${url}/_cdn/healthz`);
+    expect(health.status).toBe(503);
+    const during = await get(`${url}/after.txt`);
+    expect(during.body).toBe('still serving');
+    expect(during.headers['connection']).toBe('close');
+    expect(await exited(proc.child, 20_000)).toBe(0);
+    for (const pid of workers) expect(() => process.kill(pid, 0)).toThrow();
+  });
+});
