@@ -252,28 +252,32 @@ export interface EdgeOptions {
   cpu?: number;
   /** Extra node flags, e.g. `--cpu-prof`. */
   nodeArgs?: string[];
+  /** The edge's `workers` setting; default 1. */
+  workers?: number;
 }
 
 /** `anycdn edge` with its defaults (memory tier 256 MiB for objects up to 1 MiB, disk 10 GiB), drain 0. */
 export async function startEdge(dir: string, options: EdgeOptions): Promise<ServerProcess> {
   await mkdir(dir, { recursive: true });
   const port = await freePort();
-  const config = { listen: `127.0.0.1:${port}`, upstream: options.upstream, pop: 'bench', node: 'edge-1', cacheDir: join(dir, 'cache'), logLevel: options.logLevel, drain: 0 };
+  const workers = options.workers ?? 1;
+  const config = { listen: `127.0.0.1:${port}`, upstream: options.upstream, pop: 'bench', node: 'edge-1', cacheDir: join(dir, 'cache'), logLevel: options.logLevel, drain: 0, workers };
   const configFile = join(dir, 'edge.json');
   await writeFile(configFile, JSON.stringify(config, null, 2));
   const logs = [join(dir, 'edge.log')];
   const child = spawnLogged(process.execPath, [...(options.nodeArgs ?? []), CLI, 'edge', '--config', configFile], logs[0]!, { env: options.env, cpu: options.cpu });
   const url = `http://127.0.0.1:${port}`;
   await waitForHttp(`${url}/_cdn/healthz`, child, logs);
-  return { label: `anycdn edge (log level ${options.logLevel})`, pid: child.pid!, url, logs, stop: stopper(child) };
+  return { label: `anycdn edge (log level ${options.logLevel}, ${workers === 1 ? '1 process' : `${workers} workers + shield`})`, pid: child.pid!, url, logs, stop: stopper(child) };
 }
 
 /** The bare-Node reference serving every file of `objectsDir` at /bench/{name}. */
-export async function startReference(dir: string, objectsDir: string, options: { env: NodeJS.ProcessEnv; cpu?: number }): Promise<ServerProcess> {
+export async function startReference(dir: string, objectsDir: string, options: { env: NodeJS.ProcessEnv; cpu?: number; workers?: number }): Promise<ServerProcess> {
+  const workers = options.workers ?? 1;
   await mkdir(dir, { recursive: true });
   const logs = [join(dir, 'reference.log')];
   const script = join(REPO_ROOT, 'dist/test/bench/hit-reference.js');
-  const child = spawnLogged(process.execPath, [script, '--dir', objectsDir, '--prefix', 'bench'], logs[0]!, { env: options.env, cpu: options.cpu, stdout: 'pipe' });
+  const child = spawnLogged(process.execPath, [script, '--dir', objectsDir, '--prefix', 'bench', '--workers', String(workers)], logs[0]!, { env: options.env, cpu: options.cpu, stdout: 'pipe' });
   const lines = createInterface({ input: child.stdout! });
   const first = await Promise.race([
     new Promise<string>((resolve) => lines.once('line', resolve)),
@@ -283,7 +287,7 @@ export async function startReference(dir: string, objectsDir: string, options: {
   lines.close();
   child.stdout!.resume();
   const { url } = JSON.parse(first) as { url: string };
-  return { label: 'node:http, Buffer from memory, 1 process', pid: child.pid!, url, logs, stop: stopper(child) };
+  return { label: `node:http, Buffer from memory, ${workers === 1 ? '1 process' : `${workers} processes (node:cluster)`}`, pid: child.pid!, url, logs, stop: stopper(child) };
 }
 
 // ---------------------------------------------------------------- nginx proxy_cache

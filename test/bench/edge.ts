@@ -48,8 +48,18 @@ const HERD_REFERENCE_FILE = 'obj-5m.bin';
 const CACHE_CONTROL = 'public, max-age=3600';
 const TARGETS = { reference: 0.85, varnish: 1.0 };
 
-type SystemName = 'reference' | 'anycdn' | 'anycdnInfo' | 'nginx' | 'varnish';
-const LABEL: Record<SystemName, string> = { reference: 'node:http reference', anycdn: 'anycdn edge', anycdnInfo: 'anycdn edge, info logs', nginx: 'nginx proxy_cache', varnish: 'Varnish' };
+type SystemName = 'reference' | 'referenceWorkers' | 'anycdn' | 'anycdnWorkers' | 'anycdnInfo' | 'nginx' | 'varnish';
+/** Worker processes of the multi-process anycdn edge and reference: one per core. */
+const WORKERS = os.availableParallelism();
+const LABEL: Record<SystemName, string> = {
+  reference: 'node:http reference, 1 process',
+  referenceWorkers: `node:http reference, ${WORKERS} processes`,
+  anycdn: 'anycdn edge, 1 process',
+  anycdnWorkers: `anycdn edge, workers: ${WORKERS}`,
+  anycdnInfo: 'anycdn edge, 1 process, info logs',
+  nginx: 'nginx proxy_cache',
+  varnish: 'Varnish',
+};
 type Systems = Partial<Record<SystemName, ServerProcess>>;
 
 // ---------------------------------------------------------------- a quiet machine
@@ -178,8 +188,10 @@ async function get(base: string, path: string): Promise<{ status: number; header
 function hitWord(system: SystemName, headers: Record<string, string>): string {
   switch (system) {
     case 'reference':
+    case 'referenceWorkers':
       return 'hit';
     case 'anycdn':
+    case 'anycdnWorkers':
     case 'anycdnInfo':
       return (headers['cache-status'] ?? '').startsWith('anycdn; hit') ? 'hit' : `miss (${headers['cache-status']})`;
     case 'nginx':
@@ -212,6 +224,11 @@ async function startSet(dir: string, o: { origin: string; objectsDir: string; en
   const entries: [SystemName, ServerProcess][] = [];
   entries.push(keep('reference', await startReference(join(dir, 'reference'), o.objectsDir, { env: o.env, cpu: o.cpu })));
   entries.push(keep('anycdn', await startEdge(join(dir, 'edge'), { upstream: o.origin, env: o.env, logLevel: 'warn', cpu: o.cpu })));
+  // On all cores (not pinned), also as many processes as cores: how the edge is meant to run there.
+  if (o.cpu === undefined && WORKERS > 1) {
+    entries.push(keep('referenceWorkers', await startReference(join(dir, 'reference-workers'), o.objectsDir, { env: o.env, workers: WORKERS })));
+    entries.push(keep('anycdnWorkers', await startEdge(join(dir, 'edge-workers'), { upstream: o.origin, env: o.env, logLevel: 'warn', workers: WORKERS })));
+  }
   if (o.infoEdge) entries.push(keep('anycdnInfo', await startEdge(join(dir, 'edge-info'), { upstream: o.origin, env: o.env, logLevel: 'info', cpu: o.cpu })));
   if (hasCommand('nginx')) entries.push(keep('nginx', await startNginx(join(dir, 'nginx'), { origin: o.origin, cpu: o.cpu, workers: o.nginxWorkers })));
   if (hasCommand('varnishd')) entries.push(keep('varnish', await startVarnish(join(dir, 'varnish'), { origin: o.origin, cpu: o.cpu })));
@@ -239,8 +256,10 @@ interface HerdResult {
 function describeAnswer(system: SystemName, headers: Record<string, string>): string {
   switch (system) {
     case 'reference':
+    case 'referenceWorkers':
       return 'memory';
     case 'anycdn':
+    case 'anycdnWorkers':
     case 'anycdnInfo':
       return (headers['cache-status'] ?? '?').replace(/^anycdn; /, '').replace(/; ttl=\d+/, '');
     case 'nginx':
@@ -501,7 +520,7 @@ async function main(): Promise<void> {
     const originBeforeHits = await origin.originalGets();
     for (let rep = 1; rep <= reps; rep++) {
       for (const size of HIT_SIZES) {
-        const order = (['reference', 'anycdn', ...(size.bytes === KiB ? (['anycdnInfo'] as const) : []), 'nginx', 'varnish'] as SystemName[]).filter((name) => systems[name] !== undefined);
+        const order = (['reference', 'anycdn', 'referenceWorkers', 'anycdnWorkers', ...(size.bytes === KiB ? (['anycdnInfo'] as const) : []), 'nginx', 'varnish'] as SystemName[]).filter((name) => systems[name] !== undefined);
         for (const system of order) {
           const server = systems[system]!;
           const run = await runWrk(`${server.url}/bench/${size.file}`, server, { seconds, threads: 2, connections: 64 });
@@ -517,7 +536,7 @@ async function main(): Promise<void> {
     // ------------------------------------------------ herd
     const herds = new Map<SystemName, HerdResult[]>();
     if (!skip.has('herd')) {
-      const herdSystems = (['reference', 'anycdn', 'nginx', 'varnish'] as SystemName[]).filter((name) => systems[name] !== undefined);
+      const herdSystems = (['reference', 'anycdn', 'anycdnWorkers', 'nginx', 'varnish'] as SystemName[]).filter((name) => systems[name] !== undefined);
       for (let rep = 1; rep <= reps; rep++) {
         for (const system of herdSystems) {
           let path = `/bench/${HERD_REFERENCE_FILE}`;
@@ -556,14 +575,26 @@ async function main(): Promise<void> {
     // ------------------------------------------------ verdicts, profile
     const verdicts: string[][] = [];
     let missed = false;
+    // Like for like: the one-process edge against the one-process reference, the edge with one
+    // worker per core against the reference on as many processes; against Varnish and nginx
+    // (which use every core) the edge as it runs on every core: with workers when unpinned.
     const addVerdicts = (name: string, runs: Map<SystemName, Run[]>): void => {
+      const best: SystemName = runs.has('anycdnWorkers') ? 'anycdnWorkers' : 'anycdn';
       const vsRef = ratio(runs.get('anycdn'), runs.get('reference'));
-      const vsVarnish = ratio(runs.get('anycdn'), runs.get('varnish'));
-      const vsNginx = ratio(runs.get('anycdn'), runs.get('nginx'));
+      const vsRefWorkers = ratio(runs.get('anycdnWorkers'), runs.get('referenceWorkers'));
+      const vsVarnish = ratio(runs.get(best), runs.get('varnish'));
+      const vsNginx = ratio(runs.get(best), runs.get('nginx'));
       const verdict = (r: { value: number }, target: number): string => (Number.isNaN(r.value) ? 'not measured' : r.value >= target ? 'met' : 'missed');
-      if (!name.startsWith('1 MiB')) missed ||= vsRef.value < TARGETS.reference || vsVarnish.value < TARGETS.varnish;
+      if (!name.startsWith('1 MiB')) missed ||= vsRef.value < TARGETS.reference || vsVarnish.value < TARGETS.varnish || vsRefWorkers.value < TARGETS.reference;
       const cpuPerRequest = (system: SystemName): number => median((runs.get(system) ?? []).map((r) => (r.serverCores / r.rps) * 1e6));
-      verdicts.push([name, `${vsRef.text} — ${verdict(vsRef, TARGETS.reference)}`, `${vsVarnish.text} — ${verdict(vsVarnish, TARGETS.varnish)}`, vsNginx.text, fixed(cpuPerRequest('anycdn') / cpuPerRequest('reference'), 1)]);
+      verdicts.push([
+        name,
+        `${vsRef.text} — ${verdict(vsRef, TARGETS.reference)}`,
+        Number.isNaN(vsRefWorkers.value) ? '-' : `${vsRefWorkers.text} — ${verdict(vsRefWorkers, TARGETS.reference)}`,
+        `${vsVarnish.text} — ${verdict(vsVarnish, TARGETS.varnish)} (${LABEL[best]})`,
+        vsNginx.text,
+        fixed(cpuPerRequest('anycdn') / cpuPerRequest('reference'), 1),
+      ]);
     };
     for (const size of HIT_SIZES) addVerdicts(size.name, hits.get(size.name)!);
     if (pinnedRuns.size > 0) addVerdicts('1 KiB, pinned', pinnedRuns);
@@ -590,7 +621,7 @@ async function main(): Promise<void> {
     if (pinnedRuns.size > 0) {
       report.push(`#### Hits, 1 KiB, server pinned to core 0 (\`taskset -c 0\`), \`taskset -c 1 wrk -t1 -c64 -d${seconds}s\`, ${reps} round(s)`, '', ...hitTable(pinnedRuns), '');
     }
-    report.push(`#### Ratios (median of req/s; in brackets the range of ratios paired within a round)`, '', ...markdownTable(['case', `anycdn / reference (target ≥ ${TARGETS.reference})`, `anycdn / Varnish (target ≥ ${TARGETS.varnish.toFixed(1)})`, 'anycdn / nginx', 'server CPU per request, anycdn / reference'], verdicts), '');
+    report.push(`#### Ratios (median of req/s; in brackets the range of ratios paired within a round)`, '', ...markdownTable(['case', `anycdn / reference, 1 process each (target ≥ ${TARGETS.reference})`, `anycdn / reference, ${WORKERS} processes each (target ≥ ${TARGETS.reference})`, `anycdn / Varnish (target ≥ ${TARGETS.varnish.toFixed(1)})`, 'anycdn / nginx', 'server CPU per request, anycdn / reference (1 process)'], verdicts), '');
     if (loggingNote !== undefined) report.push(loggingNote, '');
     if (herds.size > 0) {
       const rows = [...herds].map(([system, rs]) => [

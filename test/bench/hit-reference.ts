@@ -4,7 +4,10 @@
  * ETag, Last-Modified, Cache-Control). No routing library, no cache lookup, no metrics, no logs:
  * what Node itself costs per response, measured in the same run as the edge (STYLE.md).
  *
- *   node dist/test/bench/hit-reference.js --dir DIR [--port 0] [--host 127.0.0.1]
+ *   node dist/test/bench/hit-reference.js --dir DIR [--port 0] [--host 127.0.0.1] [--workers 1]
+ *
+ * With `--workers N` (N > 1), N processes share the port through node:cluster, as an anycdn edge
+ * with `workers: N` does: the reference for a multi-process edge.
  *
  * Serves every file of DIR at `/{prefix}/{name}` (`--prefix`, default `bench`), loaded once at
  * start-up; anything else is a 404. Prints one JSON line `{"url":…,"files":N}` once listening and
@@ -12,6 +15,7 @@
  */
 import { createHash } from 'node:crypto';
 import { readdir, readFile } from 'node:fs/promises';
+import cluster from 'node:cluster';
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { join } from 'node:path';
@@ -49,8 +53,11 @@ async function main(): Promise<void> {
       prefix: { type: 'string', default: 'bench' },
       host: { type: 'string', default: '127.0.0.1' },
       port: { type: 'string', default: '0' },
+      workers: { type: 'string', default: '1' },
     },
   });
+  const workers = Number(values.workers);
+  if (cluster.isPrimary && workers > 1) return runPrimary(workers);
   if (values.dir === undefined) throw new Error('usage: hit-reference.js --dir DIR [--prefix bench] [--host 127.0.0.1] [--port 0]');
   const entries = await loadEntries(values.dir, values.prefix);
   const server = http.createServer((req, res) => {
@@ -71,10 +78,27 @@ async function main(): Promise<void> {
     server.listen(Number(values.port), values.host, () => resolve());
   });
   const { port } = server.address() as AddressInfo;
-  process.stdout.write(JSON.stringify({ url: `http://${values.host}:${port}`, files: entries.size }) + '\n');
+  const ready = { url: `http://${values.host}:${port}`, files: entries.size };
+  if (cluster.isWorker) {
+    process.send!(ready);
+    process.on('disconnect', () => process.exit(0));
+    return;
+  }
+  process.stdout.write(JSON.stringify(ready) + '\n');
   process.once('SIGTERM', () => {
     server.closeAllConnections();
     server.close(() => process.exit(0));
+  });
+}
+
+/** Forks the workers, prints the ready line once all listen, and stops them on SIGTERM. */
+async function runPrimary(n: number): Promise<void> {
+  const forked = Array.from({ length: n }, () => cluster.fork());
+  const ready = await Promise.all(forked.map((w) => new Promise<{ url: string; files: number }>((resolve) => w.once('message', resolve))));
+  process.stdout.write(JSON.stringify({ ...ready[0], workers: n }) + '\n');
+  process.once('SIGTERM', () => {
+    for (const w of forked) w.kill('SIGTERM');
+    process.exit(0);
   });
 }
 
