@@ -11,6 +11,7 @@ import type { IncomingMessage, RequestListener, ServerResponse } from 'node:http
 import { clientError, httpErrorOf } from '../src/errors.js';
 import { nodeRequestHeaders, type RequestHeaders } from '../src/http/request-headers.js';
 import { logRequest, type Logger } from '../src/log.js';
+import { tallied } from '../src/metrics.js';
 import { writeReply, type Reply } from '../src/serve/reply.js';
 import type { EdgeConfig } from './config.js';
 import type { EdgeMetrics } from './metrics.js';
@@ -63,9 +64,12 @@ export function createEdgeApp(deps: EdgeAppDeps): RequestListener {
     return sent;
   }
 
-  function done(method: string, target: string, started: number, { reply, outcome, bytes = 0 }: PipelineResult): void {
+  // The fast path's label sets, looked up once.
+  const fastHits = { GET: counters('GET', 200, 'hit'), HEAD: counters('HEAD', 200, 'hit') };
+
+  function done(method: string, target: string, started: number, { reply, outcome, bytes = 0 }: PipelineResult, fast?: { observe(seconds: number, bytes: number): void }): void {
     const seconds = (performance.now() - started) / 1000;
-    counters(method, reply.status, outcome).observe(seconds, bytes);
+    (fast ?? counters(method, reply.status, outcome)).observe(seconds, bytes);
     if (deps.logger.isLevelEnabled('info')) {
       logRequest(deps.logger, { method, path: target, status: reply.status, bytes, durationMs: Math.round(seconds * 1e4) / 10, cache: outcome });
     }
@@ -78,7 +82,7 @@ export function createEdgeApp(deps: EdgeAppDeps): RequestListener {
     if (fast !== undefined) {
       res.writeHead(200, fast.reply.headers);
       res.end(fast.reply.body);
-      done(req.method ?? 'GET', req.url ?? '/', started, fast);
+      done(req.method ?? 'GET', req.url ?? '/', started, fast, req.method === 'HEAD' ? fastHits.HEAD : fastHits.GET);
       return;
     }
     serve(req, res).catch((err: unknown) => {
@@ -147,26 +151,34 @@ function json(status: number, value: unknown, extra: Record<string, string>): Re
   return { status, headers: { ...extra, 'content-type': 'application/json', 'content-length': String(body.length) }, body };
 }
 
-/** prom-client resolves label objects on every call: keep the child metrics per label set. */
+/** Per label set, kept: counters are tallied (see `tallied`), the duration goes to its histogram. */
 function requestCounters(metrics: EdgeMetrics): (method: string, status: number, outcome: string) => { observe(seconds: number, bytes: number): void } {
   const children = new Map<string, { observe(seconds: number, bytes: number): void }>();
   return (method, status, outcome) => {
     const id = `${method} ${status} ${outcome}`;
     let child = children.get(id);
-    if (child === undefined) {
-      const requests = metrics.requests.labels(method, String(status), outcome);
-      const duration = metrics.duration.labels(method, outcome);
-      const bytesSent = metrics.bytesSent.labels(outcome);
-      child = {
+    if (child !== undefined) return child;
+    // Methods come from clients: the table is bounded, and label sets past it are counted directly.
+    if (children.size >= 1000) {
+      return {
         observe(seconds, bytes) {
-          requests.inc();
-          duration.observe(seconds);
-          if (bytes > 0) bytesSent.inc(bytes);
+          metrics.requests.inc({ method, status: String(status), outcome });
+          metrics.duration.observe({ method, outcome }, seconds);
+          if (bytes > 0) metrics.bytesSent.inc({ outcome }, bytes);
         },
       };
-      // Methods come from clients: bound the table so odd ones cannot grow it without end.
-      if (children.size < 1000) children.set(id, child);
     }
+    const requests = tallied(metrics.requests, { method, status: String(status), outcome });
+    const duration = metrics.duration.labels(method, outcome);
+    const bytesSent = tallied(metrics.bytesSent, { outcome });
+    child = {
+      observe(seconds, bytes) {
+        requests.add();
+        duration.observe(seconds);
+        if (bytes > 0) bytesSent.add(bytes);
+      },
+    };
+    children.set(id, child);
     return child;
   };
 }

@@ -5,7 +5,7 @@
  */
 import { Counter, Gauge, Histogram } from 'prom-client';
 import type { BlobStore } from '../src/blob/blob-store.js';
-import { createHttpMetrics, type HttpMetrics } from '../src/metrics.js';
+import { createHttpMetrics, flushTallies, type HttpMetrics } from '../src/metrics.js';
 import type { UpstreamObserver } from './upstream.js';
 
 export interface EdgeMetrics extends HttpMetrics {
@@ -56,7 +56,7 @@ export function createEdgeMetrics(options: { processMetrics?: boolean; store: ()
     staleServed: new Counter({ name: 'anycdn_edge_stale_served_total', help: 'Stale answers by reason', labelNames: ['reason'], registers }),
     upstreamResults,
     upstreamLatency,
-    bytesBySource: new Counter({ name: 'anycdn_edge_bytes_total', help: 'Body bytes sent to clients by source (memory, disk, upstream)', labelNames: ['source'], registers }),
+    bytesBySource: new Counter({ name: 'anycdn_edge_bytes_total', help: 'Body bytes sent to clients by source (memory, disk, upstream)', labelNames: ['source'], registers, collect: flushTallies }),
     upstreamObserver: {
       onResult(outcome, phase, seconds) {
         upstreamResults.inc({ outcome, phase });

@@ -28,6 +28,7 @@ import { DEFAULT_REUSE_OPTIONS, reuseDecision, type ReuseOptions } from '../src/
 import type { NotStoredReason } from '../src/http/storable.js';
 import { varyFields } from '../src/http/vary.js';
 import type { Logger } from '../src/log.js';
+import { tallied } from '../src/metrics.js';
 import { answer, type Representation } from '../src/serve/respond.js';
 import type { Reply, ReplyHeaders } from '../src/serve/reply.js';
 import { sliceReadable } from './body-slice.js';
@@ -135,7 +136,7 @@ export class EdgePipeline {
     this.normalizeQuery = imageQueryNormalizer({ maxOutputDimension: c.maxImageDimension });
     this.servedBy = `${c.pop}/${c.node}`;
     this.via = `anycdn-${c.node}`;
-    this.memoryBytes = deps.metrics.bytesBySource.labels('memory');
+    this.memoryBytes = tallied(deps.metrics.bytesBySource, { source: 'memory' });
   }
 
   /** Resolves when every upstream fetch under way now has finished (stored or failed). */
@@ -194,7 +195,7 @@ export class EdgePipeline {
     headers['age'] = String(Math.max(0, Math.floor(ageMs / 1000)));
     this.stamp(req, 'hit', headers);
     const bytes = req.method === 'HEAD' ? 0 : hot.meta.size;
-    this.memoryBytes.inc(bytes);
+    this.memoryBytes.add(bytes);
     return { reply: { status: 200, headers, body: bytes === 0 ? null : hot.data }, outcome: 'hit', bytes };
   }
 
