@@ -75,26 +75,34 @@ export function createEdgeApp(deps: EdgeAppDeps): RequestListener {
     }
   }
 
+  const failed = (req: IncomingMessage, res: ServerResponse, err: unknown): void => {
+    // The pipeline answers its own errors; this is a bug or a reply Node refused to write.
+    deps.logger.error({ err, method: req.method, url: req.url }, 'edge request failed');
+    if (res.headersSent) {
+      res.destroy();
+      return;
+    }
+    const e = httpErrorOf(err);
+    writeReply(res, json(e.status, e.body, { 'x-served-by': servedBy, 'cache-control': 'no-store' })).catch(() => res.destroy());
+  };
+
   return (req, res) => {
     // A fresh hit in memory is answered right here, synchronously: no promise, no request object.
     const started = performance.now();
-    const fast = deps.pipeline.fastHit({ method: req.method ?? 'GET', target: req.url ?? '/', rawHeaders: req.headers, started, closeConnection: deps.isDraining() });
-    if (fast !== undefined) {
-      res.writeHead(200, fast.reply.headers);
-      res.end(fast.reply.body);
-      done(req.method ?? 'GET', req.url ?? '/', started, fast, req.method === 'HEAD' ? fastHits.HEAD : fastHits.GET);
-      return;
-    }
-    serve(req, res).catch((err: unknown) => {
-      // The pipeline answers its own errors; this is a bug or a reply Node refused to write.
-      deps.logger.error({ err, method: req.method, url: req.url }, 'edge request failed');
-      if (res.headersSent) {
-        res.destroy();
+    const method = req.method ?? 'GET';
+    try {
+      const fast = deps.pipeline.fastHit({ method, target: req.url ?? '/', rawHeaders: req.headers, started, closeConnection: deps.isDraining() });
+      if (fast !== undefined) {
+        res.writeHead(200, fast.reply.headers);
+        res.end(fast.reply.body);
+        done(method, req.url ?? '/', started, fast, method === 'HEAD' ? fastHits.HEAD : fastHits.GET);
         return;
       }
-      const e = httpErrorOf(err);
-      writeReply(res, json(e.status, e.body, { 'x-served-by': servedBy, 'cache-control': 'no-store' })).catch(() => res.destroy());
-    });
+    } catch (err) {
+      failed(req, res, err);
+      return;
+    }
+    serve(req, res).catch((err: unknown) => failed(req, res, err));
   };
 }
 
