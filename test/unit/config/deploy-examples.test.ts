@@ -15,6 +15,7 @@ describe('the example configs operators copy', () => {
     const c = validateConfig(originConfigSchema, example('origin.example.yaml'), 'origin.example.yaml', { ANYCDN_PUBLISH_TOKEN: 'p'.repeat(32), ANYCDN_PURGE_TOKEN: 'q'.repeat(32) });
     expect(c.dataDir).toBe('/var/lib/anycdn/origin');
     expect(c.images.avifEffort).toBe(2);
+    expect(c.images.sourceCacheSize).toBe(64 * 1024 * 1024);
   });
   it('edge.example.yaml is valid', () => {
     const c = validateConfig(edgeConfigSchema, example('edge.example.yaml'), 'edge.example.yaml', {});

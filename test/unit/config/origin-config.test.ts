@@ -24,6 +24,7 @@ describe('origin config', () => {
     expect(c.images.maxInputPixels).toBe(50_000_000);
     expect(c.images.maxOutputDimension).toBe(8192);
     expect(c.images.quality).toEqual({ jpeg: 80, webp: 80, avif: 50 });
+    expect(c.images.sourceCacheSize).toBe(64 * 1024 * 1024);
     expect(Object.isFrozen(c)).toBe(true);
     expect(Object.isFrozen(c.images)).toBe(true);
   });
