@@ -21,11 +21,12 @@ const imagesSchema = z
     /**
      * Transforms run at once. Default: the number of cores (sharp uses one libvips thread per image
      * here). Measured on the 2-core reference machine, JPEG 400 px from a 6 MP photo, 4 requests in
-     * flight, 3 rounds each (2026-11-22): 2 (the default) 56–62 images/s, 3 (cores + 1) 57–71, 4
-     * (2 × cores) 58–66, CPU per image 28–32 ms for all three: within the run-to-run noise, so no
-     * reason to go above the cores. Going above has two costs: each running transform holds one of
-     * libuv's 4 pool threads (sharp runs there), and file reads and writes of every request wait
-     * for a free one; and each may hold a full decode (up to ~200 MB at `maxInputPixels`).
+     * flight, 6 interleaved rounds on a quiet machine (2026-11-22): 2 (the default) 47–63 images/s,
+     * median 58; 3 (cores + 1) 52–71, median 62; 4 (2 × cores) 56–66, median 59; CPU per image the
+     * same (28–34 ms). Differences within the run-to-run noise do not pay for the costs of going
+     * above the cores: each running transform holds one of libuv's 4 pool threads (sharp runs
+     * there), so file reads and writes of every request wait for a free one; and each may hold a
+     * full decode (up to ~200 MB at `maxInputPixels`).
      */
     concurrency: z.number().int().min(1).max(64).optional(),
     /**
