@@ -272,12 +272,12 @@ export async function startEdge(dir: string, options: EdgeOptions): Promise<Serv
 }
 
 /** The bare-Node reference serving every file of `objectsDir` at /bench/{name}. */
-export async function startReference(dir: string, objectsDir: string, options: { env: NodeJS.ProcessEnv; cpu?: number; workers?: number }): Promise<ServerProcess> {
+export async function startReference(dir: string, objectsDir: string, options: { env: NodeJS.ProcessEnv; cpu?: number; workers?: number; edgeHeaders?: boolean }): Promise<ServerProcess> {
   const workers = options.workers ?? 1;
   await mkdir(dir, { recursive: true });
   const logs = [join(dir, 'reference.log')];
   const script = join(REPO_ROOT, 'dist/test/bench/hit-reference.js');
-  const child = spawnLogged(process.execPath, [script, '--dir', objectsDir, '--prefix', 'bench', '--workers', String(workers)], logs[0]!, { env: options.env, cpu: options.cpu, stdout: 'pipe' });
+  const child = spawnLogged(process.execPath, [script, '--dir', objectsDir, '--prefix', 'bench', '--workers', String(workers), ...(options.edgeHeaders === true ? ['--edge-headers'] : [])], logs[0]!, { env: options.env, cpu: options.cpu, stdout: 'pipe' });
   const lines = createInterface({ input: child.stdout! });
   const first = await Promise.race([
     new Promise<string>((resolve) => lines.once('line', resolve)),
@@ -287,7 +287,7 @@ export async function startReference(dir: string, objectsDir: string, options: {
   lines.close();
   child.stdout!.resume();
   const { url } = JSON.parse(first) as { url: string };
-  return { label: `node:http, Buffer from memory, ${workers === 1 ? '1 process' : `${workers} processes (node:cluster)`}`, pid: child.pid!, url, logs, stop: stopper(child) };
+  return { label: `node:http, Buffer from memory, ${workers === 1 ? '1 process' : `${workers} processes (node:cluster)`}${options.edgeHeaders === true ? ', with the header fields of an anycdn hit' : ''}`, pid: child.pid!, url, logs, stop: stopper(child) };
 }
 
 // ---------------------------------------------------------------- nginx proxy_cache

@@ -48,11 +48,12 @@ const HERD_REFERENCE_FILE = 'obj-5m.bin';
 const CACHE_CONTROL = 'public, max-age=3600';
 const TARGETS = { reference: 0.85, varnish: 1.0 };
 
-type SystemName = 'reference' | 'referenceWorkers' | 'anycdn' | 'anycdnWorkers' | 'anycdnInfo' | 'nginx' | 'varnish';
+type SystemName = 'reference' | 'referenceEdgeHeaders' | 'referenceWorkers' | 'anycdn' | 'anycdnWorkers' | 'anycdnInfo' | 'nginx' | 'varnish';
 /** Worker processes of the multi-process anycdn edge and reference: one per core. */
 const WORKERS = os.availableParallelism();
 const LABEL: Record<SystemName, string> = {
   reference: 'node:http reference, 1 process',
+  referenceEdgeHeaders: 'node:http reference, 1 process, an anycdn hit\'s header fields',
   referenceWorkers: `node:http reference, ${WORKERS} processes`,
   anycdn: 'anycdn edge, 1 process',
   anycdnWorkers: `anycdn edge, workers: ${WORKERS}`,
@@ -188,6 +189,7 @@ async function get(base: string, path: string): Promise<{ status: number; header
 function hitWord(system: SystemName, headers: Record<string, string>): string {
   switch (system) {
     case 'reference':
+    case 'referenceEdgeHeaders':
     case 'referenceWorkers':
       return 'hit';
     case 'anycdn':
@@ -223,6 +225,8 @@ async function startSet(dir: string, o: { origin: string; objectsDir: string; en
   const keep = (name: SystemName, s: ServerProcess): [SystemName, ServerProcess] => (started.push(s), [name, s]);
   const entries: [SystemName, ServerProcess][] = [];
   entries.push(keep('reference', await startReference(join(dir, 'reference'), o.objectsDir, { env: o.env, cpu: o.cpu })));
+  // The same response on the wire as an anycdn hit (13 header fields instead of 5): Node's cost per field is not small.
+  entries.push(keep('referenceEdgeHeaders', await startReference(join(dir, 'reference-edge-headers'), o.objectsDir, { env: o.env, cpu: o.cpu, edgeHeaders: true })));
   entries.push(keep('anycdn', await startEdge(join(dir, 'edge'), { upstream: o.origin, env: o.env, logLevel: 'warn', cpu: o.cpu })));
   // On all cores (not pinned), also as many processes as cores: how the edge is meant to run there.
   if (o.cpu === undefined && WORKERS > 1) {
@@ -256,6 +260,7 @@ interface HerdResult {
 function describeAnswer(system: SystemName, headers: Record<string, string>): string {
   switch (system) {
     case 'reference':
+    case 'referenceEdgeHeaders':
     case 'referenceWorkers':
       return 'memory';
     case 'anycdn':
@@ -520,7 +525,7 @@ async function main(): Promise<void> {
     const originBeforeHits = await origin.originalGets();
     for (let rep = 1; rep <= reps; rep++) {
       for (const size of HIT_SIZES) {
-        const order = (['reference', 'anycdn', 'referenceWorkers', 'anycdnWorkers', ...(size.bytes === KiB ? (['anycdnInfo'] as const) : []), 'nginx', 'varnish'] as SystemName[]).filter((name) => systems[name] !== undefined);
+        const order = (['reference', ...(size.bytes === KiB ? (['referenceEdgeHeaders'] as const) : []), 'anycdn', 'referenceWorkers', 'anycdnWorkers', ...(size.bytes === KiB ? (['anycdnInfo'] as const) : []), 'nginx', 'varnish'] as SystemName[]).filter((name) => systems[name] !== undefined);
         for (const system of order) {
           const server = systems[system]!;
           const run = await runWrk(`${server.url}/bench/${size.file}`, server, { seconds, threads: 2, connections: 64 });
@@ -561,7 +566,7 @@ async function main(): Promise<void> {
       const onCore0 = await startSet(join(tmp, 'pinned'), { origin: origin.url, objectsDir, env, cpu: 0, infoEdge: false, nginxWorkers: 1 }, started);
       for (const [name, s] of Object.entries(onCore0)) await warm(name as SystemName, s, objects);
       for (let rep = 1; rep <= reps; rep++) {
-        for (const system of (['reference', 'anycdn', 'nginx', 'varnish'] as SystemName[]).filter((name) => onCore0[name] !== undefined)) {
+        for (const system of (['reference', 'referenceEdgeHeaders', 'anycdn', 'nginx', 'varnish'] as SystemName[]).filter((name) => onCore0[name] !== undefined)) {
           const server = onCore0[system]!;
           const run = await runWrk(`${server.url}/bench/${HIT_SIZES[0].file}`, server, { seconds, threads: 1, connections: 64, wrkCpu: 1 });
           pinnedRuns.set(system, [...(pinnedRuns.get(system) ?? []), run]);
@@ -581,6 +586,7 @@ async function main(): Promise<void> {
     const addVerdicts = (name: string, runs: Map<SystemName, Run[]>): void => {
       const best: SystemName = runs.has('anycdnWorkers') ? 'anycdnWorkers' : 'anycdn';
       const vsRef = ratio(runs.get('anycdn'), runs.get('reference'));
+      const vsRefSameHeaders = ratio(runs.get('anycdn'), runs.get('referenceEdgeHeaders'));
       const vsRefWorkers = ratio(runs.get('anycdnWorkers'), runs.get('referenceWorkers'));
       const vsVarnish = ratio(runs.get(best), runs.get('varnish'));
       const vsNginx = ratio(runs.get(best), runs.get('nginx'));
@@ -590,6 +596,7 @@ async function main(): Promise<void> {
       verdicts.push([
         name,
         `${vsRef.text} — ${verdict(vsRef, TARGETS.reference)}`,
+        vsRefSameHeaders.text,
         Number.isNaN(vsRefWorkers.value) ? '-' : `${vsRefWorkers.text} — ${verdict(vsRefWorkers, TARGETS.reference)}`,
         `${vsVarnish.text} — ${verdict(vsVarnish, TARGETS.varnish)} (${LABEL[best]})`,
         vsNginx.text,
@@ -621,7 +628,7 @@ async function main(): Promise<void> {
     if (pinnedRuns.size > 0) {
       report.push(`#### Hits, 1 KiB, server pinned to core 0 (\`taskset -c 0\`), \`taskset -c 1 wrk -t1 -c64 -d${seconds}s\`, ${reps} round(s)`, '', ...hitTable(pinnedRuns), '');
     }
-    report.push(`#### Ratios (median of req/s; in brackets the range of ratios paired within a round)`, '', ...markdownTable(['case', `anycdn / reference, 1 process each (target ≥ ${TARGETS.reference})`, `anycdn / reference, ${WORKERS} processes each (target ≥ ${TARGETS.reference})`, `anycdn / Varnish (target ≥ ${TARGETS.varnish.toFixed(1)})`, 'anycdn / nginx', 'server CPU per request, anycdn / reference (1 process)'], verdicts), '');
+    report.push(`#### Ratios (median of req/s; in brackets the range of ratios paired within a round)`, '', ...markdownTable(['case', `anycdn / reference, 1 process each (target ≥ ${TARGETS.reference})`, 'anycdn / reference sending the same header fields', `anycdn / reference, ${WORKERS} processes each (target ≥ ${TARGETS.reference})`, `anycdn / Varnish (target ≥ ${TARGETS.varnish.toFixed(1)})`, 'anycdn / nginx', 'server CPU per request, anycdn / reference (1 process)'], verdicts), '');
     if (loggingNote !== undefined) report.push(loggingNote, '');
     if (herds.size > 0) {
       const rows = [...herds].map(([system, rs]) => [

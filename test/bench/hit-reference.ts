@@ -6,6 +6,10 @@
  *
  *   node dist/test/bench/hit-reference.js --dir DIR [--port 0] [--host 127.0.0.1] [--workers 1]
  *
+ * With `--edge-headers`, every answer also carries the other fields an anycdn hit sends (Date,
+ * Accept-Ranges, Surrogate-Key, X-Content-Type-Options, X-Served-By, Cache-Status, Age,
+ * Server-Timing; fixed values): the same response on the wire, so only the edge's own work differs.
+ *
  * With `--workers N` (N > 1), N processes share the port through node:cluster, as an anycdn edge
  * with `workers: N` does: the reference for a multi-process edge.
  *
@@ -26,7 +30,7 @@ interface Entry {
   headers: Record<string, string>;
 }
 
-async function loadEntries(dir: string, prefix: string): Promise<Map<string, Entry>> {
+async function loadEntries(dir: string, prefix: string, edgeHeaders: boolean): Promise<Map<string, Entry>> {
   const entries = new Map<string, Entry>();
   const lastModified = new Date().toUTCString();
   for (const name of (await readdir(dir)).sort()) {
@@ -40,6 +44,18 @@ async function loadEntries(dir: string, prefix: string): Promise<Map<string, Ent
         etag,
         'last-modified': lastModified,
         'cache-control': 'public, max-age=3600',
+        ...(edgeHeaders
+          ? {
+              date: lastModified,
+              'accept-ranges': 'bytes',
+              'surrogate-key': `/${prefix}/${name}`,
+              'x-content-type-options': 'nosniff',
+              'x-served-by': 'bench/reference',
+              'cache-status': 'anycdn; hit; ttl=3599',
+              age: '1',
+              'server-timing': 'cdn-cache;desc=hit, edge;dur=0.0',
+            }
+          : {}),
       },
     });
   }
@@ -54,12 +70,13 @@ async function main(): Promise<void> {
       host: { type: 'string', default: '127.0.0.1' },
       port: { type: 'string', default: '0' },
       workers: { type: 'string', default: '1' },
+      'edge-headers': { type: 'boolean', default: false },
     },
   });
   const workers = Number(values.workers);
   if (cluster.isPrimary && workers > 1) return runPrimary(workers);
   if (values.dir === undefined) throw new Error('usage: hit-reference.js --dir DIR [--prefix bench] [--host 127.0.0.1] [--port 0]');
-  const entries = await loadEntries(values.dir, values.prefix);
+  const entries = await loadEntries(values.dir, values.prefix, values['edge-headers']);
   const server = http.createServer((req, res) => {
     const entry = req.method === 'GET' || req.method === 'HEAD' ? entries.get(req.url ?? '') : undefined;
     if (entry === undefined) {
