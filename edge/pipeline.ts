@@ -22,7 +22,8 @@ import { requestCacheControl } from '../src/http/cache-control.js';
 import { formatCacheStatus, sfInteger, type CacheStatusEntry } from '../src/http/cache-status.js';
 import { currentAge, freshnessLifetime, storedAge, type AgeInputs } from '../src/http/freshness.js';
 import { parseHttpDate, type HeaderGetter } from '../src/http/headers.js';
-import type { RequestHeaders } from '../src/http/request-headers.js';
+import { nodeRequestHeaders, type RequestHeaders } from '../src/http/request-headers.js';
+import type { IncomingHttpHeaders } from 'node:http';
 import { conditionalHeadersFor } from '../src/http/revalidate.js';
 import { DEFAULT_REUSE_OPTIONS, reuseDecision, type ReuseOptions } from '../src/http/reuse.js';
 import type { NotStoredReason } from '../src/http/storable.js';
@@ -172,8 +173,8 @@ export class EdgePipeline {
 
   /**
    * The common hit, answered without waiting on anything: a GET or HEAD with none of NOT_FAST's
-   * fields, for a fresh 200 held in memory that is neither negotiated (no Vary variants) nor
-   * compressed per client. It answers exactly what serveCacheable would (a test compares the two)
+   * fields, for a fresh 200 held in memory that is not compressed per client (Vary variants are
+   * looked up by the same key as in serveCacheable). It answers exactly what serveCacheable would (a test compares the two)
    * with a header record prepared once per stored object; anything else returns undefined and
    * takes the full path.
    */
@@ -182,8 +183,11 @@ export class EdgePipeline {
     if (req.method !== 'GET' && req.method !== 'HEAD') return undefined;
     for (const name of NOT_FAST) if (h[name] !== undefined) return undefined;
     const primary = this.keyMemo.get((h['host'] ?? '') + ' ' + req.target);
-    if (primary === undefined || this.varyIndex.fields(primary) !== undefined) return undefined;
-    const hot = this.deps.store.getHot?.(primary);
+    if (primary === undefined) return undefined;
+    // Negotiated objects (Vary: Accept on fmt=auto images) are keyed by the request's class, as in serveCacheable.
+    const fields = this.varyIndex.fields(primary);
+    const key = fields === undefined ? primary : variantKey(primary, fields, nodeRequestHeaders(h as IncomingHttpHeaders));
+    const hot = this.deps.store.getHot?.(key);
     if (hot === undefined || hot.meta.status !== 200) return undefined;
     const template = this.hitTemplate(hot.meta);
     if (template === null) return undefined;
