@@ -20,13 +20,15 @@ const imagesSchema = z
     transformTimeout: duration.default(30_000),
     /**
      * Transforms run at once. Default: the number of cores (sharp uses one libvips thread per image
-     * here). Measured on the 2-core reference machine, JPEG 400 px from a 6 MP photo, 4 requests in
-     * flight, 6 interleaved rounds on a quiet machine (2026-11-22): 2 (the default) 47–63 images/s,
-     * median 58; 3 (cores + 1) 52–71, median 62; 4 (2 × cores) 56–66, median 59; CPU per image the
-     * same (28–34 ms). Differences within the run-to-run noise do not pay for the costs of going
-     * above the cores: each running transform holds one of libuv's 4 pool threads (sharp runs
-     * there), so file reads and writes of every request wait for a free one; and each may hold a
-     * full decode (up to ~200 MB at `maxInputPixels`).
+     * here). Measured on the 2-core reference machine (2026-11-22, BENCHMARKS.md): with 4 requests
+     * in flight, concurrency 4 instead of 2 took the origin from 0.80 to 0.94 of raw sharp's rate
+     * for WebP, 0.80 to 0.85 for JPEG and 0.91 to 0.93 for AVIF (3 repetitions each; no change
+     * with 2 in flight) — but resident memory under the sustained mixed load of `bench:memory`
+     * was no longer flat: still growing 33 MiB/min after 3 minutes, peak 534 MiB, against flat at
+     * 209–315 MiB with 2. Until a longer soak shows where it settles, the default stays at the
+     * cores. Above the cores, each running transform also holds one of libuv's 4 pool threads
+     * (sharp runs there), so file reads and writes wait for a free one, and each may hold a full
+     * decode (up to ~200 MB at `maxInputPixels`).
      */
     concurrency: z.number().int().min(1).max(64).optional(),
     /**
