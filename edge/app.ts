@@ -117,7 +117,7 @@ export class NodeEdgeRequest implements EdgeRequest {
   private parsed: URL | undefined;
 
   constructor(
-    private readonly incoming: Pick<IncomingMessage, "headers" | "socket">,
+    private readonly incoming: Pick<IncomingMessage, 'headers' | 'socket'>,
     readonly method: string,
     readonly target: string,
     readonly started: number,

@@ -43,6 +43,33 @@ const METRICS_WAIT_MS = 2_000;
 /** A replacement for a dead worker starts after this pause, so a crash loop costs little. */
 const RESTART_DELAY_MS = 1_000;
 
+/** Questions sent to another process, each answered by a message carrying its id, or not at all within a time. */
+class Pending<T> {
+  private nextId = 0;
+  private readonly waiting = new Map<number, (answer: T) => void>();
+
+  /** Sends the question with a fresh id; resolves with the answer, or undefined after `timeoutMs`. */
+  ask(send: (id: number) => void, timeoutMs: number): Promise<T | undefined> {
+    return new Promise((resolve) => {
+      const id = this.nextId++;
+      const timer = setTimeout(() => {
+        this.waiting.delete(id);
+        resolve(undefined);
+      }, timeoutMs);
+      this.waiting.set(id, (answer) => {
+        clearTimeout(timer);
+        resolve(answer);
+      });
+      send(id);
+    });
+  }
+
+  answer(id: number, answer: T): void {
+    this.waiting.get(id)?.(answer);
+    this.waiting.delete(id);
+  }
+}
+
 export interface EdgeNode {
   /** The public address the workers listen on. */
   url: string;
@@ -68,25 +95,10 @@ export async function startEdgeCluster(config: EdgeConfig, logger: Logger): Prom
   });
 
   let draining = false;
-  let nextId = 0;
-  const collecting = new Map<number, (json: MetricsJson) => void>();
+  const collecting = new Pending<MetricsJson>();
 
   async function clusterMetrics(): Promise<string> {
-    const fromWorkers = [...workers].map(
-      (w) =>
-        new Promise<MetricsJson | undefined>((resolve) => {
-          const id = nextId++;
-          const timer = setTimeout(() => {
-            collecting.delete(id);
-            resolve(undefined);
-          }, METRICS_WAIT_MS);
-          collecting.set(id, (json) => {
-            clearTimeout(timer);
-            resolve(json);
-          });
-          w.send({ type: 'anycdn:metrics-collect', id } satisfies ClusterMessage);
-        }),
-    );
+    const fromWorkers = [...workers].map((w) => collecting.ask((id) => w.send({ type: 'anycdn:metrics-collect', id } satisfies ClusterMessage), METRICS_WAIT_MS));
     const all = [await shield.metrics.registry.getMetricsAsJSON(), ...(await Promise.all(fromWorkers))];
     return AggregatorRegistry.aggregate(all.filter((j): j is MetricsJson => j !== undefined)).metrics();
   }
@@ -98,8 +110,7 @@ export async function startEdgeCluster(config: EdgeConfig, logger: Logger): Prom
         broadcast(message, from);
         return;
       case 'anycdn:metrics-json':
-        collecting.get(message.id)?.(message.json);
-        collecting.delete(message.id);
+        collecting.answer(message.id, message.json);
         return;
       case 'anycdn:metrics-request':
         clusterMetrics().then(
@@ -182,21 +193,12 @@ export async function runEdgeWorker(config: EdgeConfig, logger: Logger): Promise
   const send = (message: ClusterMessage): void => {
     if (process.connected) process.send!(message);
   };
-  let nextId = 0;
-  const waiting = new Map<number, (text: string) => void>();
-  const metricsText = (): Promise<string> =>
-    new Promise((resolve, reject) => {
-      const id = nextId++;
-      const timer = setTimeout(() => {
-        waiting.delete(id);
-        reject(new CdnError('metrics_unavailable', 'internal', 'the edge node did not sum its metrics in time', { status: 503 }));
-      }, METRICS_WAIT_MS * 2);
-      waiting.set(id, (text) => {
-        clearTimeout(timer);
-        resolve(text);
-      });
-      send({ type: 'anycdn:metrics-request', id });
-    });
+  const summed = new Pending<string>();
+  const metricsText = async (): Promise<string> => {
+    const text = await summed.ask((id) => send({ type: 'anycdn:metrics-request', id }), METRICS_WAIT_MS * 2);
+    if (text === undefined) throw new CdnError('metrics_unavailable', 'internal', 'the edge node did not sum its metrics in time', { status: 503 });
+    return text;
+  };
   const log = logger.child({ tier: 'worker', worker: cluster.worker?.id });
   const edge: EdgeServer = await startEdge({ ...config, upstream: shieldUrl }, log, {
     worker: { secret },
@@ -232,8 +234,7 @@ export async function runEdgeWorker(config: EdgeConfig, logger: Logger): Promise
           edge.metrics.registry.getMetricsAsJSON().then((json) => send({ type: 'anycdn:metrics-json', id: m.id, json }));
           return;
         case 'anycdn:metrics-text':
-          waiting.get(m.id)?.(m.text);
-          waiting.delete(m.id);
+          summed.answer(m.id, m.text);
           return;
         case 'anycdn:drain':
           stop(config.drain);

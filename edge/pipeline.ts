@@ -13,8 +13,10 @@
  * Each outcome is one word (hit, stale, revalidated, miss, collapsed, stale-error, pass, bypass,
  * forward, error) used alike in Cache-Status details, logs and metrics.
  */
+import type { IncomingHttpHeaders } from 'node:http';
 import { pipeline, Readable, Transform } from 'node:stream';
 import { LRUCache } from 'lru-cache';
+import { tokensEqual } from '../src/auth.js';
 import type { BlobEntry, BlobStore, StoredMeta } from '../src/blob/blob-store.js';
 import { effectiveCacheControl } from '../src/http/cache-control.js';
 import { CdnError, clientError, httpErrorOf } from '../src/errors.js';
@@ -23,7 +25,6 @@ import { formatCacheStatus, sfInteger, type CacheStatusEntry } from '../src/http
 import { currentAge, freshnessLifetime, storedAge, type AgeInputs } from '../src/http/freshness.js';
 import { parseHttpDate, type HeaderGetter } from '../src/http/headers.js';
 import { nodeRequestHeaders, type RequestHeaders } from '../src/http/request-headers.js';
-import type { IncomingHttpHeaders } from 'node:http';
 import { conditionalHeadersFor } from '../src/http/revalidate.js';
 import { DEFAULT_REUSE_OPTIONS, reuseDecision, type ReuseOptions } from '../src/http/reuse.js';
 import type { NotStoredReason } from '../src/http/storable.js';
@@ -38,7 +39,6 @@ import type { EdgeConfig } from './config.js';
 import { fetchForCache, type FetchDeps } from './fetcher.js';
 import { FlightTable, type FlightOutcome, type SharedOutcome } from './flights.js';
 import { forwardRequestHeaders, relayResponseHeaders, WORKER_HEADER } from './forward-headers.js';
-import { tokensEqual } from '../src/auth.js';
 import type { EdgeMetrics } from './metrics.js';
 import { addVary, codedEtag, EdgeCompression } from './compression.js';
 import { clientHeaders, clientHeadersOf, headersFromPairs, viewOf } from './stored-view.js';
@@ -174,8 +174,8 @@ export class EdgePipeline {
   /**
    * The common hit, answered without waiting on anything: a GET or HEAD with none of NOT_FAST's
    * fields, for a fresh 200 held in memory that is not compressed per client (Vary variants are
-   * looked up by the same key as in serveCacheable). It answers exactly what serveCacheable would (a test compares the two)
-   * with a header record prepared once per stored object; anything else returns undefined and
+   * looked up by the same key as in serveCacheable). It answers exactly what serveCacheable would
+   * (a test compares the two) with a header record prepared once per stored object; anything else returns undefined and
    * takes the full path.
    */
   fastHit(req: FastRequest): PipelineResult | undefined {
@@ -210,8 +210,7 @@ export class EdgePipeline {
     let template = this.hitTemplates.get(meta);
     if (template === undefined) {
       const view = viewOf(meta);
-      const { cc } = effectiveCacheControl(view.headers);
-      const reusable = !cc.noCache && cc.noCacheFields.length === 0;
+      const { lifetimeMs, reusable } = this.reuseOf(meta);
       template = null;
       if (reusable && !this.compression.appliesTo(meta.status, view.headers, meta.size)) {
         // Built by assignment, never `delete`: a record that lost fields is slow to copy.
@@ -223,7 +222,7 @@ export class EdgePipeline {
           headers,
           ageInputs: view.ageInputs,
           cacheStatusPrefix: `${view.upstreamCacheStatus ? `${view.upstreamCacheStatus}, ` : ''}${formatCacheStatus({ cache: CACHE, hit: true })}; ttl=`,
-          lifetimeMs: freshnessLifetime(view.info, this.reuseOptions).lifetimeMs,
+          lifetimeMs,
         };
       }
       this.hitTemplates.set(meta, template);
@@ -261,16 +260,21 @@ export class EdgePipeline {
    */
   private quickTtl(req: EdgeRequest, meta: StoredMeta): number | undefined {
     if (req.headers.has('cache-control') || req.headers.has('pragma') || req.headers.has('authorization')) return undefined;
-    const view = viewOf(meta);
+    const memo = this.reuseOf(meta);
+    if (!memo.reusable) return undefined;
+    const ttl = memo.lifetimeMs - currentAge(viewOf(meta).ageInputs, this.deps.now());
+    return ttl > 0 ? ttl : undefined;
+  }
+
+  private reuseOf(meta: StoredMeta): { lifetimeMs: number; reusable: boolean } {
     let memo = this.reuseMemo.get(meta);
     if (memo === undefined) {
+      const view = viewOf(meta);
       const { cc } = effectiveCacheControl(view.headers);
       memo = { lifetimeMs: freshnessLifetime(view.info, this.reuseOptions).lifetimeMs, reusable: !cc.noCache && cc.noCacheFields.length === 0 };
       this.reuseMemo.set(meta, memo);
     }
-    if (!memo.reusable) return undefined;
-    const ttl = memo.lifetimeMs - currentAge(view.ageInputs, this.deps.now());
-    return ttl > 0 ? ttl : undefined;
+    return memo;
   }
 
   private async found(req: EdgeRequest, primary: string, key: string, entry: BlobEntry): Promise<PipelineResult | 'retry'> {
