@@ -2,6 +2,7 @@
  * Memory soak: does the origin's resident memory stay flat under sustained transform load?
  *
  *   npm run bench:memory -- [--seconds 120] [--compare-seconds 60] [--in-flight 4] [--flat-below 10]
+ *                           [--origin-images JSON]
  *
  * Starts the origin as the `anycdn` command runs it (`node dist/src/cli/main.js origin`, child
  * process, MALLOC_ARENA_MAX=2, fresh temporary data folder), uploads a few sources (two generated
@@ -12,6 +13,8 @@
  *
  * Then the same soak runs again for `--compare-seconds` (0 skips it) WITHOUT MALLOC_ARENA_MAX, to
  * show what the setting changes here.
+ *
+ * `--origin-images '{"concurrency":4}'` runs the origin with image settings other than the defaults.
  *
  * Verdict: "flat" when the least-squares slope of RSS over the second half is under
  * `--flat-below` MiB/min (default 10). The first half is left out on purpose: RSS climbs while
@@ -107,9 +110,9 @@ function variantPath(list: readonly Source[], k: number): string {
   return `/${source.path}?w=${w}&fmt=${format}`;
 }
 
-async function soak(label: string, env: NodeJS.ProcessEnv, list: readonly Source[], seconds: number, inFlight: number): Promise<SoakResult> {
+async function soak(label: string, env: NodeJS.ProcessEnv, list: readonly Source[], seconds: number, inFlight: number, images: Record<string, unknown>): Promise<SoakResult> {
   const tmp = await mkdtemp(join(os.tmpdir(), 'anycdn-bench-soak-'));
-  const origin = await startOriginChild(tmp, env);
+  const origin = await startOriginChild(tmp, env, { images });
   try {
     for (const s of list) await origin.put(s.path, s.data);
     const client = httpGetter(origin.url, inFlight);
@@ -186,12 +189,14 @@ async function main(): Promise<void> {
       'compare-seconds': { type: 'string', default: '60' },
       'in-flight': { type: 'string', default: '4' },
       'flat-below': { type: 'string', default: '10' },
+      'origin-images': { type: 'string', default: '{}' },
     },
   });
   const seconds = Number(values.seconds);
   const compareSeconds = Number(values['compare-seconds']);
   const inFlight = Number(values['in-flight']);
   const flatBelow = Number(values['flat-below']);
+  const images = JSON.parse(values['origin-images']) as Record<string, unknown>;
   if (!(seconds > 0 && compareSeconds >= 0 && inFlight >= 1 && flatBelow > 0)) {
     throw new Error('usage: memory-soak.js [--seconds N>0] [--compare-seconds N>=0] [--in-flight N>=1] [--flat-below MiB/min]');
   }
@@ -204,11 +209,11 @@ async function main(): Promise<void> {
   const results: SoakResult[] = [];
   const calm = await waitForQuiet([process.pid], 60_000);
   console.log(`other processes ${calm.quiet ? 'quiet' : 'STILL BUSY'} after ${fixed(calm.waited, 0)} s; load average ${loadAverage()}`);
-  results.push(await soak('MALLOC_ARENA_MAX=2 (as the anycdn command runs)', { ...plainEnv, MALLOC_ARENA_MAX: '2' }, list, seconds, inFlight));
+  results.push(await soak('MALLOC_ARENA_MAX=2 (as the anycdn command runs)', { ...plainEnv, MALLOC_ARENA_MAX: '2' }, list, seconds, inFlight, images));
   for (const line of report(results[0]!, flatBelow)) console.log(line);
   if (compareSeconds > 0) {
     console.log(`\nload average ${loadAverage()}; now the same without MALLOC_ARENA_MAX`);
-    results.push(await soak('MALLOC_ARENA_MAX unset (glibc default: up to 8 arenas per core)', plainEnv, list, compareSeconds, inFlight));
+    results.push(await soak('MALLOC_ARENA_MAX unset (glibc default: up to 8 arenas per core)', plainEnv, list, compareSeconds, inFlight, images));
     for (const line of report(results[1]!, flatBelow)) console.log(line);
   }
   console.log(`\n## Summary (load average now ${loadAverage()})`);

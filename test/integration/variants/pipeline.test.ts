@@ -243,4 +243,15 @@ describe('transformImage', () => {
     expect(low.data.length).toBeLessThan(high.data.length / 2);
     expect((await sharp(high.data).metadata()).isProgressive).toBe(true);
   });
+
+  it("encodes AVIF with libaom's SSIM tuning, on which the default quality was chosen", async () => {
+    const source = await sharp({ create: { width: 160, height: 120, channels: 3, background: '#000', noise: { type: 'gaussian', mean: 128, sigma: 40 } } })
+      .png()
+      .toBuffer();
+    const probed = await probeImage(source, DEFAULT_IMAGE_LIMITS);
+    const encode = (avifTune?: 'ssim' | 'iq') => transformImage(source, probed, {}, 'avif', { quality: DEFAULT_QUALITY, avifEffort: 2, avifTune, limits: DEFAULT_IMAGE_LIMITS });
+    const [byDefault, ssim, iq] = await Promise.all([encode(), encode('ssim'), encode('iq')]);
+    expect(byDefault.data.equals(ssim.data)).toBe(true);
+    expect(byDefault.data.equals(iq.data)).toBe(false);
+  });
 });
