@@ -19,16 +19,17 @@ const imagesSchema = z
     /** A transform taking longer is abandoned with 422. Default 30 s. */
     transformTimeout: duration.default(30_000),
     /**
-     * Transforms run at once. Default: the number of cores (sharp uses one libvips thread per image
-     * here). Measured on the 2-core reference machine (2026-11-22, BENCHMARKS.md): with 4 requests
-     * in flight, concurrency 4 instead of 2 took the origin from 0.80 to 0.94 of raw sharp's rate
-     * for WebP, 0.80 to 0.85 for JPEG and 0.91 to 0.93 for AVIF (3 repetitions each; no change
-     * with 2 in flight) — but resident memory under the sustained mixed load of `bench:memory`
-     * was no longer flat: still growing 33 MiB/min after 3 minutes, peak 534 MiB, against flat at
-     * 209–315 MiB with 2. Until a longer soak shows where it settles, the default stays at the
-     * cores. Above the cores, each running transform also holds one of libuv's 4 pool threads
-     * (sharp runs there), so file reads and writes wait for a free one, and each may hold a full
-     * decode (up to ~200 MB at `maxInputPixels`).
+     * Transforms run at once. Default: `defaultTransformConcurrency(cores)`, twice the cores up to 4
+     * extra (sharp uses one libvips thread per image here, and the slots past the cores keep the
+     * CPU busy while a finished image is sent and the next request read). Measured on the 2-core
+     * reference machine (2026-11-22, BENCHMARKS.md): with 4 requests in flight, concurrency 4
+     * instead of 2 took the origin from 0.80 to 0.94 of raw sharp's rate for WebP, 0.80 to 0.85 for
+     * JPEG and 0.91 to 0.93 for AVIF (no change with 2 in flight); under the sustained mixed load of
+     * `bench:memory` resident memory stayed flat over 10 minutes (second-half slope -6 MiB/min) at
+     * 410–500 MiB, peak 576, against 209–315 MiB with 2: each running transform may hold a full
+     * decode (up to ~200 MB at `maxInputPixels`). Each also holds one of libuv's pool threads,
+     * which the `anycdn` executable sizes for this default (src/cli/anycdn.cts); set
+     * UV_THREADPOOL_SIZE to at least concurrency + 2 when raising it.
      */
     concurrency: z.number().int().min(1).max(64).optional(),
     /**
@@ -81,3 +82,8 @@ export const originConfigSchema = z.strictObject({
 });
 
 export type OriginConfig = z.output<typeof originConfigSchema>;
+
+/** The default `images.concurrency` on a machine with `cores` cores: cores + min(cores, 4). */
+export function defaultTransformConcurrency(cores: number): number {
+  return cores + Math.min(cores, 4);
+}

@@ -8,7 +8,7 @@ import type { Logger } from '../src/log.js';
 import { createHttpMetrics } from '../src/metrics.js';
 import { listen, type RunningServer } from '../src/serve/listen.js';
 import { createOriginApp } from './app.js';
-import type { OriginConfig } from './config.js';
+import { defaultTransformConcurrency, type OriginConfig } from './config.js';
 import { FsAssetStore } from './store/fs-asset-store.js';
 import { TransformLimiter } from './variants/limiter.js';
 import { createVariantService } from './variants/variant-service.js';
@@ -39,7 +39,7 @@ export async function startOrigin(config: OriginConfig, logger: Logger, options:
     timeoutMs: config.images.transformTimeout,
   };
   const limiter = new TransformLimiter({
-    concurrency: config.images.concurrency ?? os.availableParallelism(),
+    concurrency: config.images.concurrency ?? defaultTransformConcurrency(os.availableParallelism()),
     queueLimit: config.images.queueLimit,
     retryAfterSec: 2,
   });

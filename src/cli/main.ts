@@ -1,11 +1,8 @@
-#!/usr/bin/env -S MALLOC_ARENA_MAX=2 node
 /**
- * The `anycdn` command. This is the process rim: the only place that reads `process.argv` and
- * `process.env`, installs signal handlers and exits. Each subcommand parses its own flags and
+ * The `anycdn` command, loaded by the executable (anycdn.cts, which sizes libuv's thread pool
+ * first). This is the process rim: the only place besides that file that reads `process.argv`
+ * and `process.env`, installs signal handlers and exits. Each subcommand parses its own flags and
  * prints its own `--help`.
- *
- * MALLOC_ARENA_MAX=2 (set by the line above when run as `anycdn`) keeps glibc from fragmenting
- * memory across many arenas under concurrent sharp work; see README "Memory".
  */
 import { CdnError } from '../errors.js';
 import { runDemo } from './demo-command.js';

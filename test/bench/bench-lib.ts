@@ -15,7 +15,7 @@ import { Pool } from 'undici';
 
 /** The repository root (this file runs from dist/test/bench/). */
 export const REPO_ROOT = fileURLToPath(new URL('../../../', import.meta.url));
-export const CLI = join(REPO_ROOT, 'dist/src/cli/main.js');
+export const CLI = join(REPO_ROOT, 'dist/src/cli/anycdn.cjs');
 
 // ---------------------------------------------------------------- statistics
 
@@ -255,7 +255,7 @@ export interface OriginChild {
 }
 
 /**
- * Starts `node dist/src/cli/main.js origin --config DIR/origin.json` on a loopback port chosen by
+ * Starts `node dist/src/cli/anycdn.cjs origin --config DIR/origin.json` on a loopback port chosen by
  * the kernel, with its data in DIR/data and its JSON log in DIR/origin.log (a file, so the
  * benchmark spends no CPU reading it). `env` is the child's whole environment: pass
  * MALLOC_ARENA_MAX=2 to run it as the `anycdn` command does. `images` overrides image settings

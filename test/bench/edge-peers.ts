@@ -2,7 +2,7 @@
  * The servers of the edge benchmark as child processes, each with its own config, pid and temp
  * files under a folder the caller owns, bound to loopback ports, stopped by PID:
  *
- * - the anycdn origin and edge through the real CLI (`node dist/src/cli/main.js origin|edge`),
+ * - the anycdn origin and edge through the real CLI (`node dist/src/cli/anycdn.cjs origin|edge`),
  *   with MALLOC_ARENA_MAX=2 as the `anycdn` command sets it;
  * - the bare-Node reference (test/bench/hit-reference.ts);
  * - nginx `proxy_cache` and Varnish (malloc storage), configured as the peer baselines were

@@ -6,7 +6,7 @@
  *   npm run bench:edge -- [--seconds 10] [--reps 1] [--herd 500] [--skip pinned,herd,info-log]
  *                         [--profile auto|always|never] [--profile-out FILE.cpuprofile] [--wait 20]
  *
- * 1. An origin (child, `node dist/src/cli/main.js origin`, MALLOC_ARENA_MAX=2) gets objects of
+ * 1. An origin (child, `node dist/src/cli/anycdn.cjs origin`, MALLOC_ARENA_MAX=2) gets objects of
  *    1 KiB, 50 KiB, 1 MiB (and 5 MiB) of random bytes with `Cache-Control: public, max-age=3600`.
  * 2. The edge (child through the CLI, MALLOC_ARENA_MAX=2, default cache settings, log level warn),
  *    a second edge at log level info (1 KiB only: what per-request logging costs), nginx and

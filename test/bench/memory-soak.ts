@@ -4,7 +4,7 @@
  *   npm run bench:memory -- [--seconds 120] [--compare-seconds 60] [--in-flight 4] [--flat-below 10]
  *                           [--origin-images JSON]
  *
- * Starts the origin as the `anycdn` command runs it (`node dist/src/cli/main.js origin`, child
+ * Starts the origin as the `anycdn` command runs it (`node dist/src/cli/anycdn.cjs origin`, child
  * process, MALLOC_ARENA_MAX=2, fresh temporary data folder), uploads a few sources (two generated
  * by sharp: a photo-like JPEG and a PNG with an alpha channel; plus the 2725×2225 fixture photo
  * when shared/ is there) and keeps `--in-flight` requests running for `--seconds`, each for a

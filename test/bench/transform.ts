@@ -13,7 +13,7 @@
  * `--origin-node-args='--cpu-prof --cpu-prof-dir=DIR'` profiles the origin's main thread.
  *
  * Set-up (see BENCHMARKS.md for why):
- * - The origin runs as a child process through the real CLI (`node dist/src/cli/main.js origin`)
+ * - The origin runs as a child process through the real CLI (`node dist/src/cli/anycdn.cjs origin`)
  *   with MALLOC_ARENA_MAX=2, default image settings, JSON request logs to a file. ipx runs in a
  *   second child (`--serve-ipx DIR`, below): it bundles sharp 0.34, which must not share a process
  *   with our sharp 0.35. This process re-runs itself with MALLOC_ARENA_MAX=2, calls
@@ -228,7 +228,7 @@ async function main(): Promise<void> {
     await mkdir(join(tmp, 'origin'));
     await writeFile(join(tmp, 'ipx', 'photo.jpg'), source); // a copy in a temporary folder, never in the repo
     [origin, ipx] = await Promise.all([startOriginChild(join(tmp, 'origin'), childEnv, { images: originImages, nodeArgs: values['origin-node-args'].split(' ').filter((a) => a !== '') }), startIpxChild(join(tmp, 'ipx'), images.avifEffort, childEnv)]);
-    console.log(`origin: pid ${origin.pid} ${origin.url} (node dist/src/cli/main.js origin, MALLOC_ARENA_MAX=2, log level info to a file, data in ${tmp}, image settings ${JSON.stringify(originImages)})`);
+    console.log(`origin: pid ${origin.pid} ${origin.url} (node dist/src/cli/anycdn.cjs origin, MALLOC_ARENA_MAX=2, log level info to a file, data in ${tmp}, image settings ${JSON.stringify(originImages)})`);
     console.log(`ipx: pid ${ipx.pid} ${ipx.defaults} (defaults), ${ipx.likeForLike} (AVIF effort ${images.avifEffort}); ${ipx.describe}; MALLOC_ARENA_MAX=2`);
     await origin.put('bench/photo.jpg', source);
 

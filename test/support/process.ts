@@ -6,7 +6,7 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 
-export const CLI = fileURLToPath(new URL('../../dist/src/cli/main.js', import.meta.url));
+export const CLI = fileURLToPath(new URL('../../dist/src/cli/anycdn.cjs', import.meta.url));
 export const cliBuilt = existsSync(CLI);
 
 export interface CliProcess {
@@ -19,9 +19,12 @@ export interface CliProcess {
 
 const running = new Set<ChildProcess>();
 
-export function startCli(args: string[], env: Record<string, string> = {}): CliProcess {
+/** `env` is added to this process's environment; a variable set to undefined is removed. */
+export function startCli(args: string[], env: Record<string, string | undefined> = {}): CliProcess {
+  const merged: NodeJS.ProcessEnv = { ...process.env, MALLOC_ARENA_MAX: '2', ...env };
+  for (const [name, value] of Object.entries(merged)) if (value === undefined) delete merged[name];
   const child = spawn(process.execPath, [CLI, ...args], {
-    env: { ...process.env, MALLOC_ARENA_MAX: '2', ...env },
+    env: merged,
     stdio: ['ignore', 'pipe', 'pipe'],
   });
   running.add(child);
