@@ -1,4 +1,5 @@
 import { randomBytes } from 'node:crypto';
+import { existsSync, readdirSync, readlinkSync } from 'node:fs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { request } from 'undici';
 import { startTestOrigin, type TestOrigin } from '../../support/origin.js';
@@ -10,6 +11,20 @@ let edge: TestEdge;
 async function originGets(outcome: string, method = 'GET'): Promise<number> {
   const res = await request(`${origin.url}/_cdn/metrics`);
   return metricValue(await res.body.text(), 'anycdn_origin_http_requests_total', { method, outcome });
+}
+
+/** Files under `dir` this process holds open (Linux: the targets of /proc/self/fd). */
+function openFilesUnder(dir: string): string[] {
+  const open: string[] = [];
+  for (const fd of readdirSync('/proc/self/fd')) {
+    try {
+      const target = readlinkSync(`/proc/self/fd/${fd}`);
+      if (target.startsWith(dir)) open.push(target);
+    } catch {
+      // closed between the listing and the read (the listing's own descriptor, for one)
+    }
+  }
+  return open;
 }
 
 beforeAll(async () => {
@@ -42,7 +57,8 @@ describe('pull-through', () => {
     expect(second.body.equals(data)).toBe(true);
     expect(second.headers['cache-status']).toBe('anycdn; hit; ttl=55');
     expect(second.headers['age']).toBe('5');
-    expect(second.headers['server-timing']).toMatch(/^cdn-cache;desc=hit, edge;dur=\d+\.\d$/);
+    // A hit from memory is answered within the request event: Server-Timing has no duration to report.
+    expect(second.headers['server-timing']).toBe('cdn-cache;desc=hit');
     expect(second.headers['etag']).toBe(first.headers['etag']);
     expect(second.headers['cache-control']).toBe('public, max-age=60');
     expect(await originGets('original')).toBe(1);
@@ -79,6 +95,18 @@ describe('pull-through', () => {
     const notModified = await edge.get('/a/range.txt', { 'if-none-match': etag });
     expect(notModified.status).toBe(304);
     expect(notModified.body.length).toBe(0);
+  });
+
+  // A reply with no body to send (here Content-Length: 0) never reads the shared body: its reader
+  // must be let go, or the store writer's temp file stays open until garbage collection.
+  it.skipIf(!existsSync('/proc/self/fd'))('closes the stored body file after a miss with an empty body', async () => {
+    await origin.put('a/empty.txt', '', { 'cache-control': 'public, max-age=60' });
+    const before = openFilesUnder(edge.cacheDir);
+    const miss = await edge.get('/a/empty.txt');
+    expect(miss.status).toBe(200);
+    expect(miss.headers['content-length']).toBe('0');
+    expect(miss.headers['cache-status']).toBe('anycdn; fwd=miss; fwd-status=200; stored');
+    await expect.poll(() => openFilesUnder(edge.cacheDir).filter((f) => !before.includes(f))).toEqual([]);
   });
 
   it('answers HEAD without fetching a body upstream', async () => {
