@@ -91,7 +91,7 @@ export function createEdgeApp(deps: EdgeAppDeps): RequestListener {
     const started = performance.now();
     const method = req.method ?? 'GET';
     try {
-      const fast = deps.pipeline.fastHit({ method, target: req.url ?? '/', rawHeaders: req.headers, started, closeConnection: deps.isDraining() });
+      const fast = deps.pipeline.fastHit(req, deps.isDraining());
       if (fast !== undefined) {
         res.writeHead(200, fast.reply.headers);
         res.end(fast.reply.body);

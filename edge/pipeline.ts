@@ -73,17 +73,40 @@ export interface PipelineResult {
   bytes?: number;
 }
 
-/** What the fast path reads of a request: Node's parsed header fields (lower-case names). */
+/**
+ * What the fast path reads of a request: a Node IncomingMessage fits. `rawHeaders` is read
+ * first, so a hit never makes Node build `headers` (a negotiated object needs it for its Accept
+ * class).
+ */
 export interface FastRequest {
-  method: string;
-  target: string;
-  rawHeaders: Readonly<Record<string, string | string[] | undefined>>;
-  started?: number;
-  closeConnection?: boolean;
+  method?: string | undefined;
+  url?: string | undefined;
+  /** Field names and values in turn, as received (Node's `rawHeaders`). */
+  rawHeaders: readonly string[];
+  /** The same fields parsed, lower-case names (Node's `headers`). */
+  readonly headers: Readonly<Record<string, string | string[] | undefined>>;
 }
 
 /** Request fields that change what may be reused or how it is answered: with any of them, the full path decides. */
-const NOT_FAST = ['cache-control', 'pragma', 'authorization', 'range', 'if-none-match', 'if-modified-since', 'if-match', 'if-unmodified-since', 'if-range'];
+const NOT_FAST = new Set(['cache-control', 'pragma', 'authorization', 'range', 'if-none-match', 'if-modified-since', 'if-match', 'if-unmodified-since', 'if-range']);
+const NOT_FAST_LENGTHS = new Set([...NOT_FAST].map((name) => name.length));
+
+/**
+ * The Host field of a request with none of NOT_FAST's fields ('' without one), or undefined when
+ * one is present. The first Host counts, as in Node's `headers`, which drops later duplicates.
+ */
+function fastHost(raw: readonly string[]): string | undefined {
+  let host: string | undefined;
+  for (let i = 0; i < raw.length; i += 2) {
+    const name = raw[i]!;
+    if (name.length === 4) {
+      if (host === undefined && name.toLowerCase() === 'host') host = raw[i + 1]!;
+    } else if (NOT_FAST_LENGTHS.has(name.length) && NOT_FAST.has(name.toLowerCase())) {
+      return undefined;
+    }
+  }
+  return host ?? '';
+}
 
 /** Per stored object: what a fast hit needs, or null when the object never takes the fast path. */
 interface HitTemplate {
@@ -189,15 +212,16 @@ export class EdgePipeline {
    * reply's header record is shared with the object's other hits in the same second and frozen:
    * write it, never change it.
    */
-  fastHit(req: FastRequest): PipelineResult | undefined {
-    const h = req.rawHeaders;
-    if (req.method !== 'GET' && req.method !== 'HEAD') return undefined;
-    for (const name of NOT_FAST) if (h[name] !== undefined) return undefined;
-    const primary = this.keyMemo.get((h['host'] ?? '') + ' ' + req.target);
+  fastHit(req: FastRequest, closeConnection = false): PipelineResult | undefined {
+    const method = req.method;
+    if (method !== 'GET' && method !== 'HEAD') return undefined;
+    const host = fastHost(req.rawHeaders);
+    if (host === undefined) return undefined;
+    const primary = this.keyMemo.get(host + ' ' + (req.url ?? '/'));
     if (primary === undefined) return undefined;
     // Negotiated objects (Vary: Accept on fmt=auto images) are keyed by the request's class, as in serveCacheable.
     const fields = this.varyIndex.fields(primary);
-    const key = fields === undefined ? primary : variantKey(primary, fields, nodeRequestHeaders(h as IncomingHttpHeaders));
+    const key = fields === undefined ? primary : variantKey(primary, fields, nodeRequestHeaders(req.headers as IncomingHttpHeaders));
     const hot = this.deps.store.getHot?.(key);
     if (hot === undefined || hot.meta.status !== 200) return undefined;
     const template = this.hitTemplate(hot.meta);
@@ -215,8 +239,8 @@ export class EdgePipeline {
       fields['server-timing'] = FAST_HIT_TIMING;
       template.current = current = { age, ttl, headers: Object.freeze(fields) };
     }
-    const headers = req.closeConnection === true ? { ...current.headers, connection: 'close' } : current.headers;
-    const bytes = req.method === 'HEAD' ? 0 : hot.meta.size;
+    const headers = closeConnection ? { ...current.headers, connection: 'close' } : current.headers;
+    const bytes = method === 'HEAD' ? 0 : hot.meta.size;
     this.memoryBytes.add(bytes);
     return { reply: { status: 200, headers, body: bytes === 0 ? null : hot.data }, outcome: 'hit', bytes };
   }

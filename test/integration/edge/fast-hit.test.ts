@@ -51,7 +51,8 @@ async function stored(path: string, script: Scripted): Promise<void> {
 }
 
 function fast(path: string, headers: Record<string, string> = {}, method = 'GET', closeConnection = false): PipelineResult | undefined {
-  return edge.server.pipeline.fastHit({ method, target: path, rawHeaders: { host, ...headers }, closeConnection });
+  const fields = { host, ...headers };
+  return edge.server.pipeline.fastHit({ method, url: path, rawHeaders: Object.entries(fields).flat(), headers: fields }, closeConnection);
 }
 
 async function full(path: string, headers: Record<string, string> = {}, method = 'GET', closeConnection = false): Promise<PipelineResult> {
@@ -163,7 +164,14 @@ describe('the fast path declines', () => {
       ['authorization', 'Bearer x'],
     ] as const) {
       expect(fast('/f/declines.bin', { [name]: value }), name).toBeUndefined();
+      // Field names are case-insensitive: the fast path reads them as received.
+      const titled = name.replace(/(^|-)[a-z]/g, (c) => c.toUpperCase());
+      const raw = ['Host', host, titled, value];
+      expect(edge.server.pipeline.fastHit({ method: 'GET', url: '/f/declines.bin', rawHeaders: raw, headers: { host, [name]: value } }), titled).toBeUndefined();
     }
+    expect(edge.server.pipeline.fastHit({ method: 'GET', url: '/f/declines.bin', rawHeaders: ['HOST', host, 'Accept', '*/*'], headers: { host, accept: '*/*' } })).toBeDefined();
+    // Only the first Host counts, as in Node's parsed fields.
+    expect(edge.server.pipeline.fastHit({ method: 'GET', url: '/f/declines.bin', rawHeaders: ['Host', 'elsewhere.example', 'Host', host], headers: { host: 'elsewhere.example' } })).toBeUndefined();
     expect(fast('/f/declines.bin', {}, 'POST')).toBeUndefined();
     expect(fast('/f/never-requested.bin')).toBeUndefined();
   });
