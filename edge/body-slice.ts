@@ -21,5 +21,9 @@ export function sliceReadable(source: Readable, start: number, end: number): Rea
       source.destroy();
     }
   }
-  return Readable.from(slice(), { objectMode: false });
+  const out = Readable.from(slice(), { objectMode: false });
+  // Destroyed before its first read (a client gone before the answer started), the generator never
+  // runs its `finally`: release the source here too.
+  out.once('close', () => source.destroy());
+  return out;
 }
