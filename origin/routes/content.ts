@@ -24,6 +24,11 @@ export const SVG_CSP = "default-src 'none'; style-src 'unsafe-inline'; img-src d
 
 export function registerContentRoutes(app: Hono<OriginEnv>, deps: OriginDeps): void {
   app.on(['GET', 'HEAD'], '*', async (c) => {
+    // The site root names no asset (there is no index file): a plain 404, as for any missing one.
+    if (rawRequestPath(c) === '/') {
+      c.set('outcome', 'not-found');
+      return c.json({ error: 'not_found', message: 'no asset at / (assets are served at /{path})' }, 404, { 'cache-control': 'public, max-age=60' });
+    }
     const path = assetPathOf(rawRequestPath(c));
     const url = new URL(c.req.url);
     const image = parseImageParams(url.searchParams, {

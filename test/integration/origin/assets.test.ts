@@ -125,6 +125,11 @@ describe('publisher API and originals', () => {
 
   it('404s missing assets and deletes', async () => {
     expect((await get('/nope/missing.txt')).status).toBe(404);
+    // The root is a well-formed URL for which there is no asset, not a bad path.
+    const root = await get('/');
+    expect(root.status).toBe(404);
+    expect(JSON.parse(root.body.toString())).toMatchObject({ error: 'not_found' });
+    expect((await get('/', {}, 'HEAD')).status).toBe(404);
     await origin.put('del/x.txt', 'x');
     const del = await request(`${origin.url}/_cdn/assets/del/x.txt`, { method: 'DELETE', headers: { authorization: `Bearer ${PUBLISH_TOKEN}` } });
     expect(del.statusCode).toBe(204);
