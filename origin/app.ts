@@ -27,7 +27,7 @@ export interface OriginDeps {
   isDraining?: () => boolean;
 }
 
-export type OriginEnv = { Variables: { outcome: string }; Bindings: { incoming?: { url?: string } } };
+export type OriginEnv = { Variables: { outcome: string; phases?: Record<string, number> }; Bindings: { incoming?: { url?: string } } };
 
 /** Scheme and authority of an absolute-form request target (RFC 9112 §3.2.2): `http://host:port`. */
 const ABSOLUTE_FORM = /^[a-z][a-z0-9+.-]*:\/\/[^/?#]*/i;
@@ -71,6 +71,7 @@ export function createOriginApp(deps: OriginDeps): Hono<OriginEnv> {
       bytes,
       durationMs: Math.round(seconds * 1e4) / 10,
       cache: outcome,
+      ...(c.get('phases') === undefined ? {} : { phases: c.get('phases') }),
     });
   });
 

@@ -41,6 +41,8 @@ export interface RequestLogFields {
   durationMs: number;
   cache?: string;
   error?: string;
+  /** Where the time went, in ms, when the server knows (the origin: a new variant's queue and transform time). */
+  phases?: Record<string, number>;
 }
 
 export function logRequest(logger: Logger, fields: RequestLogFields): void {

@@ -127,5 +127,6 @@ async function serveVariant(c: Context<OriginEnv>, deps: OriginDeps, meta: Asset
   };
   const { response } = await respondWith(c.req.method, headerGetter(c.req.raw.headers), rep);
   c.set('outcome', variant.generated ? 'variant-generated' : 'variant-stored');
+  if (variant.phases !== undefined) c.set('phases', variant.phases);
   return response;
 }

@@ -63,6 +63,11 @@ export interface RenderedVariant {
   vary: boolean;
   /** The bytes come from a transform run for this call (its own or one it joined), not from the store. */
   generated: boolean;
+  /**
+   * Where a generated variant's time went, in ms (for the request log): waiting for a transform
+   * slot, then the transform itself (sharp). Absent for stored variants and joined transforms.
+   */
+  phases?: { queueMs: number; transformMs: number };
 }
 
 export interface VariantService {
@@ -146,8 +151,13 @@ export function createVariantService(deps: VariantServiceDeps): VariantService {
     const key = `${meta.sha256}\n${name}`;
     const stored = await storedVariant(meta.sha256, name, key);
     if (stored !== undefined) return { ...stored, vary, generated: false };
-    const generated = await (generating.get(key) ?? generate(key, meta, probed, params, output, name));
-    return { ...generated, vary };
+    const running = generating.get(key);
+    if (running !== undefined) {
+      // Joined another request's transform: its phases are that request's, not this one's.
+      const { phases: _theirs, ...joined } = await running;
+      return { ...joined, vary };
+    }
+    return { ...(await generate(key, meta, probed, params, output, name)), vary };
   }
 
   /**
@@ -175,16 +185,19 @@ export function createVariantService(deps: VariantServiceDeps): VariantService {
     let expire: (err: CdnError) => void = () => undefined;
     const deadline = new Promise<never>((_, reject) => (expire = reject));
     let storing: Promise<unknown> = Promise.resolve();
+    const asked = performance.now();
     const job = limiter.run(async (): Promise<Generated> => {
+      const slot = performance.now();
       timer = setTimeout(() => expire(transformTimeout(limits.timeoutMs)), limits.timeoutMs);
       const data = await readSource(meta);
       const out = await transform(data, probed, params, output, options);
+      const phases = { queueMs: roundMs(slot - asked), transformMs: roundMs(performance.now() - slot) };
       const info = { contentType: out.contentType, width: out.width, height: out.height };
       // Stored after the answer, outside the transform slot: the atomic writes (fsync) cost as much
       // as a small JPEG encode and would hold a CPU slot idle. Until stored, later requests share
       // this result through `generating`; a failed write only means the next request makes it again.
       storing = store.putVariant(meta.sha256, name, out.data, info).catch(() => undefined);
-      return { meta: newVariantMeta(meta.sha256, name, out.data, info, Date.now()), data: out.data, generated: true };
+      return { meta: newVariantMeta(meta.sha256, name, out.data, info, Date.now()), data: out.data, generated: true, phases };
     });
     const result = Promise.race([job, deadline]);
     generating.set(key, result);
@@ -198,4 +211,9 @@ export function createVariantService(deps: VariantServiceDeps): VariantService {
     return result;
   }
   return { probe, render };
+}
+
+/** Milliseconds to one decimal, as the request log writes durations. */
+function roundMs(ms: number): number {
+  return Math.round(ms * 10) / 10;
 }

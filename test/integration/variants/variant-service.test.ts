@@ -89,6 +89,29 @@ describe('createVariantService', () => {
     expect(s.transforms()).toBe(1);
   });
 
+  it("reports a new variant's queue and transform time; stored and joined variants report none", async () => {
+    const gate = deferred();
+    const t = setup({ gate: gate.promise, limiter: new TransformLimiter({ concurrency: 1, queueLimit: 8, retryAfterSec: 2 }) });
+    const meta = await t.put('a/photo.jpg', await photo());
+    await t.service.probe(meta);
+    const first = t.service.render(meta, { w: 32, fmt: 'jpeg' }, undefined);
+    const joined = t.service.render(meta, { w: 32, fmt: 'jpeg' }, undefined);
+    const queued = t.service.render(meta, { w: 16, fmt: 'jpeg' }, undefined);
+    await new Promise((r) => setTimeout(r, 60));
+    gate.resolve();
+    const [a, b, c] = await Promise.all([first, joined, queued]);
+    // The gate sits inside the transform: the first spent >= 60 ms there, the third as long queued.
+    expect(a.phases?.transformMs).toBeGreaterThanOrEqual(55);
+    expect(a.phases?.queueMs).toBeLessThan(55);
+    expect(c.phases?.queueMs).toBeGreaterThanOrEqual(55);
+    expect(c.phases?.transformMs).toBeGreaterThanOrEqual(0);
+    expect(b.generated).toBe(true);
+    expect(b.phases).toBeUndefined();
+    const stored = await t.service.render(meta, { w: 32, fmt: 'jpeg' }, undefined);
+    expect(stored.generated).toBe(false);
+    expect(stored.phases).toBeUndefined();
+  });
+
   it('coalesces 20 concurrent renders of one variant into exactly one transform with identical bytes', async () => {
     const meta = await s.put('a/photo.jpg', await photo());
     const putVariant = vi.spyOn(s.store, 'putVariant');
