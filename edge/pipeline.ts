@@ -233,11 +233,11 @@ export class EdgePipeline {
     const ttl = sfInteger(ttlMs / 1000);
     let current = template.current;
     if (current === undefined || current.age !== age || current.ttl !== ttl) {
-      const fields = Object.assign({}, template.headers);
-      fields['cache-status'] = template.cacheStatusPrefix + ttl;
-      fields['age'] = age;
-      fields['server-timing'] = FAST_HIT_TIMING;
-      template.current = current = { age, ttl, headers: Object.freeze(fields) };
+      const record = Object.assign({}, template.headers);
+      record['cache-status'] = template.cacheStatusPrefix + ttl;
+      record['age'] = age;
+      record['server-timing'] = FAST_HIT_TIMING;
+      template.current = current = { age, ttl, headers: Object.freeze(record) };
     }
     const headers = closeConnection ? { ...current.headers, connection: 'close' } : current.headers;
     const bytes = method === 'HEAD' ? 0 : hot.meta.size;

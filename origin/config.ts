@@ -2,6 +2,7 @@
  * The origin's configuration schema (`anycdn origin --config FILE`). The TypeScript type is
  * inferred from the schema; unknown keys are refused; every bound has a safe default.
  */
+import os from 'node:os';
 import { z } from 'zod';
 import { byteSize, duration, listenAddress } from '../src/config/common.js';
 import { secret } from '../src/config/load.js';
@@ -31,7 +32,7 @@ const imagesSchema = z
      * which the `anycdn` executable sizes for this default (src/cli/anycdn.cts); set
      * UV_THREADPOOL_SIZE to at least concurrency + 2 when raising it.
      */
-    concurrency: z.number().int().min(1).max(64).optional(),
+    concurrency: z.number().int().min(1).max(64).default(() => defaultTransformConcurrency(os.availableParallelism())),
     /**
      * Memory for the sources of recent transforms, by content hash, so the several variants a page
      * asks for of one upload read it from disk once. Default 64 MiB (about 80 typical photos); a

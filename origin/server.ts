@@ -2,13 +2,12 @@
  * Starting an origin: open the filesystem store, build the variant service and the app from the
  * configuration, and bind it. Used by `anycdn origin`, the demo and integration tests.
  */
-import os from 'node:os';
 import sharp from 'sharp';
 import type { Logger } from '../src/log.js';
 import { createHttpMetrics } from '../src/metrics.js';
 import { listen, type RunningServer } from '../src/serve/listen.js';
 import { createOriginApp } from './app.js';
-import { defaultTransformConcurrency, type OriginConfig } from './config.js';
+import type { OriginConfig } from './config.js';
 import { FsAssetStore } from './store/fs-asset-store.js';
 import { TransformLimiter } from './variants/limiter.js';
 import { createVariantService } from './variants/variant-service.js';
@@ -39,7 +38,7 @@ export async function startOrigin(config: OriginConfig, logger: Logger, options:
     timeoutMs: config.images.transformTimeout,
   };
   const limiter = new TransformLimiter({
-    concurrency: config.images.concurrency ?? defaultTransformConcurrency(os.availableParallelism()),
+    concurrency: config.images.concurrency,
     queueLimit: config.images.queueLimit,
     retryAfterSec: 2,
   });

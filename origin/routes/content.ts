@@ -25,10 +25,7 @@ export const SVG_CSP = "default-src 'none'; style-src 'unsafe-inline'; img-src d
 export function registerContentRoutes(app: Hono<OriginEnv>, deps: OriginDeps): void {
   app.on(['GET', 'HEAD'], '*', async (c) => {
     // The site root names no asset (there is no index file): a plain 404, as for any missing one.
-    if (rawRequestPath(c) === '/') {
-      c.set('outcome', 'not-found');
-      return c.json({ error: 'not_found', message: 'no asset at / (assets are served at /{path})' }, 404, { 'cache-control': 'public, max-age=60' });
-    }
+    if (rawRequestPath(c) === '/') return notFound(c, '/ (assets are served at /{path})');
     const path = assetPathOf(rawRequestPath(c));
     const url = new URL(c.req.url);
     const image = parseImageParams(url.searchParams, {
@@ -41,10 +38,7 @@ export function registerContentRoutes(app: Hono<OriginEnv>, deps: OriginDeps): v
     // from the new metadata, so headers and bytes always belong to one version.
     for (let attempt = 1; ; attempt++) {
       const meta = await deps.store.head(path);
-      if (meta === undefined) {
-        c.set('outcome', 'not-found');
-        return c.json({ error: 'not_found', message: `no asset at ${path}` }, 404, { 'cache-control': 'public, max-age=60' });
-      }
+      if (meta === undefined) return notFound(c, path);
       if (image !== undefined) return serveVariant(c, deps, meta, image);
       try {
         return await serveOriginal(c, deps, meta);
@@ -104,6 +98,12 @@ async function serveOriginal(c: Context<OriginEnv>, deps: OriginDeps, meta: Asse
   const { response, outcome } = await respondWith(c.req.method, headerGetter(c.req.raw.headers), rep);
   c.set('outcome', outcome === 'full' || outcome === 'partial' || outcome === 'head' ? 'original' : outcome);
   return response;
+}
+
+/** 404 for a path with no asset; cacheable for a minute, so a CDN in front absorbs repeats. */
+function notFound(c: Context<OriginEnv>, what: string): Response {
+  c.set('outcome', 'not-found');
+  return c.json({ error: 'not_found', message: `no asset at ${what}` }, 404, { 'cache-control': 'public, max-age=60' });
 }
 
 async function serveVariant(c: Context<OriginEnv>, deps: OriginDeps, meta: AssetMeta, image: ImageRequest): Promise<Response> {

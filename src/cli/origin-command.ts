@@ -1,8 +1,7 @@
 /** `anycdn origin --config FILE`: run the origin until SIGTERM/SIGINT, then shut down gracefully. */
-import os from 'node:os';
 import { loadConfigFile } from '../config/load.js';
 import { createLogger } from '../log.js';
-import { defaultTransformConcurrency, originConfigSchema } from '../../origin/config.js';
+import { originConfigSchema } from '../../origin/config.js';
 import { startOrigin } from '../../origin/server.js';
 import { parseFlags, UsageError, untilSignal, type Command } from './args.js';
 
@@ -24,7 +23,7 @@ export const runOrigin: Command = async (args, io) => {
   if (values.config === undefined) throw new UsageError(`--config is required\n\n${USAGE}`);
   const config = await loadConfigFile(originConfigSchema, values.config, io.env);
   const logger = createLogger({ level: config.logLevel, base: { service: 'origin' } });
-  const concurrency = config.images.concurrency ?? defaultTransformConcurrency(os.availableParallelism());
+  const { concurrency } = config.images;
   const threadPool = Number(io.env.UV_THREADPOOL_SIZE ?? 4);
   if (concurrency + 2 > threadPool) {
     logger.warn({ concurrency, threadPool }, 'transforms can take every libuv pool thread, and file I/O waits for them: set UV_THREADPOOL_SIZE to at least images.concurrency + 2');

@@ -58,7 +58,6 @@ import {
   type LoadResult,
   type OriginChild,
 } from './bench-lib.js';
-import { defaultTransformConcurrency } from '../../origin/config.js';
 
 const FIXTURE = resolve(REPO_ROOT, '../shared/fixtures/images/2569067123_aca715a2ee_o.jpg');
 const WIDTH = 400;
@@ -217,7 +216,7 @@ async function main(): Promise<void> {
     limits: { maxInputPixels: images.maxInputPixels, maxInputBytes: images.maxInputBytes, maxOutputDimension: images.maxOutputDimension, timeoutMs: images.transformTimeout },
   };
   const probed = await probeImage(source, options.limits);
-  console.log(`source ${probed.width}x${probed.height} ${probed.format}, ${source.length} bytes; origin defaults: quality ${JSON.stringify(images.quality)}, AVIF effort ${images.avifEffort}, concurrency ${images.concurrency ?? defaultTransformConcurrency(os.availableParallelism())}`);
+  console.log(`source ${probed.width}x${probed.height} ${probed.format}, ${source.length} bytes; origin defaults: quality ${JSON.stringify(images.quality)}, AVIF effort ${images.avifEffort}, concurrency ${images.concurrency}`);
 
   const tmp = await mkdtemp(join(values.tmp, 'anycdn-bench-transform-'));
   const childEnv = { ...process.env, MALLOC_ARENA_MAX: '2' };
