@@ -4,9 +4,9 @@
  * - `objects/<sha[0..2]>/<sha256>`: content-addressed bytes, written once, never modified.
  * - `meta/<path>.json`: the AssetMeta (JSON, `version: 1`) of the current version of each asset
  *   path; switching this file is what makes an upload visible.
- * - `variants/<sha[0..2]>/<sourceSha256>/<name>` and `<name>.json`: generated variants and their
- *   VariantMeta, keyed by the hash of the source bytes (`name` is the percent-encoded variant with
- *   `.` encoded too, so no name is `..` and none ends in `.json`).
+ * - `variants/<sha[0..2]>/<sourceSha256>/<name>`: a generated variant, one file each: its
+ *   VariantMeta as one line of JSON, then its bytes. Keyed by the hash of the source bytes (`name`
+ *   is the percent-encoded variant with `.` encoded too, so no name is `..`).
  * - `tmp/`: temporary files; every write of an object or a meta file goes here first, then is
  *   fsynced and renamed into place (same file system, so the rename is atomic), then the directory
  *   is fsynced. A crash at any moment leaves the old version fully intact or the new one fully
@@ -27,6 +27,7 @@
  * later upload is refused with `path_conflict` (409) and nothing is changed.
  */
 import { randomUUID } from 'node:crypto';
+import { closeSync, fstatSync, openSync, readFileSync, writeFileSync } from 'node:fs';
 import { lstat, mkdir, open, readFile, readdir, realpath, rename, rm, rmdir, stat, unlink, writeFile, type FileHandle } from 'node:fs/promises';
 import { dirname, isAbsolute, join, relative, resolve, sep } from 'node:path';
 import type { Readable } from 'node:stream';
@@ -154,12 +155,13 @@ export class FsAssetStore implements AssetStore {
   }
 
   async getVariant(sourceSha256: string, variant: string): Promise<{ meta: VariantMeta; data: Buffer } | undefined> {
-    const file = this.variantFile(sourceSha256, variant);
-    const metaText = await readIfExists(file + '.json');
-    const meta = metaText === undefined ? undefined : parseVariantMeta(parseJson(metaText), sourceSha256, variant);
-    const data = meta === undefined ? undefined : await readIfExists(file);
-    // A concurrent rewrite could pair new bytes with old metadata: the hash check keeps the ETag true.
-    if (meta === undefined || data === undefined || sha256Hex(data) !== meta.sha256) return undefined;
+    const stored = await readVariantFile(this.variantFile(sourceSha256, variant));
+    const eol = stored === undefined ? -1 : stored.indexOf(0x0a);
+    if (stored === undefined || eol < 0) return undefined;
+    const meta = parseVariantMeta(parseJson(stored.subarray(0, eol)), sourceSha256, variant);
+    const data = stored.subarray(eol + 1);
+    // A torn or concurrently rewritten file fails the hash check: the ETag stays true to the bytes.
+    if (meta === undefined || data.length !== meta.size || sha256Hex(data) !== meta.sha256) return undefined;
     return { meta, data };
   }
 
@@ -169,10 +171,8 @@ export class FsAssetStore implements AssetStore {
     data: Buffer,
     info: { contentType: string; width: number; height: number },
   ): Promise<VariantMeta> {
-    const file = this.variantFile(sourceSha256, variant);
     const meta = newVariantMeta(sourceSha256, variant, data, info, this.now());
-    await writeInPlace(file, data);
-    await writeInPlace(file + '.json', JSON.stringify(meta) + '\n');
+    await writeVariantFile(this.variantFile(sourceSha256, variant), Buffer.concat([Buffer.from(JSON.stringify(meta) + '\n'), data]));
     return meta;
   }
 
@@ -388,23 +388,55 @@ async function readIfExists(file: string): Promise<Buffer | undefined> {
 }
 
 /**
- * Write a variant file in place, without a temp file, rename or fsync: each thread-pool round trip
- * costs ~75 µs of CPU on a small VM, and a new variant is written on every transform. Safe because
- * variants can always be regenerated and getVariant trusts nothing it reads: the metadata is
- * parsed and checked, the bytes hashed against it, so a file torn by a crash or read while being
- * rewritten is a miss. The folder is made only when the write finds it missing, so every variant
- * of a source after its first costs no mkdir.
+ * Variant files up to this size are read and written with synchronous calls on the main thread.
+ * Measured on a 2-core VM, a 20 KB file costs 18 µs of CPU to read synchronously and ~240 µs
+ * through the thread pool (open, fstat, read, close: a round trip each); a missing one 10 vs
+ * ~120 µs; a write 120 vs ~320 µs. Every new variant is looked up once (a miss) and written once,
+ * so the pool's overhead was a large share of the origin's own CPU per transform. The bound keeps
+ * the event loop's stall to well under a millisecond (a page-cache copy); bigger variants, which
+ * are rare and cost far more to make, go through the pool.
  */
-async function writeInPlace(file: string, data: Buffer | string): Promise<void> {
+const SYNC_VARIANT_BYTES = 1024 * 1024;
+
+/** A variant file's bytes; undefined when there is none (or a folder stands in its place). */
+async function readVariantFile(file: string): Promise<Buffer | undefined> {
+  let fd: number;
   try {
-    await writeFile(file, data);
+    fd = openSync(file, 'r');
+  } catch (err) {
+    if (isMissing(err)) return undefined;
+    throw ioError('read', err);
+  }
+  try {
+    const stats = fstatSync(fd);
+    if (!stats.isFile()) return undefined;
+    if (stats.size <= SYNC_VARIANT_BYTES) return readFileSync(fd);
+  } catch (err) {
+    throw ioError('read', err);
+  } finally {
+    closeSync(fd);
+  }
+  return readIfExists(file);
+}
+
+/**
+ * Write a variant file in place, without a temp file, rename or fsync. Safe because variants can
+ * always be regenerated and getVariant trusts nothing it reads: the metadata line is parsed and
+ * checked and the bytes hashed against it, so a file torn by a crash or read while being rewritten
+ * is a miss. The folder is made only when the write finds it missing, so every variant of a source
+ * after its first costs no mkdir.
+ */
+async function writeVariantFile(file: string, data: Buffer): Promise<void> {
+  const sync = data.length <= SYNC_VARIANT_BYTES;
+  try {
+    await (sync ? writeFileSync(file, data) : writeFile(file, data));
     return;
   } catch (err) {
     if (errnoOf(err) !== 'ENOENT') throw ioError('write', err);
   }
   try {
     await mkdir(dirname(file), { recursive: true });
-    await writeFile(file, data);
+    await (sync ? writeFileSync(file, data) : writeFile(file, data));
   } catch (err) {
     throw ioError('write', err);
   }

@@ -193,10 +193,11 @@ export function createVariantService(deps: VariantServiceDeps): VariantService {
       const out = await transform(data, probed, params, output, options);
       const phases = { queueMs: roundMs(slot - asked), transformMs: roundMs(performance.now() - slot) };
       const info = { contentType: out.contentType, width: out.width, height: out.height };
-      // Stored after the answer, outside the transform slot: the atomic writes (fsync) cost as much
-      // as a small JPEG encode and would hold a CPU slot idle. Until stored, later requests share
-      // this result through `generating`; a failed write only means the next request makes it again.
-      storing = store.putVariant(meta.sha256, name, out.data, info).catch(() => undefined);
+      // Stored outside the transform slot and after the answer has gone out (setImmediate): a small
+      // variant is written synchronously (fs-asset-store.ts) and would otherwise delay it. Until
+      // stored, later requests share this result through `generating`; a failed write only means
+      // the next request makes it again.
+      storing = new Promise((resolve) => setImmediate(resolve)).then(() => store.putVariant(meta.sha256, name, out.data, info)).catch(() => undefined);
       return { meta: newVariantMeta(meta.sha256, name, out.data, info, Date.now()), data: out.data, generated: true, phases };
     });
     const result = Promise.race([job, deadline]);

@@ -54,7 +54,6 @@ describe('FsAssetStore on disk', () => {
       `meta/photos/hello.txt.json`,
       `objects/${SHA.slice(0, 2)}/${SHA}`,
       `variants/${SHA.slice(0, 2)}/${SHA}/${name}`,
-      `variants/${SHA.slice(0, 2)}/${SHA}/${name}.json`,
     ]);
     expect(await readFile(join(root, 'objects', SHA.slice(0, 2), SHA))).toEqual(BYTES);
     expect(JSON.parse(await readFile(join(root, 'meta/photos/hello.txt.json'), 'utf8'))).toEqual({
@@ -69,8 +68,18 @@ describe('FsAssetStore on disk', () => {
       tags: ['t'],
     });
     expect(meta.lastModified).toBe(1_700_000_000_000);
-    const variantMeta = JSON.parse(await readFile(join(root, 'variants', SHA.slice(0, 2), SHA, `${name}.json`), 'utf8'));
-    expect(variantMeta).toMatchObject({ version: 1, variant: 'fmt=webp&w=4.5', createdAt: 1_700_000_000_000, width: 4, height: 5 });
+    // One file per variant: its metadata as a line of JSON, then its bytes.
+    const variantFile = await readFile(join(root, 'variants', SHA.slice(0, 2), SHA, name));
+    const eol = variantFile.indexOf('\n');
+    expect(JSON.parse(variantFile.subarray(0, eol).toString())).toMatchObject({
+      version: 1,
+      variant: 'fmt=webp&w=4.5',
+      createdAt: 1_700_000_000_000,
+      size: PNG_HEAD.length,
+      width: 4,
+      height: 5,
+    });
+    expect(variantFile.subarray(eol + 1)).toEqual(PNG_HEAD);
   });
 
   it('removes the old variants directory when the source is replaced', async () => {
@@ -194,24 +203,50 @@ describe('FsAssetStore on disk', () => {
     expect([v3.sha256, await uncached.head('doc.txt')]).toEqual([SHA, undefined]);
   });
 
-  it('writes variants in place, making their folder once, and reads torn variant metadata as absent', async () => {
+  it('writes variants in place, one file each, and reads a variant torn anywhere as absent', async () => {
     await store.putVariant(SHA, 'fmt=png', PNG_HEAD, { contentType: 'image/png', width: 1, height: 1 });
     await store.putVariant(SHA, 'fmt=webp', BYTES, { contentType: 'image/webp', width: 1, height: 1 });
-    expect(await filesUnder(join(root, 'variants'))).toEqual(
-      ['fmt%3Dpng', 'fmt%3Dpng.json', 'fmt%3Dwebp', 'fmt%3Dwebp.json'].map((name) => join(SHA.slice(0, 2), SHA, name)),
-    );
+    expect(await filesUnder(join(root, 'variants'))).toEqual(['fmt%3Dpng', 'fmt%3Dwebp'].map((name) => join(SHA.slice(0, 2), SHA, name)));
     expect(await readdir(join(root, 'tmp'))).toEqual([]);
-    const metaFile = join(root, 'variants', SHA.slice(0, 2), SHA, 'fmt%3Dpng.json');
-    const text = await readFile(metaFile, 'utf8');
-    await writeFile(metaFile, text.slice(0, text.length >> 1)); // a crash in the middle of the write
-    expect(await store.getVariant(SHA, 'fmt=png')).toBeUndefined();
+    const file = join(root, 'variants', SHA.slice(0, 2), SHA, 'fmt%3Dpng');
+    const whole = await readFile(file);
+    const eol = whole.indexOf('\n');
+    // A crash in the middle of the write: inside the metadata line, right after it, inside the bytes.
+    for (const cut of [eol >> 1, eol, eol + 1, whole.length - 1]) {
+      await writeFile(file, whole.subarray(0, cut));
+      expect(await store.getVariant(SHA, 'fmt=png'), `cut at ${cut}`).toBeUndefined();
+    }
     const again = await store.putVariant(SHA, 'fmt=png', PNG_HEAD, { contentType: 'image/png', width: 1, height: 1 });
     expect((await store.getVariant(SHA, 'fmt=png'))?.meta).toEqual(again);
   });
 
   it('a variant whose bytes no longer match its metadata reads as absent', async () => {
     await store.putVariant(SHA, 'fmt=png', PNG_HEAD, { contentType: 'image/png', width: 1, height: 1 });
-    await writeFile(join(root, 'variants', SHA.slice(0, 2), SHA, 'fmt%3Dpng'), 'torn');
+    const file = join(root, 'variants', SHA.slice(0, 2), SHA, 'fmt%3Dpng');
+    const whole = await readFile(file);
+    whole[whole.length - 1] = whole.at(-1)! ^ 0xff;
+    await writeFile(file, whole);
     expect(await store.getVariant(SHA, 'fmt=png')).toBeUndefined();
+  });
+
+  it('reads a variant file of the earlier two-file layout, or a folder in its place, as absent', async () => {
+    const dir = join(root, 'variants', SHA.slice(0, 2), SHA);
+    await mkdir(join(dir, 'fmt%3Dwebp'), { recursive: true });
+    await writeFile(join(dir, 'fmt%3Dpng'), PNG_HEAD);
+    await writeFile(join(dir, 'fmt%3Dpng.json'), JSON.stringify({ version: 1, variant: 'fmt=png' }) + '\n');
+    expect(await store.getVariant(SHA, 'fmt=png')).toBeUndefined();
+    expect(await store.getVariant(SHA, 'fmt=webp')).toBeUndefined();
+    await store.putVariant(SHA, 'fmt=png', PNG_HEAD, { contentType: 'image/png', width: 1, height: 1 });
+    expect((await store.getVariant(SHA, 'fmt=png'))?.data).toEqual(PNG_HEAD);
+  });
+
+  it('round-trips variants on both sides of the synchronous-I/O size bound', async () => {
+    for (const size of [0, 1024 * 1024 - 200, 1024 * 1024 + 1, 3 * 1024 * 1024]) {
+      const data = Buffer.alloc(size, size % 251);
+      const meta = await store.putVariant(SHA, `fmt=png&w=${size}`, data, { contentType: 'image/png', width: 1, height: 1 });
+      const got = await store.getVariant(SHA, `fmt=png&w=${size}`);
+      expect(got?.meta).toEqual(meta);
+      expect(got?.data.equals(data)).toBe(true);
+    }
   });
 });

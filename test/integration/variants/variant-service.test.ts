@@ -117,6 +117,8 @@ describe('createVariantService', () => {
     const putVariant = vi.spyOn(s.store, 'putVariant');
     const results = await Promise.all(Array.from({ length: 20 }, () => s.service.render(meta, { w: 40, fmt: 'jpeg' }, undefined)));
     expect(s.transforms()).toBe(1);
+    // Stored once, right after the answers went out.
+    await new Promise((resolve) => setImmediate(resolve));
     expect(putVariant).toHaveBeenCalledTimes(1);
     for (const r of results) {
       expect(r.generated).toBe(true);
