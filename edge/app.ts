@@ -12,7 +12,7 @@ import { clientError, httpErrorOf } from '../src/errors.js';
 import { nodeRequestHeaders, type RequestHeaders } from '../src/http/request-headers.js';
 import { logRequest, type Logger } from '../src/log.js';
 import { tallied } from '../src/metrics.js';
-import { writeReply, type Reply } from '../src/serve/reply.js';
+import { jsonReply, writeReply, type Reply } from '../src/serve/reply.js';
 import type { EdgeConfig } from './config.js';
 import type { EdgeMetrics } from './metrics.js';
 import type { EdgePipeline, EdgeRequest, PipelineResult } from './pipeline.js';
@@ -39,13 +39,13 @@ export function createEdgeApp(deps: EdgeAppDeps): RequestListener {
     if (readable && path === '/_cdn/healthz') {
       const draining = deps.isDraining();
       const body = { status: draining ? 'draining' : 'ok', pop: deps.config.pop, node: deps.config.node };
-      return json(draining ? 503 : 200, body, { 'cache-control': 'no-store', 'x-served-by': servedBy });
+      return jsonReply(draining ? 503 : 200, body, { 'cache-control': 'no-store', 'x-served-by': servedBy });
     }
     if (readable && path === '/_cdn/metrics') {
       const text = Buffer.from(await (deps.metricsText?.() ?? deps.metrics.registry.metrics()));
       return { status: 200, headers: { 'content-type': deps.metrics.registry.contentType, 'content-length': String(text.length) }, body: text };
     }
-    return json(404, { error: 'not_found', message: `no route for ${method} ${path}` }, { 'x-served-by': servedBy });
+    return jsonReply(404, { error: 'not_found', message: `no route for ${method} ${path}` }, { 'x-served-by': servedBy });
   }
 
   async function serve(req: IncomingMessage, res: ServerResponse): Promise<void> {
@@ -83,7 +83,7 @@ export function createEdgeApp(deps: EdgeAppDeps): RequestListener {
       return;
     }
     const e = httpErrorOf(err);
-    writeReply(res, json(e.status, e.body, { 'x-served-by': servedBy, 'cache-control': 'no-store' })).catch(() => res.destroy());
+    writeReply(res, jsonReply(e.status, e.body, { 'x-served-by': servedBy, 'cache-control': 'no-store' })).catch(() => res.destroy());
   };
 
   return (req, res) => {
@@ -152,11 +152,6 @@ export function requestUrl(target: string, host: string | undefined): URL {
 function pathOf(target: string): string {
   const q = target.indexOf('?');
   return q === -1 ? target : target.slice(0, q);
-}
-
-function json(status: number, value: unknown, extra: Record<string, string>): Reply {
-  const body = Buffer.from(JSON.stringify(value));
-  return { status, headers: { ...extra, 'content-type': 'application/json', 'content-length': String(body.length) }, body };
 }
 
 /** Per label set, kept: counters are tallied (see `tallied`), the duration goes to its histogram. */

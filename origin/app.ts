@@ -1,17 +1,24 @@
 /**
- * The origin's HTTP application: publisher API, health, metrics and content (originals and image
- * variants). Built from its dependencies and doing no I/O of its own, so tests can call
- * `app.request()` without a socket; origin/server.ts binds it to a port.
+ * The origin's HTTP application, as one Node request listener built from its dependencies and
+ * doing no I/O of its own; origin/server.ts binds it to a port.
+ *
+ * Content (`GET`/`HEAD /{path}`: originals and image variants, nearly all of the traffic) goes
+ * straight to origin/routes/content.ts and is written to Node's response as a plain reply, like
+ * the edge's; everything else (the publisher API, health, metrics, and the 404/405 answers) is
+ * routed by Hono. Both paths log and count each request the same way (`recordRequest`).
  */
+import type { IncomingMessage, RequestListener, ServerResponse } from 'node:http';
+import { getRequestListener } from '@hono/node-server';
 import { Hono, type Context } from 'hono';
-import { normalizeAssetPath } from '../src/asset-path.js';
-import { clientError, httpErrorOf } from '../src/errors.js';
+import { httpErrorOf, type HttpError } from '../src/errors.js';
 import { httpDate } from '../src/http/headers.js';
 import { logRequest, type Logger } from '../src/log.js';
 import type { HttpMetrics } from '../src/metrics.js';
+import { jsonReply, writeReply } from '../src/serve/reply.js';
 import type { OriginConfig } from './config.js';
+import { isControlPath, refuseDotSegments, splitTarget } from './request-path.js';
 import { registerAssetRoutes } from './routes/assets.js';
-import { registerContentRoutes } from './routes/content.js';
+import { serveContent, type ContentAnswer } from './routes/content.js';
 import type { AssetStore } from './store/asset-store.js';
 import type { VariantService } from './variants/variant-service.js';
 
@@ -27,57 +34,72 @@ export interface OriginDeps {
   isDraining?: () => boolean;
 }
 
-export type OriginEnv = { Variables: { outcome: string; phases?: Record<string, number> }; Bindings: { incoming?: { url?: string } } };
+export type OriginEnv = { Variables: { outcome: string }; Bindings: { incoming?: { url?: string } } };
 
-/** Scheme and authority of an absolute-form request target (RFC 9112 §3.2.2): `http://host:port`. */
-const ABSOLUTE_FORM = /^[a-z][a-z0-9+.-]*:\/\/[^/?#]*/i;
+export function createOriginListener(deps: OriginDeps): RequestListener {
+  const routed = getRequestListener(createRoutedApp(deps).fetch);
+
+  async function content(req: IncomingMessage, res: ServerResponse, method: 'GET' | 'HEAD', path: string, query: string): Promise<void> {
+    const started = performance.now();
+    let served: ContentAnswer;
+    try {
+      served = await serveContent(deps, { method, path, query, headers: req.headers });
+    } catch (err) {
+      const e = failure(err, deps.logger);
+      const reply = jsonReply(e.status, e.body, e.headers);
+      served = { reply, outcome: 'error', bytes: method === 'HEAD' ? 0 : (reply.body as Buffer).length };
+    }
+    // Date from the injected clock (RFC 9110 §6.6.1), so caches and tests agree on the time.
+    served.reply.headers['date'] = httpDate(deps.now());
+    const sent = writeReply(res, served.reply);
+    recordRequest(deps, { method, path, status: served.reply.status, bytes: served.bytes, started, outcome: served.outcome, phases: served.phases });
+    await sent;
+  }
+
+  return (req, res) => {
+    const method = req.method;
+    if (method === 'GET' || method === 'HEAD') {
+      const target = splitTarget(req.url ?? '/');
+      if (target !== undefined && !isControlPath(target.path)) {
+        content(req, res, method, target.path, target.query).catch((err: unknown) => {
+          // A reply Node refused to write (a bug): the client sees a cut connection, never a hang.
+          deps.logger.error({ err, method, url: req.url }, 'request failed');
+          res.destroy();
+        });
+        return;
+      }
+    }
+    void routed(req, res);
+  };
+}
 
 /**
- * The request path exactly as the client sent it (still percent-encoded, dot segments not
- * resolved), so `a/%2e%2e/b` is refused as a traversal attempt instead of being silently resolved
- * to `b` by the URL parser. An absolute-form target (`GET http://host/a/b`) gives its path the
- * same way. Falls back to the parsed URL outside a Node server (app.request()).
+ * The path of a request routed by Hono, exactly as the client sent it (see request-path.ts).
+ * Falls back to the parsed URL outside a Node server.
  */
 export function rawRequestPath(c: Context<OriginEnv>): string {
   const raw = c.env?.incoming?.url;
-  const start = raw === undefined ? undefined : raw.startsWith('/') ? 0 : ABSOLUTE_FORM.exec(raw)?.[0].length;
-  if (raw !== undefined && start !== undefined) {
-    const q = raw.indexOf('?', start);
-    const path = q < 0 ? raw.slice(start) : raw.slice(start, q);
-    return path.startsWith('/') ? path : `/${path}`;
-  }
-  return new URL(c.req.url).pathname;
+  return (raw === undefined ? undefined : splitTarget(raw)?.path) ?? new URL(c.req.url).pathname;
 }
 
-export function createOriginApp(deps: OriginDeps): Hono<OriginEnv> {
+/** The publisher API, health, metrics, and the 404/405 answers for everything but content. */
+function createRoutedApp(deps: OriginDeps): Hono<OriginEnv> {
   const app = new Hono<OriginEnv>();
 
   app.use('*', async (c, next) => {
     const started = performance.now();
     c.set('outcome', 'other');
     await next();
-    // Date from the injected clock (RFC 9110 §6.6.1), so caches and tests agree on the time.
     c.res.headers.set('date', httpDate(deps.now()));
-    const outcome = c.get('outcome');
-    const bytes = Number(c.res.headers.get('content-length') ?? 0);
-    const seconds = (performance.now() - started) / 1000;
-    deps.metrics.requests.inc({ method: c.req.method, status: String(c.res.status), outcome });
-    deps.metrics.duration.observe({ method: c.req.method, outcome }, seconds);
-    deps.metrics.bytesSent.inc({ outcome }, bytes);
-    logRequest(deps.logger, {
-      method: c.req.method,
-      path: c.req.path,
-      status: c.res.status,
-      bytes,
-      durationMs: Math.round(seconds * 1e4) / 10,
-      cache: outcome,
-      ...(c.get('phases') === undefined ? {} : { phases: c.get('phases') }),
-    });
+    const bytes = c.req.method === 'HEAD' ? 0 : Number(c.res.headers.get('content-length') ?? 0);
+    recordRequest(deps, { method: c.req.method, path: rawRequestPath(c), status: c.res.status, bytes, started, outcome: c.get('outcome') });
   });
 
-  app.onError((err, c) => errorResponse(c, err, deps.logger));
-  // Dot segments are refused before routing: the URL parser would otherwise resolve
-  // `/_cdn/assets/a/%2e%2e/%2e%2e/b` to `/_cdn/b` and the request would land somewhere else.
+  app.onError((err, c) => {
+    const e = failure(err, deps.logger);
+    c.set('outcome', 'error');
+    return c.json(e.body, e.status as 400, e.headers);
+  });
   app.use('*', async (c, next) => {
     refuseDotSegments(rawRequestPath(c));
     await next();
@@ -97,7 +119,6 @@ export function createOriginApp(deps: OriginDeps): Hono<OriginEnv> {
   registerAssetRoutes(app, deps);
   app.all('/_cdn/assets/*', (c) => methodNotAllowed(c, 'PUT, DELETE'));
   app.all('/_cdn/*', (c) => c.json({ error: 'not_found', message: `no route for ${c.req.method} ${c.req.path}` }, 404));
-  registerContentRoutes(app, deps);
   app.all('*', (c) => methodNotAllowed(c, 'GET, HEAD'));
   return app;
 }
@@ -108,40 +129,38 @@ function methodNotAllowed(c: Context<OriginEnv>, allow: string): Response {
   return c.json({ error: 'method_not_allowed', message: `${c.req.method} is not allowed here; allowed: ${allow}` }, 405, { allow });
 }
 
-function errorResponse(c: Context<OriginEnv>, err: unknown, logger: Logger): Response {
+/** A thrown value as its HTTP answer; server-side failures are logged with their cause. */
+function failure(err: unknown, logger: Logger): HttpError {
   const e = httpErrorOf(err);
-  c.set('outcome', 'error');
   if (e.status >= 500) logger.error({ err }, 'request failed');
-  return c.json(e.body, e.status as 400, e.headers);
+  return e;
 }
 
-function refuseDotSegments(rawPath: string): void {
-  for (const segment of rawPath.split('/')) {
-    let decoded = segment;
-    try {
-      decoded = decodeURIComponent(segment);
-    } catch {
-      // malformed escapes are reported by the path rules later
-    }
-    if (decoded === '.' || decoded === '..') {
-      throw clientError('invalid_path', `invalid asset path: '${decoded}' segments are not allowed`, { field: 'path' });
-    }
-  }
+interface RequestRecord {
+  method: string;
+  path: string;
+  status: number;
+  /** Body bytes sent. */
+  bytes: number;
+  /** performance.now() when the request was taken up. */
+  started: number;
+  outcome: string;
+  phases?: Record<string, number> | undefined;
 }
 
-/**
- * The asset path of a content or publisher URL (`prefix` stripped), validated. The router matched
- * the decoded path, but the asset path is cut from the raw one, so the prefix must be there as
- * written: `/_cdn/%61ssets/x` would otherwise lose the wrong characters and name another asset.
- * normalizeAssetPath accepts one leading slash; the prefix already took it, so one more is an
- * empty segment (`//x`), not a second URL for `x`.
- */
-export function assetPathOf(rawPath: string, prefix = '/'): string {
-  if (!`${rawPath}/`.startsWith(prefix)) {
-    throw clientError('invalid_path', `invalid asset path: the URL must start with ${prefix} written without percent-encoding`, { field: 'path' });
-  }
-  const rest = rawPath.slice(prefix.length);
-  if (rest.startsWith('/')) throw clientError('invalid_path', 'invalid asset path: empty segments are not allowed', { field: 'path' });
-  return normalizeAssetPath(rest);
+/** The request log line and the request metrics, the same for every route. */
+function recordRequest(deps: OriginDeps, r: RequestRecord): void {
+  const seconds = (performance.now() - r.started) / 1000;
+  deps.metrics.requests.inc({ method: r.method, status: String(r.status), outcome: r.outcome });
+  deps.metrics.duration.observe({ method: r.method, outcome: r.outcome }, seconds);
+  deps.metrics.bytesSent.inc({ outcome: r.outcome }, r.bytes);
+  logRequest(deps.logger, {
+    method: r.method,
+    path: r.path,
+    status: r.status,
+    bytes: r.bytes,
+    durationMs: Math.round(seconds * 1e4) / 10,
+    cache: r.outcome,
+    ...(r.phases === undefined ? {} : { phases: r.phases }),
+  });
 }
-

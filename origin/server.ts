@@ -6,7 +6,7 @@ import sharp from 'sharp';
 import type { Logger } from '../src/log.js';
 import { createHttpMetrics } from '../src/metrics.js';
 import { listen, type RunningServer } from '../src/serve/listen.js';
-import { createOriginApp } from './app.js';
+import { createOriginListener } from './app.js';
 import type { OriginConfig } from './config.js';
 import { FsAssetStore } from './store/fs-asset-store.js';
 import { TransformLimiter } from './variants/limiter.js';
@@ -53,8 +53,8 @@ export async function startOrigin(config: OriginConfig, logger: Logger, options:
   });
   const metrics = createHttpMetrics({ prefix: 'anycdn_origin_', processMetrics: options.processMetrics ?? true });
   let draining = false;
-  const app = createOriginApp({ config, store, variants, metrics, logger, now: options.now ?? Date.now, isDraining: () => draining });
-  const running = await listen({ address: config.listen, handler: { fetch: app.fetch } });
+  const handler = createOriginListener({ config, store, variants, metrics, logger, now: options.now ?? Date.now, isDraining: () => draining });
+  const running = await listen({ address: config.listen, handler });
   logger.info({ url: running.url, dataDir: config.dataDir }, 'origin listening');
   return { ...running, store, drain: () => void (draining = true) };
 }

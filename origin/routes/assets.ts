@@ -6,7 +6,8 @@
 import type { Hono } from 'hono';
 import { requireBearer } from '../../src/auth.js';
 import { clientError } from '../../src/errors.js';
-import { assetPathOf, rawRequestPath, type OriginDeps, type OriginEnv } from '../app.js';
+import { rawRequestPath, type OriginDeps, type OriginEnv } from '../app.js';
+import { assetPathOf } from '../request-path.js';
 import type { AssetMeta } from '../store/asset-store.js';
 
 const PREFIX = '/_cdn/assets/';

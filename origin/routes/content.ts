@@ -1,18 +1,23 @@
 /**
  * Content: `GET`/`HEAD /{path}` serves an original, or with image parameters a variant generated
  * once and stored. Conditional and range requests are answered here (src/serve/respond.ts); a 304
- * for an original never opens its bytes.
+ * for an original never opens its bytes. Framework-free, like the edge: the origin's listener
+ * (origin/app.ts) hands content requests here without a router or WHATWG Request/Response, and
+ * writes the reply to Node's response directly.
  */
-import type { Context, Hono } from 'hono';
+import type { IncomingHttpHeaders } from 'node:http';
 import { assetPathToUrl } from '../../src/asset-path.js';
 import { CdnError, clientError, isCdnError } from '../../src/errors.js';
-import { headerGetter } from '../../src/http/headers.js';
+import type { HeaderGetter } from '../../src/http/headers.js';
+import { nodeRequestHeaders } from '../../src/http/request-headers.js';
 import { negotiates } from '../../src/image/negotiate.js';
 import { parseImageParams, type ImageRequest } from '../../src/image/params.js';
 import { verifySignature } from '../../src/image/sign.js';
 import { isImageType } from '../../src/sniff.js';
-import { respondWith, type Representation } from '../../src/serve/respond.js';
-import { assetPathOf, rawRequestPath, type OriginDeps, type OriginEnv } from '../app.js';
+import { jsonReply, type Reply } from '../../src/serve/reply.js';
+import { answer, type Representation } from '../../src/serve/respond.js';
+import type { OriginDeps } from '../app.js';
+import { assetPathOf, refuseDotSegments } from '../request-path.js';
 import { isFingerprinted } from '../fingerprint.js';
 import type { AssetMeta, AssetStore } from '../store/asset-store.js';
 
@@ -22,32 +27,52 @@ import type { AssetMeta, AssetStore } from '../store/asset-store.js';
  */
 export const SVG_CSP = "default-src 'none'; style-src 'unsafe-inline'; img-src data:; sandbox";
 
-export function registerContentRoutes(app: Hono<OriginEnv>, deps: OriginDeps): void {
-  app.on(['GET', 'HEAD'], '*', async (c) => {
-    // The site root names no asset (there is no index file): a plain 404, as for any missing one.
-    if (rawRequestPath(c) === '/') return notFound(c, '/ (assets are served at /{path})');
-    const path = assetPathOf(rawRequestPath(c));
-    const url = new URL(c.req.url);
-    const image = parseImageParams(url.searchParams, {
-      maxOutputDimension: deps.config.images.maxOutputDimension,
-      allowedWidths: deps.config.images.allowedWidths,
-    });
-    // A `sig` on a URL without image parameters is ignored: there is nothing to protect.
-    if (image !== undefined) verifySignature(path, url.searchParams, deps.config.images.signingKeys);
-    // An original replaced between choosing its headers and opening its bytes is answered again
-    // from the new metadata, so headers and bytes always belong to one version.
-    for (let attempt = 1; ; attempt++) {
-      const meta = await deps.store.head(path);
-      if (meta === undefined) return notFound(c, path);
-      if (image !== undefined) return serveVariant(c, deps, meta, image);
-      try {
-        return await serveOriginal(c, deps, meta);
-      } catch (err) {
-        if (!(err instanceof VersionChanged)) throw err;
-        if (attempt === MAX_VERSION_ATTEMPTS) throw sourceChanged(path);
-      }
-    }
+export interface ContentRequest {
+  method: 'GET' | 'HEAD';
+  /** The request path as sent (percent-encoded, dot segments unresolved). */
+  path: string;
+  /** The query string without `?` ('' when none). */
+  query: string;
+  headers: IncomingHttpHeaders;
+}
+
+/** A content answer with what the request log and metrics say of it. */
+export interface ContentAnswer {
+  reply: Reply;
+  /** Cache outcome for the log: original, variant-generated, variant-stored, not-modified, not-found… */
+  outcome: string;
+  /** Body bytes sent. */
+  bytes: number;
+  /** Where a new variant's time went (see RenderedVariant.phases). */
+  phases?: Record<string, number>;
+}
+
+export async function serveContent(deps: OriginDeps, req: ContentRequest): Promise<ContentAnswer> {
+  refuseDotSegments(req.path);
+  // The site root names no asset (there is no index file): a plain 404, as for any missing one.
+  if (req.path === '/') return notFound('/ (assets are served at /{path})');
+  const path = assetPathOf(req.path);
+  const query = new URLSearchParams(req.query);
+  const image = parseImageParams(query, {
+    maxOutputDimension: deps.config.images.maxOutputDimension,
+    allowedWidths: deps.config.images.allowedWidths,
   });
+  // A `sig` on a URL without image parameters is ignored: there is nothing to protect.
+  if (image !== undefined) verifySignature(path, query, deps.config.images.signingKeys);
+  const headers = nodeRequestHeaders(req.headers);
+  // An original replaced between choosing its headers and opening its bytes is answered again
+  // from the new metadata, so headers and bytes always belong to one version.
+  for (let attempt = 1; ; attempt++) {
+    const meta = await deps.store.head(path);
+    if (meta === undefined) return notFound(path);
+    if (image !== undefined) return serveVariant(deps, req.method, headers, meta, image);
+    try {
+      return await serveOriginal(deps, req.method, headers, meta);
+    } catch (err) {
+      if (!(err instanceof VersionChanged)) throw err;
+      if (attempt === MAX_VERSION_ATTEMPTS) throw sourceChanged(path);
+    }
+  }
 }
 
 /** Answers tried for an original that keeps being replaced while it is read, before a 503. */
@@ -70,7 +95,7 @@ function baseHeaders(deps: OriginDeps, meta: AssetMeta): Record<string, string> 
   };
 }
 
-async function serveOriginal(c: Context<OriginEnv>, deps: OriginDeps, meta: AssetMeta): Promise<Response> {
+async function serveOriginal(deps: OriginDeps, method: string, req: HeaderGetter, meta: AssetMeta): Promise<ContentAnswer> {
   const headers: Record<string, string> = { ...baseHeaders(deps, meta), 'content-type': meta.contentType, etag: meta.etag };
   if (meta.contentType.startsWith('image/svg+xml')) headers['content-security-policy'] = SVG_CSP;
   const rep: Representation = {
@@ -95,23 +120,21 @@ async function serveOriginal(c: Context<OriginEnv>, deps: OriginDeps, meta: Asse
       return found.body;
     },
   };
-  const { response, outcome } = await respondWith(c.req.method, headerGetter(c.req.raw.headers), rep);
-  c.set('outcome', outcome === 'full' || outcome === 'partial' || outcome === 'head' ? 'original' : outcome);
-  return response;
+  const { reply, outcome, bytes } = await answer(method, req, rep);
+  return { reply, outcome: outcome === 'full' || outcome === 'partial' || outcome === 'head' ? 'original' : outcome, bytes };
 }
 
 /** 404 for a path with no asset; cacheable for a minute, so a CDN in front absorbs repeats. */
-function notFound(c: Context<OriginEnv>, what: string): Response {
-  c.set('outcome', 'not-found');
-  return c.json({ error: 'not_found', message: `no asset at ${what}` }, 404, { 'cache-control': 'public, max-age=60' });
+function notFound(what: string): ContentAnswer {
+  const reply = jsonReply(404, { error: 'not_found', message: `no asset at ${what}` }, { 'cache-control': 'public, max-age=60' });
+  return { reply, outcome: 'not-found', bytes: (reply.body as Buffer).length };
 }
 
-async function serveVariant(c: Context<OriginEnv>, deps: OriginDeps, meta: AssetMeta, image: ImageRequest): Promise<Response> {
+async function serveVariant(deps: OriginDeps, method: string, req: HeaderGetter, meta: AssetMeta, image: ImageRequest): Promise<ContentAnswer> {
   if (!isImageType(meta.contentType)) {
     throw clientError('not_an_image', `${meta.path} is ${meta.contentType}, not an image: image parameters cannot apply`, { status: 415, field: 'path' });
   }
-  const accept = c.req.header('accept');
-  const variant = await deps.variants.render(meta, image.params, accept);
+  const variant = await deps.variants.render(meta, image.params, req.get('accept') ?? undefined);
   const headers: Record<string, string> = {
     ...baseHeaders(deps, meta),
     'content-type': variant.meta.contentType,
@@ -125,8 +148,8 @@ async function serveVariant(c: Context<OriginEnv>, deps: OriginDeps, meta: Asset
     lastModified: meta.lastModified,
     body: variant.data,
   };
-  const { response } = await respondWith(c.req.method, headerGetter(c.req.raw.headers), rep);
-  c.set('outcome', variant.generated ? 'variant-generated' : 'variant-stored');
-  if (variant.phases !== undefined) c.set('phases', variant.phases);
-  return response;
+  const { reply, bytes } = await answer(method, req, rep);
+  const served: ContentAnswer = { reply, outcome: variant.generated ? 'variant-generated' : 'variant-stored', bytes };
+  if (variant.phases !== undefined) served.phases = variant.phases;
+  return served;
 }

@@ -1,18 +1,16 @@
 /**
- * Binding a handler to a TCP port — a fetch handler through @hono/node-server (the origin) or a
- * plain Node request listener (the edge) — with server timeouts set and a graceful close: stop
+ * Binding a Node request listener to a TCP port with server timeouts set and a graceful close: stop
  * accepting, let in-flight responses finish, close idle keep-alive sockets, and destroy what is
  * left after a deadline.
  */
 import type { AddressInfo } from 'node:net';
 import { createServer, type RequestListener, type Server } from 'node:http';
-import { getRequestListener } from '@hono/node-server';
 import type { ListenAddress } from '../config/common.js';
 
 export interface ListenOptions {
   address: ListenAddress;
-  /** What answers: a Node request listener, or a fetch handler (WHATWG Request → Response). */
-  handler: RequestListener | { fetch: (request: Request) => Response | Promise<Response> };
+  /** What answers. */
+  handler: RequestListener;
   /** Time allowed for a client to send request headers. Default 15 s (slowloris bound). */
   headersTimeoutMs?: number;
   /** Time allowed for a whole request including its body. Default 10 min (large uploads). */
@@ -38,8 +36,7 @@ export interface RunningServer {
 
 export function listen(options: ListenOptions): Promise<RunningServer> {
   return new Promise((resolve, reject) => {
-    const handler = options.handler;
-    const server = createServer(typeof handler === 'function' ? handler : getRequestListener(handler.fetch));
+    const server = createServer(options.handler);
     server.headersTimeout = options.headersTimeoutMs ?? 15_000;
     server.requestTimeout = options.requestTimeoutMs ?? 600_000;
     server.keepAliveTimeout = options.keepAliveTimeoutMs ?? 65_000;

@@ -1,8 +1,7 @@
 /**
  * An HTTP answer as plain data: status, a header record with lower-case names, and a body that is
- * bytes in memory, a Node stream or nothing. The edge writes it straight to Node's response (one
- * `writeHead`, one `end` on a cache hit: no `Response`, no `Headers`); the origin, which routes
- * with Hono, turns it into a `Response`.
+ * bytes in memory, a Node stream or nothing. Both servers write it straight to Node's response (one
+ * `writeHead`, one `end` for bytes in memory: no `Response`, no `Headers`).
  */
 import type { ServerResponse } from 'node:http';
 import { Readable } from 'node:stream';
@@ -17,19 +16,10 @@ export interface Reply {
   body: Buffer | Readable | null;
 }
 
-export function toResponse(reply: Reply): Response {
-  const body = reply.body === null ? null : Buffer.isBuffer(reply.body) ? reply.body : (Readable.toWeb(reply.body) as ReadableStream<Uint8Array>);
-  let headers: Record<string, string> | Headers = reply.headers as Record<string, string>;
-  for (const v of Object.values(reply.headers)) {
-    if (typeof v === 'string') continue;
-    headers = new Headers();
-    for (const [name, value] of Object.entries(reply.headers)) {
-      if (typeof value === 'string') headers.append(name, value);
-      else for (const one of value) headers.append(name, one);
-    }
-    break;
-  }
-  return new Response(body, { status: reply.status, headers });
+/** A JSON reply (errors, health): `value` serialised, with Content-Type and Content-Length. */
+export function jsonReply(status: number, value: unknown, extra: Record<string, string> = {}): Reply {
+  const body = Buffer.from(JSON.stringify(value));
+  return { status, headers: { ...extra, 'content-type': 'application/json', 'content-length': String(body.length) }, body };
 }
 
 /**

@@ -7,7 +7,7 @@ import type { Readable } from 'node:stream';
 import { evaluateConditional } from '../http/conditional.js';
 import type { HeaderGetter } from '../http/headers.js';
 import { contentRangeHeader, evaluateRange } from '../http/range.js';
-import { toResponse, type Reply } from './reply.js';
+import type { Reply } from './reply.js';
 
 export interface Representation {
   /**
@@ -39,12 +39,6 @@ export interface Answer {
   reply: Reply;
   outcome: ServeOutcome;
   bytes: number;
-}
-
-/** As `answer`, as a WHATWG `Response` (for Hono routes). */
-export async function respondWith(method: string, req: HeaderGetter, rep: Representation): Promise<{ response: Response; outcome: ServeOutcome; bytes: number }> {
-  const { reply, outcome, bytes } = await answer(method, req, rep);
-  return { response: toResponse(reply), outcome, bytes };
 }
 
 /**

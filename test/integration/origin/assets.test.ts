@@ -1,4 +1,5 @@
 import { createHash, randomBytes } from 'node:crypto';
+import { connect } from 'node:net';
 import { Readable } from 'node:stream';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Client, request } from 'undici';
@@ -14,6 +15,19 @@ async function get(path: string, headers: Record<string, string> = {}, method: '
   const res = await request(`${origin.url}${path}`, { method, headers });
   const body = Buffer.from(await res.body.arrayBuffer());
   return { status: res.statusCode, headers: res.headers as Record<string, string>, body };
+}
+
+/** Sends `request` as written on a fresh connection and returns everything the server sent. */
+function rawExchange(base: string, request: string): Promise<string> {
+  const { hostname, port } = new URL(base);
+  return new Promise((resolve, reject) => {
+    const chunks: Buffer[] = [];
+    const socket = connect({ host: hostname, port: Number(port) }, () => socket.write(request));
+    socket.setTimeout(5_000, () => socket.destroy(new Error('no answer in 5 s')));
+    socket.on('data', (c: Buffer) => chunks.push(c));
+    socket.on('error', reject);
+    socket.on('close', () => resolve(Buffer.concat(chunks).toString('latin1')));
+  });
 }
 
 const PNG_1x1 = Buffer.from('89504e470d0a1a0a0000000d4948445200000001000000010806000000' + '1f15c4890000000d49444154789c6360000002000154a24f5d0000000049454e44ae426082', 'hex');
@@ -201,6 +215,26 @@ describe('publisher API and originals', () => {
     expect(getAsset.statusCode).toBe(405);
     expect(getAsset.headers['allow']).toBe('PUT, DELETE');
     await getAsset.body.dump();
+  });
+
+  it('routes content by the raw target: absolute-form, reserved names, errors as JSON with a Date', async () => {
+    await origin.put('route/a.txt', 'hello');
+    // Absolute-form (RFC 9112 §3.2.2) names the same asset as origin-form.
+    const raw = await rawExchange(origin.url, 'GET http://cdn.example/route/a.txt HTTP/1.1\r\nHost: cdn.example\r\nConnection: close\r\n\r\n');
+    expect(raw).toMatch(/^HTTP\/1\.1 200 /);
+    expect(raw.endsWith('\r\n\r\nhello')).toBe(true);
+    // `_cdn` written with an escape is not a way into the control endpoints, nor an asset name.
+    const reserved = await get('/%5Fcdn/healthz');
+    expect(reserved.status).toBe(400);
+    expect(JSON.parse(reserved.body.toString())).toMatchObject({ error: 'invalid_path', field: 'path' });
+    for (const res of [reserved, await get('/route/missing.txt'), await get('/route/a.txt?w=abc')]) {
+      expect(res.headers['content-type']).toBe('application/json');
+      expect(Math.abs(new Date(res.headers['date']!).getTime() - Date.now())).toBeLessThan(60_000);
+    }
+    const head = await get('/route/missing.txt', {}, 'HEAD');
+    expect(head.status).toBe(404);
+    expect(head.body.length).toBe(0);
+    expect(Number(head.headers['content-length'])).toBeGreaterThan(0);
   });
 
   it('answers health and metrics', async () => {
