@@ -6,7 +6,7 @@
  * another sharp build (ipx bundles its own) must not load ours as well.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
-import { openSync, closeSync, readFileSync } from 'node:fs';
+import { openSync, closeSync, readdirSync, readFileSync } from 'node:fs';
 import { readFile, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import { join } from 'node:path';
@@ -192,6 +192,35 @@ function machineBusyTicks(): number {
 /** CPU seconds (user + system, all threads) a live process has used; 0 once it is gone. */
 export function processCpuSeconds(pid: number): number {
   return processTicks(pid) / TICKS;
+}
+
+/**
+ * CPU seconds a live process has used, by thread: its main thread (the event loop), libvips'
+ * workers, and every other thread (libuv's pool, where sharp runs the rest of a pipeline, and
+ * V8's helpers). Threads that have ended are not counted: compare samples of long-lived threads.
+ */
+export function threadCpuSeconds(pid: number): { main: number; vips: number; other: number } {
+  const out = { main: 0, vips: 0, other: 0 };
+  let tids: string[] = [];
+  try {
+    tids = readdirSync(`/proc/${pid}/task`);
+  } catch {
+    return out;
+  }
+  for (const tid of tids) {
+    try {
+      const stat = readFileSync(`/proc/${pid}/task/${tid}/stat`, 'utf8');
+      const name = stat.slice(stat.indexOf('(') + 1, stat.lastIndexOf(')'));
+      const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+      const seconds = (Number(fields[11]) + Number(fields[12])) / TICKS;
+      if (tid === String(pid)) out.main += seconds;
+      else if (name.startsWith('libvips')) out.vips += seconds;
+      else out.other += seconds;
+    } catch {
+      // the thread ended between listing and reading
+    }
+  }
+  return out;
 }
 
 function processTicks(pid: number): number {

@@ -49,6 +49,7 @@ import {
   photoLikeJpeg,
   procMemory,
   processCpuSeconds,
+  threadCpuSeconds,
   REPO_ROOT,
   rerunWithArenaMax,
   startOriginChild,
@@ -299,9 +300,15 @@ async function main(): Promise<void> {
           const cpu = foreignCpu(pids);
           const server = system === 'raw' ? process.pid : system === 'origin' ? o.pid : x.pid;
           const serverCpu0 = processCpuSeconds(server);
+          const threads0 = threadCpuSeconds(server);
+          const client0 = processCpuSeconds(process.pid);
           const op = ops(system, format, inFlight);
           const result = await closedLoop({ inFlight, durationMs: seconds * 1000, warmupMs: WARMUP_MS, op: async () => (await op()).length });
+          const perOp = (secondsUsed: number): string => fixed((secondsUsed * 1000) / result.started);
           const serverCpuMs = ((processCpuSeconds(server) - serverCpu0) * 1000) / result.started;
+          const threads = threadCpuSeconds(server);
+          const clientMs = system === 'raw' ? '' : `, load generator ${perOp(processCpuSeconds(process.pid) - client0)}`;
+          const split = `main ${perOp(threads.main - threads0.main)}, libvips ${perOp(threads.vips - threads0.vips)}, other threads ${perOp(threads.other - threads0.other)}${clientMs}`;
           const others = cpu.stop();
           foreign.set(key, [...(foreign.get(key) ?? []), others]);
           (byCase[system] ??= []).push({ ...result, serverCpuMs });
@@ -315,7 +322,7 @@ async function main(): Promise<void> {
           }
           console.log(
             `rep ${rep} ${key.padEnd(7)} ${system.padEnd(11)} ${fixed(result.opsPerSec).padStart(6)} ops/s  p50 ${fixed(result.p50Ms)} ms  p99 ${fixed(result.p99Ms)} ms  ` +
-              `server CPU ${fixed(serverCpuMs)} ms/op (${result.ops} in ${seconds} s; other processes used ${fixed(others, 2)} cores` +
+              `server CPU ${fixed(serverCpuMs)} ms/op (${split}; ${result.ops} in ${seconds} s; other processes used ${fixed(others, 2)} cores` +
               `${calm.quiet ? '' : `, still busy after waiting ${fixed(calm.waited, 0)} s`}${note})`,
           );
         }
