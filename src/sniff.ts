@@ -58,6 +58,17 @@ export function isRasterImageType(contentType: string): boolean {
   return RASTER_TYPES.has(essence(contentType));
 }
 
+/**
+ * XML of any kind: SVG, `application/xml`, `text/xml` and every `+xml` type. A browser that opens
+ * an XML document renders it by its root element's namespace, so SVG or XHTML written with a
+ * namespace prefix (`<x:svg xmlns:x="http://www.w3.org/2000/svg">`) runs scripts whatever the
+ * file is called: every XML type needs the policy that keeps SVG inert.
+ */
+export function isXmlType(contentType: string): boolean {
+  const type = essence(contentType);
+  return type === 'application/xml' || type === 'text/xml' || type.endsWith('+xml');
+}
+
 /** Any image type, raster or SVG. */
 export function isImageType(contentType: string): boolean {
   return essence(contentType).startsWith('image/');

@@ -13,7 +13,7 @@ import { nodeRequestHeaders } from '../../src/http/request-headers.js';
 import { negotiates } from '../../src/image/negotiate.js';
 import { parseImageParams, type ImageRequest } from '../../src/image/params.js';
 import { verifySignature } from '../../src/image/sign.js';
-import { isImageType } from '../../src/sniff.js';
+import { isImageType, isXmlType } from '../../src/sniff.js';
 import { jsonReply, type Reply } from '../../src/serve/reply.js';
 import { answer, type Representation } from '../../src/serve/respond.js';
 import type { OriginDeps } from '../app.js';
@@ -22,8 +22,9 @@ import { isFingerprinted } from '../fingerprint.js';
 import type { AssetMeta, AssetStore } from '../store/asset-store.js';
 
 /**
- * Served with every original SVG: it renders as an image, but scripts, event handlers, external
- * loads and navigation are all forbidden even when a browser opens the SVG URL directly.
+ * Served with every original SVG, and every other XML document (see isXmlType): it renders as an
+ * image, but scripts, event handlers, external loads and navigation are all forbidden even when a
+ * browser opens the URL directly.
  */
 export const SVG_CSP = "default-src 'none'; style-src 'unsafe-inline'; img-src data:; sandbox";
 
@@ -97,7 +98,7 @@ function baseHeaders(deps: OriginDeps, meta: AssetMeta): Record<string, string> 
 
 async function serveOriginal(deps: OriginDeps, method: string, req: HeaderGetter, meta: AssetMeta): Promise<ContentAnswer> {
   const headers: Record<string, string> = { ...baseHeaders(deps, meta), 'content-type': meta.contentType, etag: meta.etag };
-  if (meta.contentType.startsWith('image/svg+xml')) headers['content-security-policy'] = SVG_CSP;
+  if (isXmlType(meta.contentType)) headers['content-security-policy'] = SVG_CSP;
   const rep: Representation = {
     headers,
     size: meta.size,

@@ -137,6 +137,20 @@ describe('publisher API and originals', () => {
     expect(res.headers['x-content-type-options']).toBe('nosniff');
   });
 
+  it('serves every XML document with that policy: SVG or XHTML behind a namespace prefix runs scripts too', async () => {
+    const prefixed = '<?xml version="1.0"?><x:svg xmlns:x="http://www.w3.org/2000/svg"><x:script>alert(1)</x:script></x:svg>';
+    const xhtml = '<html xmlns="http://www.w3.org/1999/xhtml"><body><script>alert(1)</script></body></html>';
+    for (const [path, body] of [['xml/prefixed.xml', prefixed], ['xml/page.xml', xhtml], ['xml/feed.xml', '<?xml version="1.0"?><rss/>']] as const) {
+      await origin.put(path, body);
+      const res = await get(`/${path}`);
+      expect(res.headers['content-type'], path).toBe('application/xml');
+      expect(res.headers['content-security-policy'], path).toBe("default-src 'none'; style-src 'unsafe-inline'; img-src data:; sandbox");
+    }
+    // Not XML, not given the policy: a stylesheet is not a document.
+    await origin.put('xml/site.css', 'a{}');
+    expect((await get('/xml/site.css')).headers['content-security-policy']).toBeUndefined();
+  });
+
   it('404s missing assets and deletes', async () => {
     expect((await get('/nope/missing.txt')).status).toBe(404);
     // The root is a well-formed URL for which there is no asset, not a bad path.

@@ -1,6 +1,6 @@
 /** Content sniffing: magic numbers, SVG detection, text by extension, and the safe fallbacks. */
 import { describe, expect, it } from 'vitest';
-import { isImageType, isRasterImageType, sniffContentType } from '../../../src/sniff.js';
+import { isImageType, isRasterImageType, isXmlType, sniffContentType } from '../../../src/sniff.js';
 
 const hex = (h: string): Buffer => Buffer.from(h.replace(/\s+/g, ''), 'hex');
 const text = (s: string): Buffer => Buffer.from(s, 'utf8');
@@ -149,5 +149,23 @@ describe('isRasterImageType / isImageType', () => {
   ])('%s: raster %s, image %s', (contentType, raster, image) => {
     expect(isRasterImageType(contentType)).toBe(raster);
     expect(isImageType(contentType)).toBe(image);
+  });
+});
+
+describe('isXmlType', () => {
+  it.each<[string, boolean]>([
+    ['image/svg+xml', true],
+    ['application/xml', true],
+    ['text/xml; charset=utf-8', true],
+    ['application/xhtml+xml', true],
+    ['application/rss+xml', true],
+    ['Application/XML', true],
+    ['text/html; charset=utf-8', false],
+    ['text/plain; charset=utf-8', false],
+    ['application/json', false],
+    ['application/xml-dtd', false],
+    ['', false],
+  ])('%s: %s', (contentType, xml) => {
+    expect(isXmlType(contentType)).toBe(xml);
   });
 });
