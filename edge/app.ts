@@ -55,13 +55,23 @@ export function createEdgeApp(deps: EdgeAppDeps): RequestListener {
     if (target.startsWith(CONTROL_PREFIX)) {
       const reply = await control(method, pathOf(target));
       if (method === 'HEAD') reply.body = null;
+      if (deps.isDraining()) reply.headers['connection'] = 'close';
       return writeReply(res, reply);
     }
     const edgeRequest = new NodeEdgeRequest(req, method, target, started, deps.isDraining());
     const result = await deps.pipeline.handle(edgeRequest);
+    const body = result.reply.body;
     const sent = writeReply(res, result.reply);
-    done(method, target, started, result);
-    return sent;
+    if (body === null || Buffer.isBuffer(body)) {
+      done(method, target, started, result);
+      return sent;
+    }
+    // A streamed body (a miss relayed as it arrives, a pass, a disk read) is logged and counted
+    // once it has gone out: the bytes that went, and the time until the last of them.
+    let bytes = 0;
+    body.on('data', (chunk: Buffer) => (bytes += chunk.length));
+    await sent;
+    done(method, target, started, { ...result, bytes });
   }
 
   // The fast path's label sets, looked up once.

@@ -2,6 +2,7 @@
  * Operating an edge: stale-while-revalidate refreshes once in the background, metrics count what
  * happened, and SIGTERM drains (health 503, still serving with Connection: close, then exit).
  */
+import { randomBytes } from 'node:crypto';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -10,6 +11,7 @@ import { request } from 'undici';
 import { startTestOrigin } from '../../support/origin.js';
 import { metricValue, startTestEdge, testClock } from '../../support/edge.js';
 import { cliBuilt, exited, startCli, stopAll } from '../../support/process.js';
+import { slowUpstream } from '../../support/upstreams.js';
 
 const cleanups: (() => Promise<void>)[] = [];
 afterAll(async () => {
@@ -41,6 +43,20 @@ describe('edge operations', () => {
     await edge.server.pipeline.settled();
     expect(await originCount(origin.url, 'not-modified')).toBe(before + 1);
     expect((await edge.get('/w/swr.txt')).headers['cache-status']).toBe('anycdn; hit; ttl=10');
+  });
+
+  it('counts a streamed answer once it has gone out: every byte, and the time until the last', async () => {
+    const body = randomBytes(64 * 1024);
+    const upstream = await slowUpstream(body, 16 * 1024, 100); // 4 chunks, the last after ~300 ms
+    cleanups.push(() => upstream.close());
+    const edge = await startTestEdge(upstream.url);
+    cleanups.push(() => edge.destroy());
+    const res = await edge.get('/slow.bin');
+    expect(res.body.equals(body)).toBe(true);
+    const text = (await edge.get('/_cdn/metrics')).body.toString();
+    expect(metricValue(text, 'anycdn_edge_http_response_bytes_total', { outcome: 'miss' })).toBe(body.length);
+    const seconds = metricValue(text, 'anycdn_edge_http_request_duration_seconds_sum', { method: 'GET', outcome: 'miss' });
+    expect(seconds).toBeGreaterThan(0.25);
   });
 
   it('counts hits, misses, coalesced waiters and upstream requests in its metrics', async () => {
@@ -78,6 +94,7 @@ describe.skipIf(!cliBuilt)('draining on SIGTERM (needs dist/, built by npm test)
     await proc.waitForLog('draining');
     const health = await request(`${url}/_cdn/healthz`);
     expect(health.statusCode).toBe(503);
+    expect(health.headers['connection']).toBe('close');
     expect(await health.body.json()).toMatchObject({ status: 'draining' });
     const during = await request(`${url}/d/file.txt`);
     expect(during.statusCode).toBe(200);
