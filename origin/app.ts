@@ -129,10 +129,15 @@ function methodNotAllowed(c: Context<OriginEnv>, allow: string): Response {
   return c.json({ error: 'method_not_allowed', message: `${c.req.method} is not allowed here; allowed: ${allow}` }, 405, { allow });
 }
 
-/** A thrown value as its HTTP answer; server-side failures are logged with their cause. */
+/**
+ * A thrown value as its HTTP answer. Server-side failures are logged with their cause; a 503
+ * (transform queue full, a source replaced mid-request) is load shedding that the client retries
+ * after `Retry-After`, so it is one warning line, without a stack.
+ */
 function failure(err: unknown, logger: Logger): HttpError {
   const e = httpErrorOf(err);
-  if (e.status >= 500) logger.error({ err }, 'request failed');
+  if (e.status === 503) logger.warn({ code: e.body.error, reason: e.body.message }, 'request refused, retry later');
+  else if (e.status >= 500) logger.error({ err }, 'request failed');
   return e;
 }
 

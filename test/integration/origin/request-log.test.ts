@@ -55,4 +55,31 @@ describe.skipIf(!cliBuilt)(`origin request log (needs ${CLI}; run npm test, whic
     for (const l of later) expect(l.req.phases).toBeUndefined();
     proc.child.kill('SIGTERM');
   });
+
+  it('logs a full transform queue as one warning per refused request, not an error with a stack', async () => {
+    const dir = await mkdtemp(join(os.tmpdir(), 'anycdn-reqlog-'));
+    dirs.push(dir);
+    const configFile = join(dir, 'origin.json');
+    const images = { concurrency: 1, queueLimit: 0 };
+    await writeFile(configFile, JSON.stringify({ listen: '127.0.0.1:0', dataDir: join(dir, 'data'), publishToken: TOKEN, purgeToken: TOKEN, logLevel: 'info', images }));
+    const proc = startCli(['origin', '--config', configFile]);
+    const url = String((await proc.waitForLog('origin listening'))['url']);
+    const photo = await sharp({ create: { width: 1200, height: 900, channels: 3, background: '#a63' } }).jpeg().toBuffer();
+    const put = await request(`${url}/_cdn/assets/busy/photo.jpg`, { method: 'PUT', headers: { authorization: `Bearer ${TOKEN}` }, body: photo });
+    await put.body.dump();
+    const answers = await Promise.all(
+      Array.from({ length: 6 }, async (_, i) => {
+        const res = await request(`${url}/busy/photo.jpg?w=${100 + i}&fmt=webp`);
+        await res.body.dump();
+        return res.statusCode;
+      }),
+    );
+    expect(answers.filter((s) => s === 503).length).toBeGreaterThan(0);
+    const lines = proc.output().split('\n').filter((l) => l.startsWith('{')).map((l) => JSON.parse(l) as Record<string, unknown>);
+    const refused = lines.filter((l) => l['msg'] === 'request refused, retry later');
+    expect(refused.length).toBe(answers.filter((s) => s === 503).length);
+    for (const l of refused) expect(l).toMatchObject({ level: 'warn', code: 'overloaded' });
+    expect(lines.filter((l) => l['level'] === 'error')).toEqual([]);
+    proc.child.kill('SIGTERM');
+  });
 });
