@@ -11,6 +11,7 @@
  * - With one dimension (or none) the other follows the aspect ratio, whatever `fit` says.
  * - SVG is vector: it is rasterised at the density that makes it the requested size, so it is
  *   sharp at any size (enlargement allowed), within `maxInputPixels` for the rasterised bitmap.
+ * - No output has more pixels than `maxInputPixels` (every frame counted).
  */
 import type { Fit, ImageParams } from '../../src/image/params.js';
 import { outputPixelsTooLarge, outputTooLarge } from './image-errors.js';
@@ -35,8 +36,9 @@ export interface TransformPlan {
 
 /**
  * Plans the transform; throws 400 `output_too_large` (field `w` or `h`) past `maxOutputDimension`,
- * or when an animated output (`frames` > 1) would have more pixels, every frame counted, than
- * `maxInputPixels`: each frame is a full canvas, so 500 tiny frames must not become 500 large ones.
+ * or when the output would have more pixels, every frame counted, than `maxInputPixels`: a 300-byte
+ * SVG or a 1-pixel PNG must not cost a 67-megapixel encode (`w=8192&h=8192`), and each frame of
+ * an animation is a full canvas, so 500 tiny frames must not become 500 large ones.
  */
 export function planTransform(
   source: Pick<ProbedImage, 'format' | 'width' | 'height'>,
@@ -60,7 +62,9 @@ export function planTransform(
   const size = outputSize(sw, sh, w, h, fit, enlarge);
   if (size.width > limits.maxOutputDimension) throw outputTooLarge('w', size.width, limits.maxOutputDimension);
   if (size.height > limits.maxOutputDimension) throw outputTooLarge('h', size.height, limits.maxOutputDimension);
-  if (frames > 1 && size.width * size.height * frames > limits.maxInputPixels) {
+  // A raster output has no more pixels than its source, which passed maxInputPixels; an SVG
+  // rasterised large, a `contain` canvas around a small image and an animation's frames can.
+  if (size.width * size.height * frames > limits.maxInputPixels) {
     throw outputPixelsTooLarge(w !== undefined ? 'w' : 'h', size.width, size.height, frames, limits.maxInputPixels);
   }
   const plan: TransformPlan = { ...size };

@@ -98,10 +98,17 @@ describe('planTransform', () => {
     expect(planTransform(icon, {}, limits)).toEqual({ density: 72, width: 100, height: 50 });
   });
 
-  it('keeps the rasterised SVG within maxInputPixels', () => {
+  it('keeps the rasterised SVG, and any output, within maxInputPixels', () => {
     const dot = { format: 'svg' as const, width: 1, height: 1 };
-    const plan = planTransform(dot, { w: 8192, h: 8192, fit: 'fill' }, { maxInputPixels: 1_000_000, maxOutputDimension: 8192 });
+    const limits = { maxInputPixels: 1_000_000, maxOutputDimension: 8192 };
+    const plan = planTransform(dot, { w: 1000, h: 1000, fit: 'fill' }, limits);
     expect(plan.density).toBe(72 * 1000);
-    expect(plan).toMatchObject({ width: 8192, height: 8192 });
+    expect(plan).toMatchObject({ width: 1000, height: 1000 });
+    // A 300-byte SVG must not buy a 67-megapixel encode; nor a 1-pixel PNG in a contain canvas.
+    expect(() => planTransform(dot, { w: 8192, h: 8192, fit: 'fill' }, limits)).toThrow(expect.objectContaining({ code: 'output_too_large', status: 400 }));
+    expect(() => planTransform(dot, { w: 1001 }, limits)).toThrow(expect.objectContaining({ code: 'output_too_large', field: 'w' }));
+    const pixel = { format: 'png' as const, width: 1, height: 1 };
+    expect(() => planTransform(pixel, { w: 2000, h: 2000, fit: 'contain' }, limits)).toThrow(expect.objectContaining({ code: 'output_too_large' }));
+    expect(planTransform(pixel, { w: 1000, h: 1000, fit: 'contain' }, limits)).toMatchObject({ width: 1000, height: 1000 });
   });
 });
