@@ -7,7 +7,8 @@
  * - Raster sources are never enlarged (`withoutEnlargement`): a variant never has more pixels in
  *   a dimension than its source, since upscaling adds bytes and no detail. `w=2000` on an 800 px
  *   photo gives 800 px. `contain` is the exception that proves it: the image is not enlarged but
- *   the letterbox canvas is exactly `w`×`h`.
+ *   the letterbox canvas is exactly `w`×`h`. `cover` and `fill` keep the box's shape: a box
+ *   larger than the source is scaled down until it fits inside it.
  * - With one dimension (or none) the other follows the aspect ratio, whatever `fit` says.
  * - SVG is vector: it is rasterised at the density that makes it the requested size, so it is
  *   sharp at any size (enlargement allowed), within `maxInputPixels` for the rasterised bitmap.
@@ -59,7 +60,16 @@ export function planTransform(
     sh = Math.max(1, Math.round((sh * density) / SVG_BASE_DENSITY));
   }
   const enlarge = vector;
-  const size = outputSize(sw, sh, w, h, fit, enlarge);
+  let [bw, bh] = [w, h];
+  if (!enlarge && bw !== undefined && bh !== undefined && (fit === 'cover' || fit === 'fill')) {
+    // A box larger than the source shrinks to the largest box of the same shape inside it, so the
+    // answer keeps the asked-for aspect ratio (a 600x450 photo at w=1000&h=1000 is 450x450, not
+    // sharp's uncropped 600x450): a layout expecting a square gets a square, at the source's
+    // resolution.
+    const excess = Math.max(bw / sw, bh / sh);
+    if (excess > 1) [bw, bh] = [Math.max(1, Math.round(bw / excess)), Math.max(1, Math.round(bh / excess))];
+  }
+  const size = outputSize(sw, sh, bw, bh, fit, enlarge);
   if (size.width > limits.maxOutputDimension) throw outputTooLarge('w', size.width, limits.maxOutputDimension);
   if (size.height > limits.maxOutputDimension) throw outputTooLarge('h', size.height, limits.maxOutputDimension);
   // A raster output has no more pixels than its source, which passed maxInputPixels; an SVG
@@ -70,8 +80,8 @@ export function planTransform(
   const plan: TransformPlan = { ...size };
   if (w !== undefined || h !== undefined) {
     plan.resize = { fit, withoutEnlargement: !enlarge };
-    if (w !== undefined) plan.resize.width = w;
-    if (h !== undefined) plan.resize.height = h;
+    if (bw !== undefined) plan.resize.width = bw;
+    if (bh !== undefined) plan.resize.height = bh;
   }
   if (density !== undefined) plan.density = density;
   return plan;

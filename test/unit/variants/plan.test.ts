@@ -43,6 +43,17 @@ describe('outputSize (raster: never enlarged)', () => {
 });
 
 describe('planTransform', () => {
+  it('keeps the shape of a cover or fill box larger than the source, never enlarging', () => {
+    const photo = { format: 'jpeg' as const, width: 600, height: 450 };
+    const limits = { maxInputPixels: 50_000_000, maxOutputDimension: 8192 };
+    expect(planTransform(photo, { w: 1000, h: 1000, fit: 'cover' }, limits)).toMatchObject({ width: 450, height: 450, resize: { width: 450, height: 450 } });
+    expect(planTransform(photo, { w: 300, h: 1000, fit: 'cover' }, limits)).toMatchObject({ width: 135, height: 450 });
+    expect(planTransform(photo, { w: 1000, h: 100, fit: 'fill' }, limits)).toMatchObject({ width: 600, height: 60 });
+    // A box inside the source is used as asked; outside keeps the source's shape.
+    expect(planTransform(photo, { w: 300, h: 300, fit: 'cover' }, limits)).toMatchObject({ width: 300, height: 300 });
+    expect(planTransform(photo, { w: 1000, h: 1000, fit: 'outside' }, limits)).toMatchObject({ width: 600, height: 450 });
+  });
+
   const photo = { format: 'jpeg' as const, width: 2400, height: 1600 };
 
   it('has no resize without w or h', () => {
