@@ -6,8 +6,12 @@
  * `application/octet-stream`, so a browser is never invited to render something it should not.
  */
 
-/** How many leading bytes callers should pass: enough for magic numbers and an SVG prolog. */
-export const SNIFF_BYTES = 4096;
+/**
+ * How many leading bytes callers should pass: enough for magic numbers and an SVG prolog. Editors
+ * write long ones (Illustrator: a generator comment and a doctype declaring a dozen entities), and
+ * an SVG whose `<svg` falls past this is stored as text, so 16 KiB rather than a page.
+ */
+export const SNIFF_BYTES = 16 * 1024;
 
 const TEXT_PLAIN = 'text/plain; charset=utf-8';
 const OCTET_STREAM = 'application/octet-stream';

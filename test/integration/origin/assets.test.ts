@@ -137,6 +137,16 @@ describe('publisher API and originals', () => {
     expect(res.headers['x-content-type-options']).toBe('nosniff');
   });
 
+  it('recognises an SVG behind a long prolog (comments and entity declarations from an editor)', async () => {
+    const entities = Array.from({ length: 60 }, (_, i) => `<!ENTITY ns_${i} "http://ns.example.com/illustrator/${'x'.repeat(100)}/${i}/">`).join('\n');
+    const svg = `<?xml version="1.0"?>\n<!-- Generator: ${'an editor '.repeat(300)} -->\n<!DOCTYPE svg [\n${entities}\n]>\n<svg xmlns="http://www.w3.org/2000/svg" width="4" height="4"/>`;
+    expect(svg.indexOf('<svg')).toBeGreaterThan(8192);
+    await origin.put('svg/long-prolog.svg', svg);
+    const res = await get('/svg/long-prolog.svg');
+    expect(res.headers['content-type']).toBe('image/svg+xml');
+    expect(res.headers['content-security-policy']).toContain("default-src 'none'");
+  });
+
   it('serves every XML document with that policy: SVG or XHTML behind a namespace prefix runs scripts too', async () => {
     const prefixed = '<?xml version="1.0"?><x:svg xmlns:x="http://www.w3.org/2000/svg"><x:script>alert(1)</x:script></x:svg>';
     const xhtml = '<html xmlns="http://www.w3.org/1999/xhtml"><body><script>alert(1)</script></body></html>';
