@@ -29,9 +29,14 @@ function invalidPath(message: string): CdnError {
  * Turn a URL path as received (still percent-encoded, with or without one leading `/`) into the
  * normalised relative asset path. Throws `invalid_path` (400) naming the problem.
  */
+const ENCODED_SLASH = /%2f/i;
+
 export function normalizeAssetPath(raw: string): string {
   const encoded = raw.startsWith('/') ? raw.slice(1) : raw;
   if (encoded === '') throw invalidPath('empty path');
+  // `a%2Fb` would otherwise name the same asset as `a/b`: two URLs for one file, cached and purged
+  // apart at the edge. One spelling only (Apache refuses encoded slashes by default too).
+  if (ENCODED_SLASH.test(encoded)) throw invalidPath("an encoded '/' (%2F) is not allowed: write the slash itself");
   let decoded: string;
   try {
     decoded = decodeURIComponent(encoded);
