@@ -76,6 +76,7 @@ export async function fetchForCache(deps: FetchDeps, req: FetchRequest): Promise
   const varying = Array.isArray(fields) && fields.length > 0;
   const key = varying ? variantKey(req.primary, fields, req.clientHeaders) : req.primary;
   const stored = storableHeaderPairs(headerPairs, decision.omitFields);
+  const leaderHeaders = decision.omitFields.length > 0 ? storableHeaderPairs(headerPairs, []) : undefined;
   const lengthHeader = resHeaders.get('content-length');
   const size = lengthHeader !== null && /^\d+$/.test(lengthHeader) ? Number(lengthHeader) : undefined;
 
@@ -112,6 +113,7 @@ export async function fetchForCache(deps: FetchDeps, req: FetchRequest): Promise
       key,
       status: res.status,
       headers: stored,
+      leaderHeaders,
       body,
       size,
       requestTime: res.requestTime,

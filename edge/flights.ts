@@ -18,6 +18,12 @@ export interface SharedOutcome {
   status: number;
   /** Header fields as stored (hop-by-hop and private fields removed). */
   headers: [string, string][];
+  /**
+   * The leader's own fields when a qualified `private="…"` kept some out of `headers`: the
+   * client whose request fetched the response gets them (RFC 9111 §5.2.2.7 forbids only storing
+   * them); followers and later hits never do.
+   */
+  leaderHeaders?: [string, string][];
   body: GrowingBody;
   /** Content-Length when upstream gave one. */
   size: number | undefined;

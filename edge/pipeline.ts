@@ -501,7 +501,9 @@ export class EdgePipeline {
   }
 
   private async serveShared(req: EdgeRequest, shared: SharedOutcome, status: CacheStatusEntry, outcome: Outcome): Promise<PipelineResult | 'retry'> {
-    const headers = headersFromPairs(shared.headers);
+    // The leader's client gets the fields a qualified `private` kept out of the store; nobody else does.
+    const own = outcome === 'miss' ? shared.leaderHeaders : undefined;
+    const headers = headersFromPairs(own ?? shared.headers);
     const ageSec = storedAge({ status: shared.status, headers, requestTime: shared.requestTime, responseTime: shared.responseTime }, this.deps.now()) / 1000;
     let reader: Readable;
     try {
@@ -511,10 +513,12 @@ export class EdgePipeline {
       // read a memory-only body from its start: look the key up again.
       return 'retry';
     }
-    const out = clientHeaders(headers, { ageSec, cacheStatus: formatCacheStatus(status), servedBy: this.servedBy });
+    const base = clientHeaders(headers, { ageSec, cacheStatus: formatCacheStatus(status), servedBy: this.servedBy });
     // Sent as is while it streams in; later hits may be compressed, so the answer varies already.
-    if (this.compression.appliesTo(shared.status, headers, shared.size)) out['vary'] = addVary(out['vary'], 'Accept-Encoding');
-    this.stamp(req, outcome, out);
+    if (this.compression.appliesTo(shared.status, headers, shared.size)) base['vary'] = addVary(base['vary'], 'Accept-Encoding');
+    const out: ReplyHeaders = this.stamp(req, outcome, base);
+    const cookies = own?.filter(([name]) => name === 'set-cookie').map(([, value]) => value) ?? [];
+    if (cookies.length > 0) out['set-cookie'] = cookies;
     let handedOut = false;
     const rep: Representation = {
       status: shared.status,

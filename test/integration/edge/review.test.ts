@@ -294,6 +294,30 @@ describe('edge review', () => {
     const after = await edge.get('/doc');
     expect(after.body.toString()).toBe('version 2');
   });
+
+  it('gives a private="…" field to the client whose request fetched it, and to nobody else (RFC 9111 §5.2.2.7)', async () => {
+    const { up, edge } = await setup((_req, res, n) => {
+      setTimeout(() => {
+        res.writeHead(200, { 'content-type': 'text/plain', 'cache-control': 'private="set-cookie, x-user", max-age=60', 'set-cookie': `session=${n}`, 'x-user': `user-${n}` });
+        res.end('shared page');
+      }, 200);
+    });
+    const first = edge.get('/page');
+    await new Promise((r) => setTimeout(r, 50));
+    const follower = await edge.get('/page');
+    const leader = await first;
+    expect(leader.headers['set-cookie']).toBe('session=1');
+    expect(leader.headers['x-user']).toBe('user-1');
+    expect(follower.headers['cache-status']).toMatch(/collapsed/);
+    expect(follower.headers['set-cookie']).toBeUndefined();
+    expect(follower.headers['x-user']).toBeUndefined();
+    const hit = await edge.get('/page');
+    expect(hit.headers['cache-status']).toMatch(/^anycdn; hit/);
+    expect(hit.body.toString()).toBe('shared page');
+    expect(hit.headers['set-cookie']).toBeUndefined();
+    expect(hit.headers['x-user']).toBeUndefined();
+    expect(up.seen.length).toBe(1);
+  });
 });
 
 
