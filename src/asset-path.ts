@@ -25,15 +25,17 @@ function invalidPath(message: string): CdnError {
   return clientError('invalid_path', `invalid asset path: ${message}`, { field: 'path' });
 }
 
+const ENCODED_SLASH = /%2f/i;
+
 /**
  * Turn a URL path as received (still percent-encoded, with or without one leading `/`) into the
  * normalised relative asset path. Throws `invalid_path` (400) naming the problem.
  */
-const ENCODED_SLASH = /%2f/i;
-
 export function normalizeAssetPath(raw: string): string {
   const encoded = raw.startsWith('/') ? raw.slice(1) : raw;
   if (encoded === '') throw invalidPath('empty path');
+  // A fragment is never part of a request; a name with '#' in it is reached as %23.
+  if (encoded.includes('#')) throw invalidPath("a '#' must be written %23");
   // `a%2Fb` would otherwise name the same asset as `a/b`: two URLs for one file, cached and purged
   // apart at the edge. One spelling only (Apache refuses encoded slashes by default too).
   if (ENCODED_SLASH.test(encoded)) throw invalidPath("an encoded '/' (%2F) is not allowed: write the slash itself");

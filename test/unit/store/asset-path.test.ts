@@ -23,6 +23,7 @@ const ABSOLUTE = 'invalid asset path: absolute paths are not allowed';
 const MALFORMED = 'invalid asset path: malformed percent-encoding or UTF-8';
 const RESERVED = "invalid asset path: '_cdn/' is reserved";
 const ENCODED_SLASH = "invalid asset path: an encoded '/' (%2F) is not allowed: write the slash itself";
+const HASH = "invalid asset path: a '#' must be written %23";
 const LONG_SEGMENT = 'invalid asset path: a segment is longer than 255 bytes';
 const LONG_PATH = 'invalid asset path: longer than 1024 bytes';
 /** Exactly 1024 bytes: four 200-byte segments, four slashes, one 220-byte segment. */
@@ -36,6 +37,7 @@ describe('normalizeAssetPath', () => {
     ['a+b.jpg', 'a+b.jpg'],
     ['caf%C3%A9.png', 'café.png'],
     ['café.png', 'café.png'],
+    ['a%23b', 'a#b'],
     ['%252e%252e', '%2e%2e'],
     ['%252e%252e/x', '%2e%2e/x'],
     ['...', '...'],
@@ -60,6 +62,8 @@ describe('normalizeAssetPath', () => {
     ['../public123/x', DOTS],
     ['..%2f', ENCODED_SLASH],
     ['a%2Fb', ENCODED_SLASH],
+    ['a#b', HASH],
+    ['photos/#', HASH],
     ['..%2fetc/passwd', ENCODED_SLASH],
     ['%2e%2e/', DOTS],
     ['%2E./x', DOTS],
