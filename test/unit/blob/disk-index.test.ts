@@ -18,6 +18,18 @@ describe('DiskIndex', () => {
     expect(index.bytes).toBe(200);
   });
 
+  it('moves a used key only when it is not among the newest quarter already', () => {
+    const index = new DiskIndex();
+    const keys = ['k0', 'k1', 'k2', 'k3', 'k4', 'k5', 'k6', 'k7'];
+    for (const k of keys) index.set(rec(k, 10));
+    for (const k of ['k7', 'k6', 'k5']) expect(index.touch(k)?.key).toBe(k);
+    expect(index.keys()).toEqual(keys);
+    index.touch('k4');
+    index.touch('k0');
+    expect(index.keys()).toEqual(['k1', 'k2', 'k3', 'k5', 'k6', 'k7', 'k4', 'k0']);
+    expect(index.evictFor(0, 120).map((v) => v.key)).toEqual(['k1', 'k2']);
+  });
+
   it('replaces a key as most recent, keeps recency on a metadata refresh, removes by generation', () => {
     const index = new DiskIndex();
     index.set(rec('a', 10, 'g1'));
