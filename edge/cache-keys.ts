@@ -60,3 +60,37 @@ export function pathOfKey(primary: string): string {
   const slash = primary.indexOf('/');
   return slash < 0 ? '/' : primary.slice(slash);
 }
+
+/**
+ * Primary keys by host and request target, so a hit does not re-normalise its URL. Two
+ * generations of at most `generation` entries each: a lookup that finds its key only in the older
+ * one brings it along, and when the newer one is full the older one is dropped whole. So the keys
+ * in use stay, memory stays bounded, and nothing is ever deleted one by one (every single delete
+ * leaves a slot V8 cleans up by rebuilding the whole Map).
+ */
+export class KeyMemo {
+  private current = new Map<string, string>();
+  private previous = new Map<string, string>();
+
+  constructor(private readonly generation = 50_000) {}
+
+  get(target: string): string | undefined {
+    const primary = this.current.get(target);
+    if (primary !== undefined) return primary;
+    const old = this.previous.get(target);
+    if (old !== undefined) this.set(target, old);
+    return old;
+  }
+
+  set(target: string, primary: string): void {
+    if (this.current.size >= this.generation) {
+      this.previous = this.current;
+      this.current = new Map();
+    }
+    this.current.set(target, primary);
+  }
+
+  get size(): number {
+    return this.current.size + this.previous.size;
+  }
+}

@@ -34,7 +34,7 @@ import { tallied } from '../src/metrics.js';
 import { answer, type Representation } from '../src/serve/respond.js';
 import type { Reply, ReplyHeaders } from '../src/serve/reply.js';
 import { sliceReadable } from './body-slice.js';
-import { imageQueryNormalizer, primaryKey, VARY_SEPARATOR, variantKey } from './cache-keys.js';
+import { imageQueryNormalizer, KeyMemo, primaryKey, VARY_SEPARATOR, variantKey } from './cache-keys.js';
 import type { EdgeConfig } from './config.js';
 import { fetchForCache, type FetchDeps } from './fetcher.js';
 import { FlightTable, type FlightOutcome, type SharedOutcome } from './flights.js';
@@ -188,8 +188,7 @@ export class EdgePipeline {
 
   // ---- lookup ---------------------------------------------------------------------------------
 
-  /** Primary keys by host and request target, so a hit does not re-normalise its URL. Bounded. */
-  private readonly keyMemo = new Map<string, string>();
+  private readonly keyMemo = new KeyMemo();
 
   private primaryOf(req: EdgeRequest): string {
     const host = req.headers.get('host') ?? '';
@@ -197,7 +196,6 @@ export class EdgePipeline {
     let primary = this.keyMemo.get(memoKey);
     if (primary === undefined) {
       primary = primaryKey(host, req.url, this.normalizeQuery); // throws a 400 for bad image parameters
-      if (this.keyMemo.size >= 10_000) this.keyMemo.clear();
       this.keyMemo.set(memoKey, primary);
     }
     return primary;

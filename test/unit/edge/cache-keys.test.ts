@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { CdnError } from '../../../src/errors.js';
-import { CODING_SEPARATOR, imageQueryNormalizer, pathOfKey, primaryKey, splitStoredKey, VARY_SEPARATOR, variantKey } from '../../../edge/cache-keys.js';
+import { CODING_SEPARATOR, imageQueryNormalizer, KeyMemo, pathOfKey, primaryKey, splitStoredKey, VARY_SEPARATOR, variantKey } from '../../../edge/cache-keys.js';
 import { VaryIndex } from '../../../edge/vary-index.js';
 import { FlightTable, type FlightOutcome } from '../../../edge/flights.js';
 
@@ -111,5 +111,21 @@ describe('flight table', () => {
     await expect(flight.outcome).rejects.toThrow('upstream down');
     await flight.done;
     expect(table.has('k')).toBe(false);
+  });
+});
+
+describe('KeyMemo', () => {
+  it('keeps keys in use across generations and stays bounded', () => {
+    const memo = new KeyMemo(3);
+    memo.set('hot', 'H');
+    for (let i = 0; i < 100; i++) {
+      memo.set(`cold-${i}`, `C${i}`);
+      // A key looked up now and then survives however many others pass through.
+      if (i % 2 === 0) expect(memo.get('hot')).toBe('H');
+      expect(memo.size).toBeLessThanOrEqual(6);
+    }
+    expect(memo.get('hot')).toBe('H');
+    expect(memo.get('cold-99')).toBe('C99');
+    expect(memo.get('cold-0')).toBeUndefined();
   });
 });
