@@ -145,11 +145,22 @@ export class NodeEdgeRequest implements EdgeRequest {
 }
 
 /**
+ * What a Host field may hold (RFC 9110 §7.2, RFC 3986 §3.2.2): a host name or a bracketed IP
+ * literal, and a port. Nothing that a URL parser would read as a path, query, fragment or user
+ * (`h/p`, `h?x`, `u@h`, `h\p`): the Host is part of the cache key and of the URL the upstream path
+ * is taken from, so `Host: h/p` must not turn `GET /q` into a fetch of `/p/q` stored as `/p/p/q`.
+ */
+const VALID_HOST = /^(?:[A-Za-z0-9._~-]+|\[[0-9A-Fa-f:.]+\])(?::[0-9]{0,5})?$/;
+
+/**
  * The request URL from an origin-form target (`/path?query`) and the Host field, or from an
  * absolute-form target. A target such as `//other/x` stays a path on this host: it is never
- * read as a network-path reference.
+ * read as a network-path reference. A Host that is not a host and port is a 400 (RFC 9112 §3.2).
  */
 export function requestUrl(target: string, host: string | undefined): URL {
+  if (host !== undefined && host !== '' && !VALID_HOST.test(host)) {
+    throw clientError('bad_request', `invalid Host header ${JSON.stringify(host.slice(0, 200))}: expected a host name or [IP address] and an optional port`, { status: 400 });
+  }
   try {
     if (target.startsWith('/')) return new URL(`http://${host === undefined || host === '' ? 'localhost' : host}${target}`);
     if (/^https?:\/\//i.test(target)) return new URL(target);

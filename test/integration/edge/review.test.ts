@@ -295,6 +295,33 @@ describe('edge review', () => {
     expect(after.body.toString()).toBe('version 2');
   });
 
+  it('refuses a Host header with a path in it, instead of fetching and storing another URL (cache poisoning)', async () => {
+    const { up, edge } = await setup((req, res) => {
+      res.writeHead(200, { 'content-type': 'text/plain', 'cache-control': 'public, max-age=600' });
+      res.end(`body of ${req.url}`);
+    });
+    const port = Number(new URL(edge.url).port);
+    const raw = async (host: string, target: string): Promise<string> => {
+      const socket = connect(port, '127.0.0.1');
+      const chunks: Buffer[] = [];
+      socket.on('data', (c: Buffer) => chunks.push(c));
+      const ended = new Promise((r) => socket.once('close', r));
+      socket.write(`GET ${target} HTTP/1.1\r\nHost: ${host}\r\nConnection: close\r\n\r\n`);
+      await ended;
+      return Buffer.concat(chunks).toString('latin1');
+    };
+    for (const host of [`127.0.0.1:${port}/site`, `127.0.0.1:${port}/_cdn`, 'a/../b', 'user@127.0.0.1']) {
+      const answer = await raw(host, '/sub/b.css');
+      expect(answer).toMatch(/^HTTP\/1\.1 400 /);
+      expect(answer).toContain('invalid Host header');
+    }
+    expect(up.seen).toEqual([]);
+    // Nothing was stored under the URL the poisoned request would have made.
+    const after = await edge.get('/site/sub/b.css');
+    expect(after.body.toString()).toBe('body of /site/sub/b.css');
+    expect(after.headers['cache-status']).toMatch(/fwd=miss/);
+  });
+
   it('gives a private="…" field to the client whose request fetched it, and to nobody else (RFC 9111 §5.2.2.7)', async () => {
     const { up, edge } = await setup((_req, res, n) => {
       setTimeout(() => {
