@@ -144,6 +144,11 @@ export interface PipelineDeps {
 }
 
 const CACHE = 'anycdn';
+/**
+ * Look the key up again: it changed under us (evicted, replaced), or a joined flight's response
+ * varies (`varyFields`) and belongs to another variant than this request's.
+ */
+type Retry = 'retry' | { varyFields: readonly string[] };
 /** Retries of the lookup when a joined flight turns out to belong to another Vary variant. */
 const MAX_ATTEMPTS = 3;
 /** Upstream statuses a stale copy may stand in for (RFC 5861 §4). */
@@ -272,11 +277,13 @@ export class EdgePipeline {
 
   private async serveCacheable(req: EdgeRequest): Promise<PipelineResult> {
     const primary = this.primaryOf(req);
+    // The Vary fields of a response still in flight: the index learns them only once it is stored.
+    let learned: readonly string[] | undefined;
     for (let attempt = 0; attempt < MAX_ATTEMPTS; attempt++) {
-      const fields = this.varyIndex.fields(primary);
+      const fields = this.varyIndex.fields(primary) ?? learned;
       const key = fields === undefined ? primary : variantKey(primary, fields, req.headers);
       const entry = await this.deps.store.get(key);
-      let result: PipelineResult | 'retry';
+      let result: PipelineResult | Retry;
       try {
         result = entry === undefined ? await this.miss(req, primary, key) : await this.found(req, primary, key, entry);
       } catch (err) {
@@ -284,7 +291,12 @@ export class EdgePipeline {
         if (err instanceof CdnError && (err.code === 'blob_gone' || err.code === 'blob_corrupt')) continue;
         throw err;
       }
-      if (result !== 'retry') return result;
+      if (result === 'retry') continue;
+      if ('varyFields' in result) {
+        learned = result.varyFields;
+        continue;
+      }
+      return result;
     }
     return this.pass(req, 'busy');
   }
@@ -317,7 +329,7 @@ export class EdgePipeline {
     return memo;
   }
 
-  private async found(req: EdgeRequest, primary: string, key: string, entry: BlobEntry): Promise<PipelineResult | 'retry'> {
+  private async found(req: EdgeRequest, primary: string, key: string, entry: BlobEntry): Promise<PipelineResult | Retry> {
     const quick = this.quickTtl(req, entry.meta);
     if (quick !== undefined) return this.serveEntry(req, entry, { cache: CACHE, hit: true, ttlSec: quick / 1000 }, 'hit');
     const view = viewOf(entry.meta);
@@ -340,7 +352,7 @@ export class EdgePipeline {
     }
   }
 
-  private async miss(req: EdgeRequest, primary: string, key: string): Promise<PipelineResult | 'retry'> {
+  private async miss(req: EdgeRequest, primary: string, key: string): Promise<PipelineResult | Retry> {
     if (this.reuseOptions.honorRequestCacheControl && requestCacheControl(req.headers).onlyIfCached) throw onlyIfCachedMiss();
     if (req.method === 'HEAD' && !this.flights.has(key)) return this.pass(req, 'head');
     if (this.hitForMiss.has(primary)) return this.pass(req, 'hit-for-miss');
@@ -354,7 +366,7 @@ export class EdgePipeline {
     primary: string,
     key: string,
     stale: { entry: BlobEntry; staleUntil: number | undefined; fwd: 'stale' | 'request' } | undefined,
-  ): Promise<PipelineResult | 'retry'> {
+  ): Promise<PipelineResult | Retry> {
     let flight = this.flights.join(key);
     const leader = flight === undefined;
     if (flight === undefined) {
@@ -391,7 +403,8 @@ export class EdgePipeline {
       case 'shared': {
         const fields = varyFields(headersFromPairs(outcome.headers));
         const myKey = Array.isArray(fields) && fields.length > 0 ? variantKey(primary, fields, req.headers) : primary;
-        if (myKey !== outcome.key) return 'retry';
+        // Another variant (fmt=auto for another Accept class): fetch ours under its own key.
+        if (myKey !== outcome.key) return { varyFields: Array.isArray(fields) ? fields : [] };
         // A follower with Authorization reuses the shared answer only as it would reuse it stored (§3.5).
         if (!leader && this.bypassedWhenStored(req, outcome)) return this.pass(req, 'authorization');
         return this.serveShared(req, outcome, { cache: CACHE, fwd, fwdStatus: outcome.status, stored: outcome.storing || undefined, collapsed: !leader || undefined }, leader ? 'miss' : 'collapsed');
@@ -498,7 +511,7 @@ export class EdgePipeline {
     return this.serveEntry(req, entry, { cache: CACHE, fwd: 'stale', detail: `stale-if-error ${detail}`.replace(/\s+/g, '-') }, 'stale-error');
   }
 
-  private async serveShared(req: EdgeRequest, shared: SharedOutcome, status: CacheStatusEntry, outcome: Outcome): Promise<PipelineResult | 'retry'> {
+  private async serveShared(req: EdgeRequest, shared: SharedOutcome, status: CacheStatusEntry, outcome: Outcome): Promise<PipelineResult | Retry> {
     // The leader's client gets the fields a qualified `private` kept out of the store; nobody else does.
     const own = outcome === 'miss' ? shared.leaderHeaders : undefined;
     const headers = headersFromPairs(own ?? shared.headers);

@@ -322,6 +322,30 @@ describe('edge review', () => {
     expect(after.headers['cache-status']).toMatch(/fwd=miss/);
   });
 
+  it('stores each variant of a new negotiated image when requests with different Accept arrive together', async () => {
+    const { up, edge } = await setup((req, res) => {
+      const accept = req.headers['accept'] ?? '';
+      const type = accept.includes('image/avif') ? 'image/avif' : accept.includes('image/webp') ? 'image/webp' : 'image/jpeg';
+      setTimeout(() => {
+        res.writeHead(200, { 'content-type': type, 'cache-control': 'public, max-age=600', vary: 'Accept' });
+        res.end(`${type} bytes`);
+      }, 200);
+    });
+    const accepts = { 'image/avif': 'image/avif,image/webp,*/*', 'image/webp': 'image/webp,*/*', 'image/jpeg': '*/*' };
+    const first = await Promise.all(Object.values(accepts).map((accept) => edge.get('/pic.jpg?w=70&fmt=auto', { accept })));
+    for (const [i, type] of Object.keys(accepts).entries()) {
+      expect(first[i]!.body.toString()).toBe(`${type} bytes`);
+      expect(first[i]!.headers['cache-status']).not.toContain('busy');
+    }
+    expect(up.seen.length).toBe(3);
+    for (const [type, accept] of Object.entries(accepts)) {
+      const again = await edge.get('/pic.jpg?w=70&fmt=auto', { accept });
+      expect(again.body.toString()).toBe(`${type} bytes`);
+      expect(again.headers['cache-status']).toMatch(/^anycdn; hit/);
+    }
+    expect(up.seen.length).toBe(3);
+  });
+
   it('gives a private="…" field to the client whose request fetched it, and to nobody else (RFC 9111 §5.2.2.7)', async () => {
     const { up, edge } = await setup((_req, res, n) => {
       setTimeout(() => {
