@@ -14,7 +14,7 @@ import { originConfigSchema } from '../../origin/config.js';
 import { demoAssets } from '../../origin/demo-assets.js';
 import { startOrigin } from '../../origin/server.js';
 import { edgeConfigSchema } from '../../edge/config.js';
-import { startEdge } from '../../edge/server.js';
+import { startEdge, type EdgeServer } from '../../edge/server.js';
 import { parseFlags, UsageError, untilSignal, type Command } from './args.js';
 
 const USAGE = `Usage: anycdn demo [--port N] [--data DIR]
@@ -24,7 +24,8 @@ and prints URLs to open.
 
 Options:
   --port N      edge port (default 8080); the origin listens on N+1
-  --data DIR    keep data in DIR (default: a temporary folder removed on exit)
+  --data DIR    keep data in DIR (default: a temporary folder removed on exit);
+                started again on DIR, files already there are kept
   -h, --help    show this help`;
 
 export const runDemo: Command = async (args, io) => {
@@ -46,16 +47,26 @@ export const runDemo: Command = async (args, io) => {
   );
   const logger = createLogger({ level: config.logLevel, base: { service: 'origin' } });
   const origin = await startOrigin(config, logger);
-  for (const asset of await demoAssets()) {
-    await origin.store.put(asset.path, Readable.from([asset.data]), { maxBytes: config.maxUploadBytes, tags: asset.tags, cacheControl: asset.cacheControl });
+  let edge: EdgeServer;
+  try {
+    // A data folder used before keeps what is in it: the samples fill in only what is missing.
+    for (const asset of await demoAssets()) {
+      if ((await origin.store.head(asset.path)) !== undefined) continue;
+      await origin.store.put(asset.path, Readable.from([asset.data]), { maxBytes: config.maxUploadBytes, tags: asset.tags, cacheControl: asset.cacheControl });
+    }
+    const edgeConfig = validateConfig(
+      edgeConfigSchema,
+      { listen: `127.0.0.1:${port}`, upstream: origin.url, pop: 'demo', node: 'edge-1', cacheDir: join(dataDir, 'edge-cache'), logLevel: 'warn', drain: 0, disk: { maxBytes: '1GiB' } },
+      'demo settings',
+      io.env,
+    );
+    edge = await startEdge(edgeConfig, createLogger({ level: edgeConfig.logLevel, base: { service: 'edge' } }));
+  } catch (err) {
+    // The edge's port is taken, say: stop the origin too, or the process would never exit.
+    await origin.close(0);
+    if (values.data === undefined) await rm(dataDir, { recursive: true, force: true });
+    throw err;
   }
-  const edgeConfig = validateConfig(
-    edgeConfigSchema,
-    { listen: `127.0.0.1:${port}`, upstream: origin.url, pop: 'demo', node: 'edge-1', cacheDir: join(dataDir, 'edge-cache'), logLevel: 'warn', drain: 0, disk: { maxBytes: '1GiB' } },
-    'demo settings',
-    io.env,
-  );
-  const edge = await startEdge(edgeConfig, createLogger({ level: edgeConfig.logLevel, base: { service: 'edge' } }));
   const e = edge.url;
   const o = origin.url;
   io.stdout.write(`anycdn demo is running: an edge at ${e} in front of an origin at ${o}.

@@ -45,6 +45,11 @@ async function main(argv: string[]): Promise<number> {
   return command(rest, { env: process.env, stdout: process.stdout, stderr: process.stderr });
 }
 
+/** A failed system call (`listen EADDRINUSE: address already in use 127.0.0.1:8080`). */
+function isSystemError(err: unknown): err is NodeJS.ErrnoException {
+  return err instanceof Error && typeof (err as NodeJS.ErrnoException).syscall === 'string' && /^E[A-Z]+$/.test(String((err as NodeJS.ErrnoException).code));
+}
+
 main(process.argv.slice(2)).then(
   (code) => {
     process.exitCode = code;
@@ -53,7 +58,9 @@ main(process.argv.slice(2)).then(
     if (err instanceof UsageError) {
       process.stderr.write(`anycdn: ${err.message}\n`);
       process.exitCode = 2;
-    } else if (err instanceof CdnError && err.source === 'client') {
+    } else if (err instanceof CdnError || isSystemError(err)) {
+      // Our own errors and the system's (a port in use, a folder that is a file) say what is
+      // wrong in their message; a stack trace would only bury it.
       process.stderr.write(`anycdn: ${err.message}\n`);
       process.exitCode = 1;
     } else {

@@ -1,0 +1,107 @@
+/**
+ * Starting the CLI's servers as an operator does, including when it cannot work: a port in use is
+ * one clear line and an exit, never a stack trace or a process that hangs on; the demo keeps
+ * what a user uploaded into its data folder across restarts.
+ */
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { createServer, type Server } from 'node:net';
+import type { AddressInfo } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, describe, expect, it } from 'vitest';
+import { request } from 'undici';
+import { cliBuilt, exited, startCli, stopAll } from '../../support/process.js';
+
+const dirs: string[] = [];
+const servers: Server[] = [];
+afterAll(async () => {
+  await stopAll();
+  for (const s of servers) s.close();
+  for (const d of dirs) await rm(d, { recursive: true, force: true });
+});
+
+async function tempDir(): Promise<string> {
+  const dir = await mkdtemp(join(tmpdir(), 'anycdn-cli-'));
+  dirs.push(dir);
+  return dir;
+}
+
+/** A loopback port held by a plain TCP server for the rest of the file. */
+async function busyPort(): Promise<number> {
+  const server = createServer();
+  servers.push(server);
+  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+  return (server.address() as AddressInfo).port;
+}
+
+/** Whether something accepts connections on the port. */
+async function listening(port: number): Promise<boolean> {
+  const probe = createServer();
+  return new Promise((resolve) => {
+    probe.once('error', () => resolve(true));
+    probe.listen(port, '127.0.0.1', () => probe.close(() => resolve(false)));
+  });
+}
+
+/** A port P with P and P + 1 free (the demo's edge and origin). */
+async function freePair(): Promise<number> {
+  for (let i = 0; i < 20; i++) {
+    const probe = createServer();
+    await new Promise<void>((r) => probe.listen(0, '127.0.0.1', r));
+    const port = (probe.address() as AddressInfo).port;
+    await new Promise<void>((r) => probe.close(() => r()));
+    if (port < 65534 && !(await listening(port + 1))) return port;
+  }
+  throw new Error('no two free ports in a row');
+}
+
+describe.skipIf(!cliBuilt)('CLI start-up (needs dist/, built by npm test)', () => {
+  it('says in one line that the edge port is in use, and exits 1', async () => {
+    const port = await busyPort();
+    const dir = await tempDir();
+    const config = join(dir, 'edge.yaml');
+    await writeFile(config, `listen: 127.0.0.1:${port}\nupstream: http://127.0.0.1:9\npop: t\nnode: t1\ncacheDir: ${join(dir, 'cache')}\n`);
+    const edge = startCli(['edge', '--config', config]);
+    expect(await exited(edge.child, 20_000)).toBe(1);
+    expect(edge.output()).toContain(`anycdn: listen EADDRINUSE: address already in use 127.0.0.1:${port}`);
+    expect(edge.output()).not.toMatch(/^\s+at /m);
+  });
+
+  it('stops the demo (origin included) when the edge port is in use, instead of running on', async () => {
+    const port = await freePair();
+    servers.push(createServer());
+    await new Promise<void>((r) => servers.at(-1)!.listen(port, '127.0.0.1', r));
+    const demo = startCli(['demo', '--port', String(port), '--data', await tempDir()]);
+    expect(await exited(demo.child, 45_000)).toBe(1);
+    expect(demo.output()).toContain('EADDRINUSE');
+    expect(demo.output()).not.toMatch(/^\s+at /m);
+    expect(await listening(port + 1)).toBe(false);
+  });
+
+  it('keeps a file uploaded into the demo over a sample when started again on the same data', async () => {
+    const data = await tempDir();
+    const token = 'cli-test-publish-token-0123456789';
+    const env = { ANYCDN_PUBLISH_TOKEN: token };
+    const port = await freePair();
+    const origin = `http://127.0.0.1:${port + 1}`;
+    const waitUntilUp = async (output: () => string): Promise<void> => {
+      for (let i = 0; i < 450 && !output().includes('anycdn demo is running'); i++) await new Promise((r) => setTimeout(r, 100));
+      expect(output()).toContain('anycdn demo is running');
+    };
+
+    const first = startCli(['demo', '--port', String(port), '--data', data], env);
+    await waitUntilUp(first.output);
+    const put = await request(`${origin}/_cdn/assets/photos/landscape.jpg`, { method: 'PUT', headers: { authorization: `Bearer ${token}` }, body: 'mine, not the sample' });
+    expect(put.statusCode).toBeLessThan(300);
+    await put.body.dump();
+    first.child.kill('SIGINT');
+    expect(await exited(first.child, 20_000)).toBe(0);
+
+    const second = startCli(['demo', '--port', String(port), '--data', data], env);
+    await waitUntilUp(second.output);
+    const res = await request(`${origin}/photos/landscape.jpg`);
+    expect(await res.body.text()).toBe('mine, not the sample');
+    second.child.kill('SIGINT');
+    expect(await exited(second.child, 20_000)).toBe(0);
+  });
+});
