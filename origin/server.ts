@@ -2,11 +2,13 @@
  * Starting an origin: open the filesystem store, build the variant service and the app from the
  * configuration, and bind it. Used by `anycdn origin`, the demo and integration tests.
  */
+import type { IncomingMessage } from 'node:http';
 import sharp from 'sharp';
 import type { Logger } from '../src/log.js';
 import { createHttpMetrics } from '../src/metrics.js';
 import { listen, type RunningServer } from '../src/serve/listen.js';
 import { createOriginListener } from './app.js';
+import { checkUploadHeaders, isUpload } from './routes/assets.js';
 import type { OriginConfig } from './config.js';
 import { FsAssetStore } from './store/fs-asset-store.js';
 import { TransformLimiter } from './variants/limiter.js';
@@ -54,7 +56,17 @@ export async function startOrigin(config: OriginConfig, logger: Logger, options:
   const metrics = createHttpMetrics({ prefix: 'anycdn_origin_', processMetrics: options.processMetrics ?? true });
   let draining = false;
   const handler = createOriginListener({ config, store, variants, metrics, logger, now: options.now ?? Date.now, isDraining: () => draining });
-  const running = await listen({ address: config.listen, handler });
+  // An upload that asks first is refused before its body when its headers already say so.
+  const expectContinue = (req: IncomingMessage): boolean => {
+    if (!isUpload(req.method, req.url)) return true;
+    try {
+      checkUploadHeaders(config, req.headers.authorization, req.headers['content-length']);
+      return true;
+    } catch {
+      return false;
+    }
+  };
+  const running = await listen({ address: config.listen, handler, expectContinue });
   logger.info({ url: running.url, dataDir: config.dataDir }, 'origin listening');
   return { ...running, store, drain: () => void (draining = true) };
 }

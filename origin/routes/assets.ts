@@ -48,17 +48,30 @@ export function assetJson(meta: AssetMeta): Record<string, unknown> {
   };
 }
 
+/**
+ * What an upload is refused for before its body: no or a wrong token (401/403), a declared size
+ * over the limit (413). Throws; the route checks it, and so does `Expect: 100-continue` handling,
+ * so a client that asks first never sends a body that would be refused.
+ */
+export function checkUploadHeaders(config: Pick<OriginDeps['config'], 'publishToken' | 'maxUploadBytes'>, authorization: string | undefined, contentLength: string | undefined): void {
+  requireBearer(authorization, config.publishToken, 'publish');
+  if (contentLength !== undefined && Number(contentLength) > config.maxUploadBytes) {
+    throw clientError('payload_too_large', `upload of ${contentLength} bytes is over the limit of ${config.maxUploadBytes} bytes`, { status: 413, field: 'content-length' });
+  }
+}
+
+/** Whether a request is an upload (`PUT /_cdn/assets/…`), by its method and raw target. */
+export function isUpload(method: string | undefined, target: string | undefined): boolean {
+  return method === 'PUT' && (target ?? '').startsWith(PREFIX);
+}
+
 export function registerAssetRoutes(app: Hono<OriginEnv>, deps: OriginDeps): void {
   const { config, store } = deps;
 
   app.put(`${PREFIX}*`, async (c) => {
     c.set('outcome', 'upload');
-    requireBearer(c.req.header('authorization'), config.publishToken, 'publish');
+    checkUploadHeaders(config, c.req.header('authorization'), c.req.header('content-length'));
     const path = assetPathOf(rawRequestPath(c), PREFIX);
-    const declared = c.req.header('content-length');
-    if (declared !== undefined && Number(declared) > config.maxUploadBytes) {
-      throw clientError('payload_too_large', `upload of ${declared} bytes is over the limit of ${config.maxUploadBytes} bytes`, { status: 413, field: 'content-length' });
-    }
     const tags = parseSurrogateKeys(c.req.header('surrogate-key'));
     const cacheControl = parseCacheControlHeader(c.req.header('cache-control'));
     // A PUT without a body stores an empty file, as `curl -T /dev/null` expects.

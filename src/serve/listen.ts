@@ -4,7 +4,7 @@
  * left after a deadline.
  */
 import type { AddressInfo } from 'node:net';
-import { createServer, type RequestListener, type Server } from 'node:http';
+import { createServer, type IncomingMessage, type RequestListener, type Server, type ServerResponse } from 'node:http';
 import type { ListenAddress } from '../config/common.js';
 
 export interface ListenOptions {
@@ -23,6 +23,12 @@ export interface ListenOptions {
    * long-lived quiet streams.
    */
   socketIdleTimeoutMs?: number;
+  /**
+   * For a request with `Expect: 100-continue`: whether to tell the client to send its body. When
+   * false the handler answers without it, on a connection then closed (RFC 9110 §10.1.1: the
+   * body the request announced never comes). Default: Node's, always 100 Continue.
+   */
+  expectContinue?: (req: IncomingMessage) => boolean;
 }
 
 export interface RunningServer {
@@ -41,6 +47,14 @@ export function listen(options: ListenOptions): Promise<RunningServer> {
     server.requestTimeout = options.requestTimeoutMs ?? 600_000;
     server.keepAliveTimeout = options.keepAliveTimeoutMs ?? 65_000;
     server.timeout = options.socketIdleTimeoutMs ?? 0;
+    const { expectContinue, handler } = options;
+    if (expectContinue !== undefined) {
+      server.on('checkContinue', (req: IncomingMessage, res: ServerResponse) => {
+        if (expectContinue(req)) res.writeContinue();
+        else res.setHeader('connection', 'close');
+        handler(req, res);
+      });
+    }
     server.once('error', reject);
     server.listen(options.address.port, options.address.host);
     server.once('listening', () => {

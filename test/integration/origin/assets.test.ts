@@ -33,6 +33,38 @@ function rawExchange(base: string, request: string): Promise<string> {
 const PNG_1x1 = Buffer.from('89504e470d0a1a0a0000000d4948445200000001000000010806000000' + '1f15c4890000000d49444154789c6360000002000154a24f5d0000000049454e44ae426082', 'hex');
 
 describe('publisher API and originals', () => {
+  it('answers Expect: 100-continue with the refusal itself when the headers already fail, so no body is sent', async () => {
+    const { hostname, port } = new URL(origin.url);
+    /** Sends the head, waits for the first answer, sends the body only after a 100; returns all it read. */
+    const ask = (head: string, body: string): Promise<string> =>
+      new Promise((resolve, reject) => {
+        let text = '';
+        const socket = connect({ host: hostname, port: Number(port) }, () => socket.write(head));
+        socket.setTimeout(5_000, () => socket.destroy(new Error(`no answer in 5 s; read ${JSON.stringify(text)}`)));
+        socket.on('data', (c: Buffer) => {
+          const first = text === '';
+          text += c.toString('latin1');
+          if (first && text.startsWith('HTTP/1.1 100 ')) socket.write(body);
+        });
+        socket.on('error', reject);
+        socket.on('close', () => resolve(text));
+      });
+    const head = (token: string, length: number, connection = 'close'): string =>
+      `PUT /_cdn/assets/expect/a.txt HTTP/1.1\r\nHost: o\r\nAuthorization: Bearer ${token}\r\nContent-Length: ${length}\r\nExpect: 100-continue\r\nConnection: ${connection}\r\n\r\n`;
+
+    // The server closes the connection after a refusal (the announced body never comes), even one the client would keep.
+    const wrongToken = await ask(head('wrong-token', 5, 'keep-alive'), 'hello');
+    expect(wrongToken).toMatch(/^HTTP\/1\.1 403 /);
+    expect(wrongToken.toLowerCase()).toContain('connection: close');
+    expect(wrongToken).not.toContain('100 Continue');
+    const tooLarge = await ask(head(PUBLISH_TOKEN, 2 * 1024 * 1024), 'x');
+    expect(tooLarge).toMatch(/^HTTP\/1\.1 413 /);
+    expect(tooLarge.toLowerCase()).toContain('connection: close');
+    const accepted = await ask(head(PUBLISH_TOKEN, 5), 'hello');
+    expect(accepted).toMatch(/^HTTP\/1\.1 100 Continue\r\n\r\nHTTP\/1\.1 201 /);
+    expect((await get('/expect/a.txt')).body.toString()).toBe('hello');
+  });
+
   it('stores an upload and serves it back byte-exact with its metadata', async () => {
     const data = randomBytes(200_000);
     const put = await origin.put('files/blob.bin', data, { 'cache-control': 'public, max-age=600', 'surrogate-key': 'a b a' });
