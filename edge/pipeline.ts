@@ -508,7 +508,7 @@ export class EdgePipeline {
 
   private serveStaleOnError(req: EdgeRequest, entry: BlobEntry, detail: string): Promise<PipelineResult> {
     this.deps.metrics.staleServed.inc({ reason: 'upstream-error' });
-    return this.serveEntry(req, entry, { cache: CACHE, fwd: 'stale', detail: `stale-if-error ${detail}`.replace(/\s+/g, '-') }, 'stale-error');
+    return this.serveEntry(req, entry, { cache: CACHE, fwd: 'stale', detail: `stale-if-error ${detail}`.replace(/[\s_]+/g, '-') }, 'stale-error');
   }
 
   private async serveShared(req: EdgeRequest, shared: SharedOutcome, status: CacheStatusEntry, outcome: Outcome): Promise<PipelineResult | Retry> {

@@ -38,7 +38,7 @@ describe('edge failure handling', () => {
     const stale = await edge.get('/s/kept.txt');
     expect(stale.status).toBe(200);
     expect(stale.body.toString()).toBe('still here');
-    expect(stale.headers['cache-status']).toBe('anycdn; fwd=stale; detail=stale-if-error-upstream_unreachable');
+    expect(stale.headers['cache-status']).toBe('anycdn; fwd=stale; detail=stale-if-error-upstream-unreachable');
     expect(stale.headers['age']).toBe('60');
 
     const started = performance.now();
