@@ -56,21 +56,22 @@ export function createEdgeApp(deps: EdgeAppDeps): RequestListener {
       const reply = await control(method, pathOf(target));
       if (method === 'HEAD') reply.body = null;
       if (deps.isDraining()) reply.headers['connection'] = 'close';
-      return writeReply(res, reply);
+      await writeReply(res, reply);
+      return;
     }
     const edgeRequest = new NodeEdgeRequest(req, method, target, started, deps.isDraining());
-    const result = await deps.pipeline.handle(edgeRequest);
+    let result = await deps.pipeline.handle(edgeRequest);
     const body = result.reply.body;
-    const sent = writeReply(res, result.reply);
+    // Upstream failing before the first byte of a body still gets its 502 or 504.
+    const sent = writeReply(res, result.reply, (err) => (result = deps.pipeline.failedBeforeBody(err, edgeRequest)).reply);
     if (body === null || Buffer.isBuffer(body)) {
       done(method, target, started, result);
-      return sent;
+      await sent;
+      return;
     }
     // A streamed body (a miss relayed as it arrives, a pass, a disk read) is logged and counted
     // once it has gone out: the bytes that went, and the time until the last of them.
-    let bytes = 0;
-    body.on('data', (chunk: Buffer) => (bytes += chunk.length));
-    await sent;
+    const bytes = await sent;
     done(method, target, started, { ...result, bytes });
   }
 

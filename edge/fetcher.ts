@@ -8,6 +8,7 @@
  */
 import type { BlobEntry, BlobStore, BlobWriter, CommitMeta } from '../src/blob/blob-store.js';
 import { GrowingBody } from '../src/blob/streaming-body.js';
+import { CdnError } from '../src/errors.js';
 import { effectiveCacheControl } from '../src/http/cache-control.js';
 import { freshnessLifetime } from '../src/http/freshness.js';
 import type { HeaderGetter } from '../src/http/headers.js';
@@ -18,7 +19,7 @@ import type { Logger } from '../src/log.js';
 import { variantKey } from './cache-keys.js';
 import type { FlightOutcome } from './flights.js';
 import { headersFromPairs, storableHeaderPairs, viewOf } from './stored-view.js';
-import type { Upstream, UpstreamResponse } from './upstream.js';
+import { upstreamError, type Upstream, type UpstreamResponse } from './upstream.js';
 import type { VaryIndex } from './vary-index.js';
 
 export interface FetchDeps {
@@ -174,8 +175,15 @@ async function pump(deps: FetchDeps, res: UpstreamResponse, body: GrowingBody, w
     body.end();
   } catch (err) {
     await writer?.abort();
-    body.fail(err instanceof Error ? err : new Error(String(err)));
-    throw err;
+    // Readers that have not sent a byte yet answer with its status (502, or 504 for a stall).
+    const mapped = upstreamError(err);
+    const failure =
+      mapped.code === 'upstream_unreachable'
+        ? new CdnError('upstream_body_failed', 'upstream', `upstream body failed after ${received} bytes: ${err instanceof Error ? err.message : String(err)}`, { status: 502, cause: err })
+        : mapped;
+    deps.logger.warn({ err: failure, key: meta.key, received, declared: meta.size || undefined }, 'upstream body failed; not stored');
+    body.fail(failure);
+    throw failure;
   } finally {
     void body.close();
   }

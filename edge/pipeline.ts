@@ -16,6 +16,7 @@
 import type { IncomingHttpHeaders } from 'node:http';
 import { pipeline, Readable, Transform } from 'node:stream';
 import { LRUCache } from 'lru-cache';
+import { errors as undiciErrors } from 'undici';
 import { tokensEqual } from '../src/auth.js';
 import type { BlobEntry, BlobStore, StoredMeta } from '../src/blob/blob-store.js';
 import { effectiveCacheControl } from '../src/http/cache-control.js';
@@ -42,7 +43,7 @@ import { forwardRequestHeaders, relayResponseHeaders, WORKER_HEADER } from './fo
 import type { EdgeMetrics } from './metrics.js';
 import { addVary, codedEtag, EdgeCompression } from './compression.js';
 import { clientHeaders, clientHeadersOf, headersFromPairs, viewOf } from './stored-view.js';
-import type { Upstream, UpstreamResponse } from './upstream.js';
+import { upstreamError, type Upstream, type UpstreamResponse } from './upstream.js';
 import { VaryIndex } from './vary-index.js';
 
 export type Outcome = 'hit' | 'stale' | 'revalidated' | 'miss' | 'collapsed' | 'stale-error' | 'pass' | 'bypass' | 'forward' | 'error';
@@ -644,6 +645,12 @@ export class EdgePipeline {
     res.body.on('data', (c: Buffer) => (bytes += c.length));
     res.body.once('end', () => this.deps.metrics.bytesBySource.inc({ source: 'upstream' }, bytes));
     return { reply: { status: res.status, headers, body: res.body }, outcome, bytes: Number(headers['content-length'] ?? 0) };
+  }
+
+  /** The answer for a response whose body failed before its first byte went out (headers not sent yet). */
+  failedBeforeBody(err: unknown, req: EdgeRequest): PipelineResult {
+    // A relayed (uncached) body fails with undici's own errors: they are upstream's failures too.
+    return this.errorResult(err instanceof undiciErrors.UndiciError ? upstreamError(err) : err, { cache: CACHE, fwd: 'miss' }, req);
   }
 
   private errorResult(err: unknown, status: CacheStatusEntry, req?: EdgeRequest): PipelineResult {

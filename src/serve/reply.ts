@@ -23,20 +23,49 @@ export function jsonReply(status: number, value: unknown, extra: Record<string, 
 }
 
 /**
- * Writes a reply to Node's response. Resolves when the body is handed over; a stream that fails
- * midway destroys the response (the client sees a cut connection, never a truncated "complete"
- * body), and a client that goes away destroys the stream.
+ * Writes a reply to Node's response; resolves with the body bytes handed over once they are.
+ * A streamed body's headers go out with its first bytes: when the stream fails before any,
+ * `failedEarly` (if given) names the answer to send instead (a 502 rather than a connection cut
+ * with nothing said). A stream that fails midway destroys the response (the client sees a cut
+ * connection, never a truncated "complete" body), and a client that goes away destroys the stream.
  */
-export async function writeReply(res: ServerResponse, reply: Reply): Promise<void> {
-  res.writeHead(reply.status, reply.headers);
+export async function writeReply(res: ServerResponse, reply: Reply, failedEarly?: (err: unknown) => Reply): Promise<number> {
   const body = reply.body;
   if (body === null || Buffer.isBuffer(body)) {
+    res.writeHead(reply.status, reply.headers);
     res.end(body ?? undefined);
-    return;
+    return body?.length ?? 0;
   }
+  const chunks: AsyncIterator<Buffer> = body[Symbol.asyncIterator]();
+  let first: IteratorResult<Buffer>;
   try {
-    await pipeline(body, res);
+    first = await chunks.next();
+  } catch (err) {
+    if (failedEarly === undefined || res.destroyed) {
+      res.destroy();
+      return 0;
+    }
+    return writeReply(res, failedEarly(err));
+  }
+  res.writeHead(reply.status, reply.headers);
+  if (first.done === true) {
+    res.end();
+    return 0;
+  }
+  let bytes = 0;
+  const rest: AsyncIterable<Buffer> = { [Symbol.asyncIterator]: () => chunks };
+  try {
+    await pipeline(async function* () {
+      bytes += first.value.length;
+      yield first.value;
+      for await (const chunk of rest) {
+        bytes += chunk.length;
+        yield chunk;
+      }
+    }, res);
   } catch {
     // Reading or sending failed: pipeline() has destroyed both sides already.
+    body.destroy();
   }
+  return bytes;
 }

@@ -346,6 +346,22 @@ describe('edge review', () => {
     expect(up.seen.length).toBe(3);
   });
 
+  it('answers 502 when upstream cuts the body before its first byte, instead of an empty reply', async () => {
+    const { up, edge } = await setup((_req, res) => {
+      res.writeHead(200, { 'content-type': 'text/plain', 'content-length': '1000', 'cache-control': 'public, max-age=600' });
+      res.flushHeaders();
+      setTimeout(() => res.socket?.destroy(), 50);
+    });
+    const first = await edge.get('/cut.txt');
+    expect(first.status).toBe(502);
+    expect(JSON.parse(first.body.toString())).toMatchObject({ error: 'upstream_body_failed' });
+    expect(first.headers['cache-status']).toBe('anycdn; fwd=miss; detail=upstream_body_failed');
+    expect(first.headers['cache-control']).toBe('no-store');
+    // Nothing was kept: the next request asks upstream again.
+    expect((await edge.get('/cut.txt')).status).toBe(502);
+    expect(up.seen.length).toBe(2);
+  });
+
   it('gives a private="…" field to the client whose request fetched it, and to nobody else (RFC 9111 §5.2.2.7)', async () => {
     const { up, edge } = await setup((_req, res, n) => {
       setTimeout(() => {
