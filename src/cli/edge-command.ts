@@ -13,7 +13,7 @@ import { parseFlags, UsageError, untilSignal, type Command } from './args.js';
 const USAGE = `Usage: anycdn edge --config FILE
 
 Runs an edge node: a pull-through cache in front of the configured upstream.
-The config file is YAML or JSON; see README "Operators" for every key.
+The config file is YAML or JSON; see README "For operators" for every key.
 
 Options:
   -c, --config FILE   configuration file (required)

@@ -8,7 +8,7 @@ import { parseFlags, UsageError, untilSignal, type Command } from './args.js';
 const USAGE = `Usage: anycdn origin --config FILE
 
 Runs the origin server: publisher API, originals and image variants.
-The config file is YAML or JSON; see README "Operators" for every key.
+The config file is YAML or JSON; see README "For operators" for every key.
 
 Options:
   -c, --config FILE   configuration file (required)

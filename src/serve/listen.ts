@@ -4,6 +4,7 @@
  * left after a deadline.
  */
 import type { AddressInfo } from 'node:net';
+import type { Duplex } from 'node:stream';
 import { createServer, type IncomingMessage, type RequestListener, type Server, type ServerResponse } from 'node:http';
 import type { ListenAddress } from '../config/common.js';
 
@@ -40,6 +41,9 @@ export interface RunningServer {
   close(graceMs?: number): Promise<void>;
 }
 
+const CONNECT_BODY = JSON.stringify({ error: 'not_implemented', message: 'CONNECT is not supported' });
+const CONNECT_REFUSED = `HTTP/1.1 501 Not Implemented\r\ncontent-type: application/json\r\ncontent-length: ${CONNECT_BODY.length}\r\nconnection: close\r\n\r\n${CONNECT_BODY}`;
+
 export function listen(options: ListenOptions): Promise<RunningServer> {
   return new Promise((resolve, reject) => {
     const server = createServer(options.handler);
@@ -47,6 +51,9 @@ export function listen(options: ListenOptions): Promise<RunningServer> {
     server.requestTimeout = options.requestTimeoutMs ?? 600_000;
     server.keepAliveTimeout = options.keepAliveTimeoutMs ?? 65_000;
     server.timeout = options.socketIdleTimeoutMs ?? 0;
+    // CONNECT (a proxy tunnel) is no request either server serves; without this Node drops the
+    // socket without a word.
+    server.on('connect', (_req: IncomingMessage, socket: Duplex) => socket.end(CONNECT_REFUSED));
     const { expectContinue, handler } = options;
     if (expectContinue !== undefined) {
       server.on('checkContinue', (req: IncomingMessage, res: ServerResponse) => {

@@ -346,6 +346,19 @@ describe('edge review', () => {
     expect(up.seen.length).toBe(3);
   });
 
+  it('answers CONNECT with 501 instead of dropping the connection', async () => {
+    const { up, edge } = await setup((_req, res) => res.end('never'));
+    const socket = connect(Number(new URL(edge.url).port), '127.0.0.1');
+    let text = '';
+    socket.on('data', (c: Buffer) => (text += c.toString('latin1')));
+    const closed = new Promise((r) => socket.once('close', r));
+    socket.write('CONNECT elsewhere.example:443 HTTP/1.1\r\nHost: elsewhere.example:443\r\n\r\n');
+    await closed;
+    expect(text).toMatch(/^HTTP\/1\.1 501 Not Implemented\r\n/);
+    expect(text).toContain('CONNECT is not supported');
+    expect(up.seen).toEqual([]);
+  });
+
   it('answers 502 when upstream cuts the body before its first byte, instead of an empty reply', async () => {
     const { up, edge } = await setup((_req, res) => {
       res.writeHead(200, { 'content-type': 'text/plain', 'content-length': '1000', 'cache-control': 'public, max-age=600' });
