@@ -11,7 +11,9 @@ import { CdnError } from '../errors.js';
 export type Env = Readonly<Record<string, string | undefined>>;
 
 /** A secret given inline or as `{ env: NAME }` to read from the environment. */
-export const secret = z.union([z.string().min(1), z.strictObject({ env: z.string().min(1) })]);
+export const secret = z.union([z.string().min(1), z.strictObject({ env: z.string().min(1) })], {
+  error: (issue) => (issue.input === undefined ? 'required: a string, or { env: VARIABLE_NAME }' : 'expected a string, or { env: VARIABLE_NAME }'),
+});
 
 export function configError(file: string, field: string, message: string): CdnError {
   const where = field === '' ? file : `${file}: ${field}`;

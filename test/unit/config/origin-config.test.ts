@@ -37,6 +37,8 @@ describe('origin config', () => {
   it.each([
     [{ ...base, publishToken: { env: 'MISSING' } }, 'publishToken', 'origin.yaml: publishToken: environment variable MISSING is not set'],
     [{ ...base, publishToken: 'short' }, 'publishToken', 'origin.yaml: publishToken: a token must be at least 16 characters'],
+    [{ ...base, purgeToken: undefined }, 'purgeToken', 'origin.yaml: purgeToken: required: a string, or { env: VARIABLE_NAME }'],
+    [{ ...base, purgeToken: 42 }, 'purgeToken', 'origin.yaml: purgeToken: expected a string, or { env: VARIABLE_NAME }'],
     [{ ...base, images: { bogus: 1 } }, 'images.bogus', 'origin.yaml: images.bogus: unknown key'],
     [{ ...base, colour: 'red' }, 'colour', 'origin.yaml: colour: unknown key'],
     [{ ...base, listen: 'nowhere' }, 'listen', 'origin.yaml: listen: expected "host:port" or a port number, got "nowhere"'],
