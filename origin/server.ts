@@ -66,7 +66,19 @@ export async function startOrigin(config: OriginConfig, logger: Logger, options:
       return false;
     }
   };
-  const running = await listen({ address: config.listen, handler, expectContinue });
+  let running;
+  try {
+    running = await listen({ address: config.listen, handler, expectContinue });
+  } catch (err) {
+    await store.close();
+    throw err;
+  }
   logger.info({ url: running.url, dataDir: config.dataDir }, 'origin listening');
-  return { ...running, store, drain: () => void (draining = true) };
+  const closeServer = running.close;
+  // The data folder's lock is released once the last response has gone.
+  const close = async (graceMs?: number): Promise<void> => {
+    await closeServer(graceMs);
+    await store.close();
+  };
+  return { ...running, close, store, drain: () => void (draining = true) };
 }

@@ -13,8 +13,10 @@
  *   there; `open()` deletes what a crash left in `tmp/`. Variants are the exception (see
  *   putVariant): they are written in place, and a torn one reads as absent.
  *
- * One process owns a root and is its only writer: head() answers recently read paths from memory
- * (meta-cache.ts), so a meta file changed behind the store's back is seen only after a restart.
+ * One process owns a root and is its only writer: `open()` takes `LOCK` in the root (refused with
+ * `blob_store_locked` while another live process holds it; a lock left by a crash is taken over)
+ * and `close()` releases it. head() answers recently read paths from memory (meta-cache.ts), so a
+ * meta file changed behind the store's back is seen only after a restart.
  *
  * Objects no longer referenced by any path are left on disk (removing them safely needs reference
  * counting across paths and concurrent uploads; a later garbage collector can scan meta/).
@@ -46,6 +48,7 @@ import {
   sha256Hex,
   variantName,
 } from './asset-store-common.js';
+import { lockDir, nodeDiskFs } from '../../src/blob/disk-fs.js';
 import { MetaCache } from './meta-cache.js';
 
 export interface FsAssetStoreOptions {
@@ -69,6 +72,7 @@ export class FsAssetStore implements AssetStore {
   private readonly metaRoot: string;
   private metaRealRoot: string | undefined;
   private readonly metas: MetaCache;
+  private unlock: (() => Promise<void>) | undefined;
 
   constructor(options: FsAssetStoreOptions) {
     this.root = resolve(options.root);
@@ -77,13 +81,33 @@ export class FsAssetStore implements AssetStore {
     this.metas = new MetaCache(options.metaCacheEntries);
   }
 
-  /** Create the folders if needed, delete temp files left by a crash, and return the store. */
+  /**
+   * Create the folders if needed, take the root's lock, delete temp files left by a crash, and
+   * return the store. A root another live process has open is refused (`blob_store_locked`)
+   * before anything in it is touched: its uploads in progress live in `tmp/`.
+   */
   static async open(options: FsAssetStoreOptions): Promise<FsAssetStore> {
     const root = resolve(options.root);
-    for (const dir of ['objects', 'meta', 'variants', 'tmp']) await mkdir(join(root, dir), { recursive: true });
-    const tmp = join(root, 'tmp');
-    for (const name of await readdir(tmp)) await rm(join(tmp, name), { recursive: true, force: true });
-    return new FsAssetStore({ ...options, root: await realpath(root) });
+    await mkdir(root, { recursive: true });
+    const unlock = await lockDir(nodeDiskFs, root);
+    try {
+      for (const dir of ['objects', 'meta', 'variants', 'tmp']) await mkdir(join(root, dir), { recursive: true });
+      const tmp = join(root, 'tmp');
+      for (const name of await readdir(tmp)) await rm(join(tmp, name), { recursive: true, force: true });
+      const store = new FsAssetStore({ ...options, root: await realpath(root) });
+      store.unlock = unlock;
+      return store;
+    } catch (err) {
+      await unlock();
+      throw err;
+    }
+  }
+
+  /** Release the root's lock (idempotent). Calls already under way finish; make no new ones. */
+  async close(): Promise<void> {
+    const unlock = this.unlock;
+    this.unlock = undefined;
+    await unlock?.();
   }
 
   /** Only a path that passed metaFileOf's checks is ever kept, so a kept one needs no new check. */

@@ -78,6 +78,25 @@ describe.skipIf(!cliBuilt)('CLI start-up (needs dist/, built by npm test)', () =
     expect(await listening(port + 1)).toBe(false);
   });
 
+  it('refuses a second origin on a data folder in use, in one line, leaving the first one serving', async () => {
+    const dir = await tempDir();
+    const token = 'cli-test-publish-token-0123456789';
+    const config = (port: number): string => `listen: 127.0.0.1:${port}\ndataDir: ${join(dir, 'data')}\npublishToken: { env: ANYCDN_PUBLISH_TOKEN }\npurgeToken: { env: ANYCDN_PUBLISH_TOKEN }\n`;
+    await writeFile(join(dir, 'first.yaml'), config(0));
+    const first = startCli(['origin', '--config', join(dir, 'first.yaml')], { ANYCDN_PUBLISH_TOKEN: token });
+    const up = await first.waitForLog('origin listening', 30_000);
+    await writeFile(join(dir, 'second.yaml'), config(0));
+    const second = startCli(['origin', '--config', join(dir, 'second.yaml')], { ANYCDN_PUBLISH_TOKEN: token });
+    expect(await exited(second.child, 20_000)).toBe(1);
+    expect(second.output()).toContain(`${join(dir, 'data')} is in use by process ${first.pid}`);
+    expect(second.output()).not.toMatch(/^\s+at /m);
+    const res = await request(`${String(up['url'])}/_cdn/healthz`);
+    expect(res.statusCode).toBe(200);
+    await res.body.dump();
+    first.child.kill('SIGTERM');
+    expect(await exited(first.child, 20_000)).toBe(0);
+  });
+
   it('keeps a file uploaded into the demo over a sample when started again on the same data', async () => {
     const data = await tempDir();
     const token = 'cli-test-publish-token-0123456789';

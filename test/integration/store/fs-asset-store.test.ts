@@ -42,6 +42,7 @@ describe('FsAssetStore on disk', () => {
     store = await FsAssetStore.open({ root, now: () => T });
   });
   afterEach(async () => {
+    await store.close();
     await rm(root, { recursive: true, force: true });
     await rm(outside, { recursive: true, force: true });
   });
@@ -51,6 +52,7 @@ describe('FsAssetStore on disk', () => {
     await store.putVariant(SHA, 'fmt=webp&w=4.5', PNG_HEAD, { contentType: 'image/webp', width: 4, height: 5 });
     const name = 'fmt%3Dwebp%26w%3D4%2E5';
     expect(await filesUnder(root)).toEqual([
+      'LOCK',
       `meta/photos/hello.txt.json`,
       `objects/${SHA.slice(0, 2)}/${SHA}`,
       `variants/${SHA.slice(0, 2)}/${SHA}/${name}`,
@@ -90,16 +92,37 @@ describe('FsAssetStore on disk', () => {
   });
 
   it('deletes temp files left by a crash when opened', async () => {
+    await store.close();
     await writeFile(join(root, 'tmp', 'half-written.tmp'), 'partial');
     await mkdir(join(root, 'tmp', 'stray-dir'));
-    await FsAssetStore.open({ root });
+    store = await FsAssetStore.open({ root });
     expect(await readdir(join(root, 'tmp'))).toEqual([]);
   });
 
-  it('creates its folders on open', async () => {
+  it('creates its folders and its lock on open', async () => {
     const fresh = join(root, 'nested', 'store');
-    await FsAssetStore.open({ root: fresh });
+    const other = await FsAssetStore.open({ root: fresh });
+    expect((await readdir(fresh)).sort()).toEqual(['LOCK', 'meta', 'objects', 'tmp', 'variants']);
+    await other.close();
     expect((await readdir(fresh)).sort()).toEqual(['meta', 'objects', 'tmp', 'variants']);
+  });
+
+  it('refuses a root that is open, touching nothing in it, and opens it again once closed', async () => {
+    await writeFile(join(root, 'tmp', 'upload-in-progress.tmp'), 'partial');
+    await expect(FsAssetStore.open({ root })).rejects.toMatchObject({ code: 'blob_store_locked', message: expect.stringContaining(`${root} is already open in this process`) });
+    expect(await readdir(join(root, 'tmp'))).toEqual(['upload-in-progress.tmp']);
+    await store.close();
+    await store.close(); // idempotent
+    store = await FsAssetStore.open({ root });
+    expect(await readdir(join(root, 'tmp'))).toEqual([]);
+  });
+
+  it('takes over a lock left by a process that is gone', async () => {
+    await store.close();
+    // pid 2^22 + 1 is above Linux's pid_max limit, so no live process has it.
+    await writeFile(join(root, 'LOCK'), JSON.stringify({ pid: 4_194_305, start: 1 }));
+    store = await FsAssetStore.open({ root });
+    expect(JSON.parse(await readFile(join(root, 'LOCK'), 'utf8'))).toMatchObject({ pid: process.pid });
   });
 
   it('refuses a path through a symlink that leads outside the store, and writes nothing there', async () => {
@@ -197,7 +220,8 @@ describe('FsAssetStore on disk', () => {
     expect(await store.head('doc.txt')).toEqual(v2);
     expect(await store.delete('doc.txt')).toEqual(v2);
     expect(await store.head('doc.txt')).toBeUndefined();
-    const uncached = await FsAssetStore.open({ root, metaCacheEntries: 0 });
+    await store.close();
+    const uncached = (store = await FsAssetStore.open({ root, metaCacheEntries: 0 }));
     const v3 = await uncached.put('doc.txt', bodyOf(BYTES), { maxBytes: MAX });
     await rm(join(root, 'meta', 'doc.txt.json'));
     expect([v3.sha256, await uncached.head('doc.txt')]).toEqual([SHA, undefined]);
