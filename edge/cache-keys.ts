@@ -62,35 +62,43 @@ export function pathOfKey(primary: string): string {
 }
 
 /**
- * Primary keys by host and request target, so a hit does not re-normalise its URL. Two
- * generations of at most `generation` entries each: a lookup that finds its key only in the older
- * one brings it along, and when the newer one is full the older one is dropped whole. So the keys
- * in use stay, memory stays bounded, and nothing is ever deleted one by one (every single delete
- * leaves a slot V8 cleans up by rebuilding the whole Map).
+ * Primary keys by host and request target, so a hit does not re-normalise its URL. Kept by host,
+ * then by target: a lookup hashes the two strings as Node parsed them, never a concatenation it
+ * would first have to copy. Two generations of at most `generation` entries each: a lookup that
+ * finds its key only in the older one brings it along, and when the newer one is full the older
+ * one is dropped whole. So the keys in use stay, memory stays bounded, and nothing is ever deleted
+ * one by one (every single delete leaves a slot V8 cleans up by rebuilding the whole Map).
  */
 export class KeyMemo {
-  private current = new Map<string, string>();
-  private previous = new Map<string, string>();
+  private current = new Map<string, Map<string, string>>();
+  private previous = new Map<string, Map<string, string>>();
+  private currentSize = 0;
+  private previousSize = 0;
 
   constructor(private readonly generation = 50_000) {}
 
-  get(target: string): string | undefined {
-    const primary = this.current.get(target);
+  get(host: string, target: string): string | undefined {
+    const primary = this.current.get(host)?.get(target);
     if (primary !== undefined) return primary;
-    const old = this.previous.get(target);
-    if (old !== undefined) this.set(target, old);
+    const old = this.previous.get(host)?.get(target);
+    if (old !== undefined) this.set(host, target, old);
     return old;
   }
 
-  set(target: string, primary: string): void {
-    if (this.current.size >= this.generation) {
+  set(host: string, target: string, primary: string): void {
+    if (this.currentSize >= this.generation) {
       this.previous = this.current;
+      this.previousSize = this.currentSize;
       this.current = new Map();
+      this.currentSize = 0;
     }
-    this.current.set(target, primary);
+    let byTarget = this.current.get(host);
+    if (byTarget === undefined) this.current.set(host, (byTarget = new Map()));
+    if (!byTarget.has(target)) this.currentSize++;
+    byTarget.set(target, primary);
   }
 
   get size(): number {
-    return this.current.size + this.previous.size;
+    return this.currentSize + this.previousSize;
   }
 }

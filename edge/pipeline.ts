@@ -122,7 +122,7 @@ interface HitTemplate {
    * that second sends this same record: Node writes a record it has seen before measurably faster
    * than a fresh copy (~5 µs of ~35 per 1 KiB hit, BENCHMARKS.md).
    */
-  current?: { age: string; ttl: string; headers: Readonly<Record<string, string>> };
+  current?: { ageSec: number; ttlSec: number; headers: Readonly<Record<string, string>> };
 }
 
 /** Server-Timing of a fast hit: answered within the request event, it has no duration worth reporting (< 0.1 ms). */
@@ -198,11 +198,10 @@ export class EdgePipeline {
 
   private primaryOf(req: EdgeRequest): string {
     const host = req.headers.get('host') ?? '';
-    const memoKey = host + ' ' + req.target;
-    let primary = this.keyMemo.get(memoKey);
+    let primary = this.keyMemo.get(host, req.target);
     if (primary === undefined) {
       primary = primaryKey(host, req.url, this.normalizeQuery); // throws a 400 for bad image parameters
-      this.keyMemo.set(memoKey, primary);
+      this.keyMemo.set(host, req.target, primary);
     }
     return primary;
   }
@@ -221,7 +220,7 @@ export class EdgePipeline {
     if (method !== 'GET' && method !== 'HEAD') return undefined;
     const host = fastHost(req.rawHeaders);
     if (host === undefined) return undefined;
-    const primary = this.keyMemo.get(host + ' ' + (req.url ?? '/'));
+    const primary = this.keyMemo.get(host, req.url ?? '/');
     if (primary === undefined) return undefined;
     // Negotiated objects (Vary: Accept on fmt=auto images) are keyed by the request's class, as in serveCacheable.
     const fields = this.varyIndex.fields(primary);
@@ -233,15 +232,16 @@ export class EdgePipeline {
     const ageMs = currentAge(template.ageInputs, this.deps.now());
     const ttlMs = template.lifetimeMs - ageMs;
     if (!(ttlMs > 0)) return undefined;
-    const age = String(Math.max(0, Math.floor(ageMs / 1000)));
-    const ttl = sfInteger(ttlMs / 1000);
+    // Whole seconds, compared as numbers: the strings are made once a second, not per hit.
+    const ageSec = Math.max(0, Math.floor(ageMs / 1000));
+    const ttlSec = Math.trunc(ttlMs / 1000);
     let current = template.current;
-    if (current === undefined || current.age !== age || current.ttl !== ttl) {
+    if (current === undefined || current.ageSec !== ageSec || current.ttlSec !== ttlSec) {
       const record = Object.assign({}, template.headers);
-      record['cache-status'] = template.cacheStatusPrefix + ttl;
-      record['age'] = age;
+      record['cache-status'] = template.cacheStatusPrefix + sfInteger(ttlSec);
+      record['age'] = String(ageSec);
       record['server-timing'] = FAST_HIT_TIMING;
-      template.current = current = { age, ttl, headers: Object.freeze(record) };
+      template.current = current = { ageSec, ttlSec, headers: Object.freeze(record) };
     }
     const headers = closeConnection ? { ...current.headers, connection: 'close' } : current.headers;
     const bytes = method === 'HEAD' ? 0 : hot.meta.size;

@@ -117,15 +117,25 @@ describe('flight table', () => {
 describe('KeyMemo', () => {
   it('keeps keys in use across generations and stays bounded', () => {
     const memo = new KeyMemo(3);
-    memo.set('hot', 'H');
+    memo.set('a.example', '/hot', 'H');
     for (let i = 0; i < 100; i++) {
-      memo.set(`cold-${i}`, `C${i}`);
+      // Targets on the same host and on hosts of their own count alike.
+      memo.set(i % 3 === 0 ? `h${i}.example` : 'a.example', `/cold-${i}`, `C${i}`);
       // A key looked up now and then survives however many others pass through.
-      if (i % 2 === 0) expect(memo.get('hot')).toBe('H');
+      if (i % 2 === 0) expect(memo.get('a.example', '/hot')).toBe('H');
       expect(memo.size).toBeLessThanOrEqual(6);
     }
-    expect(memo.get('hot')).toBe('H');
-    expect(memo.get('cold-99')).toBe('C99');
-    expect(memo.get('cold-0')).toBeUndefined();
+    expect(memo.get('a.example', '/hot')).toBe('H');
+    expect(memo.get('a.example', '/cold-98')).toBe('C98');
+    expect(memo.get('h99.example', '/cold-99')).toBe('C99');
+    expect(memo.get('a.example', '/cold-1')).toBeUndefined();
+  });
+
+  it('keeps the same target on different hosts apart, and counts a target set twice once', () => {
+    const memo = new KeyMemo(10);
+    memo.set('a.example', '/x', 'A');
+    memo.set('b.example', '/x', 'B');
+    memo.set('a.example', '/x', 'A2');
+    expect([memo.get('a.example', '/x'), memo.get('b.example', '/x'), memo.get('c.example', '/x'), memo.size]).toEqual(['A2', 'B', undefined, 2]);
   });
 });
