@@ -48,7 +48,7 @@ import {
   sha256Hex,
   variantName,
 } from './asset-store-common.js';
-import { lockDir, nodeDiskFs } from '../../src/blob/disk-fs.js';
+import { lockDir, makeDirs, nodeDiskFs } from '../../src/blob/disk-fs.js';
 import { MetaCache } from './meta-cache.js';
 
 export interface FsAssetStoreOptions {
@@ -88,7 +88,7 @@ export class FsAssetStore implements AssetStore {
    */
   static async open(options: FsAssetStoreOptions): Promise<FsAssetStore> {
     const root = resolve(options.root);
-    await mkdir(root, { recursive: true });
+    await makeDirs(nodeDiskFs, root);
     const unlock = await lockDir(nodeDiskFs, root);
     try {
       for (const dir of ['objects', 'meta', 'variants', 'tmp']) await mkdir(join(root, dir), { recursive: true });

@@ -32,7 +32,7 @@ import {
   type MetaChanges,
   type StoredMeta,
 } from './blob-store.js';
-import { errnoCode, lockDir, nodeDiskFs, tempPath, unlinkQuietly, writeFileAtomic, type DiskFs } from './disk-fs.js';
+import { errnoCode, lockDir, makeDirs, nodeDiskFs, tempPath, unlinkQuietly, writeFileAtomic, type DiskFs } from './disk-fs.js';
 import { DiskIndex, recordCost, type IndexRecord } from './disk-index.js';
 import { loadIndex, prepareDirs, type LoadReport } from './disk-load.js';
 import { bodyName, bodyPath, decodeRecord, encodeRecord, hashKey, layoutOf, metaPath, newGeneration, type DiskLayout, type DiskRecord } from './disk-layout.js';
@@ -119,7 +119,7 @@ export class DiskBlobStore implements BlobStore, DiskWriterHost {
     const layout = layoutOf(resolve(options.dir));
     let unlock: (() => Promise<void>) | undefined;
     try {
-      await fs.mkdir(layout.root, { recursive: true });
+      await makeDirs(fs, layout.root);
       unlock = await lockDir(fs, layout.root);
       await prepareDirs(fs, layout, opts.loadConcurrency);
       const { records, report } = await loadIndex(fs, layout, opts.loadConcurrency);

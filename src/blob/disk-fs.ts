@@ -12,7 +12,7 @@ import { randomBytes } from 'node:crypto';
 import { readFile as readFileCallback } from 'node:fs';
 import * as fsp from 'node:fs/promises';
 import { promisify } from 'node:util';
-import { dirname, join } from 'node:path';
+import { dirname, join, resolve } from 'node:path';
 import { BLOB_ERROR_CODES, blobError } from './blob-store.js';
 
 export type DiskFs = Pick<typeof fsp, 'open' | 'rename' | 'unlink' | 'rm' | 'mkdir' | 'readdir' | 'readFile' | 'stat'>;
@@ -31,6 +31,34 @@ export const nodeDiskFs: DiskFs = {
 
 export function errnoCode(err: unknown): string | undefined {
   return (err as NodeJS.ErrnoException | undefined)?.code;
+}
+
+/**
+ * `mkdir -p` for a configured root: creates `dir` and its missing parents, one level at a time.
+ * Node 20's `mkdir(…, { recursive: true })` never returns for a path under /proc (it retries the
+ * ENOENT forever); this fails there with the first directory that cannot be made.
+ */
+export async function makeDirs(fs: Pick<DiskFs, 'mkdir'>, dir: string): Promise<void> {
+  const missing: string[] = [];
+  for (let path = resolve(dir); ; ) {
+    try {
+      await fs.mkdir(path);
+      break;
+    } catch (err) {
+      if (errnoCode(err) === 'EEXIST') break;
+      const parent = dirname(path);
+      if (errnoCode(err) !== 'ENOENT' || parent === path) throw err;
+      missing.push(path);
+      path = parent;
+    }
+  }
+  for (const path of missing.reverse()) {
+    try {
+      await fs.mkdir(path);
+    } catch (err) {
+      if (errnoCode(err) !== 'EEXIST') throw err;
+    }
+  }
 }
 
 /** Unlink, treating "already gone" as success; other errors are swallowed too (best-effort cleanup). */

@@ -3,6 +3,7 @@
  * one clear line and an exit, never a stack trace or a process that hangs on; the demo keeps
  * what a user uploaded into its data folder across restarts.
  */
+import { existsSync } from 'node:fs';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { createServer, type Server } from 'node:net';
 import type { AddressInfo } from 'node:net';
@@ -64,6 +65,16 @@ describe.skipIf(!cliBuilt)('CLI start-up (needs dist/, built by npm test)', () =
     const edge = startCli(['edge', '--config', config]);
     expect(await exited(edge.child, 20_000)).toBe(1);
     expect(edge.output()).toContain(`anycdn: listen EADDRINUSE: address already in use 127.0.0.1:${port}`);
+    expect(edge.output()).not.toMatch(/^\s+at /m);
+  });
+
+  it.skipIf(!existsSync('/proc/self'))('says in one line that the cache folder cannot be made, and exits 1 (under /proc too)', async () => {
+    const dir = await tempDir();
+    const config = join(dir, 'edge.yaml');
+    await writeFile(config, `listen: 127.0.0.1:0\nupstream: http://127.0.0.1:9\npop: t\nnode: t1\ncacheDir: /proc/anycdn-not-a-folder/cache\n`);
+    const edge = startCli(['edge', '--config', config]);
+    expect(await exited(edge.child, 20_000)).toBe(1);
+    expect(edge.output()).toContain('anycdn: cannot open the blob store in /proc/anycdn-not-a-folder/cache (ENOENT)');
     expect(edge.output()).not.toMatch(/^\s+at /m);
   });
 
