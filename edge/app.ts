@@ -14,6 +14,7 @@ import { logRequest, type Logger } from '../src/log.js';
 import { tallied } from '../src/metrics.js';
 import { jsonReply, writeReply, type Reply } from '../src/serve/reply.js';
 import type { EdgeConfig } from './config.js';
+import { controlPathOf } from './control-path.js';
 import type { EdgeMetrics } from './metrics.js';
 import type { EdgePipeline, EdgeRequest, PipelineResult } from './pipeline.js';
 
@@ -27,8 +28,6 @@ export interface EdgeAppDeps {
   /** What /_cdn/metrics answers. Default: this process's registry; a cluster worker asks for all processes' sum. */
   metricsText?: () => Promise<string>;
 }
-
-const CONTROL_PREFIX = '/_cdn/';
 
 export function createEdgeApp(deps: EdgeAppDeps): RequestListener {
   const servedBy = `${deps.config.pop}/${deps.config.node}`;
@@ -52,14 +51,15 @@ export function createEdgeApp(deps: EdgeAppDeps): RequestListener {
     const started = performance.now();
     const method = req.method ?? 'GET';
     const target = req.url ?? '/';
-    if (target.startsWith(CONTROL_PREFIX)) {
-      const reply = await control(method, pathOf(target));
+    const edgeRequest = new NodeEdgeRequest(req, method, target, started, deps.isDraining());
+    const controlled = controlPathOf(target, edgeRequest);
+    if (controlled !== undefined) {
+      const reply = await control(method, controlled);
       if (method === 'HEAD') reply.body = null;
       if (deps.isDraining()) reply.headers['connection'] = 'close';
       await writeReply(res, reply);
       return;
     }
-    const edgeRequest = new NodeEdgeRequest(req, method, target, started, deps.isDraining());
     let result = await deps.pipeline.handle(edgeRequest);
     const body = result.reply.body;
     // Upstream failing before the first byte of a body still gets its 502 or 504.
@@ -171,10 +171,6 @@ export function requestUrl(target: string, host: string | undefined): URL {
   throw clientError('bad_request', `cannot parse the request target ${JSON.stringify(target.slice(0, 200))} with Host ${JSON.stringify(host ?? '')}`, { status: 400 });
 }
 
-function pathOf(target: string): string {
-  const q = target.indexOf('?');
-  return q === -1 ? target : target.slice(0, q);
-}
 
 /** Per label set, kept: counters are tallied (see `tallied`), the duration goes to its histogram. */
 function requestCounters(metrics: EdgeMetrics): (method: string, status: number, outcome: string) => { observe(seconds: number, bytes: number): void } {

@@ -7,7 +7,8 @@
  */
 import type { Readable } from 'node:stream';
 import { Pool, errors as undiciErrors } from 'undici';
-import { CdnError } from '../src/errors.js';
+import { CdnError, clientError } from '../src/errors.js';
+import { controlPathOf } from './control-path.js';
 import { WORKER_HEADER } from './forward-headers.js';
 
 export interface UpstreamTimeouts {
@@ -75,6 +76,10 @@ export class Upstream {
 
   async request(req: UpstreamRequest): Promise<UpstreamResponse> {
     if (!req.path.startsWith('/')) throw new CdnError('invalid_upstream_path', 'internal', 'upstream paths start with /');
+    // The reserved prefix is the edge's own (edge/app.ts answers it); a second guard here, so no caller can reach the origin's.
+    if (controlPathOf(req.path, { get url() { return new URL(`http://upstream${req.path}`); } }) !== undefined) {
+      throw clientError('not_found', `no route for ${req.method} ${req.path.slice(0, 200)}`, { status: 404 });
+    }
     const requestTime = this.now();
     const started = performance.now();
     // undici's headers timeout starts when the request is written; a request queued for a free

@@ -72,6 +72,17 @@ function rawRequest(url: string, options: { method: string; headers: Record<stri
   });
 }
 
+/** One request written as given on a new connection; the whole answer, until the edge closes it. */
+async function exchange(url: string, text: string): Promise<string> {
+  const socket = connect(Number(new URL(url).port), '127.0.0.1');
+  const chunks: Buffer[] = [];
+  socket.on('data', (c: Buffer) => chunks.push(c));
+  const ended = new Promise((r) => socket.once('close', r));
+  socket.write(text);
+  await ended;
+  return Buffer.concat(chunks).toString('latin1');
+}
+
 describe('edge review', () => {
   it('forwards a request that carries Expect: 100-continue instead of failing with 502', async () => {
     const { up, edge } = await setup((req, res) => {
@@ -301,17 +312,8 @@ describe('edge review', () => {
       res.end(`body of ${req.url}`);
     });
     const port = Number(new URL(edge.url).port);
-    const raw = async (host: string, target: string): Promise<string> => {
-      const socket = connect(port, '127.0.0.1');
-      const chunks: Buffer[] = [];
-      socket.on('data', (c: Buffer) => chunks.push(c));
-      const ended = new Promise((r) => socket.once('close', r));
-      socket.write(`GET ${target} HTTP/1.1\r\nHost: ${host}\r\nConnection: close\r\n\r\n`);
-      await ended;
-      return Buffer.concat(chunks).toString('latin1');
-    };
     for (const host of [`127.0.0.1:${port}/site`, `127.0.0.1:${port}/_cdn`, 'a/../b', 'user@127.0.0.1']) {
-      const answer = await raw(host, '/sub/b.css');
+      const answer = await exchange(edge.url, `GET /sub/b.css HTTP/1.1\r\nHost: ${host}\r\nConnection: close\r\n\r\n`);
       expect(answer).toMatch(/^HTTP\/1\.1 400 /);
       expect(answer).toContain('invalid Host header');
     }
@@ -320,6 +322,44 @@ describe('edge review', () => {
     const after = await edge.get('/site/sub/b.css');
     expect(after.body.toString()).toBe('body of /site/sub/b.css');
     expect(after.headers['cache-status']).toMatch(/fwd=miss/);
+  });
+
+  it('never forwards the reserved prefix upstream, however the target spells it (the origin publisher API through an edge)', async () => {
+    const { up, edge } = await setup((req, res) => {
+      res.writeHead(201, { 'content-type': 'text/plain' });
+      res.end(`upstream got ${req.method} ${req.url}`);
+    });
+    const host = new URL(edge.url).host;
+    const targets = [
+      '/x/../_cdn/metrics',
+      '/./_cdn/metrics',
+      '/%2e%2e/_cdn/metrics',
+      '/x/%2E%2E/_cdn/assets/a.txt',
+      '/%5Fcdn/assets/a.txt',
+      '/%5fcdn/purge',
+      '//_cdn/metrics',
+      '/x\\..\\_cdn\\metrics',
+      '/_cdn',
+      `http://${host}/_cdn/metrics`,
+      'http://elsewhere.example/x/../_cdn/assets/a.txt',
+    ];
+    for (const target of targets) {
+      for (const method of ['GET', 'PUT', 'POST', 'DELETE']) {
+        const body = method === 'GET' ? '' : 'hello';
+        const answer = await exchange(
+          edge.url,
+          `${method} ${target} HTTP/1.1\r\nHost: ${host}\r\nAuthorization: Bearer secret\r\nContent-Length: ${body.length}\r\nConnection: close\r\n\r\n${body}`,
+        );
+        const status = answer.slice(9, 12);
+        // The edge's own answer: its metrics, or its 404 for a control path it does not have.
+        expect([`${method} ${target}`, status]).toEqual([`${method} ${target}`, method === 'GET' && target.endsWith('metrics') ? '200' : '404']);
+        expect(answer).not.toContain('upstream got');
+      }
+    }
+    expect(up.seen).toEqual([]);
+    // Content still goes through, dots and escapes included.
+    const content = await edge.get('/a/./b%20c.txt');
+    expect(content.body.toString()).toBe('upstream got GET /a/b%20c.txt');
   });
 
   it('stores each variant of a new negotiated image when requests with different Accept arrive together', async () => {
