@@ -8,7 +8,7 @@
  * than bare Node (see BENCHMARKS.md, "Edge").
  */
 import type { IncomingMessage, RequestListener, ServerResponse } from 'node:http';
-import { clientError, httpErrorOf } from '../src/errors.js';
+import { clientError, httpErrorOf, type CdnError } from '../src/errors.js';
 import { nodeRequestHeaders, type RequestHeaders } from '../src/http/request-headers.js';
 import { logRequest, type Logger } from '../src/log.js';
 import { tallied } from '../src/metrics.js';
@@ -60,7 +60,8 @@ export function createEdgeApp(deps: EdgeAppDeps): RequestListener {
       await writeReply(res, reply);
       return;
     }
-    let result = await deps.pipeline.handle(edgeRequest);
+    const refusal = duplicateHost(req.rawHeaders);
+    let result = refusal === undefined ? await deps.pipeline.handle(edgeRequest) : deps.pipeline.refused(refusal, edgeRequest);
     const body = result.reply.body;
     // Upstream failing before the first byte of a body still gets its 502 or 504.
     const sent = writeReply(res, result.reply, (err) => (result = deps.pipeline.failedBeforeBody(err, edgeRequest)).reply);
@@ -143,6 +144,21 @@ export class NodeEdgeRequest implements EdgeRequest {
     if (this.parsed === undefined) this.parsed = requestUrl(this.target, this.incoming.headers.host);
     return this.parsed;
   }
+}
+
+/**
+ * A request with more than one Host field is a 400 (RFC 9112 §3.2): Node keeps the first, and a
+ * proxy in front may have routed by another, so the edge must not pick one.
+ */
+export function duplicateHost(rawHeaders: readonly string[]): CdnError | undefined {
+  let seen = false;
+  for (let i = 0; i < rawHeaders.length; i += 2) {
+    const name = rawHeaders[i]!;
+    if (name.length !== 4 || name.toLowerCase() !== 'host') continue;
+    if (seen) return clientError('bad_request', 'more than one Host header: a request names one host (RFC 9112 §3.2)', { status: 400 });
+    seen = true;
+  }
+  return undefined;
 }
 
 /**

@@ -94,14 +94,16 @@ const NOT_FAST_LENGTHS = new Set([...NOT_FAST].map((name) => name.length));
 
 /**
  * The Host field of a request with none of NOT_FAST's fields ('' without one), or undefined when
- * one is present. The first Host counts, as in Node's `headers`, which drops later duplicates.
+ * one is present or Host is there twice.
  */
 function fastHost(raw: readonly string[]): string | undefined {
   let host: string | undefined;
   for (let i = 0; i < raw.length; i += 2) {
     const name = raw[i]!;
     if (name.length === 4) {
-      if (host === undefined && name.toLowerCase() === 'host') host = raw[i + 1]!;
+      if (name.toLowerCase() !== 'host') continue;
+      if (host !== undefined) return undefined; // two Host fields: the full path answers its 400
+      host = raw[i + 1]!;
     } else if (NOT_FAST_LENGTHS.has(name.length) && NOT_FAST.has(name.toLowerCase())) {
       return undefined;
     }
@@ -188,7 +190,8 @@ export class EdgePipeline {
       if (req.method === 'GET' || req.method === 'HEAD') return await this.serveCacheable(req);
       return await this.forward(req);
     } catch (err) {
-      return this.errorResult(err, { cache: CACHE, fwd: 'miss' }, req);
+      // A request the edge refuses itself went nowhere: no `fwd` (RFC 9211 §2.2).
+      return this.errorResult(err, err instanceof CdnError && err.source === 'client' ? { cache: CACHE } : { cache: CACHE, fwd: 'miss' }, req);
     }
   }
 
@@ -648,6 +651,11 @@ export class EdgePipeline {
   }
 
   /** The answer for a response whose body failed before its first byte went out (headers not sent yet). */
+  /** The answer to a request the edge refuses before looking at it (e.g. two Host fields). */
+  refused(err: CdnError, req: EdgeRequest): PipelineResult {
+    return this.errorResult(err, { cache: CACHE }, req);
+  }
+
   failedBeforeBody(err: unknown, req: EdgeRequest): PipelineResult {
     // A relayed (uncached) body fails with undici's own errors: they are upstream's failures too.
     return this.errorResult(err instanceof undiciErrors.UndiciError ? upstreamError(err) : err, { cache: CACHE, fwd: 'miss' }, req);

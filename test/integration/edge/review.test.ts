@@ -232,7 +232,8 @@ describe('edge review', () => {
     });
     const miss = await edge.get('/o.txt', { 'cache-control': 'only-if-cached' });
     expect(miss.status).toBe(504);
-    expect(miss.headers['cache-status']).toMatch(/^anycdn; fwd=miss/);
+    // Not forwarded, so no fwd member (RFC 9211 §2.2): the detail says why there is no answer.
+    expect(miss.headers['cache-status']).toBe('anycdn; detail=only_if_cached');
     const head = await edge.get('/o.txt', { 'cache-control': 'only-if-cached' }, 'HEAD');
     expect(head.status).toBe(504);
     expect(up.seen.length).toBe(0);
@@ -360,6 +361,24 @@ describe('edge review', () => {
     // Content still goes through, dots and escapes included.
     const content = await edge.get('/a/./b%20c.txt');
     expect(content.body.toString()).toBe('upstream got GET /a/b%20c.txt');
+  });
+
+  it('refuses a request with two Host fields (RFC 9112 §3.2), even for a URL it holds, and says it did not go forward', async () => {
+    const { up, edge } = await setup((req, res) => {
+      res.writeHead(200, { 'content-type': 'text/plain', 'cache-control': 'public, max-age=600' });
+      res.end(`body of ${req.url}`);
+    });
+    const host = new URL(edge.url).host;
+    expect((await edge.get('/two.txt')).status).toBe(200);
+    expect((await edge.get('/two.txt')).headers['cache-status']).toMatch(/hit/);
+    for (const second of [host, 'other.example', `HOST: ${host}`]) {
+      const field = second.startsWith('HOST:') ? second : `Host: ${second}`;
+      const answer = await exchange(edge.url, `GET /two.txt HTTP/1.1\r\nHost: ${host}\r\n${field}\r\nConnection: close\r\n\r\n`);
+      expect(answer).toMatch(/^HTTP\/1\.1 400 /);
+      expect(answer).toContain('more than one Host header');
+      expect(answer).toMatch(/\r\ncache-status: anycdn; detail=bad_request\r\n/i);
+    }
+    expect(up.seen.length).toBe(1);
   });
 
   it('stores each variant of a new negotiated image when requests with different Accept arrive together', async () => {
