@@ -350,14 +350,15 @@ export class EdgePipeline {
       case 'bypass':
         return this.pass(req, d.reason);
       case 'revalidate':
-        // HEAD never brings a body from upstream: ask upstream with HEAD instead of revalidating.
-        if (req.method === 'HEAD') return this.pass(req, 'head');
+        // HEAD revalidates as GET does (a conditional GET, usually a 304), so it gets the same
+        // answer, stale-if-error included, and a changed object is stored for the next GET.
         return this.throughFlight(req, primary, key, { entry, staleUntil: d.staleIfErrorUntil, fwd: d.reason === 'request' ? 'request' : 'stale' });
     }
   }
 
   private async miss(req: EdgeRequest, primary: string, key: string): Promise<PipelineResult | Retry> {
     if (this.reuseOptions.honorRequestCacheControl && requestCacheControl(req.headers).onlyIfCached) throw onlyIfCachedMiss();
+    // HEAD on a miss asks upstream with HEAD: nothing to store, and no body fetched for nobody.
     if (req.method === 'HEAD' && !this.flights.has(key)) return this.pass(req, 'head');
     if (this.hitForMiss.has(primary)) return this.pass(req, 'hit-for-miss');
     return this.throughFlight(req, primary, key, undefined);

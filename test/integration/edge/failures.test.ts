@@ -40,6 +40,12 @@ describe('edge failure handling', () => {
     expect(stale.body.toString()).toBe('still here');
     expect(stale.headers['cache-status']).toBe('anycdn; fwd=stale; detail=stale-if-error-upstream-unreachable');
     expect(stale.headers['age']).toBe('60');
+    // HEAD gets the same answer as GET, without the body (it was a 502 when HEAD was passed upstream).
+    const staleHead = await edge.get('/s/kept.txt', {}, 'HEAD');
+    expect(staleHead.status).toBe(200);
+    expect(staleHead.body.length).toBe(0);
+    expect(staleHead.headers['content-length']).toBe('10');
+    expect(staleHead.headers['cache-status']).toBe('anycdn; fwd=stale; detail=stale-if-error-upstream-unreachable');
 
     const started = performance.now();
     const never = await edge.get('/s/never.txt');
@@ -47,6 +53,7 @@ describe('edge failure handling', () => {
     expect(never.status).toBe(502);
     expect(JSON.parse(never.body.toString())).toMatchObject({ error: 'upstream_unreachable' });
     expect(never.headers['cache-status']).toBe('anycdn; fwd=miss; detail=upstream_unreachable');
+    expect((await edge.get('/s/never.txt', {}, 'HEAD')).status).toBe(502);
 
     // Past the grace period (1 h by default) a stale copy is no longer good enough.
     clock.advance(2 * 3_600_000);
