@@ -402,7 +402,7 @@ export class EdgePipeline {
         }
         // Remember the URL as uncacheable only for reasons of the response: one client's
         // Authorization or `no-store` must not turn caching off for everyone else.
-        if ((outcome.reason !== 'status' || res.status < 500) && !requestMadeUncacheable(req, outcome.reason)) this.hitForMiss.set(primary, true);
+        if ((outcome.reason !== 'status' || res.status < 500) && !requestMadeUncacheable(req, outcome.reason, res.status)) this.hitForMiss.set(primary, true);
         return this.relay(req, res, { cache: CACHE, fwd, fwdStatus: res.status, detail: outcome.reason }, 'pass');
       }
       case 'shared': {
@@ -702,9 +702,15 @@ function discard(body: Readable): void {
 }
 
 /** Whether a storability refusal came from the request (its Authorization or `no-store`) rather than the response. */
-function requestMadeUncacheable(req: EdgeRequest, reason: NotStoredReason): boolean {
-  return reason === 'authorization' || (reason === 'no-store' && requestCacheControl(req.headers).noStore);
+function requestMadeUncacheable(req: EdgeRequest, reason: NotStoredReason, status: number): boolean {
+  return reason === 'authorization' || (reason === 'no-store' && requestCacheControl(req.headers).noStore) || (reason === 'status' && REQUEST_FAULT_STATUSES.has(status));
 }
+
+/**
+ * Errors about the request, not the URL (a header too large, a body where none belongs, a
+ * request too fast): one client sending one must not make the URL uncacheable for the others.
+ */
+const REQUEST_FAULT_STATUSES = new Set([400, 406, 408, 411, 412, 413, 414, 415, 416, 417, 421, 422, 428, 429, 431]);
 
 /** Fails the stream once more than `max` bytes went through. */
 function limitBytes(max: number): Transform {

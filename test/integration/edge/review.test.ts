@@ -133,6 +133,27 @@ describe('edge review', () => {
     expect([...edge.server.pipeline.varyIndex.primaries()].length).toBeLessThanOrEqual(stats.entries);
   });
 
+  it('does not let one request that upstream refuses (431, 400, 429) turn off caching of a URL for everyone', async () => {
+    const { up, edge } = await setup((req, res) => {
+      const big = String(req.headers['x-big'] ?? '');
+      if (big !== '') {
+        const status = big === 'bad' ? 400 : big === 'fast' ? 429 : 431;
+        res.writeHead(status, { 'content-type': 'text/plain' });
+        res.end(`refused with ${status}`);
+        return;
+      }
+      res.writeHead(200, { 'content-type': 'text/plain', 'cache-control': 'public, max-age=600' });
+      res.end('content');
+    });
+    for (const [value, status] of [['x'.repeat(9000), 431], ['bad', 400], ['fast', 429]] as const) {
+      expect((await edge.get('/refused.txt', { 'x-big': value })).status).toBe(status);
+    }
+    const next = await edge.get('/refused.txt');
+    expect(next.headers['cache-status']).toBe('anycdn; fwd=miss; fwd-status=200; stored');
+    expect((await edge.get('/refused.txt')).headers['cache-status']).toMatch(/^anycdn; hit/);
+    expect(up.seen.length).toBe(4);
+  });
+
   it('sends Cache-Status and X-Served-By on a 412 too', async () => {
     const { edge } = await setup((_req, res) => {
       res.writeHead(200, { 'content-type': 'text/plain', 'cache-control': 'public, max-age=60', etag: '"v1"' });
