@@ -5,7 +5,7 @@
  * connect anywhere else. Failures become CdnErrors with source `upstream`: a refused or failed
  * connection is 502 `upstream_unreachable`, a timeout 504 `upstream_timeout`.
  */
-import type { Readable } from 'node:stream';
+import { pipeline, Transform, type Readable } from 'node:stream';
 import { Pool, errors as undiciErrors } from 'undici';
 import { CdnError, clientError } from '../src/errors.js';
 import { controlPathOf } from './control-path.js';
@@ -48,6 +48,12 @@ export class Upstream {
   /** The base URL's path (e.g. `/cdn-origin`), prefixed to every request path; '' for `/`. */
   readonly basePath: string;
   private readonly pool: Pool;
+  /**
+   * Requests with a body (pass-through POST, PUT…) have connections of their own: a client can
+   * send its body as slowly as it likes, and slow uploads must not hold the connections that
+   * cache misses wait for.
+   */
+  private readonly uploads: Pool;
 
   constructor(
     baseUrl: string,
@@ -64,14 +70,15 @@ export class Upstream {
     const url = new URL(baseUrl);
     this.origin = url.origin;
     this.basePath = url.pathname.replace(/\/+$/, '');
-    this.pool = new Pool(url.origin, {
-      connections,
+    const options = {
       connect: { timeout: timeouts.connectMs },
       headersTimeout: timeouts.headersMs,
       bodyTimeout: timeouts.bodyIdleMs,
       keepAliveTimeout: 30_000,
       pipelining: 1,
-    });
+    };
+    this.pool = new Pool(url.origin, { ...options, connections });
+    this.uploads = new Pool(url.origin, { ...options, connections: UPLOAD_CONNECTIONS });
   }
 
   async request(req: UpstreamRequest): Promise<UpstreamResponse> {
@@ -84,19 +91,28 @@ export class Upstream {
     const started = performance.now();
     // undici's headers timeout starts when the request is written; a request queued for a free
     // connection would wait unbounded. This deadline covers queueing, connecting and the headers.
+    // A streamed request body restarts it at each chunk sent: the wait for headers counts from the
+    // body's last byte, however long the client took to send it.
     const deadline = new AbortController();
     let timedOut = false;
-    const timer = setTimeout(() => {
+    const expire = (): void => {
       timedOut = true;
       deadline.abort();
-    }, this.timeouts.connectMs + this.timeouts.headersMs);
+    };
+    let timer = setTimeout(expire, this.timeouts.connectMs + this.timeouts.headersMs);
+    const rearm = (): void => {
+      clearTimeout(timer);
+      timer = setTimeout(expire, this.timeouts.connectMs + this.timeouts.headersMs);
+    };
     const signal = req.signal === undefined ? deadline.signal : AbortSignal.any([req.signal, deadline.signal]);
+    const streamed = req.body !== undefined && req.body !== null && !Buffer.isBuffer(req.body);
+    const body = streamed ? pipeline(req.body as Readable, progress(rearm), () => undefined) : (req.body ?? null);
     try {
-      const res = await this.pool.request({
+      const res = await (req.body === undefined || req.body === null ? this.pool : this.uploads).request({
         method: req.method as 'GET',
         path: this.basePath + req.path,
         headers: this.shield === undefined ? req.headers : shieldHeaders(req.headers, this.shield.secret),
-        body: req.body ?? null,
+        body,
         signal,
       });
       clearTimeout(timer);
@@ -112,13 +128,30 @@ export class Upstream {
     }
   }
 
-  close(): Promise<void> {
-    return this.pool.close();
+  async close(): Promise<void> {
+    await Promise.all([this.pool.close(), this.uploads.close()]);
   }
 
-  destroy(): Promise<void> {
-    return this.pool.destroy();
+  async destroy(): Promise<void> {
+    await Promise.all([this.pool.destroy(), this.uploads.destroy()]);
   }
+}
+
+/** Connections for requests with a body, besides the pool's own. */
+const UPLOAD_CONNECTIONS = 16;
+
+/** Passes a body through, calling `onChunk` as each chunk (and the end) goes by. */
+function progress(onChunk: () => void): Transform {
+  return new Transform({
+    transform(chunk: Buffer, _enc, cb) {
+      onChunk();
+      cb(null, chunk);
+    },
+    flush(cb) {
+      onChunk();
+      cb();
+    },
+  });
 }
 
 function shieldHeaders(headers: Record<string, string | string[]>, secret: string): Record<string, string | string[]> {

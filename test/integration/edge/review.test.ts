@@ -199,6 +199,67 @@ describe('edge review', () => {
     expect(performance.now() - started).toBeLessThan(3_000);
   });
 
+  it('waits for response headers from the end of a slowly sent body, not from its start (no 504 mid-upload)', async () => {
+    const { edge } = await setup((req, res) => {
+      let bytes = 0;
+      req.on('data', (c: Buffer) => (bytes += c.length));
+      req.on('end', () => {
+        res.writeHead(201, { 'content-type': 'text/plain' });
+        res.end(`got ${bytes}`);
+      });
+    }, { timeouts: { connect: '200ms', headers: '300ms' } });
+    const started = performance.now();
+    const answer = await new Promise<{ status: number; body: string }>((resolve, reject) => {
+      const req = httpRequest(`${edge.url}/upload`, { method: 'POST', headers: { 'content-length': '6000' } });
+      req.on('response', (res) => {
+        let text = '';
+        res.on('data', (c: Buffer) => (text += c.toString()));
+        res.on('end', () => resolve({ status: res.statusCode!, body: text }));
+      });
+      req.on('error', reject);
+      let sent = 0;
+      const tick = setInterval(() => {
+        req.write('x'.repeat(1000));
+        if (++sent === 6) {
+          clearInterval(tick);
+          req.end();
+        }
+      }, 250);
+    });
+    // 1.5 s of sending, three times the 500 ms the upstream has to start answering.
+    expect(performance.now() - started).toBeGreaterThan(1_200);
+    expect(answer).toEqual({ status: 201, body: 'got 6000' });
+  });
+
+  it('keeps connections for cache misses while slow uploads hold theirs', async () => {
+    const { up, edge } = await setup((req, res) => {
+      if (req.method === 'GET') {
+        res.writeHead(200, { 'content-type': 'text/plain', 'cache-control': 'public, max-age=600' });
+        res.end('content');
+        return;
+      }
+      req.resume(); // never answers: the uploads never finish
+      req.on('error', () => undefined);
+    });
+    const port = Number(new URL(edge.url).port);
+    const sockets = Array.from({ length: 80 }, () => {
+      const socket = connect(port, '127.0.0.1');
+      socket.on('error', () => undefined);
+      socket.write('POST /slow HTTP/1.1\r\nHost: cdn.example\r\nContent-Length: 1000000\r\n\r\nxxxx');
+      return socket;
+    });
+    try {
+      await expect.poll(() => up.seen.length, { timeout: 5_000 }).toBeGreaterThanOrEqual(16);
+      const started = performance.now();
+      const miss = await edge.get('/wanted.txt');
+      expect(miss.status).toBe(200);
+      expect(miss.headers['cache-status']).toBe('anycdn; fwd=miss; fwd-status=200; stored');
+      expect(performance.now() - started).toBeLessThan(2_000);
+    } finally {
+      for (const socket of sockets) socket.destroy();
+    }
+  });
+
   it('gives a slow client the whole of a response too large to store', async () => {
     const body = Buffer.alloc(40 * 1024 * 1024, 'a');
     const { edge } = await setup(
