@@ -121,6 +121,7 @@ export async function fetchForCache(deps: FetchDeps, req: FetchRequest): Promise
       responseTime: res.responseTime,
       storing: writer !== undefined,
       revalidated: req.revalidating !== undefined,
+      shieldStatus: res.shieldStatus,
     },
     done,
   };
@@ -209,7 +210,7 @@ async function refreshStored(deps: FetchDeps, entry: BlobEntry, res: UpstreamRes
   const changes = { headers: pairs, requestTime: res.requestTime, responseTime: res.responseTime, storedAt: deps.now() };
   await deps.store.updateMeta(entry.meta.key, changes);
   const refreshed = (await deps.store.get(entry.meta.key)) ?? { ...entry, meta: { ...entry.meta, ...changes } };
-  return { kind: 'not-modified', entry: refreshed };
+  return { kind: 'not-modified', entry: refreshed, shieldStatus: res.shieldStatus };
 }
 
 /**

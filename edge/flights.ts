@@ -33,12 +33,15 @@ export interface SharedOutcome {
   storing: boolean;
   /** Upstream status when this answered a revalidation. */
   revalidated: boolean;
+  /** What this node's shield did, when the upstream is the shield (UpstreamResponse.shieldStatus). */
+  shieldStatus?: string;
 }
 
 /** A revalidation answered 304: the stored copy was refreshed and is still good. */
 export interface NotModifiedOutcome {
   kind: 'not-modified';
   entry: BlobEntry;
+  shieldStatus?: string;
 }
 
 /**

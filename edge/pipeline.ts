@@ -392,7 +392,7 @@ export class EdgePipeline {
     }
     switch (outcome.kind) {
       case 'not-modified':
-        return this.serveEntry(req, outcome.entry, { cache: CACHE, fwd, fwdStatus: 304, collapsed: !leader || undefined }, 'revalidated');
+        return this.serveEntry(req, outcome.entry, fromShield(outcome.shieldStatus, leader) ?? { cache: CACHE, fwd, fwdStatus: 304, collapsed: !leader || undefined }, 'revalidated');
       case 'uncacheable': {
         const res = outcome.take();
         if (res === undefined) return this.pass(req, outcome.reason);
@@ -412,7 +412,8 @@ export class EdgePipeline {
         if (myKey !== outcome.key) return { varyFields: Array.isArray(fields) ? fields : [] };
         // A follower with Authorization reuses the shared answer only as it would reuse it stored (§3.5).
         if (!leader && this.bypassedWhenStored(req, outcome)) return this.pass(req, 'authorization');
-        return this.serveShared(req, outcome, { cache: CACHE, fwd, fwdStatus: outcome.status, stored: outcome.storing || undefined, collapsed: !leader || undefined }, leader ? 'miss' : 'collapsed');
+        const status: StatusMember = fromShield(outcome.shieldStatus, leader) ?? { cache: CACHE, fwd, fwdStatus: outcome.status, stored: outcome.storing || undefined, collapsed: !leader || undefined };
+        return this.serveShared(req, outcome, status, leader ? 'miss' : 'collapsed');
       }
     }
   }
@@ -480,10 +481,10 @@ export class EdgePipeline {
 
   // ---- serve --------------------------------------------------------------------------------
 
-  private async serveEntry(req: EdgeRequest, entry: BlobEntry, status: CacheStatusEntry, outcome: Outcome): Promise<PipelineResult> {
+  private async serveEntry(req: EdgeRequest, entry: BlobEntry, status: StatusMember, outcome: Outcome): Promise<PipelineResult> {
     const view = viewOf(entry.meta);
     const ageSec = currentAge(view.ageInputs, this.deps.now()) / 1000;
-    const headers = clientHeadersOf(view, { ageSec, cacheStatus: formatCacheStatus(status), servedBy: this.servedBy });
+    const headers = clientHeadersOf(view, { ageSec, cacheStatus: memberText(status), servedBy: this.servedBy });
     let body = entry;
     let etag = view.etag;
     if (this.compression.applies(entry)) {
@@ -516,7 +517,7 @@ export class EdgePipeline {
     return this.serveEntry(req, entry, { cache: CACHE, fwd: 'stale', detail: `stale-if-error ${detail}`.replace(/[\s_]+/g, '-') }, 'stale-error');
   }
 
-  private async serveShared(req: EdgeRequest, shared: SharedOutcome, status: CacheStatusEntry, outcome: Outcome): Promise<PipelineResult | Retry> {
+  private async serveShared(req: EdgeRequest, shared: SharedOutcome, status: StatusMember, outcome: Outcome): Promise<PipelineResult | Retry> {
     // The leader's client gets the fields a qualified `private` kept out of the store; nobody else does.
     const own = outcome === 'miss' ? shared.leaderHeaders : undefined;
     const headers = headersFromPairs(own ?? shared.headers);
@@ -529,7 +530,7 @@ export class EdgePipeline {
       // read a memory-only body from its start: look the key up again.
       return 'retry';
     }
-    const base = clientHeaders(headers, { ageSec, cacheStatus: formatCacheStatus(status), servedBy: this.servedBy });
+    const base = clientHeaders(headers, { ageSec, cacheStatus: memberText(status), servedBy: this.servedBy });
     // Sent as is while it streams in; later hits may be compressed, so the answer varies already.
     if (this.compression.appliesTo(shared.status, headers, shared.size)) base['vary'] = addVary(base['vary'], 'Accept-Encoding');
     const out: ReplyHeaders = this.stamp(req, outcome, base);
@@ -636,7 +637,7 @@ export class EdgePipeline {
   private relay(req: EdgeRequest, res: UpstreamResponse, status: CacheStatusEntry, outcome: Outcome): PipelineResult {
     const headers = relayResponseHeaders(res.headers);
     const upstreamStatus = headers['cache-status'];
-    const mine = formatCacheStatus(status);
+    const mine = res.shieldStatus ?? formatCacheStatus(status);
     headers['cache-status'] = upstreamStatus ? `${String(upstreamStatus)}, ${mine}` : mine;
     headers['x-served-by'] = this.servedBy;
     this.stamp(req, outcome, headers);
@@ -702,6 +703,22 @@ function discard(body: Readable): void {
 }
 
 /** Whether a storability refusal came from the request (its Authorization or `no-store`) rather than the response. */
+/** A Cache-Status member: ours, to format, or the shield's, as it sent it. */
+type StatusMember = CacheStatusEntry | string;
+
+function memberText(status: StatusMember): string {
+  return typeof status === 'string' ? status : formatCacheStatus(status);
+}
+
+/**
+ * In a cluster worker, what the shield said of a fetch is the node's answer (a shield hit is a
+ * hit to the client); a worker's follower adds that it waited on another request.
+ */
+function fromShield(shieldStatus: string | undefined, leader: boolean): string | undefined {
+  if (shieldStatus === undefined || leader || /;\s*collapsed\b/.test(shieldStatus)) return shieldStatus;
+  return `${shieldStatus}; collapsed`;
+}
+
 function requestMadeUncacheable(req: EdgeRequest, reason: NotStoredReason, status: number): boolean {
   return reason === 'authorization' || (reason === 'no-store' && requestCacheControl(req.headers).noStore) || (reason === 'status' && REQUEST_FAULT_STATUSES.has(status));
 }

@@ -34,6 +34,12 @@ export interface UpstreamResponse {
   /** When the request was sent and when its response headers arrived (RFC 9111 §4.2.3). */
   requestTime: number;
   responseTime: number;
+  /**
+   * From this node's shield: its Cache-Status member, taken out of `headers`. The shield and its
+   * workers are one cache to the outside, so what the shield did (a hit, a miss it stored) is what
+   * the worker's answer reports.
+   */
+  shieldStatus?: string;
 }
 
 export type UpstreamPhase = 'connect' | 'headers' | 'body';
@@ -117,9 +123,10 @@ export class Upstream {
       });
       clearTimeout(timer);
       this.observer?.onResult('ok', 'headers', (performance.now() - started) / 1000);
-      let headers = headerPairs(flatten(res.headers as Record<string, string | string[] | undefined>));
-      if (this.shield !== undefined) headers = withoutShieldMember(headers);
-      return { status: res.statusCode, headers, body: res.body, requestTime, responseTime: this.now() };
+      const headers = headerPairs(flatten(res.headers as Record<string, string | string[] | undefined>));
+      const answer: UpstreamResponse = { status: res.statusCode, headers, body: res.body, requestTime, responseTime: this.now() };
+      if (this.shield !== undefined) Object.assign(answer, splitShieldMember(headers));
+      return answer;
     } catch (err) {
       clearTimeout(timer);
       const mapped = timedOut ? new CdnError('upstream_timeout', 'upstream', 'upstream did not answer in time', { status: 504, cause: err }) : upstreamError(err);
@@ -164,17 +171,17 @@ function shieldHeaders(headers: Record<string, string | string[]>, secret: strin
 
 /**
  * The node's shield and its workers are one cache to the outside: the shield's own Cache-Status
- * member (the last one) is dropped, members from caches further upstream are kept.
+ * member (the last one) is taken out, members from caches further upstream are kept.
  */
-function withoutShieldMember(pairs: [string, string][]): [string, string][] {
+function splitShieldMember(pairs: [string, string][]): { headers: [string, string][]; shieldStatus?: string } {
   const at = pairs.findIndex(([k]) => k === 'cache-status');
-  if (at === -1) return pairs;
+  if (at === -1) return { headers: pairs };
   const members = pairs.filter(([k]) => k === 'cache-status').map(([, v]) => v).join(', ').split(/,(?=(?:[^"]*"[^"]*")*[^"]*$)/);
-  members.pop();
+  const shieldStatus = members.pop()!.trim();
   const rest = pairs.filter(([k]) => k !== 'cache-status');
   const kept = members.map((m) => m.trim()).filter((m) => m !== '');
   if (kept.length > 0) rest.push(['cache-status', kept.join(', ')]);
-  return rest;
+  return shieldStatus === '' ? { headers: rest } : { headers: rest, shieldStatus };
 }
 
 function flatten(headers: Record<string, string | string[] | undefined>): string[] {

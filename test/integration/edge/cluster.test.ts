@@ -104,10 +104,20 @@ describe.skipIf(!cliBuilt)('an edge node with two worker processes (needs dist/,
     expect(fetched.headers['anycdn-worker']).toBeUndefined();
     expect((await get(`${url}/cold.txt`)).headers['cache-status']).toMatch(/^anycdn; hit; ttl=\d+$/);
 
+    // Fetched by one worker, it is in the shield: the other worker's first answer is a hit too, not a miss it stored.
+    bodies.set('/warm.txt', 'warm body');
+    expect((await get(`${url}/warm.txt`)).headers['cache-status']).toBe('anycdn; fwd=miss; fwd-status=200; stored');
+    for (let i = 0; i < 6; i++) {
+      const again = await get(`${url}/warm.txt`);
+      expect(again.body).toBe('warm body');
+      expect(`${i} ${again.headers['cache-status']}`).toMatch(/^\d anycdn; hit; ttl=\d+$/);
+    }
+    expect(gets.get('/warm.txt')).toBe(1);
+
     const text = (await get(`${url}/_cdn/metrics`)).body;
     const workerCount = (outcome: string): number => metricValue(text, 'anycdn_edge_http_requests_total', { method: 'GET', status: '200', outcome, tier: 'worker' });
-    expect(workerCount('hit') + workerCount('miss') + workerCount('collapsed')).toBe(41);
-    expect(metricValue(text, 'anycdn_edge_upstream_requests_total', { outcome: 'ok', phase: 'headers', tier: 'shield' })).toBe(1);
+    expect(workerCount('hit') + workerCount('miss') + workerCount('collapsed')).toBe(48);
+    expect(metricValue(text, 'anycdn_edge_upstream_requests_total', { outcome: 'ok', phase: 'headers', tier: 'shield' })).toBe(2);
   });
 
   it('drops a URL in every worker after a successful POST through any one of them', async () => {
