@@ -11,6 +11,12 @@ export interface Validators {
   etag?: string;
   /** Last-Modified as ms since the epoch; compared at one-second granularity (§8.8.2). */
   lastModified?: number;
+  /**
+   * When the representation was sent (its Date, ms since the epoch); default: now. If-Range
+   * trusts Last-Modified only when it is at least a second older than this (§8.8.2.2): within the
+   * same second the representation may have changed again.
+   */
+  date?: number;
 }
 
 export type ConditionalOutcome = 'proceed' | 'not-modified' | 'precondition-failed';

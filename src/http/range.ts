@@ -65,8 +65,9 @@ export function parseByteRanges(value: string): ByteRangeSpec[] | undefined {
 /**
  * If-Range (RFC 9110 §13.1.5): true when the validator matches the current representation, so
  * the Range header is honoured. An entity-tag must match by strong comparison (a weak tag never
- * does); an HTTP-date must equal Last-Modified exactly (to the second). anycdn treats its own
- * Last-Modified as strong (§8.8.2.2: the stored file's mtime is not a guess). Anything else fails.
+ * does); an HTTP-date must equal Last-Modified exactly (to the second), and Last-Modified must
+ * be strong: at least one second before the representation's Date (§8.8.2.2), else it may name
+ * two versions written in the same second. Anything else fails: the whole representation is sent.
  */
 export function ifRangeMatches(value: string, v: Validators): boolean {
   const trimmed = value.trim();
@@ -75,7 +76,8 @@ export function ifRangeMatches(value: string, v: Validators): boolean {
   }
   const date = parseHttpDate(trimmed);
   if (date === undefined || v.lastModified === undefined) return false;
-  return Math.floor(v.lastModified / 1000) * 1000 === date;
+  const lastModified = Math.floor(v.lastModified / 1000) * 1000;
+  return lastModified === date && Math.floor((v.date ?? Date.now()) / 1000) * 1000 - lastModified >= 1000;
 }
 
 /** The satisfiable [start, end] of one spec for a non-empty representation (RFC 9110 §14.1.1). */

@@ -5,7 +5,7 @@
  */
 import type { Readable } from 'node:stream';
 import { evaluateConditional } from '../http/conditional.js';
-import type { HeaderGetter } from '../http/headers.js';
+import { parseHttpDate, type HeaderGetter } from '../http/headers.js';
 import { contentRangeHeader, evaluateRange } from '../http/range.js';
 import type { Reply, ReplyHeaders } from './reply.js';
 
@@ -27,10 +27,10 @@ export interface Representation {
 }
 
 /** Headers a 304 carries (RFC 9110 §15.4.5): those that would have been sent with a 200. */
-const NOT_MODIFIED_HEADERS = ['cache-control', 'content-location', 'date', 'etag', 'expires', 'vary', 'last-modified', 'surrogate-key', 'cache-status', 'age', 'x-served-by'];
+const NOT_MODIFIED_HEADERS = ['cache-control', 'content-location', 'date', 'etag', 'expires', 'vary', 'last-modified', 'surrogate-key', 'cache-status', 'age', 'x-served-by', 'server-timing', 'connection'];
 
-/** Headers a 412 keeps: those describing who answered, which every response carries. */
-const PRECONDITION_FAILED_HEADERS = ['cache-status', 'x-served-by'];
+/** Headers a 412 keeps: those describing who answered and the connection, which every response carries. */
+const PRECONDITION_FAILED_HEADERS = ['cache-status', 'x-served-by', 'server-timing', 'connection'];
 
 export type ServeOutcome = 'full' | 'partial' | 'not-modified' | 'precondition-failed' | 'unsatisfiable' | 'head';
 
@@ -46,7 +46,8 @@ export interface Answer {
  * `writeHead` call, without building a `Headers` object — this is the cache-hit path, so it matters.
  */
 export async function answer(method: string, req: HeaderGetter, rep: Representation): Promise<Answer> {
-  const validators = { etag: rep.etag, lastModified: rep.lastModified };
+  const sent = rep.headers['date'];
+  const validators = { etag: rep.etag, lastModified: rep.lastModified, date: typeof sent === 'string' ? parseHttpDate(sent) : undefined };
   if ((rep.status ?? 200) !== 200) return answerPlain(method, rep);
   const cond = evaluateConditional(method, req, validators);
   if (cond === 'not-modified') {

@@ -115,6 +115,11 @@ describe('pull-through', () => {
     const notModified = await edge.get('/a/range.txt', { 'if-none-match': etag });
     expect(notModified.status).toBe(304);
     expect(notModified.body.length).toBe(0);
+    // Who answered and how, as on every answer (it was missing on the 304 and 412 of the full path).
+    expect(notModified.headers['server-timing']).toMatch(/^cdn-cache;desc=hit, edge;dur=/);
+    const failed = await edge.get('/a/range.txt', { 'if-match': '"other"' });
+    expect(failed.status).toBe(412);
+    expect(failed.headers['server-timing']).toMatch(/^cdn-cache;desc=hit, edge;dur=/);
   });
 
   // A reply with no body to send (here Content-Length: 0) never reads the shared body: its reader

@@ -111,6 +111,14 @@ describe('ifRangeMatches (RFC 9110 §13.1.5)', () => {
   it.each(rows)('%s', (_name, value, expected) => {
     expect(ifRangeMatches(value, V)).toBe(expected);
   });
+
+  // §8.8.2.2: a Last-Modified within the second of the response's Date may name two versions.
+  it.each([
+    ['sent in the same second as it was modified', 700, false],
+    ['sent in the next second', 750, true],
+  ])('an equal date, %s: %s', (_name, after, expected) => {
+    expect(ifRangeMatches(LM_DATE, { ...V, date: LM + after })).toBe(expected);
+  });
 });
 
 describe('parseByteRanges (RFC 9110 §14.1.2)', () => {
