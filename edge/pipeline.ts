@@ -203,7 +203,7 @@ export class EdgePipeline {
     const host = req.headers.get('host') ?? '';
     let primary = this.keyMemo.get(host, req.target);
     if (primary === undefined) {
-      primary = primaryKey(host, req.url, this.normalizeQuery); // throws a 400 for bad image parameters
+      primary = primaryKey(keyHost(req), req.url, this.normalizeQuery); // throws a 400 for bad image parameters
       this.keyMemo.set(host, req.target, primary);
     }
     return primary;
@@ -588,7 +588,7 @@ export class EdgePipeline {
 
   private async invalidateAfterUnsafe(req: EdgeRequest, res: UpstreamResponse): Promise<void> {
     if (req.method === 'OPTIONS' || req.method === 'TRACE') return;
-    const host = req.headers.get('host') ?? '';
+    const host = keyHost(req);
     const urls = [req.url];
     // RFC 9111 §4.4: also Location and Content-Location, when they are on the same origin.
     for (const [k, v] of res.headers) {
@@ -703,6 +703,11 @@ function discard(body: Readable): void {
 }
 
 /** Whether a storability refusal came from the request (its Authorization or `no-store`) rather than the response. */
+/** The host a request's key is made with: an absolute-form target's own authority wins over Host (RFC 9112 §3.2.2). */
+function keyHost(req: EdgeRequest): string {
+  return req.target.startsWith('/') ? (req.headers.get('host') ?? '') : req.url.host;
+}
+
 /** A Cache-Status member: ours, to format, or the shield's, as it sent it. */
 type StatusMember = CacheStatusEntry | string;
 

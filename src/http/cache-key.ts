@@ -52,9 +52,10 @@ function compare(a: string, b: string): number {
 }
 
 /**
- * The primary cache key: `host/path?k=v&…`. Query pairs are sorted by key then value (code-unit
- * order, so the key is stable across locales) and percent-encoded consistently, so `?b=1&a=2` and
- * `?a=2&b=1`, or `?a=%41` and `?a=A`, give one key. No query means no `?`.
+ * The primary cache key: `host/path?k=v&…`. Query pairs are sorted by name (code-unit order, so
+ * the key is stable across locales; the values of a repeated name keep their order, which an
+ * application may give meaning) and percent-encoded consistently, so `?b=1&a=2` and `?a=2&b=1`,
+ * or `?a=%41` and `?a=A`, give one key. No query means no `?`.
  *
  * @param path The path as the URL parser gives it (percent-encoded, dot segments resolved).
  * @param normalizeQuery Applied before sorting; the lead wires image-parameter canonicalisation here.
@@ -65,9 +66,8 @@ export function cacheKey(
   query: URLSearchParams,
   normalizeQuery: QueryNormalizer = identity,
 ): string {
-  const pairs = [...normalizeQuery(new URLSearchParams(query))].sort(
-    ([ka, va], [kb, vb]) => compare(ka, kb) || compare(va, vb),
-  );
+  // A stable sort by name: values of a repeated name keep their order (`?a=1&a=2` is not `?a=2&a=1`).
+  const pairs = [...normalizeQuery(new URLSearchParams(query))].sort(([ka], [kb]) => compare(ka, kb));
   const q = pairs.map(([k, v]) => `${encode(k)}=${encode(v)}`).join('&');
   return `${normalizeHost(host)}${normalizePath(path)}${q === '' ? '' : `?${q}`}`;
 }

@@ -463,6 +463,20 @@ describe('edge review', () => {
     expect(up.seen.length).toBe(1);
   });
 
+  it('keys an absolute-form request by its own authority, not by Host (RFC 9112 §3.2.2)', async () => {
+    const { up, edge } = await setup((req, res) => {
+      res.writeHead(200, { 'content-type': 'text/plain', 'cache-control': 'public, max-age=600' });
+      res.end(`body of ${req.url}`);
+    });
+    const absolute = await exchange(edge.url, 'GET http://cdn.example/abs.txt HTTP/1.1\r\nHost: other.example\r\nConnection: close\r\n\r\n');
+    expect(absolute).toMatch(/^HTTP\/1\.1 200 /);
+    expect(absolute).toContain('fwd=miss');
+    // The same URL in origin-form is the stored object; under the Host the absolute request carried, nothing.
+    expect((await edge.get('/abs.txt', { host: 'cdn.example' })).headers['cache-status']).toMatch(/^anycdn; hit/);
+    expect((await edge.get('/abs.txt', { host: 'other.example' })).headers['cache-status']).toMatch(/fwd=miss/);
+    expect(up.seen.length).toBe(2);
+  });
+
   it('stores each variant of a new negotiated image when requests with different Accept arrive together', async () => {
     const { up, edge } = await setup((req, res) => {
       const accept = req.headers['accept'] ?? '';
