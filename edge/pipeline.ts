@@ -652,12 +652,12 @@ export class EdgePipeline {
     return { reply: { status: res.status, headers, body: res.body }, outcome, bytes: Number(headers['content-length'] ?? 0) };
   }
 
-  /** The answer for a response whose body failed before its first byte went out (headers not sent yet). */
   /** The answer to a request the edge refuses before looking at it (e.g. two Host fields). */
   refused(err: CdnError, req: EdgeRequest): PipelineResult {
     return this.errorResult(err, { cache: CACHE }, req);
   }
 
+  /** The answer for a response whose body failed before its first byte went out (headers not sent yet). */
   failedBeforeBody(err: unknown, req: EdgeRequest): PipelineResult {
     // A relayed (uncached) body fails with undici's own errors: they are upstream's failures too.
     return this.errorResult(err instanceof undiciErrors.UndiciError ? upstreamError(err) : err, { cache: CACHE, fwd: 'miss' }, req);
