@@ -398,7 +398,7 @@ export class EdgePipeline {
         if (res === undefined) return this.pass(req, outcome.reason);
         if (stale !== undefined && ERROR_STATUSES.has(res.status) && this.staleAllowed(stale.staleUntil)) {
           discard(res.body);
-          return this.serveStaleOnError(req, stale.entry, `upstream-${res.status}`);
+          return this.serveStaleOnError(req, stale.entry, `upstream-${res.status}`, res.status);
         }
         // Remember the URL as uncacheable only for reasons of the response: one client's
         // Authorization or `no-store` must not turn caching off for everyone else.
@@ -512,9 +512,9 @@ export class EdgePipeline {
     return { reply, outcome, bytes };
   }
 
-  private serveStaleOnError(req: EdgeRequest, entry: BlobEntry, detail: string): Promise<PipelineResult> {
+  private serveStaleOnError(req: EdgeRequest, entry: BlobEntry, detail: string, fwdStatus?: number): Promise<PipelineResult> {
     this.deps.metrics.staleServed.inc({ reason: 'upstream-error' });
-    return this.serveEntry(req, entry, { cache: CACHE, fwd: 'stale', detail: `stale-if-error ${detail}`.replace(/[\s_]+/g, '-') }, 'stale-error');
+    return this.serveEntry(req, entry, { cache: CACHE, fwd: 'stale', fwdStatus, detail: `stale-if-error ${detail}`.replace(/[\s_]+/g, '-') }, 'stale-error');
   }
 
   private async serveShared(req: EdgeRequest, shared: SharedOutcome, status: StatusMember, outcome: Outcome): Promise<PipelineResult | Retry> {

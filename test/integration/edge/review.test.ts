@@ -477,6 +477,24 @@ describe('edge review', () => {
     expect(up.seen.length).toBe(2);
   });
 
+  it('says which status upstream answered when it serves a stale copy for an error (fwd-status, RFC 9211 §2.3)', async () => {
+    const { up, edge } = await setup((_req, res, n) => {
+      if (n === 1) {
+        res.writeHead(200, { 'content-type': 'text/plain', 'cache-control': 'public, max-age=0, stale-if-error=60', etag: '"v1"' });
+        res.end('kept');
+        return;
+      }
+      res.writeHead(503, { 'content-type': 'text/plain' });
+      res.end('down');
+    });
+    expect((await edge.get('/sie.txt')).body.toString()).toBe('kept');
+    const stale = await edge.get('/sie.txt');
+    expect(stale.status).toBe(200);
+    expect(stale.body.toString()).toBe('kept');
+    expect(stale.headers['cache-status']).toBe('anycdn; fwd=stale; fwd-status=503; detail=stale-if-error-upstream-503');
+    expect(up.seen.length).toBe(2);
+  });
+
   it('stores each variant of a new negotiated image when requests with different Accept arrive together', async () => {
     const { up, edge } = await setup((req, res) => {
       const accept = req.headers['accept'] ?? '';
