@@ -350,8 +350,9 @@ export class EdgePipeline {
       case 'bypass':
         return this.pass(req, d.reason);
       case 'revalidate':
-        // HEAD revalidates as GET does (a conditional GET, usually a 304), so it gets the same
-        // answer, stale-if-error included, and a changed object is stored for the next GET.
+        // HEAD never fetches a body upstream: it is passed as a HEAD, with the stale copy kept
+        // for an upstream that fails (stale-if-error, as a GET would get).
+        if (req.method === 'HEAD') return this.pass(req, 'head', { entry, staleUntil: d.staleIfErrorUntil });
         return this.throughFlight(req, primary, key, { entry, staleUntil: d.staleIfErrorUntil, fwd: d.reason === 'request' ? 'request' : 'stale' });
     }
   }
@@ -560,14 +561,27 @@ export class EdgePipeline {
 
   // ---- pass and forward -----------------------------------------------------------------------
 
-  /** Relay the request upstream as it is (conditions included), nothing stored. */
-  private async pass(req: EdgeRequest, reason: string): Promise<PipelineResult> {
-    const res = await this.deps.upstream.request({
-      method: req.method,
-      path: req.url.pathname + req.url.search,
-      headers: forwardRequestHeaders(req.headers, { dropConditions: false, ...this.hop(req) }),
-    });
-    const fwd = reason === 'method' || reason === 'authorization' ? 'bypass' : 'uri-miss';
+  /**
+   * Relay the request upstream as it is (conditions included), nothing stored. With a stale copy
+   * (a HEAD for it), an upstream that fails gets the stale copy served instead, as in throughFlight.
+   */
+  private async pass(req: EdgeRequest, reason: string, stale?: { entry: BlobEntry; staleUntil: number | undefined }): Promise<PipelineResult> {
+    let res: UpstreamResponse;
+    try {
+      res = await this.deps.upstream.request({
+        method: req.method,
+        path: req.url.pathname + req.url.search,
+        headers: forwardRequestHeaders(req.headers, { dropConditions: false, ...this.hop(req) }),
+      });
+    } catch (err) {
+      if (stale !== undefined && this.staleAllowed(stale.staleUntil)) return this.serveStaleOnError(req, stale.entry, httpErrorOf(err).body.error);
+      throw err;
+    }
+    if (stale !== undefined && ERROR_STATUSES.has(res.status) && this.staleAllowed(stale.staleUntil)) {
+      discard(res.body);
+      return this.serveStaleOnError(req, stale.entry, `upstream-${res.status}`, res.status);
+    }
+    const fwd = stale !== undefined ? 'stale' : reason === 'method' || reason === 'authorization' ? 'bypass' : 'uri-miss';
     return this.relay(req, res, { cache: CACHE, fwd, fwdStatus: res.status, detail: reason }, reason === 'method' || reason === 'authorization' ? 'bypass' : 'pass');
   }
 

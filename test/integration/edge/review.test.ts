@@ -492,7 +492,10 @@ describe('edge review', () => {
     expect(stale.status).toBe(200);
     expect(stale.body.toString()).toBe('kept');
     expect(stale.headers['cache-status']).toBe('anycdn; fwd=stale; fwd-status=503; detail=stale-if-error-upstream-503');
-    expect(up.seen.length).toBe(2);
+    // HEAD is passed upstream as a HEAD, and gets the same stale answer.
+    const head = await edge.get('/sie.txt', {}, 'HEAD');
+    expect([head.status, head.headers['content-length'], head.headers['cache-status']]).toEqual([200, '4', 'anycdn; fwd=stale; fwd-status=503; detail=stale-if-error-upstream-503']);
+    expect(up.seen.map((s) => s.method)).toEqual(['GET', 'GET', 'HEAD']);
   });
 
   it('stores each variant of a new negotiated image when requests with different Accept arrive together', async () => {
