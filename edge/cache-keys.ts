@@ -31,8 +31,13 @@ export function imageQueryNormalizer(options: ImageParamOptions): QueryNormalize
   };
 }
 
+/**
+ * A `+` in the query stays a `+`: form decoding would make `?q=a+b` and `?q=a%20b` one key, but
+ * the query is the application's, and one that reads `+` literally would get the other's answer.
+ */
 export function primaryKey(host: string, url: URL, normalizeQuery: QueryNormalizer): string {
-  return cacheKey(host, url.pathname, url.searchParams, normalizeQuery);
+  const query = url.search.includes('+') ? new URLSearchParams(url.search.replaceAll('+', '%2B')) : url.searchParams;
+  return cacheKey(host, url.pathname, query, normalizeQuery);
 }
 
 export function variantKey(primary: string, fields: readonly string[], req: HeaderGetter): string {

@@ -19,6 +19,9 @@ describe('primary keys', () => {
     ['cdn.example', '/p.jpg?w=400&fit=cover&h=300', 'cdn.example/p.jpg?h=300&w=400'],
     ['cdn.example', '/p.jpg?w=400&sig=abc', 'cdn.example/p.jpg?sig=abc&w=400'],
     ['cdn.example', '/a%7eb.css', 'cdn.example/a~b.css'],
+    ['cdn.example', '/s?term=a+b', 'cdn.example/s?term=a%2Bb'],
+    ['cdn.example', '/s?term=a%2Bb', 'cdn.example/s?term=a%2Bb'],
+    ['cdn.example', '/s?term=a%20b', 'cdn.example/s?term=a%20b'],
   ])('%s %s → %s', (host, url, want) => {
     expect(key(host, url)).toBe(want);
   });
