@@ -582,7 +582,16 @@ export class EdgePipeline {
       return this.serveStaleOnError(req, stale.entry, `upstream-${res.status}`, res.status);
     }
     const fwd = stale !== undefined ? 'stale' : reason === 'method' || reason === 'authorization' ? 'bypass' : 'uri-miss';
-    return this.relay(req, res, { cache: CACHE, fwd, fwdStatus: res.status, detail: reason }, reason === 'method' || reason === 'authorization' ? 'bypass' : 'pass');
+    const result = this.relay(req, res, { cache: CACHE, fwd, fwdStatus: res.status, detail: reason }, reason === 'method' || reason === 'authorization' ? 'bypass' : 'pass');
+    // A HEAD says what a GET would: for text the edge compresses, that its answer varies.
+    if (req.method === 'HEAD') {
+      const headers = headersFromPairs(res.headers);
+      const length = headers.get('content-length');
+      if (this.compression.appliesTo(res.status, headers, length === null ? undefined : Number(length))) {
+        result.reply.headers['vary'] = addVary(result.reply.headers['vary'] as string | undefined, 'Accept-Encoding');
+      }
+    }
+    return result;
   }
 
   /** Any other method: forwarded with its body; a success invalidates the URL (RFC 9111 §4.4). */

@@ -50,6 +50,17 @@ describe('text compression at the edge', () => {
     expect([...edge.server.store.keys()].filter((k) => k.includes('/c/site.css')).length).toBe(3);
   });
 
+  it('says the answer varies on a HEAD for text it has not stored yet, as the GET will', async () => {
+    await origin.put('c/other.css', css, { 'cache-control': 'public, max-age=600' });
+    const head = await edge.get('/c/other.css', { 'accept-encoding': 'br' }, 'HEAD');
+    expect(head.status).toBe(200);
+    expect(head.headers['cache-status']).toMatch(/detail=head/);
+    expect(head.headers['vary']).toBe('Accept-Encoding');
+    expect((await edge.get('/c/other.css', { 'accept-encoding': 'br' })).headers['vary']).toBe('Accept-Encoding');
+    await origin.put('c/tiny-head.css', 'a{}', { 'cache-control': 'public, max-age=600' });
+    expect((await edge.get('/c/tiny-head.css', {}, 'HEAD')).headers['vary']).toBeUndefined();
+  });
+
   it('leaves images and tiny files alone', async () => {
     await origin.put('c/tiny.css', 'a{}', { 'cache-control': 'public, max-age=600' });
     await edge.get('/c/tiny.css', { 'accept-encoding': 'br' });
