@@ -2,6 +2,11 @@
  * The filesystem asset store, the origin's default backend. Layout under `root`:
  *
  * - `objects/<sha[0..2]>/<sha256>`: content-addressed bytes, written once, never modified.
+ * - `refs/<sha[0..2]>/<sha256>/<sha256 of path>`: one file per asset path whose current version
+ *   is that object (the file holds the path). Written durably before the meta file points at the
+ *   object; when a put or delete moves the last path off an object, the object and its variants
+ *   are removed, so a deleted file leaves the disk. A store from before refs/ existed gets its
+ *   refs built from meta/ by `open()`, which also removes objects nothing refers to.
  * - `meta/<path>.json`: the AssetMeta (JSON, `version: 1`) of the current version of each asset
  *   path; switching this file is what makes an upload visible.
  * - `variants/<sha[0..2]>/<sourceSha256>/<name>`: a generated variant, one file each: its
@@ -18,17 +23,16 @@
  * and `close()` releases it. head() answers recently read paths from memory (meta-cache.ts), so a
  * meta file changed behind the store's back is seen only after a restart.
  *
- * Objects no longer referenced by any path are left on disk (removing them safely needs reference
- * counting across paths and concurrent uploads; a later garbage collector can scan meta/).
- * Variants of a hash are removed (best effort) as soon as a put or delete moves a path off that
- * hash; another path with the same bytes simply regenerates them, and a variant that races in
- * after the removal is still correct for its hash, only wasted space. Paths are case-sensitive:
- * use a case-sensitive file system.
+ * Changes of one path run one at a time (after the body is received), and reference changes of
+ * one object too, always in that order, so two uploads cannot lose each other's reference. A
+ * crash can leave a reference behind (an object kept too long), never an object missing. A
+ * variant that races in after its source's removal is only wasted space. Paths are
+ * case-sensitive: use a case-sensitive file system.
  *
  * Asset `a` is `meta/a.json`, so it can collide with a directory made for asset `a.json/b`; the
  * later upload is refused with `path_conflict` (409) and nothing is changed.
  */
-import { randomUUID } from 'node:crypto';
+import { createHash, randomUUID } from 'node:crypto';
 import { closeSync, fstatSync, openSync, readFileSync, writeFileSync } from 'node:fs';
 import { lstat, mkdir, open, readFile, readdir, realpath, rename, rm, rmdir, stat, unlink, writeFile, type FileHandle } from 'node:fs/promises';
 import { dirname, isAbsolute, join, relative, resolve, sep } from 'node:path';
@@ -49,6 +53,7 @@ import {
   variantName,
 } from './asset-store-common.js';
 import { lockDir, makeDirs, nodeDiskFs } from '../../src/blob/disk-fs.js';
+import { KeyedLock } from '../../src/blob/keyed-lock.js';
 import { MetaCache } from './meta-cache.js';
 
 export interface FsAssetStoreOptions {
@@ -73,6 +78,8 @@ export class FsAssetStore implements AssetStore {
   private metaRealRoot: string | undefined;
   private readonly metas: MetaCache;
   private unlock: (() => Promise<void>) | undefined;
+  private readonly pathLocks = new KeyedLock();
+  private readonly objectLocks = new KeyedLock();
 
   constructor(options: FsAssetStoreOptions) {
     this.root = resolve(options.root);
@@ -95,6 +102,7 @@ export class FsAssetStore implements AssetStore {
       const tmp = join(root, 'tmp');
       for (const name of await readdir(tmp)) await rm(join(tmp, name), { recursive: true, force: true });
       const store = new FsAssetStore({ ...options, root: await realpath(root) });
+      if ((await stat(join(root, 'refs')).catch(() => undefined)) === undefined) await store.buildRefs();
       store.unlock = unlock;
       return store;
     } catch (err) {
@@ -148,18 +156,29 @@ export class FsAssetStore implements AssetStore {
   }
 
   async delete(path: string): Promise<AssetMeta | undefined> {
-    return this.metas.write(path, () => this.deleteUncached(path));
+    return this.metas.write(path, () => this.pathLocks.run(path, () => this.deleteUncached(path)));
   }
 
   private async putUncached(path: string, body: AsyncIterable<Uint8Array>, options: PutOptions): Promise<AssetMeta> {
     const file = await this.metaFileOf(path);
     await assertNoConflict(file, path);
-    const digest = await this.writeObject(body, options.maxBytes);
-    const old = await readAssetMeta(file, path);
-    const meta = newAssetMeta(path, digest, options, this.now());
-    await this.writeFileAtomic(file, Buffer.from(JSON.stringify(meta) + '\n'), path);
-    if (old !== undefined && old.sha256 !== meta.sha256) await this.dropVariants(old.sha256);
-    return meta;
+    const received = await this.receiveObject(body, options.maxBytes);
+    try {
+      return await this.pathLocks.run(path, async () => {
+        const digest = received.digest;
+        await this.objectLocks.run(digest.sha256, async () => {
+          await this.placeObject(received.tmp, digest);
+          await this.writeFileAtomic(this.refFile(digest.sha256, path), Buffer.from(path));
+        });
+        const old = await readAssetMeta(file, path);
+        const meta = newAssetMeta(path, digest, options, this.now());
+        await this.writeFileAtomic(file, Buffer.from(JSON.stringify(meta) + '\n'), path);
+        if (old !== undefined && old.sha256 !== meta.sha256) await this.release(old.sha256, path);
+        return meta;
+      });
+    } finally {
+      await rm(received.tmp, { force: true });
+    }
   }
 
   private async deleteUncached(path: string): Promise<AssetMeta | undefined> {
@@ -173,9 +192,67 @@ export class FsAssetStore implements AssetStore {
       throw ioError('delete', err);
     }
     await fsyncDir(dirname(file));
-    await this.dropVariants(meta.sha256);
     await this.pruneEmptyDirs(dirname(file));
+    await this.release(meta.sha256, path);
     return meta;
+  }
+
+  /** `path` no longer refers to the object: when nothing else does, it and its variants go. */
+  private async release(sha256: string, path: string): Promise<void> {
+    await this.objectLocks.run(sha256, async () => {
+      const dir = this.refDir(sha256);
+      await rm(this.refFile(sha256, path), { force: true });
+      const left = await readdir(dir).catch(() => []);
+      if (left.length > 0) return;
+      await rm(this.objectFile(sha256), { force: true });
+      await rmdir(dir).catch(() => undefined);
+      await this.dropVariants(sha256);
+    });
+  }
+
+  /**
+   * Refs for a store written before they existed: one per meta file, built in tmp/ and renamed
+   * into place whole (a crash midway builds them again), then every object nothing refers to is
+   * removed (the uploads such a store replaced or deleted).
+   */
+  private async buildRefs(): Promise<void> {
+    const building = join(this.root, 'tmp', 'refs');
+    const referenced = new Set<string>();
+    const walk = async (dir: string): Promise<void> => {
+      for (const entry of await readdir(dir, { withFileTypes: true })) {
+        const full = join(dir, entry.name);
+        if (entry.isDirectory()) {
+          await walk(full);
+          continue;
+        }
+        if (!entry.isFile() || !entry.name.endsWith('.json')) continue;
+        const path = relative(this.metaRoot, full).slice(0, -'.json'.length).split(sep).join('/');
+        const meta = await readAssetMeta(full, path);
+        if (meta === undefined || !isSha256Hex(meta.sha256)) continue;
+        referenced.add(meta.sha256);
+        const ref = join(building, meta.sha256.slice(0, 2), meta.sha256, pathId(path));
+        await mkdir(dirname(ref), { recursive: true });
+        const handle = await open(ref, 'w');
+        try {
+          await handle.writeFile(path);
+          await handle.sync();
+        } finally {
+          await handle.close();
+        }
+      }
+    };
+    await mkdir(building, { recursive: true });
+    await walk(this.metaRoot);
+    await rename(building, join(this.root, 'refs'));
+    await fsyncDir(this.root);
+    const objects = join(this.root, 'objects');
+    for (const prefix of await readdir(objects)) {
+      for (const name of await readdir(join(objects, prefix)).catch(() => [])) {
+        if (referenced.has(name) || !isSha256Hex(name)) continue;
+        await rm(join(objects, prefix, name), { force: true });
+        await this.dropVariants(name);
+      }
+    }
   }
 
   async getVariant(sourceSha256: string, variant: string): Promise<{ meta: VariantMeta; data: Buffer } | undefined> {
@@ -241,37 +318,38 @@ export class FsAssetStore implements AssetStore {
     }
   }
 
-  /**
-   * Stream the body into a temp file (hashing, counting, refusing past maxBytes), fsync it and
-   * rename it to its content address, unless a complete copy is already there.
-   */
-  private async writeObject(body: AsyncIterable<Uint8Array>, maxBytes: number): Promise<BodyDigest> {
+  /** Stream the body into a temp file (hashing, counting, refusing past maxBytes) and fsync it. */
+  private async receiveObject(body: AsyncIterable<Uint8Array>, maxBytes: number): Promise<{ digest: BodyDigest; tmp: string }> {
     const tmp = this.tempFile();
     try {
       const handle = await open(tmp, 'wx').catch((err: unknown) => Promise.reject(ioError('write', err)));
-      let digest: BodyDigest;
       try {
-        digest = await digestBody(body, maxBytes, async (chunk) => {
+        const digest = await digestBody(body, maxBytes, async (chunk) => {
           await handle.write(chunk).catch((err: unknown) => Promise.reject(ioError('write', err)));
         });
         await handle.sync().catch((err: unknown) => Promise.reject(ioError('fsync', err)));
+        return { digest, tmp };
       } finally {
         await handle.close().catch(() => undefined);
       }
-      const target = this.objectFile(digest.sha256);
-      const existing = await stat(target).catch(() => undefined);
-      if (existing?.isFile() === true && existing.size === digest.size) return digest;
-      try {
-        await mkdirDurable(dirname(target));
-        await rename(tmp, target);
-      } catch (err) {
-        throw err instanceof CdnError ? err : ioError('write', err);
-      }
-      await fsyncDir(dirname(target));
-      return digest;
-    } finally {
+    } catch (err) {
       await rm(tmp, { force: true });
+      throw err;
     }
+  }
+
+  /** Rename a received body to its content address, unless a complete copy is already there. */
+  private async placeObject(tmp: string, digest: BodyDigest): Promise<void> {
+    const target = this.objectFile(digest.sha256);
+    const existing = await stat(target).catch(() => undefined);
+    if (existing?.isFile() === true && existing.size === digest.size) return;
+    try {
+      await mkdirDurable(dirname(target));
+      await rename(tmp, target);
+    } catch (err) {
+      throw err instanceof CdnError ? err : ioError('write', err);
+    }
+    await fsyncDir(dirname(target));
   }
 
   /**
@@ -322,6 +400,14 @@ export class FsAssetStore implements AssetStore {
     }
   }
 
+  private refDir(sha256: string): string {
+    return join(this.root, 'refs', sha256.slice(0, 2), sha256);
+  }
+
+  private refFile(sha256: string, path: string): string {
+    return join(this.refDir(sha256), pathId(path));
+  }
+
   private objectFile(sha256: string): string {
     return join(this.root, 'objects', sha256.slice(0, 2), sha256);
   }
@@ -334,6 +420,11 @@ export class FsAssetStore implements AssetStore {
   private tempFile(): string {
     return join(this.root, 'tmp', `${randomUUID()}.tmp`);
   }
+}
+
+/** A reference file's name for an asset path: fixed length, whatever the path. */
+function pathId(path: string): string {
+  return createHash('sha256').update(path).digest('hex');
 }
 
 /** A meta file's record; anything missing, unreadable, corrupt, of a future version or for another path is absent. */

@@ -55,6 +55,7 @@ describe('FsAssetStore on disk', () => {
       'LOCK',
       `meta/photos/hello.txt.json`,
       `objects/${SHA.slice(0, 2)}/${SHA}`,
+      `refs/${SHA.slice(0, 2)}/${SHA}/${createHash('sha256').update('photos/hello.txt').digest('hex')}`,
       `variants/${SHA.slice(0, 2)}/${SHA}/${name}`,
     ]);
     expect(await readFile(join(root, 'objects', SHA.slice(0, 2), SHA))).toEqual(BYTES);
@@ -91,6 +92,55 @@ describe('FsAssetStore on disk', () => {
     await expect(stat(join(root, 'variants', SHA.slice(0, 2), SHA))).rejects.toMatchObject({ code: 'ENOENT' });
   });
 
+  it('removes an object from the disk once no path refers to it, and not before', async () => {
+    const object = join(root, 'objects', SHA.slice(0, 2), SHA);
+    await store.put('a.txt', bodyOf(BYTES), { maxBytes: MAX });
+    await store.put('copy/b.txt', bodyOf(BYTES), { maxBytes: MAX });
+    await store.putVariant(SHA, 'fmt=png', PNG_HEAD, { contentType: 'image/png', width: 1, height: 1 });
+    expect(await store.delete('a.txt')).toBeDefined();
+    // Still the current version of copy/b.txt: bytes and variants stay.
+    expect(await readFile(object)).toEqual(BYTES);
+    expect(await store.getVariant(SHA, 'fmt=png')).toBeDefined();
+    // Replaced: the old bytes go with their variants.
+    await store.put('copy/b.txt', bodyOf(Buffer.from('other\n')), { maxBytes: MAX });
+    await expect(stat(object)).rejects.toMatchObject({ code: 'ENOENT' });
+    await expect(stat(join(root, 'variants', SHA.slice(0, 2), SHA))).rejects.toMatchObject({ code: 'ENOENT' });
+    await store.delete('copy/b.txt');
+    expect(await filesUnder(join(root, 'objects'))).toEqual([]);
+    expect(await filesUnder(join(root, 'refs'))).toEqual([]);
+  });
+
+  it('keeps every object still referred to when uploads of the same bytes race deletes', async () => {
+    for (let round = 0; round < 5; round++) {
+      await Promise.all([
+        store.put('r/1.txt', bodyOf(BYTES), { maxBytes: MAX }),
+        store.delete('r/2.txt'),
+        store.put('r/2.txt', bodyOf(BYTES), { maxBytes: MAX }),
+        store.put('r/1.txt', bodyOf(Buffer.from(`round ${round}\n`)), { maxBytes: MAX }),
+        store.delete('r/1.txt'),
+        store.put('r/3.txt', bodyOf(BYTES), { maxBytes: MAX }),
+      ]);
+      for (const path of ['r/1.txt', 'r/2.txt', 'r/3.txt']) {
+        const meta = await store.head(path);
+        if (meta !== undefined) expect((await store.readBuffer(path))?.data.length).toBe(meta.size);
+      }
+    }
+  });
+
+  it('builds refs for a store from before they existed, removing the objects nothing refers to', async () => {
+    await store.put('kept.txt', bodyOf(BYTES), { maxBytes: MAX });
+    await store.close();
+    await rm(join(root, 'refs'), { recursive: true });
+    const orphan = 'ab'.repeat(32);
+    await mkdir(join(root, 'objects', 'ab'), { recursive: true });
+    await writeFile(join(root, 'objects', 'ab', orphan), 'an upload replaced long ago');
+    store = await FsAssetStore.open({ root });
+    expect(await filesUnder(join(root, 'objects'))).toEqual([`${SHA.slice(0, 2)}/${SHA}`]);
+    expect((await store.readBuffer('kept.txt'))?.data).toEqual(BYTES);
+    await store.delete('kept.txt');
+    expect(await filesUnder(join(root, 'objects'))).toEqual([]);
+  });
+
   it('deletes temp files left by a crash when opened', async () => {
     await store.close();
     await writeFile(join(root, 'tmp', 'half-written.tmp'), 'partial');
@@ -102,9 +152,9 @@ describe('FsAssetStore on disk', () => {
   it('creates its folders and its lock on open', async () => {
     const fresh = join(root, 'nested', 'store');
     const other = await FsAssetStore.open({ root: fresh });
-    expect((await readdir(fresh)).sort()).toEqual(['LOCK', 'meta', 'objects', 'tmp', 'variants']);
+    expect((await readdir(fresh)).sort()).toEqual(['LOCK', 'meta', 'objects', 'refs', 'tmp', 'variants']);
     await other.close();
-    expect((await readdir(fresh)).sort()).toEqual(['meta', 'objects', 'tmp', 'variants']);
+    expect((await readdir(fresh)).sort()).toEqual(['meta', 'objects', 'refs', 'tmp', 'variants']);
   });
 
   it('refuses a root that is open, touching nothing in it, and opens it again once closed', async () => {
