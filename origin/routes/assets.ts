@@ -6,9 +6,11 @@
 import type { Hono } from 'hono';
 import { requireBearer } from '../../src/auth.js';
 import { clientError } from '../../src/errors.js';
+import { evaluateConditional } from '../../src/http/conditional.js';
+import type { HeaderGetter } from '../../src/http/headers.js';
 import { rawRequestPath, type OriginDeps, type OriginEnv } from '../app.js';
 import { assetPathOf } from '../request-path.js';
-import type { AssetMeta } from '../store/asset-store.js';
+import type { AssetMeta, Precondition } from '../store/asset-store.js';
 
 const PREFIX = '/_cdn/assets/';
 const MAX_TAGS = 64;
@@ -17,7 +19,8 @@ const TAG = /^[\x21-\x7e]{1,256}$/;
 /** Surrogate-Key request header: space-separated tags of visible ASCII. */
 export function parseSurrogateKeys(header: string | null | undefined): string[] {
   if (header === null || header === undefined || header.trim() === '') return [];
-  const tags = [...new Set(header.trim().split(/\s+/))];
+  // Space-separated; a field sent twice arrives joined with ", ".
+  const tags = [...new Set(header.trim().split(/[\s,]+/).filter((t) => t !== ''))];
   if (tags.length > MAX_TAGS) throw clientError('invalid_header', `Surrogate-Key may hold at most ${MAX_TAGS} tags, got ${tags.length}`, { field: 'surrogate-key' });
   for (const t of tags) {
     if (!TAG.test(t)) throw clientError('invalid_header', `Surrogate-Key tags are 1–256 visible ASCII characters, got ${JSON.stringify(t)}`, { field: 'surrogate-key' });
@@ -34,6 +37,20 @@ function parseCacheControlHeader(header: string | null | undefined): string | un
 }
 
 async function* emptyBody(): AsyncIterable<Uint8Array> {}
+
+/**
+ * If-Match, If-None-Match and If-Unmodified-Since of a PUT or DELETE (RFC 9110 §13.1), checked
+ * against the path's current version: `If-None-Match: *` creates only, `If-Match: "etag"`
+ * replaces only the version the publisher saw. Failing is a 412 and changes nothing.
+ */
+export function writePrecondition(method: string, headers: HeaderGetter): Precondition {
+  return (current) => {
+    const validators = current === undefined ? null : { etag: current.etag, lastModified: current.lastModified };
+    if (evaluateConditional(method, headers, validators) === 'precondition-failed') {
+      throw clientError('precondition_failed', `a precondition failed: the asset ${current === undefined ? 'does not exist' : `is at ${current.etag}`}`, { status: 412 });
+    }
+  };
+}
 
 export function assetJson(meta: AssetMeta): Record<string, unknown> {
   return {
@@ -76,12 +93,16 @@ export function registerAssetRoutes(app: Hono<OriginEnv>, deps: OriginDeps): voi
     const cacheControl = parseCacheControlHeader(c.req.header('cache-control'));
     // A PUT without a body stores an empty file, as `curl -T /dev/null` expects.
     const body: AsyncIterable<Uint8Array> = (c.req.raw.body as unknown as AsyncIterable<Uint8Array> | null) ?? emptyBody();
-    const existed = (await store.head(path)) !== undefined;
+    const current = await store.head(path);
+    const precondition = writePrecondition('PUT', c.req.raw.headers);
+    precondition(current); // before the body; the store checks again as it replaces the version
+    const existed = current !== undefined;
     const meta = await store.put(path, body, {
       cacheControl,
       tags,
       maxBytes: config.maxUploadBytes,
       now: deps.now(),
+      precondition,
     });
     deps.logger.info({ path, size: meta.size, etag: meta.etag }, existed ? 'asset replaced' : 'asset created');
     return c.json(assetJson(meta), existed ? 200 : 201, { etag: meta.etag });
@@ -91,7 +112,7 @@ export function registerAssetRoutes(app: Hono<OriginEnv>, deps: OriginDeps): voi
     c.set('outcome', 'delete');
     requireBearer(c.req.header('authorization'), config.publishToken, 'publish');
     const path = assetPathOf(rawRequestPath(c), PREFIX);
-    const removed = await store.delete(path);
+    const removed = await store.delete(path, writePrecondition('DELETE', c.req.raw.headers));
     if (removed === undefined) return c.json({ error: 'not_found', message: `no asset at ${path}` }, 404);
     deps.logger.info({ path }, 'asset deleted');
     return c.body(null, 204);

@@ -38,7 +38,16 @@ export interface PutOptions {
   maxBytes: number;
   /** Upload time in ms; defaults to the store's clock. */
   now?: number;
+  /**
+   * Called with the path's current version (undefined: none) right before the new one replaces
+   * it, with no other change of the path in between; throwing refuses the put and changes nothing
+   * (If-Match / If-None-Match on an upload, RFC 9110 §13.1).
+   */
+  precondition?: Precondition;
 }
+
+/** See PutOptions.precondition. */
+export type Precondition = (current: AssetMeta | undefined) => void;
 
 export interface ByteRange {
   /** First byte, inclusive. */
@@ -83,7 +92,7 @@ export interface AssetStore {
    */
   put(path: string, body: AsyncIterable<Uint8Array>, options: PutOptions): Promise<AssetMeta>;
   /** Remove `path`; returns the removed metadata or undefined if it did not exist. */
-  delete(path: string): Promise<AssetMeta | undefined>;
+  delete(path: string, precondition?: Precondition): Promise<AssetMeta | undefined>;
 
   /** A stored variant of the source with hash `sourceSha256`, or undefined. */
   getVariant(sourceSha256: string, variant: string): Promise<{ meta: VariantMeta; data: Buffer } | undefined>;

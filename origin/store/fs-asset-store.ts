@@ -39,7 +39,7 @@ import { dirname, isAbsolute, join, relative, resolve, sep } from 'node:path';
 import type { Readable } from 'node:stream';
 import { validateAssetPath } from '../../src/asset-path.js';
 import { CdnError, clientError } from '../../src/errors.js';
-import type { AssetMeta, AssetStore, ByteRange, PutOptions, VariantMeta } from './asset-store.js';
+import type { AssetMeta, AssetStore, ByteRange, Precondition, PutOptions, VariantMeta } from './asset-store.js';
 import {
   type BodyDigest,
   checkRange,
@@ -155,8 +155,8 @@ export class FsAssetStore implements AssetStore {
     return this.metas.write(path, () => this.putUncached(path, body, options));
   }
 
-  async delete(path: string): Promise<AssetMeta | undefined> {
-    return this.metas.write(path, () => this.pathLocks.run(path, () => this.deleteUncached(path)));
+  async delete(path: string, precondition?: Precondition): Promise<AssetMeta | undefined> {
+    return this.metas.write(path, () => this.pathLocks.run(path, () => this.deleteUncached(path, precondition)));
   }
 
   private async putUncached(path: string, body: AsyncIterable<Uint8Array>, options: PutOptions): Promise<AssetMeta> {
@@ -166,11 +166,12 @@ export class FsAssetStore implements AssetStore {
     try {
       return await this.pathLocks.run(path, async () => {
         const digest = received.digest;
+        const old = await readAssetMeta(file, path);
+        options.precondition?.(old);
         await this.objectLocks.run(digest.sha256, async () => {
           await this.placeObject(received.tmp, digest);
           await this.writeFileAtomic(this.refFile(digest.sha256, path), Buffer.from(path));
         });
-        const old = await readAssetMeta(file, path);
         const meta = newAssetMeta(path, digest, options, this.now());
         await this.writeFileAtomic(file, Buffer.from(JSON.stringify(meta) + '\n'), path);
         if (old !== undefined && old.sha256 !== meta.sha256) await this.release(old.sha256, path);
@@ -181,9 +182,10 @@ export class FsAssetStore implements AssetStore {
     }
   }
 
-  private async deleteUncached(path: string): Promise<AssetMeta | undefined> {
+  private async deleteUncached(path: string, precondition?: Precondition): Promise<AssetMeta | undefined> {
     const file = await this.metaFileOf(path);
     const meta = await readAssetMeta(file, path);
+    precondition?.(meta);
     if (meta === undefined) return undefined;
     try {
       await unlink(file);

@@ -7,7 +7,7 @@
  */
 import { PassThrough, type Readable } from 'node:stream';
 import { validateAssetPath } from '../../src/asset-path.js';
-import type { AssetMeta, AssetStore, ByteRange, PutOptions, VariantMeta } from './asset-store.js';
+import type { AssetMeta, AssetStore, ByteRange, PutOptions, VariantMeta, Precondition } from './asset-store.js';
 import { checkRange, digestBody, newAssetMeta, newVariantMeta, variantName } from './asset-store-common.js';
 
 export interface MemoryAssetStoreOptions {
@@ -68,13 +68,15 @@ export class MemoryAssetStore implements AssetStore {
     });
     const meta = newAssetMeta(path, digest, options, this.now());
     const old = this.assets.get(path);
+    options.precondition?.(old?.meta);
     this.assets.set(path, { meta, data: Buffer.concat(chunks) });
     if (old !== undefined && old.meta.sha256 !== meta.sha256) this.variants.delete(old.meta.sha256);
     return meta;
   }
 
-  async delete(path: string): Promise<AssetMeta | undefined> {
+  async delete(path: string, precondition?: Precondition): Promise<AssetMeta | undefined> {
     const asset = this.lookup(path);
+    precondition?.(asset?.meta);
     if (asset === undefined) return undefined;
     this.assets.delete(path);
     this.variants.delete(asset.meta.sha256);

@@ -210,6 +210,48 @@ describe('publisher API and originals', () => {
     await again.body.dump();
   });
 
+  it('honours If-Match, If-None-Match and If-Unmodified-Since on uploads and deletes (412, nothing changed)', async () => {
+    const created = await origin.put('wcond/a.txt', 'first', { 'if-none-match': '*' });
+    expect(created.status).toBe(201);
+    const etag = String(created.json['etag']);
+    // Create-only: the asset exists now.
+    const again = await origin.put('wcond/a.txt', 'second', { 'if-none-match': '*' });
+    expect(again.status).toBe(412);
+    expect(again.json).toMatchObject({ error: 'precondition_failed' });
+    expect((await origin.put('wcond/a.txt', 'second', { 'if-match': '"bogus"' })).status).toBe(412);
+    expect((await origin.put('wcond/a.txt', 'second', { 'if-unmodified-since': 'Thu, 01 Jan 2015 00:00:00 GMT' })).status).toBe(412);
+    expect((await get('/wcond/a.txt')).body.toString()).toBe('first');
+    // The version the publisher saw: replaced.
+    const replaced = await origin.put('wcond/a.txt', 'second', { 'if-match': etag });
+    expect(replaced.status).toBe(200);
+    expect((await get('/wcond/a.txt')).body.toString()).toBe('second');
+    expect((await origin.put('wcond/new.txt', 'x', { 'if-match': '*' })).status).toBe(412);
+    expect((await get('/wcond/new.txt')).status).toBe(404);
+
+    const del = (headers: Record<string, string>) => request(`${origin.url}/_cdn/assets/wcond/a.txt`, { method: 'DELETE', headers: { authorization: `Bearer ${PUBLISH_TOKEN}`, ...headers } });
+    const refused = await del({ 'if-match': etag });
+    expect(refused.statusCode).toBe(412);
+    await refused.body.dump();
+    expect((await get('/wcond/a.txt')).status).toBe(200);
+    const deleted = await del({ 'if-match': String(replaced.json['etag']) });
+    expect(deleted.statusCode).toBe(204);
+    await deleted.body.dump();
+
+    // Of concurrent create-only uploads, exactly one wins.
+    const racers = await Promise.all(Array.from({ length: 6 }, (_, i) => origin.put('wcond/race.txt', `racer ${i}`, { 'if-none-match': '*' })));
+    expect(racers.map((r) => r.status).sort()).toEqual([201, 412, 412, 412, 412, 412]);
+  });
+
+  it('reads a Surrogate-Key sent twice as the tags of both', async () => {
+    const res = await request(`${origin.url}/_cdn/assets/tags/twice.css`, {
+      method: 'PUT',
+      headers: ['authorization', `Bearer ${PUBLISH_TOKEN}`, 'surrogate-key', 'a1 c3', 'surrogate-key', 'b2'],
+      body: 'a{}',
+    });
+    expect(res.statusCode).toBe(201);
+    expect(((await res.body.json()) as { tags: string[] }).tags).toEqual(['a1', 'c3', 'b2']);
+  });
+
   it('refuses uploads without a token (401) or with a wrong one (403)', async () => {
     const none = await request(`${origin.url}/_cdn/assets/auth/x.txt`, { method: 'PUT', body: 'x' });
     expect(none.statusCode).toBe(401);
