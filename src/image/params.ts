@@ -43,8 +43,8 @@ export interface ImageParamOptions {
    */
   maxOutputDimension: number;
   /**
-   * When given and non-empty, the only `w` values accepted (as requested, before `dpr`). Default:
-   * any width. Lets an operator bound how many variants of one image can exist, so a crawler or
+   * When given and non-empty, the only `w` and `h` values accepted (as requested, before `dpr`,
+   * which must then be a whole number). Default: any size. Lets an operator bound how many variants of one image can exist, so a crawler or
    * attacker cannot fill the cache and burn CPU with `w=1..8192`.
    */
   allowedWidths?: readonly number[];
@@ -105,9 +105,19 @@ export function parseImageParams(
   const fmt = raw.fmt === undefined ? undefined : parseEnum('fmt', raw.fmt, FORMATS);
   const q = raw.q === undefined ? undefined : parseQuality(raw.q);
 
+  // With a list, every output size comes from it: `h` too, and `dpr` only in whole steps, or
+  // `h=137` and `w=100&dpr=1.37` would make any size the list was there to forbid.
   const allowedWidths = options.allowedWidths ?? [];
-  if (w !== undefined && allowedWidths.length > 0 && !allowedWidths.includes(w)) {
-    throw invalid('w', `w must be one of ${allowedWidths.join(', ')}, got ${quote(raw.w ?? '')}`);
+  if (allowedWidths.length > 0) {
+    if (w !== undefined && !allowedWidths.includes(w)) {
+      throw invalid('w', `w must be one of ${allowedWidths.join(', ')}, got ${quote(raw.w ?? '')}`);
+    }
+    if (h !== undefined && !allowedWidths.includes(h)) {
+      throw invalid('h', `h must be one of ${allowedWidths.join(', ')} (the allowed sizes), got ${quote(raw.h ?? '')}`);
+    }
+    if (dprHundredths !== undefined && dprHundredths % 100 !== 0) {
+      throw invalid('dpr', `dpr must be a whole number (1 to ${MAX_DPR}) when sizes are restricted, got ${quote(raw.dpr ?? '')}`);
+    }
   }
 
   const params: ImageParams = {};

@@ -179,8 +179,8 @@ describe('parseImageParams: options', () => {
   it.each<[string, ImageParamOptions, string]>([
     ['w=640', widths, 'w=640'],
     ['w=640&dpr=2', widths, 'w=1280'],
-    ['w=640&dpr=1.5', widths, 'w=960'], // the requested width is checked, not the folded one
-    ['h=500', widths, 'h=500'],
+    ['w=640&dpr=3', widths, 'w=1920'], // the requested width is checked, not the folded one
+    ['h=320&w=640', widths, 'h=320&w=640'],
     ['w=500', { maxOutputDimension: 8192, allowedWidths: [] }, 'w=500'],
     ['w=2000&h=2000', small, 'h=2000&w=2000'],
     ['w=1000&dpr=2', small, 'w=2000'],
@@ -191,6 +191,9 @@ describe('parseImageParams: options', () => {
   it.each<[string, ImageParamOptions, string, string]>([
     ['w=500', widths, 'w', 'w must be one of 320, 640, 1280, got "500"'],
     ['w=321&h=100', widths, 'w', 'w must be one of 320, 640, 1280, got "321"'],
+    // Otherwise h or a fractional dpr would make any size the list forbids.
+    ['h=137', widths, 'h', 'h must be one of 320, 640, 1280 (the allowed sizes), got "137"'],
+    ['w=320&dpr=1.37', widths, 'dpr', 'dpr must be a whole number (1 to 4) when sizes are restricted, got "1.37"'],
     ['w=2001', small, 'w', 'w must be an integer from 1 to 2000, got "2001"'],
     ['h=2001', small, 'h', 'h must be an integer from 1 to 2000, got "2001"'],
     ['w=1001&dpr=2', small, 'dpr', 'w × dpr must be at most 2000 pixels, got 1001 × 2 = 2002'],
