@@ -9,6 +9,7 @@ import { createHttpMetrics } from '../src/metrics.js';
 import { listen, type RunningServer } from '../src/serve/listen.js';
 import { createOriginListener } from './app.js';
 import { checkUploadHeaders, isUpload } from './routes/assets.js';
+import { splitTarget } from './request-path.js';
 import type { OriginConfig } from './config.js';
 import { FsAssetStore } from './store/fs-asset-store.js';
 import { TransformLimiter } from './variants/limiter.js';
@@ -60,7 +61,11 @@ export async function startOrigin(config: OriginConfig, logger: Logger, options:
   const expectContinue = (req: IncomingMessage): boolean => {
     if (!isUpload(req.method, req.url)) return true;
     try {
-      checkUploadHeaders(config, req.headers.authorization, req.headers['content-length']);
+      const header = (name: string): string | undefined => {
+        const value = req.headers[name];
+        return Array.isArray(value) ? value.join(', ') : value;
+      };
+      checkUploadHeaders(config, header, splitTarget(req.url ?? '')?.path ?? '');
       return true;
     } catch {
       return false;

@@ -65,16 +65,30 @@ export function assetJson(meta: AssetMeta): Record<string, unknown> {
   };
 }
 
+/** What an upload's request head says, checked. */
+export interface UploadHead {
+  path: string;
+  tags: string[];
+  cacheControl: string | undefined;
+}
+
 /**
  * What an upload is refused for before its body: no or a wrong token (401/403), a declared size
- * over the limit (413). Throws; the route checks it, and so does `Expect: 100-continue` handling,
- * so a client that asks first never sends a body that would be refused.
+ * over the limit (413), a path or a Surrogate-Key or Cache-Control that is not allowed (400).
+ * Throws; the route checks it, and so does `Expect: 100-continue` handling, so a client that asks
+ * first never sends a body that would be refused for its head.
  */
-export function checkUploadHeaders(config: Pick<OriginDeps['config'], 'publishToken' | 'maxUploadBytes'>, authorization: string | undefined, contentLength: string | undefined): void {
-  requireBearer(authorization, config.publishToken, 'publish');
+export function checkUploadHeaders(config: Pick<OriginDeps['config'], 'publishToken' | 'maxUploadBytes'>, header: (name: string) => string | undefined, rawPath: string): UploadHead {
+  requireBearer(header('authorization'), config.publishToken, 'publish');
+  const contentLength = header('content-length');
   if (contentLength !== undefined && Number(contentLength) > config.maxUploadBytes) {
     throw clientError('payload_too_large', `upload of ${contentLength} bytes is over the limit of ${config.maxUploadBytes} bytes`, { status: 413, field: 'content-length' });
   }
+  return {
+    path: assetPathOf(rawPath, PREFIX),
+    tags: parseSurrogateKeys(header('surrogate-key')),
+    cacheControl: parseCacheControlHeader(header('cache-control')),
+  };
 }
 
 /** Whether a request is an upload (`PUT /_cdn/assets/…`), by its method and raw target. */
@@ -87,10 +101,7 @@ export function registerAssetRoutes(app: Hono<OriginEnv>, deps: OriginDeps): voi
 
   app.put(`${PREFIX}*`, async (c) => {
     c.set('outcome', 'upload');
-    checkUploadHeaders(config, c.req.header('authorization'), c.req.header('content-length'));
-    const path = assetPathOf(rawRequestPath(c), PREFIX);
-    const tags = parseSurrogateKeys(c.req.header('surrogate-key'));
-    const cacheControl = parseCacheControlHeader(c.req.header('cache-control'));
+    const { path, tags, cacheControl } = checkUploadHeaders(config, (name) => c.req.header(name), rawRequestPath(c));
     // A PUT without a body stores an empty file, as `curl -T /dev/null` expects.
     const body: AsyncIterable<Uint8Array> = (c.req.raw.body as unknown as AsyncIterable<Uint8Array> | null) ?? emptyBody();
     const current = await store.head(path);

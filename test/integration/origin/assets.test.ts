@@ -60,6 +60,13 @@ describe('publisher API and originals', () => {
     const tooLarge = await ask(head(PUBLISH_TOKEN, 2 * 1024 * 1024), 'x');
     expect(tooLarge).toMatch(/^HTTP\/1\.1 413 /);
     expect(tooLarge.toLowerCase()).toContain('connection: close');
+    // A path or a Surrogate-Key the upload would be refused for: refused before the body too.
+    const badPath = await ask(head(PUBLISH_TOKEN, 5).replace('/expect/a.txt', '/expect/a%2fb.txt'), 'hello');
+    expect(badPath).toMatch(/^HTTP\/1\.1 400 /);
+    expect(badPath).not.toContain('100 Continue');
+    const badTag = await ask(head(PUBLISH_TOKEN, 5).replace('Expect:', 'Surrogate-Key: t\u00e9\r\nExpect:'), 'hello');
+    expect(badTag).toMatch(/^HTTP\/1\.1 400 /);
+    expect(badTag).not.toContain('100 Continue');
     const accepted = await ask(head(PUBLISH_TOKEN, 5), 'hello');
     expect(accepted).toMatch(/^HTTP\/1\.1 100 Continue\r\n\r\nHTTP\/1\.1 201 /);
     expect((await get('/expect/a.txt')).body.toString()).toBe('hello');
