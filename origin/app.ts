@@ -58,6 +58,8 @@ export function createOriginListener(deps: OriginDeps): RequestListener {
 
   return (req, res) => {
     const method = req.method;
+    // Draining: every answer tells the client to go (and reconnect to another origin).
+    if (deps.isDraining?.() === true) res.setHeader('connection', 'close');
     if (method === 'GET' || method === 'HEAD') {
       const target = splitTarget(req.url ?? '/');
       if (target !== undefined && !isControlPath(target.path)) {

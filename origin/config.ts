@@ -78,6 +78,11 @@ export const originConfigSchema = z.strictObject({
   /** Cache-Control for fingerprinted file names (a hash of 8+ hex chars in the name). */
   immutableCacheControl: z.string().min(1).default('public, max-age=31536000, immutable'),
   images: imagesSchema,
+  /**
+   * After SIGTERM, how long to keep serving with `/_cdn/healthz` answering 503 and responses
+   * saying `Connection: close`, so a load balancer moves away first. Default 0: stop accepting at once.
+   */
+  drain: duration.default(0),
   /** Log level: trace, debug, info, warn, error, fatal, silent. Default info. */
   logLevel: z.enum(['trace', 'debug', 'info', 'warn', 'error', 'fatal', 'silent']).default('info'),
 });

@@ -30,8 +30,12 @@ export const runOrigin: Command = async (args, io) => {
   }
   const origin = await startOrigin(config, logger);
   const signal = await untilSignal();
-  logger.info({ signal }, 'shutting down');
+  logger.info({ signal, drainMs: config.drain }, 'shutting down');
   origin.drain();
+  if (config.drain > 0) {
+    // A second signal cuts the drain short.
+    await Promise.race([new Promise((r) => setTimeout(r, config.drain)), untilSignal()]);
+  }
   await origin.close(10_000);
   return 0;
 };

@@ -108,6 +108,23 @@ describe.skipIf(!cliBuilt)('CLI start-up (needs dist/, built by npm test)', () =
     expect(await exited(first.child, 20_000)).toBe(0);
   });
 
+  it('drains an origin on SIGTERM for its drain period: health says 503 and connections close, then it exits', async () => {
+    const dir = await tempDir();
+    await writeFile(join(dir, 'origin.yaml'), `listen: 127.0.0.1:0\ndataDir: ${join(dir, 'data')}\npublishToken: { env: ANYCDN_PUBLISH_TOKEN }\npurgeToken: { env: ANYCDN_PUBLISH_TOKEN }\ndrain: 2s\n`);
+    const origin = startCli(['origin', '--config', join(dir, 'origin.yaml')], { ANYCDN_PUBLISH_TOKEN: 'cli-test-publish-token-0123456789' });
+    const url = String((await origin.waitForLog('origin listening', 30_000))['url']);
+    origin.child.kill('SIGTERM');
+    await origin.waitForLog('shutting down', 10_000);
+    const health = await request(`${url}/_cdn/healthz`);
+    expect(health.statusCode).toBe(503);
+    expect(health.headers['connection']).toBe('close');
+    await health.body.dump();
+    const content = await request(`${url}/missing.txt`);
+    expect([content.statusCode, content.headers['connection']]).toEqual([404, 'close']);
+    await content.body.dump();
+    expect(await exited(origin.child, 20_000)).toBe(0);
+  });
+
   it('keeps a file uploaded into the demo over a sample when started again on the same data', async () => {
     const data = await tempDir();
     const token = 'cli-test-publish-token-0123456789';
