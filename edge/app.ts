@@ -8,7 +8,8 @@
  * than bare Node (see BENCHMARKS.md, "Edge").
  */
 import type { IncomingMessage, RequestListener, ServerResponse } from 'node:http';
-import { clientError, httpErrorOf, type CdnError } from '../src/errors.js';
+import { clientError, httpErrorOf } from '../src/errors.js';
+import { framingProblem, invalidHost } from '../src/http/host.js';
 import { nodeRequestHeaders, type RequestHeaders } from '../src/http/request-headers.js';
 import { logRequest, type Logger } from '../src/log.js';
 import { tallied } from '../src/metrics.js';
@@ -60,7 +61,7 @@ export function createEdgeApp(deps: EdgeAppDeps): RequestListener {
       await writeReply(res, reply);
       return;
     }
-    const refusal = duplicateHost(req.rawHeaders);
+    const refusal = framingProblem(req);
     let result = refusal === undefined ? await deps.pipeline.handle(edgeRequest) : deps.pipeline.refused(refusal, edgeRequest);
     const body = result.reply.body;
     // Upstream failing before the first byte of a body still gets its 502 or 504.
@@ -103,7 +104,7 @@ export function createEdgeApp(deps: EdgeAppDeps): RequestListener {
     const started = performance.now();
     const method = req.method ?? 'GET';
     try {
-      const fast = deps.pipeline.fastHit(req, deps.isDraining());
+      const fast = req.httpVersionMajor === 1 ? deps.pipeline.fastHit(req, deps.isDraining()) : undefined;
       if (fast !== undefined) {
         res.writeHead(200, fast.reply.headers);
         res.end(fast.reply.body);
@@ -147,37 +148,13 @@ export class NodeEdgeRequest implements EdgeRequest {
 }
 
 /**
- * A request with more than one Host field is a 400 (RFC 9112 §3.2): Node keeps the first, and a
- * proxy in front may have routed by another, so the edge must not pick one.
- */
-export function duplicateHost(rawHeaders: readonly string[]): CdnError | undefined {
-  let seen = false;
-  for (let i = 0; i < rawHeaders.length; i += 2) {
-    const name = rawHeaders[i]!;
-    if (name.length !== 4 || name.toLowerCase() !== 'host') continue;
-    if (seen) return clientError('bad_request', 'more than one Host header: a request names one host (RFC 9112 §3.2)', { status: 400 });
-    seen = true;
-  }
-  return undefined;
-}
-
-/**
- * What a Host field may hold (RFC 9110 §7.2, RFC 3986 §3.2.2): a host name or a bracketed IP
- * literal, and a port. Nothing that a URL parser would read as a path, query, fragment or user
- * (`h/p`, `h?x`, `u@h`, `h\p`): the Host is part of the cache key and of the URL the upstream path
- * is taken from, so `Host: h/p` must not turn `GET /q` into a fetch of `/p/q` stored as `/p/p/q`.
- */
-const VALID_HOST = /^(?:[A-Za-z0-9._~-]+|\[[0-9A-Fa-f:.]+\])(?::[0-9]{0,5})?$/;
-
-/**
  * The request URL from an origin-form target (`/path?query`) and the Host field, or from an
  * absolute-form target. A target such as `//other/x` stays a path on this host: it is never
  * read as a network-path reference. A Host that is not a host and port is a 400 (RFC 9112 §3.2).
  */
 export function requestUrl(target: string, host: string | undefined): URL {
-  if (host !== undefined && host !== '' && !VALID_HOST.test(host)) {
-    throw clientError('bad_request', `invalid Host header ${JSON.stringify(host.slice(0, 200))}: expected a host name or [IP address] and an optional port`, { status: 400 });
-  }
+  const invalid = invalidHost(host);
+  if (invalid !== undefined) throw invalid;
   try {
     if (target.startsWith('/')) return new URL(`http://${host === undefined || host === '' ? 'localhost' : host}${target}`);
     if (/^https?:\/\//i.test(target)) return new URL(target);
@@ -186,7 +163,6 @@ export function requestUrl(target: string, host: string | undefined): URL {
   }
   throw clientError('bad_request', `cannot parse the request target ${JSON.stringify(target.slice(0, 200))} with Host ${JSON.stringify(host ?? '')}`, { status: 400 });
 }
-
 
 /** Per label set, kept: counters are tallied (see `tallied`), the duration goes to its histogram. */
 function requestCounters(metrics: EdgeMetrics): (method: string, status: number, outcome: string) => { observe(seconds: number, bytes: number): void } {

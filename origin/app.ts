@@ -11,6 +11,7 @@ import type { IncomingMessage, RequestListener, ServerResponse } from 'node:http
 import { getRequestListener } from '@hono/node-server';
 import { Hono, type Context } from 'hono';
 import { httpErrorOf, type HttpError } from '../src/errors.js';
+import { framingProblem } from '../src/http/host.js';
 import { httpDate } from '../src/http/headers.js';
 import { logRequest, type Logger } from '../src/log.js';
 import type { HttpMetrics } from '../src/metrics.js';
@@ -60,6 +61,16 @@ export function createOriginListener(deps: OriginDeps): RequestListener {
     const method = req.method;
     // Draining: every answer tells the client to go (and reconnect to another origin).
     if (deps.isDraining?.() === true) res.setHeader('connection', 'close');
+    const refusal = framingProblem(req);
+    if (refusal !== undefined) {
+      const started = performance.now();
+      const e = httpErrorOf(refusal);
+      const reply = jsonReply(e.status, e.body);
+      reply.headers['date'] = httpDate(deps.now());
+      void writeReply(res, reply).catch(() => res.destroy());
+      recordRequest(deps, { method: method ?? '', path: req.url ?? '', status: e.status, bytes: (reply.body as Buffer).length, started, outcome: 'error' });
+      return;
+    }
     if (method === 'GET' || method === 'HEAD') {
       const target = splitTarget(req.url ?? '/');
       if (target !== undefined && !isControlPath(target.path)) {

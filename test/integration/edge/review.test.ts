@@ -460,6 +460,10 @@ describe('edge review', () => {
       expect(answer).toContain('more than one Host header');
       expect(answer).toMatch(/\r\ncache-status: anycdn; detail=bad_request\r\n/i);
     }
+    const version = await exchange(edge.url, `GET /two.txt HTTP/2.0\r\nHost: ${host}\r\nConnection: close\r\n\r\n`);
+    expect(version).toMatch(/^HTTP\/1\.1 505 /);
+    const port = await exchange(edge.url, `GET /two.txt HTTP/1.1\r\nHost: cdn.example:99999\r\nConnection: close\r\n\r\n`);
+    expect(port).toMatch(/^HTTP\/1\.1 400 /);
     expect(up.seen.length).toBe(1);
   });
 

@@ -249,6 +249,21 @@ describe('publisher API and originals', () => {
     expect(racers.map((r) => r.status).sort()).toEqual([201, 412, 412, 412, 412, 412]);
   });
 
+  it('refuses what HTTP/1.1 forbids though Node accepts it: two Host fields, a Host that is not one, another version', async () => {
+    await origin.put('frame/a.txt', 'a');
+    for (const [head, status] of [
+      ['GET /frame/a.txt HTTP/1.1\r\nHost: a\r\nHost: b', 400],
+      ['GET /frame/a.txt HTTP/1.1\r\nHost: a b', 400],
+      ['GET /frame/a.txt HTTP/1.1\r\nHost: <script>', 400],
+      ['GET /frame/a.txt HTTP/1.1\r\nHost: x:99999', 400],
+      ['GET /frame/a.txt HTTP/2.0\r\nHost: a', 505],
+      ['GET /frame/a.txt HTTP/1.1\r\nHost: cdn.example:8080', 200],
+    ] as const) {
+      const answer = await rawExchange(origin.url, `${head}\r\nConnection: close\r\n\r\n`);
+      expect([head, answer.slice(0, 12)]).toEqual([head, `HTTP/1.1 ${status}`]);
+    }
+  });
+
   it('reads a Surrogate-Key sent twice as the tags of both', async () => {
     const res = await request(`${origin.url}/_cdn/assets/tags/twice.css`, {
       method: 'PUT',
