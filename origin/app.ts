@@ -104,7 +104,9 @@ function createRoutedApp(deps: OriginDeps): Hono<OriginEnv> {
     c.set('outcome', 'other');
     await next();
     c.res.headers.set('date', httpDate(deps.now()));
-    const bytes = c.req.method === 'HEAD' ? 0 : Number(c.res.headers.get('content-length') ?? 0);
+    // API answers are small JSON without Content-Length: count them (metrics is the one big text, and has it).
+    const length = c.res.headers.get('content-length');
+    const bytes = c.req.method === 'HEAD' || c.res.body === null ? 0 : length !== null ? Number(length) : (await c.res.clone().arrayBuffer()).byteLength;
     recordRequest(deps, { method: c.req.method, path: rawRequestPath(c), status: c.res.status, bytes, started, outcome: c.get('outcome') });
   });
 

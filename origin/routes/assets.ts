@@ -104,16 +104,19 @@ export function registerAssetRoutes(app: Hono<OriginEnv>, deps: OriginDeps): voi
     const { path, tags, cacheControl } = checkUploadHeaders(config, (name) => c.req.header(name), rawRequestPath(c));
     // A PUT without a body stores an empty file, as `curl -T /dev/null` expects.
     const body: AsyncIterable<Uint8Array> = (c.req.raw.body as unknown as AsyncIterable<Uint8Array> | null) ?? emptyBody();
-    const current = await store.head(path);
     const precondition = writePrecondition('PUT', c.req.raw.headers);
-    precondition(current); // before the body; the store checks again as it replaces the version
-    const existed = current !== undefined;
+    precondition(await store.head(path)); // before the body; the store checks again as it replaces the version
+    // Created or replaced is what the store saw at the switch: of concurrent uploads to a new path, one creates it.
+    let existed = false;
     const meta = await store.put(path, body, {
       cacheControl,
       tags,
       maxBytes: config.maxUploadBytes,
       now: deps.now(),
-      precondition,
+      precondition: (current) => {
+        precondition(current);
+        existed = current !== undefined;
+      },
     });
     deps.logger.info({ path, size: meta.size, etag: meta.etag }, existed ? 'asset replaced' : 'asset created');
     return c.json(assetJson(meta), existed ? 200 : 201, { etag: meta.etag });

@@ -244,6 +244,9 @@ describe('publisher API and originals', () => {
     expect(deleted.statusCode).toBe(204);
     await deleted.body.dump();
 
+    // Of concurrent uploads to a new path, one created it; the others replaced it.
+    const plain = await Promise.all(Array.from({ length: 6 }, (_, i) => origin.put('wcond/many.txt', `upload ${i}`)));
+    expect(plain.map((r) => r.status).sort()).toEqual([200, 200, 200, 200, 200, 201]);
     // Of concurrent create-only uploads, exactly one wins.
     const racers = await Promise.all(Array.from({ length: 6 }, (_, i) => origin.put('wcond/race.txt', `racer ${i}`, { 'if-none-match': '*' })));
     expect(racers.map((r) => r.status).sort()).toEqual([201, 412, 412, 412, 412, 412]);

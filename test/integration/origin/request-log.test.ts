@@ -28,8 +28,13 @@ describe.skipIf(!cliBuilt)(`origin request log (needs ${CLI}; run npm test, whic
     const photo = await sharp({ create: { width: 300, height: 200, channels: 3, background: '#3a6' } }).jpeg().toBuffer();
     const put = await request(`${url}/_cdn/assets/log/photo.jpg`, { method: 'PUT', headers: { authorization: `Bearer ${TOKEN}` }, body: photo });
     expect(put.statusCode).toBe(201);
-    await put.body.dump();
-    type Line = { req: { path: string; cache: string; phases?: { queueMs: number; transformMs: number } } };
+    const putBody = await put.body.arrayBuffer();
+    type Line = { req: { path: string; cache: string; bytes: number; phases?: { queueMs: number; transformMs: number } } };
+    // An API answer is logged with the bytes it sent (its JSON has no Content-Length of its own).
+    const uploadLines = (): string[] => proc.output().split('\n').filter((line) => line.includes('"msg":"request"') && line.includes('/_cdn/assets/log/photo.jpg'));
+    for (let i = 0; i < 100 && uploadLines().length === 0; i++) await new Promise((r) => setTimeout(r, 20));
+    const upload = uploadLines();
+    expect((JSON.parse(upload[0]!) as Line).req.bytes).toBe(putBody.byteLength);
     const lines = (): Line[] =>
       proc
         .output()
