@@ -44,9 +44,24 @@ export interface RunningServer {
 const CONNECT_BODY = JSON.stringify({ error: 'not_implemented', message: 'CONNECT is not supported' });
 const CONNECT_REFUSED = `HTTP/1.1 501 Not Implemented\r\ncontent-type: application/json\r\ncontent-length: ${CONNECT_BODY.length}\r\nconnection: close\r\n\r\n${CONNECT_BODY}`;
 
+/**
+ * A GET or HEAD with a body (which neither server reads) is answered on a connection then closed:
+ * otherwise Node keeps it open after the answer to drain the body, and a client trickling one
+ * byte at a time holds the connection for the whole request timeout.
+ */
+function withoutIgnoredBodies(handler: RequestListener): RequestListener {
+  return (req, res) => {
+    if ((req.method === 'GET' || req.method === 'HEAD') && (req.headers['transfer-encoding'] !== undefined || (req.headers['content-length'] ?? '0') !== '0')) {
+      res.setHeader('connection', 'close');
+      res.once('finish', () => req.socket.destroySoon());
+    }
+    handler(req, res);
+  };
+}
+
 export function listen(options: ListenOptions): Promise<RunningServer> {
   return new Promise((resolve, reject) => {
-    const server = createServer(options.handler);
+    const server = createServer(withoutIgnoredBodies(options.handler));
     server.headersTimeout = options.headersTimeoutMs ?? 15_000;
     server.requestTimeout = options.requestTimeoutMs ?? 600_000;
     server.keepAliveTimeout = options.keepAliveTimeoutMs ?? 65_000;
@@ -54,7 +69,8 @@ export function listen(options: ListenOptions): Promise<RunningServer> {
     // CONNECT (a proxy tunnel) is no request either server serves; without this Node drops the
     // socket without a word.
     server.on('connect', (_req: IncomingMessage, socket: Duplex) => socket.end(CONNECT_REFUSED));
-    const { expectContinue, handler } = options;
+    const { expectContinue } = options;
+    const handler = withoutIgnoredBodies(options.handler);
     if (expectContinue !== undefined) {
       server.on('checkContinue', (req: IncomingMessage, res: ServerResponse) => {
         if (expectContinue(req)) res.writeContinue();

@@ -467,6 +467,20 @@ describe('edge review', () => {
     expect(up.seen.length).toBe(1);
   });
 
+  it('closes the connection after answering a GET whose body never finishes, hit or miss', async () => {
+    const { edge } = await setup((_req, res) => {
+      res.writeHead(200, { 'content-type': 'text/plain', 'cache-control': 'public, max-age=600' });
+      res.end('ok');
+    });
+    for (let i = 0; i < 2; i++) {
+      const started = performance.now();
+      const answer = await exchange(edge.url, 'GET /trickle.txt HTTP/1.1\r\nHost: cdn.example\r\nContent-Length: 1000000\r\n\r\nxxxx');
+      expect(answer).toMatch(/^HTTP\/1\.1 200 /);
+      expect(answer).toMatch(i === 0 ? /fwd=miss/ : /anycdn; hit/);
+      expect(performance.now() - started).toBeLessThan(3_000);
+    }
+  });
+
   it('keys an absolute-form request by its own authority, not by Host (RFC 9112 §3.2.2)', async () => {
     const { up, edge } = await setup((req, res) => {
       res.writeHead(200, { 'content-type': 'text/plain', 'cache-control': 'public, max-age=600' });

@@ -267,6 +267,16 @@ describe('publisher API and originals', () => {
     }
   });
 
+  it('closes the connection after answering a GET whose body never finishes, instead of waiting for it', async () => {
+    await origin.put('trickle/a.txt', 'a');
+    const started = performance.now();
+    // rawExchange resolves when the server closes; the announced 1 MB body never comes.
+    const answer = await rawExchange(origin.url, 'GET /trickle/a.txt HTTP/1.1\r\nHost: o\r\nContent-Length: 1000000\r\n\r\nxxxx');
+    expect(answer).toMatch(/^HTTP\/1\.1 200 /);
+    expect(answer.toLowerCase()).toContain('connection: close');
+    expect(performance.now() - started).toBeLessThan(3_000);
+  });
+
   it('reads a Surrogate-Key sent twice as the tags of both', async () => {
     const res = await request(`${origin.url}/_cdn/assets/tags/twice.css`, {
       method: 'PUT',
