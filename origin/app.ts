@@ -138,8 +138,15 @@ function createRoutedApp(deps: OriginDeps): Hono<OriginEnv> {
   return app;
 }
 
-/** RFC 9110 §15.5.6: 405 with the methods the target does support. */
+/**
+ * RFC 9110 §15.5.6: 405 with the methods the target does support. OPTIONS is answered instead
+ * (§9.3.7): 204 with the same Allow, OPTIONS included.
+ */
 function methodNotAllowed(c: Context<OriginEnv>, allow: string): Response {
+  if (c.req.method === 'OPTIONS') {
+    c.set('outcome', 'other');
+    return c.body(null, 204, { allow: `${allow}, OPTIONS` });
+  }
   c.set('outcome', 'error');
   return c.json({ error: 'method_not_allowed', message: `${c.req.method} is not allowed here; allowed: ${allow}` }, 405, { allow });
 }

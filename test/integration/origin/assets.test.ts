@@ -348,6 +348,10 @@ describe('publisher API and originals', () => {
     expect(getAsset.statusCode).toBe(405);
     expect(getAsset.headers['allow']).toBe('PUT, DELETE');
     await getAsset.body.dump();
+    // OPTIONS is answered, with what the target allows (RFC 9110 §9.3.7).
+    const options = await request(`${origin.url}/some/file.txt`, { method: 'OPTIONS' });
+    expect([options.statusCode, options.headers['allow']]).toEqual([204, 'GET, HEAD, OPTIONS']);
+    await options.body.dump();
   });
 
   it('routes content by the raw target: absolute-form, reserved names, errors as JSON with a Date', async () => {
