@@ -234,13 +234,7 @@ export class FsAssetStore implements AssetStore {
         referenced.add(meta.sha256);
         const ref = join(building, meta.sha256.slice(0, 2), meta.sha256, pathId(path));
         await mkdir(dirname(ref), { recursive: true });
-        const handle = await open(ref, 'w');
-        try {
-          await handle.writeFile(path);
-          await handle.sync();
-        } finally {
-          await handle.close();
-        }
+        await writeSynced(ref, Buffer.from(path), 'w');
       }
     };
     await mkdir(building, { recursive: true });
@@ -362,13 +356,7 @@ export class FsAssetStore implements AssetStore {
   private async writeFileAtomic(target: string, data: Buffer, assetPath?: string): Promise<void> {
     const tmp = this.tempFile();
     try {
-      const handle = await open(tmp, 'wx');
-      try {
-        await handle.writeFile(data);
-        await handle.sync();
-      } finally {
-        await handle.close();
-      }
+      await writeSynced(tmp, data, 'wx');
       for (let attempt = 1; ; attempt++) {
         try {
           await mkdirDurable(dirname(target));
@@ -556,6 +544,17 @@ async function writeVariantFile(file: string, data: Buffer): Promise<void> {
     await (sync ? writeFileSync(file, data) : writeFile(file, data));
   } catch (err) {
     throw ioError('write', err);
+  }
+}
+
+/** Write a whole file and fsync it before closing. */
+async function writeSynced(file: string, data: Buffer, flags: 'w' | 'wx'): Promise<void> {
+  const handle = await open(file, flags);
+  try {
+    await handle.writeFile(data);
+    await handle.sync();
+  } finally {
+    await handle.close();
   }
 }
 
