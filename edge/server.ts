@@ -77,6 +77,11 @@ export async function startEdge(config: EdgeConfig, logger: Logger, options: Sta
 
   const closeAll = async (graceMs: number): Promise<void> => {
     await running.close(graceMs);
+    // Fetches still storing (a client gone, the body still coming) finish before the store closes,
+    // or their commits fail against a closed store; bounded like the connections.
+    let timer: NodeJS.Timeout | undefined;
+    await Promise.race([pipeline.settled(), new Promise((r) => (timer = setTimeout(r, graceMs)))]);
+    clearTimeout(timer);
     await upstream.close().catch(() => undefined);
     unsubscribeDrops();
     await store.close();

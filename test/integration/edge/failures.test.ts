@@ -97,6 +97,26 @@ describe('edge failure handling', () => {
     await second.stop();
   });
 
+  it('finishes storing a fetch under way when it stops, instead of failing the commit against a closed cache', async () => {
+    const body = randomBytes(200_000);
+    const upstream = await slowUpstream(body, 20_000, 50);
+    cleanups.push(() => upstream.close());
+    const first = await startTestEdge(upstream.url);
+    cleanups.push(() => first.destroy());
+    const host = { host: 'cdn.example' };
+    // The client leaves after the first bytes; the fetch goes on to fill the cache.
+    const res = await request(`${first.url}/slow.bin`, { headers: host });
+    expect(res.statusCode).toBe(200);
+    for await (const _chunk of res.body) break;
+    await first.stop();
+    const second = await startTestEdge(upstream.url, {}, { cacheDir: first.cacheDir });
+    cleanups.push(() => second.destroy());
+    const again = await second.get('/slow.bin', host);
+    expect(again.headers['cache-status']).toMatch(/^anycdn; hit/);
+    expect(again.body.equals(body)).toBe(true);
+    expect(upstream.requests()).toBe(1);
+  });
+
   it('keeps the disk cache under its budget by evicting the least recently used', async () => {
     const origin = await startTestOrigin();
     cleanups.push(() => origin.stop());
