@@ -46,7 +46,14 @@ export const runDemo: Command = async (args, io) => {
     io.env,
   );
   const logger = createLogger({ level: config.logLevel, base: { service: 'origin' } });
-  const origin = await startOrigin(config, logger);
+  let origin: Awaited<ReturnType<typeof startOrigin>>;
+  try {
+    origin = await startOrigin(config, logger);
+  } catch (err) {
+    // The origin's port is taken, say: a folder made for this run goes with it.
+    if (values.data === undefined) await rm(dataDir, { recursive: true, force: true });
+    throw err;
+  }
   let edge: EdgeServer;
   try {
     // A data folder used before keeps what is in it: the samples fill in only what is missing.
@@ -78,7 +85,7 @@ export const runDemo: Command = async (args, io) => {
   Bad parameter (400):  ${e}/photos/landscape.jpg?w=abc
   Health, metrics:      ${e}/_cdn/healthz  ${e}/_cdn/metrics
 
-  See the cache work:   curl -sI ${e}/photos/landscape.jpg?w=640 | grep -i cache-status   (twice)
+  See the cache work:   curl -s -o /dev/null -D - '${e}/photos/landscape.jpg?w=640' | grep -i cache-status   (twice)
 
   Upload your own:      ANYCDN_ORIGIN=${o} ANYCDN_PUBLISH_TOKEN=${publishToken} \\
                           npx anycdn upload ./my-photo.jpg photos/my-photo.jpg

@@ -4,7 +4,7 @@
  * what a user uploaded into its data folder across restarts.
  */
 import { existsSync } from 'node:fs';
-import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { mkdtemp, readdir, rm, writeFile } from 'node:fs/promises';
 import { createServer, type Server } from 'node:net';
 import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
@@ -87,6 +87,17 @@ describe.skipIf(!cliBuilt)('CLI start-up (needs dist/, built by npm test)', () =
     expect(demo.output()).toContain('EADDRINUSE');
     expect(demo.output()).not.toMatch(/^\s+at /m);
     expect(await listening(port + 1)).toBe(false);
+  });
+
+  it('removes the data folder it made when the demo cannot start (origin port in use)', async () => {
+    const port = await freePair();
+    servers.push(createServer());
+    await new Promise<void>((r) => servers.at(-1)!.listen(port + 1, '127.0.0.1', r));
+    const tmp = await tempDir();
+    const demo = startCli(['demo', '--port', String(port)], { TMPDIR: tmp });
+    expect(await exited(demo.child, 45_000)).toBe(1);
+    expect(demo.output()).toContain('EADDRINUSE');
+    expect(await readdir(tmp)).toEqual([]);
   });
 
   it('refuses a second origin on a data folder in use, in one line, leaving the first one serving', async () => {
