@@ -32,7 +32,7 @@ const LOGO_SVG = Buffer.from(`<svg xmlns="http://www.w3.org/2000/svg" width="512
 
 const CHECK_SVG = `<svg xmlns="http://www.w3.org/2000/svg" width="96" height="96" viewBox="0 0 24 24"><path fill="#29bf12" d="M9 16.2 4.8 12l-1.4 1.4L9 19 21 7l-1.4-1.4z"/></svg>\n`;
 
-const CSS = `body { font-family: system-ui, sans-serif; margin: 2rem auto; max-width: 60rem; color: #1b1d2e; }
+const CSS = `body { font-family: system-ui, sans-serif; margin: 2rem auto; padding: 0 1rem; max-width: 60rem; color: #1b1d2e; }
 img { max-width: 100%; height: auto; display: block; border-radius: 6px; }
 figure { margin: 0 0 2rem; } figcaption { font-size: .9rem; color: #555; margin-top: .4rem; }
 code { background: #f1f1f1; padding: .1rem .3rem; border-radius: 3px; }
@@ -45,14 +45,14 @@ function demoPage(): string {
   return `<!doctype html>
 <html lang="en"><head><meta charset="utf-8"><title>anycdn demo</title>
 <meta name="viewport" content="width=device-width, initial-scale=1">
-<link rel="stylesheet" href="/css/site.css"></head>
+<link rel="stylesheet" href="/css/site.css"><link rel="icon" href="/icons/check.svg"></head>
 <body>
 <h1>anycdn demo</h1>
 <p>Every image below is resized and re-encoded from one original, once, then cached.
 <code>fmt=auto</code> picks AVIF, WebP or JPEG from what your browser accepts.</p>
-<figure><img src="/photos/landscape.jpg?w=960&fmt=auto" srcset="${srcset}" sizes="(max-width: 60rem) 100vw, 60rem" alt="A generated landscape">
+<figure><img src="/photos/landscape.jpg?w=960&fmt=auto" srcset="${srcset}" sizes="(max-width: 60rem) 100vw, 60rem" width="2400" height="1500" alt="A generated landscape">
 <figcaption><code>/photos/landscape.jpg?w=…&amp;fmt=auto</code> (srcset of ${widths.join(', ')} px)</figcaption></figure>
-<figure><img src="/photos/logo.png?w=200&fmt=auto" width="200" height="200" alt="Logo with transparency">
+<figure><img src="/photos/logo.png?w=200&fmt=auto" srcset="/photos/logo.png?w=200&fmt=auto 1x, /photos/logo.png?w=400&fmt=auto 2x" width="200" height="200" alt="Logo with transparency">
 <figcaption><code>/photos/logo.png?w=200&amp;fmt=auto</code>: transparency kept in WebP/AVIF</figcaption></figure>
 <figure><img src="/icons/check.svg" width="96" height="96" alt="Check mark">
 <figcaption><code>/icons/check.svg</code>: served with a Content-Security-Policy that forbids scripts</figcaption></figure>

@@ -136,6 +136,36 @@ describe.skipIf(!cliBuilt)('CLI start-up (needs dist/, built by npm test)', () =
     expect(await exited(origin.child, 20_000)).toBe(0);
   });
 
+  it('serves a demo page through the edge whose every resource loads, negotiated, and is a hit the second time', async () => {
+    const port = await freePair();
+    const demo = startCli(['demo', '--port', String(port)], { TMPDIR: await tempDir() });
+    for (let i = 0; i < 450 && !demo.output().includes('anycdn demo is running'); i++) await new Promise((r) => setTimeout(r, 100));
+    const edge = `http://127.0.0.1:${port}`;
+    expect(demo.output()).toContain(`Open the demo page:   ${edge}/index.html`);
+    const page = await request(`${edge}/index.html`);
+    expect(page.statusCode).toBe(200);
+    const html = await page.body.text();
+    // Every URL the page loads: src, each srcset candidate, the stylesheet and the icon.
+    const urls = new Set<string>();
+    for (const [, attr, value] of html.matchAll(/\b(src|srcset|href)="([^"]+)"/g)) {
+      for (const candidate of attr === 'srcset' ? value!.split(',').map((c) => c.trim().split(' ')[0]!) : [value!]) urls.add(candidate.replaceAll('&amp;', '&'));
+    }
+    expect([...urls].filter((u) => u.includes('fmt=auto')).length).toBeGreaterThanOrEqual(6);
+    const accept = 'image/avif,image/webp,image/apng,*/*;q=0.8'; // Chromium's, for images
+    for (const round of ['miss', 'hit']) {
+      for (const url of urls) {
+        const res = await request(`${edge}${url}`, { headers: { accept } });
+        const type = String(res.headers['content-type']);
+        await res.body.dump();
+        expect([url, res.statusCode]).toEqual([url, 200]);
+        if (url.includes('fmt=auto')) expect([url, type]).toEqual([url, 'image/avif']);
+        if (round === 'hit') expect([url, String(res.headers['cache-status'])]).toEqual([url, expect.stringMatching(/^anycdn; hit/)]);
+      }
+    }
+    demo.child.kill('SIGINT');
+    expect(await exited(demo.child, 20_000)).toBe(0);
+  });
+
   it('keeps a file uploaded into the demo over a sample when started again on the same data', async () => {
     const data = await tempDir();
     const token = 'cli-test-publish-token-0123456789';
