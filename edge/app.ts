@@ -53,7 +53,8 @@ export function createEdgeApp(deps: EdgeAppDeps): RequestListener {
     const method = req.method ?? 'GET';
     const target = req.url ?? '/';
     const edgeRequest = new NodeEdgeRequest(req, method, target, started, deps.isDraining());
-    const controlled = controlPathOf(target, edgeRequest);
+    const refusal = framingProblem(req);
+    const controlled = refusal === undefined ? controlPathOf(target, edgeRequest) : undefined;
     if (controlled !== undefined) {
       const reply = await control(method, controlled);
       if (method === 'HEAD') reply.body = null;
@@ -61,7 +62,6 @@ export function createEdgeApp(deps: EdgeAppDeps): RequestListener {
       await writeReply(res, reply);
       return;
     }
-    const refusal = framingProblem(req);
     let result = refusal === undefined ? await deps.pipeline.handle(edgeRequest) : deps.pipeline.refused(refusal, edgeRequest);
     const body = result.reply.body;
     // Upstream failing before the first byte of a body still gets its 502 or 504.

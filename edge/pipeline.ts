@@ -371,7 +371,7 @@ export class EdgePipeline {
     req: EdgeRequest,
     primary: string,
     key: string,
-    stale: { entry: BlobEntry; staleUntil: number | undefined; fwd: 'stale' | 'request' } | undefined,
+    stale: (StaleCopy & { fwd: 'stale' | 'request' }) | undefined,
   ): Promise<PipelineResult | Retry> {
     let flight = this.flights.join(key);
     const leader = flight === undefined;
@@ -386,10 +386,7 @@ export class EdgePipeline {
     try {
       outcome = await flight.outcome;
     } catch (err) {
-      if (stale !== undefined && this.staleAllowed(stale.staleUntil)) {
-        return this.serveStaleOnError(req, stale.entry, httpErrorOf(err).body.error);
-      }
-      return this.errorResult(err, { cache: CACHE, fwd, collapsed: !leader || undefined }, req);
+      return this.staleOnError(req, stale, err) ?? this.errorResult(err, { cache: CACHE, fwd, collapsed: !leader || undefined }, req);
     }
     switch (outcome.kind) {
       case 'not-modified':
@@ -397,10 +394,8 @@ export class EdgePipeline {
       case 'uncacheable': {
         const res = outcome.take();
         if (res === undefined) return this.pass(req, outcome.reason);
-        if (stale !== undefined && ERROR_STATUSES.has(res.status) && this.staleAllowed(stale.staleUntil)) {
-          discard(res.body);
-          return this.serveStaleOnError(req, stale.entry, `upstream-${res.status}`, res.status);
-        }
+        const staleAnswer = this.staleOnStatus(req, stale, res);
+        if (staleAnswer !== undefined) return staleAnswer;
         // Remember the URL as uncacheable only for reasons of the response: one client's
         // Authorization or `no-store` must not turn caching off for everyone else.
         if ((outcome.reason !== 'status' || res.status < 500) && !requestMadeUncacheable(req, outcome.reason, res.status)) this.hitForMiss.set(primary, true);
@@ -513,6 +508,22 @@ export class EdgePipeline {
     return { reply, outcome, bytes };
   }
 
+  /**
+   * stale-if-error (RFC 5861 §4, and the configured grace): the stale copy, when there is one and
+   * it is still allowed, for an upstream that failed; undefined otherwise.
+   */
+  private staleOnError(req: EdgeRequest, stale: StaleCopy | undefined, err: unknown): Promise<PipelineResult> | undefined {
+    if (stale === undefined || !this.staleAllowed(stale.staleUntil)) return undefined;
+    return this.serveStaleOnError(req, stale.entry, httpErrorOf(err).body.error);
+  }
+
+  /** The same for an upstream that answered 500, 502, 503 or 504 (its body is dropped). */
+  private staleOnStatus(req: EdgeRequest, stale: StaleCopy | undefined, res: UpstreamResponse): Promise<PipelineResult> | undefined {
+    if (stale === undefined || !ERROR_STATUSES.has(res.status) || !this.staleAllowed(stale.staleUntil)) return undefined;
+    discard(res.body);
+    return this.serveStaleOnError(req, stale.entry, `upstream-${res.status}`, res.status);
+  }
+
   private serveStaleOnError(req: EdgeRequest, entry: BlobEntry, detail: string, fwdStatus?: number): Promise<PipelineResult> {
     this.deps.metrics.staleServed.inc({ reason: 'upstream-error' });
     return this.serveEntry(req, entry, { cache: CACHE, fwd: 'stale', fwdStatus, detail: `stale-if-error ${detail}`.replace(/[\s_]+/g, '-') }, 'stale-error');
@@ -565,7 +576,7 @@ export class EdgePipeline {
    * Relay the request upstream as it is (conditions included), nothing stored. With a stale copy
    * (a HEAD for it), an upstream that fails gets the stale copy served instead, as in throughFlight.
    */
-  private async pass(req: EdgeRequest, reason: string, stale?: { entry: BlobEntry; staleUntil: number | undefined }): Promise<PipelineResult> {
+  private async pass(req: EdgeRequest, reason: string, stale?: StaleCopy): Promise<PipelineResult> {
     let res: UpstreamResponse;
     try {
       res = await this.deps.upstream.request({
@@ -574,13 +585,12 @@ export class EdgePipeline {
         headers: forwardRequestHeaders(req.headers, { dropConditions: false, ...this.hop(req) }),
       });
     } catch (err) {
-      if (stale !== undefined && this.staleAllowed(stale.staleUntil)) return this.serveStaleOnError(req, stale.entry, httpErrorOf(err).body.error);
-      throw err;
+      const staleAnswer = this.staleOnError(req, stale, err);
+      if (staleAnswer === undefined) throw err;
+      return staleAnswer;
     }
-    if (stale !== undefined && ERROR_STATUSES.has(res.status) && this.staleAllowed(stale.staleUntil)) {
-      discard(res.body);
-      return this.serveStaleOnError(req, stale.entry, `upstream-${res.status}`, res.status);
-    }
+    const staleAnswer = this.staleOnStatus(req, stale, res);
+    if (staleAnswer !== undefined) return staleAnswer;
     const fwd = stale !== undefined ? 'stale' : reason === 'method' || reason === 'authorization' ? 'bypass' : 'uri-miss';
     const result = this.relay(req, res, { cache: CACHE, fwd, fwdStatus: res.status, detail: reason }, reason === 'method' || reason === 'authorization' ? 'bypass' : 'pass');
     // A HEAD says what a GET would: for text the edge compresses, that its answer varies.
@@ -725,10 +735,15 @@ function discard(body: Readable): void {
   body.on('error', () => undefined).resume();
 }
 
-/** Whether a storability refusal came from the request (its Authorization or `no-store`) rather than the response. */
 /** The host a request's key is made with: an absolute-form target's own authority wins over Host (RFC 9112 §3.2.2). */
 function keyHost(req: EdgeRequest): string {
   return req.target.startsWith('/') ? (req.headers.get('host') ?? '') : req.url.host;
+}
+
+/** A stored copy past its freshness, and until when it may still stand in for a failing upstream. */
+interface StaleCopy {
+  entry: BlobEntry;
+  staleUntil: number | undefined;
 }
 
 /** A Cache-Status member: ours, to format, or the shield's, as it sent it. */
@@ -747,6 +762,7 @@ function fromShield(shieldStatus: string | undefined, leader: boolean): string |
   return `${shieldStatus}; collapsed`;
 }
 
+/** Whether a storability refusal came from the request (its Authorization, `no-store`, a fault of its own) rather than the response. */
 function requestMadeUncacheable(req: EdgeRequest, reason: NotStoredReason, status: number): boolean {
   return reason === 'authorization' || (reason === 'no-store' && requestCacheControl(req.headers).noStore) || (reason === 'status' && REQUEST_FAULT_STATUSES.has(status));
 }
