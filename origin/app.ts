@@ -46,15 +46,18 @@ export function createOriginListener(deps: OriginDeps): RequestListener {
     try {
       served = await serveContent(deps, { method, path, query, headers: req.headers });
     } catch (err) {
-      const e = failure(err, deps.logger);
-      const reply = jsonReply(e.status, e.body, e.headers);
-      served = { reply, outcome: 'error', bytes: method === 'HEAD' ? 0 : (reply.body as Buffer).length };
+      served = errorAnswer(method, failure(err, deps.logger));
     }
+    await send(res, method, path, started, served);
+  }
+
+  /** Write an answer that bypasses the router, with its Date, and log and count it. */
+  function send(res: ServerResponse, method: string, path: string, started: number, served: ContentAnswer): Promise<unknown> {
     // Date from the injected clock (RFC 9110 §6.6.1), so caches and tests agree on the time.
     served.reply.headers['date'] = httpDate(deps.now());
     const sent = writeReply(res, served.reply);
     recordRequest(deps, { method, path, status: served.reply.status, bytes: served.bytes, started, outcome: served.outcome, phases: served.phases });
-    await sent;
+    return sent;
   }
 
   return (req, res) => {
@@ -63,12 +66,7 @@ export function createOriginListener(deps: OriginDeps): RequestListener {
     if (deps.isDraining?.() === true) res.setHeader('connection', 'close');
     const refusal = framingProblem(req);
     if (refusal !== undefined) {
-      const started = performance.now();
-      const e = httpErrorOf(refusal);
-      const reply = jsonReply(e.status, e.body);
-      reply.headers['date'] = httpDate(deps.now());
-      void writeReply(res, reply).catch(() => res.destroy());
-      recordRequest(deps, { method: method ?? '', path: req.url ?? '', status: e.status, bytes: (reply.body as Buffer).length, started, outcome: 'error' });
+      send(res, method ?? '', req.url ?? '', performance.now(), errorAnswer(method, httpErrorOf(refusal))).catch(() => res.destroy());
       return;
     }
     if (method === 'GET' || method === 'HEAD') {
@@ -84,6 +82,12 @@ export function createOriginListener(deps: OriginDeps): RequestListener {
     }
     void routed(req, res);
   };
+}
+
+/** An error as the JSON answer the router-free paths send (no body for HEAD). */
+function errorAnswer(method: string | undefined, e: HttpError): ContentAnswer {
+  const reply = jsonReply(e.status, e.body, e.headers);
+  return { reply, outcome: 'error', bytes: method === 'HEAD' ? 0 : (reply.body as Buffer).length };
 }
 
 /**
