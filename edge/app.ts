@@ -13,6 +13,7 @@ import { framingProblem, invalidHost } from '../src/http/host.js';
 import { nodeRequestHeaders, type RequestHeaders } from '../src/http/request-headers.js';
 import { logRequest, type Logger } from '../src/log.js';
 import { tallied } from '../src/metrics.js';
+import { closeAfterIgnoredBody } from '../src/serve/listen.js';
 import { jsonReply, writeReply, type Reply } from '../src/serve/reply.js';
 import type { EdgeConfig } from './config.js';
 import { controlPathOf } from './control-path.js';
@@ -52,6 +53,7 @@ export function createEdgeApp(deps: EdgeAppDeps): RequestListener {
     const started = performance.now();
     const method = req.method ?? 'GET';
     const target = req.url ?? '/';
+    closeAfterIgnoredBody(req, res);
     const edgeRequest = new NodeEdgeRequest(req, method, target, started, deps.isDraining());
     const refusal = framingProblem(req);
     const controlled = refusal === undefined ? controlPathOf(target, edgeRequest) : undefined;

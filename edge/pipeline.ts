@@ -88,8 +88,12 @@ export interface FastRequest {
   readonly headers: Readonly<Record<string, string | string[] | undefined>>;
 }
 
-/** Request fields that change what may be reused or how it is answered: with any of them, the full path decides. */
-const NOT_FAST = new Set(['cache-control', 'pragma', 'authorization', 'range', 'if-none-match', 'if-modified-since', 'if-match', 'if-unmodified-since', 'if-range']);
+/**
+ * Request fields that change what may be reused or how it is answered: with any of them, the full
+ * path decides. A body (Content-Length, Transfer-Encoding) on a GET or HEAD closes the connection
+ * after the answer (closeAfterIgnoredBody), which the full path does.
+ */
+const NOT_FAST = new Set(['cache-control', 'pragma', 'authorization', 'range', 'if-none-match', 'if-modified-since', 'if-match', 'if-unmodified-since', 'if-range', 'content-length', 'transfer-encoding']);
 const NOT_FAST_LENGTHS = new Set([...NOT_FAST].map((name) => name.length));
 
 /**

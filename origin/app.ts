@@ -15,6 +15,7 @@ import { framingProblem } from '../src/http/host.js';
 import { httpDate } from '../src/http/headers.js';
 import { logRequest, type Logger } from '../src/log.js';
 import type { HttpMetrics } from '../src/metrics.js';
+import { closeAfterIgnoredBody } from '../src/serve/listen.js';
 import { jsonReply, writeReply } from '../src/serve/reply.js';
 import type { OriginConfig } from './config.js';
 import { isControlPath, refuseDotSegments, splitTarget } from './request-path.js';
@@ -64,6 +65,7 @@ export function createOriginListener(deps: OriginDeps): RequestListener {
     const method = req.method;
     // Draining: every answer tells the client to go (and reconnect to another origin).
     if (deps.isDraining?.() === true) res.setHeader('connection', 'close');
+    closeAfterIgnoredBody(req, res);
     const refusal = framingProblem(req);
     if (refusal !== undefined) {
       send(res, method ?? '', req.url ?? '', performance.now(), errorAnswer(method, httpErrorOf(refusal))).catch(() => res.destroy());

@@ -47,21 +47,20 @@ const CONNECT_REFUSED = `HTTP/1.1 501 Not Implemented\r\ncontent-type: applicati
 /**
  * A GET or HEAD with a body (which neither server reads) is answered on a connection then closed:
  * otherwise Node keeps it open after the answer to drain the body, and a client trickling one
- * byte at a time holds the connection for the whole request timeout.
+ * byte at a time holds the connection for the whole request timeout. Called by each server's
+ * handler, not here for every request: reading `req.headers` builds Node's header object, which
+ * the edge's fast hit never does (it has its own check, in fastHost).
  */
-function withoutIgnoredBodies(handler: RequestListener): RequestListener {
-  return (req, res) => {
-    if ((req.method === 'GET' || req.method === 'HEAD') && (req.headers['transfer-encoding'] !== undefined || (req.headers['content-length'] ?? '0') !== '0')) {
-      res.setHeader('connection', 'close');
-      res.once('finish', () => req.socket.destroySoon());
-    }
-    handler(req, res);
-  };
+export function closeAfterIgnoredBody(req: IncomingMessage, res: ServerResponse): void {
+  if (req.method !== 'GET' && req.method !== 'HEAD') return;
+  if (req.headers['transfer-encoding'] === undefined && (req.headers['content-length'] ?? '0') === '0') return;
+  res.setHeader('connection', 'close');
+  res.once('finish', () => req.socket.destroySoon());
 }
 
 export function listen(options: ListenOptions): Promise<RunningServer> {
   return new Promise((resolve, reject) => {
-    const server = createServer(withoutIgnoredBodies(options.handler));
+    const server = createServer(options.handler);
     server.headersTimeout = options.headersTimeoutMs ?? 15_000;
     server.requestTimeout = options.requestTimeoutMs ?? 600_000;
     server.keepAliveTimeout = options.keepAliveTimeoutMs ?? 65_000;
@@ -69,8 +68,7 @@ export function listen(options: ListenOptions): Promise<RunningServer> {
     // CONNECT (a proxy tunnel) is no request either server serves; without this Node drops the
     // socket without a word.
     server.on('connect', (_req: IncomingMessage, socket: Duplex) => socket.end(CONNECT_REFUSED));
-    const { expectContinue } = options;
-    const handler = withoutIgnoredBodies(options.handler);
+    const { expectContinue, handler } = options;
     if (expectContinue !== undefined) {
       server.on('checkContinue', (req: IncomingMessage, res: ServerResponse) => {
         if (expectContinue(req)) res.writeContinue();
