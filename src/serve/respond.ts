@@ -46,7 +46,8 @@ export interface Answer {
  * `writeHead` call, without building a `Headers` object — this is the cache-hit path, so it matters.
  */
 export async function answer(method: string, req: HeaderGetter, rep: Representation): Promise<Answer> {
-  const sent = rep.headers['date'];
+  // The Date is read only by If-Range (is Last-Modified strong?): parsed only for such a request.
+  const sent = req.get('if-range') == null ? undefined : rep.headers['date'];
   const validators = { etag: rep.etag, lastModified: rep.lastModified, date: typeof sent === 'string' ? parseHttpDate(sent) : undefined };
   if ((rep.status ?? 200) !== 200) return answerPlain(method, rep);
   const cond = evaluateConditional(method, req, validators);
