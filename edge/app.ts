@@ -3,9 +3,11 @@
  * the cache pipeline. A plain Node request listener, built from its dependencies and doing no I/O
  * of its own; edge/server.ts binds it to a port, opens the cache and handles draining.
  *
- * No router and no WHATWG Request/Response: a cache hit is one `writeHead` and one `end` on Node's
- * response, with the headers as one record, which is what makes the hit path cost little more
- * than bare Node (see BENCHMARKS.md, "Edge").
+ * No router and no WHATWG Request/Response. A fresh hit in memory is answered by `quick` before
+ * Node's HTTP server reads the request at all (src/serve/quick-front.ts): a head prepared once per
+ * object and second and the body, written to the socket. What reaches `handle` (misses, control
+ * routes, every request on a connection once the front has handed it to Node) is answered on
+ * Node's response, a hit still with one `writeHead` and one `end` (see BENCHMARKS.md, "Edge").
  */
 import type { IncomingMessage, RequestListener, ServerResponse } from 'node:http';
 import { clientError, httpErrorOf } from '../src/errors.js';
@@ -14,6 +16,7 @@ import { nodeRequestHeaders, type RequestHeaders } from '../src/http/request-hea
 import { logRequest, type Logger } from '../src/log.js';
 import { tallied } from '../src/metrics.js';
 import { closeAfterIgnoredBody } from '../src/serve/listen.js';
+import type { QuickReply, QuickResponder } from '../src/serve/quick-front.js';
 import { jsonReply, writeReply, type Reply } from '../src/serve/reply.js';
 import type { EdgeConfig } from './config.js';
 import { controlPathOf } from './control-path.js';
@@ -31,7 +34,14 @@ export interface EdgeAppDeps {
   metricsText?: () => Promise<string>;
 }
 
-export function createEdgeApp(deps: EdgeAppDeps): RequestListener {
+export interface EdgeApp {
+  /** Node's request listener: every request Node's HTTP server reads. */
+  handle: RequestListener;
+  /** The fresh hits in memory, answered before Node's HTTP server reads a request (src/serve/quick-front.ts). */
+  quick: QuickResponder;
+}
+
+export function createEdgeApp(deps: EdgeAppDeps): EdgeApp {
   const servedBy = `${deps.config.pop}/${deps.config.node}`;
   const counters = requestCounters(deps.metrics);
 
@@ -101,7 +111,15 @@ export function createEdgeApp(deps: EdgeAppDeps): RequestListener {
     writeReply(res, jsonReply(e.status, e.body, { 'x-served-by': servedBy, 'cache-control': 'no-store' })).catch(() => res.destroy());
   };
 
-  return (req, res) => {
+  const quick: QuickResponder = (req) => {
+    const started = performance.now();
+    const fast = deps.pipeline.fastHit(req, deps.isDraining());
+    if (fast === undefined) return undefined;
+    done(req.method, req.url, started, fast, fastHits[req.method]);
+    return fast.reply as QuickReply;
+  };
+
+  const handle: RequestListener = (req, res) => {
     // A fresh hit in memory is answered right here, synchronously: no promise, no request object.
     const started = performance.now();
     const method = req.method ?? 'GET';
@@ -119,6 +137,7 @@ export function createEdgeApp(deps: EdgeAppDeps): RequestListener {
     }
     serve(req, res).catch((err: unknown) => failed(req, res, err));
   };
+  return { handle, quick };
 }
 
 /**

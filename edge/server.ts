@@ -70,7 +70,7 @@ export async function startEdge(config: EdgeConfig, logger: Logger, options: Sta
   const unsubscribeDrops = disk?.onDrop((key) => pipeline.varyIndex.remove(key)) ?? (() => undefined);
   let draining = false;
   const app = createEdgeApp({ config, pipeline, metrics, logger, isDraining: () => draining, metricsText: options.metricsText });
-  const running = await listen({ address: config.listen, handler: app, socketIdleTimeoutMs: config.timeouts.clientIdle });
+  const running = await listen({ address: config.listen, handler: app.handle, quick: app.quick, socketIdleTimeoutMs: config.timeouts.clientIdle });
   const stats = store.stats();
   // A cluster's shield listens on an internal loopback port: only its workers' "edge listening" names the public address.
   logger.info({ url: running.url, upstream: config.upstream, cachedObjects: stats.entries, cachedBytes: stats.bytes }, options.workerSecret === undefined ? 'edge listening' : 'shield listening');

@@ -7,6 +7,7 @@ import type { AddressInfo } from 'node:net';
 import type { Duplex } from 'node:stream';
 import { createServer, type IncomingMessage, type RequestListener, type Server, type ServerResponse } from 'node:http';
 import type { ListenAddress } from '../config/common.js';
+import { installQuickFront, type QuickFront, type QuickResponder } from './quick-front.js';
 
 export interface ListenOptions {
   address: ListenAddress;
@@ -30,6 +31,11 @@ export interface ListenOptions {
    * body the request announced never comes). Default: Node's, always 100 Continue.
    */
   expectContinue?: (req: IncomingMessage) => boolean;
+  /**
+   * Answers what it can of each connection's requests before Node's HTTP server sees them
+   * (src/serve/quick-front.ts); the rest go to `handler` as usual. Default: none.
+   */
+  quick?: QuickResponder;
 }
 
 export interface RunningServer {
@@ -63,8 +69,10 @@ export function listen(options: ListenOptions): Promise<RunningServer> {
     const server = createServer(options.handler);
     server.headersTimeout = options.headersTimeoutMs ?? 15_000;
     server.requestTimeout = options.requestTimeoutMs ?? 600_000;
-    server.keepAliveTimeout = options.keepAliveTimeoutMs ?? 65_000;
     server.timeout = options.socketIdleTimeoutMs ?? 0;
+    // The Keep-Alive field tells clients how long an idle connection stays open: the idle timeout
+    // closes it sooner when shorter, so the field says that.
+    server.keepAliveTimeout = idleBound(server, options.keepAliveTimeoutMs ?? 65_000);
     // CONNECT (a proxy tunnel) is no request either server serves; without this Node drops the
     // socket without a word.
     server.on('connect', (_req: IncomingMessage, socket: Duplex) => socket.end(CONNECT_REFUSED));
@@ -76,25 +84,37 @@ export function listen(options: ListenOptions): Promise<RunningServer> {
         handler(req, res);
       });
     }
+    // A quick answer is written whole at once: a connection the front holds is idle between requests.
+    const timeouts = { firstRequestTimeoutMs: idleBound(server, server.headersTimeout), keepAliveTimeoutMs: server.keepAliveTimeout };
+    const front = options.quick === undefined ? undefined : installQuickFront(server, options.quick, timeouts);
     server.once('error', reject);
     server.listen(options.address.port, options.address.host);
     server.once('listening', () => {
       server.off('error', reject);
       const port = (server.address() as AddressInfo).port;
       const host = options.address.host.includes(':') ? `[${options.address.host}]` : options.address.host;
-      resolve({ server, port, url: `http://${host}:${port}`, close: (graceMs = 10_000) => closeServer(server, graceMs) });
+      resolve({ server, port, url: `http://${host}:${port}`, close: (graceMs = 10_000) => closeServer(server, graceMs, front) });
     });
   });
 }
 
-function closeServer(server: Server, graceMs: number): Promise<void> {
+/** `ms`, or the server's socket idle timeout when that is shorter. */
+function idleBound(server: Server, ms: number): number {
+  return server.timeout > 0 ? Math.min(server.timeout, ms) : ms;
+}
+
+function closeServer(server: Server, graceMs: number, front: QuickFront | undefined): Promise<void> {
   return new Promise((resolve) => {
-    const timer = setTimeout(() => server.closeAllConnections(), graceMs);
+    const timer = setTimeout(() => {
+      server.closeAllConnections();
+      front?.destroyAll();
+    }, graceMs);
     timer.unref();
     server.close(() => {
       clearTimeout(timer);
       resolve();
     });
     server.closeIdleConnections();
+    front?.closeIdle();
   });
 }

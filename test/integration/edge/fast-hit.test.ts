@@ -9,6 +9,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { NodeEdgeRequest } from '../../../edge/app.js';
 import type { PipelineResult } from '../../../edge/pipeline.js';
 import { startTestEdge, type TestEdge } from '../../support/edge.js';
+import { RawClient } from '../../support/raw-client.js';
 
 interface Scripted {
   status?: number;
@@ -127,6 +128,67 @@ describe('fast hits answer what the full pipeline answers', () => {
     expect(later.reply.headers).not.toBe(a.reply.headers);
     expect(Number(later.reply.headers['age'])).toBe(Number(a.reply.headers['age']) + 1);
     await expectSame('/f/shared.bin');
+  });
+});
+
+describe('on the wire: the quick front and Node answer a hit alike', () => {
+  it('for GET and HEAD, a negotiated image, and a client asking to close', async () => {
+    const body = Buffer.alloc(1500, 6);
+    await stored('/f/wire.bin', { headers: dated({ 'content-type': 'application/octet-stream', 'cache-control': 'max-age=60', etag: '"w1"' }), body });
+    scripts.set('/f/wire.img', { headers: dated({ 'content-type': 'image/webp', 'cache-control': 'max-age=60', vary: 'Accept' }), body: Buffer.alloc(12, 9) });
+    await edge.get('/f/wire.img', { accept: 'image/webp,*/*' });
+    const port = Number(new URL(edge.url).port);
+    const front = new RawClient(port);
+    // A request the front leaves to Node (a control route) hands this connection to Node.
+    const node = new RawClient(port);
+    try {
+      node.write(`GET /_cdn/healthz HTTP/1.1\r\nHost: ${host}\r\n\r\n`);
+      expect((await node.response()).status).toBe(200);
+      const ask = (c: RawClient, method: string, path: string, extra = '') => c.write(`${method} ${path} HTTP/1.1\r\nHost: ${host}\r\n${extra}\r\n`);
+      for (const [method, path, extra] of [['GET', '/f/wire.bin', ''], ['HEAD', '/f/wire.bin', ''], ['GET', '/f/wire.img', 'Accept: image/webp,*/*\r\n']] as const) {
+        ask(front, method, path, extra);
+        ask(node, method, path, extra);
+        const [a, b] = [await front.response(method === 'HEAD'), await node.response(method === 'HEAD')];
+        expect(a.status).toBe(200);
+        // Every field alike, Date included: a hit carries the stored response's Date (RFC 9110 §6.6.1).
+        expect(a.fields, `${method} ${path}`).toEqual(b.fields);
+        expect(a.fields['cache-status']).toMatch(/^anycdn; hit; ttl=\d+$/);
+        expect(a.body.equals(b.body)).toBe(true);
+      }
+      expect(front.unread + node.unread).toBe(0);
+      ask(front, 'GET', '/f/wire.bin', 'Connection: close\r\n');
+      ask(node, 'GET', '/f/wire.bin', 'Connection: close\r\n');
+      const [a, b] = [await front.response(), await node.response()];
+      expect(a.fields).toEqual(b.fields);
+      expect(a.fields['connection']).toBe('close');
+      expect(a.body.equals(body)).toBe(true);
+      expect(await front.closedWithin(2000)).toBe(true);
+      expect(await node.closedWithin(2000)).toBe(true);
+    } finally {
+      front.socket.destroy();
+      node.socket.destroy();
+    }
+  });
+
+  it('counts and sizes a hit the front answered in the request metrics', async () => {
+    await stored('/f/counted.bin', { headers: dated({ 'content-type': 'application/octet-stream', 'cache-control': 'max-age=60' }), body: Buffer.alloc(700, 3) });
+    const hits = async () => {
+      const text = await edge.server.metrics.registry.metrics();
+      const count = text.match(/^anycdn_edge_http_requests_total\{method="GET",status="200",outcome="hit"\} (\d+)$/m);
+      const bytes = text.match(/^anycdn_edge_http_response_bytes_total\{outcome="hit"\} (\d+)$/m);
+      return { count: Number(count?.[1] ?? 0), bytes: Number(bytes?.[1] ?? 0) };
+    };
+    const before = await hits();
+    const c = new RawClient(Number(new URL(edge.url).port));
+    try {
+      for (let i = 0; i < 3; i++) {
+        c.write(`GET /f/counted.bin HTTP/1.1\r\nHost: ${host}\r\n\r\n`);
+        expect((await c.response()).body.length).toBe(700);
+      }
+    } finally {
+      c.socket.destroy();
+    }
+    expect(await hits()).toEqual({ count: before.count + 3, bytes: before.bytes + 2100 });
   });
 });
 
