@@ -89,8 +89,9 @@ export function createEdgeApp(deps: EdgeAppDeps): EdgeApp {
     done(method, target, started, { ...result, bytes });
   }
 
-  // The fast path's label sets, looked up once.
+  // The fast path's label sets, looked up once: a 200 or a 304 hit.
   const fastHits = { GET: counters('GET', 200, 'hit'), HEAD: counters('HEAD', 200, 'hit') };
+  const fastCounters = (method: string, status: number) => (status !== 200 ? counters(method, status, 'hit') : method === 'HEAD' ? fastHits.HEAD : fastHits.GET);
 
   function done(method: string, target: string, started: number, { reply, outcome, bytes = 0 }: PipelineResult, fast?: { observe(seconds: number, bytes: number): void }): void {
     const seconds = (performance.now() - started) / 1000;
@@ -115,7 +116,7 @@ export function createEdgeApp(deps: EdgeAppDeps): EdgeApp {
     const started = performance.now();
     const fast = deps.pipeline.fastHit(req, deps.isDraining());
     if (fast === undefined) return undefined;
-    done(req.method, req.url, started, fast, fastHits[req.method]);
+    done(req.method, req.url, started, fast, fastCounters(req.method, fast.reply.status));
     return fast.reply as QuickReply;
   };
 
@@ -126,9 +127,9 @@ export function createEdgeApp(deps: EdgeAppDeps): EdgeApp {
     try {
       const fast = req.httpVersionMajor === 1 ? deps.pipeline.fastHit(req, deps.isDraining()) : undefined;
       if (fast !== undefined) {
-        res.writeHead(200, fast.reply.headers);
+        res.writeHead(fast.reply.status, fast.reply.headers);
         res.end(fast.reply.body);
-        done(method, req.url ?? '/', started, fast, method === 'HEAD' ? fastHits.HEAD : fastHits.GET);
+        done(method, req.url ?? '/', started, fast, fastCounters(method, fast.reply.status));
         return;
       }
     } catch (err) {

@@ -174,7 +174,8 @@ function ifMatchPasses(value: string, v: Validators | null): boolean {
   return current !== undefined && tags.some((t) => strongMatch(t, current));
 }
 
-function ifNoneMatchPasses(value: string, v: Validators | null): boolean {
+/** RFC 9110 §13.1.2: whether an If-None-Match field lets the request proceed (false: 304 for GET/HEAD). */
+export function ifNoneMatchPasses(value: string, v: Validators | null): boolean {
   const tags = parseEntityTags(value);
   if (tags === '*') return v === null;
   const current = v?.etag;

@@ -52,7 +52,7 @@ export async function answer(method: string, req: HeaderGetter, rep: Representat
   if ((rep.status ?? 200) !== 200) return answerPlain(method, rep);
   const cond = evaluateConditional(method, req, validators);
   if (cond === 'not-modified') {
-    return { reply: { status: 304, headers: pick(rep.headers, NOT_MODIFIED_HEADERS), body: null }, outcome: 'not-modified', bytes: 0 };
+    return { reply: { status: 304, headers: notModifiedHeaders(rep.headers), body: null }, outcome: 'not-modified', bytes: 0 };
   }
   if (cond === 'precondition-failed') {
     const headers = pick(rep.headers, PRECONDITION_FAILED_HEADERS);
@@ -96,8 +96,13 @@ export async function answer(method: string, req: HeaderGetter, rep: Representat
   return { reply: { status, headers, body }, outcome: status === 206 ? 'partial' : 'full', bytes: length };
 }
 
-function pick(headers: ReplyHeaders, names: readonly string[]): ReplyHeaders {
-  const out: ReplyHeaders = {};
+/** The fields of a 304 for a full answer's fields (RFC 9110 §15.4.5). */
+export function notModifiedHeaders<T extends string | string[]>(headers: Readonly<Record<string, T>>): Record<string, T> {
+  return pick(headers, NOT_MODIFIED_HEADERS);
+}
+
+function pick<T extends string | string[]>(headers: Readonly<Record<string, T>>, names: readonly string[]): Record<string, T> {
+  const out: Record<string, T> = {};
   for (const name of names) {
     const v = headers[name];
     if (v !== undefined) out[name] = v;

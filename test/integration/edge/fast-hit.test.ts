@@ -112,6 +112,27 @@ describe('fast hits answer what the full pipeline answers', () => {
     expect(draining.reply.headers['connection']).toBe('close');
   });
 
+  it('for If-None-Match: a 304 when a tag matches (weakly, or *), the 200 when none does', async () => {
+    await stored('/f/tagged.bin', { headers: dated({ 'content-type': 'image/png', 'cache-control': 'public, max-age=60', etag: '"t1"', 'last-modified': 'Tue, 01 Sep 2026 10:00:00 GMT', 'surrogate-key': 'f/tagged.bin', 'x-custom': 'not in a 304' }), body: Buffer.alloc(50, 1) });
+    for (const tags of ['"t1"', 'W/"t1"', '"x", "t1"', '*']) {
+      for (const method of ['GET', 'HEAD']) {
+        const got = await expectSame('/f/tagged.bin', method, false, { 'if-none-match': tags });
+        expect(got.reply.status, `${method} ${tags}`).toBe(304);
+        expect(got.reply.body).toBeNull();
+        expect(got.bytes).toBe(0);
+        expect(Object.keys(got.reply.headers).sort()).toEqual(['age', 'cache-control', 'cache-status', 'date', 'etag', 'last-modified', 'server-timing', 'surrogate-key', 'x-served-by']);
+      }
+    }
+    const closing = await expectSame('/f/tagged.bin', 'GET', true, { 'if-none-match': '"t1"' });
+    expect(closing.reply.headers['connection']).toBe('close');
+    const other = await expectSame('/f/tagged.bin', 'GET', false, { 'if-none-match': '"t2", W/"t0"' });
+    expect(other.reply.status).toBe(200);
+    expect(other.bytes).toBe(50);
+    await stored('/f/untagged.bin', { headers: dated({ 'content-type': 'image/png', 'cache-control': 'max-age=60' }), body: Buffer.alloc(5, 1) });
+    expect((await expectSame('/f/untagged.bin', 'GET', false, { 'if-none-match': '"t1"' })).reply.status).toBe(200);
+    expect((await expectSame('/f/untagged.bin', 'GET', false, { 'if-none-match': '*' })).reply.status).toBe(304);
+  });
+
   it('from one frozen header record per object and second, which draining never changes', async () => {
     await stored('/f/shared.bin', { headers: dated({ 'content-type': 'image/png', 'cache-control': 'max-age=60' }), body: Buffer.alloc(10, 5) });
     edge.clock.advance(400);
@@ -145,11 +166,19 @@ describe('on the wire: the quick front and Node answer a hit alike', () => {
       node.write(`GET /_cdn/healthz HTTP/1.1\r\nHost: ${host}\r\n\r\n`);
       expect((await node.response()).status).toBe(200);
       const ask = (c: RawClient, method: string, path: string, extra = '') => c.write(`${method} ${path} HTTP/1.1\r\nHost: ${host}\r\n${extra}\r\n`);
-      for (const [method, path, extra] of [['GET', '/f/wire.bin', ''], ['HEAD', '/f/wire.bin', ''], ['GET', '/f/wire.img', 'Accept: image/webp,*/*\r\n']] as const) {
+      const cases = [
+        ['GET', '/f/wire.bin', '', 200],
+        ['HEAD', '/f/wire.bin', '', 200],
+        ['GET', '/f/wire.img', 'Accept: image/webp,*/*\r\n', 200],
+        ['GET', '/f/wire.bin', 'If-None-Match: "w1"\r\n', 304],
+        ['GET', '/f/wire.bin', 'If-None-Match: "w0"\r\n', 200],
+      ] as const;
+      for (const [method, path, extra, status] of cases) {
         ask(front, method, path, extra);
         ask(node, method, path, extra);
-        const [a, b] = [await front.response(method === 'HEAD'), await node.response(method === 'HEAD')];
-        expect(a.status).toBe(200);
+        const [a, b] = [await front.response(method === 'HEAD' || status === 304), await node.response(method === 'HEAD' || status === 304)];
+        expect(a.status).toBe(status);
+        expect(b.status).toBe(status);
         // Every field alike, Date included: a hit carries the stored response's Date (RFC 9110 §6.6.1).
         expect(a.fields, `${method} ${path}`).toEqual(b.fields);
         expect(a.fields['cache-status']).toMatch(/^anycdn; hit; ttl=\d+$/);
@@ -216,7 +245,6 @@ describe('the fast path declines', () => {
     expect(fast('/f/declines.bin')).toBeDefined();
     for (const [name, value] of [
       ['range', 'bytes=0-9'],
-      ['if-none-match', '"d1"'],
       ['if-modified-since', new Date(edge.clock.now()).toUTCString()],
       ['if-match', '"d1"'],
       ['if-unmodified-since', new Date(edge.clock.now()).toUTCString()],
@@ -234,6 +262,10 @@ describe('the fast path declines', () => {
     expect(edge.server.pipeline.fastHit({ method: 'GET', url: '/f/declines.bin', rawHeaders: ['HOST', host, 'Accept', '*/*'], headers: { host, accept: '*/*' } })).toBeDefined();
     // Only the first Host counts, as in Node's parsed fields.
     expect(edge.server.pipeline.fastHit({ method: 'GET', url: '/f/declines.bin', rawHeaders: ['Host', 'elsewhere.example', 'Host', host], headers: { host: 'elsewhere.example' } })).toBeUndefined();
+    // If-None-Match is the fast path's alone: with another precondition, or twice, the full path combines them.
+    expect(fast('/f/declines.bin', { 'if-none-match': '"d1"', 'if-modified-since': new Date(edge.clock.now()).toUTCString() })).toBeUndefined();
+    expect(fast('/f/declines.bin', { 'if-none-match': '"d1"', 'if-match': '"d1"' })).toBeUndefined();
+    expect(edge.server.pipeline.fastHit({ method: 'GET', url: '/f/declines.bin', rawHeaders: ['Host', host, 'If-None-Match', '"x"', 'If-None-Match', '"d1"'], headers: { host, 'if-none-match': '"x", "d1"' } })).toBeUndefined();
     expect(fast('/f/declines.bin', {}, 'POST')).toBeUndefined();
     expect(fast('/f/never-requested.bin')).toBeUndefined();
   });
