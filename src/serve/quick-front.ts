@@ -14,7 +14,7 @@
  * (limits, errors, timeouts, bodies): a whole request head in the bytes at hand, `GET` or `HEAD`,
  * an origin-form target of visible ASCII, `HTTP/1.1`, each field `token:` then visible ASCII,
  * spaces or tabs, each field name once, no body (Content-Length, Transfer-Encoding), no Expect or
- * Upgrade, Connection only `keep-alive` or `close`, at most 16 KiB (Node's header limit).
+ * Upgrade, Connection only `keep-alive` or `close`, at most 64 fields and 16 KiB (Node's limit).
  * Anything else, a head split over several reads included, goes to Node.
  */
 import { STATUS_CODES, type Server } from 'node:http';
@@ -64,6 +64,12 @@ export interface QuickFront {
 
 /** Node's default maximum request head (`--max-http-header-size`). */
 const MAX_HEAD_BYTES = 16 * 1024;
+/**
+ * Fields in a head the front reads; more go to Node. Browsers send ~10–20; the bound keeps the
+ * duplicate check (quadratic) from costing more than Node's own parse for a head of 16 KiB of
+ * tiny fields.
+ */
+const MAX_FIELDS = 64;
 const END_OF_HEAD = Buffer.from('\r\n\r\n');
 const REQUEST_LINE = /^(GET|HEAD) (\/[\x21-\x7e]*) HTTP\/1\.1$/;
 /** Every field line: a token, a colon, then visible ASCII, space or tab (no obs-fold, no obs-text). */
@@ -216,7 +222,7 @@ export function readHead(bytes: Buffer, start: number): ReadHead | undefined {
     const value = fields.slice(colon + 1, next).trim();
     at = next + 2;
     const lower = name.toLowerCase();
-    if (names.includes(lower) || NODE_FIELDS.has(lower)) return undefined;
+    if (names.length === MAX_FIELDS || names.includes(lower) || NODE_FIELDS.has(lower)) return undefined;
     if (lower === 'connection') {
       const option = value.toLowerCase();
       if (option === 'close') close = true;

@@ -67,6 +67,13 @@ describe('readHead: what the quick front reads itself', () => {
     expect(head(bytes)).toBeUndefined();
   });
 
+  it('reads up to 64 fields and leaves more to Node (16 KiB of tiny fields costs it no quadratic check)', () => {
+    const fields = (n: number) => `GET / HTTP/1.1\r\n${Array.from({ length: n }, (_, i) => `f${i}: v\r\n`).join('')}\r\n`;
+    expect(head(fields(64))!.request.rawHeaders.length).toBe(128);
+    expect(head(fields(65))).toBeUndefined();
+    expect(head(fields(3000))).toBeUndefined();
+  });
+
   it('leaves a head over 16 KiB to Node (its 431), and reads one just under', () => {
     const field = (n: number) => `GET / HTTP/1.1\r\nX: ${'a'.repeat(n)}\r\n\r\n`;
     const overhead = field(0).length;
