@@ -14,7 +14,7 @@
  * (limits, errors, timeouts, bodies): a whole request head in the bytes at hand, `GET` or `HEAD`,
  * an origin-form target of visible ASCII, `HTTP/1.1`, each field `token:` then visible ASCII,
  * spaces or tabs, each field name once, no body (Content-Length, Transfer-Encoding), no Expect or
- * Upgrade, Connection only `keep-alive` or `close`, at most 64 fields and 16 KiB (Node's limit).
+ * Upgrade, Connection only `keep-alive` or `close`, a Host, at most 64 fields and 16 KiB (Node's limit).
  * Anything else, a head split over several reads included, goes to Node.
  */
 import { STATUS_CODES, type Server } from 'node:http';
@@ -231,6 +231,8 @@ export function readHead(bytes: Buffer, start: number): ReadHead | undefined {
     names.push(lower);
     rawHeaders.push(name, value);
   }
+  // RFC 9112 §3.2: an HTTP/1.1 request without Host is a 400, Node's to send.
+  if (!names.includes('host')) return undefined;
   return { request: new FrontRequest(line[1] as 'GET' | 'HEAD', line[2]!, rawHeaders, names), end: blank + 4, close };
 }
 

@@ -6,7 +6,7 @@
 import type { Socket } from 'node:net';
 import { afterEach, describe, expect, it } from 'vitest';
 import { listen, type RunningServer } from '../../../src/serve/listen.js';
-import type { QuickReply, QuickRequest } from '../../../src/serve/quick-front.js';
+import { readHead, type QuickReply, type QuickRequest } from '../../../src/serve/quick-front.js';
 import { RawClient } from '../../support/raw-client.js';
 
 const QUICK_BODY = Buffer.from('quick body\n');
@@ -243,5 +243,42 @@ describe('quick front', () => {
     running = undefined;
     expect(Date.now() - t0).toBeLessThan(1000);
     expect(await c.closedWithin(1000)).toBe(true);
+  });
+
+  it('reads every head it accepts as Node\'s parser does: mutated requests, compared field by field', async () => {
+    // Node's server says what it parsed; the front must never read a request Node would refuse or read otherwise.
+    running = await listen({
+      address: { host: '127.0.0.1', port: 0 },
+      handler: (req, res) => {
+        const body = JSON.stringify({ method: req.method, url: req.url, raw: req.rawHeaders });
+        res.writeHead(200, { 'content-length': Buffer.byteLength(body), connection: 'close' });
+        res.end(body);
+      },
+    });
+    const base = 'GET /a/b.jpg?w=1 HTTP/1.1\r\nHost: cdn.example\r\nAccept: image/webp,*/*\r\nUser-Agent: x y\r\n\r\n';
+    const pieces = [' ', '\t', '\r', '\n', '\r\n', ':', '\0', '\x7f', '\xe9', '"', '/', 'a', '\x0b', ' \r\n', '\r\n ', 'HTTP/1.1'];
+    let seed = 12345;
+    const random = (n: number) => (seed = (seed * 1103515245 + 12345) & 0x7fffffff) % n;
+    let compared = 0;
+    for (let i = 0; i < 1500; i++) {
+      let text = base;
+      for (let k = 1 + random(3); k > 0; k--) {
+        const at = random(text.length - 4);
+        const piece = pieces[random(pieces.length)]!;
+        const op = random(3);
+        text = op === 0 ? text.slice(0, at) + piece + text.slice(at) : op === 1 ? text.slice(0, at) + text.slice(at + 1) : text.slice(0, at) + piece + text.slice(at + 1);
+      }
+      const bytes = Buffer.from(text, 'latin1');
+      const read = readHead(bytes, 0);
+      if (read === undefined) continue;
+      const c = client(running.port);
+      c.write(bytes.subarray(0, read.end));
+      const r = await c.response();
+      expect(r.status, JSON.stringify(text)).toBe(200);
+      expect(JSON.parse(r.body.toString()), JSON.stringify(text)).toEqual({ method: read.request.method, url: read.request.url, raw: read.request.rawHeaders });
+      c.socket.destroy();
+      compared++;
+    }
+    expect(compared).toBeGreaterThan(100);
   });
 });
