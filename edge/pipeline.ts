@@ -223,8 +223,10 @@ export class EdgePipeline {
 
   /**
    * The common hit, answered without waiting on anything: a GET or HEAD with none of NOT_FAST's
-   * fields (a 304 when its If-None-Match matches), for a fresh 200 held in memory that is not compressed per client (Vary variants are
-   * looked up by the same key as in serveCacheable). It answers exactly what serveCacheable would
+   * fields (a 304 when its If-None-Match matches), for a fresh 200 held in memory that is not
+   * compressed per client (Vary variants are looked up by the same key as in serveCacheable),
+   * answered before Node's HTTP server reads the request (src/serve/quick-front.ts) or, on a
+   * connection handed to Node, in the request handler. It answers exactly what serveCacheable would
    * (a test compares the two), except that Server-Timing carries no duration, with a header record
    * prepared once per stored object; anything else returns undefined and takes the full path. The
    * reply's header record is shared with the object's other hits in the same second and frozen:

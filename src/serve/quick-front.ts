@@ -54,8 +54,6 @@ export interface QuickFrontOptions {
 }
 
 export interface QuickFront {
-  /** Connections held by the front now (not yet handed to Node). */
-  readonly connections: number;
   /** Ends every held connection once its answers are written (stop accepting is the server's). */
   closeIdle(): void;
   /** Destroys every held connection. */
@@ -180,9 +178,6 @@ export function installQuickFront(server: Server, respond: QuickResponder, optio
   });
 
   return {
-    get connections() {
-      return held.size;
-    },
     closeIdle() {
       stopping = true;
       // A connection is idle unless requests wait for the client to read: answers are written whole, at once.
