@@ -46,6 +46,7 @@ export function createEdgeApp(deps: EdgeAppDeps): EdgeApp {
   const counters = requestCounters(deps.metrics);
 
   async function control(method: string, path: string): Promise<Reply> {
+    if (path === '*') return { status: 204, headers: { allow: 'GET, HEAD, OPTIONS, POST, PUT, PATCH, DELETE', 'x-served-by': servedBy }, body: null };
     const readable = method === 'GET' || method === 'HEAD';
     if (readable && path === '/_cdn/healthz') {
       const draining = deps.isDraining();
@@ -66,7 +67,8 @@ export function createEdgeApp(deps: EdgeAppDeps): EdgeApp {
     closeAfterIgnoredBody(req, res);
     const edgeRequest = new NodeEdgeRequest(req, method, target, started, deps.isDraining());
     const refusal = framingProblem(req);
-    const controlled = refusal === undefined ? controlPathOf(target, edgeRequest) : undefined;
+    // OPTIONS * (RFC 9110 §9.3.7) asks about this server, not a resource: a control route.
+    const controlled = refusal !== undefined ? undefined : method === 'OPTIONS' && target === '*' ? '*' : controlPathOf(target, edgeRequest);
     if (controlled !== undefined) {
       const reply = await control(method, controlled);
       if (method === 'HEAD') reply.body = null;

@@ -11,7 +11,7 @@ import type { IncomingMessage, RequestListener, ServerResponse } from 'node:http
 import { getRequestListener } from '@hono/node-server';
 import { Hono, type Context } from 'hono';
 import { httpErrorOf, type HttpError } from '../src/errors.js';
-import { framingProblem } from '../src/http/host.js';
+import { framingProblem, unreadableTarget } from '../src/http/host.js';
 import { httpDate } from '../src/http/headers.js';
 import { logRequest, type Logger } from '../src/log.js';
 import type { HttpMetrics } from '../src/metrics.js';
@@ -67,8 +67,14 @@ export function createOriginListener(deps: OriginDeps): RequestListener {
     if (deps.isDraining?.() === true) res.setHeader('connection', 'close');
     closeAfterIgnoredBody(req, res);
     const refusal = framingProblem(req);
-    if (refusal !== undefined) {
-      send(res, method ?? '', req.url ?? '', performance.now(), errorAnswer(method, httpErrorOf(refusal))).catch(() => res.destroy());
+    if (refusal === undefined && method === 'OPTIONS' && req.url === '*') {
+      // RFC 9110 §9.3.7: OPTIONS * asks about the server as a whole.
+      send(res, method, '*', performance.now(), { reply: { status: 204, headers: { allow: 'GET, HEAD, PUT, DELETE, OPTIONS' }, body: null }, outcome: 'other', bytes: 0 }).catch(() => res.destroy());
+      return;
+    }
+    const unreadable = refusal ?? unreadableTarget(req.url ?? '/');
+    if (unreadable !== undefined) {
+      send(res, method ?? '', req.url ?? '', performance.now(), errorAnswer(method, httpErrorOf(unreadable))).catch(() => res.destroy());
       return;
     }
     if (method === 'GET' || method === 'HEAD') {

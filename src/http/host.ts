@@ -41,3 +41,12 @@ export function framingProblem(req: Pick<IncomingMessage, 'httpVersionMajor' | '
   }
   return duplicateHost(req.rawHeaders) ?? invalidHost(req.headers.host);
 }
+
+/**
+ * RFC 9112 §3.2: a request target either server reads is a path (origin-form) or a whole http(s)
+ * URL (absolute-form); `*` is only for OPTIONS (§3.2.4), which each server answers itself.
+ */
+export function unreadableTarget(target: string): CdnError | undefined {
+  if (target.startsWith('/') || /^https?:\/\//i.test(target)) return undefined;
+  return clientError('bad_request', `cannot read the request target ${JSON.stringify(target.slice(0, 200))}: send a path such as /photos/cat.jpg`, { status: 400 });
+}

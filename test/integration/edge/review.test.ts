@@ -154,6 +154,18 @@ describe('edge review', () => {
     expect(up.seen.length).toBe(4);
   });
 
+  it('answers OPTIONS * itself (204 with Allow), and refuses any other target that is not a path or URL with a 400 naming it', async () => {
+    const { up, edge } = await setup((_req, res) => res.writeHead(200, { 'content-type': 'text/plain' }).end('x'));
+    const options = await exchange(edge.url, 'OPTIONS * HTTP/1.1\r\nHost: cdn.test\r\nConnection: close\r\n\r\n');
+    expect(options).toMatch(/^HTTP\/1\.1 204 /);
+    expect(options).toMatch(/\r\nallow: GET, HEAD, OPTIONS, POST, PUT, PATCH, DELETE\r\n/);
+    expect(options).toMatch(/\r\nx-served-by: test\/edge-1\r\n/);
+    const star = await exchange(edge.url, 'GET * HTTP/1.1\r\nHost: cdn.test\r\nConnection: close\r\n\r\n');
+    expect(star).toMatch(/^HTTP\/1\.1 400 /);
+    expect(star).toContain('request target \\"*\\"');
+    expect(up.seen).toEqual([]);
+  });
+
   it('sends Cache-Status and X-Served-By on a 412 too', async () => {
     const { edge } = await setup((_req, res) => {
       res.writeHead(200, { 'content-type': 'text/plain', 'cache-control': 'public, max-age=60', etag: '"v1"' });

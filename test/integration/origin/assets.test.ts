@@ -352,6 +352,14 @@ describe('publisher API and originals', () => {
     const options = await request(`${origin.url}/some/file.txt`, { method: 'OPTIONS' });
     expect([options.statusCode, options.headers['allow']]).toEqual([204, 'GET, HEAD, OPTIONS']);
     await options.body.dump();
+    // OPTIONS * asks about the server; any other target that is neither a path nor a URL is a 400 naming it.
+    const server = await rawExchange(origin.url, 'OPTIONS * HTTP/1.1\r\nHost: cdn.test\r\nConnection: close\r\n\r\n');
+    expect(server).toMatch(/^HTTP\/1\.1 204 /);
+    expect(server).toMatch(/\r\nallow: GET, HEAD, PUT, DELETE, OPTIONS\r\n/);
+    const star = await rawExchange(origin.url, 'GET * HTTP/1.1\r\nHost: cdn.test\r\nConnection: close\r\n\r\n');
+    expect(star).toMatch(/^HTTP\/1\.1 400 /);
+    expect(star).toContain('"error":"bad_request"');
+    expect(star).toContain('request target \\"*\\"');
   });
 
   it('routes content by the raw target: absolute-form, reserved names, errors as JSON with a Date', async () => {
