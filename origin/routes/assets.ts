@@ -6,6 +6,7 @@
 import type { Hono } from 'hono';
 import { requireBearer } from '../../src/auth.js';
 import { clientError } from '../../src/errors.js';
+import { cacheControlProblem } from '../../src/http/cache-control.js';
 import { evaluateConditional } from '../../src/http/conditional.js';
 import type { HeaderGetter } from '../../src/http/headers.js';
 import { rawRequestPath, type OriginDeps, type OriginEnv } from '../app.js';
@@ -33,6 +34,9 @@ function parseCacheControlHeader(header: string | null | undefined): string | un
   if (header.length > 1024 || !/^[\x20-\x7e]+$/.test(header)) {
     throw clientError('invalid_header', 'Cache-Control must be at most 1024 visible ASCII characters', { field: 'cache-control' });
   }
+  // Stored and sent to every cache and browser as given: a value they would misread is refused now.
+  const problem = cacheControlProblem(header);
+  if (problem !== undefined) throw clientError('invalid_header', `Cache-Control: ${problem}`, { field: 'cache-control' });
   return header.trim();
 }
 

@@ -185,6 +185,39 @@ export function splitDirectives(value: string): Directive[] {
   return out;
 }
 
+/** Directives whose argument is delta-seconds (RFC 9111 §1.2.2, §5.2; RFC 5861 §3, §4). */
+const DELTA_SECONDS_DIRECTIVES = new Set(['max-age', 's-maxage', 'stale-while-revalidate', 'stale-if-error']);
+const CACHE_DIRECTIVE = /^([!#$%&'*+\-.^_`|~0-9A-Za-z]+)(?:=([!#$%&'*+\-.^_`|~0-9A-Za-z]+|"(?:[^"\\]|\\.)*"))?$/;
+
+/**
+ * What is wrong with a response Cache-Control value someone sends to be stored and served (a
+ * publisher's upload), or undefined when every element is `token [ "=" ( token / quoted-string ) ]`
+ * (RFC 9111 §5.2; empty list elements allowed, RFC 9110 §5.6.1) and the lifetimes are
+ * delta-seconds. Unknown directives are extensions and pass (§5.2.3).
+ */
+export function cacheControlProblem(value: string): string | undefined {
+  const elements: string[] = [];
+  let start = 0;
+  let quoted = false;
+  for (let i = 0; i <= value.length; i++) {
+    const ch = value[i];
+    if (ch === '\\' && quoted) i++;
+    else if (ch === '"') quoted = !quoted;
+    else if (ch === undefined || (ch === ',' && !quoted)) {
+      elements.push(value.slice(start, i).trim());
+      start = i + 1;
+    }
+  }
+  for (const element of elements) {
+    if (element === '') continue;
+    const m = CACHE_DIRECTIVE.exec(element);
+    if (m === null) return `${JSON.stringify(element)} is not a directive (name, or name=value)`;
+    const name = m[1]!.toLowerCase();
+    if (DELTA_SECONDS_DIRECTIVES.has(name) && !/^(\d+|"\d+")$/.test(m[2] ?? '')) return `${name} needs a number of seconds, got ${JSON.stringify(element)}`;
+  }
+  return undefined;
+}
+
 // RFC 9110 §5.6.4: quoted-string with quoted-pair.
 function unquote(raw: string): string {
   if (!raw.startsWith('"')) return raw;

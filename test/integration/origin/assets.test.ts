@@ -339,6 +339,27 @@ describe('publisher API and originals', () => {
     await client.close();
   });
 
+  it('refuses an upload whose Cache-Control caches and browsers would misread, storing nothing', async () => {
+    for (const [value, says] of [
+      ['max-age=abc', 'max-age needs a number of seconds'],
+      ['public, s-maxage=-5', 's-maxage needs a number of seconds'],
+      ['max-age', 'max-age needs a number of seconds'],
+      ['public; max-age=60', 'is not a directive'],
+      ['private="unterminated', 'is not a directive'],
+      ['max age=60', 'is not a directive'],
+    ] as const) {
+      const put = await origin.put('cc/refused.txt', 'x', { 'cache-control': value });
+      expect(put.status, value).toBe(400);
+      expect(put.json).toMatchObject({ error: 'invalid_header', field: 'cache-control' });
+      expect(String(put.json['message']), value).toContain(says);
+    }
+    expect((await get('/cc/refused.txt')).status).toBe(404);
+    // Extensions, quoted arguments and empty list elements are valid, and served as sent.
+    const ok = 'public, max-age="600", , stale-while-revalidate=30, x-ext="a, b", no-cache="set-cookie"';
+    expect((await origin.put('cc/kept.txt', 'x', { 'cache-control': ok })).status).toBe(201);
+    expect((await get('/cc/kept.txt')).headers['cache-control']).toBe(ok);
+  });
+
   it('answers 405 with Allow to methods a path does not support', async () => {
     const post = await request(`${origin.url}/some/file.txt`, { method: 'POST', body: 'x' });
     expect(post.statusCode).toBe(405);

@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import {
+  cacheControlProblem,
   type CacheControl,
   effectiveCacheControl,
   emptyCacheControl,
@@ -134,5 +135,35 @@ describe('requestCacheControl (RFC 9111 §5.2.1, §5.4)', () => {
   ];
   it.each(rows)('%s', (_name, headers, expected) => {
     expect(requestCacheControl(headerGetter(headers))).toEqual(cc(expected));
+  });
+});
+
+describe('cacheControlProblem: a Cache-Control value to be stored as given (RFC 9111 §5.2)', () => {
+  it.each([
+    'public, max-age=600',
+    'no-store',
+    'max-age="60"',
+    'public, , max-age=1',
+    'private="set-cookie, x-a", max-age=0',
+    'x-extension=tok, y-ext="quoted \\" inside"',
+    'stale-if-error=86400, stale-while-revalidate=0',
+    'MAX-AGE=5',
+  ])('accepts %s', (value) => {
+    expect(cacheControlProblem(value)).toBeUndefined();
+  });
+
+  it.each([
+    ['max-age=abc', 'max-age needs a number of seconds, got "max-age=abc"'],
+    ['max-age=-1', 'max-age needs a number of seconds, got "max-age=-1"'],
+    ['max-age=1.5', 'max-age needs a number of seconds, got "max-age=1.5"'],
+    ['s-maxage', 's-maxage needs a number of seconds, got "s-maxage"'],
+    ['Stale-If-Error=soon', 'stale-if-error needs a number of seconds, got "Stale-If-Error=soon"'],
+    ['public; max-age=60', '"public; max-age=60" is not a directive (name, or name=value)'],
+    ['max age', '"max age" is not a directive (name, or name=value)'],
+    ['=60', '"=60" is not a directive (name, or name=value)'],
+    ['private="open', '"private=\\"open" is not a directive (name, or name=value)'],
+    ['a=b=c', '"a=b=c" is not a directive (name, or name=value)'],
+  ])('refuses %s', (value, problem) => {
+    expect(cacheControlProblem(value)).toBe(problem);
   });
 });
