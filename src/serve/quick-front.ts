@@ -72,8 +72,8 @@ const END_OF_HEAD = Buffer.from('\r\n\r\n');
 const REQUEST_LINE = /^(GET|HEAD) (\/[\x21-\x7e]*) HTTP\/1\.1$/;
 /** Every field line: a token, a colon, then visible ASCII, space or tab (no obs-fold, no obs-text). */
 const FIELD_LINES = /^(?:[!#$%&'*+\-.^_`|~0-9A-Za-z]+:[\t\x20-\x7e]*\r\n)*$/;
-/** Fields that make a request the front leaves to Node (a body, a protocol change, an expectation). */
-const NODE_FIELDS = new Set(['content-length', 'transfer-encoding', 'expect', 'upgrade']);
+/** Fields that make a request the front leaves to Node (a body, a protocol change, an expectation, Proxy-Connection, which Node's parser reads as Connection). */
+const NODE_FIELDS = new Set(['content-length', 'transfer-encoding', 'expect', 'upgrade', 'proxy-connection']);
 const UNSAFE_IN_HEAD = /[\r\n\0]/;
 
 /**
@@ -102,8 +102,11 @@ export function installQuickFront(server: Server, respond: QuickResponder, optio
     let waiting: Buffer | undefined;
 
     const finish = (): void => {
+      // Nothing more is read; the socket goes once the answers are flushed, as Node's server does
+      // (it allows half-open connections, so end() alone would leave it readable).
       closing = true;
-      socket.end();
+      socket.pause();
+      socket.destroySoon();
     };
 
     const handOver = (rest: Buffer): void => {
@@ -120,6 +123,12 @@ export function installQuickFront(server: Server, respond: QuickResponder, optio
     const answer = (bytes: Buffer): void => {
       let at = 0;
       while (at < bytes.length && !closing) {
+        if (socket.writableNeedDrain) {
+          // The client is behind reading: what it sent waits, unread, and TCP holds back the rest.
+          waiting = bytes.subarray(at);
+          socket.pause();
+          return;
+        }
         const head = readHead(bytes, at);
         if (head === undefined) return handOver(bytes.subarray(at));
         let reply: QuickReply | undefined;
@@ -141,12 +150,6 @@ export function installQuickFront(server: Server, respond: QuickResponder, optio
           socket.setTimeout(keepAliveTimeout); // an idle timer: every read and write restarts it
         }
         if (out.close || head.close) return finish();
-        if (socket.writableNeedDrain && at < bytes.length) {
-          // Pipelined requests wait, unread, until the client has read the answers so far.
-          waiting = bytes.subarray(at);
-          socket.pause();
-          return;
-        }
       }
       if (clientEnded || stopping) finish();
     };

@@ -3,7 +3,7 @@
  * answers itself, what it hands to Node and how (every byte, in order), and how its connections
  * end. The responder answers GET/HEAD /quick/*; Node's handler answers everything, saying so.
  */
-import type { Socket } from 'node:net';
+import { connect, type Socket } from 'node:net';
 import { afterEach, describe, expect, it } from 'vitest';
 import { listen, type RunningServer } from '../../../src/serve/listen.js';
 import { readHead, type QuickReply, type QuickRequest } from '../../../src/serve/quick-front.js';
@@ -201,6 +201,40 @@ describe('quick front', () => {
       else expect(r.body.equals(QUICK_BODY)).toBe(true);
     }
     expect(c.unread).toBe(0);
+  });
+
+  it('stops answering a client that does not read, however its requests arrive, and answers them all once it reads', async () => {
+    const { port, seen } = await start();
+    const c = client(port);
+    c.socket.setNoDelay(true); // each request in its own segment, so each arrives in its own read
+    c.socket.pause();
+    for (let i = 0; i < 30; i++) {
+      c.write(get('/quick/big'));
+      await new Promise((r) => setTimeout(r, 15));
+    }
+    // Each answer is 1 MiB: the socket's buffer is full after the first few, and the rest wait unread.
+    expect(seen.length).toBeLessThanOrEqual(4);
+    c.socket.resume();
+    for (let i = 0; i < 30; i++) expect((await c.response(false, 10_000)).body.equals(BIG_BODY)).toBe(true);
+    expect(seen.length).toBe(30);
+  });
+
+  it('lets a closing connection go once its answer is out, even if the client keeps its side open', async () => {
+    const { port } = await start();
+    const socket = connect({ port, host: '127.0.0.1', allowHalfOpen: true });
+    open.push(socket);
+    socket.on('data', () => undefined);
+    socket.write(get('/quick/1', 'Connection: close\r\n'));
+    const deadline = Date.now() + 2000;
+    let count = -1;
+    await new Promise((r) => setTimeout(r, 50));
+    while (Date.now() < deadline) {
+      count = await new Promise<number>((resolve) => running!.server.getConnections((_e, n) => resolve(n)));
+      if (count === 0) break;
+      socket.write('x'); // a client trickling bytes must not keep it open either
+      await new Promise((r) => setTimeout(r, 50));
+    }
+    expect(count).toBe(0);
   });
 
   it('ends its side after the answers when the client half-closes, whoever answers them', async () => {

@@ -51,6 +51,7 @@ describe('readHead: what the quick front reads itself', () => {
     ['a chunked body', 'GET / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n'],
     ['Expect', 'GET / HTTP/1.1\r\nHost: a\r\nExpect: 100-continue\r\n\r\n'],
     ['Upgrade', 'GET / HTTP/1.1\r\nHost: a\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\r\n'],
+    ['Proxy-Connection (Node reads it as Connection)', 'GET / HTTP/1.1\r\nHost: a\r\nProxy-Connection: close\r\n\r\n'],
     ['Connection with another option', 'GET / HTTP/1.1\r\nHost: a\r\nConnection: keep-alive, TE\r\n\r\n'],
     ['a field twice', 'GET / HTTP/1.1\r\nHost: a\r\nAccept: a\r\naccept: b\r\n\r\n'],
     ['Host twice', 'GET / HTTP/1.1\r\nHost: a\r\nHost: b\r\n\r\n'],
