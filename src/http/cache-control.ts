@@ -162,17 +162,7 @@ export function interpretDirectives(directives: Iterable<Directive>): CacheContr
  */
 export function splitDirectives(value: string): Directive[] {
   const out: Directive[] = [];
-  let i = 0;
-  while (i < value.length) {
-    let j = i;
-    let quoted = false;
-    while (j < value.length && (quoted || value[j] !== ',')) {
-      if (value[j] === '\\' && quoted) j += 1;
-      else if (value[j] === '"') quoted = !quoted;
-      j += 1;
-    }
-    const element = value.slice(i, j).trim();
-    i = j + 1;
+  for (const element of listElements(value)) {
     const eq = element.indexOf('=');
     const name = (eq < 0 ? element : element.slice(0, eq)).trim().toLowerCase();
     if (!/^[!#$%&'*+\-.^_`|~0-9a-z]+$/.test(name)) continue;
@@ -196,19 +186,7 @@ const CACHE_DIRECTIVE = /^([!#$%&'*+\-.^_`|~0-9A-Za-z]+)(?:=([!#$%&'*+\-.^_`|~0-
  * delta-seconds. Unknown directives are extensions and pass (§5.2.3).
  */
 export function cacheControlProblem(value: string): string | undefined {
-  const elements: string[] = [];
-  let start = 0;
-  let quoted = false;
-  for (let i = 0; i <= value.length; i++) {
-    const ch = value[i];
-    if (ch === '\\' && quoted) i++;
-    else if (ch === '"') quoted = !quoted;
-    else if (ch === undefined || (ch === ',' && !quoted)) {
-      elements.push(value.slice(start, i).trim());
-      start = i + 1;
-    }
-  }
-  for (const element of elements) {
+  for (const element of listElements(value)) {
     if (element === '') continue;
     const m = CACHE_DIRECTIVE.exec(element);
     if (m === null) return `${JSON.stringify(element)} is not a directive (name, or name=value)`;
@@ -216,6 +194,24 @@ export function cacheControlProblem(value: string): string | undefined {
     if (DELTA_SECONDS_DIRECTIVES.has(name) && !/^(\d+|"\d+")$/.test(m[2] ?? '')) return `${name} needs a number of seconds, got ${JSON.stringify(element)}`;
   }
   return undefined;
+}
+
+/** The elements of a comma-separated list (RFC 9110 §5.6.1), trimmed; commas inside a quoted-string do not split. */
+function listElements(value: string): string[] {
+  const out: string[] = [];
+  let i = 0;
+  while (i < value.length) {
+    let j = i;
+    let quoted = false;
+    while (j < value.length && (quoted || value[j] !== ',')) {
+      if (value[j] === '\\' && quoted) j += 1;
+      else if (value[j] === '"') quoted = !quoted;
+      j += 1;
+    }
+    out.push(value.slice(i, j).trim());
+    i = j + 1;
+  }
+  return out;
 }
 
 // RFC 9110 §5.6.4: quoted-string with quoted-pair.

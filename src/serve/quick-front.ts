@@ -14,8 +14,8 @@
  * (limits, errors, timeouts, bodies): a whole request head in the bytes at hand, `GET` or `HEAD`,
  * an origin-form target of visible ASCII, `HTTP/1.1`, each field `token:` then visible ASCII,
  * spaces or tabs, each field name once, no body (Content-Length, Transfer-Encoding), no Expect or
- * Upgrade, Connection only `keep-alive` or `close`, a Host, at most 64 fields and 16 KiB (Node's limit).
- * Anything else, a head split over several reads included, goes to Node.
+ * Upgrade or Proxy-Connection, Connection only `keep-alive` or `close`, a Host, at most 64 fields
+ * and 16 KiB (Node's limit). Anything else, a head split over several reads included, goes to Node.
  */
 import { STATUS_CODES, type Server } from 'node:http';
 import type { Socket } from 'node:net';
@@ -72,7 +72,10 @@ const END_OF_HEAD = Buffer.from('\r\n\r\n');
 const REQUEST_LINE = /^(GET|HEAD) (\/[\x21-\x7e]*) HTTP\/1\.1$/;
 /** Every field line: a token, a colon, then visible ASCII, space or tab (no obs-fold, no obs-text). */
 const FIELD_LINES = /^(?:[!#$%&'*+\-.^_`|~0-9A-Za-z]+:[\t\x20-\x7e]*\r\n)*$/;
-/** Fields that make a request the front leaves to Node (a body, a protocol change, an expectation, Proxy-Connection, which Node's parser reads as Connection). */
+/**
+ * Fields that make a request the front leaves to Node: a body, a protocol change, an expectation,
+ * and Proxy-Connection, which Node's parser reads as Connection.
+ */
 const NODE_FIELDS = new Set(['content-length', 'transfer-encoding', 'expect', 'upgrade', 'proxy-connection']);
 const UNSAFE_IN_HEAD = /[\r\n\0]/;
 
