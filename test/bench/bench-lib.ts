@@ -11,6 +11,7 @@ import { readFile, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { connect, type Socket } from 'node:net';
 import { Pool } from 'undici';
 
 /** The repository root (this file runs from dist/test/bench/). */
@@ -113,20 +114,171 @@ export async function closedLoop(options: LoadOptions): Promise<LoadResult> {
   };
 }
 
-/** An HTTP GET client with `connections` keep-alive sockets; `get` throws on any status but 200. */
+/**
+ * An HTTP/1.1 GET client with `connections` keep-alive sockets, one request on each at a time;
+ * `get` throws on any status but 200. Deliberately small: on a 2-core machine the load generator
+ * takes CPU from the server it measures, and undici's Pool used ~0.65 ms of CPU per 24 KB answer
+ * here against ~0.3 ms for this (BENCHMARKS.md, "Transform"). Bodies are read by Content-Length or
+ * chunked; anything else is an error.
+ */
 export function httpGetter(baseUrl: string, connections: number): { get(path: string): Promise<Buffer>; close(): Promise<void> } {
-  const pool = new Pool(baseUrl, { connections, pipelining: 1 });
+  const url = new URL(baseUrl);
+  const idle: GetConnection[] = [];
+  const waiting: ((c: GetConnection) => void)[] = [];
+  const all = new Set<GetConnection>();
+  const acquire = (): Promise<GetConnection> => {
+    // Idle connections the server has closed meanwhile (keep-alive timeout) are skipped.
+    for (let ready = idle.pop(); ready !== undefined; ready = idle.pop()) if (ready.usable) return Promise.resolve(ready);
+    if (all.size < connections) {
+      const made = new GetConnection(url, () => all.delete(made));
+      all.add(made);
+      return Promise.resolve(made);
+    }
+    return new Promise((resolve) => waiting.push(resolve));
+  };
+  const release = (c: GetConnection): void => {
+    const next = waiting.shift();
+    if (next !== undefined) next(c);
+    else idle.push(c);
+  };
   return {
     async get(path) {
-      const res = await pool.request({ path, method: 'GET' });
-      const body = Buffer.from(await res.body.arrayBuffer());
-      if (res.statusCode !== 200) {
-        throw new Error(`GET ${baseUrl}${path}: ${res.statusCode} ${body.toString('utf8', 0, 300)}`);
+      for (let attempt = 1; ; attempt++) {
+        const c = await acquire();
+        try {
+          const { status, body } = await c.get(path);
+          if (status !== 200) throw new Error(`GET ${baseUrl}${path}: ${status} ${body.toString('utf8', 0, 300)}`);
+          return body;
+        } catch (err) {
+          // A kept-alive connection the server closed as the request went out: once more, on a new one.
+          if (err instanceof StaleConnection && attempt === 1) continue;
+          throw err;
+        } finally {
+          // A broken connection is dropped (the next get opens a new one); a live one serves again.
+          if (c.usable) release(c);
+          else if (waiting.length > 0) void acquire().then(release);
+        }
       }
-      return body;
     },
-    close: () => pool.close(),
+    async close() {
+      for (const c of all) c.destroy();
+      all.clear();
+    },
   };
+}
+
+/** A reused connection ended before any byte of the answer: the request may be sent again. */
+class StaleConnection extends Error {}
+
+/** One keep-alive connection of httpGetter. */
+class GetConnection {
+  private readonly socket: Socket;
+  private buf: Buffer = Buffer.alloc(0);
+  private pending: { resolve(r: { status: number; body: Buffer }): void; reject(err: Error): void } | undefined;
+  /** Answers completed on this connection. */
+  private answered = 0;
+  usable = true;
+
+  private readonly host: string;
+
+  constructor(
+    url: URL,
+    private readonly onGone: () => void,
+  ) {
+    this.host = url.host;
+    this.socket = connect({ host: url.hostname.replace(/^\[|\]$/g, ''), port: Number(url.port || 80) });
+    this.socket.setNoDelay(true);
+    this.socket.on('data', (chunk: Buffer) => {
+      this.buf = this.buf.length === 0 ? chunk : Buffer.concat([this.buf, chunk]);
+      this.parse();
+    });
+    this.socket.on('error', (err) => this.broken(err.message));
+    this.socket.on('close', () => this.broken('connection closed before the answer was complete'));
+  }
+
+  get(path: string): Promise<{ status: number; body: Buffer }> {
+    return new Promise((resolve, reject) => {
+      this.pending = { resolve, reject };
+      this.socket.write(`GET ${path} HTTP/1.1\r\nHost: ${this.host}\r\n\r\n`);
+    });
+  }
+
+  destroy(): void {
+    this.socket.destroy();
+  }
+
+  private fail(err: Error): void {
+    const p = this.pending;
+    this.pending = undefined;
+    p?.reject(err);
+  }
+
+  /** Completes the pending answer once its head and whole body are buffered. */
+  private parse(): void {
+    if (this.pending === undefined) return this.broken('bytes arrived with no request pending');
+    const headEnd = this.buf.indexOf('\r\n\r\n');
+    if (headEnd < 0) {
+      if (this.buf.length > 65_536) this.broken('answer head longer than 64 KiB');
+      return;
+    }
+    const lines = this.buf.toString('latin1', 0, headEnd).split('\r\n');
+    const status = Number(/^HTTP\/1\.[01] (\d{3})/.exec(lines[0]!)?.[1]);
+    const fields = new Map<string, string>();
+    for (const line of lines.slice(1)) {
+      const colon = line.indexOf(':');
+      fields.set(line.slice(0, colon).trim().toLowerCase(), line.slice(colon + 1).trim());
+    }
+    const bodyStart = headEnd + 4;
+    let body: Buffer | undefined;
+    let end: number;
+    if (/\bchunked\b/i.test(fields.get('transfer-encoding') ?? '')) {
+      const parts: Buffer[] = [];
+      let at = bodyStart;
+      for (;;) {
+        const lineEnd = this.buf.indexOf('\r\n', at);
+        if (lineEnd < 0) return;
+        const size = parseInt(this.buf.toString('latin1', at, lineEnd), 16);
+        if (!Number.isFinite(size)) return this.broken('bad chunk size');
+        if (size === 0) {
+          // The last chunk's line ends where the (usually empty) trailer section starts.
+          const trailerEnd = this.buf.indexOf('\r\n\r\n', lineEnd);
+          if (trailerEnd < 0) return;
+          end = trailerEnd + 4;
+          body = Buffer.concat(parts);
+          break;
+        }
+        if (this.buf.length < lineEnd + 2 + size + 2) return;
+        parts.push(this.buf.subarray(lineEnd + 2, lineEnd + 2 + size));
+        at = lineEnd + 2 + size + 2;
+      }
+    } else {
+      const length = Number(fields.get('content-length'));
+      if (!Number.isSafeInteger(length)) return this.broken('answer has neither Content-Length nor chunked framing');
+      if (this.buf.length < bodyStart + length) return;
+      end = bodyStart + length;
+      body = this.buf.subarray(bodyStart, end);
+    }
+    if (end !== this.buf.length) return this.broken('bytes after the answer');
+    this.buf = Buffer.alloc(0);
+    const p = this.pending;
+    this.pending = undefined;
+    this.answered++;
+    if (fields.get('connection')?.toLowerCase() === 'close') this.retire();
+    p.resolve({ status, body });
+  }
+
+  /** Fails the pending request, if any, and takes this connection out of use. */
+  private broken(why: string): void {
+    this.retire();
+    this.fail(this.answered > 0 && this.buf.length === 0 ? new StaleConnection(why) : new Error(why));
+  }
+
+  private retire(): void {
+    if (!this.usable) return;
+    this.usable = false;
+    this.socket.destroy();
+    this.onGone();
+  }
 }
 
 // ---------------------------------------------------------------- memory
