@@ -228,7 +228,13 @@ async function main(): Promise<void> {
     await mkdir(join(tmp, 'ipx'));
     await mkdir(join(tmp, 'origin'));
     await writeFile(join(tmp, 'ipx', 'photo.jpg'), source); // a copy in a temporary folder, never in the repo
-    [origin, ipx] = await Promise.all([startOriginChild(join(tmp, 'origin'), childEnv, { images: originImages, nodeArgs: values['origin-node-args'].split(' ').filter((a) => a !== '') }), startIpxChild(join(tmp, 'ipx'), images.avifEffort, childEnv)]);
+    // Both start at once; when one fails, the other is still waited for, so that `finally` stops it.
+    const starting = [
+      startOriginChild(join(tmp, 'origin'), childEnv, { images: originImages, nodeArgs: values['origin-node-args'].split(' ').filter((a) => a !== '') }).then((c) => (origin = c)),
+      startIpxChild(join(tmp, 'ipx'), images.avifEffort, childEnv).then((c) => (ipx = c)),
+    ];
+    for (const started of await Promise.allSettled(starting)) if (started.status === 'rejected') throw started.reason;
+    if (origin === undefined || ipx === undefined) throw new Error('origin or ipx did not start');
     console.log(`origin: pid ${origin.pid} ${origin.url} (node dist/src/cli/anycdn.cjs origin, MALLOC_ARENA_MAX=2, log level info to a file, data in ${tmp}, image settings ${JSON.stringify(originImages)})`);
     console.log(`ipx: pid ${ipx.pid} ${ipx.defaults} (defaults), ${ipx.likeForLike} (AVIF effort ${images.avifEffort}); ${ipx.describe}; MALLOC_ARENA_MAX=2`);
     await origin.put('bench/photo.jpg', source);
