@@ -104,7 +104,19 @@ function idleBound(server: Server, ms: number): number {
 }
 
 function closeServer(server: Server, graceMs: number, front: QuickFront | undefined): Promise<void> {
+  // Node closes only the connections idle when close() is called; one busy then would stay open
+  // after its answer, kept alive, until the grace deadline. So: every request Node reads from now
+  // on is its connection's last (Connection: close), and connections that fall idle are closed as
+  // they do, swept a few times a second.
+  const lastOnConnection = (_req: IncomingMessage, res: ServerResponse): void => {
+    res.shouldKeepAlive = false;
+  };
+  server.prependListener('request', lastOnConnection);
+  // Only where answered by a listener: without one, Node itself sends 100 Continue and emits 'request'.
+  if (server.listenerCount('checkContinue') > 0) server.prependListener('checkContinue', lastOnConnection);
   return new Promise((resolve) => {
+    const sweep = setInterval(() => server.closeIdleConnections(), CLOSE_SWEEP_MS);
+    sweep.unref();
     const timer = setTimeout(() => {
       server.closeAllConnections();
       front?.destroyAll();
@@ -112,9 +124,13 @@ function closeServer(server: Server, graceMs: number, front: QuickFront | undefi
     timer.unref();
     server.close(() => {
       clearTimeout(timer);
+      clearInterval(sweep);
       resolve();
     });
     server.closeIdleConnections();
     front?.closeIdle();
   });
 }
+
+/** How often a closing server closes the connections whose last answer has gone out. */
+const CLOSE_SWEEP_MS = 100;
