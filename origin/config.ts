@@ -78,6 +78,16 @@ export const originConfigSchema = z.strictObject({
   /** Cache-Control for fingerprinted file names (a hash of 8+ hex chars in the name). */
   immutableCacheControl: z.string().min(1).default('public, max-age=31536000, immutable'),
   images: imagesSchema,
+  timeouts: z
+    .strictObject({
+      /**
+       * A client connection with no traffic either way this long is closed: an upload that stalls
+       * mid-body, a reader that stops reading, an idle keep-alive. Default 60 s (nginx's
+       * client_body_timeout and send_timeout).
+       */
+      clientIdle: duration.default(60_000),
+    })
+    .prefault({}),
   /**
    * After SIGTERM, how long to keep serving with `/_cdn/healthz` answering 503 and responses
    * saying `Connection: close`, so a load balancer moves away first. Default 0: stop accepting at once.
@@ -85,6 +95,11 @@ export const originConfigSchema = z.strictObject({
   drain: duration.default(0),
   /** Log level: trace, debug, info, warn, error, fatal, silent. Default info. */
   logLevel: z.enum(['trace', 'debug', 'info', 'warn', 'error', 'fatal', 'silent']).default('info'),
+}).superRefine((config, ctx) => {
+  // A transform runs with nothing sent on its connection: the idle bound must outlast it.
+  if (config.timeouts.clientIdle <= config.images.transformTimeout) {
+    ctx.addIssue({ code: 'custom', path: ['timeouts', 'clientIdle'], message: `must be longer than images.transformTimeout (${config.images.transformTimeout} ms)` });
+  }
 });
 
 export type OriginConfig = z.output<typeof originConfigSchema>;

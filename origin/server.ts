@@ -73,7 +73,7 @@ export async function startOrigin(config: OriginConfig, logger: Logger, options:
   };
   let running;
   try {
-    running = await listen({ address: config.listen, handler, expectContinue });
+    running = await listen({ address: config.listen, handler, expectContinue, socketIdleTimeoutMs: config.timeouts.clientIdle });
   } catch (err) {
     await store.close();
     throw err;

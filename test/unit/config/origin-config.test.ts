@@ -25,6 +25,7 @@ describe('origin config', () => {
     expect(c.images.maxOutputDimension).toBe(8192);
     expect(c.images.quality).toEqual({ jpeg: 80, webp: 80, avif: 50 });
     expect(c.images.sourceCacheSize).toBe(64 * 1024 * 1024);
+    expect(c.timeouts.clientIdle).toBe(60_000);
     expect(Object.isFrozen(c)).toBe(true);
     expect(Object.isFrozen(c.images)).toBe(true);
   });
@@ -44,6 +45,8 @@ describe('origin config', () => {
     [{ ...base, listen: 'nowhere' }, 'listen', 'origin.yaml: listen: expected "host:port" or a port number, got "nowhere"'],
     [{ ...base, maxUploadBytes: '10 parsecs' }, 'maxUploadBytes', 'origin.yaml: maxUploadBytes: expected a byte size such as 1048576 or "64MiB", got "10 parsecs"'],
     [{ ...base, images: { quality: { jpeg: 101 } } }, 'images.quality.jpeg', 'origin.yaml: images.quality.jpeg: Too big: expected number to be <=100'],
+    [{ ...base, timeouts: { clientIdle: '30s' } }, 'timeouts.clientIdle', 'origin.yaml: timeouts.clientIdle: must be longer than images.transformTimeout (30000 ms)'],
+    [{ ...base, timeouts: { clientIdle: '2m' }, images: { transformTimeout: '5m' } }, 'timeouts.clientIdle', 'origin.yaml: timeouts.clientIdle: must be longer than images.transformTimeout (300000 ms)'],
   ])('rejects %j naming %s', (raw, field, message) => {
     const err = errorOf(raw);
     expect(err.code).toBe('invalid_config');
