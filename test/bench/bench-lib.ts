@@ -173,7 +173,11 @@ class StaleConnection extends Error {}
 /** One keep-alive connection of httpGetter. */
 class GetConnection {
   private readonly socket: Socket;
-  private buf: Buffer = Buffer.alloc(0);
+  /** Bytes of the pending answer received so far, and their total. */
+  private chunks: Buffer[] = [];
+  private size = 0;
+  /** The pending answer's whole length once its head has said it (Content-Length framing). */
+  private needed: number | undefined;
   private pending: { resolve(r: { status: number; body: Buffer }): void; reject(err: Error): void } | undefined;
   /** Answers completed on this connection. */
   private answered = 0;
@@ -189,8 +193,10 @@ class GetConnection {
     this.socket = connect({ host: url.hostname.replace(/^\[|\]$/g, ''), port: Number(url.port || 80) });
     this.socket.setNoDelay(true);
     this.socket.on('data', (chunk: Buffer) => {
-      this.buf = this.buf.length === 0 ? chunk : Buffer.concat([this.buf, chunk]);
-      this.parse();
+      this.chunks.push(chunk);
+      this.size += chunk.length;
+      // A body still short of its known length is neither joined nor parsed again.
+      if (this.needed === undefined || this.size >= this.needed) this.parse();
     });
     this.socket.on('error', (err) => this.broken(err.message));
     this.socket.on('close', () => this.broken('connection closed before the answer was complete'));
@@ -216,12 +222,14 @@ class GetConnection {
   /** Completes the pending answer once its head and whole body are buffered. */
   private parse(): void {
     if (this.pending === undefined) return this.broken('bytes arrived with no request pending');
-    const headEnd = this.buf.indexOf('\r\n\r\n');
+    if (this.chunks.length > 1) this.chunks = [Buffer.concat(this.chunks, this.size)];
+    const buf = this.chunks[0]!;
+    const headEnd = buf.indexOf('\r\n\r\n');
     if (headEnd < 0) {
-      if (this.buf.length > 65_536) this.broken('answer head longer than 64 KiB');
+      if (buf.length > 65_536) this.broken('answer head longer than 64 KiB');
       return;
     }
-    const lines = this.buf.toString('latin1', 0, headEnd).split('\r\n');
+    const lines = buf.toString('latin1', 0, headEnd).split('\r\n');
     const status = Number(/^HTTP\/1\.[01] (\d{3})/.exec(lines[0]!)?.[1]);
     const fields = new Map<string, string>();
     for (const line of lines.slice(1)) {
@@ -235,31 +243,36 @@ class GetConnection {
       const parts: Buffer[] = [];
       let at = bodyStart;
       for (;;) {
-        const lineEnd = this.buf.indexOf('\r\n', at);
+        const lineEnd = buf.indexOf('\r\n', at);
         if (lineEnd < 0) return;
-        const size = parseInt(this.buf.toString('latin1', at, lineEnd), 16);
+        const size = parseInt(buf.toString('latin1', at, lineEnd), 16);
         if (!Number.isFinite(size)) return this.broken('bad chunk size');
         if (size === 0) {
           // The last chunk's line ends where the (usually empty) trailer section starts.
-          const trailerEnd = this.buf.indexOf('\r\n\r\n', lineEnd);
+          const trailerEnd = buf.indexOf('\r\n\r\n', lineEnd);
           if (trailerEnd < 0) return;
           end = trailerEnd + 4;
           body = Buffer.concat(parts);
           break;
         }
-        if (this.buf.length < lineEnd + 2 + size + 2) return;
-        parts.push(this.buf.subarray(lineEnd + 2, lineEnd + 2 + size));
+        if (buf.length < lineEnd + 2 + size + 2) return;
+        parts.push(buf.subarray(lineEnd + 2, lineEnd + 2 + size));
         at = lineEnd + 2 + size + 2;
       }
     } else {
       const length = Number(fields.get('content-length'));
       if (!Number.isSafeInteger(length)) return this.broken('answer has neither Content-Length nor chunked framing');
-      if (this.buf.length < bodyStart + length) return;
       end = bodyStart + length;
-      body = this.buf.subarray(bodyStart, end);
+      if (buf.length < end) {
+        this.needed = end;
+        return;
+      }
+      body = buf.subarray(bodyStart, end);
     }
-    if (end !== this.buf.length) return this.broken('bytes after the answer');
-    this.buf = Buffer.alloc(0);
+    if (end !== buf.length) return this.broken('bytes after the answer');
+    this.chunks = [];
+    this.size = 0;
+    this.needed = undefined;
     const p = this.pending;
     this.pending = undefined;
     this.answered++;
@@ -270,7 +283,7 @@ class GetConnection {
   /** Fails the pending request, if any, and takes this connection out of use. */
   private broken(why: string): void {
     this.retire();
-    this.fail(this.answered > 0 && this.buf.length === 0 ? new StaleConnection(why) : new Error(why));
+    this.fail(this.answered > 0 && this.size === 0 ? new StaleConnection(why) : new Error(why));
   }
 
   private retire(): void {
