@@ -44,6 +44,8 @@ export interface FetchRequest {
   upstreamHeaders: Record<string, string | string[]>;
   /** The stored copy being revalidated, if any. */
   revalidating?: BlobEntry;
+  /** True once a newer fetch for the same key began: this one's copy must not replace the newer one's. */
+  superseded?: () => boolean;
 }
 
 export interface FetchResult {
@@ -102,7 +104,7 @@ export async function fetchForCache(deps: FetchDeps, req: FetchRequest): Promise
     requestTime: res.requestTime,
     responseTime: res.responseTime,
     storedAt: deps.now(),
-  }).then((kept) => {
+  }, req.superseded ?? (() => false)).then((kept) => {
     if (!kept) return;
     deps.varyIndex.add(key);
     if (!varying) deps.varyIndex.clearFields(req.primary);
@@ -141,9 +143,11 @@ function uncacheable(res: UpstreamResponse, reason: NotStoredReason): FetchResul
 /** What the pump commits (the store adds version and checksum; size is what arrived). */
 type PumpMeta = CommitMeta;
 
-/** Copy the upstream body into the store writer and the shared body, chunk by chunk. */
-/** Resolves true when the object was committed to the store. */
-async function pump(deps: FetchDeps, res: UpstreamResponse, body: GrowingBody, writer: BlobWriter | undefined, meta: PumpMeta): Promise<boolean> {
+/**
+ * Copy the upstream body into the store writer and the shared body, chunk by chunk. Resolves true
+ * when the object was committed to the store.
+ */
+async function pump(deps: FetchDeps, res: UpstreamResponse, body: GrowingBody, writer: BlobWriter | undefined, meta: PumpMeta, superseded: () => boolean): Promise<boolean> {
   let received = 0;
   let storing = writer !== undefined;
   try {
@@ -164,6 +168,11 @@ async function pump(deps: FetchDeps, res: UpstreamResponse, body: GrowingBody, w
     }
     if (meta.size !== 0 && received !== meta.size) {
       throw new Error(`upstream sent ${received} bytes of a declared ${meta.size}`);
+    }
+    if (storing && superseded()) {
+      // A newer fetch for this key is under way: its answer, not this older one, is the copy to keep.
+      storing = false;
+      await writer!.abort();
     }
     if (storing) {
       try {

@@ -2,6 +2,10 @@
  * Request coalescing: at most one upstream fetch per cache key at a time. The first request for a
  * key (the leader) starts a flight; later ones (followers) join it and get the same outcome as
  * soon as upstream's headers arrive, then read the body while it is still arriving (GrowingBody).
+ * Only requests that were waiting before the headers arrived are followers ("collapsed"): a request
+ * arriving later is not served the flight's answer as such — the pipeline judges that response as
+ * it would a stored one (a hit when it may be reused now, RFC 9111 §4) or starts a flight of its
+ * own that replaces this one.
  * The table is bounded in flights and in waiters per flight; past either bound a request simply
  * fetches on its own, uncoalesced.
  */
@@ -62,52 +66,79 @@ export interface Flight {
   readonly outcome: Promise<FlightOutcome>;
   /** Settles when the flight is over (body received and stored, or failed). */
   readonly done: Promise<void>;
+  /**
+   * The shared response once its headers are in. From then on the flight takes no followers:
+   * a request arriving later may read the body only as a stored response it may reuse (a hit).
+   */
+  delivered: SharedOutcome | undefined;
+  /**
+   * A later flight for the same key took this one's place and has its own answer: this one's copy
+   * must not be committed over it. (While the later one still waits, this one may commit: the
+   * later one's copy replaces it when it comes, and if the later one fails, this copy stays.)
+   */
+  superseded: boolean;
   waiters: number;
 }
 
 export class FlightTable {
-  private readonly flights = new Map<string, Flight>();
+  /** The newest flight per key. */
+  private readonly current = new Map<string, Flight>();
+  /** Every flight not over yet, including those a newer one replaced. */
+  private readonly running = new Set<Flight>();
 
   constructor(
-    /** Distinct keys in flight at once. */
+    /** Flights under way at once. */
     private readonly maxFlights: number,
     /** Followers per flight. */
     private readonly maxWaiters: number,
   ) {}
 
   get size(): number {
-    return this.flights.size;
+    return this.running.size;
   }
 
-  /** Join the flight for `key` as a follower; undefined when there is none or it is full. */
+  /**
+   * Join the flight for `key` as a follower: undefined when there is none, when it is full, or
+   * when its response headers are in already (see `delivered`).
+   */
   join(key: string): Flight | undefined {
-    const flight = this.flights.get(key);
-    if (flight === undefined || flight.waiters >= this.maxWaiters) return undefined;
+    const flight = this.current.get(key);
+    if (flight === undefined || flight.delivered !== undefined || flight.waiters >= this.maxWaiters) return undefined;
     flight.waiters++;
     return flight;
   }
 
-  /** Resolves when every flight in the table now is over (tests, shutdown). */
-  async settled(): Promise<void> {
-    await Promise.all([...this.flights.values()].map((f) => f.done));
+  /** The newest flight for `key`, whatever its state. */
+  get(key: string): Flight | undefined {
+    return this.current.get(key);
   }
 
-  /** The flights under way now. */
+  /** Resolves when every flight under way now is over (tests, shutdown). */
+  async settled(): Promise<void> {
+    await Promise.all([...this.running].map((f) => f.done));
+  }
+
+  /** The flights under way now, replaced ones included. */
   inFlight(): IterableIterator<Flight> {
-    return this.flights.values();
+    return this.running.values();
   }
 
   has(key: string): boolean {
-    return this.flights.has(key);
+    return this.current.has(key);
   }
 
   /**
    * Start a flight for `key` (the caller is the leader). `run` returns the outcome and a promise
    * that settles when the flight is over (body fully received and stored, or failed); the entry
-   * is removed then. Returns undefined when the table is full: fetch uncoalesced.
+   * is removed then. Returns undefined when the table is full (fetch uncoalesced), or when a
+   * flight for `key` exists and `replace` is not set. With `replace`, a flight whose response was
+   * delivered already gives way: the new one is what later requests join, and the old one's copy
+   * is not committed once it knows (`superseded`).
    */
-  start(key: string, run: () => Promise<{ outcome: FlightOutcome; done: Promise<unknown> }>): Flight | undefined {
-    if (this.flights.size >= this.maxFlights || this.flights.has(key)) return undefined;
+  start(key: string, run: (flight: Flight) => Promise<{ outcome: FlightOutcome; done: Promise<unknown> }>, replace = false): Flight | undefined {
+    if (this.running.size >= this.maxFlights) return undefined;
+    const previous = this.current.get(key);
+    if (previous !== undefined && (!replace || previous.delivered === undefined)) return undefined;
     let resolveOutcome!: (o: FlightOutcome) => void;
     let rejectOutcome!: (e: unknown) => void;
     const outcome = new Promise<FlightOutcome>((res, rej) => {
@@ -118,16 +149,20 @@ export class FlightTable {
     let finish!: () => void;
     const done = new Promise<void>((res) => {
       finish = () => {
-        if (this.flights.get(key) === flight) this.flights.delete(key);
+        if (this.current.get(key) === flight) this.current.delete(key);
+        this.running.delete(flight);
         res();
       };
     });
-    const flight: Flight = { key, outcome, done, waiters: 0 };
-    this.flights.set(key, flight);
-    run().then(
+    const flight: Flight = { key, outcome, done, delivered: undefined, superseded: false, waiters: 0 };
+    this.current.set(key, flight);
+    this.running.add(flight);
+    run(flight).then(
       ({ outcome: o, done }) => {
+        if (previous !== undefined) previous.superseded = true;
         // Non-shared outcomes end the flight at once: followers must not queue on them.
         if (o.kind !== 'shared') finish();
+        else flight.delivered = o;
         resolveOutcome(o);
         done.then(finish, finish);
       },

@@ -7,11 +7,14 @@
  *                       → 200           new copy stored and served while it streams in
  *                       → error         stale copy served if allowed (stale-if-error, grace), else 502/504
  *          → miss → fetch (coalesced)   one upstream request per key; every waiter reads the body as it arrives
+ *                 → delivered           a fetch's answer came in before this request: a hit if it may be
+ *                                       reused now (RFC 9111 §4), else a fetch of its own that replaces it
  *                 → pass                not cacheable: relayed, the key remembered (hit-for-miss)
  *   other methods → forward             with the body, uncached; success invalidates the URL (RFC 9111 §4.4)
  *
  * Each outcome is one word (hit, stale, revalidated, miss, collapsed, stale-error, pass, bypass,
- * forward, error) used alike in Cache-Status details, logs and metrics.
+ * forward, error) used alike in Cache-Status details, logs and metrics. `collapsed` means only
+ * that the request waited on another request's fetch.
  */
 import type { IncomingHttpHeaders } from 'node:http';
 import { pipeline, Readable, Transform } from 'node:stream';
@@ -38,8 +41,8 @@ import type { Reply, ReplyHeaders } from '../src/serve/reply.js';
 import { sliceReadable } from './body-slice.js';
 import { imageQueryNormalizer, KeyMemo, primaryKey, VARY_SEPARATOR, variantKey } from './cache-keys.js';
 import type { EdgeConfig } from './config.js';
-import { fetchForCache, type FetchDeps } from './fetcher.js';
-import { FlightTable, type FlightOutcome, type SharedOutcome } from './flights.js';
+import { fetchForCache, type FetchDeps, type FetchRequest } from './fetcher.js';
+import { FlightTable, type Flight, type FlightOutcome, type SharedOutcome } from './flights.js';
 import { forwardRequestHeaders, relayResponseHeaders, WORKER_HEADER } from './forward-headers.js';
 import type { EdgeMetrics } from './metrics.js';
 import { addVary, codedEtag, EdgeCompression } from './compression.js';
@@ -394,10 +397,19 @@ export class EdgePipeline {
     key: string,
     stale: (StaleCopy & { fwd: 'stale' | 'request' }) | undefined,
   ): Promise<PipelineResult | Retry> {
-    let flight = this.flights.join(key);
+    // A flight whose response came in before this request arrived takes no followers: its
+    // response is judged like a stored one.
+    const delivered = this.flights.get(key)?.delivered;
+    if (delivered !== undefined) {
+      const reused = await this.reuseDelivered(req, primary, delivered);
+      if (reused !== undefined) return reused;
+      // HEAD never fetches a body upstream (see found()).
+      if (req.method === 'HEAD') return this.pass(req, 'head', stale);
+    }
+    let flight = delivered === undefined ? this.flights.join(key) : undefined;
     const leader = flight === undefined;
     if (flight === undefined) {
-      flight = this.flights.start(key, () => fetchForCache(this.fetchDeps(), this.fetchRequest(req, primary, stale?.entry)));
+      flight = this.flights.start(key, (f) => fetchForCache(this.fetchDeps(), this.fetchRequest(req, primary, stale?.entry, f)), true);
       if (flight === undefined) return this.pass(req, 'busy');
     } else {
       this.deps.metrics.coalesced.inc();
@@ -435,6 +447,29 @@ export class EdgePipeline {
     }
   }
 
+  /**
+   * A response that came in before this request arrived, its body maybe still streaming in: served
+   * as a hit when it may be reused for this request now (RFC 9111 §4: fresh, no `no-cache`, its
+   * Vary matched by the key), passed when the request bypasses the cache (Authorization…), and
+   * undefined otherwise, so the caller asks upstream anew.
+   */
+  private async reuseDelivered(req: EdgeRequest, primary: string, shared: SharedOutcome): Promise<PipelineResult | Retry | undefined> {
+    const headers = headersFromPairs(shared.headers);
+    const fields = varyFields(headers);
+    const myKey = Array.isArray(fields) && fields.length > 0 ? variantKey(primary, fields, req.headers) : primary;
+    if (myKey !== shared.key) return { varyFields: Array.isArray(fields) ? fields : [] };
+    const info = { status: shared.status, headers, requestTime: shared.requestTime, responseTime: shared.responseTime };
+    const d = reuseDecision({ method: req.method, headers: req.headers }, info, this.deps.now(), this.reuseOptions);
+    if (d.kind === 'bypass') return this.pass(req, d.reason);
+    if (d.kind === 'only-if-cached-miss') throw onlyIfCachedMiss();
+    if (d.kind !== 'fresh') return undefined;
+    const served = await this.serveShared(req, shared, { cache: CACHE, hit: true, ttlSec: d.ttlMs / 1000 }, 'hit');
+    // Too late to read this body from its start (memory-only and past its window): fetch anew,
+    // unless the fetch has ended meanwhile (then the lookup finds the stored copy).
+    if (served === 'retry' && this.flights.get(shared.key)?.delivered === shared) return undefined;
+    return served;
+  }
+
   private bypassedWhenStored(req: EdgeRequest, shared: SharedOutcome): boolean {
     if (!req.headers.has('authorization')) return false;
     const info = { status: shared.status, headers: headersFromPairs(shared.headers), requestTime: shared.requestTime, responseTime: shared.responseTime };
@@ -442,7 +477,7 @@ export class EdgePipeline {
   }
 
   private refreshInBackground(req: EdgeRequest, primary: string, key: string, entry: BlobEntry): void {
-    const flight = this.flights.start(key, () => fetchForCache(this.fetchDeps(), this.fetchRequest(req, primary, entry)));
+    const flight = this.flights.start(key, (f) => fetchForCache(this.fetchDeps(), this.fetchRequest(req, primary, entry, f)));
     flight?.outcome.then(
       (o) => {
         // A shared body is pumped into the store without readers. An uncacheable one nobody reads
@@ -468,7 +503,7 @@ export class EdgePipeline {
     };
   }
 
-  private fetchRequest(req: EdgeRequest, primary: string, revalidating: BlobEntry | undefined) {
+  private fetchRequest(req: EdgeRequest, primary: string, revalidating: BlobEntry | undefined, flight: Flight): FetchRequest {
     const extra = revalidating === undefined ? undefined : conditionalHeadersFor(viewOf(revalidating.meta).headers);
     return {
       primary,
@@ -476,6 +511,7 @@ export class EdgePipeline {
       clientHeaders: req.headers as HeaderGetter,
       upstreamHeaders: forwardRequestHeaders(req.headers, { dropConditions: true, ...this.hop(req), extra }),
       revalidating,
+      superseded: () => flight.superseded,
     };
   }
 

@@ -108,6 +108,38 @@ describe('flight table', () => {
     expect(table.size).toBe(1);
   });
 
+  it('takes no followers once the response is in, and lets a newer flight replace a delivered one', async () => {
+    const table = new FlightTable(10, 10);
+    const shared = { kind: 'shared', key: 'k' } as unknown as FlightOutcome;
+    const first = deferred<{ outcome: FlightOutcome; done: Promise<unknown> }>();
+    const firstDone = deferred<void>();
+    const old = table.start('k', () => first.promise)!;
+    // Waiting for its headers: joinable, and not replaceable.
+    expect(table.start('k', () => first.promise, true)).toBeUndefined();
+    expect(table.join('k')).toBe(old);
+    first.resolve({ outcome: shared, done: firstDone.promise });
+    await old.outcome;
+    expect(old.delivered).toBe(shared);
+    expect(table.join('k')).toBeUndefined();
+    expect(table.start('k', () => first.promise)).toBeUndefined();
+    const second = deferred<{ outcome: FlightOutcome; done: Promise<unknown> }>();
+    const newer = table.start('k', () => second.promise, true)!;
+    expect(table.get('k')).toBe(newer);
+    // The older copy may still be kept until the newer flight has an answer of its own.
+    expect(old.superseded).toBe(false);
+    second.resolve({ outcome: notShared, done: Promise.resolve() });
+    await newer.outcome;
+    expect(old.superseded).toBe(true);
+    // The replaced flight is still under way: settled() waits for it.
+    let settled = false;
+    const waiting = table.settled().then(() => (settled = true));
+    await Promise.resolve();
+    expect([settled, table.size]).toEqual([false, 1]);
+    firstDone.resolve();
+    await waiting;
+    expect([table.size, table.has('k')]).toEqual([0, false]);
+  });
+
   it('passes a failure to every waiter and removes the flight', async () => {
     const table = new FlightTable(10, 10);
     const flight = table.start('k', () => Promise.reject(new Error('upstream down')))!;
