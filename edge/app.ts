@@ -11,13 +11,14 @@
  */
 import type { IncomingMessage, RequestListener, ServerResponse } from 'node:http';
 import { clientError, httpErrorOf } from '../src/errors.js';
+import { connectionOptions, HOP_BY_HOP_FIELDS } from '../src/http/hop-by-hop.js';
 import { framingProblem, invalidHost } from '../src/http/host.js';
 import { nodeRequestHeaders, type RequestHeaders } from '../src/http/request-headers.js';
 import { logRequest, type Logger } from '../src/log.js';
 import { tallied } from '../src/metrics.js';
 import { closeAfterIgnoredBody } from '../src/serve/listen.js';
 import type { QuickReply, QuickResponder } from '../src/serve/quick-front.js';
-import { jsonReply, writeReply, type Reply } from '../src/serve/reply.js';
+import { jsonReply, writeInformational, writeReply, type Reply } from '../src/serve/reply.js';
 import type { EdgeConfig } from './config.js';
 import { controlPathOf } from './control-path.js';
 import type { EdgeMetrics } from './metrics.js';
@@ -65,7 +66,7 @@ export function createEdgeApp(deps: EdgeAppDeps): EdgeApp {
     const method = req.method ?? 'GET';
     const target = req.url ?? '/';
     closeAfterIgnoredBody(req, res);
-    const edgeRequest = new NodeEdgeRequest(req, method, target, started, deps.isDraining());
+    const edgeRequest = new NodeEdgeRequest(req, method, target, started, deps.isDraining(), res);
     const refusal = framingProblem(req);
     // OPTIONS * (RFC 9110 §9.3.7) asks about this server, not a resource: a control route.
     const controlled = refusal !== undefined ? undefined : method === 'OPTIONS' && target === '*' ? '*' : controlPathOf(target, edgeRequest);
@@ -153,22 +154,35 @@ export class NodeEdgeRequest implements EdgeRequest {
   readonly clientIp: string | undefined;
   private parsed: URL | undefined;
 
+  readonly informational: EdgeRequest['informational'];
+
   constructor(
-    private readonly incoming: Pick<IncomingMessage, 'headers' | 'socket'>,
+    private readonly incoming: Pick<IncomingMessage, 'headers' | 'socket'> & Partial<Pick<IncomingMessage, 'httpVersionMajor' | 'httpVersionMinor'>>,
     readonly method: string,
     readonly target: string,
     readonly started: number,
     readonly closeConnection: boolean,
+    res?: ServerResponse,
   ) {
     this.headers = nodeRequestHeaders(incoming.headers);
     this.body = method === 'GET' || method === 'HEAD' ? null : (incoming as IncomingMessage);
     this.clientIp = incoming.socket.remoteAddress;
+    // Never to an HTTP/1.0 client (RFC 9110 §15.2).
+    const oneOne = (incoming.httpVersionMajor ?? 1) > 1 || (incoming.httpVersionMajor === 1 && (incoming.httpVersionMinor ?? 0) >= 1);
+    if (res !== undefined && oneOne) this.informational = (status, fields) => void writeInformational(res, status, informationalFields(fields));
   }
 
   get url(): URL {
     if (this.parsed === undefined) this.parsed = requestUrl(this.target, this.incoming.headers.host);
     return this.parsed;
   }
+}
+
+/** An upstream 1xx's fields as the client gets them: without hop-by-hop fields (RFC 9110 §7.6.1). */
+function informationalFields(pairs: [string, string][]): [string, string][] {
+  const connection = pairs.filter(([k]) => k === 'connection').map(([, v]) => v).join(',');
+  const drop = new Set([...HOP_BY_HOP_FIELDS, ...connectionOptions(connection), 'content-length']);
+  return pairs.filter(([k]) => !drop.has(k));
 }
 
 /**

@@ -44,6 +44,8 @@ export interface FetchRequest {
   upstreamHeaders: Record<string, string | string[]>;
   /** The stored copy being revalidated, if any. */
   revalidating?: BlobEntry;
+  /** Informational (1xx) responses on their way, for the client whose request started the fetch. */
+  onInformational?: (status: number, headers: [string, string][]) => void;
   /** True once a newer fetch for the same key began: this one's copy must not replace the newer one's. */
   superseded?: () => boolean;
 }
@@ -55,7 +57,7 @@ export interface FetchResult {
 }
 
 export async function fetchForCache(deps: FetchDeps, req: FetchRequest): Promise<FetchResult> {
-  const res = await deps.upstream.request({ method: 'GET', path: req.path, headers: req.upstreamHeaders });
+  const res = await deps.upstream.request({ method: 'GET', path: req.path, headers: req.upstreamHeaders, onInformational: req.onInformational });
   const resHeaders = headersFromPairs(res.headers);
 
   if (res.status === 304 && req.revalidating !== undefined) {

@@ -69,6 +69,11 @@ export interface EdgeRequest {
   started?: number;
   /** Draining: answer with `Connection: close` so keep-alive clients reconnect elsewhere. */
   closeConnection?: boolean;
+  /**
+   * Sends an informational (1xx) response to this client ahead of the final one; absent when the
+   * client may not get one (HTTP/1.0, RFC 9110 §15.2).
+   */
+  informational?: (status: number, headers: [string, string][]) => void;
 }
 
 export interface PipelineResult {
@@ -477,7 +482,8 @@ export class EdgePipeline {
   }
 
   private refreshInBackground(req: EdgeRequest, primary: string, key: string, entry: BlobEntry): void {
-    const flight = this.flights.start(key, (f) => fetchForCache(this.fetchDeps(), this.fetchRequest(req, primary, entry, f)));
+    // The client has its answer already: nothing informational may follow it.
+    const flight = this.flights.start(key, (f) => fetchForCache(this.fetchDeps(), { ...this.fetchRequest(req, primary, entry, f), onInformational: undefined }));
     flight?.outcome.then(
       (o) => {
         // A shared body is pumped into the store without readers. An uncacheable one nobody reads
@@ -512,6 +518,8 @@ export class EdgePipeline {
       upstreamHeaders: forwardRequestHeaders(req.headers, { dropConditions: true, ...this.hop(req), extra }),
       revalidating,
       superseded: () => flight.superseded,
+      // 1xx go to the client whose request started the fetch, as they arrive (RFC 9110 §15.2); never stored.
+      onInformational: req.informational,
     };
   }
 
@@ -640,6 +648,7 @@ export class EdgePipeline {
         method: req.method,
         path: req.url.pathname + req.url.search,
         headers: forwardRequestHeaders(req.headers, { dropConditions: false, ...this.hop(req) }),
+        onInformational: req.informational,
       });
     } catch (err) {
       const staleAnswer = this.staleOnError(req, stale, err);
@@ -671,7 +680,7 @@ export class EdgePipeline {
     // pipeline(), not pipe(): a client that aborts its upload must fail the upstream request (and
     // release its connection), not leave it waiting nor raise an unhandled 'error' that kills the process.
     const body = req.body === null ? null : pipeline(req.body, limitBytes(maxBody), () => undefined);
-    const res = await this.deps.upstream.request({ method: req.method, path: req.url.pathname + req.url.search, headers, body });
+    const res = await this.deps.upstream.request({ method: req.method, path: req.url.pathname + req.url.search, headers, body, onInformational: req.informational });
     if (res.status >= 200 && res.status < 400) await this.invalidateAfterUnsafe(req, res);
     return this.relay(req, res, { cache: CACHE, fwd: 'method', fwdStatus: res.status }, 'forward');
   }

@@ -24,6 +24,11 @@ export interface UpstreamRequest {
   headers: Record<string, string | string[]>;
   body?: Readable | Buffer | null;
   signal?: AbortSignal;
+  /**
+   * Called with each informational (1xx) response upstream sends before the final one (103 Early
+   * Hints, 102…), its fields as received; never for 101, which this client never asks for.
+   */
+  onInformational?: (status: number, headers: [string, string][]) => void;
 }
 
 export interface UpstreamResponse {
@@ -120,6 +125,7 @@ export class Upstream {
         headers: this.shield === undefined ? req.headers : shieldHeaders(req.headers, this.shield.secret),
         body,
         signal,
+        onInfo: req.onInformational === undefined ? undefined : informational(req.onInformational),
       });
       clearTimeout(timer);
       this.observer?.onResult('ok', 'headers', (performance.now() - started) / 1000);
@@ -142,6 +148,18 @@ export class Upstream {
   async destroy(): Promise<void> {
     await Promise.all([this.pool.destroy(), this.uploads.destroy()]);
   }
+}
+
+/** undici's informational callback, as header pairs; a throwing listener must not break the request. */
+function informational(listener: NonNullable<UpstreamRequest['onInformational']>): (info: { statusCode: number; headers: Record<string, string | string[] | undefined> }) => void {
+  return ({ statusCode, headers }) => {
+    if (statusCode < 100 || statusCode > 199 || statusCode === 101) return;
+    try {
+      listener(statusCode, headerPairs(flatten(headers)));
+    } catch {
+      // The client went away or refused the fields: the final response still matters.
+    }
+  };
 }
 
 /** Connections for requests with a body, besides the pool's own. */

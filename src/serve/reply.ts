@@ -3,7 +3,7 @@
  * bytes in memory, a Node stream or nothing. Both servers write it straight to Node's response (one
  * `writeHead`, one `end` for bytes in memory: no `Response`, no `Headers`).
  */
-import type { ServerResponse } from 'node:http';
+import { STATUS_CODES, type ServerResponse } from 'node:http';
 import { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 
@@ -69,3 +69,38 @@ export async function writeReply(res: ServerResponse, reply: Reply, failedEarly?
   }
   return bytes;
 }
+
+/**
+ * Sends an informational (1xx) response ahead of the final one (RFC 9110 §15.2), as long as the
+ * final one has not started. It goes out through the raw write Node uses for its own 100 and 103
+ * (queued behind an earlier response on a pipelined connection), with the fields given, in order;
+ * a field whose value could break the head is left out. Where that write does not exist (HTTP/2's
+ * compatibility response), only a 103 is sent, by writeEarlyHints. Returns whether it was sent.
+ */
+export function writeInformational(res: ServerResponse, status: number, fields: readonly [string, string][]): boolean {
+  if (status < 100 || status > 199 || status === 101 || res.headersSent || res.destroyed || res.writableEnded) return false;
+  const safe = fields.filter(([name, value]) => FIELD_NAME.test(name) && !UNSAFE_VALUE.test(value));
+  const raw = (res as unknown as { _writeRaw?: (data: string, encoding: BufferEncoding) => boolean })._writeRaw;
+  if (typeof raw === 'function') {
+    let head = `HTTP/1.1 ${status} ${STATUS_CODES[status] ?? 'Informational'}\r\n`;
+    for (const [name, value] of safe) head += `${name}: ${value}\r\n`;
+    raw.call(res, head + '\r\n', 'latin1');
+    return true;
+  }
+  if (status !== 103) return false;
+  const hints: Record<string, string | string[]> = {};
+  for (const [name, value] of safe) {
+    const seen = hints[name];
+    hints[name] = seen === undefined ? value : Array.isArray(seen) ? [...seen, value] : [seen, value];
+  }
+  try {
+    res.writeEarlyHints(hints);
+    return true;
+  } catch {
+    return false; // a Link Node will not write
+  }
+}
+
+/** A field name is a token (RFC 9110 §5.1); a value has no CR, LF or NUL (§5.5). */
+const FIELD_NAME = /^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$/;
+const UNSAFE_VALUE = /[\r\n\0]/;
