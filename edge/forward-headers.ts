@@ -21,6 +21,11 @@ export interface ForwardOptions {
   clientIp: string | undefined;
   /** This node's Via pseudonym, e.g. `anycdn-ams-1`; undefined adds no Via (a worker's request to its shield, which has one). */
   via: string | undefined;
+  /**
+   * The host the cache key was made from, sent as X-Forwarded-Host: the client's Host, or an
+   * absolute-form target's authority (RFC 9112 §3.2.2). Default: the client's Host.
+   */
+  host?: string;
   /** Extra fields that replace the client's (revalidation validators). */
   extra?: Record<string, string>;
 }
@@ -38,10 +43,11 @@ export function forwardRequestHeaders(client: RequestHeaders, options: ForwardOp
   if (options.clientIp !== undefined) out['x-forwarded-for'] = forwardedFor ? `${forwardedFor}, ${options.clientIp}` : options.clientIp;
   const via = client.get('via');
   if (options.via !== undefined) out['via'] = via ? `${via}, 1.1 ${options.via}` : `1.1 ${options.via}`;
-  const host = client.get('host');
-  // The Host the cache key was made from; a client's own X-Forwarded-Host is not trusted (it is
-  // not in the key, so an origin that used it could be made to poison the cache).
-  if (host !== null) out['x-forwarded-host'] = host;
+  const host = options.host ?? client.get('host');
+  // The host the cache key was made from (a node's shield keys by it too); a client's own
+  // X-Forwarded-Host is not trusted (it is not in the key, so an origin that used it could be made
+  // to poison the cache).
+  if (host !== null && host !== '') out['x-forwarded-host'] = host;
   else delete out['x-forwarded-host'];
   if (options.extra) Object.assign(out, options.extra);
   return out;

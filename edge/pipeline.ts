@@ -525,15 +525,21 @@ export class EdgePipeline {
 
   /**
    * What this hop adds to a request sent upstream: the client's address and our Via — unless the
-   * request comes from this node's own cluster worker, which added both already.
+   * request comes from this node's own cluster worker, which added both already — and the host
+   * the key was made with.
    */
-  private hop(req: EdgeRequest): { clientIp: string | undefined; via: string | undefined } {
+  private hop(req: EdgeRequest): { clientIp: string | undefined; via: string | undefined; host: string } {
+    const host = keyHost(req);
+    if (this.fromOwnWorker(req)) return { clientIp: undefined, via: undefined, host };
+    return { clientIp: req.clientIp, via: this.via, host };
+  }
+
+  /** Whether the request comes from one of this node's own cluster workers (this process is their shield). */
+  private fromOwnWorker(req: EdgeRequest): boolean {
     const secret = this.deps.workerSecret;
-    if (secret !== undefined) {
-      const given = req.headers.get(WORKER_HEADER);
-      if (given !== null && tokensEqual(given, secret)) return { clientIp: undefined, via: undefined };
-    }
-    return { clientIp: req.clientIp, via: this.via };
+    if (secret === undefined) return false;
+    const given = req.headers.get(WORKER_HEADER);
+    return given !== null && tokensEqual(given, secret);
   }
 
   private staleAllowed(until: number | undefined): boolean {
@@ -569,6 +575,12 @@ export class EdgePipeline {
       body: body.data ?? ((range) => firstChunkReady(body.open(range))),
     };
     const { reply, bytes } = await answer(req.method, req.headers, rep);
+    // A worker revalidating its copy with this shield gets every field, not a 304's few: it updates
+    // its copy with them (RFC 9111 §4.3.4), so what a revalidation here changed reaches it too.
+    if (reply.status === 304 && this.fromOwnWorker(req)) {
+      const { 'content-length': _length, ...all } = headers;
+      reply.headers = all;
+    }
     this.deps.metrics.bytesBySource.inc({ source: body.data !== undefined ? 'memory' : 'disk' }, bytes);
     return { reply, outcome, bytes };
   }
@@ -821,10 +833,11 @@ function memberText(status: StatusMember): string {
 
 /**
  * In a cluster worker, what the shield said of a fetch is the node's answer (a shield hit is a
- * hit to the client); a worker's follower adds that it waited on another request.
+ * hit to the client); a worker's follower of a fetch that went upstream adds that it waited on
+ * another request's (a hit stays a hit: the node had it, as a single process would say).
  */
 function fromShield(shieldStatus: string | undefined, leader: boolean): string | undefined {
-  if (shieldStatus === undefined || leader || /;\s*collapsed\b/.test(shieldStatus)) return shieldStatus;
+  if (shieldStatus === undefined || leader || !/;\s*fwd=/.test(shieldStatus) || /;\s*collapsed\b/.test(shieldStatus)) return shieldStatus;
   return `${shieldStatus}; collapsed`;
 }
 

@@ -66,8 +66,9 @@ export async function startEdge(config: EdgeConfig, logger: Logger, options: Sta
     options.worker === undefined ? undefined : { secret: options.worker.secret },
   );
   const pipeline = new EdgePipeline({ config, store, upstream, metrics, logger, now, onInvalidate: options.onInvalidate, workerSecret: options.workerSecret });
-  // What the disk drops by itself (eviction, corruption) leaves the Vary index too, or it grows forever.
-  const unsubscribeDrops = disk?.onDrop((key) => pipeline.varyIndex.remove(key)) ?? (() => undefined);
+  // What the store drops by itself (eviction, corruption) leaves the Vary index too, or it grows
+  // forever: the disk's drops, or a cluster worker's memory's, where memory is the whole store.
+  const unsubscribeDrops = (disk ?? memory).onDrop((key) => pipeline.varyIndex.remove(key));
   let draining = false;
   const app = createEdgeApp({ config, pipeline, metrics, logger, isDraining: () => draining, metricsText: options.metricsText });
   const running = await listen({ address: config.listen, handler: app.handle, quick: app.quick, socketIdleTimeoutMs: config.timeouts.clientIdle });

@@ -48,6 +48,7 @@ export class MemoryBlobStore implements BlobStore {
   private readonly writers = new Set<MemoryBlobWriter>();
   private evictions = 0;
   private closed = false;
+  private readonly dropListeners = new Set<(key: string, reason: 'evicted') => void>();
 
   constructor(options: MemoryBlobStoreOptions) {
     this.maxBytes = requirePositiveInt('maxBytes', options.maxBytes);
@@ -57,8 +58,10 @@ export class MemoryBlobStore implements BlobStore {
       maxSize: this.maxBytes,
       maxEntrySize: this.maxEntrySize,
       sizeCalculation: (rec) => recordSize(rec),
-      dispose: (_rec, _key, reason) => {
-        if (reason === 'evict') this.evictions += 1;
+      dispose: (_rec, key, reason) => {
+        if (reason !== 'evict') return;
+        this.evictions += 1;
+        for (const listener of this.dropListeners) listener(key, 'evicted');
       },
     });
   }
@@ -67,6 +70,15 @@ export class MemoryBlobStore implements BlobStore {
     this.assertOpen();
     const rec = this.cache.get(key);
     return rec === undefined ? undefined : bufferEntry(rec.meta, rec.data);
+  }
+
+  /**
+   * Calls `listener` with each key this store drops by itself to make room (not deletes or
+   * replacements): whoever keeps an index of its keys forgets them then. Returns the unsubscribe.
+   */
+  onDrop(listener: (key: string, reason: 'evicted') => void): () => void {
+    this.dropListeners.add(listener);
+    return () => this.dropListeners.delete(listener);
   }
 
   getHot(key: string): { meta: StoredMeta; data: Buffer } | undefined {

@@ -1,14 +1,17 @@
 /**
  * Starting a real edge on a loopback port in front of a given upstream, over a fresh cache folder,
- * with an adjustable clock so freshness can be tested without waiting.
+ * with an adjustable clock so freshness can be tested without waiting. Either topology of a node:
+ * one process, or a shield with a worker in front of it as `workers: N` runs them (edge/cluster.ts),
+ * here in this process so both share the test clock.
  */
+import { randomBytes } from 'node:crypto';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { request } from 'undici';
 import { validateConfig } from '../../src/config/load.js';
 import { silentLogger } from '../../src/log.js';
-import { edgeConfigSchema } from '../../edge/config.js';
+import { edgeConfigSchema, type EdgeConfig } from '../../edge/config.js';
 import { startEdge, type EdgeServer } from '../../edge/server.js';
 
 export interface TestClock {
@@ -21,10 +24,17 @@ export function testClock(start = Math.floor(Date.now() / 1000) * 1000): TestClo
   return { now: () => t, advance: (ms) => void (t += ms) };
 }
 
+/** `single`: one process; `workers`: a worker (memory tier) in front of the node's shield (disk). */
+export type Topology = 'single' | 'workers';
+export const TOPOLOGIES: readonly Topology[] = ['single', 'workers'];
+
 export interface TestEdge {
   url: string;
   cacheDir: string;
+  /** The process clients talk to: the only one, or the worker. */
   server: EdgeServer;
+  /** With `workers`: the shield behind the worker, which owns the disk. */
+  shield?: EdgeServer;
   clock: TestClock;
   get(path: string, headers?: Record<string, string>, method?: 'GET' | 'HEAD'): Promise<TestResponse>;
   /** Stop the server but keep the cache folder (to restart on it). */
@@ -39,7 +49,7 @@ export interface TestResponse {
   body: Buffer;
 }
 
-export async function startTestEdge(upstream: string, overrides: Record<string, unknown> = {}, reuse?: { cacheDir?: string; clock?: TestClock }): Promise<TestEdge> {
+export async function startTestEdge(upstream: string, overrides: Record<string, unknown> = {}, reuse?: { cacheDir?: string; clock?: TestClock; topology?: Topology }): Promise<TestEdge> {
   const dir = reuse?.cacheDir === undefined ? await mkdtemp(join(tmpdir(), 'anycdn-edge-test-')) : undefined;
   const cacheDir = reuse?.cacheDir ?? join(dir!, 'cache');
   const clock = reuse?.clock ?? testClock();
@@ -49,11 +59,16 @@ export async function startTestEdge(upstream: string, overrides: Record<string, 
     'test settings',
     {},
   );
-  const server = await startEdge(config, silentLogger(), { processMetrics: false, now: clock.now });
+  const { server, shield } = reuse?.topology === 'workers' ? await startNodeWithWorker(config, clock) : { server: await startEdge(config, silentLogger(), { processMetrics: false, now: clock.now }), shield: undefined };
+  const close = async (): Promise<void> => {
+    await server.close(1_000);
+    await shield?.close(1_000);
+  };
   return {
     url: server.url,
     cacheDir,
     server,
+    shield,
     clock,
     async get(path, headers = {}, method = 'GET') {
       const res = await request(`${server.url}${path}`, { method, headers });
@@ -61,16 +76,34 @@ export async function startTestEdge(upstream: string, overrides: Record<string, 
       // The client has every byte once Content-Length is reached; the store commit may still be
       // under way. Wait for it, so the next request deterministically sees the stored copy.
       await server.pipeline.settled();
+      await shield?.pipeline.settled();
       return { status: res.statusCode, headers: res.headers as Record<string, string>, body };
     },
-    async stop() {
-      await server.close(1_000);
-    },
+    stop: close,
     async destroy() {
-      await server.close(1_000);
+      await close();
       await rm(cacheDir.replace(/\/cache$/, ''), { recursive: true, force: true });
     },
   };
+}
+
+/** A shield and one worker wired as edge/cluster.ts wires them, invalidations relayed both ways. */
+async function startNodeWithWorker(config: EdgeConfig, clock: TestClock): Promise<{ server: EdgeServer; shield: EdgeServer }> {
+  const secret = randomBytes(24).toString('base64url');
+  let worker: EdgeServer | undefined;
+  const shield = await startEdge(config, silentLogger(), {
+    processMetrics: false,
+    now: clock.now,
+    workerSecret: secret,
+    onInvalidate: (primary) => void worker?.pipeline.invalidate(primary),
+  });
+  worker = await startEdge({ ...config, upstream: shield.url }, silentLogger(), {
+    processMetrics: false,
+    now: clock.now,
+    worker: { secret },
+    onInvalidate: (primary) => void shield.pipeline.invalidate(primary),
+  });
+  return { server: worker, shield };
 }
 
 /** The value of one counter sample in Prometheus text, 0 when absent. */

@@ -51,4 +51,21 @@ describe('MemoryBlobStore', () => {
     expect(store.put({ ...meta, key: 'big' }, pattern(1500))).toBe(false);
     await expectBody(store, 'b', pattern(500, 2));
   });
+
+  it('tells its drop listeners of each object it evicts, and of nothing deleted or replaced', async () => {
+    const store = new MemoryBlobStore({ maxBytes: 3000, maxEntrySize: 1500 });
+    const dropped: string[] = [];
+    const unsubscribe = store.onDrop((key, reason) => dropped.push(`${key} ${reason}`));
+    const meta = { ...commitMeta('a', 500), headers: [], tags: [], version: 1, sha256: sha256(pattern(500)) };
+    for (const key of ['a', 'b', 'c']) store.put({ ...meta, key }, pattern(500));
+    store.put({ ...meta, key: 'b' }, pattern(500)); // replaced: not a drop
+    await store.delete('c'); // deleted: not a drop
+    // Three objects fit (bodies and metadata): d, e and f push out the two left, oldest first.
+    for (const key of ['d', 'e', 'f']) store.put({ ...meta, key }, pattern(500));
+    expect(dropped).toEqual(['a evicted', 'b evicted']);
+    unsubscribe();
+    store.put({ ...meta, key: 'g' }, pattern(500));
+    expect(store.peek('d')).toBeUndefined();
+    expect(dropped).toEqual(['a evicted', 'b evicted']);
+  });
 });

@@ -28,6 +28,10 @@ describe('request headers sent upstream', () => {
     });
   });
 
+  it('names the host the key was made from in X-Forwarded-Host: an absolute-form target’s authority over Host', () => {
+    expect(forwardRequestHeaders(client, { dropConditions: true, clientIp: undefined, via: undefined, host: 'abs.example' })['x-forwarded-host']).toBe('abs.example');
+  });
+
   it('keeps the client conditions when passing a request through', () => {
     const out = forwardRequestHeaders(client, { dropConditions: false, clientIp: undefined, via: 'anycdn-ams-1' });
     expect(out['if-none-match']).toBe('"abc"');
