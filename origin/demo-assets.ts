@@ -1,7 +1,8 @@
 /**
  * Sample assets for `anycdn demo`, generated at start-up with sharp (nothing is shipped in the
  * repository): a photo-like JPEG, a PNG with transparency, an SVG, a stylesheet and an HTML page
- * that shows the images with `srcset` and `fmt=auto`.
+ * that shows the images with `srcset` and `fmt=auto`, uploaded as the root's `index.html`, so the
+ * edge's own URL (`/`) opens it.
  */
 import sharp from 'sharp';
 

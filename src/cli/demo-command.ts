@@ -78,7 +78,7 @@ export const runDemo: Command = async (args, io) => {
   const o = origin.url;
   io.stdout.write(`anycdn demo is running: an edge at ${e} in front of an origin at ${o}.
 
-  Open the demo page:   ${e}/index.html
+  Open the demo page:   ${e}/
   Original photo:       ${e}/photos/landscape.jpg
   Resized, negotiated:  ${e}/photos/landscape.jpg?w=640&fmt=auto
   WebP with alpha:      ${e}/photos/logo.png?w=200&fmt=webp

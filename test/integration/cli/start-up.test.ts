@@ -141,10 +141,14 @@ describe.skipIf(!cliBuilt)('CLI start-up (needs dist/, built by npm test)', () =
     const demo = startCli(['demo', '--port', String(port)], { TMPDIR: await tempDir() });
     for (let i = 0; i < 450 && !demo.output().includes('anycdn demo is running'); i++) await new Promise((r) => setTimeout(r, 100));
     const edge = `http://127.0.0.1:${port}`;
-    expect(demo.output()).toContain(`Open the demo page:   ${edge}/index.html`);
-    const page = await request(`${edge}/index.html`);
+    // The first URL printed is the edge's own, and opening it shows the demo page (the root's index.html).
+    expect(/https?:\/\/\S+/.exec(demo.output())?.[0]).toBe(edge);
+    expect(demo.output()).toContain(`Open the demo page:   ${edge}/\n`);
+    const page = await request(`${edge}/`);
     expect(page.statusCode).toBe(200);
+    expect(page.headers['content-type']).toBe('text/html; charset=utf-8');
     const html = await page.body.text();
+    expect(html).toContain('<title>anycdn demo</title>');
     // Every URL the page loads: src, each srcset candidate, the stylesheet and the icon.
     const urls = new Set<string>();
     for (const [, attr, value] of html.matchAll(/\b(src|srcset|href)="([^"]+)"/g)) {
