@@ -37,6 +37,8 @@ export interface TestEdge {
   shield?: EdgeServer;
   clock: TestClock;
   get(path: string, headers?: Record<string, string>, method?: 'GET' | 'HEAD'): Promise<TestResponse>;
+  /** Resolves when every fetch under way in the node (worker and shield) is over and stored. */
+  settled(): Promise<void>;
   /** Stop the server but keep the cache folder (to restart on it). */
   stop(): Promise<void>;
   /** Stop and remove the cache folder. */
@@ -60,6 +62,10 @@ export async function startTestEdge(upstream: string, overrides: Record<string, 
     {},
   );
   const { server, shield } = reuse?.topology === 'workers' ? await startNodeWithWorker(config, clock) : { server: await startEdge(config, silentLogger(), { processMetrics: false, now: clock.now }), shield: undefined };
+  const settled = async (): Promise<void> => {
+    await server.pipeline.settled();
+    await shield?.pipeline.settled();
+  };
   const close = async (): Promise<void> => {
     await server.close(1_000);
     await shield?.close(1_000);
@@ -75,10 +81,10 @@ export async function startTestEdge(upstream: string, overrides: Record<string, 
       const body = Buffer.from(await res.body.arrayBuffer());
       // The client has every byte once Content-Length is reached; the store commit may still be
       // under way. Wait for it, so the next request deterministically sees the stored copy.
-      await server.pipeline.settled();
-      await shield?.pipeline.settled();
+      await settled();
       return { status: res.statusCode, headers: res.headers as Record<string, string>, body };
     },
+    settled,
     stop: close,
     async destroy() {
       await close();

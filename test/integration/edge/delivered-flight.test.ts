@@ -8,9 +8,9 @@
  */
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { afterAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Client } from 'undici';
-import { startTestEdge, type TestEdge } from '../../support/edge.js';
+import { startTestEdge, TOPOLOGIES, type TestEdge, type Topology } from '../../support/edge.js';
 
 type Handler = (req: IncomingMessage, res: ServerResponse) => void;
 
@@ -71,16 +71,18 @@ async function twice(edge: TestEdge, path: string): Promise<[Answer, Answer]> {
   }
 }
 
+let topology: Topology = 'single';
+
 async function run(headers: () => Record<string, string>, name: string): Promise<{ up: CountingUpstream; answers: [Answer, Answer][] }> {
   const up = await countingUpstream((_req, res) => {
     res.writeHead(200, { 'content-type': 'application/octet-stream', 'content-length': BODY.length, etag: '"v1"', ...headers() });
     res.end(BODY);
   });
   cleanups.push(() => up.close());
-  const edge = await startTestEdge(up.url);
+  const edge = await startTestEdge(up.url, {}, { topology });
   cleanups.push(() => edge.destroy());
   const answers = await Promise.all(Array.from({ length: CLIENTS }, (_, i) => twice(edge, `/${name}/${i}`)));
-  await edge.server.pipeline.settled();
+  await edge.settled();
   return { up, answers };
 }
 
@@ -89,107 +91,113 @@ function expectWhole(a: Answer): void {
   expect(a.body.equals(BODY)).toBe(true);
 }
 
-describe('a request after the response was delivered', () => {
-  const mustAskAgain: [string, () => Record<string, string>][] = [
-    ['no-cache', () => ({ 'cache-control': 'max-age=10000, no-cache' })],
-    ['max-age=0', () => ({ 'cache-control': 'max-age=0' })],
-    // Age beyond Expires − Date: stale on arrival, whether the upstream's clock is slow or fast.
-    ['stale on arrival, slow Date', () => ({ date: new Date(Date.now() - 10_000).toUTCString(), expires: new Date(Date.now() + 10_000).toUTCString(), age: '25' })],
-    ['stale on arrival, fast Date', () => ({ date: new Date(Date.now() + 10_000).toUTCString(), expires: new Date(Date.now() + 30_000).toUTCString(), age: '25' })],
-  ];
+describe.each(TOPOLOGIES)('%s', (current) => {
+  beforeAll(() => {
+    topology = current;
+  });
 
-  for (const [label, headers] of mustAskAgain) {
-    it(`asks upstream again for a response it may not reuse (${label})`, async () => {
-      const name = label.replace(/\W+/g, '-');
-      const { up, answers } = await run(headers, name);
+  describe('a request after the response was delivered', () => {
+    const mustAskAgain: [string, () => Record<string, string>][] = [
+      ['no-cache', () => ({ 'cache-control': 'max-age=10000, no-cache' })],
+      ['max-age=0', () => ({ 'cache-control': 'max-age=0' })],
+      // Age beyond Expires − Date: stale on arrival, whether the upstream's clock is slow or fast.
+      ['stale on arrival, slow Date', () => ({ date: new Date(Date.now() - 10_000).toUTCString(), expires: new Date(Date.now() + 10_000).toUTCString(), age: '25' })],
+      ['stale on arrival, fast Date', () => ({ date: new Date(Date.now() + 10_000).toUTCString(), expires: new Date(Date.now() + 30_000).toUTCString(), age: '25' })],
+    ];
+
+    for (const [label, headers] of mustAskAgain) {
+      it(`asks upstream again for a response it may not reuse (${label})`, async () => {
+        const name = label.replace(/\W+/g, '-');
+        const { up, answers } = await run(headers, name);
+        for (let i = 0; i < CLIENTS; i++) {
+          const [first, second] = answers[i]!;
+          expectWhole(first);
+          expectWhole(second);
+          expect(first.cacheStatus).toBe('anycdn; fwd=miss; fwd-status=200; stored');
+          // Its own fetch (a miss while the first copy is committed) or a revalidation of the
+          // stored copy: never the first request's answer.
+          expect(second.cacheStatus).toMatch(/^anycdn; fwd=(miss|stale); fwd-status=(200|304)(; stored)?$/);
+          expect(up.counts.get(`/${name}/${i}`)).toBe(2);
+        }
+      });
+    }
+
+    it('serves a fresh response still streaming in as a hit, without asking upstream again', async () => {
+      const { up, answers } = await run(() => ({ 'cache-control': 'public, max-age=3600' }), 'fresh');
       for (let i = 0; i < CLIENTS; i++) {
         const [first, second] = answers[i]!;
         expectWhole(first);
         expectWhole(second);
         expect(first.cacheStatus).toBe('anycdn; fwd=miss; fwd-status=200; stored');
-        // Its own fetch (a miss while the first copy is committed) or a revalidation of the
-        // stored copy: never the first request's answer.
-        expect(second.cacheStatus).toMatch(/^anycdn; fwd=(miss|stale); fwd-status=(200|304)(; stored)?$/);
-        expect(up.counts.get(`/${name}/${i}`)).toBe(2);
+        expect(second.cacheStatus).toMatch(/^anycdn; hit; ttl=\d+$/);
+        expect(up.counts.get(`/fresh/${i}`)).toBe(1);
       }
     });
-  }
+  });
 
-  it('serves a fresh response still streaming in as a hit, without asking upstream again', async () => {
-    const { up, answers } = await run(() => ({ 'cache-control': 'public, max-age=3600' }), 'fresh');
-    for (let i = 0; i < CLIENTS; i++) {
-      const [first, second] = answers[i]!;
-      expectWhole(first);
-      expectWhole(second);
-      expect(first.cacheStatus).toBe('anycdn; fwd=miss; fwd-status=200; stored');
-      expect(second.cacheStatus).toMatch(/^anycdn; hit; ttl=\d+$/);
-      expect(up.counts.get(`/fresh/${i}`)).toBe(1);
+  describe('a request while the body is still streaming in', () => {
+    /** An upstream that sends its headers and the first half of the body, then waits for release(). */
+    async function heldUpstream(cacheControl: string) {
+      const held: (() => void)[] = [];
+      const conditions: (string | undefined)[] = [];
+      let served = 0;
+      const up = await countingUpstream((req, res) => {
+        conditions.push(req.headers['if-none-match']);
+        // Each answer has its own validator: a revalidation says which copy was kept.
+        res.writeHead(200, { 'content-type': 'application/octet-stream', 'content-length': BODY.length, etag: `"v${++served}"`, 'cache-control': cacheControl });
+        res.write(BODY.subarray(0, BODY.length / 2));
+        held.push(() => res.end(BODY.subarray(BODY.length / 2)));
+      });
+      cleanups.push(() => up.close());
+      const edge = await startTestEdge(up.url, {}, { topology });
+      cleanups.push(() => edge.destroy());
+      return { up, edge, conditions, release: () => held.splice(0).forEach((f) => f()) };
     }
-  });
-});
 
-describe('a request while the body is still streaming in', () => {
-  /** An upstream that sends its headers and the first half of the body, then waits for release(). */
-  async function heldUpstream(cacheControl: string) {
-    const held: (() => void)[] = [];
-    const conditions: (string | undefined)[] = [];
-    let served = 0;
-    const up = await countingUpstream((req, res) => {
-      conditions.push(req.headers['if-none-match']);
-      // Each answer has its own validator: a revalidation says which copy was kept.
-      res.writeHead(200, { 'content-type': 'application/octet-stream', 'content-length': BODY.length, etag: `"v${++served}"`, 'cache-control': cacheControl });
-      res.write(BODY.subarray(0, BODY.length / 2));
-      held.push(() => res.end(BODY.subarray(BODY.length / 2)));
+    async function until(check: () => boolean): Promise<void> {
+      for (let i = 0; i < 200 && !check(); i++) await new Promise((r) => setTimeout(r, 10));
+      expect(check()).toBe(true);
+    }
+
+    it('reads a fresh response as a hit before upstream has sent all of it', async () => {
+      const { up, edge, release } = await heldUpstream('public, max-age=3600');
+      const a = new Client(edge.url);
+      const b = new Client(edge.url);
+      cleanups.push(() => a.close(), () => b.close());
+      const first = await a.request({ method: 'GET', path: '/slow' });
+      const late = await b.request({ method: 'GET', path: '/slow' });
+      expect(late.headers['cache-status']).toMatch(/^anycdn; hit; ttl=\d+$/);
+      expect(first.headers['cache-status']).toBe('anycdn; fwd=miss; fwd-status=200; stored');
+      release();
+      const [one, two] = await Promise.all([first.body.arrayBuffer(), late.body.arrayBuffer()]);
+      expect(Buffer.from(one).equals(BODY)).toBe(true);
+      expect(Buffer.from(two).equals(BODY)).toBe(true);
+      await edge.settled();
+      expect(up.counts.get('/slow')).toBe(1);
     });
-    cleanups.push(() => up.close());
-    const edge = await startTestEdge(up.url);
-    cleanups.push(() => edge.destroy());
-    return { up, edge, conditions, release: () => held.splice(0).forEach((f) => f()) };
-  }
 
-  async function until(check: () => boolean): Promise<void> {
-    for (let i = 0; i < 200 && !check(); i++) await new Promise((r) => setTimeout(r, 10));
-    expect(check()).toBe(true);
-  }
-
-  it('reads a fresh response as a hit before upstream has sent all of it', async () => {
-    const { up, edge, release } = await heldUpstream('public, max-age=3600');
-    const a = new Client(edge.url);
-    const b = new Client(edge.url);
-    cleanups.push(() => a.close(), () => b.close());
-    const first = await a.request({ method: 'GET', path: '/slow' });
-    const late = await b.request({ method: 'GET', path: '/slow' });
-    expect(late.headers['cache-status']).toMatch(/^anycdn; hit; ttl=\d+$/);
-    expect(first.headers['cache-status']).toBe('anycdn; fwd=miss; fwd-status=200; stored');
-    release();
-    const [one, two] = await Promise.all([first.body.arrayBuffer(), late.body.arrayBuffer()]);
-    expect(Buffer.from(one).equals(BODY)).toBe(true);
-    expect(Buffer.from(two).equals(BODY)).toBe(true);
-    await edge.server.pipeline.settled();
-    expect(up.counts.get('/slow')).toBe(1);
-  });
-
-  it('asks upstream itself when the response says no-cache, and keeps the newer copy', async () => {
-    const { up, edge, conditions, release } = await heldUpstream('max-age=3600, no-cache');
-    const a = new Client(edge.url);
-    const b = new Client(edge.url);
-    cleanups.push(() => a.close(), () => b.close());
-    const first = await a.request({ method: 'GET', path: '/slow-nc' });
-    const pending = b.request({ method: 'GET', path: '/slow-nc' });
-    await until(() => up.counts.get('/slow-nc') === 2);
-    release();
-    const second = await pending;
-    expect(second.headers['cache-status']).toBe('anycdn; fwd=miss; fwd-status=200; stored');
-    expect(Buffer.from(await first.body.arrayBuffer()).equals(BODY)).toBe(true);
-    expect(Buffer.from(await second.body.arrayBuffer()).equals(BODY)).toBe(true);
-    await edge.server.pipeline.settled();
-    // One copy stored, revalidated on the next use (no-cache).
-    const revalidating = edge.get('/slow-nc');
-    await until(() => up.counts.get('/slow-nc') === 3);
-    release();
-    const third = await revalidating;
-    expect(third.headers['cache-status']).toBe('anycdn; fwd=stale; fwd-status=200; stored');
-    // The copy kept is the second fetch's: the first one, ending at the same moment, gave way to it.
-    expect(conditions).toEqual([undefined, undefined, '"v2"']);
+    it('asks upstream itself when the response says no-cache, and keeps the newer copy', async () => {
+      const { up, edge, conditions, release } = await heldUpstream('max-age=3600, no-cache');
+      const a = new Client(edge.url);
+      const b = new Client(edge.url);
+      cleanups.push(() => a.close(), () => b.close());
+      const first = await a.request({ method: 'GET', path: '/slow-nc' });
+      const pending = b.request({ method: 'GET', path: '/slow-nc' });
+      await until(() => up.counts.get('/slow-nc') === 2);
+      release();
+      const second = await pending;
+      expect(second.headers['cache-status']).toBe('anycdn; fwd=miss; fwd-status=200; stored');
+      expect(Buffer.from(await first.body.arrayBuffer()).equals(BODY)).toBe(true);
+      expect(Buffer.from(await second.body.arrayBuffer()).equals(BODY)).toBe(true);
+      await edge.settled();
+      // One copy stored, revalidated on the next use (no-cache).
+      const revalidating = edge.get('/slow-nc');
+      await until(() => up.counts.get('/slow-nc') === 3);
+      release();
+      const third = await revalidating;
+      expect(third.headers['cache-status']).toBe('anycdn; fwd=stale; fwd-status=200; stored');
+      // The copy kept is the second fetch's: the first one, ending at the same moment, gave way to it.
+      expect(conditions).toEqual([undefined, undefined, '"v2"']);
+    });
   });
 });
