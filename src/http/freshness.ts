@@ -104,9 +104,20 @@ function heuristicLifetime(
   return { lifetimeMs: Math.max(0, lifetimeMs), source: 'heuristic' };
 }
 
-/** Parses Age (RFC 9111 §5.1): delta-seconds; an invalid value is ignored (`undefined`). */
+/**
+ * Parses Age (RFC 9111 §5.1): delta-seconds, saturating at 2^31 (so an age that large is stale
+ * under any lifetime). Age is a singleton, but a message may carry it as a list (`Age: 7200, 0`)
+ * or on several lines, which arrive joined with ", " in received order: §5.1 says to use the first
+ * member and discard the rest (empty list elements do not count, RFC 9110 §5.6.1). Parameters on
+ * it (`7200;foo=bar`) are not part of the number and are dropped. A first member that is not
+ * delta-seconds (`abc`, `-1`, `1.5`) makes the field ignored (`undefined`), as §5.1 says.
+ */
 export function parseAge(value: string | null | undefined): number | undefined {
-  return parseDeltaSeconds(value?.trim());
+  if (value === null || value === undefined) return undefined;
+  const first = value.split(',').find((member) => member.trim() !== '');
+  if (first === undefined) return undefined;
+  const semicolon = first.indexOf(';');
+  return parseDeltaSeconds((semicolon < 0 ? first : first.slice(0, semicolon)).trim());
 }
 
 export interface AgeInputs {

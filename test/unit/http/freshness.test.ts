@@ -76,6 +76,23 @@ describe('currentAge (RFC 9111 §4.2.3)', () => {
     expect(storedAge({ status: 200, headers, requestTime: NOW - 1000, responseTime: NOW }, NOW + 5000)).toBe(36_000);
   });
 
+  it('§5.1 storedAge counts the first of several Age values', () => {
+    const info = (age: string) => ({ status: 200, headers: headerGetter({ age }), requestTime: NOW, responseTime: NOW });
+    expect(storedAge(info('7200, 0'), NOW)).toBe(7_200_000);
+    expect(storedAge(info('0, 7200'), NOW)).toBe(0);
+    // Two Age lines, as a header record holds them (joined in received order).
+    expect(storedAge({ status: 200, headers: headerGetter({ age: ['7200', '0'] }), requestTime: NOW, responseTime: NOW }, NOW)).toBe(7_200_000);
+    const lines = new Headers([['age', '7200'], ['age', '0']]);
+    expect(storedAge({ status: 200, headers: lines, requestTime: NOW, responseTime: NOW }, NOW)).toBe(7_200_000);
+  });
+
+  it('§5.1 an Age at or above 2^31 is stale under the longest lifetime', () => {
+    const headers = headerGetter({ age: '9999999999', 'cache-control': 'max-age=2147483648' });
+    const res = { status: 200, headers, requestTime: NOW, responseTime: NOW };
+    expect(storedAge(res, NOW)).toBe(2 ** 31 * 1000);
+    expect(isFresh(freshnessLifetime(res, OPTIONS).lifetimeMs, storedAge(res, NOW))).toBe(false);
+  });
+
   it('§5.1 storedAge ignores an invalid Age', () => {
     const headers = headerGetter({ age: '-3' });
     expect(storedAge({ status: 200, headers, requestTime: NOW, responseTime: NOW }, NOW + 5000)).toBe(5000);
@@ -89,7 +106,29 @@ describe('parseAge (RFC 9111 §5.1)', () => {
     ['0', 0],
     ['-1', undefined],
     ['1.5', undefined],
-    ['60, 60', undefined],
+    ['abc', undefined],
+    ['-7200', undefined],
+    ['7200.0', undefined],
+    ['', undefined],
+    ['  ', undefined],
+    ['1e3', undefined],
+    // A list, or several lines joined in received order: the first member counts.
+    ['60, 60', 60],
+    ['7200, 0', 7200],
+    ['0, 7200', 0],
+    ['7200,0', 7200],
+    [', 7200', 7200],
+    ['abc, 7200', undefined],
+    ['-7200, 0', undefined],
+    // Parameters are not part of the number.
+    ['7200;foo=bar', 7200],
+    ['7200 ; foo=bar, 0', 7200],
+    [';foo=bar', undefined],
+    // At or above 2^31: 2^31 (RFC 9111 §1.2.2), stale under any lifetime.
+    ['2147483647', 2147483647],
+    ['2147483648', 2147483648],
+    ['2147483649', 2147483648],
+    ['99999999999999999999999999', 2147483648],
     [null, undefined],
     [undefined, undefined],
   ];

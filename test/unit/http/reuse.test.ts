@@ -28,6 +28,10 @@ describe('reuseDecision (RFC 9111 §4)', () => {
     ['§4.2 stale at exactly max-age', {}, { 'cache-control': 'max-age=60' }, 60 * S, { kind: 'revalidate', reason: 'stale', ttlMs: 0 }],
     ['§4.2 stale after max-age', {}, { 'cache-control': 'max-age=60' }, 61 * S, { kind: 'revalidate', reason: 'stale', ttlMs: -1 * S }],
     ['§4.2.3 Age header counts', {}, { 'cache-control': 'max-age=60', age: '50' }, 11 * S, { kind: 'revalidate', reason: 'stale', ttlMs: -1 * S }],
+    ['§5.1 Age with several values: the first counts', {}, { 'cache-control': 'max-age=3600', age: '7200, 0' }, 0, { kind: 'revalidate', reason: 'stale', ttlMs: -3600 * S }],
+    ['§5.1 Age with several values: a first 0 is fresh', {}, { 'cache-control': 'max-age=3600', age: '0, 7200' }, 0, { kind: 'fresh', ttlMs: 3600 * S }],
+    ['§5.1 Age with parameters counts as its number', {}, { 'cache-control': 'max-age=3600', age: '7200;foo=bar' }, 0, { kind: 'revalidate', reason: 'stale', ttlMs: -3600 * S }],
+    ['§5.1 an invalid Age is ignored', {}, { 'cache-control': 'max-age=3600', age: '7200.0' }, 0, { kind: 'fresh', ttlMs: 3600 * S }],
     ['§4.2.2 no freshness information → revalidate', {}, { etag: '"a"' }, 0, { kind: 'revalidate', reason: 'stale', ttlMs: 0 }],
 
     // Response directives
