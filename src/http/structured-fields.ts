@@ -1,11 +1,20 @@
 /**
- * The small part of Structured Field Values (RFC 8941, updated by RFC 9651) that anycdn needs:
+ * The part of Structured Field Values (RFC 9651, which obsoletes RFC 8941) that anycdn needs:
  * parsing a Dictionary (CDN-Cache-Control is one, RFC 9213 §2.1) and serialising tokens and strings
- * (Cache-Status is a List, RFC 9211 §2). Parsing follows RFC 8941 §4.2 and fails on any error, as
+ * (Cache-Status is a List, RFC 9211 §2). Parsing follows RFC 9651 §4.2 and fails on any error, as
  * the algorithm requires; callers decide what a failure means for their field.
+ *
+ * Hand-written rather than the `structured-headers` package: that package parses an Integer and a
+ * Decimal into the same JavaScript number (`max-age=10.0` reads as the Integer 10, which RFC 9213
+ * §2.1 says is the wrong type), and (2.1.0) fails any Date that is not the last thing in the field
+ * (`a=@1, b=1`). It is the test oracle instead: test/unit/http/structured-fields.test.ts checks
+ * this parser against it on generated inputs.
  */
 
-/** A bare item (RFC 8941 §3.3). Byte sequences keep their base64 text; inner lists are opaque. */
+/**
+ * A bare item (RFC 9651 §3.3), or an inner list of them. Byte sequences keep their base64 text;
+ * a Date is seconds since the epoch.
+ */
 export type SfBareItem =
   | { type: 'integer'; value: number }
   | { type: 'decimal'; value: number }
@@ -13,6 +22,8 @@ export type SfBareItem =
   | { type: 'token'; value: string }
   | { type: 'binary'; value: string }
   | { type: 'boolean'; value: boolean }
+  | { type: 'date'; value: number }
+  | { type: 'display-string'; value: string }
   | { type: 'inner-list'; value: SfBareItem[] };
 
 /** A dictionary member; parameters are parsed for validity but not kept (no caller uses them). */
@@ -41,7 +52,7 @@ class Parser {
     while (this.peek() === ' ' || this.peek() === '\t') this.pos += 1;
   }
 
-  // RFC 8941 §4.2.3.3
+  // RFC 9651 §4.2.3.3
   key(): string {
     const first = this.peek();
     if (first === undefined || !KEY_START.test(first)) this.fail();
@@ -50,7 +61,7 @@ class Parser {
     return this.s.slice(start, this.pos);
   }
 
-  // RFC 8941 §4.2.3.1
+  // RFC 9651 §4.2.3.1
   bareItem(): SfBareItem {
     const c = this.peek();
     if (c === undefined) this.fail();
@@ -58,11 +69,49 @@ class Parser {
     if (c === '"') return { type: 'string', value: this.string() };
     if (c === ':') return { type: 'binary', value: this.binary() };
     if (c === '?') return { type: 'boolean', value: this.boolean() };
+    if (c === '@') return { type: 'date', value: this.date() };
+    if (c === '%') return { type: 'display-string', value: this.displayString() };
     if (c === '*' || /[A-Za-z]/.test(c)) return { type: 'token', value: this.token() };
     return this.fail();
   }
 
-  // RFC 8941 §4.2.4
+  // RFC 9651 §4.2.9
+  date(): number {
+    this.pos += 1;
+    const n = this.number();
+    if (n.type !== 'integer') this.fail();
+    return n.value as number;
+  }
+
+  // RFC 9651 §4.2.10: percent-encoded UTF-8 between %" and ".
+  displayString(): string {
+    if (this.s[this.pos + 1] !== '"') this.fail();
+    this.pos += 2;
+    const bytes: number[] = [];
+    for (;;) {
+      const c = this.peek();
+      if (c === undefined) this.fail();
+      const code = c.charCodeAt(0);
+      if (code < 0x20 || code > 0x7e) this.fail();
+      this.pos += 1;
+      if (c === '%') {
+        const hex = this.s.slice(this.pos, this.pos + 2);
+        if (!/^[0-9a-f]{2}$/.test(hex)) this.fail();
+        bytes.push(parseInt(hex, 16));
+        this.pos += 2;
+      } else if (c === '"') {
+        try {
+          return new TextDecoder('utf-8', { fatal: true }).decode(new Uint8Array(bytes));
+        } catch {
+          return this.fail();
+        }
+      } else {
+        bytes.push(code);
+      }
+    }
+  }
+
+  // RFC 9651 §4.2.4
   number(): SfBareItem {
     const m = /^(-?)(\d{1,15})(\.\d{1,3})?/.exec(this.s.slice(this.pos));
     if (!m) this.fail();
@@ -74,7 +123,7 @@ class Parser {
     return m[3] === undefined ? { type: 'integer', value } : { type: 'decimal', value };
   }
 
-  // RFC 8941 §4.2.5
+  // RFC 9651 §4.2.5
   string(): string {
     this.pos += 1;
     let out = '';
@@ -96,7 +145,7 @@ class Parser {
     }
   }
 
-  // RFC 8941 §4.2.6
+  // RFC 9651 §4.2.6
   token(): string {
     const start = this.pos;
     this.pos += 1;
@@ -106,7 +155,7 @@ class Parser {
     return this.s.slice(start, this.pos);
   }
 
-  // RFC 8941 §4.2.7
+  // RFC 9651 §4.2.7
   binary(): string {
     const end = this.s.indexOf(':', this.pos + 1);
     if (end < 0) this.fail();
@@ -116,7 +165,7 @@ class Parser {
     return b64;
   }
 
-  // RFC 8941 §4.2.8
+  // RFC 9651 §4.2.8
   boolean(): boolean {
     const v = this.s[this.pos + 1];
     if (v !== '0' && v !== '1') this.fail();
@@ -124,7 +173,7 @@ class Parser {
     return v === '1';
   }
 
-  // RFC 8941 §4.2.3.2
+  // RFC 9651 §4.2.3.2
   parameters(): void {
     while (this.peek() === ';') {
       this.pos += 1;
@@ -137,7 +186,7 @@ class Parser {
     }
   }
 
-  // RFC 8941 §4.2.1.2
+  // RFC 9651 §4.2.1.2
   innerList(): SfBareItem {
     this.pos += 1;
     const items: SfBareItem[] = [];
@@ -164,7 +213,7 @@ class Parser {
 }
 
 /**
- * Parses a Dictionary (RFC 8941 §4.2.2). A member without a value is Boolean true; a repeated key
+ * Parses a Dictionary (RFC 9651 §4.2.2). A member without a value is Boolean true; a repeated key
  * keeps its last value, as §4.2.2 says. Returns `undefined` on any parse error.
  */
 export function parseSfDictionary(input: string): SfDictionary | undefined {
@@ -197,13 +246,13 @@ export function parseSfDictionary(input: string): SfDictionary | undefined {
   }
 }
 
-/** True when `s` can be serialised as an sf-token (RFC 8941 §3.3.4). */
+/** True when `s` can be serialised as an sf-token (RFC 9651 §3.3.4). */
 export function isSfToken(s: string): boolean {
   return /^[A-Za-z*][!#$%&'*+\-.^_`|~0-9A-Za-z:/]*$/.test(s);
 }
 
 /**
- * Serialises an sf-string (RFC 8941 §4.1.6): quotes, with `"` and `\` escaped. Characters outside
+ * Serialises an sf-string (RFC 9651 §4.1.6): quotes, with `"` and `\` escaped. Characters outside
  * printable ASCII cannot be represented and are replaced by `?`, so the header stays valid.
  */
 export function serializeSfString(s: string): string {

@@ -23,6 +23,11 @@ describe('parseSfDictionary (RFC 8941 §4.2.2)', () => {
     ['§4.2.2 OWS around commas, leading SP', ' a=1 ,\tb=2', [['a', { type: 'integer', value: 1 }], ['b', { type: 'integer', value: 2 }]]],
     ['§4.2.3.3 key characters', '*k_e-y.1=1', [['*k_e-y.1', { type: 'integer', value: 1 }]]],
     ['§4.2.2 empty string is an empty dictionary', '', []],
+    ['RFC 9651 §4.2.9 date', 'a=@1659578233, b=1', [['a', { type: 'date', value: 1659578233 }], ['b', { type: 'integer', value: 1 }]]],
+    ['RFC 9651 §4.2.9 negative date with parameters', 'a=@-1;p', [['a', { type: 'date', value: -1 }]]],
+    ['RFC 9651 §4.2.10 display string', 'a=%"f%c3%bc%c3%bc \\ ok"', [['a', { type: 'display-string', value: 'füü \\ ok' }]]],
+    ['RFC 9651 §4.2.10 empty display string', 'a=%""', [['a', { type: 'display-string', value: '' }]]],
+    ['§4.2.4 integral decimal stays a decimal', 'a=10.0', [['a', { type: 'decimal', value: 10 }]]],
   ];
   it.each(ok)('%s', (_name, input, expected) => {
     expect([...parseSfDictionary(input)!]).toEqual(expected);
@@ -43,6 +48,13 @@ describe('parseSfDictionary (RFC 8941 §4.2.2)', () => {
     ['§4.2.7 bad base64', 'a=:%%:'],
     ['§4.2.3.1 empty value', 'a='],
     ['§4.2.2 trailing garbage', 'a=1 ;'],
+    ['RFC 9651 §4.2.9 decimal date', 'a=@1.5'],
+    ['RFC 9651 §4.2.9 date without digits', 'a=@'],
+    ['RFC 9651 §4.2.10 upper-case hex', 'a=%"%C3%BC"'],
+    ['RFC 9651 §4.2.10 bad UTF-8', 'a=%"%c3"'],
+    ['RFC 9651 §4.2.10 unterminated', 'a=%"abc'],
+    ['RFC 9651 §4.2.10 % without quote', 'a=%abc'],
+    ['RFC 9651 §4.2.10 truncated escape', 'a=%"%c"'],
   ];
   it.each(bad)('%s → undefined', (_name, input) => {
     expect(parseSfDictionary(input)).toBeUndefined();
