@@ -249,27 +249,50 @@ export function parseCacheControl(value: string | null | undefined): CacheContro
   return memo(parsedMemo, value, (v) => interpretDirectives(splitDirectives(v)));
 }
 
-function sfItemToArgument(item: SfBareItem): string | undefined | false {
-  switch (item.type) {
-    case 'boolean':
-      return item.value ? undefined : false; // RFC 9213 §2.1: ?0 means the directive is absent
-    case 'integer':
-    case 'decimal':
-      return String(item.value);
-    case 'string':
-    case 'token':
-      return item.value;
-    default:
-      return '\u0000invalid'; // wrong type: numeric directives read it as invalid
-  }
+/**
+ * The value type RFC 9213 §2.1 infers for each response directive in a targeted field: an Integer
+ * of delta-seconds (`max-age=60`), Boolean true alone (`no-store`), or Boolean true or a String of
+ * field names (`private`, `no-cache="set-cookie"`). `?0` says the directive is absent.
+ */
+const TARGETED_TYPES: ReadonlyMap<string, 'seconds' | 'flag' | 'flag-or-fields'> = new Map([
+  ['max-age', 'seconds'],
+  ['s-maxage', 'seconds'],
+  ['stale-while-revalidate', 'seconds'],
+  ['stale-if-error', 'seconds'],
+  ['no-store', 'flag'],
+  ['public', 'flag'],
+  ['must-revalidate', 'flag'],
+  ['proxy-revalidate', 'flag'],
+  ['must-understand', 'flag'],
+  ['no-transform', 'flag'],
+  ['immutable', 'flag'],
+  ['no-cache', 'flag-or-fields'],
+  ['private', 'flag-or-fields'],
+]);
+
+/**
+ * A targeted field's member as a directive: `[name, argument]`, `null` when `?0` says it is absent,
+ * `undefined` when its value has the wrong type. Unknown directives (and the request-only ones,
+ * which mean nothing in a response) are ignored whatever their value (RFC 9111 §5.2.3).
+ */
+function targetedDirective(name: string, item: SfBareItem): Directive | null | undefined {
+  const expected = TARGETED_TYPES.get(name);
+  if (expected === undefined) return null;
+  if (item.type === 'boolean') return expected === 'seconds' ? undefined : item.value ? [name, undefined] : null;
+  if (expected === 'seconds') return item.type === 'integer' && item.value >= 0 ? [name, String(item.value)] : undefined;
+  if (expected === 'flag-or-fields' && item.type === 'string') return [name, item.value];
+  return undefined;
 }
 
 /**
- * Parses a targeted field such as CDN-Cache-Control (RFC 9213 §2.1). The value is parsed as a
- * Structured Field Dictionary; when that fails, the classic Cache-Control syntax is tried (RFC 9213
- * lets implementations reuse a Cache-Control parser) and accepted if it yields at least one
- * directive. Returns `undefined` for an absent, empty or unparseable field, which RFC 9213 §2.2
- * says to ignore (falling back to Cache-Control).
+ * Parses a targeted field such as CDN-Cache-Control (RFC 9213 §2.1): a Structured Field
+ * Dictionary whose members are response directives, their parameters ignored. Returns `undefined`
+ * (the field is ignored, and Cache-Control governs, RFC 9213 §2.1–2.2) when it is absent or empty,
+ * is not a valid Dictionary (no falling back to the Cache-Control syntax: `Max-Age=60` is invalid),
+ * or gives a known directive a value of the wrong type: `max-age="10"`, `max-age=10.5`,
+ * `max-age=10.0` (a Decimal), `max-age=-1`, `max-age=@1` (a Date), `no-store=1`, `private=set-cookie`
+ * (a Token, where RFC 9213 §2.1 wants a String). A field that fails is ignored as a whole: reading
+ * only its valid members could keep its lifetime while dropping the `private` beside it.
  */
 export function parseTargetedCacheControl(value: string | null | undefined): CacheControl | undefined {
   if (value === null || value === undefined || value.trim() === '') return undefined;
@@ -278,16 +301,14 @@ export function parseTargetedCacheControl(value: string | null | undefined): Cac
 
 function parseTargetedUncached(value: string): CacheControl | undefined {
   const dict = parseSfDictionary(value);
-  if (dict !== undefined) {
-    const directives: Directive[] = [];
-    for (const [name, item] of dict) {
-      const arg = sfItemToArgument(item);
-      if (arg !== false) directives.push([name, arg]);
-    }
-    return interpretDirectives(directives);
+  if (dict === undefined) return undefined;
+  const directives: Directive[] = [];
+  for (const [name, item] of dict) {
+    const directive = targetedDirective(name, item);
+    if (directive === undefined) return undefined;
+    if (directive !== null) directives.push(directive);
   }
-  const classic = splitDirectives(value);
-  return classic.length > 0 ? interpretDirectives(classic) : undefined;
+  return interpretDirectives(directives);
 }
 
 /** The directives that govern a stored response at this cache, and where they came from. */

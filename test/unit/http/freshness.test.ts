@@ -49,6 +49,10 @@ describe('freshnessLifetime (RFC 9111 §4.2.1, RFC 9213 §2.2)', () => {
     ['RFC 9213 §2.2 Expires ignored under CDN-Cache-Control', 200, { 'cdn-cache-control': 'public', date: DATE, expires: httpDate(NOW + DAY) }, { lifetimeMs: 0, source: 'none' }],
     ['RFC 9213 §2.2 heuristic still applies under CDN-Cache-Control', 200, { 'cdn-cache-control': 'public', date: DATE, 'last-modified': httpDate(NOW - 10 * HOUR) }, { lifetimeMs: HOUR, source: 'heuristic' }],
     ['RFC 9213 §2.1 empty CDN-Cache-Control falls back to Cache-Control', 200, { 'cdn-cache-control': '', 'cache-control': 'max-age=60' }, { lifetimeMs: 60_000, source: 'max-age' }],
+    ['RFC 9213 §2.1 a Decimal CDN-Cache-Control lifetime falls back to Cache-Control', 200, { 'cdn-cache-control': 'max-age=600.5', 'cache-control': 'max-age=60' }, { lifetimeMs: 60_000, source: 'max-age' }],
+    ['RFC 9213 §2.1 a String CDN-Cache-Control lifetime falls back to Expires', 200, { 'cdn-cache-control': 'max-age="600"', date: DATE, expires: httpDate(NOW + HOUR) }, { lifetimeMs: HOUR, source: 'expires' }],
+    ['RFC 9213 §2.1 an unparseable CDN-Cache-Control falls back', 200, { 'cdn-cache-control': 'Max-Age=600', 'cache-control': 'max-age=60' }, { lifetimeMs: 60_000, source: 'max-age' }],
+    ['RFC 9213 §2.2 CDN-Cache-Control no-cache: Cache-Control and Expires give no lifetime', 200, { 'cdn-cache-control': 'no-cache', 'cache-control': 'max-age=60', date: DATE, expires: httpDate(NOW + HOUR) }, { lifetimeMs: 0, source: 'none' }],
   ];
   it.each(rows)('%s', (_name, status, headers, expected) => {
     expect(freshnessLifetime({ status, headers: headerGetter(headers), responseTime: NOW }, OPTIONS)).toEqual(expected);

@@ -46,6 +46,14 @@ describe('reuseDecision (RFC 9111 §4)', () => {
     ['§5.2.2.10 s-maxage with explicit stale-while-revalidate', {}, { 'cache-control': 's-maxage=10, stale-while-revalidate=30' }, 20 * S, { kind: 'stale-while-revalidate', staleIfErrorUntil: undefined }],
     ['§5.2.2.10 s-maxage with explicit stale-if-error', {}, { 'cache-control': 's-maxage=10, stale-if-error=30' }, 20 * S, { kind: 'revalidate', reason: 'stale', staleIfErrorUntil: T0 + 40 * S }],
     ['RFC 9213 CDN-Cache-Control directives govern reuse', {}, { 'cache-control': 'no-cache', 'cdn-cache-control': 'max-age=60' }, 1 * S, { kind: 'fresh', ttlMs: 59 * S }],
+    ['RFC 9213 CDN-Cache-Control no-cache over max-age and Expires', {}, { 'cache-control': 'max-age=600', expires: httpDate(T0 + 600 * S), 'cdn-cache-control': 'no-cache' }, 1 * S, { kind: 'revalidate', reason: 'no-cache', staleIfErrorUntil: undefined }],
+    ['RFC 9213 CDN-Cache-Control no-cache beside its own max-age', {}, { 'cache-control': 'max-age=600', 'cdn-cache-control': 'max-age=600, no-cache' }, 1 * S, { kind: 'revalidate', reason: 'no-cache' }],
+    ['RFC 9213 CDN-Cache-Control qualified no-cache', {}, { 'cache-control': 'max-age=600', 'cdn-cache-control': 'max-age=600, no-cache="x-a"' }, 1 * S, { kind: 'revalidate', reason: 'no-cache' }],
+    ['RFC 9213 CDN-Cache-Control longer than Cache-Control', {}, { 'cache-control': 'max-age=60', 'cdn-cache-control': 'max-age=600' }, 61 * S, { kind: 'fresh', ttlMs: 539 * S }],
+    ['RFC 9213 CDN-Cache-Control shorter than Cache-Control', {}, { 'cache-control': 'max-age=600', 'cdn-cache-control': 'max-age=60' }, 61 * S, { kind: 'revalidate', reason: 'stale' }],
+    ['RFC 9213 §2.1 a String lifetime is ignored: Cache-Control governs', {}, { 'cache-control': 'max-age=60', 'cdn-cache-control': 'max-age="600"' }, 61 * S, { kind: 'revalidate', reason: 'stale', ttlMs: -1 * S }],
+    ['RFC 9213 §2.1 an integral Decimal lifetime is ignored', {}, { 'cache-control': 'max-age=60', 'cdn-cache-control': 'max-age=600.0' }, 30 * S, { kind: 'fresh', ttlMs: 30 * S }],
+    ['RFC 9213 §2.1 an invalid no-cache is ignored with its field', {}, { 'cache-control': 'max-age=60', 'cdn-cache-control': 'no-cache=1' }, 30 * S, { kind: 'fresh', ttlMs: 30 * S }],
 
     // Request directives (§5.2.1)
     ['§5.2.1.4 request no-cache', { 'cache-control': 'no-cache' }, { 'cache-control': 'max-age=60' }, 1 * S, { kind: 'revalidate', reason: 'request', staleIfErrorUntil: T0 + 60 * S + GRACE }],

@@ -50,6 +50,17 @@ describe('storability (RFC 9111 §3)', () => {
     ['RFC 9213 §2.2 CDN-Cache-Control overrides Cache-Control: no-store', 'GET', {}, 200, { 'cache-control': 'no-store', 'cdn-cache-control': 'max-age=600' }, OK],
     ['RFC 9213 §2.2 CDN-Cache-Control private', 'GET', {}, 200, { 'cache-control': 'public, max-age=60', 'cdn-cache-control': 'private' }, no('private')],
     ['RFC 9213 §2.2 CDN-Cache-Control no-store', 'GET', {}, 200, { 'cache-control': 'max-age=60', 'cdn-cache-control': 'no-store' }, no('no-store')],
+    ['RFC 9213 §2.2 CDN-Cache-Control private over public, max-age and Expires', 'GET', {}, 200, { 'cache-control': 'public, max-age=600', date: DATE, expires: httpDate(NOW + 60_000), etag: '"a"', 'cdn-cache-control': 'private' }, no('private')],
+    ['RFC 9213 §2.2 CDN-Cache-Control private with its own max-age', 'GET', {}, 200, { 'cache-control': 'public, max-age=600', 'cdn-cache-control': 'private, max-age=600' }, no('private')],
+    ['RFC 9213 §2.2 CDN-Cache-Control no-store over Expires', 'GET', {}, 200, { date: DATE, expires: httpDate(NOW + 60_000), etag: '"a"', 'cdn-cache-control': 'no-store' }, no('no-store')],
+    ['RFC 9213 §2.2 CDN-Cache-Control no-cache with a validator: stored, revalidated', 'GET', {}, 200, { 'cache-control': 'public, max-age=600', date: DATE, expires: httpDate(NOW + 60_000), etag: '"a"', 'cdn-cache-control': 'no-cache' }, OK],
+    ['RFC 9213 §2.2 CDN-Cache-Control no-cache without a validator: never reusable', 'GET', {}, 200, { 'cache-control': 'public, max-age=600', date: DATE, expires: httpDate(NOW + 60_000), 'cdn-cache-control': 'no-cache' }, no('no-freshness')],
+    ['RFC 9213 §2.2 CDN-Cache-Control lifetime stores what Cache-Control calls private', 'GET', {}, 200, { 'cache-control': 'private', 'cdn-cache-control': 'max-age=600' }, OK],
+    ['RFC 9213 §2.2 CDN-Cache-Control private="set-cookie" stores without the cookie', 'GET', {}, 200, { 'cache-control': 'no-store', 'cdn-cache-control': 'private="set-cookie", max-age=60', 'set-cookie': 'a=b' }, { store: true, omitFields: ['set-cookie'] }],
+    ['RFC 9213 §2.1 a wrongly typed CDN-Cache-Control: Cache-Control no-store governs', 'GET', {}, 200, { 'cache-control': 'no-store', 'cdn-cache-control': 'max-age="600"' }, no('no-store')],
+    ['RFC 9213 §2.1 a Decimal CDN-Cache-Control lifetime: Cache-Control private governs', 'GET', {}, 200, { 'cache-control': 'private', 'cdn-cache-control': 'max-age=10.5' }, no('private')],
+    ['RFC 9213 §2.1 a negative CDN-Cache-Control lifetime: Cache-Control governs', 'GET', {}, 200, { 'cache-control': 'max-age=60', 'cdn-cache-control': 'max-age=-600' }, OK],
+    ['RFC 9213 §2.1 an unparseable CDN-Cache-Control: no lifetime, not stored', 'GET', {}, 200, { 'cdn-cache-control': 'Max-Age=600' }, no('no-freshness')],
   ];
   it.each(rows)('%s', (_name, method, reqHeaders, status, resHeaders, expected) => {
     const result = storability(
