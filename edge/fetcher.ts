@@ -18,7 +18,7 @@ import { varyFields } from '../src/http/vary.js';
 import type { Logger } from '../src/log.js';
 import { variantKey } from './cache-keys.js';
 import type { FlightOutcome } from './flights.js';
-import { headersFromPairs, storableHeaderPairs, viewOf } from './stored-view.js';
+import { headersFromPairs, OWN_LIFETIME_FIELD, storableHeaderPairs, viewOf, withoutOwnFields } from './stored-view.js';
 import { upstreamError, type Upstream, type UpstreamResponse } from './upstream.js';
 import type { VaryIndex } from './vary-index.js';
 
@@ -58,7 +58,8 @@ export interface FetchResult {
 
 export async function fetchForCache(deps: FetchDeps, req: FetchRequest): Promise<FetchResult> {
   const res = await deps.upstream.request({ method: 'GET', path: req.path, headers: req.upstreamHeaders, onInformational: req.onInformational });
-  const resHeaders = headersFromPairs(res.headers);
+  const upstreamPairs = withoutOwnFields(res.headers);
+  const resHeaders = headersFromPairs(upstreamPairs);
 
   if (res.status === 304 && req.revalidating !== undefined) {
     const refreshed = await refreshStored(deps, req.revalidating, res, resHeaders);
@@ -69,8 +70,8 @@ export async function fetchForCache(deps: FetchDeps, req: FetchRequest): Promise
   }
 
   let decision = storability({ method: 'GET', headers: req.clientHeaders }, { status: res.status, headers: resHeaders, responseTime: res.responseTime }, { storeSetCookie: false });
-  let headerPairs = res.headers;
-  const negative = negativeCaching(deps, res, resHeaders, decision);
+  let headerPairs = upstreamPairs;
+  const negative = negativeCaching(deps, res, upstreamPairs, resHeaders, decision);
   if (negative !== undefined) {
     decision = { store: true, omitFields: [] };
     headerPairs = negative;
@@ -216,6 +217,8 @@ async function refreshStored(deps: FetchDeps, entry: BlobEntry, res: UpstreamRes
   const merged = mergeNotModified(view.headers, resHeaders);
   // The stored Age described the old response; a 304 without one says the copy is new again.
   if (!resHeaders.has('age')) merged.delete('age');
+  // A lifetime the edge gave the object itself stands only while upstream says nothing of freshness.
+  if (FRESHNESS_FIELDS.some((f) => resHeaders.has(f))) merged.delete(OWN_LIFETIME_FIELD);
   const pairs: [string, string][] = [];
   merged.forEach((v, k) => pairs.push([k, v]));
   const changes = { headers: pairs, requestTime: res.requestTime, responseTime: res.responseTime, storedAt: deps.now() };
@@ -224,13 +227,17 @@ async function refreshStored(deps: FetchDeps, entry: BlobEntry, res: UpstreamRes
   return { kind: 'not-modified', entry: refreshed, shieldStatus: res.shieldStatus };
 }
 
+/** Fields a 304 may carry that say how fresh the response is (RFC 9111 §4.2.1, RFC 9213 §2.2). */
+const FRESHNESS_FIELDS = ['cache-control', 'cdn-cache-control', 'expires'];
+
 /**
  * Negative caching: a 404 or 410 with no freshness information of its own is kept for
- * `negativeTtlMs` (so a storm of requests for a missing file does not reach upstream), by adding a
- * `CDN-Cache-Control: max-age` that only this cache reads. Returns the header pairs to store, or
+ * `negativeTtlMs` (so a storm of requests for a missing file does not reach upstream), by storing
+ * OWN_LIFETIME_FIELD, which this cache alone reads (as its CDN-Cache-Control, stored-view.ts) and
+ * never sends on: a cache below applies its own rule. Returns the header pairs to store, or
  * undefined when this does not apply.
  */
-function negativeCaching(deps: FetchDeps, res: UpstreamResponse, headers: Headers, decision: Storability): [string, string][] | undefined {
+function negativeCaching(deps: FetchDeps, res: UpstreamResponse, pairs: [string, string][], headers: Headers, decision: Storability): [string, string][] | undefined {
   if (deps.negativeTtlMs <= 0 || (res.status !== 404 && res.status !== 410)) return undefined;
   if (!decision.store && decision.reason !== 'no-freshness') return undefined;
   // An explicit lifetime (even 0, as `max-age=0` or a past Expires) is upstream's word: kept.
@@ -238,5 +245,5 @@ function negativeCaching(deps: FetchDeps, res: UpstreamResponse, headers: Header
   if (source !== 'none' && source !== 'heuristic') return undefined;
   const { cc } = effectiveCacheControl(headers);
   if (cc.noStore || cc.private || cc.noCache) return undefined;
-  return [...res.headers.filter(([k]) => k !== 'cdn-cache-control'), ['cdn-cache-control', `max-age=${Math.ceil(deps.negativeTtlMs / 1000)}`]];
+  return [...pairs, [OWN_LIFETIME_FIELD, String(Math.ceil(deps.negativeTtlMs / 1000))]];
 }

@@ -8,6 +8,7 @@
 import { connectionOptions, HOP_BY_HOP_FIELDS } from '../src/http/hop-by-hop.js';
 import type { RequestHeaders } from '../src/http/request-headers.js';
 import type { ReplyHeaders } from '../src/serve/reply.js';
+import { OWN_LIFETIME_FIELD } from './stored-view.js';
 
 /** Marks a request from a cluster worker to its node's shield process (edge/cluster.ts); never forwarded further. */
 export const WORKER_HEADER = 'anycdn-worker';
@@ -56,11 +57,12 @@ export function forwardRequestHeaders(client: RequestHeaders, options: ForwardOp
 /**
  * Response headers relayed from upstream for a request that bypassed the cache, as Node writes
  * them: repeated fields joined with commas, except Set-Cookie, which is kept as a list (its values
- * may contain commas).
+ * may contain commas). Hop-by-hop fields are dropped, and the edge's own stored field; the rest,
+ * CDN-Cache-Control included (RFC 9213: not hop-by-hop), goes on to caches below.
  */
 export function relayResponseHeaders(pairs: readonly [string, string][]): ReplyHeaders {
   const connection = pairs.filter(([k]) => k === 'connection').map(([, v]) => v).join(',');
-  const drop = new Set([...HOP_BY_HOP_FIELDS, ...connectionOptions(connection), 'cdn-cache-control']);
+  const drop = new Set([...HOP_BY_HOP_FIELDS, ...connectionOptions(connection), OWN_LIFETIME_FIELD]);
   const out: ReplyHeaders = {};
   for (const [k, v] of pairs) {
     if (drop.has(k)) continue;

@@ -46,7 +46,7 @@ import { FlightTable, type Flight, type FlightOutcome, type SharedOutcome } from
 import { forwardRequestHeaders, relayResponseHeaders, WORKER_HEADER } from './forward-headers.js';
 import type { EdgeMetrics } from './metrics.js';
 import { addVary, codedEtag, EdgeCompression } from './compression.js';
-import { clientHeaders, clientHeadersOf, headersFromPairs, viewOf } from './stored-view.js';
+import { clientHeaders, clientHeadersOf, headersFromPairs, policyHeaders, viewOf } from './stored-view.js';
 import { upstreamError, type Upstream, type UpstreamResponse } from './upstream.js';
 import { VaryIndex } from './vary-index.js';
 
@@ -355,7 +355,7 @@ export class EdgePipeline {
     let memo = this.reuseMemo.get(meta);
     if (memo === undefined) {
       const view = viewOf(meta);
-      const { cc } = effectiveCacheControl(view.headers);
+      const { cc } = effectiveCacheControl(view.info.headers);
       memo = { lifetimeMs: freshnessLifetime(view.info, this.reuseOptions).lifetimeMs, reusable: !cc.noCache && cc.noCacheFields.length === 0 };
       this.reuseMemo.set(meta, memo);
     }
@@ -477,7 +477,7 @@ export class EdgePipeline {
 
   private bypassedWhenStored(req: EdgeRequest, shared: SharedOutcome): boolean {
     if (!req.headers.has('authorization')) return false;
-    const info = { status: shared.status, headers: headersFromPairs(shared.headers), requestTime: shared.requestTime, responseTime: shared.responseTime };
+    const info = { status: shared.status, headers: policyHeaders(headersFromPairs(shared.headers)), requestTime: shared.requestTime, responseTime: shared.responseTime };
     return reuseDecision({ method: req.method, headers: req.headers }, info, this.deps.now(), this.reuseOptions).kind === 'bypass';
   }
 

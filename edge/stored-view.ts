@@ -1,19 +1,22 @@
 /**
  * A parsed view of a stored response's metadata (headers as a getter, validators, the inputs of
  * freshness), memoised per metadata object so a hit does not re-parse headers on every request.
- * Also the rules for which header fields are stored and which reach clients.
+ * Also the rules for which header fields are stored, which the edge's decisions read, and which
+ * reach clients.
  */
 import type { StoredMeta } from '../src/blob/blob-store.js';
 import { ageInputsOf, type AgeInputs, type StoredResponseInfo } from '../src/http/freshness.js';
-import { parseHttpDate } from '../src/http/headers.js';
+import { parseHttpDate, type HeaderGetter } from '../src/http/headers.js';
 import { connectionOptions, HOP_BY_HOP_FIELDS } from '../src/http/hop-by-hop.js';
 
 export interface StoredView {
+  /** The stored fields as they are (what a 304 is merged into). */
   headers: Headers;
   /** The fields every client answer from this object carries (edge-owned ones added per request). */
   clientBase: Record<string, string>;
   /** Cache-Status written by caches upstream (a shield), to which ours is appended. */
   upstreamCacheStatus: string | undefined;
+  /** What freshness, storability and reuse read: `headers` as `policyHeaders` presents them. */
   info: StoredResponseInfo;
   /** What the current age is computed from (RFC 9111 §4.2.3), read once. */
   ageInputs: AgeInputs;
@@ -29,7 +32,7 @@ export function viewOf(meta: StoredMeta): StoredView {
   let view = views.get(meta);
   if (view === undefined) {
     const headers = headersFromPairs(meta.headers);
-    const info = { status: meta.status, headers, requestTime: meta.requestTime, responseTime: meta.responseTime };
+    const info = { status: meta.status, headers: policyHeaders(headers), requestTime: meta.requestTime, responseTime: meta.responseTime };
     view = {
       headers,
       clientBase: clientBaseOf(headers),
@@ -52,6 +55,30 @@ export function headersFromPairs(pairs: readonly [string, string][]): Headers {
   return h;
 }
 
+/**
+ * A stored field of the edge's own: the lifetime in seconds it gave a 404 or 410 that came without
+ * one (negative caching, edge/fetcher.ts). Never accepted from upstream, never sent on.
+ */
+export const OWN_LIFETIME_FIELD = 'anycdn-negative-ttl';
+
+/**
+ * The stored fields as the edge's own decisions (freshness, storability, reuse) read them: as they
+ * are, except that a lifetime the edge gave the object itself (OWN_LIFETIME_FIELD) reads as this
+ * cache's CDN-Cache-Control (RFC 9213 §2.2), so it governs here alone. What upstream sent,
+ * CDN-Cache-Control included, is what caches below this one get and decide on.
+ */
+export function policyHeaders(stored: Headers): HeaderGetter {
+  const own = stored.get(OWN_LIFETIME_FIELD);
+  if (own === null) return stored;
+  const targeted = `max-age=${own}`;
+  return { get: (name) => (name.toLowerCase() === 'cdn-cache-control' ? targeted : stored.get(name)) };
+}
+
+/** Upstream's fields without any of the edge's own (OWN_LIFETIME_FIELD), which only this edge may set. */
+export function withoutOwnFields(pairs: readonly [string, string][]): [string, string][] {
+  return pairs.filter(([k]) => k.toLowerCase() !== OWN_LIFETIME_FIELD);
+}
+
 /** Header fields of an upstream response worth storing: everything but hop-by-hop fields and `omit`. */
 export function storableHeaderPairs(pairs: readonly [string, string][], omit: readonly string[]): [string, string][] {
   const connection = pairs.filter(([k]) => k === 'connection').map(([, v]) => v).join(',');
@@ -60,10 +87,11 @@ export function storableHeaderPairs(pairs: readonly [string, string][], omit: re
 }
 
 /**
- * Fields never sent to clients by the edge: hop-by-hop ones, `CDN-Cache-Control` (RFC 9213: meant
- * for CDNs, not browsers), and those the edge sets itself.
+ * Fields never sent to clients by the edge: those it sets itself and its own stored ones.
+ * CDN-Cache-Control is sent on: RFC 9213 does not make it hop-by-hop, and a cache below this one
+ * (a shield's child edge, a worker of this node) obeys it.
  */
-const EDGE_OWNED = new Set(['cdn-cache-control', 'age', 'content-length', 'x-served-by', 'anycdn-source-sha256']);
+const EDGE_OWNED = new Set(['age', 'content-length', 'x-served-by', 'anycdn-source-sha256', OWN_LIFETIME_FIELD]);
 
 export interface ClientHeaderExtras {
   ageSec: number;

@@ -26,8 +26,11 @@ export interface Representation {
   body: Buffer | ((range?: { start: number; end: number }) => Readable | Promise<Readable>);
 }
 
-/** Headers a 304 carries (RFC 9110 §15.4.5): those that would have been sent with a 200. */
-const NOT_MODIFIED_HEADERS = ['cache-control', 'content-location', 'date', 'etag', 'expires', 'vary', 'last-modified', 'surrogate-key', 'cache-status', 'age', 'x-served-by', 'server-timing', 'connection'];
+/**
+ * Headers a 304 carries (RFC 9110 §15.4.5): those that would have been sent with a 200, and the
+ * metadata that guides how a cache below updates its copy (CDN-Cache-Control, RFC 9213).
+ */
+const NOT_MODIFIED_HEADERS = ['cache-control', 'cdn-cache-control', 'content-location', 'date', 'etag', 'expires', 'vary', 'last-modified', 'surrogate-key', 'cache-status', 'age', 'x-served-by', 'server-timing', 'connection'];
 
 /** Headers a 412 keeps: those describing who answered and the connection, which every response carries. */
 const PRECONDITION_FAILED_HEADERS = ['cache-status', 'x-served-by', 'server-timing', 'connection'];

@@ -39,17 +39,19 @@ describe('request headers sent upstream', () => {
     expect(out['x-forwarded-for']).toBe('203.0.113.9');
   });
 
-  it('relays response headers without hop-by-hop fields or CDN-Cache-Control', () => {
+  it('relays response headers without hop-by-hop fields or the edge\'s own, with CDN-Cache-Control (RFC 9213)', () => {
     const h = relayResponseHeaders([
       ['content-type', 'text/plain'],
       ['connection', 'x-hop'],
       ['x-hop', '1'],
       ['transfer-encoding', 'chunked'],
+      ['cdn-cache-control', 'private'],
       ['cdn-cache-control', 'max-age=60'],
+      ['anycdn-negative-ttl', '10'],
       ['set-cookie', 'a=1'],
       ['set-cookie', 'b=2'],
     ]);
     // Set-Cookie stays a list: its values may contain commas, so it is never joined.
-    expect(h).toEqual({ 'content-type': 'text/plain', 'set-cookie': ['a=1', 'b=2'] });
+    expect(h).toEqual({ 'content-type': 'text/plain', 'cdn-cache-control': 'private, max-age=60', 'set-cookie': ['a=1', 'b=2'] });
   });
 });
