@@ -4,8 +4,10 @@
  *
  * Content (`GET`/`HEAD /{path}`: originals and image variants, nearly all of the traffic) goes
  * straight to origin/routes/content.ts and is written to Node's response as a plain reply, like
- * the edge's; everything else (the publisher API, health, metrics, and the 404/405 answers) is
- * routed by Hono. Both paths log and count each request the same way (`recordRequest`).
+ * the edge's, and so does the purge stream (`GET /_cdn/purges`, origin/purge/purge-stream.ts),
+ * which never ends; everything else (the publisher and purge APIs, health, metrics, and the
+ * 404/405 answers) is routed by Hono. Every path logs and counts each request the same way
+ * (`recordRequest`).
  */
 import type { IncomingMessage, RequestListener, ServerResponse } from 'node:http';
 import { getRequestListener } from '@hono/node-server';
@@ -18,8 +20,10 @@ import type { HttpMetrics } from '../src/metrics.js';
 import { closeAfterIgnoredBody } from '../src/serve/listen.js';
 import { jsonReply, writeReply } from '../src/serve/reply.js';
 import type { OriginConfig } from './config.js';
+import type { Purges } from './purge/purges.js';
 import { isControlPath, refuseDotSegments, splitTarget } from './request-path.js';
 import { registerAssetRoutes } from './routes/assets.js';
+import { registerPurgeRoutes } from './routes/purge.js';
 import { serveContent, type ContentAnswer } from './routes/content.js';
 import type { AssetStore } from './store/asset-store.js';
 import type { VariantService } from './variants/variant-service.js';
@@ -28,6 +32,8 @@ export interface OriginDeps {
   config: OriginConfig;
   store: AssetStore;
   variants: VariantService;
+  /** The purge log, the edges that follow it and their streams. */
+  purges: Purges;
   metrics: HttpMetrics;
   logger: Logger;
   /** Clock in ms; injected so tests control upload times. */
@@ -35,6 +41,8 @@ export interface OriginDeps {
   /** Health: false while draining (GET /_cdn/healthz answers 503). */
   isDraining?: () => boolean;
 }
+
+const PURGE_STREAM_PATH = '/_cdn/purges';
 
 export type OriginEnv = { Variables: { outcome: string }; Bindings: { incoming?: { url?: string } } };
 
@@ -50,6 +58,20 @@ export function createOriginListener(deps: OriginDeps): RequestListener {
       served = errorAnswer(method, failure(err, deps.logger));
     }
     await send(res, method, path, started, served);
+  }
+
+  /** The purge stream: admitted or refused here, then held open until either side closes it. */
+  async function purgeStream(req: IncomingMessage, res: ServerResponse, query: string): Promise<void> {
+    const started = performance.now();
+    let params: ReturnType<Purges['streams']['admit']>;
+    try {
+      params = deps.purges.streams.admit(req, new URLSearchParams(query), deps.isDraining?.() === true);
+    } catch (err) {
+      await send(res, 'GET', PURGE_STREAM_PATH, started, errorAnswer('GET', failure(err, deps.logger)));
+      return;
+    }
+    const bytes = await deps.purges.streams.serve(res, params);
+    recordRequest(deps, { method: 'GET', path: PURGE_STREAM_PATH, status: 200, bytes, started, outcome: 'purge-stream' });
   }
 
   /** Write an answer that bypasses the router, with its Date, and log and count it. */
@@ -79,6 +101,13 @@ export function createOriginListener(deps: OriginDeps): RequestListener {
     }
     if (method === 'GET' || method === 'HEAD') {
       const target = splitTarget(req.url ?? '/');
+      if (method === 'GET' && target?.path === PURGE_STREAM_PATH) {
+        purgeStream(req, res, target.query).catch((err: unknown) => {
+          deps.logger.error({ err, url: req.url }, 'purge stream failed');
+          res.destroy();
+        });
+        return;
+      }
       if (target !== undefined && !isControlPath(target.path)) {
         content(req, res, method, target.path, target.query).catch((err: unknown) => {
           // A reply Node refused to write (a bug): the client sees a cut connection, never a hang.
@@ -144,6 +173,7 @@ function createRoutedApp(deps: OriginDeps): Hono<OriginEnv> {
   });
 
   registerAssetRoutes(app, deps);
+  registerPurgeRoutes(app, deps);
   app.all('/_cdn/assets/*', (c) => methodNotAllowed(c, 'PUT, DELETE'));
   app.all('/_cdn/*', (c) => c.json({ error: 'not_found', message: `no route for ${c.req.method} ${c.req.path}` }, 404));
   app.all('*', (c) => methodNotAllowed(c, 'GET, HEAD'));

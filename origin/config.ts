@@ -60,6 +60,32 @@ const imagesSchema = z
   })
   .prefault({});
 
+const purgeSchema = z
+  .strictObject({
+    /** Most urls + prefixes + tags in one `POST /_cdn/purge`. Default 1000. */
+    maxEntries: z.number().int().min(1).max(10_000).default(1000),
+    /**
+     * Longest `?wait=` a purge may ask for. Default 30 s. Nothing is sent while it waits, so it
+     * must be shorter than `timeouts.clientIdle`.
+     */
+    maxWait: duration.default(30_000),
+    /** Purge streams open at once (one or two per edge node). Default 256; beyond it 503. */
+    maxStreams: z.number().int().min(1).max(4096).default(256),
+    /**
+     * Interval of the purge stream's heartbeat event. Default 15 s. At most a third of
+     * `timeouts.clientIdle`, so a quiet stream is never closed as idle.
+     */
+    heartbeat: duration.default(15_000),
+    /**
+     * Compaction: the log keeps the newest `retainEntries` purges within `retainBytes`, rewritten
+     * once it is a quarter over either. An edge that falls further behind gets a `reset` (it then
+     * revalidates its whole cache). Defaults 100 000 purges, 64 MiB; both are held in memory.
+     */
+    retainEntries: z.number().int().min(1).max(10_000_000).default(100_000),
+    retainBytes: byteSize.pipe(z.number().min(1024, 'must be at least 1KiB').max(1024 ** 3, 'must be at most 1GiB')).default(64 * 1024 * 1024),
+  })
+  .prefault({});
+
 export const originConfigSchema = z.strictObject({
   /** Address to listen on. Default 127.0.0.1:8081. */
   listen: listenAddress.default({ host: '127.0.0.1', port: 8081 }),
@@ -67,10 +93,15 @@ export const originConfigSchema = z.strictObject({
   dataDir: z.string().min(1),
   /** Bearer token for PUT/DELETE /_cdn/assets/. */
   publishToken: token,
-  /** Bearer token for POST /_cdn/purge. */
+  /** Bearer token for POST /_cdn/purge and GET /_cdn/purge/{id}. */
   purgeToken: token,
-  /** Bearer token edges use to read the purge stream. Default: none (purge stream disabled). */
+  /**
+   * Bearer token edges present on the purge stream (`GET /_cdn/purges`) and its acknowledgements.
+   * Must differ from the other two. Default: none (the purge stream is off).
+   */
   edgeToken: token.optional(),
+  /** The purge API, log and stream. */
+  purge: purgeSchema,
   /** Largest upload. Default 100 MiB. */
   maxUploadBytes: byteSize.default(100 * 1024 * 1024),
   /** Cache-Control for assets uploaded without one. Default one hour, shared caches included. */
@@ -99,6 +130,17 @@ export const originConfigSchema = z.strictObject({
   // A transform runs with nothing sent on its connection: the idle bound must outlast it.
   if (config.timeouts.clientIdle <= config.images.transformTimeout) {
     ctx.addIssue({ code: 'custom', path: ['timeouts', 'clientIdle'], message: `must be longer than images.transformTimeout (${config.images.transformTimeout} ms)` });
+  }
+  // So does a purge that waits for the edges, and the quiet between heartbeats (three of them).
+  if (config.purge.maxWait >= config.timeouts.clientIdle) {
+    ctx.addIssue({ code: 'custom', path: ['purge', 'maxWait'], message: `must be shorter than timeouts.clientIdle (${config.timeouts.clientIdle} ms)` });
+  }
+  if (config.purge.heartbeat < 100 || config.purge.heartbeat * 3 > config.timeouts.clientIdle) {
+    ctx.addIssue({ code: 'custom', path: ['purge', 'heartbeat'], message: `must be from 100 ms to a third of timeouts.clientIdle (${config.timeouts.clientIdle} ms)` });
+  }
+  // An edge token that is also the publish or purge token would let every edge publish or purge.
+  if (config.edgeToken !== undefined && (config.edgeToken === config.publishToken || config.edgeToken === config.purgeToken)) {
+    ctx.addIssue({ code: 'custom', path: ['edgeToken'], message: 'must differ from publishToken and purgeToken' });
   }
 });
 

@@ -11,12 +11,15 @@ import { createOriginListener } from './app.js';
 import { checkUploadHeaders, isUpload } from './routes/assets.js';
 import { splitTarget } from './request-path.js';
 import type { OriginConfig } from './config.js';
+import { registerPurgeMetrics } from './purge/purge-metrics.js';
+import { closePurges, openPurges, type Purges } from './purge/purges.js';
 import { FsAssetStore } from './store/fs-asset-store.js';
 import { TransformLimiter } from './variants/limiter.js';
 import { createVariantService } from './variants/variant-service.js';
 
 export interface OriginServer extends RunningServer {
   store: FsAssetStore;
+  purges: Purges;
   /** Mark as draining: health answers 503 from now on. */
   drain(): void;
 }
@@ -33,7 +36,15 @@ export function configureSharp(): void {
 
 export async function startOrigin(config: OriginConfig, logger: Logger, options: { processMetrics?: boolean; now?: () => number } = {}): Promise<OriginServer> {
   configureSharp();
+  const now = options.now ?? Date.now;
   const store = await FsAssetStore.open({ root: config.dataDir });
+  let purges: Purges;
+  try {
+    purges = await openPurges(config, logger, now);
+  } catch (err) {
+    await store.close();
+    throw err;
+  }
   const limits = {
     maxInputPixels: config.images.maxInputPixels,
     maxInputBytes: config.images.maxInputBytes,
@@ -55,8 +66,9 @@ export async function startOrigin(config: OriginConfig, logger: Logger, options:
     sourceCacheBytes: config.images.sourceCacheSize,
   });
   const metrics = createHttpMetrics({ prefix: 'anycdn_origin_', processMetrics: options.processMetrics ?? true });
+  registerPurgeMetrics(metrics.registry, 'anycdn_origin_', purges, now);
   let draining = false;
-  const handler = createOriginListener({ config, store, variants, metrics, logger, now: options.now ?? Date.now, isDraining: () => draining });
+  const handler = createOriginListener({ config, store, variants, purges, metrics, logger, now, isDraining: () => draining });
   // An upload that asks first is refused before its body when its headers already say so.
   const expectContinue = (req: IncomingMessage): boolean => {
     if (!isUpload(req.method, req.url)) return true;
@@ -75,15 +87,21 @@ export async function startOrigin(config: OriginConfig, logger: Logger, options:
   try {
     running = await listen({ address: config.listen, handler, expectContinue, socketIdleTimeoutMs: config.timeouts.clientIdle });
   } catch (err) {
+    await closePurges(purges);
     await store.close();
     throw err;
   }
   logger.info({ url: running.url, dataDir: config.dataDir }, 'origin listening');
   const closeServer = running.close;
-  // The data folder's lock is released once the last response has gone.
+  // Purge streams never end by themselves, and purges waiting for edges would wait out their
+  // deadline: both are ended first (edges reconnect). The data folder's lock is released once
+  // the last response has gone and the purge log is closed.
   const close = async (graceMs?: number): Promise<void> => {
+    purges.streams.close();
+    purges.edges.releaseWaits();
     await closeServer(graceMs);
+    await closePurges(purges);
     await store.close();
   };
-  return { ...running, close, store, drain: () => void (draining = true) };
+  return { ...running, close, store, purges, drain: () => void (draining = true) };
 }

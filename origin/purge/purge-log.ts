@@ -43,10 +43,11 @@ export interface PurgeLogOptions {
   onCompactionError?: (err: unknown) => void;
 }
 
-/** A retained entry: its sequence number and time, and its line in the file. */
+/** A retained entry: its sequence number, time and source, and its line in the file. */
 export interface LoggedPurge {
   seq: number;
   time: number;
+  source: PurgeSource;
   line: string;
 }
 
@@ -121,7 +122,7 @@ export class PurgeLog {
       throw ioError(file, 'truncate', err);
     }
     const first = scanned.header.firstSeq;
-    const entries = scanned.lines.map((line, i) => ({ seq: first + i, time: timeOf(line), line }));
+    const entries = scanned.lines.map((line, i) => ({ seq: first + i, ...timeAndSource(line), line }));
     const log = new PurgeLog({ id: scanned.header.log, file, firstSeq: first, entries, handle, size: scanned.goodBytes, dropped: scanned.droppedBytes }, options);
     await log.compactIfDue();
     return log;
@@ -217,7 +218,7 @@ export class PurgeLog {
         const line = encodeEntry(entry);
         batch.push(p);
         done.push(entry);
-        written.push({ seq, time: entry.time, line });
+        written.push({ seq, time: entry.time, source: entry.source, line });
         text += line;
       }
       try {
@@ -294,8 +295,9 @@ async function writeFileDurably(file: string, text: string): Promise<void> {
   }
 }
 
-function timeOf(line: string): number {
-  return (JSON.parse(wireOf(line)) as { time: number }).time;
+function timeAndSource(line: string): { time: number; source: PurgeSource } {
+  const { time, source } = JSON.parse(wireOf(line)) as PurgeEntry;
+  return { time, source };
 }
 
 function errnoOf(err: unknown): string | undefined {

@@ -26,6 +26,8 @@ describe('origin config', () => {
     expect(c.images.quality).toEqual({ jpeg: 80, webp: 80, avif: 50 });
     expect(c.images.sourceCacheSize).toBe(64 * 1024 * 1024);
     expect(c.timeouts.clientIdle).toBe(60_000);
+    expect(c.edgeToken).toBeUndefined();
+    expect(c.purge).toEqual({ maxEntries: 1000, maxWait: 30_000, maxStreams: 256, heartbeat: 15_000, retainEntries: 100_000, retainBytes: 64 * 1024 * 1024 });
     expect(Object.isFrozen(c)).toBe(true);
     expect(Object.isFrozen(c.images)).toBe(true);
   });
@@ -47,6 +49,15 @@ describe('origin config', () => {
     [{ ...base, images: { quality: { jpeg: 101 } } }, 'images.quality.jpeg', 'origin.yaml: images.quality.jpeg: Too big: expected number to be <=100'],
     [{ ...base, timeouts: { clientIdle: '30s' } }, 'timeouts.clientIdle', 'origin.yaml: timeouts.clientIdle: must be longer than images.transformTimeout (30000 ms)'],
     [{ ...base, timeouts: { clientIdle: '2m' }, images: { transformTimeout: '5m' } }, 'timeouts.clientIdle', 'origin.yaml: timeouts.clientIdle: must be longer than images.transformTimeout (300000 ms)'],
+    [{ ...base, edgeToken: 'p'.repeat(16) }, 'edgeToken', 'origin.yaml: edgeToken: must differ from publishToken and purgeToken'],
+    [{ ...base, edgeToken: 'q'.repeat(16) }, 'edgeToken', 'origin.yaml: edgeToken: must differ from publishToken and purgeToken'],
+    [{ ...base, edgeToken: 'short' }, 'edgeToken', 'origin.yaml: edgeToken: a token must be at least 16 characters'],
+    [{ ...base, purge: { maxWait: '60s' } }, 'purge.maxWait', 'origin.yaml: purge.maxWait: must be shorter than timeouts.clientIdle (60000 ms)'],
+    [{ ...base, purge: { heartbeat: '25s' } }, 'purge.heartbeat', 'origin.yaml: purge.heartbeat: must be from 100 ms to a third of timeouts.clientIdle (60000 ms)'],
+    [{ ...base, purge: { heartbeat: 50 } }, 'purge.heartbeat', 'origin.yaml: purge.heartbeat: must be from 100 ms to a third of timeouts.clientIdle (60000 ms)'],
+    [{ ...base, purge: { maxEntries: 0 } }, 'purge.maxEntries', 'origin.yaml: purge.maxEntries: Too small: expected number to be >=1'],
+    [{ ...base, purge: { retainBytes: '2GiB' } }, 'purge.retainBytes', 'origin.yaml: purge.retainBytes: must be at most 1GiB'],
+    [{ ...base, purge: { retain: 5 } }, 'purge.retain', 'origin.yaml: purge.retain: unknown key'],
   ])('rejects %j naming %s', (raw, field, message) => {
     const err = errorOf(raw);
     expect(err.code).toBe('invalid_config');
