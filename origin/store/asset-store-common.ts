@@ -7,7 +7,7 @@
 import { createHash } from 'node:crypto';
 import { CdnError, clientError } from '../../src/errors.js';
 import { SNIFF_BYTES, sniffContentType } from '../../src/sniff.js';
-import { ASSET_META_VERSION, type AssetMeta, type ByteRange, type PutOptions, type VariantMeta } from './asset-store.js';
+import { ASSET_META_VERSION, type AssetMeta, type ByteRange, type ListOptions, type PutOptions, type VariantMeta } from './asset-store.js';
 
 const SHA256_HEX = /^[0-9a-f]{64}$/;
 /** Longest encoded variant name: a file name on disk (plus `.json`) must stay within NAME_MAX. */
@@ -159,6 +159,43 @@ export function parseVariantMeta(value: unknown, sourceSha256: string, variant: 
     isSize(m.height) &&
     Number.isSafeInteger(m.createdAt);
   return valid ? (m as unknown as VariantMeta) : undefined;
+}
+
+/**
+ * Whether an upload would make the same version as `current`: same bytes, Cache-Control and tags
+ * (in order: they are served in that order). The content type follows from the bytes and path.
+ */
+export function sameVersion(current: AssetMeta, next: Pick<AssetMeta, 'sha256' | 'cacheControl' | 'tags'>): boolean {
+  return (
+    current.sha256 === next.sha256 &&
+    current.cacheControl === next.cacheControl &&
+    current.tags.length === next.tags.length &&
+    current.tags.every((t, i) => t === next.tags[i])
+  );
+}
+
+/**
+ * Path order: segment by segment, each segment by code point (the order of its UTF-8 bytes), a
+ * path before the paths under it. It is the order of a walk of a folder tree with sorted names,
+ * so a store on a file system lists without sorting everything first.
+ */
+export function compareAssetPaths(a: string, b: string): number {
+  return compareSegments(a.split('/'), b.split('/'));
+}
+
+export function compareSegments(a: readonly string[], b: readonly string[]): number {
+  for (let i = 0; i < Math.min(a.length, b.length); i++) {
+    if (a[i] !== b[i]) return Buffer.compare(Buffer.from(a[i]!), Buffer.from(b[i]!));
+  }
+  return a.length - b.length;
+}
+
+/** A listing's options checked: a prefix and `after` that no path could match are caller bugs. */
+export function checkListOptions(options: ListOptions): { prefix: string; after: string | undefined; limit: number } {
+  if (!Number.isSafeInteger(options.limit) || options.limit < 1) {
+    throw new CdnError('invalid_limit', 'internal', 'limit must be a positive integer');
+  }
+  return { prefix: options.prefix ?? '', after: options.after, limit: options.limit };
 }
 
 /** A range must be satisfiable (the HTTP layer evaluates Range headers first); else 416. */

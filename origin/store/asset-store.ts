@@ -44,6 +44,28 @@ export interface PutOptions {
    * (If-Match / If-None-Match on an upload, RFC 9110 §13.1).
    */
   precondition?: Precondition;
+  /**
+   * When the current version is the same as the new one would be (same bytes, Cache-Control and
+   * tags: `sameVersion`), write nothing and return the current metadata as it is, its
+   * `lastModified` included. Default false: every put makes a new version. (A deploy that uploads
+   * 3 000 unchanged files must not make 3 000 new versions, and purge them all.)
+   */
+  keepUnchanged?: boolean;
+}
+
+export interface ListOptions {
+  /** Only paths starting with this string (`photos/`, or `photos/ca`). Default '': every path. */
+  prefix?: string;
+  /** Only paths after this one in path order (where the previous page ended). */
+  after?: string;
+  /** Most assets in one answer. */
+  limit: number;
+}
+
+export interface AssetListing {
+  assets: AssetMeta[];
+  /** The last path of this page when more follow (pass it as `after`); undefined at the end. */
+  next: string | undefined;
 }
 
 /** See PutOptions.precondition. */
@@ -93,6 +115,11 @@ export interface AssetStore {
   put(path: string, body: AsyncIterable<Uint8Array>, options: PutOptions): Promise<AssetMeta>;
   /** Remove `path`; returns the removed metadata or undefined if it did not exist. */
   delete(path: string, precondition?: Precondition): Promise<AssetMeta | undefined>;
+  /**
+   * The current versions of stored assets in path order (`compareAssetPaths`: segment by
+   * segment, each by code point, so `a/b` comes before `a-b`), a page at a time.
+   */
+  list(options: ListOptions): Promise<AssetListing>;
 
   /** A stored variant of the source with hash `sourceSha256`, or undefined. */
   getVariant(sourceSha256: string, variant: string): Promise<{ meta: VariantMeta; data: Buffer } | undefined>;

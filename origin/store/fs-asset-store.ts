@@ -39,16 +39,20 @@ import { dirname, isAbsolute, join, relative, resolve, sep } from 'node:path';
 import type { Readable } from 'node:stream';
 import { validateAssetPath } from '../../src/asset-path.js';
 import { CdnError, clientError } from '../../src/errors.js';
-import type { AssetMeta, AssetStore, ByteRange, Precondition, PutOptions, VariantMeta } from './asset-store.js';
+import type { AssetListing, AssetMeta, AssetStore, ByteRange, ListOptions, Precondition, PutOptions, VariantMeta } from './asset-store.js';
 import {
   type BodyDigest,
+  checkListOptions,
   checkRange,
+  compareAssetPaths,
+  compareSegments,
   digestBody,
   isSha256Hex,
   newAssetMeta,
   newVariantMeta,
   parseAssetMeta,
   parseVariantMeta,
+  sameVersion,
   sha256Hex,
   variantName,
 } from './asset-store-common.js';
@@ -168,6 +172,7 @@ export class FsAssetStore implements AssetStore {
         const digest = received.digest;
         const old = await readAssetMeta(file, path);
         options.precondition?.(old);
+        if (options.keepUnchanged === true && old !== undefined && sameVersion(old, { sha256: digest.sha256, cacheControl: options.cacheControl, tags: options.tags ?? [] })) return old;
         await this.objectLocks.run(digest.sha256, async () => {
           await this.placeObject(received.tmp, digest);
           await this.writeFileAtomic(this.refFile(digest.sha256, path), Buffer.from(path));
@@ -197,6 +202,50 @@ export class FsAssetStore implements AssetStore {
     await this.pruneEmptyDirs(dirname(file));
     await this.release(meta.sha256, path);
     return meta;
+  }
+
+  /**
+   * A walk of meta/ in path order (folder entries sorted, a file before the folder of the same
+   * name), skipping the folders that hold nothing after `after` or under `prefix`, and reading
+   * meta files only for the paths it returns (and one more, to know whether more follow).
+   */
+  async list(options: ListOptions): Promise<AssetListing> {
+    const { prefix, after, limit } = checkListOptions(options);
+    const afterSegments = after?.split('/');
+    const assets: AssetMeta[] = [];
+    let more = false;
+    const walk = async (dir: string, segments: string[]): Promise<void> => {
+      const entries = await readdir(dir, { withFileTypes: true }).catch((err: unknown) => (isMissing(err) ? [] : Promise.reject(ioError('list', err))));
+      const items: { name: string; folder: boolean }[] = [];
+      for (const e of entries) {
+        if (e.isDirectory()) items.push({ name: e.name, folder: true });
+        else if (e.isFile() && e.name.endsWith('.json')) items.push({ name: e.name.slice(0, -'.json'.length), folder: false });
+      }
+      items.sort((a, b) => compareSegments([a.name], [b.name]) || Number(a.folder) - Number(b.folder));
+      for (const item of items) {
+        if (more) return;
+        const here = [...segments, item.name];
+        const path = here.join('/');
+        if (item.folder) {
+          const under = `${path}/`;
+          if (!under.startsWith(prefix) && !prefix.startsWith(under)) continue;
+          // Everything under it comes before `after` when the folder itself sorts before `after`'s start.
+          if (afterSegments !== undefined && compareSegments(here, afterSegments.slice(0, here.length)) < 0) continue;
+          await walk(join(dir, item.name), here);
+          continue;
+        }
+        if (!path.startsWith(prefix) || (after !== undefined && compareAssetPaths(path, after) <= 0)) continue;
+        const meta = await this.head(path).catch(() => undefined);
+        if (meta === undefined) continue;
+        if (assets.length === limit) {
+          more = true;
+          return;
+        }
+        assets.push(meta);
+      }
+    };
+    await walk(this.metaRoot, []);
+    return { assets, next: more ? assets.at(-1)!.path : undefined };
   }
 
   /** `path` no longer refers to the object: when nothing else does, it and its variants go. */

@@ -7,8 +7,8 @@
  */
 import { PassThrough, type Readable } from 'node:stream';
 import { validateAssetPath } from '../../src/asset-path.js';
-import type { AssetMeta, AssetStore, ByteRange, PutOptions, VariantMeta, Precondition } from './asset-store.js';
-import { checkRange, digestBody, newAssetMeta, newVariantMeta, variantName } from './asset-store-common.js';
+import type { AssetListing, AssetMeta, AssetStore, ByteRange, ListOptions, PutOptions, VariantMeta, Precondition } from './asset-store.js';
+import { checkListOptions, checkRange, compareAssetPaths, digestBody, newAssetMeta, newVariantMeta, sameVersion, variantName } from './asset-store-common.js';
 
 export interface MemoryAssetStoreOptions {
   /** Clock in ms for upload and variant times; defaults to `Date.now`. Injected so tests use literal times. */
@@ -69,6 +69,7 @@ export class MemoryAssetStore implements AssetStore {
     const meta = newAssetMeta(path, digest, options, this.now());
     const old = this.assets.get(path);
     options.precondition?.(old?.meta);
+    if (options.keepUnchanged === true && old !== undefined && sameVersion(old.meta, meta)) return old.meta;
     this.assets.set(path, { meta, data: Buffer.concat(chunks) });
     if (old !== undefined && old.meta.sha256 !== meta.sha256) this.variants.delete(old.meta.sha256);
     return meta;
@@ -81,6 +82,15 @@ export class MemoryAssetStore implements AssetStore {
     this.assets.delete(path);
     this.variants.delete(asset.meta.sha256);
     return asset.meta;
+  }
+
+  async list(options: ListOptions): Promise<AssetListing> {
+    const { prefix, after, limit } = checkListOptions(options);
+    const paths = [...this.assets.keys()]
+      .filter((p) => p.startsWith(prefix) && (after === undefined || compareAssetPaths(p, after) > 0))
+      .sort(compareAssetPaths);
+    const page = paths.slice(0, limit);
+    return { assets: page.map((p) => this.assets.get(p)!.meta), next: paths.length > limit ? page.at(-1) : undefined };
   }
 
   async getVariant(sourceSha256: string, variant: string): Promise<{ meta: VariantMeta; data: Buffer } | undefined> {

@@ -218,6 +218,36 @@ export function assetStoreContract(name: string, makeStore: MakeAssetStore): voi
         await expectContent('doc.txt', V1, again);
       });
 
+      it('keepUnchanged: the same bytes, Cache-Control and tags keep the current version as it is', async () => {
+        const first = await store.put('doc.txt', bodyOf(V1), { maxBytes: MAX, now: T, cacheControl: 'max-age=60', tags: ['a', 'b'] });
+        const again = await store.put('doc.txt', bodyOf(V1), { maxBytes: MAX, now: T + 60_000, cacheControl: 'max-age=60', tags: ['a', 'b'], keepUnchanged: true });
+        expect(again).toEqual(first);
+        await expectContent('doc.txt', V1, first);
+      });
+
+      it.each([
+        ['other bytes', V2, 'max-age=60', ['a', 'b']],
+        ['another Cache-Control', V1, 'max-age=61', ['a', 'b']],
+        ['no Cache-Control', V1, undefined, ['a', 'b']],
+        ['other tags', V1, 'max-age=60', ['a']],
+        ['the tags in another order', V1, 'max-age=60', ['b', 'a']],
+      ])('keepUnchanged: %s make a new version', async (_name, bytes, cacheControl, tags) => {
+        await store.put('doc.txt', bodyOf(V1), { maxBytes: MAX, now: T, cacheControl: 'max-age=60', tags: ['a', 'b'] });
+        const next = await store.put('doc.txt', bodyOf(bytes), { maxBytes: MAX, now: T + 60_000, cacheControl, tags, keepUnchanged: true });
+        expect(next.lastModified).toBe(T_SECONDS + 60_000);
+        expect(next.tags).toEqual(tags);
+        expect(next.cacheControl).toBe(cacheControl);
+        await expectContent('doc.txt', bytes, next);
+      });
+
+      it('keepUnchanged still runs the precondition', async () => {
+        await store.put('doc.txt', bodyOf(V1), { maxBytes: MAX });
+        const refuse = (): void => {
+          throw new CdnError('precondition_failed', 'client', 'no', { status: 412 });
+        };
+        await expectCdnError(store.put('doc.txt', bodyOf(V1), { maxBytes: MAX, keepUnchanged: true, precondition: refuse }), { code: 'precondition_failed', status: 412, source: 'client' });
+      });
+
       it('a reader opened before a replace still gets the old bytes', async () => {
         await store.put('doc.txt', bodyOf(V1), { maxBytes: MAX });
         const opened = await store.read('doc.txt');
@@ -267,6 +297,66 @@ export function assetStoreContract(name: string, makeStore: MakeAssetStore): voi
       it.each(['../x', 'a//b', 'a/./b', '_cdn/x', '/abs', 'a\\b', 'a\u0000b', ''])('refuses the invalid path %j', async (path) => {
         await expectCdnError(store.head(path), { code: 'invalid_path', status: 400, source: 'client' });
         await expectCdnError(store.put(path, bodyOf(V1), { maxBytes: MAX }), { code: 'invalid_path', status: 400, source: 'client' });
+      });
+    });
+
+    describe('list', () => {
+      const PATHS = ['a-b', 'a/b', 'a/b/c', 'a', 'b.json/x', 'b.json', 'b/\u00e9.txt', 'b/z.txt', 'b/\u{1F600}.png', 'photos/cat.jpg', 'photos/2024/dog.jpg', 'photoshop.psd'];
+      /** Path order: segment by segment, by code point; a path before what is under it. */
+      const ORDER = ['a', 'a/b', 'a/b/c', 'a-b', 'b/z.txt', 'b/\u00e9.txt', 'b/\u{1F600}.png', 'b.json', 'b.json/x', 'photos/2024/dog.jpg', 'photos/cat.jpg', 'photoshop.psd'];
+
+      async function putAll(): Promise<void> {
+        for (const [i, path] of PATHS.entries()) await store.put(path, bodyOf(Buffer.from(`file ${i}\n`)), { maxBytes: MAX, now: T, tags: [`t${i}`] });
+      }
+
+      async function all(options: { prefix?: string; after?: string }, limit: number): Promise<string[][]> {
+        const pages: string[][] = [];
+        let after = options.after;
+        for (let i = 0; i < 50; i++) {
+          const page = await store.list({ ...options, after, limit });
+          pages.push(page.assets.map((a) => a.path));
+          if (page.next === undefined) return pages;
+          expect(page.next).toBe(page.assets.at(-1)!.path);
+          after = page.next;
+        }
+        throw new Error('listing did not end');
+      }
+
+      it('lists every asset in path order with its metadata', async () => {
+        await putAll();
+        const listing = await store.list({ limit: 100 });
+        expect(listing.next).toBeUndefined();
+        expect(listing.assets.map((a) => a.path)).toEqual(ORDER);
+        expect(listing.assets[0]).toEqual(await store.head('a'));
+        expect(listing.assets[0]!.tags).toEqual(['t3']);
+      });
+
+      it('pages through with after and limit, the last page saying no more', async () => {
+        await putAll();
+        expect(await all({}, 5)).toEqual([ORDER.slice(0, 5), ORDER.slice(5, 10), ORDER.slice(10)]);
+        expect(await all({}, 6)).toEqual([ORDER.slice(0, 6), ORDER.slice(6)]);
+        expect((await store.list({ limit: 12 })).next).toBeUndefined();
+        expect(await all({ after: 'b.json' }, 100)).toEqual([ORDER.slice(8)]);
+        expect(await all({ after: 'a/b/b' }, 100)).toEqual([ORDER.slice(2)]);
+        expect(await all({ after: 'zzz' }, 100)).toEqual([[]]);
+      });
+
+      it('lists only what starts with the prefix', async () => {
+        await putAll();
+        expect(await all({ prefix: 'photos/' }, 1)).toEqual([['photos/2024/dog.jpg'], ['photos/cat.jpg']]);
+        expect(await all({ prefix: 'photo' }, 100)).toEqual([['photos/2024/dog.jpg', 'photos/cat.jpg', 'photoshop.psd']]);
+        expect(await all({ prefix: 'a/' }, 100)).toEqual([['a/b', 'a/b/c']]);
+        expect(await all({ prefix: 'a/b' }, 100)).toEqual([['a/b', 'a/b/c']]);
+        expect(await all({ prefix: 'b/', after: 'b/z.txt' }, 100)).toEqual([['b/\u00e9.txt', 'b/\u{1F600}.png']]);
+        expect(await all({ prefix: 'nothing/' }, 100)).toEqual([[]]);
+      });
+
+      it('leaves out deleted assets, and an empty store lists nothing', async () => {
+        expect(await store.list({ limit: 10 })).toEqual({ assets: [], next: undefined });
+        await putAll();
+        await store.delete('a/b');
+        await store.delete('photos/cat.jpg');
+        expect((await store.list({ limit: 100 })).assets.map((a) => a.path)).toEqual(ORDER.filter((p) => p !== 'a/b' && p !== 'photos/cat.jpg'));
       });
     });
 
