@@ -175,6 +175,7 @@ function createRoutedApp(deps: OriginDeps): Hono<OriginEnv> {
   registerAssetRoutes(app, deps);
   registerPurgeRoutes(app, deps);
   app.all('/_cdn/assets/*', (c) => methodNotAllowed(c, 'PUT, DELETE'));
+  app.all('/_cdn/assets', (c) => methodNotAllowed(c, 'GET'));
   app.all('/_cdn/*', (c) => c.json({ error: 'not_found', message: `no route for ${c.req.method} ${c.req.path}` }, 404));
   app.all('*', (c) => methodNotAllowed(c, 'GET, HEAD'));
   return app;

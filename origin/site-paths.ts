@@ -19,6 +19,11 @@ import { assetPathOf } from './request-path.js';
 export const INDEX_DOCUMENT = 'index.html';
 /** The asset at the root whose bytes are the body of content 404s, when it exists. */
 export const NOT_FOUND_DOCUMENT = '404.html';
+/**
+ * The Surrogate-Key tag every content 404 carries (with the 404 page or JSON), so changing the
+ * 404 page purges every cached 404 at once (origin/purge/asset-purge.ts).
+ */
+export const NOT_FOUND_TAG = 'anycdn:404';
 
 /** What the path of a content URL names, before the store is asked. */
 export type SiteTarget =

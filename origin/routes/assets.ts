@@ -1,7 +1,13 @@
 /**
- * The publisher API: `PUT /_cdn/assets/{path}` stores a new version (Bearer publish token),
- * `DELETE /_cdn/assets/{path}` removes it. Content type is sniffed from the bytes by the store;
- * the client's Content-Type is ignored.
+ * The publisher API (Bearer publish token): `PUT /_cdn/assets/{path}` stores a new version,
+ * `DELETE /_cdn/assets/{path}` removes it, `GET /_cdn/assets?prefix=P&after=PATH&limit=N` lists
+ * what is stored. Content type is sniffed from the bytes by the store; the client's Content-Type
+ * is ignored.
+ *
+ * A new version, a new asset and a delete purge what the change made stale at every edge
+ * (origin/purge/asset-purge.ts), logged after the store switched and before the answer, which
+ * names the purge. An upload identical to the current version (bytes, Cache-Control, tags) is a
+ * no-op: `200` with `"unchanged": true`, no new version, no purge.
  */
 import type { Hono } from 'hono';
 import { requireBearer } from '../../src/auth.js';
@@ -9,9 +15,13 @@ import { clientError } from '../../src/errors.js';
 import { cacheControlProblem } from '../../src/http/cache-control.js';
 import { evaluateConditional } from '../../src/http/conditional.js';
 import type { HeaderGetter } from '../../src/http/headers.js';
+import { validateAssetPath } from '../../src/asset-path.js';
 import { rawRequestPath, type OriginDeps, type OriginEnv } from '../app.js';
+import { assetChangePurge } from '../purge/asset-purge.js';
+import type { PurgeEntry, PurgeSource } from '../purge/purge-log-format.js';
 import { assetPathOf } from '../request-path.js';
 import type { AssetMeta, Precondition } from '../store/asset-store.js';
+import { sameVersion } from '../store/asset-store-common.js';
 
 const PREFIX = '/_cdn/assets/';
 const MAX_TAGS = 64;
@@ -69,6 +79,34 @@ export function assetJson(meta: AssetMeta): Record<string, unknown> {
   };
 }
 
+/**
+ * The query of a listing, checked: a prefix (one leading `/` allowed, none of the parts an asset
+ * path may not have), an `after` that is an asset path, a limit from 1 to MAX_LIST_LIMIT.
+ */
+export function listQuery(prefix: string | undefined, after: string | undefined, limit: string | undefined): { prefix: string; after: string | undefined; limit: number } {
+  const p = (prefix ?? '').replace(/^\//, '');
+  if (p !== '') {
+    try {
+      // A prefix may end in a partial segment or a `/`: what is before them must be a path.
+      validateAssetPath(p.endsWith('/') ? p.slice(0, -1) : p);
+    } catch (err) {
+      throw clientError('invalid_param', `prefix: ${(err as Error).message}`, { field: 'prefix' });
+    }
+  }
+  if (after !== undefined) {
+    try {
+      validateAssetPath(after);
+    } catch (err) {
+      throw clientError('invalid_param', `after: ${(err as Error).message}`, { field: 'after' });
+    }
+  }
+  const n = limit === undefined ? DEFAULT_LIST_LIMIT : /^\d{1,6}$/.test(limit) ? Number(limit) : NaN;
+  if (!(n >= 1 && n <= MAX_LIST_LIMIT)) {
+    throw clientError('invalid_param', `limit must be an integer from 1 to ${MAX_LIST_LIMIT}, got ${JSON.stringify((limit ?? '').slice(0, 40))}`, { field: 'limit' });
+  }
+  return { prefix: p, after, limit: n };
+}
+
 /** What an upload's request head says, checked. */
 export interface UploadHead {
   path: string;
@@ -100,8 +138,26 @@ export function isUpload(method: string | undefined, target: string | undefined)
   return method === 'PUT' && (target ?? '').startsWith(PREFIX);
 }
 
+/** Most assets in one listing, and the default. */
+export const MAX_LIST_LIMIT = 10_000;
+const DEFAULT_LIST_LIMIT = 1000;
+
 export function registerAssetRoutes(app: Hono<OriginEnv>, deps: OriginDeps): void {
   const { config, store } = deps;
+
+  /** Log the purge of what changing `path` made stale; resolves once it is durable. */
+  const purgeChange = (path: string, source: PurgeSource): Promise<PurgeEntry> => deps.purges.log.append(assetChangePurge(path), source);
+
+  app.get('/_cdn/assets', async (c) => {
+    c.set('outcome', 'list');
+    requireBearer(c.req.header('authorization'), config.publishToken, 'publish');
+    const { prefix, after, limit } = listQuery(c.req.query('prefix'), c.req.query('after'), c.req.query('limit'));
+    const page = await store.list({ prefix, after, limit });
+    return c.json({
+      assets: page.assets.map(assetJson),
+      next: page.next ?? null,
+    });
+  });
 
   app.put(`${PREFIX}*`, async (c) => {
     c.set('outcome', 'upload');
@@ -110,20 +166,27 @@ export function registerAssetRoutes(app: Hono<OriginEnv>, deps: OriginDeps): voi
     const body: AsyncIterable<Uint8Array> = (c.req.raw.body as unknown as AsyncIterable<Uint8Array> | null) ?? emptyBody();
     const precondition = writePrecondition('PUT', c.req.raw.headers);
     precondition(await store.head(path)); // before the body; the store checks again as it replaces the version
-    // Created or replaced is what the store saw at the switch: of concurrent uploads to a new path, one creates it.
-    let existed = false;
+    // Created, replaced or unchanged is what the store saw at the switch: of concurrent uploads to a new path, one creates it.
+    let previous: AssetMeta | undefined;
     const meta = await store.put(path, body, {
       cacheControl,
       tags,
       maxBytes: config.maxUploadBytes,
       now: deps.now(),
+      keepUnchanged: true,
       precondition: (current) => {
         precondition(current);
-        existed = current !== undefined;
+        previous = current;
       },
     });
-    deps.logger.info({ path, size: meta.size, etag: meta.etag }, existed ? 'asset replaced' : 'asset created');
-    return c.json(assetJson(meta), existed ? 200 : 201, { etag: meta.etag });
+    const existed = previous !== undefined;
+    if (previous !== undefined && sameVersion(previous, meta)) {
+      deps.logger.info({ path, etag: meta.etag }, 'asset unchanged');
+      return c.json({ ...assetJson(meta), unchanged: true, purge: null }, 200, { etag: meta.etag });
+    }
+    const purge = await purgeChange(path, 'upload');
+    deps.logger.info({ path, size: meta.size, etag: meta.etag, purge: purge.id }, existed ? 'asset replaced' : 'asset created');
+    return c.json({ ...assetJson(meta), unchanged: false, purge: { id: purge.id, seq: purge.seq } }, existed ? 200 : 201, { etag: meta.etag });
   });
 
   app.delete(`${PREFIX}*`, async (c) => {
@@ -132,7 +195,8 @@ export function registerAssetRoutes(app: Hono<OriginEnv>, deps: OriginDeps): voi
     const path = assetPathOf(rawRequestPath(c), PREFIX);
     const removed = await store.delete(path, writePrecondition('DELETE', c.req.raw.headers));
     if (removed === undefined) return c.json({ error: 'not_found', message: `no asset at ${path}` }, 404);
-    deps.logger.info({ path }, 'asset deleted');
-    return c.body(null, 204);
+    const purge = await purgeChange(path, 'delete');
+    deps.logger.info({ path, purge: purge.id }, 'asset deleted');
+    return c.body(null, 204, { 'x-purge-id': purge.id });
   });
 }

@@ -21,7 +21,7 @@ import { jsonReply, type Reply } from '../../src/serve/reply.js';
 import { answer, type Representation } from '../../src/serve/respond.js';
 import type { OriginDeps } from '../app.js';
 import { refuseDotSegments } from '../request-path.js';
-import { contentCandidates, imageSourcePath, INDEX_DOCUMENT, NOT_FOUND_DOCUMENT, siteTarget, type SiteTarget } from '../site-paths.js';
+import { contentCandidates, imageSourcePath, INDEX_DOCUMENT, NOT_FOUND_DOCUMENT, NOT_FOUND_TAG, siteTarget, type SiteTarget } from '../site-paths.js';
 import { isFingerprinted } from '../fingerprint.js';
 import type { AssetMeta, AssetStore } from '../store/asset-store.js';
 
@@ -141,7 +141,7 @@ async function serveOriginal(deps: OriginDeps, method: string, req: HeaderGetter
   const headers: Record<string, string> =
     as === 'asset'
       ? { ...baseHeaders(deps, meta), 'content-type': meta.contentType, etag: meta.etag }
-      : { 'cache-control': NOT_FOUND_CACHE_CONTROL, 'content-type': meta.contentType, 'surrogate-key': surrogateKeyOf(meta), 'x-content-type-options': 'nosniff' };
+      : { 'cache-control': NOT_FOUND_CACHE_CONTROL, 'content-type': meta.contentType, 'surrogate-key': `${surrogateKeyOf(meta)} ${NOT_FOUND_TAG}`, 'x-content-type-options': 'nosniff' };
   if (isXmlType(meta.contentType)) headers['content-security-policy'] = SVG_CSP;
   const rep: Representation = {
     headers,
@@ -213,7 +213,8 @@ const NOT_FOUND_CACHE_CONTROL = 'public, max-age=60';
 
 /**
  * 404 for a URL no asset answers: with the root's 404.html as the body when it exists, else JSON
- * naming what is missing.
+ * naming what is missing. Both carry the tag NOT_FOUND_TAG, so a change of the 404 page purges
+ * them wherever they are cached; an upload to the missing URL purges that URL.
  */
 async function notFound(deps: OriginDeps, method: string, req: HeaderGetter, target: SiteTarget): Promise<ContentAnswer> {
   try {
@@ -223,7 +224,7 @@ async function notFound(deps: OriginDeps, method: string, req: HeaderGetter, tar
     // The page went away while it was being read: the plain 404, then.
     if (!(isCdnError(err) && err.code === 'not_found')) throw err;
   }
-  const reply = jsonReply(404, { error: 'not_found', message: `no asset at ${missing(target)}` }, { 'cache-control': NOT_FOUND_CACHE_CONTROL });
+  const reply = jsonReply(404, { error: 'not_found', message: `no asset at ${missing(target)}` }, { 'cache-control': NOT_FOUND_CACHE_CONTROL, 'surrogate-key': NOT_FOUND_TAG });
   return { reply, outcome: 'not-found', bytes: method === 'HEAD' ? 0 : (reply.body as Buffer).length };
 }
 

@@ -178,7 +178,7 @@ describe('index documents at the origin', () => {
 describe('404.html at the origin', () => {
   it('is the body of content 404s when uploaded, with the 404 lifetime; API 404s stay JSON', async () => {
     const before = await get('/gone.txt');
-    expect([before.status, before.headers['content-type']]).toEqual([404, 'application/json']);
+    expect([before.status, before.headers['content-type'], before.headers['surrogate-key']]).toEqual([404, 'application/json', 'anycdn:404']);
 
     // Its own Cache-Control is for the page at /404.html; the 404 answers keep their minute.
     await origin.put('404.html', NOT_FOUND_PAGE, { 'cache-control': 'public, max-age=3600', 'surrogate-key': 'site errors' });
@@ -189,7 +189,8 @@ describe('404.html at the origin', () => {
         'content-type': 'text/html; charset=utf-8',
         'content-length': String(NOT_FOUND_PAGE.length),
         'cache-control': 'public, max-age=60',
-        'surrogate-key': '/404.html site errors',
+        // The page's own tags, and the tag of every content 404 (purged when the page changes).
+        'surrogate-key': '/404.html site errors anycdn:404',
         'x-content-type-options': 'nosniff',
       });
       expect(res.headers['etag'], target).toBeUndefined();
