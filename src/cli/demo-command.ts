@@ -1,7 +1,8 @@
 /**
  * `anycdn demo [--port N] [--data DIR]`: an edge on 127.0.0.1:N in front of an origin on N+1,
  * the origin seeded with generated sample assets, printing the URLs to open. Tokens come from
- * ANYCDN_PUBLISH_TOKEN / ANYCDN_PURGE_TOKEN or are generated and printed.
+ * ANYCDN_PUBLISH_TOKEN / ANYCDN_PURGE_TOKEN or are generated and printed; the edge token (the
+ * purge stream's) from ANYCDN_EDGE_TOKEN or is generated.
  */
 import { randomBytes } from 'node:crypto';
 import { mkdtemp, rm } from 'node:fs/promises';
@@ -39,9 +40,10 @@ export const runDemo: Command = async (args, io) => {
   const dataDir = values.data ?? (await mkdtemp(join(tmpdir(), 'anycdn-demo-')));
   const publishToken = io.env['ANYCDN_PUBLISH_TOKEN'] || randomBytes(24).toString('base64url');
   const purgeToken = io.env['ANYCDN_PURGE_TOKEN'] || randomBytes(24).toString('base64url');
+  const edgeToken = io.env['ANYCDN_EDGE_TOKEN'] || randomBytes(24).toString('base64url');
   const config = validateConfig(
     originConfigSchema,
-    { listen: `127.0.0.1:${port + 1}`, dataDir: join(dataDir, 'origin'), publishToken, purgeToken, logLevel: 'warn' },
+    { listen: `127.0.0.1:${port + 1}`, dataDir: join(dataDir, 'origin'), publishToken, purgeToken, edgeToken, logLevel: 'warn' },
     'demo settings',
     io.env,
   );
@@ -89,6 +91,8 @@ export const runDemo: Command = async (args, io) => {
 
   Upload your own:      ANYCDN_ORIGIN=${o} ANYCDN_PUBLISH_TOKEN=${publishToken} \\
                           npx anycdn upload ./my-photo.jpg photos/my-photo.jpg
+  Purge:                ANYCDN_ORIGIN=${o} ANYCDN_PURGE_TOKEN=${purgeToken} \\
+                          npx anycdn purge --url /photos/landscape.jpg --wait 5
   Publish token:        ${publishToken}
   Purge token:          ${purgeToken}
   Data folder:          ${dataDir}${values.data === undefined ? ' (removed on exit)' : ''}

@@ -8,6 +8,7 @@ import { CdnError } from '../errors.js';
 import { runDemo } from './demo-command.js';
 import { runEdge } from './edge-command.js';
 import { runOrigin } from './origin-command.js';
+import { runPurge } from './purge-command.js';
 import { runUpload } from './upload-command.js';
 import { UsageError, type Command } from './args.js';
 
@@ -15,6 +16,7 @@ const COMMANDS: Record<string, Command> = {
   demo: runDemo,
   edge: runEdge,
   origin: runOrigin,
+  purge: runPurge,
   upload: runUpload,
 };
 
@@ -26,7 +28,8 @@ Commands:
   demo     origin (and edge) on loopback with sample images; prints URLs to open
   origin   run the origin server:            anycdn origin --config FILE
   edge     run an edge (pull-through cache): anycdn edge --config FILE
-  upload   upload a file or a folder:        anycdn upload FILE PATH | anycdn upload DIR PREFIX
+  upload   upload a file or sync a folder:   anycdn upload FILE PATH | anycdn upload DIR PREFIX [--delete]
+  purge    purge cached copies everywhere:   anycdn purge --url U | --prefix P | --tag T | --all
 
 Run "anycdn <command> --help" for a command's options.
 `;
