@@ -125,7 +125,9 @@ async function readBody(c: Context<OriginEnv>, maxBytes: number): Promise<string
   const tooLarge = (): Error => clientError('payload_too_large', `the body is larger than ${maxBytes} bytes`, { status: 413, field: 'body' });
   const declared = c.req.header('content-length');
   if (declared !== undefined && Number(declared) > maxBytes) throw tooLarge();
-  const body = c.req.raw.body;
+  // Node's request itself when there is one: a web stream made of it costs more than the purge.
+  const incoming = (c.env as { incoming?: AsyncIterable<Uint8Array> } | undefined)?.incoming;
+  const body = incoming ?? c.req.raw.body;
   if (body === null) return '';
   const chunks: Uint8Array[] = [];
   let size = 0;
