@@ -12,8 +12,10 @@ function example(name: string): unknown {
 
 describe('the example configs operators copy', () => {
   it('origin.example.yaml is valid', () => {
-    const c = validateConfig(originConfigSchema, example('origin.example.yaml'), 'origin.example.yaml', { ANYCDN_PUBLISH_TOKEN: 'p'.repeat(32), ANYCDN_PURGE_TOKEN: 'q'.repeat(32) });
+    const c = validateConfig(originConfigSchema, example('origin.example.yaml'), 'origin.example.yaml', { ANYCDN_PUBLISH_TOKEN: 'p'.repeat(32), ANYCDN_PURGE_TOKEN: 'q'.repeat(32), ANYCDN_EDGE_TOKEN: 'e'.repeat(32) });
     expect(c.dataDir).toBe('/var/lib/anycdn/origin');
+    expect(c.edgeToken).toBe('e'.repeat(32));
+    expect(c.purge.retainBytes).toBe(64 * 1024 * 1024);
     expect(c.images.avifEffort).toBe(2);
     expect(c.images.sourceCacheSize).toBe(64 * 1024 * 1024);
   });
