@@ -162,10 +162,10 @@ export class EdgeRegistry {
   /** Finish the waits that are now satisfied. */
   private check(): void {
     if (this.waiters.size === 0) return;
-    const live = [...this.edges.values()].filter((e) => e.streams > 0);
-    for (const w of [...this.waiters]) {
-      if (live.every((e) => e.acked >= w.seq)) w.finish();
-    }
+    // Every live edge applied everything up to the lowest of their acknowledgements.
+    let floor = Infinity;
+    for (const e of this.edges.values()) if (e.streams > 0 && e.acked < floor) floor = e.acked;
+    for (const w of [...this.waiters]) if (w.seq <= floor) w.finish();
   }
 
   private forgetOne(): void {

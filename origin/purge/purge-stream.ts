@@ -171,6 +171,7 @@ export class PurgeStreams {
       };
       this.open.add(end);
       res.once('close', end);
+      if (res.destroyed) end(); // gone before it was watched
     });
   }
 
