@@ -65,17 +65,18 @@ const purgeSchema = z
     /** Most urls + prefixes + tags in one `POST /_cdn/purge`. Default 1000. */
     maxEntries: z.number().int().min(1).max(10_000).default(1000),
     /**
-     * Longest `?wait=` a purge may ask for. Default 30 s. Nothing is sent while it waits, so it
-     * must be shorter than `timeouts.clientIdle`.
+     * Longest `?wait=` a purge may ask for. Default 30 s, or half of `timeouts.clientIdle` when
+     * that is shorter: nothing is sent while it waits, so it must be shorter than the idle bound.
      */
-    maxWait: duration.default(30_000),
+    maxWait: duration.optional(),
     /** Purge streams open at once (one or two per edge node). Default 256; beyond it 503. */
     maxStreams: z.number().int().min(1).max(4096).default(256),
     /**
-     * Interval of the purge stream's heartbeat event. Default 15 s. At most a third of
-     * `timeouts.clientIdle`, so a quiet stream is never closed as idle.
+     * Interval of the purge stream's heartbeat event. Default 15 s, or a quarter of
+     * `timeouts.clientIdle` when that is shorter. At most a third of it, so a quiet stream is
+     * never closed as idle.
      */
-    heartbeat: duration.default(15_000),
+    heartbeat: duration.optional(),
     /**
      * Compaction: the log keeps the newest `retainEntries` purges within `retainBytes`, rewritten
      * once it is a quarter over either. An edge that falls further behind gets a `reset` (it then
@@ -132,16 +133,26 @@ export const originConfigSchema = z.strictObject({
     ctx.addIssue({ code: 'custom', path: ['timeouts', 'clientIdle'], message: `must be longer than images.transformTimeout (${config.images.transformTimeout} ms)` });
   }
   // So does a purge that waits for the edges, and the quiet between heartbeats (three of them).
-  if (config.purge.maxWait >= config.timeouts.clientIdle) {
+  const { maxWait, heartbeat } = config.purge;
+  if (maxWait !== undefined && maxWait >= config.timeouts.clientIdle) {
     ctx.addIssue({ code: 'custom', path: ['purge', 'maxWait'], message: `must be shorter than timeouts.clientIdle (${config.timeouts.clientIdle} ms)` });
   }
-  if (config.purge.heartbeat < 100 || config.purge.heartbeat * 3 > config.timeouts.clientIdle) {
+  if (heartbeat !== undefined && (heartbeat < 100 || heartbeat * 3 > config.timeouts.clientIdle)) {
     ctx.addIssue({ code: 'custom', path: ['purge', 'heartbeat'], message: `must be from 100 ms to a third of timeouts.clientIdle (${config.timeouts.clientIdle} ms)` });
   }
   // An edge token that is also the publish or purge token would let every edge publish or purge.
   if (config.edgeToken !== undefined && (config.edgeToken === config.publishToken || config.edgeToken === config.purgeToken)) {
     ctx.addIssue({ code: 'custom', path: ['edgeToken'], message: 'must differ from publishToken and purgeToken' });
   }
+}).transform((config) => {
+  // The purge defaults that follow timeouts.clientIdle, so a short idle bound needs no purge settings.
+  const idle = config.timeouts.clientIdle;
+  const purge = {
+    ...config.purge,
+    maxWait: config.purge.maxWait ?? Math.min(30_000, Math.floor(idle / 2)),
+    heartbeat: config.purge.heartbeat ?? Math.max(1, Math.min(15_000, Math.floor(idle / 4))),
+  };
+  return { ...config, purge };
 });
 
 export type OriginConfig = z.output<typeof originConfigSchema>;

@@ -28,6 +28,9 @@ describe('origin config', () => {
     expect(c.timeouts.clientIdle).toBe(60_000);
     expect(c.edgeToken).toBeUndefined();
     expect(c.purge).toEqual({ maxEntries: 1000, maxWait: 30_000, maxStreams: 256, heartbeat: 15_000, retainEntries: 100_000, retainBytes: 64 * 1024 * 1024 });
+    // A short idle bound brings the purge wait and heartbeat under it by itself.
+    const short = validateConfig(originConfigSchema, { ...base, timeouts: { clientIdle: '500ms' }, images: { transformTimeout: '200ms' } }, 'origin.yaml', {});
+    expect([short.purge.maxWait, short.purge.heartbeat]).toEqual([250, 125]);
     expect(Object.isFrozen(c)).toBe(true);
     expect(Object.isFrozen(c.images)).toBe(true);
   });
