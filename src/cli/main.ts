@@ -5,6 +5,7 @@
  * prints its own `--help`.
  */
 import { CdnError } from '../errors.js';
+import { runBgp } from './bgp-command.js';
 import { runDemo } from './demo-command.js';
 import { runEdge } from './edge-command.js';
 import { runOrigin } from './origin-command.js';
@@ -12,6 +13,7 @@ import { runUpload } from './upload-command.js';
 import { UsageError, type Command } from './args.js';
 
 const COMMANDS: Record<string, Command> = {
+  bgp: runBgp,
   demo: runDemo,
   edge: runEdge,
   origin: runOrigin,
@@ -27,6 +29,7 @@ Commands:
   origin   run the origin server:            anycdn origin --config FILE
   edge     run an edge (pull-through cache): anycdn edge --config FILE
   upload   upload a file or a folder:        anycdn upload FILE PATH | anycdn upload DIR PREFIX
+  bgp      anycast with BIRD 2:              anycdn bgp render --inventory FILE --out DIR | anycdn bgp agent
 
 Run "anycdn <command> --help" for a command's options.
 `;
