@@ -3,6 +3,7 @@
  * or count bound; the type is inferred from the schema; unknown keys are refused.
  */
 import { z } from 'zod';
+import { accessLogSchema } from '../src/config/access-log.js';
 import { byteSize, duration, listenAddress } from '../src/config/common.js';
 import { secret } from '../src/config/load.js';
 
@@ -99,8 +100,14 @@ export const edgeConfigSchema = z.strictObject({
   drain: duration.default(10_000),
   /** Bearer token for POST /_cdn/purge on this edge alone. Default none (endpoint off). */
   adminToken: secret.pipe(z.string().min(16, 'a token must be at least 16 characters')).optional(),
-  /** Log level. Default info. */
+  /** Lifecycle and error log level (the pino log; requests go to `accessLog`). Default info. */
   logLevel: z.enum(['trace', 'debug', 'info', 'warn', 'error', 'fatal', 'silent']).default('info'),
+  /**
+   * One line per request: `{ path: stdout | FILE, format: json | combined, sample, maxBufferBytes,
+   * flushInterval }`, or `false` for none. Default: JSON lines on stdout. With `workers: N` every
+   * worker appends to the file itself (src/config/access-log.ts, README "Access log").
+   */
+  accessLog: accessLogSchema,
 });
 
 export type EdgeConfig = z.output<typeof edgeConfigSchema>;

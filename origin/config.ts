@@ -4,6 +4,7 @@
  */
 import os from 'node:os';
 import { z } from 'zod';
+import { accessLogSchema } from '../src/config/access-log.js';
 import { byteSize, duration, listenAddress } from '../src/config/common.js';
 import { secret } from '../src/config/load.js';
 
@@ -93,8 +94,10 @@ export const originConfigSchema = z.strictObject({
    * saying `Connection: close`, so a load balancer moves away first. Default 0: stop accepting at once.
    */
   drain: duration.default(0),
-  /** Log level: trace, debug, info, warn, error, fatal, silent. Default info. */
+  /** Lifecycle and error log level (the pino log; requests go to `accessLog`): trace, debug, info, warn, error, fatal, silent. Default info. */
   logLevel: z.enum(['trace', 'debug', 'info', 'warn', 'error', 'fatal', 'silent']).default('info'),
+  /** One line per request, as the edge writes them (src/config/access-log.ts); `false` for none. Default: JSON lines on stdout. */
+  accessLog: accessLogSchema,
 }).superRefine((config, ctx) => {
   // A transform runs with nothing sent on its connection: the idle bound must outlast it.
   if (config.timeouts.clientIdle <= config.images.transformTimeout) {

@@ -41,7 +41,7 @@ export const runDemo: Command = async (args, io) => {
   const purgeToken = io.env['ANYCDN_PURGE_TOKEN'] || randomBytes(24).toString('base64url');
   const config = validateConfig(
     originConfigSchema,
-    { listen: `127.0.0.1:${port + 1}`, dataDir: join(dataDir, 'origin'), publishToken, purgeToken, logLevel: 'warn' },
+    { listen: `127.0.0.1:${port + 1}`, dataDir: join(dataDir, 'origin'), publishToken, purgeToken, logLevel: 'warn', accessLog: false },
     'demo settings',
     io.env,
   );
@@ -63,7 +63,7 @@ export const runDemo: Command = async (args, io) => {
     }
     const edgeConfig = validateConfig(
       edgeConfigSchema,
-      { listen: `127.0.0.1:${port}`, upstream: origin.url, pop: 'demo', node: 'edge-1', cacheDir: join(dataDir, 'edge-cache'), logLevel: 'warn', drain: 0, disk: { maxBytes: '1GiB' } },
+      { listen: `127.0.0.1:${port}`, upstream: origin.url, pop: 'demo', node: 'edge-1', cacheDir: join(dataDir, 'edge-cache'), logLevel: 'warn', accessLog: false, drain: 0, disk: { maxBytes: '1GiB' } },
       'demo settings',
       io.env,
     );

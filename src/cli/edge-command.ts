@@ -1,8 +1,9 @@
 /**
  * `anycdn edge --config FILE`: run an edge until SIGTERM/SIGINT. The first signal drains (health
  * 503 for the configured period while still serving, then a graceful close); a second one exits
- * at once.
+ * at once. SIGUSR1 reopens the access log file (log rotation, as nginx does).
  */
+import { lifecycleLogStream } from '../config/access-log.js';
 import { loadConfigFile } from '../config/load.js';
 import { createLogger } from '../log.js';
 import { edgeConfigSchema } from '../../edge/config.js';
@@ -27,12 +28,18 @@ export const runEdge: Command = async (args, io) => {
   }
   if (values.config === undefined) throw new UsageError(`--config is required\n\n${USAGE}`);
   const config = await loadConfigFile(edgeConfigSchema, values.config, io.env);
-  const logger = createLogger({ level: config.logLevel, base: { service: 'edge', pop: config.pop, node: config.node } });
+  const destination = lifecycleLogStream(config.accessLog) === 'stderr' ? io.stderr : io.stdout;
+  const logger = createLogger({ level: config.logLevel, base: { service: 'edge', pop: config.pop, node: config.node }, destination });
   if (isEdgeWorker()) {
     await runEdgeWorker(config, logger);
     return 0;
   }
   const edge = config.workers > 1 ? await startEdgeCluster(config, logger) : await startEdge(config, logger);
+  const reopen = (): void => {
+    logger.info('SIGUSR1: reopening the access log');
+    void edge.reopenLogs();
+  };
+  process.on('SIGUSR1', reopen);
   const signal = await untilSignal();
   logger.info({ signal, drainMs: config.drain }, 'draining before exit');
   void untilSignal().then(() => {
@@ -40,6 +47,7 @@ export const runEdge: Command = async (args, io) => {
     process.exit(1);
   });
   await edge.drain();
+  process.off('SIGUSR1', reopen);
   logger.info('edge stopped');
   return 0;
 };

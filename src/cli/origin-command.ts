@@ -1,4 +1,8 @@
-/** `anycdn origin --config FILE`: run the origin until SIGTERM/SIGINT, then shut down gracefully. */
+/**
+ * `anycdn origin --config FILE`: run the origin until SIGTERM/SIGINT, then shut down gracefully.
+ * SIGUSR1 reopens the access log file (log rotation).
+ */
+import { lifecycleLogStream } from '../config/access-log.js';
 import { loadConfigFile } from '../config/load.js';
 import { createLogger } from '../log.js';
 import { originConfigSchema } from '../../origin/config.js';
@@ -22,13 +26,19 @@ export const runOrigin: Command = async (args, io) => {
   }
   if (values.config === undefined) throw new UsageError(`--config is required\n\n${USAGE}`);
   const config = await loadConfigFile(originConfigSchema, values.config, io.env);
-  const logger = createLogger({ level: config.logLevel, base: { service: 'origin' } });
+  const destination = lifecycleLogStream(config.accessLog) === 'stderr' ? io.stderr : io.stdout;
+  const logger = createLogger({ level: config.logLevel, base: { service: 'origin' }, destination });
   const { concurrency } = config.images;
   const threadPool = Number(io.env.UV_THREADPOOL_SIZE ?? 4);
   if (concurrency + 2 > threadPool) {
     logger.warn({ concurrency, threadPool }, 'transforms can take every libuv pool thread, and file I/O waits for them: set UV_THREADPOOL_SIZE to at least images.concurrency + 2');
   }
   const origin = await startOrigin(config, logger);
+  const reopen = (): void => {
+    logger.info('SIGUSR1: reopening the access log');
+    void origin.reopenLogs();
+  };
+  process.on('SIGUSR1', reopen);
   const signal = await untilSignal();
   logger.info({ signal, drainMs: config.drain }, 'shutting down');
   origin.drain();
@@ -37,5 +47,6 @@ export const runOrigin: Command = async (args, io) => {
     await Promise.race([new Promise((r) => setTimeout(r, config.drain)), untilSignal()]);
   }
   await origin.close(10_000);
+  process.off('SIGUSR1', reopen);
   return 0;
 };

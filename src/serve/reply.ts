@@ -28,12 +28,15 @@ export function jsonReply(status: number, value: unknown, extra: Record<string, 
  * `failedEarly` (if given) names the answer to send instead (a 502 rather than a connection cut
  * with nothing said). A stream that fails midway destroys the response (the client sees a cut
  * connection, never a truncated "complete" body), and a client that goes away destroys the stream.
+ * `sent.headAt` (if given) is set to performance.now() when the head is handed to Node (the access
+ * log's time to first byte).
  */
-export async function writeReply(res: ServerResponse, reply: Reply, failedEarly?: (err: unknown) => Reply): Promise<number> {
+export async function writeReply(res: ServerResponse, reply: Reply, failedEarly?: (err: unknown) => Reply, sent?: { headAt?: number }): Promise<number> {
   const body = reply.body;
   if (body === null || Buffer.isBuffer(body)) {
     res.writeHead(reply.status, reply.headers);
     res.end(body ?? undefined);
+    if (sent !== undefined) sent.headAt = performance.now();
     return body?.length ?? 0;
   }
   const chunks: AsyncIterator<Buffer> = body[Symbol.asyncIterator]();
@@ -45,9 +48,10 @@ export async function writeReply(res: ServerResponse, reply: Reply, failedEarly?
       res.destroy();
       return 0;
     }
-    return writeReply(res, failedEarly(err));
+    return writeReply(res, failedEarly(err), undefined, sent);
   }
   res.writeHead(reply.status, reply.headers);
+  if (sent !== undefined) sent.headAt = performance.now();
   if (first.done === true) {
     res.end();
     return 0;
