@@ -30,16 +30,21 @@ export const runEdge: Command = async (args, io) => {
   const config = await loadConfigFile(edgeConfigSchema, values.config, io.env);
   const destination = lifecycleLogStream(config.accessLog) === 'stderr' ? io.stderr : io.stdout;
   const logger = createLogger({ level: config.logLevel, base: { service: 'edge', pop: config.pop, node: config.node }, destination });
+  // Taken from the start: Node's own answer to SIGUSR1 is to open its inspector. (A cluster
+  // worker reopens its file when its primary says so; see edge/cluster.ts.)
+  let reopen = (): void => undefined;
+  const onReopen = (): void => reopen();
+  process.on('SIGUSR1', onReopen);
   if (isEdgeWorker()) {
     await runEdgeWorker(config, logger);
+    process.off('SIGUSR1', onReopen);
     return 0;
   }
   const edge = config.workers > 1 ? await startEdgeCluster(config, logger) : await startEdge(config, logger);
-  const reopen = (): void => {
+  reopen = () => {
     logger.info('SIGUSR1: reopening the access log');
     void edge.reopenLogs();
   };
-  process.on('SIGUSR1', reopen);
   const signal = await untilSignal();
   logger.info({ signal, drainMs: config.drain }, 'draining before exit');
   void untilSignal().then(() => {
@@ -47,7 +52,7 @@ export const runEdge: Command = async (args, io) => {
     process.exit(1);
   });
   await edge.drain();
-  process.off('SIGUSR1', reopen);
+  process.off('SIGUSR1', onReopen);
   logger.info('edge stopped');
   return 0;
 };

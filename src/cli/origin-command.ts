@@ -33,12 +33,15 @@ export const runOrigin: Command = async (args, io) => {
   if (concurrency + 2 > threadPool) {
     logger.warn({ concurrency, threadPool }, 'transforms can take every libuv pool thread, and file I/O waits for them: set UV_THREADPOOL_SIZE to at least images.concurrency + 2');
   }
+  // Taken from the start: Node's own answer to SIGUSR1 is to open its inspector.
+  let reopen = (): void => undefined;
+  const onReopen = (): void => reopen();
+  process.on('SIGUSR1', onReopen);
   const origin = await startOrigin(config, logger);
-  const reopen = (): void => {
+  reopen = () => {
     logger.info('SIGUSR1: reopening the access log');
     void origin.reopenLogs();
   };
-  process.on('SIGUSR1', reopen);
   const signal = await untilSignal();
   logger.info({ signal, drainMs: config.drain }, 'shutting down');
   origin.drain();
@@ -47,6 +50,6 @@ export const runOrigin: Command = async (args, io) => {
     await Promise.race([new Promise((r) => setTimeout(r, config.drain)), untilSignal()]);
   }
   await origin.close(10_000);
-  process.off('SIGUSR1', reopen);
+  process.off('SIGUSR1', onReopen);
   return 0;
 };

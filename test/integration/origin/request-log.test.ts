@@ -3,13 +3,13 @@
  * request on stdout (beside the lifecycle log), and for a newly generated variant where its time
  * went (queue, transform).
  */
-import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { mkdtemp, readFile, rename, rm, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import { join } from 'node:path';
 import sharp from 'sharp';
 import { request } from 'undici';
 import { afterAll, describe, expect, it } from 'vitest';
-import { CLI, cliBuilt, startCli, stopAll } from '../../support/process.js';
+import { CLI, cliBuilt, exited, startCli, stopAll } from '../../support/process.js';
 
 const TOKEN = 'request-log-test-token-0123456789';
 const dirs: string[] = [];
@@ -98,5 +98,34 @@ describe.skipIf(!cliBuilt)(`origin access log (needs ${CLI}; run npm test, which
     for (const l of refused) expect(l).toMatchObject({ level: 'warn', code: 'overloaded' });
     expect(lines.filter((l) => l['level'] === 'error')).toEqual([]);
     proc.child.kill('SIGTERM');
+  });
+});
+
+describe.skipIf(!cliBuilt)(`origin access log to a file, rotated (needs ${CLI})`, () => {
+  it('writes combined lines to the file, the lifecycle log staying on stdout; after a rename and SIGUSR1, later lines go to a new file', async () => {
+    const dir = await mkdtemp(join(os.tmpdir(), 'anycdn-reqlog-'));
+    dirs.push(dir);
+    const file = join(dir, 'origin-access.log');
+    const configFile = join(dir, 'origin.json');
+    await writeFile(configFile, JSON.stringify({ listen: '127.0.0.1:0', dataDir: join(dir, 'data'), publishToken: TOKEN, purgeToken: TOKEN, accessLog: { path: file, format: 'combined' } }));
+    const proc = startCli(['origin', '--config', configFile]);
+    const url = String((await proc.waitForLog('origin listening'))['url']);
+    const get = async (agent: string): Promise<void> => {
+      const res = await request(`${url}/missing.txt`, { headers: { 'user-agent': agent } });
+      expect(res.statusCode).toBe(404);
+      await res.body.dump();
+    };
+    await get('before');
+    await rename(file, `${file}.1`);
+    proc.child.kill('SIGUSR1');
+    for (let i = 0; i < 250 && !proc.output().includes('"msg":"access log reopened"'); i++) await new Promise((r) => setTimeout(r, 20));
+    await get('after');
+    proc.child.kill('SIGTERM');
+    expect(await exited(proc.child)).toBe(0);
+    const line = (agent: string): RegExp => new RegExp(`^127\\.0\\.0\\.1 - - \\[[^\\]]+\\] "GET /missing\\.txt HTTP/1\\.1" 404 \\d+ "-" "${agent}" not-found\\n$`);
+    expect(await readFile(`${file}.1`, 'utf8')).toMatch(line('before'));
+    expect(await readFile(file, 'utf8')).toMatch(line('after'));
+    // Only the lifecycle log on stdout.
+    for (const l of proc.output().split('\n').filter(Boolean)) expect((JSON.parse(l) as { msg?: string }).msg).toBeDefined();
   });
 });
