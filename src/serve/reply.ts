@@ -39,6 +39,11 @@ export async function writeReply(res: ServerResponse, reply: Reply, failedEarly?
     if (sent !== undefined) sent.headAt = performance.now();
     return body?.length ?? 0;
   }
+  // A client that goes away lets the body go at once, not when its next bytes arrive: the body may
+  // be a reader of one still arriving from upstream (whose next bytes may be long in coming), and
+  // neither a pending read nor pipeline() notices the response is gone before they do.
+  if (res.destroyed) body.destroy();
+  else res.once('close', () => body.destroy());
   const chunks: AsyncIterator<Buffer> = body[Symbol.asyncIterator]();
   let first: IteratorResult<Buffer>;
   try {
@@ -68,7 +73,8 @@ export async function writeReply(res: ServerResponse, reply: Reply, failedEarly?
       }
     }, res);
   } catch {
-    // Reading or sending failed: pipeline() has destroyed both sides already.
+    // Reading or sending failed. pipeline() has destroyed both sides, except when the response was
+    // gone before it started: Node 23 and later refuse to pipe into it and leave the body as it is.
     body.destroy();
   }
   return bytes;
