@@ -204,6 +204,11 @@ export async function startEdgeCluster(config: EdgeConfig, logger: Logger): Prom
 
 /** Runs this process as a cluster worker; resolves when it has drained and closed. */
 export async function runEdgeWorker(config: EdgeConfig, logger: Logger): Promise<void> {
+  // Signals from a terminal reach the whole process group: the primary decides when workers stop.
+  // Ignored from the start, so one that comes while this worker starts does not kill it either.
+  const ignore = (): void => undefined;
+  process.on('SIGINT', ignore);
+  process.on('SIGTERM', ignore);
   const shieldUrl = process.env[SHIELD_ENV]!;
   const secret = process.env[SECRET_ENV] ?? '';
   const send = (message: ClusterMessage): void => {
@@ -222,10 +227,6 @@ export async function runEdgeWorker(config: EdgeConfig, logger: Logger): Promise
     onInvalidate: (primary) => send({ type: 'anycdn:invalidate', primary }),
     metricsText,
   });
-  // Signals from a terminal reach the whole process group: the primary decides when workers stop.
-  const ignore = (): void => undefined;
-  process.on('SIGINT', ignore);
-  process.on('SIGTERM', ignore);
   // A rotation signalled to every process (the primary passes it on too): reopening twice is harmless.
   const reopen = (): void => void edge.reopenLogs();
   process.on('SIGUSR1', reopen);

@@ -18,7 +18,7 @@ import { BirdControl } from '../../bgp/bird-control.js';
 import { probeHealth } from '../../bgp/health-probe.js';
 import { inventorySchema } from '../../bgp/inventory.js';
 import { renderInventory } from '../../bgp/render.js';
-import { parseFlags, UsageError, untilSignal, type Command } from './args.js';
+import { parseFlags, UsageError, type Command, type ServiceCommand } from './args.js';
 
 const USAGE = `Usage: anycdn bgp render --inventory FILE --out DIR
        anycdn bgp agent --config FILE
@@ -88,7 +88,7 @@ Options:
   -c, --config FILE   agent configuration (required)
   -h, --help          show this help`;
 
-const runAgent: Command = async (args, io) => {
+const runAgent: ServiceCommand = async (args, io) => {
   const { values } = parseFlags(args, { config: { type: 'string', short: 'c' } }, AGENT_USAGE);
   if (values.help) {
     io.stdout.write(AGENT_USAGE + '\n');
@@ -111,10 +111,12 @@ const runAgent: Command = async (args, io) => {
     readAnnounce: () => readAnnounceFile(config.bird.announceFile),
     now: () => performance.now(),
   });
-  void untilSignal().then((signal) => {
+  // Signals are watched from before this module loaded (main.ts): one that came during start-up
+  // stops the agent as soon as it runs, which starts withdrawn anyway.
+  void io.signals.nth(1).then((signal) => {
     logger.info({ signal }, 'stopping: graceful shutdown, then withdraw');
     agent.stop(false);
-    void untilSignal().then(() => {
+    void io.signals.nth(2).then(() => {
       logger.warn('second signal: withdrawing at once');
       agent.stop(true);
     });
@@ -139,15 +141,15 @@ const runWithdraw: Command = async (args, io) => {
   return ok ? 0 : 1;
 };
 
-const SUBCOMMANDS: Record<string, Command> = { render: runRender, agent: runAgent, withdraw: runWithdraw };
+const SUBCOMMANDS: Record<string, ServiceCommand> = { render: runRender, agent: runAgent, withdraw: runWithdraw };
 
-export const runBgp: Command = async (args, io) => {
+export const runBgp: ServiceCommand = async (args, io) => {
   const [name, ...rest] = args;
   if (name === undefined || name === '--help' || name === '-h' || name === 'help') {
     io.stdout.write(USAGE + '\n');
     return name === undefined ? 2 : 0;
   }
-  const command = SUBCOMMANDS[name];
+  const command = Object.hasOwn(SUBCOMMANDS, name) ? SUBCOMMANDS[name] : undefined;
   if (command === undefined) throw new UsageError(`unknown bgp command "${name}"\n\n${USAGE}`);
   return command(rest, io);
 };

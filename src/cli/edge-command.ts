@@ -1,7 +1,9 @@
 /**
  * `anycdn edge --config FILE`: run an edge until SIGTERM/SIGINT. The first signal drains (health
  * 503 for the configured period while still serving, then a graceful close); a second one exits
- * at once. SIGUSR1 reopens the access log file (log rotation, as nginx does).
+ * at once. A signal that comes while it starts is acted on once it is up; one that comes before
+ * it began to start ends the command there, with nothing started. SIGUSR1 reopens the access log
+ * file (log rotation, as nginx does).
  */
 import { lifecycleLogStream } from '../config/access-log.js';
 import { loadConfigFile } from '../config/load.js';
@@ -9,7 +11,7 @@ import { createLogger } from '../log.js';
 import { edgeConfigSchema } from '../../edge/config.js';
 import { startEdge } from '../../edge/server.js';
 import { isEdgeWorker, runEdgeWorker, startEdgeCluster } from '../../edge/cluster.js';
-import { parseFlags, UsageError, untilSignal, type Command } from './args.js';
+import { parseFlags, UsageError, type ServiceCommand } from './args.js';
 
 const USAGE = `Usage: anycdn edge --config FILE
 
@@ -20,7 +22,7 @@ Options:
   -c, --config FILE   configuration file (required)
   -h, --help          show this help`;
 
-export const runEdge: Command = async (args, io) => {
+export const runEdge: ServiceCommand = async (args, io) => {
   const { values } = parseFlags(args, { config: { type: 'string', short: 'c' } }, USAGE);
   if (values.help) {
     io.stdout.write(USAGE + '\n');
@@ -40,14 +42,19 @@ export const runEdge: Command = async (args, io) => {
     process.off('SIGUSR1', onReopen);
     return 0;
   }
+  const { signals } = io;
+  if (signals.count > 0) {
+    logger.info('stopped before start-up');
+    return 0;
+  }
   const edge = config.workers > 1 ? await startEdgeCluster(config, logger) : await startEdge(config, logger);
   reopen = () => {
     logger.info('SIGUSR1: reopening the access log');
     void edge.reopenLogs();
   };
-  const signal = await untilSignal();
+  const signal = await signals.nth(1);
   logger.info({ signal, drainMs: config.drain }, 'draining before exit');
-  void untilSignal().then(() => {
+  void signals.nth(2).then(() => {
     logger.warn('second signal: exiting now');
     process.exit(1);
   });

@@ -1,13 +1,15 @@
 /**
- * `anycdn origin --config FILE`: run the origin until SIGTERM/SIGINT, then shut down gracefully.
- * SIGUSR1 reopens the access log file (log rotation).
+ * `anycdn origin --config FILE`: run the origin until SIGTERM/SIGINT, then shut down gracefully
+ * (drain, close). A signal that comes while it starts is acted on once it is up; one that comes
+ * before it began to start ends the command there, with nothing started. SIGUSR1 reopens the
+ * access log file (log rotation).
  */
 import { lifecycleLogStream } from '../config/access-log.js';
 import { loadConfigFile } from '../config/load.js';
 import { createLogger } from '../log.js';
 import { originConfigSchema } from '../../origin/config.js';
 import { startOrigin } from '../../origin/server.js';
-import { parseFlags, UsageError, untilSignal, type Command } from './args.js';
+import { parseFlags, UsageError, type ServiceCommand } from './args.js';
 
 const USAGE = `Usage: anycdn origin --config FILE
 
@@ -18,7 +20,7 @@ Options:
   -c, --config FILE   configuration file (required)
   -h, --help          show this help`;
 
-export const runOrigin: Command = async (args, io) => {
+export const runOrigin: ServiceCommand = async (args, io) => {
   const { values } = parseFlags(args, { config: { type: 'string', short: 'c' } }, USAGE);
   if (values.help) {
     io.stdout.write(USAGE + '\n');
@@ -37,18 +39,28 @@ export const runOrigin: Command = async (args, io) => {
   let reopen = (): void => undefined;
   const onReopen = (): void => reopen();
   process.on('SIGUSR1', onReopen);
+  const { signals } = io;
+  if (signals.count > 0) {
+    logger.info('stopped before start-up');
+    process.off('SIGUSR1', onReopen);
+    return 0;
+  }
   const origin = await startOrigin(config, logger);
   reopen = () => {
     logger.info('SIGUSR1: reopening the access log');
     void origin.reopenLogs();
   };
-  const signal = await untilSignal();
+  const signal = await signals.nth(1);
   logger.info({ signal, drainMs: config.drain }, 'shutting down');
   origin.drain();
   if (config.drain > 0) {
     // A second signal cuts the drain short.
-    await Promise.race([new Promise((r) => setTimeout(r, config.drain)), untilSignal()]);
+    let timer: NodeJS.Timeout | undefined;
+    await Promise.race([new Promise((r) => (timer = setTimeout(r, config.drain))), signals.nth(2)]);
+    clearTimeout(timer);
   }
+  // Closing finishes the requests in flight; a signal now ends the process at once.
+  signals.stop();
   await origin.close(10_000);
   process.off('SIGUSR1', onReopen);
   return 0;
