@@ -83,10 +83,12 @@ export const originConfigSchema = z.strictObject({
     .strictObject({
       /**
        * A client connection with no traffic either way this long is closed: an upload that stalls
-       * mid-body, a reader that stops reading, an idle keep-alive. Default 60 s (nginx's
-       * client_body_timeout and send_timeout).
+       * mid-body, a reader that stops reading, an idle keep-alive. A transform runs with nothing
+       * sent on its connection, so this must outlast `images.transformTimeout`. Default 60 s
+       * (nginx's client_body_timeout and send_timeout), or twice `images.transformTimeout` when
+       * that is longer than 30 s.
        */
-      clientIdle: duration.default(60_000),
+      clientIdle: duration.optional(),
     })
     .prefault({}),
   /**
@@ -98,11 +100,15 @@ export const originConfigSchema = z.strictObject({
   logLevel: z.enum(['trace', 'debug', 'info', 'warn', 'error', 'fatal', 'silent']).default('info'),
   /** One line per request, as the edge writes them (src/config/access-log.ts); `false` for none. Default: JSON lines on stdout. */
   accessLog: accessLogSchema,
-}).superRefine((config, ctx) => {
-  // A transform runs with nothing sent on its connection: the idle bound must outlast it.
-  if (config.timeouts.clientIdle <= config.images.transformTimeout) {
-    ctx.addIssue({ code: 'custom', path: ['timeouts', 'clientIdle'], message: `must be longer than images.transformTimeout (${config.images.transformTimeout} ms)` });
+}).transform(({ timeouts, ...config }, ctx) => {
+  // A transform runs with nothing sent on its connection: the idle bound must outlast it. Only an
+  // explicit clientIdle can be too short; the default follows the transform timeout.
+  const { transformTimeout } = config.images;
+  if (timeouts.clientIdle !== undefined && timeouts.clientIdle <= transformTimeout) {
+    ctx.addIssue({ code: 'custom', path: ['timeouts', 'clientIdle'], message: `must be longer than images.transformTimeout (${transformTimeout} ms)` });
+    return z.NEVER;
   }
+  return { ...config, timeouts: { ...timeouts, clientIdle: timeouts.clientIdle ?? Math.max(60_000, 2 * transformTimeout) } };
 });
 
 export type OriginConfig = z.output<typeof originConfigSchema>;
