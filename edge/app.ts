@@ -10,17 +10,20 @@
  * Node's response, a hit still with one `writeHead` and one `end` (see BENCHMARKS.md, "Edge").
  */
 import type { IncomingMessage, RequestListener, ServerResponse } from 'node:http';
+import type { Socket } from 'node:net';
+import { accessRecord, type AccessLog, type LoggedAnswer, type LoggedRequest } from '../src/access-log/access-log.js';
 import { clientError, httpErrorOf } from '../src/errors.js';
 import { connectionOptions, HOP_BY_HOP_FIELDS } from '../src/http/hop-by-hop.js';
 import { framingProblem, invalidHost } from '../src/http/host.js';
 import { nodeRequestHeaders, type RequestHeaders } from '../src/http/request-headers.js';
-import { logRequest, type Logger } from '../src/log.js';
+import type { Logger } from '../src/log.js';
 import { tallied } from '../src/metrics.js';
 import { closeAfterIgnoredBody } from '../src/serve/listen.js';
 import type { QuickReply, QuickResponder } from '../src/serve/quick-front.js';
 import { jsonReply, writeInformational, writeReply, type Reply } from '../src/serve/reply.js';
 import type { EdgeConfig } from './config.js';
 import { controlPathOf } from './control-path.js';
+import { formatShieldLog, SHIELD_LOG_HEADER } from './forward-headers.js';
 import type { EdgeMetrics } from './metrics.js';
 import type { EdgePipeline, EdgeRequest, PipelineResult } from './pipeline.js';
 
@@ -29,6 +32,8 @@ export interface EdgeAppDeps {
   pipeline: EdgePipeline;
   metrics: EdgeMetrics;
   logger: Logger;
+  /** One line per request answered (src/access-log/); none when undefined (off, or a cluster's shield). */
+  accessLog?: AccessLog | undefined;
   /** True while draining: health answers 503 and responses carry `Connection: close`. */
   isDraining: () => boolean;
   /** What /_cdn/metrics answers. Default: this process's registry; a cluster worker asks for all processes' sum. */
@@ -68,40 +73,49 @@ export function createEdgeApp(deps: EdgeAppDeps): EdgeApp {
     closeAfterIgnoredBody(req, res);
     const edgeRequest = new NodeEdgeRequest(req, method, target, started, deps.isDraining(), res);
     const refusal = framingProblem(req);
+    const timing: { headAt?: number } = {};
     // OPTIONS * (RFC 9110 §9.3.7) asks about this server, not a resource: a control route.
     const controlled = refusal !== undefined ? undefined : method === 'OPTIONS' && target === '*' ? '*' : controlPathOf(target, edgeRequest);
     if (controlled !== undefined) {
       const reply = await control(method, controlled);
       if (method === 'HEAD') reply.body = null;
       if (deps.isDraining()) reply.headers['connection'] = 'close';
-      await writeReply(res, reply);
+      const bytes = await writeReply(res, reply, undefined, timing);
+      logged(nodeLogged(req, method, target), started, { status: reply.status, bytes, outcome: 'control' }, timing.headAt);
       return;
     }
     let result = refusal === undefined ? await deps.pipeline.handle(edgeRequest) : deps.pipeline.refused(refusal, edgeRequest);
+    // The shield tells its own workers what it did, for their access log.
+    if (deps.pipeline.fromOwnWorker(edgeRequest)) result.reply.headers[SHIELD_LOG_HEADER] = formatShieldLog(result.nodeOutcome ?? result.outcome, result.upstream);
     const body = result.reply.body;
     // Upstream failing before the first byte of a body still gets its 502 or 504.
-    const sent = writeReply(res, result.reply, (err) => (result = deps.pipeline.failedBeforeBody(err, edgeRequest)).reply);
+    const sent = writeReply(res, result.reply, (err) => (result = deps.pipeline.failedBeforeBody(err, edgeRequest)).reply, timing);
     if (body === null || Buffer.isBuffer(body)) {
-      done(method, target, started, result);
+      done(nodeLogged(req, method, target), started, result, timing.headAt);
       await sent;
       return;
     }
     // A streamed body (a miss relayed as it arrives, a pass, a disk read) is logged and counted
     // once it has gone out: the bytes that went, and the time until the last of them.
     const bytes = await sent;
-    done(method, target, started, { ...result, bytes });
+    done(nodeLogged(req, method, target), started, { ...result, bytes }, timing.headAt);
   }
 
   // The fast path's label sets, looked up once: a 200 or a 304 hit.
   const fastHits = { GET: counters('GET', 200, 'hit'), HEAD: counters('HEAD', 200, 'hit') };
   const fastCounters = (method: string, status: number) => (status !== 200 ? counters(method, status, 'hit') : method === 'HEAD' ? fastHits.HEAD : fastHits.GET);
 
-  function done(method: string, target: string, started: number, { reply, outcome, bytes = 0 }: PipelineResult, fast?: { observe(seconds: number, bytes: number): void }): void {
-    const seconds = (performance.now() - started) / 1000;
-    (fast ?? counters(method, reply.status, outcome)).observe(seconds, bytes);
-    if (deps.logger.isLevelEnabled('info')) {
-      logRequest(deps.logger, { method, path: target, status: reply.status, bytes, durationMs: Math.round(seconds * 1e4) / 10, cache: outcome });
-    }
+  /** Counts the request, and logs it (sampled). `headAt`: when the head went out, if before the body. */
+  function done(req: LoggedRequest, started: number, result: PipelineResult, headAt: number | undefined, fast?: { observe(seconds: number, bytes: number): void }): void {
+    const { reply, outcome, bytes = 0 } = result;
+    const end = performance.now();
+    (fast ?? counters(req.method, reply.status, outcome)).observe((end - started) / 1000, bytes);
+    logged(req, started, { status: reply.status, bytes, outcome: result.nodeOutcome ?? outcome, upstream: result.upstream }, headAt, end);
+  }
+
+  function logged(req: LoggedRequest, started: number, answer: LoggedAnswer, headAt: number | undefined, end?: number): void {
+    const log = deps.accessLog;
+    if (log !== undefined && log.sampled()) log.log(accessRecord(req, answer, started, headAt, end));
   }
 
   const failed = (req: IncomingMessage, res: ServerResponse, err: unknown): void => {
@@ -115,11 +129,12 @@ export function createEdgeApp(deps: EdgeAppDeps): EdgeApp {
     writeReply(res, jsonReply(e.status, e.body, { 'x-served-by': servedBy, 'cache-control': 'no-store' })).catch(() => res.destroy());
   };
 
-  const quick: QuickResponder = (req) => {
+  const quick: QuickResponder = (req, socket) => {
     const started = performance.now();
     const fast = deps.pipeline.fastHit(req, deps.isDraining());
     if (fast === undefined) return undefined;
-    done(req.method, req.url, started, fast, fastCounters(req.method, fast.reply.status));
+    // Logged as answered: the front writes the head and the body at once, right after this.
+    done(quickLogged(req, socket), started, fast, undefined, fastCounters(req.method, fast.reply.status));
     return fast.reply as QuickReply;
   };
 
@@ -132,7 +147,7 @@ export function createEdgeApp(deps: EdgeAppDeps): EdgeApp {
       if (fast !== undefined) {
         res.writeHead(fast.reply.status, fast.reply.headers);
         res.end(fast.reply.body);
-        done(method, req.url ?? '/', started, fast, fastCounters(method, fast.reply.status));
+        done(nodeLogged(req, method, req.url ?? '/'), started, fast, undefined, fastCounters(method, fast.reply.status));
         return;
       }
     } catch (err) {
@@ -142,6 +157,16 @@ export function createEdgeApp(deps: EdgeAppDeps): EdgeApp {
     serve(req, res).catch((err: unknown) => failed(req, res, err));
   };
   return { handle, quick };
+}
+
+/** A request Node's server read, as the access log sees it. */
+function nodeLogged(req: IncomingMessage, method: string, target: string): LoggedRequest {
+  return { method, target, protocol: `HTTP/${req.httpVersion}`, rawHeaders: req.rawHeaders, socket: req.socket };
+}
+
+/** A request the quick front read (always HTTP/1.1). */
+function quickLogged(req: { method: string; url: string; rawHeaders: readonly string[] }, socket: Socket): LoggedRequest {
+  return { method: req.method, target: req.url, protocol: 'HTTP/1.1', rawHeaders: req.rawHeaders, socket };
 }
 
 /**

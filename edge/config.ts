@@ -3,7 +3,8 @@
  * or count bound; the type is inferred from the schema; unknown keys are refused.
  */
 import { z } from 'zod';
-import { byteSize, duration, listenAddress } from '../src/config/common.js';
+import { accessLogSchema } from '../src/config/access-log.js';
+import { byteSize, duration, listenAddress, positiveByteSize } from '../src/config/common.js';
 import { secret } from '../src/config/load.js';
 
 const httpUrl = z
@@ -11,6 +12,28 @@ const httpUrl = z
   .url()
   .refine((u) => /^https?:\/\//.test(u), 'expected an http:// or https:// URL')
   .transform((u) => u.replace(/\/+$/, ''));
+
+/**
+ * A cache tier's bounds: `maxBytes`, the budget, and `maxEntrySize`, the largest object kept in
+ * it. An object larger than the budget could never be kept, so an explicit `maxEntrySize` above
+ * `maxBytes` is refused, naming both; left out, it is its default or the budget, whichever is
+ * smaller (`disk: { maxBytes: 200MiB }` simply means entries up to 200 MiB).
+ */
+function tierSchema(tier: 'memory' | 'disk', defaults: { maxBytes: number; maxEntrySize: number }) {
+  return z
+    .strictObject({
+      maxBytes: positiveByteSize.default(defaults.maxBytes),
+      maxEntrySize: positiveByteSize.optional(),
+    })
+    .transform(({ maxBytes, maxEntrySize }, ctx) => {
+      if (maxEntrySize !== undefined && maxEntrySize > maxBytes) {
+        ctx.addIssue({ code: 'custom', path: ['maxEntrySize'], message: `must not exceed ${tier}.maxBytes (${maxBytes} bytes)` });
+        return z.NEVER;
+      }
+      return { maxBytes, maxEntrySize: maxEntrySize ?? Math.min(defaults.maxEntrySize, maxBytes) };
+    })
+    .prefault({});
+}
 
 export const edgeConfigSchema = z.strictObject({
   /** Address to listen on. Default 127.0.0.1:8080. */
@@ -30,22 +53,19 @@ export const edgeConfigSchema = z.strictObject({
   node: z.string().regex(/^[A-Za-z0-9_.-]{1,64}$/, 'letters, digits, _, . and - (1–64)'),
   /** Folder of the disk cache. */
   cacheDir: z.string().min(1),
-  memory: z
-    .strictObject({
-      /** Memory tier budget. Default 256 MiB. */
-      maxBytes: byteSize.default(256 * 1024 * 1024),
-      /** Larger objects stream from disk and never sit whole in memory. Default 1 MiB. */
-      maxEntrySize: byteSize.default(1024 * 1024),
-    })
-    .prefault({}),
-  disk: z
-    .strictObject({
-      /** Disk tier budget; least recently used objects are evicted beyond it. Default 10 GiB. */
-      maxBytes: byteSize.default(10 * 1024 ** 3),
-      /** Larger responses are passed through without being stored. Default 1 GiB. */
-      maxEntrySize: byteSize.default(1024 ** 3),
-    })
-    .prefault({}),
+  /** The memory tier: per process (each of `workers` has its own). */
+  memory: tierSchema('memory', {
+    /** Memory tier budget. Default 256 MiB. */
+    maxBytes: 256 * 1024 * 1024,
+    /** Larger objects stream from disk and never sit whole in memory. Default 1 MiB. */
+    maxEntrySize: 1024 * 1024,
+  }),
+  disk: tierSchema('disk', {
+    /** Disk tier budget; least recently used objects are evicted beyond it. Default 10 GiB. */
+    maxBytes: 10 * 1024 ** 3,
+    /** Larger responses are passed through without being stored. Default 1 GiB. */
+    maxEntrySize: 1024 ** 3,
+  }),
   timeouts: z
     .strictObject({
       /** TCP connect to upstream. Default 3 s. */
@@ -99,8 +119,14 @@ export const edgeConfigSchema = z.strictObject({
   drain: duration.default(10_000),
   /** Bearer token for POST /_cdn/purge on this edge alone. Default none (endpoint off). */
   adminToken: secret.pipe(z.string().min(16, 'a token must be at least 16 characters')).optional(),
-  /** Log level. Default info. */
+  /** Lifecycle and error log level (the pino log; requests go to `accessLog`). Default info. */
   logLevel: z.enum(['trace', 'debug', 'info', 'warn', 'error', 'fatal', 'silent']).default('info'),
+  /**
+   * One line per request: `{ path: stdout | FILE, format: json | combined, sample, maxBufferBytes,
+   * flushInterval }`, or `false` for none. Default: JSON lines on stdout. With `workers: N` every
+   * worker appends to the file itself (src/config/access-log.ts, README "Access log").
+   */
+  accessLog: accessLogSchema,
 });
 
 export type EdgeConfig = z.output<typeof edgeConfigSchema>;

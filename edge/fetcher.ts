@@ -19,7 +19,7 @@ import type { Logger } from '../src/log.js';
 import { variantKey } from './cache-keys.js';
 import type { FlightOutcome } from './flights.js';
 import { headersFromPairs, OWN_LIFETIME_FIELD, storableHeaderPairs, viewOf, withoutOwnFields } from './stored-view.js';
-import { upstreamError, type Upstream, type UpstreamResponse } from './upstream.js';
+import { upstreamError, type Upstream, type UpstreamAnswer, type UpstreamResponse } from './upstream.js';
 import type { VaryIndex } from './vary-index.js';
 
 export interface FetchDeps {
@@ -127,9 +127,14 @@ export async function fetchForCache(deps: FetchDeps, req: FetchRequest): Promise
       storing: writer !== undefined,
       revalidated: req.revalidating !== undefined,
       shieldStatus: res.shieldStatus,
+      answer: answerOf(res),
     },
     done,
   };
+}
+
+function answerOf(res: UpstreamResponse): UpstreamAnswer {
+  return { status: res.status, elapsedMs: res.elapsedMs, shieldLog: res.shieldLog };
 }
 
 /** Bytes of a shared body held in memory; a body not stored is shared only if it fits whole. */
@@ -224,7 +229,7 @@ async function refreshStored(deps: FetchDeps, entry: BlobEntry, res: UpstreamRes
   const changes = { headers: pairs, requestTime: res.requestTime, responseTime: res.responseTime, storedAt: deps.now() };
   await deps.store.updateMeta(entry.meta.key, changes);
   const refreshed = (await deps.store.get(entry.meta.key)) ?? { ...entry, meta: { ...entry.meta, ...changes } };
-  return { kind: 'not-modified', entry: refreshed, shieldStatus: res.shieldStatus };
+  return { kind: 'not-modified', entry: refreshed, shieldStatus: res.shieldStatus, answer: answerOf(res) };
 }
 
 /** Fields a 304 may carry that say how fresh the response is (RFC 9111 §4.2.1, RFC 9213 §2.2). */

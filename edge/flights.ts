@@ -12,7 +12,7 @@
 import type { BlobEntry } from '../src/blob/blob-store.js';
 import type { GrowingBody } from '../src/blob/streaming-body.js';
 import type { NotStoredReason } from '../src/http/storable.js';
-import type { UpstreamResponse } from './upstream.js';
+import type { UpstreamAnswer, UpstreamResponse } from './upstream.js';
 
 /** The upstream answer was shared: every waiter reads the same body. */
 export interface SharedOutcome {
@@ -39,6 +39,8 @@ export interface SharedOutcome {
   revalidated: boolean;
   /** What this node's shield did, when the upstream is the shield (UpstreamResponse.shieldStatus). */
   shieldStatus?: string;
+  /** The upstream answer, for the leader's access log line. */
+  answer: UpstreamAnswer;
 }
 
 /** A revalidation answered 304: the stored copy was refreshed and is still good. */
@@ -46,6 +48,8 @@ export interface NotModifiedOutcome {
   kind: 'not-modified';
   entry: BlobEntry;
   shieldStatus?: string;
+  /** The upstream answer, for the leader's access log line. */
+  answer: UpstreamAnswer;
 }
 
 /**

@@ -13,6 +13,30 @@ import { OWN_LIFETIME_FIELD } from './stored-view.js';
 /** Marks a request from a cluster worker to its node's shield process (edge/cluster.ts); never forwarded further. */
 export const WORKER_HEADER = 'anycdn-worker';
 
+/**
+ * On the shield's answers to its own workers: what the shield did for the request, for the
+ * worker's access log (`miss 200 12.5`: outcome, then upstream's status and time to its head in ms
+ * when the shield asked upstream). The worker takes it out; clients never see it.
+ */
+export const SHIELD_LOG_HEADER = 'anycdn-shield-log';
+
+export interface ShieldLog {
+  outcome: string;
+  upstream?: { status: number; ms: number };
+}
+
+export function formatShieldLog(outcome: string, upstream: { status: number; ms: number } | undefined): string {
+  return upstream === undefined ? outcome : `${outcome} ${upstream.status} ${Math.round(upstream.ms * 1000) / 1000}`;
+}
+
+/** The value of SHIELD_LOG_HEADER; an outcome that is not a word is `other`, upstream facts that do not read are left out. */
+export function parseShieldLog(value: string): ShieldLog {
+  const [word = '', status, ms] = value.trim().split(' ');
+  const outcome = /^[a-z][a-z-]{0,31}$/.test(word) ? word : 'other';
+  if (status === undefined || ms === undefined || !/^\d{3}$/.test(status) || !/^\d{1,9}(?:\.\d{1,6})?$/.test(ms)) return { outcome };
+  return { outcome, upstream: { status: Number(status), ms: Number(ms) } };
+}
+
 const CLIENT_CONDITIONS = ['if-none-match', 'if-modified-since', 'if-match', 'if-unmodified-since', 'if-range', 'range'];
 
 export interface ForwardOptions {

@@ -47,7 +47,7 @@ import { forwardRequestHeaders, relayResponseHeaders, WORKER_HEADER } from './fo
 import type { EdgeMetrics } from './metrics.js';
 import { addVary, codedEtag, EdgeCompression } from './compression.js';
 import { clientHeaders, clientHeadersOf, headersFromPairs, policyHeaders, viewOf } from './stored-view.js';
-import { upstreamError, type Upstream, type UpstreamResponse } from './upstream.js';
+import { upstreamError, type Upstream, type UpstreamAnswer, type UpstreamResponse } from './upstream.js';
 import { VaryIndex } from './vary-index.js';
 
 export type Outcome = 'hit' | 'stale' | 'revalidated' | 'miss' | 'collapsed' | 'stale-error' | 'pass' | 'bypass' | 'forward' | 'error';
@@ -81,6 +81,13 @@ export interface PipelineResult {
   outcome: Outcome;
   /** Body bytes sent from the cache (0 for relayed bodies, counted as they stream). */
   bytes?: number;
+  /** When this request made the edge ask upstream: the answer's status and the time to its head (the access log). */
+  upstream?: { status: number; ms: number };
+  /**
+   * What the node as a whole did, when it differs from `outcome`: a cluster worker's answer through
+   * its shield, where the shield hit, missed or passed (the access log; metrics keep `outcome`).
+   */
+  nodeOutcome?: string;
 }
 
 /**
@@ -427,8 +434,10 @@ export class EdgePipeline {
       return this.staleOnError(req, stale, err) ?? this.errorResult(err, { cache: CACHE, fwd, collapsed: !leader || undefined }, req);
     }
     switch (outcome.kind) {
-      case 'not-modified':
-        return this.serveEntry(req, outcome.entry, fromShield(outcome.shieldStatus, leader) ?? { cache: CACHE, fwd, fwdStatus: 304, collapsed: !leader || undefined }, 'revalidated');
+      case 'not-modified': {
+        const result = await this.serveEntry(req, outcome.entry, fromShield(outcome.shieldStatus, leader) ?? { cache: CACHE, fwd, fwdStatus: 304, collapsed: !leader || undefined }, 'revalidated');
+        return leader ? asked(result, outcome.answer, true) : result;
+      }
       case 'uncacheable': {
         const res = outcome.take();
         if (res === undefined) return this.pass(req, outcome.reason);
@@ -447,7 +456,8 @@ export class EdgePipeline {
         // A follower with Authorization reuses the shared answer only as it would reuse it stored (§3.5).
         if (!leader && this.bypassedWhenStored(req, outcome)) return this.pass(req, 'authorization');
         const status: StatusMember = fromShield(outcome.shieldStatus, leader) ?? { cache: CACHE, fwd, fwdStatus: outcome.status, stored: outcome.storing || undefined, collapsed: !leader || undefined };
-        return this.serveShared(req, outcome, status, leader ? 'miss' : 'collapsed');
+        const result = await this.serveShared(req, outcome, status, leader ? 'miss' : 'collapsed');
+        return leader && typeof result === 'object' && 'reply' in result ? asked(result, outcome.answer, true) : result;
       }
     }
   }
@@ -534,8 +544,8 @@ export class EdgePipeline {
     return { clientIp: req.clientIp, via: this.via, host };
   }
 
-  /** Whether the request comes from one of this node's own cluster workers (this process is their shield). */
-  private fromOwnWorker(req: EdgeRequest): boolean {
+  /** Whether the request comes from one of this node's cluster workers (this pipeline is their shield's). */
+  fromOwnWorker(req: Pick<EdgeRequest, 'headers'>): boolean {
     const secret = this.deps.workerSecret;
     if (secret === undefined) return false;
     const given = req.headers.get(WORKER_HEADER);
@@ -598,7 +608,7 @@ export class EdgePipeline {
   private staleOnStatus(req: EdgeRequest, stale: StaleCopy | undefined, res: UpstreamResponse): Promise<PipelineResult> | undefined {
     if (stale === undefined || !ERROR_STATUSES.has(res.status) || !this.staleAllowed(stale.staleUntil)) return undefined;
     discard(res.body);
-    return this.serveStaleOnError(req, stale.entry, `upstream-${res.status}`, res.status);
+    return this.serveStaleOnError(req, stale.entry, `upstream-${res.status}`, res.status).then((result) => asked(result, res, false));
   }
 
   private serveStaleOnError(req: EdgeRequest, entry: BlobEntry, detail: string, fwdStatus?: number): Promise<PipelineResult> {
@@ -755,12 +765,12 @@ export class EdgePipeline {
     const bodyless = req.method === 'HEAD' || res.status === 204 || res.status === 304;
     if (bodyless) {
       discard(res.body);
-      return { reply: { status: res.status, headers, body: null }, outcome };
+      return asked({ reply: { status: res.status, headers, body: null }, outcome }, res, true);
     }
     let bytes = 0;
     res.body.on('data', (c: Buffer) => (bytes += c.length));
     res.body.once('end', () => this.deps.metrics.bytesBySource.inc({ source: 'upstream' }, bytes));
-    return { reply: { status: res.status, headers, body: res.body }, outcome, bytes: Number(headers['content-length'] ?? 0) };
+    return asked({ reply: { status: res.status, headers, body: res.body }, outcome, bytes: Number(headers['content-length'] ?? 0) }, res, true);
   }
 
   /** The answer to a request the edge refuses before looking at it (e.g. two Host fields). */
@@ -801,6 +811,22 @@ export class EdgePipeline {
     if (req.closeConnection === true) (headers as ReplyHeaders)['connection'] = 'close';
     return headers;
   }
+}
+
+/**
+ * `result` answered with upstream's `answer`, for the access log: upstream's status and time to its
+ * head. In a cluster worker, whose upstream is its node's shield: what the shield asked upstream
+ * (nothing when it answered from its cache) and, with `nodeOutcome`, what it did for the request.
+ */
+function asked(result: PipelineResult, answer: UpstreamAnswer, nodeOutcome: boolean): PipelineResult {
+  const shield = answer.shieldLog;
+  if (shield === undefined) {
+    result.upstream = { status: answer.status, ms: answer.elapsedMs };
+    return result;
+  }
+  if (shield.upstream !== undefined) result.upstream = shield.upstream;
+  if (nodeOutcome) result.nodeOutcome = shield.outcome;
+  return result;
 }
 
 /** RFC 9111 §5.2.1.7: only-if-cached and nothing usable stored. */

@@ -5,6 +5,7 @@
  * the route), responses carry `Connection: close`, and after the drain period the server stops
  * accepting, finishes in-flight responses and closes.
  */
+import { openAccessLog } from '../src/access-log/access-log.js';
 import { MemoryBlobStore } from '../src/blob/memory-blob-store.js';
 import { DiskBlobStore } from '../src/blob/disk-blob-store.js';
 import { TieredBlobStore } from '../src/blob/tiered-blob-store.js';
@@ -24,6 +25,8 @@ export interface EdgeServer extends RunningServer {
   /** Health 503 from now on; resolves after the drain period, the server closed and the cache flushed. */
   drain(periodMs?: number): Promise<void>;
   isDraining(): boolean;
+  /** Reopens the access log file (after a rotation: SIGUSR1). */
+  reopenLogs(): Promise<void>;
 }
 
 export interface StartEdgeOptions {
@@ -66,18 +69,29 @@ export async function startEdge(config: EdgeConfig, logger: Logger, options: Sta
     options.worker === undefined ? undefined : { secret: options.worker.secret },
   );
   const pipeline = new EdgePipeline({ config, store, upstream, metrics, logger, now, onInvalidate: options.onInvalidate, workerSecret: options.workerSecret });
+  // A cluster's shield answers only its workers, which log the requests themselves.
+  const accessLog = options.workerSecret === undefined ? await openAccessLog(config.accessLog, { fields: { pop: config.pop, node: config.node }, logger, metrics: { registry: metrics.registry, prefix: 'anycdn_edge_' } }) : undefined;
   // What the store drops by itself (eviction, corruption) leaves the Vary index too, or it grows
   // forever: the disk's drops, or a cluster worker's memory's, where memory is the whole store.
   const unsubscribeDrops = (disk ?? memory).onDrop((key) => pipeline.varyIndex.remove(key));
   let draining = false;
-  const app = createEdgeApp({ config, pipeline, metrics, logger, isDraining: () => draining, metricsText: options.metricsText });
-  const running = await listen({ address: config.listen, handler: app.handle, quick: app.quick, socketIdleTimeoutMs: config.timeouts.clientIdle });
+  const app = createEdgeApp({ config, pipeline, metrics, logger, accessLog, isDraining: () => draining, metricsText: options.metricsText });
+  let running: RunningServer;
+  try {
+    running = await listen({ address: config.listen, handler: app.handle, quick: app.quick, socketIdleTimeoutMs: config.timeouts.clientIdle });
+  } catch (err) {
+    await accessLog?.close();
+    throw err;
+  }
   const stats = store.stats();
   // A cluster's shield listens on an internal loopback port: only its workers' "edge listening" names the public address.
   logger.info({ url: running.url, upstream: config.upstream, cachedObjects: stats.entries, cachedBytes: stats.bytes }, options.workerSecret === undefined ? 'edge listening' : 'shield listening');
 
   const closeAll = async (graceMs: number): Promise<void> => {
     await running.close(graceMs);
+    // Every answer is out (a streamed one's line follows its last byte by a turn): write every line before going.
+    await new Promise((r) => setImmediate(r));
+    await accessLog?.close();
     // Fetches still storing (a client gone, the body still coming) finish before the store closes,
     // or their commits fail against a closed store; bounded like the connections.
     let timer: NodeJS.Timeout | undefined;
@@ -93,6 +107,9 @@ export async function startEdge(config: EdgeConfig, logger: Logger, options: Sta
     metrics,
     pipeline,
     isDraining: () => draining,
+    async reopenLogs() {
+      if (accessLog !== undefined && (await accessLog.reopen())) logger.info({ path: config.accessLog.path }, 'access log reopened');
+    },
     async drain(periodMs = config.drain) {
       draining = true;
       logger.info({ periodMs }, 'draining');

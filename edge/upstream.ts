@@ -9,7 +9,7 @@ import { pipeline, Transform, type Readable } from 'node:stream';
 import { Pool, errors as undiciErrors } from 'undici';
 import { CdnError, clientError } from '../src/errors.js';
 import { controlPathOf } from './control-path.js';
-import { WORKER_HEADER } from './forward-headers.js';
+import { parseShieldLog, SHIELD_LOG_HEADER, WORKER_HEADER, type ShieldLog } from './forward-headers.js';
 
 export interface UpstreamTimeouts {
   connectMs: number;
@@ -39,6 +39,14 @@ export interface UpstreamResponse {
   /** When the request was sent and when its response headers arrived (RFC 9111 §4.2.3). */
   requestTime: number;
   responseTime: number;
+  /** Time from sending the request (or queueing it for a connection) to the response head, in ms. */
+  elapsedMs: number;
+  /**
+   * From this node's shield: what it did for the request (its outcome; its upstream's status and
+   * time when it asked upstream), taken out of `headers`, for the worker's access log: a node's
+   * workers and shield are one cache to the outside.
+   */
+  shieldLog?: ShieldLog;
   /**
    * From this node's shield: its Cache-Status member, taken out of `headers`. The shield and its
    * workers are one cache to the outside, so what the shield did (a hit, a miss it stored) is what
@@ -46,6 +54,9 @@ export interface UpstreamResponse {
    */
   shieldStatus?: string;
 }
+
+/** What the access log keeps of an upstream answer. */
+export type UpstreamAnswer = Pick<UpstreamResponse, 'status' | 'elapsedMs' | 'shieldLog'>;
 
 export type UpstreamPhase = 'connect' | 'headers' | 'body';
 
@@ -128,10 +139,14 @@ export class Upstream {
         onInfo: req.onInformational === undefined ? undefined : informational(req.onInformational),
       });
       clearTimeout(timer);
-      this.observer?.onResult('ok', 'headers', (performance.now() - started) / 1000);
+      const elapsedMs = performance.now() - started;
+      this.observer?.onResult('ok', 'headers', elapsedMs / 1000);
       const headers = headerPairs(flatten(res.headers as Record<string, string | string[] | undefined>));
-      const answer: UpstreamResponse = { status: res.statusCode, headers, body: res.body, requestTime, responseTime: this.now() };
-      if (this.shield !== undefined) Object.assign(answer, splitShieldMember(headers));
+      const answer: UpstreamResponse = { status: res.statusCode, headers, body: res.body, requestTime, responseTime: this.now(), elapsedMs };
+      if (this.shield !== undefined) {
+        Object.assign(answer, splitShieldMember(headers));
+        Object.assign(answer, splitShieldLog(answer.headers));
+      }
       return answer;
     } catch (err) {
       clearTimeout(timer);
@@ -200,6 +215,16 @@ function splitShieldMember(pairs: [string, string][]): { headers: [string, strin
   const kept = members.map((m) => m.trim()).filter((m) => m !== '');
   if (kept.length > 0) rest.push(['cache-status', kept.join(', ')]);
   return shieldStatus === '' ? { headers: rest } : { headers: rest, shieldStatus };
+}
+
+/**
+ * The shield's account of the request (SHIELD_LOG_HEADER), taken out of the pairs. Without one, the
+ * shield answered a fresh hit from memory on its fast path, which adds nothing to a response.
+ */
+function splitShieldLog(pairs: [string, string][]): { headers: [string, string][]; shieldLog: ShieldLog } {
+  const at = pairs.findIndex(([k]) => k === SHIELD_LOG_HEADER);
+  if (at === -1) return { headers: pairs, shieldLog: { outcome: 'hit' } };
+  return { headers: pairs.filter(([k]) => k !== SHIELD_LOG_HEADER), shieldLog: parseShieldLog(pairs[at]![1]) };
 }
 
 function flatten(headers: Record<string, string | string[] | undefined>): string[] {

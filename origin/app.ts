@@ -6,16 +6,17 @@
  * straight to origin/routes/content.ts and is written to Node's response as a plain reply, like
  * the edge's, and so does the purge stream (`GET /_cdn/purges`, origin/purge/purge-stream.ts),
  * which never ends; everything else (the publisher and purge APIs, health, metrics, and the
- * 404/405 answers) is routed by Hono. Every path logs and counts each request the same way
+ * 404/405 answers) is routed by Hono. Every path logs (the access log) and counts each request the same way
  * (`recordRequest`).
  */
 import type { IncomingMessage, RequestListener, ServerResponse } from 'node:http';
 import { getRequestListener } from '@hono/node-server';
 import { Hono, type Context } from 'hono';
+import { accessRecord, type AccessLog } from '../src/access-log/access-log.js';
 import { httpErrorOf, type HttpError } from '../src/errors.js';
 import { framingProblem, unreadableTarget } from '../src/http/host.js';
 import { httpDate } from '../src/http/headers.js';
-import { logRequest, type Logger } from '../src/log.js';
+import type { Logger } from '../src/log.js';
 import type { HttpMetrics } from '../src/metrics.js';
 import { closeAfterIgnoredBody } from '../src/serve/listen.js';
 import { jsonReply, writeReply } from '../src/serve/reply.js';
@@ -36,6 +37,8 @@ export interface OriginDeps {
   purges: Purges;
   metrics: HttpMetrics;
   logger: Logger;
+  /** One line per request answered (src/access-log/); none when undefined. */
+  accessLog?: AccessLog | undefined;
   /** Clock in ms; injected so tests control upload times. */
   now: () => number;
   /** Health: false while draining (GET /_cdn/healthz answers 503). */
@@ -44,7 +47,7 @@ export interface OriginDeps {
 
 const PURGE_STREAM_PATH = '/_cdn/purges';
 
-export type OriginEnv = { Variables: { outcome: string }; Bindings: { incoming?: { url?: string } } };
+export type OriginEnv = { Variables: { outcome: string }; Bindings: { incoming?: IncomingMessage } };
 
 export function createOriginListener(deps: OriginDeps): RequestListener {
   const routed = getRequestListener(createRoutedApp(deps).fetch);
@@ -57,7 +60,7 @@ export function createOriginListener(deps: OriginDeps): RequestListener {
     } catch (err) {
       served = errorAnswer(method, failure(err, deps.logger));
     }
-    await send(res, method, path, started, served);
+    await send(req, res, method, started, served);
   }
 
   /** The purge stream: admitted or refused here, then held open until either side closes it. */
@@ -67,20 +70,20 @@ export function createOriginListener(deps: OriginDeps): RequestListener {
     try {
       params = deps.purges.streams.admit(req, new URLSearchParams(query), deps.isDraining?.() === true);
     } catch (err) {
-      await send(res, 'GET', PURGE_STREAM_PATH, started, errorAnswer('GET', failure(err, deps.logger)));
+      await send(req, res, 'GET', started, errorAnswer('GET', failure(err, deps.logger)));
       return;
     }
     const bytes = await deps.purges.streams.serve(res, params);
-    recordRequest(deps, { method: 'GET', path: PURGE_STREAM_PATH, status: 200, bytes, started, outcome: 'purge-stream' });
+    recordRequest(deps, req, { method: 'GET', status: 200, bytes, started, outcome: 'purge-stream' });
   }
 
-  /** Write an answer that bypasses the router, with its Date, and log and count it. */
-  function send(res: ServerResponse, method: string, path: string, started: number, served: ContentAnswer): Promise<unknown> {
+  /** Write an answer that bypasses the router, with its Date, and log and count it once it has gone out. */
+  async function send(req: IncomingMessage, res: ServerResponse, method: string, started: number, served: ContentAnswer): Promise<void> {
     // Date from the injected clock (RFC 9110 §6.6.1), so caches and tests agree on the time.
     served.reply.headers['date'] = httpDate(deps.now());
-    const sent = writeReply(res, served.reply);
-    recordRequest(deps, { method, path, status: served.reply.status, bytes: served.bytes, started, outcome: served.outcome, phases: served.phases });
-    return sent;
+    const timing: { headAt?: number } = {};
+    const bytes = await writeReply(res, served.reply, undefined, timing);
+    recordRequest(deps, req, { method, status: served.reply.status, bytes, started, headAt: timing.headAt, outcome: served.outcome, phases: served.phases });
   }
 
   return (req, res) => {
@@ -91,12 +94,12 @@ export function createOriginListener(deps: OriginDeps): RequestListener {
     const refusal = framingProblem(req);
     if (refusal === undefined && method === 'OPTIONS' && req.url === '*') {
       // RFC 9110 §9.3.7: OPTIONS * asks about the server as a whole.
-      send(res, method, '*', performance.now(), { reply: { status: 204, headers: { allow: 'GET, HEAD, PUT, DELETE, OPTIONS' }, body: null }, outcome: 'other', bytes: 0 }).catch(() => res.destroy());
+      send(req, res, method, performance.now(), { reply: { status: 204, headers: { allow: 'GET, HEAD, PUT, DELETE, OPTIONS' }, body: null }, outcome: 'other', bytes: 0 }).catch(() => res.destroy());
       return;
     }
     const unreadable = refusal ?? unreadableTarget(req.url ?? '/');
     if (unreadable !== undefined) {
-      send(res, method ?? '', req.url ?? '', performance.now(), errorAnswer(method, httpErrorOf(unreadable))).catch(() => res.destroy());
+      send(req, res, method ?? '', performance.now(), errorAnswer(method, httpErrorOf(unreadable))).catch(() => res.destroy());
       return;
     }
     if (method === 'GET' || method === 'HEAD') {
@@ -148,7 +151,7 @@ function createRoutedApp(deps: OriginDeps): Hono<OriginEnv> {
     // API answers are small JSON without Content-Length: count them (metrics is the one big text, and has it).
     const length = c.res.headers.get('content-length');
     const bytes = c.req.method === 'HEAD' || c.res.body === null ? 0 : length !== null ? Number(length) : (await c.res.clone().arrayBuffer()).byteLength;
-    recordRequest(deps, { method: c.req.method, path: rawRequestPath(c), status: c.res.status, bytes, started, outcome: c.get('outcome') });
+    recordRequest(deps, c.env?.incoming, { method: c.req.method, status: c.res.status, bytes, started, outcome: c.get('outcome') });
   });
 
   app.onError((err, c) => {
@@ -208,29 +211,24 @@ function failure(err: unknown, logger: Logger): HttpError {
 
 interface RequestRecord {
   method: string;
-  path: string;
   status: number;
   /** Body bytes sent. */
   bytes: number;
-  /** performance.now() when the request was taken up. */
+  /** performance.now() when the request was taken up, and when the response head went out (if before the body). */
   started: number;
+  headAt?: number | undefined;
   outcome: string;
   phases?: Record<string, number> | undefined;
 }
 
-/** The request log line and the request metrics, the same for every route. */
-function recordRequest(deps: OriginDeps, r: RequestRecord): void {
+/** The access log line and the request metrics, the same for every route. */
+function recordRequest(deps: OriginDeps, req: IncomingMessage | undefined, r: RequestRecord): void {
   const seconds = (performance.now() - r.started) / 1000;
   deps.metrics.requests.inc({ method: r.method, status: String(r.status), outcome: r.outcome });
   deps.metrics.duration.observe({ method: r.method, outcome: r.outcome }, seconds);
   deps.metrics.bytesSent.inc({ outcome: r.outcome }, r.bytes);
-  logRequest(deps.logger, {
-    method: r.method,
-    path: r.path,
-    status: r.status,
-    bytes: r.bytes,
-    durationMs: Math.round(seconds * 1e4) / 10,
-    cache: r.outcome,
-    ...(r.phases === undefined ? {} : { phases: r.phases }),
-  });
+  const log = deps.accessLog;
+  if (log === undefined || !log.sampled()) return;
+  const logged = { method: r.method, target: req?.url ?? '', protocol: `HTTP/${req?.httpVersion ?? '1.1'}`, rawHeaders: req?.rawHeaders ?? [], socket: req?.socket };
+  log.log(accessRecord(logged, r, r.started, r.headAt));
 }

@@ -4,6 +4,7 @@
  */
 import os from 'node:os';
 import { z } from 'zod';
+import { accessLogSchema } from '../src/config/access-log.js';
 import { byteSize, duration, listenAddress } from '../src/config/common.js';
 import { secret } from '../src/config/load.js';
 
@@ -114,10 +115,12 @@ export const originConfigSchema = z.strictObject({
     .strictObject({
       /**
        * A client connection with no traffic either way this long is closed: an upload that stalls
-       * mid-body, a reader that stops reading, an idle keep-alive. Default 60 s (nginx's
-       * client_body_timeout and send_timeout).
+       * mid-body, a reader that stops reading, an idle keep-alive. A transform runs with nothing
+       * sent on its connection, so this must outlast `images.transformTimeout`. Default 60 s
+       * (nginx's client_body_timeout and send_timeout), or twice `images.transformTimeout` when
+       * that is longer than 30 s.
        */
-      clientIdle: duration.default(60_000),
+      clientIdle: duration.optional(),
     })
     .prefault({}),
   /**
@@ -125,34 +128,38 @@ export const originConfigSchema = z.strictObject({
    * saying `Connection: close`, so a load balancer moves away first. Default 0: stop accepting at once.
    */
   drain: duration.default(0),
-  /** Log level: trace, debug, info, warn, error, fatal, silent. Default info. */
+  /** Lifecycle and error log level (the pino log; requests go to `accessLog`): trace, debug, info, warn, error, fatal, silent. Default info. */
   logLevel: z.enum(['trace', 'debug', 'info', 'warn', 'error', 'fatal', 'silent']).default('info'),
-}).superRefine((config, ctx) => {
-  // A transform runs with nothing sent on its connection: the idle bound must outlast it.
-  if (config.timeouts.clientIdle <= config.images.transformTimeout) {
-    ctx.addIssue({ code: 'custom', path: ['timeouts', 'clientIdle'], message: `must be longer than images.transformTimeout (${config.images.transformTimeout} ms)` });
+  /** One line per request, as the edge writes them (src/config/access-log.ts); `false` for none. Default: JSON lines on stdout. */
+  accessLog: accessLogSchema,
+}).transform(({ timeouts, ...config }, ctx) => {
+  // A transform runs with nothing sent on its connection: the idle bound must outlast it. Only an
+  // explicit clientIdle can be too short; the default follows the transform timeout.
+  const { transformTimeout } = config.images;
+  if (timeouts.clientIdle !== undefined && timeouts.clientIdle <= transformTimeout) {
+    ctx.addIssue({ code: 'custom', path: ['timeouts', 'clientIdle'], message: `must be longer than images.transformTimeout (${transformTimeout} ms)` });
+    return z.NEVER;
   }
+  const clientIdle = timeouts.clientIdle ?? Math.max(60_000, 2 * transformTimeout);
   // So does a purge that waits for the edges, and the quiet between heartbeats (three of them).
   const { maxWait, heartbeat } = config.purge;
-  if (maxWait !== undefined && maxWait >= config.timeouts.clientIdle) {
-    ctx.addIssue({ code: 'custom', path: ['purge', 'maxWait'], message: `must be shorter than timeouts.clientIdle (${config.timeouts.clientIdle} ms)` });
+  if (maxWait !== undefined && maxWait >= clientIdle) {
+    ctx.addIssue({ code: 'custom', path: ['purge', 'maxWait'], message: `must be shorter than timeouts.clientIdle (${clientIdle} ms)` });
   }
-  if (heartbeat !== undefined && (heartbeat < 100 || heartbeat * 3 > config.timeouts.clientIdle)) {
-    ctx.addIssue({ code: 'custom', path: ['purge', 'heartbeat'], message: `must be from 100 ms to a third of timeouts.clientIdle (${config.timeouts.clientIdle} ms)` });
+  if (heartbeat !== undefined && (heartbeat < 100 || heartbeat * 3 > clientIdle)) {
+    ctx.addIssue({ code: 'custom', path: ['purge', 'heartbeat'], message: `must be from 100 ms to a third of timeouts.clientIdle (${clientIdle} ms)` });
   }
   // An edge token that is also the publish or purge token would let every edge publish or purge.
   if (config.edgeToken !== undefined && (config.edgeToken === config.publishToken || config.edgeToken === config.purgeToken)) {
     ctx.addIssue({ code: 'custom', path: ['edgeToken'], message: 'must differ from publishToken and purgeToken' });
   }
-}).transform((config) => {
   // The purge defaults that follow timeouts.clientIdle, so a short idle bound needs no purge settings.
-  const idle = config.timeouts.clientIdle;
   const purge = {
     ...config.purge,
-    maxWait: config.purge.maxWait ?? Math.min(30_000, Math.floor(idle / 2)),
-    heartbeat: config.purge.heartbeat ?? Math.max(1, Math.min(15_000, Math.floor(idle / 4))),
+    maxWait: maxWait ?? Math.min(30_000, Math.floor(clientIdle / 2)),
+    heartbeat: heartbeat ?? Math.max(1, Math.min(15_000, Math.floor(clientIdle / 4))),
   };
-  return { ...config, purge };
+  return { ...config, timeouts: { ...timeouts, clientIdle }, purge };
 });
 
 export type OriginConfig = z.output<typeof originConfigSchema>;

@@ -4,6 +4,7 @@
  */
 import type { IncomingMessage } from 'node:http';
 import sharp from 'sharp';
+import { openAccessLog } from '../src/access-log/access-log.js';
 import type { Logger } from '../src/log.js';
 import { createHttpMetrics } from '../src/metrics.js';
 import { listen, type RunningServer } from '../src/serve/listen.js';
@@ -22,6 +23,8 @@ export interface OriginServer extends RunningServer {
   purges: Purges;
   /** Mark as draining: health answers 503 from now on. */
   drain(): void;
+  /** Reopens the access log file (after a rotation: SIGUSR1). */
+  reopenLogs(): Promise<void>;
 }
 
 /**
@@ -68,7 +71,15 @@ export async function startOrigin(config: OriginConfig, logger: Logger, options:
   const metrics = createHttpMetrics({ prefix: 'anycdn_origin_', processMetrics: options.processMetrics ?? true });
   registerPurgeMetrics(metrics.registry, 'anycdn_origin_', purges, now);
   let draining = false;
-  const handler = createOriginListener({ config, store, variants, purges, metrics, logger, now, isDraining: () => draining });
+  let accessLog;
+  try {
+    accessLog = await openAccessLog(config.accessLog, { logger, metrics: { registry: metrics.registry, prefix: 'anycdn_origin_' } });
+  } catch (err) {
+    await closePurges(purges);
+    await store.close();
+    throw err;
+  }
+  const handler = createOriginListener({ config, store, variants, purges, metrics, logger, accessLog, now, isDraining: () => draining });
   // An upload that asks first is refused before its body when its headers already say so.
   const expectContinue = (req: IncomingMessage): boolean => {
     if (!isUpload(req.method, req.url)) return true;
@@ -87,6 +98,7 @@ export async function startOrigin(config: OriginConfig, logger: Logger, options:
   try {
     running = await listen({ address: config.listen, handler, expectContinue, socketIdleTimeoutMs: config.timeouts.clientIdle });
   } catch (err) {
+    await accessLog?.close();
     await closePurges(purges);
     await store.close();
     throw err;
@@ -100,8 +112,20 @@ export async function startOrigin(config: OriginConfig, logger: Logger, options:
     purges.streams.close();
     purges.edges.releaseWaits();
     await closeServer(graceMs);
+    // Every answer is out (its line follows its last byte by a turn): write every line before going.
+    await new Promise((r) => setImmediate(r));
+    await accessLog?.close();
     await closePurges(purges);
     await store.close();
   };
-  return { ...running, close, store, purges, drain: () => void (draining = true) };
+  return {
+    ...running,
+    close,
+    store,
+    purges,
+    drain: () => void (draining = true),
+    reopenLogs: async () => {
+      if (accessLog !== undefined && (await accessLog.reopen())) logger.info({ path: config.accessLog.path }, 'access log reopened');
+    },
+  };
 }

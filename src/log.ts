@@ -1,7 +1,7 @@
 /**
- * Structured JSON logging through pino: one line per request (method, path, status, bytes,
- * duration, cache outcome) and lifecycle events. A logger is created once per process and passed
- * down; nothing imports a global logger.
+ * Structured JSON logging through pino: lifecycle events and errors (requests have their own
+ * log, src/access-log/). A logger is created once per process and passed down; nothing imports a
+ * global logger.
  */
 import pino, { type Logger } from 'pino';
 
@@ -31,20 +31,4 @@ export function createLogger(options: LoggerOptions = {}): Logger {
 /** A logger that writes nothing, for tests and library use. */
 export function silentLogger(): Logger {
   return pino({ level: 'silent' });
-}
-
-export interface RequestLogFields {
-  method: string;
-  path: string;
-  status: number;
-  bytes: number;
-  durationMs: number;
-  cache?: string;
-  error?: string;
-  /** Where the time went, in ms, when the server knows (the origin: a new variant's queue and transform time). */
-  phases?: Record<string, number>;
-}
-
-export function logRequest(logger: Logger, fields: RequestLogFields): void {
-  logger.info({ req: fields }, 'request');
 }

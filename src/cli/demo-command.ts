@@ -2,7 +2,8 @@
  * `anycdn demo [--port N] [--data DIR]`: an edge on 127.0.0.1:N in front of an origin on N+1,
  * the origin seeded with generated sample assets, printing the URLs to open. Tokens come from
  * ANYCDN_PUBLISH_TOKEN / ANYCDN_PURGE_TOKEN or are generated and printed; the edge token (the
- * purge stream's) from ANYCDN_EDGE_TOKEN or is generated.
+ * purge stream's) from ANYCDN_EDGE_TOKEN or is generated. SIGINT/SIGTERM stop it; one that comes
+ * while it starts stops what has been started by then, and starts nothing more.
  */
 import { randomBytes } from 'node:crypto';
 import { mkdtemp, rm } from 'node:fs/promises';
@@ -16,7 +17,7 @@ import { demoAssets } from '../../origin/demo-assets.js';
 import { startOrigin } from '../../origin/server.js';
 import { edgeConfigSchema } from '../../edge/config.js';
 import { startEdge, type EdgeServer } from '../../edge/server.js';
-import { parseFlags, UsageError, untilSignal, type Command } from './args.js';
+import { parseFlags, UsageError, type ServiceCommand } from './args.js';
 
 const USAGE = `Usage: anycdn demo [--port N] [--data DIR]
 
@@ -29,7 +30,7 @@ Options:
                 started again on DIR, files already there are kept
   -h, --help    show this help`;
 
-export const runDemo: Command = async (args, io) => {
+export const runDemo: ServiceCommand = async (args, io) => {
   const { values } = parseFlags(args, { port: { type: 'string' }, data: { type: 'string' } }, USAGE);
   if (values.help) {
     io.stdout.write(USAGE + '\n');
@@ -37,13 +38,19 @@ export const runDemo: Command = async (args, io) => {
   }
   const port = Number(values.port ?? 8080);
   if (!Number.isInteger(port) || port < 1 || port > 65534) throw new UsageError(`--port must be an integer from 1 to 65534\n\n${USAGE}`);
+  const { signals } = io;
+  if (signals.count > 0) return 0;
   const dataDir = values.data ?? (await mkdtemp(join(tmpdir(), 'anycdn-demo-')));
+  // A folder made for this run goes with it, whether the demo stops or cannot start.
+  const removeData = async (): Promise<void> => {
+    if (values.data === undefined) await rm(dataDir, { recursive: true, force: true });
+  };
   const publishToken = io.env['ANYCDN_PUBLISH_TOKEN'] || randomBytes(24).toString('base64url');
   const purgeToken = io.env['ANYCDN_PURGE_TOKEN'] || randomBytes(24).toString('base64url');
   const edgeToken = io.env['ANYCDN_EDGE_TOKEN'] || randomBytes(24).toString('base64url');
   const config = validateConfig(
     originConfigSchema,
-    { listen: `127.0.0.1:${port + 1}`, dataDir: join(dataDir, 'origin'), publishToken, purgeToken, edgeToken, logLevel: 'warn' },
+    { listen: `127.0.0.1:${port + 1}`, dataDir: join(dataDir, 'origin'), publishToken, purgeToken, edgeToken, logLevel: 'warn', accessLog: false },
     'demo settings',
     io.env,
   );
@@ -52,11 +59,11 @@ export const runDemo: Command = async (args, io) => {
   try {
     origin = await startOrigin(config, logger);
   } catch (err) {
-    // The origin's port is taken, say: a folder made for this run goes with it.
-    if (values.data === undefined) await rm(dataDir, { recursive: true, force: true });
+    // The origin's port is taken, say.
+    await removeData();
     throw err;
   }
-  let edge: EdgeServer;
+  let edge: EdgeServer | undefined;
   try {
     // A data folder used before keeps what is in it: the samples fill in only what is missing.
     for (const asset of await demoAssets()) {
@@ -65,20 +72,22 @@ export const runDemo: Command = async (args, io) => {
     }
     const edgeConfig = validateConfig(
       edgeConfigSchema,
-      { listen: `127.0.0.1:${port}`, upstream: origin.url, pop: 'demo', node: 'edge-1', cacheDir: join(dataDir, 'edge-cache'), logLevel: 'warn', drain: 0, disk: { maxBytes: '1GiB' } },
+      { listen: `127.0.0.1:${port}`, upstream: origin.url, pop: 'demo', node: 'edge-1', cacheDir: join(dataDir, 'edge-cache'), logLevel: 'warn', accessLog: false, drain: 0, disk: { maxBytes: '1GiB' } },
       'demo settings',
       io.env,
     );
-    edge = await startEdge(edgeConfig, createLogger({ level: edgeConfig.logLevel, base: { service: 'edge' } }));
+    // Stopped while the origin started: the edge is not started at all.
+    if (signals.count === 0) edge = await startEdge(edgeConfig, createLogger({ level: edgeConfig.logLevel, base: { service: 'edge' } }));
   } catch (err) {
     // The edge's port is taken, say: stop the origin too, or the process would never exit.
     await origin.close(0);
-    if (values.data === undefined) await rm(dataDir, { recursive: true, force: true });
+    await removeData();
     throw err;
   }
-  const e = edge.url;
-  const o = origin.url;
-  io.stdout.write(`anycdn demo is running: an edge at ${e} in front of an origin at ${o}.
+  if (edge !== undefined && signals.count === 0) {
+    const e = edge.url;
+    const o = origin.url;
+    io.stdout.write(`anycdn demo is running: an edge at ${e} in front of an origin at ${o}.
 
   Open the demo page:   ${e}/
   Original photo:       ${e}/photos/landscape.jpg
@@ -99,10 +108,13 @@ export const runDemo: Command = async (args, io) => {
 
 Press Ctrl-C to stop.
 `);
-  await untilSignal();
-  await edge.drain(0);
+  }
+  await signals.nth(1);
+  // A second signal ends the process at once.
+  signals.stop();
+  await edge?.drain(0);
   origin.drain();
   await origin.close(2_000);
-  if (values.data === undefined) await rm(dataDir, { recursive: true, force: true });
+  await removeData();
   return 0;
 };

@@ -1,14 +1,17 @@
 /**
  * `anycdn edge --config FILE`: run an edge until SIGTERM/SIGINT. The first signal drains (health
  * 503 for the configured period while still serving, then a graceful close); a second one exits
- * at once.
+ * at once. A signal that comes while it starts is acted on once it is up; one that comes before
+ * it began to start ends the command there, with nothing started. SIGUSR1 reopens the access log
+ * file (log rotation, as nginx does).
  */
+import { lifecycleLogStream } from '../config/access-log.js';
 import { loadConfigFile } from '../config/load.js';
 import { createLogger } from '../log.js';
 import { edgeConfigSchema } from '../../edge/config.js';
 import { startEdge } from '../../edge/server.js';
 import { isEdgeWorker, runEdgeWorker, startEdgeCluster } from '../../edge/cluster.js';
-import { parseFlags, UsageError, untilSignal, type Command } from './args.js';
+import { parseFlags, UsageError, type ServiceCommand } from './args.js';
 
 const USAGE = `Usage: anycdn edge --config FILE
 
@@ -19,7 +22,7 @@ Options:
   -c, --config FILE   configuration file (required)
   -h, --help          show this help`;
 
-export const runEdge: Command = async (args, io) => {
+export const runEdge: ServiceCommand = async (args, io) => {
   const { values } = parseFlags(args, { config: { type: 'string', short: 'c' } }, USAGE);
   if (values.help) {
     io.stdout.write(USAGE + '\n');
@@ -27,19 +30,36 @@ export const runEdge: Command = async (args, io) => {
   }
   if (values.config === undefined) throw new UsageError(`--config is required\n\n${USAGE}`);
   const config = await loadConfigFile(edgeConfigSchema, values.config, io.env);
-  const logger = createLogger({ level: config.logLevel, base: { service: 'edge', pop: config.pop, node: config.node } });
+  const destination = lifecycleLogStream(config.accessLog) === 'stderr' ? io.stderr : io.stdout;
+  const logger = createLogger({ level: config.logLevel, base: { service: 'edge', pop: config.pop, node: config.node }, destination });
+  // Taken from the start: Node's own answer to SIGUSR1 is to open its inspector. (A cluster
+  // worker reopens its file when its primary says so; see edge/cluster.ts.)
+  let reopen = (): void => undefined;
+  const onReopen = (): void => reopen();
+  process.on('SIGUSR1', onReopen);
   if (isEdgeWorker()) {
     await runEdgeWorker(config, logger);
+    process.off('SIGUSR1', onReopen);
+    return 0;
+  }
+  const { signals } = io;
+  if (signals.count > 0) {
+    logger.info('stopped before start-up');
     return 0;
   }
   const edge = config.workers > 1 ? await startEdgeCluster(config, logger) : await startEdge(config, logger);
-  const signal = await untilSignal();
+  reopen = () => {
+    logger.info('SIGUSR1: reopening the access log');
+    void edge.reopenLogs();
+  };
+  const signal = await signals.nth(1);
   logger.info({ signal, drainMs: config.drain }, 'draining before exit');
-  void untilSignal().then(() => {
+  void signals.nth(2).then(() => {
     logger.warn('second signal: exiting now');
     process.exit(1);
   });
   await edge.drain();
+  process.off('SIGUSR1', onReopen);
   logger.info('edge stopped');
   return 0;
 };

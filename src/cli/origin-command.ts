@@ -1,9 +1,15 @@
-/** `anycdn origin --config FILE`: run the origin until SIGTERM/SIGINT, then shut down gracefully. */
+/**
+ * `anycdn origin --config FILE`: run the origin until SIGTERM/SIGINT, then shut down gracefully
+ * (drain, close). A signal that comes while it starts is acted on once it is up; one that comes
+ * before it began to start ends the command there, with nothing started. SIGUSR1 reopens the
+ * access log file (log rotation).
+ */
+import { lifecycleLogStream } from '../config/access-log.js';
 import { loadConfigFile } from '../config/load.js';
 import { createLogger } from '../log.js';
 import { originConfigSchema } from '../../origin/config.js';
 import { startOrigin } from '../../origin/server.js';
-import { parseFlags, UsageError, untilSignal, type Command } from './args.js';
+import { parseFlags, UsageError, type ServiceCommand } from './args.js';
 
 const USAGE = `Usage: anycdn origin --config FILE
 
@@ -14,7 +20,7 @@ Options:
   -c, --config FILE   configuration file (required)
   -h, --help          show this help`;
 
-export const runOrigin: Command = async (args, io) => {
+export const runOrigin: ServiceCommand = async (args, io) => {
   const { values } = parseFlags(args, { config: { type: 'string', short: 'c' } }, USAGE);
   if (values.help) {
     io.stdout.write(USAGE + '\n');
@@ -22,20 +28,40 @@ export const runOrigin: Command = async (args, io) => {
   }
   if (values.config === undefined) throw new UsageError(`--config is required\n\n${USAGE}`);
   const config = await loadConfigFile(originConfigSchema, values.config, io.env);
-  const logger = createLogger({ level: config.logLevel, base: { service: 'origin' } });
+  const destination = lifecycleLogStream(config.accessLog) === 'stderr' ? io.stderr : io.stdout;
+  const logger = createLogger({ level: config.logLevel, base: { service: 'origin' }, destination });
   const { concurrency } = config.images;
   const threadPool = Number(io.env.UV_THREADPOOL_SIZE ?? 4);
   if (concurrency + 2 > threadPool) {
     logger.warn({ concurrency, threadPool }, 'transforms can take every libuv pool thread, and file I/O waits for them: set UV_THREADPOOL_SIZE to at least images.concurrency + 2');
   }
+  // Taken from the start: Node's own answer to SIGUSR1 is to open its inspector.
+  let reopen = (): void => undefined;
+  const onReopen = (): void => reopen();
+  process.on('SIGUSR1', onReopen);
+  const { signals } = io;
+  if (signals.count > 0) {
+    logger.info('stopped before start-up');
+    process.off('SIGUSR1', onReopen);
+    return 0;
+  }
   const origin = await startOrigin(config, logger);
-  const signal = await untilSignal();
+  reopen = () => {
+    logger.info('SIGUSR1: reopening the access log');
+    void origin.reopenLogs();
+  };
+  const signal = await signals.nth(1);
   logger.info({ signal, drainMs: config.drain }, 'shutting down');
   origin.drain();
   if (config.drain > 0) {
     // A second signal cuts the drain short.
-    await Promise.race([new Promise((r) => setTimeout(r, config.drain)), untilSignal()]);
+    let timer: NodeJS.Timeout | undefined;
+    await Promise.race([new Promise((r) => (timer = setTimeout(r, config.drain))), signals.nth(2)]);
+    clearTimeout(timer);
   }
+  // Closing finishes the requests in flight; a signal now ends the process at once.
+  signals.stop();
   await origin.close(10_000);
+  process.off('SIGUSR1', onReopen);
   return 0;
 };

@@ -34,6 +34,9 @@ export const byteSize = z.union([z.number(), z.string()]).transform((v, ctx) => 
   return n;
 });
 
+/** A byte size of at least one byte: a budget or a bound that 0 would make useless. */
+export const positiveByteSize = byteSize.pipe(z.number().positive());
+
 /** A duration: milliseconds as a number, or a string with a unit (ms, s, m, h). */
 export const duration = z.union([z.number(), z.string()]).transform((v, ctx) => {
   const n = parseDuration(v);

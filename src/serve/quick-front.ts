@@ -43,8 +43,8 @@ export interface QuickReply {
   body: Buffer | null;
 }
 
-/** Answers a request now, or returns undefined for Node's server to answer it. */
-export type QuickResponder = (req: QuickRequest) => QuickReply | undefined;
+/** Answers a request now, or returns undefined for Node's server to answer it. `socket`: the connection it came on (its client's address). */
+export type QuickResponder = (req: QuickRequest, socket: Socket) => QuickReply | undefined;
 
 export interface QuickFrontOptions {
   /** Idle time allowed before a connection's first request. Default 15 s (Node's `headersTimeout` default). */
@@ -136,7 +136,7 @@ export function installQuickFront(server: Server, respond: QuickResponder, optio
         if (head === undefined) return handOver(bytes.subarray(at));
         let reply: QuickReply | undefined;
         try {
-          reply = respond(head.request);
+          reply = respond(head.request, socket);
         } catch {
           // A responder's bug: Node's server answers the request and reports what fails.
           return handOver(bytes.subarray(at));

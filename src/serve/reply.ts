@@ -28,14 +28,22 @@ export function jsonReply(status: number, value: unknown, extra: Record<string, 
  * `failedEarly` (if given) names the answer to send instead (a 502 rather than a connection cut
  * with nothing said). A stream that fails midway destroys the response (the client sees a cut
  * connection, never a truncated "complete" body), and a client that goes away destroys the stream.
+ * `sent.headAt` (if given) is set to performance.now() when the head is handed to Node (the access
+ * log's time to first byte).
  */
-export async function writeReply(res: ServerResponse, reply: Reply, failedEarly?: (err: unknown) => Reply): Promise<number> {
+export async function writeReply(res: ServerResponse, reply: Reply, failedEarly?: (err: unknown) => Reply, sent?: { headAt?: number }): Promise<number> {
   const body = reply.body;
   if (body === null || Buffer.isBuffer(body)) {
     res.writeHead(reply.status, reply.headers);
     res.end(body ?? undefined);
+    if (sent !== undefined) sent.headAt = performance.now();
     return body?.length ?? 0;
   }
+  // A client that goes away lets the body go at once, not when its next bytes arrive: the body may
+  // be a reader of one still arriving from upstream (whose next bytes may be long in coming), and
+  // neither a pending read nor pipeline() notices the response is gone before they do.
+  if (res.destroyed) body.destroy();
+  else res.once('close', () => body.destroy());
   const chunks: AsyncIterator<Buffer> = body[Symbol.asyncIterator]();
   let first: IteratorResult<Buffer>;
   try {
@@ -45,9 +53,10 @@ export async function writeReply(res: ServerResponse, reply: Reply, failedEarly?
       res.destroy();
       return 0;
     }
-    return writeReply(res, failedEarly(err));
+    return writeReply(res, failedEarly(err), undefined, sent);
   }
   res.writeHead(reply.status, reply.headers);
+  if (sent !== undefined) sent.headAt = performance.now();
   if (first.done === true) {
     res.end();
     return 0;
@@ -64,7 +73,8 @@ export async function writeReply(res: ServerResponse, reply: Reply, failedEarly?
       }
     }, res);
   } catch {
-    // Reading or sending failed: pipeline() has destroyed both sides already.
+    // Reading or sending failed. pipeline() has destroyed both sides, except when the response was
+    // gone before it started: Node 23 and later refuse to pipe into it and leave the body as it is.
     body.destroy();
   }
   return bytes;

@@ -248,7 +248,8 @@ export async function startOrigin(dir: string, env: NodeJS.ProcessEnv): Promise<
 export interface EdgeOptions {
   upstream: string;
   env: NodeJS.ProcessEnv;
-  logLevel: 'warn' | 'info';
+  /** The access log: `file` writes the default JSON lines to DIR/access.log, as operators run it; `off` writes none. */
+  accessLog: 'file' | 'off';
   cpu?: number;
   /** Extra node flags, e.g. `--cpu-prof`. */
   nodeArgs?: string[];
@@ -256,19 +257,23 @@ export interface EdgeOptions {
   workers?: number;
 }
 
-/** `anycdn edge` with its defaults (memory tier 256 MiB for objects up to 1 MiB, disk 10 GiB), drain 0. */
+/**
+ * `anycdn edge` with its defaults (memory tier 256 MiB for objects up to 1 MiB, disk 10 GiB, log
+ * level info), drain 0, the access log to a file on disk or off.
+ */
 export async function startEdge(dir: string, options: EdgeOptions): Promise<ServerProcess> {
   await mkdir(dir, { recursive: true });
   const port = await freePort();
   const workers = options.workers ?? 1;
-  const config = { listen: `127.0.0.1:${port}`, upstream: options.upstream, pop: 'bench', node: 'edge-1', cacheDir: join(dir, 'cache'), logLevel: options.logLevel, drain: 0, workers };
+  const accessLog = options.accessLog === 'file' ? { path: join(dir, 'access.log') } : false;
+  const config = { listen: `127.0.0.1:${port}`, upstream: options.upstream, pop: 'bench', node: 'edge-1', cacheDir: join(dir, 'cache'), logLevel: 'info', accessLog, drain: 0, workers };
   const configFile = join(dir, 'edge.json');
   await writeFile(configFile, JSON.stringify(config, null, 2));
   const logs = [join(dir, 'edge.log')];
   const child = spawnLogged(process.execPath, [...(options.nodeArgs ?? []), CLI, 'edge', '--config', configFile], logs[0]!, { env: options.env, cpu: options.cpu });
   const url = `http://127.0.0.1:${port}`;
   await waitForHttp(`${url}/_cdn/healthz`, child, logs);
-  return { label: `anycdn edge (log level ${options.logLevel}, ${workers === 1 ? '1 process' : `${workers} workers + shield`})`, pid: child.pid!, url, logs, stop: stopper(child) };
+  return { label: `anycdn edge (access log ${options.accessLog === 'file' ? 'to a file' : 'off'}, ${workers === 1 ? '1 process' : `${workers} workers + shield`})`, pid: child.pid!, url, logs, stop: stopper(child) };
 }
 
 /** The bare-Node reference serving every file of `objectsDir` at /bench/{name}. */

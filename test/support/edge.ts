@@ -57,7 +57,7 @@ export async function startTestEdge(upstream: string, overrides: Record<string, 
   const clock = reuse?.clock ?? testClock();
   const config = validateConfig(
     edgeConfigSchema,
-    { listen: '127.0.0.1:0', upstream, pop: 'test', node: 'edge-1', cacheDir, logLevel: 'silent', drain: 0, ...overrides },
+    { listen: '127.0.0.1:0', upstream, pop: 'test', node: 'edge-1', cacheDir, logLevel: 'silent', drain: 0, accessLog: false, ...overrides },
     'test settings',
     {},
   );

@@ -26,7 +26,7 @@ export async function startTestOrigin(overrides: Record<string, unknown> = {}, n
   const dir = await mkdtemp(join(tmpdir(), 'anycdn-origin-test-'));
   const config = validateConfig(
     originConfigSchema,
-    { listen: '127.0.0.1:0', dataDir: join(dir, 'data'), publishToken: PUBLISH_TOKEN, purgeToken: PURGE_TOKEN, logLevel: 'silent', ...overrides },
+    { listen: '127.0.0.1:0', dataDir: join(dir, 'data'), publishToken: PUBLISH_TOKEN, purgeToken: PURGE_TOKEN, logLevel: 'silent', accessLog: false, ...overrides },
     'test settings',
     {},
   );

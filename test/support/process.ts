@@ -14,6 +14,8 @@ export interface CliProcess {
   pid: number;
   /** Resolves with the first JSON log line whose `msg` equals `message`. */
   waitForLog(message: string, timeoutMs?: number): Promise<Record<string, unknown>>;
+  /** Resolves as soon as the output (stdout and stderr) contains `text`. */
+  waitForOutput(text: string, timeoutMs?: number): Promise<void>;
   output(): string;
 }
 
@@ -36,6 +38,34 @@ export function startCli(args: string[], env: Record<string, string | undefined>
     child,
     pid: child.pid!,
     output: () => out,
+    waitForOutput(text, timeoutMs = 15_000) {
+      return new Promise((resolve, reject) => {
+        const check = (): void => {
+          if (!out.includes(text)) return;
+          cleanup();
+          resolve();
+        };
+        const deadline = setTimeout(() => {
+          cleanup();
+          reject(new Error(`no "${text}" within ${timeoutMs} ms; output:\n${out}`));
+        }, timeoutMs);
+        const onExit = (code: number | null): void => {
+          cleanup();
+          reject(new Error(`process exited (${code}) before "${text}"; output:\n${out}`));
+        };
+        const cleanup = (): void => {
+          clearTimeout(deadline);
+          child.stdout!.off('data', check);
+          child.stderr!.off('data', check);
+          child.off('exit', onExit);
+        };
+        // Added after the listeners that collect `out`, so `out` has the chunk when this runs.
+        child.stdout!.on('data', check);
+        child.stderr!.on('data', check);
+        child.once('exit', onExit);
+        check();
+      });
+    },
     waitForLog(message, timeoutMs = 15_000) {
       return new Promise((resolve, reject) => {
         const deadline = setTimeout(() => {

@@ -57,6 +57,14 @@ async function freePair(): Promise<number> {
 }
 
 describe.skipIf(!cliBuilt)('CLI start-up (needs dist/, built by npm test)', () => {
+  it('names an unknown command, even one named like an object property, and exits 2', async () => {
+    for (const name of ['serve', 'constructor', '__proto__']) {
+      const cli = startCli([name]);
+      expect(await exited(cli.child, 20_000)).toBe(2);
+      expect(cli.output()).toContain(`anycdn: unknown command "${name}"`);
+    }
+  });
+
   it('says in one line that the edge port is in use, and exits 1', async () => {
     const port = await busyPort();
     const dir = await tempDir();

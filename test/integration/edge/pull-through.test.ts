@@ -4,6 +4,22 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { request } from 'undici';
 import { startTestOrigin, type TestOrigin } from '../../support/origin.js';
 import { metricValue, startTestEdge, testClock, TOPOLOGIES, type TestEdge } from '../../support/edge.js';
+import { RawClient } from '../../support/raw-client.js';
+import { slowUpstream } from '../../support/upstreams.js';
+
+/** Files under `dir` this process holds open (Linux: the targets of /proc/self/fd). */
+function openFilesUnder(dir: string): string[] {
+  const open: string[] = [];
+  for (const fd of readdirSync('/proc/self/fd')) {
+    try {
+      const target = readlinkSync(`/proc/self/fd/${fd}`);
+      if (target.startsWith(dir)) open.push(target);
+    } catch {
+      // closed between the listing and the read (the listing's own descriptor, for one)
+    }
+  }
+  return open;
+}
 
 // The same tests for both topologies of a node: one process, and `workers: N` (a worker in front
 // of its shield): the node is one cache either way.
@@ -16,19 +32,6 @@ describe.each(TOPOLOGIES)('%s', (topology) => {
     return metricValue(await res.body.text(), 'anycdn_origin_http_requests_total', { method, outcome });
   }
 
-  /** Files under `dir` this process holds open (Linux: the targets of /proc/self/fd). */
-  function openFilesUnder(dir: string): string[] {
-    const open: string[] = [];
-    for (const fd of readdirSync('/proc/self/fd')) {
-      try {
-        const target = readlinkSync(`/proc/self/fd/${fd}`);
-        if (target.startsWith(dir)) open.push(target);
-      } catch {
-        // closed between the listing and the read (the listing's own descriptor, for one)
-      }
-    }
-    return open;
-  }
 
   beforeAll(async () => {
     // One clock for both, as if their system clocks agreed.
@@ -222,5 +225,58 @@ describe.each(TOPOLOGIES)('%s', (topology) => {
       await post.body.dump();
       expect((await edge.get('/a/inv.txt')).headers['cache-status']).toMatch(/^anycdn; hit/);
     });
+  });
+});
+
+// Ranged answers of a body still arriving from upstream are cut from a reader of the shared body.
+// A client that goes away, before its range began to arrive or midway, must let that reader go:
+// a reader held keeps the store writer's file open after the object is stored.
+describe.skipIf(!existsSync('/proc/self/fd'))('ranges of a body still arriving, clients gone', () => {
+  const cleanups: (() => Promise<void>)[] = [];
+  afterAll(async () => {
+    for (const c of cleanups.reverse()) await c();
+  });
+
+  it.each([
+    ['before the first byte of its range arrived', 'bytes=900000-', false],
+    ['midway through its range', 'bytes=0-', true],
+  ])('releases the reader of a client gone %s', async (_when, range, midway) => {
+    const data = randomBytes(1_000_000);
+    const upstream = await slowUpstream(data, 50_000, 40);
+    cleanups.push(() => upstream.close());
+    const slowEdge = await startTestEdge(upstream.url);
+    cleanups.push(() => slowEdge.destroy());
+    // The leader's fetch is under way (bytes are arriving) before the ranged request joins it.
+    const leaderRes = await request(`${slowEdge.url}/slow.bin`);
+    const parts: Buffer[] = [];
+    const leaderDone = new Promise<void>((done, failed) => {
+      leaderRes.body.on('data', (chunk: Buffer) => parts.push(chunk));
+      leaderRes.body.on('end', done);
+      leaderRes.body.on('error', failed);
+    });
+    const { host, port } = new URL(slowEdge.url);
+    const client = new RawClient(Number(port));
+    let received = 0;
+    client.socket.on('data', (chunk: Buffer) => (received += chunk.length));
+    client.write(`GET /slow.bin HTTP/1.1\r\nHost: ${host}\r\nRange: ${range}\r\n\r\n`);
+    if (midway) {
+      for (let i = 0; i < 200 && received < 100_000; i++) await new Promise((r) => setTimeout(r, 10));
+      expect(received).toBeGreaterThanOrEqual(100_000);
+    } else {
+      // Byte 900000 comes about 0.7 s after the first: leave well before it.
+      await new Promise((r) => setTimeout(r, 100));
+      expect(received).toBe(0);
+    }
+    client.socket.destroy();
+
+    await leaderDone;
+    const full = { status: leaderRes.statusCode, body: Buffer.concat(parts) };
+    expect(full.status).toBe(200);
+    expect(full.body.equals(data)).toBe(true);
+    await slowEdge.server.pipeline.settled();
+    expect(upstream.requests()).toBe(1);
+    await expect.poll(() => openFilesUnder(slowEdge.cacheDir)).toEqual([]);
+    const hit = await slowEdge.get('/slow.bin', { range: 'bytes=999990-' });
+    expect([hit.status, hit.headers['cache-status'], hit.body.equals(data.subarray(999_990))]).toEqual([206, 'anycdn; hit; ttl=3600', true]);
   });
 });

@@ -18,10 +18,28 @@ describe('the example configs operators copy', () => {
     expect(c.purge.retainBytes).toBe(64 * 1024 * 1024);
     expect(c.images.avifEffort).toBe(2);
     expect(c.images.sourceCacheSize).toBe(64 * 1024 * 1024);
+    expect(c.accessLog).toMatchObject({ enabled: true, path: '/var/log/anycdn/origin-access.log', format: 'json' });
   });
   it('edge.example.yaml is valid', () => {
     const c = validateConfig(edgeConfigSchema, example('edge.example.yaml'), 'edge.example.yaml', {});
     expect(c.listen).toEqual({ host: '0.0.0.0', port: 80 });
     expect(c.compression.minBytes).toBe(1024);
+    expect(c.accessLog).toEqual({ enabled: true, path: '/var/log/anycdn/edge-access.log', format: 'json', sample: 1, maxBufferBytes: 4 * 1024 * 1024, flushInterval: 1000 });
+  });
+
+  it('logrotate rotates the access log files the example configs write, and has the units reopen them', () => {
+    const file = fileURLToPath(new URL('../../../deploy/logrotate/anycdn', import.meta.url));
+    const rotate = readFileSync(file, 'utf8');
+    const pattern = new RegExp(`^${/^(\S+) \{$/m.exec(rotate)![1]!.replace(/[.]/g, '\\.').replace('*', '[^/]*')}$`);
+    const origin = example('origin.example.yaml') as { accessLog: { path: string } };
+    const edge = example('edge.example.yaml') as { accessLog: { path: string } };
+    expect(pattern.test(origin.accessLog.path)).toBe(true);
+    expect(pattern.test(edge.accessLog.path)).toBe(true);
+    expect(rotate).toContain('systemctl reload anycdn-edge.service anycdn-origin.service');
+    for (const unit of ['anycdn-edge.service', 'anycdn-origin.service']) {
+      const text = readFileSync(fileURLToPath(new URL(`../../../deploy/systemd/${unit}`, import.meta.url)), 'utf8');
+      expect(text).toContain('ExecReload=/bin/kill -USR1 $MAINPID');
+      expect(text).toContain('LogsDirectory=anycdn');
+    }
   });
 });

@@ -17,6 +17,39 @@ describe('edge config', () => {
     expect(c.adminToken).toBeUndefined();
   });
 
+  // A tier's maxEntrySize left out follows a smaller budget; set above the budget, it is refused.
+  it.each([
+    [{ disk: { maxBytes: '200MiB' } }, 'disk', { maxBytes: 200 * 1024 ** 2, maxEntrySize: 200 * 1024 ** 2 }],
+    [{ disk: { maxBytes: '2GiB' } }, 'disk', { maxBytes: 2 * 1024 ** 3, maxEntrySize: 1024 ** 3 }],
+    [{ disk: { maxBytes: '200MiB', maxEntrySize: '200MiB' } }, 'disk', { maxBytes: 200 * 1024 ** 2, maxEntrySize: 200 * 1024 ** 2 }],
+    [{ disk: { maxEntrySize: '20GiB', maxBytes: '40GiB' } }, 'disk', { maxBytes: 40 * 1024 ** 3, maxEntrySize: 20 * 1024 ** 3 }],
+    [{ memory: { maxBytes: '512KiB' } }, 'memory', { maxBytes: 512 * 1024, maxEntrySize: 512 * 1024 }],
+    [{ memory: { maxEntrySize: '64KiB' } }, 'memory', { maxBytes: 256 * 1024 ** 2, maxEntrySize: 64 * 1024 }],
+  ])('sizes a tier from %j', (tiers, tier, want) => {
+    const c = validateConfig(edgeConfigSchema, { ...base, ...tiers }, 'edge.yaml', {});
+    expect(c[tier as 'memory' | 'disk']).toEqual(want);
+  });
+
+  it.each([
+    [{ ...base, disk: { maxBytes: '200MiB', maxEntrySize: '1GiB' } }, 'disk.maxEntrySize', 'edge.yaml: disk.maxEntrySize: must not exceed disk.maxBytes (209715200 bytes)'],
+    [{ ...base, disk: { maxEntrySize: '11GiB' } }, 'disk.maxEntrySize', 'edge.yaml: disk.maxEntrySize: must not exceed disk.maxBytes (10737418240 bytes)'],
+    [{ ...base, memory: { maxBytes: '1MiB', maxEntrySize: '2MiB' } }, 'memory.maxEntrySize', 'edge.yaml: memory.maxEntrySize: must not exceed memory.maxBytes (1048576 bytes)'],
+    [{ ...base, disk: { maxBytes: 0 } }, 'disk.maxBytes', 'edge.yaml: disk.maxBytes: Too small: expected number to be >0'],
+    [{ ...base, disk: { maxEntrySize: '0MiB' } }, 'disk.maxEntrySize', 'edge.yaml: disk.maxEntrySize: Too small: expected number to be >0'],
+    [{ ...base, memory: { maxBytes: '0' } }, 'memory.maxBytes', 'edge.yaml: memory.maxBytes: Too small: expected number to be >0'],
+    [{ ...base, memory: { maxEntrySize: 0 } }, 'memory.maxEntrySize', 'edge.yaml: memory.maxEntrySize: Too small: expected number to be >0'],
+    [{ ...base, memory: { maxEntrySize: 'big' } }, 'memory.maxEntrySize', 'edge.yaml: memory.maxEntrySize: expected a byte size such as 1048576 or "64MiB", got "big"'],
+    [{ ...base, disk: { maxBytes: '1GiB', size: 1 } }, 'disk.size', 'edge.yaml: disk.size: unknown key'],
+  ])('rejects %j with the file and the field: %s', (raw, field, message) => {
+    try {
+      validateConfig(edgeConfigSchema, raw, 'edge.yaml', {});
+      throw new Error('expected a config error');
+    } catch (err) {
+      expect(err).toBeInstanceOf(CdnError);
+      expect([(err as CdnError).code, (err as CdnError).field, (err as CdnError).message]).toEqual(['invalid_config', field, message]);
+    }
+  });
+
   it('strips a trailing slash from the upstream', () => {
     expect(validateConfig(edgeConfigSchema, { ...base, upstream: 'http://origin.internal:8081/' }, 'edge.yaml', {}).upstream).toBe('http://origin.internal:8081');
   });

@@ -61,11 +61,25 @@ describe('origin config', () => {
     [{ ...base, purge: { maxEntries: 0 } }, 'purge.maxEntries', 'origin.yaml: purge.maxEntries: Too small: expected number to be >=1'],
     [{ ...base, purge: { retainBytes: '2GiB' } }, 'purge.retainBytes', 'origin.yaml: purge.retainBytes: must be at most 1GiB'],
     [{ ...base, purge: { retain: 5 } }, 'purge.retain', 'origin.yaml: purge.retain: unknown key'],
+    [{ ...base, timeouts: { clientIdle: '2m' }, images: { transformTimeout: '2m' } }, 'timeouts.clientIdle', 'origin.yaml: timeouts.clientIdle: must be longer than images.transformTimeout (120000 ms)'],
+    [{ ...base, timeouts: { clientIdle: 'soon' } }, 'timeouts.clientIdle', 'origin.yaml: timeouts.clientIdle: expected a duration such as 5000 or "5s", got "soon"'],
   ])('rejects %j naming %s', (raw, field, message) => {
     const err = errorOf(raw);
     expect(err.code).toBe('invalid_config');
     expect(err.field).toBe(field);
     expect(err.message).toBe(message);
+  });
+
+  // A transform runs with nothing sent on its connection: the default idle bound outlasts it.
+  it.each([
+    [{}, 60_000],
+    [{ images: { transformTimeout: '10s' } }, 60_000],
+    [{ images: { transformTimeout: '30s' } }, 60_000],
+    [{ images: { transformTimeout: '2m' } }, 240_000],
+    [{ images: { transformTimeout: '2m' }, timeouts: { clientIdle: '121s' } }, 121_000],
+    [{ timeouts: { clientIdle: '31s' } }, 31_000],
+  ])('sets timeouts.clientIdle for %j to %d ms', (raw, want) => {
+    expect(validateConfig(originConfigSchema, { ...base, ...raw }, 'origin.yaml', {}).timeouts.clientIdle).toBe(want);
   });
 
   it('names the missing required field', () => {
