@@ -83,7 +83,7 @@ describe.skipIf(!cliBuilt)('termination signals (needs dist/, built by npm test)
       await origin.waitForLog('origin listening', 30_000);
       origin.child.kill('SIGTERM');
       expect(await exited(origin.child, 20_000)).toBe(0);
-      expect(messages(origin)).toEqual(['origin listening', 'shutting down']);
+      expect(messages(origin)).toEqual(['purge log open', 'origin listening', 'shutting down']);
       // The data folder's lock went with it: the next origin starts on the folder.
       expect(await readdir(dataDir)).not.toContain('LOCK');
     });
@@ -117,7 +117,7 @@ describe.skipIf(!cliBuilt)('termination signals (needs dist/, built by npm test)
       origin.child.kill('SIGTERM');
       expect(await exited(origin.child, 20_000)).toBe(0);
       const seen = messages(origin).slice(1);
-      expect([['stopped before start-up'], ['origin listening', 'shutting down']]).toContainEqual(seen);
+      expect([['stopped before start-up'], ['purge log open', 'origin listening', 'shutting down']]).toContainEqual(seen);
       if (existsSync(dataDir)) expect(await readdir(dataDir)).not.toContain('LOCK');
     });
 
