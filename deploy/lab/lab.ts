@@ -1,0 +1,520 @@
+/**
+ * The anycast lab on one machine: the plan (topology.ts) made real with network namespaces and
+ * veth pairs, every PoP's BIRD, edge and agent configured from `anycdn bgp render` and the lab
+ * inventory, client routers running BIRD with configs from router-config.ts, an origin with one
+ * file, and clients that request it through the anycast address. `deploy/lab/up` and
+ * `deploy/lab/down` drive it by hand; test/lab and test/bench/failover.ts drive it from code.
+ *
+ * Every process is started in its namespace and known by its PID (processes.ts); `stop()` ends
+ * them and runs `deploy/lab/down`, which also clears what a crashed run left behind.
+ */
+import { spawn, spawnSync } from 'node:child_process';
+import { existsSync } from 'node:fs';
+import { copyFile, cp, mkdir, readdir, rm, stat, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { dirname, join } from 'node:path';
+import { performance } from 'node:perf_hooks';
+import { randomBytes } from 'node:crypto';
+import { fileURLToPath } from 'node:url';
+import type { AnnounceState } from '../../bgp/announce.js';
+import { readAnnounceFile } from '../../bgp/announce-file.js';
+import { BirdControl } from '../../bgp/bird-control.js';
+import { replyText } from '../../bgp/bird-reply.js';
+import { LAB_TIMINGS, labInventory, popFolder, type LabTimings } from './inventory.js';
+import { parseRecord, type ClientRecord } from './measure.js';
+import { createNetwork, listNamespaces, runCommand } from './netns.js';
+import { sizeOf, startDaemon, waitForLog, type Daemon } from './processes.js';
+import { renderRouterConfig, routerPeerProtocol } from './router-config.js';
+import { ANYCAST_ADDRESS, labIdOf, labPlan, LAB_PREFIX, ORIGIN_ADDRESS, ORIGIN_PORT, servedBy, type LabClient, type LabPlan, type LabPop, type LabRouter } from './topology.js';
+
+/** The repository's root (where package.json is), from this module's place in src or dist. */
+function repoRoot(): string {
+  let dir = dirname(fileURLToPath(import.meta.url));
+  for (let i = 0; i < 6; i++) {
+    if (existsSync(join(dir, 'package.json')) && existsSync(join(dir, 'deploy', 'lab'))) return dir;
+    dir = dirname(dir);
+  }
+  throw new Error('cannot find the repository root from ' + fileURLToPath(import.meta.url));
+}
+
+export const ROOT = repoRoot();
+export const CLI = join(ROOT, 'dist/src/cli/anycdn.cjs');
+const CLIENT = join(ROOT, 'dist/deploy/lab/client.js');
+export const DOWN_SCRIPT = join(ROOT, 'deploy/lab/down');
+
+/** The file every client requests, and its body. */
+export const LAB_PATH = '/lab.txt';
+export const LAB_BODY = 'anycdn lab: served through the anycast address\n';
+export const LAB_URL = `http://${ANYCAST_ADDRESS}${LAB_PATH}`;
+const PUBLISH_TOKEN = 'lab-publish-token-0123456789';
+
+/** Milliseconds on the machine's clock, the one the clients stamp their records with. */
+export function labClock(): number {
+  return performance.timeOrigin + performance.now();
+}
+
+export function findBird(): string | undefined {
+  const dirs = [...(process.env['PATH'] ?? '').split(':'), '/usr/sbin', '/usr/local/sbin', '/sbin'];
+  return dirs.map((dir) => join(dir, 'bird')).find((file) => file.startsWith('/') && existsSync(file));
+}
+
+/** Why the lab cannot run from this checkout (no build, no BIRD), or undefined. */
+export function labPrerequisites(): string | undefined {
+  if (findBird() === undefined) return 'bird (BIRD 2) is not installed (apt-get install bird2)';
+  if (!existsSync(CLI) || !existsSync(CLIENT)) return 'needs dist/ (npm run build)';
+  return undefined;
+}
+
+export interface LabOptions {
+  timings?: LabTimings;
+  /** Daemons keep running after this process exits (`deploy/lab/up`); only the teardown script ends them. */
+  detached?: boolean;
+  /** Progress lines. Default: none. */
+  log?: (line: string) => void;
+}
+
+export interface PopNode {
+  pop: LabPop;
+  folder: ReturnType<typeof popFolder>;
+  bird: Daemon | undefined;
+  edge: Daemon | undefined;
+  agent: Daemon | undefined;
+  control: BirdControl;
+}
+
+export interface RouterNode {
+  router: LabRouter;
+  bird: Daemon;
+  control: BirdControl;
+}
+
+export interface ClientOptions {
+  keepAlive?: boolean;
+  retry?: boolean;
+  /** Milliseconds between requests. Default 20. */
+  interval?: number;
+  /** Milliseconds before an unanswered request fails. Default 2000. */
+  timeout?: number;
+  url?: string;
+}
+
+export interface ClientRun {
+  client: LabClient;
+  records: ClientRecord[];
+  /** Stop sending; resolves with every record once in-flight requests are done. */
+  stop(): Promise<ClientRecord[]>;
+}
+
+/** Waits for `check` to return something other than undefined, polling every `everyMs`; throws naming `what`. */
+export async function waitFor<T>(what: string, check: () => Promise<T | undefined> | T | undefined, timeoutMs: number, everyMs = 20): Promise<T> {
+  const deadline = Date.now() + timeoutMs;
+  let lastError: unknown;
+  for (;;) {
+    try {
+      const value = await check();
+      if (value !== undefined) return value;
+    } catch (err) {
+      lastError = err;
+    }
+    if (Date.now() > deadline) throw new Error(`${what}: not within ${timeoutMs} ms${lastError === undefined ? '' : ` (last error: ${(lastError as Error).message})`}`);
+    await new Promise((r) => setTimeout(r, everyMs));
+  }
+}
+
+export class Lab {
+  readonly pops = new Map<string, PopNode>();
+  readonly routers = new Map<string, RouterNode>();
+  origin: Daemon | undefined;
+  private readonly clients = new Set<ClientRun>();
+  private readonly bird: string;
+  private stopped = false;
+
+  private constructor(
+    readonly plan: LabPlan,
+    readonly runDir: string,
+    readonly timings: LabTimings,
+    private readonly options: LabOptions,
+  ) {
+    this.bird = findBird()!;
+  }
+
+  /** Build the whole lab and wait until every client network is routed to its nearest PoP. */
+  static async start(options: LabOptions = {}): Promise<Lab> {
+    const missing = labPrerequisites();
+    if (missing !== undefined) throw new Error(`the lab cannot start: ${missing}`);
+    await removeStaleLabs(options.log);
+    const id = `${process.pid}-${randomBytes(2).toString('hex')}`;
+    const runDir = join(tmpdir(), `${LAB_PREFIX}${id}`);
+    await mkdir(runDir, { recursive: false });
+    if (options.detached) await writeFile(join(runDir, 'detached'), 'started by deploy/lab/up; removed by deploy/lab/down\n');
+    const lab = new Lab(labPlan(id), runDir, options.timings ?? LAB_TIMINGS, options);
+    try {
+      await lab.build();
+    } catch (err) {
+      // A lab left to itself (deploy/lab/up) stays for inspection; deploy/lab/down removes it.
+      if (options.detached) throw new Error(`${(err as Error).message}\nthe lab is left as it is for inspection: ${DOWN_SCRIPT} ${id}`);
+      await lab.stop().catch(() => undefined);
+      throw err;
+    }
+    return lab;
+  }
+
+  private note(line: string): void {
+    this.options.log?.(line);
+  }
+
+  private async build(): Promise<void> {
+    const { plan, runDir } = this;
+    this.note(`lab ${plan.id}: ${plan.namespaces.length} namespaces, ${plan.links.length} links (${runDir})`);
+    await mkdir(join(runDir, 'logs'));
+    await createNetwork(plan);
+    await this.configure();
+    this.note('configs rendered and checked with bird -p');
+    this.origin = await this.startOrigin();
+    await this.publish();
+    await Promise.all([...plan.routers.map((r) => this.startRouter(r)), ...plan.pops.map((p) => this.startBird(p.name))]);
+    await Promise.all(plan.pops.map((p) => this.startEdge(p.name)));
+    await Promise.all(plan.pops.map((p) => this.startAgent(p.name)));
+    this.note('daemons started; waiting for every router to reach every PoP');
+    await this.converged(30_000);
+    this.note('converged: each client network is routed to its nearest PoP');
+  }
+
+  /** Render every PoP's files with `anycdn bgp render`, write the routers' and the origin's, check each with `bird -p`. */
+  private async configure(): Promise<void> {
+    const { plan, runDir, timings } = this;
+    await Promise.all(
+      plan.pops.map(async (pop) => {
+        const folder = popFolder(runDir, pop);
+        const base = join(runDir, pop.name);
+        for (const dir of [folder.config, folder.state, folder.run, folder.cache]) await mkdir(dir, { recursive: true });
+        const inventory = join(base, 'inventory.yaml');
+        await writeFile(inventory, labInventory(plan, runDir, pop, timings));
+        await runCommand(process.execPath, [CLI, 'bgp', 'render', '--inventory', inventory, '--out', join(base, 'rendered')], 30_000);
+        const rendered = join(base, 'rendered', pop.name, pop.node);
+        for (const file of ['bird.conf', 'announce.conf', 'edge.yaml', 'agent.yaml']) await copyFile(join(rendered, file), join(folder.config, file));
+        // What anycdn-bird.service's ExecStartPre does: begin withdrawn.
+        await copyFile(join(folder.config, 'announce.conf'), join(folder.state, 'announce.conf'));
+        this.pops.set(pop.name, { pop, folder, bird: undefined, edge: undefined, agent: undefined, control: new BirdControl(join(folder.run, 'bird.ctl'), { timeoutMs: 5000 }) });
+      }),
+    );
+    for (const router of plan.routers) {
+      await mkdir(join(runDir, router.name));
+      await writeFile(join(runDir, router.name, 'bird.conf'), renderRouterConfig(plan, router, timings));
+    }
+    const confs = [...plan.pops.map((p) => join(popFolder(runDir, p).config, 'bird.conf')), ...plan.routers.map((r) => join(runDir, r.name, 'bird.conf'))];
+    for (const conf of confs) await runCommand(this.bird, ['-p', '-c', conf]);
+    await mkdir(join(runDir, 'origin'));
+    await writeFile(
+      join(runDir, 'origin', 'origin.yaml'),
+      [
+        '# The lab origin, in its own namespace; the PoPs reach it over their links.',
+        `listen: ${ORIGIN_ADDRESS}:${ORIGIN_PORT}`,
+        `dataDir: ${join(runDir, 'origin', 'data')}`,
+        `publishToken: ${PUBLISH_TOKEN}`,
+        'purgeToken: lab-purge-token-0123456789',
+        'logLevel: info',
+        '',
+      ].join('\n'),
+    );
+  }
+
+  /** Start a daemon; `from` is where its log ended before (a restarted daemon appends to it). */
+  private async daemon(name: string, ns: string, command: string, args: string[]): Promise<{ daemon: Daemon; from: number }> {
+    const log = join(this.runDir, 'logs', `${name.replace('/', '-')}.log`);
+    const from = await sizeOf(log);
+    const daemon = startDaemon({ name, ns, command, args, env: { MALLOC_ARENA_MAX: '2' }, log });
+    if (this.options.detached) daemon.unref();
+    return { daemon, from };
+  }
+
+  async startOrigin(): Promise<Daemon> {
+    const { daemon: origin, from } = await this.daemon('origin', this.plan.origin.ns, process.execPath, [CLI, 'origin', '--config', join(this.runDir, 'origin', 'origin.yaml')]);
+    await waitForLog(origin, (l) => l['msg'] === 'origin listening', 20_000, from);
+    this.origin = origin;
+    return origin;
+  }
+
+  private async publish(): Promise<void> {
+    const file = join(this.runDir, 'origin', 'lab.txt');
+    await writeFile(file, LAB_BODY);
+    const env = { ...process.env, ANYCDN_ORIGIN: `http://${ORIGIN_ADDRESS}:${ORIGIN_PORT}`, ANYCDN_PUBLISH_TOKEN: PUBLISH_TOKEN };
+    const r = spawnSync('ip', ['netns', 'exec', this.plan.origin.ns, process.execPath, CLI, 'upload', file, LAB_PATH.slice(1)], { env, encoding: 'utf8', timeout: 30_000 });
+    if (r.status !== 0) throw new Error(`upload to the lab origin failed (${r.status}): ${r.stderr}${r.stdout}`);
+  }
+
+  private async startRouter(router: LabRouter): Promise<void> {
+    const dir = join(this.runDir, router.name);
+    const socket = join(dir, 'bird.ctl');
+    const { daemon: bird } = await this.daemon(`${router.name}/bird`, router.ns, this.bird, ['-f', '-c', join(dir, 'bird.conf'), '-s', socket, '-P', join(dir, 'bird.pid')]);
+    await waitForSocket(bird, socket);
+    this.routers.set(router.name, { router, bird, control: new BirdControl(socket, { timeoutMs: 5000 }) });
+  }
+
+  pop(name: string): PopNode {
+    const node = this.pops.get(name);
+    if (node === undefined) throw new Error(`no PoP ${name} in the lab`);
+    return node;
+  }
+
+  router(name: string): RouterNode {
+    const node = this.routers.get(name);
+    if (node === undefined) throw new Error(`no router ${name} in the lab`);
+    return node;
+  }
+
+  /** Start a PoP's BIRD the way anycdn-bird.service does: withdrawn include first, then `bird -f`. */
+  async startBird(popName: string): Promise<Daemon> {
+    const node = this.pop(popName);
+    if (node.bird?.running) throw new Error(`${popName}: BIRD is running (pid ${node.bird.pid})`);
+    await copyFile(join(node.folder.config, 'announce.conf'), join(node.folder.state, 'announce.conf'));
+    const socket = join(node.folder.run, 'bird.ctl');
+    await rm(socket, { force: true });
+    ({ daemon: node.bird } = await this.daemon(`${popName}/bird`, node.pop.ns, this.bird, ['-f', '-c', join(node.folder.config, 'bird.conf'), '-s', socket, '-P', join(node.folder.run, 'bird.pid')]));
+    await waitForSocket(node.bird, socket);
+    return node.bird;
+  }
+
+  /**
+   * Start a PoP's edge (`anycdn edge` with its rendered edge.yaml); resolves once it listens,
+   * with the time its "edge listening" line was logged.
+   */
+  async startEdge(popName: string): Promise<{ edge: Daemon; listeningAt: number }> {
+    const node = this.pop(popName);
+    if (node.edge?.running) throw new Error(`${popName}: the edge is running (pid ${node.edge.pid})`);
+    const { daemon: edge, from } = await this.daemon(`${popName}/edge`, node.pop.ns, process.execPath, [CLI, 'edge', '--config', join(node.folder.config, 'edge.yaml')]);
+    node.edge = edge;
+    const line = await waitForLog(edge, (l) => l['msg'] === 'edge listening', 20_000, from);
+    return { edge, listeningAt: Date.parse(String(line['time'])) };
+  }
+
+  /** Start a PoP's agent (`anycdn bgp agent` with its rendered agent.yaml). */
+  async startAgent(popName: string): Promise<Daemon> {
+    const node = this.pop(popName);
+    if (node.agent?.running) throw new Error(`${popName}: the agent is running (pid ${node.agent.pid})`);
+    const { daemon: agent, from } = await this.daemon(`${popName}/agent`, node.pop.ns, process.execPath, [CLI, 'bgp', 'agent', '--config', join(node.folder.config, 'agent.yaml')]);
+    node.agent = agent;
+    await waitForLog(agent, (l) => l['msg'] === 'agent started: withdrawn until the edge proves healthy', 20_000, from);
+    return agent;
+  }
+
+  /**
+   * Bring the lab back to where it started, whatever a scenario left: every process running and
+   * thawed, the origin up, every client network routed to its nearest PoP.
+   */
+  async restore(timeoutMs = 30_000): Promise<void> {
+    for (const node of this.pops.values()) this.thaw(node.pop.name);
+    if (!this.origin?.running) await this.startOrigin();
+    await Promise.all(
+      [...this.pops.values()].map(async (node) => {
+        if (!node.bird?.running) await this.startBird(node.pop.name);
+        if (!node.edge?.running) await this.startEdge(node.pop.name);
+        if (!node.agent?.running) await this.startAgent(node.pop.name);
+      }),
+    );
+    await this.converged(timeoutMs);
+  }
+
+  /** Byte offset of a daemon's log now: pass it to `waitForLog` to see only what comes next. */
+  logMark(daemon: Daemon): Promise<number> {
+    return sizeOf(daemon.spec.log);
+  }
+
+  /** A hung host: every process of the PoP stopped (SIGSTOP), its kernel still up. */
+  freeze(popName: string): void {
+    const node = this.pop(popName);
+    for (const d of [node.bird, node.agent, node.edge]) d?.signal('SIGSTOP');
+  }
+
+  thaw(popName: string): void {
+    const node = this.pop(popName);
+    for (const d of [node.bird, node.agent, node.edge]) d?.signal('SIGCONT');
+  }
+
+  /** What the PoP's announce include says (the agent's decision as BIRD reads it). */
+  announceState(popName: string): Promise<AnnounceState | undefined> {
+    return readAnnounceFile(join(this.pop(popName).folder.state, 'announce.conf'));
+  }
+
+  /** One command on a PoP's or a router's control socket; the reply's text, or an error for an error code. */
+  async birdCommand(name: string, command: string): Promise<string> {
+    const control = this.pops.get(name)?.control ?? this.router(name).control;
+    const reply = await control.command(command);
+    if (reply.code >= 8000) throw new Error(`${name}: ${command}: ${reply.code} ${replyText(reply)}`);
+    return replyText(reply);
+  }
+
+  /** The PoPs a router has a path to the anycast prefix from, best first; [] when it has none. */
+  async pathsAt(routerName: string): Promise<string[]> {
+    const reply = await this.router(routerName).control.command(`show route for ${ANYCAST_ADDRESS}`);
+    if (reply.code === 8001) return []; // Network not found: no route at all
+    if (reply.code >= 8000) throw new Error(`${routerName}: show route: ${reply.code} ${replyText(reply)}`);
+    const paths: { pop: string; best: boolean }[] = [];
+    for (const { text } of reply.lines) {
+      const m = /\[(lab_[A-Za-z0-9_]+) [^\]]*\]\s*(\*)?/.exec(text);
+      if (m === null) continue;
+      const pop = this.plan.pops.find((p) => routerPeerProtocol(p.name) === m[1]);
+      if (pop !== undefined) paths.push({ pop: pop.name, best: m[2] === '*' });
+    }
+    return [...paths.filter((p) => p.best), ...paths.filter((p) => !p.best)].map((p) => p.pop);
+  }
+
+  /** Wait until every router has a path from every PoP whose agent should announce, and prefers its nearest. */
+  async converged(timeoutMs = 15_000, withdrawn: string[] = []): Promise<void> {
+    await waitFor(
+      `every router routed to its nearest PoP${withdrawn.length > 0 ? ` (${withdrawn.join(', ')} withdrawn)` : ''}`,
+      async () => {
+        for (const client of this.plan.clients) {
+          const paths = await this.pathsAt(client.router);
+          const expected = client.preference.filter((p) => !withdrawn.includes(p));
+          if (paths[0] !== expected[0] || paths.length !== expected.length) return undefined;
+        }
+        return true;
+      },
+      timeoutMs,
+      50,
+    );
+  }
+
+  /** Start a client in its network: requests to the anycast address until stopped. */
+  startClient(name: string, options: ClientOptions = {}): ClientRun {
+    const client = this.plan.clients.find((c) => c.name === name);
+    if (client === undefined) throw new Error(`no client ${name} in the lab`);
+    const args = [CLIENT, '--stop-with-stdin', '--url', options.url ?? LAB_URL, '--interval', String(options.interval ?? 20), '--timeout', String(options.timeout ?? 2000)];
+    if (options.keepAlive) args.push('--keep-alive');
+    if (options.retry) args.push('--retry');
+    const child = spawn('ip', ['netns', 'exec', client.ns, process.execPath, ...args], { stdio: ['pipe', 'pipe', 'pipe'] });
+    const records: ClientRecord[] = [];
+    let partial = '';
+    let errors = '';
+    child.stdout.setEncoding('utf8').on('data', (text: string) => {
+      const lines = (partial + text).split('\n');
+      partial = lines.pop()!;
+      for (const line of lines) {
+        const record = parseRecord(line);
+        if (record !== undefined) records.push(record);
+      }
+    });
+    child.stderr.setEncoding('utf8').on('data', (text: string) => (errors = (errors + text).slice(-4000)));
+    const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
+    const run: ClientRun = {
+      client,
+      records,
+      stop: async () => {
+        child.stdin.end();
+        if (child.exitCode === null && child.signalCode === null) {
+          const killer = setTimeout(() => child.kill('SIGKILL'), (options.timeout ?? 2000) + 3000);
+          await exited;
+          clearTimeout(killer);
+        }
+        this.clients.delete(run);
+        if (child.exitCode !== 0) throw new Error(`client ${name} exited ${child.exitCode ?? child.signalCode}: ${errors}`);
+        return records;
+      },
+    };
+    this.clients.add(run);
+    return run;
+  }
+
+  /** Wait until a client has had a successful answer from `by` that started after `after`. */
+  async answeredBy(run: ClientRun, by: string, after: number, timeoutMs: number): Promise<ClientRecord> {
+    return waitFor(`${run.client.name} answered by ${by}`, () => run.records.find((r) => r.start > after && r.by === by && r.status === 200 && r.error === undefined), timeoutMs, 10);
+  }
+
+  servedBy(popName: string): string {
+    return servedBy(this.pop(popName).pop);
+  }
+
+  /**
+   * End every process and remove the namespaces and the run folder (deploy/lab/down);
+   * `keepLogsIn`: copy the daemons' logs and configs there first (a failed test's evidence).
+   */
+  async stop(keepLogsIn?: string): Promise<void> {
+    if (this.stopped) return;
+    this.stopped = true;
+    for (const run of [...this.clients]) await run.stop().catch(() => undefined);
+    for (const node of this.pops.values()) node.control.close();
+    for (const node of this.routers.values()) node.control.close();
+    const daemons = [this.origin, ...[...this.pops.values()].flatMap((n) => [n.edge, n.agent, n.bird]), ...[...this.routers.values()].map((r) => r.bird)];
+    for (const d of daemons) if (d?.running) d.signal('SIGKILL');
+    await Promise.all(daemons.map((d) => (d === undefined ? undefined : Promise.race([d.exited, new Promise((r) => setTimeout(r, 5000))]))));
+    if (keepLogsIn !== undefined) {
+      await mkdir(keepLogsIn, { recursive: true });
+      await cp(this.runDir, keepLogsIn, { recursive: true, filter: (src) => !/\/(cache|data)(\/|$)/.test(src) && !src.endsWith('.ctl') }).catch(() => undefined);
+    }
+    await teardown(this.plan.id);
+  }
+}
+
+async function waitForSocket(daemon: Daemon, socket: string): Promise<void> {
+  await waitFor(
+    `${daemon.spec.name}: control socket ${socket}`,
+    async () => {
+      if (!daemon.running) throw new Error(`${daemon.spec.name} ended: ${await daemon.logTail()}`);
+      return (await stat(socket).then((s) => s.isSocket(), () => false)) ? true : undefined;
+    },
+    10_000,
+    25,
+  ).catch(async (err: Error) => {
+    throw new Error(`${err.message}\n${await daemon.logTail()}`);
+  });
+}
+
+/** Run deploy/lab/down for one lab. */
+export async function teardown(id: string): Promise<void> {
+  await runCommand(DOWN_SCRIPT, [id], 60_000);
+}
+
+/**
+ * Remove labs left behind by runs that crashed: namespaces whose id names a process that no
+ * longer exists and whose run folder does not say it was started by `deploy/lab/up`.
+ */
+export async function removeStaleLabs(log?: (line: string) => void): Promise<void> {
+  const ids = new Set((await listNamespaces()).map(labIdOf).filter((id): id is string => id !== undefined));
+  const dirs = await readdir(tmpdir()).catch(() => [] as string[]);
+  for (const dir of dirs) {
+    const id = dir.startsWith(LAB_PREFIX) ? dir.slice(LAB_PREFIX.length) : undefined;
+    if (id !== undefined && labIdOf(`${LAB_PREFIX}${id}-x`) === id) ids.add(id);
+  }
+  for (const id of ids) {
+    if (existsSync(join(tmpdir(), `${LAB_PREFIX}${id}`, 'detached'))) continue;
+    const owner = Number(id.split('-')[0]);
+    if (Number.isInteger(owner) && owner > 0 && alive(owner)) continue;
+    log?.(`removing the lab left by a run that ended: ${id}`);
+    await teardown(id);
+  }
+}
+
+function alive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (err) {
+    return (err as NodeJS.ErrnoException).code === 'EPERM';
+  }
+}
+
+/** The lab's description for `deploy/lab/up`: where everything is and how to look at it. */
+export async function describeLab(lab: Lab): Promise<string> {
+  const lines = [`lab ${lab.plan.id} is up (run folder ${lab.runDir})`, ''];
+  for (const client of lab.plan.clients) lines.push(`  ${client.name} ${client.ns}  ${client.address} → ${client.preference.join(', ')}`);
+  lines.push('', 'PIDs:');
+  for (const node of lab.pops.values()) lines.push(`  ${node.pop.name}: bird ${node.bird?.pid}, edge ${node.edge?.pid}, agent ${node.agent?.pid}`);
+  for (const node of lab.routers.values()) lines.push(`  ${node.router.name}: bird ${node.bird.pid}`);
+  lines.push(`  origin: ${lab.origin?.pid}`);
+  const c1 = lab.plan.clients[0]!;
+  const p1 = lab.pop(lab.plan.pops[0]!.name);
+  lines.push(
+    '',
+    'Try:',
+    `  ip netns exec ${c1.ns} curl -si ${LAB_URL}`,
+    `  ip netns exec ${c1.ns} ${process.execPath} ${CLIENT} --url ${LAB_URL} --interval 200`,
+    `  birdc -s ${join(lab.runDir, c1.router, 'bird.ctl')} show route all`,
+    `  birdc -s ${p1.control.path} show protocols`,
+    `  kill -TERM ${p1.edge?.pid}    # a planned drain of ${p1.pop.name}`,
+    `  tail -f ${join(lab.runDir, 'logs')}/*.log`,
+    '',
+    `Tear down: ${DOWN_SCRIPT} ${lab.plan.id}`,
+  );
+  return lines.join('\n');
+}
