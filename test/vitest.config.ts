@@ -1,9 +1,9 @@
 import { fileURLToPath } from 'node:url';
 import { defineConfig } from 'vitest/config';
 
-// Two projects: `unit` (pure logic, no sockets, no child processes) and
-// `integration` (real servers on loopback ports, real files, real sharp).
-// The anycast issue adds `lab` (real BIRD in network namespaces).
+// Three projects: `unit` (pure logic, no sockets, no child processes), `integration` (real
+// servers on loopback ports, real files, real sharp) and `lab` (real BIRD daemons, edges and
+// agents in network namespaces: deploy/lab/; skipped with the reason without root and BIRD).
 export default defineConfig({
   // This file lives in test/ to keep the top level to what DESIGN.md fixes; paths are from the repo root.
   root: fileURLToPath(new URL('..', import.meta.url)),
@@ -25,6 +25,19 @@ export default defineConfig({
           hookTimeout: 60_000,
           // Integration suites start servers and run sharp: two cores, so one file at a time per worker.
           fileParallelism: false,
+        },
+      },
+      {
+        test: {
+          name: 'lab',
+          include: ['test/lab/**/*.test.ts'],
+          environment: 'node',
+          // Bringing a lab up takes 10–20 s; a scenario waits for drains, restarts and sessions.
+          testTimeout: 120_000,
+          hookTimeout: 120_000,
+          // One lab at a time, and after the other projects: its timings must not compete with them.
+          fileParallelism: false,
+          sequence: { groupOrder: 1 },
         },
       },
     ],
