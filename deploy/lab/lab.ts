@@ -10,7 +10,7 @@
  */
 import { spawn, spawnSync } from 'node:child_process';
 import { existsSync } from 'node:fs';
-import { copyFile, cp, mkdir, readdir, rm, stat, writeFile } from 'node:fs/promises';
+import { copyFile, cp, mkdir, readdir, rm, stat, symlink, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { performance } from 'node:perf_hooks';
@@ -25,7 +25,7 @@ import { parseRecord, type ClientRecord } from './measure.js';
 import { createNetwork, listNamespaces, runCommand } from './netns.js';
 import { sizeOf, startDaemon, waitForLog, type Daemon } from './processes.js';
 import { renderRouterConfig, routerPeerProtocol } from './router-config.js';
-import { ANYCAST_ADDRESS, labIdOf, labPlan, LAB_PREFIX, ORIGIN_ADDRESS, ORIGIN_PORT, servedBy, type LabClient, type LabPlan, type LabPop, type LabRouter } from './topology.js';
+import { ANYCAST_ADDRESS, EDGE_PORT, labIdOf, labPlan, LAB_PREFIX, ORIGIN_ADDRESS, ORIGIN_PORT, servedBy, type LabClient, type LabPlan, type LabPop, type LabRouter } from './topology.js';
 
 /** The repository's root (where package.json is), from this module's place in src or dist. */
 function repoRoot(): string {
@@ -76,6 +76,8 @@ export interface LabOptions {
 export interface PopNode {
   pop: LabPop;
   folder: ReturnType<typeof popFolder>;
+  /** The `anycdn` executable its edge and agent start from (a release, see installRelease). */
+  cli: string;
   bird: Daemon | undefined;
   edge: Daemon | undefined;
   agent: Daemon | undefined;
@@ -195,7 +197,7 @@ export class Lab {
         for (const file of ['bird.conf', 'announce.conf', 'edge.yaml', 'agent.yaml']) await copyFile(join(rendered, file), join(folder.config, file));
         // What anycdn-bird.service's ExecStartPre does: begin withdrawn.
         await copyFile(join(folder.config, 'announce.conf'), join(folder.state, 'announce.conf'));
-        this.pops.set(pop.name, { pop, folder, bird: undefined, edge: undefined, agent: undefined, control: new BirdControl(join(folder.run, 'bird.ctl'), { timeoutMs: 5000 }) });
+        this.pops.set(pop.name, { pop, folder, cli: CLI, bird: undefined, edge: undefined, agent: undefined, control: new BirdControl(join(folder.run, 'bird.ctl'), { timeoutMs: 5000 }) });
       }),
     );
     for (const router of plan.routers) {
@@ -282,7 +284,7 @@ export class Lab {
   async startEdge(popName: string): Promise<{ edge: Daemon; listeningAt: number }> {
     const node = this.pop(popName);
     if (node.edge?.running) throw new Error(`${popName}: the edge is running (pid ${node.edge.pid})`);
-    const { daemon: edge, from } = await this.daemon(`${popName}/edge`, node.pop.ns, process.execPath, [CLI, 'edge', '--config', join(node.folder.config, 'edge.yaml')]);
+    const { daemon: edge, from } = await this.daemon(`${popName}/edge`, node.pop.ns, process.execPath, [node.cli, 'edge', '--config', join(node.folder.config, 'edge.yaml')]);
     node.edge = edge;
     const line = await waitForLog(edge, (l) => l['msg'] === 'edge listening', 20_000, from);
     return { edge, listeningAt: Date.parse(String(line['time'])) };
@@ -292,7 +294,7 @@ export class Lab {
   async startAgent(popName: string): Promise<Daemon> {
     const node = this.pop(popName);
     if (node.agent?.running) throw new Error(`${popName}: the agent is running (pid ${node.agent.pid})`);
-    const { daemon: agent, from } = await this.daemon(`${popName}/agent`, node.pop.ns, process.execPath, [CLI, 'bgp', 'agent', '--config', join(node.folder.config, 'agent.yaml')]);
+    const { daemon: agent, from } = await this.daemon(`${popName}/agent`, node.pop.ns, process.execPath, [node.cli, 'bgp', 'agent', '--config', join(node.folder.config, 'agent.yaml')]);
     node.agent = agent;
     await waitForLog(agent, (l) => l['msg'] === 'agent started: withdrawn until the edge proves healthy', 20_000, from);
     return agent;
@@ -313,6 +315,34 @@ export class Lab {
       }),
     );
     await this.converged(timeoutMs);
+  }
+
+  /**
+   * Install another release of anycdn beside the running one, as an upgrade would: this build's
+   * `dist/` copied into the run folder (its `node_modules` linked, not copied). Returns the new
+   * `anycdn` executable; `useRelease` makes a PoP start from it. The lab has only this build to
+   * install, so a "new" release runs the same code from other files.
+   */
+  async installRelease(name: string): Promise<string> {
+    if (!/^[a-z0-9-]{1,32}$/.test(name)) throw new Error(`release name ${JSON.stringify(name)}: letters, digits and -`);
+    const dir = join(this.runDir, 'releases', name);
+    await mkdir(dir, { recursive: true });
+    await cp(join(ROOT, 'dist'), join(dir, 'dist'), { recursive: true, filter: (src) => !src.startsWith(join(ROOT, 'dist', 'test')) });
+    await copyFile(join(ROOT, 'package.json'), join(dir, 'package.json'));
+    await symlink(join(ROOT, 'node_modules'), join(dir, 'node_modules'));
+    return join(dir, 'dist/src/cli/anycdn.cjs');
+  }
+
+  /** The PoP's edge and agent start from `cli` from now on (a release from installRelease). */
+  useRelease(popName: string, cli: string): void {
+    this.pop(popName).cli = cli;
+  }
+
+  /** GET /_cdn/healthz of a PoP's edge from inside its namespace, as its agent sees it. */
+  async health(popName: string): Promise<{ status: number; body: string }> {
+    const script = `require('node:http').get('http://127.0.0.1:${EDGE_PORT}/_cdn/healthz', (res) => { let b = ''; res.on('data', (d) => (b += d)); res.on('end', () => console.log(JSON.stringify({ status: res.statusCode, body: b }))); }).on('error', (e) => console.log(JSON.stringify({ status: 0, body: e.code })));`;
+    const { stdout } = await runCommand('ip', ['netns', 'exec', this.pop(popName).pop.ns, process.execPath, '-e', script], 15_000);
+    return JSON.parse(stdout) as { status: number; body: string };
   }
 
   /** Byte offset of a daemon's log now: pass it to `waitForLog` to see only what comes next. */
