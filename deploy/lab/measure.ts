@@ -40,13 +40,14 @@ export function parseRecord(line: string): ClientRecord | undefined {
 }
 
 /**
- * Milliseconds from `at` to the first successful answer that ended after it from `by`
- * (`pop/node`), or undefined when there is none. This is the failover time of an event at `at`
- * whose clients should end up at `by`.
+ * Milliseconds from `at` to the first successful answer from `by` (`pop/node`) to a request sent
+ * after `at`, or undefined when there is none. This is the failover time of an event at `at`
+ * whose clients should end up at `by`. (Requests sent before count for nothing: a frozen PoP
+ * answers those it had queued the moment it thaws, whatever the routes say by then.)
  */
 export function firstAnswerFrom(records: readonly ClientRecord[], at: number, by: string): number | undefined {
   let first: number | undefined;
-  for (const r of records) if (r.end > at && r.by === by && succeeded(r) && (first === undefined || r.end < first)) first = r.end;
+  for (const r of records) if (r.start > at && r.by === by && succeeded(r) && (first === undefined || r.end < first)) first = r.end;
   return first === undefined ? undefined : first - at;
 }
 

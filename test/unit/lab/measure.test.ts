@@ -37,10 +37,12 @@ describe('what the lab client saw', () => {
     expect(parseRecord('{"seq":')).toBeUndefined();
   });
 
-  it('times a failover from the event to the first answer from the new PoP', () => {
+  it('times a failover from the event to the first answer from the new PoP to a request sent after it', () => {
     expect(firstAnswerFrom(records, 1030, B)).toBe(34);
     expect(firstAnswerFrom(records, 1030, A)).toBe(12);
     expect(firstAnswerFrom(records, 1090, B)).toBeUndefined();
+    // Answered after the event, but asked before it: not a sign of where the route goes now.
+    expect(firstAnswerFrom([ok(1, 990, 1500, A), ok(2, 1100, 1102, A)], 1000, A)).toBe(102);
   });
 
   it('finds the window in which the route moved, from the last answer of the old PoP to the first of the new', () => {
