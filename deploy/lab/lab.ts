@@ -8,62 +8,24 @@
  * Every process is started in its namespace and known by its PID (processes.ts); `stop()` ends
  * them and runs `deploy/lab/down`, which also clears what a crashed run left behind.
  */
-import { spawn, spawnSync } from 'node:child_process';
-import { existsSync } from 'node:fs';
-import { copyFile, cp, mkdir, readdir, rm, stat, symlink, writeFile } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
-import { dirname, join } from 'node:path';
-import { performance } from 'node:perf_hooks';
+import { spawnSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { fileURLToPath } from 'node:url';
+import { copyFile, cp, mkdir, rm, stat, symlink, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
 import type { AnnounceState } from '../../bgp/announce.js';
 import { readAnnounceFile } from '../../bgp/announce-file.js';
 import { BirdControl } from '../../bgp/bird-control.js';
 import { replyText } from '../../bgp/bird-reply.js';
-import { LAB_TIMINGS, labInventory, popFolder, type LabTimings } from './inventory.js';
-import { parseRecord, type ClientRecord } from './measure.js';
-import { createNetwork, listNamespaces, runCommand } from './netns.js';
-import { sizeOf, startDaemon, waitForLog, type Daemon } from './processes.js';
-import { renderRouterConfig, routerPeerProtocol } from './router-config.js';
-import { ANYCAST_ADDRESS, EDGE_PORT, labIdOf, labPlan, LAB_PREFIX, ORIGIN_ADDRESS, ORIGIN_PORT, servedBy, type LabClient, type LabPlan, type LabPop, type LabRouter } from './topology.js';
-
-/** The repository's root (where package.json is), from this module's place in src or dist. */
-function repoRoot(): string {
-  let dir = dirname(fileURLToPath(import.meta.url));
-  for (let i = 0; i < 6; i++) {
-    if (existsSync(join(dir, 'package.json')) && existsSync(join(dir, 'deploy', 'lab'))) return dir;
-    dir = dirname(dir);
-  }
-  throw new Error('cannot find the repository root from ' + fileURLToPath(import.meta.url));
-}
-
-export const ROOT = repoRoot();
-export const CLI = join(ROOT, 'dist/src/cli/anycdn.cjs');
-const CLIENT = join(ROOT, 'dist/deploy/lab/client.js');
-export const DOWN_SCRIPT = join(ROOT, 'deploy/lab/down');
-
-/** The file every client requests, and its body. */
-export const LAB_PATH = '/lab.txt';
-export const LAB_BODY = 'anycdn lab: served through the anycast address\n';
-export const LAB_URL = `http://${ANYCAST_ADDRESS}${LAB_PATH}`;
-const PUBLISH_TOKEN = 'lab-publish-token-0123456789';
-
-/** Milliseconds on the machine's clock, the one the clients stamp their records with. */
-export function labClock(): number {
-  return performance.timeOrigin + performance.now();
-}
-
-export function findBird(): string | undefined {
-  const dirs = [...(process.env['PATH'] ?? '').split(':'), '/usr/sbin', '/usr/local/sbin', '/sbin'];
-  return dirs.map((dir) => join(dir, 'bird')).find((file) => file.startsWith('/') && existsSync(file));
-}
-
-/** Why the lab cannot run from this checkout (no build, no BIRD), or undefined. */
-export function labPrerequisites(): string | undefined {
-  if (findBird() === undefined) return 'bird (BIRD 2) is not installed (apt-get install bird2)';
-  if (!existsSync(CLI) || !existsSync(CLIENT)) return 'needs dist/ (npm run build)';
-  return undefined;
-}
+import { CLI, DOWN_SCRIPT, findBird, labPrerequisites, ROOT } from './checkout.js';
+import { removeStaleLabs, runFolder, teardown } from './cleanup.js';
+import { answeredBy, startClient, type ClientOptions, type ClientRun } from './client-run.js';
+import { LAB_TIMINGS, popFolder, type LabTimings } from './inventory.js';
+import { originConfig, PUBLISH_TOKEN, routerFolder, writeLabFiles } from './lab-files.js';
+import type { ClientRecord } from './measure.js';
+import { createNetwork, runCommand } from './netns.js';
+import { sizeOf, startDaemon, waitFor, waitForLog, type Daemon } from './processes.js';
+import { routerPeerProtocol } from './router-config.js';
+import { ANYCAST_ADDRESS, EDGE_PORT, LAB_BODY, LAB_PATH, labPlan, ORIGIN_ADDRESS, ORIGIN_PORT, servedBy, type LabPlan, type LabPop, type LabRouter } from './topology.js';
 
 export interface LabOptions {
   timings?: LabTimings;
@@ -90,39 +52,6 @@ export interface RouterNode {
   control: BirdControl;
 }
 
-export interface ClientOptions {
-  keepAlive?: boolean;
-  retry?: boolean;
-  /** Milliseconds between requests. Default 20. */
-  interval?: number;
-  /** Milliseconds before an unanswered request fails. Default 2000. */
-  timeout?: number;
-  url?: string;
-}
-
-export interface ClientRun {
-  client: LabClient;
-  records: ClientRecord[];
-  /** Stop sending; resolves with every record once in-flight requests are done. */
-  stop(): Promise<ClientRecord[]>;
-}
-
-/** Waits for `check` to return something other than undefined, polling every `everyMs`; throws naming `what`. */
-export async function waitFor<T>(what: string, check: () => Promise<T | undefined> | T | undefined, timeoutMs: number, everyMs = 20): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  let lastError: unknown;
-  for (;;) {
-    try {
-      const value = await check();
-      if (value !== undefined) return value;
-    } catch (err) {
-      lastError = err;
-    }
-    if (Date.now() > deadline) throw new Error(`${what}: not within ${timeoutMs} ms${lastError === undefined ? '' : ` (last error: ${(lastError as Error).message})`}`);
-    await new Promise((r) => setTimeout(r, everyMs));
-  }
-}
-
 export class Lab {
   readonly pops = new Map<string, PopNode>();
   readonly routers = new Map<string, RouterNode>();
@@ -146,7 +75,7 @@ export class Lab {
     if (missing !== undefined) throw new Error(`the lab cannot start: ${missing}`);
     await removeStaleLabs(options.log);
     const id = `${process.pid}-${randomBytes(2).toString('hex')}`;
-    const runDir = join(tmpdir(), `${LAB_PREFIX}${id}`);
+    const runDir = runFolder(id);
     await mkdir(runDir, { recursive: false });
     if (options.detached) await writeFile(join(runDir, 'detached'), 'started by deploy/lab/up; removed by deploy/lab/down\n');
     const lab = new Lab(labPlan(id), runDir, options.timings ?? LAB_TIMINGS, options);
@@ -170,7 +99,11 @@ export class Lab {
     this.note(`lab ${plan.id}: ${plan.namespaces.length} namespaces, ${plan.links.length} links (${runDir})`);
     await mkdir(join(runDir, 'logs'));
     await createNetwork(plan);
-    await this.configure();
+    await writeLabFiles(plan, runDir, this.timings, this.bird);
+    for (const pop of plan.pops) {
+      const folder = popFolder(runDir, pop);
+      this.pops.set(pop.name, { pop, folder, cli: CLI, bird: undefined, edge: undefined, agent: undefined, control: new BirdControl(join(folder.run, 'bird.ctl'), { timeoutMs: 5000 }) });
+    }
     this.note('configs rendered and checked with bird -p');
     this.origin = await this.startOrigin();
     await this.publish();
@@ -180,45 +113,6 @@ export class Lab {
     this.note('daemons started; waiting for every router to reach every PoP');
     await this.converged(30_000);
     this.note('converged: each client network is routed to its nearest PoP');
-  }
-
-  /** Render every PoP's files with `anycdn bgp render`, write the routers' and the origin's, check each with `bird -p`. */
-  private async configure(): Promise<void> {
-    const { plan, runDir, timings } = this;
-    await Promise.all(
-      plan.pops.map(async (pop) => {
-        const folder = popFolder(runDir, pop);
-        const base = join(runDir, pop.name);
-        for (const dir of [folder.config, folder.state, folder.run, folder.cache]) await mkdir(dir, { recursive: true });
-        const inventory = join(base, 'inventory.yaml');
-        await writeFile(inventory, labInventory(plan, runDir, pop, timings));
-        await runCommand(process.execPath, [CLI, 'bgp', 'render', '--inventory', inventory, '--out', join(base, 'rendered')], 30_000);
-        const rendered = join(base, 'rendered', pop.name, pop.node);
-        for (const file of ['bird.conf', 'announce.conf', 'edge.yaml', 'agent.yaml']) await copyFile(join(rendered, file), join(folder.config, file));
-        // What anycdn-bird.service's ExecStartPre does: begin withdrawn.
-        await copyFile(join(folder.config, 'announce.conf'), join(folder.state, 'announce.conf'));
-        this.pops.set(pop.name, { pop, folder, cli: CLI, bird: undefined, edge: undefined, agent: undefined, control: new BirdControl(join(folder.run, 'bird.ctl'), { timeoutMs: 5000 }) });
-      }),
-    );
-    for (const router of plan.routers) {
-      await mkdir(join(runDir, router.name));
-      await writeFile(join(runDir, router.name, 'bird.conf'), renderRouterConfig(plan, router, timings));
-    }
-    const confs = [...plan.pops.map((p) => join(popFolder(runDir, p).config, 'bird.conf')), ...plan.routers.map((r) => join(runDir, r.name, 'bird.conf'))];
-    for (const conf of confs) await runCommand(this.bird, ['-p', '-c', conf]);
-    await mkdir(join(runDir, 'origin'));
-    await writeFile(
-      join(runDir, 'origin', 'origin.yaml'),
-      [
-        '# The lab origin, in its own namespace; the PoPs reach it over their links.',
-        `listen: ${ORIGIN_ADDRESS}:${ORIGIN_PORT}`,
-        `dataDir: ${join(runDir, 'origin', 'data')}`,
-        `publishToken: ${PUBLISH_TOKEN}`,
-        'purgeToken: lab-purge-token-0123456789',
-        'logLevel: info',
-        '',
-      ].join('\n'),
-    );
   }
 
   /** Start a daemon; `from` is where its log ended before (a restarted daemon appends to it). */
@@ -231,7 +125,7 @@ export class Lab {
   }
 
   async startOrigin(): Promise<Daemon> {
-    const { daemon: origin, from } = await this.daemon('origin', this.plan.origin.ns, process.execPath, [CLI, 'origin', '--config', join(this.runDir, 'origin', 'origin.yaml')]);
+    const { daemon: origin, from } = await this.daemon('origin', this.plan.origin.ns, process.execPath, [CLI, 'origin', '--config', originConfig(this.runDir)]);
     await waitForLog(origin, (l) => l['msg'] === 'origin listening', 20_000, from);
     this.origin = origin;
     return origin;
@@ -246,7 +140,7 @@ export class Lab {
   }
 
   private async startRouter(router: LabRouter): Promise<void> {
-    const dir = join(this.runDir, router.name);
+    const dir = routerFolder(this.runDir, router);
     const socket = join(dir, 'bird.ctl');
     const { daemon: bird } = await this.daemon(`${router.name}/bird`, router.ns, this.bird, ['-f', '-c', join(dir, 'bird.conf'), '-s', socket, '-P', join(dir, 'bird.pid')]);
     await waitForSocket(bird, socket);
@@ -406,49 +300,18 @@ export class Lab {
     );
   }
 
-  /** Start a client in its network: requests to the anycast address until stopped. */
+  /** Start a client in its network: requests to the anycast address until stopped (stopped with the lab at the latest). */
   startClient(name: string, options: ClientOptions = {}): ClientRun {
     const client = this.plan.clients.find((c) => c.name === name);
     if (client === undefined) throw new Error(`no client ${name} in the lab`);
-    const args = [CLIENT, '--stop-with-stdin', '--url', options.url ?? LAB_URL, '--interval', String(options.interval ?? 20), '--timeout', String(options.timeout ?? 2000)];
-    if (options.keepAlive) args.push('--keep-alive');
-    if (options.retry) args.push('--retry');
-    const child = spawn('ip', ['netns', 'exec', client.ns, process.execPath, ...args], { stdio: ['pipe', 'pipe', 'pipe'] });
-    const records: ClientRecord[] = [];
-    let partial = '';
-    let errors = '';
-    child.stdout.setEncoding('utf8').on('data', (text: string) => {
-      const lines = (partial + text).split('\n');
-      partial = lines.pop()!;
-      for (const line of lines) {
-        const record = parseRecord(line);
-        if (record !== undefined) records.push(record);
-      }
-    });
-    child.stderr.setEncoding('utf8').on('data', (text: string) => (errors = (errors + text).slice(-4000)));
-    const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
-    const run: ClientRun = {
-      client,
-      records,
-      stop: async () => {
-        child.stdin.end();
-        if (child.exitCode === null && child.signalCode === null) {
-          const killer = setTimeout(() => child.kill('SIGKILL'), (options.timeout ?? 2000) + 3000);
-          await exited;
-          clearTimeout(killer);
-        }
-        this.clients.delete(run);
-        if (child.exitCode !== 0) throw new Error(`client ${name} exited ${child.exitCode ?? child.signalCode}: ${errors}`);
-        return records;
-      },
-    };
+    const run = startClient(client, options);
     this.clients.add(run);
     return run;
   }
 
-  /** Wait until a client has had a successful answer from `by` that started after `after`. */
-  async answeredBy(run: ClientRun, by: string, after: number, timeoutMs: number): Promise<ClientRecord> {
-    return waitFor(`${run.client.name} answered by ${by}`, () => run.records.find((r) => r.start > after && r.by === by && r.status === 200 && r.error === undefined), timeoutMs, 10);
+  /** Wait until a client has had a successful answer from `by` to a request sent after `after`. */
+  answeredBy(run: ClientRun, by: string, after: number, timeoutMs: number): Promise<ClientRecord> {
+    return answeredBy(run, by, after, timeoutMs);
   }
 
   servedBy(popName: string): string {
@@ -462,7 +325,7 @@ export class Lab {
   async stop(keepLogsIn?: string): Promise<void> {
     if (this.stopped) return;
     this.stopped = true;
-    for (const run of [...this.clients]) await run.stop().catch(() => undefined);
+    for (const run of this.clients) await run.stop().catch(() => undefined);
     for (const node of this.pops.values()) node.control.close();
     for (const node of this.routers.values()) node.control.close();
     const daemons = [this.origin, ...[...this.pops.values()].flatMap((n) => [n.edge, n.agent, n.bird]), ...[...this.routers.values()].map((r) => r.bird)];
@@ -488,63 +351,4 @@ async function waitForSocket(daemon: Daemon, socket: string): Promise<void> {
   ).catch(async (err: Error) => {
     throw new Error(`${err.message}\n${await daemon.logTail()}`);
   });
-}
-
-/** Run deploy/lab/down for one lab. */
-export async function teardown(id: string): Promise<void> {
-  await runCommand(DOWN_SCRIPT, [id], 60_000);
-}
-
-/**
- * Remove labs left behind by runs that crashed: namespaces whose id names a process that no
- * longer exists and whose run folder does not say it was started by `deploy/lab/up`.
- */
-export async function removeStaleLabs(log?: (line: string) => void): Promise<void> {
-  const ids = new Set((await listNamespaces()).map(labIdOf).filter((id): id is string => id !== undefined));
-  const dirs = await readdir(tmpdir()).catch(() => [] as string[]);
-  for (const dir of dirs) {
-    const id = dir.startsWith(LAB_PREFIX) ? dir.slice(LAB_PREFIX.length) : undefined;
-    if (id !== undefined && labIdOf(`${LAB_PREFIX}${id}-x`) === id) ids.add(id);
-  }
-  for (const id of ids) {
-    if (existsSync(join(tmpdir(), `${LAB_PREFIX}${id}`, 'detached'))) continue;
-    const owner = Number(id.split('-')[0]);
-    if (Number.isInteger(owner) && owner > 0 && alive(owner)) continue;
-    log?.(`removing the lab left by a run that ended: ${id}`);
-    await teardown(id);
-  }
-}
-
-function alive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (err) {
-    return (err as NodeJS.ErrnoException).code === 'EPERM';
-  }
-}
-
-/** The lab's description for `deploy/lab/up`: where everything is and how to look at it. */
-export async function describeLab(lab: Lab): Promise<string> {
-  const lines = [`lab ${lab.plan.id} is up (run folder ${lab.runDir})`, ''];
-  for (const client of lab.plan.clients) lines.push(`  ${client.name} ${client.ns}  ${client.address} → ${client.preference.join(', ')}`);
-  lines.push('', 'PIDs:');
-  for (const node of lab.pops.values()) lines.push(`  ${node.pop.name}: bird ${node.bird?.pid}, edge ${node.edge?.pid}, agent ${node.agent?.pid}`);
-  for (const node of lab.routers.values()) lines.push(`  ${node.router.name}: bird ${node.bird.pid}`);
-  lines.push(`  origin: ${lab.origin?.pid}`);
-  const c1 = lab.plan.clients[0]!;
-  const p1 = lab.pop(lab.plan.pops[0]!.name);
-  lines.push(
-    '',
-    'Try:',
-    `  ip netns exec ${c1.ns} curl -si ${LAB_URL}`,
-    `  ip netns exec ${c1.ns} ${process.execPath} ${CLIENT} --url ${LAB_URL} --interval 200`,
-    `  birdc -s ${join(lab.runDir, c1.router, 'bird.ctl')} show route all`,
-    `  birdc -s ${p1.control.path} show protocols`,
-    `  kill -TERM ${p1.edge?.pid}    # a planned drain of ${p1.pop.name}`,
-    `  tail -f ${join(lab.runDir, 'logs')}/*.log`,
-    '',
-    `Tear down: ${DOWN_SCRIPT} ${lab.plan.id}`,
-  );
-  return lines.join('\n');
 }

@@ -152,6 +152,22 @@ export async function waitForLog(daemon: Daemon, match: (line: Record<string, un
   }
 }
 
+/** Waits for `check` to return something other than undefined, polling every `everyMs`; throws naming `what`. */
+export async function waitFor<T>(what: string, check: () => Promise<T | undefined> | T | undefined, timeoutMs: number, everyMs = 20): Promise<T> {
+  const deadline = Date.now() + timeoutMs;
+  let lastError: unknown;
+  for (;;) {
+    try {
+      const value = await check();
+      if (value !== undefined) return value;
+    } catch (err) {
+      lastError = err;
+    }
+    if (Date.now() > deadline) throw new Error(`${what}: not within ${timeoutMs} ms${lastError === undefined ? '' : ` (last error: ${(lastError as Error).message})`}`);
+    await new Promise((r) => setTimeout(r, everyMs));
+  }
+}
+
 /** The size of a file now (where to start waiting for new log lines). */
 export async function sizeOf(file: string): Promise<number> {
   const handle = await open(file, 'r').catch(() => undefined);

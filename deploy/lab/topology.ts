@@ -33,6 +33,10 @@ export const ORIGIN_ADDRESS = '10.0.0.1';
 export const ORIGIN_PORT = 8081;
 /** The edges listen on port 80 of every address in their PoP, the anycast one included. */
 export const EDGE_PORT = 80;
+/** The file the lab's origin serves and every client requests, and its body. */
+export const LAB_PATH = '/lab.txt';
+export const LAB_BODY = 'anycdn lab: served through the anycast address\n';
+export const LAB_URL = `http://${ANYCAST_ADDRESS}${LAB_PATH}`;
 
 export interface Endpoint {
   /** Namespace name. */

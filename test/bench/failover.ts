@@ -29,7 +29,8 @@ import { mkdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { LAB_TIMINGS } from '../../deploy/lab/inventory.js';
-import { Lab, labClock } from '../../deploy/lab/lab.js';
+import { labClock } from '../../deploy/lab/client-run.js';
+import { Lab } from '../../deploy/lab/lab.js';
 import { caughtByMove, describeFailures, failedRequests, firstAnswerFrom, moveWindow, quantile, unrecovered, type ClientRecord, type Window } from '../../deploy/lab/measure.js';
 import { fixed, loadAverage, machineReport, REPO_ROOT, table } from './bench-lib.js';
 

@@ -13,9 +13,10 @@
  * Everything else (a refused connection, a 5xx, a timeout, a reset anywhere else) fails a test.
  */
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { Lab, labClock, waitFor, type ClientRun } from '../../deploy/lab/lab.js';
+import { labClock, type ClientRun } from '../../deploy/lab/client-run.js';
+import { Lab } from '../../deploy/lab/lab.js';
 import { answersBy, describeFailures, failedRequests, firstAnswerFrom, moveWindow, unexplainedFailures, unrecovered, type ClientRecord } from '../../deploy/lab/measure.js';
-import { waitForLog } from '../../deploy/lab/processes.js';
+import { waitFor, waitForLog } from '../../deploy/lab/processes.js';
 import { routerPeerProtocol } from '../../deploy/lab/router-config.js';
 import { assertLabInCi, keepLogsOnFailure, noLab } from '../support/lab.js';
 

@@ -6,9 +6,10 @@
  */
 import { readFile } from 'node:fs/promises';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { Lab, labClock, waitFor } from '../../deploy/lab/lab.js';
+import { labClock } from '../../deploy/lab/client-run.js';
+import { Lab } from '../../deploy/lab/lab.js';
 import { answersBy, describeFailures, failedRequests, moveWindow, unexplainedFailures, type Window } from '../../deploy/lab/measure.js';
-import { waitForLog } from '../../deploy/lab/processes.js';
+import { waitFor, waitForLog } from '../../deploy/lab/processes.js';
 import { assertLabInCi, keepLogsOnFailure, noLab } from '../support/lab.js';
 
 assertLabInCi();

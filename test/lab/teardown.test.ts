@@ -9,7 +9,8 @@ import { mkdir, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
-import { DOWN_SCRIPT, removeStaleLabs, teardown } from '../../deploy/lab/lab.js';
+import { DOWN_SCRIPT } from '../../deploy/lab/checkout.js';
+import { removeStaleLabs, teardown } from '../../deploy/lab/cleanup.js';
 import { listNamespaces, runCommand } from '../../deploy/lab/netns.js';
 import { assertLabInCi, noLab } from '../support/lab.js';
 

@@ -5,7 +5,8 @@
  */
 import { join } from 'node:path';
 import { afterEach } from 'vitest';
-import { labPrerequisites, ROOT, type Lab } from '../../deploy/lab/lab.js';
+import { labPrerequisites, ROOT } from '../../deploy/lab/checkout.js';
+import type { Lab } from '../../deploy/lab/lab.js';
 import { labUnavailable } from '../../deploy/lab/netns.js';
 
 export const noLab: string | undefined = labPrerequisites() ?? (await labUnavailable());

@@ -1,0 +1,78 @@
+/**
+ * Running the lab's client (client.ts) in a client network's namespace from this process: its
+ * records collected as they are printed, stopped by closing its standard input.
+ */
+import { spawn } from 'node:child_process';
+import { performance } from 'node:perf_hooks';
+import { CLIENT } from './checkout.js';
+import { parseRecord, succeeded, type ClientRecord } from './measure.js';
+import { waitFor } from './processes.js';
+import { LAB_URL, type LabClient } from './topology.js';
+
+/** Milliseconds on the machine's clock, the one the clients stamp their records with. */
+export function labClock(): number {
+  return performance.timeOrigin + performance.now();
+}
+
+export interface ClientOptions {
+  keepAlive?: boolean;
+  retry?: boolean;
+  /** Milliseconds between requests. Default 20. */
+  interval?: number;
+  /** Milliseconds before an unanswered request fails. Default 2000. */
+  timeout?: number;
+  /** Default: the lab file through the anycast address. */
+  url?: string;
+}
+
+export interface ClientRun {
+  client: LabClient;
+  /** Every attempt so far, in the order the client printed them. */
+  records: ClientRecord[];
+  /** Stop sending; resolves with every record once in-flight requests are done. */
+  stop(): Promise<ClientRecord[]>;
+}
+
+export function startClient(client: LabClient, options: ClientOptions = {}): ClientRun {
+  const timeout = options.timeout ?? 2000;
+  const args = [CLIENT, '--stop-with-stdin', '--url', options.url ?? LAB_URL, '--interval', String(options.interval ?? 20), '--timeout', String(timeout)];
+  if (options.keepAlive) args.push('--keep-alive');
+  if (options.retry) args.push('--retry');
+  const child = spawn('ip', ['netns', 'exec', client.ns, process.execPath, ...args], { stdio: ['pipe', 'pipe', 'pipe'] });
+  const records: ClientRecord[] = [];
+  let partial = '';
+  let errors = '';
+  child.stdout.setEncoding('utf8').on('data', (text: string) => {
+    const lines = (partial + text).split('\n');
+    partial = lines.pop()!;
+    for (const line of lines) {
+      const record = parseRecord(line);
+      if (record !== undefined) records.push(record);
+    }
+  });
+  child.stderr.setEncoding('utf8').on('data', (text: string) => (errors = (errors + text).slice(-4000)));
+  const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
+  let stopping: Promise<ClientRecord[]> | undefined;
+  return {
+    client,
+    records,
+    stop() {
+      stopping ??= (async () => {
+        child.stdin.end();
+        if (child.exitCode === null && child.signalCode === null) {
+          const killer = setTimeout(() => child.kill('SIGKILL'), timeout + 3000);
+          await exited;
+          clearTimeout(killer);
+        }
+        if (child.exitCode !== 0) throw new Error(`client ${client.name} exited ${child.exitCode ?? child.signalCode}: ${errors}`);
+        return records;
+      })();
+      return stopping;
+    },
+  };
+}
+
+/** Wait until a client has had a successful answer from `by` to a request sent after `after`. */
+export function answeredBy(run: ClientRun, by: string, after: number, timeoutMs: number): Promise<ClientRecord> {
+  return waitFor(`${run.client.name} answered by ${by}`, () => run.records.find((r) => r.start > after && r.by === by && succeeded(r)), timeoutMs, 10);
+}
