@@ -15,7 +15,7 @@ import type { AgentConfig } from './agent-config.js';
 import type { AgentMetrics } from './agent-metrics.js';
 import type { AnnounceState } from './announce.js';
 import type { BirdControl } from './bird-control.js';
-import { configureAccepted, parseStatus, replyText, type BirdReply, type BirdStatus } from './bird-reply.js';
+import { configureAccepted, parseStatus, replyText, sameBirdTime, type BirdReply, type BirdStatus } from './bird-reply.js';
 import { INITIAL_AGENT_STATE, isFinished, nextDeadline, step, type AgentEvent, type AgentNote, type AgentState, type DecisionConfig } from './decision.js';
 import type { ProbeResult } from './hysteresis.js';
 
@@ -114,11 +114,20 @@ export function startAgent(deps: AgentDeps): Agent {
     const file = await deps.readAnnounce();
     let reassert: string | undefined;
     if (applied !== undefined && applied.state === wanted) {
-      if (status.lastReboot !== applied.lastReboot) reassert = 'BIRD restarted';
-      else if (status.lastReconfiguration !== applied.lastReconfiguration) reassert = 'BIRD reconfigured';
-      else if (bird.connections !== applied.connection) reassert = 'BIRD reconnected';
+      const reconnected = bird.connections !== applied.connection;
+      // A boot time printed a millisecond apart is the same boot while the wall clock drifts
+      // (BIRD_TIME_SLACK_MS); on a new connection any difference is a new BIRD.
+      if (!sameBirdTime(status.lastReboot, applied.lastReboot) || (reconnected && status.lastReboot !== applied.lastReboot)) reassert = 'BIRD restarted';
+      else if (!sameBirdTime(status.lastReconfiguration, applied.lastReconfiguration)) reassert = 'BIRD reconfigured';
+      else if (reconnected) reassert = 'BIRD reconnected';
       else if (file !== wanted) reassert = 'announce file changed';
-      else return true;
+      else {
+        // The same boot and configuration, printed as the wall clock drifts: follow the drift, so
+        // it never adds up to the slack.
+        applied.lastReboot = status.lastReboot;
+        applied.lastReconfiguration = status.lastReconfiguration;
+        return true;
+      }
     }
     await deps.writeAnnounce(wanted);
     const reply = await command('configure');

@@ -79,6 +79,33 @@ export interface BirdStatus {
   state: string;
 }
 
+/**
+ * How far apart two of BIRD's printed times may be and still be the same moment. BIRD keeps its
+ * boot and reconfiguration times on its monotonic clock and prints them converted to wall-clock
+ * time with the offset of the moment it prints (lib/timer.c, tm_format_time), so while NTP slews
+ * the wall clock, or a VM's clock is corrected, the same boot is printed a millisecond later every
+ * few seconds (seen in the lab: a step every 2–4 s). A slew moves the clock by at most 0.5 ms a
+ * second; a restart moves the boot time by at least the old process's age when last seen, and
+ * also drops the control connection, which the agent sees by itself.
+ */
+export const BIRD_TIME_SLACK_MS = 1000;
+
+/** `2026-12-06 17:31:35.270` (BIRD's default `timeformat base`) as milliseconds, read as UTC: only differences matter. */
+export function birdTimeMs(text: string | undefined): number | undefined {
+  const m = text === undefined ? null : /^(\d{4})-(\d{2})-(\d{2}) (\d{2}):(\d{2}):(\d{2})(?:\.(\d{1,6}))?$/.exec(text.trim());
+  if (m === null) return undefined;
+  const fraction = m[7] === undefined ? 0 : Number(`0.${m[7]}`) * 1000;
+  return Date.UTC(Number(m[1]), Number(m[2]) - 1, Number(m[3]), Number(m[4]), Number(m[5]), Number(m[6])) + fraction;
+}
+
+/** The same printed moment: equal text, or two readable times less than BIRD_TIME_SLACK_MS apart. */
+export function sameBirdTime(a: string | undefined, b: string | undefined): boolean {
+  if (a === b) return true;
+  const x = birdTimeMs(a);
+  const y = birdTimeMs(b);
+  return x !== undefined && y !== undefined && Math.abs(x - y) < BIRD_TIME_SLACK_MS;
+}
+
 /** Read `show status` (codes 1000 version, 1011 details, 0013 state). */
 export function parseStatus(reply: BirdReply): BirdStatus {
   const find = (prefix: string): string | undefined => {

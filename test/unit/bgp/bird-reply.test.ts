@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { BirdProtocolError, BirdReplyReader, configureAccepted, isErrorCode, MAX_LINE_BYTES, parseStatus, replyText, type BirdReply } from '../../../bgp/bird-reply.js';
+import { BIRD_TIME_SLACK_MS, BirdProtocolError, BirdReplyReader, birdTimeMs, configureAccepted, isErrorCode, MAX_LINE_BYTES, parseStatus, replyText, sameBirdTime, type BirdReply } from '../../../bgp/bird-reply.js';
 
 // What BIRD 2.0.12 sent on a control socket (captured), greeting first.
 const SESSION =
@@ -117,5 +117,25 @@ describe('reading replies', () => {
   it('errors and tables as text', () => {
     expect(isErrorCode(parseError!.code)).toBe(true);
     expect(replyText(protocols!)).toBe('Name       Proto      Table      State  Since         Info; anycdn_device Device     ---        up     15:56:52.706; anycdn_anycast4 Static     master4    up     15:56:52.706');
+  });
+});
+
+describe("BIRD's printed times", () => {
+  it('reads them to the millisecond (only differences matter)', () => {
+    expect(birdTimeMs('2026-12-06 15:56:52.706')).toBe(Date.UTC(2026, 11, 6, 15, 56, 52, 706));
+    expect(birdTimeMs('2026-12-06 15:56:52')).toBe(Date.UTC(2026, 11, 6, 15, 56, 52));
+    expect(birdTimeMs('2026-12-06 15:56:52.706123')).toBeCloseTo(Date.UTC(2026, 11, 6, 15, 56, 52, 706) + 0.123, 2);
+    expect([birdTimeMs(undefined), birdTimeMs('15:56:52.706'), birdTimeMs('yesterday')]).toEqual([undefined, undefined, undefined]);
+  });
+
+  it('takes two readings less than the slack apart as the same moment (the wall clock drifting under BIRD)', () => {
+    expect(BIRD_TIME_SLACK_MS).toBe(1000);
+    expect(sameBirdTime('2026-12-06 17:31:35.270', '2026-12-06 17:31:35.271')).toBe(true);
+    expect(sameBirdTime('2026-12-06 17:31:35.270', '2026-12-06 17:31:36.269')).toBe(true);
+    expect(sameBirdTime('2026-12-06 17:31:35.270', '2026-12-06 17:31:36.270')).toBe(false);
+    expect(sameBirdTime('2026-12-06 23:59:59.900', '2026-12-07 00:00:00.100')).toBe(true);
+    expect(sameBirdTime(undefined, undefined)).toBe(true);
+    expect(sameBirdTime('2026-12-06 17:31:35.270', undefined)).toBe(false);
+    expect(sameBirdTime('garbled', 'garbled!')).toBe(false);
   });
 });

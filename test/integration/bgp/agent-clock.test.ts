@@ -1,0 +1,128 @@
+/**
+ * BIRD prints "Last reboot" and "Last reconfiguration" as wall-clock times converted from its
+ * monotonic clock on every `show status` (lib/timer.c, tm_format_time), so while NTP slews the
+ * wall clock, or a VM's clock is corrected, the same boot is printed a millisecond apart every few
+ * seconds. Seen in the lab: the agent took each such step for a restart and reconfigured BIRD
+ * every 2–4 s. Here a fake BIRD on a unix socket drifts by 1 ms on every `show status`.
+ */
+import { mkdtemp, rm } from 'node:fs/promises';
+import { createServer, type Server, type Socket } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { performance } from 'node:perf_hooks';
+import { Writable } from 'node:stream';
+import { afterAll, describe, expect, it } from 'vitest';
+import { validateConfig } from '../../../src/config/load.js';
+import { createLogger } from '../../../src/log.js';
+import { startAgent } from '../../../bgp/agent.js';
+import { agentConfigSchema } from '../../../bgp/agent-config.js';
+import { createAgentMetrics } from '../../../bgp/agent-metrics.js';
+import type { AnnounceState } from '../../../bgp/announce.js';
+import { BirdControl } from '../../../bgp/bird-control.js';
+
+const dirs: string[] = [];
+const servers: Server[] = [];
+afterAll(async () => {
+  for (const s of servers) s.close();
+  for (const d of dirs) await rm(d, { recursive: true, force: true });
+});
+
+/** A BIRD whose printed boot time moves by `stepMs` on every `show status` (or jumps once to a new boot). */
+async function driftingBird(times: () => { reboot: string; reconfiguration: string }): Promise<{ path: string; commands: string[] }> {
+  const dir = await mkdtemp(join(tmpdir(), 'anycdn-agent-clock-'));
+  dirs.push(dir);
+  const path = join(dir, 'bird.ctl');
+  const commands: string[] = [];
+  const server = createServer((socket: Socket) => {
+    socket.setEncoding('utf8');
+    socket.on('error', () => undefined);
+    socket.write('0001 BIRD 2.0.12 ready.\n');
+    let buffered = '';
+    socket.on('data', (text: string) => {
+      buffered += text;
+      let i: number;
+      while ((i = buffered.indexOf('\n')) >= 0) {
+        const command = buffered.slice(0, i);
+        buffered = buffered.slice(i + 1);
+        commands.push(command);
+        if (command === 'configure') socket.write('0002-Reading configuration from /etc/anycdn/bird.conf\n0003 Reconfigured\n');
+        else {
+          const t = times();
+          socket.write(`1000-BIRD 2.0.12\n1011-Router ID is 192.0.2.1\n Last reboot on ${t.reboot}\n Last reconfiguration on ${t.reconfiguration}\n0013 Daemon is up and running\n`);
+        }
+      }
+    });
+  });
+  servers.push(server);
+  await new Promise<void>((r) => server.listen(path, r));
+  return { path, commands };
+}
+
+async function runAgent(path: string, ms: number): Promise<{ messages: Record<string, unknown>[]; file: AnnounceState | undefined }> {
+  const config = validateConfig(
+    agentConfigSchema,
+    { pop: 'lab', node: 'lab-1', health: { url: 'http://127.0.0.1:1/_cdn/healthz', interval: 100, timeout: 90, rise: 1, fall: 2 }, bird: { socket: path, announceFile: '/nonexistent/announce.conf' } },
+    'agent.yaml',
+    {},
+  );
+  const messages: Record<string, unknown>[] = [];
+  const logger = createLogger({
+    level: 'info',
+    destination: new Writable({
+      write(chunk: Buffer, _enc, cb) {
+        for (const line of chunk.toString().split('\n')) if (line !== '') messages.push(JSON.parse(line) as Record<string, unknown>);
+        cb();
+      },
+    }),
+  });
+  let file: AnnounceState | undefined;
+  const bird = new BirdControl(path, { timeoutMs: 1000 });
+  const agent = startAgent({
+    config,
+    logger,
+    metrics: createAgentMetrics({ pop: 'lab', node: 'lab-1' }),
+    bird,
+    probe: async () => ({ kind: 'ok' }),
+    writeAnnounce: async (state) => {
+      file = state;
+    },
+    readAnnounce: async () => file,
+    now: () => performance.now(),
+  });
+  await new Promise((r) => setTimeout(r, ms));
+  agent.stop(true);
+  await agent.done;
+  bird.close();
+  return { messages, file };
+}
+
+describe('the agent and the times BIRD prints', () => {
+  it('does not take a boot time printed a millisecond later for a restart', async () => {
+    let calls = 0;
+    const stamp = (ms: number): string => `2026-12-06 17:31:${String(35 + Math.floor(ms / 1000)).padStart(2, '0')}.${String(ms % 1000).padStart(3, '0')}`;
+    const fake = await driftingBird(() => {
+      calls++;
+      return { reboot: stamp(270 + calls), reconfiguration: stamp(980 + calls) };
+    });
+    const { messages } = await runAgent(fake.path, 1500);
+    // Withdrawn at start, announced after the first probe, withdrawn when stopped: three
+    // `configure`s, however many times the printed times moved.
+    expect(fake.commands.filter((c) => c === 'configure')).toHaveLength(3);
+    expect(calls).toBeGreaterThan(10);
+    expect(messages.filter((m) => m['msg'] === 'reasserted')).toEqual([]);
+  });
+
+  it('still tells a BIRD that really restarted (a boot time seconds later) the state again', async () => {
+    let calls = 0;
+    const fake = await driftingBird(() => {
+      calls++;
+      return calls < 8
+        ? { reboot: '2026-12-06 17:31:35.270', reconfiguration: '2026-12-06 17:31:41.980' }
+        : { reboot: '2026-12-06 17:31:44.102', reconfiguration: '2026-12-06 17:31:44.102' };
+    });
+    const { messages, file } = await runAgent(fake.path, 1500);
+    const reasserts = messages.filter((m) => m['msg'] === 'reasserted');
+    expect(reasserts.map((m) => [m['state'], m['reason']])).toEqual([['announced', 'BIRD restarted']]);
+    expect(file).toBe('withdrawn');
+  });
+});
