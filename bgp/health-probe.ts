@@ -2,7 +2,8 @@
  * One probe of the edge's `/_cdn/healthz`: a GET on a new connection (so a listener that stopped
  * accepting fails it), the whole answer within `timeoutMs`, at most 64 KiB of body read.
  * 200 is healthy; 503 whose JSON says `"status":"draining"` is a planned stop; anything else,
- * a refused connection or no answer in time fails, with the reason.
+ * a refused connection or no answer in time fails, with the reason. An answer that arrived in
+ * time but was read late because the agent itself was not running is not a failure.
  */
 import { request } from 'node:http';
 import type { ProbeResult } from './hysteresis.js';
@@ -19,7 +20,10 @@ export function probeHealth(url: string, timeoutMs: number): Promise<ProbeResult
       req.destroy();
       resolve(result);
     };
-    const timer = setTimeout(() => finish({ kind: 'fail', reason: `no answer within ${timeoutMs} ms` }), timeoutMs);
+    // When this process was not scheduled for a while, the timer fires late, and an answer that
+    // came in meanwhile is waiting in the socket: timers run before I/O is polled, so the verdict
+    // waits one turn (setImmediate runs after the poll) and an answer already there wins.
+    const timer = setTimeout(() => setImmediate(() => finish({ kind: 'fail', reason: `no answer within ${timeoutMs} ms` })), timeoutMs);
     const req = request(url, { method: 'GET', agent: false, headers: { accept: 'application/json', connection: 'close' } }, (res) => {
       const chunks: Buffer[] = [];
       let size = 0;
