@@ -23,8 +23,9 @@ export interface LabTimings {
 
 /**
  * The lab's defaults, tuned for failover within a second or two on a loaded machine:
- * - health every 250 ms, withdrawn after 2 failures (a crashed edge refuses at once: 0.25–0.5 s),
- *   announced after 3 passes;
+ * - health every 250 ms, withdrawn after 3 failures (a crashed edge refuses at once: 0.5–0.75 s;
+ *   with 2, an edge starved of CPU for half a second on a busy machine was withdrawn now and
+ *   then), announced after 3 passes;
  * - BFD 100 ms × 3 on both ends: a frozen PoP is noticed in about 0.3 s;
  * - the BGP hold time left at its default (90 s): when a frozen PoP moves in a second, BFD did it;
  * - connect delay, retry and error wait of 1–2 s, so sessions come up in seconds after a restart
@@ -32,7 +33,7 @@ export interface LabTimings {
  * - a 2 s drain: 0.25 s to notice, 0.5 s of graceful shutdown, then 1 s for routers to converge.
  */
 export const LAB_TIMINGS: LabTimings = {
-  health: { interval: 250, timeout: 250, rise: 3, fall: 2 },
+  health: { interval: 250, timeout: 250, rise: 3, fall: 3 },
   drain: { time: 2000, gracefulShutdown: 500, convergenceMargin: 1000 },
   bfd: { enabled: true, interval: 100, multiplier: 3 },
   sessions: { holdTime: 90_000, connectDelayTime: 1000, connectRetryTime: 1000, errorWaitTime: { min: 1000, max: 2000 } },

@@ -23,6 +23,8 @@ export function renderRouterConfig(plan: LabPlan, router: LabRouter, timings: La
       '# Rendered by deploy/lab/router-config.ts.',
       '',
       'log stderr all;',
+      '# Every session going up or down, with its time, in the lab\'s logs.',
+      'debug protocols { states };',
       `router id ${router.routerId};`,
     ].join('\n'),
     'protocol device lab_device {\n  scan time 10;\n}',

@@ -17,7 +17,7 @@ describe('the lab inventory', () => {
     expect(inventory.paths).toEqual({ config: '/tmp/anycdn-lab-9-a1/pop2/etc', state: '/tmp/anycdn-lab-9-a1/pop2/state', run: '/tmp/anycdn-lab-9-a1/pop2/run' });
     expect(inventory.edge.cacheDir).toBe(popFolder('/tmp/anycdn-lab-9-a1', pop2).cache);
     expect(inventory.origin.url).toBe('http://10.0.0.1:8081');
-    expect(inventory.health).toEqual({ interval: 250, timeout: 250, rise: 3, fall: 2 });
+    expect(inventory.health).toEqual({ interval: 250, timeout: 250, rise: 3, fall: 3 });
     expect(inventory.bfd).toEqual({ enabled: true, interval: 100, multiplier: 3 });
     expect(inventory.sessions).toEqual({ holdTime: 90_000, connectDelayTime: 1000, connectRetryTime: 1000, errorWaitTime: { min: 1000, max: 2000 } });
   });

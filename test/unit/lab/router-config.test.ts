@@ -8,6 +8,8 @@ const R1_WITHOUT_BFD = `# BIRD 2 configuration of lab router r1 (AS65101), lab t
 # Rendered by deploy/lab/router-config.ts.
 
 log stderr all;
+# Every session going up or down, with its time, in the lab's logs.
+debug protocols { states };
 router id 10.0.2.1;
 
 protocol device lab_device {
