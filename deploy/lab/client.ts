@@ -3,7 +3,7 @@
  * anycast address at a steady rate, printing one JSON line per attempt:
  *
  *   {"seq":12,"attempt":1,"start":1733500000123.45,"end":1733500000125.01,"status":200,"by":"pop1/edge1","reused":false}
- *   {"seq":13,"attempt":1,"start":…,"end":…,"error":"ECONNRESET","reused":true}
+ *   {"seq":13,"attempt":1,"start":…,"end":…,"error":"ECONNRESET","reused":true,"connected":true}
  *
  * (`"close":true` when the answer said `Connection: close`.)
  *
@@ -50,11 +50,13 @@ function attempt(options: Options, agent: Agent | false, seq: number, n: 1 | 2):
     const start = clock();
     let settled = false;
     let reused = false;
+    let connected = false;
     const finish = (fields: Partial<ClientRecord>): void => {
       if (settled) return;
       settled = true;
       clearTimeout(timer);
-      resolve({ seq, attempt: n, start, end: clock(), reused, ...fields });
+      // A failure says whether the connection was ever made (a SYN lost or unanswered: false).
+      resolve({ seq, attempt: n, start, end: clock(), reused, ...fields, ...(fields.error === undefined ? {} : { connected }) });
     };
     const req = request(options.url, { agent, headers: agent === false ? { connection: 'close' } : {} }, (res: IncomingMessage) => {
       const by = res.headers['x-served-by'];
@@ -69,7 +71,11 @@ function attempt(options: Options, agent: Agent | false, seq: number, n: 1 | 2):
       res.on('error', (err: NodeJS.ErrnoException) => finish({ status: res.statusCode, error: err.code ?? err.message }));
       res.on('aborted', () => finish({ status: res.statusCode, error: 'aborted' }));
     });
-    req.on('socket', () => (reused = req.reusedSocket));
+    req.on('socket', (socket) => {
+      reused = req.reusedSocket;
+      if (reused || !socket.connecting) connected = true;
+      else socket.once('connect', () => (connected = true));
+    });
     req.on('error', (err: NodeJS.ErrnoException) => finish({ error: err.code ?? err.message }));
     const timer = setTimeout(() => {
       finish({ error: 'timeout' });

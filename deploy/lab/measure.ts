@@ -20,6 +20,8 @@ export interface ClientRecord {
   reused: boolean;
   /** The answer said `Connection: close`. */
   close?: true;
+  /** On a failure: whether the connection had been made (false: the SYN went unanswered). */
+  connected?: boolean;
 }
 
 /** A 200 with its whole body. */
@@ -126,6 +128,6 @@ export function describeFailures(records: readonly ClientRecord[], at = 0): stri
   const rel = (t: number): string => `${t - at >= 0 ? '+' : ''}${Math.round(t - at)}`;
   const each = records
     .slice(0, 10)
-    .map((r) => `#${r.seq}${r.attempt === 2 ? ' retry' : ''} ${rel(r.start)}..${rel(r.end)} ${r.error ?? `status ${r.status}`}${r.by === undefined ? '' : ` from ${r.by}`} (${r.reused ? 'reused' : 'fresh'} connection)`);
+    .map((r) => `#${r.seq}${r.attempt === 2 ? ' retry' : ''} ${rel(r.start)}..${rel(r.end)} ${r.error ?? `status ${r.status}`}${r.by === undefined ? '' : ` from ${r.by}`} (${r.reused ? 'reused' : 'fresh'} connection${r.connected === false ? ', never connected' : ''})`);
   return `${[...counts].map(([what, n]) => `${what}×${n}`).join(', ')}: ${each.join(', ')}`;
 }

@@ -16,8 +16,10 @@
  *   keep-alive client retrying a failed request once. Time from the signal to the first answer
  *   from the next PoP, and the requests that failed.
  *
- * A failed request is counted as "caught by the move" when its connection was opened towards one
- * PoP and reset by the next (measure.ts `caughtByMove`): in flight at the instant the route moved.
+ * A failed request is counted as "caught by the move" (away, or back when the PoP returns) when
+ * its connection was opened towards one PoP and reset by the next (measure.ts `caughtByMove`): in
+ * flight at the instant the route moved. "Slow" counts requests that succeeded after a second or
+ * more: a SYN that went unanswered and was sent again (the client's timeout is 2 s).
  *
  * `--without-bfd` adds one hung-PoP run on a lab whose sessions have no BFD (90 s hold time):
  * what BFD saves. It takes two minutes.
@@ -48,6 +50,8 @@ interface Run {
   /** Drain only: the keep-alive client's failed attempts, and requests still failed after one retry. */
   keepAliveFailed?: number;
   keepAliveUnrecovered?: number;
+  /** Successful requests sent from the event on that took a second or more (a SYN sent again). */
+  slow: number;
   /** Failures seen by the two other client networks (must be 0). */
   bystanderFailed: number;
   /** Every failure, times relative to the event (measure.ts describeFailures). */
@@ -64,7 +68,7 @@ async function scenario(lab: Lab, kind: 'crash' | 'hung' | 'drain', turn: number
   const client = lab.plan.clients[turn % lab.plan.clients.length]!;
   const [near, next] = [client.preference[0]!, client.preference[1]!];
   const bystanders = lab.plan.clients.filter((c) => c !== client).map((c) => lab.startClient(c.name, { interval: 50 }));
-  const run = lab.startClient(client.name, { interval: 10, timeout: 1000 });
+  const run = lab.startClient(client.name, { interval: 10, timeout: 2000 });
   const kept = kind === 'drain' ? lab.startClient(client.name, { interval: 10, keepAlive: true, retry: true }) : undefined;
   for (const r of [run, kept, ...bystanders]) if (r !== undefined) await lab.answeredBy(r, lab.servedBy(r.client.preference[0]!), 0, 10_000);
   await sleep(300);
@@ -106,6 +110,7 @@ async function scenario(lab: Lab, kind: 'crash' | 'hung' | 'drain', turn: number
     failed: failedRequests(records, from).length,
     caughtAway: caught(records, away, from),
     caughtBack: caught(records, back, from),
+    slow: records.filter((r) => r.start >= from && r.end - r.start >= 1000 && r.error === undefined).length,
     bystanderFailed: 0,
     failures: [],
   };
@@ -140,6 +145,7 @@ function summary(name: string, runs: Run[], target: string): string[] {
     fixed(Math.max(...moved), 0),
     back.length === 0 ? '-' : `${fixed(quantile(back, 0.5)!, 0)} / ${fixed(Math.max(...back), 0)}`,
     `${sum((r) => r.failed)} (${sum((r) => r.caughtAway)} + ${sum((r) => r.caughtBack)})`,
+    String(sum((r) => r.slow)),
     runs[0]?.keepAliveFailed === undefined ? '-' : `${sum((r) => r.keepAliveFailed)} / ${sum((r) => r.keepAliveUnrecovered)}`,
     String(sum((r) => r.bystanderFailed)),
     target,
@@ -167,7 +173,7 @@ async function main(): Promise<void> {
       for (let i = 0; i < runs; i++) {
         const r = await scenario(lab, kind, i);
         results[kind]!.push(r);
-        console.log(`${kind} ${i + 1}/${runs} ${r.pop}: moved ${fixed(r.movedMs, 0)} ms, back ${fixed(r.backMs ?? NaN, 0)} ms, failed ${r.failed} (caught by the move away ${r.caughtAway}, back ${r.caughtBack})` +
+        console.log(`${kind} ${i + 1}/${runs} ${r.pop}: moved ${fixed(r.movedMs, 0)} ms, back ${fixed(r.backMs ?? NaN, 0)} ms, failed ${r.failed} (caught by the move away ${r.caughtAway}, back ${r.caughtBack}), slow ${r.slow}` +
           (r.keepAliveFailed === undefined ? '' : `, keep-alive failed ${r.keepAliveFailed}, unrecovered ${r.keepAliveUnrecovered}`) + `, bystanders failed ${r.bystanderFailed}; load ${loadAverage()}`);
         for (const line of r.failures) console.log(`  ${line}`);
         await lab.restore();
@@ -189,7 +195,7 @@ async function main(): Promise<void> {
   console.log('');
   console.log(
     table(
-      ['scenario', 'runs', 'moved p50 ms', 'moved max ms', 'back p50 / max ms', 'failed (caught by the move away + back)', 'keep-alive failed / after retry', 'bystanders failed', 'target'],
+      ['scenario', 'runs', 'moved p50 ms', 'moved max ms', 'back p50 / max ms', 'failed (caught by the move away + back)', 'slow ≥ 1 s', 'keep-alive failed / after retry', 'bystanders failed', 'target'],
       [
         ...(results['crash']!.length === 0 ? [] : [summary('edge crash (SIGKILL)', results['crash']!, 'moved < 2000 ms')]),
         ...(results['hung']!.length === 0 ? [] : [summary('hung PoP (SIGSTOP), BFD', results['hung']!, 'moved < 1000 ms')]),

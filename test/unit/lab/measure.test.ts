@@ -73,6 +73,7 @@ describe('what the lab client saw', () => {
     expect(answersBy(retried)).toEqual({ [A]: 3, [B]: 3 });
     expect(answersBy(retried, 1050, 1070)).toEqual({ [B]: 2 });
     expect(describeFailures(failedRequests(records), 1000)).toBe('ECONNRESET×1, ECONNREFUSED×1: #4 +45..+60 ECONNRESET (fresh connection), #7 +100..+101 ECONNREFUSED (fresh connection)');
+    expect(describeFailures([fail(9, 1200, 2200, 'timeout', { connected: false })], 1000)).toBe('timeout×1: #9 +200..+1200 timeout (fresh connection, never connected)');
   });
 
   it('takes quantiles by nearest rank', () => {
