@@ -35,7 +35,8 @@ export default defineConfig({
           // Bringing a lab up takes 10–20 s; a scenario waits for drains, restarts and sessions.
           testTimeout: 120_000,
           hookTimeout: 120_000,
-          // One lab at a time, and after the other projects: its timings must not compete with them.
+          // One lab at a time, in a group of its own (vitest runs groups one after another): its
+          // timings must not compete with the unit and integration tests.
           fileParallelism: false,
           sequence: { groupOrder: 1 },
         },
