@@ -1,27 +1,49 @@
 /**
- * The disk blob store: objects as files under one directory (format in disk-layout.ts), an
- * in-memory LRU index bounded in bytes, crash safety by construction:
+ * The disk blob store, built for millions of objects: an LMDB index (disk-index.ts), small bodies
+ * packed into segment files (disk-segments.ts), large ones in a file each (format in
+ * disk-layout.ts). Like ATS and nginx, the cache is not the source of truth, so it trades the last
+ * seconds of objects on a power loss for a miss path without a single fsync:
  *
- * - write: temp file in `tmp/` (streamed, hashed, fsynced) → rename into `v1/<aa>/` → record
- *   written atomically (temp, fsync, rename, fsync dir). The record rename is the commit point; a
- *   crash before it leaves the previous version (or nothing) visible, and the residue is swept at
- *   the next open.
- * - open: wipe `tmp/`, rebuild the index from the records (disk-load.ts), evict down to maxBytes.
- * - read: small bodies (≤ inlineReadMaxSize) come back whole as `data`; larger ones stream. Every
- *   block is CRC-checked before it is served; a corrupt entry is dropped on the spot.
- * - full disk or any I/O error while storing: the write is abandoned quietly (`begin` → undefined,
- *   or `blob_not_stored` from write/commit), `storeErrors` counts it, the store keeps working.
+ * - **write**: a body ≤ packMaxSize (64 KiB) is held in memory, then appended to the head segment
+ *   with a header naming its key, length and CRC; a larger one streams to `tmp/` and is renamed into
+ *   `files/`. Then the index entry goes to LMDB: visible here at once, committed (and so surviving a
+ *   crash of the process, and visible to cluster workers) within milliseconds, fsynced by LMDB in a
+ *   background thread once for each batch of commits. Segments are fdatasynced every
+ *   `syncInterval` (1 s). No fsync waits on the miss path.
+ * - **read**: the index gives the location and the metadata (no record file to parse); a packed
+ *   body comes back whole with one `pread` and is checked (header, length, CRC; the CRC once per
+ *   location and process); a file is checked block by block as it streams. Whatever fails is
+ *   dropped on the spot and never served.
+ * - **recency and eviction**: time is cut into generations: a new one starts when the head segment
+ *   (or the bytes of files written since it began) reaches `segmentSize`. Every entry carries the
+ *   generation it was written in; an entry used while older than the newest quarter of the
+ *   generations is moved to the head (a packed body is copied there), in the background. When the
+ *   disk would exceed maxBytes, the oldest generation goes whole: its entries, its files, its
+ *   segment. So eviction is least-recently-used to within a quarter of the cache, costs no memory
+ *   per object, and frees space a segment at a time.
+ * - **open**: takes the LOCK, opens LMDB, lists the segment files: no scan of the objects, so a node
+ *   serves at once whatever it holds. A background check then walks the index (entries whose bytes
+ *   are missing or fail their checksum are dropped) and removes body files nothing points at.
+ * - **space**: maxBytes bounds what the disk really holds: segment files (dead records included,
+ *   until their generation goes), body files rounded up to 4 KiB blocks, and the index file.
  *
- * One process owns a directory (LOCK file). Eviction happens before each commit, so committed
- * bytes (bodies plus records) never exceed maxBytes; temp files of writes in progress are extra.
+ * What a power loss can lose (a crash of the process loses nothing committed): the index goes back
+ * to LMDB's last synced transaction (milliseconds to a second behind under load), packed bodies
+ * appended since the last segment sync (≤ `syncInterval`) and body files the kernel had not
+ * written back yet (Linux: ~30 s) fail their checks when read or at the background check, and are
+ * dropped. Objects, never correctness: nothing is served without passing its checksum.
+ *
+ * One process writes a directory (LOCK); other processes (cluster workers) may read it at the same
+ * time through `DiskBlobReader` (disk-blob-reader.ts).
  */
-import { resolve } from 'node:path';
+import { join, resolve } from 'node:path';
 import { isCdnError } from '../errors.js';
 import {
   BLOB_ERROR_CODES,
   applyMetaChanges,
   blobError,
   blobOptionError,
+  estimateMetaBytes,
   finalMeta,
   requirePositiveInt,
   type BlobEntry,
@@ -32,33 +54,46 @@ import {
   type MetaChanges,
   type StoredMeta,
 } from './blob-store.js';
-import { errnoCode, lockDir, makeDirs, nodeDiskFs, tempPath, unlinkQuietly, writeFileAtomic, type DiskFs } from './disk-fs.js';
-import { DiskIndex, recordCost, type IndexRecord } from './disk-index.js';
-import { loadIndex, prepareDirs, type LoadReport } from './disk-load.js';
-import { bodyName, bodyPath, decodeRecord, encodeRecord, hashKey, layoutOf, metaPath, newGeneration, type DiskLayout, type DiskRecord } from './disk-layout.js';
-import { readEntry, type ReadContext } from './disk-reader.js';
+import { freezeMeta } from './buffer-entry.js';
+import { backgroundCheck, discardOldFormats, type CheckReport } from './disk-check.js';
+import { errnoCode, lockDir, makeDirs, nodeDiskFs, tempPath, unlinkQuietly, type DiskFs } from './disk-fs.js';
+import { DiskIndex, type IndexRecord } from './disk-index.js';
+import { SEGMENT_HEADER_BYTES, allocated, filePath, fileName, keyHash, layoutOf, newFileGeneration, segmentHeader, type DiskLayout } from './disk-layout.js';
+import { readRecord, type RecordReader } from './disk-read.js';
+import { Segments } from './disk-segments.js';
 import { DiskBlobWriter, type DiskWriterHost, type WrittenBody } from './disk-writer.js';
 import { KeyedLock } from './keyed-lock.js';
+import { stat } from 'node:fs/promises';
 
 export interface DiskBlobStoreOptions {
-  /** Cache directory, created if missing. Owned by one store in one process (LOCK file). */
+  /** Cache directory, created if missing. Written by one process (LOCK file); others may read it (DiskBlobReader). */
   dir: string;
-  /** Required, no default: most bytes of committed bodies plus records before LRU eviction. An unbounded disk cache fills the disk. */
+  /** Required, no default: most bytes the cache may hold on disk (segments, files by allocated blocks, index). An unbounded disk cache fills the disk. */
   maxBytes: number;
   /** Largest single body accepted. Default maxBytes / 8, so one object cannot flush most of the cache. */
   maxEntrySize?: number;
-  /** Bodies up to this size are read whole into `data` by get(): one readFile beats a stream per request. Default 64 KiB. */
+  /** Bodies up to this size are packed into segments and read whole; larger ones get a file and stream. Default 64 KiB (at most blockSize). */
+  packMaxSize?: number;
+  /** Bodies up to this size are read whole into `data` by get(). Default 64 KiB. */
   inlineReadMaxSize?: number;
-  /** Bytes per checksummed block. Default 256 KiB: a reader holds one block; a 1 GiB body needs a 45 KB record. */
+  /** Bytes per checksummed block of a body file. Default 256 KiB: a reader holds one block. */
   blockSize?: number;
-  /** Records read in parallel at open. Default 32: fast on SSDs without exhausting file descriptors. */
-  loadConcurrency?: number;
+  /** Bytes per generation (segment). Default maxBytes / 64 within 1–64 MiB, and at most maxBytes / 16: eviction frees this much at a time. */
+  segmentSize?: number;
+  /** How often segments are fdatasynced and recent uses applied to recency. Default 1000 ms: about what a power loss may lose of packed bodies. */
+  syncIntervalMs?: number;
+  /** The path a key belongs to, for keysUnderPath (the edge passes the URL path of its cache keys). Default: the key itself. */
+  pathOf?: (key: string) => string;
+  /** Pause between batches of the background check, in ms. Default 20: the check yields to requests. */
+  checkPauseMs?: number;
   /** File-system operations to use instead of node:fs/promises (tests inject failures). Default: node's. */
   fsOps?: Partial<DiskFs>;
 }
 
 export interface DiskBlobStoreStats extends BlobStoreStats {
-  /** Entries dropped because their bytes failed a checksum on read. */
+  /** Bytes the cache takes on disk: segments, body files (allocated blocks) and the index. Kept ≤ maxBytes. */
+  diskBytes: number;
+  /** Entries dropped because their bytes failed a check on read. */
   corruptDropped: number;
   /** get() calls that failed on I/O and were answered as misses. */
   readErrors: number;
@@ -68,52 +103,91 @@ export interface DiskBlobStoreStats extends BlobStoreStats {
 
 export type DropReason = 'evicted' | 'corrupt';
 
+/** What open() found: an older format discarded, or an index that could not be opened and was started anew. */
+export interface OpenReport {
+  discarded: string[];
+}
+
+type Options = Required<Omit<DiskBlobStoreOptions, 'fsOps' | 'dir' | 'pathOf'>>;
+
+/** Touched keys remembered for the background recency update; more are ignored until it runs. */
+const MAX_TOUCHED = 10_000;
+/** Packed locations whose CRC was verified in this process; two generations of this many. */
+const VERIFIED_GENERATION = 100_000;
+
 export class DiskBlobStore implements BlobStore, DiskWriterHost {
   readonly maxBytes: number;
   readonly maxEntrySize: number;
   readonly fs: DiskFs;
-  private readonly index = new DiskIndex();
   private readonly locks = new KeyedLock();
   private readonly writers = new Set<DiskBlobWriter>();
   private readonly background = new Set<Promise<unknown>>();
   private readonly dropListeners = new Set<(key: string, reason: DropReason) => void>();
   private readonly counters = { storeErrors: 0, evictions: 0, corruptDropped: 0, readErrors: 0 };
-  /** Bytes of commits between eviction and index insertion. */
-  private reserved = 0;
+  private readonly touched = new Set<string>();
+  private readonly reader: RecordReader;
   private closed = false;
-  private readonly reading: ReadContext;
+  /** The generation written to now. */
+  private head: number;
+  /** Bytes of body files written in the head generation. */
+  private headFileBytes = 0;
+  /** Generations up to this one have been evicted (their stale committed list entries are skipped). */
+  private evictedUpTo = 0;
+  private indexBytes = 0;
+  private evicting: Promise<void> = Promise.resolve();
+  private readonly timer: NodeJS.Timeout;
+  /** Aborted at close: the background check stops. */
+  private readonly stopping = new AbortController();
+  /** The background check started at open; resolves with what it found. */
+  readonly checked: Promise<CheckReport>;
 
   private constructor(
     private readonly layout: DiskLayout,
-    private readonly options: Required<Omit<DiskBlobStoreOptions, 'fsOps' | 'dir'>>,
+    private readonly options: Options,
     fs: DiskFs,
+    private readonly index: DiskIndex,
+    private readonly segments: Segments,
     private readonly unlock: () => Promise<void>,
-    /** What open() found and removed; log it. */
-    readonly loadReport: LoadReport,
+    readonly openReport: OpenReport,
   ) {
     this.maxBytes = options.maxBytes;
     this.maxEntrySize = options.maxEntrySize;
     this.fs = fs;
-    this.reading = {
-      fs,
-      layout,
-      inlineReadMaxSize: options.inlineReadMaxSize,
-      isCurrent: (rec) => this.index.peek(rec.key) === rec,
-      dropCorrupt: (key, gen) => this.dropCorrupt(key, gen),
-    };
+    this.head = Math.max(index.newestGeneration(), ...segments.generations(), 0) + 1;
+    this.evictedUpTo = Math.min(index.oldestGeneration() ?? this.head, ...segments.generations()) - 1;
+    this.reader = { segments, layout, fs, verified: [new Set(), new Set()], verifiedLimit: VERIFIED_GENERATION };
+    this.timer = setInterval(() => void this.flush().catch(() => undefined), options.syncIntervalMs);
+    this.timer.unref();
+    this.checked = this.track(
+      backgroundCheck({
+        index,
+        segments,
+        layout,
+        fs,
+        pauseMs: options.checkPauseMs,
+        openedAt: Date.now(),
+        stopped: this.stopping.signal,
+        verify: (rec) => this.verifyRecord(rec),
+      }),
+    );
   }
 
   static async open(options: DiskBlobStoreOptions): Promise<DiskBlobStore> {
     const maxBytes = requirePositiveInt('maxBytes', options.maxBytes);
-    const opts = {
+    const blockSize = requirePositiveInt('blockSize', options.blockSize ?? 256 * 1024);
+    const opts: Options = {
       maxBytes,
       maxEntrySize: requirePositiveInt('maxEntrySize', options.maxEntrySize ?? Math.max(1, Math.floor(maxBytes / 8))),
+      packMaxSize: options.packMaxSize ?? Math.min(64 * 1024, blockSize),
       inlineReadMaxSize: options.inlineReadMaxSize ?? 64 * 1024,
-      blockSize: requirePositiveInt('blockSize', options.blockSize ?? 256 * 1024),
-      loadConcurrency: requirePositiveInt('loadConcurrency', options.loadConcurrency ?? 32),
+      blockSize,
+      segmentSize: requirePositiveInt('segmentSize', options.segmentSize ?? Math.max(1, Math.min(64 * 2 ** 20, Math.max(2 ** 20, Math.floor(maxBytes / 64)), Math.floor(maxBytes / 16)))),
+      syncIntervalMs: requirePositiveInt('syncIntervalMs', options.syncIntervalMs ?? 1000),
+      checkPauseMs: options.checkPauseMs ?? 20,
     };
     if (opts.maxEntrySize > maxBytes) throw blobOptionError('maxEntrySize', 'must not exceed maxBytes');
     if (!Number.isSafeInteger(opts.inlineReadMaxSize) || opts.inlineReadMaxSize < 0) throw blobOptionError('inlineReadMaxSize', 'must be an integer ≥ 0');
+    if (!Number.isSafeInteger(opts.packMaxSize) || opts.packMaxSize < 0 || opts.packMaxSize > blockSize) throw blobOptionError('packMaxSize', 'must be an integer from 0 to blockSize');
     if (typeof options.dir !== 'string' || options.dir === '') throw blobOptionError('dir', 'is required');
     const fs: DiskFs = { ...nodeDiskFs, ...options.fsOps };
     const layout = layoutOf(resolve(options.dir));
@@ -121,29 +195,38 @@ export class DiskBlobStore implements BlobStore, DiskWriterHost {
     try {
       await makeDirs(fs, layout.root);
       unlock = await lockDir(fs, layout.root);
-      await prepareDirs(fs, layout, opts.loadConcurrency);
-      const { records, report } = await loadIndex(fs, layout, opts.loadConcurrency);
-      const store = new DiskBlobStore(layout, opts, fs, unlock, report);
-      for (const rec of records) store.index.set(rec);
-      store.drop(store.index.evictFor(0, maxBytes), 'evicted');
-      await store.settle();
+      await fs.rm(layout.tmpDir, { recursive: true, force: true });
+      const report: OpenReport = { discarded: await discardOldFormats(fs, layout) };
+      for (const dir of [layout.tmpDir, layout.dataDir, layout.segmentDir, layout.fileDir]) await fs.mkdir(dir, { recursive: true });
+      const index = DiskIndex.open({ path: layout.indexPath, readOnly: false, pathOf: options.pathOf ?? ((key) => key) });
+      const segments = new Segments(fs, layout);
+      await segments.load();
+      const store = new DiskBlobStore(layout, opts, fs, index, segments, unlock, report);
+      await store.measureIndex();
+      await store.makeRoom(0);
       return store;
     } catch (err) {
       await unlock?.();
       if (isCdnError(err)) throw err;
-      throw blobError(BLOB_ERROR_CODES.storeUnavailable, `cannot open the blob store in ${layout.root} (${errnoCode(err) ?? 'error'})`, err);
+      throw blobError(BLOB_ERROR_CODES.storeUnavailable, `cannot open the blob store in ${layout.root} (${errnoCode(err) ?? String(err)})`, err);
     }
   }
 
   async get(key: string): Promise<BlobEntry | undefined> {
     this.assertOpen();
-    // Retry when a concurrent commit swaps the record between the index lookup and the reads.
+    // A concurrent commit or eviction may move the bytes between the lookup and the read: look again.
     for (let attempt = 0; attempt < 3; attempt++) {
-      const rec = this.index.touch(key);
+      const rec = this.index.get(key);
       if (rec === undefined) return undefined;
+      this.noteUse(key);
       try {
-        const found = await readEntry(this.reading, rec);
-        if (found !== 'retry') return found;
+        const found = await readRecord(this.reader, rec, { inlineReadMaxSize: this.options.inlineReadMaxSize, onCorrupt: () => this.dropCorrupt(rec) });
+        if (found === 'gone') {
+          if (sameVersion(this.index.get(key), rec)) return this.dropCorrupt(rec);
+          continue;
+        }
+        if (typeof found === 'string') return this.dropCorrupt(rec);
+        return found;
       } catch {
         this.counters.readErrors += 1;
         return undefined;
@@ -155,9 +238,9 @@ export class DiskBlobStore implements BlobStore, DiskWriterHost {
   async begin(key: string, expectedSize?: number): Promise<BlobWriter | undefined> {
     this.assertOpen();
     if (expectedSize !== undefined && expectedSize > this.maxEntrySize) return undefined;
-    const limits = { maxEntrySize: this.maxEntrySize, expectedSize, blockSize: this.options.blockSize };
+    const limits = { maxEntrySize: this.maxEntrySize, expectedSize, blockSize: this.options.blockSize, packMaxSize: this.options.packMaxSize };
     try {
-      const writer = await DiskBlobWriter.create(this, key, tempPath(this.layout.tmpDir, '.body.part'), limits);
+      const writer = await DiskBlobWriter.create(this, key, limits);
       this.writers.add(writer);
       return writer;
     } catch {
@@ -166,37 +249,41 @@ export class DiskBlobStore implements BlobStore, DiskWriterHost {
     }
   }
 
-  /** DiskWriterHost: make a finished temp body the committed version of `key`. */
+  /** DiskWriterHost */
+  tempPath(): string {
+    return tempPath(this.layout.tmpDir, '.body.part');
+  }
+
+  /** DiskWriterHost: make a finished body the committed version of `key`. */
   place(key: string, body: WrittenBody, meta: CommitMeta): Promise<StoredMeta> {
-    const stored = finalMeta(key, body.size, body.sha256, meta);
-    const hash = hashKey(key);
-    const gen = newGeneration();
-    const record: DiskRecord = { version: 1, body: bodyName(hash, gen), blockSize: body.blockSize, blockCrc32: body.blockCrc32, meta: stored };
-    const bytes = encodeRecord(record);
-    const cost = body.size + bytes.length;
-    if (cost > this.maxBytes) throw blobError(BLOB_ERROR_CODES.tooLarge, 'object and record exceed maxBytes');
+    const stored = freezeMeta(finalMeta(key, body.size, body.sha256, meta));
+    const packed = body.data !== undefined;
+    const onDisk = packed ? SEGMENT_HEADER_BYTES + body.size : allocated(body.size);
+    if (onDisk > this.maxBytes) throw blobError(BLOB_ERROR_CODES.tooLarge, 'object exceeds maxBytes');
     return this.track(
       this.locks.run(key, async () => {
         this.assertOpen();
-        const old = this.index.peek(key);
-        // Evict before committing, counting this key's current version as freed by the replacement.
-        const incoming = cost + this.reserved - (old === undefined ? 0 : recordCost(old));
-        this.drop(this.index.evictFor(incoming, this.maxBytes, key), 'evicted');
-        this.reserved += cost;
-        const finalBody = bodyPath(this.layout, hash, gen);
-        try {
-          await this.fs.rename(body.tmpPath, finalBody);
-          try {
-            await writeFileAtomic(this.fs, this.layout.tmpDir, metaPath(this.layout, hash), bytes);
-          } catch (err) {
-            await unlinkQuietly(this.fs, finalBody);
-            throw err;
-          }
-        } finally {
-          this.reserved -= cost;
+        await this.makeRoom(onDisk);
+        this.assertOpen();
+        const hash = keyHash(key);
+        const g = this.generationFor(onDisk, packed);
+        let off = -1;
+        let file: string | undefined;
+        if (packed) {
+          off = await this.segments.append(g, [segmentHeader(hash, body.data!, body.blockCrc32[0] ?? 0), body.data!]);
+          if (!this.segments.has(g)) throw blobError(BLOB_ERROR_CODES.notStored, 'segment evicted while written');
+        } else {
+          file = fileName(hash, newFileGeneration());
+          await this.fs.rename(body.tmpPath!, filePath(this.layout, file)).catch(async (err: unknown) => {
+            if (errnoCode(err) !== 'ENOENT') throw err;
+            await makeDirs(this.fs, join(this.layout.fileDir, file!.slice(0, 2)));
+            await this.fs.rename(body.tmpPath!, filePath(this.layout, file!));
+          });
         }
-        const replaced = this.index.set({ key, hash, gen, size: body.size, recordBytes: bytes.length });
-        if (replaced !== undefined) await unlinkQuietly(this.fs, bodyPath(this.layout, hash, replaced.gen));
+        const old = this.index.get(key);
+        const committed = this.index.put({ key, g, seq: this.index.nextSeq(), off, file, bs: body.blockSize, crc: body.blockCrc32, cost: onDisk + metaCost(stored), meta: stored });
+        if (old?.file !== undefined) this.unlinkLater(filePath(this.layout, old.file));
+        await committed;
         return stored;
       }),
     );
@@ -206,24 +293,15 @@ export class DiskBlobStore implements BlobStore, DiskWriterHost {
     this.assertOpen();
     return this.track(
       this.locks.run(key, async () => {
-        const rec = this.index.peek(key);
+        const rec = this.index.get(key);
         if (rec === undefined) return false;
-        const path = metaPath(this.layout, rec.hash);
+        const meta = freezeMeta(applyMetaChanges(rec.meta, changes));
         try {
-          const text = await this.fs.readFile(path, 'utf8').catch((err: unknown) => (errnoCode(err) === 'ENOENT' ? '' : Promise.reject(err)));
-          const record = decodeRecord(text as string, rec.hash);
-          if (typeof record === 'string') {
-            this.dropCorrupt(rec.key, rec.gen);
-            return false;
-          }
-          const bytes = encodeRecord({ ...record, meta: applyMetaChanges(record.meta, changes) });
-          await writeFileAtomic(this.fs, this.layout.tmpDir, path, bytes);
-          if (this.index.peek(key) === rec) this.index.replace({ ...rec, recordBytes: bytes.length });
+          await this.index.put({ ...rec, seq: this.index.nextSeq(), meta, cost: rec.cost - metaCost(rec.meta) + metaCost(meta) });
         } catch (err) {
           this.counters.storeErrors += 1;
-          throw blobError(BLOB_ERROR_CODES.notStored, `metadata refresh failed (${errnoCode(err) ?? 'error'})`, err);
+          throw blobError(BLOB_ERROR_CODES.notStored, 'metadata refresh failed', err);
         }
-        this.drop(this.index.evictFor(0, this.maxBytes, key), 'evicted');
         return true;
       }),
     );
@@ -233,23 +311,44 @@ export class DiskBlobStore implements BlobStore, DiskWriterHost {
     this.assertOpen();
     return this.track(
       this.locks.run(key, async () => {
-        const rec = this.index.remove(key);
+        const { rec, committed } = this.index.remove(key);
         if (rec === undefined) return false;
-        await unlinkQuietly(this.fs, metaPath(this.layout, rec.hash));
-        await unlinkQuietly(this.fs, bodyPath(this.layout, rec.hash, rec.gen));
+        if (rec.file !== undefined) this.unlinkLater(filePath(this.layout, rec.file));
+        await committed;
         return true;
       }),
     );
   }
 
+  /** Every key, least recently used first: O(entries), for tests and tools; nothing on the request path calls it. */
   keys(): string[] {
     this.assertOpen();
-    return this.index.keys();
+    return this.index.keysByRecency();
+  }
+
+  /** Keys that start with `prefix` (a range of the sorted index): the stored variants of a URL. */
+  keysWithPrefix(prefix: string, limit?: number): string[] {
+    this.assertOpen();
+    return this.index.keysWithPrefix(prefix, limit);
+  }
+
+  /** Keys whose path (options.pathOf) starts with `prefix`, whatever their host: for purge by prefix. */
+  keysUnderPath(prefix: string): string[] {
+    this.assertOpen();
+    return this.index.keysUnderPath(prefix);
+  }
+
+  /** Keys whose metadata carries `tag` (Surrogate-Key / Cache-Groups): for purge by tag. */
+  keysWithTag(tag: string): string[] {
+    this.assertOpen();
+    return this.index.keysWithTag(tag);
   }
 
   /** Mark `key` as just used without reading it (the tiered store calls this on memory hits). */
   touch(key: string): boolean {
-    return this.index.touch(key) !== undefined;
+    if (this.closed) return false;
+    this.noteUse(key);
+    return true;
   }
 
   /** Listen for entries the store removes by itself (eviction, corruption); returns the unsubscribe. */
@@ -259,14 +358,32 @@ export class DiskBlobStore implements BlobStore, DiskWriterHost {
   }
 
   stats(): DiskBlobStoreStats {
-    return { entries: this.index.count, bytes: this.index.bytes, maxBytes: this.maxBytes, ...this.counters, openWriters: this.writers.size };
+    const s = this.index.state;
+    return { entries: s.entries, bytes: s.liveBytes, maxBytes: this.maxBytes, diskBytes: this.diskBytes(), ...this.counters, openWriters: this.writers.size };
+  }
+
+  /**
+   * The periodic work, also callable at will: apply recent uses to recency, make the segments
+   * durable, and wait for the index writes so far to be committed.
+   */
+  async flush(): Promise<void> {
+    await this.applyUses();
+    await this.segments.sync();
+    await this.index.committed();
+    await this.measureIndex();
   }
 
   async close(): Promise<void> {
     if (this.closed) return;
     this.closed = true; // commits still queued fail with blob_store_closed and clean up after themselves
+    clearInterval(this.timer);
+    this.stopping.abort();
     await Promise.all([...this.writers].map((w) => w.abort()));
     await this.settle();
+    await this.segments.sync().catch(() => undefined);
+    await this.index.flushed().catch(() => undefined);
+    await this.segments.close();
+    await this.index.close();
     await this.unlock();
   }
 
@@ -280,25 +397,152 @@ export class DiskBlobStore implements BlobStore, DiskWriterHost {
     this.writers.delete(writer);
   }
 
-  /** Forget `key` if its committed generation is still `gen`, and delete its files. */
-  private dropCorrupt(key: string, gen: string): undefined {
-    const rec = this.index.remove(key, gen);
-    if (rec !== undefined) this.drop([rec], 'corrupt');
+  // ---- space and recency -------------------------------------------------------------------
+
+  private diskBytes(): number {
+    return this.segments.allocated + this.index.state.fileBytes + allocated(this.indexBytes);
+  }
+
+  private async measureIndex(): Promise<void> {
+    this.indexBytes = await stat(this.layout.indexPath).then(
+      (st) => st.size,
+      () => 0,
+    );
+  }
+
+  /** The generation a new body goes to; a full head starts the next one. */
+  private generationFor(bytes: number, packed: boolean): number {
+    const full = this.segments.sizeOf(this.head) + this.headFileBytes;
+    if (full > 0 && full + bytes > this.options.segmentSize) {
+      this.head += 1;
+      this.headFileBytes = 0;
+    }
+    if (!packed) this.headFileBytes += bytes;
+    return this.head;
+  }
+
+  /** Evict whole generations, oldest first, until `incoming` more bytes fit. Runs one at a time. */
+  private makeRoom(incoming: number): Promise<void> {
+    const run = this.evicting.then(async () => {
+      await this.applyUses();
+      while (this.diskBytes() + incoming > this.maxBytes && !this.closed) {
+        // Every round evicts a generation after evictedUpTo and moves it on: this ends.
+        const oldest = this.oldestGeneration();
+        if (oldest === undefined || oldest > this.head) break;
+        if (oldest === this.head) {
+          // Only the head is left: start a new one so the old head can go.
+          this.head += 1;
+          this.headFileBytes = 0;
+        }
+        await this.evictGeneration(oldest);
+      }
+    });
+    this.evicting = run.catch(() => undefined);
+    return run;
+  }
+
+  private oldestGeneration(): number | undefined {
+    const fromIndex = this.index.oldestGeneration(this.evictedUpTo);
+    const segments = this.segments.generations().filter((g) => g > this.evictedUpTo);
+    const candidates = fromIndex === undefined ? segments : [fromIndex, ...segments];
+    return candidates.length === 0 ? undefined : Math.min(...candidates);
+  }
+
+  private async evictGeneration(g: number): Promise<void> {
+    const victims = this.index.generation(g);
+    for (let i = 0; i < victims.length; i++) {
+      const rec = victims[i]!;
+      if (!sameVersion(this.index.get(rec.key), rec)) continue;
+      void this.index.remove(rec.key).committed.catch(() => undefined);
+      if (rec.file !== undefined) this.unlinkLater(filePath(this.layout, rec.file));
+      this.dropped(rec.key, 'evicted');
+      if (i % 512 === 511) await new Promise((r) => setImmediate(r)); // a large generation yields to requests
+    }
+    this.evictedUpTo = Math.max(this.evictedUpTo, g);
+    await this.segments.remove(g);
+  }
+
+  private noteUse(key: string): void {
+    if (this.touched.size < MAX_TOUCHED) this.touched.add(key);
+  }
+
+  /**
+   * Move entries used since the last call to the head generation, when they are older than its
+   * newest quarter (a packed body is copied: its segment will go with its generation).
+   */
+  private async applyUses(): Promise<void> {
+    if (this.touched.size === 0) return;
+    const keys = [...this.touched];
+    this.touched.clear();
+    const oldest = this.oldestGeneration() ?? this.head;
+    const fresh = this.head - Math.floor((this.head - oldest + 1) / 4);
+    for (const key of keys) {
+      const rec = this.index.get(key);
+      if (rec === undefined || rec.g >= fresh || rec.g >= this.head) continue;
+      // No key lock: a commit may hold it and be waiting on this (makeRoom). moveUp checks the
+      // version it read is still current right before it writes, so a concurrent commit wins.
+      await this.moveUp(rec).catch(() => undefined);
+    }
+  }
+
+  private async moveUp(rec: IndexRecord): Promise<void> {
+    if (this.closed || !sameVersion(this.index.get(rec.key), rec)) return;
+    if (rec.file !== undefined) {
+      const g = this.generationFor(0, false);
+      await this.index.put({ ...rec, g, seq: this.index.nextSeq() });
+      return;
+    }
+    const found = await readRecord(this.reader, rec, { inlineReadMaxSize: Infinity, onCorrupt: () => undefined });
+    if (typeof found === 'string' || found.data === undefined) {
+      this.dropCorrupt(rec);
+      return;
+    }
+    if (!sameVersion(this.index.get(rec.key), rec)) return;
+    const g = this.generationFor(SEGMENT_HEADER_BYTES + found.data.length, true);
+    const off = await this.segments.append(g, [segmentHeader(keyHash(rec.key), found.data, rec.crc[0] ?? 0), found.data]);
+    if (sameVersion(this.index.get(rec.key), rec) && this.segments.has(g)) await this.index.put({ ...rec, g, off, seq: this.index.nextSeq() });
+  }
+
+  // ---- dropping ----------------------------------------------------------------------------
+
+  /** Forget `rec` if it is still the committed version of its key, and delete its file. */
+  private dropCorrupt(rec: IndexRecord): undefined {
+    if (!sameVersion(this.index.get(rec.key), rec)) return undefined;
+    void this.index.remove(rec.key).committed.catch(() => undefined);
+    if (rec.file !== undefined) this.unlinkLater(filePath(this.layout, rec.file));
+    this.dropped(rec.key, 'corrupt');
     return undefined;
   }
 
-  /** Delete the files of records already removed from the index, each under its key's lock. */
-  private drop(records: IndexRecord[], reason: DropReason): void {
-    for (const rec of records) {
-      this.counters[reason === 'evicted' ? 'evictions' : 'corruptDropped'] += 1;
-      for (const listener of this.dropListeners) listener(rec.key, reason);
-      const removal = this.locks.run(rec.key, async () => {
-        await unlinkQuietly(this.fs, bodyPath(this.layout, rec.hash, rec.gen));
-        // A newer version committed since owns the record file now.
-        if (this.index.peek(rec.key) === undefined) await unlinkQuietly(this.fs, metaPath(this.layout, rec.hash));
-      });
-      void this.track(removal);
+  /** For the background check: are `rec`'s bytes there and good? A bad entry is dropped as a failed read is. */
+  private async verifyRecord(rec: IndexRecord): Promise<boolean> {
+    if (rec.file !== undefined) {
+      const ok = await this.fs.stat(filePath(this.layout, rec.file)).then(
+        (st) => st.size === rec.meta.size,
+        () => false,
+      );
+      if (ok || !sameVersion(this.index.get(rec.key), rec)) return true;
+      this.dropCorrupt(rec);
+      return false;
     }
+    return readRecord(this.reader, rec, { inlineReadMaxSize: this.options.packMaxSize, onCorrupt: () => undefined, verifyAll: true }).then(
+      (found) => {
+        if (typeof found !== 'string') return true;
+        if (found === 'gone' && !sameVersion(this.index.get(rec.key), rec)) return true;
+        this.dropCorrupt(rec);
+        return false;
+      },
+      () => true,
+    );
+  }
+
+  private dropped(key: string, reason: DropReason): void {
+    this.counters[reason === 'evicted' ? 'evictions' : 'corruptDropped'] += 1;
+    for (const listener of this.dropListeners) listener(key, reason);
+  }
+
+  private unlinkLater(path: string): void {
+    void this.track(unlinkQuietly(this.fs, path));
   }
 
   private track<T>(p: Promise<T>): Promise<T> {
@@ -316,4 +560,14 @@ export class DiskBlobStore implements BlobStore, DiskWriterHost {
   private assertOpen(): void {
     if (this.closed) throw blobError(BLOB_ERROR_CODES.storeClosed, 'disk blob store is closed');
   }
+}
+
+/** Records read from LMDB are new objects every time: a version is known by its write sequence. */
+function sameVersion(a: IndexRecord | undefined, b: IndexRecord): boolean {
+  return a !== undefined && a.seq === b.seq && a.key === b.key;
+}
+
+/** What an entry's metadata is accounted (the index keeps it). */
+function metaCost(meta: StoredMeta): number {
+  return Math.ceil(estimateMetaBytes(meta) / 2);
 }

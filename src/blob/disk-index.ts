@@ -1,106 +1,340 @@
 /**
- * The disk store's in-memory index: which keys are committed, where their files are, how many
- * bytes they take, and their recency. A Map keeps insertion order, so moving a key to the end on
- * use makes the first key the least recently used: O(1) touch and eviction. Only small fixed
- * fields live here (not headers), so the index stays small for millions of entries.
+ * The disk store's index, in LMDB (one memory-mapped file, sorted keys, crash-safe commits, read
+ * by any number of processes while one writes): what is stored where, its metadata, and the
+ * secondary lists that let eviction, purge and lookups find objects without visiting every one.
  *
- * A use moves a key only when it is not among the most recent quarter already (memcached bumps
- * an item at most once a minute for the same reason): every move leaves a deleted slot in the
- * Map, and V8 rebuilds the whole table when they fill it. Moving on every hit cost 6 µs per hit
- * and stalls of 125 ms with a million keys (measured); eviction order stays LRU up to that quarter.
+ * | database  | key                                  | value                          |
+ * | --------- | ------------------------------------ | ------------------------------ |
+ * | `objects` | the cache key (UTF-8; long keys cut and hashed) | IndexRecord (msgpack) |
+ * | `byGen`   | generation u32, write sequence u48   | objects key                    |
+ * | `byPath`  | path (pathOf(key)), 0, hash8(key)     | objects key                    |
+ * | `byTag`   | tag, 0, hash8(key)                   | objects key                    |
+ * | `files`   | body file name                       | objects key                    |
+ * | `state`   | "state"                              | counters, kept in step with every commit |
+ *
+ * A change is issued to LMDB at once and kept in `pending` (read before LMDB) until LMDB has
+ * committed it, so this process sees it immediately and other processes (cluster workers, opened
+ * read-only) a few milliseconds later. Changes issued in one event turn share one transaction, and
+ * LMDB syncs committed transactions in a background thread (lmdb-js `overlappingSync`), one fsync
+ * for every batch of them: the miss path has no fsync of its own. A committed change survives a
+ * crash of the process; a power loss takes the index back to its last synced transaction, never
+ * to a half-written one.
+ *
+ * Memory: `pending` (the writes in flight, a few milliseconds' worth) and nothing per stored object; LMDB's pages
+ * are file-backed and shared by every process that maps them.
  */
+import { open, type Database, type RootDatabase } from 'lmdb';
+import type { StoredMeta } from './blob-store.js';
+import { FS_BLOCK, keyHash } from './disk-layout.js';
 
 export interface IndexRecord {
   key: string;
-  /** SHA-256 of the key: the file name stem. */
-  hash: string;
-  /** Generation of the committed body file. */
-  gen: string;
-  /** Body bytes. */
-  size: number;
-  /** Bytes of the `.meta` record file. */
-  recordBytes: number;
-  /** The index's own: its use count when the record last moved to the recent end. */
-  moved?: number;
+  /** Recency generation: the generation it was written or last moved up in. A packed body lives in segment `g`. */
+  g: number;
+  /** Write sequence: orders records within a generation. */
+  seq: number;
+  /** Offset of the packed record in segment `g`; -1 for a body in a file of its own. */
+  off: number;
+  /** Name of the body file (file bodies). */
+  file?: string;
+  /** Bytes per checksummed block. */
+  bs: number;
+  /** CRC-32 per block of the body (one block for a packed body; none for an empty one). */
+  crc: number[];
+  /** Bytes this entry is accounted: its body as stored plus a metadata estimate (stats.bytes). */
+  cost: number;
+  meta: StoredMeta;
 }
 
-export function recordCost(rec: IndexRecord): number {
-  return rec.size + rec.recordBytes;
+export interface IndexState {
+  entries: number;
+  /** Sum of `cost` over all entries. */
+  liveBytes: number;
+  /** Allocated bytes of body files. */
+  fileBytes: number;
+  /** Next write sequence number. */
+  seq: number;
+}
+
+/** Where msgpackr keeps the shared record structures in `objects`: 0xff never starts a UTF-8 key. */
+const STRUCTURES_KEY = Buffer.from([0xff, 0xff, 0xff]);
+
+/** LMDB's key limit is 1978 bytes; longer cache keys keep their first bytes (so prefix scans still find them) and a hash. */
+const MAX_KEY_BYTES = 1900;
+const CUT_KEY_BYTES = 1800;
+
+export function indexKey(key: string): Buffer {
+  const bytes = Buffer.from(key, 'utf8');
+  if (bytes.length <= MAX_KEY_BYTES) return bytes;
+  return Buffer.concat([bytes.subarray(0, CUT_KEY_BYTES), Buffer.from([0, 0]), keyHash(key)]);
+}
+
+function cut(text: string): Buffer {
+  const bytes = Buffer.from(text, 'utf8');
+  return bytes.length <= CUT_KEY_BYTES ? bytes : bytes.subarray(0, CUT_KEY_BYTES);
+}
+
+function genKey(g: number, seq: number): Buffer {
+  const b = Buffer.allocUnsafe(10);
+  b.writeUInt32BE(g, 0);
+  b.writeUIntBE(seq, 4, 6);
+  return b;
+}
+
+function taggedKey(text: string, key: string): Buffer {
+  return Buffer.concat([cut(text), Buffer.from([0]), keyHash(key).subarray(0, 8)]);
+}
+
+/** The exclusive end of a range of keys starting with `prefix` (0xff is never part of UTF-8). */
+function rangeEnd(prefix: Buffer): Buffer {
+  return Buffer.concat([prefix, Buffer.from([0xff])]);
+}
+
+export function fileBytesOf(rec: IndexRecord | undefined): number {
+  return rec?.file === undefined ? 0 : Math.ceil(rec.meta.size / FS_BLOCK) * FS_BLOCK;
+}
+
+type Op = { rec: IndexRecord | null };
+
+export interface DiskIndexOptions {
+  path: string;
+  readOnly: boolean;
+  /** The path a key belongs to, for keysUnderPath (the edge: the URL path without host and query). */
+  pathOf: (key: string) => string;
 }
 
 export class DiskIndex {
-  private readonly map = new Map<string, IndexRecord>();
-  /** Sum of recordCost over all records. */
-  bytes = 0;
-  /** Moves to the recent end so far (inserts and uses). */
-  private moves = 0;
+  /** Changes issued and not yet committed by LMDB: what this process reads before LMDB. */
+  private readonly pending = new Map<string, Op>();
+  /** Counters of what the index holds with every change issued. */
+  readonly state: IndexState;
 
-  get count(): number {
-    return this.map.size;
+  private constructor(
+    private readonly env: RootDatabase,
+    private readonly objects: Database<IndexRecord, Buffer>,
+    private readonly byGen: Database<Buffer, Buffer>,
+    private readonly byPath: Database<Buffer, Buffer>,
+    private readonly byTag: Database<Buffer, Buffer>,
+    private readonly files: Database<Buffer, Buffer>,
+    private readonly stateDb: Database<IndexState, string>,
+    private readonly pathOf: (key: string) => string,
+  ) {
+    const saved = stateDb.get('state');
+    this.state = saved === undefined ? { entries: 0, liveBytes: 0, fileBytes: 0, seq: 0 } : { ...saved };
   }
 
-  peek(key: string): IndexRecord | undefined {
-    return this.map.get(key);
+  static open(options: DiskIndexOptions): DiskIndex {
+    // separateFlushed: a write's promise resolves once committed (in the page cache: a crash of this
+    // process keeps it), not after the fsync, which LMDB runs in the background (overlappingSync).
+    const env = open({ path: options.path, noSubdir: true, maxDbs: 8, readOnly: options.readOnly, encoding: 'msgpack', separateFlushed: true });
+    const binary = { keyEncoding: 'binary', encoding: 'binary' } as const;
+    return new DiskIndex(
+      env,
+      // Shared structures: a record's field names are stored once for all records, not in each.
+      env.openDB<IndexRecord, Buffer>('objects', { keyEncoding: 'binary', encoding: 'msgpack', sharedStructuresKey: STRUCTURES_KEY }),
+      env.openDB<Buffer, Buffer>('byGen', binary),
+      env.openDB<Buffer, Buffer>('byPath', binary),
+      env.openDB<Buffer, Buffer>('byTag', binary),
+      env.openDB<Buffer, Buffer>('files', binary),
+      env.openDB<IndexState, string>('state', { encoding: 'msgpack' }),
+      options.pathOf,
+    );
   }
 
-  /** Look up and mark as recently used (moved to the recent end unless in its newest quarter already). */
-  touch(key: string): IndexRecord | undefined {
-    const rec = this.map.get(key);
-    if (rec !== undefined && this.moves - (rec.moved ?? -Infinity) > this.map.size >> 2) {
-      this.map.delete(key);
-      this.map.set(key, rec);
-      rec.moved = ++this.moves;
-    }
-    return rec;
+  get pendingCount(): number {
+    return this.pending.size;
   }
 
-  /** Insert as most recently used, replacing (and returning) any record for the same key. */
-  set(rec: IndexRecord): IndexRecord | undefined {
-    const old = this.remove(rec.key);
-    this.map.set(rec.key, rec);
-    rec.moved = ++this.moves;
-    this.bytes += recordCost(rec);
-    return old;
+  /** The current record of `key` (pending changes first), or undefined. */
+  get(key: string): IndexRecord | undefined {
+    const op = this.pending.get(key);
+    if (op !== undefined) return op.rec ?? undefined;
+    return this.committedRecord(indexKey(key), key);
   }
 
-  /** Replace a record in place, keeping its recency (metadata refresh). */
-  replace(rec: IndexRecord): void {
-    const old = this.map.get(rec.key);
-    if (old === undefined) return;
-    this.bytes += recordCost(rec) - recordCost(old);
-    rec.moved = old.moved;
-    this.map.set(rec.key, rec);
+  private committedRecord(ikey: Buffer, key?: string): IndexRecord | undefined {
+    const rec = this.objects.get(ikey);
+    return rec === undefined || (key !== undefined && rec.key !== key) ? undefined : rec;
   }
 
-  /** Remove `key` (only if its generation is `gen`, when given). */
-  remove(key: string, gen?: string): IndexRecord | undefined {
-    const rec = this.map.get(key);
-    if (rec === undefined || (gen !== undefined && rec.gen !== gen)) return undefined;
-    this.map.delete(key);
-    this.bytes -= recordCost(rec);
-    return rec;
+  /** The record a secondary list points at, if it is still current. */
+  private current(ikey: Buffer): IndexRecord | undefined {
+    const committed = this.committedRecord(Buffer.from(ikey));
+    if (committed === undefined) return undefined;
+    const op = this.pending.get(committed.key);
+    return op === undefined ? committed : (op.rec ?? undefined);
+  }
+
+  nextSeq(): number {
+    return this.state.seq++;
   }
 
   /**
-   * Remove least recently used records, never `keepKey`, until `bytes + incoming <= limit`.
-   * Returns the removed records; the caller deletes their files.
+   * Insert or replace `rec`: visible in this process at once; the promise resolves when LMDB has
+   * committed it (visible to other processes, and surviving a crash of this one).
    */
-  evictFor(incoming: number, limit: number, keepKey?: string): IndexRecord[] {
-    const victims: IndexRecord[] = [];
-    if (this.bytes + incoming <= limit) return victims;
-    let freed = 0;
-    for (const rec of this.map.values()) {
-      if (rec.key === keepKey) continue;
-      victims.push(rec);
-      freed += recordCost(rec);
-      if (this.bytes + incoming - freed <= limit) break;
-    }
-    for (const v of victims) this.remove(v.key);
-    return victims;
+  put(rec: IndexRecord): Promise<void> {
+    const old = this.get(rec.key);
+    this.state.entries += old === undefined ? 1 : 0;
+    this.state.liveBytes += rec.cost - (old?.cost ?? 0);
+    this.state.fileBytes += fileBytesOf(rec) - fileBytesOf(old);
+    return this.write(rec.key, old, rec);
   }
 
-  keys(): string[] {
-    return [...this.map.keys()];
+  /** Remove `key`; returns the record removed and when the removal is committed. */
+  remove(key: string): { rec: IndexRecord | undefined; committed: Promise<void> } {
+    const old = this.get(key);
+    if (old === undefined) return { rec: undefined, committed: Promise.resolve() };
+    this.state.entries -= 1;
+    this.state.liveBytes -= old.cost;
+    this.state.fileBytes -= fileBytesOf(old);
+    return { rec: old, committed: this.write(key, old, null) };
+  }
+
+  /**
+   * Replace `old` (the current record, pending or committed) by `rec` (null: remove) in every
+   * database, with the counters. Writes issued in one event turn share one LMDB transaction, in
+   * order, so a key's changes land as they were made; LMDB syncs them in the background.
+   */
+  private write(key: string, old: IndexRecord | undefined, rec: IndexRecord | null): Promise<void> {
+    const ikey = indexKey(key);
+    const op: Op = { rec };
+    this.pending.set(key, op);
+    if (old !== undefined) {
+      void this.byGen.remove(genKey(old.g, old.seq));
+      if (rec === null) void this.byPath.remove(taggedKey(this.pathOf(old.key), old.key));
+      for (const tag of old.meta.tags ?? []) if (rec === null || !(rec.meta.tags ?? []).includes(tag)) void this.byTag.remove(taggedKey(tag, old.key));
+      if (old.file !== undefined && old.file !== rec?.file) void this.files.remove(Buffer.from(old.file));
+    }
+    let done: Promise<unknown>;
+    if (rec === null) {
+      done = this.objects.remove(ikey);
+    } else {
+      done = this.objects.put(ikey, rec);
+      void this.byGen.put(genKey(rec.g, rec.seq), ikey);
+      if (old === undefined) void this.byPath.put(taggedKey(this.pathOf(rec.key), rec.key), ikey);
+      for (const tag of rec.meta.tags ?? []) if (!(old?.meta.tags ?? []).includes(tag)) void this.byTag.put(taggedKey(tag, rec.key), ikey);
+      if (rec.file !== undefined && rec.file !== old?.file) void this.files.put(Buffer.from(rec.file), ikey);
+    }
+    done = this.stateDb.put('state', { ...this.state });
+    const forget = () => {
+      if (this.pending.get(key) === op) this.pending.delete(key);
+    };
+    return done.then(forget, (err: unknown) => {
+      forget();
+      throw err;
+    });
+  }
+
+  /** Resolves when every write issued so far is committed. */
+  committed(): Promise<void> {
+    return Promise.resolve(this.env.committed).then(() => undefined);
+  }
+
+  /** Resolves when every write issued so far is on the disk (LMDB's own sync). */
+  flushed(): Promise<void> {
+    return Promise.resolve(this.env.flushed).then(() => undefined);
+  }
+
+  /** The oldest generation after `after` that any committed or pending record is listed in (committed lists may name records moved since). */
+  oldestGeneration(after = 0): number | undefined {
+    let oldest: number | undefined;
+    for (const key of this.byGen.getKeys({ start: genKey(after + 1, 0), limit: 1 })) oldest = key.readUInt32BE(0);
+    for (const op of this.pending.values()) if (op.rec !== null && op.rec.g > after && (oldest === undefined || op.rec.g < oldest)) oldest = op.rec.g;
+    return oldest;
+  }
+
+  newestGeneration(): number {
+    let newest = 0;
+    for (const key of this.byGen.getKeys({ reverse: true, limit: 1 })) newest = key.readUInt32BE(0);
+    for (const op of this.pending.values()) if (op.rec !== null && op.rec.g > newest) newest = op.rec.g;
+    return newest;
+  }
+
+  /** The records currently in generation `g`, committed and pending. */
+  generation(g: number): IndexRecord[] {
+    const out: IndexRecord[] = [];
+    const seen = new Set<string>();
+    for (const { value } of this.byGen.getRange({ start: genKey(g, 0), end: genKey(g + 1, 0) })) {
+      const rec = this.current(value);
+      if (rec !== undefined && rec.g === g && !seen.has(rec.key)) {
+        seen.add(rec.key);
+        out.push(rec);
+      }
+    }
+    for (const op of this.pending.values()) if (op.rec !== null && op.rec.g === g && !seen.has(op.rec.key)) out.push(op.rec);
+    return out;
+  }
+
+  /** Keys starting with `prefix`, in key order for committed ones (a range of the sorted index). */
+  keysWithPrefix(prefix: string, limit = Infinity): string[] {
+    const start = Buffer.from(prefix, 'utf8');
+    const out = new Set<string>();
+    for (const { value } of this.objects.getRange({ start, end: rangeEnd(start) })) {
+      if (out.size >= limit) break;
+      const op = this.pending.get(value.key);
+      if (value.key.startsWith(prefix) && (op === undefined || op.rec !== null)) out.add(value.key);
+    }
+    for (const [key, op] of this.pending) if (op.rec !== null && key.startsWith(prefix) && out.size < limit) out.add(key);
+    return [...out];
+  }
+
+  /** Keys whose path (pathOf) starts with `prefix`, host-independent: purge by prefix. */
+  keysUnderPath(prefix: string): string[] {
+    return this.listed(this.byPath, prefix, (key) => this.pathOf(key).startsWith(prefix), true);
+  }
+
+  /** Keys whose metadata carries `tag` (Surrogate-Key): purge by tag. */
+  keysWithTag(tag: string): string[] {
+    return this.listed(this.byTag, tag, (key) => (this.get(key)?.meta.tags ?? []).includes(tag), false);
+  }
+
+  private listed(db: Database<Buffer, Buffer>, text: string, matches: (key: string) => boolean, isPrefix: boolean): string[] {
+    const start = cut(text);
+    const end = isPrefix ? rangeEnd(start) : Buffer.concat([start, Buffer.from([1])]);
+    const out = new Set<string>();
+    for (const { value } of db.getRange({ start, end })) {
+      const rec = this.current(value);
+      if (rec !== undefined && matches(rec.key)) out.add(rec.key);
+    }
+    for (const [key, op] of this.pending) if (op.rec !== null && matches(key)) out.add(key);
+    return [...out];
+  }
+
+  /** The record whose body file is `name`, if any. */
+  byFile(name: string): IndexRecord | undefined {
+    const ikey = this.files.get(Buffer.from(name));
+    const rec = ikey === undefined ? undefined : this.current(ikey);
+    if (rec?.file === name) return rec;
+    for (const op of this.pending.values()) if (op.rec?.file === name) return op.rec;
+    return undefined;
+  }
+
+  /** Every key, least recently used first (O(entries): for tests and tools, never on a request). */
+  keysByRecency(): string[] {
+    const recs = new Map<string, IndexRecord>();
+    for (const { value } of this.byGen.getRange({})) {
+      const rec = this.current(value);
+      if (rec !== undefined) recs.set(rec.key, rec);
+    }
+    for (const op of this.pending.values()) if (op.rec !== null) recs.set(op.rec.key, op.rec);
+    return [...recs.values()].sort((a, b) => a.g - b.g || a.seq - b.seq).map((r) => r.key);
+  }
+
+  /** Committed records in key order, `after` excluded, at most `limit` (the background check walks with it). */
+  scan(after: Buffer | undefined, limit: number): { records: IndexRecord[]; last: Buffer | undefined } {
+    const records: IndexRecord[] = [];
+    let last: Buffer | undefined;
+    for (const { key, value } of this.objects.getRange(after === undefined ? { limit } : { start: after, limit: limit + 1 })) {
+      if ((after !== undefined && key.equals(after)) || key.equals(STRUCTURES_KEY)) continue;
+      if (records.length >= limit) break;
+      records.push(value);
+      last = Buffer.from(key);
+    }
+    return { records, last };
+  }
+
+  async close(): Promise<void> {
+    await this.env.close();
   }
 }
-

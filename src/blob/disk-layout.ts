@@ -1,136 +1,122 @@
 /**
- * The on-disk format of the disk blob store (format version 1):
+ * The on-disk format of the disk blob store, version 2:
  *
  * ```
- * <dir>/LOCK                              owner pid (see disk-fs.ts)
- * <dir>/tmp/                              bodies and records being written; wiped at open
- * <dir>/v1/<aa>/<hash>.meta               the record: JSON below; its rename is the commit point
- * <dir>/v1/<aa>/<hash>.<gen>.body         the raw body bytes
+ * <dir>/LOCK                          owner pid (see disk-fs.ts); the one process that writes
+ * <dir>/tmp/                          bodies of large objects being written; wiped at open
+ * <dir>/v2/index.lmdb                 the index (LMDB, see disk-index.ts); `index.lmdb-lock` beside it
+ * <dir>/v2/seg/<generation>.seg       packed small objects, appended in generation order
+ * <dir>/v2/files/<aa>/<hash>.<gen>    a large object's body, one file each
  * ```
  *
- * `<hash>` is the lower-case hex SHA-256 of the cache key (keys are arbitrary strings, file names
- * are not), `<aa>` its first two characters, `<gen>` 16 random hex characters chosen per commit,
- * so a new version never overwrites the body an in-flight reader has open, and a body left by a
- * crash between the two renames is recognisable as unreferenced.
+ * A segment holds records back to back, each a 24-byte header and the body:
  *
- * The record: `{ "format": "anycdn-blob", "version": 1, "body": "<hash>.<gen>.body",
- * "blockSize": 262144, "blockCrc32": [..], "meta": StoredMeta }`, with one CRC-32 per block of
- * the body (the last block may be short), so every read, ranged or not, is verified block by block
- * before a byte of it is served. Readers accept this version; a later version adds a case to
- * `decodeRecord` and keeps this one.
+ * ```
+ * magic u32 "ACS2" | body length u32 | first 8 bytes of SHA-256(key) | CRC-32 of the body u32 | CRC-32 of the 20 bytes before u32
+ * ```
+ *
+ * so a read can tell that the bytes at an offset are the body of this key, whole, before serving
+ * any of them. Large files keep one CRC-32 per block in the index. `<hash>` is the hex SHA-256 of
+ * the key, `<gen>` 16 random hex characters per write, so a new version never overwrites a body a
+ * reader has open.
+ *
+ * Version 1 (one `.meta` JSON record and one body file per object under `<dir>/v1/`) is not read:
+ * a cache is not the source of truth, so a folder of version 1 is discarded at open (in the
+ * background) and the edge fills the new one.
  */
 import { createHash, randomBytes } from 'node:crypto';
 import { join } from 'node:path';
-import { BLOB_META_VERSION, type StoredMeta } from './blob-store.js';
+import { crc32 } from 'node:zlib';
 
-export const DISK_FORMAT = 'anycdn-blob';
-export const DISK_FORMAT_VERSION = 1;
-
-export interface DiskRecord {
-  version: number;
-  /** File name of the body, in the same directory as the record. */
-  body: string;
-  blockSize: number;
-  blockCrc32: number[];
-  meta: StoredMeta;
-}
+export const DISK_FORMAT_VERSION = 2;
+/** What a file system block costs at least: the unit a file's size is rounded up to in accounting. */
+export const FS_BLOCK = 4096;
+export const SEGMENT_HEADER_BYTES = 24;
+const SEGMENT_MAGIC = 0x41435332; // "ACS2"
 
 export interface DiskLayout {
   root: string;
   tmpDir: string;
   dataDir: string;
+  indexPath: string;
+  segmentDir: string;
+  fileDir: string;
+  /** Where earlier formats lived: discarded at open. */
+  oldDataDirs: string[];
 }
 
 export function layoutOf(root: string): DiskLayout {
-  return { root, tmpDir: join(root, 'tmp'), dataDir: join(root, `v${DISK_FORMAT_VERSION}`) };
+  const dataDir = join(root, `v${DISK_FORMAT_VERSION}`);
+  return {
+    root,
+    tmpDir: join(root, 'tmp'),
+    dataDir,
+    indexPath: join(dataDir, 'index.lmdb'),
+    segmentDir: join(dataDir, 'seg'),
+    fileDir: join(dataDir, 'files'),
+    oldDataDirs: [join(root, 'v1')],
+  };
 }
 
-export function hashKey(key: string): string {
-  return createHash('sha256').update(key, 'utf8').digest('hex');
+export function keyHash(key: string): Buffer {
+  return createHash('sha256').update(key, 'utf8').digest();
 }
 
-export function newGeneration(): string {
+export function newFileGeneration(): string {
   return randomBytes(8).toString('hex');
 }
 
-export function shardDir(layout: DiskLayout, hash: string): string {
-  return join(layout.dataDir, hash.slice(0, 2));
+export function segmentName(generation: number): string {
+  return `${String(generation).padStart(10, '0')}.seg`;
 }
 
-export function metaPath(layout: DiskLayout, hash: string): string {
-  return join(shardDir(layout, hash), `${hash}.meta`);
+export const SEGMENT_FILE = /^(\d{10})\.seg$/;
+
+export function segmentPath(layout: DiskLayout, generation: number): string {
+  return join(layout.segmentDir, segmentName(generation));
 }
 
-export function bodyName(hash: string, gen: string): string {
-  return `${hash}.${gen}.body`;
+export function fileName(hash: Buffer, gen: string): string {
+  return `${hash.toString('hex')}.${gen}`;
 }
 
-export function bodyPath(layout: DiskLayout, hash: string, gen: string): string {
-  return join(shardDir(layout, hash), bodyName(hash, gen));
+export const BODY_FILE = /^([0-9a-f]{64})\.([0-9a-f]{16})$/;
+
+export function filePath(layout: DiskLayout, name: string): string {
+  return join(layout.fileDir, name.slice(0, 2), name);
 }
 
-export const META_FILE = /^([0-9a-f]{64})\.meta$/;
-export const BODY_FILE = /^([0-9a-f]{64})\.([0-9a-f]{16})\.body$/;
-
-export function encodeRecord(rec: DiskRecord): Buffer {
-  const { version, body, blockSize, blockCrc32, meta } = rec;
-  return Buffer.from(JSON.stringify({ format: DISK_FORMAT, version, body, blockSize, blockCrc32, meta }), 'utf8');
+/** Bytes a file of `size` bytes occupies on a file system of 4 KiB blocks. */
+export function allocated(size: number): number {
+  return Math.ceil(size / FS_BLOCK) * FS_BLOCK;
 }
 
 export function blockCount(size: number, blockSize: number): number {
   return Math.ceil(size / blockSize);
 }
 
+/** The header that precedes a body in a segment. */
+export function segmentHeader(hash: Buffer, body: Uint8Array, bodyCrc = crc32(body)): Buffer {
+  const h = Buffer.allocUnsafe(SEGMENT_HEADER_BYTES);
+  h.writeUInt32BE(SEGMENT_MAGIC, 0);
+  h.writeUInt32BE(body.byteLength, 4);
+  hash.copy(h, 8, 0, 8);
+  h.writeUInt32BE(bodyCrc, 16);
+  h.writeUInt32BE(crc32(h.subarray(0, 20)), 20);
+  return h;
+}
+
 /**
- * Parse and check a record read from `<hash>.meta`. Returns the record, or a string saying why it
- * cannot be trusted (the caller drops the entry and names the reason in its log).
+ * Check a record read from a segment (header and body) against what the index says: the header is
+ * intact and names this key and length, and the body matches its CRC. `verifyBody: false` skips
+ * the body CRC (a location already verified in this process). Returns the body, or why not.
  */
-export function decodeRecord(text: string, hash: string): DiskRecord | string {
-  let raw: unknown;
-  try {
-    raw = JSON.parse(text);
-  } catch {
-    return 'record is not JSON';
-  }
-  if (!isObject(raw) || raw['format'] !== DISK_FORMAT) return 'not an anycdn-blob record';
-  if (raw['version'] !== 1) return `unsupported record version ${String(raw['version'])}`;
-  const { body, blockSize, blockCrc32 } = raw;
-  const meta = checkMeta(raw['meta']);
-  if (typeof meta === 'string') return meta;
-  const bodyMatch = typeof body === 'string' ? BODY_FILE.exec(body) : null;
-  if (bodyMatch === null || bodyMatch[1] !== hash) return 'body file name does not match the record';
-  if (!isCount(blockSize) || blockSize === 0) return 'bad blockSize';
-  if (!Array.isArray(blockCrc32) || blockCrc32.length !== blockCount(meta.size, blockSize)) return 'bad block checksums';
-  if (!blockCrc32.every((c) => isCount(c) && c <= 0xffffffff)) return 'bad block checksums';
-  if (hashKey(meta.key) !== hash) return 'key does not hash to the file name';
-  return { version: 1, body: body as string, blockSize, blockCrc32: blockCrc32 as number[], meta };
-}
-
-function checkMeta(m: unknown): StoredMeta | string {
-  if (!isObject(m)) return 'meta missing';
-  if (m['version'] !== BLOB_META_VERSION) return `unsupported meta version ${String(m['version'])}`;
-  if (typeof m['key'] !== 'string') return 'meta.key missing';
-  for (const f of ['size', 'status'] as const) {
-    if (!isCount(m[f])) return `meta.${f} is not a non-negative integer`;
-  }
-  for (const f of ['requestTime', 'responseTime', 'storedAt'] as const) {
-    if (typeof m[f] !== 'number' || !Number.isFinite(m[f])) return `meta.${f} is not a number`;
-  }
-  const headers = m['headers'];
-  if (!Array.isArray(headers) || !headers.every((h) => Array.isArray(h) && h.length === 2 && h.every((s) => typeof s === 'string'))) {
-    return 'meta.headers malformed';
-  }
-  const sha = m['sha256'];
-  if (sha !== undefined && (typeof sha !== 'string' || !/^[0-9a-f]{64}$/.test(sha))) return 'meta.sha256 malformed';
-  const tags = m['tags'];
-  if (tags !== undefined && (!Array.isArray(tags) || !tags.every((t) => typeof t === 'string'))) return 'meta.tags malformed';
-  return m as unknown as StoredMeta;
-}
-
-function isObject(v: unknown): v is Record<string, unknown> {
-  return typeof v === 'object' && v !== null && !Array.isArray(v);
-}
-
-function isCount(v: unknown): v is number {
-  return typeof v === 'number' && Number.isSafeInteger(v) && v >= 0;
+export function checkSegmentRecord(record: Buffer, hash: Buffer, size: number, bodyCrc: number, verifyBody: boolean): Buffer | string {
+  if (record.length !== SEGMENT_HEADER_BYTES + size) return `short read (${record.length} of ${SEGMENT_HEADER_BYTES + size} bytes)`;
+  if (record.readUInt32BE(0) !== SEGMENT_MAGIC || crc32(record.subarray(0, 20)) !== record.readUInt32BE(20)) return 'segment header damaged';
+  if (record.readUInt32BE(4) !== size || record.compare(hash, 0, 8, 8, 16) !== 0) return 'segment record belongs to another object';
+  if (record.readUInt32BE(16) !== bodyCrc) return 'segment record is another version';
+  const body = record.subarray(SEGMENT_HEADER_BYTES);
+  if (verifyBody && crc32(body) !== bodyCrc) return 'body fails its checksum';
+  return body;
 }

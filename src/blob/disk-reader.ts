@@ -1,17 +1,14 @@
 /**
- * Reading bodies from the disk store, verified: every block is checked against the CRC-32 kept in
- * its record before any byte of it is handed out, so a body altered on disk (bit rot, a truncating
+ * Reading body files of the disk store, verified: every block is checked against the CRC-32 kept in
+ * the index before any byte of it is handed out, so a body altered on disk (bit rot, a truncating
  * crash, a stray write) is never served. A stream that meets a bad block fails with `blob_corrupt`
  * instead of emitting it, and tells the store to drop the entry.
  */
 import { Readable } from 'node:stream';
 import { crc32 } from 'node:zlib';
 import type { FileHandle } from 'node:fs/promises';
-import { BLOB_ERROR_CODES, blobError, checkRange, type BlobEntry, type ByteRange } from './blob-store.js';
-import { bufferEntry } from './buffer-entry.js';
+import { BLOB_ERROR_CODES, blobError, type ByteRange } from './blob-store.js';
 import { errnoCode, type DiskFs } from './disk-fs.js';
-import type { IndexRecord } from './disk-index.js';
-import { bodyPath, decodeRecord, metaPath, type DiskLayout } from './disk-layout.js';
 
 export interface VerifiedBody {
   path: string;
@@ -116,66 +113,4 @@ class VerifiedBodyStream extends Readable {
       () => callback(err),
     );
   }
-}
-
-export interface ReadContext {
-  fs: DiskFs;
-  layout: DiskLayout;
-  inlineReadMaxSize: number;
-  /** Is `rec` still the committed version of its key? */
-  isCurrent(rec: IndexRecord): boolean;
-  /** Forget `key` if its committed generation is `gen`, and delete its files. */
-  dropCorrupt(key: string, gen: string): undefined;
-}
-
-/**
- * Read the entry `rec` names: its record, and for small bodies the bytes (read at the same time as
- * the record: the index knows the generation). 'retry' when a concurrent commit or removal moved
- * the files underneath; undefined (after dropping the entry) when something fails its check.
- */
-export async function readEntry(ctx: ReadContext, rec: IndexRecord): Promise<BlobEntry | undefined | 'retry'> {
-  const inline = rec.size <= ctx.inlineReadMaxSize;
-  // Small bodies: read record and body at once (the index knows the body's generation).
-  const bodyRead = inline ? ctx.fs.readFile(bodyPath(ctx.layout, rec.hash, rec.gen)).catch((err: unknown) => err) : undefined;
-  let text: string;
-  try {
-    text = (await ctx.fs.readFile(metaPath(ctx.layout, rec.hash), 'utf8')) as string;
-  } catch (err) {
-    await bodyRead;
-    if (errnoCode(err) !== 'ENOENT') throw err;
-    return ctx.isCurrent(rec) ? ctx.dropCorrupt(rec.key, rec.gen) : 'retry';
-  }
-  const record = decodeRecord(text, rec.hash);
-  if (typeof record === 'string') {
-    await bodyRead;
-    return ctx.dropCorrupt(rec.key, rec.gen);
-  }
-  // The record file is replaced atomically and only after its body is in place, so whatever
-  // version it names (possibly one committed after the index lookup) is complete and servable.
-  const gen = record.body.slice(65, 81);
-  const { blockSize, blockCrc32, meta } = record;
-  const body: VerifiedBody = { path: bodyPath(ctx.layout, rec.hash, gen), size: meta.size, blockSize, blockCrc32 };
-  if (bodyRead !== undefined && gen === rec.gen) {
-    const data = await bodyRead;
-    if (!Buffer.isBuffer(data)) {
-      if (errnoCode(data) === 'ENOENT') return 'retry';
-      throw data;
-    }
-    if (!verifyWhole(data, body)) return ctx.dropCorrupt(rec.key, gen);
-    return bufferEntry(meta, data);
-  }
-  await bodyRead;
-  if (meta.size <= ctx.inlineReadMaxSize) {
-    const data = await readVerified(ctx.fs, body);
-    if (data === 'gone') return 'retry';
-    if (data === 'corrupt') return ctx.dropCorrupt(rec.key, gen);
-    return bufferEntry(meta, data);
-  }
-  return {
-    meta,
-    open: (range) => {
-      if (range !== undefined) checkRange(range, body.size);
-      return openVerified(ctx.fs, body, range, () => void ctx.dropCorrupt(rec.key, gen));
-    },
-  };
 }

@@ -1,9 +1,11 @@
 /**
- * One in-progress write to the disk store. Bytes stream into a temp file under `<dir>/tmp/` while
- * their SHA-256 and per-block CRC-32s are computed; commit fsyncs and closes the file and hands it
- * to the store, which renames it into place and writes the record (the commit point). Any failure
- * (ENOSPC, EIO, a size limit) aborts the write: the temp file is removed, the error is a CdnError
- * (`blob_not_stored` for I/O, with the errno as `cause`), and nothing else is affected.
+ * One in-progress write to the disk store. Bytes are hashed (SHA-256) and checksummed (CRC-32
+ * per block) as they come. A body that stays within `packMaxSize` is held in memory and packed
+ * into a segment at commit; a larger one (announced or grown past it) streams into a temp file
+ * under `<dir>/tmp/`, which the commit renames into place. Nothing is fsynced here: the store's
+ * periodic sync orders durability (disk-blob-store.ts). Any failure (ENOSPC, EIO, a size limit)
+ * aborts the write: the temp file is removed, the error is a CdnError (`blob_not_stored` for I/O,
+ * with the errno as `cause`), and nothing else is affected.
  */
 import { createHash, type Hash } from 'node:crypto';
 import type { FileHandle } from 'node:fs/promises';
@@ -12,9 +14,10 @@ import { isCdnError } from '../errors.js';
 import { BLOB_ERROR_CODES, blobError, type BlobWriter, type BodyFile, type CommitMeta, type StoredMeta } from './blob-store.js';
 import { unlinkQuietly, type DiskFs } from './disk-fs.js';
 
-/** A finished temp body, ready to be placed. */
+/** A finished body, ready to be placed: in memory (packed) or in a temp file. */
 export interface WrittenBody {
-  tmpPath: string;
+  data: Buffer | undefined;
+  tmpPath: string | undefined;
   size: number;
   sha256: string;
   blockSize: number;
@@ -24,7 +27,9 @@ export interface WrittenBody {
 /** What a writer needs from its store. */
 export interface DiskWriterHost {
   fs: DiskFs;
-  /** Rename the body into place and write its record; throws on failure (the body is cleaned up). */
+  /** A fresh temp file path. */
+  tempPath(): string;
+  /** Make the body the committed version of `key`; throws on failure (a temp file is cleaned up by the writer). */
   place(key: string, body: WrittenBody, meta: CommitMeta): Promise<StoredMeta>;
   /** Count an I/O failure (stats.storeErrors). */
   ioFailed(): void;
@@ -36,9 +41,30 @@ export interface DiskWriterLimits {
   maxEntrySize: number;
   expectedSize: number | undefined;
   blockSize: number;
+  /** Bodies up to this size are packed into a segment; larger ones get a file. */
+  packMaxSize: number;
 }
 
 type State = 'open' | 'committing' | 'done';
+
+/** A read-back view: memory until the body moves to a file, then its own reference to the read handle. */
+interface ReadBackView {
+  handle: SharedHandle | undefined;
+  closed: boolean;
+}
+
+/** A file handle shared by the writer and its read-back views, closed when the last lets go. */
+class SharedHandle {
+  private refs = 1;
+  constructor(readonly fh: FileHandle) {}
+  retain(): this {
+    this.refs += 1;
+    return this;
+  }
+  async release(): Promise<void> {
+    if (--this.refs === 0) await this.fh.close().catch(() => undefined);
+  }
+}
 
 export class DiskBlobWriter implements BlobWriter {
   private state: State = 'open';
@@ -48,19 +74,27 @@ export class DiskBlobWriter implements BlobWriter {
   private readonly crcs: number[] = [];
   private blockCrc = 0;
   private blockFill = 0;
+  /** The body while it is held in memory (undefined once in a file). */
+  private chunks: Buffer[] | undefined = [];
+  private tmpPath: string | undefined;
+  private fh: FileHandle | undefined;
+  /** For read-back views: a read handle on the temp file once there is one. */
+  private readHandle: SharedHandle | undefined;
+  /** The whole body once packed at commit, for read-back views made before. */
+  private packed: Buffer | undefined;
+  private readonly views = new Set<ReadBackView>();
 
   private constructor(
     private readonly host: DiskWriterHost,
     readonly key: string,
-    readonly tmpPath: string,
-    private fh: FileHandle | undefined,
     private readonly limits: DiskWriterLimits,
   ) {}
 
-  /** Create the temp file; I/O errors propagate (the store turns them into "not stored"). */
-  static async create(host: DiskWriterHost, key: string, tmpPath: string, limits: DiskWriterLimits): Promise<DiskBlobWriter> {
-    const fh = await host.fs.open(tmpPath, 'wx');
-    return new DiskBlobWriter(host, key, tmpPath, fh, limits);
+  /** Create the writer; a body announced larger than packMaxSize gets its temp file now (I/O errors propagate). */
+  static async create(host: DiskWriterHost, key: string, limits: DiskWriterLimits): Promise<DiskBlobWriter> {
+    const writer = new DiskBlobWriter(host, key, limits);
+    if (limits.expectedSize !== undefined && limits.expectedSize > limits.packMaxSize) await writer.toFile();
+    return writer;
   }
 
   write(chunk: Uint8Array): Promise<void> {
@@ -81,8 +115,9 @@ export class DiskBlobWriter implements BlobWriter {
       throw blobError(BLOB_ERROR_CODES.sizeMismatch, `more than the announced ${this.limits.expectedSize} bytes`);
     }
     try {
-      let off = 0;
-      while (off < chunk.byteLength) off += (await this.fh!.write(chunk, off, chunk.byteLength - off)).bytesWritten;
+      if (this.chunks !== undefined && total > this.limits.packMaxSize) await this.toFile();
+      if (this.chunks !== undefined) this.chunks.push(Buffer.from(chunk.buffer, chunk.byteOffset, chunk.byteLength));
+      else await writeAll(this.fh!, chunk);
     } catch (err) {
       if (this.state !== 'open') throw blobError(BLOB_ERROR_CODES.writerClosed, 'writer aborted during write');
       throw await this.fail(err);
@@ -90,6 +125,18 @@ export class DiskBlobWriter implements BlobWriter {
     this.written = total;
     this.hash.update(chunk);
     this.updateCrcs(chunk);
+  }
+
+  /** Move the body from memory into a temp file (it outgrew packing, or was announced large). */
+  private async toFile(): Promise<void> {
+    const path = this.host.tempPath();
+    this.tmpPath = path;
+    this.fh = await this.host.fs.open(path, 'wx');
+    this.readHandle = new SharedHandle(await this.host.fs.open(path, 'r'));
+    for (const view of this.views) view.handle ??= this.readHandle.retain();
+    const held = this.chunks ?? [];
+    this.chunks = undefined;
+    for (const chunk of held) await writeAll(this.fh, chunk);
   }
 
   private updateCrcs(chunk: Uint8Array): void {
@@ -113,21 +160,14 @@ export class DiskBlobWriter implements BlobWriter {
     if (this.state !== 'open') throw blobError(BLOB_ERROR_CODES.writerClosed, 'commit after commit or abort');
     this.state = 'committing';
     if (this.blockFill > 0) this.crcs.push(this.blockCrc);
-    const body: WrittenBody = {
-      tmpPath: this.tmpPath,
-      size: this.written,
-      sha256: this.hash.digest('hex'),
-      blockSize: this.limits.blockSize,
-      blockCrc32: this.crcs,
-    };
+    const data = this.chunks === undefined ? undefined : Buffer.concat(this.chunks, this.written);
+    this.packed = data;
+    this.chunks = undefined;
+    const body: WrittenBody = { data, tmpPath: this.tmpPath, size: this.written, sha256: this.hash.digest('hex'), blockSize: this.limits.blockSize, blockCrc32: this.crcs };
     try {
-      const fh = this.fh!;
+      const fh = this.fh;
       this.fh = undefined;
-      try {
-        await fh.sync();
-      } finally {
-        await fh.close();
-      }
+      await fh?.close();
       return await this.host.place(this.key, body, meta);
     } catch (err) {
       throw await this.fail(err);
@@ -144,9 +184,30 @@ export class DiskBlobWriter implements BlobWriter {
     this.host.release(this);
   }
 
+  /**
+   * The bytes written so far, readable while the write goes on and after it ends: from memory
+   * while the body is held there, from the temp file (kept open, so a rename or unlink does not
+   * matter) once it is in one.
+   */
   async openReadBack(): Promise<BodyFile> {
     if (this.state !== 'open') throw blobError(BLOB_ERROR_CODES.writerClosed, 'read-back after commit or abort');
-    return this.host.fs.open(this.tmpPath, 'r');
+    const view: ReadBackView = { handle: this.readHandle?.retain(), closed: false };
+    this.views.add(view);
+    return {
+      read: async (buffer, offset, length, position) => {
+        if (view.closed) throw blobError(BLOB_ERROR_CODES.writerClosed, 'read-back view is closed');
+        if (view.handle !== undefined) return view.handle.fh.read(buffer, offset, length, position);
+        const memory = this.packed ?? (this.chunks === undefined ? Buffer.alloc(0) : Buffer.concat(this.chunks));
+        const n = Math.max(0, Math.min(length, memory.length - position));
+        memory.copy(buffer, offset, position, position + n);
+        return { bytesRead: n };
+      },
+      close: async () => {
+        view.closed = true;
+        this.views.delete(view);
+        await view.handle?.release();
+      },
+    };
   }
 
   /** Abort from inside a write (cannot wait for the write queue it is part of). */
@@ -167,13 +228,24 @@ export class DiskBlobWriter implements BlobWriter {
 
   private finish(): void {
     this.state = 'done';
+    void this.readHandle?.release();
+    this.readHandle = undefined;
     this.host.release(this);
   }
 
   private async cleanup(): Promise<void> {
+    this.chunks = undefined;
     const fh = this.fh;
     this.fh = undefined;
     if (fh !== undefined) await fh.close().catch(() => undefined);
-    await unlinkQuietly(this.host.fs, this.tmpPath);
+    const rh = this.readHandle;
+    this.readHandle = undefined;
+    await rh?.release();
+    if (this.tmpPath !== undefined) await unlinkQuietly(this.host.fs, this.tmpPath);
   }
+}
+
+async function writeAll(fh: FileHandle, chunk: Uint8Array): Promise<void> {
+  let off = 0;
+  while (off < chunk.byteLength) off += (await fh.write(chunk, off, chunk.byteLength - off)).bytesWritten;
 }

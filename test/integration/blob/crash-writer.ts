@@ -8,6 +8,9 @@
  *                                                    before it is killed)
  *   node crash-writer.js <dir> <key> commit <size>  write everything, commit, print
  *                                                    "committed <sha256>", then idle until killed
+ *   node crash-writer.js <dir> <prefix> fill <size>  commit objects <prefix>0, <prefix>1 … of <size>
+ *                                                    bytes, 32 at a time, printing "committed <key>"
+ *                                                    for each, until killed
  */
 import { createHash } from 'node:crypto';
 import { fileURLToPath } from 'node:url';
@@ -26,10 +29,11 @@ export function crashPattern(offset: number, length: number): Buffer {
 async function main(): Promise<void> {
   const [dir, key, mode, sizeArg] = process.argv.slice(2);
   const size = Number(sizeArg);
-  if (dir === undefined || key === undefined || (mode !== 'slow' && mode !== 'commit') || !(size > 0)) {
-    throw new Error('usage: crash-writer <dir> <key> slow|commit <size>');
+  if (dir === undefined || key === undefined || (mode !== 'slow' && mode !== 'commit' && mode !== 'fill') || !(size > 0)) {
+    throw new Error('usage: crash-writer <dir> <key> slow|commit|fill <size>');
   }
   const store = await DiskBlobStore.open({ dir, maxBytes: 256 * 1024 * 1024, maxEntrySize: 64 * 1024 * 1024 });
+  if (mode === 'fill') return fill(store, key, size);
   const writer = await store.begin(key, size);
   if (writer === undefined) throw new Error('store refused the object');
   const hash = createHash('sha256');
@@ -48,6 +52,28 @@ async function main(): Promise<void> {
   await writer.commit({ key, size, status: 200, headers: [['content-type', 'application/octet-stream']], requestTime: now, responseTime: now, storedAt: now });
   process.stdout.write(`committed ${hash.digest('hex')}\n`);
   setInterval(() => undefined, 1000); // stay alive, store open, until killed
+}
+
+/** The body of object number `n` of a fill: its bytes depend on `n`, so a mix-up shows. */
+export function fillBody(n: number, size: number): Buffer {
+  return crashPattern(n * 7919, size);
+}
+
+async function fill(store: DiskBlobStore, prefix: string, size: number): Promise<never> {
+  let next = 0;
+  const one = async (): Promise<void> => {
+    for (;;) {
+      const n = next++;
+      const key = `${prefix}${n}`;
+      const writer = (await store.begin(key, size))!;
+      await writer.write(fillBody(n, size));
+      const now = Date.now();
+      await writer.commit({ key, size, status: 200, headers: [['x-n', String(n)]], requestTime: now, responseTime: now, storedAt: now });
+      process.stdout.write(`committed ${key}\n`);
+    }
+  };
+  await Promise.all(Array.from({ length: 32 }, one));
+  throw new Error('unreachable');
 }
 
 if (process.argv[1] === fileURLToPath(import.meta.url)) {

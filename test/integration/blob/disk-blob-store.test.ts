@@ -1,11 +1,18 @@
+/**
+ * What the disk store does on disk beyond the contract: the format, packing, the real-space bound,
+ * checks on read and in the background, recency across restarts, lists by path and tag, the
+ * discard of an older format, and a miss path without fsyncs.
+ */
 import { spawnSync } from 'node:child_process';
 import * as fsp from 'node:fs/promises';
+import type { FileHandle } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { crc32 } from 'node:zlib';
 import { afterEach, describe, expect, it } from 'vitest';
 import { DiskBlobStore, type DiskBlobStoreOptions } from '../../../src/blob/disk-blob-store.js';
-import { hashKey } from '../../../src/blob/disk-layout.js';
+import type { DiskFs } from '../../../src/blob/disk-fs.js';
+import { keyHash } from '../../../src/blob/disk-layout.js';
 import { isCdnError } from '../../../src/errors.js';
 import { commitMeta, expectBody, expectCode, pattern, put, readBody } from '../../contract/blob-store-contract.js';
 
@@ -36,19 +43,6 @@ async function closeStore(store: DiskBlobStore): Promise<void> {
   stores.splice(stores.indexOf(store), 1);
 }
 
-function shardOf(dir: string, key: string): string {
-  const hash = hashKey(key);
-  return join(dir, 'v1', hash.slice(0, 2));
-}
-
-/** Paths of `key`'s record and body. */
-async function filesOf(dir: string, key: string): Promise<{ meta: string; body: string; names: string[] }> {
-  const hash = hashKey(key);
-  const names = (await fsp.readdir(shardOf(dir, key))).filter((n) => n.startsWith(hash)).sort();
-  const body = names.find((n) => n.endsWith('.body'));
-  return { meta: join(shardOf(dir, key), `${hash}.meta`), body: join(shardOf(dir, key), body ?? 'none'), names };
-}
-
 async function exists(path: string): Promise<boolean> {
   return fsp.stat(path).then(
     () => true,
@@ -56,90 +50,174 @@ async function exists(path: string): Promise<boolean> {
   );
 }
 
-/** Put, close, tamper with the files, reopen. */
-async function tamper(key: string, body: Buffer, change: (files: { meta: string; body: string }) => Promise<void>) {
-  const dir = await newDir();
-  const first = await openStore(dir);
-  await put(first, key, body);
-  await put(first, 'bystander', pattern(5000, 99));
-  await closeStore(first);
-  const files = await filesOf(dir, key);
-  await change(files);
-  const store = await openStore(dir);
-  return { dir, store, files };
+async function segments(dir: string): Promise<string[]> {
+  return (await fsp.readdir(join(dir, 'v2', 'seg'))).sort();
+}
+
+async function bodyFiles(dir: string): Promise<string[]> {
+  const root = join(dir, 'v2', 'files');
+  const out: string[] = [];
+  for (const shard of await fsp.readdir(root)) for (const name of await fsp.readdir(join(root, shard))) out.push(join(root, shard, name));
+  return out.sort();
+}
+
+/** Bytes the files under `dir` occupy on disk (allocated blocks). */
+async function allocatedBytes(dir: string): Promise<number> {
+  let total = 0;
+  for (const entry of await fsp.readdir(dir, { withFileTypes: true, recursive: true })) {
+    if (entry.isFile()) total += (await fsp.stat(join(entry.parentPath, entry.name))).blocks * 512;
+  }
+  return total;
+}
+
+async function putMany(store: DiskBlobStore, prefix: string, count: number, size: number, concurrency = 16): Promise<void> {
+  let next = 0;
+  const one = async () => {
+    while (next < count) {
+      const i = next++;
+      await put(store, `${prefix}${i}`, pattern(size, i + 1));
+    }
+  };
+  await Promise.all(Array.from({ length: concurrency }, one));
 }
 
 describe('DiskBlobStore on disk', () => {
-  it('writes the documented layout: record JSON with checksums, body bytes, empty tmp, LOCK', async () => {
+  it('packs small bodies into a segment (header, then bytes) and gives large ones a file; tmp empty; LOCK', async () => {
     const dir = await newDir();
-    const store = await openStore(dir, { blockSize: 64 * KiB });
-    const body = pattern(100 * KiB, 5);
-    const stored = await put(store, 'photos/cat.jpg?w=400', body);
-    const hash = hashKey('photos/cat.jpg?w=400');
-    const { names, meta, body: bodyFile } = await filesOf(dir, 'photos/cat.jpg?w=400');
-    expect(names).toHaveLength(2);
-    expect(names[0]).toMatch(new RegExp(`^${hash}\\.[0-9a-f]{16}\\.body$`));
-    expect(names[1]).toBe(`${hash}.meta`);
-    const record = JSON.parse(await fsp.readFile(meta, 'utf8'));
-    expect(record).toEqual({
-      format: 'anycdn-blob',
-      version: 1,
-      body: names[0],
-      blockSize: 64 * KiB,
-      blockCrc32: [0, 1].map((i) => crc32(body.subarray(i * 64 * KiB, (i + 1) * 64 * KiB))),
-      meta: stored,
-    });
-    expect((await fsp.readFile(bodyFile)).equals(body)).toBe(true);
+    const store = await openStore(dir, { blockSize: 64 * KiB, packMaxSize: 64 * KiB });
+    const small = pattern(2000, 5);
+    const large = pattern(100 * KiB, 6);
+    await put(store, 'photos/cat.jpg?w=400', small);
+    await put(store, 'videos/clip.mp4', large);
+    expect(await segments(dir)).toEqual(['0000000001.seg']);
+    const seg = await fsp.readFile(join(dir, 'v2', 'seg', '0000000001.seg'));
+    expect(seg.length).toBe(24 + 2000);
+    expect(seg.subarray(0, 4).toString('latin1')).toBe('ACS2');
+    expect(seg.readUInt32BE(4)).toBe(2000);
+    expect(seg.subarray(8, 16).equals(keyHash('photos/cat.jpg?w=400').subarray(0, 8))).toBe(true);
+    expect(seg.readUInt32BE(16)).toBe(crc32(small));
+    expect(seg.readUInt32BE(20)).toBe(crc32(seg.subarray(0, 20)));
+    expect(seg.subarray(24).equals(small)).toBe(true);
+    const files = await bodyFiles(dir);
+    expect(files).toHaveLength(1);
+    expect(files[0]).toMatch(new RegExp(`/${keyHash('videos/clip.mp4').toString('hex')}\\.[0-9a-f]{16}$`));
+    expect((await fsp.readFile(files[0]!)).equals(large)).toBe(true);
+    expect(await exists(join(dir, 'v2', 'index.lmdb'))).toBe(true);
     expect(await fsp.readdir(join(dir, 'tmp'))).toEqual([]);
     expect(JSON.parse(await fsp.readFile(join(dir, 'LOCK'), 'utf8')).pid).toBe(process.pid);
     await closeStore(store);
     expect(await exists(join(dir, 'LOCK'))).toBe(false);
   });
 
-  const dropCases: [string, (f: { meta: string; body: string }) => Promise<void>, string | RegExp][] = [
-    ['a record that is not JSON', (f) => fsp.writeFile(f.meta, '{"format":"anycdn-blob","vers'), 'record is not JSON'],
-    ['a truncated body', (f) => fsp.truncate(f.body, 1000), 'body has 1000 bytes, record says 20000'],
-    ['a zero-byte body', (f) => fsp.truncate(f.body, 0), 'body has 0 bytes, record says 20000'],
-    ['a missing body', (f) => fsp.unlink(f.body), /^body missing \(ENOENT\)$/],
-    ['a record of an unknown version', async (f) => fsp.writeFile(f.meta, (await fsp.readFile(f.meta, 'utf8')).replace('"version":1,', '"version":9,')), 'unsupported record version 9'],
-    ['a record with a bad checksum list', async (f) => fsp.writeFile(f.meta, (await fsp.readFile(f.meta, 'utf8')).replace(/"blockCrc32":\[\d+\]/, '"blockCrc32":[]')), 'bad block checksums'],
-    ['a record whose key does not hash to its name', async (f) => fsp.writeFile(f.meta, (await fsp.readFile(f.meta, 'utf8')).replace('"key":"victim"', '"key":"victin"')), 'key does not hash to the file name'],
-  ];
-  for (const [what, change, reason] of dropCases) {
-    it(`drops ${what} at open, with its files, and keeps the rest`, async () => {
-      const { dir, store, files } = await tamper('victim', pattern(20_000, 1), change);
-      expect(await store.get('victim')).toBeUndefined();
-      expect(store.keys()).toEqual(['bystander']);
-      expect(store.loadReport.dropped).toHaveLength(1);
-      expect(store.loadReport.dropped[0]!.file).toBe(files.meta);
-      expect(store.loadReport.dropped[0]!.reason).toMatch(reason);
-      expect((await filesOf(dir, 'victim')).names).toEqual([]);
-      await expectBody(store, 'bystander', pattern(5000, 99));
-    });
-  }
-
-  it('never serves a small body whose bytes were altered: the read drops it', async () => {
-    const body = pattern(20_000, 1);
-    const { dir, store } = await tamper('victim', body, async (f) => {
-      const altered = Buffer.from(body);
-      altered[12_345] = altered[12_345]! ^ 0x01;
-      await fsp.writeFile(f.body, altered);
-    });
-    expect(store.keys().sort()).toEqual(['bystander', 'victim']); // same size: only a read can tell
-    expect(await store.get('victim')).toBeUndefined();
-    expect(store.stats()).toMatchObject({ entries: 1, corruptDropped: 1 });
-    expect(store.keys()).toEqual(['bystander']);
-    await expect.poll(async () => (await filesOf(dir, 'victim')).names, { timeout: 5000 }).toEqual([]);
+  it('stores 2 KiB objects in at most 1.5 times their bytes, index included', async () => {
+    const dir = await newDir();
+    const store = await openStore(dir);
+    await putMany(store, 'small/', 2000, 2 * KiB);
+    await store.flush();
+    const used = await allocatedBytes(join(dir, 'v2'));
+    expect(used / (2000 * 2 * KiB)).toBeLessThanOrEqual(1.5);
+    expect(store.stats().diskBytes).toBeGreaterThanOrEqual(2000 * (2 * KiB + 24));
   });
 
-  it('fails a stream before the first corrupt block of a large body, serving only verified bytes', async () => {
+  it('keeps what the disk really holds within maxBytes, evicting the oldest generations whole', async () => {
+    const dir = await newDir();
+    const store = await openStore(dir, { maxBytes: 2 * MiB, maxEntrySize: 64 * KiB, segmentSize: 128 * KiB });
+    await putMany(store, 'k/', 2000, 2 * KiB, 1); // 4 MiB through a 2 MiB cache, in order
+    await store.flush();
+    const stats = store.stats();
+    expect(stats.diskBytes).toBeLessThanOrEqual(2 * MiB);
+    expect(await allocatedBytes(join(dir, 'v2'))).toBeLessThanOrEqual(2 * MiB);
+    expect(stats.evictions).toBeGreaterThan(1000);
+    expect(stats.entries).toBe(2000 - stats.evictions);
+    expect(await store.get('k/0')).toBeUndefined();
+    await expectBody(store, 'k/1999', pattern(2 * KiB, 2000));
+    // Evicted whole: the oldest segment files are gone, the newest remain.
+    const names = await segments(dir);
+    expect(names.length).toBeLessThan(2 * MiB / (128 * KiB));
+    expect(names[0]).not.toBe('0000000001.seg');
+  });
+
+  it('moves an object used while old to the newest generation, and remembers it across a restart', async () => {
+    const dir = await newDir();
+    const first = await openStore(dir, { maxBytes: 4 * MiB, maxEntrySize: 512 * KiB, segmentSize: 256 * KiB });
+    for (const k of ['a', 'b', 'c']) await put(first, k, pattern(300 * KiB, k.charCodeAt(0)));
+    for (const k of ['x', 'y']) await put(first, k, pattern(10 * KiB, k.charCodeAt(0)));
+    await expectBody(first, 'a', pattern(300 * KiB, 97));
+    await expectBody(first, 'x', pattern(10 * KiB, 120));
+    await first.flush(); // uses are applied in the background: now
+    // a moved to the newest generation (after x and y); x was in it already and stays in place.
+    expect(first.keys()).toEqual(['b', 'c', 'x', 'y', 'a']);
+    await closeStore(first);
+    // Room for one large object: b and c, least recently used, go.
+    const store = await openStore(dir, { maxBytes: 500 * KiB, maxEntrySize: 400 * KiB, segmentSize: 256 * KiB });
+    expect(store.keys()).toEqual(['x', 'y', 'a']);
+    expect(store.stats()).toMatchObject({ entries: 3, evictions: 2 });
+    await expectBody(store, 'a', pattern(300 * KiB, 97));
+    await expectBody(store, 'x', pattern(10 * KiB, 120));
+    await expect.poll(async () => (await bodyFiles(dir)).length, { timeout: 5000 }).toBe(1);
+  });
+
+  it('lists keys under a path prefix (any host) and by tag, from the index, across a restart', async () => {
+    const dir = await newDir();
+    const pathOf = (key: string) => key.slice(key.indexOf('/'));
+    const first = await openStore(dir, { pathOf });
+    const tagged = async (key: string, tags: string[]) => {
+      const w = (await first.begin(key))!;
+      await w.write(pattern(100));
+      await w.commit(commitMeta(key, 100, { tags }));
+    };
+    await tagged('a.example/img/cat.jpg', ['cats', 'img']);
+    await tagged('b.example/img/dog.jpg', ['dogs', 'img']);
+    await tagged('a.example/img2/x.jpg', ['cats']);
+    await tagged('a.example/css/site.css', []);
+    expect(first.keysUnderPath('/img/').sort()).toEqual(['a.example/img/cat.jpg', 'b.example/img/dog.jpg']);
+    expect(first.keysUnderPath('/img').sort()).toEqual(['a.example/img/cat.jpg', 'a.example/img2/x.jpg', 'b.example/img/dog.jpg']);
+    expect(first.keysWithTag('cats').sort()).toEqual(['a.example/img/cat.jpg', 'a.example/img2/x.jpg']);
+    expect(first.keysWithTag('cat')).toEqual([]);
+    expect(first.keysWithPrefix('a.example/').sort()).toEqual(['a.example/css/site.css', 'a.example/img/cat.jpg', 'a.example/img2/x.jpg']);
+    await first.updateMeta('a.example/img2/x.jpg', { tags: ['dogs'] });
+    await first.delete('b.example/img/dog.jpg');
+    await closeStore(first);
+    const store = await openStore(dir, { pathOf });
+    expect(store.keysWithTag('cats')).toEqual(['a.example/img/cat.jpg']);
+    expect(store.keysWithTag('dogs')).toEqual(['a.example/img2/x.jpg']);
+    expect(store.keysUnderPath('/img/')).toEqual(['a.example/img/cat.jpg']);
+    expect(store.keysUnderPath('/')).toHaveLength(3);
+  });
+
+  it('never serves a packed body whose bytes were altered: the read drops it, and so does the background check', async () => {
+    const dir = await newDir();
+    const first = await openStore(dir);
+    for (const k of ['v1', 'v2', 'keep']) await put(first, k, pattern(20_000, k.length + k.charCodeAt(1)));
+    await closeStore(first);
+    const path = join(dir, 'v2', 'seg', '0000000001.seg');
+    const seg = await fsp.readFile(path);
+    seg[24 + 12_345] = seg[24 + 12_345]! ^ 0x01; // a body byte of the first record
+    seg[20_024 + 24 + 3] = seg[20_024 + 24 + 3]! ^ 0x80; // and of the second
+    await fsp.writeFile(path, seg);
+
+    const store = await openStore(dir, { checkPauseMs: 0 });
+    expect(await store.get('v1')).toBeUndefined();
+    const report = await store.checked;
+    expect(report.complete).toBe(true);
+    expect(report.dropped).toBeGreaterThanOrEqual(1); // v2, which nothing read
+    expect(store.stats()).toMatchObject({ entries: 1, corruptDropped: 2 });
+    expect(store.keys()).toEqual(['keep']);
+    await expectBody(store, 'keep', pattern(20_000, 4 + 101));
+  });
+
+  it('fails a stream before the first corrupt block of a body file, serving only verified bytes', async () => {
+    const dir = await newDir();
     const body = pattern(3 * MiB, 2);
+    const first = await openStore(dir);
+    await put(first, 'victim', body);
+    await closeStore(first);
+    const [file] = await bodyFiles(dir);
     const badAt = 2 * MiB + 100_000; // in block 8 (256 KiB blocks)
-    const { dir, store } = await tamper('victim', body, async (f) => {
-      const fh = await fsp.open(f.body, 'r+');
-      await fh.write(Buffer.from([body[badAt]! ^ 0xff]), 0, 1, badAt);
-      await fh.close();
-    });
+    const fh = await fsp.open(file!, 'r+');
+    await fh.write(Buffer.from([body[badAt]! ^ 0xff]), 0, 1, badAt);
+    await fh.close();
+    const store = await openStore(dir, { checkPauseMs: 60_000 });
     const entry = (await store.get('victim'))!;
     expect(entry.data).toBeUndefined();
     expect((await readBody(entry, { start: 0, end: 999 })).equals(body.subarray(0, 1000))).toBe(true);
@@ -156,47 +234,66 @@ describe('DiskBlobStore on disk', () => {
     expect(got.equals(body.subarray(0, got.length))).toBe(true);
     expect(await store.get('victim')).toBeUndefined();
     expect(store.stats().corruptDropped).toBe(1);
-    await expect.poll(async () => (await filesOf(dir, 'victim')).names, { timeout: 5000 }).toEqual([]);
+    await expect.poll(() => bodyFiles(dir), { timeout: 5000 }).toEqual([]);
   });
 
-  it('sweeps temp files and unreferenced bodies at open', async () => {
+  it('drops entries whose bytes are missing, and deletes body files nothing names, in the background', async () => {
     const dir = await newDir();
     const first = await openStore(dir);
-    await put(first, 'keep', pattern(3000, 1));
+    await put(first, 'big', pattern(200 * KiB, 1));
+    await put(first, 'truncated', pattern(200 * KiB, 2));
+    await put(first, 'small', pattern(1000, 3));
     await closeStore(first);
-    const keep = await filesOf(dir, 'keep');
-    const orphan = join(shardOf(dir, 'lost'), `${hashKey('lost')}.0123456789abcdef.body`);
-    const staleGen = join(shardOf(dir, 'keep'), `${hashKey('keep')}.fedcba9876543210.body`);
-    await fsp.writeFile(orphan, 'left by a crash between the two renames');
-    await fsp.writeFile(staleGen, 'old generation');
+    const [a, b] = await bodyFiles(dir);
+    const truncated = (await fsp.readFile(a!)).equals(pattern(200 * KiB, 2)) ? a! : b!;
+    await fsp.truncate(truncated, 1000);
+    const orphan = join(dir, 'v2', 'files', 'ab', `ab${'0'.repeat(62)}.0123456789abcdef`);
+    await fsp.mkdir(join(dir, 'v2', 'files', 'ab'), { recursive: true });
+    await fsp.writeFile(orphan, 'left by a crash between the rename and the index commit');
+    const old = new Date(Date.now() - 60_000);
+    await fsp.utimes(orphan, old, old);
+    await fsp.writeFile(join(dir, 'tmp-leftover'), ''); // not the store's: left alone
     await fsp.writeFile(join(dir, 'tmp', 'x.body.part'), pattern(5000));
-    await fsp.writeFile(join(dir, 'tmp', 'y.meta.part'), '{');
-    const store = await openStore(dir);
-    expect(store.loadReport).toEqual({ entries: 1, dropped: [], orphanBodies: 2 });
+
+    const store = await openStore(dir, { checkPauseMs: 0 });
     expect(await fsp.readdir(join(dir, 'tmp'))).toEqual([]);
+    expect(await store.checked).toEqual({ checked: 3, dropped: 1, orphanFiles: 1, complete: true });
+    expect(store.keys().sort()).toEqual(['big', 'small']);
     expect(await exists(orphan)).toBe(false);
-    expect(await exists(staleGen)).toBe(false);
-    expect((await filesOf(dir, 'keep')).names).toEqual(keep.names);
-    await expectBody(store, 'keep', pattern(3000, 1));
+    expect(await exists(join(dir, 'tmp-leftover'))).toBe(true);
+    await expectBody(store, 'big', pattern(200 * KiB, 1));
   });
 
-  it('restores recency from record mtimes and evicts down to a smaller maxBytes at open', async () => {
+  it('discards a cache folder of format 1 at open, saying so, and works at once', async () => {
     const dir = await newDir();
-    const first = await openStore(dir);
-    for (const k of ['a', 'b', 'c']) await put(first, k, pattern(300 * KiB, k.charCodeAt(0)));
-    await closeStore(first);
-    const at = (s: number) => new Date(1_700_000_000_000 + s * 1000);
-    await fsp.utimes((await filesOf(dir, 'c')).meta, at(1), at(1));
-    await fsp.utimes((await filesOf(dir, 'a')).meta, at(2), at(2));
-    await fsp.utimes((await filesOf(dir, 'b')).meta, at(3), at(3));
-    const store = await openStore(dir, { maxBytes: MiB, maxEntrySize: 512 * KiB });
-    await put(store, 'd', pattern(300 * KiB, 4));
-    expect(store.keys()).toEqual(['a', 'b', 'd']);
-    await closeStore(store);
-    const small = await openStore(dir, { maxBytes: 700 * KiB, maxEntrySize: 512 * KiB });
-    expect(small.keys()).toEqual(['b', 'd']);
-    expect(small.stats()).toMatchObject({ entries: 2, evictions: 1 });
-    await expect.poll(async () => (await filesOf(dir, 'a')).names, { timeout: 5000 }).toEqual([]);
+    await fsp.mkdir(join(dir, 'v1', 'ab'), { recursive: true });
+    await fsp.writeFile(join(dir, 'v1', 'ab', `ab${'0'.repeat(62)}.meta`), '{"format":"anycdn-blob","version":1}');
+    const store = await openStore(dir);
+    expect(store.openReport.discarded).toEqual([join(dir, 'v1')]);
+    await put(store, 'k', pattern(100));
+    await expectBody(store, 'k', pattern(100));
+    await expect.poll(async () => (await fsp.readdir(dir)).sort(), { timeout: 5000 }).toEqual(['LOCK', 'tmp', 'v2']);
+  });
+
+  it('stores objects without an fsync per object', async () => {
+    const dir = await newDir();
+    let syncs = 0;
+    const counting = (fh: FileHandle): FileHandle =>
+      new Proxy(fh, {
+        get(target, prop) {
+          if (prop === 'sync' || prop === 'datasync') syncs += 1;
+          const value = Reflect.get(target, prop) as unknown;
+          return typeof value === 'function' ? (value as (...a: unknown[]) => unknown).bind(target) : value;
+        },
+      });
+    const fsOps: Partial<DiskFs> = { open: (async (path: string, flags?: string) => counting(await fsp.open(path, flags))) as DiskFs['open'] };
+    const store = await openStore(dir, { fsOps, syncIntervalMs: 60_000 });
+    syncs = 0; // the LOCK file's, at open
+    await putMany(store, 'k/', 500, 2 * KiB);
+    await put(store, 'large', pattern(300 * KiB, 9));
+    expect(syncs).toBe(0);
+    await store.flush(); // the periodic sync: one datasync for the one segment written
+    expect(syncs).toBe(1);
   });
 
   it('keeps a stream opened before an overwrite on the old bytes; a later open fails with blob_gone', async () => {
@@ -209,6 +306,7 @@ describe('DiskBlobStore on disk', () => {
     const first = await new Promise<Buffer>((resolve) => early.once('data', resolve));
     early.pause();
     await put(store, 'k', pattern(2 * MiB, 2));
+    await expect.poll(() => bodyFiles(dir).then((f) => f.length), { timeout: 5000 }).toBe(1);
     const rest: Buffer[] = [first];
     for await (const c of early) rest.push(c as Buffer);
     expect(Buffer.concat(rest).equals(v1)).toBe(true);
@@ -234,6 +332,7 @@ describe('DiskBlobStore on disk', () => {
     expect(await fieldOf(DiskBlobStore.open({ dir } as DiskBlobStoreOptions))).toBe('maxBytes');
     expect(await fieldOf(DiskBlobStore.open({ dir, maxBytes: 10, maxEntrySize: 11 }))).toBe('maxEntrySize');
     expect(await fieldOf(DiskBlobStore.open({ dir: '', maxBytes: 10 }))).toBe('dir');
+    expect(await fieldOf(DiskBlobStore.open({ dir, maxBytes: MiB, packMaxSize: 512 * KiB }))).toBe('packMaxSize');
     await fsp.writeFile(join(dir, 'a-file'), '');
     await expectCode(DiskBlobStore.open({ dir: join(dir, 'a-file', 'cache'), maxBytes: 10 }), 'blob_store_unavailable');
   });

@@ -11,7 +11,6 @@ import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import type { DiskFs } from '../../../src/blob/disk-fs.js';
 import { DiskBlobStore } from '../../../src/blob/disk-blob-store.js';
-import { hashKey } from '../../../src/blob/disk-layout.js';
 import { isCdnError } from '../../../src/errors.js';
 import { commitMeta, expectBody, expectCode, pattern, put } from '../../contract/blob-store-contract.js';
 
@@ -52,9 +51,11 @@ async function setup(fsOps: Partial<DiskFs>) {
   return { dir, store };
 }
 
-async function shardNames(dir: string, key: string): Promise<string[]> {
-  const hash = hashKey(key);
-  return (await fsp.readdir(join(dir, 'v1', hash.slice(0, 2)))).filter((n) => n.startsWith(hash));
+async function bodyFiles(dir: string): Promise<string[]> {
+  const root = join(dir, 'v2', 'files');
+  const out: string[] = [];
+  for (const shard of await fsp.readdir(root)) out.push(...(await fsp.readdir(join(root, shard))));
+  return out;
 }
 
 describe('DiskBlobStore under I/O failures', () => {
@@ -86,33 +87,49 @@ describe('DiskBlobStore under I/O failures', () => {
     await expectBody(store, 'k', pattern(2 * MiB, 3));
   });
 
-  it('keeps the previous version when the record cannot be renamed into place, with no residue', async () => {
+  it('keeps the previous version when a body file cannot be renamed into place, with no residue', async () => {
     let failRename = false;
     const fsOps: Partial<DiskFs> = {
       rename: (async (from: string, to: string) => {
-        if (failRename && to.endsWith('.meta')) throw errno('EIO');
+        if (failRename && to.includes('/files/')) throw errno('EIO');
         return fsp.rename(from, to);
       }) as DiskFs['rename'],
     };
     const { dir, store } = await setup(fsOps);
-    const before = await shardNames(dir, 'old');
     failRename = true;
     const writer = (await store.begin('old'))!;
-    await writer.write(pattern(9000, 2));
-    await expectCode(writer.commit(commitMeta('old', 9000)), 'blob_not_stored');
+    await writer.write(pattern(900_000, 2));
+    await expectCode(writer.commit(commitMeta('old', 900_000)), 'blob_not_stored');
     expect(store.stats()).toMatchObject({ entries: 1, storeErrors: 1, openWriters: 0 });
-    expect(await shardNames(dir, 'old')).toEqual(before);
+    expect(await bodyFiles(dir)).toEqual([]);
     expect(await fsp.readdir(join(dir, 'tmp'))).toEqual([]);
     await expectBody(store, 'old', pattern(4000, 1));
-    await expectCode(store.updateMeta('old', { status: 299 }), 'blob_not_stored');
-    expect((await store.get('old'))!.meta.status).toBe(200);
-    expect(store.stats().storeErrors).toBe(2);
     failRename = false;
-    await put(store, 'old', pattern(9000, 2));
-    await expectBody(store, 'old', pattern(9000, 2));
+    await put(store, 'old', pattern(900_000, 2));
+    await expectBody(store, 'old', pattern(900_000, 2));
   });
 
-  it('answers begin() with undefined when no temp file can be created', async () => {
+  it('keeps the previous version when a segment write fails', async () => {
+    let failWrites = false;
+    const fsOps: Partial<DiskFs> = {
+      open: (async (path: string, flags?: string) => {
+        const fh = await fsp.open(path, flags);
+        return String(path).endsWith('.seg') ? faultyHandle(fh, 'write', 'EIO', { on: () => failWrites }) : fh;
+      }) as DiskFs['open'],
+    };
+    const { store } = await setup(fsOps);
+    failWrites = true;
+    const writer = (await store.begin('old'))!;
+    await writer.write(pattern(3000, 2));
+    await expectCode(writer.commit(commitMeta('old', 3000)), 'blob_not_stored');
+    expect(store.stats()).toMatchObject({ entries: 1, storeErrors: 1, openWriters: 0 });
+    await expectBody(store, 'old', pattern(4000, 1));
+    failWrites = false;
+    await put(store, 'old', pattern(3000, 2));
+    await expectBody(store, 'old', pattern(3000, 2));
+  });
+
+  it('answers begin() with undefined when no temp file can be created for a large body', async () => {
     let failOpen = false;
     const fsOps: Partial<DiskFs> = {
       open: (async (path: string, flags?: string) => {
@@ -122,30 +139,13 @@ describe('DiskBlobStore under I/O failures', () => {
     };
     const { store } = await setup(fsOps);
     failOpen = true;
-    expect(await store.begin('k')).toBeUndefined();
+    expect(await store.begin('k', MiB)).toBeUndefined();
     expect(store.stats().storeErrors).toBe(1);
+    await put(store, 'small', pattern(10)); // small bodies need no temp file
     failOpen = false;
-    await put(store, 'k', pattern(10));
-    await expectBody(store, 'k', pattern(10));
-  });
-
-  it('drops a commit whose fsync fails', async () => {
-    let failSync = false;
-    const fsOps: Partial<DiskFs> = {
-      open: (async (path: string, flags?: string) => {
-        const fh = await fsp.open(path, flags);
-        return String(path).endsWith('.body.part') ? faultyHandle(fh, 'sync', 'EIO', { on: () => failSync }) : fh;
-      }) as DiskFs['open'],
-    };
-    const { dir, store } = await setup(fsOps);
-    failSync = true;
-    const writer = (await store.begin('k'))!;
-    await writer.write(pattern(1000));
-    await expectCode(writer.commit(commitMeta('k', 1000)), 'blob_not_stored');
-    expect(await store.get('k')).toBeUndefined();
-    expect(await fsp.readdir(join(dir, 'tmp'))).toEqual([]);
-    expect(await shardNames(dir, 'k')).toEqual([]);
-    expect(store.stats().storeErrors).toBe(1);
+    await put(store, 'k', pattern(MiB));
+    await expectBody(store, 'k', pattern(MiB));
+    await expectBody(store, 'small', pattern(10));
   });
 
   it('survives a real full file system (tiny tmpfs; skipped where mounting is not allowed)', async (ctx) => {

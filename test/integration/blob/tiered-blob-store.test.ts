@@ -8,7 +8,7 @@ import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import type { DiskFs } from '../../../src/blob/disk-fs.js';
 import { DiskBlobStore } from '../../../src/blob/disk-blob-store.js';
-import { hashKey } from '../../../src/blob/disk-layout.js';
+import { keyHash } from '../../../src/blob/disk-layout.js';
 import { MemoryBlobStore } from '../../../src/blob/memory-blob-store.js';
 import { TieredBlobStore } from '../../../src/blob/tiered-blob-store.js';
 import { expectBody, pattern, put } from '../../contract/blob-store-contract.js';
@@ -33,9 +33,9 @@ async function openTiered(options: { diskMaxBytes?: number; fsOps?: Partial<Disk
 }
 
 async function bodyFileOf(dir: string, key: string): Promise<string> {
-  const hash = hashKey(key);
-  const shard = join(dir, 'v1', hash.slice(0, 2));
-  return join(shard, (await fsp.readdir(shard)).find((n) => n.startsWith(hash) && n.endsWith('.body'))!);
+  const hash = keyHash(key).toString('hex');
+  const shard = join(dir, 'v2', 'files', hash.slice(0, 2));
+  return join(shard, (await fsp.readdir(shard)).find((n) => n.startsWith(hash))!);
 }
 
 describe('TieredBlobStore', () => {
@@ -84,22 +84,22 @@ describe('TieredBlobStore', () => {
     let release: (() => void) | undefined;
     let gate: Promise<void> | undefined;
     const fsOps: Partial<DiskFs> = {
-      readFile: (async (...args: Parameters<DiskFs['readFile']>) => {
-        const held = String(args[0]).endsWith('.body') ? gate : undefined;
+      open: (async (path: string, flags?: string) => {
+        const held = String(path).includes('/files/') && flags === 'r' ? gate : undefined;
         if (held !== undefined) gate = undefined; // hold only the first body read
-        const result = await fsp.readFile(...args);
+        const result = await fsp.open(path, flags);
         await held;
         return result;
-      }) as DiskFs['readFile'],
+      }) as DiskFs['open'],
     };
     const { disk, memory, store } = await openTiered({ fsOps });
-    await put(disk, 'k', pattern(50 * KiB, 1));
+    await put(disk, 'k', pattern(90 * KiB, 1)); // a body file (packed bodies are read without waiting)
     gate = new Promise((resolve) => (release = resolve));
     const racing = store.get('k'); // reads v1 from disk, held at the gate
-    await expect.poll(() => gate).toBeUndefined(); // the read is under way
+    await expect.poll(() => gate === undefined).toBe(true); // the read is under way
     await put(store, 'k', pattern(60 * KiB, 2));
     release!();
-    expect((await racing)?.data?.equals(pattern(50 * KiB, 1))).toBe(true); // it started before the commit
+    expect((await racing)?.data?.equals(pattern(90 * KiB, 1))).toBe(true); // it started before the commit
     expect(memory.peek('k')?.data?.equals(pattern(60 * KiB, 2))).toBe(true);
     await expectBody(store, 'k', pattern(60 * KiB, 2));
   });

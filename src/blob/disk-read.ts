@@ -1,0 +1,67 @@
+/**
+ * Reading one entry of the disk store from where its index record says: a packed body whole from
+ * its segment (header, length, key and CRC checked before a byte is handed out; the CRC once per
+ * location and process, as the page cache then holds verified bytes), a body file whole when small
+ * or as a stream verified block by block (disk-reader.ts). Shared by the writing store and the
+ * read-only view of other processes.
+ */
+import { checkRange, type BlobEntry } from './blob-store.js';
+import { bufferEntry } from './buffer-entry.js';
+import type { DiskFs } from './disk-fs.js';
+import type { IndexRecord } from './disk-index.js';
+import { SEGMENT_HEADER_BYTES, checkSegmentRecord, filePath, keyHash, type DiskLayout } from './disk-layout.js';
+import { openVerified, readVerified, type VerifiedBody } from './disk-reader.js';
+import type { Segments } from './disk-segments.js';
+
+export interface RecordReader {
+  segments: Segments;
+  layout: DiskLayout;
+  fs: DiskFs;
+  /** Packed locations verified in this process: two generations, the older dropped when the newer fills. */
+  verified: [Set<number>, Set<number>];
+  verifiedLimit: number;
+}
+
+export interface ReadOptions {
+  /** File bodies up to this size are read whole. */
+  inlineReadMaxSize: number;
+  /** A stream met a bad block: drop the entry. */
+  onCorrupt: () => void;
+  /** Check every CRC even where verified before (the background check). */
+  verifyAll?: boolean;
+}
+
+/** The entry, 'gone' when its bytes are not there (moved or evicted meanwhile), or why it cannot be trusted. */
+export async function readRecord(r: RecordReader, rec: IndexRecord, o: ReadOptions): Promise<BlobEntry | 'gone' | string> {
+  const size = rec.meta.size;
+  if (rec.off >= 0) {
+    if (!(await r.segments.ready(rec.g))) return 'gone';
+    const raw = r.segments.readSync(rec.g, rec.off, SEGMENT_HEADER_BYTES + size);
+    if (raw === undefined) return 'gone';
+    const loc = rec.g * 2 ** 32 + rec.off;
+    const known = o.verifyAll !== true && (r.verified[0].has(loc) || r.verified[1].has(loc));
+    const body = checkSegmentRecord(raw, keyHash(rec.key), size, rec.crc[0] ?? 0, !known);
+    if (typeof body === 'string') return body;
+    if (!known) remember(r, loc);
+    return bufferEntry(rec.meta, body);
+  }
+  const body: VerifiedBody = { path: filePath(r.layout, rec.file!), size, blockSize: rec.bs, blockCrc32: rec.crc };
+  if (size <= o.inlineReadMaxSize) {
+    const data = await readVerified(r.fs, body);
+    if (data === 'gone') return 'gone';
+    if (data === 'corrupt') return 'body file fails its checksum';
+    return bufferEntry(rec.meta, data);
+  }
+  return {
+    meta: rec.meta,
+    open: (range) => {
+      if (range !== undefined) checkRange(range, size);
+      return openVerified(r.fs, body, range, o.onCorrupt);
+    },
+  };
+}
+
+function remember(r: RecordReader, loc: number): void {
+  if (r.verified[0].size >= r.verifiedLimit) r.verified = [new Set(), r.verified[0]];
+  r.verified[0].add(loc);
+}

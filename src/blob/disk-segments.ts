@@ -1,0 +1,159 @@
+/**
+ * Segment files: where the disk store packs small objects, one file per generation, records
+ * appended back to back (format in disk-layout.ts). Appends reserve their offset at once and
+ * write at it, so concurrent commits never wait on each other; nothing is fsynced per object:
+ * `sync()` makes every append so far durable, and the store calls it before each index flush (an
+ * index entry is committed only after the bytes it points at). A whole segment is dropped at once
+ * when its generation is evicted, which is how the space of dead records comes back.
+ *
+ * Reads are synchronous `pread`s of at most one packed object (≤ 64 KiB by default): from the page
+ * cache that is a copy, cheaper than a trip through libuv's thread pool, and what nginx does too.
+ * Memory: one open handle per segment in use (a few hundred at most) and their sizes.
+ */
+import type { FileHandle } from 'node:fs/promises';
+import { readSync } from 'node:fs';
+import { errnoCode, unlinkQuietly, type DiskFs } from './disk-fs.js';
+import { SEGMENT_FILE, allocated, segmentPath, type DiskLayout } from './disk-layout.js';
+
+interface Segment {
+  /** Bytes reserved (the file's size once every append in flight is written). */
+  size: number;
+  handle: Promise<FileHandle> | undefined;
+  /** The handle, once open (for synchronous reads). */
+  fh: FileHandle | undefined;
+  /** Appends since the last sync. */
+  dirty: boolean;
+  /** Created by this process (the head): opened read-write. Older segments are only read. */
+  created: boolean;
+}
+
+export class Segments {
+  private readonly segments = new Map<number, Segment>();
+  /** Sum of the segments' sizes. */
+  total = 0;
+
+  constructor(
+    private readonly fs: DiskFs,
+    private readonly layout: DiskLayout,
+  ) {}
+
+  /** Read the sizes of the segment files there are (one stat each: there are few). */
+  async load(): Promise<void> {
+    const names = (await this.fs.readdir(this.layout.segmentDir)) as string[];
+    for (const name of names) {
+      const m = SEGMENT_FILE.exec(name);
+      if (m === null) continue;
+      const st = await this.fs.stat(segmentPath(this.layout, Number(m[1])));
+      this.segments.set(Number(m[1]), { size: st.size, handle: undefined, fh: undefined, dirty: false, created: false });
+      this.total += st.size;
+    }
+  }
+
+  /** What the segments occupy on a file system of 4 KiB blocks. */
+  get allocated(): number {
+    let total = 0;
+    for (const seg of this.segments.values()) total += allocated(seg.size);
+    return total;
+  }
+
+  generations(): number[] {
+    return [...this.segments.keys()].sort((a, b) => a - b);
+  }
+
+  has(g: number): boolean {
+    return this.segments.has(g);
+  }
+
+  sizeOf(g: number): number {
+    return this.segments.get(g)?.size ?? 0;
+  }
+
+  /** Append `parts` to segment `g` (created if new); resolves with the record's offset. */
+  async append(g: number, parts: Uint8Array[]): Promise<number> {
+    let seg = this.segments.get(g);
+    if (seg === undefined) {
+      seg = { size: 0, handle: undefined, fh: undefined, dirty: false, created: true };
+      this.segments.set(g, seg);
+    }
+    if (!seg.created) throw new Error(`segment ${g} is not this process's to append to`);
+    const length = parts.reduce((n, p) => n + p.byteLength, 0);
+    const off = seg.size;
+    seg.size += length;
+    this.total += length;
+    const fh = await this.open(g, seg);
+    let pos = off;
+    for (const part of parts) {
+      let done = 0;
+      while (done < part.byteLength) done += (await fh.write(part, done, part.byteLength - done, pos + done)).bytesWritten;
+      pos += part.byteLength;
+    }
+    seg.dirty = true;
+    return off;
+  }
+
+  /** Read `length` bytes at `off` of segment `g`; undefined when the segment is gone. */
+  readSync(g: number, off: number, length: number): Buffer | undefined {
+    const seg = this.segments.get(g);
+    if (seg === undefined) return undefined;
+    const fh = seg.fh;
+    if (fh === undefined) return undefined;
+    const buf = Buffer.allocUnsafe(length);
+    let got = 0;
+    while (got < length) {
+      const n = readSync(fh.fd, buf, got, length - got, off + got);
+      if (n === 0) break;
+      got += n;
+    }
+    return got === length ? buf : buf.subarray(0, got);
+  }
+
+  /** Open segment `g` for reading if it exists and is not open yet (reads are synchronous; the open is not). */
+  async ready(g: number): Promise<boolean> {
+    const seg = this.segments.get(g);
+    if (seg === undefined) return false;
+    if (seg.fh !== undefined) return true;
+    try {
+      await this.open(g, seg);
+      return this.segments.get(g) === seg;
+    } catch (err) {
+      if (errnoCode(err) === 'ENOENT') return false;
+      throw err;
+    }
+  }
+
+  private open(g: number, seg: Segment): Promise<FileHandle> {
+    // Not 'a+': that makes every write an append whatever its position.
+    seg.handle ??= this.fs.open(segmentPath(this.layout, g), seg.created ? 'w+' : 'r').then((fh) => {
+      seg.fh = fh;
+      return fh;
+    });
+    seg.handle.catch(() => {
+      if (this.segments.get(g) === seg) seg.handle = undefined;
+    });
+    return seg.handle;
+  }
+
+  /** Make every append so far durable (fdatasync each segment written since the last call). */
+  async sync(): Promise<void> {
+    const dirty = [...this.segments.values()].filter((s) => s.dirty && s.fh !== undefined);
+    for (const seg of dirty) seg.dirty = false;
+    await Promise.all(dirty.map((seg) => seg.fh!.datasync().catch((err: unknown) => ((seg.dirty = true), Promise.reject(err)))));
+  }
+
+  /** Forget segment `g` and delete its file (its records are gone from the index). */
+  async remove(g: number): Promise<void> {
+    const seg = this.segments.get(g);
+    if (seg === undefined) return;
+    this.segments.delete(g);
+    this.total -= seg.size;
+    const fh = await seg.handle?.catch(() => undefined);
+    await fh?.close().catch(() => undefined);
+    await unlinkQuietly(this.fs, segmentPath(this.layout, g));
+  }
+
+  async close(): Promise<void> {
+    await Promise.all([...this.segments.values()].map(async (seg) => (await seg.handle?.catch(() => undefined))?.close().catch(() => undefined)));
+    this.segments.clear();
+    this.total = 0;
+  }
+}
