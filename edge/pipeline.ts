@@ -196,7 +196,7 @@ export class EdgePipeline {
 
   constructor(private readonly deps: PipelineDeps) {
     const c = deps.config;
-    this.varyIndex = VaryIndex.fromKeys(deps.store.keys());
+    this.varyIndex = new VaryIndex(deps.store);
     this.flights = new FlightTable(c.coalescing.maxInFlight, c.coalescing.maxWaiters);
     this.compression = new EdgeCompression(c.compression, deps.store, this.varyIndex, deps.logger, deps.now);
     this.hitForMiss = new LRUCache({ max: 10_000, ttl: Math.max(1, c.hitForMissTtl), ttlAutopurge: false });

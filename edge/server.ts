@@ -1,18 +1,21 @@
 /**
- * Starting an edge: open the tiered cache (memory over disk; the disk index is rebuilt from what
- * is on disk, so a restarted edge still has its cache), connect the upstream pool, build the app
+ * Starting an edge: open the tiered cache (memory over disk; the disk index is on disk, so a
+ * restarted edge has its cache at once), connect the upstream pool, build the app
  * and bind it. `drain()` implements the graceful stop: health turns 503 (the BGP agent withdraws
  * the route), responses carry `Connection: close`, and after the drain period the server stops
  * accepting, finishes in-flight responses and closes.
  */
 import { openAccessLog } from '../src/access-log/access-log.js';
 import { MemoryBlobStore } from '../src/blob/memory-blob-store.js';
+import { DiskBlobReader } from '../src/blob/disk-blob-reader.js';
 import { DiskBlobStore } from '../src/blob/disk-blob-store.js';
 import { TieredBlobStore } from '../src/blob/tiered-blob-store.js';
+import { WorkerBlobStore } from '../src/blob/worker-blob-store.js';
 import type { BlobStore } from '../src/blob/blob-store.js';
 import type { Logger } from '../src/log.js';
 import { listen, type RunningServer } from '../src/serve/listen.js';
 import { createEdgeApp } from './app.js';
+import { pathOfKey, splitStoredKey } from './cache-keys.js';
 import type { EdgeConfig } from './config.js';
 import { createEdgeMetrics, type EdgeMetrics } from './metrics.js';
 import { EdgePipeline } from './pipeline.js';
@@ -33,7 +36,7 @@ export interface StartEdgeOptions {
   processMetrics?: boolean;
   now?: () => number;
   /**
-   * A cluster worker (edge/cluster.ts): memory only, no disk of its own, in front of the node's
+   * A cluster worker (edge/cluster.ts): its own memory tier over a read-only view of the shield's disk cache, in front of the node's
    * shield process, whose address is `config.upstream`.
    */
   worker?: {
@@ -56,8 +59,13 @@ export async function startEdge(config: EdgeConfig, logger: Logger, options: Sta
   // room for headers, or a body of exactly maxEntrySize would never be kept in memory.
   const metaAllowance = 64 * 1024;
   const memory = new MemoryBlobStore({ maxBytes: config.memory.maxBytes, maxEntrySize: Math.min(config.memory.maxBytes, config.memory.maxEntrySize + metaAllowance) });
-  const disk = options.worker === undefined ? await DiskBlobStore.open({ dir: config.cacheDir, maxBytes: config.disk.maxBytes, maxEntrySize: config.disk.maxEntrySize }) : undefined;
-  const store: BlobStore = disk === undefined ? memory : new TieredBlobStore({ memory, disk, memoryMaxEntrySize: config.memory.maxEntrySize });
+  // A cluster worker reads the shield's disk cache directly (read-only) and keeps its own memory tier.
+  const disk = options.worker === undefined ? await DiskBlobStore.open({ dir: config.cacheDir, maxBytes: config.disk.maxBytes, maxEntrySize: config.disk.maxEntrySize, pathOf: (key) => pathOfKey(splitStoredKey(key).primary) }) : undefined;
+  if (disk !== undefined && disk.openReport.discarded.length > 0) logger.warn({ discarded: disk.openReport.discarded }, 'disk cache of an earlier format discarded (deleted in the background)');
+  const store: BlobStore =
+    disk === undefined
+      ? new WorkerBlobStore({ memory, disk: DiskBlobReader.open({ dir: config.cacheDir }), memoryMaxEntrySize: config.memory.maxEntrySize })
+      : new TieredBlobStore({ memory, disk, memoryMaxEntrySize: config.memory.maxEntrySize });
   const metrics = createEdgeMetrics({ processMetrics: options.processMetrics ?? true, store: () => store });
   if (options.metricLabels !== undefined) metrics.registry.setDefaultLabels(options.metricLabels);
   const upstream = new Upstream(
@@ -71,8 +79,8 @@ export async function startEdge(config: EdgeConfig, logger: Logger, options: Sta
   const pipeline = new EdgePipeline({ config, store, upstream, metrics, logger, now, onInvalidate: options.onInvalidate, workerSecret: options.workerSecret });
   // A cluster's shield answers only its workers, which log the requests themselves.
   const accessLog = options.workerSecret === undefined ? await openAccessLog(config.accessLog, { fields: { pop: config.pop, node: config.node }, logger, metrics: { registry: metrics.registry, prefix: 'anycdn_edge_' } }) : undefined;
-  // What the store drops by itself (eviction, corruption) leaves the Vary index too, or it grows
-  // forever: the disk's drops, or a cluster worker's memory's, where memory is the whole store.
+  // What the store drops by itself (eviction, corruption) leaves the Vary index too: the disk's
+  // drops, or a cluster worker's memory's.
   const unsubscribeDrops = (disk ?? memory).onDrop((key) => pipeline.varyIndex.remove(key));
   let draining = false;
   const app = createEdgeApp({ config, pipeline, metrics, logger, accessLog, isDraining: () => draining, metricsText: options.metricsText });

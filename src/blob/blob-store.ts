@@ -121,8 +121,14 @@ export interface BlobStore {
   updateMeta(key: string, changes: MetaChanges): Promise<boolean>;
   /** Remove `key`; false when it was not stored. */
   delete(key: string): Promise<boolean>;
-  /** A snapshot of the committed keys (for purge by prefix). */
+  /** A snapshot of the committed keys. O(entries): a store on disk may hold millions; prefer the lists below. */
   keys(): Iterable<string>;
+  /** Keys starting with `prefix`, from a sorted index without visiting every key; absent when the store has no such index. */
+  keysWithPrefix?(prefix: string, limit?: number): string[];
+  /** Keys whose path (without host and query) starts with `prefix`: purge by prefix. Absent without an index. */
+  keysUnderPath?(prefix: string): string[];
+  /** Keys whose metadata carries `tag`: purge by tag. Absent without an index. */
+  keysWithTag?(tag: string): string[];
   stats(): BlobStoreStats;
   /** Abort open writers and release resources; every later call throws `blob_store_closed`. */
   close(): Promise<void>;

@@ -35,6 +35,11 @@ export class Segments {
   constructor(
     private readonly fs: DiskFs,
     private readonly layout: DiskLayout,
+    /**
+     * A reader in another process (DiskBlobReader): segments are found when first read, and at
+     * most this many stay open (the writer deletes segments; a reader lets go of old ones).
+     */
+    private readonly reader?: { maxOpen: number },
   ) {}
 
   /** Read the sizes of the segment files there are (one stat each: there are few). */
@@ -109,16 +114,34 @@ export class Segments {
 
   /** Open segment `g` for reading if it exists and is not open yet (reads are synchronous; the open is not). */
   async ready(g: number): Promise<boolean> {
-    const seg = this.segments.get(g);
+    let seg = this.segments.get(g);
+    if (seg === undefined && this.reader !== undefined) {
+      seg = { size: 0, handle: undefined, fh: undefined, dirty: false, created: false };
+      this.segments.set(g, seg);
+      while (this.segments.size > this.reader.maxOpen) await this.forget(this.segments.keys().next().value!);
+    } else if (seg !== undefined && this.reader !== undefined) {
+      // Most recently used last: the first one is the one to close.
+      this.segments.delete(g);
+      this.segments.set(g, seg);
+    }
     if (seg === undefined) return false;
     if (seg.fh !== undefined) return true;
     try {
       await this.open(g, seg);
       return this.segments.get(g) === seg;
     } catch (err) {
+      if (this.reader !== undefined && this.segments.get(g) === seg) this.segments.delete(g);
       if (errnoCode(err) === 'ENOENT') return false;
       throw err;
     }
+  }
+
+  /** A reader closes a segment it has open (the file stays). */
+  private async forget(g: number): Promise<void> {
+    const seg = this.segments.get(g);
+    this.segments.delete(g);
+    const fh = await seg?.handle?.catch(() => undefined);
+    await fh?.close().catch(() => undefined);
   }
 
   private open(g: number, seg: Segment): Promise<FileHandle> {

@@ -117,6 +117,18 @@ export class TieredBlobStore implements BlobStore {
     return this.disk.keys();
   }
 
+  keysWithPrefix(prefix: string, limit?: number): string[] {
+    return this.disk.keysWithPrefix(prefix, limit);
+  }
+
+  keysUnderPath(prefix: string): string[] {
+    return this.disk.keysUnderPath(prefix);
+  }
+
+  keysWithTag(tag: string): string[] {
+    return this.disk.keysWithTag(tag);
+  }
+
   stats(): TieredBlobStoreStats {
     return { ...this.disk.stats(), memory: this.memory.stats() };
   }

@@ -136,9 +136,36 @@ describe.each(TOPOLOGIES)('%s', (current) => {
       );
       for (let i = 0; i < 40; i++) expect((await edge.get(`/f.bin?bust=${i}`)).status).toBe(200);
       await new Promise((r) => setTimeout(r, 50));
-      const stats = edge.server.store.stats();
+      // The disk's owner evicts (the only process, or the shield); a worker keeps no object above memory.maxEntrySize.
+      const owner = edge.shield ?? edge.server;
+      const stats = owner.store.stats();
       expect(stats.evictions).toBeGreaterThan(20);
-      expect([...edge.server.pipeline.varyIndex.primaries()].length).toBeLessThanOrEqual(stats.entries);
+      expect([...owner.pipeline.varyIndex.primaries()].length).toBeLessThanOrEqual(stats.entries);
+      expect([...edge.server.pipeline.varyIndex.primaries()].length).toBeLessThanOrEqual(edge.server.store.stats().entries);
+    });
+
+    it('keeps objects above memory.maxEntrySize out of memory and answers them from disk, asking nobody', async () => {
+      const body = Buffer.alloc(50 * 1024, 9);
+      const { up, edge } = await setup(
+        (_req, res) => {
+          res.writeHead(200, { 'content-type': 'application/octet-stream', 'cache-control': 'public, max-age=600', 'content-length': body.length });
+          res.end(body);
+        },
+        { memory: { maxBytes: '1MiB', maxEntrySize: '1KiB' } },
+      );
+      expect((await edge.get('/big.bin')).headers['cache-status']).toBe('anycdn; fwd=miss; fwd-status=200; stored');
+      for (let i = 0; i < 3; i++) {
+        const hit = await edge.get('/big.bin');
+        expect(hit.headers['cache-status']).toMatch(/^anycdn; hit; ttl=\d+$/);
+        expect(hit.body.equals(body)).toBe(true);
+      }
+      expect(up.seen.length).toBe(1);
+      const stats = edge.server.store.stats() as { entries: number; memory?: { entries: number }; diskReads?: number };
+      expect(stats.memory?.entries ?? stats.entries).toBe(0); // not in the memory tier of the process that answered
+      if (edge.shield !== undefined) {
+        expect(stats.diskReads).toBe(3); // the worker read the disk itself
+        expect(edge.shield.store.stats().entries).toBe(1);
+      }
     });
 
     it('does not let one request that upstream refuses (431, 400, 429) turn off caching of a URL for everyone', async () => {

@@ -77,6 +77,44 @@ describe('vary index', () => {
   });
 });
 
+describe('vary index over a store that lists keys by prefix', () => {
+  /** A sorted key list, like the disk store's index; counts its scans. */
+  function indexedStore(keys: string[]) {
+    const sorted = [...keys].sort();
+    const store = {
+      scans: 0,
+      keys: () => {
+        throw new Error('an indexed store is never listed whole');
+      },
+      keysWithPrefix(prefix: string, limit = Infinity) {
+        store.scans += 1;
+        return sorted.filter((k) => k.startsWith(prefix)).slice(0, limit);
+      },
+    };
+    return store;
+  }
+
+  it('reads nothing at start, looks fields up once per primary, and lists a URL\'s keys from the store', () => {
+    const store = indexedStore([`h/p.jpg${VARY_SEPARATOR}accept=avif`, `h/p.jpg${VARY_SEPARATOR}accept=webp`, 'h/a.css', `h/a.css${CODING_SEPARATOR}br`, 'h/a.css2']);
+    const index = new VaryIndex(store);
+    expect(store.scans).toBe(0);
+    expect(index.fields('h/p.jpg')).toEqual(['accept']);
+    expect(index.fields('h/p.jpg')).toEqual(['accept']);
+    expect(index.fields('h/a.css')).toBeUndefined();
+    expect(index.fields('h/a.css')).toBeUndefined();
+    expect(store.scans).toBe(2);
+    expect(index.keysFor('h/a.css').sort()).toEqual(['h/a.css', `h/a.css${CODING_SEPARATOR}br`].sort());
+    // A key stored by this process counts at once; a removed variant makes the next lookup ask again.
+    index.add(`h/n.jpg${VARY_SEPARATOR}accept=other`);
+    expect(index.fields('h/n.jpg')).toEqual(['accept']);
+    index.remove(`h/p.jpg${VARY_SEPARATOR}accept=avif`);
+    expect(index.fields('h/p.jpg')).toEqual(['accept']);
+    expect(store.scans).toBe(4);
+    index.clearFields('h/p.jpg');
+    expect(index.fields('h/p.jpg')).toBeUndefined();
+  });
+});
+
 describe('flight table', () => {
   function deferred<T>() {
     let resolve!: (v: T) => void;

@@ -1,0 +1,153 @@
+/**
+ * The store of a cluster worker (edge/cluster.ts): its own memory tier, bounded like a single
+ * process's (`memory.maxBytes`, and no body above `memory.maxEntrySize`), over a read-only view of
+ * the disk cache the shield process writes. A memory miss is looked up on disk directly, so a disk
+ * hit costs no trip to the shield; only what is on neither goes to the shield, which fetches and
+ * stores it on disk. Writes (the bodies a worker receives from the shield) go to memory only.
+ *
+ * A metadata refresh (a 304 from the shield) of an object this worker read from disk is kept
+ * beside it (bounded), until the shield's own refresh of the disk entry is at least as new.
+ */
+import { LRUCache } from 'lru-cache';
+import {
+  BLOB_ERROR_CODES,
+  applyMetaChanges,
+  blobError,
+  requirePositiveInt,
+  type BlobEntry,
+  type BlobStore,
+  type BlobStoreStats,
+  type BlobWriter,
+  type CommitMeta,
+  type MetaChanges,
+  type StoredMeta,
+} from './blob-store.js';
+import type { DiskBlobReader } from './disk-blob-reader.js';
+import type { MemoryBlobStore } from './memory-blob-store.js';
+
+export interface WorkerBlobStoreOptions {
+  memory: MemoryBlobStore;
+  disk: DiskBlobReader;
+  /** Largest body kept in memory (the edge's `memory.maxEntrySize`). */
+  memoryMaxEntrySize: number;
+}
+
+export interface WorkerBlobStoreStats extends BlobStoreStats {
+  /** Disk entries read by this worker. */
+  diskReads: number;
+}
+
+/** Metadata refreshes of disk entries kept at most. */
+const MAX_REFRESHED = 10_000;
+
+export class WorkerBlobStore implements BlobStore {
+  readonly memory: MemoryBlobStore;
+  readonly disk: DiskBlobReader;
+  readonly memoryMaxEntrySize: number;
+  private readonly refreshed = new LRUCache<string, StoredMeta>({ max: MAX_REFRESHED });
+  private diskReads = 0;
+  private closed = false;
+
+  constructor(options: WorkerBlobStoreOptions) {
+    this.memory = options.memory;
+    this.disk = options.disk;
+    this.memoryMaxEntrySize = requirePositiveInt('memoryMaxEntrySize', options.memoryMaxEntrySize);
+  }
+
+  async get(key: string): Promise<BlobEntry | undefined> {
+    this.assertOpen();
+    const hot = await this.memory.get(key);
+    if (hot !== undefined) return hot;
+    const entry = await this.disk.get(key);
+    if (entry === undefined) return undefined;
+    this.diskReads += 1;
+    const newer = this.refreshed.get(key);
+    const meta = newer !== undefined && newer.sha256 === entry.meta.sha256 && newer.storedAt > entry.meta.storedAt ? newer : entry.meta;
+    if (newer !== undefined && meta === entry.meta) this.refreshed.delete(key);
+    if (entry.data !== undefined && entry.meta.size <= this.memoryMaxEntrySize) this.memory.put(meta, entry.data);
+    return meta === entry.meta ? entry : { ...entry, meta };
+  }
+
+  getHot(key: string): { meta: StoredMeta; data: Buffer } | undefined {
+    return this.memory.getHot(key);
+  }
+
+  async begin(key: string, expectedSize?: number): Promise<BlobWriter | undefined> {
+    this.assertOpen();
+    if (expectedSize !== undefined && expectedSize > this.memoryMaxEntrySize) return undefined;
+    const writer = await this.memory.begin(key, expectedSize);
+    return writer === undefined ? undefined : new BoundedWriter(writer, this.memoryMaxEntrySize);
+  }
+
+  async updateMeta(key: string, changes: MetaChanges): Promise<boolean> {
+    this.assertOpen();
+    if (await this.memory.updateMeta(key, changes)) return true;
+    const entry = await this.disk.get(key);
+    if (entry === undefined) return false;
+    const meta = applyMetaChanges(this.refreshed.get(key) ?? entry.meta, changes);
+    if (entry.data !== undefined && entry.meta.size <= this.memoryMaxEntrySize) this.memory.put(meta, entry.data);
+    else this.refreshed.set(key, meta);
+    return true;
+  }
+
+  async delete(key: string): Promise<boolean> {
+    this.assertOpen();
+    this.refreshed.delete(key);
+    // The disk entry is the shield's to remove (invalidations reach it too).
+    return this.memory.delete(key);
+  }
+
+  keys(): string[] {
+    return this.memory.keys();
+  }
+
+  keysWithPrefix(prefix: string, limit?: number): string[] {
+    return this.disk.keysWithPrefix(prefix, limit);
+  }
+
+  onDrop(listener: (key: string, reason: 'evicted') => void): () => void {
+    return this.memory.onDrop(listener);
+  }
+
+  stats(): WorkerBlobStoreStats {
+    return { ...this.memory.stats(), diskReads: this.diskReads };
+  }
+
+  async close(): Promise<void> {
+    if (this.closed) return;
+    this.closed = true;
+    await this.memory.close();
+    await this.disk.close();
+  }
+
+  private assertOpen(): void {
+    if (this.closed) throw blobError(BLOB_ERROR_CODES.storeClosed, 'worker blob store is closed');
+  }
+}
+
+/** A memory writer that refuses bodies above the memory tier's entry size (the edge's setting, not the store's metadata allowance). */
+class BoundedWriter implements BlobWriter {
+  private written = 0;
+
+  constructor(
+    private readonly inner: BlobWriter,
+    private readonly maxBody: number,
+  ) {}
+
+  async write(chunk: Uint8Array): Promise<void> {
+    this.written += chunk.byteLength;
+    if (this.written > this.maxBody) {
+      await this.inner.abort();
+      throw blobError(BLOB_ERROR_CODES.tooLarge, `object exceeds memory.maxEntrySize (${this.maxBody} bytes)`);
+    }
+    await this.inner.write(chunk);
+  }
+
+  commit(meta: CommitMeta): Promise<StoredMeta> {
+    return this.inner.commit(meta);
+  }
+
+  abort(): Promise<void> {
+    return this.inner.abort();
+  }
+}
