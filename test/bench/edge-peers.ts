@@ -255,6 +255,8 @@ export interface EdgeOptions {
   nodeArgs?: string[];
   /** The edge's `workers` setting; default 1. */
   workers?: number;
+  /** More settings for the edge's config (e.g. `memory`, `disk`, `listen`), over the defaults above. */
+  config?: Record<string, unknown>;
 }
 
 /**
@@ -266,12 +268,12 @@ export async function startEdge(dir: string, options: EdgeOptions): Promise<Serv
   const port = await freePort();
   const workers = options.workers ?? 1;
   const accessLog = options.accessLog === 'file' ? { path: join(dir, 'access.log') } : false;
-  const config = { listen: `127.0.0.1:${port}`, upstream: options.upstream, pop: 'bench', node: 'edge-1', cacheDir: join(dir, 'cache'), logLevel: 'info', accessLog, drain: 0, workers };
+  const config = { listen: `127.0.0.1:${port}`, upstream: options.upstream, pop: 'bench', node: 'edge-1', cacheDir: join(dir, 'cache'), logLevel: 'info', accessLog, drain: 0, workers, ...options.config };
   const configFile = join(dir, 'edge.json');
   await writeFile(configFile, JSON.stringify(config, null, 2));
   const logs = [join(dir, 'edge.log')];
   const child = spawnLogged(process.execPath, [...(options.nodeArgs ?? []), CLI, 'edge', '--config', configFile], logs[0]!, { env: options.env, cpu: options.cpu });
-  const url = `http://127.0.0.1:${port}`;
+  const url = `http://${(config.listen as string).replace(/^0\.0\.0\.0:/, '127.0.0.1:')}`;
   await waitForHttp(`${url}/_cdn/healthz`, child, logs);
   return { label: `anycdn edge (access log ${options.accessLog === 'file' ? 'to a file' : 'off'}, ${workers === 1 ? '1 process' : `${workers} workers + shield`})`, pid: child.pid!, url, logs, stop: stopper(child) };
 }

@@ -1,0 +1,432 @@
+/**
+ * Disk cache benchmark: the anycdn edge against nginx `proxy_cache` in the same run, both in front
+ * of the same counting origin (test/bench/counting-origin.ts), nginx with 2 worker processes,
+ * `levels=1:2 use_temp_path=off`, keep-alive upstream, access logs off on both sides; anycdn with
+ * `workers: 2` and as one process.
+ *
+ *   npm run build && node dist/test/bench/disk.js [--cold 20000] [--cold-large 4000] [--hit-seconds 5]
+ *        [--reps 2] [--scale 1000000] [--scale-small 10000] [--crash 100000] [--skip cold,hits,scale,crash]
+ *
+ * 1. Cold misses: N distinct objects (2 KiB, then 50 KiB), each requested once by 64 concurrent
+ *    keep-alive clients from an empty cache: objects stored per second; the origin's counter must
+ *    move by exactly N; every 50th body is compared with what the origin sent.
+ * 2. Disk hits: one 50 KiB object kept out of memory (anycdn `memory.maxEntrySize: 1KiB`),
+ *    `wrk -t2 -c64` for `--hit-seconds`, `--reps` rounds, interleaved.
+ * 3. Scale: a cache of `--scale` 2 KiB objects written through the store's API (as misses would),
+ *    then `anycdn edge` started on it: time from exec to the first 200 from disk, resident memory
+ *    per object after one pass of hits (anonymous + shared, all edge processes; file-backed pages
+ *    apart), and p99 of hits and misses, against the same edge over `--scale-small` objects.
+ * 4. Crash: a fill of `--crash` objects through the edge (`workers: 2`), kill -9 of every edge
+ *    process halfway, a restart, and every object read back: corrupt or partial answers (must be
+ *    0), and objects answered before the kill that are no longer stored (lost).
+ *
+ * Every process is stopped by PID; temp folders are removed. Numbers depend on the machine and on
+ * what else runs on it: the report prints the load average and compares systems in the same run.
+ */
+import { spawn, execFileSync } from 'node:child_process';
+import { chmod, mkdir, mkdtemp, rm } from 'node:fs/promises';
+import { readFileSync } from 'node:fs';
+import os from 'node:os';
+import { join } from 'node:path';
+import { createInterface } from 'node:readline';
+import { parseArgs } from 'node:util';
+import { DiskBlobStore } from '../../src/blob/disk-blob-store.js';
+import { closedLoop, fixed, httpGetter, median, REPO_ROOT } from './bench-lib.js';
+import { objectBody } from './counting-origin.js';
+import { freePort, hasCommand, processTree, startEdge, startNginx, type ServerProcess } from './edge-peers.js';
+
+const KiB = 1024;
+const MiB = 1024 * KiB;
+const env = { ...process.env, MALLOC_ARENA_MAX: '2' };
+const started: ServerProcess[] = [];
+
+interface Origin extends ServerProcess {
+  served(): Promise<number>;
+}
+
+async function startOrigin(): Promise<Origin> {
+  const child = spawn(process.execPath, [join(REPO_ROOT, 'dist/test/bench/counting-origin.js')], { env, stdio: ['ignore', 'pipe', 'inherit'] });
+  const line = await new Promise<string>((resolve, reject) => {
+    createInterface({ input: child.stdout! }).once('line', resolve);
+    child.once('exit', (code) => reject(new Error(`counting origin exited (${code})`)));
+  });
+  const { url } = JSON.parse(line) as { url: string };
+  const client = httpGetter(url, 1);
+  const origin: Origin = {
+    label: 'counting origin',
+    pid: child.pid!,
+    url,
+    logs: [],
+    served: async () => (JSON.parse((await client.get('/_count')).toString()) as { served: number }).served,
+    stop: async () => {
+      await client.close();
+      child.kill('SIGTERM');
+      await new Promise((r) => child.once('exit', r));
+    },
+  };
+  started.push(origin);
+  return origin;
+}
+
+async function stop(s: ServerProcess): Promise<void> {
+  started.splice(started.indexOf(s), 1);
+  await s.stop();
+}
+
+type SystemName = 'nginx' | 'anycdn-workers' | 'anycdn-1';
+
+async function startSystem(name: SystemName, dir: string, origin: string, config: Record<string, unknown> = {}): Promise<ServerProcess> {
+  await mkdir(dir, { recursive: true });
+  const s =
+    name === 'nginx'
+      ? await startNginx(dir, { origin, workers: 2 })
+      : await startEdge(dir, { upstream: origin, env, accessLog: 'off', workers: name === 'anycdn-workers' ? 2 : 1, config: { logLevel: 'warn', ...config } });
+  started.push(s);
+  return s;
+}
+
+/** Requests every path once with `clients` keep-alive connections; checks every 50th body. */
+async function fetchAll(url: string, paths: string[], clients = 64): Promise<{ ms: number; bad: string[] }> {
+  const getter = httpGetter(url, clients);
+  const bad: string[] = [];
+  let next = 0;
+  const t0 = performance.now();
+  await Promise.all(
+    Array.from({ length: clients }, async () => {
+      while (next < paths.length) {
+        const i = next++;
+        try {
+          const body = await getter.get(paths[i]!);
+          if (i % 50 === 0 && !body.equals(objectBody(paths[i]!)!)) bad.push(`${paths[i]}: body differs`);
+        } catch (err) {
+          bad.push(`${paths[i]}: ${String(err)}`);
+        }
+      }
+    }),
+  );
+  const ms = performance.now() - t0;
+  await getter.close();
+  return { ms, bad };
+}
+
+function wrk(url: string, seconds: number): { rps: number; p99Ms: number } {
+  const out = execFileSync('wrk', ['-t2', '-c64', `-d${seconds}s`, '--latency', url], { encoding: 'utf8' });
+  const rps = Number(/Requests\/sec:\s+([\d.]+)/.exec(out)?.[1]);
+  const p99 = /^\s+99%\s+([\d.]+)(us|ms|s)\s*$/m.exec(out);
+  const unit = { us: 0.001, ms: 1, s: 1000 }[(p99?.[2] ?? 'ms') as 'us' | 'ms' | 's'];
+  if (/Non-2xx/.test(out)) throw new Error(`wrk saw errors:\n${out}`);
+  return { rps, p99Ms: Number(p99?.[1]) * unit };
+}
+
+/** Memory of a process tree from /proc: anonymous, shared and file-backed resident bytes. */
+function treeMemory(pid: number): { anon: number; shmem: number; file: number; processes: number } {
+  const out = { anon: 0, shmem: 0, file: 0, processes: 0 };
+  for (const p of processTree(pid)) {
+    let status: string;
+    try {
+      status = readFileSync(`/proc/${p.pid}/status`, 'utf8');
+    } catch {
+      continue;
+    }
+    const kb = (name: string) => Number(new RegExp(`^${name}:\\s+(\\d+) kB`, 'm').exec(status)?.[1] ?? 0) * 1024;
+    out.anon += kb('RssAnon');
+    out.shmem += kb('RssShmem');
+    out.file += kb('RssFile');
+    out.processes += 1;
+  }
+  return out;
+}
+
+const report: string[] = [];
+const say = (line: string) => {
+  console.log(line);
+  report.push(line);
+};
+
+// ---------------------------------------------------------------- 1. cold misses
+
+async function coldMisses(tmp: string, origin: Origin, counts: { small: number; large: number }, reps: number): Promise<void> {
+  say('', );
+  say(`#### Cold misses: N distinct objects, each requested once, 64 keep-alive clients, empty cache`);
+  say('');
+  say('| objects | system | stored/s (median) | runs | origin GETs = N |');
+  say('| --- | --- | ---: | --- | --- |');
+  for (const [size, n] of [[2 * KiB, counts.small], [50 * KiB, counts.large]] as const) {
+    const rates = new Map<SystemName, number[]>();
+    let exact = true;
+    for (let rep = 0; rep < reps; rep++) {
+      for (const name of ['nginx', 'anycdn-workers', 'anycdn-1'] as SystemName[]) {
+        const server = await startSystem(name, join(tmp, `cold-${name}-${size}-${rep}`), origin.url);
+        const paths = Array.from({ length: n }, (_, i) => `/c/${name}-${rep}/${i}-${size}.bin`);
+        const before = await origin.served();
+        const { ms, bad } = await fetchAll(server.url, paths);
+        const fetched = (await origin.served()) - before;
+        if (bad.length > 0) throw new Error(`${name}: ${bad.length} bad answers, e.g. ${bad.slice(0, 3).join('; ')}`);
+        exact &&= fetched === n;
+        rates.set(name, [...(rates.get(name) ?? []), (n / ms) * 1000]);
+        console.log(`  cold ${size / KiB} KiB ${name}: ${n} in ${fixed(ms / 1000, 2)} s = ${fixed((n / ms) * 1000, 0)}/s, origin GETs ${fetched}`);
+        await stop(server);
+      }
+    }
+    const nginx = median(rates.get('nginx')!);
+    for (const [name, rs] of rates) {
+      say(`| ${n} × ${size / KiB} KiB | ${name} | ${fixed(median(rs), 0)}${name === 'nginx' ? '' : ` (${fixed(median(rs) / nginx, 2)}x nginx)`} | ${rs.map((r) => fixed(r, 0)).join(', ')} | ${exact ? 'yes' : 'NO'} |`);
+    }
+  }
+}
+
+// ---------------------------------------------------------------- 2. disk hits
+
+async function diskHits(tmp: string, origin: Origin, seconds: number, reps: number): Promise<void> {
+  const path = `/h/1-${50 * KiB}.bin`;
+  const systems = new Map<SystemName, ServerProcess>();
+  for (const name of ['nginx', 'anycdn-workers', 'anycdn-1'] as SystemName[]) {
+    const s = await startSystem(name, join(tmp, `hits-${name}`), origin.url, { memory: { maxEntrySize: '1KiB' } });
+    const getter = httpGetter(s.url, 1);
+    for (let i = 0; i < 3; i++) if (!(await getter.get(path)).equals(objectBody(path)!)) throw new Error(`${name}: wrong body`);
+    await getter.close();
+    systems.set(name, s);
+  }
+  const before = await origin.served();
+  const runs = new Map<SystemName, { rps: number; p99Ms: number }[]>();
+  for (let rep = 0; rep < reps; rep++) {
+    for (const [name, s] of systems) {
+      const r = wrk(`${s.url}${path}`, seconds);
+      runs.set(name, [...(runs.get(name) ?? []), r]);
+      console.log(`  hits 50 KiB ${name}: ${fixed(r.rps, 0)} req/s, p99 ${fixed(r.p99Ms, 2)} ms`);
+    }
+  }
+  const originDuring = (await origin.served()) - before;
+  for (const s of systems.values()) await stop(s);
+  say('');
+  say(`#### Disk hits: one 50 KiB object kept out of memory (anycdn \`memory.maxEntrySize: 1KiB\`), \`wrk -t2 -c64 -d${seconds}s\`, ${reps} rounds`);
+  say('');
+  say('| system | req/s (median) | runs | p99 ms |');
+  say('| --- | ---: | --- | ---: |');
+  const nginx = median(runs.get('nginx')!.map((r) => r.rps));
+  for (const [name, rs] of runs) {
+    const rps = median(rs.map((r) => r.rps));
+    say(`| ${name} | ${fixed(rps, 0)}${name === 'nginx' ? '' : ` (${fixed(rps / nginx, 2)}x nginx)`} | ${rs.map((r) => fixed(r.rps, 0)).join(', ')} | ${fixed(median(rs.map((r) => r.p99Ms)), 2)} |`);
+  }
+  say(`origin GETs during the hit runs: ${originDuring}`);
+}
+
+// ---------------------------------------------------------------- 3. scale
+
+/** Writes `n` objects as the edge would store misses from `origin` at `host`, through the store's API. */
+async function fillStore(cacheDir: string, host: string, n: number): Promise<number> {
+  const store = await DiskBlobStore.open({ dir: cacheDir, maxBytes: 10 * 1024 ** 3, maxEntrySize: 1024 ** 3 });
+  const t0 = performance.now();
+  let next = 0;
+  const now = Date.now();
+  await Promise.all(
+    Array.from({ length: 64 }, async () => {
+      while (next < n) {
+        const i = next++;
+        const path = `/s/${i}-${2 * KiB}.bin`;
+        const body = objectBody(path)!;
+        const key = `${host}${path}`;
+        const w = (await store.begin(key, body.length))!;
+        await w.write(body);
+        await w.commit({
+          key,
+          size: body.length,
+          status: 200,
+          headers: [
+            ['content-type', 'application/octet-stream'],
+            ['content-length', String(body.length)],
+            ['cache-control', 'public, max-age=86400'],
+            ['etag', `"${i.toString(16)}"`],
+            ['last-modified', 'Sun, 06 Dec 2026 00:00:00 GMT'],
+          ],
+          requestTime: now,
+          responseTime: now,
+          storedAt: now,
+        });
+        if (i % 100_000 === 0 && i > 0) console.log(`  filled ${i} (${fixed((i / (performance.now() - t0)) * 1000, 0)}/s)`);
+      }
+    }),
+  );
+  await store.close();
+  return performance.now() - t0;
+}
+
+interface ScaleResult {
+  objects: number;
+  fillS: number;
+  startMs: number;
+  anonPerObject: number;
+  anon: number;
+  file: number;
+  hitP99: number;
+  missP99: number;
+  hitRate: number;
+}
+
+async function scaleOne(tmp: string, origin: Origin, n: number): Promise<ScaleResult> {
+  const dir = join(tmp, `scale-${n}`);
+  await mkdir(dir, { recursive: true });
+  const port = await freePort();
+  const host = `127.0.0.1:${port}`;
+  const fillMs = await fillStore(join(dir, 'cache'), host, n);
+  // Start: exec to the first 200 from disk on the public port.
+  const config = JSON.stringify({ listen: host, upstream: origin.url, pop: 'bench', node: 'edge-1', cacheDir: join(dir, 'cache'), logLevel: 'warn', accessLog: false, drain: 0, workers: 2, disk: { maxBytes: '10GiB' } });
+  const { writeFile } = await import('node:fs/promises');
+  await writeFile(join(dir, 'edge.json'), config);
+  const t0 = performance.now();
+  const child = spawn(process.execPath, [join(REPO_ROOT, 'dist/src/cli/anycdn.cjs'), 'edge', '--config', join(dir, 'edge.json')], { env, stdio: 'ignore' });
+  const edge: ServerProcess = { label: 'anycdn edge (scale)', pid: child.pid!, url: `http://${host}`, logs: [], stop: async () => void (child.kill('SIGTERM'), await new Promise((r) => child.once('exit', r))) };
+  started.push(edge);
+  const probe = `/s/${Math.floor(n / 2)}-${2 * KiB}.bin`;
+  let startMs = NaN;
+  for (let i = 0; i < 3000; i++) {
+    const ok = await fetch(`${edge.url}${probe}`).then(
+      async (r) => r.status === 200 && (r.headers.get('cache-status') ?? '').startsWith('anycdn; hit') && Buffer.from(await r.arrayBuffer()).equals(objectBody(probe)!),
+      () => false,
+    );
+    if (ok) {
+      startMs = performance.now() - t0;
+      break;
+    }
+    await new Promise((r) => setTimeout(r, 5));
+  }
+  // One pass of hits over random objects, then memory; then p99 of hits and of misses.
+  const random = () => `/s/${Math.floor(Math.random() * n)}-${2 * KiB}.bin`;
+  const getter = httpGetter(edge.url, 16);
+  const hits = await closedLoop({ inFlight: 16, durationMs: 5000, warmupMs: 1000, op: async () => (await getter.get(random())).length });
+  const mem = treeMemory(child.pid!);
+  let missId = 0;
+  const before = await origin.served();
+  const misses = await closedLoop({ inFlight: 16, durationMs: 5000, warmupMs: 500, op: async () => (await getter.get(`/m/${n}-${missId++}-${2 * KiB}.bin`)).length });
+  const missFetched = (await origin.served()) - before;
+  await getter.close();
+  await stop(edge);
+  await rm(dir, { recursive: true, force: true });
+  if (missFetched < misses.ops) throw new Error(`scale ${n}: ${misses.ops} misses but the origin served ${missFetched}`);
+  return { objects: n, fillS: fillMs / 1000, startMs, anonPerObject: (mem.anon + mem.shmem) / n, anon: mem.anon + mem.shmem, file: mem.file, hitP99: hits.p99Ms, missP99: misses.p99Ms, hitRate: hits.opsPerSec };
+}
+
+async function scale(tmp: string, origin: Origin, sizes: number[]): Promise<void> {
+  const results: ScaleResult[] = [];
+  for (const n of sizes) {
+    results.push(await scaleOne(tmp, origin, n));
+    console.log(`  scale ${n}: ${JSON.stringify(results.at(-1))}`);
+  }
+  say('');
+  say('#### Scale: 2 KiB objects written through the store, then `anycdn edge` (`workers: 2`) started on them');
+  say('');
+  say('| objects | exec → first 200 from disk | RssAnon+RssShmem, all processes | per object | RssFile | hit p99 (16 in flight) | hits/s | miss p99 |');
+  say('| ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |');
+  for (const r of results) {
+    say(`| ${r.objects} | ${fixed(r.startMs, 0)} ms | ${fixed(r.anon / MiB, 0)} MiB | ${fixed(r.anonPerObject, 0)} B | ${fixed(r.file / MiB, 0)} MiB | ${fixed(r.hitP99, 2)} ms | ${fixed(r.hitRate, 0)} | ${fixed(r.missP99, 2)} ms |`);
+  }
+  if (results.length >= 2) {
+    const [small, large] = [results[0]!, results.at(-1)!];
+    say(`p99 at ${large.objects} / at ${small.objects} objects: hits ${fixed(large.hitP99 / small.hitP99, 2)}, misses ${fixed(large.missP99 / small.missP99, 2)} (target: within 1.2)`);
+  }
+}
+
+// ---------------------------------------------------------------- 4. crash
+
+async function crash(tmp: string, origin: Origin, n: number): Promise<void> {
+  const dir = join(tmp, 'crash');
+  const port = await freePort();
+  const config = { listen: `127.0.0.1:${port}`, memory: { maxEntrySize: '1KiB' } };
+  const paths = Array.from({ length: n }, (_, i) => `/k/${i}-${2 * KiB}.bin`);
+  let edge = await startSystem('anycdn-workers', dir, origin.url, config);
+  const getter = httpGetter(edge.url, 64);
+  const answered = new Set<number>();
+  let next = 0;
+  let killed = false;
+  const fill = Promise.all(
+    Array.from({ length: 64 }, async () => {
+      while (next < n && !killed) {
+        const i = next++;
+        try {
+          await getter.get(paths[i]!);
+          if (!killed) answered.add(i);
+        } catch {
+          // the kill cut it
+        }
+      }
+    }),
+  );
+  while (answered.size < n / 2) await new Promise((r) => setTimeout(r, 5));
+  const tree = processTree(edge.pid).map((p) => p.pid);
+  killed = true;
+  for (const pid of tree) process.kill(pid, 'SIGKILL');
+  const atKill = answered.size;
+  await fill;
+  await getter.close().catch(() => undefined);
+  started.splice(started.indexOf(edge), 1);
+  await new Promise((r) => setTimeout(r, 500));
+  edge = await startSystem('anycdn-workers', dir, origin.url, config);
+  const reader = httpGetter(edge.url, 32);
+  let corrupt = 0;
+  let lost = 0;
+  let kept = 0;
+  const before = await origin.served();
+  let j = 0;
+  await Promise.all(
+    Array.from({ length: 32 }, async () => {
+      while (j < n) {
+        const i = j++;
+        const res = await fetch(`${edge.url}${paths[i]}`);
+        const body = Buffer.from(await res.arrayBuffer());
+        if (res.status !== 200 || !body.equals(objectBody(paths[i]!)!)) corrupt += 1;
+        const hit = (res.headers.get('cache-status') ?? '').startsWith('anycdn; hit');
+        if (hit) kept += 1;
+        else if (answered.has(i)) lost += 1;
+      }
+    }),
+  );
+  const refetched = (await origin.served()) - before;
+  await reader.close();
+  await stop(edge);
+  say('');
+  say(`#### Crash: kill -9 of every edge process (\`workers: 2\`) during a fill of ${n} × 2 KiB objects, restart, read every object`);
+  say('');
+  say(`answered before the kill: ${atKill}; after the restart: ${kept} served from the cache, ${lost} of those answered before the kill had to be fetched again (lost), ${corrupt} corrupt or partial answers; origin GETs during the read-back: ${refetched}`);
+}
+
+// ---------------------------------------------------------------- main
+
+async function main(): Promise<void> {
+  const { values } = parseArgs({
+    options: {
+      cold: { type: 'string', default: '20000' },
+      'cold-large': { type: 'string', default: '4000' },
+      'hit-seconds': { type: 'string', default: '5' },
+      reps: { type: 'string', default: '2' },
+      scale: { type: 'string', default: '1000000' },
+      'scale-small': { type: 'string', default: '10000' },
+      crash: { type: 'string', default: '100000' },
+      skip: { type: 'string', default: '' },
+      tmp: { type: 'string', default: os.tmpdir() },
+    },
+  });
+  const skip = new Set(values.skip.split(',').filter(Boolean));
+  for (const tool of ['nginx', 'wrk']) if (!hasCommand(tool)) throw new Error(`${tool} is not installed (apt-get install -y nginx wrk)`);
+  say(`- date: ${new Date().toISOString()}; ${os.availableParallelism()} CPUs, ${fixed(os.totalmem() / 2 ** 30, 1)} GiB; node ${process.version}; load average ${os.loadavg().map((v) => v.toFixed(2)).join(' ')}`);
+  say(`- command: node dist/test/bench/disk.js ${process.argv.slice(2).join(' ')}`);
+  const tmp = await mkdtemp(join(values.tmp, 'anycdn-bench-disk-'));
+  if (process.getuid?.() === 0) await chmod(tmp, 0o755); // nginx workers (nobody) must reach their folders
+  const onSignal = () => void Promise.all(started.map((s) => s.stop().catch(() => undefined))).finally(() => process.exit(130));
+  process.once('SIGINT', onSignal);
+  process.once('SIGTERM', onSignal);
+  try {
+    const origin = await startOrigin();
+    const reps = Number(values.reps);
+    if (!skip.has('cold')) await coldMisses(tmp, origin, { small: Number(values.cold), large: Number(values['cold-large']) }, reps);
+    if (!skip.has('hits')) await diskHits(tmp, origin, Number(values['hit-seconds']), reps);
+    if (!skip.has('scale')) await scale(tmp, origin, [Number(values['scale-small']), Number(values.scale)]);
+    if (!skip.has('crash')) await crash(tmp, origin, Number(values.crash));
+    say(`- load average at end: ${os.loadavg().map((v) => v.toFixed(2)).join(' ')}`);
+    console.log(`\n${report.join('\n')}`);
+  } finally {
+    for (const s of [...started].reverse()) await s.stop().catch(() => undefined);
+    await rm(tmp, { recursive: true, force: true });
+  }
+}
+
+await main();
