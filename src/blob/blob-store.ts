@@ -111,8 +111,9 @@ export interface BlobStore {
   /** The committed object for `key`, or undefined. Counts as a use for LRU eviction. */
   get(key: string): Promise<BlobEntry | undefined>;
   /**
-   * The committed object when the store holds it in memory, without waiting on anything; counts
-   * as a use like get(). Undefined means "not in memory", not "not stored": ask get() then.
+   * The committed object when the store can answer without waiting on anything (in memory, or a
+   * small body a disk store reads with one synchronous pread); counts as a use like get().
+   * Undefined means "not at hand", not "not stored": ask get() then.
    */
   getHot?(key: string): { meta: StoredMeta; data: Buffer } | undefined;
   /** Start writing `key`; undefined when the store will not take it (too large, unusable disk). */

@@ -7,11 +7,11 @@
  * meets it (on read or in its background check).
  */
 import { resolve } from 'node:path';
-import { BLOB_ERROR_CODES, blobError, type BlobEntry } from './blob-store.js';
+import { BLOB_ERROR_CODES, blobError, type BlobEntry, type StoredMeta } from './blob-store.js';
 import { nodeDiskFs } from './disk-fs.js';
 import { DiskIndex } from './disk-index.js';
 import { layoutOf } from './disk-layout.js';
-import { readRecord, type RecordReader } from './disk-read.js';
+import { readPackedNow, readRecord, type RecordReader } from './disk-read.js';
 import { Segments } from './disk-segments.js';
 
 export interface DiskBlobReaderOptions {
@@ -65,6 +65,20 @@ export class DiskBlobReader {
       }
     }
     return undefined;
+  }
+
+  /** The object if it can be had without waiting (see DiskBlobStore.getNow); undefined: ask get(). */
+  getNow(key: string): { meta: StoredMeta; data: Buffer } | undefined {
+    if (this.closed) return undefined;
+    const rec = this.index.get(key);
+    if (rec === undefined || rec.off < 0) return undefined;
+    try {
+      const body = readPackedNow(this.reader, rec);
+      if (typeof body === 'string' || !Buffer.isBuffer(body)) return undefined;
+      return { meta: rec.meta, data: body };
+    } catch {
+      return undefined;
+    }
   }
 
   keysWithPrefix(prefix: string, limit?: number): string[] {

@@ -25,6 +25,7 @@
  */
 import { open, type Database, type RootDatabase } from 'lmdb';
 import type { StoredMeta } from './blob-store.js';
+import { freezeMeta } from './buffer-entry.js';
 import { FS_BLOCK, keyHash } from './disk-layout.js';
 
 export interface IndexRecord {
@@ -55,6 +56,9 @@ export interface IndexState {
   /** Next write sequence number. */
   seq: number;
 }
+
+/** Decoded records remembered per process: two generations of this many (a few MB at most). */
+const MEMO_GENERATION = 5_000;
 
 /** Where msgpackr keeps the shared record structures in `objects`: 0xff never starts a UTF-8 key. */
 const STRUCTURES_KEY = Buffer.from([0xff, 0xff, 0xff]);
@@ -106,6 +110,7 @@ export interface DiskIndexOptions {
 export class DiskIndex {
   /** Changes issued and not yet committed by LMDB: what this process reads before LMDB. */
   private readonly pending = new Map<string, Op>();
+  private memo: [Map<string, { raw: Buffer; rec: IndexRecord }>, Map<string, { raw: Buffer; rec: IndexRecord }>] = [new Map(), new Map()];
   /** Counters of what the index holds with every change issued. */
   readonly state: IndexState;
 
@@ -153,8 +158,36 @@ export class DiskIndex {
   }
 
   private committedRecord(ikey: Buffer, key?: string): IndexRecord | undefined {
-    const rec = this.objects.get(ikey);
+    const rec = this.decoded(ikey);
     return rec === undefined || (key !== undefined && rec.key !== key) ? undefined : rec;
+  }
+
+  /**
+   * The committed record at `ikey`, the same object as last time while its bytes in LMDB are the
+   * same (compared, not decoded): per-object memos downstream (the edge's hit templates, keyed by
+   * the meta object) keep working for objects read from disk. Bounded: two generations of
+   * MEMO_GENERATION records; frozen, as callers share them.
+   */
+  private decoded(ikey: Buffer): IndexRecord | undefined {
+    const raw = this.objects.getBinary(ikey);
+    if (raw === undefined) return undefined;
+    const id = ikey.toString('latin1');
+    const memo = this.memo[0].get(id) ?? this.memo[1].get(id);
+    if (memo !== undefined && memo.raw.equals(raw)) {
+      if (!this.memo[0].has(id)) this.remember(id, memo);
+      return memo.rec;
+    }
+    const rec = this.objects.get(ikey);
+    if (rec === undefined) return undefined;
+    freezeMeta(rec.meta);
+    Object.freeze(rec);
+    this.remember(id, { raw, rec });
+    return rec;
+  }
+
+  private remember(id: string, entry: { raw: Buffer; rec: IndexRecord }): void {
+    if (this.memo[0].size >= MEMO_GENERATION) this.memo = [new Map(), this.memo[0]];
+    this.memo[0].set(id, entry);
   }
 
   /** The record a secondary list points at, if it is still current. */

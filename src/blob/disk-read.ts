@@ -36,14 +36,9 @@ export async function readRecord(r: RecordReader, rec: IndexRecord, o: ReadOptio
   const size = rec.meta.size;
   if (rec.off >= 0) {
     if (!(await r.segments.ready(rec.g))) return 'gone';
-    const raw = r.segments.readSync(rec.g, rec.off, SEGMENT_HEADER_BYTES + size);
-    if (raw === undefined) return 'gone';
-    const loc = rec.g * 2 ** 32 + rec.off;
-    const known = o.verifyAll !== true && (r.verified[0].has(loc) || r.verified[1].has(loc));
-    const body = checkSegmentRecord(raw, keyHash(rec.key), size, rec.crc[0] ?? 0, !known);
-    if (typeof body === 'string') return body;
-    if (!known) remember(r, loc);
-    return bufferEntry(rec.meta, body);
+    const body = readPackedNow(r, rec, o.verifyAll === true);
+    if (body === 'not-open') return 'gone';
+    return typeof body === 'string' ? body : bufferEntry(rec.meta, body);
   }
   const body: VerifiedBody = { path: filePath(r.layout, rec.file!), size, blockSize: rec.bs, blockCrc32: rec.crc };
   if (size <= o.inlineReadMaxSize) {
@@ -59,6 +54,22 @@ export async function readRecord(r: RecordReader, rec: IndexRecord, o: ReadOptio
       return openVerified(r.fs, body, range, o.onCorrupt);
     },
   };
+}
+
+/**
+ * A packed body read and checked synchronously (one pread, ≤ packMaxSize): the bytes, 'not-open'
+ * when its segment is not open in this process yet (nothing waited for), 'gone', or why it cannot
+ * be trusted.
+ */
+export function readPackedNow(r: RecordReader, rec: IndexRecord, verifyAll = false): Buffer | 'not-open' | 'gone' | string {
+  if (!r.segments.isOpen(rec.g)) return r.segments.has(rec.g) ? 'not-open' : 'gone';
+  const raw = r.segments.readSync(rec.g, rec.off, SEGMENT_HEADER_BYTES + rec.meta.size);
+  if (raw === undefined) return 'gone';
+  const loc = rec.g * 2 ** 32 + rec.off;
+  const known = !verifyAll && (r.verified[0].has(loc) || r.verified[1].has(loc));
+  const body = checkSegmentRecord(raw, keyHash(rec.key), rec.meta.size, rec.crc[0] ?? 0, !known);
+  if (typeof body !== 'string' && !known) remember(r, loc);
+  return body;
 }
 
 function remember(r: RecordReader, loc: number): void {

@@ -69,6 +69,11 @@ export class Segments {
     return this.segments.has(g);
   }
 
+  /** Whether segment `g` is open here, so it can be read synchronously. */
+  isOpen(g: number): boolean {
+    return this.segments.get(g)?.fh !== undefined;
+  }
+
   sizeOf(g: number): number {
     return this.segments.get(g)?.size ?? 0;
   }

@@ -77,10 +77,16 @@ export class TieredBlobStore implements BlobStore {
     return bufferEntry(entry.meta, data);
   }
 
+  /** From memory, or a small body the disk can read at once (DiskBlobStore.getNow); never promoted from here. */
   getHot(key: string): { meta: StoredMeta; data: Buffer } | undefined {
     const hot = this.memory.getHot(key);
-    if (hot !== undefined) this.disk.touch(key);
-    return hot;
+    if (hot !== undefined) {
+      this.disk.touch(key);
+      return hot;
+    }
+    const now = this.disk.getNow(key);
+    // Objects memory would take are promoted by get(), which the caller uses when this says no.
+    return now !== undefined && now.meta.size > this.memoryMaxEntrySize ? now : undefined;
   }
 
   async begin(key: string, expectedSize?: number): Promise<BlobWriter | undefined> {

@@ -68,8 +68,14 @@ export class WorkerBlobStore implements BlobStore {
     return meta === entry.meta ? entry : { ...entry, meta };
   }
 
+  /** From memory, or a small body the disk can read at once when memory would not keep it. */
   getHot(key: string): { meta: StoredMeta; data: Buffer } | undefined {
-    return this.memory.getHot(key);
+    const hot = this.memory.getHot(key);
+    if (hot !== undefined) return hot;
+    const now = this.refreshed.has(key) ? undefined : this.disk.getNow(key);
+    if (now === undefined || now.meta.size <= this.memoryMaxEntrySize) return undefined;
+    this.diskReads += 1;
+    return now;
   }
 
   async begin(key: string, expectedSize?: number): Promise<BlobWriter | undefined> {

@@ -9,6 +9,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { NodeEdgeRequest } from '../../../edge/app.js';
 import type { PipelineResult } from '../../../edge/pipeline.js';
 import { startTestEdge, type TestEdge } from '../../support/edge.js';
+import type { TieredBlobStore } from '../../../src/blob/tiered-blob-store.js';
 import { RawClient } from '../../support/raw-client.js';
 
 interface Scripted {
@@ -271,7 +272,7 @@ describe('the fast path declines', () => {
     expect(fast('/f/never-requested.bin')).toBeUndefined();
   });
 
-  it('objects that are stale, must be revalidated, compressed, negative or only on disk', async () => {
+  it('objects that are stale, must be revalidated, compressed, negative or in a body file on disk', async () => {
     await stored('/f/short.bin', { headers: dated({ 'content-type': 'image/png', 'cache-control': 'max-age=2' }), body: Buffer.alloc(10, 6) });
     expect(fast('/f/short.bin')).toBeDefined();
     edge.clock.advance(3_000);
@@ -283,9 +284,23 @@ describe('the fast path declines', () => {
     await stored('/f/gone.bin', { status: 404, headers: dated({ 'content-type': 'text/plain', 'cache-control': 'max-age=60' }), body: Buffer.from('gone') });
     expect((await edge.get('/f/gone.bin')).headers['cache-status']).toMatch(/hit/);
     expect(fast('/f/gone.bin')).toBeUndefined();
-    await stored('/f/large.bin', { headers: dated({ 'content-type': 'application/octet-stream', 'cache-control': 'max-age=60' }), body: Buffer.alloc(4096, 9) });
+    await stored('/f/large.bin', { headers: dated({ 'content-type': 'application/octet-stream', 'cache-control': 'max-age=60' }), body: Buffer.alloc(100 * 1024, 9) });
     expect((await edge.get('/f/large.bin')).headers['cache-status']).toMatch(/hit/);
-    expect(fast('/f/large.bin')).toBeUndefined();
+    expect(fast('/f/large.bin')).toBeUndefined(); // above packing: streamed by the full path
+  });
+
+  it('answers a small object kept out of memory from its disk segment, as the full path would', async () => {
+    const body = Buffer.alloc(4096, 9);
+    await stored('/f/packed.bin', { headers: dated({ 'content-type': 'application/octet-stream', 'cache-control': 'max-age=60', etag: '"p"' }), body });
+    const full = await edge.get('/f/packed.bin');
+    expect(full.headers['cache-status']).toMatch(/^anycdn; hit/);
+    expect((edge.server.store as TieredBlobStore).memory.peek(`${host}/f/packed.bin`)).toBeUndefined(); // above memory.maxEntrySize
+    const quick = fast('/f/packed.bin')!;
+    expect(quick.reply.status).toBe(200);
+    expect(Buffer.from(quick.reply.body as Buffer).equals(body)).toBe(true);
+    expect(quick.reply.headers['etag']).toBe('"p"');
+    expect(quick.reply.headers['cache-status']).toBe(full.headers['cache-status']);
+    expect(fast('/f/packed.bin', { 'if-none-match': '"p"' })?.reply.status).toBe(304);
   });
 
   it('a URL once its object is purged or replaced', async () => {
