@@ -297,7 +297,7 @@ async function scaleOne(tmp: string, origin: Origin, n: number): Promise<ScaleRe
   const mem = treeMemory(child.pid!);
   let missId = 0;
   const before = await origin.served();
-  const misses = await closedLoop({ inFlight: 16, durationMs: 5000, warmupMs: 500, op: async () => (await getter.get(`/m/${n}-${missId++}-${2 * KiB}.bin`)).length });
+  const misses = await closedLoop({ inFlight: 16, durationMs: 5000, warmupMs: 500, op: async () => (await getter.get(`/m/${n}/${missId++}-${2 * KiB}.bin`)).length });
   const missFetched = (await origin.served()) - before;
   await getter.close();
   await stop(edge);
