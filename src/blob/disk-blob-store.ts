@@ -112,6 +112,8 @@ type Options = Required<Omit<DiskBlobStoreOptions, 'fsOps' | 'dir' | 'pathOf'>>;
 
 /** Touched keys remembered for the background recency update; more are ignored until it runs. */
 const MAX_TOUCHED = 10_000;
+/** Entries moved up per run of applyUses (each run is at least a second apart, or one per eviction). */
+const MAX_MOVES = 1024;
 /** Packed locations whose CRC was verified in this process; two generations of this many. */
 const VERIFIED_GENERATION = 100_000;
 
@@ -422,12 +424,13 @@ export class DiskBlobStore implements BlobStore, DiskWriterHost {
   // ---- space and recency -------------------------------------------------------------------
 
   private diskBytes(): number {
-    return this.segments.allocated + this.index.state.fileBytes + allocated(this.indexBytes);
+    return this.segments.allocated + this.index.state.fileBytes + this.indexBytes;
   }
 
+  /** The index file's allocated blocks (LMDB may grow the file ahead of use, sparsely). */
   private async measureIndex(): Promise<void> {
     this.indexBytes = await stat(this.layout.indexPath).then(
-      (st) => st.size,
+      (st) => st.blocks * 512,
       () => 0,
     );
   }
@@ -494,17 +497,25 @@ export class DiskBlobStore implements BlobStore, DiskWriterHost {
    */
   private async applyUses(): Promise<void> {
     if (this.touched.size === 0) return;
-    const keys = [...this.touched];
-    this.touched.clear();
+    // At most MAX_MOVES per run: a burst of hits on old objects costs bounded copying, and
+    // makeRoom, which runs this first, never waits long. The rest wait for the next run.
+    const keys: string[] = [];
+    for (const key of this.touched) {
+      if (keys.length >= MAX_MOVES) break;
+      keys.push(key);
+      this.touched.delete(key);
+    }
     const oldest = this.oldestGeneration() ?? this.head;
     const fresh = this.head - Math.floor((this.head - oldest + 1) / 4);
+    const moves: Promise<void>[] = [];
     for (const key of keys) {
       const rec = this.index.get(key);
       if (rec === undefined || rec.g >= fresh || rec.g >= this.head) continue;
       // No key lock: a commit may hold it and be waiting on this (makeRoom). moveUp checks the
       // version it read is still current right before it writes, so a concurrent commit wins.
-      await this.moveUp(rec).catch(() => undefined);
+      moves.push(this.moveUp(rec).catch(() => undefined));
     }
+    await Promise.all(moves);
   }
 
   private async moveUp(rec: IndexRecord): Promise<void> {
