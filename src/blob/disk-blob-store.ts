@@ -7,7 +7,7 @@
  * - **write**: a body ≤ packMaxSize (64 KiB) is held in memory, then appended to the head segment
  *   with a header naming its key, length and CRC; a larger one streams to `tmp/` and is renamed into
  *   `files/`. Then the index entry goes to LMDB: visible here at once, committed (and so surviving a
- *   crash of the process, and visible to cluster workers) within milliseconds, fsynced by LMDB in a
+ *   crash of the process, and visible to cluster workers) within ~10 ms, fsynced by LMDB in a
  *   background thread once for each batch of commits. Segments are fdatasynced every
  *   `syncInterval` (1 s). No fsync waits on the miss path.
  * - **read**: the index gives the location and the metadata (no record file to parse); a packed
@@ -17,7 +17,8 @@
  * - **recency and eviction**: time is cut into generations: a new one starts when the head segment
  *   (or the bytes of files written since it began) reaches `segmentSize`. Every entry carries the
  *   generation it was written in; an entry used while older than the newest quarter of the
- *   generations is moved to the head (a packed body is copied there), in the background. When the
+ *   generations is moved to the head (a packed body is copied there), in the background and at most
+ *   1,024 per run, so a burst of hits on old objects costs bounded copying. When the
  *   disk would exceed maxBytes, the oldest generation goes whole: its entries, its files, its
  *   segment. So eviction is least-recently-used to within a quarter of the cache, costs no memory
  *   per object, and frees space a segment at a time.

@@ -14,14 +14,15 @@
  *
  * A change is issued to LMDB at once and kept in `pending` (read before LMDB) until LMDB has
  * committed it, so this process sees it immediately and other processes (cluster workers, opened
- * read-only) a few milliseconds later. Changes issued in one event turn share one transaction, and
- * LMDB syncs committed transactions in a background thread (lmdb-js `overlappingSync`), one fsync
- * for every batch of them: the miss path has no fsync of its own. A committed change survives a
- * crash of the process; a power loss takes the index back to its last synced transaction, never
- * to a half-written one.
+ * read-only) once it is committed. Changes issued within 10 ms share one transaction (lmdb-js
+ * `commitDelay`), and LMDB syncs committed transactions in a background thread (`overlappingSync`),
+ * one fsync for every batch: the miss path has no fsync of its own, and under load each fsync
+ * covers more writes. A committed change survives a crash of the process; a power loss takes the
+ * index back to its last synced transaction, never to a half-written one.
  *
- * Memory: `pending` (the writes in flight, a few milliseconds' worth) and nothing per stored object; LMDB's pages
- * are file-backed and shared by every process that maps them.
+ * Memory: `pending` (the writes in flight, some milliseconds' worth), a bounded memo of decoded
+ * records, and nothing per stored object; LMDB's pages are file-backed and shared by every process
+ * that maps them.
  */
 import { open, type Database, type RootDatabase } from 'lmdb';
 import type { StoredMeta } from './blob-store.js';
