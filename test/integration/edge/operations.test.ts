@@ -36,10 +36,13 @@ describe('edge operations', () => {
     clock.advance(15_000);
     const before = await originCount(origin.url, 'not-modified');
     const results = await Promise.all(Array.from({ length: 10 }, () => edge.get('/w/swr.txt')));
+    // Every answer is a hit: the stale copy while the refresh is under way, the refreshed one once
+    // it landed (a store commits a refresh within milliseconds, while the burst may still arrive).
     for (const r of results) {
       expect(r.body.toString()).toBe('swr body');
-      expect(r.headers['cache-status']).toBe('anycdn; hit; ttl=-5; detail=stale-while-revalidate');
+      expect(['anycdn; hit; ttl=-5; detail=stale-while-revalidate', 'anycdn; hit; ttl=10']).toContain(r.headers['cache-status']);
     }
+    expect(results.filter((r) => r.headers['cache-status']!.endsWith('stale-while-revalidate')).length).toBeGreaterThanOrEqual(1);
     await edge.server.pipeline.settled();
     expect(await originCount(origin.url, 'not-modified')).toBe(before + 1);
     expect((await edge.get('/w/swr.txt')).headers['cache-status']).toBe('anycdn; hit; ttl=10');
