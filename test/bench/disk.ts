@@ -323,6 +323,8 @@ async function scale(tmp: string, origin: Origin, sizes: number[]): Promise<void
   if (results.length >= 2) {
     const [small, large] = [results[0]!, results.at(-1)!];
     say(`p99 at ${large.objects} / at ${small.objects} objects: hits ${fixed(large.hitP99 / small.hitP99, 2)}, misses ${fixed(large.missP99 / small.missP99, 2)} (target: within 1.2)`);
+    // The processes' own baseline (code, heaps, buffers) divided by few objects says nothing: what grows with the objects does.
+    say(`anonymous memory growth per object from ${small.objects} to ${large.objects} objects: ${fixed((large.anon - small.anon) / (large.objects - small.objects), 1)} B`);
   }
 }
 
