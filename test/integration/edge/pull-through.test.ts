@@ -8,12 +8,13 @@ import { RawClient } from '../../support/raw-client.js';
 import { slowUpstream } from '../../support/upstreams.js';
 
 /** Files under `dir` this process holds open (Linux: the targets of /proc/self/fd). */
+/** Files under `dir` this process has open, but the disk store's own, open while it is (its index and segments). */
 function openFilesUnder(dir: string): string[] {
   const open: string[] = [];
   for (const fd of readdirSync('/proc/self/fd')) {
     try {
       const target = readlinkSync(`/proc/self/fd/${fd}`);
-      if (target.startsWith(dir)) open.push(target);
+      if (target.startsWith(dir) && !/\/index\.lmdb(-lock)?$|\.seg$/.test(target)) open.push(target);
     } catch {
       // closed between the listing and the read (the listing's own descriptor, for one)
     }
