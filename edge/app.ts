@@ -36,6 +36,8 @@ export interface EdgeAppDeps {
   accessLog?: AccessLog | undefined;
   /** True while draining: health answers 503 and responses carry `Connection: close`. */
   isDraining: () => boolean;
+  /** Whether the cache store is open (health answers 503 once it is not). Default: always. */
+  storeOpen?: () => boolean;
   /** What /_cdn/metrics answers. Default: this process's registry; a cluster worker asks for all processes' sum. */
   metricsText?: () => Promise<string>;
 }
@@ -55,9 +57,13 @@ export function createEdgeApp(deps: EdgeAppDeps): EdgeApp {
     if (path === '*') return { status: 204, headers: { allow: 'GET, HEAD, OPTIONS, POST, PUT, PATCH, DELETE', 'x-served-by': servedBy }, body: null };
     const readable = method === 'GET' || method === 'HEAD';
     if (readable && path === '/_cdn/healthz') {
+      // The edge's own ability to serve (stale content included), never upstream's: an origin
+      // outage must not withdraw every PoP. Answered at all: the listener is up.
       const draining = deps.isDraining();
-      const body = { status: draining ? 'draining' : 'ok', pop: deps.config.pop, node: deps.config.node };
-      return jsonReply(draining ? 503 : 200, body, { 'cache-control': 'no-store', 'x-served-by': servedBy });
+      const storeOpen = deps.storeOpen?.() ?? true;
+      const status = draining ? 'draining' : storeOpen ? 'ok' : 'store-closed';
+      const body = { status, pop: deps.config.pop, node: deps.config.node, checks: { listener: 'up', store: storeOpen ? 'open' : 'closed', draining } };
+      return jsonReply(status === 'ok' ? 200 : 503, body, { 'cache-control': 'no-store', 'x-served-by': servedBy });
     }
     if (readable && path === '/_cdn/metrics') {
       const text = Buffer.from(await (deps.metricsText?.() ?? deps.metrics.registry.metrics()));

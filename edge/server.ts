@@ -83,7 +83,8 @@ export async function startEdge(config: EdgeConfig, logger: Logger, options: Sta
   // drops, or a cluster worker's memory's.
   const unsubscribeDrops = (disk ?? memory).onDrop((key) => pipeline.varyIndex.remove(key));
   let draining = false;
-  const app = createEdgeApp({ config, pipeline, metrics, logger, accessLog, isDraining: () => draining, metricsText: options.metricsText });
+  let storeOpen = true;
+  const app = createEdgeApp({ config, pipeline, metrics, logger, accessLog, isDraining: () => draining, storeOpen: () => storeOpen, metricsText: options.metricsText });
   let running: RunningServer;
   try {
     running = await listen({ address: config.listen, handler: app.handle, quick: app.quick, socketIdleTimeoutMs: config.timeouts.clientIdle });
@@ -107,6 +108,7 @@ export async function startEdge(config: EdgeConfig, logger: Logger, options: Sta
     clearTimeout(timer);
     await upstream.close().catch(() => undefined);
     unsubscribeDrops();
+    storeOpen = false;
     await store.close();
   };
   return {

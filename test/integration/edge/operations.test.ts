@@ -84,7 +84,7 @@ describe('edge operations', () => {
 describe.skipIf(!cliBuilt)('draining on SIGTERM (needs dist/, built by npm test)', () => {
   it('turns health 503, keeps serving with Connection: close, then exits 0', async () => {
     const origin = await startTestOrigin();
-    cleanups.push(() => origin.stop());
+    cleanups.push(() => origin.stop().catch(() => undefined)); // stopped by the test too
     await origin.put('d/file.txt', 'drain me', { 'cache-control': 'public, max-age=600' });
     const dir = await mkdtemp(join(tmpdir(), 'anycdn-drain-'));
     cleanups.push(() => rm(dir, { recursive: true, force: true }));
@@ -92,13 +92,20 @@ describe.skipIf(!cliBuilt)('draining on SIGTERM (needs dist/, built by npm test)
     await writeFile(config, `listen: 127.0.0.1:0\nupstream: ${origin.url}\npop: lab\nnode: d1\ncacheDir: ${join(dir, 'cache')}\ndrain: 1500ms\n`);
     const proc = startCli(['edge', '--config', config]);
     const url = String((await proc.waitForLog('edge listening'))['url']);
-    expect((await request(`${url}/_cdn/healthz`)).statusCode).toBe(200);
+    const healthy = await request(`${url}/_cdn/healthz`);
+    expect(healthy.statusCode).toBe(200);
+    expect(await healthy.body.json()).toEqual({ status: 'ok', pop: 'lab', node: 'd1', checks: { listener: 'up', store: 'open', draining: false } });
+    // Health is the edge's own: an origin that is down changes nothing (edges serve what they have).
+    await request(`${url}/d/file.txt`).then((r) => r.body.dump());
+    await origin.stop();
+    const originDown = await request(`${url}/_cdn/healthz`);
+    expect([originDown.statusCode, ((await originDown.body.json()) as { status: string }).status]).toEqual([200, 'ok']);
     proc.child.kill('SIGTERM');
     await proc.waitForLog('draining');
     const health = await request(`${url}/_cdn/healthz`);
     expect(health.statusCode).toBe(503);
     expect(health.headers['connection']).toBe('close');
-    expect(await health.body.json()).toMatchObject({ status: 'draining' });
+    expect(await health.body.json()).toEqual({ status: 'draining', pop: 'lab', node: 'd1', checks: { listener: 'up', store: 'open', draining: true } });
     const during = await request(`${url}/d/file.txt`);
     expect(during.statusCode).toBe(200);
     expect(during.headers['connection']).toBe('close');
