@@ -24,6 +24,7 @@ import { jsonReply, writeInformational, writeReply, type Reply } from '../src/se
 import type { EdgeConfig } from './config.js';
 import { controlPathOf } from './control-path.js';
 import { formatShieldLog, SHIELD_LOG_HEADER } from './forward-headers.js';
+import { httpsLocation } from './https.js';
 import type { EdgeMetrics } from './metrics.js';
 import type { EdgePipeline, EdgeRequest, PipelineResult } from './pipeline.js';
 
@@ -40,6 +41,11 @@ export interface EdgeAppDeps {
   storeOpen?: () => boolean;
   /** What /_cdn/metrics answers. Default: this process's registry; a cluster worker asks for all processes' sum. */
   metricsText?: () => Promise<string>;
+  /**
+   * The cleartext listener of an edge with `tls.redirectHttp`: content requests are answered with
+   * a 301 to https on this port (edge/https.ts); `/_cdn/` routes as always. Default: none.
+   */
+  httpsRedirect?: { port: number };
 }
 
 export interface EdgeApp {
@@ -90,6 +96,15 @@ export function createEdgeApp(deps: EdgeAppDeps): EdgeApp {
       logged(nodeLogged(req, method, target), started, { status: reply.status, bytes, outcome: 'control' }, timing.headAt);
       return;
     }
+    const location = refusal === undefined && deps.httpsRedirect !== undefined ? httpsLocation(req.headers.host, target, deps.httpsRedirect.port) : undefined;
+    if (location !== undefined) {
+      // RFC 9110 §15.4.2: the same resource, permanently, at its https URL.
+      const reply: Reply = { status: 301, headers: { location, 'content-length': '0', 'x-served-by': servedBy }, body: null };
+      if (deps.isDraining()) reply.headers['connection'] = 'close';
+      await writeReply(res, reply, undefined, timing);
+      logged(nodeLogged(req, method, target), started, { status: 301, bytes: 0, outcome: 'redirect' }, timing.headAt);
+      return;
+    }
     let result = refusal === undefined ? await deps.pipeline.handle(edgeRequest) : deps.pipeline.refused(refusal, edgeRequest);
     // The shield tells its own workers what it did, for their access log.
     if (deps.pipeline.fromOwnWorker(edgeRequest)) result.reply.headers[SHIELD_LOG_HEADER] = formatShieldLog(result.nodeOutcome ?? result.outcome, result.upstream);
@@ -136,6 +151,7 @@ export function createEdgeApp(deps: EdgeAppDeps): EdgeApp {
   };
 
   const quick: QuickResponder = (req, socket) => {
+    if (deps.httpsRedirect !== undefined) return undefined;
     const started = performance.now();
     const fast = deps.pipeline.fastHit(req, deps.isDraining());
     if (fast === undefined) return undefined;
@@ -149,7 +165,7 @@ export function createEdgeApp(deps: EdgeAppDeps): EdgeApp {
     const started = performance.now();
     const method = req.method ?? 'GET';
     try {
-      const fast = req.httpVersionMajor === 1 ? deps.pipeline.fastHit(req, deps.isDraining()) : undefined;
+      const fast = req.httpVersionMajor === 1 && deps.httpsRedirect === undefined ? deps.pipeline.fastHit(req, deps.isDraining()) : undefined;
       if (fast !== undefined) {
         res.writeHead(fast.reply.status, fast.reply.headers);
         res.end(fast.reply.body);
@@ -170,9 +186,9 @@ function nodeLogged(req: IncomingMessage, method: string, target: string): Logge
   return { method, target, protocol: `HTTP/${req.httpVersion}`, rawHeaders: req.rawHeaders, socket: req.socket };
 }
 
-/** A request the quick front read (always HTTP/1.1). */
-function quickLogged(req: { method: string; url: string; rawHeaders: readonly string[] }, socket: Socket): LoggedRequest {
-  return { method: req.method, target: req.url, protocol: 'HTTP/1.1', rawHeaders: req.rawHeaders, socket };
+/** A request answered before Node's HTTP machinery: by the quick front (HTTP/1.1), or an HTTP/2 stream. */
+function quickLogged(req: { method: string; url: string; rawHeaders: readonly string[]; protocol?: string }, socket: Socket): LoggedRequest {
+  return { method: req.method, target: req.url, protocol: req.protocol ?? 'HTTP/1.1', rawHeaders: req.rawHeaders, socket };
 }
 
 /**

@@ -6,6 +6,7 @@ import { z } from 'zod';
 import { accessLogSchema } from '../src/config/access-log.js';
 import { byteSize, duration, listenAddress, positiveByteSize } from '../src/config/common.js';
 import { secret } from '../src/config/load.js';
+import { edgeTlsSchema, upstreamTlsSchema } from '../src/config/tls.js';
 
 const httpUrl = z
   .string()
@@ -47,6 +48,17 @@ export const edgeConfigSchema = z.strictObject({
   workers: z.number().int().min(1).max(64).default(1),
   /** Base URL of the origin or of this PoP's shield. The edge fetches from nowhere else. */
   upstream: httpUrl,
+  /**
+   * HTTPS: a listener of its own beside `listen`, HTTP/2 and HTTP/1.1, certificates chosen by SNI
+   * and reloaded when their files change (src/config/tls.ts). Default: none.
+   */
+  tls: edgeTlsSchema.optional(),
+  /**
+   * An https:// upstream's certificate is verified against Node's bundled roots plus `ca`, for the
+   * upstream's host name (or `servername`); `cert` and `key` are a client certificate for an
+   * origin that asks for one. Never a fallback to cleartext. Default: the roots alone.
+   */
+  upstreamTls: upstreamTlsSchema.optional(),
   /** Name of this point of presence (in X-Served-By and metrics). */
   pop: z.string().regex(/^[A-Za-z0-9_-]{1,32}$/, 'letters, digits, _ and - (1–32)'),
   /** Name of this node within the PoP. */

@@ -17,6 +17,7 @@ import { listen, type RunningServer } from '../src/serve/listen.js';
 import { createEdgeApp } from './app.js';
 import { pathOfKey, splitStoredKey } from './cache-keys.js';
 import type { EdgeConfig } from './config.js';
+import { startEdgeHttps, type EdgeHttps } from './https.js';
 import { createEdgeMetrics, type EdgeMetrics } from './metrics.js';
 import { EdgePipeline } from './pipeline.js';
 import { Upstream } from './upstream.js';
@@ -30,6 +31,10 @@ export interface EdgeServer extends RunningServer {
   isDraining(): boolean;
   /** Reopens the access log file (after a rotation: SIGUSR1). */
   reopenLogs(): Promise<void>;
+  /** The HTTPS listener (`tls`): its base URL and port. */
+  https?: { url: string; port: number };
+  /** Reads the certificates and ticket keys again (SIGHUP); a pair that does not load keeps its previous version. */
+  reloadTls(): Promise<void>;
 }
 
 export interface StartEdgeOptions {
@@ -51,6 +56,8 @@ export interface StartEdgeOptions {
   metricLabels?: Record<string, string>;
   /** Requests carrying `anycdn-worker: <secret>` come from this node's own workers (the shield of a cluster). */
   workerSecret?: string;
+  /** The session ticket key every process of this node uses (a cluster's primary made it); default the key file or a random key. */
+  ticketKey?: Buffer;
 }
 
 export async function startEdge(config: EdgeConfig, logger: Logger, options: StartEdgeOptions = {}): Promise<EdgeServer> {
@@ -84,20 +91,26 @@ export async function startEdge(config: EdgeConfig, logger: Logger, options: Sta
   const unsubscribeDrops = (disk ?? memory).onDrop((key) => pipeline.varyIndex.remove(key));
   let draining = false;
   let storeOpen = true;
-  const app = createEdgeApp({ config, pipeline, metrics, logger, accessLog, isDraining: () => draining, storeOpen: () => storeOpen, metricsText: options.metricsText });
+  const appDeps = { config, pipeline, metrics, logger, accessLog, isDraining: () => draining, storeOpen: () => storeOpen, metricsText: options.metricsText };
+  const app = createEdgeApp(appDeps);
+  let https: EdgeHttps | undefined;
   let running: RunningServer;
   try {
-    running = await listen({ address: config.listen, handler: app.handle, quick: app.quick, socketIdleTimeoutMs: config.timeouts.clientIdle });
+    // The TLS listener first: with redirectHttp, the cleartext one points at its port.
+    if (config.tls !== undefined && options.workerSecret === undefined) https = await startEdgeHttps(config, app, logger, metrics, options.ticketKey);
+    const cleartext = https !== undefined && config.tls?.redirectHttp === true ? createEdgeApp({ ...appDeps, httpsRedirect: { port: https.port } }) : app;
+    running = await listen({ address: config.listen, handler: cleartext.handle, quick: cleartext.quick, socketIdleTimeoutMs: config.timeouts.clientIdle });
   } catch (err) {
+    await https?.close(0);
     await accessLog?.close();
     throw err;
   }
   const stats = store.stats();
   // A cluster's shield listens on an internal loopback port: only its workers' "edge listening" names the public address.
-  logger.info({ url: running.url, upstream: config.upstream, cachedObjects: stats.entries, cachedBytes: stats.bytes }, options.workerSecret === undefined ? 'edge listening' : 'shield listening');
+  logger.info({ url: running.url, https: https?.url, upstream: config.upstream, cachedObjects: stats.entries, cachedBytes: stats.bytes }, options.workerSecret === undefined ? 'edge listening' : 'shield listening');
 
   const closeAll = async (graceMs: number): Promise<void> => {
-    await running.close(graceMs);
+    await Promise.all([running.close(graceMs), https?.close(graceMs)]);
     // Every answer is out (a streamed one's line follows its last byte by a turn): write every line before going.
     await new Promise((r) => setImmediate(r));
     await accessLog?.close();
@@ -117,6 +130,10 @@ export async function startEdge(config: EdgeConfig, logger: Logger, options: Sta
     metrics,
     pipeline,
     isDraining: () => draining,
+    https: https === undefined ? undefined : { url: https.url, port: https.port },
+    reloadTls: async () => {
+      await https?.certificates.reload('SIGHUP');
+    },
     async reopenLogs() {
       if (accessLog !== undefined && (await accessLog.reopen())) logger.info({ path: config.accessLog.path }, 'access log reopened');
     },

@@ -34,9 +34,14 @@ export function invalidHost(host: string | undefined): CdnError | undefined {
   return clientError('bad_request', `invalid Host header ${JSON.stringify(host.slice(0, 200))}: expected a host name or [IP address] and an optional port`, { status: 400 });
 }
 
-/** A request Node accepted but HTTP/1.1 refuses: another major version (505), two Host fields or one that is not a host (400). */
+/**
+ * A request Node accepted but HTTP/1.1 refuses: another major version (505; HTTP/2 comes adapted by
+ * src/serve/h2.ts, its :authority as Host), two Host fields or one that is not a host (400).
+ */
 export function framingProblem(req: Pick<IncomingMessage, 'httpVersionMajor' | 'rawHeaders' | 'headers'>): CdnError | undefined {
-  if (req.httpVersionMajor !== 1) {
+  // A request line saying HTTP/2.0 on an HTTP/1 connection is no HTTP/2 request: only a stream is.
+  const http2Stream = req.httpVersionMajor === 2 && (req as { stream?: unknown }).stream !== undefined;
+  if (req.httpVersionMajor !== 1 && !http2Stream) {
     return clientError('http_version_not_supported', `HTTP/${req.httpVersionMajor}.x is not supported here: send HTTP/1.1`, { status: 505 });
   }
   return duplicateHost(req.rawHeaders) ?? invalidHost(req.headers.host);

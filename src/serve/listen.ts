@@ -58,7 +58,8 @@ const CONNECT_REFUSED = `HTTP/1.1 501 Not Implemented\r\ncontent-type: applicati
  * the edge's fast hit never does (it has its own check, in fastHost).
  */
 export function closeAfterIgnoredBody(req: IncomingMessage, res: ServerResponse): void {
-  if (req.method !== 'GET' && req.method !== 'HEAD') return;
+  // HTTP/2 frames each stream: a body left unread holds no connection (and req.socket is the whole session's).
+  if ((req.method !== 'GET' && req.method !== 'HEAD') || (req as { stream?: unknown }).stream !== undefined) return;
   if (req.headers['transfer-encoding'] === undefined && (req.headers['content-length'] ?? '0') === '0') return;
   res.setHeader('connection', 'close');
   res.once('finish', () => req.socket.destroySoon());

@@ -17,8 +17,8 @@
  * Upgrade or Proxy-Connection, Connection only `keep-alive` or `close`, a Host, at most 64 fields
  * and 16 KiB (Node's limit). Anything else, a head split over several reads included, goes to Node.
  */
-import { STATUS_CODES, type Server } from 'node:http';
-import type { Socket } from 'node:net';
+import { STATUS_CODES } from 'node:http';
+import type { Server, Socket } from 'node:net';
 
 /** A request as the front read it; shaped like the fields of Node's IncomingMessage it stands for. */
 export interface QuickRequest {
@@ -29,6 +29,8 @@ export interface QuickRequest {
   rawHeaders: string[];
   /** The same fields by lower-case name (each name occurs once). */
   readonly headers: Record<string, string>;
+  /** How the request came, for the access log: `HTTP/1.1` (the front's only version) when left out, `HTTP/2.0` for a stream. */
+  readonly protocol?: string;
 }
 
 export interface QuickReply {
@@ -51,6 +53,13 @@ export interface QuickFrontOptions {
   firstRequestTimeoutMs?: number;
   /** Idle time allowed between requests (and while an answer waits for the client to read). Default 65 s. */
   keepAliveTimeoutMs?: number;
+  /**
+   * The server event that hands over a connection: `connection` (default; node:http), or
+   * `secureConnection` for a TLS server, whose decrypted connections the front then reads.
+   */
+  event?: 'connection' | 'secureConnection';
+  /** Whether the front takes this connection; the others go straight to the server's own handling (HTTP/2 on a TLS server). Default: all. */
+  accepts?: (socket: Socket) => boolean;
 }
 
 export interface QuickFront {
@@ -87,15 +96,20 @@ export function installQuickFront(server: Server, respond: QuickResponder, optio
   const firstTimeout = options.firstRequestTimeoutMs ?? 15_000;
   const keepAliveTimeout = options.keepAliveTimeoutMs ?? 65_000;
   const keepAliveField = `Connection: keep-alive\r\nKeep-Alive: timeout=${Math.floor(keepAliveTimeout / 1000)}\r\n\r\n`;
-  const nodeHandlers = server.listeners('connection') as ((socket: Socket) => void)[];
-  server.removeAllListeners('connection');
+  const event = options.event ?? 'connection';
+  const nodeHandlers = server.listeners(event) as ((socket: Socket) => void)[];
+  server.removeAllListeners(event);
   /** Connections held by the front, each with whether it has requests waiting to be answered. */
   const held = new Map<Socket, { busy(): boolean; finish(): void }>();
   const heads = new HeadCache(keepAliveField);
   /** close() was called: connections end once what they have read is answered. */
   let stopping = false;
 
-  server.on('connection', (socket: Socket) => {
+  server.on(event, (socket: Socket) => {
+    if (options.accepts !== undefined && !options.accepts(socket)) {
+      for (const handler of nodeHandlers) handler.call(server, socket);
+      return;
+    }
     /** Nothing more is read: the connection closes once the answers are written. */
     let closing = false;
     let answered = false;
