@@ -31,6 +31,7 @@ import cluster, { type Worker } from 'node:cluster';
 import { randomBytes } from 'node:crypto';
 import { AggregatorRegistry, type MetricObjectWithValues, type MetricValue } from 'prom-client';
 import { CdnError } from '../src/errors.js';
+import { randomTicketKey } from '../src/serve/ticket-keys.js';
 import type { Logger } from '../src/log.js';
 import type { EdgeConfig } from './config.js';
 import { startEdge, type EdgeServer } from './server.js';
@@ -38,10 +39,11 @@ import { startEdge, type EdgeServer } from './server.js';
 type MetricsJson = MetricObjectWithValues<MetricValue<string>>[];
 
 type ClusterMessage =
-  | { type: 'anycdn:listening'; url: string }
+  | { type: 'anycdn:listening'; url: string; https?: string | undefined }
   | { type: 'anycdn:invalidate'; primary: string }
   | { type: 'anycdn:drain' }
   | { type: 'anycdn:reopen-logs' }
+  | { type: 'anycdn:reload-tls' }
   | { type: 'anycdn:metrics-request'; id: number }
   | { type: 'anycdn:metrics-collect'; id: number }
   | { type: 'anycdn:metrics-json'; id: number; json: MetricsJson }
@@ -49,6 +51,8 @@ type ClusterMessage =
 
 const SHIELD_ENV = 'ANYCDN_EDGE_SHIELD';
 const SECRET_ENV = 'ANYCDN_EDGE_SECRET';
+/** The session ticket key every worker uses (base64), so a client resumes on whichever worker takes its next connection. */
+const TICKET_KEY_ENV = 'ANYCDN_EDGE_TICKET_KEY';
 /** How long the metrics sum waits for a worker's numbers before leaving it out. */
 const METRICS_WAIT_MS = 2_000;
 /** A replacement for a dead worker starts after this pause, so a crash loop costs little. */
@@ -84,8 +88,12 @@ class Pending<T> {
 export interface EdgeNode {
   /** The public address the workers listen on. */
   url: string;
+  /** The workers' HTTPS address (`tls`). */
+  https?: string | undefined;
   /** Every worker reopens its access log file (after a rotation). */
   reopenLogs(): void;
+  /** Every worker reads its certificates and ticket keys again (SIGHUP). */
+  reloadTls(): void;
   /** Drain every worker (health 503 for the drain period), stop them, then close the shield. */
   drain(): Promise<void>;
 }
@@ -97,6 +105,9 @@ export function isEdgeWorker(): boolean {
 
 export async function startEdgeCluster(config: EdgeConfig, logger: Logger): Promise<EdgeNode> {
   const secret = randomBytes(24).toString('base64url');
+  // Without a key file, one random ticket key for the node, made here and handed to every worker
+  // (a replacement too). With a file, every worker reads (and watches) it itself.
+  const ticketKey = config.tls !== undefined && config.tls.ticketKeyFile === undefined ? randomTicketKey().toString('base64') : undefined;
   const workers = new Set<Worker>();
   const broadcast = (message: ClusterMessage, except?: Worker): void => {
     for (const w of workers) if (w !== except && w.isConnected()) w.send(message);
@@ -136,10 +147,10 @@ export async function startEdgeCluster(config: EdgeConfig, logger: Logger): Prom
     }
   }
 
-  /** Starts a worker; resolves with its public URL once it listens, rejects if it exits first. */
-  function fork(): Promise<string> {
+  /** Starts a worker; resolves with its public URLs once it listens, rejects if it exits first. */
+  function fork(): Promise<{ url: string; https?: string | undefined }> {
     // (A worker that comes up while the node drains missed the drain message: it is told again.)
-    const worker = cluster.fork({ [SHIELD_ENV]: shield.url, [SECRET_ENV]: secret });
+    const worker = cluster.fork({ [SHIELD_ENV]: shield.url, [SECRET_ENV]: secret, ...(ticketKey === undefined ? {} : { [TICKET_KEY_ENV]: ticketKey }) });
     workers.add(worker);
     worker.on('message', (m: ClusterMessage) => onMessage(worker, m));
     return new Promise((resolve, reject) => {
@@ -148,7 +159,7 @@ export async function startEdgeCluster(config: EdgeConfig, logger: Logger): Prom
         if (m.type !== 'anycdn:listening') return;
         listening = true;
         if (draining) worker.send({ type: 'anycdn:drain' } satisfies ClusterMessage);
-        resolve(m.url);
+        resolve({ url: m.url, https: m.https });
       });
       worker.once('exit', (code, signal) => {
         workers.delete(worker);
@@ -170,21 +181,27 @@ export async function startEdgeCluster(config: EdgeConfig, logger: Logger): Prom
   }
 
   let url: string;
+  let https: string | undefined;
   try {
     const urls = await Promise.all(Array.from({ length: config.workers }, fork));
-    url = urls[0]!;
+    url = urls[0]!.url;
+    https = urls[0]!.https;
   } catch (err) {
     draining = true;
     for (const w of workers) w.kill('SIGKILL');
     await shield.close(1_000);
     throw err;
   }
-  logger.info({ url, workers: config.workers, shield: shield.url, upstream: config.upstream }, 'edge listening');
+  logger.info({ url, https, workers: config.workers, shield: shield.url, upstream: config.upstream }, 'edge listening');
 
   return {
     url,
+    https,
     reopenLogs() {
       broadcast({ type: 'anycdn:reopen-logs' });
+    },
+    reloadTls() {
+      broadcast({ type: 'anycdn:reload-tls' });
     },
     async drain() {
       draining = true;
@@ -221,8 +238,10 @@ export async function runEdgeWorker(config: EdgeConfig, logger: Logger): Promise
     return text;
   };
   const log = logger.child({ tier: 'worker', worker: cluster.worker?.id });
+  const ticketKey = process.env[TICKET_KEY_ENV];
   const edge: EdgeServer = await startEdge({ ...config, upstream: shieldUrl }, log, {
     worker: { secret },
+    ticketKey: ticketKey === undefined ? undefined : Buffer.from(ticketKey, 'base64'),
     metricLabels: { tier: 'worker' },
     onInvalidate: (primary) => send({ type: 'anycdn:invalidate', primary }),
     metricsText,
@@ -230,6 +249,9 @@ export async function runEdgeWorker(config: EdgeConfig, logger: Logger): Promise
   // A rotation signalled to every process (the primary passes it on too): reopening twice is harmless.
   const reopen = (): void => void edge.reopenLogs();
   process.on('SIGUSR1', reopen);
+  // Likewise for SIGHUP (and its default would end the worker).
+  const reload = (): void => void edge.reloadTls();
+  process.on('SIGHUP', reload);
   return new Promise((resolve) => {
     let stopping = false;
     const stop = (drainMs: number): void => {
@@ -262,12 +284,15 @@ export async function runEdgeWorker(config: EdgeConfig, logger: Logger): Promise
         case 'anycdn:reopen-logs':
           reopen();
           return;
+        case 'anycdn:reload-tls':
+          reload();
+          return;
         default:
           return;
       }
     });
     // The primary is gone (killed): nobody relays or supervises any more, so stop at once.
     process.once('disconnect', () => stop(0));
-    send({ type: 'anycdn:listening', url: edge.url });
+    send({ type: 'anycdn:listening', url: edge.url, https: edge.https?.url });
   });
 }

@@ -3,7 +3,7 @@
  * 503 for the configured period while still serving, then a graceful close); a second one exits
  * at once. A signal that comes while it starts is acted on once it is up; one that comes before
  * it began to start ends the command there, with nothing started. SIGUSR1 reopens the access log
- * file (log rotation, as nginx does).
+ * file (log rotation, as nginx does); SIGHUP reloads the TLS certificates and ticket keys.
  */
 import { lifecycleLogStream } from '../config/access-log.js';
 import { loadConfigFile } from '../config/load.js';
@@ -37,20 +37,34 @@ export const runEdge: ServiceCommand = async (args, io) => {
   let reopen = (): void => undefined;
   const onReopen = (): void => reopen();
   process.on('SIGUSR1', onReopen);
-  if (isEdgeWorker()) {
-    await runEdgeWorker(config, logger);
+  // SIGHUP reloads certificates and ticket keys; taken from the start too, or it would end the process.
+  let reload = (): void => undefined;
+  const onReload = (): void => reload();
+  process.on('SIGHUP', onReload);
+  const released = (): void => {
     process.off('SIGUSR1', onReopen);
+    process.off('SIGHUP', onReload);
+  };
+  if (isEdgeWorker()) {
+    // A worker reloads when its primary says so, or on its own SIGHUP once it is up (edge/cluster.ts).
+    await runEdgeWorker(config, logger);
+    released();
     return 0;
   }
   const { signals } = io;
   if (signals.count > 0) {
     logger.info('stopped before start-up');
+    released();
     return 0;
   }
   const edge = config.workers > 1 ? await startEdgeCluster(config, logger) : await startEdge(config, logger);
   reopen = () => {
     logger.info('SIGUSR1: reopening the access log');
     void edge.reopenLogs();
+  };
+  reload = () => {
+    logger.info('SIGHUP: reloading certificates and ticket keys');
+    void edge.reloadTls();
   };
   const signal = await signals.nth(1);
   logger.info({ signal, drainMs: config.drain }, 'draining before exit');
@@ -59,7 +73,7 @@ export const runEdge: ServiceCommand = async (args, io) => {
     process.exit(1);
   });
   await edge.drain();
-  process.off('SIGUSR1', onReopen);
+  released();
   logger.info('edge stopped');
   return 0;
 };
