@@ -17,7 +17,7 @@ import { listen, type RunningServer } from '../src/serve/listen.js';
 import { createEdgeApp } from './app.js';
 import { pathOfKey, splitStoredKey } from './cache-keys.js';
 import type { EdgeConfig } from './config.js';
-import { startEdgeHttps, type EdgeHttps } from './https.js';
+import { startEdgeHttps, upstreamTls, type EdgeHttps } from './https.js';
 import { createEdgeMetrics, type EdgeMetrics } from './metrics.js';
 import { EdgePipeline } from './pipeline.js';
 import { Upstream } from './upstream.js';
@@ -62,6 +62,9 @@ export interface StartEdgeOptions {
 
 export async function startEdge(config: EdgeConfig, logger: Logger, options: StartEdgeOptions = {}): Promise<EdgeServer> {
   const now = options.now ?? Date.now;
+  // Read before anything is opened: a file that does not load stops the start, naming it. A
+  // worker's upstream is its node's shield, on loopback in cleartext.
+  const verifyUpstream = options.worker === undefined ? await upstreamTls(config, logger) : undefined;
   // `memory.maxEntrySize` bounds the body; the memory store also counts the metadata, so give it
   // room for headers, or a body of exactly maxEntrySize would never be kept in memory.
   const metaAllowance = 64 * 1024;
@@ -82,6 +85,7 @@ export async function startEdge(config: EdgeConfig, logger: Logger, options: Sta
     metrics.upstreamObserver,
     64,
     options.worker === undefined ? undefined : { secret: options.worker.secret },
+    verifyUpstream,
   );
   const pipeline = new EdgePipeline({ config, store, upstream, metrics, logger, now, onInvalidate: options.onInvalidate, workerSecret: options.workerSecret });
   // A cluster's shield answers only its workers, which log the requests themselves.

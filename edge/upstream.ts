@@ -3,7 +3,9 @@
  * keep-alive and timeouts split by phase (connect, response headers, body idle). Requests carry a
  * path; the host is fixed by configuration, so no URL or header from a client can make the edge
  * connect anywhere else. Failures become CdnErrors with source `upstream`: a refused or failed
- * connection is 502 `upstream_unreachable`, a timeout 504 `upstream_timeout`.
+ * connection is 502 `upstream_unreachable`, a timeout 504 `upstream_timeout`, an https://
+ * upstream whose certificate does not verify (or that refuses ours) 502 `upstream_tls`: never a
+ * fallback to cleartext.
  */
 import { pipeline, Transform, type Readable } from 'node:stream';
 import { Pool, errors as undiciErrors } from 'undici';
@@ -60,6 +62,18 @@ export type UpstreamAnswer = Pick<UpstreamResponse, 'status' | 'elapsedMs' | 'sh
 
 export type UpstreamPhase = 'connect' | 'headers' | 'body';
 
+/** How an https:// upstream is verified, and the client certificate shown to it (edge/https.ts reads them from `upstreamTls`). */
+export interface UpstreamTls {
+  /** Trusted CA certificates, PEM: Node's bundled roots plus the configured ones. Default: the roots. */
+  ca?: (string | Buffer)[];
+  /** The name the certificate must carry, sent in SNI. Default: the upstream URL's host. */
+  servername?: string;
+  cert?: Buffer;
+  key?: Buffer;
+  /** Told of every request that failed on the upstream's certificate (or its refusal of ours). */
+  onRefused?: (err: CdnError) => void;
+}
+
 export interface UpstreamObserver {
   /** Called with the time to response headers, or the phase that failed. */
   onResult(outcome: 'ok' | 'error' | 'timeout', phase: UpstreamPhase, seconds: number): void;
@@ -88,12 +102,16 @@ export class Upstream {
      * forwarded in X-Forwarded-Host, so both compute the same cache keys, and the worker secret.
      */
     private readonly shield?: { secret: string },
+    private readonly tls?: UpstreamTls,
   ) {
     const url = new URL(baseUrl);
     this.origin = url.origin;
     this.basePath = url.pathname.replace(/\/+$/, '');
+    // RFC 9110 §4.3.4: an https upstream's certificate must be valid for its host; undici sends the
+    // host as SNI and checks it unless told otherwise. rejectUnauthorized is written out: never off.
+    const tlsConnect = url.protocol === 'https:' && tls !== undefined ? { ca: tls.ca, servername: tls.servername, cert: tls.cert, key: tls.key } : {};
     const options = {
-      connect: { timeout: timeouts.connectMs },
+      connect: { timeout: timeouts.connectMs, rejectUnauthorized: true, ...tlsConnect },
       headersTimeout: timeouts.headersMs,
       bodyTimeout: timeouts.bodyIdleMs,
       keepAliveTimeout: 30_000,
@@ -151,6 +169,7 @@ export class Upstream {
     } catch (err) {
       clearTimeout(timer);
       const mapped = timedOut ? new CdnError('upstream_timeout', 'upstream', 'upstream did not answer in time', { status: 504, cause: err }) : upstreamError(err);
+      if (mapped.code === 'upstream_tls') this.tls?.onRefused?.(mapped);
       this.observer?.onResult(mapped.code === 'upstream_timeout' ? 'timeout' : 'error', phaseOf(err), (performance.now() - started) / 1000);
       throw mapped;
     }
@@ -264,5 +283,35 @@ export function upstreamError(err: unknown): CdnError {
     return new CdnError('upstream_aborted', 'upstream', 'request to upstream was aborted', { status: 502, cause: err });
   }
   const code = (err as NodeJS.ErrnoException | undefined)?.code;
+  if (code !== undefined && isCertificateFailure(code)) {
+    return new CdnError('upstream_tls', 'upstream', `upstream TLS failed: ${code}: ${(err as Error).message}`, { status: 502, cause: err });
+  }
   return new CdnError('upstream_unreachable', 'upstream', `upstream failed: ${code ?? (err as Error)?.message ?? 'unknown error'}`, { status: 502, cause: err });
 }
+
+/**
+ * Node's codes for a certificate that does not verify (OpenSSL's X509_V_ERR_* names, and
+ * ERR_TLS_CERT_ALTNAME_INVALID for a name it does not carry), and OpenSSL's own (ERR_SSL_…: the
+ * peer's alerts, when it refused our certificate or the handshake, or no TLS at all on the port).
+ */
+function isCertificateFailure(code: string): boolean {
+  return CERTIFICATE_CODES.has(code) || code.startsWith('ERR_TLS_CERT') || code.startsWith('ERR_SSL_');
+}
+
+const CERTIFICATE_CODES = new Set([
+  'UNABLE_TO_GET_ISSUER_CERT',
+  'UNABLE_TO_GET_ISSUER_CERT_LOCALLY',
+  'UNABLE_TO_VERIFY_LEAF_SIGNATURE',
+  'DEPTH_ZERO_SELF_SIGNED_CERT',
+  'SELF_SIGNED_CERT_IN_CHAIN',
+  'CERT_HAS_EXPIRED',
+  'CERT_NOT_YET_VALID',
+  'CERT_SIGNATURE_FAILURE',
+  'CERT_REVOKED',
+  'CERT_UNTRUSTED',
+  'CERT_REJECTED',
+  'INVALID_CA',
+  'INVALID_PURPOSE',
+  'PATH_LENGTH_EXCEEDED',
+  'HOSTNAME_MISMATCH',
+]);
