@@ -7,6 +7,7 @@ import { z } from 'zod';
 import { accessLogSchema } from '../src/config/access-log.js';
 import { byteSize, duration, listenAddress } from '../src/config/common.js';
 import { secret } from '../src/config/load.js';
+import { originTlsSchema } from '../src/config/tls.js';
 
 const token = secret.pipe(z.string().min(16, 'a token must be at least 16 characters'));
 
@@ -91,6 +92,12 @@ const purgeSchema = z
 export const originConfigSchema = z.strictObject({
   /** Address to listen on. Default 127.0.0.1:8081. */
   listen: listenAddress.default({ host: '127.0.0.1', port: 8081 }),
+  /**
+   * HTTPS: a listener of its own beside `listen` (HTTP/2 and HTTP/1.1, certificates by SNI,
+   * reloaded when their files change), and with `clientCa` only clients showing a certificate one
+   * of those CAs signed (your edges, `upstreamTls.cert`) are served there (src/config/tls.ts). Default: none.
+   */
+  tls: originTlsSchema.optional(),
   /** Where originals, variants and the purge log are kept. */
   dataDir: z.string().min(1),
   /** Bearer token for PUT/DELETE /_cdn/assets/. */

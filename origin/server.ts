@@ -8,6 +8,8 @@ import { openAccessLog } from '../src/access-log/access-log.js';
 import type { Logger } from '../src/log.js';
 import { createHttpMetrics } from '../src/metrics.js';
 import { listen, type RunningServer } from '../src/serve/listen.js';
+import { listenSecure, type SecureRunningServer } from '../src/serve/listen-secure.js';
+import { CertificateStore } from '../src/serve/tls.js';
 import { createOriginListener } from './app.js';
 import { checkUploadHeaders, isUpload } from './routes/assets.js';
 import { splitTarget } from './request-path.js';
@@ -25,6 +27,10 @@ export interface OriginServer extends RunningServer {
   drain(): void;
   /** Reopens the access log file (after a rotation: SIGUSR1). */
   reopenLogs(): Promise<void>;
+  /** The HTTPS listener (`tls`): its base URL and port. */
+  https?: { url: string; port: number };
+  /** Reads the certificates, ticket keys and client CAs again (SIGHUP); what does not load keeps its previous version. */
+  reloadTls(): Promise<void>;
 }
 
 /**
@@ -95,15 +101,35 @@ export async function startOrigin(config: OriginConfig, logger: Logger, options:
     }
   };
   let running;
+  let certificates: CertificateStore | undefined;
+  let https: SecureRunningServer | undefined;
   try {
+    if (config.tls !== undefined) {
+      certificates = await CertificateStore.open({ config: config.tls, logger, metrics: { registry: metrics.registry, prefix: 'anycdn_origin_' } });
+      https = await listenSecure({
+        address: config.tls.listen,
+        handler,
+        expectContinue,
+        certificates,
+        socketIdleTimeoutMs: config.timeouts.clientIdle,
+        requireClientCertificate: config.tls.clientCa !== undefined,
+        onFlood: (kind, client) => logger.warn({ kind, client }, 'HTTP/2 flood: session ended with GOAWAY'),
+        // With client certificates required, a refused one is what an operator looks for when an
+        // edge gets 502s (the client may only see the connection close): logged, once a minute at most.
+        onHandshakeError: config.tls.clientCa === undefined ? undefined : handshakeRefusals(logger),
+      });
+      certificates.watch();
+    }
     running = await listen({ address: config.listen, handler, expectContinue, socketIdleTimeoutMs: config.timeouts.clientIdle });
   } catch (err) {
+    certificates?.close();
+    await https?.close(0);
     await accessLog?.close();
     await closePurges(purges);
     await store.close();
     throw err;
   }
-  logger.info({ url: running.url, dataDir: config.dataDir }, 'origin listening');
+  logger.info({ url: running.url, https: https?.url, dataDir: config.dataDir }, 'origin listening');
   const closeServer = running.close;
   // Purge streams never end by themselves, and purges waiting for edges would wait out their
   // deadline: both are ended first (edges reconnect). The data folder's lock is released once
@@ -111,7 +137,8 @@ export async function startOrigin(config: OriginConfig, logger: Logger, options:
   const close = async (graceMs?: number): Promise<void> => {
     purges.streams.close();
     purges.edges.releaseWaits();
-    await closeServer(graceMs);
+    certificates?.close();
+    await Promise.all([closeServer(graceMs), https?.close(graceMs)]);
     // Every answer is out (its line follows its last byte by a turn): write every line before going.
     await new Promise((r) => setImmediate(r));
     await accessLog?.close();
@@ -123,9 +150,23 @@ export async function startOrigin(config: OriginConfig, logger: Logger, options:
     close,
     store,
     purges,
-    drain: () => void (draining = true),
-    reopenLogs: async () => {
-      if (accessLog !== undefined && (await accessLog.reopen())) logger.info({ path: config.accessLog.path }, 'access log reopened');
+    https: https === undefined ? undefined : { url: https.url, port: https.port },
+    reloadTls: async () => {
+      await certificates?.reload('SIGHUP');
     },
+    drain: () => void (draining = true),
+    reopenLogs: async () => {      if (accessLog !== undefined && (await accessLog.reopen())) logger.info({ path: config.accessLog.path }, 'access log reopened');
+    },
+  };
+}
+
+/** A log line for refused TLS clients, at most one a minute (scanners fail handshakes all day). */
+function handshakeRefusals(logger: Logger): (err: NodeJS.ErrnoException, client: string | undefined) => void {
+  let last = -Infinity;
+  return (err, client) => {
+    const now = performance.now();
+    if (now - last < 60_000) return;
+    last = now;
+    logger.warn({ client, code: err.code }, `TLS handshake refused (a client certificate is required, signed by tls.clientCa): ${err.message}`);
   };
 }

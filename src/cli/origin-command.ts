@@ -2,7 +2,7 @@
  * `anycdn origin --config FILE`: run the origin until SIGTERM/SIGINT, then shut down gracefully
  * (drain, close). A signal that comes while it starts is acted on once it is up; one that comes
  * before it began to start ends the command there, with nothing started. SIGUSR1 reopens the
- * access log file (log rotation).
+ * access log file (log rotation); SIGHUP reloads the TLS certificates and ticket keys.
  */
 import { lifecycleLogStream } from '../config/access-log.js';
 import { loadConfigFile } from '../config/load.js';
@@ -39,16 +39,28 @@ export const runOrigin: ServiceCommand = async (args, io) => {
   let reopen = (): void => undefined;
   const onReopen = (): void => reopen();
   process.on('SIGUSR1', onReopen);
+  // SIGHUP reloads certificates and ticket keys; taken from the start too, or it would end the process.
+  let reload = (): void => undefined;
+  const onReload = (): void => reload();
+  process.on('SIGHUP', onReload);
+  const released = (): void => {
+    process.off('SIGUSR1', onReopen);
+    process.off('SIGHUP', onReload);
+  };
   const { signals } = io;
   if (signals.count > 0) {
     logger.info('stopped before start-up');
-    process.off('SIGUSR1', onReopen);
+    released();
     return 0;
   }
   const origin = await startOrigin(config, logger);
   reopen = () => {
     logger.info('SIGUSR1: reopening the access log');
     void origin.reopenLogs();
+  };
+  reload = () => {
+    logger.info('SIGHUP: reloading certificates and ticket keys');
+    void origin.reloadTls();
   };
   const signal = await signals.nth(1);
   logger.info({ signal, drainMs: config.drain }, 'shutting down');
@@ -62,6 +74,6 @@ export const runOrigin: ServiceCommand = async (args, io) => {
   // Closing finishes the requests in flight; a signal now ends the process at once.
   signals.stop();
   await origin.close(10_000);
-  process.off('SIGUSR1', onReopen);
+  released();
   return 0;
 };

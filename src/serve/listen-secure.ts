@@ -35,6 +35,8 @@ export interface SecureListenOptions {
   requireClientCertificate?: boolean;
   /** Told when an HTTP/2 session is ended for a flood of frames (src/serve/h2.ts guardSession). */
   onFlood?: (kind: string, client: string | undefined) => void;
+  /** Told of each handshake that fails (no client certificate, one no CA here signed, no common cipher…). */
+  onHandshakeError?: (err: NodeJS.ErrnoException, client: string | undefined) => void;
 }
 
 export interface SecureRunningServer {
@@ -85,6 +87,10 @@ export function listenSecure(options: SecureListenOptions): Promise<SecureRunnin
     else target.end(CONNECT_REFUSED);
   });
 
+  if (options.onHandshakeError !== undefined) {
+    const told = options.onHandshakeError;
+    server.on('tlsClientError', (err: NodeJS.ErrnoException, socket: TLSSocket) => told(err, socket.remoteAddress));
+  }
   const sessions = new Set<Http2Session>();
   const sockets = new Set<Socket>();
   server.on('connection', (socket: Socket) => {

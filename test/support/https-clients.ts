@@ -16,9 +16,9 @@ export interface ClientResponse {
   informational: number[];
 }
 
-export function h2session(url: string, options: { ca?: Buffer | string; servername?: string } = {}): Promise<ClientHttp2Session> {
+export function h2session(url: string, options: { ca?: Buffer | string; servername?: string; cert?: Buffer; key?: Buffer } = {}): Promise<ClientHttp2Session> {
   return new Promise((resolve, reject) => {
-    const session = h2connect(url, { ca: options.ca, servername: options.servername });
+    const session = h2connect(url, { ca: options.ca, servername: options.servername, cert: options.cert, key: options.key });
     session.once('connect', () => {
       session.off('error', reject);
       resolve(session);
@@ -46,9 +46,9 @@ export function h2request(session: ClientHttp2Session, path: string, headers: Ou
 }
 
 /** One HTTP/1.1 request over TLS (Node's https client, which offers no ALPN: HTTP/1.1). */
-export function h1request(url: string, options: { ca?: Buffer | string; agent?: Agent; method?: string; headers?: Record<string, string>; servername?: string } = {}): Promise<ClientResponse & { protocol: string | null }> {
+export function h1request(url: string, options: { ca?: Buffer | string; agent?: Agent; method?: string; headers?: Record<string, string>; servername?: string; cert?: Buffer; key?: Buffer } = {}): Promise<ClientResponse & { protocol: string | null }> {
   return new Promise((resolve, reject) => {
-    const req = httpsRequest(url, { ca: options.ca, agent: options.agent, method: options.method ?? 'GET', headers: options.headers, servername: options.servername }, (res) => {
+    const req = httpsRequest(url, { ca: options.ca, agent: options.agent, method: options.method ?? 'GET', headers: options.headers, servername: options.servername, cert: options.cert, key: options.key }, (res) => {
       const chunks: Buffer[] = [];
       const protocol = (res.socket as { getProtocol?: () => string | null }).getProtocol?.() ?? null;
       res.on('data', (d: Buffer) => chunks.push(d));

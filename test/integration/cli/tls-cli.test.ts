@@ -2,7 +2,7 @@
  * `anycdn edge` with `tls` and `workers: 2`, as systemd runs it: every worker serves HTTPS on the
  * shared port, a session made on one worker resumes on the others (one ticket key for the node,
  * made by the primary), SIGHUP reaches every worker and reloads the certificates without ending any
- * process, and SIGTERM still drains and exits 0.
+ * process, and SIGTERM still drains and exits 0. The origin takes SIGHUP the same way.
  */
 import { copyFile, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { X509Certificate } from 'node:crypto';
@@ -88,5 +88,23 @@ describe.skipIf(!cliBuilt)('anycdn edge with tls and workers (needs dist/, built
 
     edge.child.kill('SIGTERM');
     expect(await exited(edge.child, 30_000)).toBe(0);
+  });
+
+  it('the origin reloads its certificates on SIGHUP and stays up', async () => {
+    const config = join(dir, 'origin.yaml');
+    await copyFile(pairs.v1.cert, live.cert);
+    await copyFile(pairs.v1.key, live.key);
+    await writeFile(config, `listen: 127.0.0.1:0\ndataDir: ${join(dir, 'origin')}\npublishToken: cli-test-publish-token-0123456789\npurgeToken: cli-test-publish-token-0123456789\naccessLog: false\ntls:\n  listen: 127.0.0.1:0\n  certificates:\n    - { cert: ${live.cert}, key: ${live.key} }\n`);
+    const origin = startCli(['origin', '--config', config]);
+    const listening = await origin.waitForLog('origin listening', 30_000);
+    const port = Number(new URL(String(listening['https'])).port);
+    await writeFile(live.cert, await readFile(pairs.v2.cert));
+    await writeFile(live.key, await readFile(pairs.v2.key));
+    origin.child.kill('SIGHUP');
+    const line = await origin.waitForLog('certificates reloaded');
+    expect(line['reason']).toBe('SIGHUP');
+    expect((await handshake(port, { ca: caPem })).peer.serialNumber).toBe(new X509Certificate(await readFile(pairs.v2.cert)).serialNumber);
+    origin.child.kill('SIGTERM');
+    expect(await exited(origin.child, 30_000)).toBe(0);
   });
 });
