@@ -37,8 +37,11 @@ function tierSchema(tier: 'memory' | 'disk', defaults: { maxBytes: number; maxEn
 }
 
 export const edgeConfigSchema = z.strictObject({
-  /** Address to listen on. Default 127.0.0.1:8080. */
-  listen: listenAddress.default({ host: '127.0.0.1', port: 8080 }),
+  /**
+   * Address of the cleartext listener. Default 127.0.0.1:8080. `false`: none, HTTPS alone (needs
+   * `tls`; the BGP agent then probes the https address).
+   */
+  listen: z.union([z.literal(false), listenAddress]).default({ host: '127.0.0.1', port: 8080 }),
   /**
    * Worker processes answering clients. Default 1: one process does everything. With N > 1 the
    * node runs N workers (each with its own memory tier of `memory.maxBytes`) in front of one
@@ -139,6 +142,9 @@ export const edgeConfigSchema = z.strictObject({
    * worker appends to the file itself (src/config/access-log.ts, README "Access log").
    */
   accessLog: accessLogSchema,
+}).superRefine((config, ctx) => {
+  if (config.listen === false && config.tls === undefined) ctx.addIssue({ code: 'custom', path: ['listen'], message: 'false (no cleartext listener) needs a tls section to listen at all' });
+  if (config.listen === false && config.tls?.redirectHttp === true) ctx.addIssue({ code: 'custom', path: ['tls', 'redirectHttp'], message: 'needs the cleartext listener (listen is false)' });
 });
 
 export type EdgeConfig = z.output<typeof edgeConfigSchema>;

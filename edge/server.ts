@@ -14,6 +14,7 @@ import { WorkerBlobStore } from '../src/blob/worker-blob-store.js';
 import type { BlobStore } from '../src/blob/blob-store.js';
 import type { Logger } from '../src/log.js';
 import { listen, type RunningServer } from '../src/serve/listen.js';
+import type { SecureRunningServer } from '../src/serve/listen-secure.js';
 import { createEdgeApp } from './app.js';
 import { pathOfKey, splitStoredKey } from './cache-keys.js';
 import type { EdgeConfig } from './config.js';
@@ -22,7 +23,9 @@ import { createEdgeMetrics, type EdgeMetrics } from './metrics.js';
 import { EdgePipeline } from './pipeline.js';
 import { Upstream } from './upstream.js';
 
-export interface EdgeServer extends RunningServer {
+export interface EdgeServer extends Omit<RunningServer, 'server'> {
+  /** The cleartext listener's server; the HTTPS one's when there is no cleartext listener (`listen: false`). */
+  server: RunningServer['server'] | SecureRunningServer['server'];
   store: BlobStore;
   metrics: EdgeMetrics;
   pipeline: EdgePipeline;
@@ -98,12 +101,17 @@ export async function startEdge(config: EdgeConfig, logger: Logger, options: Sta
   const appDeps = { config, pipeline, metrics, logger, accessLog, isDraining: () => draining, storeOpen: () => storeOpen, metricsText: options.metricsText };
   const app = createEdgeApp(appDeps);
   let https: EdgeHttps | undefined;
-  let running: RunningServer;
+  let cleartext: RunningServer | undefined;
+  let running: Pick<EdgeServer, 'server' | 'url' | 'port'>;
   try {
     // The TLS listener first: with redirectHttp, the cleartext one points at its port.
     if (config.tls !== undefined && options.workerSecret === undefined) https = await startEdgeHttps(config, app, logger, metrics, options.ticketKey);
-    const cleartext = https !== undefined && config.tls?.redirectHttp === true ? createEdgeApp({ ...appDeps, httpsRedirect: { port: https.port } }) : app;
-    running = await listen({ address: config.listen, handler: cleartext.handle, quick: cleartext.quick, socketIdleTimeoutMs: config.timeouts.clientIdle });
+    if (config.listen !== false) {
+      const plain = https !== undefined && config.tls?.redirectHttp === true ? createEdgeApp({ ...appDeps, httpsRedirect: { port: https.port } }) : app;
+      cleartext = await listen({ address: config.listen, handler: plain.handle, quick: plain.quick, socketIdleTimeoutMs: config.timeouts.clientIdle });
+    }
+    // The schema allows `listen: false` only with `tls`.
+    running = cleartext ?? https!;
   } catch (err) {
     await https?.close(0);
     await accessLog?.close();
@@ -111,10 +119,10 @@ export async function startEdge(config: EdgeConfig, logger: Logger, options: Sta
   }
   const stats = store.stats();
   // A cluster's shield listens on an internal loopback port: only its workers' "edge listening" names the public address.
-  logger.info({ url: running.url, https: https?.url, upstream: config.upstream, cachedObjects: stats.entries, cachedBytes: stats.bytes }, options.workerSecret === undefined ? 'edge listening' : 'shield listening');
+  logger.info({ url: cleartext?.url, https: https?.url, upstream: config.upstream, cachedObjects: stats.entries, cachedBytes: stats.bytes }, options.workerSecret === undefined ? 'edge listening' : 'shield listening');
 
   const closeAll = async (graceMs: number): Promise<void> => {
-    await Promise.all([running.close(graceMs), https?.close(graceMs)]);
+    await Promise.all([cleartext?.close(graceMs), https?.close(graceMs)]);
     // Every answer is out (a streamed one's line follows its last byte by a turn): write every line before going.
     await new Promise((r) => setImmediate(r));
     await accessLog?.close();
@@ -129,7 +137,9 @@ export async function startEdge(config: EdgeConfig, logger: Logger, options: Sta
     await store.close();
   };
   return {
-    ...running,
+    server: running.server,
+    url: running.url,
+    port: running.port,
     store,
     metrics,
     pipeline,

@@ -1,9 +1,11 @@
 /**
- * `anycdn demo [--port N] [--data DIR]`: an edge on 127.0.0.1:N in front of an origin on N+1,
- * the origin seeded with generated sample assets, printing the URLs to open. Tokens come from
+ * `anycdn demo [--port N] [--data DIR] [--tls]`: an edge on 127.0.0.1:N in front of an origin on
+ * N+1, the origin seeded with generated sample assets, printing the URLs to open. Tokens come from
  * ANYCDN_PUBLISH_TOKEN / ANYCDN_PURGE_TOKEN or are generated and printed; the edge token (the
- * purge stream's) from ANYCDN_EDGE_TOKEN or is generated. SIGINT/SIGTERM stop it; one that comes
- * while it starts stops what has been started by then, and starts nothing more.
+ * purge stream's) from ANYCDN_EDGE_TOKEN or is generated. `--tls`: the edge over HTTPS alone
+ * (HTTP/2 and HTTP/1.1), with a throwaway self-signed certificate for localhost and 127.0.0.1 made
+ * in the data folder (src/cli/demo-certificate.ts). SIGINT/SIGTERM stop it; one that comes while
+ * it starts stops what has been started by then, and starts nothing more.
  */
 import { randomBytes } from 'node:crypto';
 import { mkdtemp, rm } from 'node:fs/promises';
@@ -18,8 +20,9 @@ import { startOrigin } from '../../origin/server.js';
 import { edgeConfigSchema } from '../../edge/config.js';
 import { startEdge, type EdgeServer } from '../../edge/server.js';
 import { parseFlags, UsageError, type ServiceCommand } from './args.js';
+import { demoCertificate } from './demo-certificate.js';
 
-const USAGE = `Usage: anycdn demo [--port N] [--data DIR]
+const USAGE = `Usage: anycdn demo [--port N] [--data DIR] [--tls]
 
 Starts an edge on 127.0.0.1:N and an origin on 127.0.0.1:N+1 with sample images,
 and prints URLs to open.
@@ -28,10 +31,13 @@ Options:
   --port N      edge port (default 8080); the origin listens on N+1
   --data DIR    keep data in DIR (default: a temporary folder removed on exit);
                 started again on DIR, files already there are kept
+  --tls         the edge over HTTPS only (HTTP/2 and HTTP/1.1), with a throwaway
+                self-signed certificate for localhost and 127.0.0.1 made in the
+                data folder (needs the openssl command)
   -h, --help    show this help`;
 
 export const runDemo: ServiceCommand = async (args, io) => {
-  const { values } = parseFlags(args, { port: { type: 'string' }, data: { type: 'string' } }, USAGE);
+  const { values } = parseFlags(args, { port: { type: 'string' }, data: { type: 'string' }, tls: { type: 'boolean' } }, USAGE);
   if (values.help) {
     io.stdout.write(USAGE + '\n');
     return 0;
@@ -70,9 +76,11 @@ export const runDemo: ServiceCommand = async (args, io) => {
       if ((await origin.store.head(asset.path)) !== undefined) continue;
       await origin.store.put(asset.path, Readable.from([asset.data]), { maxBytes: config.maxUploadBytes, tags: asset.tags, cacheControl: asset.cacheControl });
     }
+    const certificate = values.tls === true ? await demoCertificate(join(dataDir, 'tls')) : undefined;
+    const listening = certificate === undefined ? { listen: `127.0.0.1:${port}` } : { listen: false, tls: { listen: `127.0.0.1:${port}`, certificates: [certificate] } };
     const edgeConfig = validateConfig(
       edgeConfigSchema,
-      { listen: `127.0.0.1:${port}`, upstream: origin.url, pop: 'demo', node: 'edge-1', cacheDir: join(dataDir, 'edge-cache'), logLevel: 'warn', accessLog: false, drain: 0, disk: { maxBytes: '1GiB' } },
+      { ...listening, upstream: origin.url, pop: 'demo', node: 'edge-1', cacheDir: join(dataDir, 'edge-cache'), logLevel: 'warn', accessLog: false, drain: 0, disk: { maxBytes: '1GiB' } },
       'demo settings',
       io.env,
     );
@@ -87,8 +95,19 @@ export const runDemo: ServiceCommand = async (args, io) => {
   if (edge !== undefined && signals.count === 0) {
     const e = edge.url;
     const o = origin.url;
+    const cert = values.tls === true ? join(dataDir, 'tls', 'cert.pem') : undefined;
+    const curlTrust = cert === undefined ? '' : `--cacert ${cert} `;
     io.stdout.write(`anycdn demo is running: an edge at ${e} in front of an origin at ${o}.
-
+${
+  cert === undefined
+    ? ''
+    : `
+  The edge speaks HTTPS only (HTTP/2 and HTTP/1.1), with a throwaway self-signed certificate for
+  localhost and 127.0.0.1: ${cert}
+  curl: trust it with --cacert ${cert} (or skip the check with -k).
+  A browser warns once; accept the risk for this address, or import the certificate as trusted.
+`
+}
   Open the demo page:   ${e}/
   Original photo:       ${e}/photos/landscape.jpg
   Resized, negotiated:  ${e}/photos/landscape.jpg?w=640&fmt=auto
@@ -96,7 +115,7 @@ export const runDemo: ServiceCommand = async (args, io) => {
   Bad parameter (400):  ${e}/photos/landscape.jpg?w=abc
   Health, metrics:      ${e}/_cdn/healthz  ${e}/_cdn/metrics
 
-  See the cache work:   curl -s -o /dev/null -D - '${e}/photos/landscape.jpg?w=640' | grep -i cache-status   (twice)
+  See the cache work:   curl ${curlTrust}-s -o /dev/null -D - '${e}/photos/landscape.jpg?w=640' | grep -i cache-status   (twice)
 
   Upload your own:      ANYCDN_ORIGIN=${o} ANYCDN_PUBLISH_TOKEN=${publishToken} \\
                           npx anycdn upload ./my-photo.jpg photos/my-photo.jpg

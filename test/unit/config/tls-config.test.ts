@@ -25,6 +25,12 @@ describe('tls settings', () => {
     expect(c.upstreamTls).toBeUndefined();
   });
 
+  it('edge: listen false, HTTPS alone', () => {
+    const c = validateConfig(edgeConfigSchema, { ...edge, listen: false, tls: { listen: 443, certificates: [pair] } }, 'x.yaml', {});
+    expect(c.listen).toBe(false);
+    expect(c.tls?.listen).toEqual({ host: '127.0.0.1', port: 443 });
+  });
+
   it('origin: clientCa, and no redirectHttp', () => {
     const c = validateConfig(originConfigSchema, { ...origin, tls: { listen: 8443, certificates: [pair], clientCa: ['/etc/anycdn/edges-ca.pem'] } }, 'x.yaml', {});
     expect(c.tls?.clientCa).toEqual(['/etc/anycdn/edges-ca.pem']);
@@ -40,6 +46,8 @@ describe('tls settings', () => {
     [{ upstreamTls: { cert: 'c.pem' } }, 'x.yaml: upstreamTls.key: cert and key go together: give both or neither'],
     [{ upstreamTls: { key: 'c.key' } }, 'x.yaml: upstreamTls.cert: cert and key go together: give both or neither'],
     [{ upstreamTls: { ca: 'ca.pem' } }, 'x.yaml: upstreamTls.ca: Invalid input: expected array, received string'],
+    [{ listen: false }, 'x.yaml: listen: false (no cleartext listener) needs a tls section to listen at all'],
+    [{ listen: false, tls: { listen: 443, certificates: [pair], redirectHttp: true } }, 'x.yaml: tls.redirectHttp: needs the cleartext listener (listen is false)'],
   ])('edge refuses %j', (extra, message) => {
     expect(refusal(edgeConfigSchema, { ...edge, ...extra })).toBe(message);
   });
