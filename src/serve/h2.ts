@@ -45,10 +45,13 @@ export const SESSION_LIMITS = {
 /**
  * The flood guard's budget, per session: frames that cost the server work and ask for nothing (a
  * stream reset by the client, a PING, a SETTINGS frame) each take a token; tokens come back at
- * `perSecond`, up to `burst`. A browser resets streams when a page is left (dozens at once) and
- * pings now and then; an attacker does thousands a second. Out of tokens: GOAWAY.
+ * `perSecond`, up to `burst`. A browser resets at most the streams it has open when a page is left
+ * (128 here) and pings now and then; an attacker does thousands a second. Out of tokens: GOAWAY.
+ * Below nghttp2's own bounds (1000 resets; 1000 unsent PING/SETTINGS acknowledgements), so this
+ * guard acts first on a flood spread over reads, and ends the connection even where nghttp2 only
+ * stops answering (its rapid-reset GOAWAY leaves the socket open).
  */
-export const FLOOD_BUDGET = { burst: 1000, perSecond: 100 } as const;
+export const FLOOD_BUDGET = { burst: 300, perSecond: 100 } as const;
 
 /** Options for http2.createSecureServer: limits, and the request/response classes below. */
 export function h2ServerOptions(): SecureServerOptions {
@@ -281,11 +284,8 @@ export function guardSession(session: Http2Session, onAbuse: (kind: 'reset' | 'p
     if (tokens >= 0) return;
     ended = true;
     onAbuse(kind);
-    if (!session.destroyed) {
-      session.goaway(constants.NGHTTP2_ENHANCE_YOUR_CALM);
-      // Destroyed on the next turn, once the GOAWAY is handed to the socket.
-      setImmediate(() => session.destroy());
-    }
+    // GOAWAY with this code, written out before the socket ends (Node's Http2Session.destroy).
+    if (!session.destroyed) session.destroy(new Error(`HTTP/2 ${kind} flood`), constants.NGHTTP2_ENHANCE_YOUR_CALM);
   };
   session.on('ping', () => spend('ping'));
   // The first SETTINGS is the client's preface: it counts like any other, one token.

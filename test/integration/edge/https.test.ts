@@ -170,7 +170,7 @@ describe('the pipeline over HTTP/2', () => {
   it('answers a request whose :authority is not a host with 400, and keeps the session', async () => {
     const session = await h2session(https.url, { ca: caPem });
     try {
-      const bad = await h2request(session, '/x', { ':authority': 'user@cdn.example' });
+      const bad = await h2request(session, '/x', { ':authority': 'cdn.example:99999' });
       expect(bad.status).toBe(400);
       expect(JSON.parse(bad.body.toString())).toMatchObject({ error: 'bad_request' });
       expect((await h2request(session, '/_cdn/healthz')).status).toBe(200);
