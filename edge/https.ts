@@ -27,6 +27,7 @@ export async function startEdgeHttps(config: EdgeConfig, app: EdgeApp, logger: L
     address: tls.listen,
     handler: app.handle,
     quick: app.quick,
+    quickFront: tls.quickFront,
     certificates,
     socketIdleTimeoutMs: config.timeouts.clientIdle,
     onFlood: (kind, client) => logger.warn({ kind, client }, 'HTTP/2 flood: session ended with GOAWAY'),

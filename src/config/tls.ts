@@ -52,6 +52,12 @@ export const edgeTlsSchema = z.strictObject({
    * listener's port, left out when 443); `/_cdn/` routes are still answered on both. Default false.
    */
   redirectHttp: z.boolean().default(false),
+  /**
+   * Fresh memory hits on TLS connections answered before Node's HTTP/1.1 parser, as on the
+   * cleartext listener (src/serve/quick-front.ts; HTTP/2 streams have their own early answer).
+   * Default true; false only to measure what it saves (bench:edge does).
+   */
+  quickFront: z.boolean().default(true),
 });
 
 /** The origin's `tls`. */

@@ -31,6 +31,8 @@ export interface SecureListenOptions {
   expectContinue?: (req: IncomingMessage) => boolean;
   /** Fresh answers before Node's HTTP machinery: on HTTP/1.1 connections (the quick front) and on HTTP/2 streams. */
   quick?: QuickResponder;
+  /** Whether `quick` reads HTTP/1.1 connections too (the quick front). Default true. */
+  quickFront?: boolean;
   /** Ask every client for a certificate, and refuse the handshake without one signed by the `ca` of the certificate store's contexts. */
   requireClientCertificate?: boolean;
   /** Told when an HTTP/2 session is ended for a flood of frames (src/serve/h2.ts guardSession). */
@@ -107,7 +109,7 @@ export function listenSecure(options: SecureListenOptions): Promise<SecureRunnin
   });
   if (options.quick !== undefined) answerStreams(server, options.quick);
   const front =
-    options.quick === undefined
+    options.quick === undefined || options.quickFront === false
       ? undefined
       : installQuickFront(server as never, options.quick, {
           event: 'secureConnection',

@@ -3,7 +3,7 @@
  * measured in the same run (STYLE.md) — a bare `node:http` server answering from memory (the
  * reference), nginx `proxy_cache` and Varnish, all in front of the same anycdn origin.
  *
- *   npm run bench:edge -- [--seconds 10] [--reps 1] [--herd 500] [--skip pinned,herd,access-log]
+ *   npm run bench:edge -- [--seconds 10] [--reps 1] [--herd 500] [--skip pinned,herd,access-log,tls]
  *                         [--sizes 1k,50k,1m] [--profile auto|always|never] [--profile-out FILE.cpuprofile]
  *                         [--wait 20]
  *
@@ -23,7 +23,11 @@
  * 4. Herd: `--herd` concurrent GETs (one connection each) for a 5 MiB object no system has seen
  *    (a fresh path and fresh bytes per system and round); the origin's own counter says how many
  *    requests reached it; every body's length and a sample's SHA-256 are checked.
- * 5. When anycdn misses a target (or `--profile always`), one more edge runs under `--cpu-prof`
+ * 5. TLS and HTTP/2 (test/bench/edge-tls.ts, `--skip tls` to leave out): 1 KiB hits over TLS 1.3
+ *    with one certificate, two processes each: the edge (`workers: 2`, and with its quick front
+ *    off on TLS), nginx `ssl http2`, bare Node https and http2, Varnish behind hitch; wrk for
+ *    HTTP/1.1, h2load for HTTP/2, `openssl s_time` for new TLS connections per second.
+ * 6. When anycdn misses a target (or `--profile always`), one more edge runs under `--cpu-prof`
  *    for a 1 KiB wrk run and the top functions by self time are printed.
  *
  * Before every measurement the script waits (up to `--wait` minutes) while another CPU benchmark
@@ -38,6 +42,7 @@ import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { Pool } from 'undici';
 import { fixed, median, percentile, REPO_ROOT } from './bench-lib.js';
+import { tlsBench } from './edge-tls.js';
 import { cpuMeter, hasCommand, peerVersions, startEdge, startNginx, startOrigin, startReference, startVarnish, tails, waitForIdleCpu, type OriginProcess, type ServerProcess } from './edge-peers.js';
 
 const KiB = 1024;
@@ -494,7 +499,7 @@ async function main(): Promise<void> {
   const skip = new Set(values.skip.split(',').filter(Boolean));
   const sizes = HIT_SIZES.filter((s) => values.sizes.split(',').includes(s.key));
   if (sizes.length === 0 || !(seconds > 0 && seconds <= 120 && Number.isInteger(reps) && reps >= 1 && reps <= 10 && herdSize >= 1 && herdSize <= 5000 && maxWaitMs >= 0 && maxWaitMs <= 60 * 60_000) || !['auto', 'always', 'never'].includes(values.profile)) {
-    throw new Error('usage: edge.js [--seconds 1..120] [--reps 1..10] [--herd 1..5000] [--wait 0..60 minutes] [--skip pinned,herd,access-log] [--sizes 1k,50k,1m] [--profile auto|always|never] [--profile-out FILE]');
+    throw new Error('usage: edge.js [--seconds 1..120] [--reps 1..10] [--herd 1..5000] [--wait 0..60 minutes] [--skip pinned,herd,access-log,tls] [--sizes 1k,50k,1m] [--profile auto|always|never] [--profile-out FILE]');
   }
   if (!hasCommand('wrk')) throw new Error('wrk is not installed (apt-get install -y wrk nginx varnish)');
   // A missing peer is left out of the comparison, and said so.
@@ -594,6 +599,10 @@ async function main(): Promise<void> {
     await stopAll(started.filter((s) => s !== origin));
     started.splice(0, started.length, origin);
 
+    // ------------------------------------------------ TLS and HTTP/2
+    let tlsReport: string[] = [];
+    if (!skip.has('tls')) tlsReport = await tlsBench({ dir: join(tmp, 'tls'), origin: origin.url, objectsDir, env, seconds, reps, started, log: (line) => console.log(line) });
+
     // ------------------------------------------------ hits, pinned
     const pinnedRuns = new Map<SystemName, Run[]>();
     if (pinned) {
@@ -689,6 +698,7 @@ async function main(): Promise<void> {
       report.push(`#### Cold-start herd: ${herdSize} concurrent GETs (one connection each) for a 5 MiB object nobody has cached, ${reps} round(s)`, '', ...markdownTable(['system', 'origin GETs per round', 'correct bodies', 'SHA-256 checked', 'p50 ms', 'p99 ms', 'max ms', 'answers'], rows), '');
       for (const [system, rs] of herds) for (const r of rs) if (r.failures.length > 0) notes.add(`herd ${system}: ${r.failures.length} failures, e.g. ${r.failures.slice(0, 3).join('; ')}`);
     }
+    report.push(...tlsReport);
     if (profile.length > 0) report.push('#### Profile of the anycdn hit path', '', ...profile, '');
     if (notes.size > 0) report.push('#### Notes from the run', '', ...[...notes].map((n) => `- ${n}`), '');
     console.log('\n' + report.join('\n'));

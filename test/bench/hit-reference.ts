@@ -13,6 +13,10 @@
  * With `--workers N` (N > 1), N processes share the port through node:cluster, as an anycdn edge
  * with `workers: N` does: the reference for a multi-process edge.
  *
+ * With `--tls-cert FILE --tls-key FILE`, over TLS: `--protocol https` (node:https, HTTP/1.1) or
+ * `--protocol h2` (node:http2's secure server answering each stream with one respond and end): the
+ * references for an edge over TLS (test/bench/edge-tls.ts).
+ *
  * Serves every file of DIR at `/{prefix}/{name}` (`--prefix`, default `bench`), loaded once at
  * start-up; anything else is a 404. Prints one JSON line `{"url":…,"files":N}` once listening and
  * exits on SIGTERM. Run as a child process by test/bench/edge.ts (so it can be pinned to a core).
@@ -21,6 +25,8 @@ import { createHash } from 'node:crypto';
 import { readdir, readFile } from 'node:fs/promises';
 import cluster from 'node:cluster';
 import http from 'node:http';
+import http2 from 'node:http2';
+import https from 'node:https';
 import type { AddressInfo } from 'node:net';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
@@ -71,13 +77,16 @@ async function main(): Promise<void> {
       port: { type: 'string', default: '0' },
       workers: { type: 'string', default: '1' },
       'edge-headers': { type: 'boolean', default: false },
+      'tls-cert': { type: 'string' },
+      'tls-key': { type: 'string' },
+      protocol: { type: 'string', default: 'https' },
     },
   });
   const workers = Number(values.workers);
   if (cluster.isPrimary && workers > 1) return runPrimary(workers);
   if (values.dir === undefined) throw new Error('usage: hit-reference.js --dir DIR [--prefix bench] [--host 127.0.0.1] [--port 0]');
   const entries = await loadEntries(values.dir, values.prefix, values['edge-headers']);
-  const server = http.createServer((req, res) => {
+  const listener = (req: http.IncomingMessage, res: http.ServerResponse): void => {
     const entry = req.method === 'GET' || req.method === 'HEAD' ? entries.get(req.url ?? '') : undefined;
     if (entry === undefined) {
       res.writeHead(404, { 'content-type': 'text/plain', 'content-length': '10' });
@@ -86,7 +95,23 @@ async function main(): Promise<void> {
     }
     res.writeHead(200, entry.headers);
     res.end(req.method === 'HEAD' ? undefined : entry.body);
-  });
+  };
+  const tls = values['tls-cert'] === undefined || values['tls-key'] === undefined ? undefined : { cert: await readFile(values['tls-cert']), key: await readFile(values['tls-key']) };
+  let server: http.Server;
+  if (tls === undefined) server = http.createServer(listener);
+  else if (values.protocol === 'h2') {
+    const secure = http2.createSecureServer(tls);
+    secure.on('stream', (stream, headers) => {
+      const entry = headers[':method'] === 'GET' ? entries.get(String(headers[':path'])) : undefined;
+      if (entry === undefined) {
+        stream.respond({ ':status': 404 }, { endStream: true });
+        return;
+      }
+      stream.respond({ ':status': 200, ...entry.headers });
+      stream.end(entry.body);
+    });
+    server = secure as unknown as http.Server;
+  } else server = https.createServer(tls, listener);
   // The same socket timeouts as anycdn's servers (src/serve/listen.ts).
   server.headersTimeout = 15_000;
   server.keepAliveTimeout = 65_000;
@@ -95,7 +120,7 @@ async function main(): Promise<void> {
     server.listen(Number(values.port), values.host, () => resolve());
   });
   const { port } = server.address() as AddressInfo;
-  const ready = { url: `http://${values.host}:${port}`, files: entries.size };
+  const ready = { url: `${tls === undefined ? 'http' : 'https'}://${values.host}:${port}`, files: entries.size };
   if (cluster.isWorker) {
     process.send!(ready);
     process.on('disconnect', () => process.exit(0));
@@ -103,8 +128,9 @@ async function main(): Promise<void> {
   }
   process.stdout.write(JSON.stringify(ready) + '\n');
   process.once('SIGTERM', () => {
-    server.closeAllConnections();
+    server.closeAllConnections?.();
     server.close(() => process.exit(0));
+    setTimeout(() => process.exit(0), 2_000).unref();
   });
 }
 

@@ -21,7 +21,7 @@ function refusal(schema: typeof edgeConfigSchema | typeof originConfigSchema, ra
 describe('tls settings', () => {
   it('edge: fills defaults', () => {
     const c = validateConfig(edgeConfigSchema, { ...edge, tls: { listen: '0.0.0.0:443', certificates: [pair] } }, 'x.yaml', {});
-    expect(c.tls).toEqual({ listen: { host: '0.0.0.0', port: 443 }, certificates: [pair], minVersion: 'TLSv1.2', redirectHttp: false });
+    expect(c.tls).toEqual({ listen: { host: '0.0.0.0', port: 443 }, certificates: [pair], minVersion: 'TLSv1.2', redirectHttp: false, quickFront: true });
     expect(c.upstreamTls).toBeUndefined();
   });
 
