@@ -180,6 +180,32 @@ describe('the pipeline over HTTP/2', () => {
   });
 });
 
+describe('access log', () => {
+  it('says HTTP/2.0 for streams (hits answered on the stream included) and HTTP/1.1 over TLS', async () => {
+    const logFile = `${ca.dir}/access.log`;
+    const logging = await startTestEdge(upstreamUrl, { tls: { listen: '127.0.0.1:0', certificates: [certs.local] }, accessLog: { path: logFile, flushInterval: '10ms' } });
+    const host = `127.0.0.1:${logging.server.https!.port}`;
+    try {
+      const url = logging.server.https!.url;
+      const session = await h2session(url, { ca: caPem });
+      await h2request(session, '/log.bin');
+      await logging.settled();
+      await h2request(session, '/log.bin');
+      session.close();
+      await h1request(`${url}/log.bin`, { ca: caPem });
+    } finally {
+      await logging.destroy();
+    }
+    const lines = (await readFile(logFile, 'utf8')).trim().split('\n').map((l) => JSON.parse(l) as Record<string, unknown>);
+    // The Host of an HTTP/2 request is its :authority.
+    expect(lines.map((l) => [l['protocol'], l['outcome'], l['host'], l['client']])).toEqual([
+      ['HTTP/2.0', 'miss', host, '127.0.0.1'],
+      ['HTTP/2.0', 'hit', host, '127.0.0.1'],
+      ['HTTP/1.1', 'hit', host, '127.0.0.1'],
+    ]);
+  });
+});
+
 describe('curl', () => {
   it('--http2 and --http1.1, verifying against the CA', async () => {
     const two = await curl(['--http2', '--cacert', ca.caFile, `${https.url}/curl.bin`]);
