@@ -26,6 +26,7 @@ export function registerPurgeMetrics(registry: Registry, prefix: string, purges:
   gauge('purge_log_retained_bytes', 'Bytes of purges the log holds', () => log.retained.bytes);
   gauge('purge_edges_live', 'Edges with a purge stream open', () => edges.list().filter((e) => e.live).length);
   gauge('purge_streams_open', 'Purge streams open', () => streams.size);
+  gauge('purges_owed', 'Asset changes stored whose purge could not be logged yet (retried; a purge of everything counts as one)', () => purges.changes.size);
   new Counter({ name: `${prefix}purge_stream_connections_total`, help: 'Purge streams opened', registers: [registry], collect() {
     this.reset();
     this.inc(streams.connections);

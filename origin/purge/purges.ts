@@ -1,10 +1,12 @@
 /**
  * The origin's purge machinery as one dependency of the app: the durable log, the edges and
- * their acknowledgements, and the open streams. `openPurges` builds it over `<dataDir>/purge`.
+ * their acknowledgements, the open streams, and the asset changes whose purge is still owed.
+ * `openPurges` builds it over `<dataDir>/purge`.
  */
 import { join } from 'node:path';
 import type { Logger } from '../../src/log.js';
 import type { OriginConfig } from '../config.js';
+import { ChangePurges } from './change-purges.js';
 import { EdgeRegistry } from './edge-registry.js';
 import { PurgeLog } from './purge-log.js';
 import { PurgeStreams } from './purge-stream.js';
@@ -13,6 +15,7 @@ export interface Purges {
   log: PurgeLog;
   edges: EdgeRegistry;
   streams: PurgeStreams;
+  changes: ChangePurges;
 }
 
 export async function openPurges(config: OriginConfig, logger: Logger, now: () => number): Promise<Purges> {
@@ -26,11 +29,12 @@ export async function openPurges(config: OriginConfig, logger: Logger, now: () =
   logger.info({ log: log.id, firstSeq: log.firstSeq, lastSeq: log.lastSeq }, 'purge log open');
   const edges = new EdgeRegistry(now);
   const streams = new PurgeStreams(log, edges, { edgeToken: config.edgeToken, heartbeatMs: config.purge.heartbeat, maxStreams: config.purge.maxStreams }, now);
-  return { log, edges, streams };
+  return { log, edges, streams, changes: new ChangePurges(log, logger) };
 }
 
 /** End the streams, answer the waits, and close the log once its appends are written. */
 export async function closePurges(purges: Purges): Promise<void> {
+  purges.changes.close();
   purges.streams.close();
   purges.edges.releaseWaits();
   await purges.log.close();

@@ -7,7 +7,8 @@
  * A new version, a new asset and a delete purge what the change made stale at every edge
  * (origin/purge/asset-purge.ts), logged after the store switched and before the answer, which
  * names the purge. An upload identical to the current version (bytes, Cache-Control, tags) is a
- * no-op: `200` with `"unchanged": true`, no new version, no purge.
+ * no-op: `200` with `"unchanged": true`, no new version, no purge — unless an earlier change of
+ * that path could not log its purge (origin/purge/change-purges.ts): repeating the request logs it.
  */
 import type { Hono } from 'hono';
 import { requireBearer } from '../../src/auth.js';
@@ -17,7 +18,6 @@ import { evaluateConditional } from '../../src/http/conditional.js';
 import type { HeaderGetter } from '../../src/http/headers.js';
 import { validateAssetPath } from '../../src/asset-path.js';
 import { rawRequestPath, type OriginDeps, type OriginEnv } from '../app.js';
-import { assetChangePurge } from '../purge/asset-purge.js';
 import type { PurgeEntry, PurgeSource } from '../purge/purge-log-format.js';
 import { assetPathOf } from '../request-path.js';
 import type { AssetMeta, Precondition } from '../store/asset-store.js';
@@ -145,8 +145,8 @@ const DEFAULT_LIST_LIMIT = 1000;
 export function registerAssetRoutes(app: Hono<OriginEnv>, deps: OriginDeps): void {
   const { config, store } = deps;
 
-  /** Log the purge of what changing `path` made stale; resolves once it is durable. */
-  const purgeChange = (path: string, source: PurgeSource): Promise<PurgeEntry> => deps.purges.log.append(assetChangePurge(path), source);
+  /** Log the purge of what changing `path` made stale; resolves once it is durable (503 when the log fails: the change is stored, its purge owed). */
+  const purgeChange = (path: string, source: PurgeSource): Promise<PurgeEntry> => deps.purges.changes.purge(path, source);
 
   app.get('/_cdn/assets', async (c) => {
     c.set('outcome', 'list');
@@ -182,7 +182,9 @@ export function registerAssetRoutes(app: Hono<OriginEnv>, deps: OriginDeps): voi
     const existed = previous !== undefined;
     if (previous !== undefined && sameVersion(previous, meta)) {
       deps.logger.info({ path, etag: meta.etag }, 'asset unchanged');
-      return c.json({ ...assetJson(meta), unchanged: true, purge: null }, 200, { etag: meta.etag });
+      // The version that is stored may be one whose purge was never logged: this retry logs it.
+      const owed = deps.purges.changes.owes(path) ? await purgeChange(path, 'upload') : undefined;
+      return c.json({ ...assetJson(meta), unchanged: true, purge: owed === undefined ? null : { id: owed.id, seq: owed.seq } }, 200, { etag: meta.etag });
     }
     const purge = await purgeChange(path, 'upload');
     deps.logger.info({ path, size: meta.size, etag: meta.etag, purge: purge.id }, existed ? 'asset replaced' : 'asset created');
@@ -194,7 +196,14 @@ export function registerAssetRoutes(app: Hono<OriginEnv>, deps: OriginDeps): voi
     requireBearer(c.req.header('authorization'), config.publishToken, 'publish');
     const path = assetPathOf(rawRequestPath(c), PREFIX);
     const removed = await store.delete(path, writePrecondition('DELETE', c.req.raw.headers));
-    if (removed === undefined) return c.json({ error: 'not_found', message: `no asset at ${path}` }, 404);
+    if (removed === undefined) {
+      // Deleted before, by a request whose purge could not be logged: this retry logs it.
+      if (deps.purges.changes.owes(path)) {
+        const owed = await purgeChange(path, 'delete');
+        return c.body(null, 204, { 'x-purge-id': owed.id });
+      }
+      return c.json({ error: 'not_found', message: `no asset at ${path}` }, 404);
+    }
     const purge = await purgeChange(path, 'delete');
     deps.logger.info({ path, purge: purge.id }, 'asset deleted');
     return c.body(null, 204, { 'x-purge-id': purge.id });

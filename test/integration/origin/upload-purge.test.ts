@@ -110,6 +110,72 @@ describe('uploads and deletes purge what they change', () => {
   });
 });
 
+/**
+ * The purge log's disk failing (full, EIO) after the store switched: the log's append is made to
+ * fail the way its write does (a CdnError for an ENOSPC), since a real full disk cannot be had
+ * inside a test; everything else is the real origin.
+ */
+describe('a change whose purge cannot be logged', () => {
+  function failAppends(): () => void {
+    const log = origin.server.purges.log;
+    const append = log.append.bind(log);
+    log.append = () => Promise.reject(Object.assign(new Error('purge log: append failed (ENOSPC)'), { code: 'ENOSPC' }));
+    return () => void (log.append = append);
+  }
+  async function owedMetric(): Promise<number> {
+    const res = await request(`${origin.url}/_cdn/metrics`);
+    const text = await res.body.text();
+    return Number(/^anycdn_origin_purges_owed (\d+)$/m.exec(text)![1]);
+  }
+
+  it('a new version is stored and answered 503 naming the missing purge; repeating the upload logs it', async () => {
+    await origin.put('owed/a.css', 'v1');
+    const heal = failAppends();
+    const put = await origin.put('owed/a.css', 'v2');
+    heal();
+    expect(put.status).toBe(503);
+    expect(put.json['error']).toBe('purge_not_logged');
+    expect(put.json['message']).toContain('owed/a.css is stored');
+    const served = await request(`${origin.url}/owed/a.css`);
+    expect(await served.body.text()).toBe('v2');
+    expect(await owedMetric()).toBe(1);
+
+    edge = await startFakeEdge(origin.url, 'ams/e1', { after: origin.server.purges.log.lastSeq });
+    const again = await origin.put('owed/a.css', 'v2');
+    expect([again.status, again.json['unchanged']]).toEqual([200, true]);
+    const purge = again.json['purge'] as { id: string; seq: number };
+    expect(purge.seq).toBe(origin.server.purges.log.lastSeq);
+    expect(await streamed(purge.seq)).toEqual({ source: 'upload', soft: false, all: false, urls: urls('/owed/a.css'), prefixes: [], tags: [] });
+    expect(await owedMetric()).toBe(0);
+    // Paid: the next identical upload is a no-op again.
+    const third = await origin.put('owed/a.css', 'v2');
+    expect([third.status, third.json['purge']]).toEqual([200, null]);
+  });
+
+  it('the 503 carries Retry-After', async () => {
+    const heal = failAppends();
+    const res = await request(`${origin.url}/_cdn/assets/owed/b.css`, { method: 'PUT', headers: auth, body: 'b' });
+    heal();
+    await res.body.dump();
+    expect([res.statusCode, res.headers['retry-after']]).toEqual([503, '5']);
+    expect((await origin.put('owed/b.css', 'b')).json['purge']).not.toBeNull();
+  });
+
+  it('a delete is done and answered 503; repeating it logs the purge (204), once', async () => {
+    await origin.put('owed/gone.jpg', 'x');
+    const heal = failAppends();
+    const first = await del('owed/gone.jpg');
+    heal();
+    expect(first).toEqual({ status: 503, purgeId: undefined });
+    expect((await request(`${origin.url}/owed/gone.jpg`)).statusCode).toBe(404);
+    edge = await startFakeEdge(origin.url, 'ams/e1', { after: origin.server.purges.log.lastSeq });
+    const again = await del('owed/gone.jpg');
+    expect(again.status).toBe(204);
+    expect(await streamed(Number(again.purgeId!.split('-')[1]))).toEqual({ source: 'delete', soft: false, all: false, urls: urls('/owed/gone.jpg'), prefixes: [], tags: [] });
+    expect((await del('owed/gone.jpg')).status).toBe(404);
+  });
+});
+
 describe('GET /_cdn/assets (listing)', () => {
   async function list(query: string, token = PUBLISH_TOKEN): Promise<{ status: number; json: Record<string, unknown> }> {
     const res = await request(`${origin.url}/_cdn/assets${query}`, { headers: { authorization: `Bearer ${token}` } });
