@@ -14,11 +14,11 @@
  * Skipped, saying why, where Chromium is not installed; required under CI=true (.ci/run installs it).
  */
 import { mkdtemp, readFile, rm } from 'node:fs/promises';
-import { connect, createServer, type AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { Chromium, chromiumPath, spkiHash } from '../support/chromium.js';
+import { freePortPair } from '../support/ports.js';
 import { cliBuilt, exited, startCli, stopAll } from '../support/process.js';
 
 const binary = chromiumPath();
@@ -30,22 +30,6 @@ afterAll(async () => {
   await stopAll();
   for (const d of dirs) await rm(d, { recursive: true, force: true });
 });
-
-async function freePair(): Promise<number> {
-  for (let i = 0; i < 20; i++) {
-    const probe = createServer();
-    await new Promise<void>((r) => probe.listen(0, '127.0.0.1', r));
-    const port = (probe.address() as AddressInfo).port;
-    await new Promise<void>((r) => probe.close(() => r()));
-    const taken = await new Promise<boolean>((resolve) => {
-      const s = connect(port + 1, '127.0.0.1');
-      s.once('connect', () => (s.destroy(), resolve(true)));
-      s.once('error', () => resolve(false));
-    });
-    if (port < 65534 && !taken) return port;
-  }
-  throw new Error('no two free ports in a row');
-}
 
 interface Seen {
   url: string;
@@ -59,7 +43,7 @@ describe.skipIf(!cliBuilt || (binary === undefined && !required))('the demo page
     expect(binary, 'CI=true requires chromium (apt-get install chromium)').toBeDefined();
     const tmp = await mkdtemp(join(tmpdir(), 'anycdn-browser-'));
     dirs.push(tmp);
-    const port = await freePair();
+    const port = await freePortPair();
     const demo = startCli(['demo', '--tls', '--port', String(port)], { TMPDIR: tmp });
     await demo.waitForOutput('Press Ctrl-C to stop.', 45_000);
     const dataDir = /Data folder: +(\S+)/.exec(demo.output())![1]!;

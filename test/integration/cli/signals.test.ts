@@ -5,12 +5,12 @@
  */
 import { existsSync } from 'node:fs';
 import { mkdtemp, readdir, rm, writeFile } from 'node:fs/promises';
-import { connect, createServer } from 'node:net';
-import type { AddressInfo } from 'node:net';
+import { connect } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { cliBuilt, exited, startCli, stopAll, type CliProcess } from '../../support/process.js';
+import { freePortPair } from '../../support/ports.js';
 
 const dirs: string[] = [];
 afterAll(async () => {
@@ -34,18 +34,6 @@ async function accepting(port: number): Promise<boolean> {
     });
     socket.once('error', () => resolve(false));
   });
-}
-
-/** A port P with P and P + 1 free (the demo's edge and origin). */
-async function freePair(): Promise<number> {
-  for (let i = 0; i < 20; i++) {
-    const probe = createServer();
-    await new Promise<void>((r) => probe.listen(0, '127.0.0.1', r));
-    const port = (probe.address() as AddressInfo).port;
-    await new Promise<void>((r) => probe.close(() => r()));
-    if (port < 65534 && !(await accepting(port + 1))) return port;
-  }
-  throw new Error('no two free ports in a row');
 }
 
 /** The `msg` of every JSON log line, in order. */
@@ -97,7 +85,7 @@ describe.skipIf(!cliBuilt)('termination signals (needs dist/, built by npm test)
     });
 
     it('stops the demo, origin included, removes the folder it made, and exits 0', async () => {
-      const port = await freePair();
+      const port = await freePortPair();
       const tmp = await tempDir();
       const demo = startCli(['demo', '--port', String(port)], { TMPDIR: tmp });
       await demo.waitForOutput('Press Ctrl-C to stop.', 45_000);
@@ -135,7 +123,7 @@ describe.skipIf(!cliBuilt)('termination signals (needs dist/, built by npm test)
 
     // The demo starts its origin, then seeds it, then starts its edge.
     it('stops the demo’s origin and never starts its edge, and exits 0', async () => {
-      const port = await freePair();
+      const port = await freePortPair();
       const tmp = await tempDir();
       const demo = startCli(['demo', '--port', String(port)], { TMPDIR: tmp });
       for (let i = 0; i < 4_500 && !(await accepting(port + 1)) && demo.child.exitCode === null; i++) await new Promise((r) => setTimeout(r, 10));

@@ -12,6 +12,7 @@ import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { request } from 'undici';
 import { cliBuilt, exited, startCli, stopAll } from '../../support/process.js';
+import { freePortPair } from '../../support/ports.js';
 
 const dirs: string[] = [];
 const servers: Server[] = [];
@@ -42,18 +43,6 @@ async function listening(port: number): Promise<boolean> {
     probe.once('error', () => resolve(true));
     probe.listen(port, '127.0.0.1', () => probe.close(() => resolve(false)));
   });
-}
-
-/** A port P with P and P + 1 free (the demo's edge and origin). */
-async function freePair(): Promise<number> {
-  for (let i = 0; i < 20; i++) {
-    const probe = createServer();
-    await new Promise<void>((r) => probe.listen(0, '127.0.0.1', r));
-    const port = (probe.address() as AddressInfo).port;
-    await new Promise<void>((r) => probe.close(() => r()));
-    if (port < 65534 && !(await listening(port + 1))) return port;
-  }
-  throw new Error('no two free ports in a row');
 }
 
 describe.skipIf(!cliBuilt)('CLI start-up (needs dist/, built by npm test)', () => {
@@ -87,7 +76,7 @@ describe.skipIf(!cliBuilt)('CLI start-up (needs dist/, built by npm test)', () =
   });
 
   it('stops the demo (origin included) when the edge port is in use, instead of running on', async () => {
-    const port = await freePair();
+    const port = await freePortPair();
     servers.push(createServer());
     await new Promise<void>((r) => servers.at(-1)!.listen(port, '127.0.0.1', r));
     const demo = startCli(['demo', '--port', String(port), '--data', await tempDir()]);
@@ -98,7 +87,7 @@ describe.skipIf(!cliBuilt)('CLI start-up (needs dist/, built by npm test)', () =
   });
 
   it('removes the data folder it made when the demo cannot start (origin port in use)', async () => {
-    const port = await freePair();
+    const port = await freePortPair();
     servers.push(createServer());
     await new Promise<void>((r) => servers.at(-1)!.listen(port + 1, '127.0.0.1', r));
     const tmp = await tempDir();
@@ -145,7 +134,7 @@ describe.skipIf(!cliBuilt)('CLI start-up (needs dist/, built by npm test)', () =
   });
 
   it('serves a demo page through the edge whose every resource loads, negotiated, and is a hit the second time', async () => {
-    const port = await freePair();
+    const port = await freePortPair();
     const demo = startCli(['demo', '--port', String(port)], { TMPDIR: await tempDir() });
     for (let i = 0; i < 450 && !demo.output().includes('anycdn demo is running'); i++) await new Promise((r) => setTimeout(r, 100));
     const edge = `http://127.0.0.1:${port}`;
@@ -182,7 +171,7 @@ describe.skipIf(!cliBuilt)('CLI start-up (needs dist/, built by npm test)', () =
     const data = await tempDir();
     const token = 'cli-test-publish-token-0123456789';
     const env = { ANYCDN_PUBLISH_TOKEN: token };
-    const port = await freePair();
+    const port = await freePortPair();
     const origin = `http://127.0.0.1:${port + 1}`;
     const waitUntilUp = async (output: () => string): Promise<void> => {
       for (let i = 0; i < 450 && !output().includes('anycdn demo is running'); i++) await new Promise((r) => setTimeout(r, 100));
