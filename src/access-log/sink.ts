@@ -1,23 +1,29 @@
 /**
  * Destinations of the access log: a file opened for appending (reopened at the same path after a
- * rotation), or standard output or error. Writes happen on libuv's thread pool, never on the event
- * loop. Pipes are written without blocking (a named pipe is opened O_NONBLOCK; Node has made its
- * standard output and error so when they are pipes): a full pipe answers EAGAIN and the write is
- * tried again a little later, so a reader that stopped reading holds no thread, and a stop does not
- * wait for it forever.
+ * rotation), or standard output or error. Files are written on libuv's thread pool, never on the
+ * event loop (a congested disk can block a write). Pipes and sockets are non-blocking (a named pipe
+ * is opened O_NONBLOCK; Node has made its standard output and error so when they are pipes), so
+ * they are written right from the event loop, which a non-blocking write never holds: a full pipe
+ * answers EAGAIN and the write is tried again a little later, so a reader that stopped reading
+ * holds nothing, and a stop does not wait for it forever. (A pool hand-off per PIPE_BUF piece would
+ * cost more than the lines themselves.)
  *
  * Lines never interleave with other writers' (cluster workers appending to the same file, the
  * lifecycle log on the same standard output): a regular file opened with O_APPEND takes each
  * write whole at its end; a pipe or socket takes a write whole only up to PIPE_BUF bytes, so
  * batches for those are written in pieces of at most PIPE_BUF that end at a line's end.
  */
-import { close, constants, fstat, open, write, writev } from 'node:fs';
+import { close, constants, fstat, open, write, writeSync, writev } from 'node:fs';
+import { readFile } from 'node:fs/promises';
 import type { LogSink } from './writer.js';
 
 /** POSIX guarantees atomic pipe writes up to PIPE_BUF bytes; Linux's is 4096. */
 const PIPE_BUF = 4096;
-/** A non-blocking destination that is full is tried again after this long. */
-const RETRY_MS = 20;
+/**
+ * A non-blocking destination that is full is tried again after this long: short, since a pipe
+ * holds 64 KiB and a busy node fills it in milliseconds while its reader keeps up.
+ */
+const RETRY_MS = 2;
 const NEWLINE = 0x0a;
 
 /**
@@ -28,22 +34,24 @@ export async function openLogSink(path: string): Promise<LogSink> {
   const state = { closed: false };
   if (path === 'stdout' || path === 'stderr') {
     const fd = path === 'stdout' ? 1 : 2;
-    const whole = await isRegularFile(fd);
+    // Node makes a pipe non-blocking when its stream is first used (libuv's pipe handle).
+    void (fd === 1 ? process.stdout : process.stderr);
+    const kind = await destinationKind(fd);
     return {
-      write: (chunks) => writeChunks(fd, chunks, whole, state),
+      write: (chunks) => writeChunks(fd, chunks, kind, state),
       reopen: async () => undefined,
       close: async () => void (state.closed = true),
     };
   }
   let fd = await openAppend(path);
-  let whole = await isRegularFile(fd);
+  let kind = await destinationKind(fd);
   return {
-    write: (chunks) => writeChunks(fd, chunks, whole, state),
+    write: (chunks) => writeChunks(fd, chunks, kind, state),
     async reopen() {
       const next = await openAppend(path);
       const old = fd;
       fd = next;
-      whole = await isRegularFile(next);
+      kind = await destinationKind(next);
       await closeFd(old);
     },
     close() {
@@ -63,16 +71,28 @@ function closeFd(fd: number): Promise<void> {
   return new Promise((resolve) => close(fd, () => resolve()));
 }
 
-function isRegularFile(fd: number): Promise<boolean> {
-  return new Promise((resolve) => fstat(fd, (err, stats) => resolve(err === null && stats.isFile())));
+/**
+ * How a destination is written: `file` (a regular file: whole batches, on the thread pool),
+ * `nonblocking` (a pipe or socket that answers EAGAIN when full: PIPE_BUF pieces, right away) or
+ * `blocking` (a pipe or socket that would block the event loop when full: PIPE_BUF pieces, on the
+ * thread pool). Non-blocking is read from /proc/self/fdinfo; where that cannot be read, blocking.
+ */
+type DestinationKind = 'file' | 'nonblocking' | 'blocking';
+
+async function destinationKind(fd: number): Promise<DestinationKind> {
+  const regular = await new Promise<boolean>((resolve) => fstat(fd, (err, stats) => resolve(err === null && stats.isFile())));
+  if (regular) return 'file';
+  const info = await readFile(`/proc/self/fdinfo/${fd}`, 'latin1').catch(() => '');
+  const flags = /^flags:\s*([0-7]+)$/m.exec(info)?.[1];
+  return flags !== undefined && (parseInt(flags, 8) & constants.O_NONBLOCK) !== 0 ? 'nonblocking' : 'blocking';
 }
 
 /**
  * Writes every chunk: to a regular file with writev(2), as few calls as it takes; to anything else
  * in pieces of whole lines of at most PIPE_BUF bytes.
  */
-async function writeChunks(fd: number, chunks: readonly Buffer[], whole: boolean, state: { closed: boolean }): Promise<void> {
-  if (whole) {
+async function writeChunks(fd: number, chunks: readonly Buffer[], kind: DestinationKind, state: { closed: boolean }): Promise<void> {
+  if (kind === 'file') {
     let rest = chunks.filter((c) => c.length > 0);
     while (rest.length > 0) {
       let written = await writeSomeV(fd, rest, state);
@@ -81,11 +101,11 @@ async function writeChunks(fd: number, chunks: readonly Buffer[], whole: boolean
     }
     return;
   }
-  for (const chunk of chunks) await writePieces(fd, chunk, state);
+  for (const chunk of chunks) await writePieces(fd, chunk, kind === 'nonblocking', state);
 }
 
 /** Writes a chunk of whole lines in pieces of at most PIPE_BUF bytes, each ending at a line's end. */
-async function writePieces(fd: number, bytes: Buffer, state: { closed: boolean }): Promise<void> {
+async function writePieces(fd: number, bytes: Buffer, nonBlocking: boolean, state: { closed: boolean }): Promise<void> {
   let at = 0;
   while (at < bytes.length) {
     let end = bytes.length;
@@ -94,13 +114,27 @@ async function writePieces(fd: number, bytes: Buffer, state: { closed: boolean }
       // A line longer than PIPE_BUF goes alone, in one write.
       end = lastLineEnd >= at ? lastLineEnd + 1 : bytes.indexOf(NEWLINE, at) + 1 || bytes.length;
     }
-    at += await writeSome(fd, bytes, at, end - at, state);
+    at += await (nonBlocking ? writeNow(fd, bytes, at, end - at, state) : writeSome(fd, bytes, at, end - at, state));
   }
 }
 
-/** One write(2) of `length` bytes from `offset`; resolves with the bytes written. */
+/** One write(2) of `length` bytes from `offset`, on the thread pool; resolves with the bytes written. */
 function writeSome(fd: number, bytes: Buffer, offset: number, length: number, state: { closed: boolean }): Promise<number> {
   return retried(state, (done) => write(fd, bytes, offset, length, null, done));
+}
+
+/** One write(2) of `length` bytes from `offset` to a non-blocking destination, on the event loop; resolves with the bytes written. */
+function writeNow(fd: number, bytes: Buffer, offset: number, length: number, state: { closed: boolean }): Promise<number> {
+  return retried(state, (done) => {
+    let written: number;
+    try {
+      written = writeSync(fd, bytes, offset, length);
+    } catch (err) {
+      done(err as NodeJS.ErrnoException, 0);
+      return;
+    }
+    done(null, written);
+  });
 }
 
 /** One writev(2); resolves with the bytes written. */
