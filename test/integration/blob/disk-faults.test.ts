@@ -4,6 +4,7 @@
  * are injected through `fsOps`; one test also fills a real, tiny tmpfs when mounting is allowed.
  */
 import { execFileSync } from 'node:child_process';
+import { writevSync } from 'node:fs';
 import * as fsp from 'node:fs/promises';
 import type { FileHandle } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
@@ -112,10 +113,10 @@ describe('DiskBlobStore under I/O failures', () => {
   it('keeps the previous version when a segment write fails', async () => {
     let failWrites = false;
     const fsOps: Partial<DiskFs> = {
-      open: (async (path: string, flags?: string) => {
-        const fh = await fsp.open(path, flags);
-        return String(path).endsWith('.seg') ? faultyHandle(fh, 'write', 'EIO', { on: () => failWrites }) : fh;
-      }) as DiskFs['open'],
+      writevSync: ((...args: Parameters<DiskFs['writevSync']>) => {
+        if (failWrites) throw errno('EIO');
+        return writevSync(...args);
+      }) as DiskFs['writevSync'],
     };
     const { store } = await setup(fsOps);
     failWrites = true;
@@ -127,6 +128,24 @@ describe('DiskBlobStore under I/O failures', () => {
     failWrites = false;
     await put(store, 'old', pattern(3000, 2));
     await expectBody(store, 'old', pattern(3000, 2));
+  });
+
+  it('finishes a segment append that the kernel takes in short writes', async () => {
+    let calls = 0;
+    const fsOps: Partial<DiskFs> = {
+      // At most 1000 bytes per call, as a pwritev interrupted by a signal may write.
+      writevSync: ((fd: number, buffers: NodeJS.ArrayBufferView[], position?: number) => {
+        calls += 1;
+        const flat = Buffer.concat(buffers.map((b) => Buffer.from(b.buffer, b.byteOffset, b.byteLength)));
+        return writevSync(fd, [flat.subarray(0, 1000)], position);
+      }) as DiskFs['writevSync'],
+    };
+    const { store } = await setup(fsOps);
+    calls = 0;
+    await put(store, 'k', pattern(5000, 7));
+    expect(calls).toBeGreaterThan(5);
+    await expectBody(store, 'k', pattern(5000, 7));
+    await expectBody(store, 'old', pattern(4000, 1));
   });
 
   it('answers begin() with undefined when no temp file can be created for a large body', async () => {
