@@ -183,6 +183,10 @@ async function pump(deps: FetchDeps, res: UpstreamResponse, body: GrowingBody, w
       await writer!.abort();
     }
     if (storing) {
+      // Every byte is here and in the writer: the readers finish now. The commit (the disk index
+      // makes a store visible to other processes in a batch every ~10 ms) need not hold their
+      // answers; this flight stays until it is done, so later requests read this body meanwhile.
+      body.end();
       try {
         await writer!.commit({ ...meta, size: received });
       } catch (err) {
