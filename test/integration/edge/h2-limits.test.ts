@@ -7,7 +7,7 @@
  * that sends a burst without reading (which nghttp2's own bound stops).
  */
 import { readFile } from 'node:fs/promises';
-import { createServer, type Server } from 'node:http';
+import { createServer, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { FLOOD_BUDGET, SESSION_LIMITS } from '../../../src/serve/h2.js';
@@ -25,8 +25,18 @@ let caPem: Buffer;
 let edge: TestEdge;
 let port: number;
 
+/** Upstream answers to /open.txt not ended yet: their first byte is sent, the rest waits for the test. */
+const open = new Set<ServerResponse>();
+
 beforeAll(async () => {
-  upstream = createServer((_req, res) => res.writeHead(200, { 'content-type': 'text/plain', 'cache-control': 'public, max-age=600', 'content-length': '2' }).end('ok'));
+  upstream = createServer((req, res) => {
+    if (req.url === '/open.txt') {
+      res.writeHead(200, { 'content-type': 'text/plain', 'cache-control': 'public, max-age=600', 'content-length': '2' }).write('o');
+      open.add(res);
+      return;
+    }
+    res.writeHead(200, { 'content-type': 'text/plain', 'cache-control': 'public, max-age=600', 'content-length': '2' }).end('ok');
+  });
   await new Promise<void>((r) => upstream.listen(0, '127.0.0.1', r));
   ca = await testCa();
   caPem = await readFile(ca.caFile);
@@ -41,6 +51,7 @@ beforeAll(async () => {
 });
 
 afterAll(async () => {
+  for (const res of open) res.end('k');
   await edge.destroy();
   await new Promise((r) => upstream.close(r));
   await ca.remove();
@@ -61,10 +72,13 @@ describe('limits', () => {
   it(`answers ${SESSION_LIMITS.maxConcurrentStreams} streams at once; one more ends the connection`, async () => {
     const raw = await RawH2.open(port, caPem);
     const limit = SESSION_LIMITS.maxConcurrentStreams;
-    // Streams left open by the client (no END_STREAM): each still counts once answered.
-    for (let i = 0; i < limit; i++) raw.send(frame(FRAME.HEADERS, FLAG.END_HEADERS, 1 + 2 * i, requestBlock('/hit.txt')));
+    // Streams whose answers have begun (HEADERS and a first byte, one upstream answer shared by
+    // all) and not ended: all of them open, however long the next HEADERS takes to arrive. (An
+    // answer that ends closes its stream even when the client's side stays open: the server
+    // resets it with NO_ERROR, RFC 9113 §8.1, and a later stream would then fit.)
+    for (let i = 0; i < limit; i++) raw.send(frame(FRAME.HEADERS, FLAG.END_HEADERS, 1 + 2 * i, requestBlock('/open.txt')));
     await raw.until(() => raw.frames.filter((f) => f.type === FRAME.HEADERS).length === limit);
-    raw.send(frame(FRAME.HEADERS, FLAG.END_HEADERS, 1 + 2 * limit, requestBlock('/hit.txt')));
+    raw.send(frame(FRAME.HEADERS, FLAG.END_HEADERS, 1 + 2 * limit, requestBlock('/open.txt')));
     await raw.until(() => raw.closed, 5_000);
     expect(raw.frames.filter((f) => f.type === FRAME.HEADERS).length).toBe(limit);
     // nghttp2 treats it as a connection error (PROTOCOL_ERROR, RFC 9113 §5.1.2); Node then ends the
