@@ -19,8 +19,8 @@
 import type { IncomingHttpHeaders } from 'node:http';
 import { pipeline, Readable, Transform } from 'node:stream';
 import { LRUCache } from 'lru-cache';
-import { errors as undiciErrors } from 'undici';
-import { tokensEqual } from '../src/auth.js';
+import { undiciErrors } from './undici-parts.js';
+import { tokenMatcher } from '../src/auth.js';
 import type { BlobEntry, BlobStore, StoredMeta } from '../src/blob/blob-store.js';
 import { effectiveCacheControl } from '../src/http/cache-control.js';
 import { CdnError, clientError, httpErrorOf } from '../src/errors.js';
@@ -193,6 +193,8 @@ export class EdgePipeline {
   private readonly normalizeQuery;
   private readonly servedBy: string;
   private readonly via: string;
+  /** Checks the worker secret of a shield's requests (its digest made once, not per request). */
+  private readonly isWorkerSecret: ((given: string) => boolean) | undefined;
 
   constructor(private readonly deps: PipelineDeps) {
     const c = deps.config;
@@ -204,6 +206,7 @@ export class EdgePipeline {
     this.normalizeQuery = imageQueryNormalizer({ maxOutputDimension: c.maxImageDimension });
     this.servedBy = `${c.pop}/${c.node}`;
     this.via = `anycdn-${c.node}`;
+    this.isWorkerSecret = deps.workerSecret === undefined ? undefined : tokenMatcher(deps.workerSecret);
     this.memoryBytes = tallied(deps.metrics.bytesBySource, { source: 'memory' });
   }
 
@@ -546,10 +549,9 @@ export class EdgePipeline {
 
   /** Whether the request comes from one of this node's cluster workers (this pipeline is their shield's). */
   fromOwnWorker(req: Pick<EdgeRequest, 'headers'>): boolean {
-    const secret = this.deps.workerSecret;
-    if (secret === undefined) return false;
+    if (this.isWorkerSecret === undefined) return false;
     const given = req.headers.get(WORKER_HEADER);
-    return given !== null && tokensEqual(given, secret);
+    return given !== null && this.isWorkerSecret(given);
   }
 
   private staleAllowed(until: number | undefined): boolean {
