@@ -8,7 +8,7 @@
  * fallback to cleartext.
  */
 import { pipeline, Transform, type Readable } from 'node:stream';
-import { Pool, errors as undiciErrors } from 'undici';
+import { Pool, poolRequest, undiciErrors } from './undici-parts.js';
 import { CdnError, clientError } from '../src/errors.js';
 import { controlPathOf } from './control-path.js';
 import { parseShieldLog, SHIELD_LOG_HEADER, WORKER_HEADER, type ShieldLog } from './forward-headers.js';
@@ -148,7 +148,7 @@ export class Upstream {
     const streamed = req.body !== undefined && req.body !== null && !Buffer.isBuffer(req.body);
     const body = streamed ? pipeline(req.body as Readable, progress(rearm), () => undefined) : (req.body ?? null);
     try {
-      const res = await (req.body === undefined || req.body === null ? this.pool : this.uploads).request({
+      const res = await poolRequest(req.body === undefined || req.body === null ? this.pool : this.uploads, {
         method: req.method as 'GET',
         path: this.basePath + req.path,
         headers: this.shield === undefined ? req.headers : shieldHeaders(req.headers, this.shield.secret),
