@@ -12,6 +12,7 @@
  * MALLOC_ARENA_MAX=2 (the interpreter line) keeps glibc from fragmenting memory across many
  * arenas under concurrent sharp work; see README "Memory".
  */
+import nodeModule from 'node:module';
 import os from 'node:os';
 
 // The origin's default transform concurrency (cores + min(cores, 4), origin/config.ts) plus 2
@@ -21,4 +22,10 @@ import os from 'node:os';
 // with 4 (medians of 5 runs of 10 s).
 const cores = os.availableParallelism();
 process.env.UV_THREADPOOL_SIZE ??= String(cores + Math.min(cores, 4) + 2);
+// V8's compiled code of anycdn's modules and its dependencies is kept on disk between starts
+// (Node 22.1 and later; NODE_COMPILE_CACHE names the folder, the default is under the temp
+// folder, NODE_DISABLE_COMPILE_CACHE=1 turns it off): a start then compiles nothing it compiled
+// before, which every process of an edge with `workers: N` would otherwise do again. Older Node
+// has no such call; a cache it cannot write only costs the start its benefit.
+(nodeModule as { enableCompileCache?: () => unknown }).enableCompileCache?.();
 void import('./main.js');
