@@ -6,7 +6,7 @@
  * memory without being kept when it fits in memory whole, else relayed to the leader alone (a
  * shared body that outruns a slow reader would cut that reader off).
  */
-import type { BlobEntry, BlobStore, BlobWriter, CommitMeta } from '../src/blob/blob-store.js';
+import type { BlobEntry, BlobStore, BlobWriter, CommitMeta, MetaChanges } from '../src/blob/blob-store.js';
 import { GrowingBody } from '../src/blob/streaming-body.js';
 import { CdnError } from '../src/errors.js';
 import { effectiveCacheControl } from '../src/http/cache-control.js';
@@ -16,6 +16,7 @@ import { mergeNotModified, notModifiedApplies } from '../src/http/revalidate.js'
 import { storability, type NotStoredReason, type Storability } from '../src/http/storable.js';
 import { varyFields } from '../src/http/vary.js';
 import type { Logger } from '../src/log.js';
+import { responseTags } from '../src/purge/response-tags.js';
 import { variantKey } from './cache-keys.js';
 import type { FlightOutcome } from './flights.js';
 import { headersFromPairs, OWN_LIFETIME_FIELD, storableHeaderPairs, viewOf, withoutOwnFields } from './stored-view.js';
@@ -99,7 +100,7 @@ export async function fetchForCache(deps: FetchDeps, req: FetchRequest): Promise
   }
   const file = writer?.openReadBack !== undefined ? await writer.openReadBack().catch(() => undefined) : undefined;
   const body = new GrowingBody(file === undefined ? { maxMemoryBytes: SHARED_MEMORY_BYTES } : { file, maxMemoryBytes: SHARED_MEMORY_BYTES });
-  const done = pump(deps, res, body, writer, {
+  const meta: PumpMeta = {
     key,
     size: size ?? 0,
     status: res.status,
@@ -107,7 +108,11 @@ export async function fetchForCache(deps: FetchDeps, req: FetchRequest): Promise
     requestTime: res.requestTime,
     responseTime: res.responseTime,
     storedAt: deps.now(),
-  }, req.superseded ?? (() => false)).then((kept) => {
+  };
+  // Surrogate-Key and Cache-Groups (RFC 9875) members: what a purge by tag finds the object by.
+  const tags = responseTags(resHeaders);
+  if (tags !== undefined) meta.tags = tags;
+  const done = pump(deps, res, body, writer, meta, req.superseded ?? (() => false)).then((kept) => {
     if (!kept) return;
     deps.varyIndex.add(key);
     if (!varying) deps.varyIndex.clearFields(req.primary);
@@ -230,7 +235,8 @@ async function refreshStored(deps: FetchDeps, entry: BlobEntry, res: UpstreamRes
   if (FRESHNESS_FIELDS.some((f) => resHeaders.has(f))) merged.delete(OWN_LIFETIME_FIELD);
   const pairs: [string, string][] = [];
   merged.forEach((v, k) => pairs.push([k, v]));
-  const changes = { headers: pairs, requestTime: res.requestTime, responseTime: res.responseTime, storedAt: deps.now() };
+  // A 304 may carry new tags (RFC 9111 §4.3.4 updates every field it sends); the stored ones follow.
+  const changes: MetaChanges = { headers: pairs, requestTime: res.requestTime, responseTime: res.responseTime, storedAt: deps.now(), tags: responseTags(merged) ?? [] };
   await deps.store.updateMeta(entry.meta.key, changes);
   const refreshed = (await deps.store.get(entry.meta.key)) ?? { ...entry, meta: { ...entry.meta, ...changes } };
   return { kind: 'not-modified', entry: refreshed, shieldStatus: res.shieldStatus, answer: answerOf(res) };

@@ -1,7 +1,7 @@
 /**
  * The part of Structured Field Values (RFC 9651, which obsoletes RFC 8941) that anycdn needs:
- * parsing a Dictionary (CDN-Cache-Control is one, RFC 9213 §2.1) and serialising tokens and strings
- * (Cache-Status is a List, RFC 9211 §2). Parsing follows RFC 9651 §4.2 and fails on any error, as
+ * parsing a Dictionary (CDN-Cache-Control is one, RFC 9213 §2.1) and a List (Cache-Groups is one,
+ * RFC 9875 §2), and serialising tokens and strings (Cache-Status is a List, RFC 9211 §2). Parsing follows RFC 9651 §4.2 and fails on any error, as
  * the algorithm requires; callers decide what a failure means for their field.
  *
  * Hand-written rather than the `structured-headers` package: that package parses an Integer and a
@@ -240,6 +240,31 @@ export function parseSfDictionary(input: string): SfDictionary | undefined {
       if (p.peek() === undefined) p.fail(); // trailing comma
     }
     return dict;
+  } catch (err) {
+    if (err instanceof SfParseError) return undefined;
+    throw err;
+  }
+}
+
+/**
+ * Parses a List (RFC 9651 §4.2.1): its members in order, items and inner lists alike (parameters
+ * are checked but not kept). Returns `undefined` on any parse error; an empty field is an empty list.
+ */
+export function parseSfList(input: string): SfBareItem[] | undefined {
+  const p = new Parser(input);
+  const members: SfBareItem[] = [];
+  try {
+    p.skipSp();
+    while (p.peek() !== undefined) {
+      members.push(p.itemOrInnerList());
+      p.skipOws();
+      if (p.peek() === undefined) break;
+      if (p.peek() !== ',') p.fail();
+      p.pos += 1;
+      p.skipOws();
+      if (p.peek() === undefined) p.fail(); // trailing comma
+    }
+    return members;
   } catch (err) {
     if (err instanceof SfParseError) return undefined;
     throw err;
