@@ -10,6 +10,7 @@ import { cacheKey, type QueryNormalizer } from '../src/http/cache-key.js';
 import type { HeaderGetter } from '../src/http/headers.js';
 import { varySecondaryKey } from '../src/http/vary.js';
 import { IMAGE_PARAM_NAMES, parseImageParams, type ImageParamOptions } from '../src/image/params.js';
+import { canonicalPath, pathWithoutQuery } from '../src/purge/purge-path.js';
 
 /** Separates the primary from the secondary (Vary) part of a stored key; never appears in a URL. */
 export const VARY_SEPARATOR = '\u0000';
@@ -64,6 +65,22 @@ export function splitStoredKey(key: string): { primary: string; fields: string[]
 export function pathOfKey(primary: string): string {
   const slash = primary.indexOf('/');
   return slash < 0 ? '/' : primary.slice(slash);
+}
+
+/** The host of a primary key (normalised: lower case, no default port; '' for a request without Host). */
+export function hostOfKey(primary: string): string {
+  const slash = primary.indexOf('/');
+  return slash < 0 ? primary : primary.slice(0, slash);
+}
+
+/**
+ * The path a stored key (primary, variant or compressed copy) is listed under for purges: its URL
+ * path without host and query, in the canonical spelling of src/purge/purge-path.ts. The disk
+ * index lists objects by it, so a purge of a path finds every query (`/a.jpg?w=400`), every host
+ * and every spelling (`/a%40b.jpg` for `/a@b.jpg`) of it with one range read.
+ */
+export function purgePathOfKey(key: string): string {
+  return canonicalPath(pathWithoutQuery(pathOfKey(splitStoredKey(key).primary)));
 }
 
 /**

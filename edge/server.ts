@@ -16,7 +16,7 @@ import type { Logger } from '../src/log.js';
 import { listen, type RunningServer } from '../src/serve/listen.js';
 import type { SecureRunningServer } from '../src/serve/listen-secure.js';
 import { createEdgeApp } from './app.js';
-import { pathOfKey, splitStoredKey } from './cache-keys.js';
+import { purgePathOfKey } from './cache-keys.js';
 import type { EdgeConfig } from './config.js';
 import { startEdgeHttps, upstreamTls, type EdgeHttps } from './https.js';
 import { createEdgeMetrics, type EdgeMetrics } from './metrics.js';
@@ -73,7 +73,7 @@ export async function startEdge(config: EdgeConfig, logger: Logger, options: Sta
   const metaAllowance = 64 * 1024;
   const memory = new MemoryBlobStore({ maxBytes: config.memory.maxBytes, maxEntrySize: Math.min(config.memory.maxBytes, config.memory.maxEntrySize + metaAllowance) });
   // A cluster worker reads the shield's disk cache directly (read-only) and keeps its own memory tier.
-  const disk = options.worker === undefined ? await DiskBlobStore.open({ dir: config.cacheDir, maxBytes: config.disk.maxBytes, maxEntrySize: config.disk.maxEntrySize, pathOf: (key) => pathOfKey(splitStoredKey(key).primary) }) : undefined;
+  const disk = options.worker === undefined ? await DiskBlobStore.open({ dir: config.cacheDir, maxBytes: config.disk.maxBytes, maxEntrySize: config.disk.maxEntrySize, pathOf: purgePathOfKey }) : undefined;
   if (disk !== undefined && disk.openReport.discarded.length > 0) logger.warn({ discarded: disk.openReport.discarded }, 'disk cache of an earlier format discarded (deleted in the background)');
   const store: BlobStore =
     disk === undefined

@@ -45,4 +45,11 @@ describe('tags and paths the edge stores for purges', () => {
     expect(disk.keysWithTag('new')).toEqual(['cdn.example/retag.txt']);
     expect(disk.keysWithTag('g')).toEqual(['cdn.example/retag.txt']);
   });
+
+  it('lists every host, query and spelling of a path under its canonical path', async () => {
+    for (const target of ['/a%40b.jpg?v=3', '/a@b.jpg']) upstream.set(target, { headers: { 'cache-control': 'max-age=60' }, body: target });
+    await edge.get('/a%40b.jpg?v=3', { host: 'one.example' });
+    await edge.get('/a@b.jpg', { host: 'two.example:8080' });
+    expect(disk.keysUnderPath('/a@b.jpg').sort()).toEqual(['one.example/a%40b.jpg?v=3', 'two.example:8080/a@b.jpg']);
+  });
 });

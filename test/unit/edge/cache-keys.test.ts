@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { CdnError } from '../../../src/errors.js';
-import { CODING_SEPARATOR, imageQueryNormalizer, KeyMemo, pathOfKey, primaryKey, splitStoredKey, VARY_SEPARATOR, variantKey } from '../../../edge/cache-keys.js';
+import { CODING_SEPARATOR, hostOfKey, imageQueryNormalizer, KeyMemo, pathOfKey, primaryKey, purgePathOfKey, splitStoredKey, VARY_SEPARATOR, variantKey } from '../../../edge/cache-keys.js';
 import { VaryIndex } from '../../../edge/vary-index.js';
 import { FlightTable, type FlightOutcome } from '../../../edge/flights.js';
 
@@ -60,6 +60,19 @@ describe('variant keys', () => {
   it('finds the path of a key', () => {
     expect(pathOfKey('cdn.example/a/b.jpg?w=1')).toBe('/a/b.jpg?w=1');
     expect(pathOfKey('cdn.example')).toBe('/');
+  });
+
+  it.each([
+    ['cdn.example/a/b.jpg', 'cdn.example', '/a/b.jpg'],
+    ['cdn.example:8443/a.jpg?fmt=auto&w=400', 'cdn.example:8443', '/a.jpg'],
+    [`cdn.example/p.jpg?w=400${VARY_SEPARATOR}accept=avif`, 'cdn.example', '/p.jpg'],
+    [`cdn.example/s.css${CODING_SEPARATOR}br`, 'cdn.example', '/s.css'],
+    ['h/a%40b.jpg?v=3', 'h', '/a@b.jpg'],
+    ['h/caf%C3%A9', 'h', '/caf%C3%A9'],
+    ['/no-host.jpg', '', '/no-host.jpg'],
+  ])('lists %j under host %j and purge path %j', (key, host, path) => {
+    expect(hostOfKey(splitStoredKey(key).primary)).toBe(host);
+    expect(purgePathOfKey(key)).toBe(path);
   });
 });
 
