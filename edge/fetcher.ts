@@ -6,7 +6,7 @@
  * memory without being kept when it fits in memory whole, else relayed to the leader alone (a
  * shared body that outruns a slow reader would cut that reader off).
  */
-import type { BlobEntry, BlobStore, BlobWriter, CommitMeta, MetaChanges } from '../src/blob/blob-store.js';
+import { applyMetaChanges, type BlobEntry, type BlobStore, type BlobWriter, type CommitMeta, type MetaChanges } from '../src/blob/blob-store.js';
 import { GrowingBody } from '../src/blob/streaming-body.js';
 import { CdnError } from '../src/errors.js';
 import { effectiveCacheControl } from '../src/http/cache-control.js';
@@ -236,9 +236,10 @@ async function refreshStored(deps: FetchDeps, entry: BlobEntry, res: UpstreamRes
   const pairs: [string, string][] = [];
   merged.forEach((v, k) => pairs.push([k, v]));
   // A 304 may carry new tags (RFC 9111 §4.3.4 updates every field it sends); the stored ones follow.
-  const changes: MetaChanges = { headers: pairs, requestTime: res.requestTime, responseTime: res.responseTime, storedAt: deps.now(), tags: responseTags(merged) ?? [] };
+  // Upstream has confirmed the copy: a soft purge's mark is cleared.
+  const changes: MetaChanges = { headers: pairs, requestTime: res.requestTime, responseTime: res.responseTime, storedAt: deps.now(), tags: responseTags(merged) ?? [], invalidated: false };
   await deps.store.updateMeta(entry.meta.key, changes);
-  const refreshed = (await deps.store.get(entry.meta.key)) ?? { ...entry, meta: { ...entry.meta, ...changes } };
+  const refreshed = (await deps.store.get(entry.meta.key)) ?? { ...entry, meta: applyMetaChanges(entry.meta, changes) };
   return { kind: 'not-modified', entry: refreshed, shieldStatus: res.shieldStatus, answer: answerOf(res) };
 }
 

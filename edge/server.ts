@@ -71,7 +71,7 @@ export async function startEdge(config: EdgeConfig, logger: Logger, options: Sta
   // `memory.maxEntrySize` bounds the body; the memory store also counts the metadata, so give it
   // room for headers, or a body of exactly maxEntrySize would never be kept in memory.
   const metaAllowance = 64 * 1024;
-  const memory = new MemoryBlobStore({ maxBytes: config.memory.maxBytes, maxEntrySize: Math.min(config.memory.maxBytes, config.memory.maxEntrySize + metaAllowance) });
+  const memory = new MemoryBlobStore({ maxBytes: config.memory.maxBytes, maxEntrySize: Math.min(config.memory.maxBytes, config.memory.maxEntrySize + metaAllowance), pathOf: purgePathOfKey });
   // A cluster worker reads the shield's disk cache directly (read-only) and keeps its own memory tier.
   const disk = options.worker === undefined ? await DiskBlobStore.open({ dir: config.cacheDir, maxBytes: config.disk.maxBytes, maxEntrySize: config.disk.maxEntrySize, pathOf: purgePathOfKey }) : undefined;
   if (disk !== undefined && disk.openReport.discarded.length > 0) logger.warn({ discarded: disk.openReport.discarded }, 'disk cache of an earlier format discarded (deleted in the background)');

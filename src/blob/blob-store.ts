@@ -39,6 +39,11 @@ export interface StoredMeta {
   sha256?: string;
   /** Surrogate keys, for purge by tag. */
   tags?: string[];
+  /**
+   * A soft purge marked the object stale: it is revalidated before it is served again, and a
+   * refresh (a 304) clears the mark. Absent: not marked.
+   */
+  invalidated?: true;
 }
 
 /** What a caller passes to commit(): the store fills in `version` and `sha256`, and checks `key` and `size`. */
@@ -49,7 +54,10 @@ export type CommitMeta = Omit<StoredMeta, 'version' | 'sha256'> & {
 };
 
 /** Fields a 304 refresh may change; key, size, version and sha256 belong to the body and stay. */
-export type MetaChanges = Partial<Pick<StoredMeta, 'status' | 'headers' | 'requestTime' | 'responseTime' | 'storedAt' | 'tags'>>;
+export type MetaChanges = Partial<Pick<StoredMeta, 'status' | 'headers' | 'requestTime' | 'responseTime' | 'storedAt' | 'tags'>> & {
+  /** true: mark the object stale (soft purge); false: clear the mark (a refresh). */
+  invalidated?: boolean;
+};
 
 /** An inclusive byte range, already validated against the size (RFC 9110 §14.1.2 semantics). */
 export interface ByteRange {
@@ -212,6 +220,8 @@ export function applyMetaChanges(meta: StoredMeta, changes: MetaChanges): Stored
   if (changes.responseTime !== undefined) out.responseTime = changes.responseTime;
   if (changes.storedAt !== undefined) out.storedAt = changes.storedAt;
   if (changes.tags !== undefined) out.tags = [...changes.tags];
+  if (changes.invalidated === true) out.invalidated = true;
+  else if (changes.invalidated === false) delete out.invalidated;
   return out;
 }
 

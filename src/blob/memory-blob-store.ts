@@ -22,6 +22,7 @@ import {
   type StoredMeta,
 } from './blob-store.js';
 import { bufferEntry, freezeMeta } from './buffer-entry.js';
+import { KeyLists } from './key-lists.js';
 
 export interface MemoryBlobStoreOptions {
   /**
@@ -34,6 +35,8 @@ export interface MemoryBlobStoreOptions {
    * estimate) accepted. One big object must not flush everything else out of memory.
    */
   maxEntrySize: number;
+  /** The path a key belongs to, for keysUnderPath (the edge passes the URL path of its cache keys). Default: the key itself. */
+  pathOf?: (key: string) => string;
 }
 
 interface MemoryRecord {
@@ -49,8 +52,10 @@ export class MemoryBlobStore implements BlobStore {
   private evictions = 0;
   private closed = false;
   private readonly dropListeners = new Set<(key: string, reason: 'evicted') => void>();
+  private readonly lists: KeyLists;
 
   constructor(options: MemoryBlobStoreOptions) {
+    this.lists = new KeyLists(options.pathOf ?? ((key) => key));
     this.maxBytes = requirePositiveInt('maxBytes', options.maxBytes);
     this.maxEntrySize = requirePositiveInt('maxEntrySize', options.maxEntrySize);
     if (this.maxEntrySize > this.maxBytes) throw blobOptionError('maxEntrySize', 'must not exceed maxBytes');
@@ -58,7 +63,9 @@ export class MemoryBlobStore implements BlobStore {
       maxSize: this.maxBytes,
       maxEntrySize: this.maxEntrySize,
       sizeCalculation: (rec) => recordSize(rec),
-      dispose: (_rec, key, reason) => {
+      dispose: (rec, key, reason) => {
+        // A replacement's lists are updated by put(), which knows both versions.
+        if (reason !== 'set') this.lists.remove(key, rec.meta);
         if (reason !== 'evict') return;
         this.evictions += 1;
         for (const listener of this.dropListeners) listener(key, 'evicted');
@@ -111,8 +118,12 @@ export class MemoryBlobStore implements BlobStore {
       this.cache.delete(meta.key);
       return false;
     }
+    const old = this.cache.peek(meta.key);
     this.cache.set(meta.key, rec);
-    return this.cache.has(meta.key);
+    if (old !== undefined) this.lists.remove(meta.key, old.meta);
+    if (!this.cache.has(meta.key)) return false;
+    this.lists.add(meta.key, rec.meta);
+    return true;
   }
 
   async updateMeta(key: string, changes: MetaChanges): Promise<boolean> {
@@ -131,6 +142,18 @@ export class MemoryBlobStore implements BlobStore {
   keys(): string[] {
     this.assertOpen();
     return [...this.cache.keys()];
+  }
+
+  /** Keys whose path (options.pathOf) starts with `prefix`: purge by prefix. */
+  keysUnderPath(prefix: string): string[] {
+    this.assertOpen();
+    return this.lists.underPath(prefix);
+  }
+
+  /** Keys whose metadata carries `tag`: purge by tag. */
+  keysWithTag(tag: string): string[] {
+    this.assertOpen();
+    return this.lists.withTag(tag);
   }
 
   stats(): BlobStoreStats {

@@ -62,7 +62,9 @@ export class WorkerBlobStore implements BlobStore {
     if (entry === undefined) return undefined;
     this.diskReads += 1;
     const newer = this.refreshed.get(key);
-    const meta = newer !== undefined && newer.sha256 === entry.meta.sha256 && newer.storedAt > entry.meta.storedAt ? newer : entry.meta;
+    // A disk entry a soft purge marked stale outranks a refresh this worker made before the purge:
+    // one made after it went through the shield, which revalidated and cleared the mark first.
+    const meta = newer !== undefined && newer.sha256 === entry.meta.sha256 && newer.storedAt > entry.meta.storedAt && entry.meta.invalidated !== true ? newer : entry.meta;
     if (newer !== undefined && meta === entry.meta) this.refreshed.delete(key);
     if (entry.data !== undefined && entry.meta.size <= this.memoryMaxEntrySize) this.memory.put(meta, entry.data);
     return meta === entry.meta ? entry : { ...entry, meta };
@@ -109,6 +111,16 @@ export class WorkerBlobStore implements BlobStore {
 
   keysWithPrefix(prefix: string, limit?: number): string[] {
     return this.disk.keysWithPrefix(prefix, limit);
+  }
+
+  /** This worker's memory copies under a path: what a purge removes here (the disk is the shield's to purge). */
+  keysUnderPath(prefix: string): string[] {
+    return this.memory.keysUnderPath(prefix);
+  }
+
+  /** This worker's memory copies carrying `tag`. */
+  keysWithTag(tag: string): string[] {
+    return this.memory.keysWithTag(tag);
   }
 
   onDrop(listener: (key: string, reason: 'evicted') => void): () => void {

@@ -237,6 +237,44 @@ export function blobStoreContract(name: string, make: (limits: ContractLimits) =
       expect(await store.get('missing')).toBeUndefined();
     });
 
+    it('marks an object stale and clears the mark (a soft purge, then a refresh)', async () => {
+      const store = await open();
+      const body = pattern(1000, 12);
+      await put(store, 'soft', body);
+      expect(await store.updateMeta('soft', { invalidated: true })).toBe(true);
+      expect((await expectBody(store, 'soft', body)).meta.invalidated).toBe(true);
+      expect(await store.updateMeta('soft', { storedAt: 1_800_000_000_002, invalidated: false })).toBe(true);
+      const meta = (await expectBody(store, 'soft', body)).meta;
+      expect(meta.storedAt).toBe(1_800_000_000_002);
+      expect('invalidated' in meta).toBe(false);
+    });
+
+    it('lists keys by path and by tag as objects come, change and go', async () => {
+      const store = await open();
+      expect(store.keysUnderPath, 'keysUnderPath').toBeDefined();
+      expect(store.keysWithTag, 'keysWithTag').toBeDefined();
+      const under = (prefix: string) => store.keysUnderPath!(prefix).sort();
+      const tagged = (tag: string) => store.keysWithTag!(tag).sort();
+      for (const key of ['/img/a', '/img/b', '/imgx', '/css/s']) {
+        const writer = (await store.begin(key))!;
+        await writer.write(Buffer.from(key));
+        await writer.commit(commitMeta(key, key.length, { tags: key.startsWith('/img') ? ['img', `k${key}`] : ['css'] }));
+      }
+      expect(under('/img/')).toEqual(['/img/a', '/img/b']);
+      expect(under('/img')).toEqual(['/img/a', '/img/b', '/imgx']);
+      expect(tagged('img')).toEqual(['/img/a', '/img/b', '/imgx']);
+      expect(tagged('k/img/a')).toEqual(['/img/a']);
+      await store.updateMeta('/img/a', { tags: ['other'] });
+      expect(tagged('img')).toEqual(['/img/b', '/imgx']);
+      expect(tagged('other')).toEqual(['/img/a']);
+      await store.delete('/img/b');
+      expect(under('/img/')).toEqual(['/img/a']);
+      expect(tagged('img')).toEqual(['/imgx']);
+      await put(store, '/imgx', Buffer.from('replaced, no tags'));
+      expect(tagged('img')).toEqual([]);
+      expect(under('/')).toEqual(['/css/s', '/img/a', '/imgx']);
+    });
+
     it('evicts the least recently used entries, a get counting as a use, and stays within maxBytes', async () => {
       const store = await open({ maxBytes: MiB, maxEntrySize: 512 * 1024 });
       const bodies = { a: pattern(300 * 1024, 1), b: pattern(300 * 1024, 2), c: pattern(300 * 1024, 3), d: pattern(300 * 1024, 4) };
