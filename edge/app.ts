@@ -27,6 +27,7 @@ import { formatShieldLog, SHIELD_LOG_HEADER } from './forward-headers.js';
 import { httpsLocation } from './https.js';
 import type { EdgeMetrics } from './metrics.js';
 import type { EdgePipeline, EdgeRequest, PipelineResult } from './pipeline.js';
+import { LOCAL_PURGE_PATH } from './purge/purge-route.js';
 
 export interface EdgeAppDeps {
   config: EdgeConfig;
@@ -46,6 +47,8 @@ export interface EdgeAppDeps {
    * a 301 to https on this port (edge/https.ts); `/_cdn/` routes as always. Default: none.
    */
   httpsRedirect?: { port: number };
+  /** `/_cdn/purge`: the edge-local purge (edge/purge/purge-route.ts); without it the path is a 404. */
+  localPurge?: (req: IncomingMessage) => Promise<Reply>;
 }
 
 export interface EdgeApp {
@@ -89,7 +92,7 @@ export function createEdgeApp(deps: EdgeAppDeps): EdgeApp {
     // OPTIONS * (RFC 9110 §9.3.7) asks about this server, not a resource: a control route.
     const controlled = refusal !== undefined ? undefined : method === 'OPTIONS' && target === '*' ? '*' : controlPathOf(target, edgeRequest);
     if (controlled !== undefined) {
-      const reply = await control(method, controlled);
+      const reply = controlled === LOCAL_PURGE_PATH && deps.localPurge !== undefined ? await deps.localPurge(req) : await control(method, controlled);
       if (method === 'HEAD') reply.body = null;
       if (deps.isDraining()) reply.headers['connection'] = 'close';
       const bytes = await writeReply(res, reply, undefined, timing);

@@ -134,6 +134,31 @@ export const edgeConfigSchema = z.strictObject({
   drain: duration.default(10_000),
   /** Bearer token for POST /_cdn/purge on this edge alone. Default none (endpoint off). */
   adminToken: secret.pipe(z.string().min(16, 'a token must be at least 16 characters')).optional(),
+  /**
+   * The token this edge presents on the origin's purge stream (the origin's `edgeToken`). Default
+   * none: the edge follows no purge stream (only uploads' own new URLs and its local purges
+   * invalidate; nothing it stored is ever purged from the origin).
+   */
+  edgeToken: secret.pipe(z.string().min(16, 'a token must be at least 16 characters')).optional(),
+  /**
+   * The origin's base URL, where the purge stream comes from. Default `upstream`, which is right
+   * when the upstream is the origin and wrong when it is a shield edge (which has no purge stream):
+   * set it then.
+   */
+  purgeFrom: httpUrl.optional(),
+  purge: z
+    .strictObject({
+      /**
+       * Until the edge has caught up with the purge log after a start, disk objects are
+       * revalidated before they are served; an upstream that has not answered in this time gets
+       * the stale copy served (stale-if-error), so an origin outage during a restart costs
+       * seconds, not errors. Default 3 s.
+       */
+      catchUpTimeout: duration.pipe(z.number().min(100, 'at least 100ms').max(60_000, 'at most 60s')).default(3_000),
+      /** Most urls + prefixes + tags in one edge-local `POST /_cdn/purge`. Default 1000 (the origin's default). */
+      maxEntries: z.number().int().min(1).max(10_000).default(1000),
+    })
+    .prefault({}),
   /** Lifecycle and error log level (the pino log; requests go to `accessLog`). Default info. */
   logLevel: z.enum(['trace', 'debug', 'info', 'warn', 'error', 'fatal', 'silent']).default('info'),
   /**

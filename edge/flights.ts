@@ -132,6 +132,16 @@ export class FlightTable {
   }
 
   /**
+   * A purge took `flight`'s key: it takes no more followers, its response is never reused for a
+   * later request, and its copy is not committed unless the commit is under way already (the
+   * purge removes that one once the flight is over). A new request for the key fetches anew.
+   */
+  retire(flight: Flight): void {
+    flight.superseded = true;
+    if (this.current.get(flight.key) === flight) this.current.delete(flight.key);
+  }
+
+  /**
    * Start a flight for `key` (the caller is the leader). `run` returns the outcome and a promise
    * that settles when the flight is over (body fully received and stored, or failed); the entry
    * is removed then. Returns undefined when the table is full (fetch uncoalesced), or when a

@@ -52,6 +52,12 @@ import { VaryIndex } from './vary-index.js';
 
 export type Outcome = 'hit' | 'stale' | 'revalidated' | 'miss' | 'collapsed' | 'stale-error' | 'pass' | 'bypass' | 'forward' | 'error';
 
+/** Times (ms, the edge's clock) before which stored objects count as stale or as not stored; 0: none. */
+export interface PurgeWatermarks {
+  staleBefore: number;
+  absentBefore: number;
+}
+
 export interface EdgeRequest {
   method: string;
   /**
@@ -195,6 +201,15 @@ export class EdgePipeline {
   private readonly via: string;
   /** Checks the worker secret of a shield's requests (its digest made once, not per request). */
   private readonly isWorkerSecret: ((given: string) => boolean) | undefined;
+  /**
+   * The purge watermarks (edge/purge/): a stored object whose `storedAt` is at or before
+   * `absentBefore` counts as not stored (a purge of everything); one at or before `staleBefore`
+   * is revalidated before it is served (a start not yet caught up with the purge log, or a reset
+   * of it), and served stale if upstream has not answered within `catchUpTimeout`.
+   */
+  private watermarks: PurgeWatermarks = { staleBefore: 0, absentBefore: 0 };
+  /** The later of the two: a fast hit must have been stored after it. */
+  private revalidateThrough = 0;
 
   constructor(private readonly deps: PipelineDeps) {
     const c = deps.config;
@@ -213,6 +228,16 @@ export class EdgePipeline {
   /** Resolves when every upstream fetch under way now has finished (stored or failed). */
   settled(): Promise<void> {
     return this.flights.settled();
+  }
+
+  /** See `watermarks`; set by the node's purge machinery (edge/purge/purge-node.ts). */
+  setPurgeWatermarks(watermarks: PurgeWatermarks): void {
+    this.watermarks = { staleBefore: watermarks.staleBefore, absentBefore: watermarks.absentBefore };
+    this.revalidateThrough = Math.max(watermarks.staleBefore, watermarks.absentBefore);
+  }
+
+  purgeWatermarks(): PurgeWatermarks {
+    return { ...this.watermarks };
   }
 
   async handle(req: EdgeRequest): Promise<PipelineResult> {
@@ -261,7 +286,7 @@ export class EdgePipeline {
     const varying = this.varyIndex.fields(primary);
     const key = varying === undefined ? primary : variantKey(primary, varying, nodeRequestHeaders(req.headers as IncomingHttpHeaders));
     const hot = this.deps.store.getHot?.(key);
-    if (hot === undefined || hot.meta.status !== 200) return undefined;
+    if (hot === undefined || hot.meta.status !== 200 || hot.meta.storedAt <= this.revalidateThrough || hot.meta.invalidated === true) return undefined;
     const template = this.hitTemplate(hot.meta);
     if (template === null) return undefined;
     const ageMs = currentAge(template.ageInputs, this.deps.now());
@@ -325,7 +350,9 @@ export class EdgePipeline {
     for (let attempt = 0; attempt < MAX_ATTEMPTS; attempt++) {
       const fields = this.varyIndex.fields(primary) ?? learned;
       const key = fields === undefined ? primary : variantKey(primary, fields, req.headers);
-      const entry = await this.deps.store.get(key);
+      const stored = await this.deps.store.get(key);
+      // Purged with everything else and not yet swept away (edge/purge/purge-apply.ts): not stored.
+      const entry = stored !== undefined && stored.meta.storedAt <= this.watermarks.absentBefore ? undefined : stored;
       let result: PipelineResult | Retry;
       try {
         result = entry === undefined ? await this.miss(req, primary, key) : await this.found(req, primary, key, entry);
@@ -373,6 +400,7 @@ export class EdgePipeline {
   }
 
   private async found(req: EdgeRequest, primary: string, key: string, entry: BlobEntry): Promise<PipelineResult | Retry> {
+    if (entry.meta.invalidated === true || entry.meta.storedAt <= this.watermarks.staleBefore) return this.revalidatePurged(req, primary, key, entry);
     const quick = this.quickTtl(req, entry.meta);
     if (quick !== undefined) return this.serveEntry(req, entry, { cache: CACHE, hit: true, ttlSec: quick / 1000 }, 'hit');
     const view = viewOf(entry.meta);
@@ -396,6 +424,22 @@ export class EdgePipeline {
     }
   }
 
+  /**
+   * A copy a purge marked stale (soft purge), or one stored before the purge watermark: asked
+   * upstream before it is served, whatever its freshness; within its stale-if-error window
+   * (RFC 5861 §4, or `grace`) it still stands in for an upstream that fails. Under the watermark
+   * it also stands in for an upstream that has not answered within `purge.catchUpTimeout`.
+   */
+  private revalidatePurged(req: EdgeRequest, primary: string, key: string, entry: BlobEntry): Promise<PipelineResult | Retry> {
+    const d = reuseDecision({ method: req.method, headers: req.headers }, viewOf(entry.meta).info, this.deps.now(), this.reuseOptions);
+    if (d.kind === 'bypass') return this.pass(req, d.reason);
+    if (d.kind === 'only-if-cached-miss' || (this.reuseOptions.honorRequestCacheControl && requestCacheControl(req.headers).onlyIfCached)) throw onlyIfCachedMiss();
+    const stale = { entry, staleUntil: d.staleIfErrorUntil };
+    if (req.method === 'HEAD') return this.pass(req, 'head', stale);
+    const deadlineMs = entry.meta.storedAt <= this.watermarks.staleBefore ? this.deps.config.purge.catchUpTimeout : undefined;
+    return this.throughFlight(req, primary, key, { ...stale, fwd: 'stale', deadlineMs });
+  }
+
   private async miss(req: EdgeRequest, primary: string, key: string): Promise<PipelineResult | Retry> {
     if (this.reuseOptions.honorRequestCacheControl && requestCacheControl(req.headers).onlyIfCached) throw onlyIfCachedMiss();
     // HEAD on a miss asks upstream with HEAD: nothing to store, and no body fetched for nobody.
@@ -410,7 +454,7 @@ export class EdgePipeline {
     req: EdgeRequest,
     primary: string,
     key: string,
-    stale: (StaleCopy & { fwd: 'stale' | 'request' }) | undefined,
+    stale: (StaleCopy & { fwd: 'stale' | 'request'; deadlineMs?: number }) | undefined,
   ): Promise<PipelineResult | Retry> {
     // A flight whose response came in before this request arrived takes no followers: its
     // response is judged like a stored one.
@@ -432,7 +476,13 @@ export class EdgePipeline {
     const fwd = stale?.fwd ?? 'miss';
     let outcome: FlightOutcome;
     try {
-      outcome = await flight.outcome;
+      const inTime = stale?.deadlineMs === undefined || !this.staleAllowed(stale.staleUntil) ? await flight.outcome : await withinDeadline(flight.outcome, stale.deadlineMs);
+      if (inTime === undefined) {
+        // Upstream is slow to answer: this client gets the stale copy, the fetch goes on and refreshes it.
+        if (leader) releaseUnread(flight.outcome);
+        return await this.serveStaleOnError(req, stale!.entry, 'upstream-timeout');
+      }
+      outcome = inTime;
     } catch (err) {
       return this.staleOnError(req, stale, err) ?? this.errorResult(err, { cache: CACHE, fwd, collapsed: !leader || undefined }, req);
     }
@@ -747,6 +797,20 @@ export class EdgePipeline {
     return this.removeStored(primary);
   }
 
+  /**
+   * Retire every fetch under way whose stored key `matches` (given its response once the headers
+   * are in): see FlightTable.retire. Returns when each retired one is over.
+   */
+  retireFlights(matches: (key: string, delivered: SharedOutcome | undefined) => boolean): { key: string; done: Promise<void> }[] {
+    const retired: { key: string; done: Promise<void> }[] = [];
+    for (const flight of [...this.flights.inFlight()]) {
+      if (!matches(flight.key, flight.delivered)) continue;
+      this.flights.retire(flight);
+      retired.push({ key: flight.delivered?.key ?? flight.key, done: flight.done });
+    }
+    return retired;
+  }
+
   private async removeStored(primary: string): Promise<number> {
     let removed = 0;
     for (const key of new Set([primary, ...this.varyIndex.keysFor(primary)])) {
@@ -834,6 +898,25 @@ function asked(result: PipelineResult, answer: UpstreamAnswer, nodeOutcome: bool
 /** RFC 9111 §5.2.1.7: only-if-cached and nothing usable stored. */
 function onlyIfCachedMiss(): CdnError {
   return new CdnError('only_if_cached', 'client', 'the request said only-if-cached and no fresh copy is stored', { status: 504 });
+}
+
+/** The outcome, or undefined when it has not come within `ms`. */
+function withinDeadline<T>(outcome: Promise<T>, ms: number): Promise<T | undefined> {
+  let timer: NodeJS.Timeout | undefined;
+  const deadline = new Promise<undefined>((resolve) => (timer = setTimeout(resolve, ms, undefined)));
+  return Promise.race([outcome, deadline]).finally(() => clearTimeout(timer));
+}
+
+/** A fetch whose leader stopped waiting: an answer that cannot be shared is read to its end, unused. */
+function releaseUnread(outcome: Promise<FlightOutcome>): void {
+  outcome.then(
+    (o) => {
+      if (o.kind !== 'uncacheable') return;
+      const res = o.take();
+      if (res !== undefined) discard(res.body);
+    },
+    () => undefined,
+  );
 }
 
 /** Read a body nobody wants to its end (so its connection is reused), ignoring its errors. */

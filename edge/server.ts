@@ -5,6 +5,7 @@
  * the route), responses carry `Connection: close`, and after the drain period the server stops
  * accepting, finishes in-flight responses and closes.
  */
+import type { IncomingMessage } from 'node:http';
 import { openAccessLog } from '../src/access-log/access-log.js';
 import { MemoryBlobStore } from '../src/blob/memory-blob-store.js';
 import { DiskBlobReader } from '../src/blob/disk-blob-reader.js';
@@ -20,6 +21,10 @@ import { purgePathOfKey } from './cache-keys.js';
 import type { EdgeConfig } from './config.js';
 import { startEdgeHttps, upstreamTls, type EdgeHttps } from './https.js';
 import { createEdgeMetrics, type EdgeMetrics } from './metrics.js';
+import type { PurgeCount } from './purge/purge-apply.js';
+import { openEdgePurges, type EdgePurges } from './purge/edge-purges.js';
+import type { PurgePeers } from './purge/purge-node.js';
+import type { Purge } from '../src/purge/purge-request.js';
 import { EdgePipeline } from './pipeline.js';
 import { Upstream } from './upstream.js';
 
@@ -29,6 +34,8 @@ export interface EdgeServer extends Omit<RunningServer, 'server'> {
   store: BlobStore;
   metrics: EdgeMetrics;
   pipeline: EdgePipeline;
+  /** Purges: the node's purger and stream subscriber (in the process that owns the disk), this process's applier. */
+  purges: EdgePurges;
   /** Health 503 from now on; resolves after the drain period, the server closed and the cache flushed. */
   drain(periodMs?: number): Promise<void>;
   isDraining(): boolean;
@@ -61,6 +68,10 @@ export interface StartEdgeOptions {
   workerSecret?: string;
   /** The session ticket key every process of this node uses (a cluster's primary made it); default the key file or a random key. */
   ticketKey?: Buffer;
+  /** A cluster worker: its `POST /_cdn/purge` is applied node-wide through the primary (edge/cluster.ts). */
+  forwardLocalPurge?: (purge: Purge) => Promise<PurgeCount>;
+  /** The node's other processes, when known at start (see NodePurger.setPeers for later). */
+  purgePeers?: PurgePeers;
 }
 
 export async function startEdge(config: EdgeConfig, logger: Logger, options: StartEdgeOptions = {}): Promise<EdgeServer> {
@@ -91,6 +102,8 @@ export async function startEdge(config: EdgeConfig, logger: Logger, options: Sta
     verifyUpstream,
   );
   const pipeline = new EdgePipeline({ config, store, upstream, metrics, logger, now, onInvalidate: options.onInvalidate, workerSecret: options.workerSecret });
+  // Before the first request: until the node has caught up with the purge log, what the disk holds is revalidated first.
+  const purges = await openEdgePurges({ config, pipeline, store, disk, registry: metrics.registry, logger, now, forwardLocal: options.forwardLocalPurge, peers: options.purgePeers });
   // A cluster's shield answers only its workers, which log the requests themselves.
   const accessLog = options.workerSecret === undefined ? await openAccessLog(config.accessLog, { fields: { pop: config.pop, node: config.node }, logger, metrics: { registry: metrics.registry, prefix: 'anycdn_edge_' } }) : undefined;
   // What the store drops by itself (eviction, corruption) leaves the Vary index too: the disk's
@@ -98,7 +111,7 @@ export async function startEdge(config: EdgeConfig, logger: Logger, options: Sta
   const unsubscribeDrops = (disk ?? memory).onDrop((key) => pipeline.varyIndex.remove(key));
   let draining = false;
   let storeOpen = true;
-  const appDeps = { config, pipeline, metrics, logger, accessLog, isDraining: () => draining, storeOpen: () => storeOpen, metricsText: options.metricsText };
+  const appDeps = { config, pipeline, metrics, logger, accessLog, isDraining: () => draining, storeOpen: () => storeOpen, metricsText: options.metricsText, localPurge: (req: IncomingMessage) => purges.localPurge(req) };
   const app = createEdgeApp(appDeps);
   let https: EdgeHttps | undefined;
   let cleartext: RunningServer | undefined;
@@ -115,6 +128,7 @@ export async function startEdge(config: EdgeConfig, logger: Logger, options: Sta
   } catch (err) {
     await https?.close(0);
     await accessLog?.close();
+    await purges.close();
     throw err;
   }
   const stats = store.stats();
@@ -131,6 +145,8 @@ export async function startEdge(config: EdgeConfig, logger: Logger, options: Sta
     let timer: NodeJS.Timeout | undefined;
     await Promise.race([pipeline.settled(), new Promise((r) => (timer = setTimeout(r, graceMs)))]);
     clearTimeout(timer);
+    // Purges keep being applied until the listener is closed; the cursor is written before the store closes.
+    await purges.close();
     await upstream.close().catch(() => undefined);
     unsubscribeDrops();
     storeOpen = false;
@@ -143,6 +159,7 @@ export async function startEdge(config: EdgeConfig, logger: Logger, options: Sta
     store,
     metrics,
     pipeline,
+    purges,
     isDraining: () => draining,
     https: https === undefined ? undefined : { url: https.url, port: https.port },
     reloadTls: async () => {

@@ -398,6 +398,15 @@ export class DiskBlobStore implements BlobStore, DiskWriterHost {
     await this.measureIndex();
   }
 
+  /**
+   * Resolves once every index change issued so far is on the disk (LMDB's own sync), so it
+   * survives a power loss: what must hold before a record of it (a purge cursor) is written.
+   */
+  async durable(): Promise<void> {
+    this.assertOpen();
+    await this.index.flushed();
+  }
+
   async close(): Promise<void> {
     if (this.closed) return;
     this.closed = true; // commits still queued fail with blob_store_closed and clean up after themselves

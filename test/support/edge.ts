@@ -24,6 +24,12 @@ export function testClock(start = Math.floor(Date.now() / 1000) * 1000): TestClo
   return { now: () => t, advance: (ms) => void (t += ms) };
 }
 
+/** A clock that runs (the system's, plus what the test advanced it by): purge watermarks compare times of events in a row. */
+export function runningClock(): TestClock {
+  let offset = 0;
+  return { now: () => Date.now() + offset, advance: (ms) => void (offset += ms) };
+}
+
 /** `single`: one process; `workers`: a worker (memory tier) in front of the node's shield (disk). */
 export type Topology = 'single' | 'workers';
 export const TOPOLOGIES: readonly Topology[] = ['single', 'workers'];
@@ -39,6 +45,8 @@ export interface TestEdge {
   get(path: string, headers?: Record<string, string>, method?: 'GET' | 'HEAD'): Promise<TestResponse>;
   /** Resolves when every fetch under way in the node (worker and shield) is over and stored. */
   settled(): Promise<void>;
+  /** The process that owns the disk: the only one, or the shield (its purger and subscriber). */
+  owner: EdgeServer;
   /** Stop the server but keep the cache folder (to restart on it). */
   stop(): Promise<void>;
   /** Stop and remove the cache folder. */
@@ -75,6 +83,7 @@ export async function startTestEdge(upstream: string, overrides: Record<string, 
     cacheDir,
     server,
     shield,
+    owner: shield ?? server,
     clock,
     async get(path, headers = {}, method = 'GET') {
       const res = await request(`${server.url}${path}`, { method, headers });
@@ -108,6 +117,14 @@ async function startNodeWithWorker(config: EdgeConfig, clock: TestClock): Promis
     now: clock.now,
     worker: { secret },
     onInvalidate: (primary) => void shield.pipeline.invalidate(primary),
+    forwardLocalPurge: (purge) => shield.purges.node!.apply([purge], 'local'),
+  });
+  // Purges reach the worker's memory through the shield, as the primary relays them (edge/cluster.ts).
+  const applier = worker.purges.applier;
+  const pipeline = worker.pipeline;
+  shield.purges.node!.setPeers({
+    apply: async (purges) => void (await Promise.all(purges.map((p) => applier.apply(p)))),
+    watermarks: (w) => pipeline.setPurgeWatermarks(w),
   });
   return { server: worker, shield };
 }

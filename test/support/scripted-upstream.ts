@@ -5,6 +5,7 @@
  */
 import { createServer, type IncomingHttpHeaders } from 'node:http';
 import type { AddressInfo } from 'node:net';
+import { request } from 'undici';
 
 export interface ScriptedAnswer {
   status?: number;
@@ -23,13 +24,24 @@ export interface ScriptedUpstream {
   close(): Promise<void>;
 }
 
-export async function scriptedUpstream(): Promise<ScriptedUpstream> {
+/**
+ * With `forwardTo`, a request for a path without an answer of its own goes there (GET and HEAD,
+ * fields as received), and `addFields` may add fields to the answer it relays (a test's Cache-Groups).
+ */
+export async function scriptedUpstream(options: { forwardTo?: string; addFields?: (path: string) => Record<string, string> | undefined } = {}): Promise<ScriptedUpstream> {
   const answers = new Map<string, ScriptedAnswer>();
   const requests: ScriptedUpstream['requests'] = [];
   const server = createServer((req, res) => {
     const url = req.url ?? '/';
     requests.push({ method: req.method ?? 'GET', url, headers: req.headers });
     const answer = answers.get(url);
+    if (answer === undefined && options.forwardTo !== undefined) {
+      void relay(options.forwardTo, req.method ?? 'GET', url, req.headers, options.addFields?.(url) ?? {}).then(
+        (r) => res.writeHead(r.status, r.headers).end(r.body),
+        () => res.writeHead(502).end('upstream failed'),
+      );
+      return;
+    }
     if (answer === undefined) {
       res.writeHead(404, { 'content-type': 'text/plain', 'cache-control': 'no-store' }).end('not here');
       return;
@@ -56,4 +68,14 @@ export async function scriptedUpstream(): Promise<ScriptedUpstream> {
         server.close(() => r());
       }),
   };
+}
+
+async function relay(base: string, method: string, url: string, headers: IncomingHttpHeaders, extra: Record<string, string>): Promise<{ status: number; headers: Record<string, string | string[]>; body: Buffer }> {
+  const { host: _host, connection: _connection, ...forwarded } = headers;
+  const res = await request(`${base}${url}`, { method: method as 'GET', headers: forwarded as Record<string, string> });
+  const body = Buffer.from(await res.body.arrayBuffer());
+  const out: Record<string, string | string[]> = {};
+  for (const [k, v] of Object.entries(res.headers)) if (v !== undefined && k !== 'connection' && k !== 'keep-alive' && k !== 'transfer-encoding') out[k] = v;
+  Object.assign(out, extra);
+  return { status: res.statusCode, headers: out, body };
 }

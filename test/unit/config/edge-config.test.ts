@@ -15,6 +15,14 @@ describe('edge config', () => {
     expect(c.grace).toBe(3_600_000);
     expect(c.negativeTtl).toBe(10_000);
     expect(c.adminToken).toBeUndefined();
+    expect(c.edgeToken).toBeUndefined();
+    expect(c.purgeFrom).toBeUndefined();
+    expect(c.purge).toEqual({ catchUpTimeout: 3_000, maxEntries: 1000 });
+  });
+
+  it('takes the purge stream\'s keys, the token from the environment', () => {
+    const c = validateConfig(edgeConfigSchema, { ...base, edgeToken: { env: 'EDGE_TOKEN' }, purgeFrom: 'https://origin.example:8081/', purge: { catchUpTimeout: '5s' } }, 'edge.yaml', { EDGE_TOKEN: 'e'.repeat(24) });
+    expect([c.edgeToken, c.purgeFrom, c.purge.catchUpTimeout]).toEqual(['e'.repeat(24), 'https://origin.example:8081', 5_000]);
   });
 
   // A tier's maxEntrySize left out follows a smaller budget; set above the budget, it is refused.
@@ -40,6 +48,10 @@ describe('edge config', () => {
     [{ ...base, memory: { maxEntrySize: 0 } }, 'memory.maxEntrySize', 'edge.yaml: memory.maxEntrySize: Too small: expected number to be >0'],
     [{ ...base, memory: { maxEntrySize: 'big' } }, 'memory.maxEntrySize', 'edge.yaml: memory.maxEntrySize: expected a byte size such as 1048576 or "64MiB", got "big"'],
     [{ ...base, disk: { maxBytes: '1GiB', size: 1 } }, 'disk.size', 'edge.yaml: disk.size: unknown key'],
+    [{ ...base, edgeToken: 'short' }, 'edgeToken', 'edge.yaml: edgeToken: a token must be at least 16 characters'],
+    [{ ...base, purgeFrom: 'ftp://origin' }, 'purgeFrom', 'edge.yaml: purgeFrom: expected an http:// or https:// URL'],
+    [{ ...base, purge: { catchUpTimeout: '2m' } }, 'purge.catchUpTimeout', 'edge.yaml: purge.catchUpTimeout: at most 60s'],
+    [{ ...base, purge: { every: 1 } }, 'purge.every', 'edge.yaml: purge.every: unknown key'],
   ])('rejects %j with the file and the field: %s', (raw, field, message) => {
     try {
       validateConfig(edgeConfigSchema, raw, 'edge.yaml', {});
