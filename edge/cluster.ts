@@ -12,7 +12,10 @@
  * its cache like they do) and a per-start secret; the shield then adds no Via or X-Forwarded-For
  * of its own, so upstream sees one hop, as from a single-process edge.
  *
- * The primary relays between processes: an invalidation in any process reaches all of them, and
+ * The primary relays between processes: an invalidation in any process reaches all of them; a
+ * purge (from the origin's stream, which the shield follows, or a worker's POST /_cdn/purge) is
+ * applied in the shield, then in every worker, and counts as applied (and is acknowledged) only
+ * once every worker has confirmed it (one that does not within PURGE_CONFIRM_MS is replaced); and
  * /_cdn/metrics, answered by whichever worker takes the request, is the sum over all processes
  * (label `tier`: worker or shield). A worker that dies is replaced; on SIGTERM every worker drains
  * (health 503, `Connection: close`) and exits, then the shield closes.
@@ -34,13 +37,23 @@ import { CdnError } from '../src/errors.js';
 import { randomTicketKey } from '../src/serve/ticket-keys.js';
 import type { Logger } from '../src/log.js';
 import type { EdgeConfig } from './config.js';
+import type { PurgeWatermarks } from './pipeline.js';
+import type { PurgeCount } from './purge/purge-apply.js';
+import type { PurgePeers } from './purge/purge-node.js';
 import { startEdge, type EdgeServer } from './server.js';
+import type { Purge } from '../src/purge/purge-request.js';
 
 type MetricsJson = MetricObjectWithValues<MetricValue<string>>[];
 
 type ClusterMessage =
   | { type: 'anycdn:listening'; url: string; https?: string | undefined }
   | { type: 'anycdn:invalidate'; primary: string }
+  | { type: 'anycdn:purge-member' }
+  | { type: 'anycdn:purge'; id: number; purges: Purge[] }
+  | { type: 'anycdn:purge-applied'; id: number }
+  | { type: 'anycdn:purge-watermarks'; watermarks: PurgeWatermarks }
+  | { type: 'anycdn:purge-local'; id: number; purge: Purge }
+  | { type: 'anycdn:purge-local-done'; id: number; count?: PurgeCount; error?: string }
   | { type: 'anycdn:drain' }
   | { type: 'anycdn:reopen-logs' }
   | { type: 'anycdn:reload-tls' }
@@ -57,6 +70,12 @@ const TICKET_KEY_ENV = 'ANYCDN_EDGE_TICKET_KEY';
 const METRICS_WAIT_MS = 2_000;
 /** A replacement for a dead worker starts after this pause, so a crash loop costs little. */
 const RESTART_DELAY_MS = 1_000;
+/**
+ * A worker that has not confirmed a purge in this time is stopped (and replaced): its memory goes
+ * with it, so the purge holds for the node and can be acknowledged; a stuck worker never holds up
+ * the node's purges for longer.
+ */
+const PURGE_CONFIRM_MS = 10_000;
 
 /** Questions sent to another process, each answered by a message carrying its id, or not at all within a time. */
 class Pending<T> {
@@ -112,10 +131,34 @@ export async function startEdgeCluster(config: EdgeConfig, logger: Logger): Prom
   const broadcast = (message: ClusterMessage, except?: Worker): void => {
     for (const w of workers) if (w !== except && w.isConnected()) w.send(message);
   };
+  /**
+   * Workers that take purges (they said so before they started listening, so none can hold an
+   * object a purge missed), each with a promise that resolves when it exits.
+   */
+  const members = new Map<Worker, Promise<true>>();
+  const confirming = new Pending<true>();
+  // Purges reach every worker's memory before the node counts them applied (and acknowledges them).
+  const purgePeers: PurgePeers = {
+    apply: async (purges) => {
+      await Promise.all(
+        [...members].map(async ([w, gone]) => {
+          const confirmed = await Promise.race([confirming.ask((id) => w.send({ type: 'anycdn:purge', id, purges } satisfies ClusterMessage), PURGE_CONFIRM_MS), gone]);
+          if (confirmed === undefined && !w.isDead()) {
+            logger.error({ pid: w.process.pid, waitedMs: PURGE_CONFIRM_MS }, 'edge worker did not confirm a purge; stopping it (it is replaced)');
+            w.kill('SIGKILL');
+          }
+        }),
+      );
+    },
+    watermarks: (watermarks) => {
+      for (const w of members.keys()) if (w.isConnected()) w.send({ type: 'anycdn:purge-watermarks', watermarks } satisfies ClusterMessage);
+    },
+  };
   const shield = await startEdge({ ...config, listen: { host: '127.0.0.1', port: 0 } }, logger.child({ tier: 'shield' }), {
     workerSecret: secret,
     metricLabels: { tier: 'shield' },
     onInvalidate: (primary) => broadcast({ type: 'anycdn:invalidate', primary }),
+    purgePeers,
   });
 
   let draining = false;
@@ -135,6 +178,27 @@ export async function startEdgeCluster(config: EdgeConfig, logger: Logger): Prom
         return;
       case 'anycdn:metrics-json':
         collecting.answer(message.id, message.json);
+        return;
+      case 'anycdn:purge-member':
+        // From now on every purge waits for this worker's confirmation.
+        members.set(
+          from,
+          new Promise<true>((resolve) => (from.isDead() ? resolve(true) : from.once('exit', () => resolve(true)))),
+        );
+        from.send({ type: 'anycdn:purge-watermarks', watermarks: shield.purges.node!.watermarks() } satisfies ClusterMessage);
+        return;
+      case 'anycdn:purge-applied':
+        confirming.answer(message.id, true);
+        return;
+      case 'anycdn:purge-local':
+        // A worker's POST /_cdn/purge: the whole node applies it (the shield's disk, every worker).
+        shield.purges.node!.apply([message.purge], 'local').then(
+          (count) => from.isConnected() && from.send({ type: 'anycdn:purge-local-done', id: message.id, count } satisfies ClusterMessage),
+          (err: unknown) => {
+            logger.error({ err }, 'edge-local purge failed');
+            if (from.isConnected()) from.send({ type: 'anycdn:purge-local-done', id: message.id, error: 'the purge could not be applied' } satisfies ClusterMessage);
+          },
+        );
         return;
       case 'anycdn:metrics-request':
         clusterMetrics().then(
@@ -163,6 +227,7 @@ export async function startEdgeCluster(config: EdgeConfig, logger: Logger): Prom
       });
       worker.once('exit', (code, signal) => {
         workers.delete(worker);
+        members.delete(worker);
         if (!listening) {
           reject(new CdnError('worker_failed', 'internal', `edge worker ${worker.process.pid} exited (${signal ?? code}) before it listened`));
           return;
@@ -239,18 +304,51 @@ export async function runEdgeWorker(config: EdgeConfig, logger: Logger): Promise
   };
   const log = logger.child({ tier: 'worker', worker: cluster.worker?.id });
   const ticketKey = process.env[TICKET_KEY_ENV];
-  const edge: EdgeServer = await startEdge({ ...config, upstream: shieldUrl }, log, {
+  const localPurges = new Pending<{ count?: PurgeCount; error?: string }>();
+  const forwardLocalPurge = async (purge: Purge): Promise<PurgeCount> => {
+    const done = await localPurges.ask((id) => send({ type: 'anycdn:purge-local', id, purge }), PURGE_CONFIRM_MS * 2);
+    if (done?.count === undefined) throw new CdnError('purge_failed', 'internal', done?.error ?? 'the edge node did not apply the purge in time', { status: 503 });
+    return done.count;
+  };
+  // Purges are taken from before the worker listens, so none can miss an object it holds: what
+  // comes while it starts waits for its cache to exist (it is empty until it listens).
+  let edge: EdgeServer | undefined;
+  const early: ClusterMessage[] = [];
+  const onPurgeMessage = (m: ClusterMessage): void => {
+    if (m.type !== 'anycdn:purge' && m.type !== 'anycdn:purge-watermarks') return;
+    if (edge === undefined) {
+      early.push(m);
+      return;
+    }
+    if (m.type === 'anycdn:purge-watermarks') {
+      edge.pipeline.setPurgeWatermarks(m.watermarks);
+      return;
+    }
+    // Issued together, in order, as the shield applies them; confirmed once all are done here.
+    Promise.all(m.purges.map((p) => edge!.purges.applier.apply(p))).then(
+      () => send({ type: 'anycdn:purge-applied', id: m.id }),
+      (err: unknown) => log.error({ err }, 'applying a purge failed; the primary replaces this worker when it does not confirm'),
+    );
+  };
+  process.on('message', onPurgeMessage);
+  send({ type: 'anycdn:purge-member' });
+  edge = await startEdge({ ...config, upstream: shieldUrl }, log, {
     worker: { secret },
     ticketKey: ticketKey === undefined ? undefined : Buffer.from(ticketKey, 'base64'),
     metricLabels: { tier: 'worker' },
     onInvalidate: (primary) => send({ type: 'anycdn:invalidate', primary }),
     metricsText,
+    forwardLocalPurge,
   });
+  // Until the primary says otherwise, what the disk holds is as stale as at a start not caught up.
+  if (config.edgeToken !== undefined) edge.pipeline.setPurgeWatermarks({ staleBefore: Date.now(), absentBefore: 0 });
+  for (const m of early.splice(0)) onPurgeMessage(m);
+  const started: EdgeServer = edge;
   // A rotation signalled to every process (the primary passes it on too): reopening twice is harmless.
-  const reopen = (): void => void edge.reopenLogs();
+  const reopen = (): void => void started.reopenLogs();
   process.on('SIGUSR1', reopen);
   // Likewise for SIGHUP (and its default would end the worker).
-  const reload = (): void => void edge.reloadTls();
+  const reload = (): void => void started.reloadTls();
   process.on('SIGHUP', reload);
   return new Promise((resolve) => {
     let stopping = false;
@@ -262,7 +360,7 @@ export async function runEdgeWorker(config: EdgeConfig, logger: Logger): Promise
         if (process.connected) process.disconnect();
         resolve();
       };
-      edge.drain(drainMs).then(done, (err: unknown) => {
+      started.drain(drainMs).then(done, (err: unknown) => {
         log.error({ err }, 'worker drain failed');
         done();
       });
@@ -270,13 +368,16 @@ export async function runEdgeWorker(config: EdgeConfig, logger: Logger): Promise
     process.on('message', (m: ClusterMessage) => {
       switch (m.type) {
         case 'anycdn:invalidate':
-          edge.pipeline.invalidate(m.primary).catch((err: unknown) => log.warn({ err, primary: m.primary }, 'invalidation failed'));
+          started.pipeline.invalidate(m.primary).catch((err: unknown) => log.warn({ err, primary: m.primary }, 'invalidation failed'));
           return;
         case 'anycdn:metrics-collect':
-          edge.metrics.registry.getMetricsAsJSON().then((json) => send({ type: 'anycdn:metrics-json', id: m.id, json }));
+          started.metrics.registry.getMetricsAsJSON().then((json) => send({ type: 'anycdn:metrics-json', id: m.id, json }));
           return;
         case 'anycdn:metrics-text':
           summed.answer(m.id, m.text);
+          return;
+        case 'anycdn:purge-local-done':
+          localPurges.answer(m.id, { count: m.count, error: m.error });
           return;
         case 'anycdn:drain':
           stop(config.drain);
@@ -293,6 +394,6 @@ export async function runEdgeWorker(config: EdgeConfig, logger: Logger): Promise
     });
     // The primary is gone (killed): nobody relays or supervises any more, so stop at once.
     process.once('disconnect', () => stop(0));
-    send({ type: 'anycdn:listening', url: edge.url, https: edge.https?.url });
+    send({ type: 'anycdn:listening', url: started.url, https: started.https?.url });
   });
 }
