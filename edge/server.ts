@@ -103,7 +103,10 @@ export async function startEdge(config: EdgeConfig, logger: Logger, options: Sta
   );
   const pipeline = new EdgePipeline({ config, store, upstream, metrics, logger, now, onInvalidate: options.onInvalidate, workerSecret: options.workerSecret });
   // Before the first request: until the node has caught up with the purge log, what the disk holds is revalidated first.
-  const purges = await openEdgePurges({ config, pipeline, store, disk, registry: metrics.registry, logger, now, forwardLocal: options.forwardLocalPurge, peers: options.purgePeers });
+  // The purge stream is verified as upstream is (upstreamTls), under its own URL's name.
+  const purgeFrom = config.purgeFrom ?? config.upstream;
+  const purgeTls = disk !== undefined && config.edgeToken !== undefined ? await upstreamTls({ ...config, upstream: purgeFrom }, logger) : undefined;
+  const purges = await openEdgePurges({ config, pipeline, store, disk, registry: metrics.registry, logger, now, forwardLocal: options.forwardLocalPurge, peers: options.purgePeers, tls: purgeTls });
   // A cluster's shield answers only its workers, which log the requests themselves.
   const accessLog = options.workerSecret === undefined ? await openAccessLog(config.accessLog, { fields: { pop: config.pop, node: config.node }, logger, metrics: { registry: metrics.registry, prefix: 'anycdn_edge_' } }) : undefined;
   // What the store drops by itself (eviction, corruption) leaves the Vary index too: the disk's

@@ -17,6 +17,7 @@ import type { Purge } from '../../src/purge/purge-request.js';
 import type { Reply } from '../../src/serve/reply.js';
 import type { EdgeConfig } from '../config.js';
 import type { EdgePipeline } from '../pipeline.js';
+import type { UpstreamTls } from '../upstream.js';
 import { PurgeApplier, type PurgeableStore, type PurgeCount } from './purge-apply.js';
 import { PurgeCursorFile } from './purge-cursor.js';
 import { createPurgeMetrics } from './purge-metrics.js';
@@ -48,6 +49,8 @@ export interface EdgePurgesDeps {
   now: () => number;
   /** A cluster worker: applies a local purge node-wide through its primary. */
   forwardLocal?: (purge: Purge) => Promise<PurgeCount>;
+  /** How an https `purgeFrom` is verified (the edge's `upstreamTls`). */
+  tls?: UpstreamTls;
   /** The node's other processes, when they are known at start (tests wire a worker in-process). */
   peers?: PurgePeers;
 }
@@ -78,7 +81,7 @@ export async function openEdgePurges(deps: EdgePurgesDeps): Promise<EdgePurges> 
     counters: { applied: metrics.applied, objects: metrics.objects },
   });
   if (config.edgeToken !== undefined) {
-    subscriber = new PurgeSubscriber({ url: config.purgeFrom ?? config.upstream, token: config.edgeToken, node: servedBy, purger: node, metrics, logger, now: deps.now });
+    subscriber = new PurgeSubscriber({ url: config.purgeFrom ?? config.upstream, token: config.edgeToken, node: servedBy, purger: node, metrics, logger, now: deps.now, tls: deps.tls });
     subscriber.start();
   }
   return {

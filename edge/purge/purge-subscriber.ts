@@ -21,6 +21,7 @@
 import { Client, Pool, errors as undiciErrors } from 'undici';
 import type { Logger } from '../../src/log.js';
 import type { Purge } from '../../src/purge/purge-request.js';
+import type { UpstreamTls } from '../upstream.js';
 import type { NodePurger } from './purge-node.js';
 import type { PurgeMetrics, PurgeStreamStatus } from './purge-metrics.js';
 import { DEFAULT_BACKOFF, reconnectDelay, retryAfterSeconds, silenceLimit, type AttemptEnd, type BackoffPolicy } from './reconnect.js';
@@ -40,6 +41,8 @@ export interface PurgeSubscriberOptions {
   now: () => number;
   random?: () => number;
   backoff?: BackoffPolicy;
+  /** An https `url` is verified with these (the edge's `upstreamTls`: CA, client certificate); default Node's roots. */
+  tls?: UpstreamTls;
   /** Connecting and waiting for the stream's answer, each. Default 10 s. */
   connectTimeoutMs?: number;
   /** Silence tolerated before the first heartbeat interval is known (before hello). Default 10 s. */
@@ -74,7 +77,13 @@ export class PurgeSubscriber {
 
   constructor(private readonly o: PurgeSubscriberOptions) {
     this.base = new URL(o.url);
-    this.acks = new Pool(this.base.origin, { connections: 1, connect: { timeout: o.connectTimeoutMs ?? 10_000 }, headersTimeout: o.connectTimeoutMs ?? 10_000, bodyTimeout: o.connectTimeoutMs ?? 10_000 });
+    this.acks = new Pool(this.base.origin, { connections: 1, connect: this.connectOptions(o.connectTimeoutMs ?? 10_000), headersTimeout: o.connectTimeoutMs ?? 10_000, bodyTimeout: o.connectTimeoutMs ?? 10_000 });
+  }
+
+  private connectOptions(timeout: number): { timeout: number; ca?: (string | Buffer)[]; servername?: string; cert?: Buffer; key?: Buffer } {
+    const tls = this.base.protocol === 'https:' ? this.o.tls : undefined;
+    if (tls === undefined) return { timeout };
+    return { timeout, ca: tls.ca, servername: tls.servername, cert: tls.cert, key: tls.key };
   }
 
   start(): void {
@@ -147,7 +156,7 @@ export class PurgeSubscriber {
     const query = new URLSearchParams({ after: String(cursor.seq), node: this.o.node });
     if (cursor.log !== null) query.set('log', cursor.log);
     const timeout = this.o.connectTimeoutMs ?? 10_000;
-    const client = new Client(this.base.origin, { connect: { timeout }, headersTimeout: timeout, bodyTimeout: 0, pipelining: 0 });
+    const client = new Client(this.base.origin, { connect: this.connectOptions(timeout), headersTimeout: timeout, bodyTimeout: 0, pipelining: 0 });
     this.stream = client;
     if (this.closed) throw new SessionEnd('closed', 'closed');
     const res = await client.request({

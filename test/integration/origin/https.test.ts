@@ -17,6 +17,7 @@ import { startTestEdge } from '../../support/edge.js';
 import { h1request, h2request, h2session } from '../../support/https-clients.js';
 import { capturedLog, type CapturedLog } from '../../support/logs.js';
 import { PUBLISH_TOKEN, PURGE_TOKEN } from '../../support/origin.js';
+import { EDGE_TOKEN, postPurge } from '../../support/purge-stream.js';
 
 let ca: TestCa;
 let otherCa: TestCa;
@@ -40,7 +41,7 @@ beforeAll(async () => {
   log = capturedLog();
   const config = validateConfig(
     originConfigSchema,
-    { listen: '127.0.0.1:0', dataDir, publishToken: PUBLISH_TOKEN, purgeToken: PURGE_TOKEN, accessLog: false, tls: { listen: '127.0.0.1:0', certificates: [serverPair], clientCa: [ca.caFile] } },
+    { listen: '127.0.0.1:0', dataDir, publishToken: PUBLISH_TOKEN, purgeToken: PURGE_TOKEN, edgeToken: EDGE_TOKEN, accessLog: false, tls: { listen: '127.0.0.1:0', certificates: [serverPair], clientCa: [ca.caFile] } },
     'test settings',
     {},
   );
@@ -67,6 +68,19 @@ describe('origin over HTTPS with client certificates', () => {
       expect(res.status).toBe(200);
       expect(res.body.toString()).toBe('hello over tls');
       expect(res.headers['cache-status']).toBe('anycdn; fwd=miss; fwd-status=200; stored');
+    } finally {
+      await edge.destroy();
+    }
+  });
+
+  it('an edge follows the purge stream over the same verified TLS, with its client certificate', async () => {
+    const edge = await startTestEdge(https.url, { edgeToken: EDGE_TOKEN, upstreamTls: { ca: [ca.caFile], cert: edgeClient.cert, key: edgeClient.key } });
+    try {
+      await edge.owner.purges.subscriber!.caughtUp();
+      expect((await edge.get('/photos/a.txt')).headers['cache-status']).toBe('anycdn; fwd=miss; fwd-status=200; stored');
+      const answer = await postPurge(origin.url, PURGE_TOKEN, { urls: ['/photos/a.txt'] }, '?wait=10');
+      expect(answer.json).toMatchObject({ complete: true, edges: [{ node: 'test/edge-1', applied: true }] });
+      expect(edge.owner.store.keysUnderPath!('/photos/a.txt')).toEqual([]);
     } finally {
       await edge.destroy();
     }
