@@ -62,7 +62,7 @@ class SessionEnd extends Error {
 
 export class PurgeSubscriber {
   private readonly base: URL;
-  private readonly acks: Pool;
+  private acks: Pool;
   private closed = false;
   private running: Promise<void> | undefined;
   private stream: Client | undefined;
@@ -77,7 +77,12 @@ export class PurgeSubscriber {
 
   constructor(private readonly o: PurgeSubscriberOptions) {
     this.base = new URL(o.url);
-    this.acks = new Pool(this.base.origin, { connections: 1, connect: this.connectOptions(o.connectTimeoutMs ?? 10_000), headersTimeout: o.connectTimeoutMs ?? 10_000, bodyTimeout: o.connectTimeoutMs ?? 10_000 });
+    this.acks = this.ackPool();
+  }
+
+  private ackPool(): Pool {
+    const timeout = this.o.connectTimeoutMs ?? 10_000;
+    return new Pool(this.base.origin, { connections: 1, connect: this.connectOptions(timeout), headersTimeout: timeout, bodyTimeout: timeout });
   }
 
   private connectOptions(timeout: number): { timeout: number; ca?: (string | Buffer)[]; servername?: string; cert?: Buffer; key?: Buffer } {
@@ -128,6 +133,13 @@ export class PurgeSubscriber {
           this.o.metrics.failures.inc({ reason: e.reason });
           const level = e.reason === 'refused' || e.reason === 'protocol' || e.reason === 'apply' ? 'error' : 'warn';
           this.o.logger[level]({ reason: e.reason, err: e.message, cursor: this.o.purger.cursor }, 'purge stream ended; connecting again');
+        }
+        if (e.reason === 'silent') {
+          // The path that went silent likely holds the acknowledgements' connection too: a new one,
+          // so the next acknowledgement does not wait out that connection's timeout.
+          const old = this.acks;
+          this.acks = this.ackPool();
+          old.destroy().catch(() => undefined);
         }
         end = e.end;
       } finally {
