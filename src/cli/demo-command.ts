@@ -1,8 +1,9 @@
 /**
  * `anycdn demo [--port N] [--data DIR] [--tls]`: an edge on 127.0.0.1:N in front of an origin on
  * N+1, the origin seeded with generated sample assets, printing the URLs to open. Tokens come from
- * ANYCDN_PUBLISH_TOKEN / ANYCDN_PURGE_TOKEN or are generated and printed; the edge token (the
- * purge stream's) from ANYCDN_EDGE_TOKEN or is generated. `--tls`: the edge over HTTPS alone
+ * ANYCDN_PUBLISH_TOKEN / ANYCDN_PURGE_TOKEN / ANYCDN_ADMIN_TOKEN (the edge-local purge's) or are
+ * generated and printed; the edge token (the purge stream's, which the edge follows) from
+ * ANYCDN_EDGE_TOKEN or is generated. `--tls`: the edge over HTTPS alone
  * (HTTP/2 and HTTP/1.1), with a throwaway self-signed certificate for localhost and 127.0.0.1 made
  * in the data folder (src/cli/demo-certificate.ts). SIGINT/SIGTERM stop it; one that comes while
  * it starts stops what has been started by then, and starts nothing more.
@@ -54,6 +55,7 @@ export const runDemo: ServiceCommand = async (args, io) => {
   const publishToken = io.env['ANYCDN_PUBLISH_TOKEN'] || randomBytes(24).toString('base64url');
   const purgeToken = io.env['ANYCDN_PURGE_TOKEN'] || randomBytes(24).toString('base64url');
   const edgeToken = io.env['ANYCDN_EDGE_TOKEN'] || randomBytes(24).toString('base64url');
+  const adminToken = io.env['ANYCDN_ADMIN_TOKEN'] || randomBytes(24).toString('base64url');
   const config = validateConfig(
     originConfigSchema,
     { listen: `127.0.0.1:${port + 1}`, dataDir: join(dataDir, 'origin'), publishToken, purgeToken, edgeToken, logLevel: 'warn', accessLog: false },
@@ -80,12 +82,15 @@ export const runDemo: ServiceCommand = async (args, io) => {
     const listening = certificate === undefined ? { listen: `127.0.0.1:${port}` } : { listen: false, tls: { listen: `127.0.0.1:${port}`, certificates: [certificate] } };
     const edgeConfig = validateConfig(
       edgeConfigSchema,
-      { ...listening, upstream: origin.url, pop: 'demo', node: 'edge-1', cacheDir: join(dataDir, 'edge-cache'), logLevel: 'warn', accessLog: false, drain: 0, disk: { maxBytes: '1GiB' } },
+      // The edge follows the origin's purge stream (its upstream) with the edge token.
+      { ...listening, upstream: origin.url, edgeToken, adminToken, pop: 'demo', node: 'edge-1', cacheDir: join(dataDir, 'edge-cache'), logLevel: 'warn', accessLog: false, drain: 0, disk: { maxBytes: '1GiB' } },
       'demo settings',
       io.env,
     );
     // Stopped while the origin started: the edge is not started at all.
     if (signals.count === 0) edge = await startEdge(edgeConfig, createLogger({ level: edgeConfig.logLevel, base: { service: 'edge' } }));
+    // Printed once the edge follows the purge stream, so a purge right away counts it (bounded: the origin is local).
+    if (edge !== undefined) await Promise.race([edge.purges.subscriber?.caughtUp(), new Promise((r) => setTimeout(r, 3_000).unref())]);
   } catch (err) {
     // The edge's port is taken, say: stop the origin too, or the process would never exit.
     await origin.close(0);
@@ -121,8 +126,11 @@ ${
                           npx anycdn upload ./my-photo.jpg photos/my-photo.jpg
   Purge:                ANYCDN_ORIGIN=${o} ANYCDN_PURGE_TOKEN=${purgeToken} \\
                           npx anycdn purge --url /photos/landscape.jpg --wait 5
+  Purge this edge only: curl ${curlTrust}-s -X POST -H 'authorization: Bearer ${adminToken}' \\
+                          -d '{"urls":["/photos/landscape.jpg"]}' ${e}/_cdn/purge
   Publish token:        ${publishToken}
   Purge token:          ${purgeToken}
+  Edge admin token:     ${adminToken}
   Data folder:          ${dataDir}${values.data === undefined ? ' (removed on exit)' : ''}
 
 Press Ctrl-C to stop.

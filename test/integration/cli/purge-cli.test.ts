@@ -91,20 +91,30 @@ describe.skipIf(!cliBuilt)('anycdn purge (needs dist/, built by npm test)', () =
     expect([help.code, help.stdout.split('\n')[0]]).toEqual([0, 'Usage: anycdn purge (--url U | --prefix P | --tag T | --all) [--soft] [--wait N]']);
   });
 
-  it('works against the demo with the purge token it prints', async () => {
+  it('works against the demo with the tokens it prints: its edge follows the purge stream', async () => {
     const port = await freePair();
     const data = await mkdtemp(join(tmpdir(), 'anycdn-purge-demo-'));
     try {
-      const demo = startCli(['demo', '--port', String(port), '--data', data], { ANYCDN_PURGE_TOKEN: undefined, ANYCDN_PUBLISH_TOKEN: undefined });
-      let token: string | undefined;
-      for (let i = 0; i < 300 && token === undefined; i++) {
-        token = /Purge token: +(\S+)/.exec(demo.output())?.[1];
-        if (token === undefined) await new Promise((r) => setTimeout(r, 100));
-      }
+      const demo = startCli(['demo', '--port', String(port), '--data', data], { ANYCDN_PURGE_TOKEN: undefined, ANYCDN_PUBLISH_TOKEN: undefined, ANYCDN_ADMIN_TOKEN: undefined });
+      await demo.waitForOutput('Press Ctrl-C to stop.', 45_000);
+      const token = /Purge token: +(\S+)/.exec(demo.output())?.[1];
+      const admin = /Edge admin token: +(\S+)/.exec(demo.output())?.[1];
       expect(demo.output()).toContain(`ANYCDN_ORIGIN=http://127.0.0.1:${port + 1} ANYCDN_PURGE_TOKEN=${token}`);
-      const r = await run(['purge', '--url', '/photos/landscape.jpg', '--wait', '1'], { ANYCDN_ORIGIN: `http://127.0.0.1:${port + 1}`, ANYCDN_PURGE_TOKEN: token });
+      const edge = `http://127.0.0.1:${port}`;
+      const photo = async (): Promise<string> => {
+        const res = await fetch(`${edge}/photos/landscape.jpg?w=64`);
+        await res.arrayBuffer();
+        return res.headers.get('cache-status') ?? '';
+      };
+      await photo();
+      expect(await photo()).toMatch(/^anycdn; hit/);
+      const r = await run(['purge', '--url', '/photos/landscape.jpg', '--wait', '5'], { ANYCDN_ORIGIN: `http://127.0.0.1:${port + 1}`, ANYCDN_PURGE_TOKEN: token });
       expect([r.code, r.stderr]).toEqual([0, '']);
-      expect(r.stdout).toMatch(/^purge [0-9a-f]{12}-1 \(seq 1\): logged; no edge is live/);
+      expect(r.stdout).toMatch(new RegExp(`^purge [0-9a-f]{12}-1 \\(seq 1\\): applied by all 1 live edge\\n  demo/edge-1  applied ${ISO}\\n$`));
+      expect(await photo()).toBe('anycdn; fwd=miss; fwd-status=200; stored');
+      // The edge-local purge, with the admin token the demo printed.
+      const local = await fetch(`${edge}/_cdn/purge`, { method: 'POST', headers: { authorization: `Bearer ${admin}` }, body: '{"urls":["/photos/landscape.jpg"]}' });
+      expect([local.status, await local.json()]).toEqual([200, { node: 'demo/edge-1', removed: 1, markedStale: 0 }]);
       demo.child.kill('SIGTERM');
       expect(await exited(demo.child, 20_000)).toBe(0);
     } finally {
