@@ -143,6 +143,12 @@ const inventoryFields = z.strictObject({
       workers: z.number().int().min(1).max(64).default(1),
       /** The environment variable holding each edge's admin token (edge.yaml gets `{ env: NAME }`). Default none. */
       adminTokenEnv: z.string().regex(/^[A-Za-z_][A-Za-z0-9_]*$/, 'an environment variable name').optional(),
+      /**
+       * The environment variable holding the edge token of the origin's purge stream: edge.yaml
+       * gets `edgeToken: { env: NAME }` and `purgeFrom: <origin.url>` (the stream comes from the
+       * origin even where a PoP's upstream is a shield). Default none: edges follow no purges.
+       */
+      edgeTokenEnv: z.string().regex(/^[A-Za-z_][A-Za-z0-9_]*$/, 'an environment variable name').optional(),
     })
     .prefault({}),
   health: z

@@ -41,6 +41,14 @@ export function renderEdgeConfig(inv: Inventory, pop: Pop, node: InventoryNode):
     '# sends the graceful-shutdown community, withdraws, and routers move clients away meanwhile.',
     `drain: ${formatDuration(inv.drain.time)}`,
   ];
+  if (inv.edge.edgeTokenEnv !== undefined) {
+    lines.push(
+      "# Purges: the origin's purge stream (from the origin itself, even when upstream is a shield),",
+      '# followed with the edge token the origin has as `edgeToken`.',
+      `purgeFrom: ${inv.origin.url}`,
+      `edgeToken: { env: ${inv.edge.edgeTokenEnv} }`,
+    );
+  }
   if (inv.edge.adminTokenEnv !== undefined) lines.push(`adminToken: { env: ${inv.edge.adminTokenEnv} }`);
   return lines.join('\n') + '\n';
 }

@@ -36,7 +36,7 @@ function edgeUnit(inv: Inventory): string {
     'Type=simple',
     'User=anycdn',
     'Group=anycdn',
-    '# Secrets edge.yaml reads from the environment, e.g. ANYCDN_ADMIN_TOKEN=... (optional file).',
+    '# Secrets edge.yaml reads from the environment, e.g. ANYCDN_EDGE_TOKEN=... ANYCDN_ADMIN_TOKEN=... (optional file).',
     `EnvironmentFile=-${inv.paths.config}/edge.env`,
     'Environment=MALLOC_ARENA_MAX=2',
     `ExecStart=/usr/bin/env anycdn edge --config ${inv.paths.config}/edge.yaml`,

@@ -20,7 +20,7 @@ function byPath(files: RenderedFile[]): Map<string, RenderedFile> {
 const LAB = `
 anycast: { prefixes: [203.0.113.0/24, 198.51.100.128/25, 2001:db8:ac::/48] }
 origin: { url: http://origin.internal:8081 }
-edge: { listen: "[::]:8080", cacheDir: /srv/cache, workers: 2 }
+edge: { listen: "[::]:8080", cacheDir: /srv/cache, workers: 2, edgeTokenEnv: EDGE_TOKEN }
 health: { interval: 500ms, timeout: 250ms, rise: 2, fall: 3 }
 damping: { maxFlips: 3, window: 90s, holdDown: 2m }
 drain: { time: 12s, gracefulShutdown: 1500ms, convergenceMargin: 8s }
@@ -166,6 +166,10 @@ workers: 2
 # After SIGTERM, health answers 503 this long while the edge still serves: the BGP agent
 # sends the graceful-shutdown community, withdraws, and routers move clients away meanwhile.
 drain: 12s
+# Purges: the origin's purge stream (from the origin itself, even when upstream is a shield),
+# followed with the edge token the origin has as \`edgeToken\`.
+purgeFrom: http://origin.internal:8081
+edgeToken: { env: EDGE_TOKEN }
 `;
 
 const LAB_AGENT = `# anycdn bgp agent beside edge lab/lab-1, rendered by \`anycdn bgp render\` from the inventory.
@@ -268,8 +272,10 @@ describe('renderInventory: a lab node, whole files', () => {
   it('edge.yaml, which the edge accepts', () => {
     const text = files.get('lab/lab-1/edge.yaml')!.content;
     expect(text).toBe(LAB_EDGE);
-    const edge = validateConfig(edgeConfigSchema, parseConfigText('edge.yaml', text), 'edge.yaml', {});
+    const edge = validateConfig(edgeConfigSchema, parseConfigText('edge.yaml', text), 'edge.yaml', { EDGE_TOKEN: 'e'.repeat(32) });
     expect(edge.listen).toEqual({ host: '::', port: 8080 });
+    // The stream from the origin, not from the PoP's shield.
+    expect([edge.upstream, edge.purgeFrom, edge.edgeToken]).toEqual(['http://shield.lab:8080', 'http://origin.internal:8081', 'e'.repeat(32)]);
     expect(edge.drain).toBe(12_000);
     expect(edge.workers).toBe(2);
   });
@@ -384,8 +390,9 @@ describe('the example inventory operators copy', () => {
   });
 
   it.each(['ams/ams-1', 'ams/ams-2', 'fra/fra-1', 'sin/sin-1'])('%s: edge.yaml and agent.yaml are valid', (dir) => {
-    const edge = validateConfig(edgeConfigSchema, parseConfigText('edge.yaml', files.get(`${dir}/edge.yaml`)!.content), 'edge.yaml', { ANYCDN_ADMIN_TOKEN: 'a'.repeat(32) });
+    const edge = validateConfig(edgeConfigSchema, parseConfigText('edge.yaml', files.get(`${dir}/edge.yaml`)!.content), 'edge.yaml', { ANYCDN_ADMIN_TOKEN: 'a'.repeat(32), ANYCDN_EDGE_TOKEN: 'e'.repeat(32) });
     expect(`${edge.pop}/${edge.node}`).toBe(dir);
+    expect([edge.purgeFrom, edge.edgeToken, edge.adminToken]).toEqual(['https://origin.example.net:8081', 'e'.repeat(32), 'a'.repeat(32)]);
     expect(edge.drain).toBe(30_000);
     const agent = validateConfig(agentConfigSchema, parseConfigText('agent.yaml', files.get(`${dir}/agent.yaml`)!.content), 'agent.yaml', {});
     expect(agent.health.url).toBe('http://127.0.0.1:80/_cdn/healthz');

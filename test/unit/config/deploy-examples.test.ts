@@ -21,8 +21,9 @@ describe('the example configs operators copy', () => {
     expect(c.accessLog).toMatchObject({ enabled: true, path: '/var/log/anycdn/origin-access.log', format: 'json' });
   });
   it('edge.example.yaml is valid', () => {
-    const c = validateConfig(edgeConfigSchema, example('edge.example.yaml'), 'edge.example.yaml', {});
+    const c = validateConfig(edgeConfigSchema, example('edge.example.yaml'), 'edge.example.yaml', { ANYCDN_EDGE_TOKEN: 'e'.repeat(32), ANYCDN_ADMIN_TOKEN: 'a'.repeat(32) });
     expect(c.listen).toEqual({ host: '0.0.0.0', port: 80 });
+    expect([c.edgeToken, c.purgeFrom, c.purge.catchUpTimeout, c.adminToken]).toEqual(['e'.repeat(32), 'http://origin.internal:8081', 3000, 'a'.repeat(32)]);
     expect(c.compression.minBytes).toBe(1024);
     expect(c.accessLog).toEqual({ enabled: true, path: '/var/log/anycdn/edge-access.log', format: 'json', sample: 1, maxBufferBytes: 4 * 1024 * 1024, flushInterval: 1000 });
   });
