@@ -11,6 +11,8 @@
 import sharp from 'sharp';
 import { request } from 'undici';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { PurgeCursorFile } from '../../../edge/purge/purge-cursor.js';
+import { PERSIST_INTERVAL_MS } from '../../../edge/purge/purge-node.js';
 import { metricValue, runningClock, startTestEdge, type TestEdge } from '../../support/edge.js';
 import { startTestOrigin, PURGE_TOKEN, type TestOrigin } from '../../support/origin.js';
 import { EDGE_TOKEN, postPurge } from '../../support/purge-stream.js';
@@ -187,6 +189,9 @@ describe('purges at three edges', () => {
     // The upload answered once the purge was logged; each edge applies it within milliseconds.
     for (const edge of edges) await waitFor(() => edge.owner.purges.node!.cursor.seq >= seq);
     for (const edge of edges) expect((await get(edge, '/news/today.txt')).body.toString()).toBe('version 2');
+    // The cursor file follows within PERSIST_INTERVAL_MS (not written once per purge).
+    await new Promise((r) => setTimeout(r, PERSIST_INTERVAL_MS + 200));
+    for (const edge of edges) expect(await new PurgeCursorFile(edge.cacheDir).read()).toMatchObject({ seq });
   });
 
   describe('the edge-local purge', () => {
