@@ -8,8 +8,11 @@
  *
  *   npm run bench:purge [-- --purges 1000 --burst 3000 --in-flight 32 --objects 300 --cpu-prof DIR]
  *
+ * 0. The disk: 300 appends of a 200-byte line with fdatasync each, in the run's temp folder (the
+ *    origin's purge log does this for every purge, or group of purges, before it answers).
  * 1. Latency: `--purges` URL purges one after another (one in flight), each of an object every edge
- *    holds (`--objects` warmed at each edge first, taken in turn): p50, p99, max.
+ *    holds (`--objects` warmed at each edge first, taken in turn): p50, p99, max; and as many
+ *    without `?wait` (the origin's own share: logging it, answering).
  * 2. Throughput: `--burst` purges with `--in-flight` at once, each waiting for all acknowledgements:
  *    purges per second from the first request to the last answer, and the latency under load.
  * 3. The same burst without `?wait` (the publisher does not wait), then one purge with `?wait`:
@@ -20,7 +23,7 @@
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { closeSync, openSync } from 'node:fs';
-import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { mkdtemp, open, readFile, rm, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
@@ -167,6 +170,19 @@ async function main(): Promise<void> {
     const report: string[] = [];
     report.push(`date: ${new Date().toISOString()}; node ${process.version}; ${os.availableParallelism()} x ${os.cpus()[0]?.model ?? '?'}`);
     report.push(`load average at start: ${loadAverage()}`);
+    {
+      const handle = await open(join(dir, 'fsync-probe'), 'a');
+      const t: number[] = [];
+      for (let i = 0; i < 300; i++) {
+        const s = performance.now();
+        await handle.write(`${'x'.repeat(199)}\n`);
+        await handle.datasync();
+        t.push(performance.now() - s);
+      }
+      await handle.close();
+      t.sort((a, b) => a - b);
+      report.push(`disk: append + fdatasync, 300 times: p50 ${fixed(percentile(t, 50), 2)} ms, p99 ${fixed(percentile(t, 99), 2)} ms, max ${fixed(t.at(-1)!, 2)} ms`);
+    }
     const rows: string[][] = [];
     const cpuRows: string[][] = [];
 
@@ -186,6 +202,24 @@ async function main(): Promise<void> {
       latencies.sort((a, b) => a - b);
       rows.push([`${PURGES} purges, 1 in flight, ?wait`, fixed(percentile(latencies, 50), 2), fixed(percentile(latencies, 99), 2), fixed(latencies.at(-1)!, 2), meanDelayMs(d0, await delays()), fixed(PURGES / elapsed, 0)]);
       cpuRows.push(['1 in flight', ...cpuDelta(c0)]);
+    }
+    // 1b. One at a time without waiting: the origin's own share.
+    {
+      const latencies: number[] = [];
+      const c0 = cpu();
+      const t0 = performance.now();
+      for (let i = 0; i < PURGES; i++) {
+        const s = performance.now();
+        const a = await purge({ urls: [`/${paths[i % OBJECTS]}`] }, false);
+        latencies.push(performance.now() - s);
+        if (a.status !== 200 && a.status !== 202) throw new Error(`purge ${i}: ${a.status} ${JSON.stringify(a.json)}`);
+      }
+      const elapsed = (performance.now() - t0) / 1000;
+      latencies.sort((a, b) => a - b);
+      rows.push([`${PURGES} purges, 1 in flight, no wait (origin's answer)`, fixed(percentile(latencies, 50), 2), fixed(percentile(latencies, 99), 2), fixed(latencies.at(-1)!, 2), '-', fixed(PURGES / elapsed, 0)]);
+      cpuRows.push(['1 in flight, no wait', ...cpuDelta(c0)]);
+      // Let the edges finish before the next phase.
+      if (!allApplied(await purge({ urls: ['/bench/none.txt'] }, true))) throw new Error('the edges did not catch up');
     }
     // 2. Many at once, each waiting for every acknowledgement.
     {
