@@ -4,12 +4,11 @@
  */
 import { spawn } from 'node:child_process';
 import { mkdtemp, rm } from 'node:fs/promises';
-import { createServer } from 'node:net';
-import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { CLI, cliBuilt, exited, startCli, stopAll } from '../../support/process.js';
+import { freePortPair } from '../../support/ports.js';
 import { PURGE_TOKEN, startTestOrigin, type TestOrigin } from '../../support/origin.js';
 import { EDGE_TOKEN, startFakeEdge, type FakeEdge } from '../../support/purge-stream.js';
 
@@ -92,7 +91,7 @@ describe.skipIf(!cliBuilt)('anycdn purge (needs dist/, built by npm test)', () =
   });
 
   it('works against the demo with the tokens it prints: its edge follows the purge stream', async () => {
-    const port = await freePair();
+    const port = await freePortPair();
     const data = await mkdtemp(join(tmpdir(), 'anycdn-purge-demo-'));
     try {
       const demo = startCli(['demo', '--port', String(port), '--data', data], { ANYCDN_PURGE_TOKEN: undefined, ANYCDN_PUBLISH_TOKEN: undefined, ANYCDN_ADMIN_TOKEN: undefined });
@@ -122,23 +121,3 @@ describe.skipIf(!cliBuilt)('anycdn purge (needs dist/, built by npm test)', () =
     }
   });
 });
-
-/** A port P with P and P + 1 free (the demo's edge and origin). */
-async function freePair(): Promise<number> {
-  for (let i = 0; i < 20; i++) {
-    const probe = createServer();
-    await new Promise<void>((r) => probe.listen(0, '127.0.0.1', r));
-    const port = (probe.address() as AddressInfo).port;
-    await new Promise<void>((r) => probe.close(() => r()));
-    const next = createServer();
-    const free = await new Promise<boolean>((r) => {
-      next.once('error', () => r(false));
-      next.listen(port + 1, '127.0.0.1', () => r(true));
-    });
-    if (free) {
-      await new Promise<void>((r) => next.close(() => r()));
-      if (port < 65534) return port;
-    }
-  }
-  throw new Error('no two free ports in a row');
-}
