@@ -14,6 +14,8 @@ export interface ClientResponse {
   body: Buffer;
   /** Informational responses (103…) seen before the final one. */
   informational: number[];
+  /** Their fields, in order (HTTP/2 only: the http2 client hands them over). */
+  informationalHeaders?: Record<string, string | string[] | undefined>[];
 }
 
 export function h2session(url: string, options: { ca?: Buffer | string; servername?: string; cert?: Buffer; key?: Buffer } = {}): Promise<ClientHttp2Session> {
@@ -31,14 +33,19 @@ export function h2request(session: ClientHttp2Session, path: string, headers: Ou
   return new Promise((resolve, reject) => {
     const req = session.request({ ':path': path, ...headers }, { endStream: body === undefined });
     const informational: number[] = [];
+    const informationalHeaders: Record<string, string | string[] | undefined>[] = [];
     let head: IncomingHttpHeaders & IncomingHttpStatusHeader = {};
     const chunks: Buffer[] = [];
-    req.on('headers', (h) => informational.push(Number(h[':status'])));
+    req.on('headers', (h) => {
+      const { ':status': status, ...fields } = h;
+      informational.push(Number(status));
+      informationalHeaders.push(fields as Record<string, string | string[] | undefined>);
+    });
     req.on('response', (h) => (head = h));
     req.on('data', (d: Buffer) => chunks.push(d));
     req.on('end', () => {
       const { ':status': status, ...rest } = head;
-      resolve({ status: Number(status), headers: rest as ClientResponse['headers'], body: Buffer.concat(chunks), informational });
+      resolve({ status: Number(status), headers: rest as ClientResponse['headers'], body: Buffer.concat(chunks), informational, informationalHeaders });
     });
     req.on('error', reject);
     if (body !== undefined) req.end(body);
