@@ -17,7 +17,7 @@
  *   asking for anything (RST_STREAM right after HEADERS, PING, SETTINGS) end the connection with
  *   GOAWAY ENHANCE_YOUR_CALM.
  */
-import { constants, Http2ServerRequest, Http2ServerResponse, type Http2SecureServer, type Http2Session, type IncomingHttpHeaders, type SecureServerOptions, type ServerHttp2Stream } from 'node:http2';
+import { constants, Http2ServerRequest, Http2ServerResponse, type Http2SecureServer, type Http2Session, type IncomingHttpHeaders, type OutgoingHttpHeaders, type SecureServerOptions, type ServerHttp2Stream } from 'node:http2';
 import type { Socket } from 'node:net';
 import type { QuickRequest, QuickResponder } from './quick-front.js';
 
@@ -217,49 +217,81 @@ class StreamRequest implements QuickRequest {
 }
 
 /**
- * Answers what `quick` can of each new stream (a fresh hit in memory) with one `respond` and one
- * `end`, before Node's compatibility layer makes request and response objects; every other stream
- * goes to that layer (and the server's 'request' listener) as usual. Call after the 'request'
- * listener is added: the compatibility layer's own 'stream' listener is taken off and called here.
+ * The HTTP/2 head of a quick reply (`:status` and the fields HTTP/2 allows), and whether the reply
+ * asked for the connection to close. Made once per fields record and status: a fast hit's record
+ * is the same object for every hit of an object within a second (edge/pipeline.ts), so a stream
+ * answered from memory builds no head of its own, and Node is handed the same frozen record
+ * (which it copies, never changes) again and again.
  */
-export function answerStreams(server: Http2SecureServer, quick: QuickResponder): void {
+interface StreamHead {
+  status: number;
+  head: Readonly<OutgoingHttpHeaders>;
+  close: boolean;
+}
+type StreamHeads = WeakMap<object, StreamHead>;
+
+function streamHead(heads: StreamHeads, status: number, headers: Readonly<Record<string, string | string[]>>): StreamHead {
+  const made = heads.get(headers);
+  if (made !== undefined && made.status === status) return made;
+  const head: OutgoingHttpHeaders = { ':status': status };
+  let close = false;
+  for (const name in headers) {
+    if (CONNECTION_FIELDS.has(name)) {
+      if (name === 'connection' && isConnectionClose(headers[name])) close = true;
+      continue;
+    }
+    head[name] = headers[name];
+  }
+  const fresh = { status, head: Object.freeze(head), close };
+  heads.set(headers, fresh);
+  return fresh;
+}
+
+/**
+ * Takes every new stream of `server`, in one 'stream' listener: `watch` (the flood guard) sees it
+ * first, then `quick` (if given) answers what it can (a fresh hit in memory) with one `respond`
+ * and one `end`, before Node's compatibility layer makes request and response objects; every
+ * other stream goes to that layer (and the server's 'request' listener) as usual. One listener
+ * rather than several: Node copies an event's listener list on every emit that has more than one.
+ * Call after the 'request' listener is added: the compatibility layer's own 'stream' listener is
+ * taken off and called here.
+ */
+export function answerStreams(server: Http2SecureServer, quick: QuickResponder | undefined, watch: (stream: ServerHttp2Stream) => void): void {
   const compat = server.listeners('stream') as ((...args: unknown[]) => void)[];
   server.removeAllListeners('stream');
+  const heads: StreamHeads = new WeakMap();
+  const passOn = compat.length === 1 ? compat[0]! : (...args: unknown[]) => compat.forEach((listener) => listener.apply(server, args));
   server.on('stream', (stream: ServerHttp2Stream, headers: IncomingHttpHeaders, flags: number, rawHeaders: string[]) => {
-    const method = headers[':method'];
-    const path = headers[':path'];
+    watch(stream);
     // END_STREAM with the HEADERS frame: a request without a body, the only kind answered here.
-    const ended = (flags & constants.NGHTTP2_FLAG_END_STREAM) !== 0;
-    if (ended && (method === 'GET' || method === 'HEAD') && typeof path === 'string' && path.startsWith('/')) {
-      let reply;
-      try {
-        reply = quick(new StreamRequest(method, path, http1RawHeaders(headers, rawHeaders)), stream.session?.socket as Socket);
-      } catch {
-        reply = undefined; // a responder's bug: the compatibility layer answers and reports it
-      }
-      if (reply !== undefined) {
-        const out: Record<string, string | number> = { ':status': reply.status };
-        let close = false;
-        for (const name in reply.headers) {
-          if (CONNECTION_FIELDS.has(name)) {
-            if (name === 'connection' && isConnectionClose(reply.headers[name])) close = true;
-            continue;
+    if (quick !== undefined && (flags & constants.NGHTTP2_FLAG_END_STREAM) !== 0) {
+      const method = headers[':method'];
+      const path = headers[':path'];
+      if ((method === 'GET' || method === 'HEAD') && typeof path === 'string' && path.startsWith('/')) {
+        let reply;
+        try {
+          reply = quick(new StreamRequest(method, path, http1RawHeaders(headers, rawHeaders)), stream.session?.socket as Socket);
+        } catch {
+          reply = undefined; // a responder's bug: the compatibility layer answers and reports it
+        }
+        if (reply !== undefined) {
+          const { head, close } = streamHead(heads, reply.status, reply.headers);
+          const body = method === 'HEAD' ? null : reply.body;
+          if (close) {
+            const session = stream.session; // the stream lets go of it when it closes
+            stream.once('close', () => closeSession(session));
           }
-          out[name] = reply.headers[name]!;
+          stream.respond(head, body === null ? END_STREAM : undefined);
+          if (body !== null) stream.end(body);
+          return;
         }
-        const body = method === 'HEAD' ? null : reply.body;
-        stream.respond(out, { endStream: body === null });
-        if (body !== null) stream.end(body);
-        if (close) {
-          const session = stream.session; // the stream lets go of it when it closes
-          stream.once('close', () => closeSession(session));
-        }
-        return;
       }
     }
-    for (const listener of compat) listener.call(server, stream, headers, flags, rawHeaders);
+    passOn.call(server, stream, headers, flags, rawHeaders);
   });
 }
+
+const END_STREAM = Object.freeze({ endStream: true });
 
 // ---- floods ----
 
@@ -269,9 +301,10 @@ export function answerStreams(server: Http2SecureServer, quick: QuickResponder):
  * FLOOD_BUDGET the session ends with GOAWAY ENHANCE_YOUR_CALM (RFC 9113 §5.4.1) and is destroyed.
  * nghttp2 has its own bounds for some of these (a queue of unsent ACKs, its stream reset rate
  * from 1.57), which act only when the client does not read, or at its own rates; this one acts the
- * same on every Node version. `onAbuse` hears which.
+ * same on every Node version. `onAbuse` hears which. Returns what watches each of the session's
+ * streams (answerStreams calls it): one close listener, shared by the session's streams.
  */
-export function guardSession(session: Http2Session, onAbuse: (kind: 'reset' | 'ping' | 'settings') => void, now: () => number = () => performance.now()): void {
+export function guardSession(session: Http2Session, onAbuse: (kind: 'reset' | 'ping' | 'settings') => void, now: () => number = () => performance.now()): (stream: ServerHttp2Stream) => void {
   let tokens: number = FLOOD_BUDGET.burst;
   let last = now();
   let ended = false;
@@ -290,10 +323,9 @@ export function guardSession(session: Http2Session, onAbuse: (kind: 'reset' | 'p
   session.on('ping', () => spend('ping'));
   // The first SETTINGS is the client's preface: it counts like any other, one token.
   session.on('remoteSettings', () => spend('settings'));
-  session.on('stream', (stream: ServerHttp2Stream) => {
-    stream.once('close', () => {
-      // Reset by the client: RST_STREAM received (any code but NO_ERROR) before the stream ended both ways.
-      if (stream.rstCode !== undefined && stream.rstCode !== constants.NGHTTP2_NO_ERROR) spend('reset');
-    });
-  });
+  function closed(this: ServerHttp2Stream): void {
+    // Reset by the client: RST_STREAM received (any code but NO_ERROR) before the stream ended both ways.
+    if (this.rstCode !== undefined && this.rstCode !== constants.NGHTTP2_NO_ERROR) spend('reset');
+  }
+  return (stream) => void stream.on('close', closed);
 }

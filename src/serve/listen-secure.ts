@@ -6,7 +6,7 @@
  * fall idle, HTTP/2 sessions sent GOAWAY (their streams under way finish), whatever is left
  * destroyed after the grace period.
  */
-import { createSecureServer, type Http2SecureServer, type Http2Session } from 'node:http2';
+import { createSecureServer, type Http2SecureServer, type Http2Session, type ServerHttp2Stream } from 'node:http2';
 import type { IncomingMessage, RequestListener, ServerResponse } from 'node:http';
 import type { AddressInfo, Socket } from 'node:net';
 import type { TLSSocket } from 'node:tls';
@@ -100,14 +100,16 @@ export function listenSecure(options: SecureListenOptions): Promise<SecureRunnin
     socket.once('close', () => sockets.delete(socket));
   });
   let closing = false;
+  // Each session's flood guard, which watches every stream of it (answerStreams).
+  const guards = new WeakMap<Http2Session, (stream: ServerHttp2Stream) => void>();
   server.on('session', (session: Http2Session) => {
     sessions.add(session);
     session.once('close', () => sessions.delete(session));
     if (closing) closeSession(session);
-    guardSession(session, (kind) => options.onFlood?.(kind, session.socket?.remoteAddress));
+    guards.set(session, guardSession(session, (kind) => options.onFlood?.(kind, session.socket?.remoteAddress)));
     if (h1.timeout === 0) session.setTimeout(h1.keepAliveTimeout, () => session.destroy());
   });
-  if (options.quick !== undefined) answerStreams(server, options.quick);
+  answerStreams(server, options.quick, (stream) => guards.get(stream.session!)?.(stream));
   const front =
     options.quick === undefined || options.quickFront === false
       ? undefined
