@@ -37,6 +37,7 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { requireBearer } from '../../src/auth.js';
 import { clientError, CdnError } from '../../src/errors.js';
+import { drained } from '../../src/serve/reply.js';
 import { PURGE_LOG_VERSION, wireOf } from './purge-log-format.js';
 import type { PurgeLog } from './purge-log.js';
 import { EDGE_NAME, type EdgeRegistry } from './edge-registry.js';
@@ -180,19 +181,6 @@ export class PurgeStreams {
     this.closed = true;
     for (const end of [...this.open]) end();
   }
-}
-
-/** Resolves when `res` can take more, or is closed. */
-function drained(res: ServerResponse): Promise<void> {
-  return new Promise((resolve) => {
-    const done = (): void => {
-      res.off('drain', done);
-      res.off('close', done);
-      resolve();
-    };
-    res.on('drain', done);
-    res.on('close', done);
-  });
 }
 
 function resetEvent(reason: ResetReason, log: PurgeLog): string {

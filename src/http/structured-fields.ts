@@ -204,6 +204,20 @@ class Parser {
     }
   }
 
+  /**
+   * After a member of a List or Dictionary (RFC 9651 §4.2.1, §4.2.2): true at the end of the
+   * field, else past the comma before the next member (a trailing comma fails).
+   */
+  lastMember(): boolean {
+    this.skipOws();
+    if (this.peek() === undefined) return true;
+    if (this.peek() !== ',') this.fail();
+    this.pos += 1;
+    this.skipOws();
+    if (this.peek() === undefined) this.fail(); // trailing comma
+    return false;
+  }
+
   itemOrInnerList(): SfBareItem {
     if (this.peek() === '(') return this.innerList();
     const item = this.bareItem();
@@ -232,12 +246,7 @@ export function parseSfDictionary(input: string): SfDictionary | undefined {
         p.parameters();
       }
       dict.set(key, value);
-      p.skipOws();
-      if (p.peek() === undefined) break;
-      if (p.peek() !== ',') p.fail();
-      p.pos += 1;
-      p.skipOws();
-      if (p.peek() === undefined) p.fail(); // trailing comma
+      if (p.lastMember()) break;
     }
     return dict;
   } catch (err) {
@@ -257,12 +266,7 @@ export function parseSfList(input: string): SfBareItem[] | undefined {
     p.skipSp();
     while (p.peek() !== undefined) {
       members.push(p.itemOrInnerList());
-      p.skipOws();
-      if (p.peek() === undefined) break;
-      if (p.peek() !== ',') p.fail();
-      p.pos += 1;
-      p.skipOws();
-      if (p.peek() === undefined) p.fail(); // trailing comma
+      if (p.lastMember()) break;
     }
     return members;
   } catch (err) {

@@ -84,7 +84,7 @@ export async function writeReply(res: ServerResponse, reply: Reply, failedEarly?
 }
 
 /** Resolves when `res` may take more bytes, or is closed (the caller checks which). */
-function drained(res: ServerResponse): Promise<void> {
+export function drained(res: ServerResponse): Promise<void> {
   return new Promise((resolve) => {
     const done = (): void => {
       res.off('drain', done);
