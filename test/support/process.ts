@@ -4,6 +4,8 @@
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { existsSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
 export const CLI = fileURLToPath(new URL('../../dist/src/cli/anycdn.cjs', import.meta.url));
@@ -23,7 +25,10 @@ const running = new Set<ChildProcess>();
 
 /** `env` is added to this process's environment; a variable set to undefined is removed. */
 export function startCli(args: string[], env: Record<string, string | undefined> = {}): CliProcess {
-  const merged: NodeJS.ProcessEnv = { ...process.env, MALLOC_ARENA_MAX: '2', ...env };
+  // Node 22.1+ keeps its compile cache under the temp folder (src/cli/anycdn.cts): the test
+  // runner's, not a TMPDIR a test gives the child and expects to find empty after it.
+  const compileCache = process.env['NODE_COMPILE_CACHE'] ?? join(tmpdir(), 'node-compile-cache');
+  const merged: NodeJS.ProcessEnv = { ...process.env, MALLOC_ARENA_MAX: '2', NODE_COMPILE_CACHE: compileCache, ...env };
   for (const [name, value] of Object.entries(merged)) if (value === undefined) delete merged[name];
   const child = spawn(process.execPath, [CLI, ...args], {
     env: merged,
