@@ -611,6 +611,6 @@ function sameVersion(a: IndexRecord | undefined, b: IndexRecord): boolean {
 }
 
 /** What an entry's metadata is accounted (the index keeps it). */
-function metaCost(meta: StoredMeta): number {
+export function metaCost(meta: StoredMeta): number {
   return Math.ceil(estimateMetaBytes(meta) / 2);
 }

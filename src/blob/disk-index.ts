@@ -261,6 +261,15 @@ export class DiskIndex {
     });
   }
 
+  /**
+   * Run `fn` in one synchronous LMDB transaction: the puts and removes it issues are written at
+   * once and committed together when it returns. For bulk loads (tools, benchmarks): a million
+   * entries take seconds this way, where one transaction per 10 ms batch of misses takes minutes.
+   */
+  batch(fn: () => void): void {
+    this.env.transactionSync(fn);
+  }
+
   /** Resolves when every write issued so far is committed. */
   committed(): Promise<void> {
     return Promise.resolve(this.env.committed).then(() => undefined);

@@ -6,6 +6,7 @@
  *
  *   npm run build && node dist/test/bench/disk.js [--cold 20000] [--cold-large 4000] [--hit-seconds 5]
  *        [--reps 2] [--scale 1000000] [--scale-small 10000] [--crash 100000] [--skip cold,hits,scale,crash]
+ *        [--index 10000000 --index-small 10000 --index-size 256 --index-verify 2000]
  *
  * 1. Cold misses: N distinct objects (2 KiB, then 50 KiB), each requested once by 64 concurrent
  *    keep-alive clients from an empty cache: objects stored per second; the origin's counter must
@@ -16,6 +17,13 @@
  *    then `anycdn edge` started on it: time from exec to the first 200 from disk, resident memory
  *    per object after one pass of hits (anonymous + shared, all edge processes; file-backed pages
  *    apart), and p99 of hits and misses, against the same edge over `--scale-small` objects.
+ * 3b. Index (with `--index N`): a cache of N objects of `--index-size` bytes built by
+ *    disk-build.ts (the store's own format and functions, one LMDB transaction per 20,000 entries:
+ *    ten million in minutes, where the store's API takes hours), then `anycdn edge` started on it
+ *    with `workers: 2` and as one process: start, memory (anonymous + shared, and file-backed
+ *    apart), p99 of hits over random objects and of misses, against `--index-small` objects;
+ *    `--index-verify` random objects read back (200, the bytes, no origin GET); the index's size
+ *    on disk and the build time.
  * 4. Crash: a fill of `--crash` objects through the edge (`workers: 2`), kill -9 of every edge
  *    process halfway, a restart, and every object read back: corrupt or partial answers (must be
  *    0), and objects answered before the kill that are no longer stored (lost).
@@ -24,7 +32,7 @@
  * what else runs on it: the report prints the load average and compares systems in the same run.
  */
 import { spawn, execFileSync } from 'node:child_process';
-import { chmod, mkdir, mkdtemp, rm } from 'node:fs/promises';
+import { chmod, mkdir, mkdtemp, readdir, rm, stat, writeFile } from 'node:fs/promises';
 import { readFileSync } from 'node:fs';
 import os from 'node:os';
 import { join } from 'node:path';
@@ -33,6 +41,7 @@ import { parseArgs } from 'node:util';
 import { DiskBlobStore } from '../../src/blob/disk-blob-store.js';
 import { closedLoop, fixed, httpGetter, median, REPO_ROOT } from './bench-lib.js';
 import { objectBody } from './counting-origin.js';
+import { benchMeta, benchPath, buildCache } from './disk-build.js';
 import { freePort, hasCommand, processTree, startEdge, startNginx, type ServerProcess } from './edge-peers.js';
 
 const KiB = 1024;
@@ -223,26 +232,12 @@ async function fillStore(cacheDir: string, host: string, n: number): Promise<num
     Array.from({ length: 64 }, async () => {
       while (next < n) {
         const i = next++;
-        const path = `/s/${i}-${2 * KiB}.bin`;
+        const path = benchPath(i, 2 * KiB);
         const body = objectBody(path)!;
         const key = `${host}${path}`;
         const w = (await store.begin(key, body.length))!;
         await w.write(body);
-        await w.commit({
-          key,
-          size: body.length,
-          status: 200,
-          headers: [
-            ['content-type', 'application/octet-stream'],
-            ['content-length', String(body.length)],
-            ['cache-control', 'public, max-age=86400'],
-            ['etag', `"${i.toString(16)}"`],
-            ['last-modified', 'Sun, 06 Dec 2026 00:00:00 GMT'],
-          ],
-          requestTime: now,
-          responseTime: now,
-          storedAt: now,
-        });
+        await w.commit(benchMeta(key, i, body.length, now));
         if (i % 100_000 === 0 && i > 0) console.log(`  filled ${i} (${fixed((i / (performance.now() - t0)) * 1000, 0)}/s)`);
       }
     }),
@@ -251,35 +246,40 @@ async function fillStore(cacheDir: string, host: string, n: number): Promise<num
   return performance.now() - t0;
 }
 
-interface ScaleResult {
-  objects: number;
-  fillS: number;
+interface EdgeResult {
   startMs: number;
-  anonPerObject: number;
   anon: number;
   file: number;
+  anonAtStart: number;
+  fileAtStart: number;
   hitP99: number;
   missP99: number;
   hitRate: number;
+  verified: number;
 }
 
-async function scaleOne(tmp: string, origin: Origin, n: number): Promise<ScaleResult> {
-  const dir = join(tmp, `scale-${n}`);
-  await mkdir(dir, { recursive: true });
-  const port = await freePort();
-  const host = `127.0.0.1:${port}`;
-  const fillMs = await fillStore(join(dir, 'cache'), host, n);
-  // Start: exec to the first 200 from disk on the public port.
-  const config = JSON.stringify({ listen: host, upstream: origin.url, pop: 'bench', node: 'edge-1', cacheDir: join(dir, 'cache'), logLevel: 'warn', accessLog: false, drain: 0, workers: 2, disk: { maxBytes: '10GiB' } });
-  const { writeFile } = await import('node:fs/promises');
-  await writeFile(join(dir, 'edge.json'), config);
+interface ScaleResult extends EdgeResult {
+  objects: number;
+  fillS: number;
+  anonPerObject: number;
+}
+
+/**
+ * `anycdn edge` started on a filled cache folder whose objects are benchPath(i, size), i < n, at
+ * `host`: time from exec to the first 200 from disk; `verify` random objects read back (status
+ * 200, body bytes); one pass of hits over random objects, then memory; then p99 of hits and of
+ * misses. Stops the edge.
+ */
+async function measureEdge(o: { dir: string; cacheDir: string; host: string; n: number; size: number; workers: number; origin: Origin; maxBytes: string; verify: number }): Promise<EdgeResult> {
+  const config = JSON.stringify({ listen: o.host, upstream: o.origin.url, pop: 'bench', node: 'edge-1', cacheDir: o.cacheDir, logLevel: 'warn', accessLog: false, drain: 0, workers: o.workers, disk: { maxBytes: o.maxBytes } });
+  await writeFile(join(o.dir, 'edge.json'), config);
   const t0 = performance.now();
-  const child = spawn(process.execPath, [join(REPO_ROOT, 'dist/src/cli/anycdn.cjs'), 'edge', '--config', join(dir, 'edge.json')], { env, stdio: 'ignore' });
-  const edge: ServerProcess = { label: 'anycdn edge (scale)', pid: child.pid!, url: `http://${host}`, logs: [], stop: async () => void (child.kill('SIGTERM'), await new Promise((r) => child.once('exit', r))) };
+  const child = spawn(process.execPath, [join(REPO_ROOT, 'dist/src/cli/anycdn.cjs'), 'edge', '--config', join(o.dir, 'edge.json')], { env, stdio: 'ignore' });
+  const edge: ServerProcess = { label: 'anycdn edge (scale)', pid: child.pid!, url: `http://${o.host}`, logs: [], stop: async () => void (child.kill('SIGTERM'), await new Promise((r) => child.once('exit', r))) };
   started.push(edge);
-  const probe = `/s/${Math.floor(n / 2)}-${2 * KiB}.bin`;
+  const probe = benchPath(Math.floor(o.n / 2), o.size);
   let startMs = NaN;
-  for (let i = 0; i < 3000; i++) {
+  for (let i = 0; i < 6000; i++) {
     const ok = await fetch(`${edge.url}${probe}`).then(
       async (r) => r.status === 200 && (r.headers.get('cache-status') ?? '').startsWith('anycdn; hit') && Buffer.from(await r.arrayBuffer()).equals(objectBody(probe)!),
       () => false,
@@ -290,20 +290,40 @@ async function scaleOne(tmp: string, origin: Origin, n: number): Promise<ScaleRe
     }
     await new Promise((r) => setTimeout(r, 5));
   }
-  // One pass of hits over random objects, then memory; then p99 of hits and of misses.
-  const random = () => `/s/${Math.floor(Math.random() * n)}-${2 * KiB}.bin`;
+  if (Number.isNaN(startMs)) throw new Error(`scale ${o.n}: no 200 from disk within the probe's time`);
+  const atStart = treeMemory(child.pid!);
+  const random = () => benchPath(Math.floor(Math.random() * o.n), o.size);
   const getter = httpGetter(edge.url, 16);
+  // Every entry read back must be the object, from the cache: the origin is not asked.
+  const beforeVerify = await o.origin.served();
+  for (let k = 0; k < o.verify; k++) {
+    const path = random();
+    const body = await getter.get(path); // throws on a status other than 200
+    if (!body.equals(objectBody(path)!)) throw new Error(`scale ${o.n}: ${path} came back with other bytes`);
+  }
+  const verifyFetched = (await o.origin.served()) - beforeVerify;
+  if (verifyFetched !== 0) throw new Error(`scale ${o.n}: ${verifyFetched} of ${o.verify} stored objects were fetched from the origin`);
   const hits = await closedLoop({ inFlight: 16, durationMs: 5000, warmupMs: 1000, op: async () => (await getter.get(random())).length });
   const mem = treeMemory(child.pid!);
   let missId = 0;
-  const before = await origin.served();
-  const misses = await closedLoop({ inFlight: 16, durationMs: 5000, warmupMs: 500, op: async () => (await getter.get(`/m/${n}/${missId++}-${2 * KiB}.bin`)).length });
-  const missFetched = (await origin.served()) - before;
+  const before = await o.origin.served();
+  const misses = await closedLoop({ inFlight: 16, durationMs: 5000, warmupMs: 500, op: async () => (await getter.get(`/m/${o.n}-${o.workers}/${missId++}-${o.size}.bin`)).length });
+  const missFetched = (await o.origin.served()) - before;
   await getter.close();
   await stop(edge);
+  if (missFetched < misses.ops) throw new Error(`scale ${o.n}: ${misses.ops} misses but the origin served ${missFetched}`);
+  return { startMs, anon: mem.anon + mem.shmem, file: mem.file, anonAtStart: atStart.anon + atStart.shmem, fileAtStart: atStart.file, hitP99: hits.p99Ms, missP99: misses.p99Ms, hitRate: hits.opsPerSec, verified: o.verify };
+}
+
+async function scaleOne(tmp: string, origin: Origin, n: number): Promise<ScaleResult> {
+  const dir = join(tmp, `scale-${n}`);
+  await mkdir(dir, { recursive: true });
+  const port = await freePort();
+  const host = `127.0.0.1:${port}`;
+  const fillMs = await fillStore(join(dir, 'cache'), host, n);
+  const r = await measureEdge({ dir, cacheDir: join(dir, 'cache'), host, n, size: 2 * KiB, workers: 2, origin, maxBytes: '10GiB', verify: 0 });
   await rm(dir, { recursive: true, force: true });
-  if (missFetched < misses.ops) throw new Error(`scale ${n}: ${misses.ops} misses but the origin served ${missFetched}`);
-  return { objects: n, fillS: fillMs / 1000, startMs, anonPerObject: (mem.anon + mem.shmem) / n, anon: mem.anon + mem.shmem, file: mem.file, hitP99: hits.p99Ms, missP99: misses.p99Ms, hitRate: hits.opsPerSec };
+  return { ...r, objects: n, fillS: fillMs / 1000, anonPerObject: r.anon / n };
 }
 
 async function scale(tmp: string, origin: Origin, sizes: number[]): Promise<void> {
@@ -325,6 +345,86 @@ async function scale(tmp: string, origin: Origin, sizes: number[]): Promise<void
     say(`p99 at ${large.objects} / at ${small.objects} objects: hits ${fixed(large.hitP99 / small.hitP99, 2)}, misses ${fixed(large.missP99 / small.missP99, 2)} (target: within 1.2)`);
     // The processes' own baseline (code, heaps, buffers) divided by few objects says nothing: what grows with the objects does.
     say(`anonymous memory growth per object from ${small.objects} to ${large.objects} objects: ${fixed((large.anon - small.anon) / (large.objects - small.objects), 1)} B`);
+  }
+}
+
+// ---------------------------------------------------------------- 3b. index of many entries
+
+interface IndexResult {
+  objects: number;
+  buildS: number;
+  indexBytes: number;
+  segmentBytes: number;
+  load: string;
+  runs: { workers: number; r: EdgeResult; load: string }[];
+}
+
+const loadNow = () => os.loadavg()[0]!.toFixed(1);
+
+/** Allocated bytes of the files under `dir` (one level: the segments). */
+async function allocatedUnder(dir: string): Promise<number> {
+  let total = 0;
+  for (const name of await readdir(dir)) total += (await stat(join(dir, name))).blocks * 512;
+  return total;
+}
+
+/**
+ * A cache folder of `n` objects of `size` bytes built by disk-build.ts (the store's format and
+ * functions, large transactions), then `anycdn edge` started on it with `workers: 2` and as one
+ * process: start, memory, hit and miss p99, `verify` random objects read back.
+ */
+async function indexOne(tmp: string, origin: Origin, n: number, size: number, verify: number): Promise<IndexResult> {
+  const dir = join(tmp, `index-${n}`);
+  await mkdir(dir, { recursive: true });
+  const host = `127.0.0.1:${await freePort()}`;
+  const cacheDir = join(dir, 'cache');
+  const load = loadNow();
+  const built = await buildCache({
+    dir: cacheDir,
+    host,
+    objects: n,
+    size,
+    segmentSize: 64 * MiB,
+    onProgress: (done) => {
+      if (done % 1_000_000 === 0) console.log(`  built ${done} (load ${loadNow()})`);
+    },
+  });
+  const layout = { index: join(cacheDir, 'v2/index.lmdb'), seg: join(cacheDir, 'v2/seg') };
+  const result: IndexResult = { objects: n, buildS: built.ms / 1000, indexBytes: (await stat(layout.index)).blocks * 512, segmentBytes: await allocatedUnder(layout.seg), load: `${load}–${loadNow()}`, runs: [] };
+  console.log(`  index ${n}: built in ${fixed(result.buildS, 0)} s, index ${fixed(result.indexBytes / MiB, 0)} MiB, segments ${fixed(result.segmentBytes / MiB, 0)} MiB`);
+  try {
+    for (const workers of [2, 1]) {
+      const at = loadNow();
+      const r = await measureEdge({ dir, cacheDir, host, n, size, workers, origin, maxBytes: '40GiB', verify });
+      result.runs.push({ workers, r, load: `${at}–${loadNow()}` });
+      console.log(`  index ${n}, workers ${workers}: ${JSON.stringify(r)}`);
+    }
+  } finally {
+    await rm(dir, { recursive: true, force: true });
+  }
+  return result;
+}
+
+async function indexScale(tmp: string, origin: Origin, sizes: number[], size: number, verify: number): Promise<void> {
+  const results: IndexResult[] = [];
+  for (const n of sizes) results.push(await indexOne(tmp, origin, n, size, verify));
+  say('');
+  say(`#### Index: ${size}-byte objects built by test/bench/disk-build.ts, then \`anycdn edge\` started on them; ${verify} random objects read back per start`);
+  say('');
+  say('| objects | build (load) | index on disk | segments | edge | exec → first 200 from disk | RssAnon+RssShmem at first 200 / after hits | RssFile at first 200 / after hits | hit p99 (16 in flight) | hits/s | miss p99 | load |');
+  say('| ---: | ---: | ---: | ---: | --- | ---: | ---: | ---: | ---: | ---: | ---: | --- |');
+  for (const x of results) {
+    for (const { workers, r, load } of x.runs) {
+      say(`| ${x.objects} | ${fixed(x.buildS, 0)} s (${x.load}) | ${fixed(x.indexBytes / MiB, 0)} MiB | ${fixed(x.segmentBytes / MiB, 0)} MiB | ${workers === 1 ? '1 process' : `workers: ${workers}`} | ${fixed(r.startMs, 0)} ms | ${fixed(r.anonAtStart / MiB, 0)} / ${fixed(r.anon / MiB, 0)} MiB | ${fixed(r.fileAtStart / MiB, 0)} / ${fixed(r.file / MiB, 0)} MiB | ${fixed(r.hitP99, 2)} ms | ${fixed(r.hitRate, 0)} | ${fixed(r.missP99, 2)} ms | ${load} |`);
+    }
+  }
+  if (results.length >= 2) {
+    const [small, large] = [results[0]!, results.at(-1)!];
+    for (const workers of [2, 1]) {
+      const a = small.runs.find((x) => x.workers === workers)!.r;
+      const b = large.runs.find((x) => x.workers === workers)!.r;
+      say(`${workers === 1 ? '1 process' : `workers: ${workers}`}: p99 at ${large.objects} / at ${small.objects} objects: hits ${fixed(b.hitP99 / a.hitP99, 2)}, misses ${fixed(b.missP99 / a.missP99, 2)} (target: within 1.2); RssAnon+RssShmem after hits ${fixed(b.anon / large.objects, 1)} B per object, growth ${fixed((b.anon - a.anon) / (large.objects - small.objects), 2)} B per object; index ${fixed(large.indexBytes / large.objects, 0)} B per entry on disk`);
+    }
   }
 }
 
@@ -403,6 +503,10 @@ async function main(): Promise<void> {
       scale: { type: 'string', default: '1000000' },
       'scale-small': { type: 'string', default: '10000' },
       crash: { type: 'string', default: '100000' },
+      index: { type: 'string', default: '0' },
+      'index-small': { type: 'string', default: '10000' },
+      'index-size': { type: 'string', default: '256' },
+      'index-verify': { type: 'string', default: '2000' },
       skip: { type: 'string', default: '' },
       tmp: { type: 'string', default: os.tmpdir() },
     },
@@ -422,6 +526,7 @@ async function main(): Promise<void> {
     if (!skip.has('cold')) await coldMisses(tmp, origin, { small: Number(values.cold), large: Number(values['cold-large']) }, reps);
     if (!skip.has('hits')) await diskHits(tmp, origin, Number(values['hit-seconds']), reps);
     if (!skip.has('scale')) await scale(tmp, origin, [Number(values['scale-small']), Number(values.scale)]);
+    if (Number(values.index) > 0) await indexScale(tmp, origin, [Number(values['index-small']), Number(values.index)], Number(values['index-size']), Number(values['index-verify']));
     if (!skip.has('crash')) await crash(tmp, origin, Number(values.crash));
     say(`- load average at end: ${os.loadavg().map((v) => v.toFixed(2)).join(' ')}`);
     console.log(`\n${report.join('\n')}`);
