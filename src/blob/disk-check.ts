@@ -1,10 +1,11 @@
 /**
  * What the disk store does about its files outside the request path: at open, a folder of an
  * earlier format is moved aside and deleted in the background (the cache is not the source of
- * truth: refilling it beats converting millions of files before serving); after open, a background
- * check walks the whole index in small batches with pauses between them, dropping every entry whose
- * bytes are missing or fail their checksum (left by a power loss, a full disk or a stray hand),
- * and deletes body files no entry names (a crash between a file's rename and the index commit).
+ * truth: refilling it beats converting millions of files before serving); after an open that
+ * follows an unclean stop (the store runs it then only), a background check walks the whole index
+ * in small batches with pauses between them, dropping every entry whose bytes are missing or fail
+ * their checksum (left by a power loss or a crash), and deletes body files no entry names (a crash
+ * between a file's rename and the index commit).
  * Requests are served all along; they verify what they read themselves, so the check only finds
  * bad entries earlier.
  */
@@ -17,6 +18,8 @@ import { BODY_FILE, type DiskLayout } from './disk-layout.js';
 import type { Segments } from './disk-segments.js';
 
 export interface CheckReport {
+  /** False when the check did not run: the previous owner of the folder stopped cleanly. */
+  ran: boolean;
   /** Index entries checked. */
   checked: number;
   /** Entries dropped because their bytes were missing or bad. */
@@ -68,7 +71,7 @@ export interface CheckDeps {
 const BATCH = 256;
 
 export async function backgroundCheck(d: CheckDeps): Promise<CheckReport> {
-  const report: CheckReport = { checked: 0, dropped: 0, orphanFiles: 0, complete: false };
+  const report: CheckReport = { ran: true, checked: 0, dropped: 0, orphanFiles: 0, complete: false };
   const pause = () => sleep(d.pauseMs, undefined, { signal: d.stopped }).catch(() => undefined);
   await pause();
   let after: Buffer | undefined;

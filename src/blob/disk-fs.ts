@@ -145,11 +145,26 @@ async function ownerAlive(fs: DiskFs, owner: LockOwner): Promise<boolean> {
 /** Directories locked by this process, so a second store on the same directory is refused too. */
 const heldLocks = new Set<string>();
 
+export interface DirLock {
+  release(): Promise<void>;
+  /**
+   * Whether the previous owner stopped without releasing the lock (a crash, a kill, a power loss:
+   * the LOCK is made durable when taken, and removed only by a clean release).
+   */
+  unclean: boolean;
+}
+
 /** Take `<dir>/LOCK` or throw `blob_store_locked`; returns the release function. */
 export async function lockDir(fs: DiskFs, dir: string): Promise<() => Promise<void>> {
+  return (await takeLock(fs, dir)).release;
+}
+
+/** Take `<dir>/LOCK` or throw `blob_store_locked`, telling whether the previous owner stopped cleanly. */
+export async function takeLock(fs: DiskFs, dir: string): Promise<DirLock> {
   const path = join(dir, 'LOCK');
   if (heldLocks.has(path)) throw blobError(BLOB_ERROR_CODES.storeLocked, `${dir} is already open in this process`);
   const me: LockOwner = { pid: process.pid, start: await processStart(fs, process.pid) };
+  let unclean = false;
   for (let attempt = 0; attempt < 3; attempt++) {
     try {
       const fh = await fs.open(path, 'wx');
@@ -159,10 +174,14 @@ export async function lockDir(fs: DiskFs, dir: string): Promise<() => Promise<vo
       } finally {
         await fh.close();
       }
+      await syncDir(fs, dir); // so that a power loss leaves the LOCK behind, and the next open knows
       heldLocks.add(path);
-      return async () => {
-        heldLocks.delete(path);
-        await unlinkQuietly(fs, path);
+      return {
+        unclean,
+        release: async () => {
+          heldLocks.delete(path);
+          await unlinkQuietly(fs, path);
+        },
       };
     } catch (err) {
       if (errnoCode(err) !== 'EEXIST') throw err;
@@ -178,6 +197,7 @@ export async function lockDir(fs: DiskFs, dir: string): Promise<() => Promise<vo
     if (owner !== undefined && !mine && (await ownerAlive(fs, owner))) {
       throw blobError(BLOB_ERROR_CODES.storeLocked, `${dir} is in use by process ${owner.pid}`);
     }
+    unclean = true;
     await unlinkQuietly(fs, path); // stale: its owner is gone
   }
   throw blobError(BLOB_ERROR_CODES.storeLocked, `${dir}: could not take the lock`);

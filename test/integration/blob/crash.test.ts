@@ -109,7 +109,7 @@ describe.skipIf(!built)('DiskBlobStore after kill -9', () => {
     expect(createHash('sha256').update(body).digest('hex')).toBe(sha);
     expect(await fsp.readdir(join(dir, 'tmp'))).toEqual([]);
     await expectBody(store, 'bystander', pattern(50_000, 7));
-    expect(await store.checked).toMatchObject({ dropped: 0, orphanFiles: 0, complete: true });
+    expect(await store.checked).toMatchObject({ ran: true, dropped: 0, orphanFiles: 0, complete: true });
   });
 
   it('keeps every object whose commit returned, and serves nothing partial, after a kill in the middle of a fill', async () => {

@@ -43,6 +43,12 @@ async function closeStore(store: DiskBlobStore): Promise<void> {
   stores.splice(stores.indexOf(store), 1);
 }
 
+/** What a crash leaves: the LOCK of a process that is gone (an exited child's pid). */
+async function leaveStaleLock(dir: string): Promise<void> {
+  const gone = spawnSync(process.execPath, ['-e', '']).pid;
+  await fsp.writeFile(join(dir, 'LOCK'), JSON.stringify({ pid: gone, start: null }));
+}
+
 async function exists(path: string): Promise<boolean> {
   return fsp.stat(path).then(
     () => true,
@@ -185,11 +191,12 @@ describe('DiskBlobStore on disk', () => {
     expect(store.keysUnderPath('/')).toHaveLength(3);
   });
 
-  it('never serves a packed body whose bytes were altered: the read drops it, and so does the background check', async () => {
+  it('never serves a packed body whose bytes were altered: the read drops it, and so does the background check after a crash', async () => {
     const dir = await newDir();
     const first = await openStore(dir);
     for (const k of ['v1', 'v2', 'keep']) await put(first, k, pattern(20_000, k.length + k.charCodeAt(1)));
     await closeStore(first);
+    await leaveStaleLock(dir);
     const path = join(dir, 'v2', 'seg', '0000000001.seg');
     const seg = await fsp.readFile(path);
     seg[24 + 12_345] = seg[24 + 12_345]! ^ 0x01; // a body byte of the first record
@@ -237,7 +244,31 @@ describe('DiskBlobStore on disk', () => {
     await expect.poll(() => bodyFiles(dir), { timeout: 5000 }).toEqual([]);
   });
 
-  it('drops entries whose bytes are missing, and deletes body files nothing names, in the background', async () => {
+  it('does not walk the index at open after a clean stop; a damaged body is still never served', async () => {
+    const dir = await newDir();
+    const first = await openStore(dir);
+    for (const k of ['v1', 'v2', 'keep']) await put(first, k, pattern(20_000, k.length + k.charCodeAt(1)));
+    await closeStore(first);
+    const path = join(dir, 'v2', 'seg', '0000000001.seg');
+    const seg = await fsp.readFile(path);
+    seg[20_024 + 24 + 3] = seg[20_024 + 24 + 3]! ^ 0x80; // a body byte of v2
+    await fsp.writeFile(path, seg);
+
+    const store = await openStore(dir, { checkPauseMs: 0 });
+    expect(await store.checked).toEqual({ ran: false, checked: 0, dropped: 0, orphanFiles: 0, complete: false });
+    expect(store.stats()).toMatchObject({ entries: 3, corruptDropped: 0 }); // nothing read v2 yet
+    expect(await store.get('v2')).toBeUndefined();
+    expect(store.stats()).toMatchObject({ entries: 2, corruptDropped: 1 });
+    await expectBody(store, 'keep', pattern(20_000, 4 + 101));
+    await closeStore(store);
+
+    // A crash (the LOCK left behind) is what the check is for.
+    await leaveStaleLock(dir);
+    const after = await openStore(dir, { checkPauseMs: 0 });
+    expect(await after.checked).toEqual({ ran: true, checked: 2, dropped: 0, orphanFiles: 0, complete: true });
+  });
+
+  it('drops entries whose bytes are missing, and deletes body files nothing names, in the background after a crash', async () => {
     const dir = await newDir();
     const first = await openStore(dir);
     await put(first, 'big', pattern(200 * KiB, 1));
@@ -254,10 +285,11 @@ describe('DiskBlobStore on disk', () => {
     await fsp.utimes(orphan, old, old);
     await fsp.writeFile(join(dir, 'tmp-leftover'), ''); // not the store's: left alone
     await fsp.writeFile(join(dir, 'tmp', 'x.body.part'), pattern(5000));
+    await leaveStaleLock(dir);
 
     const store = await openStore(dir, { checkPauseMs: 0 });
     expect(await fsp.readdir(join(dir, 'tmp'))).toEqual([]);
-    expect(await store.checked).toEqual({ checked: 3, dropped: 1, orphanFiles: 1, complete: true });
+    expect(await store.checked).toEqual({ ran: true, checked: 3, dropped: 1, orphanFiles: 1, complete: true });
     expect(store.keys().sort()).toEqual(['big', 'small']);
     expect(await exists(orphan)).toBe(false);
     expect(await exists(join(dir, 'tmp-leftover'))).toBe(true);
