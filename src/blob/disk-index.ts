@@ -263,8 +263,8 @@ export class DiskIndex {
 
   /**
    * Run `fn` in one synchronous LMDB transaction: the puts and removes it issues are written at
-   * once and committed together when it returns. For bulk loads (tools, benchmarks): a million
-   * entries take seconds this way, where one transaction per 10 ms batch of misses takes minutes.
+   * once and committed together when it returns. For bulk loads (tools, benchmarks): ten million
+   * entries take minutes this way, where one transaction per 10 ms batch of commits takes hours.
    */
   batch(fn: () => void): void {
     this.env.transactionSync(fn);
