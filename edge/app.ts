@@ -26,7 +26,8 @@ import { controlPathOf } from './control-path.js';
 import { formatShieldLog, SHIELD_LOG_HEADER } from './forward-headers.js';
 import { httpsLocation } from './https.js';
 import type { EdgeMetrics } from './metrics.js';
-import type { EdgePipeline, EdgeRequest, PipelineResult } from './pipeline.js';
+import type { EdgeRequest, PipelineResult } from './edge-request.js';
+import type { EdgePipeline } from './pipeline.js';
 import { LOCAL_PURGE_PATH } from './purge/purge-route.js';
 
 export interface EdgeAppDeps {

@@ -37,7 +37,7 @@ import { CdnError } from '../src/errors.js';
 import { randomTicketKey } from '../src/serve/ticket-keys.js';
 import type { Logger } from '../src/log.js';
 import type { EdgeConfig } from './config.js';
-import type { PurgeWatermarks } from './pipeline.js';
+import type { PurgeWatermarks } from './edge-request.js';
 import type { PurgeCount } from './purge/purge-apply.js';
 import type { PurgePeers } from './purge/purge-node.js';
 import { startEdge, type EdgeServer } from './server.js';

@@ -22,7 +22,8 @@
 import type { Counter } from 'prom-client';
 import type { Logger } from '../../src/log.js';
 import type { Purge } from '../../src/purge/purge-request.js';
-import type { EdgePipeline, PurgeWatermarks } from '../pipeline.js';
+import type { PurgeWatermarks } from '../edge-request.js';
+import type { EdgePipeline } from '../pipeline.js';
 import type { PurgeApplier, PurgeCount } from './purge-apply.js';
 import { EMPTY_CURSOR, type PurgeCursor, type PurgeCursorFile } from './purge-cursor.js';
 

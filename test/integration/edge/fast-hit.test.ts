@@ -7,7 +7,7 @@ import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { NodeEdgeRequest } from '../../../edge/app.js';
-import type { PipelineResult } from '../../../edge/pipeline.js';
+import type { PipelineResult } from '../../../edge/edge-request.js';
 import { startTestEdge, type TestEdge } from '../../support/edge.js';
 import type { TieredBlobStore } from '../../../src/blob/tiered-blob-store.js';
 import { RawClient } from '../../support/raw-client.js';
