@@ -46,10 +46,8 @@ import {
   BLOB_ERROR_CODES,
   applyMetaChanges,
   blobError,
-  blobOptionError,
   estimateMetaBytes,
   finalMeta,
-  requirePositiveInt,
   type BlobEntry,
   type BlobStore,
   type BlobStoreStats,
@@ -61,38 +59,14 @@ import {
 import { freezeMeta } from './buffer-entry.js';
 import { backgroundCheck, discardOldFormats, type CheckReport } from './disk-check.js';
 import { errnoCode, makeDirs, takeLock, type DirLock, nodeDiskFs, tempPath, unlinkQuietly, type DiskFs } from './disk-fs.js';
-import { DiskIndex, type IndexRecord } from './disk-index.js';
+import { DiskGenerations } from './disk-generations.js';
+import { diskStoreOptions, type DiskBlobStoreOptions, type DiskStoreSettings } from './disk-options.js';
+import { DiskIndex, sameVersion, type IndexRecord } from './disk-index.js';
 import { SEGMENT_HEADER_BYTES, allocated, filePath, fileName, keyHash, layoutOf, newFileGeneration, segmentHeader, type DiskLayout } from './disk-layout.js';
 import { readPackedNow, readRecord, type RecordReader } from './disk-read.js';
 import { Segments } from './disk-segments.js';
 import { DiskBlobWriter, type DiskWriterHost, type WrittenBody } from './disk-writer.js';
 import { KeyedLock } from './keyed-lock.js';
-import { stat } from 'node:fs/promises';
-
-export interface DiskBlobStoreOptions {
-  /** Cache directory, created if missing. Written by one process (LOCK file); others may read it (DiskBlobReader). */
-  dir: string;
-  /** Required, no default: most bytes the cache may hold on disk (segments, files by allocated blocks, index). An unbounded disk cache fills the disk. */
-  maxBytes: number;
-  /** Largest single body accepted. Default maxBytes / 8, so one object cannot flush most of the cache. */
-  maxEntrySize?: number;
-  /** Bodies up to this size are packed into segments and read whole; larger ones get a file and stream. Default 64 KiB (at most blockSize). */
-  packMaxSize?: number;
-  /** Bodies up to this size are read whole into `data` by get(). Default 64 KiB. */
-  inlineReadMaxSize?: number;
-  /** Bytes per checksummed block of a body file. Default 256 KiB: a reader holds one block. */
-  blockSize?: number;
-  /** Bytes per generation (segment). Default maxBytes / 64 within 1–64 MiB, and at most maxBytes / 16: eviction frees this much at a time. */
-  segmentSize?: number;
-  /** How often segments are fdatasynced and recent uses applied to recency. Default 1000 ms: about what a power loss may lose of packed bodies. */
-  syncIntervalMs?: number;
-  /** The path a key belongs to, for keysUnderPath (the edge passes the URL path of its cache keys). Default: the key itself. */
-  pathOf?: (key: string) => string;
-  /** Pause between batches of the background check, in ms. Default 20: the check yields to requests. */
-  checkPauseMs?: number;
-  /** File-system operations to use instead of node:fs/promises (tests inject failures). Default: node's. */
-  fsOps?: Partial<DiskFs>;
-}
 
 export interface DiskBlobStoreStats extends BlobStoreStats {
   /** Bytes the cache takes on disk: segments, body files (allocated blocks) and the index. Kept ≤ maxBytes. */
@@ -112,12 +86,6 @@ export interface OpenReport {
   discarded: string[];
 }
 
-type Options = Required<Omit<DiskBlobStoreOptions, 'fsOps' | 'dir' | 'pathOf'>>;
-
-/** Touched keys remembered for the background recency update; more are ignored until it runs. */
-const MAX_TOUCHED = 10_000;
-/** Entries moved up per run of applyUses (each run is at least a second apart, or one per eviction). */
-const MAX_MOVES = 1024;
 /** Packed locations whose CRC was verified in this process; two generations of this many. */
 const VERIFIED_GENERATION = 100_000;
 
@@ -130,17 +98,9 @@ export class DiskBlobStore implements BlobStore, DiskWriterHost {
   private readonly background = new Set<Promise<unknown>>();
   private readonly dropListeners = new Set<(key: string, reason: DropReason) => void>();
   private readonly counters = { storeErrors: 0, evictions: 0, corruptDropped: 0, readErrors: 0 };
-  private readonly touched = new Set<string>();
   private readonly reader: RecordReader;
+  private readonly generations: DiskGenerations;
   private closed = false;
-  /** The generation written to now. */
-  private head: number;
-  /** Bytes of body files written in the head generation. */
-  private headFileBytes = 0;
-  /** Generations up to this one have been evicted (their stale committed list entries are skipped). */
-  private evictedUpTo = 0;
-  private indexBytes = 0;
-  private evicting: Promise<void> = Promise.resolve();
   private readonly timer: NodeJS.Timeout;
   /** Aborted at close: the background check stops. */
   private readonly stopping = new AbortController();
@@ -149,7 +109,7 @@ export class DiskBlobStore implements BlobStore, DiskWriterHost {
 
   private constructor(
     private readonly layout: DiskLayout,
-    private readonly options: Options,
+    private readonly options: DiskStoreSettings,
     fs: DiskFs,
     private readonly index: DiskIndex,
     private readonly segments: Segments,
@@ -160,9 +120,18 @@ export class DiskBlobStore implements BlobStore, DiskWriterHost {
     this.maxBytes = options.maxBytes;
     this.maxEntrySize = options.maxEntrySize;
     this.fs = fs;
-    this.head = Math.max(index.newestGeneration(), ...segments.generations(), 0) + 1;
-    this.evictedUpTo = Math.min(index.oldestGeneration() ?? this.head, ...segments.generations()) - 1;
     this.reader = { segments, layout, fs, verified: [new Set(), new Set()], verifiedLimit: VERIFIED_GENERATION };
+    this.generations = new DiskGenerations({
+      index,
+      segments,
+      layout,
+      reader: this.reader,
+      maxBytes: options.maxBytes,
+      segmentSize: options.segmentSize,
+      isClosed: () => this.closed,
+      evict: (rec) => this.drop(rec, 'evicted'),
+      dropCorrupt: (rec) => this.dropCorrupt(rec),
+    });
     this.timer = setInterval(() => void this.flush().catch(() => undefined), options.syncIntervalMs);
     this.timer.unref();
     // After a clean stop every entry's bytes were written and synced: nothing to look for.
@@ -183,22 +152,7 @@ export class DiskBlobStore implements BlobStore, DiskWriterHost {
   }
 
   static async open(options: DiskBlobStoreOptions): Promise<DiskBlobStore> {
-    const maxBytes = requirePositiveInt('maxBytes', options.maxBytes);
-    const blockSize = requirePositiveInt('blockSize', options.blockSize ?? 256 * 1024);
-    const opts: Options = {
-      maxBytes,
-      maxEntrySize: requirePositiveInt('maxEntrySize', options.maxEntrySize ?? Math.max(1, Math.floor(maxBytes / 8))),
-      packMaxSize: options.packMaxSize ?? Math.min(64 * 1024, blockSize),
-      inlineReadMaxSize: options.inlineReadMaxSize ?? 64 * 1024,
-      blockSize,
-      segmentSize: requirePositiveInt('segmentSize', options.segmentSize ?? Math.max(1, Math.min(64 * 2 ** 20, Math.max(2 ** 20, Math.floor(maxBytes / 64)), Math.floor(maxBytes / 16)))),
-      syncIntervalMs: requirePositiveInt('syncIntervalMs', options.syncIntervalMs ?? 1000),
-      checkPauseMs: options.checkPauseMs ?? 20,
-    };
-    if (opts.maxEntrySize > maxBytes) throw blobOptionError('maxEntrySize', 'must not exceed maxBytes');
-    if (!Number.isSafeInteger(opts.inlineReadMaxSize) || opts.inlineReadMaxSize < 0) throw blobOptionError('inlineReadMaxSize', 'must be an integer ≥ 0');
-    if (!Number.isSafeInteger(opts.packMaxSize) || opts.packMaxSize < 0 || opts.packMaxSize > blockSize) throw blobOptionError('packMaxSize', 'must be an integer from 0 to blockSize');
-    if (typeof options.dir !== 'string' || options.dir === '') throw blobOptionError('dir', 'is required');
+    const opts = diskStoreOptions(options);
     const fs: DiskFs = { ...nodeDiskFs, ...options.fsOps };
     const layout = layoutOf(resolve(options.dir));
     let lock: DirLock | undefined;
@@ -212,8 +166,8 @@ export class DiskBlobStore implements BlobStore, DiskWriterHost {
       const segments = new Segments(fs, layout);
       await segments.load();
       const store = new DiskBlobStore(layout, opts, fs, index, segments, lock.release, report, lock.unclean);
-      await store.measureIndex();
-      await store.makeRoom(0);
+      await store.generations.measureIndex();
+      await store.generations.makeRoom(0);
       return store;
     } catch (err) {
       await lock?.release();
@@ -228,7 +182,7 @@ export class DiskBlobStore implements BlobStore, DiskWriterHost {
     for (let attempt = 0; attempt < 3; attempt++) {
       const rec = this.index.get(key);
       if (rec === undefined) return undefined;
-      this.noteUse(key);
+      this.generations.noteUse(key);
       try {
         const found = await readRecord(this.reader, rec, { inlineReadMaxSize: this.options.inlineReadMaxSize, onCorrupt: () => this.dropCorrupt(rec) });
         if (found === 'gone') {
@@ -263,7 +217,7 @@ export class DiskBlobStore implements BlobStore, DiskWriterHost {
     if (body === 'not-open') void this.segments.ready(rec.g).catch(() => undefined); // for next time
     if (body === 'not-open' || body === 'gone') return undefined;
     if (typeof body === 'string') return this.dropCorrupt(rec);
-    this.noteUse(key);
+    this.generations.noteUse(key);
     return { meta: rec.meta, data: body };
   }
 
@@ -295,10 +249,10 @@ export class DiskBlobStore implements BlobStore, DiskWriterHost {
     return this.track(
       this.locks.run(key, async () => {
         this.assertOpen();
-        await this.makeRoom(onDisk);
+        await this.generations.makeRoom(onDisk);
         this.assertOpen();
         const hash = keyHash(key);
-        const g = this.generationFor(onDisk, packed);
+        const g = this.generations.generationFor(onDisk, packed);
         let off = -1;
         let file: string | undefined;
         if (packed) {
@@ -379,7 +333,7 @@ export class DiskBlobStore implements BlobStore, DiskWriterHost {
   /** Mark `key` as just used without reading it (the tiered store calls this on memory hits). */
   touch(key: string): boolean {
     if (this.closed) return false;
-    this.noteUse(key);
+    this.generations.noteUse(key);
     return true;
   }
 
@@ -391,7 +345,7 @@ export class DiskBlobStore implements BlobStore, DiskWriterHost {
 
   stats(): DiskBlobStoreStats {
     const s = this.index.state;
-    return { entries: s.entries, bytes: s.liveBytes, maxBytes: this.maxBytes, diskBytes: this.diskBytes(), ...this.counters, openWriters: this.writers.size };
+    return { entries: s.entries, bytes: s.liveBytes, maxBytes: this.maxBytes, diskBytes: this.generations.diskBytes(), ...this.counters, openWriters: this.writers.size };
   }
 
   /**
@@ -399,10 +353,10 @@ export class DiskBlobStore implements BlobStore, DiskWriterHost {
    * durable, and wait for the index writes so far to be committed.
    */
   async flush(): Promise<void> {
-    await this.applyUses();
+    await this.generations.applyUses();
     await this.segments.sync();
     await this.index.committed();
-    await this.measureIndex();
+    await this.generations.measureIndex();
   }
 
   /**
@@ -438,130 +392,20 @@ export class DiskBlobStore implements BlobStore, DiskWriterHost {
     this.writers.delete(writer);
   }
 
-  // ---- space and recency -------------------------------------------------------------------
-
-  private diskBytes(): number {
-    return this.segments.allocated + this.index.state.fileBytes + this.indexBytes;
-  }
-
-  /** The index file's allocated blocks (LMDB may grow the file ahead of use, sparsely). */
-  private async measureIndex(): Promise<void> {
-    this.indexBytes = await stat(this.layout.indexPath).then(
-      (st) => st.blocks * 512,
-      () => 0,
-    );
-  }
-
-  /** The generation a new body goes to; a full head starts the next one. */
-  private generationFor(bytes: number, packed: boolean): number {
-    const full = this.segments.sizeOf(this.head) + this.headFileBytes;
-    if (full > 0 && full + bytes > this.options.segmentSize) {
-      this.head += 1;
-      this.headFileBytes = 0;
-    }
-    if (!packed) this.headFileBytes += bytes;
-    return this.head;
-  }
-
-  /** Evict whole generations, oldest first, until `incoming` more bytes fit. Runs one at a time. */
-  private makeRoom(incoming: number): Promise<void> {
-    const run = this.evicting.then(async () => {
-      await this.applyUses();
-      while (this.diskBytes() + incoming > this.maxBytes && !this.closed) {
-        // Every round evicts a generation after evictedUpTo and moves it on: this ends.
-        const oldest = this.oldestGeneration();
-        if (oldest === undefined || oldest > this.head) break;
-        if (oldest === this.head) {
-          // Only the head is left: start a new one so the old head can go.
-          this.head += 1;
-          this.headFileBytes = 0;
-        }
-        await this.evictGeneration(oldest);
-      }
-    });
-    this.evicting = run.catch(() => undefined);
-    return run;
-  }
-
-  private oldestGeneration(): number | undefined {
-    const fromIndex = this.index.oldestGeneration(this.evictedUpTo);
-    const segments = this.segments.generations().filter((g) => g > this.evictedUpTo);
-    const candidates = fromIndex === undefined ? segments : [fromIndex, ...segments];
-    return candidates.length === 0 ? undefined : Math.min(...candidates);
-  }
-
-  private async evictGeneration(g: number): Promise<void> {
-    const victims = this.index.generation(g);
-    for (let i = 0; i < victims.length; i++) {
-      const rec = victims[i]!;
-      if (!sameVersion(this.index.get(rec.key), rec)) continue;
-      void this.index.remove(rec.key).committed.catch(() => undefined);
-      if (rec.file !== undefined) this.unlinkLater(filePath(this.layout, rec.file));
-      this.dropped(rec.key, 'evicted');
-      if (i % 512 === 511) await new Promise((r) => setImmediate(r)); // a large generation yields to requests
-    }
-    this.evictedUpTo = Math.max(this.evictedUpTo, g);
-    await this.segments.remove(g);
-  }
-
-  private noteUse(key: string): void {
-    if (this.touched.size < MAX_TOUCHED) this.touched.add(key);
-  }
-
-  /**
-   * Move entries used since the last call to the head generation, when they are older than its
-   * newest quarter (a packed body is copied: its segment will go with its generation).
-   */
-  private async applyUses(): Promise<void> {
-    if (this.touched.size === 0) return;
-    // At most MAX_MOVES per run: a burst of hits on old objects costs bounded copying, and
-    // makeRoom, which runs this first, never waits long. The rest wait for the next run.
-    const keys: string[] = [];
-    for (const key of this.touched) {
-      if (keys.length >= MAX_MOVES) break;
-      keys.push(key);
-      this.touched.delete(key);
-    }
-    const oldest = this.oldestGeneration() ?? this.head;
-    const fresh = this.head - Math.floor((this.head - oldest + 1) / 4);
-    const moves: Promise<void>[] = [];
-    for (const key of keys) {
-      const rec = this.index.get(key);
-      if (rec === undefined || rec.g >= fresh || rec.g >= this.head) continue;
-      // No key lock: a commit may hold it and be waiting on this (makeRoom). moveUp checks the
-      // version it read is still current right before it writes, so a concurrent commit wins.
-      moves.push(this.moveUp(rec).catch(() => undefined));
-    }
-    await Promise.all(moves);
-  }
-
-  private async moveUp(rec: IndexRecord): Promise<void> {
-    if (this.closed || !sameVersion(this.index.get(rec.key), rec)) return;
-    if (rec.file !== undefined) {
-      const g = this.generationFor(0, false);
-      await this.index.put({ ...rec, g, seq: this.index.nextSeq() });
-      return;
-    }
-    const found = await readRecord(this.reader, rec, { inlineReadMaxSize: Infinity, onCorrupt: () => undefined });
-    if (typeof found === 'string' || found.data === undefined) {
-      this.dropCorrupt(rec);
-      return;
-    }
-    if (!sameVersion(this.index.get(rec.key), rec)) return;
-    const g = this.generationFor(SEGMENT_HEADER_BYTES + found.data.length, true);
-    const off = await this.segments.append(g, [segmentHeader(keyHash(rec.key), found.data, rec.crc[0] ?? 0), found.data]);
-    if (sameVersion(this.index.get(rec.key), rec) && this.segments.has(g)) await this.index.put({ ...rec, g, off, seq: this.index.nextSeq() });
-  }
-
   // ---- dropping ----------------------------------------------------------------------------
 
   /** Forget `rec` if it is still the committed version of its key, and delete its file. */
   private dropCorrupt(rec: IndexRecord): undefined {
-    if (!sameVersion(this.index.get(rec.key), rec)) return undefined;
+    if (sameVersion(this.index.get(rec.key), rec)) this.drop(rec, 'corrupt');
+    return undefined;
+  }
+
+  /** Remove `rec` from the index, delete its file, and tell the listeners why. */
+  private drop(rec: IndexRecord, reason: DropReason): void {
     void this.index.remove(rec.key).committed.catch(() => undefined);
     if (rec.file !== undefined) this.unlinkLater(filePath(this.layout, rec.file));
-    this.dropped(rec.key, 'corrupt');
-    return undefined;
+    this.counters[reason === 'evicted' ? 'evictions' : 'corruptDropped'] += 1;
+    for (const listener of this.dropListeners) listener(rec.key, reason);
   }
 
   /** For the background check: are `rec`'s bytes there and good? A bad entry is dropped as a failed read is. */
@@ -586,11 +430,6 @@ export class DiskBlobStore implements BlobStore, DiskWriterHost {
     );
   }
 
-  private dropped(key: string, reason: DropReason): void {
-    this.counters[reason === 'evicted' ? 'evictions' : 'corruptDropped'] += 1;
-    for (const listener of this.dropListeners) listener(key, reason);
-  }
-
   private unlinkLater(path: string): void {
     void this.track(unlinkQuietly(this.fs, path));
   }
@@ -610,11 +449,6 @@ export class DiskBlobStore implements BlobStore, DiskWriterHost {
   private assertOpen(): void {
     if (this.closed) throw blobError(BLOB_ERROR_CODES.storeClosed, 'disk blob store is closed');
   }
-}
-
-/** Records read from LMDB are new objects every time: a version is known by its write sequence. */
-function sameVersion(a: IndexRecord | undefined, b: IndexRecord): boolean {
-  return a !== undefined && a.seq === b.seq && a.key === b.key;
 }
 
 /** What an entry's metadata is accounted (the index keeps it). */

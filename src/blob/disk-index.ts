@@ -48,6 +48,11 @@ export interface IndexRecord {
   meta: StoredMeta;
 }
 
+/** Records read from LMDB are new objects every time: a version is known by its write sequence. */
+export function sameVersion(a: IndexRecord | undefined, b: IndexRecord): boolean {
+  return a !== undefined && a.seq === b.seq && a.key === b.key;
+}
+
 export interface IndexState {
   entries: number;
   /** Sum of `cost` over all entries. */
