@@ -33,12 +33,17 @@ export const runEdge: ServiceCommand = async (args, io) => {
   const destination = lifecycleLogStream(config.accessLog) === 'stderr' ? io.stderr : io.stdout;
   const logger = createLogger({ level: config.logLevel, base: { service: 'edge', pop: config.pop, node: config.node }, destination });
   // Taken from the start: Node's own answer to SIGUSR1 is to open its inspector. (A cluster
-  // worker reopens its file when its primary says so; see edge/cluster.ts.)
-  let reopen = (): void => undefined;
+  // worker reopens its file when its primary says so; see edge/cluster.ts.) One that comes while
+  // the edge starts is acted on once it is up: logrotate may rotate the file at any moment, and a
+  // reopen it asked for and never got leaves every later line in the rotated file.
+  let reopenAsked = false;
+  let reopen = (): void => void (reopenAsked = true);
   const onReopen = (): void => reopen();
   process.on('SIGUSR1', onReopen);
-  // SIGHUP reloads certificates and ticket keys; taken from the start too, or it would end the process.
-  let reload = (): void => undefined;
+  // SIGHUP reloads certificates and ticket keys; taken from the start too, or it would end the
+  // process. Likewise acted on once up when it comes during the start.
+  let reloadAsked = false;
+  let reload = (): void => void (reloadAsked = true);
   const onReload = (): void => reload();
   process.on('SIGHUP', onReload);
   const released = (): void => {
@@ -66,6 +71,8 @@ export const runEdge: ServiceCommand = async (args, io) => {
     logger.info('SIGHUP: reloading certificates and ticket keys');
     void edge.reloadTls();
   };
+  if (reopenAsked) reopen();
+  if (reloadAsked) reload();
   const signal = await signals.nth(1);
   logger.info({ signal, drainMs: config.drain }, 'draining before exit');
   void signals.nth(2).then(() => {

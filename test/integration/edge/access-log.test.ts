@@ -244,4 +244,26 @@ describe.skipIf(!cliBuilt)('edge access log rotation (SIGUSR1), through the CLI'
     expect(all.filter((l) => l['userAgent'] !== 'before-0' && l['outcome'] !== 'hit' && l['outcome'] !== 'collapsed')).toEqual([]);
     expect(fresh.every((l) => l['outcome'] === 'hit')).toBe(true);
   });
+
+  it('acts on a SIGUSR1 that comes while the edge starts once it is up (workers: 2)', async () => {
+    const file = join(dir, 'early.log');
+    const config = join(dir, 'edge-early.json');
+    await writeFile(config, JSON.stringify({ listen: '127.0.0.1:0', upstream: origin.url, pop: 'lab', node: 'early', cacheDir: join(dir, 'cache-early'), drain: 0, workers: 2, accessLog: { path: file, flushInterval: '20ms' } }));
+    const proc = startCli(['edge', '--config', config]);
+    // The shield is up; the workers are still to be started, and the primary with them.
+    await proc.waitForOutput('"msg":"shield listening"', 30_000);
+    proc.child.kill('SIGUSR1');
+    await proc.waitForOutput('"workers":2', 30_000); // the primary's own 'edge listening'
+    const reopened = (): number => proc.output().split('\n').filter((l) => l.includes('"msg":"access log reopened"')).length;
+    for (let i = 0; i < 500 && reopened() < 2; i++) await new Promise((r) => setTimeout(r, 20));
+    expect(proc.output()).toContain('"msg":"SIGUSR1: reopening the access log"');
+    expect(reopened()).toBe(2);
+    const url = String(JSON.parse(proc.output().split('\n').find((l) => l.includes('"workers":2'))!)['url']);
+    const res = await request(`${url}/obj.bin`, { headers: { 'user-agent': 'after-start' } });
+    expect(res.statusCode).toBe(200);
+    await res.body.arrayBuffer();
+    proc.child.kill('SIGTERM');
+    expect(await exited(proc.child, 30_000)).toBe(0);
+    expect((await jsonLines(file, 1, 0)).map((l) => l['userAgent'])).toEqual(['after-start']);
+  });
 });
