@@ -74,3 +74,39 @@ export function watchTerminationSignals(): TerminationSignals {
     },
   };
 }
+
+/** A signal taken from the moment `holdSignal` is called, and acted on once the service is up. */
+export interface HeldSignal {
+  /** From now on `act` answers the signal; one that came before is answered now, once. */
+  actWith(act: () => void): void;
+  /** Stop listening: the signal has its default effect again. */
+  release(): void;
+}
+
+/**
+ * SIGUSR1 (reopen the logs) and SIGHUP (reload certificates) for a service that is starting: Node's
+ * own answer would be to open its inspector or to end the process, and dropping one that comes
+ * during the start would lose what it asked for (logrotate renamed the file and waits for the
+ * reopen). So the signal is remembered and acted on once the service says how.
+ */
+export function holdSignal(signal: 'SIGUSR1' | 'SIGHUP'): HeldSignal {
+  let act: (() => void) | undefined;
+  let asked = false;
+  const onSignal = (): void => {
+    if (act === undefined) asked = true;
+    else act();
+  };
+  process.on(signal, onSignal);
+  return {
+    actWith(fn) {
+      act = fn;
+      if (asked) {
+        asked = false;
+        fn();
+      }
+    },
+    release() {
+      process.off(signal, onSignal);
+    },
+  };
+}

@@ -11,7 +11,7 @@ import { createLogger } from '../log.js';
 import { edgeConfigSchema } from '../../edge/config.js';
 import { startEdge } from '../../edge/server.js';
 import { isEdgeWorker, runEdgeWorker, startEdgeCluster } from '../../edge/cluster.js';
-import { parseFlags, UsageError, type ServiceCommand } from './args.js';
+import { holdSignal, parseFlags, UsageError, type ServiceCommand } from './args.js';
 
 const USAGE = `Usage: anycdn edge --config FILE
 
@@ -32,23 +32,13 @@ export const runEdge: ServiceCommand = async (args, io) => {
   const config = await loadConfigFile(edgeConfigSchema, values.config, io.env);
   const destination = lifecycleLogStream(config.accessLog) === 'stderr' ? io.stderr : io.stdout;
   const logger = createLogger({ level: config.logLevel, base: { service: 'edge', pop: config.pop, node: config.node }, destination });
-  // Taken from the start: Node's own answer to SIGUSR1 is to open its inspector. (A cluster
-  // worker reopens its file when its primary says so; see edge/cluster.ts.) One that comes while
-  // the edge starts is acted on once it is up: logrotate may rotate the file at any moment, and a
-  // reopen it asked for and never got leaves every later line in the rotated file.
-  let reopenAsked = false;
-  let reopen = (): void => void (reopenAsked = true);
-  const onReopen = (): void => reopen();
-  process.on('SIGUSR1', onReopen);
-  // SIGHUP reloads certificates and ticket keys; taken from the start too, or it would end the
-  // process. Likewise acted on once up when it comes during the start.
-  let reloadAsked = false;
-  let reload = (): void => void (reloadAsked = true);
-  const onReload = (): void => reload();
-  process.on('SIGHUP', onReload);
+  // Taken from the start (Node's own answers: open its inspector, end the process), acted on once up.
+  // (A cluster worker reopens and reloads when its primary says so; see edge/cluster.ts.)
+  const reopen = holdSignal('SIGUSR1');
+  const reload = holdSignal('SIGHUP');
   const released = (): void => {
-    process.off('SIGUSR1', onReopen);
-    process.off('SIGHUP', onReload);
+    reopen.release();
+    reload.release();
   };
   if (isEdgeWorker()) {
     // A worker reloads when its primary says so, or on its own SIGHUP once it is up (edge/cluster.ts).
@@ -63,16 +53,14 @@ export const runEdge: ServiceCommand = async (args, io) => {
     return 0;
   }
   const edge = config.workers > 1 ? await startEdgeCluster(config, logger) : await startEdge(config, logger);
-  reopen = () => {
+  reopen.actWith(() => {
     logger.info('SIGUSR1: reopening the access log');
     void edge.reopenLogs();
-  };
-  reload = () => {
+  });
+  reload.actWith(() => {
     logger.info('SIGHUP: reloading certificates and ticket keys');
     void edge.reloadTls();
-  };
-  if (reopenAsked) reopen();
-  if (reloadAsked) reload();
+  });
   const signal = await signals.nth(1);
   logger.info({ signal, drainMs: config.drain }, 'draining before exit');
   void signals.nth(2).then(() => {

@@ -9,7 +9,7 @@ import { loadConfigFile } from '../config/load.js';
 import { createLogger } from '../log.js';
 import { originConfigSchema } from '../../origin/config.js';
 import { startOrigin } from '../../origin/server.js';
-import { parseFlags, UsageError, type ServiceCommand } from './args.js';
+import { holdSignal, parseFlags, UsageError, type ServiceCommand } from './args.js';
 
 const USAGE = `Usage: anycdn origin --config FILE
 
@@ -35,17 +35,12 @@ export const runOrigin: ServiceCommand = async (args, io) => {
   if (concurrency + 2 > threadPool) {
     logger.warn({ concurrency, threadPool }, 'transforms can take every libuv pool thread, and file I/O waits for them: set UV_THREADPOOL_SIZE to at least images.concurrency + 2');
   }
-  // Taken from the start: Node's own answer to SIGUSR1 is to open its inspector.
-  let reopen = (): void => undefined;
-  const onReopen = (): void => reopen();
-  process.on('SIGUSR1', onReopen);
-  // SIGHUP reloads certificates and ticket keys; taken from the start too, or it would end the process.
-  let reload = (): void => undefined;
-  const onReload = (): void => reload();
-  process.on('SIGHUP', onReload);
+  // Taken from the start (Node's own answers: open its inspector, end the process), acted on once up.
+  const reopen = holdSignal('SIGUSR1');
+  const reload = holdSignal('SIGHUP');
   const released = (): void => {
-    process.off('SIGUSR1', onReopen);
-    process.off('SIGHUP', onReload);
+    reopen.release();
+    reload.release();
   };
   const { signals } = io;
   if (signals.count > 0) {
@@ -54,14 +49,14 @@ export const runOrigin: ServiceCommand = async (args, io) => {
     return 0;
   }
   const origin = await startOrigin(config, logger);
-  reopen = () => {
+  reopen.actWith(() => {
     logger.info('SIGUSR1: reopening the access log');
     void origin.reopenLogs();
-  };
-  reload = () => {
+  });
+  reload.actWith(() => {
     logger.info('SIGHUP: reloading certificates and ticket keys');
     void origin.reloadTls();
-  };
+  });
   const signal = await signals.nth(1);
   logger.info({ signal, drainMs: config.drain }, 'shutting down');
   origin.drain();
