@@ -6,7 +6,8 @@
  *   connections, to measure what the front saves over TLS/HTTP/1.1);
  * - nginx `proxy_cache` with `listen … ssl http2`, 2 workers, keepalive_requests raised;
  * - bare Node `https` (2 processes) and bare Node `http2` (2 processes) serving the Buffer
- *   (test/bench/hit-reference.ts --tls);
+ *   (test/bench/hit-reference.ts --tls); once more over HTTP/2 sending the fields of the edge's own
+ *   hit (read from the edge after the warm-up): what the fields cost, apart from the edge's work;
  * - Varnish behind hitch (2 workers, PROXY v2), HTTP/1.1 only.
  *
  * Load: HTTP/1.1 with `wrk -t2 -c64` over TLS; HTTP/2 with `h2load -t2 -c16 -m8`; new TLS
@@ -19,6 +20,7 @@ import { chownSync, closeSync, openSync } from 'node:fs';
 import { mkdir, readFile, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import { join } from 'node:path';
+import { connect } from 'node:http2';
 import { createInterface } from 'node:readline';
 import { promisify } from 'node:util';
 import { CLI, fixed, median, REPO_ROOT } from './bench-lib.js';
@@ -40,13 +42,14 @@ export interface TlsBenchOptions {
   log: (line: string) => void;
 }
 
-type System = 'anycdn' | 'anycdnNoFront' | 'nginx' | 'nodeHttps' | 'nodeH2' | 'varnishHitch';
+type System = 'anycdn' | 'anycdnNoFront' | 'nginx' | 'nodeHttps' | 'nodeH2' | 'nodeH2EdgeFields' | 'varnishHitch';
 const LABEL: Record<System, string> = {
   anycdn: 'anycdn edge, workers: 2',
   anycdnNoFront: 'anycdn edge, workers: 2, quick front off on TLS',
   nginx: 'nginx ssl http2 proxy_cache, 2 workers',
   nodeHttps: 'bare Node https, 2 processes',
   nodeH2: 'bare Node http2, 2 processes',
+  nodeH2EdgeFields: "bare Node http2 sending the edge's fields, 2 processes",
   varnishHitch: 'Varnish behind hitch (PROXY v2), 2 hitch workers',
 };
 
@@ -80,6 +83,13 @@ export async function tlsBench(o: TlsBenchOptions): Promise<string[]> {
   if (hasCommand('varnishd') && hasCommand('hitch')) await start('varnishHitch', () => startVarnishHitch(join(o.dir, 'varnish'), { origin: o.origin, pair }));
   // Warm: every cache has the object, fetched over its own TLS listener.
   for (const s of Object.values(servers)) for (let i = 0; i < 3; i++) await run('curl', ['-sk', '-o', '/dev/null', `${s.https}${OBJECT}`]);
+  if (servers.anycdn !== undefined) {
+    const fieldsFile = join(o.dir, 'edge-fields.json');
+    const fields = await h2Fields(`${servers.anycdn.https}${OBJECT}`);
+    await writeFile(fieldsFile, JSON.stringify(fields));
+    o.log(`anycdn's HTTP/2 hit fields (${Object.keys(fields).length} and Date): ${Object.keys(fields).join(', ')}`);
+    await start('nodeH2EdgeFields', () => startTlsReference(join(o.dir, 'ref-h2-fields'), { ...o, pair, protocol: 'h2', fields: fieldsFile }));
+  }
 
   const h1 = new Map<System, number[]>();
   const h2 = new Map<System, number[]>();
@@ -92,7 +102,7 @@ export async function tlsBench(o: TlsBenchOptions): Promise<string[]> {
       h1.set(name, [...(h1.get(name) ?? []), rps]);
       o.log(`tls rep ${rep} http/1.1 ${name.padEnd(14)} ${fixed(rps / 1000, 1)}k req/s; load ${os.loadavg()[0]!.toFixed(2)}`);
     }
-    for (const name of ['nodeH2', 'anycdn', 'nginx'] as System[]) {
+    for (const name of ['nodeH2', 'anycdn', 'nodeH2EdgeFields', 'nginx'] as System[]) {
       const s = servers[name];
       if (s === undefined) continue;
       const rps = await h2load(`${s.https}${OBJECT}`, o.seconds);
@@ -112,6 +122,10 @@ export async function tlsBench(o: TlsBenchOptions): Promise<string[]> {
 
   const m = (runs: Map<System, number[]>, name: System): number => median(runs.get(name) ?? []);
   const k = (v: number): string => (Number.isNaN(v) ? '-' : `${fixed(v / 1000, 1)}k`);
+  const perRound = (a: System, b: System): string => {
+    const [x, y] = [h2.get(a) ?? [], h2.get(b) ?? []];
+    return x.length === 0 || y.length === 0 ? '-' : x.map((v, i) => fixed(v / y[i]!, 2)).join(', ');
+  };
   const ratio = (a: number, b: number, target?: number): string => (Number.isNaN(a) || Number.isNaN(b) ? '-' : `${fixed(a / b, 2)}x${target === undefined ? '' : ` (target ≥ ${target}; ${a / b >= target ? 'met' : 'missed'})`}`);
   const lines = [
     `#### TLS and HTTP/2: 1 KiB hits over TLS 1.3, one ECDSA P-256 certificate, two processes each, ${o.reps} round(s) of ${o.seconds} s`,
@@ -121,7 +135,8 @@ export async function tlsBench(o: TlsBenchOptions): Promise<string[]> {
     ...(Object.keys(LABEL) as System[]).filter((n) => servers[n] !== undefined).map((n) => `| ${LABEL[n]} | ${k(m(h1, n))} | ${k(m(h2, n))} |`),
     '',
     `- HTTP/1.1: anycdn / nginx ${ratio(m(h1, 'anycdn'), m(h1, 'nginx'), 0.9)}; anycdn / bare Node https ${ratio(m(h1, 'anycdn'), m(h1, 'nodeHttps'), 1.0)}; anycdn / Varnish behind hitch ${ratio(m(h1, 'anycdn'), m(h1, 'varnishHitch'), 1.5)}; bare Node https / nginx ${ratio(m(h1, 'nodeHttps'), m(h1, 'nginx'))}`,
-    `- HTTP/2: anycdn / bare Node http2 ${ratio(m(h2, 'anycdn'), m(h2, 'nodeH2'), 1.0)}; anycdn / nginx ${ratio(m(h2, 'anycdn'), m(h2, 'nginx'), 0.8)}; bare Node http2 / nginx ${ratio(m(h2, 'nodeH2'), m(h2, 'nginx'))}`,
+    `- HTTP/2: anycdn / bare Node http2 ${ratio(m(h2, 'anycdn'), m(h2, 'nodeH2'), 1.0)} (per round: ${perRound('anycdn', 'nodeH2')}); anycdn / nginx ${ratio(m(h2, 'anycdn'), m(h2, 'nginx'), 0.8)}; bare Node http2 / nginx ${ratio(m(h2, 'nodeH2'), m(h2, 'nginx'))}`,
+    `- HTTP/2, the fields apart: anycdn / bare Node http2 sending the edge's fields ${ratio(m(h2, 'anycdn'), m(h2, 'nodeH2EdgeFields'))} (per round: ${perRound('anycdn', 'nodeH2EdgeFields')}; the edge's own work); bare Node http2 with the edge's fields / without ${ratio(m(h2, 'nodeH2EdgeFields'), m(h2, 'nodeH2'))} (per round: ${perRound('nodeH2EdgeFields', 'nodeH2')}; what the fields cost)`,
     `- the quick front over TLS/HTTP/1.1: with / without ${ratio(m(h1, 'anycdn'), m(h1, 'anycdnNoFront'))}`,
     `- new TLS connections per second (\`openssl s_time\`, two clients at once, each connection one GET): full handshakes anycdn ${fixed(median(handshakes.get('anycdn new') ?? []), 0)}, nginx ${fixed(median(handshakes.get('nginx new') ?? []), 0)} (${ratio(median(handshakes.get('anycdn new') ?? []), median(handshakes.get('nginx new') ?? []))}); resumed anycdn ${fixed(median(handshakes.get('anycdn reuse') ?? []), 0)}, nginx ${fixed(median(handshakes.get('nginx reuse') ?? []), 0)} (${ratio(median(handshakes.get('anycdn reuse') ?? []), median(handshakes.get('nginx reuse') ?? []))})`,
     '',
@@ -207,10 +222,11 @@ http {
   return { label: LABEL.nginx, pid: child.pid!, url: '', https: `https://127.0.0.1:${port}`, logs: [join(dir, 'error.log')], stop: stopper(child) };
 }
 
-async function startTlsReference(dir: string, o: { objectsDir: string; env: NodeJS.ProcessEnv; pair: { cert: string; key: string }; protocol: 'https' | 'h2' }): Promise<ServerProcess & { https: string }> {
+async function startTlsReference(dir: string, o: { objectsDir: string; env: NodeJS.ProcessEnv; pair: { cert: string; key: string }; protocol: 'https' | 'h2'; fields?: string }): Promise<ServerProcess & { https: string }> {
   await mkdir(dir, { recursive: true });
   const script = join(REPO_ROOT, 'dist/test/bench/hit-reference.js');
-  const child = spawn(process.execPath, [script, '--dir', o.objectsDir, '--prefix', 'bench', '--workers', '2', '--tls-cert', o.pair.cert, '--tls-key', o.pair.key, '--protocol', o.protocol], { env: o.env, stdio: ['ignore', 'pipe', 'inherit'] });
+  const fields = o.fields === undefined ? [] : ['--fields', o.fields];
+  const child = spawn(process.execPath, [script, '--dir', o.objectsDir, '--prefix', 'bench', '--workers', '2', '--tls-cert', o.pair.cert, '--tls-key', o.pair.key, '--protocol', o.protocol, ...fields], { env: o.env, stdio: ['ignore', 'pipe', 'inherit'] });
   const lines = createInterface({ input: child.stdout! });
   const first = await new Promise<string>((resolve, reject) => {
     lines.once('line', resolve);
@@ -219,7 +235,7 @@ async function startTlsReference(dir: string, o: { objectsDir: string; env: Node
   lines.close();
   child.stdout!.resume();
   const { url } = JSON.parse(first) as { url: string };
-  return { label: LABEL[o.protocol === 'h2' ? 'nodeH2' : 'nodeHttps'], pid: child.pid!, url, https: url, logs: [], stop: stopper(child) };
+  return { label: LABEL[o.protocol === 'h2' ? (o.fields === undefined ? 'nodeH2' : 'nodeH2EdgeFields') : 'nodeHttps'], pid: child.pid!, url, https: url, logs: [], stop: stopper(child) };
 }
 
 async function startVarnishHitch(dir: string, o: { origin: string; pair: { cert: string; key: string } }): Promise<ServerProcess & { https: string }> {
@@ -283,6 +299,27 @@ function stopper(child: ChildProcess): () => Promise<void> {
 }
 
 // ---------------------------------------------------------------- load
+
+/** The fields of an HTTP/2 answer to GET `url` (the test certificate is not checked): no `:status`, no Date (Node adds its own). */
+async function h2Fields(url: string): Promise<Record<string, string>> {
+  const session = connect(new URL(url).origin, { rejectUnauthorized: false });
+  try {
+    return await new Promise((resolve, reject) => {
+      session.once('error', reject);
+      const req = session.request({ ':path': new URL(url).pathname });
+      req.once('error', reject);
+      req.once('response', (headers) => {
+        const fields: Record<string, string> = {};
+        for (const [name, value] of Object.entries(headers)) if (!name.startsWith(':') && name !== 'date' && typeof value === 'string') fields[name] = value;
+        req.resume();
+        req.once('end', () => resolve(fields));
+      });
+      req.end();
+    });
+  } finally {
+    session.close();
+  }
+}
 
 async function wrkTls(url: string, seconds: number): Promise<number> {
   const { stdout } = await run('wrk', ['-t2', '-c64', `-d${seconds}s`, url], { maxBuffer: 1 << 20 });

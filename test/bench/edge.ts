@@ -3,7 +3,7 @@
  * measured in the same run (STYLE.md) — a bare `node:http` server answering from memory (the
  * reference), nginx `proxy_cache` and Varnish, all in front of the same anycdn origin.
  *
- *   npm run bench:edge -- [--seconds 10] [--reps 1] [--herd 500] [--skip pinned,herd,access-log,tls]
+ *   npm run bench:edge -- [--seconds 10] [--reps 1] [--herd 500] [--skip hits,pinned,herd,access-log,tls]
  *                         [--sizes 1k,50k,1m] [--profile auto|always|never] [--profile-out FILE.cpuprofile]
  *                         [--wait 20]
  *
@@ -17,6 +17,8 @@
  *    answers every object as a hit.
  * 3. Hits: `wrk -t2 -c64 -dN --latency` per object size and system, interleaved (reference,
  *    anycdn, nginx, Varnish, again) for `--reps` rounds; the origin's counter must not move.
+ *    `--skip hits` leaves out these servers and runs (and the herd, which uses them): with
+ *    `--skip hits,pinned` only the TLS section runs.
  *    Every request carries a browser's User-Agent and Referer (what an access line records).
  *    Then the pinned variant of the baselines, 1 KiB: a fresh set of servers started under
  *    `taskset -c 0`, `wrk -t1` under `taskset -c 1`.
@@ -499,7 +501,7 @@ async function main(): Promise<void> {
   const skip = new Set(values.skip.split(',').filter(Boolean));
   const sizes = HIT_SIZES.filter((s) => values.sizes.split(',').includes(s.key));
   if (sizes.length === 0 || !(seconds > 0 && seconds <= 120 && Number.isInteger(reps) && reps >= 1 && reps <= 10 && herdSize >= 1 && herdSize <= 5000 && maxWaitMs >= 0 && maxWaitMs <= 60 * 60_000) || !['auto', 'always', 'never'].includes(values.profile)) {
-    throw new Error('usage: edge.js [--seconds 1..120] [--reps 1..10] [--herd 1..5000] [--wait 0..60 minutes] [--skip pinned,herd,access-log,tls] [--sizes 1k,50k,1m] [--profile auto|always|never] [--profile-out FILE]');
+    throw new Error('usage: edge.js [--seconds 1..120] [--reps 1..10] [--herd 1..5000] [--wait 0..60 minutes] [--skip hits,pinned,herd,access-log,tls] [--sizes 1k,50k,1m] [--profile auto|always|never] [--profile-out FILE]');
   }
   if (!hasCommand('wrk')) throw new Error('wrk is not installed (apt-get install -y wrk nginx varnish)');
   // A missing peer is left out of the comparison, and said so.
@@ -544,14 +546,14 @@ async function main(): Promise<void> {
     console.log(`origin pid ${origin.pid} ${origin.url}; objects: ${[...objects].map(([f, b]) => `${f} (${b.length} B)`).join(', ')}`);
 
     // ------------------------------------------------ hits, unpinned
-    const systems = await startSet(join(tmp, 'unpinned'), { origin: origin.url, objectsDir, env, loggingEdges: !skip.has('access-log'), nginxWorkers: os.availableParallelism() }, started);
+    const systems = skip.has('hits') ? {} : await startSet(join(tmp, 'unpinned'), { origin: origin.url, objectsDir, env, loggingEdges: !skip.has('access-log'), nginxWorkers: os.availableParallelism() }, started);
     for (const [name, s] of Object.entries(systems)) {
       await warm(name as SystemName, s, objects);
       console.log(`${LABEL[name as SystemName]}: pid ${s.pid} ${s.url} (${s.label}), warmed`);
     }
     const hits = new Map<string, Map<SystemName, Run[]>>(sizes.map((s) => [s.name, new Map()]));
     const originBeforeHits = await origin.originalGets();
-    for (let rep = 1; rep <= reps; rep++) {
+    for (let rep = 1; rep <= (skip.has('hits') ? 0 : reps); rep++) {
       for (const size of sizes) {
         const small = size.bytes === KiB;
         const order = (['reference', ...(small ? (['referenceEdgeHeaders'] as const) : []), 'anycdn', ...(small ? (['anycdnLog'] as const) : []), 'referenceWorkers', 'anycdnWorkers', ...(small ? (['anycdnWorkersLog'] as const) : []), 'nginx', 'varnish'] as SystemName[]).filter((name) => systems[name] !== undefined);
@@ -579,7 +581,7 @@ async function main(): Promise<void> {
 
     // ------------------------------------------------ herd
     const herds = new Map<SystemName, HerdResult[]>();
-    if (!skip.has('herd')) {
+    if (!skip.has('herd') && !skip.has('hits')) {
       const herdSystems = (['reference', 'anycdn', 'anycdnWorkers', 'nginx', 'varnish'] as SystemName[]).filter((name) => systems[name] !== undefined);
       for (let rep = 1; rep <= reps; rep++) {
         for (const system of herdSystems) {
@@ -646,7 +648,7 @@ async function main(): Promise<void> {
         fixed(cpuPerRequest('anycdn') / cpuPerRequest('reference'), 1),
       ]);
     };
-    for (const size of sizes) addVerdicts(size.name, hits.get(size.name)!);
+    if (!skip.has('hits')) for (const size of sizes) addVerdicts(size.name, hits.get(size.name)!);
     if (pinnedRuns.size > 0) addVerdicts('1 KiB, pinned', pinnedRuns);
 
     // What the access log costs: the same edge with it on (to a file) and off, and against Varnish.
@@ -670,13 +672,13 @@ async function main(): Promise<void> {
 
     // ------------------------------------------------ report
     report.push(...header.map((l) => `- ${l}`), `- load average at end: ${os.loadavg().map((v) => v.toFixed(2)).join(' ')}`, '');
-    for (const size of sizes) {
+    for (const size of skip.has('hits') ? [] : sizes) {
       report.push(`#### Hits, ${size.name}: \`wrk -t2 -c64 -d${seconds}s --latency\`, ${reps} round(s), servers unpinned`, '', ...hitTable(hits.get(size.name)!), '');
     }
     if (pinnedRuns.size > 0) {
       report.push(`#### Hits, 1 KiB, server pinned to core 0 (\`taskset -c 0\`), \`taskset -c 1 wrk -t1 -c64 -d${seconds}s\`, ${reps} round(s)`, '', ...hitTable(pinnedRuns), '');
     }
-    report.push(`#### Ratios (median of req/s; in brackets the range of ratios paired within a round)`, '', ...markdownTable(['case', `anycdn / reference, 1 process each (target ≥ ${TARGETS.reference})`, 'anycdn / reference sending the same header fields', `anycdn / reference, ${WORKERS} processes each (target ≥ ${TARGETS.reference})`, `anycdn / Varnish (target ≥ ${TARGETS.varnish.toFixed(1)})`, 'anycdn / nginx', 'server CPU per request, anycdn / reference (1 process)'], verdicts), '');
+    if (verdicts.length > 0) report.push(`#### Ratios (median of req/s; in brackets the range of ratios paired within a round)`, '', ...markdownTable(['case', `anycdn / reference, 1 process each (target ≥ ${TARGETS.reference})`, 'anycdn / reference sending the same header fields', `anycdn / reference, ${WORKERS} processes each (target ≥ ${TARGETS.reference})`, `anycdn / Varnish (target ≥ ${TARGETS.varnish.toFixed(1)})`, 'anycdn / nginx', 'server CPU per request, anycdn / reference (1 process)'], verdicts), '');
     if (logging.length > 0) {
       report.push('#### Access log cost (1 KiB hits; JSON lines to a file on disk)', '', ...markdownTable(['case', 'ratio of req/s (median; range paired in a round)', 'target'], logging), '');
       for (const line of logLines) report.push(`- ${line}`);

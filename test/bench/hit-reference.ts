@@ -10,6 +10,11 @@
  * Accept-Ranges, Surrogate-Key, X-Content-Type-Options, X-Served-By, Cache-Status, Age,
  * Server-Timing; fixed values): the same response on the wire, so only the edge's own work differs.
  *
+ * With `--fields FILE`, every answer carries exactly the fields of FILE (a JSON record of lower-case
+ * names and string values, such as an edge hit's fields as received; Content-Length is each file's)
+ * instead: the same head as the server it stands beside, so that only the work behind the head
+ * differs. Node adds Date if absent.
+ *
  * With `--workers N` (N > 1), N processes share the port through node:cluster, as an anycdn edge
  * with `workers: N` does: the reference for a multi-process edge.
  *
@@ -36,7 +41,7 @@ interface Entry {
   headers: Record<string, string>;
 }
 
-async function loadEntries(dir: string, prefix: string, edgeHeaders: boolean): Promise<Map<string, Entry>> {
+async function loadEntries(dir: string, prefix: string, edgeHeaders: boolean, fields: Record<string, string> | undefined): Promise<Map<string, Entry>> {
   const entries = new Map<string, Entry>();
   const lastModified = new Date().toUTCString();
   for (const name of (await readdir(dir)).sort()) {
@@ -44,7 +49,7 @@ async function loadEntries(dir: string, prefix: string, edgeHeaders: boolean): P
     const etag = `"${createHash('sha256').update(body).digest('base64url').slice(0, 27)}"`;
     entries.set(`/${prefix}/${name}`, {
       body,
-      headers: {
+      headers: fields !== undefined ? { ...fields, 'content-length': String(body.length) } : {
         'content-type': 'application/octet-stream',
         'content-length': String(body.length),
         etag,
@@ -77,6 +82,7 @@ async function main(): Promise<void> {
       port: { type: 'string', default: '0' },
       workers: { type: 'string', default: '1' },
       'edge-headers': { type: 'boolean', default: false },
+      fields: { type: 'string' },
       'tls-cert': { type: 'string' },
       'tls-key': { type: 'string' },
       protocol: { type: 'string', default: 'https' },
@@ -85,7 +91,8 @@ async function main(): Promise<void> {
   const workers = Number(values.workers);
   if (cluster.isPrimary && workers > 1) return runPrimary(workers);
   if (values.dir === undefined) throw new Error('usage: hit-reference.js --dir DIR [--prefix bench] [--host 127.0.0.1] [--port 0]');
-  const entries = await loadEntries(values.dir, values.prefix, values['edge-headers']);
+  const fields = values.fields === undefined ? undefined : (JSON.parse(await readFile(values.fields, 'utf8')) as Record<string, string>);
+  const entries = await loadEntries(values.dir, values.prefix, values['edge-headers'], fields);
   const listener = (req: http.IncomingMessage, res: http.ServerResponse): void => {
     const entry = req.method === 'GET' || req.method === 'HEAD' ? entries.get(req.url ?? '') : undefined;
     if (entry === undefined) {
