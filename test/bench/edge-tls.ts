@@ -24,7 +24,7 @@ import { connect } from 'node:http2';
 import { createInterface } from 'node:readline';
 import { promisify } from 'node:util';
 import { CLI, fixed, median, REPO_ROOT } from './bench-lib.js';
-import { freePort, hasCommand, type ServerProcess } from './edge-peers.js';
+import { cpuMeter, freePort, hasCommand, type ServerProcess } from './edge-peers.js';
 
 const run = promisify(execFile);
 const OBJECT = '/bench/obj-1k.bin';
@@ -93,6 +93,8 @@ export async function tlsBench(o: TlsBenchOptions): Promise<string[]> {
 
   const h1 = new Map<System, number[]>();
   const h2 = new Map<System, number[]>();
+  /** Server CPU per HTTP/2 request (µs, all of its processes): less moved than req/s by what else runs. */
+  const h2Cpu = new Map<System, number[]>();
   const handshakes = new Map<string, number[]>();
   for (let rep = 1; rep <= o.reps; rep++) {
     for (const name of ['nodeHttps', 'anycdn', 'anycdnNoFront', 'nginx', 'varnishHitch'] as System[]) {
@@ -105,9 +107,13 @@ export async function tlsBench(o: TlsBenchOptions): Promise<string[]> {
     for (const name of ['nodeH2', 'anycdn', 'nodeH2EdgeFields', 'nginx'] as System[]) {
       const s = servers[name];
       if (s === undefined) continue;
+      const meter = cpuMeter({ server: [s.pid] });
       const rps = await h2load(`${s.https}${OBJECT}`, o.seconds);
+      const used = meter.stop();
+      const cpuUs = (used['server']! / rps) * 1e6;
       h2.set(name, [...(h2.get(name) ?? []), rps]);
-      o.log(`tls rep ${rep} h2       ${name.padEnd(14)} ${fixed(rps / 1000, 1)}k req/s; load ${os.loadavg()[0]!.toFixed(2)}`);
+      h2Cpu.set(name, [...(h2Cpu.get(name) ?? []), cpuUs]);
+      o.log(`tls rep ${rep} h2       ${name.padEnd(14)} ${fixed(rps / 1000, 1)}k req/s, server ${fixed(used['server']!, 2)} cores (${fixed(cpuUs, 1)} µs/req), others ${fixed(used['others']!, 2)}; load ${os.loadavg()[0]!.toFixed(2)}`);
     }
     for (const name of ['anycdn', 'nginx'] as System[]) {
       const s = servers[name];
@@ -130,12 +136,13 @@ export async function tlsBench(o: TlsBenchOptions): Promise<string[]> {
   const lines = [
     `#### TLS and HTTP/2: 1 KiB hits over TLS 1.3, one ECDSA P-256 certificate, two processes each, ${o.reps} round(s) of ${o.seconds} s`,
     '',
-    '| system | HTTP/1.1 (`wrk -t2 -c64`) | HTTP/2 (`h2load -t2 -c16 -m8`) |',
-    '| --- | --- | --- |',
-    ...(Object.keys(LABEL) as System[]).filter((n) => servers[n] !== undefined).map((n) => `| ${LABEL[n]} | ${k(m(h1, n))} | ${k(m(h2, n))} |`),
+    '| system | HTTP/1.1 (`wrk -t2 -c64`) | HTTP/2 (`h2load -t2 -c16 -m8`) | server CPU per HTTP/2 request |',
+    '| --- | --- | --- | --- |',
+    ...(Object.keys(LABEL) as System[]).filter((n) => servers[n] !== undefined).map((n) => `| ${LABEL[n]} | ${k(m(h1, n))} | ${k(m(h2, n))} | ${h2Cpu.has(n) ? `${fixed(median(h2Cpu.get(n)!), 1)} µs` : '-'} |`),
     '',
     `- HTTP/1.1: anycdn / nginx ${ratio(m(h1, 'anycdn'), m(h1, 'nginx'), 0.9)}; anycdn / bare Node https ${ratio(m(h1, 'anycdn'), m(h1, 'nodeHttps'), 1.0)}; anycdn / Varnish behind hitch ${ratio(m(h1, 'anycdn'), m(h1, 'varnishHitch'), 1.5)}; bare Node https / nginx ${ratio(m(h1, 'nodeHttps'), m(h1, 'nginx'))}`,
     `- HTTP/2: anycdn / bare Node http2 ${ratio(m(h2, 'anycdn'), m(h2, 'nodeH2'), 1.0)} (per round: ${perRound('anycdn', 'nodeH2')}); anycdn / nginx ${ratio(m(h2, 'anycdn'), m(h2, 'nginx'), 0.8)}; bare Node http2 / nginx ${ratio(m(h2, 'nodeH2'), m(h2, 'nginx'))}`,
+    `- HTTP/2 server CPU per request (µs, median), anycdn / bare Node http2: ${ratio(median(h2Cpu.get('anycdn') ?? []), median(h2Cpu.get('nodeH2') ?? []))}; anycdn / bare Node http2 sending the edge's fields: ${ratio(median(h2Cpu.get('anycdn') ?? []), median(h2Cpu.get('nodeH2EdgeFields') ?? []))}; with the edge's fields / without: ${ratio(median(h2Cpu.get('nodeH2EdgeFields') ?? []), median(h2Cpu.get('nodeH2') ?? []))} (lower is cheaper)`,
     `- HTTP/2, the fields apart: anycdn / bare Node http2 sending the edge's fields ${ratio(m(h2, 'anycdn'), m(h2, 'nodeH2EdgeFields'))} (per round: ${perRound('anycdn', 'nodeH2EdgeFields')}; the edge's own work); bare Node http2 with the edge's fields / without ${ratio(m(h2, 'nodeH2EdgeFields'), m(h2, 'nodeH2'))} (per round: ${perRound('nodeH2EdgeFields', 'nodeH2')}; what the fields cost)`,
     `- the quick front over TLS/HTTP/1.1: with / without ${ratio(m(h1, 'anycdn'), m(h1, 'anycdnNoFront'))}`,
     `- new TLS connections per second (\`openssl s_time\`, two clients at once, each connection one GET): full handshakes anycdn ${fixed(median(handshakes.get('anycdn new') ?? []), 0)}, nginx ${fixed(median(handshakes.get('nginx new') ?? []), 0)} (${ratio(median(handshakes.get('anycdn new') ?? []), median(handshakes.get('nginx new') ?? []))}); resumed anycdn ${fixed(median(handshakes.get('anycdn reuse') ?? []), 0)}, nginx ${fixed(median(handshakes.get('nginx reuse') ?? []), 0)} (${ratio(median(handshakes.get('anycdn reuse') ?? []), median(handshakes.get('nginx reuse') ?? []))})`,
