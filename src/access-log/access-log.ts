@@ -12,7 +12,21 @@ import { AccessLogWriter, type AccessLogCounts, type LogSink } from './writer.js
 
 export type { AccessRecord };
 
+/**
+ * Records waiting to be formatted are formatted at once when this many wait (else at the end of
+ * the event loop's turn): a bound on what they hold on to (each its request's head, ≤ 16 KiB).
+ */
+const FORMAT_BATCH = 256;
+
 export class AccessLog {
+  /**
+   * Records of this turn of the event loop, formatted together right after it (setImmediate):
+   * a line formatted between two requests' network work cost the edge more CPU than the same
+   * line formatted in a loop with the others of its turn (0.2–1 µs of ~4 µs, on 1 KiB hits).
+   */
+  private waiting: AccessRecord[] = [];
+  private formatting: NodeJS.Immediate | undefined;
+
   constructor(
     private readonly writer: AccessLogWriter,
     private readonly format: (r: AccessRecord) => string,
@@ -27,23 +41,36 @@ export class AccessLog {
     return this.writer.sampled();
   }
 
+  /** Logs a record: its line goes to the writer at the end of this turn of the event loop, in order. */
   log(record: AccessRecord): void {
-    this.writer.write(this.format(record));
+    if (this.waiting.push(record) >= FORMAT_BATCH) this.formatWaiting();
+    else this.formatting ??= setImmediate(this.formatWaiting);
   }
 
   /** After a rotation (SIGUSR1): later lines go to a new file at the configured path. Resolves with whether it reopened. */
   reopen(): Promise<boolean> {
+    this.formatWaiting();
     return this.writer.reopen();
   }
 
   /** Writes every line accepted so far (to be called once the server has answered its last request). */
   flush(): Promise<void> {
+    this.formatWaiting();
     return this.writer.flush();
   }
 
   close(): Promise<void> {
+    this.formatWaiting();
     return this.writer.close();
   }
+
+  private readonly formatWaiting = (): void => {
+    clearImmediate(this.formatting);
+    this.formatting = undefined;
+    const records = this.waiting;
+    for (let i = 0; i < records.length; i++) this.writer.write(this.format(records[i]!));
+    records.length = 0;
+  };
 }
 
 export interface OpenAccessLogOptions {
