@@ -18,9 +18,9 @@
  * - Caught up: the stream's head at hello is applied. Until then the node revalidates stored
  *   objects before serving them (NodePurger's start watermark).
  */
-import { Client, Pool, errors as undiciErrors } from 'undici';
 import type { Logger } from '../../src/log.js';
 import type { Purge } from '../../src/purge/purge-request.js';
+import { Client, Pool, poolRequest, undiciErrors } from '../undici-parts.js';
 import type { UpstreamTls } from '../upstream.js';
 import type { NodePurger } from './purge-node.js';
 import type { PurgeMetrics, PurgeStreamStatus } from './purge-metrics.js';
@@ -171,7 +171,7 @@ export class PurgeSubscriber {
     const client = new Client(this.base.origin, { connect: this.connectOptions(timeout), headersTimeout: timeout, bodyTimeout: 0, pipelining: 0 });
     this.stream = client;
     if (this.closed) throw new SessionEnd('closed', 'closed');
-    const res = await client.request({
+    const res = await poolRequest(client, {
       method: 'GET',
       path: `${this.base.pathname.replace(/\/$/, '')}/_cdn/purges?${query.toString()}`,
       headers: { authorization: `Bearer ${this.o.token}`, accept: 'text/event-stream' },
@@ -330,7 +330,7 @@ export class PurgeSubscriber {
 
   private async sendAck(seq: number): Promise<void> {
     try {
-      const res = await this.acks.request({
+      const res = await poolRequest(this.acks, {
         method: 'POST',
         path: `${this.base.pathname.replace(/\/$/, '')}/_cdn/purges/ack`,
         headers: { authorization: `Bearer ${this.o.token}`, 'content-type': 'application/json' },

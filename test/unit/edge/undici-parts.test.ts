@@ -5,12 +5,13 @@
 import { createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { describe, expect, it } from 'vitest';
-import { Pool, poolRequest, requestMethod, undiciErrors } from '../../../edge/undici-parts.js';
+import { Client, Pool, poolRequest, requestMethod, undiciErrors } from '../../../edge/undici-parts.js';
 
 describe('undici parts', () => {
-  it('are the pool, request method and error classes undici exports', async () => {
+  it('are the pool, client, request method and error classes undici exports', async () => {
     const undici = await import('undici');
     expect(Pool).toBe(undici.Pool);
+    expect(Client).toBe(undici.Client);
     expect(undiciErrors).toBe(undici.errors);
     // The index adds its request method to every dispatcher: the same function this module calls.
     expect((undici.Dispatcher.prototype as unknown as { request: unknown }).request).toBe(requestMethod);
