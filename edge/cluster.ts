@@ -12,6 +12,12 @@
  * its cache like they do) and a per-start secret; the shield then adds no Via or X-Forwarded-For
  * of its own, so upstream sees one hop, as from a single-process edge.
  *
+ * Start: the primary forks the workers as soon as it has the config, before it loads the server's
+ * code, so the processes load theirs at the same time; a worker takes the config (parsed and
+ * validated once, by the primary), the secret and the ticket key from its primary, answers disk
+ * hits as soon as it has loaded (it reads the disk itself), and sends misses to the shield once
+ * the primary tells it the shield's address.
+ *
  * The primary relays between processes: an invalidation in any process reaches all of them; a
  * purge (from the origin's stream, which the shield follows, or a worker's POST /_cdn/purge) is
  * applied in the shield, then in every worker, and counts as applied (and is acknowledged) only
@@ -32,20 +38,41 @@
  */
 import cluster, { type Worker } from 'node:cluster';
 import { randomBytes } from 'node:crypto';
-import { AggregatorRegistry, type MetricObjectWithValues, type MetricValue } from 'prom-client';
+import type { MetricObjectWithValues, MetricValue } from 'prom-client';
+import { deepFreeze } from '../src/config/frozen.js';
 import { CdnError } from '../src/errors.js';
+import { lazy } from '../src/lazy.js';
 import { randomTicketKey } from '../src/serve/ticket-keys.js';
 import type { Logger } from '../src/log.js';
 import type { EdgeConfig } from './config.js';
 import type { PurgeWatermarks } from './edge-request.js';
 import type { PurgeCount } from './purge/purge-apply.js';
 import type { PurgePeers } from './purge/purge-node.js';
-import { startEdge, type EdgeServer } from './server.js';
+import type { EdgeServer } from './server.js';
 import type { Purge } from '../src/purge/purge-request.js';
+
+// Loaded after the workers are forked, so their loading overlaps the primary's.
+const edgeServer = lazy(() => import('./server.js'));
+const promClient = lazy(() => import('prom-client'));
 
 type MetricsJson = MetricObjectWithValues<MetricValue<string>>[];
 
+/** What a worker needs to start, from its primary at once. */
+interface WorkerStart {
+  /** The node's configuration, as the primary parsed and validated it (plain JSON data). */
+  config: EdgeConfig;
+  /** The shield's base URL, the worker's upstream, when it listens already (else 'anycdn:shield' brings it). */
+  shield?: string | undefined;
+  /** Sent with every request to the shield (WORKER_HEADER), so it knows its own workers. */
+  secret: string;
+  /** The session ticket key every worker uses (base64), so a client resumes on whichever worker takes its next connection. */
+  ticketKey: string | undefined;
+}
+
 type ClusterMessage =
+  | { type: 'anycdn:start-request' }
+  | ({ type: 'anycdn:start' } & WorkerStart)
+  | { type: 'anycdn:shield'; url: string }
   | { type: 'anycdn:listening'; url: string; https?: string | undefined }
   | { type: 'anycdn:invalidate'; primary: string }
   | { type: 'anycdn:purge-member' }
@@ -62,10 +89,8 @@ type ClusterMessage =
   | { type: 'anycdn:metrics-json'; id: number; json: MetricsJson }
   | { type: 'anycdn:metrics-text'; id: number; text: string };
 
-const SHIELD_ENV = 'ANYCDN_EDGE_SHIELD';
-const SECRET_ENV = 'ANYCDN_EDGE_SECRET';
-/** The session ticket key every worker uses (base64), so a client resumes on whichever worker takes its next connection. */
-const TICKET_KEY_ENV = 'ANYCDN_EDGE_TICKET_KEY';
+/** Marks a worker process of an edge cluster (set by its primary). */
+const WORKER_ENV = 'ANYCDN_EDGE_WORKER';
 /** How long the metrics sum waits for a worker's numbers before leaving it out. */
 const METRICS_WAIT_MS = 2_000;
 /** A replacement for a dead worker starts after this pause, so a crash loop costs little. */
@@ -119,7 +144,7 @@ export interface EdgeNode {
 
 /** This process is a worker of an edge cluster (started by startEdgeCluster). */
 export function isEdgeWorker(): boolean {
-  return cluster.isWorker && process.env[SHIELD_ENV] !== undefined;
+  return cluster.isWorker && process.env[WORKER_ENV] !== undefined;
 }
 
 export async function startEdgeCluster(config: EdgeConfig, logger: Logger): Promise<EdgeNode> {
@@ -154,23 +179,43 @@ export async function startEdgeCluster(config: EdgeConfig, logger: Logger): Prom
       for (const w of members.keys()) if (w.isConnected()) w.send({ type: 'anycdn:purge-watermarks', watermarks } satisfies ClusterMessage);
     },
   };
-  const shield = await startEdge({ ...config, listen: { host: '127.0.0.1', port: 0 } }, logger.child({ tier: 'shield' }), {
-    workerSecret: secret,
-    metricLabels: { tier: 'shield' },
-    onInvalidate: (primary) => broadcast({ type: 'anycdn:invalidate', primary }),
-    purgePeers,
-  });
-
+  /** Set once the shield listens; what workers ask before (but their start) is answered then. */
+  let shield: EdgeServer | undefined;
+  let shieldListening = (): void => undefined;
+  const shieldUp = new Promise<void>((resolve) => (shieldListening = resolve));
+  /** Workers told to start before the shield listened: they are sent its address when it does. */
+  const awaitingShield = new Set<Worker>();
   let draining = false;
   const collecting = new Pending<MetricsJson>();
 
-  async function clusterMetrics(): Promise<string> {
+  async function clusterMetrics(shieldServer: EdgeServer): Promise<string> {
     const fromWorkers = [...workers].map((w) => collecting.ask((id) => w.send({ type: 'anycdn:metrics-collect', id } satisfies ClusterMessage), METRICS_WAIT_MS));
-    const all = [await shield.metrics.registry.getMetricsAsJSON(), ...(await Promise.all(fromWorkers))];
+    const all = [await shieldServer.metrics.registry.getMetricsAsJSON(), ...(await Promise.all(fromWorkers))];
+    const { AggregatorRegistry } = await promClient();
     return AggregatorRegistry.aggregate(all.filter((j): j is MetricsJson => j !== undefined)).metrics();
   }
 
   function onMessage(from: Worker, message: ClusterMessage): void {
+    if (message.type === 'anycdn:start-request') {
+      if (shield === undefined) awaitingShield.add(from);
+      from.send({ type: 'anycdn:start', config, shield: shield?.url, secret, ticketKey } satisfies ClusterMessage);
+      return;
+    }
+    if (message.type === 'anycdn:purge-member') {
+      // From now on every purge waits for this worker's confirmation: taken at once, so no purge
+      // the shield applies as it starts can miss what this worker reads from the disk meanwhile.
+      members.set(
+        from,
+        new Promise<true>((resolve) => (from.isDead() ? resolve(true) : from.once('exit', () => resolve(true)))),
+      );
+      void shieldUp.then(() => from.isConnected() && from.send({ type: 'anycdn:purge-watermarks', watermarks: shield!.purges.node!.watermarks() } satisfies ClusterMessage));
+      return;
+    }
+    if (shield === undefined) {
+      // A worker that serves disk hits while the shield starts: its other business waits for the shield.
+      void shieldUp.then(() => onMessage(from, message));
+      return;
+    }
     switch (message.type) {
       case 'anycdn:invalidate':
         shield.pipeline.invalidate(message.primary).catch((err: unknown) => logger.warn({ err, primary: message.primary }, 'shield invalidation failed'));
@@ -178,14 +223,6 @@ export async function startEdgeCluster(config: EdgeConfig, logger: Logger): Prom
         return;
       case 'anycdn:metrics-json':
         collecting.answer(message.id, message.json);
-        return;
-      case 'anycdn:purge-member':
-        // From now on every purge waits for this worker's confirmation.
-        members.set(
-          from,
-          new Promise<true>((resolve) => (from.isDead() ? resolve(true) : from.once('exit', () => resolve(true)))),
-        );
-        from.send({ type: 'anycdn:purge-watermarks', watermarks: shield.purges.node!.watermarks() } satisfies ClusterMessage);
         return;
       case 'anycdn:purge-applied':
         confirming.answer(message.id, true);
@@ -201,7 +238,7 @@ export async function startEdgeCluster(config: EdgeConfig, logger: Logger): Prom
         );
         return;
       case 'anycdn:metrics-request':
-        clusterMetrics().then(
+        clusterMetrics(shield).then(
           (text) => from.isConnected() && from.send({ type: 'anycdn:metrics-text', id: message.id, text } satisfies ClusterMessage),
           (err: unknown) => logger.warn({ err }, 'collecting cluster metrics failed'),
         );
@@ -214,7 +251,7 @@ export async function startEdgeCluster(config: EdgeConfig, logger: Logger): Prom
   /** Starts a worker; resolves with its public URLs once it listens, rejects if it exits first. */
   function fork(): Promise<{ url: string; https?: string | undefined }> {
     // (A worker that comes up while the node drains missed the drain message: it is told again.)
-    const worker = cluster.fork({ [SHIELD_ENV]: shield.url, [SECRET_ENV]: secret, ...(ticketKey === undefined ? {} : { [TICKET_KEY_ENV]: ticketKey }) });
+    const worker = cluster.fork({ [WORKER_ENV]: '1' });
     workers.add(worker);
     worker.on('message', (m: ClusterMessage) => onMessage(worker, m));
     return new Promise((resolve, reject) => {
@@ -245,19 +282,36 @@ export async function startEdgeCluster(config: EdgeConfig, logger: Logger): Prom
     });
   }
 
+  // The workers first: loading its code is most of each process's start, and they load theirs
+  // while this process loads its own and opens the disk cache. Each asks for its start (the config,
+  // the secret) as soon as it runs, and answers disk hits once loaded, before the shield listens
+  // (it reads the disk itself); its misses wait for the shield's address.
+  const allListening = Promise.all(Array.from({ length: config.workers }, fork));
+  allListening.catch(() => undefined); // awaited below, once the shield is up (or has failed)
   let url: string;
   let https: string | undefined;
   try {
-    const urls = await Promise.all(Array.from({ length: config.workers }, fork));
+    const { startEdge } = await edgeServer();
+    shield = await startEdge({ ...config, listen: { host: '127.0.0.1', port: 0 } }, logger.child({ tier: 'shield' }), {
+      workerSecret: secret,
+      metricLabels: { tier: 'shield' },
+      onInvalidate: (primary) => broadcast({ type: 'anycdn:invalidate', primary }),
+      purgePeers,
+    });
+    shieldListening();
+    for (const w of awaitingShield) if (w.isConnected()) w.send({ type: 'anycdn:shield', url: shield.url } satisfies ClusterMessage);
+    awaitingShield.clear();
+    const urls = await allListening;
     url = urls[0]!.url;
     https = urls[0]!.https;
   } catch (err) {
     draining = true;
     for (const w of workers) w.kill('SIGKILL');
-    await shield.close(1_000);
+    await shield?.close(1_000);
     throw err;
   }
-  logger.info({ url, https, workers: config.workers, shield: shield.url, upstream: config.upstream }, 'edge listening');
+  const started = shield;
+  logger.info({ url, https, workers: config.workers, shield: started.url, upstream: config.upstream }, 'edge listening');
 
   return {
     url,
@@ -279,23 +333,60 @@ export async function startEdgeCluster(config: EdgeConfig, logger: Logger): Prom
       }, config.drain + 15_000);
       await Promise.all(exits);
       clearTimeout(deadline);
-      await shield.close(10_000);
+      await started.close(10_000);
     },
   };
 }
 
-/** Runs this process as a cluster worker; resolves when it has drained and closed. */
-export async function runEdgeWorker(config: EdgeConfig, logger: Logger): Promise<void> {
+/**
+ * The worker's start, asked of its primary, and the shield's address, which comes with it or
+ * later, when the shield listens. The config is the primary's, parsed and validated once for the
+ * node: a worker reads no config file (a replacement started after the file was edited runs what
+ * the node runs).
+ */
+function requestStart(send: (message: ClusterMessage) => void): { start: Promise<WorkerStart>; shield: Promise<string> } {
+  let started = (_start: WorkerStart): void => undefined;
+  let gone = (_err: Error): void => undefined;
+  let shieldKnown = (_url: string): void => undefined;
+  const start = new Promise<WorkerStart>((resolve, reject) => ((started = resolve), (gone = reject)));
+  const shield = new Promise<string>((resolve) => (shieldKnown = resolve));
+  const onMessage = (m: ClusterMessage): void => {
+    if (m.type === 'anycdn:start') {
+      started({ config: deepFreeze(m.config), secret: m.secret, ticketKey: m.ticketKey });
+      if (m.shield === undefined) return;
+    } else if (m.type !== 'anycdn:shield') return;
+    shieldKnown(m.type === 'anycdn:shield' ? m.url : m.shield!);
+    process.off('message', onMessage);
+    process.off('disconnect', onGone);
+  };
+  const onGone = (): void => {
+    process.off('message', onMessage);
+    gone(new CdnError('worker_orphaned', 'internal', 'the edge primary went away before this worker started'));
+  };
+  process.on('message', onMessage);
+  process.once('disconnect', onGone);
+  send({ type: 'anycdn:start-request' });
+  return { start, shield };
+}
+
+/**
+ * Runs this process as a cluster worker; resolves when it has drained and closed. `makeLogger`
+ * makes its logger from the node's config, which comes from the primary.
+ */
+export async function runEdgeWorker(makeLogger: (config: EdgeConfig) => Logger): Promise<void> {
   // Signals from a terminal reach the whole process group: the primary decides when workers stop.
   // Ignored from the start, so one that comes while this worker starts does not kill it either.
   const ignore = (): void => undefined;
   process.on('SIGINT', ignore);
   process.on('SIGTERM', ignore);
-  const shieldUrl = process.env[SHIELD_ENV]!;
-  const secret = process.env[SECRET_ENV] ?? '';
   const send = (message: ClusterMessage): void => {
     if (process.connected) process.send!(message);
   };
+  const asked = requestStart(send);
+  // Loading the code is most of the start (its failure surfaces where it is awaited).
+  edgeServer().catch(() => undefined);
+  const { config, secret, ticketKey } = await asked.start;
+  const logger = makeLogger(config);
   const summed = new Pending<string>();
   const metricsText = async (): Promise<string> => {
     const text = await summed.ask((id) => send({ type: 'anycdn:metrics-request', id }), METRICS_WAIT_MS * 2);
@@ -303,7 +394,6 @@ export async function runEdgeWorker(config: EdgeConfig, logger: Logger): Promise
     return text;
   };
   const log = logger.child({ tier: 'worker', worker: cluster.worker?.id });
-  const ticketKey = process.env[TICKET_KEY_ENV];
   const localPurges = new Pending<{ count?: PurgeCount; error?: string }>();
   const forwardLocalPurge = async (purge: Purge): Promise<PurgeCount> => {
     const done = await localPurges.ask((id) => send({ type: 'anycdn:purge-local', id, purge }), PURGE_CONFIRM_MS * 2);
@@ -332,8 +422,9 @@ export async function runEdgeWorker(config: EdgeConfig, logger: Logger): Promise
   };
   process.on('message', onPurgeMessage);
   send({ type: 'anycdn:purge-member' });
-  edge = await startEdge({ ...config, upstream: shieldUrl }, log, {
-    worker: { secret },
+  const { startEdge } = await edgeServer();
+  edge = await startEdge(config, log, {
+    worker: { secret, shield: asked.shield },
     ticketKey: ticketKey === undefined ? undefined : Buffer.from(ticketKey, 'base64'),
     metricLabels: { tier: 'worker' },
     onInvalidate: (primary) => send({ type: 'anycdn:invalidate', primary }),

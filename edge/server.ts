@@ -52,11 +52,17 @@ export interface StartEdgeOptions {
   now?: () => number;
   /**
    * A cluster worker (edge/cluster.ts): its own memory tier over a read-only view of the shield's disk cache, in front of the node's
-   * shield process, whose address is `config.upstream`.
+   * shield process, its upstream.
    */
   worker?: {
     /** Sent to the shield in `anycdn-worker`, so it knows the request comes from its own worker. */
     secret: string;
+    /**
+     * The shield's base URL, or its promise: a worker may start before the shield listens. Disk hits
+     * do not wait for it (once the cache exists: the shield creates it on a node's first start);
+     * misses do, within their upstream deadline.
+     */
+    shield: string | Promise<string>;
   };
   /** See PipelineDeps.onInvalidate. */
   onInvalidate?: (primary: string) => void;
@@ -88,12 +94,12 @@ export async function startEdge(config: EdgeConfig, logger: Logger, options: Sta
   if (disk !== undefined && disk.openReport.discarded.length > 0) logger.warn({ discarded: disk.openReport.discarded }, 'disk cache of an earlier format discarded (deleted in the background)');
   const store: BlobStore =
     disk === undefined
-      ? new WorkerBlobStore({ memory, disk: DiskBlobReader.open({ dir: config.cacheDir }), memoryMaxEntrySize: config.memory.maxEntrySize })
+      ? new WorkerBlobStore({ memory, disk: await openDiskReader(config.cacheDir, options.worker!.shield), memoryMaxEntrySize: config.memory.maxEntrySize })
       : new TieredBlobStore({ memory, disk, memoryMaxEntrySize: config.memory.maxEntrySize });
   const metrics = createEdgeMetrics({ processMetrics: options.processMetrics ?? true, store: () => store });
   if (options.metricLabels !== undefined) metrics.registry.setDefaultLabels(options.metricLabels);
   const upstream = new Upstream(
-    config.upstream,
+    options.worker?.shield ?? config.upstream,
     { connectMs: config.timeouts.connect, headersMs: config.timeouts.headers, bodyIdleMs: config.timeouts.bodyIdle },
     now,
     metrics.upstreamObserver,
@@ -136,7 +142,7 @@ export async function startEdge(config: EdgeConfig, logger: Logger, options: Sta
   }
   const stats = store.stats();
   // A cluster's shield listens on an internal loopback port: only its workers' "edge listening" names the public address.
-  logger.info({ url: cleartext?.url, https: https?.url, upstream: config.upstream, cachedObjects: stats.entries, cachedBytes: stats.bytes }, options.workerSecret === undefined ? 'edge listening' : 'shield listening');
+  logger.info({ url: cleartext?.url, https: https?.url, upstream: options.worker === undefined ? config.upstream : 'shield', cachedObjects: stats.entries, cachedBytes: stats.bytes }, options.workerSecret === undefined ? 'edge listening' : 'shield listening');
 
   const closeAll = async (graceMs: number): Promise<void> => {
     await Promise.all([cleartext?.close(graceMs), https?.close(graceMs)]);
@@ -179,4 +185,17 @@ export async function startEdge(config: EdgeConfig, logger: Logger, options: Sta
     },
     close: (graceMs = 10_000) => closeAll(graceMs),
   };
+}
+
+/**
+ * A cluster worker's view of its shield's disk cache. The shield creates the cache on the node's
+ * first start, perhaps after the worker got here: until it listens, the cache may not exist yet.
+ */
+async function openDiskReader(dir: string, shield: string | Promise<string>): Promise<DiskBlobReader> {
+  try {
+    return DiskBlobReader.open({ dir });
+  } catch {
+    await shield;
+    return DiskBlobReader.open({ dir });
+  }
 }

@@ -79,24 +79,34 @@ export interface UpstreamObserver {
   onResult(outcome: 'ok' | 'error' | 'timeout', phase: UpstreamPhase, seconds: number): void;
 }
 
-export class Upstream {
-  readonly origin: string;
+/** The pools to one upstream address. */
+interface Connections {
   /** The base URL's path (e.g. `/cdn-origin`), prefixed to every request path; '' for `/`. */
-  readonly basePath: string;
-  private readonly pool: Pool;
+  basePath: string;
+  pool: Pool;
   /**
    * Requests with a body (pass-through POST, PUT…) have connections of their own: a client can
    * send its body as slowly as it likes, and slow uploads must not hold the connections that
    * cache misses wait for.
    */
-  private readonly uploads: Pool;
+  uploads: Pool;
+}
 
+export class Upstream {
+  /** The pools, or the wait for the address they need. */
+  private connections: Connections | Promise<Connections>;
+  private closed = false;
+
+  /**
+   * `baseUrl` may come later (a cluster worker starts before its shield listens): requests wait
+   * for it within their usual deadline (connect + headers timeouts), then fail as a timeout.
+   */
   constructor(
-    baseUrl: string,
+    baseUrl: string | Promise<string>,
     private readonly timeouts: UpstreamTimeouts,
     private readonly now: () => number,
     private readonly observer?: UpstreamObserver,
-    connections = 64,
+    private readonly connectionCount = 64,
     /**
      * The upstream is this node's shield process (a cluster worker's): send the client's Host, as
      * forwarded in X-Forwarded-Host, so both compute the same cache keys, and the worker secret.
@@ -104,21 +114,44 @@ export class Upstream {
     private readonly shield?: { secret: string },
     private readonly tls?: UpstreamTls,
   ) {
+    this.connections = typeof baseUrl === 'string' ? this.connect(baseUrl) : baseUrl.then((url) => (this.connections = this.connect(url)));
+  }
+
+  private connect(baseUrl: string): Connections {
     const url = new URL(baseUrl);
-    this.origin = url.origin;
-    this.basePath = url.pathname.replace(/\/+$/, '');
     // RFC 9110 §4.3.4: an https upstream's certificate must be valid for its host; undici sends the
     // host as SNI and checks it unless told otherwise. rejectUnauthorized is written out: never off.
-    const tlsConnect = url.protocol === 'https:' && tls !== undefined ? { ca: tls.ca, servername: tls.servername, cert: tls.cert, key: tls.key } : {};
+    const tlsConnect = url.protocol === 'https:' && this.tls !== undefined ? { ca: this.tls.ca, servername: this.tls.servername, cert: this.tls.cert, key: this.tls.key } : {};
     const options = {
-      connect: { timeout: timeouts.connectMs, rejectUnauthorized: true, ...tlsConnect },
-      headersTimeout: timeouts.headersMs,
-      bodyTimeout: timeouts.bodyIdleMs,
+      connect: { timeout: this.timeouts.connectMs, rejectUnauthorized: true, ...tlsConnect },
+      headersTimeout: this.timeouts.headersMs,
+      bodyTimeout: this.timeouts.bodyIdleMs,
       keepAliveTimeout: 30_000,
       pipelining: 1,
     };
-    this.pool = new Pool(url.origin, { ...options, connections });
-    this.uploads = new Pool(url.origin, { ...options, connections: UPLOAD_CONNECTIONS });
+    const connections = {
+      basePath: url.pathname.replace(/\/+$/, ''),
+      pool: new Pool(url.origin, { ...options, connections: this.connectionCount }),
+      uploads: new Pool(url.origin, { ...options, connections: UPLOAD_CONNECTIONS }),
+    };
+    // Closed while the address was still to come: nothing may connect any more.
+    if (this.closed) void Promise.all([connections.pool.destroy(), connections.uploads.destroy()]);
+    return connections;
+  }
+
+  /** The pools, once the address is known; rejects when `signal` aborts first. */
+  private ready(signal: AbortSignal): Promise<Connections> | Connections {
+    const { connections } = this;
+    if (!(connections instanceof Promise)) return connections;
+    return new Promise((resolve, reject) => {
+      const abort = (): void => reject(signal.reason);
+      if (signal.aborted) return abort();
+      signal.addEventListener('abort', abort, { once: true });
+      void connections.then((c) => {
+        signal.removeEventListener('abort', abort);
+        resolve(c);
+      });
+    });
   }
 
   async request(req: UpstreamRequest): Promise<UpstreamResponse> {
@@ -148,9 +181,10 @@ export class Upstream {
     const streamed = req.body !== undefined && req.body !== null && !Buffer.isBuffer(req.body);
     const body = streamed ? pipeline(req.body as Readable, progress(rearm), () => undefined) : (req.body ?? null);
     try {
-      const res = await poolRequest(req.body === undefined || req.body === null ? this.pool : this.uploads, {
+      const { pool, uploads, basePath } = await this.ready(signal);
+      const res = await poolRequest(req.body === undefined || req.body === null ? pool : uploads, {
         method: req.method as 'GET',
-        path: this.basePath + req.path,
+        path: basePath + req.path,
         headers: this.shield === undefined ? req.headers : shieldHeaders(req.headers, this.shield.secret),
         body,
         signal,
@@ -176,11 +210,17 @@ export class Upstream {
   }
 
   async close(): Promise<void> {
-    await Promise.all([this.pool.close(), this.uploads.close()]);
+    this.closed = true;
+    const { connections } = this;
+    if (connections instanceof Promise) return;
+    await Promise.all([connections.pool.close(), connections.uploads.close()]);
   }
 
   async destroy(): Promise<void> {
-    await Promise.all([this.pool.destroy(), this.uploads.destroy()]);
+    this.closed = true;
+    const { connections } = this;
+    if (connections instanceof Promise) return;
+    await Promise.all([connections.pool.destroy(), connections.uploads.destroy()]);
   }
 }
 

@@ -4,6 +4,7 @@
  * global logger.
  */
 import pino, { type Logger } from 'pino';
+import type { AccessLogConfig } from './config/access-log.js';
 
 export type { Logger };
 
@@ -31,4 +32,13 @@ export function createLogger(options: LoggerOptions = {}): Logger {
 /** A logger that writes nothing, for tests and library use. */
 export function silentLogger(): Logger {
   return pino({ level: 'silent' });
+}
+
+/**
+ * Where the lifecycle log goes: standard output, unless the access log writes the combined
+ * format there; two formats on one stream would make both unreadable by tools. (Here, not beside
+ * the access log's schema: a cluster worker makes its logger without loading any schema.)
+ */
+export function lifecycleLogStream(accessLog: AccessLogConfig): 'stdout' | 'stderr' {
+  return accessLog.enabled && accessLog.path === 'stdout' && accessLog.format === 'combined' ? 'stderr' : 'stdout';
 }

@@ -5,13 +5,16 @@
  * it began to start ends the command there, with nothing started. SIGUSR1 reopens the access log
  * file (log rotation, as nginx does); SIGHUP reloads the TLS certificates and ticket keys.
  */
-import { lifecycleLogStream } from '../config/access-log.js';
-import { loadConfigFile } from '../config/load.js';
-import { createLogger } from '../log.js';
-import { edgeConfigSchema } from '../../edge/config.js';
-import { startEdge } from '../../edge/server.js';
+import { lazy } from '../lazy.js';
+import { createLogger, lifecycleLogStream, type Logger } from '../log.js';
+import type { EdgeConfig } from '../../edge/config.js';
 import { isEdgeWorker, runEdgeWorker, startEdgeCluster } from '../../edge/cluster.js';
-import { holdSignal, parseFlags, UsageError, type ServiceCommand } from './args.js';
+import { holdSignal, parseFlags, UsageError, type CommandIo, type ServiceCommand } from './args.js';
+
+// A cluster worker takes its config from its primary and loads the server itself once it may
+// start (edge/cluster.ts); only a primary or a single process reads and validates the file.
+const configLoading = lazy(() => Promise.all([import('../config/load.js'), import('../../edge/config.js')]));
+const edgeServer = lazy(() => import('../../edge/server.js'));
 
 const USAGE = `Usage: anycdn edge --config FILE
 
@@ -29,9 +32,6 @@ export const runEdge: ServiceCommand = async (args, io) => {
     return 0;
   }
   if (values.config === undefined) throw new UsageError(`--config is required\n\n${USAGE}`);
-  const config = await loadConfigFile(edgeConfigSchema, values.config, io.env);
-  const destination = lifecycleLogStream(config.accessLog) === 'stderr' ? io.stderr : io.stdout;
-  const logger = createLogger({ level: config.logLevel, base: { service: 'edge', pop: config.pop, node: config.node }, destination });
   // Taken from the start (Node's own answers: open its inspector, end the process), acted on once up.
   // (A cluster worker reopens and reloads when its primary says so; see edge/cluster.ts.)
   const reopen = holdSignal('SIGUSR1');
@@ -42,17 +42,20 @@ export const runEdge: ServiceCommand = async (args, io) => {
   };
   if (isEdgeWorker()) {
     // A worker reloads when its primary says so, or on its own SIGHUP once it is up (edge/cluster.ts).
-    await runEdgeWorker(config, logger);
+    await runEdgeWorker((config) => edgeLogger(config, io));
     released();
     return 0;
   }
+  const [{ loadConfigFile }, { edgeConfigSchema }] = await configLoading();
+  const config = await loadConfigFile(edgeConfigSchema, values.config, io.env);
+  const logger = edgeLogger(config, io);
   const { signals } = io;
   if (signals.count > 0) {
     logger.info('stopped before start-up');
     released();
     return 0;
   }
-  const edge = config.workers > 1 ? await startEdgeCluster(config, logger) : await startEdge(config, logger);
+  const edge = config.workers > 1 ? await startEdgeCluster(config, logger) : await (await edgeServer()).startEdge(config, logger);
   reopen.actWith(() => {
     logger.info('SIGUSR1: reopening the access log');
     void edge.reopenLogs();
@@ -72,3 +75,8 @@ export const runEdge: ServiceCommand = async (args, io) => {
   logger.info('edge stopped');
   return 0;
 };
+
+function edgeLogger(config: EdgeConfig, io: CommandIo): Logger {
+  const destination = lifecycleLogStream(config.accessLog) === 'stderr' ? io.stderr : io.stdout;
+  return createLogger({ level: config.logLevel, base: { service: 'edge', pop: config.pop, node: config.node }, destination });
+}

@@ -4,9 +4,8 @@
  * before it began to start ends the command there, with nothing started. SIGUSR1 reopens the
  * access log file (log rotation); SIGHUP reloads the TLS certificates and ticket keys.
  */
-import { lifecycleLogStream } from '../config/access-log.js';
 import { loadConfigFile } from '../config/load.js';
-import { createLogger } from '../log.js';
+import { createLogger, lifecycleLogStream } from '../log.js';
 import { originConfigSchema } from '../../origin/config.js';
 import { startOrigin } from '../../origin/server.js';
 import { holdSignal, parseFlags, UsageError, type ServiceCommand } from './args.js';

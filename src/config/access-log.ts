@@ -34,11 +34,3 @@ const settings = z.strictObject(
 export const accessLogSchema = z.preprocess((value) => (value === undefined || value === true ? {} : value === false ? { enabled: false } : value), settings);
 
 export type AccessLogConfig = z.output<typeof accessLogSchema>;
-
-/**
- * Where the lifecycle log (pino) goes: standard output, unless the access log writes the combined
- * format there; two formats on one stream would make both unreadable by tools.
- */
-export function lifecycleLogStream(accessLog: AccessLogConfig): 'stdout' | 'stderr' {
-  return accessLog.enabled && accessLog.path === 'stdout' && accessLog.format === 'combined' ? 'stderr' : 'stdout';
-}

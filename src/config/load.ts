@@ -7,6 +7,7 @@ import { readFile } from 'node:fs/promises';
 import { parse as parseYaml } from 'yaml';
 import { z } from 'zod';
 import { CdnError } from '../errors.js';
+import { deepFreeze } from './frozen.js';
 
 export type Env = Readonly<Record<string, string | undefined>>;
 
@@ -44,14 +45,6 @@ export function resolveSecrets(value: unknown, env: Env, file: string, path: str
       return v;
     }
     return Object.fromEntries(entries.map(([k, v]) => [k, resolveSecrets(v, env, file, [...path, k])]));
-  }
-  return value;
-}
-
-function deepFreeze<T>(value: T): T {
-  if (value !== null && typeof value === 'object' && !Object.isFrozen(value)) {
-    Object.freeze(value);
-    for (const v of Object.values(value as object)) deepFreeze(v);
   }
   return value;
 }

@@ -112,10 +112,10 @@ async function startNodeWithWorker(config: EdgeConfig, clock: TestClock): Promis
     workerSecret: secret,
     onInvalidate: (primary) => void worker?.pipeline.invalidate(primary),
   });
-  worker = await startEdge({ ...config, upstream: shield.url }, silentLogger(), {
+  worker = await startEdge(config, silentLogger(), {
     processMetrics: false,
     now: clock.now,
-    worker: { secret },
+    worker: { secret, shield: shield.url },
     onInvalidate: (primary) => void shield.pipeline.invalidate(primary),
     forwardLocalPurge: (purge) => shield.purges.node!.apply([purge], 'local'),
   });

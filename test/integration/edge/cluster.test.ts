@@ -72,7 +72,7 @@ async function until(what: string, check: () => boolean | Promise<boolean>, time
   }
 }
 
-async function startNode(name: string): Promise<{ proc: CliProcess; url: string }> {
+async function startNode(name: string): Promise<{ proc: CliProcess; url: string; config: string }> {
   const config = join(dir, `${name}.yaml`);
   const port = (upstream.address() as AddressInfo).port;
   await writeFile(config, `listen: 127.0.0.1:0\nupstream: http://127.0.0.1:${port}\npop: lab\nnode: ${name}\nworkers: 2\ncacheDir: ${join(dir, name)}\ndrain: 1s\n`);
@@ -80,7 +80,7 @@ async function startNode(name: string): Promise<{ proc: CliProcess; url: string 
   // The primary says "edge listening" with the worker count once every worker listens.
   await until('all workers listening', () => proc.output().includes('"workers":2'), 30_000);
   const line = proc.output().split('\n').find((l) => l.includes('"workers":2'))!;
-  return { proc, url: String((JSON.parse(line) as { url: string }).url) };
+  return { proc, url: String((JSON.parse(line) as { url: string }).url), config };
 }
 
 describe.skipIf(!cliBuilt)('an edge node with two worker processes (needs dist/, built by npm test)', () => {
@@ -135,7 +135,9 @@ describe.skipIf(!cliBuilt)('an edge node with two worker processes (needs dist/,
   });
 
   it('replaces a worker that dies, and drains every worker on SIGTERM', async () => {
-    const { proc, url } = await startNode('c3');
+    const { proc, url, config } = await startNode('c3');
+    // The replacement runs the node's config, from the primary: not the file, edited since.
+    await writeFile(config, 'workers: [not, a, number\n');
     const [victim, survivor] = workerPids(proc.pid);
     process.kill(victim!, 'SIGKILL');
     await until('a replacement worker', () => proc.output().includes('"msg":"edge worker replaced"'));

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { lifecycleLogStream } from '../../../src/config/access-log.js';
+import { lifecycleLogStream } from '../../../src/log.js';
 import { validateConfig } from '../../../src/config/load.js';
 import { CdnError } from '../../../src/errors.js';
 import { edgeConfigSchema } from '../../../edge/config.js';

@@ -62,6 +62,32 @@ describe('edge config', () => {
     }
   });
 
+  // A cluster's primary sends its workers the config it validated, as JSON (edge/cluster.ts).
+  it('is plain data, the same after a trip through JSON', () => {
+    const full = {
+      ...base,
+      listen: '0.0.0.0:80',
+      workers: 4,
+      tls: { listen: 443, certificates: [{ cert: '/etc/anycdn/a.pem', key: '/etc/anycdn/a.key' }], ticketKeyFile: '/etc/anycdn/tickets', redirectHttp: true },
+      upstreamTls: { ca: ['/etc/anycdn/ca.pem'], servername: 'origin.example', cert: '/etc/anycdn/client.pem', key: '/etc/anycdn/client.key' },
+      memory: { maxBytes: '1GiB', maxEntrySize: '4MiB' },
+      disk: { maxBytes: '2048GiB' },
+      timeouts: { connect: '2s', headers: '30s' },
+      heuristic: { fraction: 0.05 },
+      adminToken: { env: 'ADMIN' },
+      edgeToken: 'e'.repeat(24),
+      purgeFrom: 'https://origin.example/',
+      accessLog: { path: '/var/log/anycdn/access.log', format: 'combined', sample: 0.5, flushInterval: '250ms' },
+    };
+    const c = validateConfig(edgeConfigSchema, full, 'edge.yaml', { ADMIN: 'a'.repeat(24) });
+    const sent = JSON.parse(JSON.stringify(c)) as unknown;
+    // Nothing is lost or changed on the way: every value is a string, a finite number, a boolean, an array or a plain object.
+    const plain = (v: unknown): boolean =>
+      typeof v === 'string' || typeof v === 'boolean' || (typeof v === 'number' && Number.isFinite(v)) || (Array.isArray(v) ? v.every(plain) : v !== null && typeof v === 'object' && Object.getPrototypeOf(v) === Object.prototype && Object.values(v).every((x) => x === undefined || plain(x)));
+    expect(plain(c)).toBe(true);
+    expect(sent).toEqual(c);
+  });
+
   it('strips a trailing slash from the upstream', () => {
     expect(validateConfig(edgeConfigSchema, { ...base, upstream: 'http://origin.internal:8081/' }, 'edge.yaml', {}).upstream).toBe('http://origin.internal:8081');
   });
