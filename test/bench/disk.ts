@@ -7,6 +7,7 @@
  *   npm run build && node dist/test/bench/disk.js [--cold 20000] [--cold-large 4000] [--hit-seconds 5]
  *        [--reps 2] [--scale 1000000] [--scale-small 10000] [--crash 100000] [--skip cold,hits,scale,crash]
  *        [--index 10000000 --index-small 10000 --index-size 256 --index-verify 2000]
+ *        [--startup 20000 --startup-runs 5]
  *
  * 1. Cold misses: N distinct objects (2 KiB, then 50 KiB), each requested once by 64 concurrent
  *    keep-alive clients from an empty cache: objects stored per second; the origin's counter must
@@ -24,6 +25,9 @@
  *    apart), p99 of hits over random objects and of misses, against `--index-small` objects;
  *    `--index-verify` random objects read back (200, the bytes, no origin GET); the index's size
  *    on disk and the build time.
+ * 3c. Start-up (with `--startup N`): exec → first 200 from disk alone, `--startup-runs` starts
+ *    each of `workers: 2` and one process in turn over N objects of 256 bytes built as in 3b
+ *    (quick: `--startup 20000 --skip cold,hits,scale,crash`; nginx and wrk are not needed then).
  * 4. Crash: a fill of `--crash` objects through the edge (`workers: 2`), kill -9 of every edge
  *    process halfway, a restart, and every object read back: corrupt or partial answers (must be
  *    0), and objects answered before the kill that are no longer stored (lost).
@@ -264,13 +268,23 @@ interface ScaleResult extends EdgeResult {
   anonPerObject: number;
 }
 
+interface EdgeStart {
+  dir: string;
+  cacheDir: string;
+  host: string;
+  n: number;
+  size: number;
+  workers: number;
+  origin: Origin;
+  maxBytes: string;
+}
+
 /**
- * `anycdn edge` started on a filled cache folder whose objects are benchPath(i, size), i < n, at
- * `host`: time from exec to the first 200 from disk; `verify` random objects read back (status
- * 200, body bytes); one pass of hits over random objects, then memory; then p99 of hits and of
- * misses. Stops the edge.
+ * Execs `anycdn edge` on a filled cache folder whose objects are benchPath(i, size), i < n, at
+ * `host`, and probes one object every 5 ms until it comes back 200 from disk (its bytes, a hit):
+ * the edge and the time from exec to that answer.
  */
-async function measureEdge(o: { dir: string; cacheDir: string; host: string; n: number; size: number; workers: number; origin: Origin; maxBytes: string; verify: number }): Promise<EdgeResult> {
+async function launchEdge(o: EdgeStart): Promise<{ edge: ServerProcess; pid: number; startMs: number }> {
   const config = JSON.stringify({ listen: o.host, upstream: o.origin.url, pop: 'bench', node: 'edge-1', cacheDir: o.cacheDir, logLevel: 'warn', accessLog: false, drain: 0, workers: o.workers, disk: { maxBytes: o.maxBytes } });
   await writeFile(join(o.dir, 'edge.json'), config);
   const t0 = performance.now();
@@ -278,19 +292,32 @@ async function measureEdge(o: { dir: string; cacheDir: string; host: string; n: 
   const edge: ServerProcess = { label: 'anycdn edge (scale)', pid: child.pid!, url: `http://${o.host}`, logs: [], stop: async () => void (child.kill('SIGTERM'), await new Promise((r) => child.once('exit', r))) };
   started.push(edge);
   const probe = benchPath(Math.floor(o.n / 2), o.size);
-  let startMs = NaN;
   for (let i = 0; i < 6000; i++) {
     const ok = await fetch(`${edge.url}${probe}`).then(
       async (r) => r.status === 200 && (r.headers.get('cache-status') ?? '').startsWith('anycdn; hit') && Buffer.from(await r.arrayBuffer()).equals(objectBody(probe)!),
       () => false,
     );
-    if (ok) {
-      startMs = performance.now() - t0;
-      break;
-    }
+    if (ok) return { edge, pid: child.pid!, startMs: performance.now() - t0 };
     await new Promise((r) => setTimeout(r, 5));
   }
-  if (Number.isNaN(startMs)) throw new Error(`scale ${o.n}: no 200 from disk within the probe's time`);
+  await stop(edge);
+  throw new Error(`scale ${o.n}: no 200 from disk within the probe's time`);
+}
+
+/** launchEdge's time to the first 200 from disk; the edge is stopped. */
+async function timeStart(o: EdgeStart): Promise<number> {
+  const { edge, startMs } = await launchEdge(o);
+  await stop(edge);
+  return startMs;
+}
+
+/**
+ * launchEdge, then `verify` random objects read back (status 200, body bytes); one pass of hits
+ * over random objects, then memory; then p99 of hits and of misses. Stops the edge.
+ */
+async function measureEdge(o: EdgeStart & { verify: number }): Promise<EdgeResult> {
+  const { edge, pid, startMs } = await launchEdge(o);
+  const child = { pid };
   const atStart = treeMemory(child.pid!);
   const random = () => benchPath(Math.floor(Math.random() * o.n), o.size);
   const getter = httpGetter(edge.url, 16);
@@ -428,6 +455,44 @@ async function indexScale(tmp: string, origin: Origin, sizes: number[], size: nu
   }
 }
 
+// ---------------------------------------------------------------- 3c. start-up alone
+
+/**
+ * Exec → first 200 from disk alone, `runs` times each for `workers: 2` and one process (taken in
+ * turn, so both see the same load), over a cache of `n` objects built once by disk-build.ts; the
+ * load average beside every start, since a start is CPU-bound and other work on the machine moves it.
+ */
+async function startup(tmp: string, origin: Origin, n: number, runs: number): Promise<void> {
+  const dir = join(tmp, `startup-${n}`);
+  await mkdir(dir, { recursive: true });
+  const host = `127.0.0.1:${await freePort()}`;
+  const cacheDir = join(dir, 'cache');
+  await buildCache({ dir: cacheDir, host, objects: n, size: 256, segmentSize: 64 * MiB });
+  const times: Record<number, { ms: number; load: string }[]> = { 2: [], 1: [] };
+  try {
+    for (let run = 0; run < runs; run++) {
+      for (const workers of [2, 1]) {
+        const load = loadNow();
+        const ms = await timeStart({ dir, cacheDir, host, n, size: 256, workers, origin, maxBytes: '10GiB' });
+        times[workers]!.push({ ms, load });
+        console.log(`  start-up ${n} objects, workers ${workers}: ${fixed(ms, 0)} ms (load ${load})`);
+      }
+    }
+  } finally {
+    await rm(dir, { recursive: true, force: true });
+  }
+  say('');
+  say(`#### Start-up: exec of \`anycdn edge\` → first 200 from disk, ${n} objects of 256 bytes, ${runs} starts each (node ${process.version})`);
+  say('');
+  say('| edge | median | min | max | every start (load average at its exec) |');
+  say('| --- | ---: | ---: | ---: | --- |');
+  for (const workers of [2, 1]) {
+    const ms = times[workers]!.map((t) => t.ms);
+    const each = times[workers]!.map((t) => `${fixed(t.ms, 0)} (${t.load})`).join(', ');
+    say(`| ${workers === 1 ? '1 process' : `workers: ${workers}`} | ${fixed(median(ms), 0)} ms | ${fixed(Math.min(...ms), 0)} ms | ${fixed(Math.max(...ms), 0)} ms | ${each} |`);
+  }
+}
+
 // ---------------------------------------------------------------- 4. crash
 
 async function crash(tmp: string, origin: Origin, n: number): Promise<void> {
@@ -504,6 +569,8 @@ async function main(): Promise<void> {
       'scale-small': { type: 'string', default: '10000' },
       crash: { type: 'string', default: '100000' },
       index: { type: 'string', default: '0' },
+      startup: { type: 'string', default: '0' },
+      'startup-runs': { type: 'string', default: '5' },
       'index-small': { type: 'string', default: '10000' },
       'index-size': { type: 'string', default: '256' },
       'index-verify': { type: 'string', default: '2000' },
@@ -512,7 +579,8 @@ async function main(): Promise<void> {
     },
   });
   const skip = new Set(values.skip.split(',').filter(Boolean));
-  for (const tool of ['nginx', 'wrk']) if (!hasCommand(tool)) throw new Error(`${tool} is not installed (apt-get install -y nginx wrk)`);
+  const needsPeers = ['cold', 'hits'].some((part) => !skip.has(part));
+  for (const tool of needsPeers ? ['nginx', 'wrk'] : []) if (!hasCommand(tool)) throw new Error(`${tool} is not installed (apt-get install -y nginx wrk)`);
   say(`- date: ${new Date().toISOString()}; ${os.availableParallelism()} CPUs, ${fixed(os.totalmem() / 2 ** 30, 1)} GiB; node ${process.version}; load average ${os.loadavg().map((v) => v.toFixed(2)).join(' ')}`);
   say(`- command: node dist/test/bench/disk.js ${process.argv.slice(2).join(' ')}`);
   const tmp = await mkdtemp(join(values.tmp, 'anycdn-bench-disk-'));
@@ -526,6 +594,7 @@ async function main(): Promise<void> {
     if (!skip.has('cold')) await coldMisses(tmp, origin, { small: Number(values.cold), large: Number(values['cold-large']) }, reps);
     if (!skip.has('hits')) await diskHits(tmp, origin, Number(values['hit-seconds']), reps);
     if (!skip.has('scale')) await scale(tmp, origin, [Number(values['scale-small']), Number(values.scale)]);
+    if (Number(values.startup) > 0) await startup(tmp, origin, Number(values.startup), Number(values['startup-runs']));
     if (Number(values.index) > 0) await indexScale(tmp, origin, [Number(values['index-small']), Number(values.index)], Number(values['index-size']), Number(values['index-verify']));
     if (!skip.has('crash')) await crash(tmp, origin, Number(values.crash));
     say(`- load average at end: ${os.loadavg().map((v) => v.toFixed(2)).join(' ')}`);
