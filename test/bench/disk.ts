@@ -8,10 +8,16 @@
  *        [--reps 2] [--scale 1000000] [--scale-small 10000] [--crash 100000] [--skip cold,hits,scale,crash]
  *        [--index 10000000 --index-small 10000 --index-size 256 --index-verify 2000]
  *        [--startup 20000 --startup-runs 5]
+ *        [--cpu 3000 --cpu-size 2048 --cpu-reps 2 --edge-node-args='--cpu-prof --cpu-prof-dir=DIR']
  *
  * 1. Cold misses: N distinct objects (2 KiB, then 50 KiB), each requested once by 64 concurrent
  *    keep-alive clients from an empty cache: objects stored per second; the origin's counter must
  *    move by exactly N; every 50th body is compared with what the origin sent.
+ * 1b. CPU per cold miss (with `--cpu N`): the edge with `workers: 2` and as one process, in turn
+ *    (`--cpu-reps` rounds): a warm-up of N distinct objects of `--cpu-size` bytes, then N more,
+ *    64 keep-alive clients; utime + stime of every edge process over the second N, per object
+ *    (shield and workers apart). A fresh process runs unoptimised code for its first thousands of
+ *    requests: the warm-up keeps that out. `--edge-node-args` adds node flags (e.g. `--cpu-prof`).
  * 2. Disk hits: one 50 KiB object kept out of memory (anycdn `memory.maxEntrySize: 1KiB`),
  *    `wrk -t2 -c64` for `--hit-seconds`, `--reps` rounds, interleaved.
  * 3. Scale: a cache of `--scale` 2 KiB objects written through the store's API (as misses would),
@@ -47,6 +53,7 @@ import { closedLoop, fixed, httpGetter, median, REPO_ROOT } from './bench-lib.js
 import { objectBody } from './counting-origin.js';
 import { benchMeta, benchPath, buildCache } from './disk-build.js';
 import { freePort, hasCommand, processTree, startEdge, startNginx, type ServerProcess } from './edge-peers.js';
+import { coldMissCpu } from './disk-cpu.js';
 
 const KiB = 1024;
 const MiB = 1024 * KiB;
@@ -575,6 +582,10 @@ async function main(): Promise<void> {
       'index-size': { type: 'string', default: '256' },
       'index-verify': { type: 'string', default: '2000' },
       skip: { type: 'string', default: '' },
+      cpu: { type: 'string', default: '0' },
+      'cpu-size': { type: 'string', default: '2048' },
+      'cpu-reps': { type: 'string', default: '2' },
+      'edge-node-args': { type: 'string', default: '' },
       tmp: { type: 'string', default: os.tmpdir() },
     },
   });
@@ -592,6 +603,11 @@ async function main(): Promise<void> {
     const origin = await startOrigin();
     const reps = Number(values.reps);
     if (!skip.has('cold')) await coldMisses(tmp, origin, { small: Number(values.cold), large: Number(values['cold-large']) }, reps);
+    if (Number(values.cpu) > 0) {
+      const nodeArgs = values['edge-node-args'].split(' ').filter(Boolean);
+      const cpuOptions = { objects: Number(values.cpu), size: Number(values['cpu-size']), reps: Number(values['cpu-reps']), nodeArgs };
+      for (const line of await coldMissCpu(join(tmp, 'cpu'), origin.url, env, cpuOptions, started)) say(line);
+    }
     if (!skip.has('hits')) await diskHits(tmp, origin, Number(values['hit-seconds']), reps);
     if (!skip.has('scale')) await scale(tmp, origin, [Number(values['scale-small']), Number(values.scale)]);
     if (Number(values.startup) > 0) await startup(tmp, origin, Number(values.startup), Number(values['startup-runs']));

@@ -1,0 +1,93 @@
+/**
+ * CPU time of the edge per cold miss (test/bench/disk.ts `--cpu N`): utime + stime of every edge
+ * process, read from /proc, over N distinct objects requested once each by 64 keep-alive clients,
+ * after a warm-up of N other objects in the same processes (a fresh process runs unoptimised code
+ * for its first thousands of requests). With `workers: 2` the shield (the primary) and its workers
+ * are counted apart.
+ */
+import { mkdir } from 'node:fs/promises';
+import { join } from 'node:path';
+import os from 'node:os';
+import { fixed, httpGetter, median } from './bench-lib.js';
+import { objectBody } from './counting-origin.js';
+import { processTree, startEdge, type ServerProcess } from './edge-peers.js';
+
+export interface CpuOptions {
+  objects: number;
+  /** Body size of each object, bytes. */
+  size: number;
+  reps: number;
+  /** Extra node flags for the edge, e.g. `--cpu-prof`. */
+  nodeArgs: string[];
+}
+
+/** CPU ticks (USER_HZ = 100) of the root process and of the rest of its tree. */
+function ticks(root: number): { root: number; others: number } {
+  const out = { root: 0, others: 0 };
+  for (const p of processTree(root)) out[p.pid === root ? 'root' : 'others'] += p.ticks;
+  return out;
+}
+
+async function fetchOnce(url: string, paths: string[], clients = 64): Promise<number> {
+  const getter = httpGetter(url, clients);
+  let next = 0;
+  const t0 = performance.now();
+  try {
+    await Promise.all(
+      Array.from({ length: clients }, async () => {
+        while (next < paths.length) {
+          const i = next++;
+          const body = await getter.get(paths[i]!);
+          if (i % 50 === 0 && !body.equals(objectBody(paths[i]!)!)) throw new Error(`${paths[i]}: body differs`);
+        }
+      }),
+    );
+  } finally {
+    await getter.close();
+  }
+  return performance.now() - t0;
+}
+
+/** Runs the measure and returns the report's lines (a markdown table). */
+export async function coldMissCpu(dir: string, origin: string, env: NodeJS.ProcessEnv, o: CpuOptions, started: ServerProcess[]): Promise<string[]> {
+  const rows = new Map<string, { total: number[]; root: number[]; others: number[]; rate: number[] }>();
+  for (let rep = 0; rep < o.reps; rep++) {
+    for (const workers of [2, 1]) {
+      const name = workers === 1 ? '1 process' : '`workers: 2`';
+      const where = join(dir, `w${workers}-${rep}`);
+      await mkdir(where, { recursive: true });
+      const edge = await startEdge(where, { upstream: origin, env, accessLog: 'off', workers, nodeArgs: o.nodeArgs, config: { logLevel: 'warn' } });
+      started.push(edge);
+      try {
+        const paths = (round: string) => Array.from({ length: o.objects }, (_, i) => `/cpu/${workers}-${rep}-${round}/${i}-${o.size}.bin`);
+        await fetchOnce(edge.url, paths('warm'));
+        const before = ticks(edge.pid);
+        const ms = await fetchOnce(edge.url, paths('measured'));
+        const after = ticks(edge.pid);
+        const us = (t: number) => (t * 10_000) / o.objects;
+        const row = rows.get(name) ?? { total: [], root: [], others: [], rate: [] };
+        row.root.push(us(after.root - before.root));
+        row.others.push(us(after.others - before.others));
+        row.total.push(row.root.at(-1)! + row.others.at(-1)!);
+        row.rate.push((o.objects / ms) * 1000);
+        rows.set(name, row);
+        console.log(`  cpu ${name} round ${rep + 1}: ${fixed(row.total.at(-1)!, 0)} µs/object (primary ${fixed(row.root.at(-1)!, 0)}, workers ${fixed(row.others.at(-1)!, 0)}), ${fixed(row.rate.at(-1)!, 0)}/s, load ${os.loadavg()[0]!.toFixed(2)}`);
+      } finally {
+        started.splice(started.indexOf(edge), 1);
+        await edge.stop();
+      }
+    }
+  }
+  const lines = [
+    '',
+    `#### CPU per cold miss: ${o.objects} × ${o.size} B after a warm-up of as many, 64 keep-alive clients`,
+    '',
+    '| edge | µs of CPU per object (median) | runs | of which the primary / the workers | objects/s |',
+    '| --- | ---: | --- | --- | --- |',
+  ];
+  for (const [name, r] of rows) {
+    const split = name === '1 process' ? '' : `${fixed(median(r.root), 0)} / ${fixed(median(r.others), 0)}`;
+    lines.push(`| ${name} | ${fixed(median(r.total), 0)} | ${r.total.map((v) => fixed(v, 0)).join(', ')} | ${split} | ${r.rate.map((v) => fixed(v, 0)).join(', ')} |`);
+  }
+  return lines;
+}
