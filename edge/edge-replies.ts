@@ -100,13 +100,18 @@ export class EdgeReplies {
     const own = outcome === 'miss' ? shared.leaderHeaders : undefined;
     const headers = headersFromPairs(own ?? shared.headers);
     const ageSec = storedAge({ status: shared.status, headers, requestTime: shared.requestTime, responseTime: shared.responseTime }, this.deps.now()) / 1000;
-    let reader: Readable;
-    try {
-      reader = shared.body.createReader();
-    } catch {
-      // Joined as the fetch ended (the body is closed, the object is stored now) or too late to
-      // read a memory-only body from its start: look the key up again.
-      return 'retry';
+    // A body that is all here already (a small object that came with its head) is answered as
+    // bytes: one write with the head, no stream per reader.
+    const whole = shared.body.whole();
+    let reader: Readable | undefined;
+    if (whole === undefined) {
+      try {
+        reader = shared.body.createReader();
+      } catch {
+        // Joined as the fetch ended (the body is closed, the object is stored now) or too late to
+        // read a memory-only body from its start: look the key up again.
+        return 'retry';
+      }
     }
     const base = clientHeaders(headers, { ageSec, cacheStatus: memberText(status), servedBy: this.deps.servedBy });
     // Sent as is while it streams in; later hits may be compressed, so the answer varies already.
@@ -121,18 +126,21 @@ export class EdgeReplies {
       size: shared.size,
       etag: headers.get('etag') ?? undefined,
       lastModified: parseHttpDate(headers.get('last-modified')),
-      body: (range) => {
-        handedOut = true;
-        return range === undefined ? reader : sliceReadable(reader, range.start, range.end);
-      },
+      body:
+        whole ??
+        ((range) => {
+          handedOut = true;
+          return range === undefined ? reader! : sliceReadable(reader!, range.start, range.end);
+        }),
     };
     try {
-      const { reply } = await answer(req.method, req.headers, rep);
-      return { reply, outcome };
+      const { reply, bytes } = await answer(req.method, req.headers, rep);
+      // Bytes in memory are counted here; a stream is counted as it goes out (edge/app.ts).
+      return whole === undefined ? { reply, outcome } : { reply, outcome, bytes };
     } finally {
       // HEAD, 304, 412, 416 and an empty body (a full answer too) never take the body: let the
       // reader go, or the shared body keeps the store writer's temp file open until GC.
-      if (!handedOut) reader.destroy();
+      if (!handedOut) reader?.destroy();
     }
   }
   relay(req: EdgeRequest, res: UpstreamResponse, status: CacheStatusEntry, outcome: Outcome): PipelineResult {

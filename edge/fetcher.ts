@@ -6,6 +6,7 @@
  * memory without being kept when it fits in memory whole, else relayed to the leader alone (a
  * shared body that outruns a slow reader would cut that reader off).
  */
+import type { Readable } from 'node:stream';
 import { applyMetaChanges, type BlobEntry, type BlobStore, type BlobWriter, type CommitMeta, type MetaChanges } from '../src/blob/blob-store.js';
 import { GrowingBody } from '../src/blob/streaming-body.js';
 import { CdnError } from '../src/errors.js';
@@ -19,6 +20,7 @@ import type { Logger } from '../src/log.js';
 import { responseTags } from '../src/purge/response-tags.js';
 import { variantKey } from './cache-keys.js';
 import type { FlightOutcome } from './flights.js';
+import { discard } from './stream-parts.js';
 import { headersFromPairs, OWN_LIFETIME_FIELD, storableHeaderPairs, viewOf, withoutOwnFields } from './stored-view.js';
 import { upstreamError, type Upstream, type UpstreamAnswer, type UpstreamResponse } from './upstream.js';
 import type { VaryIndex } from './vary-index.js';
@@ -112,7 +114,13 @@ export async function fetchForCache(deps: FetchDeps, req: FetchRequest): Promise
   // Surrogate-Key and Cache-Groups (RFC 9875) members: what a purge by tag finds the object by.
   const tags = responseTags(resHeaders);
   if (tags !== undefined) meta.tags = tags;
-  const done = pump(deps, res, body, writer, meta, req.superseded ?? (() => false)).then((kept) => {
+  const superseded = req.superseded ?? (() => false);
+  // A body that arrived with its head (a small object, usually) is taken in one piece now, so
+  // every reader gets it as bytes in memory (GrowingBody.whole) rather than as a stream.
+  const whole = size !== undefined ? bufferedBody(res.body, size) : undefined;
+  const storing = whole === undefined ? undefined : await take(deps, whole, body, writer, writer !== undefined, meta.key);
+  // settleWhole ends the body before its first wait (the commit): readers get it whole from here.
+  const done = (storing === undefined ? pump(deps, res, body, writer, meta, superseded) : settleWhole(deps, body, writer, meta, whole!.length, storing, superseded)).then((kept) => {
     if (!kept) return;
     deps.varyIndex.add(key);
     if (!varying) deps.varyIndex.clearFields(req.primary);
@@ -157,6 +165,35 @@ function uncacheable(res: UpstreamResponse, reason: NotStoredReason): FetchResul
 type PumpMeta = CommitMeta;
 
 /**
+ * The body when every byte of a declared, non-empty length is already buffered in the stream,
+ * taken out of it in one piece (the rest of the stream, its end, is drained); else undefined and
+ * the stream is left as it was.
+ */
+function bufferedBody(stream: Readable, size: number): Buffer | undefined {
+  if (size === 0 || stream.readableLength !== size || stream.readableObjectMode || stream.readableEncoding !== null) return undefined;
+  const buf = stream.read(size) as Buffer | null;
+  discard(stream);
+  return buf !== null && buf.length === size ? buf : undefined;
+}
+
+/** Copy one chunk into the store writer and the shared body; returns whether the writer still stores. */
+async function take(deps: FetchDeps, chunk: Buffer, body: GrowingBody, writer: BlobWriter | undefined, storing: boolean, key: string): Promise<boolean> {
+  deps.onUpstreamBytes?.(chunk.length);
+  if (storing) {
+    try {
+      await writer!.write(chunk);
+    } catch (err) {
+      // Too large or disk trouble: keep serving from memory, stop storing.
+      storing = false;
+      body.detachFile();
+      deps.logger.warn({ err, key }, 'cache write failed; serving without storing');
+    }
+  }
+  body.append(chunk);
+  return storing;
+}
+
+/**
  * Copy the upstream body into the store writer and the shared body, chunk by chunk. Resolves true
  * when the object was committed to the store.
  */
@@ -166,55 +203,65 @@ async function pump(deps: FetchDeps, res: UpstreamResponse, body: GrowingBody, w
   try {
     for await (const chunk of res.body as AsyncIterable<Buffer>) {
       received += chunk.length;
-      deps.onUpstreamBytes?.(chunk.length);
-      if (storing) {
-        try {
-          await writer!.write(chunk);
-        } catch (err) {
-          // Too large or disk trouble: keep serving from memory, stop storing.
-          storing = false;
-          body.detachFile();
-          deps.logger.warn({ err, key: meta.key }, 'cache write failed; serving without storing');
-        }
-      }
-      body.append(chunk);
+      storing = await take(deps, chunk, body, writer, storing, meta.key);
     }
     if (meta.size !== 0 && received !== meta.size) {
       throw new Error(`upstream sent ${received} bytes of a declared ${meta.size}`);
     }
-    if (storing && superseded()) {
-      // A newer fetch for this key is under way: its answer, not this older one, is the copy to keep.
-      storing = false;
-      await writer!.abort();
-    }
-    if (storing) {
-      // Every byte is here and in the writer: the readers finish now. The commit (the disk index
-      // makes a store visible to other processes in a batch every ~10 ms) need not hold their
-      // answers; this flight stays until it is done, so later requests read this body meanwhile.
-      body.end();
-      try {
-        await writer!.commit({ ...meta, size: received });
-      } catch (err) {
-        storing = false;
-        deps.logger.warn({ err, key: meta.key }, 'cache commit failed');
-      }
-    }
-    body.end();
+    return await settle(deps, body, writer, meta, received, storing, superseded);
   } catch (err) {
-    await writer?.abort();
-    // Readers that have not sent a byte yet answer with its status (502, or 504 for a stall).
-    const mapped = upstreamError(err);
-    const failure =
-      mapped.code === 'upstream_unreachable'
-        ? new CdnError('upstream_body_failed', 'upstream', `upstream body failed after ${received} bytes: ${err instanceof Error ? err.message : String(err)}`, { status: 502, cause: err })
-        : mapped;
-    deps.logger.warn({ err: failure, key: meta.key, received, declared: meta.size || undefined }, 'upstream body failed; not stored');
-    body.fail(failure);
-    throw failure;
+    throw await failed(deps, err, body, writer, meta, received);
   } finally {
     void body.close();
   }
+}
+
+/** The end of pump() for a body taken whole from the stream (bufferedBody) and already handed to take(). */
+async function settleWhole(deps: FetchDeps, body: GrowingBody, writer: BlobWriter | undefined, meta: PumpMeta, received: number, storing: boolean, superseded: () => boolean): Promise<boolean> {
+  try {
+    return await settle(deps, body, writer, meta, received, storing, superseded);
+  } catch (err) {
+    throw await failed(deps, err, body, writer, meta, received);
+  } finally {
+    void body.close();
+  }
+}
+
+/** Every byte is in: end the shared body and commit the object (unless superseded). Resolves true when committed. */
+async function settle(deps: FetchDeps, body: GrowingBody, writer: BlobWriter | undefined, meta: PumpMeta, received: number, storing: boolean, superseded: () => boolean): Promise<boolean> {
+  if (storing && superseded()) {
+    // A newer fetch for this key is under way: its answer, not this older one, is the copy to keep.
+    storing = false;
+    await writer!.abort();
+  }
+  if (storing) {
+    // Every byte is here and in the writer: the readers finish now. The commit (the disk index
+    // makes a store visible to other processes in a batch every ~10 ms) need not hold their
+    // answers; this flight stays until it is done, so later requests read this body meanwhile.
+    body.end();
+    try {
+      await writer!.commit({ ...meta, size: received });
+    } catch (err) {
+      storing = false;
+      deps.logger.warn({ err, key: meta.key }, 'cache commit failed');
+    }
+  }
+  body.end();
   return storing;
+}
+
+/** The body failed (upstream, or short of its declared length): nothing stored, every reader fails. Returns what to throw. */
+async function failed(deps: FetchDeps, err: unknown, body: GrowingBody, writer: BlobWriter | undefined, meta: PumpMeta, received: number): Promise<CdnError> {
+  await writer?.abort();
+  // Readers that have not sent a byte yet answer with its status (502, or 504 for a stall).
+  const mapped = upstreamError(err);
+  const failure =
+    mapped.code === 'upstream_unreachable'
+      ? new CdnError('upstream_body_failed', 'upstream', `upstream body failed after ${received} bytes: ${err instanceof Error ? err.message : String(err)}`, { status: 502, cause: err })
+      : mapped;
+  deps.logger.warn({ err: failure, key: meta.key, received, declared: meta.size || undefined }, 'upstream body failed; not stored');
+  body.fail(failure);
+  return failure;
 }
 
 /**

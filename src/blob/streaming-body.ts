@@ -126,6 +126,18 @@ export class GrowingBody {
     for (const reader of this.readers) reader.destroy(error);
   }
 
+  /**
+   * The whole body as one Buffer, when the producer has ended it, every byte is still in memory
+   * and new readers are still allowed (see close()); else undefined (read it with createReader).
+   * A body that came in one chunk is that chunk's memory, not a copy. A small object usually arrives with
+   * its response head, and an answer that is bytes in memory skips a stream per reader.
+   */
+  whole(): Buffer | undefined {
+    if (this.state !== 'ended' || this.closed || this.memStart !== 0) return undefined;
+    if (this.chunks.length === 1) return this.chunks[0];
+    return Buffer.concat(this.chunks, this.total);
+  }
+
   /** A stream of the whole body from byte 0, following the producer. */
   createReader(): Readable {
     if (this.closed) throw bodyError(BODY_ERROR_CODES.closed, 'body is closed to new readers');

@@ -117,6 +117,43 @@ describe('GrowingBody', () => {
     expect(codeOf(catching(() => body.createReader()))).toBe('body_not_joinable');
   });
 
+  it('hands an ended body held whole in memory out as one Buffer, its very bytes when it came in one chunk', async () => {
+    const one = new GrowingBody();
+    const chunk = pattern(2 * KiB);
+    one.append(chunk);
+    expect(one.whole()).toBeUndefined(); // not ended: more may come
+    one.end();
+    const whole = one.whole()!;
+    // The same bytes, not a copy of them.
+    expect([whole.buffer, whole.byteOffset, whole.length]).toEqual([chunk.buffer, chunk.byteOffset, chunk.length]);
+    const two = new GrowingBody();
+    two.append(pattern(10));
+    two.append(pattern(20));
+    two.end();
+    expect(two.whole()?.equals(Buffer.concat([pattern(10), pattern(20)]))).toBe(true);
+    const empty = new GrowingBody();
+    empty.end();
+    expect(empty.whole()?.length).toBe(0);
+  });
+
+  it('has no whole body once closed, failed, or past its memory window', async () => {
+    const closed = new GrowingBody();
+    closed.append(pattern(10));
+    closed.end();
+    await closed.close();
+    expect(closed.whole()).toBeUndefined();
+    const failed = new GrowingBody();
+    failed.append(pattern(10));
+    failed.fail(new Error('upstream cut'));
+    expect(failed.whole()).toBeUndefined();
+    const trimmed = new GrowingBody({ maxMemoryBytes: 16 });
+    trimmed.append(pattern(10));
+    trimmed.append(pattern(10));
+    trimmed.end();
+    expect(trimmed.memoryBytes).toBe(10);
+    expect(trimmed.whole()).toBeUndefined();
+  });
+
   it('refuses appends after the end and readers after close', async () => {
     const body = new GrowingBody();
     body.append(pattern(10));

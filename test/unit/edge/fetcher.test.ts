@@ -41,7 +41,20 @@ function gatedStore(failWith?: Error): { store: BlobStore; release(): void; comm
   return { store, release: () => open(), commits: () => commits };
 }
 
-function upstreamAnswering(body: Buffer): Upstream {
+/** A byte stream (as undici's body is) holding `buffered` now and `later`, if any, after a turn of the event loop. */
+function byteStream(buffered: Buffer, later?: Buffer): Readable {
+  const stream = new Readable({ read() {} });
+  stream.push(buffered);
+  if (later === undefined) stream.push(null);
+  else
+    setImmediate(() => {
+      stream.push(later);
+      stream.push(null);
+    });
+  return stream;
+}
+
+function upstreamAnswering(body: Buffer, stream?: () => Readable): Upstream {
   return {
     async request(): Promise<UpstreamResponse> {
       const now = Date.now();
@@ -52,7 +65,7 @@ function upstreamAnswering(body: Buffer): Upstream {
           ['content-length', String(body.length)],
           ['cache-control', 'public, max-age=60'],
         ],
-        body: Readable.from([body.subarray(0, 1000), body.subarray(1000)]),
+        body: stream?.() ?? Readable.from([body.subarray(0, 1000), body.subarray(1000)]),
         requestTime: now,
         responseTime: now,
         elapsedMs: 1,
@@ -100,6 +113,34 @@ describe('fetchForCache', () => {
     release();
     await done;
     expect(commits()).toBe(1);
+    expect((await store.get('example.test/a.bin'))?.data?.equals(body)).toBe(true);
+  });
+
+  it('hands a body that came whole with its head out as bytes before answering, not as a stream', async () => {
+    const body = Buffer.alloc(2048, 3);
+    const source = byteStream(body);
+    const { store, release } = gatedStore();
+    const { outcome, done } = await fetchForCache({ ...deps(store, body), upstream: upstreamAnswering(body, () => source) }, request);
+    if (outcome.kind !== 'shared') throw new Error(`expected a shared outcome, got ${outcome.kind}`);
+    expect(outcome.body.whole()?.equals(body)).toBe(true);
+    expect(source.readableLength).toBe(0);
+    expect((await readAll(outcome.body.createReader())).equals(body)).toBe(true);
+    release();
+    await done;
+    expect((await store.get('example.test/a.bin'))?.data?.equals(body)).toBe(true);
+    expect(outcome.body.whole()).toBeUndefined(); // the flight is over: later requests read the store
+  });
+
+  it('streams a body that is not all there when its head arrives', async () => {
+    const body = Buffer.alloc(3000, 4);
+    const { store, release } = gatedStore();
+    const upstream = upstreamAnswering(body, () => byteStream(body.subarray(0, 1000), body.subarray(1000)));
+    const { outcome, done } = await fetchForCache({ ...deps(store, body), upstream }, request);
+    if (outcome.kind !== 'shared') throw new Error(`expected a shared outcome, got ${outcome.kind}`);
+    expect(outcome.body.whole()).toBeUndefined();
+    expect((await readAll(outcome.body.createReader())).equals(body)).toBe(true);
+    release();
+    await done;
     expect((await store.get('example.test/a.bin'))?.data?.equals(body)).toBe(true);
   });
 
