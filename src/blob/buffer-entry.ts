@@ -34,3 +34,11 @@ export function freezeMeta(meta: StoredMeta): StoredMeta {
   if (meta.tags !== undefined) Object.freeze(meta.tags);
   return Object.freeze(meta);
 }
+
+/**
+ * Written chunks as one Buffer: a body written in one chunk is that chunk (a writer keeps what it
+ * is given, see BlobWriter.write), not a copy of it.
+ */
+export function wholeOf(chunks: readonly Buffer[], length: number): Buffer {
+  return chunks.length === 1 && chunks[0]!.length === length ? chunks[0]! : Buffer.concat(chunks, length);
+}

@@ -12,6 +12,7 @@ import type { FileHandle } from 'node:fs/promises';
 import { crc32 } from 'node:zlib';
 import { isCdnError } from '../errors.js';
 import { BLOB_ERROR_CODES, blobError, type BlobWriter, type BodyFile, type CommitMeta, type StoredMeta } from './blob-store.js';
+import { wholeOf } from './buffer-entry.js';
 import { unlinkQuietly, type DiskFs } from './disk-fs.js';
 
 /** A finished body, ready to be placed: in memory (packed) or in a temp file. */
@@ -160,7 +161,7 @@ export class DiskBlobWriter implements BlobWriter {
     if (this.state !== 'open') throw blobError(BLOB_ERROR_CODES.writerClosed, 'commit after commit or abort');
     this.state = 'committing';
     if (this.blockFill > 0) this.crcs.push(this.blockCrc);
-    const data = this.chunks === undefined ? undefined : Buffer.concat(this.chunks, this.written);
+    const data = this.chunks === undefined ? undefined : wholeOf(this.chunks, this.written);
     this.packed = data;
     this.chunks = undefined;
     const body: WrittenBody = { data, tmpPath: this.tmpPath, size: this.written, sha256: this.hash.digest('hex'), blockSize: this.limits.blockSize, blockCrc32: this.crcs };
@@ -249,3 +250,4 @@ async function writeAll(fh: FileHandle, chunk: Uint8Array): Promise<void> {
   let off = 0;
   while (off < chunk.byteLength) off += (await fh.write(chunk, off, chunk.byteLength - off)).bytesWritten;
 }
+

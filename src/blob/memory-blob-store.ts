@@ -21,7 +21,7 @@ import {
   type MetaChanges,
   type StoredMeta,
 } from './blob-store.js';
-import { bufferEntry, freezeMeta } from './buffer-entry.js';
+import { bufferEntry, freezeMeta, wholeOf } from './buffer-entry.js';
 import { KeyLists } from './key-lists.js';
 
 export interface MemoryBlobStoreOptions {
@@ -206,7 +206,7 @@ class MemoryBlobWriter implements BlobWriter {
 
   async commit(meta: CommitMeta): Promise<StoredMeta> {
     if (this.done) throw blobError(BLOB_ERROR_CODES.writerClosed, 'commit after commit or abort');
-    const data = Buffer.concat(this.chunks, this.written);
+    const data = wholeOf(this.chunks, this.written);
     await this.abort();
     const stored = finalMeta(this.key, data.length, createHash('sha256').update(data).digest('hex'), meta);
     if (!this.store.put(stored, data)) {

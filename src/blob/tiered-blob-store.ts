@@ -25,7 +25,7 @@ import {
   type MetaChanges,
   type StoredMeta,
 } from './blob-store.js';
-import { bufferEntry } from './buffer-entry.js';
+import { bufferEntry, wholeOf } from './buffer-entry.js';
 import type { DiskBlobStore, DiskBlobStoreStats } from './disk-blob-store.js';
 import type { MemoryBlobStore } from './memory-blob-store.js';
 
@@ -171,7 +171,7 @@ async function readAll(entry: BlobEntry): Promise<Buffer | undefined> {
 
 /** A disk writer that also keeps the bytes of small objects for the memory tier. */
 class TieredBlobWriter implements BlobWriter {
-  private chunks: Uint8Array[] | undefined = [];
+  private chunks: Buffer[] | undefined = [];
   private collected = 0;
 
   constructor(
@@ -188,12 +188,12 @@ class TieredBlobWriter implements BlobWriter {
     if (this.chunks === undefined) return;
     this.collected += chunk.byteLength;
     if (this.collected > this.collectLimit) this.chunks = undefined;
-    else this.chunks.push(chunk);
+    else this.chunks.push(Buffer.isBuffer(chunk) ? chunk : Buffer.from(chunk.buffer, chunk.byteOffset, chunk.byteLength));
   }
 
   async commit(meta: CommitMeta): Promise<StoredMeta> {
     const stored = await this.disk.commit(meta);
-    const data = this.chunks === undefined ? undefined : Buffer.concat(this.chunks, this.collected);
+    const data = this.chunks === undefined ? undefined : wholeOf(this.chunks, this.collected);
     this.chunks = undefined;
     this.onCommit(stored, data);
     return stored;

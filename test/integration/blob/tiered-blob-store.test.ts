@@ -47,6 +47,16 @@ describe('TieredBlobStore', () => {
     await expectBody(store, 'small', pattern(80 * KiB, 1));
   });
 
+  it('keeps a body written in one chunk in memory as that chunk, and one written in several as one copy', async () => {
+    const { memory, store } = await openTiered();
+    const one = pattern(2 * KiB, 5);
+    await put(store, 'one', one);
+    const kept = memory.peek('one')!.data!;
+    expect([kept.buffer, kept.byteOffset, kept.length]).toEqual([one.buffer, one.byteOffset, one.length]);
+    await put(store, 'two', pattern(50 * KiB, 6), { chunkSize: 16 * KiB });
+    expect(memory.peek('two')?.data?.equals(pattern(50 * KiB, 6))).toBe(true);
+  });
+
   it('promotes small disk hits into memory, never objects above memoryMaxEntrySize', async () => {
     const { disk, memory, store } = await openTiered();
     await put(disk, 'small', pattern(90 * KiB, 2)); // written past the tiered store
