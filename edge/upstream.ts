@@ -7,6 +7,7 @@
  * upstream whose certificate does not verify (or that refuses ours) 502 `upstream_tls`: never a
  * fallback to cleartext.
  */
+import { EventEmitter } from 'node:events';
 import { pipeline, Transform, type Readable } from 'node:stream';
 import { Pool, poolRequest, undiciErrors } from './undici-parts.js';
 import { CdnError, clientError } from '../src/errors.js';
@@ -166,18 +167,21 @@ export class Upstream {
     // connection would wait unbounded. This deadline covers queueing, connecting and the headers.
     // A streamed request body restarts it at each chunk sent: the wait for headers counts from the
     // body's last byte, however long the client took to send it.
-    const deadline = new AbortController();
+    const deadline = new Deadline();
     let timedOut = false;
     const expire = (): void => {
       timedOut = true;
-      deadline.abort();
+      deadline.abort(undefined);
     };
     let timer = setTimeout(expire, this.timeouts.connectMs + this.timeouts.headersMs);
     const rearm = (): void => {
       clearTimeout(timer);
       timer = setTimeout(expire, this.timeouts.connectMs + this.timeouts.headersMs);
     };
-    const signal = req.signal === undefined ? deadline.signal : AbortSignal.any([req.signal, deadline.signal]);
+    const given = req.signal;
+    const cancel = (): void => deadline.abort(given?.reason);
+    if (given?.aborted === true) cancel();
+    else given?.addEventListener('abort', cancel, { once: true });
     const streamed = req.body !== undefined && req.body !== null && !Buffer.isBuffer(req.body);
     const body = streamed ? pipeline(req.body as Readable, progress(rearm), () => undefined) : (req.body ?? null);
     try {
@@ -187,7 +191,7 @@ export class Upstream {
         path: basePath + req.path,
         headers: this.shield === undefined ? req.headers : shieldHeaders(req.headers, this.shield.secret),
         body,
-        signal,
+        signal: deadline,
         onInfo: req.onInformational === undefined ? undefined : informational(req.onInformational),
       });
       clearTimeout(timer);
@@ -202,6 +206,7 @@ export class Upstream {
       return answer;
     } catch (err) {
       clearTimeout(timer);
+      given?.removeEventListener('abort', cancel);
       const mapped = timedOut ? new CdnError('upstream_timeout', 'upstream', 'upstream did not answer in time', { status: 504, cause: err }) : upstreamError(err);
       if (mapped.code === 'upstream_tls') this.tls?.onRefused?.(mapped);
       this.observer?.onResult(mapped.code === 'upstream_timeout' ? 'timeout' : 'error', phaseOf(err), (performance.now() - started) / 1000);
@@ -221,6 +226,23 @@ export class Upstream {
     const { connections } = this;
     if (connections instanceof Promise) return;
     await Promise.all([connections.pool.destroy(), connections.uploads.destroy()]);
+  }
+}
+
+/**
+ * The abort signal undici is given: an EventEmitter with `aborted` and `reason`, which undici
+ * takes as well as an AbortSignal (it listens for 'abort' once and reads `reason`), made for
+ * every upstream request without the AbortController and EventTarget one would cost.
+ */
+class Deadline extends EventEmitter {
+  aborted = false;
+  reason: unknown = undefined;
+
+  abort(reason: unknown): void {
+    if (this.aborted) return;
+    this.aborted = true;
+    this.reason = reason;
+    this.emit('abort');
   }
 }
 
