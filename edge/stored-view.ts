@@ -55,6 +55,21 @@ export function headersFromPairs(pairs: readonly [string, string][]): Headers {
   return h;
 }
 
+const sharedFields = new WeakMap<readonly [string, string][], Headers>();
+
+/**
+ * headersFromPairs for a list of fields many readers look at (a flight's shared response: the
+ * pipeline, each waiter's answer), made once per list. Read it only: the object is shared.
+ */
+export function fieldsOf(pairs: readonly [string, string][]): Headers {
+  let h = sharedFields.get(pairs);
+  if (h === undefined) {
+    h = headersFromPairs(pairs);
+    sharedFields.set(pairs, h);
+  }
+  return h;
+}
+
 /**
  * A stored field of the edge's own: the lifetime in seconds it gave a 404 or 410 that came without
  * one (negative caching, edge/fetcher.ts). Never accepted from upstream, never sent on.
