@@ -6,7 +6,7 @@
  * webp / other — never the raw header), so the vary fields of a stored object can be read back
  * from its key alone when the index is rebuilt at start-up.
  */
-import { cacheKey, type QueryNormalizer } from '../src/http/cache-key.js';
+import { cacheKey, normalizeHost, normalizePath, type QueryNormalizer } from '../src/http/cache-key.js';
 import type { HeaderGetter } from '../src/http/headers.js';
 import { varySecondaryKey } from '../src/http/vary.js';
 import { IMAGE_PARAM_NAMES, parseImageParams, type ImageParamOptions } from '../src/image/params.js';
@@ -37,6 +37,8 @@ export function imageQueryNormalizer(options: ImageParamOptions): QueryNormalize
  * the query is the application's, and one that reads `+` literally would get the other's answer.
  */
 export function primaryKey(host: string, url: URL, normalizeQuery: QueryNormalizer): string {
+  // No query: what cacheKey makes of an empty one, without the URLSearchParams it would copy and sort.
+  if (url.search === '') return normalizeHost(host) + normalizePath(url.pathname);
   const query = url.search.includes('+') ? new URLSearchParams(url.search.replaceAll('+', '%2B')) : url.searchParams;
   return cacheKey(host, url.pathname, query, normalizeQuery);
 }

@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { CdnError } from '../../../src/errors.js';
+import { cacheKey } from '../../../src/http/cache-key.js';
 import { CODING_SEPARATOR, hostOfKey, imageQueryNormalizer, KeyMemo, pathOfKey, primaryKey, purgePathOfKey, splitStoredKey, VARY_SEPARATOR, variantKey } from '../../../edge/cache-keys.js';
 import { VaryIndex } from '../../../edge/vary-index.js';
 import { FlightTable, type FlightOutcome } from '../../../edge/flights.js';
@@ -24,6 +25,11 @@ describe('primary keys', () => {
     ['cdn.example', '/s?term=a%20b', 'cdn.example/s?term=a%20b'],
   ])('%s %s → %s', (host, url, want) => {
     expect(key(host, url)).toBe(want);
+  });
+
+  it.each(['/a/b.jpg', '/a/b.jpg?', '/A%2fB/./c/../d.css', '/%E2%82%AC.txt', '/a%7eb.css', '//x//y'])('a target without a query (%s) gets the key cacheKey makes with an empty one', (target) => {
+    const url = new URL(target, 'http://x');
+    expect(primaryKey('CDN.Example:80', url, normalize)).toBe(cacheKey('CDN.Example:80', url.pathname, new URLSearchParams(), normalize));
   });
 
   it('refuses bad image parameters with a 400 naming them', () => {
