@@ -445,9 +445,17 @@ export class EdgePipeline {
   /** Whether the request comes from one of this node's cluster workers (this pipeline is their shield's). */
   fromOwnWorker(req: Pick<EdgeRequest, 'headers'>): boolean {
     if (this.isWorkerSecret === undefined) return false;
-    const given = req.headers.get(WORKER_HEADER);
-    return given !== null && this.isWorkerSecret(given);
+    // Asked several times per request (its hop, its reply, the shield log): the digest is made once.
+    let known = this.ownWorkerChecked.get(req.headers);
+    if (known === undefined) {
+      const given = req.headers.get(WORKER_HEADER);
+      known = given !== null && this.isWorkerSecret(given);
+      this.ownWorkerChecked.set(req.headers, known);
+    }
+    return known;
   }
+
+  private readonly ownWorkerChecked = new WeakMap<object, boolean>();
 
   private staleAllowed(until: number | undefined): boolean {
     return until !== undefined && this.deps.now() <= until;
