@@ -127,13 +127,14 @@ export class GrowingBody {
   }
 
   /**
-   * The whole body as one Buffer, when the producer has ended it, every byte is still in memory
-   * and new readers are still allowed (see close()); else undefined (read it with createReader).
-   * A body that came in one chunk is that chunk's memory, not a copy. A small object usually arrives with
-   * its response head, and an answer that is bytes in memory skips a stream per reader.
+   * The whole body as one Buffer, when the producer has ended it and every byte is still in
+   * memory, even once closed (closing is about readers that may need the file); else undefined
+   * (read it with createReader). A body that came in one chunk is that chunk's memory, not a
+   * copy. A small object usually arrives with its response head, and an answer that is bytes in
+   * memory skips a stream per reader.
    */
   whole(): Buffer | undefined {
-    if (this.state !== 'ended' || this.closed || this.memStart !== 0) return undefined;
+    if (this.state !== 'ended' || this.memStart !== 0) return undefined;
     if (this.chunks.length === 1) return this.chunks[0];
     return Buffer.concat(this.chunks, this.total);
   }
