@@ -140,16 +140,16 @@ export class Upstream {
     return connections;
   }
 
-  /** The pools, once the address is known; rejects when `signal` aborts first. */
-  private ready(signal: AbortSignal): Promise<Connections> | Connections {
+  /** The pools, once the address is known; rejects when `deadline` aborts first. */
+  private ready(deadline: Deadline): Promise<Connections> | Connections {
     const { connections } = this;
     if (!(connections instanceof Promise)) return connections;
     return new Promise((resolve, reject) => {
-      const abort = (): void => reject(signal.reason);
-      if (signal.aborted) return abort();
-      signal.addEventListener('abort', abort, { once: true });
+      const abort = (): void => reject(deadline.reason ?? new Error('upstream request aborted'));
+      if (deadline.aborted) return abort();
+      deadline.once('abort', abort);
       void connections.then((c) => {
-        signal.removeEventListener('abort', abort);
+        deadline.off('abort', abort);
         resolve(c);
       });
     });
@@ -185,7 +185,7 @@ export class Upstream {
     const streamed = req.body !== undefined && req.body !== null && !Buffer.isBuffer(req.body);
     const body = streamed ? pipeline(req.body as Readable, progress(rearm), () => undefined) : (req.body ?? null);
     try {
-      const { pool, uploads, basePath } = await this.ready(signal);
+      const { pool, uploads, basePath } = await this.ready(deadline);
       const res = await poolRequest(req.body === undefined || req.body === null ? pool : uploads, {
         method: req.method as 'GET',
         path: basePath + req.path,
