@@ -5,6 +5,9 @@
  * the route), responses carry `Connection: close`, and after the drain period the server stops
  * accepting, finishes in-flight responses and closes.
  */
+import { existsSync } from 'node:fs';
+import { resolve } from 'node:path';
+import { layoutOf } from '../src/blob/disk-layout.js';
 import type { IncomingMessage } from 'node:http';
 import { openAccessLog } from '../src/access-log/access-log.js';
 import { MemoryBlobStore } from '../src/blob/memory-blob-store.js';
@@ -192,6 +195,10 @@ export async function startEdge(config: EdgeConfig, logger: Logger, options: Sta
  * first start, perhaps after the worker got here: until it listens, the cache may not exist yet.
  */
 async function openDiskReader(dir: string, shield: string | Promise<string>): Promise<DiskBlobReader> {
+  // On a node's first start the shield creates the cache. A reader must not race it there: LMDB's
+  // read-only open of an index that is not there yet still creates its folder, under the shield
+  // that is setting the folder up.
+  if (!existsSync(layoutOf(resolve(dir)).indexPath)) await shield;
   try {
     return DiskBlobReader.open({ dir });
   } catch {
