@@ -218,7 +218,7 @@ export async function startEdgeCluster(config: EdgeConfig, logger: Logger): Prom
     }
     switch (message.type) {
       case 'anycdn:invalidate':
-        shield.pipeline.invalidate(message.primary).catch((err: unknown) => logger.warn({ err, primary: message.primary }, 'shield invalidation failed'));
+        shield.pipeline.invalidation.invalidate(message.primary).catch((err: unknown) => logger.warn({ err, primary: message.primary }, 'shield invalidation failed'));
         broadcast(message, from);
         return;
       case 'anycdn:metrics-json':
@@ -459,7 +459,7 @@ export async function runEdgeWorker(makeLogger: (config: EdgeConfig) => Logger):
     process.on('message', (m: ClusterMessage) => {
       switch (m.type) {
         case 'anycdn:invalidate':
-          started.pipeline.invalidate(m.primary).catch((err: unknown) => log.warn({ err, primary: m.primary }, 'invalidation failed'));
+          started.pipeline.invalidation.invalidate(m.primary).catch((err: unknown) => log.warn({ err, primary: m.primary }, 'invalidation failed'));
           return;
         case 'anycdn:metrics-collect':
           started.metrics.registry.getMetricsAsJSON().then((json) => send({ type: 'anycdn:metrics-json', id: m.id, json }));

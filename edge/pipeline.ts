@@ -13,6 +13,7 @@
  *   other methods → forward             with the body, uncached; success invalidates the URL (RFC 9111 §4.4)
  *
  * The outcome words are edge/edge-request.ts's; the common hit's answer is edge/fast-hit.ts's.
+ * Invalidation (unsafe methods, peers, purges) is edge/invalidation.ts's.
  */
 import type { IncomingHttpHeaders } from 'node:http';
 import { pipeline } from 'node:stream';
@@ -32,7 +33,7 @@ import type { NotStoredReason } from '../src/http/storable.js';
 import { varyFields } from '../src/http/vary.js';
 import type { Logger } from '../src/log.js';
 import { tallied } from '../src/metrics.js';
-import { imageQueryNormalizer, KeyMemo, primaryKey, VARY_SEPARATOR, variantKey } from './cache-keys.js';
+import { imageQueryNormalizer, KeyMemo, primaryKey, variantKey } from './cache-keys.js';
 import type { EdgeConfig } from './config.js';
 import { fetchForCache, type FetchDeps, type FetchRequest } from './fetcher.js';
 import { FlightTable, type Flight, type FlightOutcome, type SharedOutcome } from './flights.js';
@@ -42,6 +43,7 @@ import { addVary, EdgeCompression } from './compression.js';
 import { fieldsOf, headersFromPairs, policyHeaders, viewOf } from './stored-view.js';
 import { upstreamError, type Upstream, type UpstreamResponse } from './upstream.js';
 import { VaryIndex } from './vary-index.js';
+import { Invalidation, keyHost } from './invalidation.js';
 import { asked, EdgeReplies, type StatusMember } from './edge-replies.js';
 import type { EdgeRequest, PipelineResult, PurgeWatermarks } from './edge-request.js';
 import { fastFields, FastHits, type FastRequest } from './fast-hit.js';
@@ -76,6 +78,8 @@ const ERROR_STATUSES = new Set([500, 502, 503, 504]);
 
 export class EdgePipeline {
   readonly varyIndex: VaryIndex;
+  /** Drops what is stored for a URL (unsafe requests, peers, purges). */
+  readonly invalidation: Invalidation;
   private readonly flights: FlightTable;
   private readonly compression: EdgeCompression;
   private readonly fastHits: FastHits;
@@ -105,6 +109,15 @@ export class EdgePipeline {
     this.hitForMiss = new LRUCache({ max: 10_000, ttl: Math.max(1, c.hitForMissTtl), ttlAutopurge: false });
     this.reuseOptions = { ...DEFAULT_REUSE_OPTIONS, heuristicFraction: c.heuristic.fraction, heuristicMaxMs: c.heuristic.max, graceMs: c.grace };
     this.normalizeQuery = imageQueryNormalizer({ maxOutputDimension: c.maxImageDimension });
+    this.invalidation = new Invalidation({
+      store: deps.store,
+      flights: this.flights,
+      varyIndex: this.varyIndex,
+      hitForMiss: this.hitForMiss,
+      normalizeQuery: this.normalizeQuery,
+      logger: deps.logger,
+      onInvalidate: deps.onInvalidate,
+    });
     this.servedBy = `${c.pop}/${c.node}`;
     this.via = `anycdn-${c.node}`;
     this.isWorkerSecret = deps.workerSecret === undefined ? undefined : tokenMatcher(deps.workerSecret);
@@ -532,72 +545,9 @@ export class EdgePipeline {
     // release its connection), not leave it waiting nor raise an unhandled 'error' that kills the process.
     const body = req.body === null ? null : pipeline(req.body, limitBytes(maxBody), () => undefined);
     const res = await this.deps.upstream.request({ method: req.method, path: req.url.pathname + req.url.search, headers, body, onInformational: req.informational });
-    if (res.status >= 200 && res.status < 400) await this.invalidateAfterUnsafe(req, res);
+    if (res.status >= 200 && res.status < 400) await this.invalidation.afterUnsafe(req, res);
     return this.replies.relay(req, res, { cache: CACHE, fwd: 'method', fwdStatus: res.status }, 'forward');
   }
-
-  private async invalidateAfterUnsafe(req: EdgeRequest, res: UpstreamResponse): Promise<void> {
-    if (req.method === 'OPTIONS' || req.method === 'TRACE') return;
-    const host = keyHost(req);
-    const urls = [req.url];
-    // RFC 9111 §4.4: also Location and Content-Location, when they are on the same origin.
-    for (const [k, v] of res.headers) {
-      if (k !== 'location' && k !== 'content-location') continue;
-      try {
-        const u = new URL(v, req.url);
-        if (u.host === req.url.host) urls.push(u);
-      } catch {
-        // not a URL: nothing to invalidate
-      }
-    }
-    for (const u of urls) {
-      let primary: string;
-      try {
-        primary = primaryKey(host, u, this.normalizeQuery);
-      } catch {
-        continue;
-      }
-      await this.invalidate(primary);
-      this.deps.onInvalidate?.(primary);
-    }
-  }
-
-  /**
-   * Remove every stored variant of a URL. A fetch for it under way now began before the change
-   * that invalidates it: what it stores is removed too once it is done.
-   */
-  async invalidate(primary: string): Promise<number> {
-    for (const flight of this.flights.inFlight()) {
-      if (flight.key !== primary && !flight.key.startsWith(primary + VARY_SEPARATOR)) continue;
-      flight.done.then(() => this.removeStored(primary)).catch((err: unknown) => this.deps.logger.warn({ err, primary }, 'invalidation after fetch failed'));
-    }
-    return this.removeStored(primary);
-  }
-
-  /**
-   * Retire every fetch under way whose stored key `matches` (given its response once the headers
-   * are in): see FlightTable.retire. Returns when each retired one is over.
-   */
-  retireFlights(matches: (key: string, delivered: SharedOutcome | undefined) => boolean): { key: string; done: Promise<void> }[] {
-    const retired: { key: string; done: Promise<void> }[] = [];
-    for (const flight of [...this.flights.inFlight()]) {
-      if (!matches(flight.key, flight.delivered)) continue;
-      this.flights.retire(flight);
-      retired.push({ key: flight.delivered?.key ?? flight.key, done: flight.done });
-    }
-    return retired;
-  }
-
-  private async removeStored(primary: string): Promise<number> {
-    let removed = 0;
-    for (const key of new Set([primary, ...this.varyIndex.keysFor(primary)])) {
-      if (await this.deps.store.delete(key)) removed++;
-      this.varyIndex.remove(key);
-    }
-    this.hitForMiss.delete(primary);
-    return removed;
-  }
-
 
   /** The answer to a request the edge refuses before looking at it (e.g. two Host fields). */
   refused(err: CdnError, req: EdgeRequest): PipelineResult {
@@ -620,20 +570,11 @@ function onlyIfCachedMiss(): CdnError {
 }
 
 
-
-
-/** The host a request's key is made with: an absolute-form target's own authority wins over Host (RFC 9112 §3.2.2). */
-function keyHost(req: EdgeRequest): string {
-  return req.target.startsWith('/') ? (req.headers.get('host') ?? '') : req.url.host;
-}
-
 /** A stored copy past its freshness, and until when it may still stand in for a failing upstream. */
 interface StaleCopy {
   entry: BlobEntry;
   staleUntil: number | undefined;
 }
-
-
 
 /**
  * In a cluster worker, what the shield said of a fetch is the node's answer (a shield hit is a

@@ -44,7 +44,7 @@ export class PurgeApplier {
   async apply(purge: Purge): Promise<PurgeCount> {
     const expanded = withFolderUrls(purge);
     const matchFlight = flightMatcher(expanded);
-    const retired = this.pipeline.retireFlights((key, delivered) => matchFlight(delivered?.key ?? key, delivered?.headers));
+    const retired = this.pipeline.invalidation.retireFlights((key, delivered) => matchFlight(delivered?.key ?? key, delivered?.headers));
     if (expanded.all) return this.applyAll(expanded.soft);
     const keys = this.candidates(expanded);
     const count = await this.act(keys, expanded.soft);

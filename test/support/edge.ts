@@ -110,13 +110,13 @@ async function startNodeWithWorker(config: EdgeConfig, clock: TestClock): Promis
     processMetrics: false,
     now: clock.now,
     workerSecret: secret,
-    onInvalidate: (primary) => void worker?.pipeline.invalidate(primary),
+    onInvalidate: (primary) => void worker?.pipeline.invalidation.invalidate(primary),
   });
   worker = await startEdge(config, silentLogger(), {
     processMetrics: false,
     now: clock.now,
     worker: { secret, shield: shield.url },
-    onInvalidate: (primary) => void shield.pipeline.invalidate(primary),
+    onInvalidate: (primary) => void shield.pipeline.invalidation.invalidate(primary),
     forwardLocalPurge: (purge) => shield.purges.node!.apply([purge], 'local'),
   });
   // Purges reach the worker's memory through the shield, as the primary relays them (edge/cluster.ts).

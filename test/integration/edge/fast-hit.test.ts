@@ -306,7 +306,7 @@ describe('the fast path declines', () => {
   it('a URL once its object is purged or replaced', async () => {
     await stored('/f/replaced.bin', { headers: dated({ 'content-type': 'image/png', 'cache-control': 'max-age=60', etag: '"r1"' }), body: Buffer.alloc(10, 1) });
     expect(fast('/f/replaced.bin')?.reply.headers['etag']).toBe('"r1"');
-    await edge.server.pipeline.invalidate(`${host}/f/replaced.bin`);
+    await edge.server.pipeline.invalidation.invalidate(`${host}/f/replaced.bin`);
     expect(fast('/f/replaced.bin')).toBeUndefined();
     scripts.set('/f/replaced.bin', { headers: dated({ 'content-type': 'image/png', 'cache-control': 'max-age=60', etag: '"r2"' }), body: Buffer.alloc(10, 2) });
     await edge.get('/f/replaced.bin');
