@@ -114,7 +114,7 @@ describe.skipIf(!cliBuilt)('anycdn upload (needs dist/, built by npm test)', () 
     expect((await fetchText('/sync/old.txt')).status).toBe(404);
     expect((await fetchText('/sync/css/a.css')).body).toBe('a{color:red}');
     expect((await fetchText('/syncx/keep.txt')).status).toBe(200);
-  });
+  }, 30_000); // five CLI runs, each a process start
 
   it('pages through a listing longer than one page', async () => {
     const many = join(dir, 'many');
@@ -128,7 +128,7 @@ describe.skipIf(!cliBuilt)('anycdn upload (needs dist/, built by npm test)', () 
     await origin.server.store.put('many/zzz-extra.txt', Readable.from([Buffer.from('extra')]), { maxBytes: 1024 });
     const r = await run(['upload', many, 'many', '--delete']);
     expect([r.code, r.stdout]).toEqual([0, 'ok   /many/zzz-extra.txt deleted, purge ' + `${origin.server.purges.log.id}-${origin.server.purges.log.lastSeq}` + '\n0 uploaded, 1005 unchanged, 1 deleted, 1 purged\n']);
-  });
+  }, 30_000); // 1,006 durable puts first
 
   it('an unchanged single file says so and purges nothing', async () => {
     await writeFile(join(dir, 'same.txt'), 'same');
