@@ -6,8 +6,10 @@
  *   connections, to measure what the front saves over TLS/HTTP/1.1);
  * - nginx `proxy_cache` with `listen … ssl http2`, 2 workers, keepalive_requests raised;
  * - bare Node `https` (2 processes) and bare Node `http2` (2 processes) serving the Buffer
- *   (test/bench/hit-reference.ts --tls); once more over HTTP/2 sending the fields of the edge's own
- *   hit (read from the edge after the warm-up): what the fields cost, apart from the edge's work;
+ *   (test/bench/hit-reference.ts --tls), HTTP/2 twice: through the request API (the same listener
+ *   as the https reference) and through the core stream API (one respond and end per stream, the
+ *   least Node can do); once more over the core API sending the fields of the edge's own hit
+ *   (read from the edge after the warm-up): what the fields cost, apart from the edge's work;
  * - Varnish behind hitch (2 workers, PROXY v2), HTTP/1.1 only.
  *
  * Load: HTTP/1.1 with `wrk -t2 -c64` over TLS; HTTP/2 with `h2load -t2 -c16 -m8`; new TLS
@@ -42,13 +44,14 @@ export interface TlsBenchOptions {
   log: (line: string) => void;
 }
 
-type System = 'anycdn' | 'anycdnNoFront' | 'nginx' | 'nodeHttps' | 'nodeH2' | 'nodeH2EdgeFields' | 'varnishHitch';
+type System = 'anycdn' | 'anycdnNoFront' | 'nginx' | 'nodeHttps' | 'nodeH2Compat' | 'nodeH2' | 'nodeH2EdgeFields' | 'varnishHitch';
 const LABEL: Record<System, string> = {
   anycdn: 'anycdn edge, workers: 2',
   anycdnNoFront: 'anycdn edge, workers: 2, quick front off on TLS',
   nginx: 'nginx ssl http2 proxy_cache, 2 workers',
   nodeHttps: 'bare Node https, 2 processes',
-  nodeH2: 'bare Node http2, 2 processes',
+  nodeH2Compat: 'bare Node http2, request API (the https listener), 2 processes',
+  nodeH2: 'bare Node http2, core stream API, 2 processes',
   nodeH2EdgeFields: "bare Node http2 sending the edge's fields, 2 processes",
   varnishHitch: 'Varnish behind hitch (PROXY v2), 2 hitch workers',
 };
@@ -79,6 +82,7 @@ export async function tlsBench(o: TlsBenchOptions): Promise<string[]> {
   await start('anycdnNoFront', () => startTlsEdge(join(o.dir, 'edge-nofront'), { ...o, pair, quickFront: false }));
   if (hasCommand('nginx')) await start('nginx', () => startTlsNginx(join(o.dir, 'nginx'), { origin: o.origin, pair }));
   await start('nodeHttps', () => startTlsReference(join(o.dir, 'ref-https'), { ...o, pair, protocol: 'https' }));
+  await start('nodeH2Compat', () => startTlsReference(join(o.dir, 'ref-h2-compat'), { ...o, pair, protocol: 'h2-compat' }));
   await start('nodeH2', () => startTlsReference(join(o.dir, 'ref-h2'), { ...o, pair, protocol: 'h2' }));
   if (hasCommand('varnishd') && hasCommand('hitch')) await start('varnishHitch', () => startVarnishHitch(join(o.dir, 'varnish'), { origin: o.origin, pair }));
   // Warm: every cache has the object, fetched over its own TLS listener.
@@ -104,7 +108,7 @@ export async function tlsBench(o: TlsBenchOptions): Promise<string[]> {
       h1.set(name, [...(h1.get(name) ?? []), rps]);
       o.log(`tls rep ${rep} http/1.1 ${name.padEnd(14)} ${fixed(rps / 1000, 1)}k req/s; load ${os.loadavg()[0]!.toFixed(2)}`);
     }
-    for (const name of ['nodeH2', 'anycdn', 'nodeH2EdgeFields', 'nginx'] as System[]) {
+    for (const name of ['nodeH2', 'anycdn', 'nodeH2Compat', 'nodeH2EdgeFields', 'nginx'] as System[]) {
       const s = servers[name];
       if (s === undefined) continue;
       const meter = cpuMeter({ server: [s.pid] });
@@ -141,7 +145,8 @@ export async function tlsBench(o: TlsBenchOptions): Promise<string[]> {
     ...(Object.keys(LABEL) as System[]).filter((n) => servers[n] !== undefined).map((n) => `| ${LABEL[n]} | ${k(m(h1, n))} | ${k(m(h2, n))} | ${h2Cpu.has(n) ? `${fixed(median(h2Cpu.get(n)!), 1)} µs` : '-'} |`),
     '',
     `- HTTP/1.1: anycdn / nginx ${ratio(m(h1, 'anycdn'), m(h1, 'nginx'), 0.9)}; anycdn / bare Node https ${ratio(m(h1, 'anycdn'), m(h1, 'nodeHttps'), 1.0)}; anycdn / Varnish behind hitch ${ratio(m(h1, 'anycdn'), m(h1, 'varnishHitch'), 1.5)}; bare Node https / nginx ${ratio(m(h1, 'nodeHttps'), m(h1, 'nginx'))}`,
-    `- HTTP/2: anycdn / bare Node http2 ${ratio(m(h2, 'anycdn'), m(h2, 'nodeH2'), 1.0)} (per round: ${perRound('anycdn', 'nodeH2')}); anycdn / nginx ${ratio(m(h2, 'anycdn'), m(h2, 'nginx'), 0.8)}; bare Node http2 / nginx ${ratio(m(h2, 'nodeH2'), m(h2, 'nginx'))}`,
+    `- HTTP/2: anycdn / bare Node http2 through its request API ${ratio(m(h2, 'anycdn'), m(h2, 'nodeH2Compat'), 1.0)} (per round: ${perRound('anycdn', 'nodeH2Compat')}); anycdn / nginx ${ratio(m(h2, 'anycdn'), m(h2, 'nginx'), 0.8)}; bare Node http2 (request API) / nginx ${ratio(m(h2, 'nodeH2Compat'), m(h2, 'nginx'))}`,
+    `- HTTP/2 against the core stream API (five fields and Date): anycdn / bare Node http2 ${ratio(m(h2, 'anycdn'), m(h2, 'nodeH2'))} (per round: ${perRound('anycdn', 'nodeH2')}); bare Node http2 (core API) / nginx ${ratio(m(h2, 'nodeH2'), m(h2, 'nginx'))}`,
     `- HTTP/2 server CPU per request (µs, median), anycdn / bare Node http2: ${ratio(median(h2Cpu.get('anycdn') ?? []), median(h2Cpu.get('nodeH2') ?? []))}; anycdn / bare Node http2 sending the edge's fields: ${ratio(median(h2Cpu.get('anycdn') ?? []), median(h2Cpu.get('nodeH2EdgeFields') ?? []))}; with the edge's fields / without: ${ratio(median(h2Cpu.get('nodeH2EdgeFields') ?? []), median(h2Cpu.get('nodeH2') ?? []))} (lower is cheaper)`,
     `- HTTP/2, the fields apart: anycdn / bare Node http2 sending the edge's fields ${ratio(m(h2, 'anycdn'), m(h2, 'nodeH2EdgeFields'))} (per round: ${perRound('anycdn', 'nodeH2EdgeFields')}; the edge's own work); bare Node http2 with the edge's fields / without ${ratio(m(h2, 'nodeH2EdgeFields'), m(h2, 'nodeH2'))} (per round: ${perRound('nodeH2EdgeFields', 'nodeH2')}; what the fields cost)`,
     `- the quick front over TLS/HTTP/1.1: with / without ${ratio(m(h1, 'anycdn'), m(h1, 'anycdnNoFront'))}`,
@@ -229,7 +234,7 @@ http {
   return { label: LABEL.nginx, pid: child.pid!, url: '', https: `https://127.0.0.1:${port}`, logs: [join(dir, 'error.log')], stop: stopper(child) };
 }
 
-async function startTlsReference(dir: string, o: { objectsDir: string; env: NodeJS.ProcessEnv; pair: { cert: string; key: string }; protocol: 'https' | 'h2'; fields?: string }): Promise<ServerProcess & { https: string }> {
+async function startTlsReference(dir: string, o: { objectsDir: string; env: NodeJS.ProcessEnv; pair: { cert: string; key: string }; protocol: 'https' | 'h2' | 'h2-compat'; fields?: string }): Promise<ServerProcess & { https: string }> {
   await mkdir(dir, { recursive: true });
   const script = join(REPO_ROOT, 'dist/test/bench/hit-reference.js');
   const fields = o.fields === undefined ? [] : ['--fields', o.fields];
@@ -242,7 +247,7 @@ async function startTlsReference(dir: string, o: { objectsDir: string; env: Node
   lines.close();
   child.stdout!.resume();
   const { url } = JSON.parse(first) as { url: string };
-  return { label: LABEL[o.protocol === 'h2' ? (o.fields === undefined ? 'nodeH2' : 'nodeH2EdgeFields') : 'nodeHttps'], pid: child.pid!, url, https: url, logs: [], stop: stopper(child) };
+  return { label: LABEL[o.protocol === 'h2' ? (o.fields === undefined ? 'nodeH2' : 'nodeH2EdgeFields') : o.protocol === 'h2-compat' ? 'nodeH2Compat' : 'nodeHttps'], pid: child.pid!, url, https: url, logs: [], stop: stopper(child) };
 }
 
 async function startVarnishHitch(dir: string, o: { origin: string; pair: { cert: string; key: string } }): Promise<ServerProcess & { https: string }> {

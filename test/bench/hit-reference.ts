@@ -18,9 +18,11 @@
  * With `--workers N` (N > 1), N processes share the port through node:cluster, as an anycdn edge
  * with `workers: N` does: the reference for a multi-process edge.
  *
- * With `--tls-cert FILE --tls-key FILE`, over TLS: `--protocol https` (node:https, HTTP/1.1) or
- * `--protocol h2` (node:http2's secure server answering each stream with one respond and end): the
- * references for an edge over TLS (test/bench/edge-tls.ts).
+ * With `--tls-cert FILE --tls-key FILE`, over TLS: `--protocol https` (node:https, HTTP/1.1),
+ * `--protocol h2` (node:http2's secure server answering each stream with one respond and end, its
+ * core API: the least work Node can do per stream) or `--protocol h2-compat` (node:http2's secure
+ * server given the same request listener as node:https: the API most Node HTTP/2 servers are
+ * written against): the references for an edge over TLS (test/bench/edge-tls.ts).
  *
  * Serves every file of DIR at `/{prefix}/{name}` (`--prefix`, default `bench`), loaded once at
  * start-up; anything else is a 404. Prints one JSON line `{"url":…,"files":N}` once listening and
@@ -118,7 +120,8 @@ async function main(): Promise<void> {
       stream.end(entry.body);
     });
     server = secure as unknown as http.Server;
-  } else server = https.createServer(tls, listener);
+  } else if (values.protocol === 'h2-compat') server = http2.createSecureServer(tls, listener as never) as unknown as http.Server;
+  else server = https.createServer(tls, listener);
   // The same socket timeouts as anycdn's servers (src/serve/listen.ts).
   server.headersTimeout = 15_000;
   server.keepAliveTimeout = 65_000;
