@@ -357,6 +357,9 @@ export class DiskBlobStore implements BlobStore, DiskWriterHost {
     await this.segments.sync();
     await this.index.committed();
     await this.generations.measureIndex();
+    // The index file grows between measures (LMDB adds pages as it fills): if that took the disk
+    // over maxBytes since the last write made room, evict now, so the bound holds after each flush.
+    await this.generations.makeRoom(0);
   }
 
   /**
