@@ -8,8 +8,8 @@
 import { mkdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import os from 'node:os';
-import { fixed, httpGetter, median } from './bench-lib.js';
-import { objectBody } from './counting-origin.js';
+import { fixed, median } from './bench-lib.js';
+import { fetchAll } from './disk-cold.js';
 import { processTree, startEdge, type ServerProcess } from './edge-peers.js';
 
 export interface CpuOptions {
@@ -28,26 +28,6 @@ function ticks(root: number): { root: number; others: number } {
   return out;
 }
 
-async function fetchOnce(url: string, paths: string[], clients = 64): Promise<number> {
-  const getter = httpGetter(url, clients);
-  let next = 0;
-  const t0 = performance.now();
-  try {
-    await Promise.all(
-      Array.from({ length: clients }, async () => {
-        while (next < paths.length) {
-          const i = next++;
-          const body = await getter.get(paths[i]!);
-          if (i % 50 === 0 && !body.equals(objectBody(paths[i]!)!)) throw new Error(`${paths[i]}: body differs`);
-        }
-      }),
-    );
-  } finally {
-    await getter.close();
-  }
-  return performance.now() - t0;
-}
-
 /** Runs the measure and returns the report's lines (a markdown table). */
 export async function coldMissCpu(dir: string, origin: string, env: NodeJS.ProcessEnv, o: CpuOptions, started: ServerProcess[]): Promise<string[]> {
   const rows = new Map<string, { total: number[]; root: number[]; others: number[]; rate: number[] }>();
@@ -60,9 +40,9 @@ export async function coldMissCpu(dir: string, origin: string, env: NodeJS.Proce
       started.push(edge);
       try {
         const paths = (round: string) => Array.from({ length: o.objects }, (_, i) => `/cpu/${workers}-${rep}-${round}/${i}-${o.size}.bin`);
-        await fetchOnce(edge.url, paths('warm'));
+        await fetchAll(edge.url, paths('warm'));
         const before = ticks(edge.pid);
-        const ms = await fetchOnce(edge.url, paths('measured'));
+        const ms = await fetchAll(edge.url, paths('measured'));
         const after = ticks(edge.pid);
         const us = (t: number) => (t * 10_000) / o.objects;
         const row = rows.get(name) ?? { total: [], root: [], others: [], rate: [] };

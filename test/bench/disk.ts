@@ -4,15 +4,17 @@
  * `levels=1:2 use_temp_path=off`, keep-alive upstream, access logs off on both sides; anycdn with
  * `workers: 2` and as one process.
  *
- *   npm run build && node dist/test/bench/disk.js [--cold 20000] [--cold-large 4000] [--hit-seconds 5]
+ *   npm run build && node dist/test/bench/disk.js [--cold 20000] [--cold-large 4000] [--cold-warm 5000] [--hit-seconds 5]
  *        [--reps 2] [--scale 1000000] [--scale-small 10000] [--crash 100000] [--skip cold,hits,scale,crash]
  *        [--index 10000000 --index-small 10000 --index-size 256 --index-verify 2000]
  *        [--startup 20000 --startup-runs 5]
  *        [--cpu 3000 --cpu-size 2048 --cpu-reps 2 --edge-node-args='--cpu-prof --cpu-prof-dir=DIR']
  *
- * 1. Cold misses: N distinct objects (2 KiB, then 50 KiB), each requested once by 64 concurrent
- *    keep-alive clients from an empty cache: objects stored per second; the origin's counter must
- *    move by exactly N; every 50th body is compared with what the origin sent.
+ * 1. Cold misses (test/bench/disk-cold.ts): after a warm-up of `--cold-warm` M distinct objects
+ *    (not counted; for the 50 KiB objects M is scaled as N is), N others each requested once by 64
+ *    concurrent keep-alive clients: objects stored per second and CPU per miss of nginx, anycdn and
+ *    the bare-Node miss reference (test/bench/miss-reference.ts); the origin's counter must move by
+ *    exactly M + N; every 50th body is compared with what the origin sent.
  * 1b. CPU per cold miss (with `--cpu N`): the edge with `workers: 2` and as one process, in turn
  *    (`--cpu-reps` rounds): a warm-up of N distinct objects of `--cpu-size` bytes, then N more,
  *    64 keep-alive clients; utime + stime of every edge process over the second N, per object
@@ -52,7 +54,8 @@ import { DiskBlobStore } from '../../src/blob/disk-blob-store.js';
 import { closedLoop, fixed, httpGetter, median, REPO_ROOT } from './bench-lib.js';
 import { objectBody } from './counting-origin.js';
 import { benchMeta, benchPath, buildCache } from './disk-build.js';
-import { freePort, hasCommand, processTree, startEdge, startNginx, type ServerProcess } from './edge-peers.js';
+import { freePort, hasCommand, processTree, type ServerProcess } from './edge-peers.js';
+import { coldMisses, startSystem, type SystemName } from './disk-cold.js';
 import { coldMissCpu } from './disk-cpu.js';
 
 const KiB = 1024;
@@ -93,42 +96,6 @@ async function stop(s: ServerProcess): Promise<void> {
   await s.stop();
 }
 
-type SystemName = 'nginx' | 'anycdn-workers' | 'anycdn-1';
-
-async function startSystem(name: SystemName, dir: string, origin: string, config: Record<string, unknown> = {}): Promise<ServerProcess> {
-  await mkdir(dir, { recursive: true });
-  const s =
-    name === 'nginx'
-      ? await startNginx(dir, { origin, workers: 2 })
-      : await startEdge(dir, { upstream: origin, env, accessLog: 'off', workers: name === 'anycdn-workers' ? 2 : 1, config: { logLevel: 'warn', ...config } });
-  started.push(s);
-  return s;
-}
-
-/** Requests every path once with `clients` keep-alive connections; checks every 50th body. */
-async function fetchAll(url: string, paths: string[], clients = 64): Promise<{ ms: number; bad: string[] }> {
-  const getter = httpGetter(url, clients);
-  const bad: string[] = [];
-  let next = 0;
-  const t0 = performance.now();
-  await Promise.all(
-    Array.from({ length: clients }, async () => {
-      while (next < paths.length) {
-        const i = next++;
-        try {
-          const body = await getter.get(paths[i]!);
-          if (i % 50 === 0 && !body.equals(objectBody(paths[i]!)!)) bad.push(`${paths[i]}: body differs`);
-        } catch (err) {
-          bad.push(`${paths[i]}: ${String(err)}`);
-        }
-      }
-    }),
-  );
-  const ms = performance.now() - t0;
-  await getter.close();
-  return { ms, bad };
-}
-
 function wrk(url: string, seconds: number): { rps: number; p99Ms: number } {
   const out = execFileSync('wrk', ['-t2', '-c64', `-d${seconds}s`, '--latency', url], { encoding: 'utf8' });
   const rps = Number(/Requests\/sec:\s+([\d.]+)/.exec(out)?.[1]);
@@ -163,45 +130,13 @@ const say = (line: string) => {
   report.push(line);
 };
 
-// ---------------------------------------------------------------- 1. cold misses
-
-async function coldMisses(tmp: string, origin: Origin, counts: { small: number; large: number }, reps: number): Promise<void> {
-  say('', );
-  say(`#### Cold misses: N distinct objects, each requested once, 64 keep-alive clients, empty cache`);
-  say('');
-  say('| objects | system | stored/s (median) | runs | origin GETs = N |');
-  say('| --- | --- | ---: | --- | --- |');
-  for (const [size, n] of [[2 * KiB, counts.small], [50 * KiB, counts.large]] as const) {
-    const rates = new Map<SystemName, number[]>();
-    let exact = true;
-    for (let rep = 0; rep < reps; rep++) {
-      for (const name of ['nginx', 'anycdn-workers', 'anycdn-1'] as SystemName[]) {
-        const server = await startSystem(name, join(tmp, `cold-${name}-${size}-${rep}`), origin.url);
-        const paths = Array.from({ length: n }, (_, i) => `/c/${name}-${rep}/${i}-${size}.bin`);
-        const before = await origin.served();
-        const { ms, bad } = await fetchAll(server.url, paths);
-        const fetched = (await origin.served()) - before;
-        if (bad.length > 0) throw new Error(`${name}: ${bad.length} bad answers, e.g. ${bad.slice(0, 3).join('; ')}`);
-        exact &&= fetched === n;
-        rates.set(name, [...(rates.get(name) ?? []), (n / ms) * 1000]);
-        console.log(`  cold ${size / KiB} KiB ${name}: ${n} in ${fixed(ms / 1000, 2)} s = ${fixed((n / ms) * 1000, 0)}/s, origin GETs ${fetched}`);
-        await stop(server);
-      }
-    }
-    const nginx = median(rates.get('nginx')!);
-    for (const [name, rs] of rates) {
-      say(`| ${n} × ${size / KiB} KiB | ${name} | ${fixed(median(rs), 0)}${name === 'nginx' ? '' : ` (${fixed(median(rs) / nginx, 2)}x nginx)`} | ${rs.map((r) => fixed(r, 0)).join(', ')} | ${exact ? 'yes' : 'NO'} |`);
-    }
-  }
-}
-
 // ---------------------------------------------------------------- 2. disk hits
 
 async function diskHits(tmp: string, origin: Origin, seconds: number, reps: number): Promise<void> {
   const path = `/h/1-${50 * KiB}.bin`;
   const systems = new Map<SystemName, ServerProcess>();
   for (const name of ['nginx', 'anycdn-workers', 'anycdn-1'] as SystemName[]) {
-    const s = await startSystem(name, join(tmp, `hits-${name}`), origin.url, { memory: { maxEntrySize: '1KiB' } });
+    const s = await startSystem(name, join(tmp, `hits-${name}`), origin.url, env, started, { memory: { maxEntrySize: '1KiB' } });
     const getter = httpGetter(s.url, 1);
     for (let i = 0; i < 3; i++) if (!(await getter.get(path)).equals(objectBody(path)!)) throw new Error(`${name}: wrong body`);
     await getter.close();
@@ -507,7 +442,7 @@ async function crash(tmp: string, origin: Origin, n: number): Promise<void> {
   const port = await freePort();
   const config = { listen: `127.0.0.1:${port}`, memory: { maxEntrySize: '1KiB' } };
   const paths = Array.from({ length: n }, (_, i) => `/k/${i}-${2 * KiB}.bin`);
-  let edge = await startSystem('anycdn-workers', dir, origin.url, config);
+  let edge = await startSystem('anycdn-workers', dir, origin.url, env, started, config);
   const getter = httpGetter(edge.url, 64);
   const answered = new Set<number>();
   let next = 0;
@@ -534,7 +469,7 @@ async function crash(tmp: string, origin: Origin, n: number): Promise<void> {
   await getter.close().catch(() => undefined);
   started.splice(started.indexOf(edge), 1);
   await new Promise((r) => setTimeout(r, 500));
-  edge = await startSystem('anycdn-workers', dir, origin.url, config);
+  edge = await startSystem('anycdn-workers', dir, origin.url, env, started, config);
   const reader = httpGetter(edge.url, 32);
   let corrupt = 0;
   let lost = 0;
@@ -570,6 +505,7 @@ async function main(): Promise<void> {
     options: {
       cold: { type: 'string', default: '20000' },
       'cold-large': { type: 'string', default: '4000' },
+      'cold-warm': { type: 'string', default: '5000' },
       'hit-seconds': { type: 'string', default: '5' },
       reps: { type: 'string', default: '2' },
       scale: { type: 'string', default: '1000000' },
@@ -602,7 +538,7 @@ async function main(): Promise<void> {
   try {
     const origin = await startOrigin();
     const reps = Number(values.reps);
-    if (!skip.has('cold')) await coldMisses(tmp, origin, { small: Number(values.cold), large: Number(values['cold-large']) }, reps);
+    if (!skip.has('cold')) for (const line of await coldMisses(tmp, origin, { small: Number(values.cold), large: Number(values['cold-large']), warm: Number(values['cold-warm']), reps }, env, started)) say(line);
     if (Number(values.cpu) > 0) {
       const nodeArgs = values['edge-node-args'].split(' ').filter(Boolean);
       const cpuOptions = { objects: Number(values.cpu), size: Number(values['cpu-size']), reps: Number(values['cpu-reps']), nodeArgs };

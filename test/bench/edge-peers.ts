@@ -281,20 +281,33 @@ export async function startEdge(dir: string, options: EdgeOptions): Promise<Serv
 /** The bare-Node reference serving every file of `objectsDir` at /bench/{name}. */
 export async function startReference(dir: string, objectsDir: string, options: { env: NodeJS.ProcessEnv; cpu?: number; workers?: number; edgeHeaders?: boolean }): Promise<ServerProcess> {
   const workers = options.workers ?? 1;
+  const args = ['--dir', objectsDir, '--prefix', 'bench', '--workers', String(workers), ...(options.edgeHeaders === true ? ['--edge-headers'] : [])];
+  const label = `node:http, Buffer from memory, ${workers === 1 ? '1 process' : `${workers} processes (node:cluster)`}${options.edgeHeaders === true ? ', with the header fields of an anycdn hit' : ''}`;
+  return startNodeServer(dir, 'hit-reference.js', args, label, options);
+}
+
+/** The bare-Node miss reference (test/bench/miss-reference.ts) in front of `origin`, its files under DIR/files. */
+export async function startMissReference(dir: string, origin: string, options: { env: NodeJS.ProcessEnv; workers?: number }): Promise<ServerProcess> {
+  const workers = options.workers ?? 1;
+  const args = ['--dir', join(dir, 'files'), '--origin', origin, '--workers', String(workers)];
+  return startNodeServer(dir, 'miss-reference.js', args, `node:http + undici Pool, body to a file, ${workers === 1 ? '1 process' : `${workers} processes (node:cluster)`}`, options);
+}
+
+/** Spawns dist/test/bench/`script` and waits for its ready line `{"url":…}` on stdout. */
+async function startNodeServer(dir: string, script: string, args: string[], label: string, options: { env: NodeJS.ProcessEnv; cpu?: number }): Promise<ServerProcess> {
   await mkdir(dir, { recursive: true });
   const logs = [join(dir, 'reference.log')];
-  const script = join(REPO_ROOT, 'dist/test/bench/hit-reference.js');
-  const child = spawnLogged(process.execPath, [script, '--dir', objectsDir, '--prefix', 'bench', '--workers', String(workers), ...(options.edgeHeaders === true ? ['--edge-headers'] : [])], logs[0]!, { env: options.env, cpu: options.cpu, stdout: 'pipe' });
+  const child = spawnLogged(process.execPath, [join(REPO_ROOT, 'dist/test/bench', script), ...args], logs[0]!, { env: options.env, cpu: options.cpu, stdout: 'pipe' });
   const lines = createInterface({ input: child.stdout! });
   const first = await Promise.race([
     new Promise<string>((resolve) => lines.once('line', resolve)),
-    new Promise<never>((_, reject) => child.once('exit', (code) => reject(new Error(`reference exited (${code})`)))),
-    new Promise<never>((_, reject) => setTimeout(() => reject(new Error('reference did not start in 20 s')), 20_000).unref()),
+    new Promise<never>((_, reject) => child.once('exit', (code) => reject(new Error(`${script} exited (${code})`)))),
+    new Promise<never>((_, reject) => setTimeout(() => reject(new Error(`${script} did not start in 20 s`)), 20_000).unref()),
   ]);
   lines.close();
   child.stdout!.resume();
   const { url } = JSON.parse(first) as { url: string };
-  return { label: `node:http, Buffer from memory, ${workers === 1 ? '1 process' : `${workers} processes (node:cluster)`}${options.edgeHeaders === true ? ', with the header fields of an anycdn hit' : ''}`, pid: child.pid!, url, logs, stop: stopper(child) };
+  return { label, pid: child.pid!, url, logs, stop: stopper(child) };
 }
 
 // ---------------------------------------------------------------- nginx proxy_cache
