@@ -164,6 +164,22 @@ describe('DiskBlobStore on disk', () => {
     await expect.poll(async () => (await bodyFiles(dir)).length, { timeout: 5000 }).toBe(1);
   });
 
+  it('keeps its counters in step with its records: concurrent commits and removals, then a restart', async () => {
+    const dir = await newDir();
+    const first = await openStore(dir);
+    // Packed bodies and files of their own, committed from many event turns at once.
+    await Promise.all(Array.from({ length: 120 }, (_, i) => put(first, `k${i}`, pattern(i % 10 === 0 ? 200 * KiB : 2 * KiB + i, i + 1))));
+    for (let i = 0; i < 120; i += 7) await first.delete(`k${i}`);
+    const before = first.stats();
+    expect(before.entries).toBe(120 - 18);
+    expect(first.keys().length).toBe(before.entries);
+    await closeStore(first);
+    const store = await openStore(dir);
+    expect(store.stats()).toMatchObject({ entries: before.entries, bytes: before.bytes });
+    await expectBody(store, 'k1', pattern(2 * KiB + 1, 2));
+    await expectBody(store, 'k10', pattern(200 * KiB, 11));
+  });
+
   it('lists keys under a path prefix (any host) and by tag, from the index, across a restart', async () => {
     const dir = await newDir();
     const pathOf = (key: string) => key.slice(key.indexOf('/'));
