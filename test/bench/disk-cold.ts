@@ -100,7 +100,7 @@ export async function coldMisses(tmp: string, origin: CountingOrigin, o: { small
     '',
     `#### Cold misses: after a warm-up of ${o.warm} distinct objects (not counted), N others each requested once, 64 keep-alive clients`,
     '',
-    '| objects | system | warm-up stored/s | stored/s (median) | runs | x nginx | x its reference | µs CPU per miss (all processes) | origin GETs = M + N |',
+    '| objects | system | warm-up stored/s | stored/s (median) | runs | x nginx, same round (median, each) | x its reference, same round | µs CPU per miss, all its processes (median, each) | origin GETs = M + N |',
     '| --- | --- | ---: | ---: | --- | ---: | ---: | ---: | --- |',
   ];
   for (const [size, n] of [[2 * KiB, o.small], [50 * KiB, o.large]] as const) {
@@ -109,12 +109,17 @@ export async function coldMisses(tmp: string, origin: CountingOrigin, o: { small
     for (let rep = 0; rep < o.reps; rep++) {
       for (const name of systems) runs.get(name)!.push(await runOnce(name, join(tmp, `cold-${name}-${size}-${rep}`), origin, { size, n, warm: Math.round((o.warm * n) / o.small), tag: String(rep) }, env, started));
     }
-    const rate = (name: SystemName) => median(runs.get(name)!.map((r) => r.rate));
+    // Ratios are taken within a round (the systems ran back to back), then the median over rounds.
+    const ratio = (name: SystemName, to: SystemName | undefined): string => {
+      if (to === undefined) return '';
+      const each = runs.get(name)!.map((r, i) => r.rate / runs.get(to)![i]!.rate);
+      return `${fixed(median(each), 2)} (${each.map((x) => fixed(x, 2)).join(', ')})`;
+    };
     for (const name of systems) {
       const rs = runs.get(name)!;
-      const reference = REFERENCE_OF[name];
+      const perMiss = `${fixed(median(rs.map((r) => r.cpuUs)), 0)} (${rs.map((r) => fixed(r.cpuUs, 0)).join(', ')})`;
       lines.push(
-        `| ${n} × ${size / KiB} KiB | ${name} | ${fixed(median(rs.map((r) => r.warmRate)), 0)} | ${fixed(rate(name), 0)} | ${rs.map((r) => fixed(r.rate, 0)).join(', ')} | ${fixed(rate(name) / rate('nginx'), 2)} | ${reference === undefined ? '' : fixed(rate(name) / rate(reference), 2)} | ${fixed(median(rs.map((r) => r.cpuUs)), 0)} (${rs.map((r) => fixed(r.cpuUs, 0)).join(', ')}) | ${rs.every((r) => r.exact) ? 'yes' : 'NO'} |`,
+        `| ${n} × ${size / KiB} KiB | ${name} | ${fixed(median(rs.map((r) => r.warmRate)), 0)} | ${fixed(median(rs.map((r) => r.rate)), 0)} | ${rs.map((r) => fixed(r.rate, 0)).join(', ')} | ${ratio(name, name === 'nginx' ? undefined : 'nginx')} | ${ratio(name, REFERENCE_OF[name])} | ${perMiss} | ${rs.every((r) => r.exact) ? 'yes' : 'NO'} |`,
       );
     }
   }
