@@ -12,11 +12,13 @@
  * its cache like they do) and a per-start secret; the shield then adds no Via or X-Forwarded-For
  * of its own, so upstream sees one hop, as from a single-process edge.
  *
- * Start: the primary forks the workers as soon as it has the config, before it loads the server's
- * code, so the processes load theirs at the same time; a worker takes the config (parsed and
- * validated once, by the primary), the secret and the ticket key from its primary, answers disk
- * hits as soon as it has loaded (it reads the disk itself), and sends misses to the shield once
- * the primary tells it the shield's address.
+ * Start: the primary forks the workers as soon as it has read the config file, before it validates
+ * it (the validator's code alone is a fifth of a second of CPU) or loads the server's code, so the
+ * processes load theirs at the same time; a worker takes the config (parsed and validated once, by
+ * the primary), the secret and the ticket key from its primary, answers disk hits as soon as it
+ * has loaded (it reads the disk itself), and sends misses to the shield once the primary tells it
+ * the shield's address. A config that fails validation stops the forked workers before the
+ * command fails with its error.
  *
  * The primary relays between processes: an invalidation in any process reaches all of them; a
  * purge (from the origin's stream, which the shield follows, or a worker's POST /_cdn/purge) is
@@ -89,6 +91,8 @@ type ClusterMessage =
   | { type: 'anycdn:metrics-json'; id: number; json: MetricsJson }
   | { type: 'anycdn:metrics-text'; id: number; text: string };
 
+/** The most workers a node runs (edge/config.ts). */
+export const MAX_WORKERS = 64;
 /** Marks a worker process of an edge cluster (set by its primary). */
 const WORKER_ENV = 'ANYCDN_EDGE_WORKER';
 /** How long the metrics sum waits for a worker's numbers before leaving it out. */
@@ -142,16 +146,46 @@ export interface EdgeNode {
   drain(): Promise<void>;
 }
 
-/** This process is a worker of an edge cluster (started by startEdgeCluster). */
+/** This process is a worker of an edge cluster (forked by forkEdgeCluster). */
 export function isEdgeWorker(): boolean {
   return cluster.isWorker && process.env[WORKER_ENV] !== undefined;
 }
 
-export async function startEdgeCluster(config: EdgeConfig, logger: Logger): Promise<EdgeNode> {
+/** An edge cluster whose workers are forked and load their code while its config is validated. */
+export interface ForkedEdgeCluster {
+  /** Gives the workers the validated config, starts the shield; resolves once every worker listens. */
+  start(config: EdgeConfig, logger: Logger): Promise<EdgeNode>;
+  /** The node does not start (its config was refused, or a signal came first): stops the workers; resolves once they have exited. */
+  abandon(): Promise<void>;
+}
+
+/** Resolves when the worker has exited (at once if it has). */
+function exitOf(worker: Worker): Promise<void> {
+  return new Promise((resolve) => (worker.isDead() ? resolve() : worker.once('exit', () => resolve())));
+}
+
+/**
+ * How many workers a config file asks for, read from its unvalidated data so that they can be
+ * forked before the validation (src/cli/edge-command.ts): `workers` when it is a value the schema
+ * accepts (edge/config.ts), else 1 — none forked early, and validation names what is wrong.
+ */
+export function workersAsked(raw: unknown): number {
+  const workers = raw !== null && typeof raw === 'object' ? (raw as { workers?: unknown }).workers : undefined;
+  return typeof workers === 'number' && Number.isInteger(workers) && workers >= 1 && workers <= MAX_WORKERS ? workers : 1;
+}
+
+/**
+ * Forks `count` workers at once. Each asks for its start as soon as it runs; the answer (the
+ * config, the secret) waits for `start`.
+ */
+export function forkEdgeCluster(count: number): ForkedEdgeCluster {
   const secret = randomBytes(24).toString('base64url');
-  // Without a key file, one random ticket key for the node, made here and handed to every worker
-  // (a replacement too). With a file, every worker reads (and watches) it itself.
-  const ticketKey = config.tls !== undefined && config.tls.ticketKeyFile === undefined ? randomTicketKey().toString('base64') : undefined;
+  // Given by start(); every use below comes after it (a worker asks for nothing else before its start).
+  let config!: EdgeConfig;
+  let logger!: Logger;
+  let ticketKey: string | undefined;
+  let configured = (): void => undefined;
+  const given = new Promise<void>((resolve) => (configured = resolve));
   const workers = new Set<Worker>();
   const broadcast = (message: ClusterMessage, except?: Worker): void => {
     for (const w of workers) if (w !== except && w.isConnected()) w.send(message);
@@ -197,17 +231,18 @@ export async function startEdgeCluster(config: EdgeConfig, logger: Logger): Prom
 
   function onMessage(from: Worker, message: ClusterMessage): void {
     if (message.type === 'anycdn:start-request') {
-      if (shield === undefined) awaitingShield.add(from);
-      from.send({ type: 'anycdn:start', config, shield: shield?.url, secret, ticketKey } satisfies ClusterMessage);
+      // Asked as soon as the worker runs, which may be before the config is validated.
+      void given.then(() => {
+        if (!from.isConnected()) return;
+        if (shield === undefined) awaitingShield.add(from);
+        from.send({ type: 'anycdn:start', config, shield: shield?.url, secret, ticketKey } satisfies ClusterMessage);
+      });
       return;
     }
     if (message.type === 'anycdn:purge-member') {
       // From now on every purge waits for this worker's confirmation: taken at once, so no purge
       // the shield applies as it starts can miss what this worker reads from the disk meanwhile.
-      members.set(
-        from,
-        new Promise<true>((resolve) => (from.isDead() ? resolve(true) : from.once('exit', () => resolve(true)))),
-      );
+      members.set(from, exitOf(from).then(() => true as const));
       void shieldUp.then(() => from.isConnected() && from.send({ type: 'anycdn:purge-watermarks', watermarks: shield!.purges.node!.watermarks() } satisfies ClusterMessage));
       return;
     }
@@ -283,59 +318,75 @@ export async function startEdgeCluster(config: EdgeConfig, logger: Logger): Prom
   }
 
   // The workers first: loading its code is most of each process's start, and they load theirs
-  // while this process loads its own and opens the disk cache. Each asks for its start (the config,
-  // the secret) as soon as it runs, and answers disk hits once loaded, before the shield listens
-  // (it reads the disk itself); its misses wait for the shield's address.
-  const allListening = Promise.all(Array.from({ length: config.workers }, fork));
-  allListening.catch(() => undefined); // awaited below, once the shield is up (or has failed)
-  let url: string;
-  let https: string | undefined;
-  try {
-    const { startEdge } = await edgeServer();
-    shield = await startEdge({ ...config, listen: { host: '127.0.0.1', port: 0 } }, logger.child({ tier: 'shield' }), {
-      workerSecret: secret,
-      metricLabels: { tier: 'shield' },
-      onInvalidate: (primary) => broadcast({ type: 'anycdn:invalidate', primary }),
-      purgePeers,
-    });
-    shieldListening();
-    for (const w of awaitingShield) if (w.isConnected()) w.send({ type: 'anycdn:shield', url: shield.url } satisfies ClusterMessage);
-    awaitingShield.clear();
-    const urls = await allListening;
-    url = urls[0]!.url;
-    https = urls[0]!.https;
-  } catch (err) {
-    draining = true;
-    for (const w of workers) w.kill('SIGKILL');
-    await shield?.close(1_000);
-    throw err;
-  }
-  const started = shield;
-  logger.info({ url, https, workers: config.workers, shield: started.url, upstream: config.upstream }, 'edge listening');
+  // while this process validates the config, loads its own code and opens the disk cache. Each
+  // asks for its start (the config, the secret) as soon as it runs, and answers disk hits once
+  // loaded, before the shield listens (it reads the disk itself); its misses wait for the shield's address.
+  const allListening = Promise.all(Array.from({ length: count }, fork));
+  allListening.catch(() => undefined); // awaited in start, once the shield is up (or has failed)
 
-  return {
-    url,
-    https,
-    reopenLogs() {
-      broadcast({ type: 'anycdn:reopen-logs' });
-    },
-    reloadTls() {
-      broadcast({ type: 'anycdn:reload-tls' });
-    },
-    async drain() {
-      draining = true;
-      logger.info({ periodMs: config.drain, workers: workers.size }, 'draining');
-      const exits = [...workers].map((w) => new Promise<void>((resolve) => (w.isDead() ? resolve() : w.once('exit', () => resolve()))));
-      broadcast({ type: 'anycdn:drain' });
-      // Workers finish in-flight responses within their own 10 s grace; past that, they are stopped.
-      const deadline = setTimeout(() => {
-        for (const w of workers) w.kill('SIGKILL');
-      }, config.drain + 15_000);
-      await Promise.all(exits);
-      clearTimeout(deadline);
-      await started.close(10_000);
-    },
-  };
+  async function abandon(): Promise<void> {
+    draining = true;
+    const exits = [...workers].map(exitOf);
+    for (const w of workers) w.kill('SIGKILL');
+    await Promise.all(exits);
+  }
+
+  async function start(validated: EdgeConfig, nodeLogger: Logger): Promise<EdgeNode> {
+    config = validated;
+    logger = nodeLogger;
+    // Without a key file, one random ticket key for the node, made here and handed to every worker
+    // (a replacement too). With a file, every worker reads (and watches) it itself.
+    ticketKey = config.tls !== undefined && config.tls.ticketKeyFile === undefined ? randomTicketKey().toString('base64') : undefined;
+    configured();
+    let url: string;
+    let https: string | undefined;
+    try {
+      const { startEdge } = await edgeServer();
+      shield = await startEdge({ ...config, listen: { host: '127.0.0.1', port: 0 } }, logger.child({ tier: 'shield' }), {
+        workerSecret: secret,
+        metricLabels: { tier: 'shield' },
+        onInvalidate: (primary) => broadcast({ type: 'anycdn:invalidate', primary }),
+        purgePeers,
+      });
+      shieldListening();
+      for (const w of awaitingShield) if (w.isConnected()) w.send({ type: 'anycdn:shield', url: shield.url } satisfies ClusterMessage);
+      awaitingShield.clear();
+      const urls = await allListening;
+      url = urls[0]!.url;
+      https = urls[0]!.https;
+    } catch (err) {
+      await Promise.all([abandon(), shield?.close(1_000)]);
+      throw err;
+    }
+    const started = shield;
+    logger.info({ url, https, workers: config.workers, shield: started.url, upstream: config.upstream }, 'edge listening');
+
+    return {
+      url,
+      https,
+      reopenLogs() {
+        broadcast({ type: 'anycdn:reopen-logs' });
+      },
+      reloadTls() {
+        broadcast({ type: 'anycdn:reload-tls' });
+      },
+      async drain() {
+        draining = true;
+        logger.info({ periodMs: config.drain, workers: workers.size }, 'draining');
+        const exits = [...workers].map(exitOf);
+        broadcast({ type: 'anycdn:drain' });
+        // Workers finish in-flight responses within their own 10 s grace; past that, they are stopped.
+        const deadline = setTimeout(() => {
+          for (const w of workers) w.kill('SIGKILL');
+        }, config.drain + 15_000);
+        await Promise.all(exits);
+        clearTimeout(deadline);
+        await started.close(10_000);
+      },
+    };
+  }
+
+  return { start, abandon };
 }
 
 /**

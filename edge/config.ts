@@ -7,6 +7,7 @@ import { accessLogSchema } from '../src/config/access-log.js';
 import { byteSize, duration, listenAddress, positiveByteSize } from '../src/config/common.js';
 import { secret } from '../src/config/load.js';
 import { edgeTlsSchema, upstreamTlsSchema } from '../src/config/tls.js';
+import { MAX_WORKERS } from './cluster.js';
 
 const httpUrl = z
   .string()
@@ -48,7 +49,7 @@ export const edgeConfigSchema = z.strictObject({
    * shield process that owns the disk cache and the upstream connections, so a cold object is
    * still fetched once (edge/cluster.ts). Use up to the number of cores.
    */
-  workers: z.number().int().min(1).max(64).default(1),
+  workers: z.number().int().min(1).max(MAX_WORKERS).default(1),
   /** Base URL of the origin or of this PoP's shield. The edge fetches from nowhere else. */
   upstream: httpUrl,
   /**

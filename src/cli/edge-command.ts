@@ -5,15 +5,17 @@
  * it began to start ends the command there, with nothing started. SIGUSR1 reopens the access log
  * file (log rotation, as nginx does); SIGHUP reloads the TLS certificates and ticket keys.
  */
+import { readConfigFile } from '../config/config-file.js';
 import { lazy } from '../lazy.js';
 import { createLogger, lifecycleLogStream, type Logger } from '../log.js';
 import type { EdgeConfig } from '../../edge/config.js';
-import { isEdgeWorker, runEdgeWorker, startEdgeCluster } from '../../edge/cluster.js';
+import { forkEdgeCluster, isEdgeWorker, runEdgeWorker, workersAsked } from '../../edge/cluster.js';
 import { holdSignal, parseFlags, UsageError, type CommandIo, type ServiceCommand } from './args.js';
 
 // A cluster worker takes its config from its primary and loads the server itself once it may
-// start (edge/cluster.ts); only a primary or a single process reads and validates the file.
-const configLoading = lazy(() => Promise.all([import('../config/load.js'), import('../../edge/config.js')]));
+// start (edge/cluster.ts); only a primary or a single process reads and validates the file, and a
+// primary forks its workers before it loads the validator.
+const configValidation = lazy(() => Promise.all([import('../config/load.js'), import('../../edge/config.js')]));
 const edgeServer = lazy(() => import('../../edge/server.js'));
 
 const USAGE = `Usage: anycdn edge --config FILE
@@ -46,16 +48,27 @@ export const runEdge: ServiceCommand = async (args, io) => {
     released();
     return 0;
   }
-  const [{ loadConfigFile }, { edgeConfigSchema }] = await configLoading();
-  const config = await loadConfigFile(edgeConfigSchema, values.config, io.env);
+  const raw = await readConfigFile(values.config);
+  // Forked first, the workers load their code while this process validates the config.
+  const workers = workersAsked(raw);
+  const forked = workers > 1 ? forkEdgeCluster(workers) : undefined;
+  let config: EdgeConfig;
+  try {
+    const [{ validateConfig }, { edgeConfigSchema }] = await configValidation();
+    config = validateConfig(edgeConfigSchema, raw, values.config, io.env);
+  } catch (err) {
+    await forked?.abandon();
+    throw err;
+  }
   const logger = edgeLogger(config, io);
   const { signals } = io;
   if (signals.count > 0) {
     logger.info('stopped before start-up');
+    await forked?.abandon();
     released();
     return 0;
   }
-  const edge = config.workers > 1 ? await startEdgeCluster(config, logger) : await (await edgeServer()).startEdge(config, logger);
+  const edge = forked !== undefined ? await forked.start(config, logger) : await (await edgeServer()).startEdge(config, logger);
   reopen.actWith(() => {
     logger.info('SIGUSR1: reopening the access log');
     void edge.reopenLogs();

@@ -1,12 +1,12 @@
 /**
- * Configuration loading: read a YAML or JSON file once, resolve `{ env: NAME }` secrets, validate
- * against one zod schema per command, and return a frozen value. Errors name the file and the
- * field path. Nothing else in anycdn reads `process.env`; values come in through here.
+ * Configuration loading: a YAML or JSON file read once (config-file.ts), `{ env: NAME }` secrets
+ * resolved, validated against one zod schema per command, and returned as a frozen value. Errors
+ * name the file and the field path. Nothing else in anycdn reads `process.env`; values come in
+ * through here.
  */
-import { readFile } from 'node:fs/promises';
 import { parse as parseYaml } from 'yaml';
 import { z } from 'zod';
-import { CdnError } from '../errors.js';
+import { configError, parseConfigWith, readConfigFile } from './config-file.js';
 import { deepFreeze } from './frozen.js';
 
 export type Env = Readonly<Record<string, string | undefined>>;
@@ -16,19 +16,9 @@ export const secret = z.union([z.string().min(1), z.strictObject({ env: z.string
   error: (issue) => (issue.input === undefined ? 'required: a string, or { env: VARIABLE_NAME }' : 'expected a string, or { env: VARIABLE_NAME }'),
 });
 
-export function configError(file: string, field: string, message: string): CdnError {
-  const where = field === '' ? file : `${file}: ${field}`;
-  return new CdnError('invalid_config', 'client', `${where}: ${message}`, { field });
-}
-
 /** Parse file text as JSON (by extension) or YAML (YAML is a superset, used otherwise). */
 export function parseConfigText(file: string, text: string): unknown {
-  try {
-    if (file.endsWith('.json')) return JSON.parse(text);
-    return parseYaml(text);
-  } catch (err) {
-    throw configError(file, '', `cannot parse: ${(err as Error).message}`);
-  }
+  return parseConfigWith(file, text, parseYaml);
 }
 
 /** Replace every `{ env: NAME }` object with the variable's value; a missing variable is an error. */
@@ -68,11 +58,5 @@ export function validateConfig<S extends z.ZodType>(schema: S, raw: unknown, fil
 }
 
 export async function loadConfigFile<S extends z.ZodType>(schema: S, file: string, env: Env): Promise<Readonly<z.output<S>>> {
-  let text: string;
-  try {
-    text = await readFile(file, 'utf8');
-  } catch (err) {
-    throw configError(file, '', `cannot read: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`);
-  }
-  return validateConfig(schema, parseConfigText(file, text), file, env);
+  return validateConfig(schema, await readConfigFile(file), file, env);
 }

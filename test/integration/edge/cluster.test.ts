@@ -3,7 +3,8 @@
  * cold object still costs one upstream request, an invalidation reaches every worker, metrics
  * are summed over all processes, a dead worker is replaced, and SIGTERM drains them all.
  */
-import { readFileSync } from 'node:fs';
+import { randomBytes } from 'node:crypto';
+import { readdirSync, readFileSync } from 'node:fs';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import http, { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
@@ -62,6 +63,20 @@ function workerPids(primary: number): number[] {
   } catch {
     return [];
   }
+}
+
+/** Processes whose environment holds `variable` (a worker inherits its primary's). */
+function processesWith(variable: string): number[] {
+  return readdirSync('/proc')
+    .filter((name) => /^\d+$/.test(name))
+    .filter((pid) => {
+      try {
+        return readFileSync(`/proc/${pid}/environ`, 'latin1').split('\0').includes(variable);
+      } catch {
+        return false; // gone meanwhile, or not ours to read
+      }
+    })
+    .map(Number);
 }
 
 async function until(what: string, check: () => boolean | Promise<boolean>, timeoutMs = 15_000): Promise<void> {
@@ -132,6 +147,17 @@ describe.skipIf(!cliBuilt)('an edge node with two worker processes (needs dist/,
       const answers = await Promise.all(Array.from({ length: 8 }, () => get(`${url}/inv.txt`)));
       return answers.every((a) => a.body === 'version 2');
     });
+  });
+
+  it('refuses an invalid config with the field named and exit code 1, leaving no worker running', async () => {
+    // The workers are forked before the config is validated (edge/cluster.ts): they go with the primary.
+    const config = join(dir, 'invalid.yaml');
+    await writeFile(config, `listen: 127.0.0.1:0\nupstream: http://127.0.0.1:9\npop: lab\nnode: bad\nworkers: 2\ncacheDir: ${join(dir, 'bad')}\ncolour: blue\n`);
+    const mark = `ANYCDN_TEST_MARK=${randomBytes(8).toString('hex')}`;
+    const proc = startCli(['edge', '--config', config], { ANYCDN_TEST_MARK: mark.split('=')[1] });
+    expect(await exited(proc.child, 15_000)).toBe(1);
+    expect(proc.output()).toBe(`anycdn: ${config}: colour: unknown key\n`);
+    expect(processesWith(mark)).toEqual([]);
   });
 
   it('replaces a worker that dies, and drains every worker on SIGTERM', async () => {
