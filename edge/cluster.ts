@@ -44,7 +44,6 @@ import type { MetricObjectWithValues, MetricValue } from 'prom-client';
 import { deepFreeze } from '../src/config/frozen.js';
 import { CdnError } from '../src/errors.js';
 import { lazy } from '../src/lazy.js';
-import { randomTicketKey } from '../src/serve/ticket-keys.js';
 import type { Logger } from '../src/log.js';
 import type { EdgeConfig } from './config.js';
 import type { PurgeWatermarks } from './edge-request.js';
@@ -56,6 +55,8 @@ import type { Purge } from '../src/purge/purge-request.js';
 // Loaded after the workers are forked, so their loading overlaps the primary's.
 const edgeServer = lazy(() => import('./server.js'));
 const promClient = lazy(() => import('prom-client'));
+// (node:tls with it: not needed before the fork, nor at all without `tls`.)
+const ticketKeys = lazy(() => import('../src/serve/ticket-keys.js'));
 
 type MetricsJson = MetricObjectWithValues<MetricValue<string>>[];
 
@@ -336,7 +337,7 @@ export function forkEdgeCluster(count: number): ForkedEdgeCluster {
     logger = nodeLogger;
     // Without a key file, one random ticket key for the node, made here and handed to every worker
     // (a replacement too). With a file, every worker reads (and watches) it itself.
-    ticketKey = config.tls !== undefined && config.tls.ticketKeyFile === undefined ? randomTicketKey().toString('base64') : undefined;
+    ticketKey = config.tls !== undefined && config.tls.ticketKeyFile === undefined ? (await ticketKeys()).randomTicketKey().toString('base64') : undefined;
     configured();
     let url: string;
     let https: string | undefined;
@@ -424,7 +425,7 @@ function requestStart(send: (message: ClusterMessage) => void): { start: Promise
  * Runs this process as a cluster worker; resolves when it has drained and closed. `makeLogger`
  * makes its logger from the node's config, which comes from the primary.
  */
-export async function runEdgeWorker(makeLogger: (config: EdgeConfig) => Logger): Promise<void> {
+export async function runEdgeWorker(makeLogger: (config: EdgeConfig) => Promise<Logger>): Promise<void> {
   // Signals from a terminal reach the whole process group: the primary decides when workers stop.
   // Ignored from the start, so one that comes while this worker starts does not kill it either.
   const ignore = (): void => undefined;
@@ -437,7 +438,7 @@ export async function runEdgeWorker(makeLogger: (config: EdgeConfig) => Logger):
   // Loading the code is most of the start (its failure surfaces where it is awaited).
   edgeServer().catch(() => undefined);
   const { config, secret, ticketKey } = await asked.start;
-  const logger = makeLogger(config);
+  const logger = await makeLogger(config);
   const summed = new Pending<string>();
   const metricsText = async (): Promise<string> => {
     const text = await summed.ask((id) => send({ type: 'anycdn:metrics-request', id }), METRICS_WAIT_MS * 2);

@@ -7,7 +7,7 @@
  */
 import { readConfigFile } from '../config/config-file.js';
 import { lazy } from '../lazy.js';
-import { createLogger, lifecycleLogStream, type Logger } from '../log.js';
+import type { Logger } from '../log.js';
 import type { EdgeConfig } from '../../edge/config.js';
 import { forkEdgeCluster, isEdgeWorker, runEdgeWorker, workersAsked } from '../../edge/cluster.js';
 import { holdSignal, parseFlags, UsageError, type CommandIo, type ServiceCommand } from './args.js';
@@ -16,6 +16,8 @@ import { holdSignal, parseFlags, UsageError, type CommandIo, type ServiceCommand
 // start (edge/cluster.ts); only a primary or a single process reads and validates the file, and a
 // primary forks its workers before it loads the validator.
 const configValidation = lazy(() => Promise.all([import('../config/load.js'), import('../../edge/config.js')]));
+// The logger (pino) comes with the config, after the fork.
+const logging = lazy(() => import('../log.js'));
 const edgeServer = lazy(() => import('../../edge/server.js'));
 
 const USAGE = `Usage: anycdn edge --config FILE
@@ -44,7 +46,7 @@ export const runEdge: ServiceCommand = async (args, io) => {
   };
   if (isEdgeWorker()) {
     // A worker reloads when its primary says so, or on its own SIGHUP once it is up (edge/cluster.ts).
-    await runEdgeWorker((config) => edgeLogger(config, io));
+    await runEdgeWorker(async (config) => edgeLogger(config, io));
     released();
     return 0;
   }
@@ -60,7 +62,7 @@ export const runEdge: ServiceCommand = async (args, io) => {
     await forked?.abandon();
     throw err;
   }
-  const logger = edgeLogger(config, io);
+  const logger = await edgeLogger(config, io);
   const { signals } = io;
   if (signals.count > 0) {
     logger.info('stopped before start-up');
@@ -89,7 +91,8 @@ export const runEdge: ServiceCommand = async (args, io) => {
   return 0;
 };
 
-function edgeLogger(config: EdgeConfig, io: CommandIo): Logger {
+async function edgeLogger(config: EdgeConfig, io: CommandIo): Promise<Logger> {
+  const { createLogger, lifecycleLogStream } = await logging();
   const destination = lifecycleLogStream(config.accessLog) === 'stderr' ? io.stderr : io.stdout;
   return createLogger({ level: config.logLevel, base: { service: 'edge', pop: config.pop, node: config.node }, destination });
 }
