@@ -13,12 +13,14 @@
  * of its own, so upstream sees one hop, as from a single-process edge.
  *
  * Start: the primary forks the workers as soon as it has read the config file, before it validates
- * it (the validator's code alone is a fifth of a second of CPU) or loads the server's code, so the
- * processes load theirs at the same time; a worker takes the config (parsed and validated once, by
- * the primary), the secret and the ticket key from its primary, answers disk hits as soon as it
- * has loaded (it reads the disk itself), and sends misses to the shield once the primary tells it
- * the shield's address. A config that fails validation stops the forked workers before the
- * command fails with its error.
+ * it (the validator's code alone is a fifth of a second of CPU); a worker takes the config (parsed
+ * and validated once, by the primary), the secret and the ticket key from its primary, answers
+ * disk hits as soon as it has loaded (it reads the disk itself), and sends misses to the shield
+ * once the primary tells it the shield's address. The primary loads and starts the shield once
+ * every worker listens — on two cores, three processes loading at once made the workers' start
+ * the slower — or as soon as a worker needs it to open the disk cache (the shield creates the
+ * cache on a node's first start). A config that fails validation stops the forked workers before
+ * the command fails with its error.
  *
  * The primary relays between processes: an invalidation in any process reaches all of them; a
  * purge (from the origin's stream, which the shield follows, or a worker's POST /_cdn/purge) is
@@ -76,6 +78,7 @@ type ClusterMessage =
   | { type: 'anycdn:start-request' }
   | ({ type: 'anycdn:start' } & WorkerStart)
   | { type: 'anycdn:shield'; url: string }
+  | { type: 'anycdn:shield-wanted' }
   | { type: 'anycdn:listening'; url: string; https?: string | undefined }
   | { type: 'anycdn:invalidate'; primary: string }
   | { type: 'anycdn:purge-member' }
@@ -218,6 +221,9 @@ export function forkEdgeCluster(count: number): ForkedEdgeCluster {
   let shield: EdgeServer | undefined;
   let shieldListening = (): void => undefined;
   const shieldUp = new Promise<void>((resolve) => (shieldListening = resolve));
+  /** A worker cannot open the disk cache without the shield (it creates the cache): start it now. */
+  let shieldNeeded = (): void => undefined;
+  const shieldWanted = new Promise<void>((resolve) => (shieldNeeded = resolve));
   /** Workers told to start before the shield listened: they are sent its address when it does. */
   const awaitingShield = new Set<Worker>();
   let draining = false;
@@ -238,6 +244,10 @@ export function forkEdgeCluster(count: number): ForkedEdgeCluster {
         if (shield === undefined) awaitingShield.add(from);
         from.send({ type: 'anycdn:start', config, shield: shield?.url, secret, ticketKey } satisfies ClusterMessage);
       });
+      return;
+    }
+    if (message.type === 'anycdn:shield-wanted') {
+      shieldNeeded();
       return;
     }
     if (message.type === 'anycdn:purge-member') {
@@ -319,9 +329,9 @@ export function forkEdgeCluster(count: number): ForkedEdgeCluster {
   }
 
   // The workers first: loading its code is most of each process's start, and they load theirs
-  // while this process validates the config, loads its own code and opens the disk cache. Each
-  // asks for its start (the config, the secret) as soon as it runs, and answers disk hits once
-  // loaded, before the shield listens (it reads the disk itself); its misses wait for the shield's address.
+  // while this process validates the config. Each asks for its start (the config, the secret) as
+  // soon as it runs, and answers disk hits once loaded, before the shield listens (it reads the
+  // disk itself); its misses wait for the shield's address.
   const allListening = Promise.all(Array.from({ length: count }, fork));
   allListening.catch(() => undefined); // awaited in start, once the shield is up (or has failed)
 
@@ -342,6 +352,10 @@ export function forkEdgeCluster(count: number): ForkedEdgeCluster {
     let url: string;
     let https: string | undefined;
     try {
+      // The shield is not needed for a disk hit: it loads and starts once the workers listen, so
+      // that until then they have the cores to themselves — or at once when a worker needs it to
+      // open the cache (on a node's first start the shield creates it). Misses wait for it.
+      await Promise.race([allListening, shieldWanted]);
       const { startEdge } = await edgeServer();
       shield = await startEdge({ ...config, listen: { host: '127.0.0.1', port: 0 } }, logger.child({ tier: 'shield' }), {
         workerSecret: secret,
@@ -476,7 +490,7 @@ export async function runEdgeWorker(makeLogger: (config: EdgeConfig) => Promise<
   send({ type: 'anycdn:purge-member' });
   const { startEdge } = await edgeServer();
   edge = await startEdge(config, log, {
-    worker: { secret, shield: asked.shield },
+    worker: { secret, shield: asked.shield, wantShield: () => send({ type: 'anycdn:shield-wanted' }) },
     ticketKey: ticketKey === undefined ? undefined : Buffer.from(ticketKey, 'base64'),
     metricLabels: { tier: 'worker' },
     onInvalidate: (primary) => send({ type: 'anycdn:invalidate', primary }),

@@ -66,6 +66,11 @@ export interface StartEdgeOptions {
      * misses do, within their upstream deadline.
      */
     shield: string | Promise<string>;
+    /**
+     * Called when the worker cannot open the disk cache before its shield listens (a node's first
+     * start: the shield creates it), as its primary starts the shield once its workers listen.
+     */
+    wantShield?: () => void;
   };
   /** See PipelineDeps.onInvalidate. */
   onInvalidate?: (primary: string) => void;
@@ -97,7 +102,7 @@ export async function startEdge(config: EdgeConfig, logger: Logger, options: Sta
   if (disk !== undefined && disk.openReport.discarded.length > 0) logger.warn({ discarded: disk.openReport.discarded }, 'disk cache of an earlier format discarded (deleted in the background)');
   const store: BlobStore =
     disk === undefined
-      ? new WorkerBlobStore({ memory, disk: await openDiskReader(config.cacheDir, options.worker!.shield), memoryMaxEntrySize: config.memory.maxEntrySize })
+      ? new WorkerBlobStore({ memory, disk: await openDiskReader(config.cacheDir, options.worker!), memoryMaxEntrySize: config.memory.maxEntrySize })
       : new TieredBlobStore({ memory, disk, memoryMaxEntrySize: config.memory.maxEntrySize });
   const metrics = createEdgeMetrics({ processMetrics: options.processMetrics ?? true, store: () => store });
   if (options.metricLabels !== undefined) metrics.registry.setDefaultLabels(options.metricLabels);
@@ -194,15 +199,19 @@ export async function startEdge(config: EdgeConfig, logger: Logger, options: Sta
  * A cluster worker's view of its shield's disk cache. The shield creates the cache on the node's
  * first start, perhaps after the worker got here: until it listens, the cache may not exist yet.
  */
-async function openDiskReader(dir: string, shield: string | Promise<string>): Promise<DiskBlobReader> {
+async function openDiskReader(dir: string, worker: NonNullable<StartEdgeOptions['worker']>): Promise<DiskBlobReader> {
+  const shieldListens = async (): Promise<void> => {
+    worker.wantShield?.();
+    await worker.shield;
+  };
   // On a node's first start the shield creates the cache. A reader must not race it there: LMDB's
   // read-only open of an index that is not there yet still creates its folder, under the shield
   // that is setting the folder up.
-  if (!existsSync(layoutOf(resolve(dir)).indexPath)) await shield;
+  if (!existsSync(layoutOf(resolve(dir)).indexPath)) await shieldListens();
   try {
     return DiskBlobReader.open({ dir });
   } catch {
-    await shield;
+    await shieldListens();
     return DiskBlobReader.open({ dir });
   }
 }

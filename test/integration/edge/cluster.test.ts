@@ -160,6 +160,27 @@ describe.skipIf(!cliBuilt)('an edge node with two worker processes (needs dist/,
     expect(processesWith(mark)).toEqual([]);
   });
 
+  it('starts the shield before the workers listen on a first start, and after them on a cache that exists', async () => {
+    /** The tiers in the order they said they listen. */
+    const order = (output: string): string[] =>
+      output
+        .split('\n')
+        .filter((l) => l.startsWith('{'))
+        .map((l) => JSON.parse(l) as { msg: string; tier?: string })
+        .filter((l) => l.tier !== undefined && ['edge listening', 'shield listening'].includes(l.msg))
+        .map((l) => l.tier!);
+    // First start: the workers cannot open the cache before the shield has created it.
+    const first = await startNode('c5');
+    expect(order(first.proc.output())).toEqual(['shield', 'worker', 'worker']);
+    first.proc.child.kill('SIGTERM');
+    expect(await exited(first.proc.child, 20_000)).toBe(0);
+    // Restart: the workers have the cores to themselves until they listen, then the shield starts.
+    const again = await startNode('c5');
+    expect(order(again.proc.output())).toEqual(['worker', 'worker', 'shield']);
+    bodies.set('/restarted.txt', 'through the shield');
+    expect((await get(`${again.url}/restarted.txt`)).body).toBe('through the shield');
+  });
+
   it('replaces a worker that dies, and drains every worker on SIGTERM', async () => {
     const { proc, url, config } = await startNode('c3');
     // The replacement runs the node's config, from the primary: not the file, edited since.

@@ -67,8 +67,11 @@ describe('a cluster worker started before its shield listens', () => {
     // The shield opens the cache first: LMDB refuses a writer after a reader of the same file in
     // one process (in a node they are processes apart). The worker is not told where it listens.
     const shield = await startEdge(config, silentLogger(), { processMetrics: false, workerSecret: secret });
-    const worker = await startEdge(config, silentLogger(), { processMetrics: false, worker: { secret, shield: shieldUrl } });
+    let wanted = 0;
+    const worker = await startEdge(config, silentLogger(), { processMetrics: false, worker: { secret, shield: shieldUrl, wantShield: () => wanted++ } });
     try {
+      // It opened the cache without its shield (a primary starts the shield once its workers listen).
+      expect(wanted).toBe(0);
       const before = originGets.length;
       const hit = await get(worker.url, '/stored.txt');
       expect([hit.status, hit.body]).toEqual([200, 'body of /stored.txt']);
@@ -112,9 +115,12 @@ describe('a cluster worker started before its shield listens', () => {
     let shieldListening = (_url: string): void => undefined;
     const shieldUrl = new Promise<string>((resolve) => (shieldListening = resolve));
     let workerUp = false;
-    const starting = startEdge(config, silentLogger(), { processMetrics: false, worker: { secret, shield: shieldUrl } }).then((w) => ((workerUp = true), w));
+    let wanted = 0;
+    const starting = startEdge(config, silentLogger(), { processMetrics: false, worker: { secret, shield: shieldUrl, wantShield: () => wanted++ } }).then((w) => ((workerUp = true), w));
     await new Promise((r) => setTimeout(r, 200));
     expect(workerUp).toBe(false);
+    // It says so: its primary, which starts the shield once the workers listen, starts it now.
+    expect(wanted).toBe(1);
     const shield = await startEdge(config, silentLogger(), { processMetrics: false, workerSecret: secret });
     shieldListening(shield.url);
     const worker = await starting;
