@@ -9,7 +9,7 @@
  * so a lock left by a killed process (or by a pid reused after a container restart) is taken over.
  */
 import { randomBytes } from 'node:crypto';
-import { readFile as readFileCallback, writevSync } from 'node:fs';
+import { openSync, readFile as readFileCallback, writevSync } from 'node:fs';
 import * as fsp from 'node:fs/promises';
 import { promisify } from 'node:util';
 import { dirname, join, resolve } from 'node:path';
@@ -18,6 +18,8 @@ import { BLOB_ERROR_CODES, blobError } from './blob-store.js';
 export type DiskFs = Pick<typeof fsp, 'open' | 'rename' | 'unlink' | 'rm' | 'mkdir' | 'readdir' | 'readFile' | 'stat'> & {
   /** A synchronous positioned write of several buffers (pwritev): the segment append of a packed body. */
   writevSync: typeof writevSync;
+  /** A synchronous open: a segment opened for reading within a hit answered without waiting. */
+  openSync: typeof openSync;
 };
 
 export const nodeDiskFs: DiskFs = {
@@ -31,6 +33,7 @@ export const nodeDiskFs: DiskFs = {
   readFile: promisify(readFileCallback) as unknown as typeof fsp.readFile,
   stat: fsp.stat,
   writevSync,
+  openSync,
 };
 
 export function errnoCode(err: unknown): string | undefined {

@@ -24,6 +24,7 @@
  * a cache is not the source of truth, so a folder of version 1 is discarded at open (in the
  * background) and the edge fills the new one.
  */
+import * as nodeCrypto from 'node:crypto';
 import { createHash, randomBytes } from 'node:crypto';
 import { join } from 'node:path';
 import { crc32 } from 'node:zlib';
@@ -58,8 +59,14 @@ export function layoutOf(root: string): DiskLayout {
   };
 }
 
+/**
+ * One-shot SHA-256 (Node ≥ 20.12): a disk hit checks its record's key with keyHash, and a Hash
+ * object per call (createHash) costs about three times the digest (~3 µs against ~1 here).
+ */
+const oneShotHash = (nodeCrypto as { hash?: (algorithm: string, data: string, encoding: 'buffer') => Buffer }).hash;
+
 export function keyHash(key: string): Buffer {
-  return createHash('sha256').update(key, 'utf8').digest();
+  return oneShotHash !== undefined ? oneShotHash('sha256', key, 'buffer') : createHash('sha256').update(key, 'utf8').digest();
 }
 
 export function newFileGeneration(): string {

@@ -12,16 +12,17 @@
  * Memory: one open handle per segment in use (a few hundred at most) and their sizes.
  */
 import type { FileHandle } from 'node:fs/promises';
-import { readSync } from 'node:fs';
+import { close, readSync } from 'node:fs';
 import { errnoCode, unlinkQuietly, type DiskFs } from './disk-fs.js';
 import { SEGMENT_FILE, allocated, segmentPath, type DiskLayout } from './disk-layout.js';
+import type { ReadBuffers } from './read-buffers.js';
 
 interface Segment {
   /** Bytes reserved (the file's size once every append in flight is written). */
   size: number;
   handle: Promise<FileHandle> | undefined;
-  /** The handle, once open (for synchronous reads). */
-  fh: FileHandle | undefined;
+  /** The open descriptor, for synchronous reads and appends: the handle's, or one openNow() opened. */
+  fd: number | undefined;
   /** Appends since the last sync. */
   dirty: boolean;
   /** Created by this process (the head): opened read-write. Older segments are only read. */
@@ -50,7 +51,7 @@ export class Segments {
       const m = SEGMENT_FILE.exec(name);
       if (m === null) continue;
       const st = await this.fs.stat(segmentPath(this.layout, Number(m[1])));
-      this.segments.set(Number(m[1]), { size: st.size, handle: undefined, fh: undefined, dirty: false, created: false });
+      this.segments.set(Number(m[1]), { size: st.size, handle: undefined, fd: undefined, dirty: false, created: false });
       this.total += st.size;
     }
   }
@@ -72,7 +73,33 @@ export class Segments {
 
   /** Whether segment `g` is open here, so it can be read synchronously. */
   isOpen(g: number): boolean {
-    return this.segments.get(g)?.fh !== undefined;
+    return this.segments.get(g)?.fd !== undefined;
+  }
+
+  /**
+   * Open segment `g` for reading at once, with one synchronous open(2) of a file that exists (a few
+   * µs, once per segment and process), so a hit is answered without waiting even on a segment this
+   * process has not read yet: answered otherwise by the slow path, the first request on a
+   * connection would hand the whole connection over to Node's HTTP server (serve/quick-front.ts).
+   * False when the segment is not there, or is this process's head still being created.
+   */
+  openNow(g: number): boolean {
+    const known = this.segments.get(g);
+    if (known?.fd !== undefined) return true;
+    if (known?.created === true || (known === undefined && this.reader === undefined)) return false;
+    let fd: number;
+    try {
+      fd = this.fs.openSync(segmentPath(this.layout, g), 'r');
+    } catch {
+      return false; // gone (evicted), or not readable: the slow path finds out which
+    }
+    const seg = known ?? { size: 0, handle: undefined, fd: undefined, dirty: false, created: false };
+    seg.fd = fd;
+    if (known === undefined) {
+      this.segments.set(g, seg);
+      this.keepOpenBound();
+    }
+    return true;
   }
 
   sizeOf(g: number): number {
@@ -89,7 +116,7 @@ export class Segments {
   async append(g: number, parts: Uint8Array[]): Promise<number> {
     let seg = this.segments.get(g);
     if (seg === undefined) {
-      seg = { size: 0, handle: undefined, fh: undefined, dirty: false, created: true };
+      seg = { size: 0, handle: undefined, fd: undefined, dirty: false, created: true };
       this.segments.set(g, seg);
     }
     if (!seg.created) throw new Error(`segment ${g} is not this process's to append to`);
@@ -97,10 +124,10 @@ export class Segments {
     const off = seg.size;
     seg.size += length;
     this.total += length;
-    const fh = seg.fh ?? (await this.open(g, seg));
+    const fd = seg.fd ?? (await this.open(g, seg)).fd;
     let done = 0;
     while (done < length) {
-      const n = this.fs.writevSync(fh.fd, done === 0 ? parts : unwritten(parts, done), off + done);
+      const n = this.fs.writevSync(fd, done === 0 ? parts : unwritten(parts, done), off + done);
       if (n <= 0) throw Object.assign(new Error(`segment ${g}: write made no progress`), { code: 'EIO' });
       done += n;
     }
@@ -108,16 +135,16 @@ export class Segments {
     return off;
   }
 
-  /** Read `length` bytes at `off` of segment `g`; undefined when the segment is gone. */
-  readSync(g: number, off: number, length: number): Buffer | undefined {
+  /** Read `length` bytes at `off` of segment `g` (into a buffer of `buffers` when given); undefined when the segment is gone. */
+  readSync(g: number, off: number, length: number, buffers?: ReadBuffers): Buffer | undefined {
     const seg = this.segments.get(g);
     if (seg === undefined) return undefined;
-    const fh = seg.fh;
-    if (fh === undefined) return undefined;
-    const buf = Buffer.allocUnsafe(length);
+    const fd = seg.fd;
+    if (fd === undefined) return undefined;
+    const buf = buffers !== undefined && length <= buffers.size ? buffers.take(length) : Buffer.allocUnsafe(length);
     let got = 0;
     while (got < length) {
-      const n = readSync(fh.fd, buf, got, length - got, off + got);
+      const n = readSync(fd, buf, got, length - got, off + got);
       if (n === 0) break;
       got += n;
     }
@@ -128,16 +155,16 @@ export class Segments {
   async ready(g: number): Promise<boolean> {
     let seg = this.segments.get(g);
     if (seg === undefined && this.reader !== undefined) {
-      seg = { size: 0, handle: undefined, fh: undefined, dirty: false, created: false };
+      seg = { size: 0, handle: undefined, fd: undefined, dirty: false, created: false };
       this.segments.set(g, seg);
-      while (this.segments.size > this.reader.maxOpen) await this.forget(this.segments.keys().next().value!);
+      this.keepOpenBound();
     } else if (seg !== undefined && this.reader !== undefined) {
       // Most recently used last: the first one is the one to close.
       this.segments.delete(g);
       this.segments.set(g, seg);
     }
     if (seg === undefined) return false;
-    if (seg.fh !== undefined) return true;
+    if (seg.fd !== undefined) return true;
     try {
       await this.open(g, seg);
       return this.segments.get(g) === seg;
@@ -148,18 +175,20 @@ export class Segments {
     }
   }
 
-  /** A reader closes a segment it has open (the file stays). */
-  private async forget(g: number): Promise<void> {
-    const seg = this.segments.get(g);
-    this.segments.delete(g);
-    const fh = await seg?.handle?.catch(() => undefined);
-    await fh?.close().catch(() => undefined);
+  /** A reader keeps at most maxOpen segments: it closes the least recently used (the files stay). */
+  private keepOpenBound(): void {
+    while (this.reader !== undefined && this.segments.size > this.reader.maxOpen) {
+      const g = this.segments.keys().next().value!;
+      const seg = this.segments.get(g)!;
+      this.segments.delete(g);
+      void closeSegment(seg);
+    }
   }
 
   private open(g: number, seg: Segment): Promise<FileHandle> {
     // Not 'a+': that makes every write an append whatever its position.
     seg.handle ??= this.fs.open(segmentPath(this.layout, g), seg.created ? 'w+' : 'r').then((fh) => {
-      seg.fh = fh;
+      seg.fd ??= fh.fd;
       return fh;
     });
     seg.handle.catch(() => {
@@ -170,9 +199,10 @@ export class Segments {
 
   /** Make every append so far durable (fdatasync each segment written since the last call). */
   async sync(): Promise<void> {
-    const dirty = [...this.segments.values()].filter((s) => s.dirty && s.fh !== undefined);
+    // Only a segment this process created is written, and it is opened through its handle.
+    const dirty = [...this.segments.values()].filter((s) => s.dirty && s.fd !== undefined && s.handle !== undefined);
     for (const seg of dirty) seg.dirty = false;
-    await Promise.all(dirty.map((seg) => seg.fh!.datasync().catch((err: unknown) => ((seg.dirty = true), Promise.reject(err)))));
+    await Promise.all(dirty.map(async (seg) => (await seg.handle!).datasync().catch((err: unknown) => ((seg.dirty = true), Promise.reject(err)))));
   }
 
   /** Forget segment `g` and delete its file (its records are gone from the index). */
@@ -181,16 +211,24 @@ export class Segments {
     if (seg === undefined) return;
     this.segments.delete(g);
     this.total -= seg.size;
-    const fh = await seg.handle?.catch(() => undefined);
-    await fh?.close().catch(() => undefined);
+    await closeSegment(seg);
     await unlinkQuietly(this.fs, segmentPath(this.layout, g));
   }
 
   async close(): Promise<void> {
-    await Promise.all([...this.segments.values()].map(async (seg) => (await seg.handle?.catch(() => undefined))?.close().catch(() => undefined)));
+    await Promise.all([...this.segments.values()].map(closeSegment));
     this.segments.clear();
     this.total = 0;
   }
+}
+
+/** Close what a segment has open: its handle, and a descriptor openNow() opened beside it. */
+async function closeSegment(seg: Segment): Promise<void> {
+  const fd = seg.fd;
+  seg.fd = undefined;
+  const fh = await seg.handle?.catch(() => undefined);
+  if (fd !== undefined && fd !== fh?.fd) close(fd, () => undefined);
+  await fh?.close().catch(() => undefined);
 }
 
 /** What is left of `parts` after the first `done` bytes (a short write). */
