@@ -4,7 +4,7 @@
  * object and shared by its hits in the same second (FastHits). EdgePipeline.fastHit finds the
  * object; this file answers for it.
  */
-import type { StoredMeta } from '../src/blob/blob-store.js';
+import type { HotEntry, StoredMeta } from '../src/blob/blob-store.js';
 import { formatCacheStatus, sfInteger } from '../src/http/cache-status.js';
 import { ifNoneMatchPasses } from '../src/http/conditional.js';
 import { currentAge, type AgeInputs } from '../src/http/freshness.js';
@@ -99,12 +99,22 @@ export class FastHits {
   constructor(private readonly deps: FastHitDeps) {}
 
   /**
-   * The answer to a GET or HEAD that passed fastFields for `hot`, a 200 held in memory and not
-   * under a purge: exactly what the full path would answer (a test compares the two) except that
-   * Server-Timing carries no duration; undefined when the object never takes this path or is no
-   * longer fresh. The reply's header record is frozen: write it, never change it.
+   * The answer to a GET or HEAD that passed fastFields for `hot`, an object at hand: exactly what
+   * the full path would answer (a test compares the two) except that Server-Timing carries no
+   * duration; undefined when the object never takes this path (not a 200, stored at or before
+   * `revalidateThrough` or marked by a purge) or is no longer fresh. The reply's header record is
+   * frozen: write it, never change it. Bytes `hot` lends go with the reply (Reply.release).
    */
-  answer(hot: { meta: StoredMeta; data: Buffer }, method: 'GET' | 'HEAD', ifNoneMatch: string | undefined, closeConnection: boolean): PipelineResult | undefined {
+  answer(hot: HotEntry, method: 'GET' | 'HEAD', ifNoneMatch: string | undefined, closeConnection: boolean, revalidateThrough: number): PipelineResult | undefined {
+    const fastable = hot.meta.status === 200 && hot.meta.storedAt > revalidateThrough && hot.meta.invalidated !== true;
+    const result = fastable ? this.answerFor(hot, method, ifNoneMatch, closeConnection) : undefined;
+    // Lent bytes go with the answer that writes them; any other answer is done with them now.
+    if (result?.reply.body === hot.data) result.reply.release = hot.release;
+    else hot.release?.();
+    return result;
+  }
+
+  private answerFor(hot: HotEntry, method: 'GET' | 'HEAD', ifNoneMatch: string | undefined, closeConnection: boolean): PipelineResult | undefined {
     const template = this.template(hot.meta);
     if (template === null) return undefined;
     const ageMs = currentAge(template.ageInputs, this.deps.now());

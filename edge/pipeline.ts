@@ -197,8 +197,7 @@ export class EdgePipeline {
     const varying = this.varyIndex.fields(primary);
     const key = varying === undefined ? primary : variantKey(primary, varying, nodeRequestHeaders(req.headers as IncomingHttpHeaders));
     const hot = this.deps.store.getHot?.(key);
-    if (hot === undefined || hot.meta.status !== 200 || hot.meta.storedAt <= this.revalidateThrough || hot.meta.invalidated === true) return undefined;
-    return this.fastHits.answer(hot, method, fields.ifNoneMatch, closeConnection);
+    return hot === undefined ? undefined : this.fastHits.answer(hot, method, fields.ifNoneMatch, closeConnection, this.revalidateThrough);
   }
 
   private async serveCacheable(req: EdgeRequest): Promise<PipelineResult> {

@@ -115,6 +115,18 @@ export interface BlobStoreStats {
   evictions: number;
 }
 
+/** An object at hand (BlobStore.getHot). */
+export interface HotEntry {
+  meta: StoredMeta;
+  data: Buffer;
+  /**
+   * Present when `data` is memory the store lends (a disk hit, src/blob/read-buffers.ts): call it
+   * once the bytes are written and touch `data` no more, so the next hit is read into the same
+   * memory. Not calling it is safe (the memory is then collected), calling it early is not.
+   */
+  release?: () => void;
+}
+
 export interface BlobStore {
   /** The committed object for `key`, or undefined. Counts as a use for LRU eviction. */
   get(key: string): Promise<BlobEntry | undefined>;
@@ -123,7 +135,7 @@ export interface BlobStore {
    * small body a disk store reads with one synchronous pread); counts as a use like get().
    * Undefined means "not at hand", not "not stored": ask get() then.
    */
-  getHot?(key: string): { meta: StoredMeta; data: Buffer } | undefined;
+  getHot?(key: string): HotEntry | undefined;
   /** Start writing `key`; undefined when the store will not take it (too large, unusable disk). */
   begin(key: string, expectedSize?: number): Promise<BlobWriter | undefined>;
   /** Refresh metadata in place (after a 304). False when `key` is not stored. */

@@ -7,11 +7,11 @@
  * meets it (on read or in its background check).
  */
 import { resolve } from 'node:path';
-import { BLOB_ERROR_CODES, blobError, type BlobEntry, type StoredMeta } from './blob-store.js';
+import { BLOB_ERROR_CODES, blobError, type BlobEntry, type HotEntry } from './blob-store.js';
 import { nodeDiskFs } from './disk-fs.js';
 import { DiskIndex } from './disk-index.js';
 import { layoutOf } from './disk-layout.js';
-import { readPackedNow, readRecord, type RecordReader } from './disk-read.js';
+import { lendPackedNow, readBuffersFor, readRecord, type RecordReader } from './disk-read.js';
 import { Segments } from './disk-segments.js';
 
 export interface DiskBlobReaderOptions {
@@ -43,7 +43,7 @@ export class DiskBlobReader {
       throw blobError(BLOB_ERROR_CODES.storeUnavailable, `cannot read the disk cache index in ${layout.root}`, err);
     }
     const segments = new Segments(nodeDiskFs, layout, { maxOpen: options.maxOpenSegments ?? 128 });
-    return new DiskBlobReader(index, { segments, layout, fs: nodeDiskFs, verified: [new Set(), new Set()], verifiedLimit: 100_000 }, options.inlineReadMaxSize ?? 64 * 1024);
+    return new DiskBlobReader(index, { segments, layout, fs: nodeDiskFs, verified: [new Set(), new Set()], verifiedLimit: 100_000, buffers: readBuffersFor(64 * 1024) }, options.inlineReadMaxSize ?? 64 * 1024);
   }
 
   /** The committed entry for `key`, or undefined (not stored, or its bytes are gone or bad). */
@@ -68,14 +68,13 @@ export class DiskBlobReader {
   }
 
   /** The object if it can be had without waiting (see DiskBlobStore.getNow); undefined: ask get(). */
-  getNow(key: string): { meta: StoredMeta; data: Buffer } | undefined {
+  getNow(key: string, largerThan = -1): HotEntry | undefined {
     if (this.closed) return undefined;
     const rec = this.index.get(key);
-    if (rec === undefined || rec.off < 0) return undefined;
+    if (rec === undefined || rec.off < 0 || rec.meta.size <= largerThan) return undefined;
     try {
-      const body = readPackedNow(this.reader, rec);
-      if (typeof body === 'string' || !Buffer.isBuffer(body)) return undefined;
-      return { meta: rec.meta, data: body };
+      const found = lendPackedNow(this.reader, rec);
+      return typeof found === 'string' ? undefined : found.entry;
     } catch {
       return undefined;
     }

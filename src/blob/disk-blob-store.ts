@@ -53,6 +53,7 @@ import {
   type BlobStoreStats,
   type BlobWriter,
   type CommitMeta,
+  type HotEntry,
   type MetaChanges,
   type StoredMeta,
 } from './blob-store.js';
@@ -63,7 +64,7 @@ import { DiskGenerations } from './disk-generations.js';
 import { diskStoreOptions, type DiskBlobStoreOptions, type DiskStoreSettings } from './disk-options.js';
 import { DiskIndex, sameVersion, type IndexRecord } from './disk-index.js';
 import { SEGMENT_HEADER_BYTES, allocated, filePath, fileName, keyHash, layoutOf, newFileGeneration, segmentHeader, type DiskLayout } from './disk-layout.js';
-import { readPackedNow, readRecord, type RecordReader } from './disk-read.js';
+import { lendPackedNow, readBuffersFor, readRecord, type RecordReader } from './disk-read.js';
 import { Segments } from './disk-segments.js';
 import { DiskBlobWriter, type DiskWriterHost, type WrittenBody } from './disk-writer.js';
 import { KeyedLock } from './keyed-lock.js';
@@ -120,7 +121,7 @@ export class DiskBlobStore implements BlobStore, DiskWriterHost {
     this.maxBytes = options.maxBytes;
     this.maxEntrySize = options.maxEntrySize;
     this.fs = fs;
-    this.reader = { segments, layout, fs, verified: [new Set(), new Set()], verifiedLimit: VERIFIED_GENERATION };
+    this.reader = { segments, layout, fs, verified: [new Set(), new Set()], verifiedLimit: VERIFIED_GENERATION, buffers: readBuffersFor(options.packMaxSize) };
     this.generations = new DiskGenerations({
       index,
       segments,
@@ -201,24 +202,26 @@ export class DiskBlobStore implements BlobStore, DiskWriterHost {
 
   /**
    * The object if it can be had without waiting: a packed body (≤ packMaxSize) whose segment is
-   * open here, read with one synchronous pread and checked; undefined otherwise (ask get()). Counts
-   * as a use. What nginx does for every hit; here only for small bodies, which the page cache holds.
+   * open here (or opens at once), read with one synchronous pread and checked; undefined otherwise
+   * (ask get()), and for a body of `largerThan` bytes or fewer (one the caller's memory tier keeps:
+   * get() promotes it). Counts as a use. What nginx does for every hit; here only for small bodies,
+   * which the page cache holds. The bytes are lent: see HotEntry.release.
    */
-  getNow(key: string): { meta: StoredMeta; data: Buffer } | undefined {
+  getNow(key: string, largerThan = -1): HotEntry | undefined {
     if (this.closed) return undefined;
     const rec = this.index.get(key);
-    if (rec === undefined || rec.off < 0) return undefined;
-    let body: ReturnType<typeof readPackedNow>;
+    if (rec === undefined || rec.off < 0 || rec.meta.size <= largerThan) return undefined;
+    let found: ReturnType<typeof lendPackedNow>;
     try {
-      body = readPackedNow(this.reader, rec);
+      found = lendPackedNow(this.reader, rec);
     } catch {
       return undefined;
     }
-    if (body === 'not-open') void this.segments.ready(rec.g).catch(() => undefined); // for next time
-    if (body === 'not-open' || body === 'gone') return undefined;
-    if (typeof body === 'string') return this.dropCorrupt(rec);
+    if (found === 'not-open') void this.segments.ready(rec.g).catch(() => undefined); // for next time
+    if (found === 'not-open' || found === 'gone') return undefined;
+    if (typeof found === 'string') return this.dropCorrupt(rec);
     this.generations.noteUse(key);
-    return { meta: rec.meta, data: body };
+    return found.entry;
   }
 
   async begin(key: string, expectedSize?: number): Promise<BlobWriter | undefined> {

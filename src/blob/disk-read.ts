@@ -5,13 +5,14 @@
  * or as a stream verified block by block (disk-reader.ts). Shared by the writing store and the
  * read-only view of other processes.
  */
-import { checkRange, type BlobEntry } from './blob-store.js';
+import { checkRange, type BlobEntry, type HotEntry } from './blob-store.js';
 import { bufferEntry } from './buffer-entry.js';
 import type { DiskFs } from './disk-fs.js';
 import type { IndexRecord } from './disk-index.js';
 import { SEGMENT_HEADER_BYTES, checkSegmentRecord, filePath, keyHash, type DiskLayout } from './disk-layout.js';
 import { openVerified, readVerified, type VerifiedBody } from './disk-reader.js';
 import type { Segments } from './disk-segments.js';
+import { ReadBuffers } from './read-buffers.js';
 
 export interface RecordReader {
   segments: Segments;
@@ -20,6 +21,8 @@ export interface RecordReader {
   /** Packed locations verified in this process: two generations, the older dropped when the newer fills. */
   verified: [Set<number>, Set<number>];
   verifiedLimit: number;
+  /** What hits answered without waiting are read into (getNow), lent until written. */
+  buffers: ReadBuffers;
 }
 
 export interface ReadOptions {
@@ -57,18 +60,39 @@ export async function readRecord(r: RecordReader, rec: IndexRecord, o: ReadOptio
 }
 
 /**
- * A packed body read and checked synchronously (one pread, ≤ packMaxSize): the bytes, 'not-open'
- * when its segment is not open in this process yet (nothing waited for), 'gone', or why it cannot
- * be trusted.
+ * A packed body read and checked synchronously (one pread, ≤ packMaxSize; its segment opened
+ * synchronously if this process has not yet): the bytes, 'not-open' when its segment is this
+ * process's head still being opened (nothing waited for), 'gone', or why it cannot be trusted.
  */
 export function readPackedNow(r: RecordReader, rec: IndexRecord, verifyAll = false): Buffer | 'not-open' | 'gone' | string {
-  if (!r.segments.isOpen(rec.g)) return r.segments.has(rec.g) ? 'not-open' : 'gone';
-  const raw = r.segments.readSync(rec.g, rec.off, SEGMENT_HEADER_BYTES + rec.meta.size);
+  return readPacked(r, rec, verifyAll, undefined);
+}
+
+/**
+ * An object at hand for a hit (see readPackedNow), its bytes in a buffer lent by `r.buffers`:
+ * `release` gives it back once they are written. Undefined when the hit has to wait (get()).
+ */
+export function lendPackedNow(r: RecordReader, rec: IndexRecord): { entry: HotEntry } | Exclude<ReturnType<typeof readPackedNow>, Buffer> {
+  const body = readPacked(r, rec, false, r.buffers);
+  if (!Buffer.isBuffer(body)) return body;
+  return { entry: { meta: rec.meta, data: body, release: () => r.buffers.give(body) } };
+}
+
+/** Bytes per buffer of a reader's pool: the largest packed record. */
+export function readBuffersFor(packMaxSize: number): ReadBuffers {
+  // A few are in use at once (the writes a slow client holds back); more would only sit there.
+  return new ReadBuffers(SEGMENT_HEADER_BYTES + packMaxSize, 32);
+}
+
+function readPacked(r: RecordReader, rec: IndexRecord, verifyAll: boolean, buffers: ReadBuffers | undefined): Buffer | 'not-open' | 'gone' | string {
+  if (!r.segments.isOpen(rec.g) && !r.segments.openNow(rec.g)) return r.segments.has(rec.g) ? 'not-open' : 'gone';
+  const raw = r.segments.readSync(rec.g, rec.off, SEGMENT_HEADER_BYTES + rec.meta.size, buffers);
   if (raw === undefined) return 'gone';
   const loc = rec.g * 2 ** 32 + rec.off;
   const known = !verifyAll && (r.verified[0].has(loc) || r.verified[1].has(loc));
   const body = checkSegmentRecord(raw, keyHash(rec.key), rec.meta.size, rec.crc[0] ?? 0, !known);
   if (typeof body !== 'string' && !known) remember(r, loc);
+  if (typeof body === 'string') buffers?.give(raw);
   return body;
 }
 

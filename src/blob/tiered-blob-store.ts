@@ -22,6 +22,7 @@ import {
   type BlobWriter,
   type BodyFile,
   type CommitMeta,
+  type HotEntry,
   type MetaChanges,
   type StoredMeta,
 } from './blob-store.js';
@@ -78,15 +79,14 @@ export class TieredBlobStore implements BlobStore {
   }
 
   /** From memory, or a small body the disk can read at once (DiskBlobStore.getNow); never promoted from here. */
-  getHot(key: string): { meta: StoredMeta; data: Buffer } | undefined {
+  getHot(key: string): HotEntry | undefined {
     const hot = this.memory.getHot(key);
     if (hot !== undefined) {
       this.disk.touch(key);
       return hot;
     }
-    const now = this.disk.getNow(key);
     // Objects memory would take are promoted by get(), which the caller uses when this says no.
-    return now !== undefined && now.meta.size > this.memoryMaxEntrySize ? now : undefined;
+    return this.disk.getNow(key, this.memoryMaxEntrySize);
   }
 
   async begin(key: string, expectedSize?: number): Promise<BlobWriter | undefined> {

@@ -19,6 +19,7 @@ import {
   type BlobStoreStats,
   type BlobWriter,
   type CommitMeta,
+  type HotEntry,
   type MetaChanges,
   type StoredMeta,
 } from './blob-store.js';
@@ -71,11 +72,11 @@ export class WorkerBlobStore implements BlobStore {
   }
 
   /** From memory, or a small body the disk can read at once when memory would not keep it. */
-  getHot(key: string): { meta: StoredMeta; data: Buffer } | undefined {
+  getHot(key: string): HotEntry | undefined {
     const hot = this.memory.getHot(key);
     if (hot !== undefined) return hot;
-    const now = this.refreshed.has(key) ? undefined : this.disk.getNow(key);
-    if (now === undefined || now.meta.size <= this.memoryMaxEntrySize) return undefined;
+    const now = this.refreshed.has(key) ? undefined : this.disk.getNow(key, this.memoryMaxEntrySize);
+    if (now === undefined) return undefined;
     this.diskReads += 1;
     return now;
   }

@@ -43,6 +43,8 @@ export interface QuickReply {
   headers: Readonly<Record<string, string>>;
   /** Written after the head; null for none (a HEAD request, or a body-less answer). */
   body: Buffer | null;
+  /** Called once the body is written (or will not be): its memory is lent (HotEntry.release). */
+  release?: () => void;
 }
 
 /** Answers a request now, or returns undefined for Node's server to answer it. `socket`: the connection it came on (its client's address). */
@@ -160,7 +162,9 @@ export function installQuickFront(server: Server, respond: QuickResponder, optio
         at = head.end;
         socket.cork();
         socket.write(out.head);
-        if (reply.body !== null && head.request.method !== 'HEAD') socket.write(reply.body);
+        // The write's callback runs once the socket is done with the bytes (written, or failed).
+        if (reply.body !== null && head.request.method !== 'HEAD') socket.write(reply.body, reply.release);
+        else reply.release?.();
         socket.uncork();
         if (!answered) {
           answered = true;

@@ -14,6 +14,8 @@ export interface Reply {
   status: number;
   headers: ReplyHeaders;
   body: Buffer | Readable | null;
+  /** A body of bytes lent by a store: called once they are written (HotEntry.release). A writer that never calls it is safe. */
+  release?: () => void;
 }
 
 /** A JSON reply (errors, health): `value` serialised, with Content-Type and Content-Length. */

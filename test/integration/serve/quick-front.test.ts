@@ -7,6 +7,7 @@ import { connect, type Socket } from 'node:net';
 import { afterEach, describe, expect, it } from 'vitest';
 import { listen, type RunningServer } from '../../../src/serve/listen.js';
 import { readHead, type QuickReply, type QuickRequest } from '../../../src/serve/quick-front.js';
+import { ReadBuffers } from '../../../src/blob/read-buffers.js';
 import { RawClient } from '../../support/raw-client.js';
 
 const QUICK_BODY = Buffer.from('quick body\n');
@@ -217,6 +218,45 @@ describe('quick front', () => {
     c.socket.resume();
     for (let i = 0; i < 30; i++) expect((await c.response(false, 10_000)).body.equals(BIG_BODY)).toBe(true);
     expect(seen.length).toBe(30);
+  });
+
+  it('gives a lent body back only once the socket is done with it: a client slow to read still gets every body whole', async () => {
+    // Each answer's body is memory lent from a pool of two buffers and filled for its request: given
+    // back before the socket wrote it, the next answer would overwrite bytes still waiting to go out.
+    const pool = new ReadBuffers(256 * 1024, 2);
+    const size = 256 * 1024;
+    let lent = 0;
+    let given = 0;
+    const fields = Object.freeze({ 'content-type': 'application/octet-stream', 'content-length': String(size), 'x-by': 'front' });
+    const { port } = await start({
+      quick: (req) => {
+        const n = Number(req.url.slice('/lent/'.length));
+        const body = pool.take(size).fill(n);
+        lent += 1;
+        const release = () => {
+          given += 1;
+          pool.give(body);
+        };
+        return { status: 200, headers: fields, body: req.method === 'HEAD' ? null : body, release };
+      },
+    });
+    const c = client(port);
+    c.socket.setNoDelay(true);
+    c.socket.pause();
+    for (let i = 1; i <= 24; i++) {
+      c.write(i % 6 === 0 ? `HEAD /lent/${i} HTTP/1.1\r\nHost: cdn.test\r\n\r\n` : get(`/lent/${i}`));
+      await new Promise((r) => setTimeout(r, 10));
+    }
+    expect(given).toBeLessThan(lent); // the socket still holds answers the client has not read
+    c.socket.resume();
+    for (let i = 1; i <= 24; i++) {
+      const r = await c.response(i % 6 === 0, 10_000);
+      if (i % 6 === 0) expect(r.body.length).toBe(0);
+      else expect(r.body.equals(Buffer.alloc(size, i)), `body ${i}`).toBe(true);
+    }
+    await new Promise((r) => setTimeout(r, 50));
+    expect({ lent, given }).toEqual({ lent: 24, given: 24 });
+    expect(pool.idle).toBe(2);
   });
 
   it('lets a closing connection go once its answer is out, even if the client keeps its side open', async () => {

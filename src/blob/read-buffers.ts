@@ -1,0 +1,43 @@
+/**
+ * Buffers that disk hits are read into and used again once their bytes are written. A packed body
+ * (≤ 64 KiB) read into a fresh Buffer for every hit is a fresh ArrayBuffer outside V8's heap per
+ * hit, and V8 answers that much external memory with major GCs: measured with one 50 KiB object
+ * under `wrk -c64`, one process made up to 62 mark-compacts in 12 s of hits, and 2 (at start)
+ * reading into memory it reuses, with less CPU per hit (BENCHMARKS.md).
+ *
+ * A buffer is lent by take() and comes back by give() once the socket has written it (the quick
+ * front's write callback). One that never comes back (a path that does not give it back) is
+ * simply collected; one given back twice is taken back once. At most `maxFree` wait to be reused,
+ * so the pool holds at most maxFree × size bytes, whatever the objects.
+ */
+export class ReadBuffers {
+  private readonly free: ArrayBuffer[] = [];
+  /** Lent and not given back: what give() accepts. Weak: a buffer never given back is collected. */
+  private readonly lent = new WeakSet<ArrayBufferLike>();
+
+  constructor(
+    /** Bytes per buffer: the largest read taken from the pool. */
+    readonly size: number,
+    private readonly maxFree: number,
+  ) {}
+
+  /** A buffer of `length` bytes (≤ size) to read into; give() it (or any view of it) back once written. */
+  take(length: number): Buffer {
+    if (length > this.size) throw new RangeError(`read of ${length} bytes exceeds the pooled size ${this.size}`);
+    const memory = this.free.pop() ?? new ArrayBuffer(this.size);
+    this.lent.add(memory);
+    return Buffer.from(memory, 0, length);
+  }
+
+  /** `view`'s memory may be reused: nothing reads it any more. */
+  give(view: Uint8Array): void {
+    const memory = view.buffer;
+    if (!this.lent.delete(memory)) return;
+    if (this.free.length < this.maxFree) this.free.push(memory as ArrayBuffer);
+  }
+
+  /** Buffers waiting to be reused. */
+  get idle(): number {
+    return this.free.length;
+  }
+}
