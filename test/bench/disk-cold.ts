@@ -34,11 +34,11 @@ export interface CountingOrigin {
 }
 
 /** Starts one of the systems in front of `origin`, its files under `dir`; pushed on `started` (stopped by PID at the end). */
-export async function startSystem(name: SystemName, dir: string, origin: string, env: NodeJS.ProcessEnv, started: ServerProcess[], config: Record<string, unknown> = {}): Promise<ServerProcess> {
+export async function startSystem(name: SystemName, dir: string, origin: string, env: NodeJS.ProcessEnv, started: ServerProcess[], config: Record<string, unknown> = {}, nodeArgs: string[] = []): Promise<ServerProcess> {
   let s: ServerProcess;
   if (name === 'nginx') s = await startNginx(dir, { origin, workers: 2 });
   else if (name === 'reference-2' || name === 'reference-1') s = await startMissReference(dir, origin, { env, workers: name === 'reference-2' ? 2 : 1 });
-  else s = await startEdge(dir, { upstream: origin, env, accessLog: 'off', workers: name === 'anycdn-workers' ? 2 : 1, config: { logLevel: 'warn', ...config } });
+  else s = await startEdge(dir, { upstream: origin, env, accessLog: 'off', nodeArgs, workers: name === 'anycdn-workers' ? 2 : 1, config: { logLevel: 'warn', ...config } });
   started.push(s);
   return s;
 }

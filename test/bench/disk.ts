@@ -4,7 +4,7 @@
  * `levels=1:2 use_temp_path=off`, keep-alive upstream, access logs off on both sides; anycdn with
  * `workers: 2` and as one process.
  *
- *   npm run build && node dist/test/bench/disk.js [--cold 20000] [--cold-large 4000] [--cold-warm 5000] [--hit-seconds 5]
+ *   npm run build && node dist/test/bench/disk.js [--cold 20000] [--cold-large 4000] [--cold-warm 5000] [--hit-seconds 5] [--hit-warmup 3]
  *        [--reps 2] [--scale 1000000] [--scale-small 10000] [--crash 100000] [--skip cold,hits,scale,crash]
  *        [--index 10000000 --index-small 10000 --index-size 256 --index-verify 2000]
  *        [--startup 20000 --startup-runs 5]
@@ -20,8 +20,10 @@
  *    64 keep-alive clients; utime + stime of every edge process over the second N, per object
  *    (shield and workers apart). A fresh process runs unoptimised code for its first thousands of
  *    requests: the warm-up keeps that out. `--edge-node-args` adds node flags (e.g. `--cpu-prof`).
- * 2. Disk hits: one 50 KiB object kept out of memory (anycdn `memory.maxEntrySize: 1KiB`),
- *    `wrk -t2 -c64` for `--hit-seconds`, `--reps` rounds, interleaved.
+ * 2. Disk hits (disk-hits.ts): one 50 KiB object kept out of memory (anycdn `memory.maxEntrySize: 1KiB`),
+ *    `wrk -t2 -c64`: `--hit-warmup` seconds on each system first (reported apart: a fresh process
+ *    runs unoptimised code), then `--hit-seconds`, `--reps` rounds, interleaved; req/s, p99 and
+ *    the server's CPU time per request (every process of it). `--edge-node-args` applies here too.
  * 3. Scale: a cache of `--scale` 2 KiB objects written through the store's API (as misses would),
  *    then `anycdn edge` started on it: time from exec to the first 200 from disk, resident memory
  *    per object after one pass of hits (anonymous + shared, all edge processes; file-backed pages
@@ -43,7 +45,7 @@
  * Every process is stopped by PID; temp folders are removed. Numbers depend on the machine and on
  * what else runs on it: the report prints the load average and compares systems in the same run.
  */
-import { spawn, execFileSync } from 'node:child_process';
+import { spawn } from 'node:child_process';
 import { chmod, mkdir, mkdtemp, readdir, rm, stat, writeFile } from 'node:fs/promises';
 import { readFileSync } from 'node:fs';
 import os from 'node:os';
@@ -56,6 +58,7 @@ import { objectBody } from './counting-origin.js';
 import { benchMeta, benchPath, buildCache } from './disk-build.js';
 import { freePort, hasCommand, processTree, type ServerProcess } from './edge-peers.js';
 import { coldMisses, startSystem, type SystemName } from './disk-cold.js';
+import { diskHits } from './disk-hits.js';
 import { coldMissCpu } from './disk-cpu.js';
 
 const KiB = 1024;
@@ -96,15 +99,6 @@ async function stop(s: ServerProcess): Promise<void> {
   await s.stop();
 }
 
-function wrk(url: string, seconds: number): { rps: number; p99Ms: number } {
-  const out = execFileSync('wrk', ['-t2', '-c64', `-d${seconds}s`, '--latency', url], { encoding: 'utf8' });
-  const rps = Number(/Requests\/sec:\s+([\d.]+)/.exec(out)?.[1]);
-  const p99 = /^\s+99%\s+([\d.]+)(us|ms|s)\s*$/m.exec(out);
-  const unit = { us: 0.001, ms: 1, s: 1000 }[(p99?.[2] ?? 'ms') as 'us' | 'ms' | 's'];
-  if (/Non-2xx/.test(out)) throw new Error(`wrk saw errors:\n${out}`);
-  return { rps, p99Ms: Number(p99?.[1]) * unit };
-}
-
 /** Memory of a process tree from /proc: anonymous, shared and file-backed resident bytes. */
 function treeMemory(pid: number): { anon: number; shmem: number; file: number; processes: number } {
   const out = { anon: 0, shmem: 0, file: 0, processes: 0 };
@@ -131,40 +125,6 @@ const say = (line: string) => {
 };
 
 // ---------------------------------------------------------------- 2. disk hits
-
-async function diskHits(tmp: string, origin: Origin, seconds: number, reps: number): Promise<void> {
-  const path = `/h/1-${50 * KiB}.bin`;
-  const systems = new Map<SystemName, ServerProcess>();
-  for (const name of ['nginx', 'anycdn-workers', 'anycdn-1'] as SystemName[]) {
-    const s = await startSystem(name, join(tmp, `hits-${name}`), origin.url, env, started, { memory: { maxEntrySize: '1KiB' } });
-    const getter = httpGetter(s.url, 1);
-    for (let i = 0; i < 3; i++) if (!(await getter.get(path)).equals(objectBody(path)!)) throw new Error(`${name}: wrong body`);
-    await getter.close();
-    systems.set(name, s);
-  }
-  const before = await origin.served();
-  const runs = new Map<SystemName, { rps: number; p99Ms: number }[]>();
-  for (let rep = 0; rep < reps; rep++) {
-    for (const [name, s] of systems) {
-      const r = wrk(`${s.url}${path}`, seconds);
-      runs.set(name, [...(runs.get(name) ?? []), r]);
-      console.log(`  hits 50 KiB ${name}: ${fixed(r.rps, 0)} req/s, p99 ${fixed(r.p99Ms, 2)} ms`);
-    }
-  }
-  const originDuring = (await origin.served()) - before;
-  for (const s of systems.values()) await stop(s);
-  say('');
-  say(`#### Disk hits: one 50 KiB object kept out of memory (anycdn \`memory.maxEntrySize: 1KiB\`), \`wrk -t2 -c64 -d${seconds}s\`, ${reps} rounds`);
-  say('');
-  say('| system | req/s (median) | runs | p99 ms |');
-  say('| --- | ---: | --- | ---: |');
-  const nginx = median(runs.get('nginx')!.map((r) => r.rps));
-  for (const [name, rs] of runs) {
-    const rps = median(rs.map((r) => r.rps));
-    say(`| ${name} | ${fixed(rps, 0)}${name === 'nginx' ? '' : ` (${fixed(rps / nginx, 2)}x nginx)`} | ${rs.map((r) => fixed(r.rps, 0)).join(', ')} | ${fixed(median(rs.map((r) => r.p99Ms)), 2)} |`);
-  }
-  say(`origin GETs during the hit runs: ${originDuring}`);
-}
 
 // ---------------------------------------------------------------- 3. scale
 
@@ -507,6 +467,7 @@ async function main(): Promise<void> {
       'cold-large': { type: 'string', default: '4000' },
       'cold-warm': { type: 'string', default: '5000' },
       'hit-seconds': { type: 'string', default: '5' },
+      'hit-warmup': { type: 'string', default: '3' },
       reps: { type: 'string', default: '2' },
       scale: { type: 'string', default: '1000000' },
       'scale-small': { type: 'string', default: '10000' },
@@ -538,13 +499,17 @@ async function main(): Promise<void> {
   try {
     const origin = await startOrigin();
     const reps = Number(values.reps);
+    const nodeArgs = values['edge-node-args'].split(' ').filter(Boolean);
     if (!skip.has('cold')) for (const line of await coldMisses(tmp, origin, { small: Number(values.cold), large: Number(values['cold-large']), warm: Number(values['cold-warm']), reps }, env, started)) say(line);
     if (Number(values.cpu) > 0) {
-      const nodeArgs = values['edge-node-args'].split(' ').filter(Boolean);
       const cpuOptions = { objects: Number(values.cpu), size: Number(values['cpu-size']), reps: Number(values['cpu-reps']), nodeArgs };
       for (const line of await coldMissCpu(join(tmp, 'cpu'), origin.url, env, cpuOptions, started)) say(line);
     }
-    if (!skip.has('hits')) await diskHits(tmp, origin, Number(values['hit-seconds']), reps);
+    if (!skip.has('hits')) {
+      const start = (name: SystemName) => startSystem(name, join(tmp, `hits-${name}`), origin.url, env, started, { memory: { maxEntrySize: '1KiB' } }, nodeArgs);
+      const hitOptions = { seconds: Number(values['hit-seconds']), warmup: Number(values['hit-warmup']), reps, served: () => origin.served() };
+      for (const line of await diskHits(['nginx', 'anycdn-workers', 'anycdn-1'] as SystemName[], start, stop, hitOptions)) say(line);
+    }
     if (!skip.has('scale')) await scale(tmp, origin, [Number(values['scale-small']), Number(values.scale)]);
     if (Number(values.startup) > 0) await startup(tmp, origin, Number(values.startup), Number(values['startup-runs']));
     if (Number(values.index) > 0) await indexScale(tmp, origin, [Number(values['index-small']), Number(values.index)], Number(values['index-size']), Number(values['index-verify']));

@@ -1,0 +1,103 @@
+/**
+ * Disk hits (test/bench/disk.ts, section 2): one 50 KiB object that anycdn keeps out of memory,
+ * `wrk -t2 -c64` against each system. A CDN serves warm: each system first gets `warmup` seconds
+ * of the same load (a fresh Node process runs unoptimised code), reported apart so the
+ * cold-process number stays visible; then `reps` measured rounds, the systems in turn, with req/s,
+ * p99 and the server's CPU time per request (every process of it), the steadier measure on a
+ * shared machine.
+ */
+import { execFileSync } from 'node:child_process';
+import { fixed, httpGetter, median } from './bench-lib.js';
+import { objectBody } from './counting-origin.js';
+import { cpuMeter, type ServerProcess } from './edge-peers.js';
+
+export interface HitOptions {
+  seconds: number;
+  warmup: number;
+  reps: number;
+  /** The origin's GET counter: hits must not reach it. */
+  served: () => Promise<number>;
+}
+
+function wrk(url: string, seconds: number): { rps: number; p99Ms: number } {
+  const out = execFileSync('wrk', ['-t2', '-c64', `-d${seconds}s`, '--latency', url], { encoding: 'utf8' });
+  const rps = Number(/Requests\/sec:\s+([\d.]+)/.exec(out)?.[1]);
+  const p99 = /^\s+99%\s+([\d.]+)(us|ms|s)\s*$/m.exec(out);
+  const unit = { us: 0.001, ms: 1, s: 1000 }[(p99?.[2] ?? 'ms') as 'us' | 'ms' | 's'];
+  if (/Non-2xx/.test(out)) throw new Error(`wrk saw errors:\n${out}`);
+  return { rps, p99Ms: Number(p99?.[1]) * unit };
+}
+
+interface HitRun {
+  rps: number;
+  p99Ms: number;
+  /** CPU time of every process of the server per request, in µs. */
+  cpuUs: number;
+  /** Cores used meanwhile by processes outside this benchmark. */
+  others: number;
+}
+
+/** One wrk run against `s`, with the server's CPU time per request. */
+function hitRun(s: ServerProcess, url: string, seconds: number): HitRun {
+  const meter = cpuMeter({ server: [s.pid] });
+  const r = wrk(url, seconds);
+  const used = meter.stop();
+  return { ...r, cpuUs: (used['server']! / r.rps) * 1e6, others: used['others']! };
+}
+
+/**
+ * Starts each of `names` (the first is the reference the ratios are against), checks the object's
+ * bytes, warms every system up, measures the rounds, stops them; returns the report's lines.
+ */
+export async function diskHits<Name extends string>(names: Name[], start: (name: Name) => Promise<ServerProcess>, stop: (s: ServerProcess) => Promise<void>, o: HitOptions): Promise<string[]> {
+  const path = `/h/1-${50 * 1024}.bin`;
+  const systems = new Map<Name, ServerProcess>();
+  for (const name of names) {
+    const s = await start(name);
+    const getter = httpGetter(s.url, 1);
+    for (let i = 0; i < 3; i++) if (!(await getter.get(path)).equals(objectBody(path)!)) throw new Error(`${name}: wrong body`);
+    await getter.close();
+    systems.set(name, s);
+  }
+  const before = await o.served();
+  const warm = new Map<Name, HitRun>();
+  if (o.warmup > 0) {
+    for (const [name, s] of systems) {
+      const r = hitRun(s, `${s.url}${path}`, o.warmup);
+      warm.set(name, r);
+      console.log(`  warm-up hits 50 KiB ${name}: ${fixed(r.rps, 0)} req/s, p99 ${fixed(r.p99Ms, 2)} ms, ${fixed(r.cpuUs, 1)} µs CPU/req`);
+    }
+  }
+  const runs = new Map<Name, HitRun[]>();
+  for (let rep = 0; rep < o.reps; rep++) {
+    for (const [name, s] of systems) {
+      const r = hitRun(s, `${s.url}${path}`, o.seconds);
+      runs.set(name, [...(runs.get(name) ?? []), r]);
+      console.log(`  hits 50 KiB ${name}: ${fixed(r.rps, 0)} req/s, p99 ${fixed(r.p99Ms, 2)} ms, ${fixed(r.cpuUs, 1)} µs CPU/req, others ${fixed(r.others, 2)} cores`);
+    }
+  }
+  const originDuring = (await o.served()) - before;
+  for (const s of systems.values()) await stop(s);
+  const lines: string[] = [];
+  const say = (line: string) => lines.push(line);
+  say('');
+  say(`#### Disk hits: one 50 KiB object kept out of memory (anycdn \`memory.maxEntrySize: 1KiB\`), \`wrk -t2 -c64\`, ${o.warmup} s warm-up, then ${o.reps} rounds of ${o.seconds} s`);
+  say('');
+  say('| system | req/s (median) | runs | p99 ms | server CPU µs/req (median) | warm-up req/s, p99 ms | others (cores) |');
+  say('| --- | ---: | --- | ---: | ---: | --- | --- |');
+  const nginx = runs.get(names[0]!)!;
+  const nginxRps = median(nginx.map((r) => r.rps));
+  const nginxCpu = median(nginx.map((r) => r.cpuUs));
+  for (const [name, rs] of runs) {
+    const rps = median(rs.map((r) => r.rps));
+    const cpu = median(rs.map((r) => r.cpuUs));
+    const w = warm.get(name);
+    const vs = (text: string, ratio: number) => (name === names[0] ? text : `${text} (${fixed(ratio, 2)}x nginx)`);
+    say(
+      `| ${name} | ${vs(fixed(rps, 0), rps / nginxRps)} | ${rs.map((r) => fixed(r.rps, 0)).join(', ')} | ${fixed(median(rs.map((r) => r.p99Ms)), 2)} | ${vs(fixed(cpu, 1), nginxCpu / cpu)} | ${w === undefined ? '-' : `${fixed(w.rps, 0)}, ${fixed(w.p99Ms, 2)}`} | ${rs.map((r) => fixed(r.others, 2)).join(', ')} |`,
+    );
+  }
+  say(`CPU ratio: nginx's µs per request over the system's (above 1: cheaper than nginx). Origin GETs during the hit runs: ${originDuring}`);
+  return lines;
+}
+
