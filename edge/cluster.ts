@@ -39,20 +39,19 @@
  * logs nothing of its own: its requests are the workers', who log them, with what the shield did
  * (its outcome, upstream's status and time) sent back in SHIELD_LOG_HEADER. On SIGUSR1 the
  * primary tells every worker to reopen the file.
+ *
+ * This file is the primary's side; a worker's is edge/cluster-worker.ts, and the messages between
+ * them are edge/cluster-protocol.ts's.
  */
 import cluster, { type Worker } from 'node:cluster';
 import { randomBytes } from 'node:crypto';
-import type { MetricObjectWithValues, MetricValue } from 'prom-client';
-import { deepFreeze } from '../src/config/frozen.js';
 import { CdnError } from '../src/errors.js';
 import { lazy } from '../src/lazy.js';
 import type { Logger } from '../src/log.js';
+import { MAX_WORKERS, METRICS_WAIT_MS, Pending, PURGE_CONFIRM_MS, WORKER_ENV, type ClusterMessage, type MetricsJson } from './cluster-protocol.js';
 import type { EdgeConfig } from './config.js';
-import type { PurgeWatermarks } from './edge-request.js';
-import type { PurgeCount } from './purge/purge-apply.js';
 import type { PurgePeers } from './purge/purge-node.js';
 import type { EdgeServer } from './server.js';
-import type { Purge } from '../src/purge/purge-request.js';
 
 // Loaded after the workers are forked, so their loading overlaps the primary's.
 const edgeServer = lazy(() => import('./server.js'));
@@ -60,83 +59,8 @@ const promClient = lazy(() => import('prom-client'));
 // (node:tls with it: not needed before the fork, nor at all without `tls`.)
 const ticketKeys = lazy(() => import('../src/serve/ticket-keys.js'));
 
-type MetricsJson = MetricObjectWithValues<MetricValue<string>>[];
-
-/** What a worker needs to start, from its primary at once. */
-interface WorkerStart {
-  /** The node's configuration, as the primary parsed and validated it (plain JSON data). */
-  config: EdgeConfig;
-  /** The shield's base URL, the worker's upstream, when it listens already (else 'anycdn:shield' brings it). */
-  shield?: string | undefined;
-  /** Sent with every request to the shield (WORKER_HEADER), so it knows its own workers. */
-  secret: string;
-  /** The session ticket key every worker uses (base64), so a client resumes on whichever worker takes its next connection. */
-  ticketKey: string | undefined;
-}
-
-type ClusterMessage =
-  | { type: 'anycdn:start-request' }
-  | ({ type: 'anycdn:start' } & WorkerStart)
-  | { type: 'anycdn:shield'; url: string }
-  | { type: 'anycdn:shield-wanted' }
-  | { type: 'anycdn:listening'; url: string; https?: string | undefined }
-  | { type: 'anycdn:invalidate'; primary: string }
-  | { type: 'anycdn:purge-member' }
-  | { type: 'anycdn:purge'; id: number; purges: Purge[] }
-  | { type: 'anycdn:purge-applied'; id: number }
-  | { type: 'anycdn:purge-watermarks'; watermarks: PurgeWatermarks }
-  | { type: 'anycdn:purge-local'; id: number; purge: Purge }
-  | { type: 'anycdn:purge-local-done'; id: number; count?: PurgeCount; error?: string }
-  | { type: 'anycdn:drain' }
-  | { type: 'anycdn:reopen-logs' }
-  | { type: 'anycdn:reload-tls' }
-  | { type: 'anycdn:metrics-request'; id: number }
-  | { type: 'anycdn:metrics-collect'; id: number }
-  | { type: 'anycdn:metrics-json'; id: number; json: MetricsJson }
-  | { type: 'anycdn:metrics-text'; id: number; text: string };
-
-/** The most workers a node runs (edge/config.ts). */
-export const MAX_WORKERS = 64;
-/** Marks a worker process of an edge cluster (set by its primary). */
-const WORKER_ENV = 'ANYCDN_EDGE_WORKER';
-/** How long the metrics sum waits for a worker's numbers before leaving it out. */
-const METRICS_WAIT_MS = 2_000;
 /** A replacement for a dead worker starts after this pause, so a crash loop costs little. */
 const RESTART_DELAY_MS = 1_000;
-/**
- * A worker that has not confirmed a purge in this time is stopped (and replaced): its memory goes
- * with it, so the purge holds for the node and can be acknowledged; a stuck worker never holds up
- * the node's purges for longer.
- */
-const PURGE_CONFIRM_MS = 10_000;
-
-/** Questions sent to another process, each answered by a message carrying its id, or not at all within a time. */
-class Pending<T> {
-  private nextId = 0;
-  private readonly waiting = new Map<number, (answer: T) => void>();
-
-  /** Sends the question with a fresh id; resolves with the answer, or undefined after `timeoutMs`. */
-  ask(send: (id: number) => void, timeoutMs: number): Promise<T | undefined> {
-    return new Promise((resolve) => {
-      const id = this.nextId++;
-      const timer = setTimeout(() => {
-        this.waiting.delete(id);
-        resolve(undefined);
-      }, timeoutMs);
-      this.waiting.set(id, (answer) => {
-        clearTimeout(timer);
-        resolve(answer);
-      });
-      send(id);
-    });
-  }
-
-  answer(id: number, answer: T): void {
-    this.waiting.get(id)?.(answer);
-    this.waiting.delete(id);
-  }
-}
-
 export interface EdgeNode {
   /** The public address the workers listen on. */
   url: string;
@@ -148,11 +72,6 @@ export interface EdgeNode {
   reloadTls(): void;
   /** Drain every worker (health 503 for the drain period), stop them, then close the shield. */
   drain(): Promise<void>;
-}
-
-/** This process is a worker of an edge cluster (forked by forkEdgeCluster). */
-export function isEdgeWorker(): boolean {
-  return cluster.isWorker && process.env[WORKER_ENV] !== undefined;
 }
 
 /** An edge cluster whose workers are forked and load their code while its config is validated. */
@@ -404,153 +323,3 @@ export function forkEdgeCluster(count: number): ForkedEdgeCluster {
   return { start, abandon };
 }
 
-/**
- * The worker's start, asked of its primary, and the shield's address, which comes with it or
- * later, when the shield listens. The config is the primary's, parsed and validated once for the
- * node: a worker reads no config file (a replacement started after the file was edited runs what
- * the node runs).
- */
-function requestStart(send: (message: ClusterMessage) => void): { start: Promise<WorkerStart>; shield: Promise<string> } {
-  let started = (_start: WorkerStart): void => undefined;
-  let gone = (_err: Error): void => undefined;
-  let shieldKnown = (_url: string): void => undefined;
-  const start = new Promise<WorkerStart>((resolve, reject) => ((started = resolve), (gone = reject)));
-  const shield = new Promise<string>((resolve) => (shieldKnown = resolve));
-  const onMessage = (m: ClusterMessage): void => {
-    if (m.type === 'anycdn:start') {
-      started({ config: deepFreeze(m.config), secret: m.secret, ticketKey: m.ticketKey });
-      if (m.shield === undefined) return;
-    } else if (m.type !== 'anycdn:shield') return;
-    shieldKnown(m.type === 'anycdn:shield' ? m.url : m.shield!);
-    process.off('message', onMessage);
-    process.off('disconnect', onGone);
-  };
-  const onGone = (): void => {
-    process.off('message', onMessage);
-    gone(new CdnError('worker_orphaned', 'internal', 'the edge primary went away before this worker started'));
-  };
-  process.on('message', onMessage);
-  process.once('disconnect', onGone);
-  send({ type: 'anycdn:start-request' });
-  return { start, shield };
-}
-
-/**
- * Runs this process as a cluster worker; resolves when it has drained and closed. `makeLogger`
- * makes its logger from the node's config, which comes from the primary.
- */
-export async function runEdgeWorker(makeLogger: (config: EdgeConfig) => Promise<Logger>): Promise<void> {
-  // Signals from a terminal reach the whole process group: the primary decides when workers stop.
-  // Ignored from the start, so one that comes while this worker starts does not kill it either.
-  const ignore = (): void => undefined;
-  process.on('SIGINT', ignore);
-  process.on('SIGTERM', ignore);
-  const send = (message: ClusterMessage): void => {
-    if (process.connected) process.send!(message);
-  };
-  const asked = requestStart(send);
-  // Loading the code is most of the start (its failure surfaces where it is awaited).
-  edgeServer().catch(() => undefined);
-  const { config, secret, ticketKey } = await asked.start;
-  const logger = await makeLogger(config);
-  const summed = new Pending<string>();
-  const metricsText = async (): Promise<string> => {
-    const text = await summed.ask((id) => send({ type: 'anycdn:metrics-request', id }), METRICS_WAIT_MS * 2);
-    if (text === undefined) throw new CdnError('metrics_unavailable', 'internal', 'the edge node did not sum its metrics in time', { status: 503 });
-    return text;
-  };
-  const log = logger.child({ tier: 'worker', worker: cluster.worker?.id });
-  const localPurges = new Pending<{ count?: PurgeCount; error?: string }>();
-  const forwardLocalPurge = async (purge: Purge): Promise<PurgeCount> => {
-    const done = await localPurges.ask((id) => send({ type: 'anycdn:purge-local', id, purge }), PURGE_CONFIRM_MS * 2);
-    if (done?.count === undefined) throw new CdnError('purge_failed', 'internal', done?.error ?? 'the edge node did not apply the purge in time', { status: 503 });
-    return done.count;
-  };
-  // Purges are taken from before the worker listens, so none can miss an object it holds: what
-  // comes while it starts waits for its cache to exist (it is empty until it listens).
-  let edge: EdgeServer | undefined;
-  const early: ClusterMessage[] = [];
-  const onPurgeMessage = (m: ClusterMessage): void => {
-    if (m.type !== 'anycdn:purge' && m.type !== 'anycdn:purge-watermarks') return;
-    if (edge === undefined) {
-      early.push(m);
-      return;
-    }
-    if (m.type === 'anycdn:purge-watermarks') {
-      edge.pipeline.setPurgeWatermarks(m.watermarks);
-      return;
-    }
-    // Issued together, in order, as the shield applies them; confirmed once all are done here.
-    Promise.all(m.purges.map((p) => edge!.purges.applier.apply(p))).then(
-      () => send({ type: 'anycdn:purge-applied', id: m.id }),
-      (err: unknown) => log.error({ err }, 'applying a purge failed; the primary replaces this worker when it does not confirm'),
-    );
-  };
-  process.on('message', onPurgeMessage);
-  send({ type: 'anycdn:purge-member' });
-  const { startEdge } = await edgeServer();
-  edge = await startEdge(config, log, {
-    worker: { secret, shield: asked.shield, wantShield: () => send({ type: 'anycdn:shield-wanted' }) },
-    ticketKey: ticketKey === undefined ? undefined : Buffer.from(ticketKey, 'base64'),
-    metricLabels: { tier: 'worker' },
-    onInvalidate: (primary) => send({ type: 'anycdn:invalidate', primary }),
-    metricsText,
-    forwardLocalPurge,
-  });
-  // Until the primary says otherwise, what the disk holds is as stale as at a start not caught up.
-  if (config.edgeToken !== undefined) edge.pipeline.setPurgeWatermarks({ staleBefore: Date.now(), absentBefore: 0 });
-  for (const m of early.splice(0)) onPurgeMessage(m);
-  const started: EdgeServer = edge;
-  // A rotation signalled to every process (the primary passes it on too): reopening twice is harmless.
-  const reopen = (): void => void started.reopenLogs();
-  process.on('SIGUSR1', reopen);
-  // Likewise for SIGHUP (and its default would end the worker).
-  const reload = (): void => void started.reloadTls();
-  process.on('SIGHUP', reload);
-  return new Promise((resolve) => {
-    let stopping = false;
-    const stop = (drainMs: number): void => {
-      if (stopping) return;
-      stopping = true;
-      const done = (): void => {
-        // The IPC channel keeps a worker alive: let go of it so the process can end.
-        if (process.connected) process.disconnect();
-        resolve();
-      };
-      started.drain(drainMs).then(done, (err: unknown) => {
-        log.error({ err }, 'worker drain failed');
-        done();
-      });
-    };
-    process.on('message', (m: ClusterMessage) => {
-      switch (m.type) {
-        case 'anycdn:invalidate':
-          started.pipeline.invalidation.invalidate(m.primary).catch((err: unknown) => log.warn({ err, primary: m.primary }, 'invalidation failed'));
-          return;
-        case 'anycdn:metrics-collect':
-          started.metrics.registry.getMetricsAsJSON().then((json) => send({ type: 'anycdn:metrics-json', id: m.id, json }));
-          return;
-        case 'anycdn:metrics-text':
-          summed.answer(m.id, m.text);
-          return;
-        case 'anycdn:purge-local-done':
-          localPurges.answer(m.id, { count: m.count, error: m.error });
-          return;
-        case 'anycdn:drain':
-          stop(config.drain);
-          return;
-        case 'anycdn:reopen-logs':
-          reopen();
-          return;
-        case 'anycdn:reload-tls':
-          reload();
-          return;
-        default:
-          return;
-      }
-    });
-    // The primary is gone (killed): nobody relays or supervises any more, so stop at once.
-    process.once('disconnect', () => stop(0));
-    send({ type: 'anycdn:listening', url: started.url, https: started.https?.url });
-  });
-}

@@ -7,7 +7,7 @@ import { accessLogSchema } from '../src/config/access-log.js';
 import { byteSize, duration, listenAddress, positiveByteSize } from '../src/config/common.js';
 import { secret } from '../src/config/load.js';
 import { edgeTlsSchema, upstreamTlsSchema } from '../src/config/tls.js';
-import { MAX_WORKERS } from './cluster.js';
+import { MAX_WORKERS } from './cluster-protocol.js';
 
 const httpUrl = z
   .string()

@@ -9,7 +9,9 @@ import { readConfigFile } from '../config/config-file.js';
 import { lazy } from '../lazy.js';
 import type { Logger } from '../log.js';
 import type { EdgeConfig } from '../../edge/config.js';
-import { forkEdgeCluster, isEdgeWorker, runEdgeWorker, workersAsked } from '../../edge/cluster.js';
+import { forkEdgeCluster, workersAsked } from '../../edge/cluster.js';
+import { isEdgeWorker } from '../../edge/cluster-protocol.js';
+import { runEdgeWorker } from '../../edge/cluster-worker.js';
 import { holdSignal, parseFlags, UsageError, type CommandIo, type ServiceCommand } from './args.js';
 
 // A cluster worker takes its config from its primary and loads the server itself once it may

@@ -1,4 +1,4 @@
-/** Configuration values are frozen once parsed (src/config/load.ts) and wherever else one is made whole (a cluster worker's, edge/cluster.ts). */
+/** Configuration values are frozen once parsed (src/config/load.ts) and wherever else one is made whole (a cluster worker's, edge/cluster-worker.ts). */
 export function deepFreeze<T>(value: T): T {
   if (value !== null && typeof value === 'object' && !Object.isFrozen(value)) {
     Object.freeze(value);

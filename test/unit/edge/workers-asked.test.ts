@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import { MAX_WORKERS, workersAsked } from '../../../edge/cluster.js';
+import { MAX_WORKERS } from '../../../edge/cluster-protocol.js';
+import { workersAsked } from '../../../edge/cluster.js';
 import { edgeConfigSchema } from '../../../edge/config.js';
 import { validateConfig } from '../../../src/config/load.js';
 

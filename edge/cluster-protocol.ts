@@ -1,0 +1,91 @@
+/**
+ * What the processes of an edge node say to each other (edge/cluster.ts, the primary and its
+ * shield; edge/cluster-worker.ts, each worker): the messages over node:cluster's IPC channel, and
+ * the questions one process asks another and waits for.
+ */
+import cluster from 'node:cluster';
+import type { MetricObjectWithValues, MetricValue } from 'prom-client';
+import type { EdgeConfig } from './config.js';
+import type { PurgeWatermarks } from './edge-request.js';
+import type { PurgeCount } from './purge/purge-apply.js';
+import type { Purge } from '../src/purge/purge-request.js';
+
+export type MetricsJson = MetricObjectWithValues<MetricValue<string>>[];
+
+/** What a worker needs to start, from its primary at once. */
+export interface WorkerStart {
+  /** The node's configuration, as the primary parsed and validated it (plain JSON data). */
+  config: EdgeConfig;
+  /** The shield's base URL, the worker's upstream, when it listens already (else 'anycdn:shield' brings it). */
+  shield?: string | undefined;
+  /** Sent with every request to the shield (WORKER_HEADER), so it knows its own workers. */
+  secret: string;
+  /** The session ticket key every worker uses (base64), so a client resumes on whichever worker takes its next connection. */
+  ticketKey: string | undefined;
+}
+
+export type ClusterMessage =
+  | { type: 'anycdn:start-request' }
+  | ({ type: 'anycdn:start' } & WorkerStart)
+  | { type: 'anycdn:shield'; url: string }
+  | { type: 'anycdn:shield-wanted' }
+  | { type: 'anycdn:listening'; url: string; https?: string | undefined }
+  | { type: 'anycdn:invalidate'; primary: string }
+  | { type: 'anycdn:purge-member' }
+  | { type: 'anycdn:purge'; id: number; purges: Purge[] }
+  | { type: 'anycdn:purge-applied'; id: number }
+  | { type: 'anycdn:purge-watermarks'; watermarks: PurgeWatermarks }
+  | { type: 'anycdn:purge-local'; id: number; purge: Purge }
+  | { type: 'anycdn:purge-local-done'; id: number; count?: PurgeCount; error?: string }
+  | { type: 'anycdn:drain' }
+  | { type: 'anycdn:reopen-logs' }
+  | { type: 'anycdn:reload-tls' }
+  | { type: 'anycdn:metrics-request'; id: number }
+  | { type: 'anycdn:metrics-collect'; id: number }
+  | { type: 'anycdn:metrics-json'; id: number; json: MetricsJson }
+  | { type: 'anycdn:metrics-text'; id: number; text: string };
+
+/** The most workers a node runs (edge/config.ts). */
+export const MAX_WORKERS = 64;
+/** Marks a worker process of an edge cluster (set by its primary). */
+export const WORKER_ENV = 'ANYCDN_EDGE_WORKER';
+/** How long the metrics sum waits for a worker's numbers before leaving it out. */
+export const METRICS_WAIT_MS = 2_000;
+/**
+ * A worker that has not confirmed a purge in this time is stopped (and replaced): its memory goes
+ * with it, so the purge holds for the node and can be acknowledged; a stuck worker never holds up
+ * the node's purges for longer.
+ */
+export const PURGE_CONFIRM_MS = 10_000;
+
+/** Questions sent to another process, each answered by a message carrying its id, or not at all within a time. */
+export class Pending<T> {
+  private nextId = 0;
+  private readonly waiting = new Map<number, (answer: T) => void>();
+
+  /** Sends the question with a fresh id; resolves with the answer, or undefined after `timeoutMs`. */
+  ask(send: (id: number) => void, timeoutMs: number): Promise<T | undefined> {
+    return new Promise((resolve) => {
+      const id = this.nextId++;
+      const timer = setTimeout(() => {
+        this.waiting.delete(id);
+        resolve(undefined);
+      }, timeoutMs);
+      this.waiting.set(id, (answer) => {
+        clearTimeout(timer);
+        resolve(answer);
+      });
+      send(id);
+    });
+  }
+
+  answer(id: number, answer: T): void {
+    this.waiting.get(id)?.(answer);
+    this.waiting.delete(id);
+  }
+}
+
+/** This process is a worker of an edge cluster (forked by forkEdgeCluster). */
+export function isEdgeWorker(): boolean {
+  return cluster.isWorker && process.env[WORKER_ENV] !== undefined;
+}

@@ -1,0 +1,168 @@
+/**
+ * A worker process of an edge node (edge/cluster.ts forks it): it asks its primary for the node's
+ * config, answers from its memory and reads the disk itself, sends misses to the shield, applies
+ * and confirms purges, and drains when the primary says so.
+ */
+import cluster from 'node:cluster';
+import { deepFreeze } from '../src/config/frozen.js';
+import { CdnError } from '../src/errors.js';
+import { lazy } from '../src/lazy.js';
+import type { Logger } from '../src/log.js';
+import type { Purge } from '../src/purge/purge-request.js';
+import { METRICS_WAIT_MS, Pending, PURGE_CONFIRM_MS, type ClusterMessage, type WorkerStart } from './cluster-protocol.js';
+import type { EdgeConfig } from './config.js';
+import type { PurgeCount } from './purge/purge-apply.js';
+import type { EdgeServer } from './server.js';
+
+const edgeServer = lazy(() => import('./server.js'));
+
+/**
+ * The worker's start, asked of its primary, and the shield's address, which comes with it or
+ * later, when the shield listens. The config is the primary's, parsed and validated once for the
+ * node: a worker reads no config file (a replacement started after the file was edited runs what
+ * the node runs).
+ */
+function requestStart(send: (message: ClusterMessage) => void): { start: Promise<WorkerStart>; shield: Promise<string> } {
+  let started = (_start: WorkerStart): void => undefined;
+  let gone = (_err: Error): void => undefined;
+  let shieldKnown = (_url: string): void => undefined;
+  const start = new Promise<WorkerStart>((resolve, reject) => ((started = resolve), (gone = reject)));
+  const shield = new Promise<string>((resolve) => (shieldKnown = resolve));
+  const onMessage = (m: ClusterMessage): void => {
+    if (m.type === 'anycdn:start') {
+      started({ config: deepFreeze(m.config), secret: m.secret, ticketKey: m.ticketKey });
+      if (m.shield === undefined) return;
+    } else if (m.type !== 'anycdn:shield') return;
+    shieldKnown(m.type === 'anycdn:shield' ? m.url : m.shield!);
+    process.off('message', onMessage);
+    process.off('disconnect', onGone);
+  };
+  const onGone = (): void => {
+    process.off('message', onMessage);
+    gone(new CdnError('worker_orphaned', 'internal', 'the edge primary went away before this worker started'));
+  };
+  process.on('message', onMessage);
+  process.once('disconnect', onGone);
+  send({ type: 'anycdn:start-request' });
+  return { start, shield };
+}
+
+/**
+ * Runs this process as a cluster worker; resolves when it has drained and closed. `makeLogger`
+ * makes its logger from the node's config, which comes from the primary.
+ */
+export async function runEdgeWorker(makeLogger: (config: EdgeConfig) => Promise<Logger>): Promise<void> {
+  // Signals from a terminal reach the whole process group: the primary decides when workers stop.
+  // Ignored from the start, so one that comes while this worker starts does not kill it either.
+  const ignore = (): void => undefined;
+  process.on('SIGINT', ignore);
+  process.on('SIGTERM', ignore);
+  const send = (message: ClusterMessage): void => {
+    if (process.connected) process.send!(message);
+  };
+  const asked = requestStart(send);
+  // Loading the code is most of the start (its failure surfaces where it is awaited).
+  edgeServer().catch(() => undefined);
+  const { config, secret, ticketKey } = await asked.start;
+  const logger = await makeLogger(config);
+  const summed = new Pending<string>();
+  const metricsText = async (): Promise<string> => {
+    const text = await summed.ask((id) => send({ type: 'anycdn:metrics-request', id }), METRICS_WAIT_MS * 2);
+    if (text === undefined) throw new CdnError('metrics_unavailable', 'internal', 'the edge node did not sum its metrics in time', { status: 503 });
+    return text;
+  };
+  const log = logger.child({ tier: 'worker', worker: cluster.worker?.id });
+  const localPurges = new Pending<{ count?: PurgeCount; error?: string }>();
+  const forwardLocalPurge = async (purge: Purge): Promise<PurgeCount> => {
+    const done = await localPurges.ask((id) => send({ type: 'anycdn:purge-local', id, purge }), PURGE_CONFIRM_MS * 2);
+    if (done?.count === undefined) throw new CdnError('purge_failed', 'internal', done?.error ?? 'the edge node did not apply the purge in time', { status: 503 });
+    return done.count;
+  };
+  // Purges are taken from before the worker listens, so none can miss an object it holds: what
+  // comes while it starts waits for its cache to exist (it is empty until it listens).
+  let edge: EdgeServer | undefined;
+  const early: ClusterMessage[] = [];
+  const onPurgeMessage = (m: ClusterMessage): void => {
+    if (m.type !== 'anycdn:purge' && m.type !== 'anycdn:purge-watermarks') return;
+    if (edge === undefined) {
+      early.push(m);
+      return;
+    }
+    if (m.type === 'anycdn:purge-watermarks') {
+      edge.pipeline.setPurgeWatermarks(m.watermarks);
+      return;
+    }
+    // Issued together, in order, as the shield applies them; confirmed once all are done here.
+    Promise.all(m.purges.map((p) => edge!.purges.applier.apply(p))).then(
+      () => send({ type: 'anycdn:purge-applied', id: m.id }),
+      (err: unknown) => log.error({ err }, 'applying a purge failed; the primary replaces this worker when it does not confirm'),
+    );
+  };
+  process.on('message', onPurgeMessage);
+  send({ type: 'anycdn:purge-member' });
+  const { startEdge } = await edgeServer();
+  edge = await startEdge(config, log, {
+    worker: { secret, shield: asked.shield, wantShield: () => send({ type: 'anycdn:shield-wanted' }) },
+    ticketKey: ticketKey === undefined ? undefined : Buffer.from(ticketKey, 'base64'),
+    metricLabels: { tier: 'worker' },
+    onInvalidate: (primary) => send({ type: 'anycdn:invalidate', primary }),
+    metricsText,
+    forwardLocalPurge,
+  });
+  // Until the primary says otherwise, what the disk holds is as stale as at a start not caught up.
+  if (config.edgeToken !== undefined) edge.pipeline.setPurgeWatermarks({ staleBefore: Date.now(), absentBefore: 0 });
+  for (const m of early.splice(0)) onPurgeMessage(m);
+  const started: EdgeServer = edge;
+  // A rotation signalled to every process (the primary passes it on too): reopening twice is harmless.
+  const reopen = (): void => void started.reopenLogs();
+  process.on('SIGUSR1', reopen);
+  // Likewise for SIGHUP (and its default would end the worker).
+  const reload = (): void => void started.reloadTls();
+  process.on('SIGHUP', reload);
+  return new Promise((resolve) => {
+    let stopping = false;
+    const stop = (drainMs: number): void => {
+      if (stopping) return;
+      stopping = true;
+      const done = (): void => {
+        // The IPC channel keeps a worker alive: let go of it so the process can end.
+        if (process.connected) process.disconnect();
+        resolve();
+      };
+      started.drain(drainMs).then(done, (err: unknown) => {
+        log.error({ err }, 'worker drain failed');
+        done();
+      });
+    };
+    process.on('message', (m: ClusterMessage) => {
+      switch (m.type) {
+        case 'anycdn:invalidate':
+          started.pipeline.invalidation.invalidate(m.primary).catch((err: unknown) => log.warn({ err, primary: m.primary }, 'invalidation failed'));
+          return;
+        case 'anycdn:metrics-collect':
+          started.metrics.registry.getMetricsAsJSON().then((json) => send({ type: 'anycdn:metrics-json', id: m.id, json }));
+          return;
+        case 'anycdn:metrics-text':
+          summed.answer(m.id, m.text);
+          return;
+        case 'anycdn:purge-local-done':
+          localPurges.answer(m.id, { count: m.count, error: m.error });
+          return;
+        case 'anycdn:drain':
+          stop(config.drain);
+          return;
+        case 'anycdn:reopen-logs':
+          reopen();
+          return;
+        case 'anycdn:reload-tls':
+          reload();
+          return;
+        default:
+          return;
+      }
+    });
+    // The primary is gone (killed): nobody relays or supervises any more, so stop at once.
+    process.once('disconnect', () => stop(0));
+    send({ type: 'anycdn:listening', url: started.url, https: started.https?.url });
+  });
+}
