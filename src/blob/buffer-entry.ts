@@ -42,3 +42,14 @@ export function freezeMeta(meta: StoredMeta): StoredMeta {
 export function wholeOf(chunks: readonly Buffer[], length: number): Buffer {
   return chunks.length === 1 && chunks[0]!.length === length ? chunks[0]! : Buffer.concat(chunks, length);
 }
+
+/** Read a (small, verified) disk body into one Buffer; undefined if it vanished or failed its checksum. */
+export async function readAll(entry: BlobEntry): Promise<Buffer | undefined> {
+  const parts: Buffer[] = [];
+  try {
+    for await (const chunk of entry.open()) parts.push(chunk as Buffer);
+  } catch {
+    return undefined;
+  }
+  return Buffer.concat(parts);
+}

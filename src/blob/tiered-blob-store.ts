@@ -26,7 +26,7 @@ import {
   type MetaChanges,
   type StoredMeta,
 } from './blob-store.js';
-import { bufferEntry, wholeOf } from './buffer-entry.js';
+import { bufferEntry, readAll, wholeOf } from './buffer-entry.js';
 import type { DiskBlobStore, DiskBlobStoreStats } from './disk-blob-store.js';
 import type { MemoryBlobStore } from './memory-blob-store.js';
 
@@ -156,17 +156,6 @@ export class TieredBlobStore implements BlobStore {
   private assertOpen(): void {
     if (this.closed) throw blobError(BLOB_ERROR_CODES.storeClosed, 'tiered blob store is closed');
   }
-}
-
-/** Read a (small, verified) disk body into one Buffer; undefined if it vanished or failed its checksum. */
-async function readAll(entry: BlobEntry): Promise<Buffer | undefined> {
-  const parts: Buffer[] = [];
-  try {
-    for await (const chunk of entry.open()) parts.push(chunk as Buffer);
-  } catch {
-    return undefined;
-  }
-  return Buffer.concat(parts);
 }
 
 /** A disk writer that also keeps the bytes of small objects for the memory tier. */

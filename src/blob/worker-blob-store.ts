@@ -23,6 +23,7 @@ import {
   type MetaChanges,
   type StoredMeta,
 } from './blob-store.js';
+import { bufferEntry, readAll } from './buffer-entry.js';
 import type { DiskBlobReader } from './disk-blob-reader.js';
 import type { MemoryBlobStore } from './memory-blob-store.js';
 
@@ -47,6 +48,8 @@ export class WorkerBlobStore implements BlobStore {
   readonly memoryMaxEntrySize: number;
   private readonly refreshed = new LRUCache<string, StoredMeta>({ max: MAX_REFRESHED });
   private diskReads = 0;
+  /** Counts deletions: a read that began before one does not put its bytes in memory. */
+  private changes = 0;
   private closed = false;
 
   constructor(options: WorkerBlobStoreOptions) {
@@ -59,16 +62,23 @@ export class WorkerBlobStore implements BlobStore {
     this.assertOpen();
     const hot = await this.memory.get(key);
     if (hot !== undefined) return hot;
+    const before = this.changes;
     const entry = await this.disk.get(key);
     if (entry === undefined) return undefined;
     this.diskReads += 1;
+    // A body memory keeps comes whole, as in a single process (TieredBlobStore): one over the
+    // inline read size arrives as a stream, read once here, then served from memory.
+    const data = entry.meta.size <= this.memoryMaxEntrySize ? (entry.data ?? (await readAll(entry))) : undefined;
+    if (entry.meta.size <= this.memoryMaxEntrySize && data === undefined) return undefined;
     const newer = this.refreshed.get(key);
     // A disk entry a soft purge marked stale outranks a refresh this worker made before the purge:
     // one made after it went through the shield, which revalidated and cleared the mark first.
     const meta = newer !== undefined && newer.sha256 === entry.meta.sha256 && newer.storedAt > entry.meta.storedAt && entry.meta.invalidated !== true ? newer : entry.meta;
     if (newer !== undefined && meta === entry.meta) this.refreshed.delete(key);
-    if (entry.data !== undefined && entry.meta.size <= this.memoryMaxEntrySize) this.memory.put(meta, entry.data);
-    return meta === entry.meta ? entry : { ...entry, meta };
+    if (data === undefined) return meta === entry.meta ? entry : { ...entry, meta };
+    // Not when the key was deleted (a purge, an invalidation) while its bytes were read.
+    if (this.changes === before) this.memory.put(meta, data);
+    return bufferEntry(meta, data);
   }
 
   /** From memory, or a small body the disk can read at once when memory would not keep it. */
@@ -101,6 +111,7 @@ export class WorkerBlobStore implements BlobStore {
 
   async delete(key: string): Promise<boolean> {
     this.assertOpen();
+    this.changes += 1;
     this.refreshed.delete(key);
     // The disk entry is the shield's to remove (invalidations reach it too).
     return this.memory.delete(key);

@@ -168,6 +168,30 @@ describe.each(TOPOLOGIES)('%s', (current) => {
       }
     });
 
+    it('keeps a body larger than a disk read in one piece but within memory.maxEntrySize in memory, in every process', async () => {
+      const body = Buffer.alloc(200 * 1024, 5);
+      const { up, edge } = await setup((_req, res) => {
+        res.writeHead(200, { 'content-type': 'application/octet-stream', 'cache-control': 'public, max-age=600', 'content-length': body.length });
+        res.end(body);
+      });
+      expect((await edge.get('/mid.bin')).headers['cache-status']).toBe('anycdn; fwd=miss; fwd-status=200; stored');
+      if (edge.shield !== undefined) {
+        // The worker keeps the copy the shield sent it: drop it, so the next hit reads the disk.
+        const kept = edge.server.store.keys();
+        expect(kept).toHaveLength(1);
+        await edge.server.store.delete(kept[0]!);
+      }
+      for (let i = 0; i < 4; i++) {
+        const hit = await edge.get('/mid.bin');
+        expect(hit.headers['cache-status']).toMatch(/^anycdn; hit; ttl=\d+$/);
+        expect(hit.body.equals(body)).toBe(true);
+      }
+      expect(up.seen.length).toBe(1);
+      const stats = edge.server.store.stats() as { entries: number; memory?: { entries: number }; diskReads?: number };
+      expect(stats.memory?.entries ?? stats.entries).toBe(1);
+      if (edge.shield !== undefined) expect(stats.diskReads).toBe(1); // read from disk once, then from memory
+    });
+
     it('does not let one request that upstream refuses (431, 400, 429) turn off caching of a URL for everyone', async () => {
       const { up, edge } = await setup((req, res) => {
         const big = String(req.headers['x-big'] ?? '');
