@@ -177,7 +177,7 @@ describe.each(TOPOLOGIES)('%s', (current) => {
       expect((await edge.get('/mid.bin')).headers['cache-status']).toBe('anycdn; fwd=miss; fwd-status=200; stored');
       if (edge.shield !== undefined) {
         // The worker keeps the copy the shield sent it: drop it, so the next hit reads the disk.
-        const kept = edge.server.store.keys();
+        const kept = [...edge.server.store.keys()];
         expect(kept).toHaveLength(1);
         await edge.server.store.delete(kept[0]!);
       }
