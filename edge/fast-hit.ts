@@ -109,8 +109,10 @@ export class FastHits {
     const fastable = hot.meta.status === 200 && hot.meta.storedAt > revalidateThrough && hot.meta.invalidated !== true;
     const result = fastable ? this.answerFor(hot, method, ifNoneMatch, closeConnection) : undefined;
     // Lent bytes go with the answer that writes them; any other answer is done with them now.
-    if (result?.reply.body === hot.data) result.reply.release = hot.release;
-    else hot.release?.();
+    if (result?.reply.body === hot.data) {
+      result.reply.release = hot.release;
+      result.reply.headroom = hot.headroom;
+    } else hot.release?.();
     return result;
   }
 

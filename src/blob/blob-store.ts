@@ -125,6 +125,11 @@ export interface HotEntry {
    * memory. Not calling it is safe (the memory is then collected), calling it early is not.
    */
   release?: () => void;
+  /**
+   * With `release`: how many bytes right before `data` in its memory (`data.buffer`) are free for
+   * whoever writes it to fill, up to `data` (a response head, so head and body leave in one write).
+   */
+  headroom?: number;
 }
 
 export interface BlobStore {

@@ -121,7 +121,7 @@ export class DiskBlobStore implements BlobStore, DiskWriterHost {
     this.maxBytes = options.maxBytes;
     this.maxEntrySize = options.maxEntrySize;
     this.fs = fs;
-    this.reader = { segments, layout, fs, verified: [new Set(), new Set()], verifiedLimit: VERIFIED_GENERATION, buffers: readBuffersFor(options.packMaxSize) };
+    this.reader = { segments, layout, fs, verified: [new Set(), new Set()], verifiedLimit: VERIFIED_GENERATION, buffers: readBuffersFor(options.packMaxSize), keyHashes: new WeakMap() };
     this.generations = new DiskGenerations({
       index,
       segments,

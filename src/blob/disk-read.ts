@@ -23,6 +23,12 @@ export interface RecordReader {
   verifiedLimit: number;
   /** What hits answered without waiting are read into (getNow), lent until written. */
   buffers: ReadBuffers;
+  /**
+   * keyHash(rec.key) per index record, for the segment record's key check: a SHA-256 per hit was
+   * ~5% of a disk hit's CPU. Index records are the same object while their version is (DiskIndex
+   * memoises them), and weakly held here, so this holds no more than the records in use.
+   */
+  keyHashes: WeakMap<IndexRecord, Buffer>;
 }
 
 export interface ReadOptions {
@@ -75,13 +81,20 @@ export function readPackedNow(r: RecordReader, rec: IndexRecord, verifyAll = fal
 export function lendPackedNow(r: RecordReader, rec: IndexRecord): { entry: HotEntry } | Exclude<ReturnType<typeof readPackedNow>, Buffer> {
   const body = readPacked(r, rec, false, r.buffers);
   if (!Buffer.isBuffer(body)) return body;
-  return { entry: { meta: rec.meta, data: body, release: () => r.buffers.give(body) } };
+  const buffers = r.buffers;
+  return { entry: { meta: rec.meta, data: body, release: () => buffers.give(body), headroom: buffers.roomBefore(body) } };
 }
 
-/** Bytes per buffer of a reader's pool: the largest packed record. */
+/**
+ * Bytes before a pooled record for a response head: heads of hits are ~300–700 bytes; a larger
+ * one is written apart from the body (src/serve/quick-front.ts).
+ */
+const HEAD_ROOM = 2048 - SEGMENT_HEADER_BYTES;
+
+/** A reader's pool: buffers for the largest packed record, with room for a response head before each. */
 export function readBuffersFor(packMaxSize: number): ReadBuffers {
   // A few are in use at once (the writes a slow client holds back); more would only sit there.
-  return new ReadBuffers(SEGMENT_HEADER_BYTES + packMaxSize, 32);
+  return new ReadBuffers(SEGMENT_HEADER_BYTES + packMaxSize, 32, HEAD_ROOM);
 }
 
 function readPacked(r: RecordReader, rec: IndexRecord, verifyAll: boolean, buffers: ReadBuffers | undefined): Buffer | 'not-open' | 'gone' | string {
@@ -90,7 +103,9 @@ function readPacked(r: RecordReader, rec: IndexRecord, verifyAll: boolean, buffe
   if (raw === undefined) return 'gone';
   const loc = rec.g * 2 ** 32 + rec.off;
   const known = !verifyAll && (r.verified[0].has(loc) || r.verified[1].has(loc));
-  const body = checkSegmentRecord(raw, keyHash(rec.key), rec.meta.size, rec.crc[0] ?? 0, !known);
+  let hash = r.keyHashes.get(rec);
+  if (hash === undefined) r.keyHashes.set(rec, (hash = keyHash(rec.key)));
+  const body = checkSegmentRecord(raw, hash, rec.meta.size, rec.crc[0] ?? 0, !known);
   if (typeof body !== 'string' && !known) remember(r, loc);
   if (typeof body === 'string') buffers?.give(raw);
   return body;

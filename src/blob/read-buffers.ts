@@ -8,7 +8,11 @@
  * A buffer is lent by take() and comes back by give() once the socket has written it (the quick
  * front's write callback). One that never comes back (a path that does not give it back) is
  * simply collected; one given back twice is taken back once. At most `maxFree` wait to be reused,
- * so the pool holds at most maxFree × size bytes, whatever the objects.
+ * so the pool holds at most maxFree × (headroom + size) bytes, whatever the objects.
+ *
+ * Each lent buffer starts `headroom` bytes into its memory: the borrower may write there (and
+ * into any bytes of the buffer it no longer needs) to put a response head right before a body, so
+ * that head and body leave in one write (src/serve/quick-front.ts).
  */
 export class ReadBuffers {
   private readonly free: ArrayBuffer[] = [];
@@ -19,14 +23,16 @@ export class ReadBuffers {
     /** Bytes per buffer: the largest read taken from the pool. */
     readonly size: number,
     private readonly maxFree: number,
+    /** Bytes before each lent buffer that are the borrower's to write (roomBefore). */
+    readonly headroom = 0,
   ) {}
 
   /** A buffer of `length` bytes (≤ size) to read into; give() it (or any view of it) back once written. */
   take(length: number): Buffer {
     if (length > this.size) throw new RangeError(`read of ${length} bytes exceeds the pooled size ${this.size}`);
-    const memory = this.free.pop() ?? new ArrayBuffer(this.size);
+    const memory = this.free.pop() ?? new ArrayBuffer(this.headroom + this.size);
     this.lent.add(memory);
-    return Buffer.from(memory, 0, length);
+    return Buffer.from(memory, this.headroom, length);
   }
 
   /** `view`'s memory may be reused: nothing reads it any more. */
@@ -34,6 +40,14 @@ export class ReadBuffers {
     const memory = view.buffer;
     if (!this.lent.delete(memory)) return;
     if (this.free.length < this.maxFree) this.free.push(memory as ArrayBuffer);
+  }
+
+  /**
+   * The bytes right before `view` that its borrower may overwrite: all of them from the start of
+   * its memory, when `view` lies in a buffer lent by this pool and not yet given back; else 0.
+   */
+  roomBefore(view: Uint8Array): number {
+    return this.lent.has(view.buffer) ? view.byteOffset : 0;
   }
 
   /** Buffers waiting to be reused. */

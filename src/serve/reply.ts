@@ -16,6 +16,8 @@ export interface Reply {
   body: Buffer | Readable | null;
   /** A body of bytes lent by a store: called once they are written (HotEntry.release). A writer that never calls it is safe. */
   release?: () => void;
+  /** With a lent body: bytes right before it in its memory that the writer may fill (HotEntry.headroom). */
+  headroom?: number;
 }
 
 /** A JSON reply (errors, health): `value` serialised, with Content-Type and Content-Length. */
