@@ -220,10 +220,15 @@ describe('quick front', () => {
     expect(seen.length).toBe(30);
   });
 
-  it('gives a lent body back only once the socket is done with it: a client slow to read still gets every body whole', async () => {
+  it.each([
+    ['no room for the head', 0],
+    ['the head written into the room before the body', 1024],
+    ['a room too small for the head', 16],
+  ])('gives a lent body back only once the socket is done with it: a client slow to read still gets every body whole (%s)', async (_case, headroom) => {
     // Each answer's body is memory lent from a pool of two buffers and filled for its request: given
     // back before the socket wrote it, the next answer would overwrite bytes still waiting to go out.
-    const pool = new ReadBuffers(256 * 1024, 2);
+    // With room before the body, the front copies the head there and writes head and body as one.
+    const pool = new ReadBuffers(256 * 1024, 2, headroom);
     const size = 256 * 1024;
     let lent = 0;
     let given = 0;
@@ -237,7 +242,7 @@ describe('quick front', () => {
           given += 1;
           pool.give(body);
         };
-        return { status: 200, headers: fields, body: req.method === 'HEAD' ? null : body, release };
+        return { status: 200, headers: fields, body: req.method === 'HEAD' ? null : body, release, headroom: pool.roomBefore(body) };
       },
     });
     const c = client(port);
@@ -251,6 +256,9 @@ describe('quick front', () => {
     c.socket.resume();
     for (let i = 1; i <= 24; i++) {
       const r = await c.response(i % 6 === 0, 10_000);
+      expect(r.status).toBe(200);
+      expect(r.fields['content-length']).toBe(String(size));
+      expect(r.fields['x-by']).toBe('front');
       if (i % 6 === 0) expect(r.body.length).toBe(0);
       else expect(r.body.equals(Buffer.alloc(size, i)), `body ${i}`).toBe(true);
     }

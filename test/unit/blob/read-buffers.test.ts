@@ -28,6 +28,18 @@ describe('ReadBuffers', () => {
     expect(c.buffer).not.toBe(b.buffer);
   });
 
+  it('lends each buffer `headroom` bytes into its memory, and says how much room lies before a view while it is lent', () => {
+    const pool = new ReadBuffers(64, 4, 40);
+    const a = pool.take(50);
+    expect(a.buffer.byteLength).toBe(104);
+    expect(a.byteOffset).toBe(40);
+    expect(pool.roomBefore(a)).toBe(40);
+    expect(pool.roomBefore(a.subarray(24))).toBe(64); // the bytes before a part of it are the borrower's too
+    expect(pool.roomBefore(Buffer.alloc(64))).toBe(0); // not the pool's
+    pool.give(a);
+    expect(pool.roomBefore(a)).toBe(0); // given back: no longer the borrower's to write
+  });
+
   it('keeps at most maxFree buffers idle, and refuses a read larger than its buffers', () => {
     const pool = new ReadBuffers(64, 2);
     const lent = [pool.take(1), pool.take(2), pool.take(3)];
