@@ -172,7 +172,8 @@ export function createEdgeApp(deps: EdgeAppDeps): EdgeApp {
       const fast = req.httpVersionMajor === 1 && deps.httpsRedirect === undefined ? deps.pipeline.fastHit(req, deps.isDraining()) : undefined;
       if (fast !== undefined) {
         res.writeHead(fast.reply.status, fast.reply.headers);
-        res.end(fast.reply.body);
+        // Lent bytes (a disk hit) go back once the response is written ('finish'); never, if it is not.
+        res.end(fast.reply.body, fast.reply.release);
         done(nodeLogged(req, method, req.url ?? '/'), started, fast, undefined, fastCounters(method, fast.reply.status));
         return;
       }

@@ -282,7 +282,9 @@ export function answerStreams(server: Http2SecureServer, quick: QuickResponder |
             stream.once('close', () => closeSession(session));
           }
           stream.respond(head, body === null ? END_STREAM : undefined);
-          if (body !== null) stream.end(body);
+          // Lent bytes (a disk hit) go back once the stream has written them ('finish'); never, if it fails.
+          if (body !== null) stream.end(body, reply.release);
+          else reply.release?.();
           return;
         }
       }
