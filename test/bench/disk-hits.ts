@@ -6,7 +6,7 @@
  * p99 and the server's CPU time per request (every process of it), the steadier measure on a
  * shared machine.
  */
-import { execFileSync } from 'node:child_process';
+import { spawn } from 'node:child_process';
 import { fixed, httpGetter, median } from './bench-lib.js';
 import { objectBody } from './counting-origin.js';
 import { cpuMeter, type ServerProcess } from './edge-peers.js';
@@ -19,30 +19,36 @@ export interface HitOptions {
   served: () => Promise<number>;
 }
 
-function wrk(url: string, seconds: number): { rps: number; p99Ms: number } {
-  const out = execFileSync('wrk', ['-t2', '-c64', `-d${seconds}s`, '--latency', url], { encoding: 'utf8' });
-  const rps = Number(/Requests\/sec:\s+([\d.]+)/.exec(out)?.[1]);
-  const p99 = /^\s+99%\s+([\d.]+)(us|ms|s)\s*$/m.exec(out);
-  const unit = { us: 0.001, ms: 1, s: 1000 }[(p99?.[2] ?? 'ms') as 'us' | 'ms' | 's'];
-  if (/Non-2xx/.test(out)) throw new Error(`wrk saw errors:\n${out}`);
-  return { rps, p99Ms: Number(p99?.[1]) * unit };
-}
-
 interface HitRun {
   rps: number;
   p99Ms: number;
   /** CPU time of every process of the server per request, in µs. */
   cpuUs: number;
-  /** Cores used meanwhile by processes outside this benchmark. */
+  /** Cores wrk used. */
+  wrk: number;
+  /** Cores used meanwhile by processes outside this benchmark (wrk not among them). */
   others: number;
 }
 
-/** One wrk run against `s`, with the server's CPU time per request. */
-function hitRun(s: ServerProcess, url: string, seconds: number): HitRun {
-  const meter = cpuMeter({ server: [s.pid] });
-  const r = wrk(url, seconds);
-  const used = meter.stop();
-  return { ...r, cpuUs: (used['server']! / r.rps) * 1e6, others: used['others']! };
+/** One wrk run against `s`, with the server's CPU time per request; wrk's CPU is counted apart from other processes'. */
+async function hitRun(s: ServerProcess, url: string, seconds: number): Promise<HitRun> {
+  const child = spawn('wrk', ['-t2', '-c64', `-d${seconds}s`, '--latency', url]);
+  const meter = cpuMeter({ server: [s.pid], wrk: [child.pid!] });
+  let out = '';
+  child.stdout.on('data', (d: Buffer) => (out += d.toString()));
+  child.stderr.on('data', (d: Buffer) => (out += d.toString()));
+  // Read the counters while wrk still exists (/proc forgets an exited process's time).
+  let used: Record<string, number> | undefined;
+  const reading = setTimeout(() => (used = meter.stop()), Math.max(500, seconds * 1000 - 200));
+  const code = await new Promise<number | null>((resolve) => child.once('exit', resolve));
+  clearTimeout(reading);
+  used ??= meter.stop();
+  if (code !== 0) throw new Error(`wrk exited ${code}:\n${out}`);
+  if (/Non-2xx/.test(out)) throw new Error(`wrk saw errors:\n${out}`);
+  const rps = Number(/Requests\/sec:\s+([\d.]+)/.exec(out)?.[1]);
+  const p99 = /^\s+99%\s+([\d.]+)(us|ms|s)\s*$/m.exec(out);
+  const unit = { us: 0.001, ms: 1, s: 1000 }[(p99?.[2] ?? 'ms') as 'us' | 'ms' | 's'];
+  return { rps, p99Ms: Number(p99?.[1]) * unit, cpuUs: (used['server']! / rps) * 1e6, wrk: used['wrk']!, others: used['others']! };
 }
 
 /**
@@ -63,7 +69,7 @@ export async function diskHits<Name extends string>(names: Name[], start: (name:
   const warm = new Map<Name, HitRun>();
   if (o.warmup > 0) {
     for (const [name, s] of systems) {
-      const r = hitRun(s, `${s.url}${path}`, o.warmup);
+      const r = await hitRun(s, `${s.url}${path}`, o.warmup);
       warm.set(name, r);
       console.log(`  warm-up hits 50 KiB ${name}: ${fixed(r.rps, 0)} req/s, p99 ${fixed(r.p99Ms, 2)} ms, ${fixed(r.cpuUs, 1)} µs CPU/req`);
     }
@@ -71,9 +77,9 @@ export async function diskHits<Name extends string>(names: Name[], start: (name:
   const runs = new Map<Name, HitRun[]>();
   for (let rep = 0; rep < o.reps; rep++) {
     for (const [name, s] of systems) {
-      const r = hitRun(s, `${s.url}${path}`, o.seconds);
+      const r = await hitRun(s, `${s.url}${path}`, o.seconds);
       runs.set(name, [...(runs.get(name) ?? []), r]);
-      console.log(`  hits 50 KiB ${name}: ${fixed(r.rps, 0)} req/s, p99 ${fixed(r.p99Ms, 2)} ms, ${fixed(r.cpuUs, 1)} µs CPU/req, others ${fixed(r.others, 2)} cores`);
+      console.log(`  hits 50 KiB ${name}: ${fixed(r.rps, 0)} req/s, p99 ${fixed(r.p99Ms, 2)} ms, ${fixed(r.cpuUs, 1)} µs CPU/req, wrk ${fixed(r.wrk, 2)} cores, others ${fixed(r.others, 2)} cores`);
     }
   }
   const originDuring = (await o.served()) - before;
@@ -83,8 +89,8 @@ export async function diskHits<Name extends string>(names: Name[], start: (name:
   say('');
   say(`#### Disk hits: one 50 KiB object kept out of memory (anycdn \`memory.maxEntrySize: 1KiB\`), \`wrk -t2 -c64\`, ${o.warmup} s warm-up, then ${o.reps} rounds of ${o.seconds} s`);
   say('');
-  say('| system | req/s (median) | runs | p99 ms | server CPU µs/req (median) | warm-up req/s, p99 ms | others (cores) |');
-  say('| --- | ---: | --- | ---: | ---: | --- | --- |');
+  say('| system | req/s (median) | runs | p99 ms | server CPU µs/req (median) | warm-up req/s, p99 ms | wrk (cores) | others (cores) |');
+  say('| --- | ---: | --- | ---: | ---: | --- | --- | --- |');
   const nginx = runs.get(names[0]!)!;
   const nginxRps = median(nginx.map((r) => r.rps));
   const nginxCpu = median(nginx.map((r) => r.cpuUs));
@@ -94,7 +100,7 @@ export async function diskHits<Name extends string>(names: Name[], start: (name:
     const w = warm.get(name);
     const vs = (text: string, ratio: number) => (name === names[0] ? text : `${text} (${fixed(ratio, 2)}x nginx)`);
     say(
-      `| ${name} | ${vs(fixed(rps, 0), rps / nginxRps)} | ${rs.map((r) => fixed(r.rps, 0)).join(', ')} | ${fixed(median(rs.map((r) => r.p99Ms)), 2)} | ${vs(fixed(cpu, 1), nginxCpu / cpu)} | ${w === undefined ? '-' : `${fixed(w.rps, 0)}, ${fixed(w.p99Ms, 2)}`} | ${rs.map((r) => fixed(r.others, 2)).join(', ')} |`,
+      `| ${name} | ${vs(fixed(rps, 0), rps / nginxRps)} | ${rs.map((r) => fixed(r.rps, 0)).join(', ')} | ${fixed(median(rs.map((r) => r.p99Ms)), 2)} | ${vs(fixed(cpu, 1), nginxCpu / cpu)} | ${w === undefined ? '-' : `${fixed(w.rps, 0)}, ${fixed(w.p99Ms, 2)}`} | ${rs.map((r) => fixed(r.wrk, 2)).join(', ')} | ${rs.map((r) => fixed(r.others, 2)).join(', ')} |`,
     );
   }
   say(`CPU ratio: nginx's µs per request over the system's (above 1: cheaper than nginx). Origin GETs during the hit runs: ${originDuring}`);
