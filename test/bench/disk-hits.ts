@@ -37,12 +37,12 @@ async function hitRun(s: ServerProcess, url: string, seconds: number): Promise<H
   let out = '';
   child.stdout.on('data', (d: Buffer) => (out += d.toString()));
   child.stderr.on('data', (d: Buffer) => (out += d.toString()));
-  // Read the counters while wrk still exists (/proc forgets an exited process's time).
-  let used: Record<string, number> | undefined;
-  const reading = setTimeout(() => (used = meter.stop()), Math.max(500, seconds * 1000 - 200));
+  // Read the counters while wrk still exists (/proc forgets an exited process's time): every
+  // 250 ms, keeping the last reading (a single timer near the end fires late on a busy machine).
+  let used = meter.stop();
+  const reading = setInterval(() => (used = meter.stop()), 250);
   const code = await new Promise<number | null>((resolve) => child.once('exit', resolve));
-  clearTimeout(reading);
-  used ??= meter.stop();
+  clearInterval(reading);
   if (code !== 0) throw new Error(`wrk exited ${code}:\n${out}`);
   if (/Non-2xx/.test(out)) throw new Error(`wrk saw errors:\n${out}`);
   const rps = Number(/Requests\/sec:\s+([\d.]+)/.exec(out)?.[1]);
