@@ -96,14 +96,17 @@ export async function startEdge(config: EdgeConfig, logger: Logger, options: Sta
   // `memory.maxEntrySize` bounds the body; the memory store also counts the metadata, so give it
   // room for headers, or a body of exactly maxEntrySize would never be kept in memory.
   const metaAllowance = 64 * 1024;
-  const memory = new MemoryBlobStore({ maxBytes: config.memory.maxBytes, maxEntrySize: Math.min(config.memory.maxBytes, config.memory.maxEntrySize + metaAllowance), pathOf: purgePathOfKey });
+  const newMemory = (): MemoryBlobStore => new MemoryBlobStore({ maxBytes: config.memory.maxBytes, maxEntrySize: Math.min(config.memory.maxBytes, config.memory.maxEntrySize + metaAllowance), pathOf: purgePathOfKey });
   // A cluster worker reads the shield's disk cache directly (read-only) and keeps its own memory tier.
   const disk = options.worker === undefined ? await DiskBlobStore.open({ dir: config.cacheDir, maxBytes: config.disk.maxBytes, maxEntrySize: config.disk.maxEntrySize, pathOf: purgePathOfKey }) : undefined;
   if (disk !== undefined && disk.openReport.discarded.length > 0) logger.warn({ discarded: disk.openReport.discarded }, 'disk cache of an earlier format discarded (deleted in the background)');
-  const store: BlobStore =
-    disk === undefined
-      ? new WorkerBlobStore({ memory, disk: await openDiskReader(config.cacheDir, options.worker!), memoryMaxEntrySize: config.memory.maxEntrySize })
-      : new TieredBlobStore({ memory, disk, memoryMaxEntrySize: config.memory.maxEntrySize });
+  const workerStore = disk === undefined ? new WorkerBlobStore({ memory: newMemory(), disk: await openDiskReader(config.cacheDir, options.worker!), memoryMaxEntrySize: config.memory.maxEntrySize }) : undefined;
+  // A cluster's shield keeps no memory tier: every request it answers comes from a worker that
+  // missed in its own memory and keeps the body there, and what a worker misses in memory it reads
+  // from the disk itself, so a copy in the shield's memory would hardly ever be read, yet cost every
+  // miss a collected body and an LRU insertion (and the node memory.maxBytes once more). The tiered
+  // store keeps nothing in memory that the disk refuses, so the shield stores the same objects.
+  const store: BlobStore = workerStore ?? (options.workerSecret !== undefined ? disk! : new TieredBlobStore({ memory: newMemory(), disk: disk!, memoryMaxEntrySize: config.memory.maxEntrySize }));
   const metrics = createEdgeMetrics({ processMetrics: options.processMetrics ?? true, store: () => store });
   if (options.metricLabels !== undefined) metrics.registry.setDefaultLabels(options.metricLabels);
   const upstream = new Upstream(
@@ -125,7 +128,7 @@ export async function startEdge(config: EdgeConfig, logger: Logger, options: Sta
   const accessLog = options.workerSecret === undefined ? await openAccessLog(config.accessLog, { fields: { pop: config.pop, node: config.node }, logger, metrics: { registry: metrics.registry, prefix: 'anycdn_edge_' } }) : undefined;
   // What the store drops by itself (eviction, corruption) leaves the Vary index too: the disk's
   // drops, or a cluster worker's memory's.
-  const unsubscribeDrops = (disk ?? memory).onDrop((key) => pipeline.varyIndex.remove(key));
+  const unsubscribeDrops = (disk ?? workerStore!.memory).onDrop((key) => pipeline.varyIndex.remove(key));
   let draining = false;
   let storeOpen = true;
   const appDeps = { config, pipeline, metrics, logger, accessLog, isDraining: () => draining, storeOpen: () => storeOpen, metricsText: options.metricsText, localPurge: (req: IncomingMessage) => purges.localPurge(req) };

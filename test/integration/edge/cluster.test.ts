@@ -134,6 +134,10 @@ describe.skipIf(!cliBuilt)('an edge node with two worker processes (needs dist/,
     const workerCount = (outcome: string): number => metricValue(text, 'anycdn_edge_http_requests_total', { method: 'GET', status: '200', outcome, tier: 'worker' });
     expect(workerCount('hit') + workerCount('miss') + workerCount('collapsed')).toBe(48);
     expect(metricValue(text, 'anycdn_edge_upstream_requests_total', { outcome: 'ok', phase: 'headers', tier: 'shield' })).toBe(2);
+    // The bodies are on the shield's disk and in the workers' memory; the shield keeps no memory copy.
+    expect(metricValue(text, 'anycdn_edge_cache_objects', { tier: 'shield' })).toBe(2);
+    expect(metricValue(text, 'anycdn_edge_cache_bytes', { tier: 'shield' })).toBeGreaterThanOrEqual('cold body'.length + 'warm body'.length);
+    expect(metricValue(text, 'anycdn_edge_memory_cache_bytes', { tier: 'shield' })).toBe(0);
   });
 
   it('drops a URL in every worker after a successful POST through any one of them', async () => {
