@@ -4,7 +4,7 @@
  * and, in the primary process, one *shield*: a complete edge on an internal loopback port that
  * owns the disk cache and the only connections to upstream.
  *
- *   clients → worker 1..N (memory tier, coalescing) → shield (memory + disk, coalescing) → upstream
+ *   clients → worker 1..N (memory tier, coalescing) → shield (disk, coalescing) → upstream
  *
  * A hit is answered by the worker that took the connection, from its own memory. A miss goes to
  * the shield, so concurrent misses in different workers still become one upstream request, and
