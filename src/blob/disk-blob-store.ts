@@ -16,12 +16,14 @@
  *   dropped on the spot and never served.
  * - **recency and eviction**: time is cut into generations: a new one starts when the head segment
  *   (or the bytes of files written since it began) reaches `segmentSize`. Every entry carries the
- *   generation it was written in; an entry used while older than the newest quarter of the
- *   generations is moved to the head (a packed body is copied there), in the background and at most
- *   1,024 per run, so a burst of hits on old objects costs bounded copying. When the
- *   disk would exceed maxBytes, the oldest generation goes whole: its entries, its files, its
- *   segment. So eviction is least-recently-used to within a quarter of the cache, costs no memory
- *   per object, and frees space a segment at a time.
+ *   generation it was written in; a read only notes that the entry was read (disk-recency.ts: a
+ *   hash and a store into a fixed table). When the disk would exceed maxBytes, the oldest
+ *   generation goes: its entries read since they were written (or last moved) are moved to the
+ *   head (a packed body is copied there), at most 1,024 per eviction run, and the rest are evicted
+ *   whole: entries, files, segment. Above 3/4 of maxBytes, the moves for the generation evicted
+ *   next are done ahead, in the background. So a read object outlives every object stored before
+ *   the read and not read since (a second chance, as ATS and CLOCK give), a hit copies nothing,
+ *   eviction costs no memory per object, and frees space a segment at a time.
  * - **open**: takes the LOCK, opens LMDB, lists the segment files: no scan of the objects, so a node
  *   serves at once whatever it holds. When the previous owner did not stop cleanly (its LOCK was
  *   still there: a crash, a kill, a power loss), a background check then walks the index (entries
@@ -29,7 +31,8 @@
  *   points at. After a clean stop there is nothing for it to find, and it does not run: a walk of
  *   ten million entries reads every record and body for many minutes, beside the requests.
  * - **space**: maxBytes bounds what the disk really holds: segment files (dead records included,
- *   until their generation goes), body files rounded up to 4 KiB blocks, and the index file.
+ *   until their generation goes), body files rounded up to 4 KiB blocks, the index file, and the
+ *   read marks saved at the last clean stop (4 bytes per 4 KiB of maxBytes, at most 8 MiB).
  *
  * What a power loss can lose (a crash of the process loses nothing committed): the index goes back
  * to LMDB's last synced transaction (milliseconds to a second behind under load), packed bodies
@@ -65,6 +68,7 @@ import { diskStoreOptions, type DiskBlobStoreOptions, type DiskStoreSettings } f
 import { DiskIndex, sameVersion, type IndexRecord } from './disk-index.js';
 import { SEGMENT_HEADER_BYTES, allocated, filePath, fileName, keyHash, layoutOf, newFileGeneration, segmentHeader, type DiskLayout } from './disk-layout.js';
 import { lendPackedNow, readBuffersFor, readRecord, type RecordReader } from './disk-read.js';
+import { RecencyMarks, slotsFor } from './disk-recency.js';
 import { Segments } from './disk-segments.js';
 import { DiskBlobWriter, type DiskWriterHost, type WrittenBody } from './disk-writer.js';
 import { KeyedLock } from './keyed-lock.js';
@@ -78,6 +82,8 @@ export interface DiskBlobStoreStats extends BlobStoreStats {
   readErrors: number;
   /** Writers begun and not yet committed or aborted. */
   openWriters: number;
+  /** Entries moved to the head because they were read when their generation came up for eviction. */
+  moved: number;
 }
 
 export type DropReason = 'evicted' | 'corrupt';
@@ -117,6 +123,7 @@ export class DiskBlobStore implements BlobStore, DiskWriterHost {
     private readonly unlock: () => Promise<void>,
     readonly openReport: OpenReport,
     afterCrash: boolean,
+    private readonly marks: RecencyMarks,
   ) {
     this.maxBytes = options.maxBytes;
     this.maxEntrySize = options.maxEntrySize;
@@ -129,6 +136,8 @@ export class DiskBlobStore implements BlobStore, DiskWriterHost {
       reader: this.reader,
       maxBytes: options.maxBytes,
       segmentSize: options.segmentSize,
+      marks,
+      marksPath: marksPath(layout),
       isClosed: () => this.closed,
       evict: (rec) => this.drop(rec, 'evicted'),
       dropCorrupt: (rec) => this.dropCorrupt(rec),
@@ -166,7 +175,9 @@ export class DiskBlobStore implements BlobStore, DiskWriterHost {
       const index = DiskIndex.open({ path: layout.indexPath, readOnly: false, pathOf: options.pathOf ?? ((key) => key) });
       const segments = new Segments(fs, layout);
       await segments.load();
-      const store = new DiskBlobStore(layout, opts, fs, index, segments, lock.release, report, lock.unclean);
+      const slots = slotsFor(opts.maxBytes);
+      const marks = index.state.entries === 0 ? RecencyMarks.empty(slots) : await RecencyMarks.load(fs, marksPath(layout), slots, DiskGenerations.headOf(index, segments));
+      const store = new DiskBlobStore(layout, opts, fs, index, segments, lock.release, report, lock.unclean, marks);
       await store.generations.measureIndex();
       await store.generations.makeRoom(0);
       return store;
@@ -183,7 +194,7 @@ export class DiskBlobStore implements BlobStore, DiskWriterHost {
     for (let attempt = 0; attempt < 3; attempt++) {
       const rec = this.index.get(key);
       if (rec === undefined) return undefined;
-      this.generations.noteUse(key);
+      this.generations.noteUse(key, rec.g);
       try {
         const found = await readRecord(this.reader, rec, { inlineReadMaxSize: this.options.inlineReadMaxSize, onCorrupt: () => this.dropCorrupt(rec) });
         if (found === 'gone') {
@@ -220,7 +231,7 @@ export class DiskBlobStore implements BlobStore, DiskWriterHost {
     if (found === 'not-open') void this.segments.ready(rec.g).catch(() => undefined); // for next time
     if (found === 'not-open' || found === 'gone') return undefined;
     if (typeof found === 'string') return this.dropCorrupt(rec);
-    this.generations.noteUse(key);
+    this.generations.noteUse(key, rec.g);
     return found.entry;
   }
 
@@ -348,15 +359,16 @@ export class DiskBlobStore implements BlobStore, DiskWriterHost {
 
   stats(): DiskBlobStoreStats {
     const s = this.index.state;
-    return { entries: s.entries, bytes: s.liveBytes, maxBytes: this.maxBytes, diskBytes: this.generations.diskBytes(), ...this.counters, openWriters: this.writers.size };
+    return { entries: s.entries, bytes: s.liveBytes, maxBytes: this.maxBytes, diskBytes: this.generations.diskBytes(), ...this.counters, openWriters: this.writers.size, moved: this.generations.moved };
   }
 
   /**
-   * The periodic work, also callable at will: apply recent uses to recency, make the segments
-   * durable, and wait for the index writes so far to be committed.
+   * The periodic work, also callable at will: near maxBytes, move the read entries of the
+   * generation evicted next; make the segments durable, and wait for the index writes so far to
+   * be committed.
    */
   async flush(): Promise<void> {
-    await this.generations.applyUses();
+    await this.generations.evacuateAhead();
     await this.segments.sync();
     await this.index.committed();
     await this.generations.measureIndex();
@@ -383,6 +395,8 @@ export class DiskBlobStore implements BlobStore, DiskWriterHost {
     await this.settle();
     await this.segments.sync().catch(() => undefined);
     await this.index.flushed().catch(() => undefined);
+    // What was read survives a clean restart; after a crash eviction is oldest first until reads are noted again.
+    await this.marks.save(this.fs, this.layout.tmpDir, marksPath(this.layout), this.generations.head).catch(() => undefined);
     await this.segments.close();
     await this.index.close();
     await this.unlock();
@@ -455,6 +469,11 @@ export class DiskBlobStore implements BlobStore, DiskWriterHost {
   private assertOpen(): void {
     if (this.closed) throw blobError(BLOB_ERROR_CODES.storeClosed, 'disk blob store is closed');
   }
+}
+
+/** Where the read marks are kept between runs (disk-recency.ts). */
+function marksPath(layout: DiskLayout): string {
+  return join(layout.dataDir, 'recency');
 }
 
 /** What an entry's metadata is accounted (the index keeps it). */

@@ -144,21 +144,24 @@ describe('DiskBlobStore on disk', () => {
     expect(names[0]).not.toBe('0000000001.seg');
   });
 
-  it('moves an object used while old to the newest generation, and remembers it across a restart', async () => {
+  it('copies nothing on a read while the disk has room, and keeps what was read when its generation is evicted, across a restart', async () => {
     const dir = await newDir();
     const first = await openStore(dir, { maxBytes: 4 * MiB, maxEntrySize: 512 * KiB, segmentSize: 256 * KiB });
     for (const k of ['a', 'b', 'c']) await put(first, k, pattern(300 * KiB, k.charCodeAt(0)));
     for (const k of ['x', 'y']) await put(first, k, pattern(10 * KiB, k.charCodeAt(0)));
+    const segmentBytes = await allocatedBytes(join(dir, 'v2', 'seg'));
     await expectBody(first, 'a', pattern(300 * KiB, 97));
     await expectBody(first, 'x', pattern(10 * KiB, 120));
-    await first.flush(); // uses are applied in the background: now
-    // a moved to the newest generation (after x and y); x was in it already and stays in place.
-    expect(first.keys()).toEqual(['b', 'c', 'x', 'y', 'a']);
+    await first.flush();
+    // A quarter of maxBytes in use: the reads are noted, nothing is moved or copied.
+    expect(first.keys()).toEqual(['a', 'b', 'c', 'x', 'y']);
+    expect(first.stats().moved).toBe(0);
+    expect(await allocatedBytes(join(dir, 'v2', 'seg'))).toBe(segmentBytes);
     await closeStore(first);
-    // Room for one large object: b and c, least recently used, go.
+    // Room for one large object: a, read, moves to the head as its generation goes; b and c, never read, are evicted.
     const store = await openStore(dir, { maxBytes: 500 * KiB, maxEntrySize: 400 * KiB, segmentSize: 256 * KiB });
     expect(store.keys()).toEqual(['x', 'y', 'a']);
-    expect(store.stats()).toMatchObject({ entries: 3, evictions: 2 });
+    expect(store.stats()).toMatchObject({ entries: 3, evictions: 2, moved: 1 });
     await expectBody(store, 'a', pattern(300 * KiB, 97));
     await expectBody(store, 'x', pattern(10 * KiB, 120));
     await expect.poll(async () => (await bodyFiles(dir)).length, { timeout: 5000 }).toBe(1);
