@@ -4,7 +4,9 @@
  * costs no I/O.
  *
  * - get: memory first (and the disk entry is marked used, so disk LRU follows real use); else disk,
- *   promoting objects ≤ memoryMaxEntrySize into memory. Larger objects never sit whole in memory.
+ *   promoting objects ≤ memoryMaxEntrySize into memory on their second disk hit within the last
+ *   few hundred thousand distinct ones (seen-once.ts): a first hit is served from what the disk
+ *   read, so objects asked for once do not push hot ones out. Larger objects never sit whole in memory.
  * - begin: writes go to disk; small objects are also collected and put into memory at commit.
  * - updateMeta / delete apply to both; whatever the disk drops (eviction, corruption) leaves memory.
  *
@@ -29,6 +31,7 @@ import {
 import { bufferEntry, readAll, wholeOf } from './buffer-entry.js';
 import type { DiskBlobStore, DiskBlobStoreStats } from './disk-blob-store.js';
 import type { MemoryBlobStore } from './memory-blob-store.js';
+import { SeenOnce } from './seen-once.js';
 
 export interface TieredBlobStoreOptions {
   /** The hot tier. Its own maxBytes bounds the memory used. */
@@ -52,6 +55,8 @@ export class TieredBlobStore implements BlobStore {
   readonly memoryMaxEntrySize: number;
   /** Bumped on every change to what is stored; see the module comment. */
   private changes = 0;
+  /** Keys hit on disk once recently: promoted on their next disk hit. */
+  private readonly seen = new SeenOnce();
   private readonly unsubscribe: () => void;
   private closed = false;
 
@@ -72,21 +77,28 @@ export class TieredBlobStore implements BlobStore {
     const before = this.changes;
     const entry = await this.disk.get(key);
     if (entry === undefined || entry.meta.size > this.memoryMaxEntrySize) return entry;
+    if (!this.seen.seenBefore(key)) return entry;
     const data = entry.data ?? (await readAll(entry));
     if (data === undefined) return undefined;
     if (this.changes === before) this.memory.put(entry.meta, data);
     return bufferEntry(entry.meta, data);
   }
 
-  /** From memory, or a small body the disk can read at once (DiskBlobStore.getNow); never promoted from here. */
+  /**
+   * From memory, or a small body the disk can read at once (DiskBlobStore.getNow): one memory
+   * would not keep, or one not hit on disk recently (its first hit). Never promoted from here: the
+   * caller uses get() when this says no, which promotes.
+   */
   getHot(key: string): HotEntry | undefined {
     const hot = this.memory.getHot(key);
     if (hot !== undefined) {
       this.disk.touch(key);
       return hot;
     }
-    // Objects memory would take are promoted by get(), which the caller uses when this says no.
-    return this.disk.getNow(key, this.memoryMaxEntrySize);
+    if (this.seen.has(key)) return this.disk.getNow(key, this.memoryMaxEntrySize);
+    const now = this.disk.getNow(key);
+    if (now !== undefined && now.meta.size <= this.memoryMaxEntrySize) this.seen.add(key);
+    return now;
   }
 
   async begin(key: string, expectedSize?: number): Promise<BlobWriter | undefined> {

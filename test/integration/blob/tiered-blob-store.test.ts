@@ -57,16 +57,28 @@ describe('TieredBlobStore', () => {
     expect(memory.peek('two')?.data?.equals(pattern(50 * KiB, 6))).toBe(true);
   });
 
-  it('promotes small disk hits into memory, never objects above memoryMaxEntrySize', async () => {
+  it('promotes small disk hits into memory on their second hit, never objects above memoryMaxEntrySize', async () => {
     const { disk, memory, store } = await openTiered();
     await put(disk, 'small', pattern(90 * KiB, 2)); // written past the tiered store
     await put(disk, 'large', pattern(300 * KiB, 3));
+    await put(disk, 'packed', pattern(2 * KiB, 4));
+    await expectBody(store, 'small', pattern(90 * KiB, 2));
+    expect(memory.peek('small')).toBeUndefined(); // a first disk hit is served, not kept
     await expectBody(store, 'small', pattern(90 * KiB, 2));
     expect(memory.peek('small')?.data?.equals(pattern(90 * KiB, 2))).toBe(true);
+    // getHot answers a first hit of a packed body from the disk at once; the next goes through get(), which keeps it.
+    const first = store.getHot('packed');
+    expect(Buffer.from(first!.data!).equals(pattern(2 * KiB, 4))).toBe(true);
+    first!.release?.();
+    expect(memory.peek('packed')).toBeUndefined();
+    expect(store.getHot('packed')).toBeUndefined();
+    await expectBody(store, 'packed', pattern(2 * KiB, 4));
+    expect(memory.peek('packed')?.data?.equals(pattern(2 * KiB, 4))).toBe(true);
     const large = await expectBody(store, 'large', pattern(300 * KiB, 3));
     expect(large.data).toBeUndefined();
+    await expectBody(store, 'large', pattern(300 * KiB, 3));
     await put(store, 'large2', pattern(300 * KiB, 4));
-    expect(memory.keys()).toEqual(['small']);
+    expect(memory.keys().sort()).toEqual(['packed', 'small']);
   });
 
   it('drops the memory copy when the disk evicts, deletes, or replaces with a large version', async () => {
@@ -104,6 +116,7 @@ describe('TieredBlobStore', () => {
     };
     const { disk, memory, store } = await openTiered({ fsOps });
     await put(disk, 'k', pattern(90 * KiB, 1)); // a body file (packed bodies are read without waiting)
+    await expectBody(store, 'k', pattern(90 * KiB, 1)); // its first disk hit: the next one promotes
     gate = new Promise((resolve) => (release = resolve));
     const racing = store.get('k'); // reads v1 from disk, held at the gate
     await expect.poll(() => gate === undefined).toBe(true); // the read is under way
