@@ -6,7 +6,7 @@
  *
  *   npm run build && node dist/test/bench/disk.js [--cold 20000] [--cold-large 4000] [--cold-warm 5000] [--hit-seconds 5] [--hit-warmup 3]
  *        [--reps 2] [--scale 1000000] [--scale-small 10000] [--crash 100000] [--skip cold,hits,scale,crash]
- *        [--index 10000000 --index-small 10000 --index-size 256 --index-verify 2000]
+ *        [--index 10000000 --index-small 10000 --index-size 256 --index-verify 2000 --index-memory-max-entry 1KiB]
  *        [--startup 20000 --startup-runs 5]
  *        [--cpu 3000 --cpu-size 2048 --cpu-reps 2 --edge-node-args='--cpu-prof --cpu-prof-dir=DIR']
  *
@@ -27,14 +27,17 @@
  * 3. Scale: a cache of `--scale` 2 KiB objects written through the store's API (as misses would),
  *    then `anycdn edge` started on it: time from exec to the first 200 from disk, resident memory
  *    per object after one pass of hits (anonymous + shared, all edge processes; file-backed pages
- *    apart), and p99 of hits and misses, against the same edge over `--scale-small` objects.
+ *    apart), and p99 of hits and misses (and the CPU of every edge process per hit), against the
+ *    same edge over `--scale-small` objects.
  * 3b. Index (with `--index N`): a cache of N objects of `--index-size` bytes built by
  *    disk-build.ts (the store's own format and functions, one LMDB transaction per 20,000 entries:
  *    ten million in minutes, where the store's API takes hours), then `anycdn edge` started on it
  *    with `workers: 2` and as one process: start, memory (anonymous + shared, and file-backed
  *    apart), p99 of hits over random objects and of misses, against `--index-small` objects;
  *    `--index-verify` random objects read back (200, the bytes, no origin GET); the index's size
- *    on disk and the build time.
+ *    on disk and the build time. At `--index-small` objects every hit is a memory hit, at a
+ *    million nearly every one a disk hit: `--index-memory-max-entry 1KiB` keeps objects out of
+ *    memory, so both sizes compare disk hits. `--edge-node-args` applies (e.g. `--cpu-prof`).
  * 3c. Start-up (with `--startup N`): exec → first 200 from disk alone, `--startup-runs` starts
  *    each of `workers: 2` and one process in turn over N objects of 256 bytes built as in 3b
  *    (quick: `--startup 20000 --skip cold,hits,scale,crash`; nginx and wrk are not needed then).
@@ -161,6 +164,8 @@ interface EdgeResult {
   hitP99: number;
   missP99: number;
   hitRate: number;
+  /** CPU time (user + system) of every edge process over the measured hits, per hit started. */
+  hitCpuUs: number;
   verified: number;
 }
 
@@ -179,6 +184,10 @@ interface EdgeStart {
   workers: number;
   origin: Origin;
   maxBytes: string;
+  /** `memory.maxEntrySize` of the edge, e.g. '1KiB' so every hit is a disk hit; default the edge's (1 MiB). */
+  memoryMaxEntrySize?: string;
+  /** Node flags for the edge (`--edge-node-args`, e.g. `--cpu-prof`). */
+  nodeArgs?: string[];
 }
 
 /**
@@ -187,10 +196,11 @@ interface EdgeStart {
  * the edge and the time from exec to that answer.
  */
 async function launchEdge(o: EdgeStart): Promise<{ edge: ServerProcess; pid: number; startMs: number }> {
-  const config = JSON.stringify({ listen: o.host, upstream: o.origin.url, pop: 'bench', node: 'edge-1', cacheDir: o.cacheDir, logLevel: 'warn', accessLog: false, drain: 0, workers: o.workers, disk: { maxBytes: o.maxBytes } });
+  const memory = o.memoryMaxEntrySize === undefined ? {} : { memory: { maxEntrySize: o.memoryMaxEntrySize } };
+  const config = JSON.stringify({ listen: o.host, upstream: o.origin.url, pop: 'bench', node: 'edge-1', cacheDir: o.cacheDir, logLevel: 'warn', accessLog: false, drain: 0, workers: o.workers, disk: { maxBytes: o.maxBytes }, ...memory });
   await writeFile(join(o.dir, 'edge.json'), config);
   const t0 = performance.now();
-  const child = spawn(process.execPath, [join(REPO_ROOT, 'dist/src/cli/anycdn.cjs'), 'edge', '--config', join(o.dir, 'edge.json')], { env, stdio: 'ignore' });
+  const child = spawn(process.execPath, [...(o.nodeArgs ?? []), join(REPO_ROOT, 'dist/src/cli/anycdn.cjs'), 'edge', '--config', join(o.dir, 'edge.json')], { env, stdio: 'ignore' });
   const edge: ServerProcess = { label: 'anycdn edge (scale)', pid: child.pid!, url: `http://${o.host}`, logs: [], stop: async () => void (child.kill('SIGTERM'), await new Promise((r) => child.once('exit', r))) };
   started.push(edge);
   const probe = benchPath(Math.floor(o.n / 2), o.size);
@@ -232,7 +242,10 @@ async function measureEdge(o: EdgeStart & { verify: number }): Promise<EdgeResul
   }
   const verifyFetched = (await o.origin.served()) - beforeVerify;
   if (verifyFetched !== 0) throw new Error(`scale ${o.n}: ${verifyFetched} of ${o.verify} stored objects were fetched from the origin`);
+  const ticks = () => processTree(child.pid).reduce((sum, p) => sum + p.ticks, 0);
+  const ticksBefore = ticks();
   const hits = await closedLoop({ inFlight: 16, durationMs: 5000, warmupMs: 1000, op: async () => (await getter.get(random())).length });
+  const hitCpuUs = ((ticks() - ticksBefore) * 10_000) / hits.started;
   const mem = treeMemory(child.pid!);
   let missId = 0;
   const before = await o.origin.served();
@@ -241,7 +254,7 @@ async function measureEdge(o: EdgeStart & { verify: number }): Promise<EdgeResul
   await getter.close();
   await stop(edge);
   if (missFetched < misses.ops) throw new Error(`scale ${o.n}: ${misses.ops} misses but the origin served ${missFetched}`);
-  return { startMs, anon: mem.anon + mem.shmem, file: mem.file, anonAtStart: atStart.anon + atStart.shmem, fileAtStart: atStart.file, hitP99: hits.p99Ms, missP99: misses.p99Ms, hitRate: hits.opsPerSec, verified: o.verify };
+  return { startMs, anon: mem.anon + mem.shmem, file: mem.file, anonAtStart: atStart.anon + atStart.shmem, fileAtStart: atStart.file, hitP99: hits.p99Ms, missP99: misses.p99Ms, hitRate: hits.opsPerSec, hitCpuUs, verified: o.verify };
 }
 
 async function scaleOne(tmp: string, origin: Origin, n: number): Promise<ScaleResult> {
@@ -264,10 +277,10 @@ async function scale(tmp: string, origin: Origin, sizes: number[]): Promise<void
   say('');
   say('#### Scale: 2 KiB objects written through the store, then `anycdn edge` (`workers: 2`) started on them');
   say('');
-  say('| objects | exec → first 200 from disk | RssAnon+RssShmem, all processes | per object | RssFile | hit p99 (16 in flight) | hits/s | miss p99 |');
-  say('| ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |');
+  say('| objects | exec → first 200 from disk | RssAnon+RssShmem, all processes | per object | RssFile | hit p99 (16 in flight) | hits/s | CPU a hit | miss p99 |');
+  say('| ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |');
   for (const r of results) {
-    say(`| ${r.objects} | ${fixed(r.startMs, 0)} ms | ${fixed(r.anon / MiB, 0)} MiB | ${fixed(r.anonPerObject, 0)} B | ${fixed(r.file / MiB, 0)} MiB | ${fixed(r.hitP99, 2)} ms | ${fixed(r.hitRate, 0)} | ${fixed(r.missP99, 2)} ms |`);
+    say(`| ${r.objects} | ${fixed(r.startMs, 0)} ms | ${fixed(r.anon / MiB, 0)} MiB | ${fixed(r.anonPerObject, 0)} B | ${fixed(r.file / MiB, 0)} MiB | ${fixed(r.hitP99, 2)} ms | ${fixed(r.hitRate, 0)} | ${fixed(r.hitCpuUs, 0)} µs | ${fixed(r.missP99, 2)} ms |`);
   }
   if (results.length >= 2) {
     const [small, large] = [results[0]!, results.at(-1)!];
@@ -302,7 +315,7 @@ async function allocatedUnder(dir: string): Promise<number> {
  * functions, large transactions), then `anycdn edge` started on it with `workers: 2` and as one
  * process: start, memory, hit and miss p99, `verify` random objects read back.
  */
-async function indexOne(tmp: string, origin: Origin, n: number, size: number, verify: number): Promise<IndexResult> {
+async function indexOne(tmp: string, origin: Origin, n: number, size: number, verify: number, edge: Pick<EdgeStart, 'memoryMaxEntrySize' | 'nodeArgs'>): Promise<IndexResult> {
   const dir = join(tmp, `index-${n}`);
   await mkdir(dir, { recursive: true });
   const host = `127.0.0.1:${await freePort()}`;
@@ -324,7 +337,7 @@ async function indexOne(tmp: string, origin: Origin, n: number, size: number, ve
   try {
     for (const workers of [2, 1]) {
       const at = loadNow();
-      const r = await measureEdge({ dir, cacheDir, host, n, size, workers, origin, maxBytes: '40GiB', verify });
+      const r = await measureEdge({ dir, cacheDir, host, n, size, workers, origin, maxBytes: '40GiB', verify, ...edge });
       result.runs.push({ workers, r, load: `${at}–${loadNow()}` });
       console.log(`  index ${n}, workers ${workers}: ${JSON.stringify(r)}`);
     }
@@ -334,17 +347,18 @@ async function indexOne(tmp: string, origin: Origin, n: number, size: number, ve
   return result;
 }
 
-async function indexScale(tmp: string, origin: Origin, sizes: number[], size: number, verify: number): Promise<void> {
+async function indexScale(tmp: string, origin: Origin, sizes: number[], size: number, verify: number, edge: Pick<EdgeStart, 'memoryMaxEntrySize' | 'nodeArgs'>): Promise<void> {
   const results: IndexResult[] = [];
-  for (const n of sizes) results.push(await indexOne(tmp, origin, n, size, verify));
+  for (const n of sizes) results.push(await indexOne(tmp, origin, n, size, verify, edge));
   say('');
-  say(`#### Index: ${size}-byte objects built by test/bench/disk-build.ts, then \`anycdn edge\` started on them; ${verify} random objects read back per start`);
+  const memory = edge.memoryMaxEntrySize === undefined ? '' : `, \`memory.maxEntrySize: ${edge.memoryMaxEntrySize}\` (every hit a disk hit)`;
+  say(`#### Index: ${size}-byte objects built by test/bench/disk-build.ts, then \`anycdn edge\` started on them${memory}; ${verify} random objects read back per start`);
   say('');
-  say('| objects | build (load) | index on disk | segments | edge | exec → first 200 from disk | RssAnon+RssShmem at first 200 / after hits | RssFile at first 200 / after hits | hit p99 (16 in flight) | hits/s | miss p99 | load |');
-  say('| ---: | ---: | ---: | ---: | --- | ---: | ---: | ---: | ---: | ---: | ---: | --- |');
+  say('| objects | build (load) | index on disk | segments | edge | exec → first 200 from disk | RssAnon+RssShmem at first 200 / after hits | RssFile at first 200 / after hits | hit p99 (16 in flight) | hits/s | CPU a hit | miss p99 | load |');
+  say('| ---: | ---: | ---: | ---: | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | --- |');
   for (const x of results) {
     for (const { workers, r, load } of x.runs) {
-      say(`| ${x.objects} | ${fixed(x.buildS, 0)} s (${x.load}) | ${fixed(x.indexBytes / MiB, 0)} MiB | ${fixed(x.segmentBytes / MiB, 0)} MiB | ${workers === 1 ? '1 process' : `workers: ${workers}`} | ${fixed(r.startMs, 0)} ms | ${fixed(r.anonAtStart / MiB, 0)} / ${fixed(r.anon / MiB, 0)} MiB | ${fixed(r.fileAtStart / MiB, 0)} / ${fixed(r.file / MiB, 0)} MiB | ${fixed(r.hitP99, 2)} ms | ${fixed(r.hitRate, 0)} | ${fixed(r.missP99, 2)} ms | ${load} |`);
+      say(`| ${x.objects} | ${fixed(x.buildS, 0)} s (${x.load}) | ${fixed(x.indexBytes / MiB, 0)} MiB | ${fixed(x.segmentBytes / MiB, 0)} MiB | ${workers === 1 ? '1 process' : `workers: ${workers}`} | ${fixed(r.startMs, 0)} ms | ${fixed(r.anonAtStart / MiB, 0)} / ${fixed(r.anon / MiB, 0)} MiB | ${fixed(r.fileAtStart / MiB, 0)} / ${fixed(r.file / MiB, 0)} MiB | ${fixed(r.hitP99, 2)} ms | ${fixed(r.hitRate, 0)} | ${fixed(r.hitCpuUs, 0)} µs | ${fixed(r.missP99, 2)} ms | ${load} |`);
     }
   }
   if (results.length >= 2) {
@@ -478,6 +492,7 @@ async function main(): Promise<void> {
       'index-small': { type: 'string', default: '10000' },
       'index-size': { type: 'string', default: '256' },
       'index-verify': { type: 'string', default: '2000' },
+      'index-memory-max-entry': { type: 'string', default: '' },
       skip: { type: 'string', default: '' },
       cpu: { type: 'string', default: '0' },
       'cpu-size': { type: 'string', default: '2048' },
@@ -512,7 +527,10 @@ async function main(): Promise<void> {
     }
     if (!skip.has('scale')) await scale(tmp, origin, [Number(values['scale-small']), Number(values.scale)]);
     if (Number(values.startup) > 0) await startup(tmp, origin, Number(values.startup), Number(values['startup-runs']));
-    if (Number(values.index) > 0) await indexScale(tmp, origin, [Number(values['index-small']), Number(values.index)], Number(values['index-size']), Number(values['index-verify']));
+    if (Number(values.index) > 0) {
+      const edge = { memoryMaxEntrySize: values['index-memory-max-entry'] || undefined, nodeArgs };
+      await indexScale(tmp, origin, [Number(values['index-small']), Number(values.index)], Number(values['index-size']), Number(values['index-verify']), edge);
+    }
     if (!skip.has('crash')) await crash(tmp, origin, Number(values.crash));
     say(`- load average at end: ${os.loadavg().map((v) => v.toFixed(2)).join(' ')}`);
     console.log(`\n${report.join('\n')}`);
