@@ -26,6 +26,7 @@ import {
 import { bufferEntry, readAll } from './buffer-entry.js';
 import type { DiskBlobReader } from './disk-blob-reader.js';
 import type { MemoryBlobStore } from './memory-blob-store.js';
+import { SeenOnce } from './seen-once.js';
 
 export interface WorkerBlobStoreOptions {
   memory: MemoryBlobStore;
@@ -50,6 +51,8 @@ export class WorkerBlobStore implements BlobStore {
   private diskReads = 0;
   /** Counts deletions: a read that began before one does not put its bytes in memory. */
   private changes = 0;
+  /** Keys hit on disk once recently: promoted into memory on their next disk hit (as TieredBlobStore). */
+  private readonly seen = new SeenOnce();
   private closed = false;
 
   constructor(options: WorkerBlobStoreOptions) {
@@ -76,17 +79,19 @@ export class WorkerBlobStore implements BlobStore {
     const meta = newer !== undefined && newer.sha256 === entry.meta.sha256 && newer.storedAt > entry.meta.storedAt && entry.meta.invalidated !== true ? newer : entry.meta;
     if (newer !== undefined && meta === entry.meta) this.refreshed.delete(key);
     if (data === undefined) return meta === entry.meta ? entry : { ...entry, meta };
-    // Not when the key was deleted (a purge, an invalidation) while its bytes were read.
-    if (this.changes === before) this.memory.put(meta, data);
+    // Not when the key was deleted (a purge, an invalidation) while its bytes were read; not on a first disk hit.
+    if (this.changes === before && this.seen.seenBefore(key)) this.memory.put(meta, data);
     return bufferEntry(meta, data);
   }
 
-  /** From memory, or a small body the disk can read at once when memory would not keep it. */
+  /** From memory, or a small body the disk can read at once when memory would not keep it, or on its first disk hit. */
   getHot(key: string): HotEntry | undefined {
     const hot = this.memory.getHot(key);
     if (hot !== undefined) return hot;
-    const now = this.refreshed.has(key) ? undefined : this.disk.getNow(key, this.memoryMaxEntrySize);
+    const seen = this.seen.has(key);
+    const now = this.refreshed.has(key) ? undefined : this.disk.getNow(key, seen ? this.memoryMaxEntrySize : -1);
     if (now === undefined) return undefined;
+    if (!seen && now.meta.size <= this.memoryMaxEntrySize) this.seen.add(key);
     this.diskReads += 1;
     return now;
   }
