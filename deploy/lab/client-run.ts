@@ -3,6 +3,7 @@
  * records collected as they are printed, stopped by closing its standard input.
  */
 import { spawn } from 'node:child_process';
+import { createWriteStream } from 'node:fs';
 import { performance } from 'node:perf_hooks';
 import { CLIENT } from './checkout.js';
 import { parseRecord, succeeded, type ClientRecord } from './measure.js';
@@ -23,6 +24,8 @@ export interface ClientOptions {
   timeout?: number;
   /** Default: the lab file through the anycast address. */
   url?: string;
+  /** Append the client's records (its output lines) to this file too, for a kept lab's logs. */
+  log?: string;
 }
 
 export interface ClientRun {
@@ -40,6 +43,8 @@ export function startClient(client: LabClient, options: ClientOptions = {}): Cli
   if (options.retry) args.push('--retry');
   const child = spawn('ip', ['netns', 'exec', client.ns, process.execPath, ...args], { stdio: ['pipe', 'pipe', 'pipe'] });
   const records: ClientRecord[] = [];
+  const log = options.log === undefined ? undefined : createWriteStream(options.log, { flags: 'a' });
+  if (log !== undefined) child.stdout.pipe(log);
   let partial = '';
   let errors = '';
   child.stdout.setEncoding('utf8').on('data', (text: string) => {
@@ -64,6 +69,7 @@ export function startClient(client: LabClient, options: ClientOptions = {}): Cli
           await exited;
           clearTimeout(killer);
         }
+        if (log !== undefined && !log.closed) await new Promise<void>((resolve) => log.once('close', () => resolve()));
         if (child.exitCode !== 0) throw new Error(`client ${client.name} exited ${child.exitCode ?? child.signalCode}: ${errors}`);
         return records;
       })();

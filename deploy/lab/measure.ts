@@ -125,9 +125,22 @@ export function describeFailures(records: readonly ClientRecord[], at = 0): stri
     const what = r.error ?? `status ${r.status}`;
     counts.set(what, (counts.get(what) ?? 0) + 1);
   }
-  const rel = (t: number): string => `${t - at >= 0 ? '+' : ''}${Math.round(t - at)}`;
-  const each = records
-    .slice(0, 10)
-    .map((r) => `#${r.seq}${r.attempt === 2 ? ' retry' : ''} ${rel(r.start)}..${rel(r.end)} ${r.error ?? `status ${r.status}`}${r.by === undefined ? '' : ` from ${r.by}`} (${r.reused ? 'reused' : 'fresh'} connection${r.connected === false ? ', never connected' : ''})`);
+  const each = records.slice(0, 10).map((r) => describeRecord(r, at));
   return `${[...counts].map(([what, n]) => `${what}×${n}`).join(', ')}: ${each.join(', ')}`;
+}
+
+/**
+ * Answers for assertion messages (an answer from a PoP that should not have given it), times in
+ * ms relative to `at`: `3 answers: #40 +1210..+1213 status 200 from pop1/edge1 (fresh connection), …`.
+ */
+export function describeAnswers(records: readonly ClientRecord[], at = 0): string {
+  return `${records.length} answer${records.length === 1 ? '' : 's'}: ${records
+    .slice(0, 10)
+    .map((r) => describeRecord(r, at))
+    .join(', ')}`;
+}
+
+function describeRecord(r: ClientRecord, at: number): string {
+  const rel = (t: number): string => `${t - at >= 0 ? '+' : ''}${Math.round(t - at)}`;
+  return `#${r.seq}${r.attempt === 2 ? ' retry' : ''} ${rel(r.start)}..${rel(r.end)} ${r.error ?? `status ${r.status}`}${r.by === undefined ? '' : ` from ${r.by}`} (${r.reused ? 'reused' : 'fresh'} connection${r.connected === false ? ', never connected' : ''})`;
 }

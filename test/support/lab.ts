@@ -17,7 +17,8 @@ export function assertLabInCi(): void {
 
 /**
  * Stops the lab in afterAll; when a test of the file failed, its logs and configs are kept in
- * .tmp/lab-logs/<lab id>/ first (and the path printed). Call at the top of the describe block.
+ * .tmp/lab-logs/<lab id>/ first (and the path printed); with ANYCDN_LAB_KEEP_LOGS=1, after a
+ * passing run too (to study one). Call at the top of the describe block.
  */
 export function keepLogsOnFailure(): { stop(lab: Lab | undefined): Promise<void> } {
   let failed = false;
@@ -27,7 +28,7 @@ export function keepLogsOnFailure(): { stop(lab: Lab | undefined): Promise<void>
   return {
     async stop(lab) {
       if (lab === undefined) return;
-      const dir = failed ? join(ROOT, '.tmp', 'lab-logs', lab.plan.id) : undefined;
+      const dir = failed || process.env['ANYCDN_LAB_KEEP_LOGS'] === '1' ? join(ROOT, '.tmp', 'lab-logs', lab.plan.id) : undefined;
       await lab.stop(dir);
       if (dir !== undefined) process.stderr.write(`lab logs kept in ${dir}\n`);
     },

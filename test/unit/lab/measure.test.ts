@@ -2,6 +2,7 @@ import { describe, expect, it } from 'vitest';
 import {
   answersBy,
   caughtByMove,
+  describeAnswers,
   describeFailures,
   failedRequests,
   firstAnswerFrom,
@@ -74,6 +75,12 @@ describe('what the lab client saw', () => {
     expect(answersBy(retried, 1050, 1070)).toEqual({ [B]: 2 });
     expect(describeFailures(failedRequests(records), 1000)).toBe('ECONNRESET×1, ECONNREFUSED×1: #4 +45..+60 ECONNRESET (fresh connection), #7 +100..+101 ECONNREFUSED (fresh connection)');
     expect(describeFailures([fail(9, 1200, 2200, 'timeout', { connected: false })], 1000)).toBe('timeout×1: #9 +200..+1200 timeout (fresh connection, never connected)');
+  });
+
+  it('describes answers from the wrong PoP with their times', () => {
+    const fromB = records.filter((r) => r.by === B);
+    expect(describeAnswers(fromB, 1050)).toBe(`2 answers: #5 +12..+14 status 200 from ${B} (fresh connection), #6 +30..+31 status 200 from ${B} (fresh connection)`);
+    expect(describeAnswers([{ ...ok(8, 990, 995, B), reused: true }], 1000)).toBe(`1 answer: #8 -10..-5 status 200 from ${B} (reused connection)`);
   });
 
   it('takes quantiles by nearest rank', () => {

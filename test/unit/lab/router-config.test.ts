@@ -8,8 +8,8 @@ const R1_WITHOUT_BFD = `# BIRD 2 configuration of lab router r1 (AS65101), lab t
 # Rendered by deploy/lab/router-config.ts.
 
 log stderr all;
-# Every session going up or down, with its time, in the lab's logs.
-debug protocols { states };
+# Every session going up or down (and why), every route it brings or takes, with its time, in the lab's logs.
+debug protocols { states, routes, events };
 router id 10.0.2.1;
 
 protocol device lab_device {
