@@ -57,6 +57,7 @@ export class Lab {
   readonly routers = new Map<string, RouterNode>();
   origin: Daemon | undefined;
   private readonly clients = new Set<ClientRun>();
+  private clientCount = 0;
   private readonly bird: string;
   private stopped = false;
 
@@ -304,7 +305,8 @@ export class Lab {
   startClient(name: string, options: ClientOptions = {}): ClientRun {
     const client = this.plan.clients.find((c) => c.name === name);
     if (client === undefined) throw new Error(`no client ${name} in the lab`);
-    const run = startClient(client, options);
+    const log = join(this.runDir, 'logs', `client-${client.name}-${++this.clientCount}.jsonl`);
+    const run = startClient(client, { log, ...options });
     this.clients.add(run);
     return run;
   }
