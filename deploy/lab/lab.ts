@@ -18,6 +18,7 @@ import { BirdControl } from '../../bgp/bird-control.js';
 import { replyText } from '../../bgp/bird-reply.js';
 import { CLI, DOWN_SCRIPT, findBird, labPrerequisites, ROOT } from './checkout.js';
 import { removeStaleLabs, runFolder, teardown } from './cleanup.js';
+import { bfdNotUp, parseBfdSessions, type BfdState } from './bfd-sessions.js';
 import { answeredBy, startClient, type ClientOptions, type ClientRun } from './client-run.js';
 import { LAB_TIMINGS, popFolder, type LabTimings } from './inventory.js';
 import { originConfig, PUBLISH_TOKEN, routerFolder, writeLabFiles } from './lab-files.js';
@@ -112,8 +113,8 @@ export class Lab {
     await Promise.all(plan.pops.map((p) => this.startEdge(p.name)));
     await Promise.all(plan.pops.map((p) => this.startAgent(p.name)));
     this.note('daemons started; waiting for every router to reach every PoP');
-    await this.converged(30_000);
-    this.note('converged: each client network is routed to its nearest PoP');
+    await this.steady(30_000);
+    this.note('converged: each client network is routed to its nearest PoP, every BFD session up');
   }
 
   /** Start a daemon; `from` is where its log ended before (a restarted daemon appends to it). */
@@ -197,7 +198,8 @@ export class Lab {
 
   /**
    * Bring the lab back to where it started, whatever a scenario left: every process running and
-   * thawed, the origin up, every client network routed to its nearest PoP.
+   * thawed, the origin up, every client network routed to its nearest PoP, and nothing left to
+   * happen (`steady`: no BFD session about to expire from a freeze).
    */
   async restore(timeoutMs = 30_000): Promise<void> {
     for (const node of this.pops.values()) this.thaw(node.pop.name);
@@ -209,7 +211,7 @@ export class Lab {
         if (!node.agent?.running) await this.startAgent(node.pop.name);
       }),
     );
-    await this.converged(timeoutMs);
+    await this.steady(timeoutMs);
   }
 
   /**
@@ -286,18 +288,51 @@ export class Lab {
 
   /** Wait until every router has a path from every PoP whose agent should announce, and prefers its nearest. */
   async converged(timeoutMs = 15_000, withdrawn: string[] = []): Promise<void> {
+    await waitFor(`every router routed to its nearest PoP${withdrawn.length > 0 ? ` (${withdrawn.join(', ')} withdrawn)` : ''}`, async () => ((await this.misrouted(withdrawn)) === undefined ? true : undefined), timeoutMs, 50);
+  }
+
+  /** The first router whose paths are not what they should be, described; undefined when none. */
+  private async misrouted(withdrawn: string[] = []): Promise<string | undefined> {
+    for (const client of this.plan.clients) {
+      const paths = await this.pathsAt(client.router);
+      const expected = client.preference.filter((p) => !withdrawn.includes(p));
+      if (paths[0] !== expected[0] || paths.length !== expected.length) return `${client.router} has [${paths.join(', ')}], not [${expected.join(', ')}]`;
+    }
+    return undefined;
+  }
+
+  /**
+   * Wait until the lab is at rest, as a scenario must find it: converged, and every router's BFD
+   * session with every PoP Up at both ends. Routes alone can look right while a router's session
+   * is Up on a PoP session that no longer exists (after a freeze, bfd-sessions.ts): it expires
+   * seconds later and takes that PoP's BGP session, and its path, with it.
+   */
+  async steady(timeoutMs = 30_000): Promise<void> {
     await waitFor(
-      `every router routed to its nearest PoP${withdrawn.length > 0 ? ` (${withdrawn.join(', ')} withdrawn)` : ''}`,
+      'every router routed to its nearest PoP, every BFD session Up at both ends',
       async () => {
-        for (const client of this.plan.clients) {
-          const paths = await this.pathsAt(client.router);
-          const expected = client.preference.filter((p) => !withdrawn.includes(p));
-          if (paths[0] !== expected[0] || paths.length !== expected.length) return undefined;
-        }
+        const misrouted = await this.misrouted();
+        if (misrouted !== undefined) throw new Error(misrouted);
+        if (!this.timings.bfd.enabled) return true;
+        const notUp = bfdNotUp(this.plan, await this.bfdSessions([...this.routers.keys()]), await this.bfdSessions([...this.pops.keys()]));
+        if (notUp.length > 0) throw new Error(`BFD ${notUp.join('; ')}`);
         return true;
       },
       timeoutMs,
       50,
+    );
+  }
+
+  /** Each named daemon's BFD sessions (`show bfd sessions`), by name. */
+  private async bfdSessions(names: string[]): Promise<Map<string, Map<string, BfdState>>> {
+    return new Map(
+      await Promise.all(
+        names.map(async (name) => {
+          const reply = await (this.pops.get(name)?.control ?? this.router(name).control).command('show bfd sessions');
+          if (reply.code >= 8000) throw new Error(`${name}: show bfd sessions: ${reply.code} ${replyText(reply)}`);
+          return [name, parseBfdSessions(reply.lines.map((l) => l.text))] as const;
+        }),
+      ),
     );
   }
 
