@@ -43,11 +43,15 @@ export function startClient(client: LabClient, options: ClientOptions = {}): Cli
   if (options.retry) args.push('--retry');
   const child = spawn('ip', ['netns', 'exec', client.ns, process.execPath, ...args], { stdio: ['pipe', 'pipe', 'pipe'] });
   const records: ClientRecord[] = [];
+  // Written as it comes, never piped: a slow disk must not hold back the records (a pipe pauses its source).
   const log = options.log === undefined ? undefined : createWriteStream(options.log, { flags: 'a' });
-  if (log !== undefined) child.stdout.pipe(log);
+  // Done once the client's output has ended and is on disk; a log that cannot be written is no reason to fail a run.
+  const logged = new Promise<void>((resolve) => (log === undefined ? resolve() : log.once('close', () => resolve()).on('error', () => resolve())));
+  child.stdout.once('end', () => log?.end());
   let partial = '';
   let errors = '';
   child.stdout.setEncoding('utf8').on('data', (text: string) => {
+    log?.write(text);
     const lines = (partial + text).split('\n');
     partial = lines.pop()!;
     for (const line of lines) {
@@ -69,7 +73,7 @@ export function startClient(client: LabClient, options: ClientOptions = {}): Cli
           await exited;
           clearTimeout(killer);
         }
-        if (log !== undefined && !log.closed) await new Promise<void>((resolve) => log.once('close', () => resolve()));
+        await logged;
         if (child.exitCode !== 0) throw new Error(`client ${client.name} exited ${child.exitCode ?? child.signalCode}: ${errors}`);
         return records;
       })();
