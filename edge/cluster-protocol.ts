@@ -43,7 +43,9 @@ export type ClusterMessage =
   | { type: 'anycdn:metrics-request'; id: number }
   | { type: 'anycdn:metrics-collect'; id: number }
   | { type: 'anycdn:metrics-json'; id: number; json: MetricsJson }
-  | { type: 'anycdn:metrics-text'; id: number; text: string };
+  | { type: 'anycdn:metrics-text'; id: number; text: string }
+  /** A worker's hits since its last batch, for the disk's recency (src/blob/read-hashes.ts): unchecked until its receiver checks it. */
+  | { type: 'anycdn:reads'; hashes: unknown };
 
 /** The most workers a node runs (edge/config.ts). */
 export const MAX_WORKERS = 64;

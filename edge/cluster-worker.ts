@@ -1,7 +1,7 @@
 /**
  * A worker process of an edge node (edge/cluster.ts forks it): it asks its primary for the node's
- * config, answers from its memory and reads the disk itself, sends misses to the shield, applies
- * and confirms purges, and drains when the primary says so.
+ * config, answers from its memory and reads the disk itself, sends misses to the shield, reports
+ * its hits for the disk's eviction, applies and confirms purges, and drains when the primary says so.
  */
 import cluster from 'node:cluster';
 import { deepFreeze } from '../src/config/frozen.js';
@@ -15,6 +15,8 @@ import type { PurgeCount } from './purge/purge-apply.js';
 import type { EdgeServer } from './server.js';
 
 const edgeServer = lazy(() => import('./server.js'));
+// Loaded with the server already (its store): only for the check that the store is one.
+const workerBlobStore = lazy(() => import('../src/blob/worker-blob-store.js'));
 
 /**
  * The worker's start, asked of its primary, and the shield's address, which comes with it or
@@ -109,6 +111,9 @@ export async function runEdgeWorker(makeLogger: (config: EdgeConfig) => Promise<
     metricsText,
     forwardLocalPurge,
   });
+  // Its hits count for the disk's eviction, which the shield runs: sent in batches (src/blob/read-hashes.ts).
+  const { WorkerBlobStore } = await workerBlobStore();
+  if (edge.store instanceof WorkerBlobStore) edge.store.reportReads((hashes) => send({ type: 'anycdn:reads', hashes }));
   // Until the primary says otherwise, what the disk holds is as stale as at a start not caught up.
   if (config.edgeToken !== undefined) edge.pipeline.setPurgeWatermarks({ staleBefore: Date.now(), absentBefore: 0 });
   for (const m of early.splice(0)) onPurgeMessage(m);

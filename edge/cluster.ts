@@ -27,7 +27,9 @@
  * applied in the shield, then in every worker, and counts as applied (and is acknowledged) only
  * once every worker has confirmed it (one that does not within PURGE_CONFIRM_MS is replaced); and
  * /_cdn/metrics, answered by whichever worker takes the request, is the sum over all processes
- * (label `tier`: worker or shield). A worker that dies is replaced; on SIGTERM every worker drains
+ * (label `tier`: worker or shield). Each worker reports its hits in batches (`anycdn:reads`, at
+ * most one a second unless 4096 are waiting), which the shield notes as reads of its disk entries, so
+ * eviction keeps what the workers read (src/blob/read-hashes.ts). A worker that dies is replaced; on SIGTERM every worker drains
  * (health 503, `Connection: close`) and exits, then the shield closes.
  *
  * Access log: each worker appends its own lines to the file (opened with O_APPEND, each batch one
@@ -58,6 +60,9 @@ const edgeServer = lazy(() => import('./server.js'));
 const promClient = lazy(() => import('prom-client'));
 // (node:tls with it: not needed before the fork, nor at all without `tls`.)
 const ticketKeys = lazy(() => import('../src/serve/ticket-keys.js'));
+// Loaded with the shield's code already.
+const diskBlobStore = lazy(() => import('../src/blob/disk-blob-store.js'));
+const readHashes = lazy(() => import('../src/blob/read-hashes.js'));
 
 /** A replacement for a dead worker starts after this pause, so a crash loop costs little. */
 const RESTART_DELAY_MS = 1_000;
@@ -138,6 +143,8 @@ export function forkEdgeCluster(count: number): ForkedEdgeCluster {
   };
   /** Set once the shield listens; what workers ask before (but their start) is answered then. */
   let shield: EdgeServer | undefined;
+  /** Notes a worker's batch of reads in the shield's disk store (set with `shield`). */
+  let noteReads: ((hashes: unknown) => void) | undefined;
   let shieldListening = (): void => undefined;
   const shieldUp = new Promise<void>((resolve) => (shieldListening = resolve));
   /** A worker cannot open the disk cache without the shield (it creates the cache): start it now. */
@@ -185,6 +192,9 @@ export function forkEdgeCluster(count: number): ForkedEdgeCluster {
       case 'anycdn:invalidate':
         shield.pipeline.invalidation.invalidate(message.primary).catch((err: unknown) => logger.warn({ err, primary: message.primary }, 'shield invalidation failed'));
         broadcast(message, from);
+        return;
+      case 'anycdn:reads':
+        noteReads?.(message.hashes);
         return;
       case 'anycdn:metrics-json':
         collecting.answer(message.id, message.json);
@@ -275,13 +285,19 @@ export function forkEdgeCluster(count: number): ForkedEdgeCluster {
       // that until then they have the cores to themselves — or at once when a worker needs it to
       // open the cache (on a node's first start the shield creates it). Misses wait for it.
       await Promise.race([allListening, shieldWanted]);
-      const { startEdge } = await edgeServer();
+      const [{ startEdge }, { DiskBlobStore }, { readHashesOf }] = await Promise.all([edgeServer(), diskBlobStore(), readHashes()]);
       shield = await startEdge({ ...config, listen: { host: '127.0.0.1', port: 0 } }, logger.child({ tier: 'shield' }), {
         workerSecret: secret,
         metricLabels: { tier: 'shield' },
         onInvalidate: (primary) => broadcast({ type: 'anycdn:invalidate', primary }),
         purgePeers,
       });
+      // The workers' reads count for the disk's eviction, as the shield's own would; a batch that is not one is ignored.
+      const disk = shield.store instanceof DiskBlobStore ? shield.store : undefined;
+      noteReads = (value) => {
+        const hashes = readHashesOf(value);
+        if (hashes !== undefined) disk?.noteReadHashes(hashes);
+      };
       shieldListening();
       for (const w of awaitingShield) if (w.isConnected()) w.send({ type: 'anycdn:shield', url: shield.url } satisfies ClusterMessage);
       awaitingShield.clear();

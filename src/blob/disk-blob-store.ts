@@ -351,6 +351,17 @@ export class DiskBlobStore implements BlobStore, DiskWriterHost {
     return true;
   }
 
+  /**
+   * Keys another process read (a cluster worker's disk and memory hits), given by their
+   * recencyHash (disk-recency.ts): each is noted as read now, as touch would, so that eviction
+   * counts every process's reads.
+   */
+  noteReadHashes(hashes: ArrayLike<number>): void {
+    if (this.closed) return;
+    const head = this.generations.head;
+    for (let i = 0; i < hashes.length; i++) this.marks.noteHash(hashes[i]!, head);
+  }
+
   /** Listen for entries the store removes by itself (eviction, corruption); returns the unsubscribe. */
   onDrop(listener: (key: string, reason: DropReason) => void): () => void {
     this.dropListeners.add(listener);

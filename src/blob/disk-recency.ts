@@ -27,8 +27,12 @@ export function slotsFor(maxBytes: number): number {
   return slots;
 }
 
-/** FNV-1a over the key's UTF-16 code units: cheap, and spread enough for a table index. */
-function slotHash(key: string): number {
+/**
+ * FNV-1a over the key's UTF-16 code units: cheap, and spread enough for a table index. A cluster
+ * worker sends these for its reads to the process that owns the table (noteHash), which masks
+ * them to its own size.
+ */
+export function recencyHash(key: string): number {
   let h = 0x811c9dc5;
   for (let i = 0; i < key.length; i++) h = Math.imul(h ^ key.charCodeAt(i), 0x01000193);
   return h >>> 0;
@@ -52,13 +56,18 @@ export class RecencyMarks {
 
   /** `key` was read while `head` was the newest generation. */
   note(key: string, head: number): void {
-    const i = slotHash(key) & this.mask;
+    this.noteHash(recencyHash(key), head);
+  }
+
+  /** A key whose recencyHash is `hash` was read while `head` was the newest generation. */
+  noteHash(hash: number, head: number): void {
+    const i = hash & this.mask;
     if (this.slots[i]! < head) this.slots[i] = head;
   }
 
   /** Was `key`, written (or last moved) in generation `g`, read since? False positives only. */
   readSince(key: string, g: number): boolean {
-    return this.slots[slotHash(key) & this.mask]! >= g;
+    return this.slots[recencyHash(key) & this.mask]! >= g;
   }
 
   /** Writes the table to `path` (a temp file renamed over it). */

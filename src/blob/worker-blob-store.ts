@@ -7,6 +7,10 @@
  *
  * A metadata refresh (a 304 from the shield) of an object this worker read from disk is kept
  * beside it (bounded), until the shield's own refresh of the disk entry is at least as new.
+ *
+ * Its hits are reported to the shield (reportReads), which notes them in the disk's recency marks:
+ * as in a single process (TieredBlobStore), a disk hit and a memory hit both count as a read of the
+ * disk entry, so eviction keeps what the workers read.
  */
 import { LRUCache } from 'lru-cache';
 import {
@@ -26,6 +30,7 @@ import {
 import { bufferEntry, readAll } from './buffer-entry.js';
 import type { DiskBlobReader } from './disk-blob-reader.js';
 import type { MemoryBlobStore } from './memory-blob-store.js';
+import { ReadHashes } from './read-hashes.js';
 import { SeenOnce } from './seen-once.js';
 
 export interface WorkerBlobStoreOptions {
@@ -54,6 +59,8 @@ export class WorkerBlobStore implements BlobStore {
   /** Keys hit on disk once recently: promoted into memory on their next disk hit (as TieredBlobStore). */
   private readonly seen = new SeenOnce();
   private closed = false;
+  /** The hits not yet reported to the disk's owner (none until reportReads). */
+  private reads: ReadHashes | undefined;
 
   constructor(options: WorkerBlobStoreOptions) {
     this.memory = options.memory;
@@ -64,11 +71,15 @@ export class WorkerBlobStore implements BlobStore {
   async get(key: string): Promise<BlobEntry | undefined> {
     this.assertOpen();
     const hot = await this.memory.get(key);
-    if (hot !== undefined) return hot;
+    if (hot !== undefined) {
+      this.reads?.note(key);
+      return hot;
+    }
     const before = this.changes;
     const entry = await this.disk.get(key);
     if (entry === undefined) return undefined;
     this.diskReads += 1;
+    this.reads?.note(key);
     // A body memory keeps comes whole, as in a single process (TieredBlobStore): one over the
     // inline read size arrives as a stream, read once here, then served from memory.
     const data = entry.meta.size <= this.memoryMaxEntrySize ? (entry.data ?? (await readAll(entry))) : undefined;
@@ -87,12 +98,16 @@ export class WorkerBlobStore implements BlobStore {
   /** From memory, or a small body the disk can read at once when memory would not keep it, or on its first disk hit. */
   getHot(key: string): HotEntry | undefined {
     const hot = this.memory.getHot(key);
-    if (hot !== undefined) return hot;
+    if (hot !== undefined) {
+      this.reads?.note(key);
+      return hot;
+    }
     const seen = this.seen.has(key);
     const now = this.refreshed.has(key) ? undefined : this.disk.getNow(key, seen ? this.memoryMaxEntrySize : -1);
     if (now === undefined) return undefined;
     if (!seen && now.meta.size <= this.memoryMaxEntrySize) this.seen.add(key);
     this.diskReads += 1;
+    this.reads?.note(key);
     return now;
   }
 
@@ -144,6 +159,15 @@ export class WorkerBlobStore implements BlobStore {
     return this.memory.onDrop(listener);
   }
 
+  /**
+   * From now on, hits (memory and disk) are batched and given to `send` as the recencyHash of
+   * their keys (read-hashes.ts), for the disk's owner (DiskBlobStore.noteReadHashes).
+   */
+  reportReads(send: (hashes: number[]) => void): void {
+    this.reads?.flush();
+    this.reads = new ReadHashes(send);
+  }
+
   stats(): WorkerBlobStoreStats {
     return { ...this.memory.stats(), diskReads: this.diskReads };
   }
@@ -151,6 +175,7 @@ export class WorkerBlobStore implements BlobStore {
   async close(): Promise<void> {
     if (this.closed) return;
     this.closed = true;
+    this.reads?.flush();
     await this.memory.close();
     await this.disk.close();
   }
