@@ -116,7 +116,11 @@ export class Upstream {
     private readonly tls?: UpstreamTls,
   ) {
     this.connections = typeof baseUrl === 'string' ? this.connect(baseUrl) : baseUrl.then((url) => (this.connections = this.connect(url)));
+    this.deadlines = new DeadlineQueue(timeouts.connectMs + timeouts.headersMs);
   }
+
+  /** The deadlines (connect + headers) of requests without a streamed body. */
+  private readonly deadlines: DeadlineQueue;
 
   private connect(baseUrl: string): Connections {
     const url = new URL(baseUrl);
@@ -173,16 +177,23 @@ export class Upstream {
       timedOut = true;
       deadline.abort(undefined);
     };
-    let timer = setTimeout(expire, this.timeouts.connectMs + this.timeouts.headersMs);
-    const rearm = (): void => {
-      clearTimeout(timer);
-      timer = setTimeout(expire, this.timeouts.connectMs + this.timeouts.headersMs);
-    };
     const given = req.signal;
     const cancel = (): void => deadline.abort(given?.reason);
     if (given?.aborted === true) cancel();
     else given?.addEventListener('abort', cancel, { once: true });
     const streamed = req.body !== undefined && req.body !== null && !Buffer.isBuffer(req.body);
+    // A streamed body moves its deadline (a timer of its own); every other request's is in the queue.
+    let timer: NodeJS.Timeout | undefined;
+    const queued = streamed ? undefined : this.deadlines.add(expire);
+    const rearm = (): void => {
+      clearTimeout(timer);
+      timer = setTimeout(expire, this.timeouts.connectMs + this.timeouts.headersMs);
+    };
+    if (streamed) rearm();
+    const clearDeadline = (): void => {
+      if (queued !== undefined) this.deadlines.done(queued);
+      else clearTimeout(timer);
+    };
     const body = streamed ? pipeline(req.body as Readable, progress(rearm), () => undefined) : (req.body ?? null);
     try {
       const { pool, uploads, basePath } = await this.ready(deadline);
@@ -194,10 +205,10 @@ export class Upstream {
         signal: deadline,
         onInfo: req.onInformational === undefined ? undefined : informational(req.onInformational),
       });
-      clearTimeout(timer);
+      clearDeadline();
       const elapsedMs = performance.now() - started;
       this.observer?.onResult('ok', 'headers', elapsedMs / 1000);
-      const headers = headerPairs(flatten(res.headers as Record<string, string | string[] | undefined>));
+      const headers = headerPairs(res.headers as Record<string, string | string[] | undefined>);
       const answer: UpstreamResponse = { status: res.statusCode, headers, body: res.body, requestTime, responseTime: this.now(), elapsedMs };
       if (this.shield !== undefined) {
         Object.assign(answer, splitShieldMember(headers));
@@ -205,7 +216,7 @@ export class Upstream {
       }
       return answer;
     } catch (err) {
-      clearTimeout(timer);
+      clearDeadline();
       given?.removeEventListener('abort', cancel);
       const mapped = timedOut ? new CdnError('upstream_timeout', 'upstream', 'upstream did not answer in time', { status: 504, cause: err }) : upstreamError(err);
       if (mapped.code === 'upstream_tls') this.tls?.onRefused?.(mapped);
@@ -246,12 +257,92 @@ class Deadline extends EventEmitter {
   }
 }
 
+/** A request's place in a DeadlineQueue. */
+interface QueuedDeadline {
+  at: number;
+  expire: () => void;
+  done: boolean;
+}
+
+/**
+ * The connect + headers deadlines of requests without a streamed body. They are all the same
+ * length, so they fall due in the order they were set, and one timer (for the oldest) serves them
+ * all: a timer per request cost a Timeout object, a list insertion and a clearTimeout on every
+ * upstream request. A request that settles is marked done and leaves the queue when it reaches
+ * the front. Times are `performance.now()`; a timer that fires before the oldest deadline (the
+ * loop's clock is coarser) waits again for the rest.
+ */
+class DeadlineQueue {
+  private entries: QueuedDeadline[] = [];
+  private head = 0;
+  private timer: NodeJS.Timeout | undefined;
+
+  constructor(private readonly ms: number) {}
+
+  add(expire: () => void): QueuedDeadline {
+    const entry = { at: performance.now() + this.ms, expire, done: false };
+    this.entries.push(entry);
+    if (this.timer === undefined) this.arm(this.ms);
+    return entry;
+  }
+
+  done(entry: QueuedDeadline): void {
+    entry.done = true;
+    this.dropSettled();
+    if (this.head === this.entries.length) {
+      // Nothing waits any more: no timer left behind.
+      clearTimeout(this.timer);
+      this.timer = undefined;
+      this.entries = [];
+      this.head = 0;
+    }
+  }
+
+  private arm(ms: number): void {
+    this.timer = setTimeout(this.check, ms);
+    // The requests themselves (sockets, the address being awaited) keep the process alive.
+    this.timer.unref();
+  }
+
+  /** Skip settled entries at the front; compact the array once most of it is behind the front. */
+  private dropSettled(): void {
+    const { entries } = this;
+    while (this.head < entries.length && entries[this.head]!.done) this.head++;
+    if (this.head > 1024 && this.head * 2 > entries.length) {
+      this.entries = entries.slice(this.head);
+      this.head = 0;
+    }
+  }
+
+  private readonly check = (): void => {
+    this.timer = undefined;
+    const now = performance.now();
+    while (this.head < this.entries.length) {
+      const entry = this.entries[this.head]!;
+      if (!entry.done && entry.at > now) break;
+      this.head++;
+      if (!entry.done) {
+        entry.done = true;
+        entry.expire();
+      }
+    }
+    this.dropSettled();
+    // (A request added by an expiry's listener has armed the timer already.)
+    if (this.timer !== undefined) return;
+    if (this.head < this.entries.length) this.arm(Math.max(1, Math.ceil(this.entries[this.head]!.at - now)));
+    else {
+      this.entries = [];
+      this.head = 0;
+    }
+  };
+}
+
 /** undici's informational callback, as header pairs; a throwing listener must not break the request. */
 function informational(listener: NonNullable<UpstreamRequest['onInformational']>): (info: { statusCode: number; headers: Record<string, string | string[] | undefined> }) => void {
   return ({ statusCode, headers }) => {
     if (statusCode < 100 || statusCode > 199 || statusCode === 101) return;
     try {
-      listener(statusCode, headerPairs(flatten(headers)));
+      listener(statusCode, headerPairs(headers));
     } catch {
       // The client went away or refused the fields: the final response still matters.
     }
@@ -308,18 +399,16 @@ function splitShieldLog(pairs: [string, string][]): { headers: [string, string][
   return { headers: pairs.filter(([k]) => k !== SHIELD_LOG_HEADER), shieldLog: parseShieldLog(pairs[at]![1]) };
 }
 
-function flatten(headers: Record<string, string | string[] | undefined>): string[] {
-  const out: string[] = [];
-  for (const [k, v] of Object.entries(headers)) {
-    if (v === undefined) continue;
-    for (const one of Array.isArray(v) ? v : [v]) out.push(k, one);
-  }
-  return out;
-}
-
-function headerPairs(raw: string[]): [string, string][] {
+/** undici's header record as pairs, names lower-cased; a repeated field (an array) stays repeated. */
+function headerPairs(headers: Record<string, string | string[] | undefined>): [string, string][] {
   const out: [string, string][] = [];
-  for (let i = 0; i + 1 < raw.length; i += 2) out.push([raw[i]!.toLowerCase(), raw[i + 1]!]);
+  for (const k in headers) {
+    const v = headers[k];
+    if (v === undefined) continue;
+    const name = k.toLowerCase();
+    if (typeof v === 'string') out.push([name, v]);
+    else for (const one of v) out.push([name, one]);
+  }
   return out;
 }
 
