@@ -3,16 +3,16 @@
  * coalesced waiters, stale answers, upstream results and latency by phase, bytes by where they
  * came from, and the cache's size per tier.
  */
-import { Counter, Gauge, Histogram } from 'prom-client';
+import { Counter, Gauge } from 'prom-client';
 import type { BlobStore } from '../src/blob/blob-store.js';
-import { createHttpMetrics, flushTallies, type HttpMetrics } from '../src/metrics.js';
+import { createHttpMetrics, flushTallies, RequestHistogram, tallied, type HttpMetrics } from '../src/metrics.js';
 import type { UpstreamObserver } from './upstream.js';
 
 export interface EdgeMetrics extends HttpMetrics {
   coalesced: Counter;
   staleServed: Counter<'reason'>;
   upstreamResults: Counter<'outcome' | 'phase'>;
-  upstreamLatency: Histogram<'phase'>;
+  upstreamLatency: RequestHistogram<'phase'>;
   bytesBySource: Counter<'source'>;
   upstreamObserver: UpstreamObserver;
 }
@@ -25,14 +25,28 @@ export function createEdgeMetrics(options: { processMetrics?: boolean; store: ()
     help: 'Upstream requests by outcome (ok, error, timeout) and the phase reached or failed (connect, headers, body)',
     labelNames: ['outcome', 'phase'],
     registers,
+    collect: flushTallies,
   });
-  const upstreamLatency = new Histogram({
-    name: 'anycdn_edge_upstream_latency_seconds',
-    help: 'Time to upstream response headers, or to the failure',
-    labelNames: ['phase'],
-    buckets: [0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30],
-    registers,
-  });
+  // Observed once per upstream request: a child per label set, taken once (see RequestHistogram).
+  const upstreamLatency = new RequestHistogram<'phase'>(
+    'anycdn_edge_upstream_latency_seconds',
+    'Time to upstream response headers, or to the failure',
+    ['phase'],
+    [0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30],
+    base.registry,
+  );
+  const resultChildren = new Map<string, { add(): void; observe(seconds: number): void }>();
+  const resultChild = (outcome: string, phase: string): { add(): void; observe(seconds: number): void } => {
+    const id = `${outcome} ${phase}`;
+    let child = resultChildren.get(id);
+    if (child === undefined) {
+      const count = tallied(upstreamResults, { outcome, phase });
+      const latency = upstreamLatency.labels(phase);
+      child = { add: () => count.add(), observe: (seconds) => latency.observe(seconds) };
+      resultChildren.set(id, child);
+    }
+    return child;
+  };
   const storeGauge = (name: string, help: string, read: (s: ReturnType<BlobStore['stats']>) => number): void => {
     new Gauge({
       name,
@@ -59,8 +73,10 @@ export function createEdgeMetrics(options: { processMetrics?: boolean; store: ()
     bytesBySource: new Counter({ name: 'anycdn_edge_bytes_total', help: 'Body bytes sent to clients by source (memory, disk, upstream)', labelNames: ['source'], registers, collect: flushTallies }),
     upstreamObserver: {
       onResult(outcome, phase, seconds) {
-        upstreamResults.inc({ outcome, phase });
-        upstreamLatency.observe({ phase }, seconds);
+        // Outcomes and phases are a fixed vocabulary (three of each): the table stays small.
+        const child = resultChild(outcome, phase);
+        child.add();
+        child.observe(seconds);
       },
     },
   };

@@ -417,16 +417,20 @@ export class EdgePipeline {
     );
   }
 
+  /** What every fetch is given, made once; bytes from upstream are tallied (one addition per chunk). */
+  private fetchDepsMemo: FetchDeps | undefined;
+
   private fetchDeps(): FetchDeps {
-    return {
+    const upstreamBytes = this.fetchDepsMemo === undefined ? tallied(this.deps.metrics.bytesBySource, { source: 'upstream' }) : undefined;
+    return (this.fetchDepsMemo ??= {
       upstream: this.deps.upstream,
       store: this.deps.store,
       varyIndex: this.varyIndex,
       logger: this.deps.logger,
       now: this.deps.now,
       negativeTtlMs: this.deps.config.negativeTtl,
-      onUpstreamBytes: (n) => this.deps.metrics.bytesBySource.inc({ source: 'upstream' }, n),
-    };
+      onUpstreamBytes: (n) => upstreamBytes!.add(n),
+    });
   }
 
   private fetchRequest(req: EdgeRequest, primary: string, revalidating: BlobEntry | undefined, flight: Flight): FetchRequest {
@@ -475,7 +479,6 @@ export class EdgePipeline {
 
   // ---- serve --------------------------------------------------------------------------------
 
-
   /**
    * stale-if-error (RFC 5861 §4, and the configured grace): the stale copy, when there is one and
    * it is still allowed, for an upstream that failed; undefined otherwise.
@@ -496,7 +499,6 @@ export class EdgePipeline {
     this.deps.metrics.staleServed.inc({ reason: 'upstream-error' });
     return this.replies.entry(req, entry, { cache: CACHE, fwd: 'stale', fwdStatus, detail: `stale-if-error ${detail}`.replace(/[\s_]+/g, '-') }, 'stale-error');
   }
-
 
   // ---- pass and forward -----------------------------------------------------------------------
 
@@ -559,15 +561,12 @@ export class EdgePipeline {
     return this.replies.error(err instanceof undiciErrors.UndiciError ? upstreamError(err) : err, { cache: CACHE, fwd: 'miss' }, req);
   }
 
-
 }
-
 
 /** RFC 9111 §5.2.1.7: only-if-cached and nothing usable stored. */
 function onlyIfCachedMiss(): CdnError {
   return new CdnError('only_if_cached', 'client', 'the request said only-if-cached and no fresh copy is stored', { status: 504 });
 }
-
 
 /** A stored copy past its freshness, and until when it may still stand in for a failing upstream. */
 interface StaleCopy {
@@ -595,5 +594,3 @@ function requestMadeUncacheable(req: EdgeRequest, reason: NotStoredReason, statu
  * request too fast): one client sending one must not make the URL uncacheable for the others.
  */
 const REQUEST_FAULT_STATUSES = new Set([400, 406, 408, 411, 412, 413, 414, 415, 416, 417, 421, 422, 428, 429, 431]);
-
-
