@@ -7,6 +7,7 @@
  * aborts the write: the temp file is removed, the error is a CdnError (`blob_not_stored` for I/O,
  * with the errno as `cause`), and nothing else is affected.
  */
+import * as nodeCrypto from 'node:crypto';
 import { createHash, type Hash } from 'node:crypto';
 import type { FileHandle } from 'node:fs/promises';
 import { crc32 } from 'node:zlib';
@@ -71,7 +72,8 @@ export class DiskBlobWriter implements BlobWriter {
   private state: State = 'open';
   private written = 0;
   private tail: Promise<void> = Promise.resolve();
-  private readonly hash: Hash = createHash('sha256');
+  /** The running SHA-256 of a body in a file; a body held in memory is hashed whole at commit. */
+  private hash: Hash | undefined;
   private readonly crcs: number[] = [];
   private blockCrc = 0;
   private blockFill = 0;
@@ -124,7 +126,7 @@ export class DiskBlobWriter implements BlobWriter {
       throw await this.fail(err);
     }
     this.written = total;
-    this.hash.update(chunk);
+    this.hash?.update(chunk);
     this.updateCrcs(chunk);
   }
 
@@ -137,6 +139,8 @@ export class DiskBlobWriter implements BlobWriter {
     for (const view of this.views) view.handle ??= this.readHandle.retain();
     const held = this.chunks ?? [];
     this.chunks = undefined;
+    this.hash = createHash('sha256');
+    for (const chunk of held) this.hash.update(chunk);
     for (const chunk of held) await writeAll(this.fh, chunk);
   }
 
@@ -164,7 +168,8 @@ export class DiskBlobWriter implements BlobWriter {
     const data = this.chunks === undefined ? undefined : wholeOf(this.chunks, this.written);
     this.packed = data;
     this.chunks = undefined;
-    const body: WrittenBody = { data, tmpPath: this.tmpPath, size: this.written, sha256: this.hash.digest('hex'), blockSize: this.limits.blockSize, blockCrc32: this.crcs };
+    const sha256 = data !== undefined ? sha256Hex(data) : this.hash!.digest('hex');
+    const body: WrittenBody = { data, tmpPath: this.tmpPath, size: this.written, sha256, blockSize: this.limits.blockSize, blockCrc32: this.crcs };
     try {
       const fh = this.fh;
       this.fh = undefined;
@@ -244,6 +249,16 @@ export class DiskBlobWriter implements BlobWriter {
     await rh?.release();
     if (this.tmpPath !== undefined) await unlinkQuietly(this.host.fs, this.tmpPath);
   }
+}
+
+/**
+ * One-shot SHA-256 (Node ≥ 20.12) of a body held whole: a Hash object fed chunk by chunk costs
+ * more than the digest of a small body (see keyHash in disk-layout.ts).
+ */
+const oneShotHash = (nodeCrypto as { hash?: (algorithm: string, data: Uint8Array, encoding: 'hex') => string }).hash;
+
+function sha256Hex(data: Uint8Array): string {
+  return oneShotHash !== undefined ? oneShotHash('sha256', data, 'hex') : createHash('sha256').update(data).digest('hex');
 }
 
 async function writeAll(fh: FileHandle, chunk: Uint8Array): Promise<void> {
