@@ -96,7 +96,8 @@ export async function startEdge(config: EdgeConfig, logger: Logger, options: Sta
   // `memory.maxEntrySize` bounds the body; the memory store also counts the metadata, so give it
   // room for headers, or a body of exactly maxEntrySize would never be kept in memory.
   const metaAllowance = 64 * 1024;
-  const newMemory = (): MemoryBlobStore => new MemoryBlobStore({ maxBytes: config.memory.maxBytes, maxEntrySize: Math.min(config.memory.maxBytes, config.memory.maxEntrySize + metaAllowance), pathOf: purgePathOfKey });
+  // Over a disk store, purges find keys in the disk's index: the memory tier keeps no lists of its own.
+  const newMemory = (): MemoryBlobStore => new MemoryBlobStore({ maxBytes: config.memory.maxBytes, maxEntrySize: Math.min(config.memory.maxBytes, config.memory.maxEntrySize + metaAllowance), pathOf: purgePathOfKey, keyLists: options.worker !== undefined });
   // A cluster worker reads the shield's disk cache directly (read-only) and keeps its own memory tier.
   const disk = options.worker === undefined ? await DiskBlobStore.open({ dir: config.cacheDir, maxBytes: config.disk.maxBytes, maxEntrySize: config.disk.maxEntrySize, pathOf: purgePathOfKey }) : undefined;
   if (disk !== undefined && disk.openReport.discarded.length > 0) logger.warn({ discarded: disk.openReport.discarded }, 'disk cache of an earlier format discarded (deleted in the background)');

@@ -37,6 +37,14 @@ export interface MemoryBlobStoreOptions {
   maxEntrySize: number;
   /** The path a key belongs to, for keysUnderPath (the edge passes the URL path of its cache keys). Default: the key itself. */
   pathOf?: (key: string) => string;
+  /**
+   * Keep lists of keys by path and by tag as objects come and go, so keysUnderPath and keysWithTag
+   * answer without visiting every object. Default true. A memory tier under a store that lists its
+   * keys itself (the tiered store asks its disk) turns them off: they cost a set membership and a
+   * path parse per object stored, for lists nobody reads; without them those two calls still
+   * answer, by a visit of every object.
+   */
+  keyLists?: boolean;
 }
 
 interface MemoryRecord {
@@ -52,10 +60,12 @@ export class MemoryBlobStore implements BlobStore {
   private evictions = 0;
   private closed = false;
   private readonly dropListeners = new Set<(key: string, reason: 'evicted') => void>();
-  private readonly lists: KeyLists;
+  private readonly lists: KeyLists | undefined;
+  private readonly pathOf: (key: string) => string;
 
   constructor(options: MemoryBlobStoreOptions) {
-    this.lists = new KeyLists(options.pathOf ?? ((key) => key));
+    this.pathOf = options.pathOf ?? ((key) => key);
+    this.lists = options.keyLists === false ? undefined : new KeyLists(this.pathOf);
     this.maxBytes = requirePositiveInt('maxBytes', options.maxBytes);
     this.maxEntrySize = requirePositiveInt('maxEntrySize', options.maxEntrySize);
     if (this.maxEntrySize > this.maxBytes) throw blobOptionError('maxEntrySize', 'must not exceed maxBytes');
@@ -65,7 +75,7 @@ export class MemoryBlobStore implements BlobStore {
       sizeCalculation: (rec) => recordSize(rec),
       dispose: (rec, key, reason) => {
         // A replacement's lists are updated by put(), which knows both versions.
-        if (reason !== 'set') this.lists.remove(key, rec.meta);
+        if (reason !== 'set') this.lists?.remove(key, rec.meta);
         if (reason !== 'evict') return;
         this.evictions += 1;
         for (const listener of this.dropListeners) listener(key, 'evicted');
@@ -120,9 +130,9 @@ export class MemoryBlobStore implements BlobStore {
     }
     const old = this.cache.peek(meta.key);
     this.cache.set(meta.key, rec);
-    if (old !== undefined) this.lists.remove(meta.key, old.meta);
+    if (old !== undefined) this.lists?.remove(meta.key, old.meta);
     if (!this.cache.has(meta.key)) return false;
-    this.lists.add(meta.key, rec.meta);
+    this.lists?.add(meta.key, rec.meta);
     return true;
   }
 
@@ -147,13 +157,17 @@ export class MemoryBlobStore implements BlobStore {
   /** Keys whose path (options.pathOf) starts with `prefix`: purge by prefix. */
   keysUnderPath(prefix: string): string[] {
     this.assertOpen();
-    return this.lists.underPath(prefix);
+    if (this.lists !== undefined) return this.lists.underPath(prefix);
+    return [...this.cache.keys()].filter((key) => this.pathOf(key).startsWith(prefix));
   }
 
   /** Keys whose metadata carries `tag`: purge by tag. */
   keysWithTag(tag: string): string[] {
     this.assertOpen();
-    return this.lists.withTag(tag);
+    if (this.lists !== undefined) return this.lists.withTag(tag);
+    const out: string[] = [];
+    for (const [key, rec] of this.cache.entries()) if (rec.meta.tags?.includes(tag) === true) out.push(key);
+    return out;
   }
 
   stats(): BlobStoreStats {
