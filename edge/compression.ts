@@ -73,7 +73,7 @@ export class EdgeCompression {
   }
 
   /** The same decision from a response's status, headers and size (undefined: unknown yet). */
-  appliesTo(status: number, headers: Headers, size: number | undefined): boolean {
+  appliesTo(status: number, headers: { get(name: string): string | null }, size: number | undefined): boolean {
     if (!this.options.enabled || status !== 200 || size === undefined) return false;
     const encoding = headers.get('content-encoding');
     if (encoding !== null && encoding !== 'identity') return false;

@@ -21,7 +21,7 @@ import { responseTags } from '../src/purge/response-tags.js';
 import { variantKey } from './cache-keys.js';
 import type { FlightOutcome } from './flights.js';
 import { discard } from './stream-parts.js';
-import { headersFromPairs, OWN_LIFETIME_FIELD, storableHeaderPairs, viewOf, withoutOwnFields } from './stored-view.js';
+import { FieldList, headersFromPairs, OWN_LIFETIME_FIELD, storableHeaderPairs, viewOf, withoutOwnFields } from './stored-view.js';
 import { upstreamError, type Upstream, type UpstreamAnswer, type UpstreamResponse } from './upstream.js';
 import type { VaryIndex } from './vary-index.js';
 
@@ -62,10 +62,10 @@ export interface FetchResult {
 export async function fetchForCache(deps: FetchDeps, req: FetchRequest): Promise<FetchResult> {
   const res = await deps.upstream.request({ method: 'GET', path: req.path, headers: req.upstreamHeaders, onInformational: req.onInformational });
   const upstreamPairs = withoutOwnFields(res.headers);
-  const resHeaders = headersFromPairs(upstreamPairs);
+  const resHeaders = new FieldList(upstreamPairs);
 
   if (res.status === 304 && req.revalidating !== undefined) {
-    const refreshed = await refreshStored(deps, req.revalidating, res, resHeaders);
+    const refreshed = await refreshStored(deps, req.revalidating, res, headersFromPairs(upstreamPairs));
     if (refreshed !== undefined) return { outcome: refreshed, done: Promise.resolve() };
     // The 304 is about another representation (RFC 9111 §4.3.4): ask for the whole response.
     const { 'if-none-match': _inm, 'if-modified-since': _ims, ...unconditional } = req.upstreamHeaders;
@@ -300,7 +300,7 @@ const FRESHNESS_FIELDS = ['cache-control', 'cdn-cache-control', 'expires'];
  * never sends on: a cache below applies its own rule. Returns the header pairs to store, or
  * undefined when this does not apply.
  */
-function negativeCaching(deps: FetchDeps, res: UpstreamResponse, pairs: [string, string][], headers: Headers, decision: Storability): [string, string][] | undefined {
+function negativeCaching(deps: FetchDeps, res: UpstreamResponse, pairs: [string, string][], headers: FieldList, decision: Storability): [string, string][] | undefined {
   if (deps.negativeTtlMs <= 0 || (res.status !== 404 && res.status !== 410)) return undefined;
   if (!decision.store && decision.reason !== 'no-freshness') return undefined;
   // An explicit lifetime (even 0, as `max-age=0` or a past Expires) is upstream's word: kept.

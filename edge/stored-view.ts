@@ -55,16 +55,60 @@ export function headersFromPairs(pairs: readonly [string, string][]): Headers {
   return h;
 }
 
-const sharedFields = new WeakMap<readonly [string, string][], Headers>();
+/**
+ * Header fields as pairs, read as WHATWG Headers reads them (names case-insensitive, a name's
+ * values joined with ", " and stripped of surrounding whitespace, iteration in name order with
+ * each name once) without building a Headers: undici's validates and normalises every field as it
+ * is appended, and a miss read its upstream fields and its shared answer's through two of them.
+ * Read-only; for a response's own fields (validated by the HTTP parser they came through).
+ */
+export class FieldList {
+  constructor(private readonly pairs: readonly [string, string][]) {}
+
+  get(name: string): string | null {
+    const wanted = name.toLowerCase();
+    let out: string | null = null;
+    for (const [k, v] of this.pairs) {
+      if (k.length !== wanted.length || (k !== wanted && k.toLowerCase() !== wanted)) continue;
+      const value = httpTrim(v);
+      out = out === null ? value : `${out}, ${value}`;
+    }
+    return out;
+  }
+
+  has(name: string): boolean {
+    return this.get(name) !== null;
+  }
+
+  *[Symbol.iterator](): IterableIterator<[string, string]> {
+    const names = [...new Set(this.pairs.map(([k]) => k.toLowerCase()))].sort();
+    for (const name of names) yield [name, this.get(name)!];
+  }
+}
+
+/** RFC 9110 §5.5: a field value without leading and trailing whitespace (SP, HTAB; CR, LF as Headers also strips). */
+function httpTrim(value: string): string {
+  let start = 0;
+  let end = value.length;
+  while (start < end && isHttpSpace(value.charCodeAt(start))) start++;
+  while (end > start && isHttpSpace(value.charCodeAt(end - 1))) end--;
+  return start === 0 && end === value.length ? value : value.slice(start, end);
+}
+
+function isHttpSpace(c: number): boolean {
+  return c === 0x20 || c === 0x09 || c === 0x0a || c === 0x0d;
+}
+
+const sharedFields = new WeakMap<readonly [string, string][], FieldList>();
 
 /**
- * headersFromPairs for a list of fields many readers look at (a flight's shared response: the
- * pipeline, each waiter's answer), made once per list. Read it only: the object is shared.
+ * The fields of a list many readers look at (a flight's shared response: the pipeline, each
+ * waiter's answer), as a FieldList made once per list.
  */
-export function fieldsOf(pairs: readonly [string, string][]): Headers {
+export function fieldsOf(pairs: readonly [string, string][]): FieldList {
   let h = sharedFields.get(pairs);
   if (h === undefined) {
-    h = headersFromPairs(pairs);
+    h = new FieldList(pairs);
     sharedFields.set(pairs, h);
   }
   return h;
@@ -82,9 +126,9 @@ export const OWN_LIFETIME_FIELD = 'anycdn-negative-ttl';
  * cache's CDN-Cache-Control (RFC 9213 §2.2), so it governs here alone. What upstream sent,
  * CDN-Cache-Control included, is what caches below this one get and decide on.
  */
-export function policyHeaders(stored: Headers): HeaderGetter {
+export function policyHeaders(stored: HeaderGetter): HeaderGetter {
   const own = stored.get(OWN_LIFETIME_FIELD);
-  if (own === null) return stored;
+  if (own === null || own === undefined) return stored;
   const targeted = `max-age=${own}`;
   return { get: (name) => (name.toLowerCase() === 'cdn-cache-control' ? targeted : stored.get(name)) };
 }
@@ -115,7 +159,7 @@ export interface ClientHeaderExtras {
 }
 
 /** The stored fields a client may see: all but hop-by-hop, edge-owned and Cache-Status (appended to). */
-function clientBaseOf(stored: Headers): Record<string, string> {
+function clientBaseOf(stored: Headers | FieldList): Record<string, string> {
   const out: Record<string, string> = {};
   const drop = new Set([...HOP_BY_HOP_FIELDS, ...connectionOptions(stored.get('connection'))]);
   for (const [k, v] of stored) {
@@ -136,6 +180,6 @@ export function clientHeadersOf(view: Pick<StoredView, 'clientBase' | 'upstreamC
 }
 
 /** The same for a response not stored yet (still streaming in). */
-export function clientHeaders(stored: Headers, extras: ClientHeaderExtras): Record<string, string> {
+export function clientHeaders(stored: Headers | FieldList, extras: ClientHeaderExtras): Record<string, string> {
   return clientHeadersOf({ clientBase: clientBaseOf(stored), upstreamCacheStatus: stored.get('cache-status') ?? undefined }, extras);
 }

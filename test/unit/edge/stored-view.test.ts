@@ -2,7 +2,7 @@ import { describe, expect, it } from 'vitest';
 import type { StoredMeta } from '../../../src/blob/blob-store.js';
 import { effectiveCacheControl } from '../../../src/http/cache-control.js';
 import { freshnessLifetime } from '../../../src/http/freshness.js';
-import { clientHeaders, fieldsOf, headersFromPairs, OWN_LIFETIME_FIELD, policyHeaders, viewOf, withoutOwnFields } from '../../../edge/stored-view.js';
+import { clientHeaders, FieldList, fieldsOf, headersFromPairs, OWN_LIFETIME_FIELD, policyHeaders, viewOf, withoutOwnFields } from '../../../edge/stored-view.js';
 
 const extras = { ageSec: 3, cacheStatus: 'anycdn; hit; ttl=7', servedBy: 'p/n' };
 
@@ -53,12 +53,33 @@ describe('stored fields: what the edge decides on and what it sends on', () => {
     expect(withoutOwnFields([['a', '1'], [OWN_LIFETIME_FIELD, '3600'], ['Anycdn-Negative-Ttl', '3600'], ['cdn-cache-control', 'max-age=5']])).toEqual([['a', '1'], ['cdn-cache-control', 'max-age=5']]);
   });
 
-  it('reads a shared list of fields into Headers once, whoever asks', () => {
+  it('reads a shared list of fields once, whoever asks', () => {
     const pairs: [string, string][] = [['vary', 'Accept'], ['set-cookie', 'a=1'], ['set-cookie', 'b=2']];
     const fields = fieldsOf(pairs);
     expect(fieldsOf(pairs)).toBe(fields);
     expect(fields.get('vary')).toBe('Accept');
-    expect(fields.getSetCookie()).toEqual(['a=1', 'b=2']);
+    expect(fields.get('set-cookie')).toBe('a=1, b=2');
     expect(fieldsOf([...pairs])).not.toBe(fields);
+  });
+
+  it('reads fields exactly as WHATWG Headers reads them', () => {
+    const lists: [string, string][][] = [
+      [],
+      [['cache-control', 'max-age=60'], ['content-type', 'image/png'], ['etag', '"a"']],
+      [['vary', 'Accept'], ['Vary', ' Accept-Encoding '], ['x-empty', ''], ['x-tab', '\tv\t'], ['x-inner', 'a  b']],
+      [['set-cookie', 'a=1'], ['Cache-Control', 'no-cache'], ['set-cookie', 'b=2'], ['cache-control', 'private']],
+    ];
+    const names = ['cache-control', 'Cache-Control', 'VARY', 'vary', 'x-empty', 'x-tab', 'x-inner', 'set-cookie', 'etag', 'absent', 'content-typ'];
+    for (const pairs of lists) {
+      const headers = headersFromPairs(pairs);
+      const fields = new FieldList(pairs);
+      for (const name of names) {
+        expect(fields.get(name), `${JSON.stringify(pairs)} ${name}`).toBe(headers.get(name));
+        expect(fields.has(name)).toBe(headers.has(name));
+      }
+      // Iteration: each name once (set-cookie aside, which the edge never passes on), in name order.
+      const withoutCookies = (entries: [string, string][]) => entries.filter(([k]) => k !== 'set-cookie');
+      expect(withoutCookies([...fields])).toEqual(withoutCookies([...headers]));
+    }
   });
 });
