@@ -55,13 +55,17 @@ export interface ForwardOptions {
   extra?: Record<string, string>;
 }
 
+/** Never forwarded. `Expect: 100-continue` was already answered by this server (RFC 9110 §10.1.1); undici refuses it. */
+const ALWAYS_DROPPED: ReadonlySet<string> = new Set([...HOP_BY_HOP_FIELDS, 'host', 'content-length', 'expect', WORKER_HEADER]);
+const DROPPED_FROM_FILLS: ReadonlySet<string> = new Set([...ALWAYS_DROPPED, ...CLIENT_CONDITIONS]);
+
 export function forwardRequestHeaders(client: RequestHeaders, options: ForwardOptions): Record<string, string | string[]> {
-  // `Expect: 100-continue` was already answered by this server (RFC 9110 §10.1.1); undici refuses it.
-  const drop = new Set<string>([...HOP_BY_HOP_FIELDS, ...connectionOptions(client.get('connection')), 'host', 'content-length', 'expect', WORKER_HEADER]);
-  if (options.dropConditions) for (const f of CLIENT_CONDITIONS) drop.add(f);
+  const drop = options.dropConditions ? DROPPED_FROM_FILLS : ALWAYS_DROPPED;
+  // The fields Connection names are hop-by-hop too (RFC 9110 §7.6.1); usually it names none.
+  const named = connectionOptions(client.get('connection'));
   const out: Record<string, string | string[]> = {};
   for (const [k, v] of client) {
-    if (drop.has(k)) continue;
+    if (drop.has(k) || (named.length > 0 && named.includes(k))) continue;
     out[k] = v;
   }
   const forwardedFor = client.get('x-forwarded-for');

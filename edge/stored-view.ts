@@ -141,9 +141,12 @@ export function withoutOwnFields(pairs: readonly [string, string][]): [string, s
 /** Header fields of an upstream response worth storing: everything but hop-by-hop fields and `omit`. */
 export function storableHeaderPairs(pairs: readonly [string, string][], omit: readonly string[]): [string, string][] {
   const connection = pairs.filter(([k]) => k === 'connection').map(([, v]) => v).join(',');
-  const drop = new Set([...HOP_BY_HOP_FIELDS, ...connectionOptions(connection), ...omit]);
+  const named = connectionOptions(connection);
+  const drop = named.length === 0 && omit.length === 0 ? HOP_BY_HOP : new Set([...HOP_BY_HOP_FIELDS, ...named, ...omit]);
   return pairs.filter(([k]) => !drop.has(k.toLowerCase()));
 }
+
+const HOP_BY_HOP: ReadonlySet<string> = new Set(HOP_BY_HOP_FIELDS);
 
 /**
  * Fields never sent to clients by the edge: those it sets itself and its own stored ones.
@@ -161,7 +164,8 @@ export interface ClientHeaderExtras {
 /** The stored fields a client may see: all but hop-by-hop, edge-owned and Cache-Status (appended to). */
 function clientBaseOf(stored: Headers | FieldList): Record<string, string> {
   const out: Record<string, string> = {};
-  const drop = new Set([...HOP_BY_HOP_FIELDS, ...connectionOptions(stored.get('connection'))]);
+  const named = connectionOptions(stored.get('connection'));
+  const drop = named.length === 0 ? HOP_BY_HOP : new Set([...HOP_BY_HOP_FIELDS, ...named]);
   for (const [k, v] of stored) {
     if (EDGE_OWNED.has(k) || drop.has(k) || k === 'cache-status' || k === 'set-cookie') continue;
     out[k] = v;
