@@ -29,8 +29,11 @@ export function bufferEntry(meta: StoredMeta, data: Buffer): BlobEntry {
 
 /** Freeze a meta and its arrays so an entry shared between requests cannot be changed by one of them. */
 export function freezeMeta(meta: StoredMeta): StoredMeta {
-  for (const pair of meta.headers) Object.freeze(pair);
-  Object.freeze(meta.headers);
+  // A meta copied from a frozen one (the memory tier's copy of a disk commit) shares its frozen headers.
+  if (!Object.isFrozen(meta.headers)) {
+    for (const pair of meta.headers) Object.freeze(pair);
+    Object.freeze(meta.headers);
+  }
   if (meta.tags !== undefined) Object.freeze(meta.tags);
   return Object.freeze(meta);
 }
