@@ -281,7 +281,7 @@ export class DiskBlobStore implements BlobStore, DiskWriterHost {
           });
         }
         const old = this.index.get(key);
-        const committed = this.index.put({ key, g, seq: this.index.nextSeq(), off, file, bs: body.blockSize, crc: body.blockCrc32, cost: onDisk + metaCost(stored), meta: stored });
+        const committed = this.index.put({ key, g, seq: this.index.nextSeq(), off, file, bs: body.blockSize, crc: body.blockCrc32, cost: onDisk + metaCost(stored), meta: stored }, hash);
         if (old?.file !== undefined) this.unlinkLater(filePath(this.layout, old.file));
         await committed;
         return stored;

@@ -91,8 +91,15 @@ function genKey(g: number, seq: number): Buffer {
   return b;
 }
 
-function taggedKey(text: string, key: string): Buffer {
-  return Buffer.concat([cut(text), Buffer.from([0]), keyHash(key).subarray(0, 8)]);
+/** A secondary list's key: `text`, 0, the first 8 bytes of the key's hash (`hash8`, see hash8Of). */
+function taggedKey(text: string, hash8: Buffer): Buffer {
+  return Buffer.concat([cut(text), ZERO, hash8]);
+}
+
+const ZERO = Buffer.from([0]);
+
+function hash8Of(key: string): Buffer {
+  return keyHash(key).subarray(0, 8);
 }
 
 /** The exclusive end of a range of keys starting with `prefix` (0xff is never part of UTF-8). */
@@ -211,14 +218,15 @@ export class DiskIndex {
 
   /**
    * Insert or replace `rec`: visible in this process at once; the promise resolves when LMDB has
-   * committed it (visible to other processes, and surviving a crash of this one).
+   * committed it (visible to other processes, and surviving a crash of this one). `hash`: the
+   * key's keyHash when the caller has it already.
    */
-  put(rec: IndexRecord): Promise<void> {
+  put(rec: IndexRecord, hash?: Buffer): Promise<void> {
     const old = this.get(rec.key);
     this.state.entries += old === undefined ? 1 : 0;
     this.state.liveBytes += rec.cost - (old?.cost ?? 0);
     this.state.fileBytes += fileBytesOf(rec) - fileBytesOf(old);
-    return this.write(rec.key, old, rec);
+    return this.write(rec.key, old, rec, hash?.subarray(0, 8));
   }
 
   /** Remove `key`; returns the record removed and when the removal is committed. */
@@ -236,14 +244,17 @@ export class DiskIndex {
    * database, with the counters. Writes issued in one event turn share one LMDB transaction, in
    * order, so a key's changes land as they were made; LMDB syncs them in the background.
    */
-  private write(key: string, old: IndexRecord | undefined, rec: IndexRecord | null): Promise<void> {
+  private write(key: string, old: IndexRecord | undefined, rec: IndexRecord | null, knownHash8?: Buffer): Promise<void> {
     const ikey = indexKey(key);
     const op: Op = { rec };
     this.pending.set(key, op);
+    // The key's hash (keyHash: the caller's when it has made it), made once for all its list entries (a path, each tag).
+    let hash8 = knownHash8;
+    const hashed = (): Buffer => (hash8 ??= hash8Of(key));
     if (old !== undefined) {
       void this.byGen.remove(genKey(old.g, old.seq));
-      if (rec === null) void this.byPath.remove(taggedKey(this.pathOf(old.key), old.key));
-      for (const tag of old.meta.tags ?? []) if (rec === null || !(rec.meta.tags ?? []).includes(tag)) void this.byTag.remove(taggedKey(tag, old.key));
+      if (rec === null) void this.byPath.remove(taggedKey(this.pathOf(old.key), hashed()));
+      for (const tag of old.meta.tags ?? []) if (rec === null || !(rec.meta.tags ?? []).includes(tag)) void this.byTag.remove(taggedKey(tag, hashed()));
       if (old.file !== undefined && old.file !== rec?.file) void this.files.remove(Buffer.from(old.file));
     }
     let done: Promise<unknown>;
@@ -252,8 +263,8 @@ export class DiskIndex {
     } else {
       done = this.objects.put(ikey, rec);
       void this.byGen.put(genKey(rec.g, rec.seq), ikey);
-      if (old === undefined) void this.byPath.put(taggedKey(this.pathOf(rec.key), rec.key), ikey);
-      for (const tag of rec.meta.tags ?? []) if (!(old?.meta.tags ?? []).includes(tag)) void this.byTag.put(taggedKey(tag, rec.key), ikey);
+      if (old === undefined) void this.byPath.put(taggedKey(this.pathOf(rec.key), hashed()), ikey);
+      for (const tag of rec.meta.tags ?? []) if (!(old?.meta.tags ?? []).includes(tag)) void this.byTag.put(taggedKey(tag, hashed()), ikey);
       if (rec.file !== undefined && rec.file !== old?.file) void this.files.put(Buffer.from(rec.file), ikey);
     }
     done = this.stateDb.put('state', { ...this.state });
