@@ -21,8 +21,12 @@ const PCHAR = /[A-Za-z0-9\-._~!$&'()*+,;=:@/]/;
 const ESCAPE_RUN = /(?:%[0-9A-Fa-f]{2})+/g;
 const LONE_SURROGATE = /^[\uD800-\uDFFF]$/;
 
+/** A path of pchars and no escapes: canonical as it is (one scan, where the walk below tests each character). */
+const PLAIN = /^[A-Za-z0-9\-._~!$&'()*+,;=:@/]*$/;
+
 /** The canonical spelling of a URL path (no query), as described above. */
 export function canonicalPath(path: string): string {
+  if (PLAIN.test(path)) return path;
   let out = '';
   let at = 0;
   for (const m of path.matchAll(ESCAPE_RUN)) {
