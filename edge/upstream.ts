@@ -257,6 +257,8 @@ class Deadline extends EventEmitter {
   }
 }
 
+const NOTHING = (): void => undefined;
+
 /** A request's place in a DeadlineQueue. */
 interface QueuedDeadline {
   at: number;
@@ -275,6 +277,8 @@ interface QueuedDeadline {
 class DeadlineQueue {
   private entries: QueuedDeadline[] = [];
   private head = 0;
+  /** Entries not done. */
+  private live = 0;
   private timer: NodeJS.Timeout | undefined;
 
   constructor(private readonly ms: number) {}
@@ -282,12 +286,13 @@ class DeadlineQueue {
   add(expire: () => void): QueuedDeadline {
     const entry = { at: performance.now() + this.ms, expire, done: false };
     this.entries.push(entry);
+    this.live += 1;
     if (this.timer === undefined) this.arm(this.ms);
     return entry;
   }
 
   done(entry: QueuedDeadline): void {
-    entry.done = true;
+    if (!entry.done) this.settle(entry);
     this.dropSettled();
     if (this.head === this.entries.length) {
       // Nothing waits any more: no timer left behind.
@@ -304,12 +309,23 @@ class DeadlineQueue {
     this.timer.unref();
   }
 
-  /** Skip settled entries at the front; compact the array once most of it is behind the front. */
+  /** Mark an entry done; it lets go of its request (a request that hangs at the front holds the entries behind it). */
+  private settle(entry: QueuedDeadline): void {
+    entry.done = true;
+    entry.expire = NOTHING;
+    this.live -= 1;
+  }
+
+  /**
+   * Skip settled entries at the front; compact the array once most of it is settled (behind the
+   * front, or behind a request that hangs there), keeping the order.
+   */
   private dropSettled(): void {
     const { entries } = this;
     while (this.head < entries.length && entries[this.head]!.done) this.head++;
-    if (this.head > 1024 && this.head * 2 > entries.length) {
-      this.entries = entries.slice(this.head);
+    const kept = entries.length - this.head;
+    if (kept + this.head > 1024 && this.live * 2 < kept + this.head) {
+      this.entries = entries.filter((entry, i) => i >= this.head && !entry.done);
       this.head = 0;
     }
   }
@@ -322,8 +338,9 @@ class DeadlineQueue {
       if (!entry.done && entry.at > now) break;
       this.head++;
       if (!entry.done) {
-        entry.done = true;
-        entry.expire();
+        const { expire } = entry;
+        this.settle(entry);
+        expire();
       }
     }
     this.dropSettled();

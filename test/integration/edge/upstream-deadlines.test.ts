@@ -70,6 +70,22 @@ describe('upstream deadlines', () => {
     }
   });
 
+  it('keeps deadlines right past a hanging request with more than a thousand answered behind it', async () => {
+    upstream = new Upstream(await origin(), { connectMs: CONNECT_MS, headersMs: HEADERS_MS, bodyIdleMs: 5000 }, Date.now);
+    const first = timed('/hang-1');
+    let answered = 0;
+    for (let batch = 0; batch < 30; batch++) {
+      const results = await Promise.all(Array.from({ length: 40 }, (_, i) => timed(`/fast-${batch}-${i}`)));
+      answered += results.filter((r) => r.status === 200).length;
+    }
+    expect(answered).toBe(1200);
+    const second = timed('/hang-2');
+    for (const t of [await first, await second]) {
+      expect(t.code).toBe('upstream_timeout');
+      expect(t.ms).toBeGreaterThanOrEqual(DEADLINE_MS - 5);
+    }
+  });
+
   it('gives a request made after the queue went idle a full deadline again', async () => {
     upstream = new Upstream(await origin(), { connectMs: CONNECT_MS, headersMs: HEADERS_MS, bodyIdleMs: 5000 }, Date.now);
     expect((await timed('/fast')).status).toBe(200);
