@@ -145,7 +145,12 @@ function bgpProtocol(inv: Inventory, pop: Pop, node: InventoryNode, n: Neighbour
     `  error wait time ${sessions.errorWaitTime.min / 1000}, ${sessions.errorWaitTime.max / 1000};`,
   );
   if (n.bfd ?? bfd.enabled) {
-    lines.push(`  bfd { min rx interval ${bfd.interval} ms; min tx interval ${bfd.interval} ms; multiplier ${bfd.multiplier}; };`);
+    // `idle tx interval` (BIRD's default 1 s) is what a session advertises while not Up, and the
+    // peer times out a session at multiplier x that rate. A stale session of a BIRD that was
+    // stopped and resumed may briefly be answered by a peer before BIRD replaces it; with the
+    // default the peer keeps that ghost Up for seconds, then drops the re-established BGP session.
+    // At the BFD interval the ghost expires before BGP comes back.
+    lines.push(`  bfd { min rx interval ${bfd.interval} ms; min tx interval ${bfd.interval} ms; idle tx interval ${bfd.interval} ms; multiplier ${bfd.multiplier}; };`);
   }
   const family = n.address.family;
   lines.push(

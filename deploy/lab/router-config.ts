@@ -62,7 +62,9 @@ export function renderRouterConfig(plan: LabPlan, router: LabRouter, timings: La
         `  error wait time ${s.errorWaitTime.min / 1000}, ${s.errorWaitTime.max / 1000};`,
       ];
       if (timings.bfd.enabled) {
-        lines.push(`  bfd { min rx interval ${timings.bfd.interval} ms; min tx interval ${timings.bfd.interval} ms; multiplier ${timings.bfd.multiplier}; };`);
+        // Same `idle tx interval` as the PoPs' (bgp/bird-config.ts): a stale session left over
+        // from a frozen PoP expires within multiplier x interval, not multiplier x 1 s.
+        lines.push(`  bfd { min rx interval ${timings.bfd.interval} ms; min tx interval ${timings.bfd.interval} ms; idle tx interval ${timings.bfd.interval} ms; multiplier ${timings.bfd.multiplier}; };`);
       }
       lines.push('  ipv4 {', '    import filter lab_from_pop;', '    export none;', '  };', '}');
       return lines.join('\n');

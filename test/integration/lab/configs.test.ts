@@ -3,7 +3,7 @@
  * it from the lab inventory, and each client router's from deploy/lab/router-config.ts. The lab
  * checks them again before it starts any daemon; this runs without root.
  */
-import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
@@ -51,5 +51,15 @@ describe.skipIf(noBirdParse !== undefined)(`the lab's BIRD files${noBirdParse ? 
     }
     expect(files).toHaveLength(6);
     for (const file of files) expect(birdParse(file), file).toEqual({ status: 0, output: '' });
+    // Every BFD session, PoP and router side, advertises the BFD interval even while not Up (BIRD's
+    // `idle tx interval`, 1 s by default): a stale session left by a frozen PoP then expires within
+    // multiplier x interval, before the BGP session it would take down has come back.
+    const { interval, multiplier } = timings.bfd;
+    const bfdLine = `  bfd { min rx interval ${interval} ms; min tx interval ${interval} ms; idle tx interval ${interval} ms; multiplier ${multiplier}; };`;
+    for (const file of files) {
+      const lines = (await readFile(file, 'utf8')).split('\n').filter((l) => l.trimStart().startsWith('bfd '));
+      if (!timings.bfd.enabled) expect(lines, file).toEqual([]);
+      else expect(lines.length > 0 && lines.every((l) => l === bfdLine), `${file}: ${lines.join(' | ')}`).toBe(true);
+    }
   });
 });

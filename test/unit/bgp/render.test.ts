@@ -98,7 +98,7 @@ protocol bgp anycdn_peer1_client {
   connect delay time 1;
   connect retry time 5;
   error wait time 2, 30;
-  bfd { min rx interval 50 ms; min tx interval 50 ms; multiplier 5; };
+  bfd { min rx interval 50 ms; min tx interval 50 ms; idle tx interval 50 ms; multiplier 5; };
   ipv4 {
     import none;
     export filter anycdn_export_peer1;
@@ -148,7 +148,7 @@ protocol bgp anycdn_peer3_rr_1 {
   connect delay time 1;
   connect retry time 5;
   error wait time 2, 30;
-  bfd { min rx interval 50 ms; min tx interval 50 ms; multiplier 5; };
+  bfd { min rx interval 50 ms; min tx interval 50 ms; idle tx interval 50 ms; multiplier 5; };
   ipv4 {
     import none;
     export filter anycdn_export_peer3;

@@ -74,7 +74,7 @@ describe('a lab client router\'s bird.conf', () => {
   it('runs BFD with the PoPs\' own settings when they do', () => {
     const conf = renderRouterConfig(plan, plan.routers[1]!, { ...LAB_TIMINGS, bfd: { enabled: true, interval: 50, multiplier: 5 } });
     expect(conf).toContain('protocol bfd lab_bfd {\n}');
-    expect(conf.match(/  bfd \{ min rx interval 50 ms; min tx interval 50 ms; multiplier 5; \};/g)).toHaveLength(2);
+    expect(conf.match(/  bfd \{ min rx interval 50 ms; min tx interval 50 ms; idle tx interval 50 ms; multiplier 5; \};/g)).toHaveLength(2);
     expect(conf).toContain('protocol bgp lab_pop2 {\n  description "pop2 10.1.22.2 AS65002";\n  local 10.1.22.1 as 65102;');
   });
 
