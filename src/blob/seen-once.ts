@@ -7,17 +7,16 @@
  * the last few hundred thousand distinct disk hits. A key sharing bits with another may count as
  * seen when it was not: it is then promoted on its first hit, as before.
  */
+import { recencyHash } from './disk-recency.js';
 
 /** Bits in the set: 2 Mi (256 KiB). */
 const BITS = 2 ** 21;
 /** Cleared after this many distinct keys (a quarter of the bits set: the false-positive rate stays below ~6%). */
 const RESET_AFTER = BITS / 4;
 
-/** Two independent-enough indexes from one FNV-1a pass (the second from a multiplied mix). */
+/** Two independent-enough indexes from one FNV-1a pass (the disk's recency hash; the second from a multiplied mix). */
 function hashes(key: string): [number, number] {
-  let h = 0x811c9dc5;
-  for (let i = 0; i < key.length; i++) h = Math.imul(h ^ key.charCodeAt(i), 0x01000193);
-  const a = h >>> 0;
+  const a = recencyHash(key);
   const b = Math.imul(a ^ (a >>> 15), 0x2c1b3c6d) >>> 0;
   return [a & (BITS - 1), (b ^ (b >>> 12)) & (BITS - 1)];
 }
