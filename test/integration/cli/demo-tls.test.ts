@@ -6,11 +6,11 @@
 import { X509Certificate } from 'node:crypto';
 import { existsSync } from 'node:fs';
 import { mkdtemp, readFile, readdir, rm } from 'node:fs/promises';
-import { connect, createServer, type AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { curl, h1request, h2request, h2session } from '../../support/https-clients.js';
+import { freePortPair } from '../../support/ports.js';
 import { cliBuilt, exited, startCli, stopAll } from '../../support/process.js';
 
 const dirs: string[] = [];
@@ -19,28 +19,11 @@ afterAll(async () => {
   for (const d of dirs) await rm(d, { recursive: true, force: true });
 });
 
-/** A port P with P and P + 1 free (the demo's edge and origin). */
-async function freePair(): Promise<number> {
-  for (let i = 0; i < 20; i++) {
-    const probe = createServer();
-    await new Promise<void>((r) => probe.listen(0, '127.0.0.1', r));
-    const port = (probe.address() as AddressInfo).port;
-    await new Promise<void>((r) => probe.close(() => r()));
-    const taken = await new Promise<boolean>((resolve) => {
-      const s = connect(port + 1, '127.0.0.1');
-      s.once('connect', () => (s.destroy(), resolve(true)));
-      s.once('error', () => resolve(false));
-    });
-    if (port < 65534 && !taken) return port;
-  }
-  throw new Error('no two free ports in a row');
-}
-
 describe.skipIf(!cliBuilt)('anycdn demo --tls (needs dist/, built by npm test)', () => {
   it('serves the edge over HTTPS with a self-signed certificate for 127.0.0.1 and localhost', async () => {
     const tmp = await mkdtemp(join(tmpdir(), 'anycdn-demo-tls-'));
     dirs.push(tmp);
-    const port = await freePair();
+    const port = await freePortPair();
     const demo = startCli(['demo', '--tls', '--port', String(port)], { TMPDIR: tmp });
     await demo.waitForOutput('Press Ctrl-C to stop.', 45_000);
     const out = demo.output();
