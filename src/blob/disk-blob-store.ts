@@ -40,8 +40,18 @@
  * written back yet (Linux: ~30 s) fail their checks when read or at the background check, and are
  * dropped. Objects, never correctness: nothing is served without passing its checksum.
  *
- * One process writes a directory (LOCK); other processes (cluster workers) may read it at the same
- * time through `DiskBlobReader` (disk-blob-reader.ts).
+ * Several processes may write one directory at once. One is its **owner** (`LOCK`): it opens it
+ * first, and alone evicts, moves read entries, keeps the read marks and runs the background check.
+ * The others open it as **co-writers** (`writer: <id>`, 1–1023; `LOCK-w<id>`): each appends to
+ * segment files of its own (`<gen>-w<id>.seg`, the index record's `w`), its body files go through
+ * `tmp/w<id>/`, and its index changes run in LMDB write transactions like the owner's, which
+ * keep the counters, the head generation and the evicted ones in the index's state (disk-index.ts).
+ * Bytes are written before the entry that points at them, and a commit into a generation the
+ * owner evicted meanwhile is refused: a writer killed at any moment leaves only bytes no entry
+ * points at, which go with their generation. A co-writer never evicts: a body that would take
+ * the disk over maxBytes is not stored, and the owner keeps room ahead while co-writers are open.
+ * Every writer should be given the same options. Other processes may also read a directory
+ * through `DiskBlobReader` (disk-blob-reader.ts).
  */
 import { join, resolve } from 'node:path';
 import { isCdnError } from '../errors.js';
@@ -49,6 +59,7 @@ import {
   BLOB_ERROR_CODES,
   applyMetaChanges,
   blobError,
+  blobOptionError,
   estimateMetaBytes,
   finalMeta,
   type BlobEntry,
@@ -66,7 +77,7 @@ import { errnoCode, makeDirs, takeLock, type DirLock, nodeDiskFs, tempPath, unli
 import { DiskGenerations } from './disk-generations.js';
 import { diskStoreOptions, type DiskBlobStoreOptions, type DiskStoreSettings } from './disk-options.js';
 import { DiskIndex, sameVersion, type IndexRecord } from './disk-index.js';
-import { SEGMENT_HEADER_BYTES, allocated, filePath, fileName, keyHash, layoutOf, newFileGeneration, segmentHeader, type DiskLayout } from './disk-layout.js';
+import { MAX_WRITER_ID, SEGMENT_HEADER_BYTES, allocated, filePath, fileName, keyHash, layoutOf, newFileGeneration, segmentHeader, segmentId, type DiskLayout } from './disk-layout.js';
 import { lendPackedNow, readBuffersFor, readRecord, type RecordReader } from './disk-read.js';
 import { RecencyMarks, slotsFor } from './disk-recency.js';
 import { Segments } from './disk-segments.js';
@@ -96,8 +107,13 @@ export interface OpenReport {
 /** Packed locations whose CRC was verified in this process; two generations of this many. */
 const VERIFIED_GENERATION = 100_000;
 
+/** How often the owner checks, while co-writers are open, that they have room ahead (ms). */
+const ROOM_CHECK_MS = 100;
+
 export class DiskBlobStore implements BlobStore, DiskWriterHost {
   readonly maxBytes: number;
+  /** 0: the owner; else this co-writer's id. */
+  readonly writer: number;
   readonly maxEntrySize: number;
   readonly fs: DiskFs;
   private readonly locks = new KeyedLock();
@@ -109,6 +125,8 @@ export class DiskBlobStore implements BlobStore, DiskWriterHost {
   private readonly generations: DiskGenerations;
   private closed = false;
   private readonly timer: NodeJS.Timeout;
+  private readonly roomTimer: NodeJS.Timeout | undefined;
+  private readonly tmpDir: string;
   /** Aborted at close: the background check stops. */
   private readonly stopping = new AbortController();
   /** The background check started at open after an unclean stop; resolves with what it found (`ran: false` after a clean stop). */
@@ -124,7 +142,10 @@ export class DiskBlobStore implements BlobStore, DiskWriterHost {
     readonly openReport: OpenReport,
     afterCrash: boolean,
     private readonly marks: RecencyMarks,
+    writer: number,
   ) {
+    this.writer = writer;
+    this.tmpDir = writerTmpDir(layout, writer);
     this.maxBytes = options.maxBytes;
     this.maxEntrySize = options.maxEntrySize;
     this.fs = fs;
@@ -141,11 +162,16 @@ export class DiskBlobStore implements BlobStore, DiskWriterHost {
       isClosed: () => this.closed,
       evict: (rec) => this.drop(rec, 'evicted'),
       dropCorrupt: (rec) => this.dropCorrupt(rec),
+      owner: writer === 0,
     });
     this.timer = setInterval(() => void this.flush().catch(() => undefined), options.syncIntervalMs);
     this.timer.unref();
+    if (writer === 0) {
+      this.roomTimer = setInterval(() => void this.keepRoomForWriters().catch(() => undefined), ROOM_CHECK_MS);
+      this.roomTimer.unref();
+    }
     // After a clean stop every entry's bytes were written and synced: nothing to look for.
-    this.checked = afterCrash
+    this.checked = afterCrash && writer === 0
       ? this.track(
           backgroundCheck({
             index,
@@ -163,6 +189,9 @@ export class DiskBlobStore implements BlobStore, DiskWriterHost {
 
   static async open(options: DiskBlobStoreOptions): Promise<DiskBlobStore> {
     const opts = diskStoreOptions(options);
+    const writer = options.writer ?? 0;
+    if (!Number.isSafeInteger(writer) || writer < 0 || writer > MAX_WRITER_ID) throw blobOptionError('writer', `must be an integer from 1 to ${MAX_WRITER_ID} (absent: the owner)`);
+    if (writer !== 0) return DiskBlobStore.openCoWriter(options, opts, writer);
     const fs: DiskFs = { ...nodeDiskFs, ...options.fsOps };
     const layout = layoutOf(resolve(options.dir));
     let lock: DirLock | undefined;
@@ -175,9 +204,21 @@ export class DiskBlobStore implements BlobStore, DiskWriterHost {
       const index = DiskIndex.open({ path: layout.indexPath, readOnly: false, pathOf: options.pathOf ?? ((key) => key) });
       const segments = new Segments(fs, layout);
       await segments.load();
+      // What the segment files hold, counted anew: a writer that died left bytes no entry points at.
+      if (index.hasState()) {
+        index.updateStateSync((state) => {
+          index.recountSegments(state, segments.sizes(), allocated);
+          DiskGenerations.initState(state, index, segments);
+          state.writers = [];
+          index.takeSeqBlock(state);
+        });
+      } else {
+        // A new index: its first commit writes the state (an open that commits nothing leaves the index file as small as it was).
+        index.takeSeqBlock(index.committedState());
+      }
       const slots = slotsFor(opts.maxBytes);
-      const marks = index.state.entries === 0 ? RecencyMarks.empty(slots) : await RecencyMarks.load(fs, marksPath(layout), slots, DiskGenerations.headOf(index, segments));
-      const store = new DiskBlobStore(layout, opts, fs, index, segments, lock.release, report, lock.unclean, marks);
+      const marks = index.state.entries === 0 ? RecencyMarks.empty(slots) : await RecencyMarks.load(fs, marksPath(layout), slots, index.committedState().head!);
+      const store = new DiskBlobStore(layout, opts, fs, index, segments, lock.release, report, lock.unclean, marks, 0);
       await store.generations.measureIndex();
       await store.generations.makeRoom(0);
       return store;
@@ -185,6 +226,35 @@ export class DiskBlobStore implements BlobStore, DiskWriterHost {
       await lock?.release();
       if (isCdnError(err)) throw err;
       throw blobError(BLOB_ERROR_CODES.storeUnavailable, `cannot open the blob store in ${layout.root} (${errnoCode(err) ?? String(err)})`, err);
+    }
+  }
+
+  /** A co-writer: the owner opened the directory first (and made its folders). */
+  private static async openCoWriter(options: DiskBlobStoreOptions, opts: DiskStoreSettings, writer: number): Promise<DiskBlobStore> {
+    const fs: DiskFs = { ...nodeDiskFs, ...options.fsOps };
+    const layout = layoutOf(resolve(options.dir));
+    let lock: DirLock | undefined;
+    let index: DiskIndex | undefined;
+    try {
+      lock = await takeLock(fs, layout.root, `LOCK-w${writer}`);
+      const tmpDir = writerTmpDir(layout, writer);
+      await fs.rm(tmpDir, { recursive: true, force: true });
+      await fs.mkdir(tmpDir, { recursive: true });
+      index = DiskIndex.open({ path: layout.indexPath, readOnly: false, pathOf: options.pathOf ?? ((key) => key) });
+      const opened = index;
+      opened.updateStateSync((state) => {
+        state.writers = [...new Set([...(state.writers ?? []), writer])];
+        opened.takeSeqBlock(state);
+      });
+      const segments = new Segments(fs, layout);
+      const store = new DiskBlobStore(layout, opts, fs, index, segments, lock.release, { discarded: [] }, false, RecencyMarks.empty(1), writer);
+      await store.generations.measureIndex();
+      return store;
+    } catch (err) {
+      await index?.close().catch(() => undefined);
+      await lock?.release();
+      if (isCdnError(err)) throw err;
+      throw blobError(BLOB_ERROR_CODES.storeUnavailable, `cannot open the blob store in ${layout.root} as writer ${writer} (${errnoCode(err) ?? String(err)})`, err);
     }
   }
 
@@ -251,7 +321,7 @@ export class DiskBlobStore implements BlobStore, DiskWriterHost {
 
   /** DiskWriterHost */
   tempPath(): string {
-    return tempPath(this.layout.tmpDir, '.body.part');
+    return tempPath(this.tmpDir, '.body.part');
   }
 
   /** DiskWriterHost: make a finished body the committed version of `key`. */
@@ -266,12 +336,13 @@ export class DiskBlobStore implements BlobStore, DiskWriterHost {
         await this.generations.makeRoom(onDisk);
         this.assertOpen();
         const hash = keyHash(key);
-        const g = this.generations.generationFor(onDisk, packed);
+        const g = this.generations.generationFor(onDisk);
         let off = -1;
         let file: string | undefined;
         if (packed) {
-          off = await this.segments.append(g, [segmentHeader(hash, body.data!, body.blockCrc32[0] ?? 0), body.data!]);
-          if (!this.segments.has(g)) throw blobError(BLOB_ERROR_CODES.notStored, 'segment evicted while written');
+          const sid = segmentId(g, this.writer);
+          off = await this.segments.append(sid, [segmentHeader(hash, body.data!, body.blockCrc32[0] ?? 0), body.data!]);
+          if (!this.segments.has(sid)) throw blobError(BLOB_ERROR_CODES.notStored, 'segment evicted while written');
         } else {
           file = fileName(hash, newFileGeneration());
           await this.fs.rename(body.tmpPath!, filePath(this.layout, file)).catch(async (err: unknown) => {
@@ -280,10 +351,15 @@ export class DiskBlobStore implements BlobStore, DiskWriterHost {
             await this.fs.rename(body.tmpPath!, filePath(this.layout, file!));
           });
         }
-        const old = this.index.get(key);
-        const committed = this.index.put({ key, g, seq: this.index.nextSeq(), off, file, bs: body.blockSize, crc: body.blockCrc32, cost: onDisk + metaCost(stored), meta: stored }, hash);
-        if (old?.file !== undefined) this.unlinkLater(filePath(this.layout, old.file));
-        await committed;
+        const rec: IndexRecord = { key, g, seq: this.index.nextSeq(), off, file, bs: body.blockSize, crc: body.blockCrc32, cost: onDisk + metaCost(stored), meta: stored };
+        if (packed && this.writer !== 0) rec.w = this.writer;
+        const { applied, old } = await this.index.put(rec, hash, { newBytes: onDisk, segmentSize: this.options.segmentSize });
+        if (!applied) {
+          // The owner evicted the generation meanwhile: the bytes go with it.
+          if (file !== undefined) this.unlinkLater(filePath(this.layout, file));
+          throw blobError(BLOB_ERROR_CODES.notStored, 'generation evicted while written');
+        }
+        if (old?.file !== undefined && old.file !== file) this.unlinkLater(filePath(this.layout, old.file));
         return stored;
       }),
     );
@@ -293,16 +369,20 @@ export class DiskBlobStore implements BlobStore, DiskWriterHost {
     this.assertOpen();
     return this.track(
       this.locks.run(key, async () => {
-        const rec = this.index.get(key);
-        if (rec === undefined) return false;
-        const meta = freezeMeta(applyMetaChanges(rec.meta, changes));
-        try {
-          await this.index.put({ ...rec, seq: this.index.nextSeq(), meta, cost: rec.cost - metaCost(rec.meta) + metaCost(meta) });
-        } catch (err) {
-          this.counters.storeErrors += 1;
-          throw blobError(BLOB_ERROR_CODES.notStored, 'metadata refresh failed', err);
+        // Over the version read only: another writer may replace it meanwhile (then refresh that one).
+        for (let attempt = 0; attempt < 3; attempt++) {
+          const rec = this.index.get(key);
+          if (rec === undefined) return false;
+          const meta = freezeMeta(applyMetaChanges(rec.meta, changes));
+          try {
+            const done = await this.index.put({ ...rec, seq: this.index.nextSeq(), meta, cost: rec.cost - metaCost(rec.meta) + metaCost(meta) }, undefined, { ifSeq: rec.seq, ifLive: true });
+            if (done.applied) return true;
+          } catch (err) {
+            this.counters.storeErrors += 1;
+            throw blobError(BLOB_ERROR_CODES.notStored, 'metadata refresh failed', err);
+          }
         }
-        return true;
+        return false;
       }),
     );
   }
@@ -311,10 +391,9 @@ export class DiskBlobStore implements BlobStore, DiskWriterHost {
     this.assertOpen();
     return this.track(
       this.locks.run(key, async () => {
-        const { rec, committed } = this.index.remove(key);
-        if (rec === undefined) return false;
-        if (rec.file !== undefined) this.unlinkLater(filePath(this.layout, rec.file));
-        await committed;
+        const { applied, old } = await this.index.remove(key);
+        if (!applied || old === undefined) return false;
+        if (old.file !== undefined) this.unlinkLater(filePath(this.layout, old.file));
         return true;
       }),
     );
@@ -383,9 +462,23 @@ export class DiskBlobStore implements BlobStore, DiskWriterHost {
     await this.segments.sync();
     await this.index.committed();
     await this.generations.measureIndex();
+    // Segments of evicted generations (another process deletes them) let go of.
+    await this.segments.forgetUpTo(this.generations.evictedNow());
     // The index file grows between measures (LMDB adds pages as it fills): if that took the disk
     // over maxBytes since the last write made room, evict now, so the bound holds after each flush.
-    await this.generations.makeRoom(0);
+    if (this.writer === 0) await this.generations.makeRoom(0, this.headroom());
+  }
+
+  /** The room the owner keeps free while co-writers are open: they do not evict, and refuse what does not fit. */
+  private headroom(): number {
+    return (this.index.committedState().writers ?? []).length > 0 ? 2 * this.options.segmentSize : 0;
+  }
+
+  /** The owner, while co-writers are open: evict ahead, so that what they write fits. */
+  private async keepRoomForWriters(): Promise<void> {
+    if (this.closed) return;
+    const headroom = this.headroom();
+    if (headroom > 0 && this.generations.diskBytes() > this.maxBytes - headroom) await this.generations.makeRoom(0, headroom);
   }
 
   /**
@@ -401,13 +494,15 @@ export class DiskBlobStore implements BlobStore, DiskWriterHost {
     if (this.closed) return;
     this.closed = true; // commits still queued fail with blob_store_closed and clean up after themselves
     clearInterval(this.timer);
+    clearInterval(this.roomTimer);
     this.stopping.abort();
     await Promise.all([...this.writers].map((w) => w.abort()));
     await this.settle();
     await this.segments.sync().catch(() => undefined);
+    if (this.writer !== 0) await this.index.updateState((state) => void (state.writers = (state.writers ?? []).filter((w) => w !== this.writer))).catch(() => undefined);
     await this.index.flushed().catch(() => undefined);
     // What was read survives a clean restart; after a crash eviction is oldest first until reads are noted again.
-    await this.marks.save(this.fs, this.layout.tmpDir, marksPath(this.layout), this.generations.head).catch(() => undefined);
+    if (this.writer === 0) await this.marks.save(this.fs, this.layout.tmpDir, marksPath(this.layout), this.generations.head).catch(() => undefined);
     await this.segments.close();
     await this.index.close();
     await this.unlock();
@@ -433,7 +528,9 @@ export class DiskBlobStore implements BlobStore, DiskWriterHost {
 
   /** Remove `rec` from the index, delete its file, and tell the listeners why. */
   private drop(rec: IndexRecord, reason: DropReason): void {
-    void this.index.remove(rec.key).committed.catch(() => undefined);
+    // Only this version: another writer may have replaced it meanwhile (with a file of its own;
+    // a refreshed version of this one is refused in an evicted generation, and this one is bad).
+    void this.index.remove(rec.key, rec.seq).catch(() => undefined);
     if (rec.file !== undefined) this.unlinkLater(filePath(this.layout, rec.file));
     this.counters[reason === 'evicted' ? 'evictions' : 'corruptDropped'] += 1;
     for (const listener of this.dropListeners) listener(rec.key, reason);
@@ -480,6 +577,11 @@ export class DiskBlobStore implements BlobStore, DiskWriterHost {
   private assertOpen(): void {
     if (this.closed) throw blobError(BLOB_ERROR_CODES.storeClosed, 'disk blob store is closed');
   }
+}
+
+/** Where a writer's bodies are written before they are renamed into place: the owner's tmp/, a co-writer's tmp/w<id>/. */
+function writerTmpDir(layout: DiskLayout, writer: number): string {
+  return writer === 0 ? layout.tmpDir : join(layout.tmpDir, `w${writer}`);
 }
 
 /** Where the read marks are kept between runs (disk-recency.ts). */

@@ -162,9 +162,9 @@ export async function lockDir(fs: DiskFs, dir: string): Promise<() => Promise<vo
   return (await takeLock(fs, dir)).release;
 }
 
-/** Take `<dir>/LOCK` or throw `blob_store_locked`, telling whether the previous owner stopped cleanly. */
-export async function takeLock(fs: DiskFs, dir: string): Promise<DirLock> {
-  const path = join(dir, 'LOCK');
+/** Take `<dir>/<name>` (default LOCK) or throw `blob_store_locked`, telling whether the previous owner stopped cleanly. */
+export async function takeLock(fs: DiskFs, dir: string, name = 'LOCK'): Promise<DirLock> {
+  const path = join(dir, name);
   if (heldLocks.has(path)) throw blobError(BLOB_ERROR_CODES.storeLocked, `${dir} is already open in this process`);
   const me: LockOwner = { pid: process.pid, start: await processStart(fs, process.pid) };
   let unclean = false;

@@ -9,9 +9,15 @@
  * more than NEAR_BOUND of maxBytes, that move is done ahead, in the background, for the generation
  * evicted next, so an eviction on the miss path finds little left to move. No memory per object:
  * the index lists entries by generation, the marks are a fixed table.
+ *
+ * With several writers (disk-blob-store.ts), the head generation, what it holds and which
+ * generations are evicted live in the index's state, changed inside its write transactions:
+ * whoever's commit fills the head starts the next one, and only the owner evicts (co-writers
+ * refuse a body that would take the disk over maxBytes; the owner keeps room ahead for them).
  */
 import { stat } from 'node:fs/promises';
-import { sameVersion, type DiskIndex, type IndexRecord } from './disk-index.js';
+import { sameVersion, type DiskIndex, type IndexRecord, type IndexState } from './disk-index.js';
+import { BLOB_ERROR_CODES, blobError } from './blob-store.js';
 import { SEGMENT_HEADER_BYTES, keyHash, segmentHeader, type DiskLayout } from './disk-layout.js';
 import { readRecord, type RecordReader } from './disk-read.js';
 import type { RecencyMarks } from './disk-recency.js';
@@ -19,6 +25,9 @@ import type { Segments } from './disk-segments.js';
 
 /** Entries moved at most per background run, and per makeRoom: a full generation of read objects costs bounded copying at a time. */
 const MAX_MOVES = 1024;
+/** How long a co-writer waits for the owner to make room before it refuses a body, and how often it looks. */
+const ROOM_WAIT_MS = 250;
+const ROOM_POLL_MS = 10;
 /** Above this share of maxBytes, the read entries of the generation evicted next are moved ahead, in the background. */
 const NEAR_BOUND = 0.75;
 
@@ -38,13 +47,15 @@ export interface GenerationsHost {
   evict(rec: IndexRecord): void;
   /** Forget an entry whose bytes failed their checks. */
   dropCorrupt(rec: IndexRecord): void;
+  /** The owner evicts and moves; a co-writer only writes. */
+  readonly owner: boolean;
 }
 
 export class DiskGenerations {
-  /** The generation written to now. */
+  /** The generation written to now, as this process last saw it (the index's state has the truth). */
   head: number;
-  /** Bytes of body files written in the head generation. */
-  private headFileBytes = 0;
+  /** Bytes this process put into the head generation. */
+  private headIssued = 0;
   /** Generations up to this one have been evicted (their stale committed list entries are skipped). */
   private evictedUpTo: number;
   private indexBytes = 0;
@@ -59,19 +70,37 @@ export class DiskGenerations {
 
   constructor(private readonly host: GenerationsHost) {
     const { index, segments } = host;
-    this.head = DiskGenerations.headOf(index, segments);
-    this.evictedUpTo = Math.min(index.oldestGeneration() ?? this.head, ...segments.generations()) - 1;
+    const state = index.committedState();
+    this.head = state.head ?? DiskGenerations.headOf(index, segments);
+    this.evictedUpTo = state.evictedUpTo ?? Math.min(index.oldestGeneration() ?? this.head, ...segments.generations()) - 1;
     this.evacuatedUpTo = this.evictedUpTo;
   }
 
-  /** The generation a store on `index` and `segments` writes to first. */
+  /** The generation a store on `index` and `segments` writes to first, when the index's state does not say. */
   static headOf(index: DiskIndex, segments: Segments): number {
     return Math.max(index.newestGeneration(), ...segments.generations(), 0) + 1;
   }
 
+  /** The owner's open: the head and evicted generations into `state`, where every writer reads them (when an index of before has none). */
+  static initState(state: IndexState, index: DiskIndex, segments: Segments): void {
+    if (state.head !== undefined && state.evictedUpTo !== undefined) return;
+    const head = DiskGenerations.headOf(index, segments);
+    state.head ??= head;
+    state.headBytes ??= 0;
+    state.evictedUpTo ??= Math.min(index.oldestGeneration() ?? head, ...segments.generations()) - 1;
+  }
+
   /** What the disk holds: segment files, body files in whole blocks, the index file, the saved read marks. */
   diskBytes(): number {
-    return this.host.segments.allocated + this.host.index.state.fileBytes + this.indexBytes + this.marksBytes;
+    const state = this.host.index.state;
+    return (state.segBytes ?? 0) + state.fileBytes + this.indexBytes + this.marksBytes;
+  }
+
+  /** The last generation evicted, as this process last saw it; refreshed from the index's state. */
+  evictedNow(): number {
+    const upTo = this.host.index.committedState().evictedUpTo ?? 0;
+    this.evictedUpTo = Math.max(this.evictedUpTo, upTo);
+    return this.evictedUpTo;
   }
 
   /** The allocated blocks of the index file (LMDB may grow it ahead of use, sparsely) and of the saved read marks. */
@@ -85,35 +114,58 @@ export class DiskGenerations {
     this.marksBytes = await allocated(this.host.marksPath);
   }
 
-  /** The generation a new body goes to; a full head starts the next one. */
-  generationFor(bytes: number, packed: boolean): number {
-    const full = this.host.segments.sizeOf(this.head) + this.headFileBytes;
+  /**
+   * The generation a new body of `bytes` goes to: the head, or the next one when the head would
+   * go past segmentSize (the commit makes it the head for every writer).
+   */
+  generationFor(bytes: number): number {
+    const state = this.host.index.state;
+    if ((state.head ?? 0) > this.head) {
+      this.head = state.head!;
+      this.headIssued = 0;
+    }
+    const full = Math.max(this.headIssued, state.head === this.head ? (state.headBytes ?? 0) : 0);
     if (full > 0 && full + bytes > this.host.segmentSize) {
       this.head += 1;
-      this.headFileBytes = 0;
+      this.headIssued = 0;
     }
-    if (!packed) this.headFileBytes += bytes;
+    this.headIssued += bytes;
     return this.head;
   }
 
-  /** Evict whole generations, oldest first, until `incoming` more bytes fit. Runs one at a time. */
-  makeRoom(incoming: number): Promise<void> {
+  /**
+   * Evict whole generations, oldest first, until `incoming` more bytes fit with `headroom` to
+   * spare. Runs one at a time. A co-writer does not evict: it refuses the body when it does not fit.
+   */
+  makeRoom(incoming: number, headroom = 0): Promise<void> {
+    if (!this.host.owner) return this.waitForRoom(incoming);
     const run = this.evicting.then(async () => {
       const budget = { moves: MAX_MOVES };
-      while (this.diskBytes() + incoming > this.host.maxBytes && !this.host.isClosed()) {
+      const head = this.host.index.committedState().head ?? 0;
+      if (head > this.head) {
+        this.head = head;
+        this.headIssued = 0;
+      }
+      while (this.diskBytes() + incoming > this.host.maxBytes - headroom && !this.host.isClosed()) {
         // Every round evicts a generation after evictedUpTo and moves it on: this ends.
         const oldest = this.oldestGeneration();
         if (oldest === undefined || oldest > this.head) break;
-        if (oldest === this.head) {
-          // Only the head is left: start a new one so the old head can go.
-          this.head += 1;
-          this.headFileBytes = 0;
-        }
         await this.evictGeneration(oldest, budget);
       }
     });
     this.evicting = run.catch(() => undefined);
     return run;
+  }
+
+  /**
+   * A co-writer's room: the owner evicts ahead while co-writers are open; when it lags behind
+   * (more written in a moment than the room it keeps), wait for it a little, then refuse the body.
+   */
+  private async waitForRoom(incoming: number): Promise<void> {
+    for (let waited = 0; this.diskBytes() + incoming > this.host.maxBytes; waited += ROOM_POLL_MS) {
+      if (waited >= ROOM_WAIT_MS || this.host.isClosed()) throw blobError(BLOB_ERROR_CODES.notStored, 'disk cache full until its owner evicts; object not stored');
+      await new Promise((r) => setTimeout(r, ROOM_POLL_MS));
+    }
   }
 
   /**
@@ -132,6 +184,7 @@ export class DiskGenerations {
    * which a miss may wait for, finds little to move. Runs one at a time with makeRoom.
    */
   evacuateAhead(): Promise<void> {
+    if (!this.host.owner) return Promise.resolve();
     const run = this.evicting.then(async () => {
       const budget = { moves: MAX_MOVES };
       await this.moveLate(budget);
@@ -179,28 +232,45 @@ export class DiskGenerations {
     return true;
   }
 
-  /** Evicts generation `g`: its entries read since they were written move to the head (within `budget`), the others go. */
+  /**
+   * Evicts generation `g`: its entries read since they were written move to the head (within
+   * `budget`), the others go, then every writer's segment of `g`. Marked evicted first, in the
+   * index's state: from then on no writer commits into `g` (its commit checks, in its transaction).
+   */
   private async evictGeneration(g: number, budget: { moves: number }): Promise<void> {
     const { index } = this.host;
     await this.moveReadEntries(g, budget);
+    await index.updateState((state) => {
+      state.evictedUpTo = Math.max(state.evictedUpTo ?? 0, g);
+      if ((state.head ?? 0) <= g) {
+        // Only the head is left: start a new one so the old head can go.
+        state.head = g + 1;
+        state.headBytes = 0;
+      }
+    });
+    if (this.head <= g) {
+      this.head = g + 1;
+      this.headIssued = 0;
+    }
+    this.evictedUpTo = Math.max(this.evictedUpTo, g);
+    this.evacuatedUpTo = Math.max(this.evacuatedUpTo, g);
     const victims = index.generation(g);
     for (let i = 0; i < victims.length; i++) {
       const rec = victims[i]!;
       if (sameVersion(index.get(rec.key), rec)) this.host.evict(rec);
       if (i % 512 === 511) await new Promise((r) => setImmediate(r)); // a large generation yields to requests
     }
-    this.evictedUpTo = Math.max(this.evictedUpTo, g);
-    this.evacuatedUpTo = Math.max(this.evacuatedUpTo, g);
-    await this.host.segments.remove(g);
+    await index.committed();
+    await this.host.segments.removeGeneration(g);
+    await index.forgetSegmentBytes(g);
   }
 
   private async moveUp(rec: IndexRecord): Promise<void> {
     const { index, segments } = this.host;
     if (this.host.isClosed() || !sameVersion(index.get(rec.key), rec)) return;
     if (rec.file !== undefined) {
-      const g = this.generationFor(0, false);
-      await index.put({ ...rec, g, seq: index.nextSeq() });
-      this.moved += 1;
+      const g = this.generationFor(0);
+      if ((await index.put({ ...rec, g, seq: index.nextSeq() }, undefined, { ifSeq: rec.seq, ifLive: true })).applied) this.moved += 1;
       return;
     }
     const found = await readRecord(this.host.reader, rec, { inlineReadMaxSize: Infinity, onCorrupt: () => undefined });
@@ -209,11 +279,14 @@ export class DiskGenerations {
       return;
     }
     if (!sameVersion(index.get(rec.key), rec)) return;
-    const g = this.generationFor(SEGMENT_HEADER_BYTES + found.data.length, true);
+    const bytes = SEGMENT_HEADER_BYTES + found.data.length;
+    const g = this.generationFor(bytes);
+    // The owner moves: into its own segment of the head.
     const off = await segments.append(g, [segmentHeader(keyHash(rec.key), found.data, rec.crc[0] ?? 0), found.data]);
     if (sameVersion(index.get(rec.key), rec) && segments.has(g)) {
-      await index.put({ ...rec, g, off, seq: index.nextSeq() });
-      this.moved += 1;
+      const copy: IndexRecord = { ...rec, g, off, seq: index.nextSeq() };
+      delete copy.w;
+      if ((await index.put(copy, undefined, { ifSeq: rec.seq, newBytes: bytes, segmentSize: this.host.segmentSize })).applied) this.moved += 1;
     }
   }
 }

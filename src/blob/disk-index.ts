@@ -10,11 +10,21 @@
  * | `byPath`  | path (pathOf(key)), 0, hash8(key)     | objects key                    |
  * | `byTag`   | tag, 0, hash8(key)                   | objects key                    |
  * | `files`   | body file name                       | objects key                    |
- * | `state`   | "state"                              | counters, kept in step with every commit |
+ * | `state`   | "state"                              | counters, head generation, evicted generations |
+ * | `state`   | "s<generation, 10 digits>/<writer>"  | bytes committed into that segment file |
+ *
+ * Several processes may write one index (the owner and co-writers, disk-blob-store.ts): LMDB
+ * serialises their write transactions, and every change runs as a callback inside one
+ * (lmdb-js `transaction`) that reads the key's current record and the state there, so counters,
+ * secondary lists and conditions (`ifSeq`: only over this version; a body brought into a
+ * generation the owner evicted meanwhile is refused) hold whatever the other writers did. No
+ * process keeps a private truth of the totals: `state` is the last committed state read, plus
+ * this process's changes not yet committed. Write sequence numbers are unique across writers:
+ * each takes a block of them from the state.
  *
  * A change is issued to LMDB at once and kept in `pending` (read before LMDB) until LMDB has
- * committed it, so this process sees it immediately and other processes (cluster workers, opened
- * read-only) once it is committed. Changes issued within 10 ms share one transaction (lmdb-js
+ * committed it, so this process sees it immediately and other processes (co-writers, cluster
+ * workers reading) once it is committed. Changes issued within 10 ms share one transaction (lmdb-js
  * `commitDelay`), and LMDB syncs committed transactions in a background thread (`overlappingSync`),
  * one fsync for every batch: the miss path has no fsync of its own, and under load each fsync
  * covers more writes. A committed change survives a crash of the process; a power loss takes the
@@ -35,8 +45,10 @@ export interface IndexRecord {
   g: number;
   /** Write sequence: orders records within a generation. */
   seq: number;
-  /** Offset of the packed record in segment `g`; -1 for a body in a file of its own. */
+  /** Offset of the packed record in segment `g` of writer `w`; -1 for a body in a file of its own. */
   off: number;
+  /** The co-writer that appended the packed record (its segment is `<g>-w<w>`); absent: the owner. */
+  w?: number;
   /** Name of the body file (file bodies). */
   file?: string;
   /** Bytes per checksummed block. */
@@ -59,9 +71,45 @@ export interface IndexState {
   liveBytes: number;
   /** Allocated bytes of body files. */
   fileBytes: number;
-  /** Next write sequence number. */
+  /** Next write sequence number not handed to a writer. */
   seq: number;
+  /** Bytes of segment files: what was committed into each, plus one block each for its rounding (absent in an index of before: counted at the owner's open). */
+  segBytes?: number;
+  /** The generation bodies are written to now. */
+  head?: number;
+  /** Bytes committed into the head generation (segments and files): it ends at segmentSize. */
+  headBytes?: number;
+  /** Generations up to this one are evicted or being evicted: nothing more is committed into them. */
+  evictedUpTo?: number;
+  /** Co-writers open now (their ids), so that the owner keeps room ahead for them. */
+  writers?: number[];
+  /** Version of the counters: one more with every change of a record. */
+  v?: number;
 }
+
+/** A change's conditions and what it brings to the disk. */
+export interface ChangeOptions {
+  /** Apply only if the key's current record is this version (its seq); undefined: whatever it is. */
+  ifSeq?: number;
+  /**
+   * Bytes the new record brought to the disk (a packed record appended, a body file's blocks): a
+   * new body. Counted into its generation, and refused if the generation was evicted meanwhile.
+   */
+  newBytes?: number;
+  /** The head generation ends once this many bytes are committed into it. */
+  segmentSize?: number;
+  /** Refuse a record in a generation evicted meanwhile (implied by newBytes). */
+  ifLive?: boolean;
+}
+
+/** What a change found in its transaction: whether it applied, and the record it replaced (or would have). */
+export interface Applied {
+  applied: boolean;
+  old: IndexRecord | undefined;
+}
+
+/** Write sequence numbers a writer takes at a time. */
+const SEQ_BLOCK = 1 << 20;
 
 /** Decoded records remembered per process: two generations of this many (a few MB at most). */
 const MEMO_GENERATION = 5_000;
@@ -107,11 +155,30 @@ function rangeEnd(prefix: Buffer): Buffer {
   return Buffer.concat([prefix, Buffer.from([0xff])]);
 }
 
+function addCounters(to: Counters, d: Counters, sign: 1 | -1): void {
+  to.entries += sign * d.entries;
+  to.liveBytes += sign * d.liveBytes;
+  to.fileBytes += sign * d.fileBytes;
+  to.segBytes += sign * d.segBytes;
+}
+
 export function fileBytesOf(rec: IndexRecord | undefined): number {
   return rec?.file === undefined ? 0 : Math.ceil(rec.meta.size / FS_BLOCK) * FS_BLOCK;
 }
 
 type Op = { rec: IndexRecord | null };
+
+type Counters = { entries: number; liveBytes: number; fileBytes: number; segBytes: number };
+
+/** Where the bytes committed into segment file (g, w) are counted, beside the state. */
+function segBytesKey(g: number, w: number): string {
+  return `s${String(g).padStart(10, '0')}/${w}`;
+}
+
+/** The range of segBytesKey of generation `g`. */
+function segBytesRange(g: number): { start: string; end: string } {
+  return { start: segBytesKey(g, 0), end: `s${String(g).padStart(10, '0')}0` };
+}
 
 export interface DiskIndexOptions {
   path: string;
@@ -124,8 +191,16 @@ export class DiskIndex {
   /** Changes issued and not yet committed by LMDB: what this process reads before LMDB. */
   private readonly pending = new Map<string, Op>();
   private memo: [Map<string, { raw: Buffer; rec: IndexRecord }>, Map<string, { raw: Buffer; rec: IndexRecord }>] = [new Map(), new Map()];
-  /** Counters of what the index holds with every change issued. */
-  readonly state: IndexState;
+  /** This process's changes issued whose transaction has not run yet, as it estimates them: added to the committed state. */
+  private readonly queued: Counters = { entries: 0, liveBytes: 0, fileBytes: 0, segBytes: 0 };
+  /**
+   * Changes whose transaction ran, by the state version it wrote (`v`), until a committed state of
+   * that version is read: added to a committed state older than that.
+   */
+  private ran: { v: number; d: Counters }[] = [];
+  /** The block of write sequence numbers this process hands out: [seqNext, seqEnd). */
+  private seqNext = 0;
+  private seqEnd = 0;
 
   private constructor(
     private readonly env: RootDatabase,
@@ -134,11 +209,95 @@ export class DiskIndex {
     private readonly byPath: Database<Buffer, Buffer>,
     private readonly byTag: Database<Buffer, Buffer>,
     private readonly files: Database<Buffer, Buffer>,
-    private readonly stateDb: Database<IndexState, string>,
+    private readonly stateDb: Database<IndexState | number, string>,
     private readonly pathOf: (key: string) => string,
-  ) {
-    const saved = stateDb.get('state');
-    this.state = saved === undefined ? { entries: 0, liveBytes: 0, fileBytes: 0, seq: 0 } : { ...saved };
+  ) {}
+
+  /** The committed state (every writer's changes), plus this process's changes in flight. */
+  get state(): IndexState {
+    const s = this.committedState();
+    const v = s.v ?? 0;
+    if (this.ran.length > 0 && this.ran[0]!.v <= v) this.ran = this.ran.filter((r) => r.v > v);
+    const d: Counters = { ...this.queued };
+    for (const r of this.ran) addCounters(d, r.d, 1);
+    return { ...s, entries: s.entries + d.entries, liveBytes: s.liveBytes + d.liveBytes, fileBytes: s.fileBytes + d.fileBytes, segBytes: (s.segBytes ?? 0) + d.segBytes };
+  }
+
+  /** Whether a state was ever committed (not in a new index). */
+  hasState(): boolean {
+    return this.stateDb.getBinary('state') !== undefined;
+  }
+
+  /** The state as last committed (inside a write transaction: as this transaction has it). */
+  committedState(): IndexState {
+    const saved = this.stateDb.get('state') as IndexState | undefined;
+    return saved === undefined ? { entries: 0, liveBytes: 0, fileBytes: 0, seq: 0 } : { ...saved };
+  }
+
+  /**
+   * Change the state at once, in a synchronous write transaction of its own (the owner's open, a
+   * co-writer's registration, a block of sequence numbers): rare, and what follows depends on it.
+   */
+  updateStateSync<T>(fn: (state: IndexState) => T): T {
+    return this.env.transactionSync(() => {
+      const state = this.committedState();
+      const out = fn(state);
+      void this.stateDb.put('state', state);
+      return out;
+    });
+  }
+
+  /** Change the state in the next write transaction (with the changes issued before); resolves once committed. */
+  updateState(fn: (state: IndexState) => void): Promise<void> {
+    return Promise.resolve(
+      this.env.transaction(() => {
+        const state = this.committedState();
+        fn(state);
+        void this.stateDb.put('state', state);
+      }),
+    ).then(() => undefined);
+  }
+
+  /** The bytes committed into each segment file of generation `g`, by writer. */
+  segmentBytesOf(g: number): Map<number, number> {
+    const out = new Map<number, number>();
+    for (const { key, value } of this.stateDb.getRange(segBytesRange(g))) out.set(Number(key.slice(12)), value as number);
+    return out;
+  }
+
+  /**
+   * Generation `g`'s segments are deleted: take their bytes off segBytes and forget them, in the
+   * next write transaction. Resolves once committed.
+   */
+  forgetSegmentBytes(g: number): Promise<void> {
+    return Promise.resolve(
+      this.env.transaction(() => {
+        let freed = 0;
+        for (const { key, value } of this.stateDb.getRange(segBytesRange(g))) {
+          freed += value as number;
+          void this.stateDb.remove(key);
+        }
+        const state = this.committedState();
+        state.segBytes = Math.max(0, (state.segBytes ?? 0) - freed);
+        void this.stateDb.put('state', state);
+      }),
+    ).then(() => undefined);
+  }
+
+  /**
+   * Count the segment files anew from what the disk holds, in `state` (inside updateStateSync: the
+   * owner's open; bytes appended by a writer that died before committing them are on the disk, and
+   * count from now on).
+   */
+  recountSegments(state: IndexState, sizes: Map<number, number>, allocatedOf: (size: number) => number): void {
+    for (const key of this.stateDb.getKeys({ start: 's', end: 't' })) void this.stateDb.remove(key);
+    let total = 0;
+    for (const [sid, size] of sizes) {
+      const bytes = allocatedOf(size);
+      total += bytes;
+      void this.stateDb.put(segBytesKey(sid % 2 ** 32, Math.floor(sid / 2 ** 32)), bytes);
+    }
+    state.segBytes = total;
   }
 
   static open(options: DiskIndexOptions): DiskIndex {
@@ -155,7 +314,7 @@ export class DiskIndex {
       env.openDB<Buffer, Buffer>('byPath', binary),
       env.openDB<Buffer, Buffer>('byTag', binary),
       env.openDB<Buffer, Buffer>('files', binary),
-      env.openDB<IndexState, string>('state', { encoding: 'msgpack' }),
+      env.openDB<IndexState | number, string>('state', { encoding: 'msgpack' }),
       options.pathOf,
     );
   }
@@ -212,42 +371,87 @@ export class DiskIndex {
     return op === undefined ? committed : (op.rec ?? undefined);
   }
 
+  /** A write sequence number no other writer hands out (from this process's block; a new block when it runs out). */
   nextSeq(): number {
-    return this.state.seq++;
+    if (this.seqNext >= this.seqEnd) this.updateStateSync((state) => this.takeSeqBlock(state));
+    return this.seqNext++;
+  }
+
+  /** Take the next block of write sequence numbers from `state` (inside updateStateSync: at open, with the rest). */
+  takeSeqBlock(state: IndexState): void {
+    this.seqNext = state.seq;
+    this.seqEnd = state.seq + SEQ_BLOCK;
+    state.seq = this.seqEnd;
   }
 
   /**
    * Insert or replace `rec`: visible in this process at once; the promise resolves when LMDB has
-   * committed it (visible to other processes, and surviving a crash of this one). `hash`: the
-   * key's keyHash when the caller has it already.
+   * committed it (visible to other processes, and surviving a crash of this one), with whether it
+   * applied (see ChangeOptions) and the record it replaced. `hash`: the key's keyHash when the
+   * caller has it already.
    */
-  put(rec: IndexRecord, hash?: Buffer): Promise<void> {
-    const old = this.get(rec.key);
-    this.state.entries += old === undefined ? 1 : 0;
-    this.state.liveBytes += rec.cost - (old?.cost ?? 0);
-    this.state.fileBytes += fileBytesOf(rec) - fileBytesOf(old);
-    return this.write(rec.key, old, rec, hash?.subarray(0, 8));
+  put(rec: IndexRecord, hash?: Buffer, options: ChangeOptions = {}): Promise<Applied> {
+    return this.write(rec.key, rec, options, hash?.subarray(0, 8));
   }
 
-  /** Remove `key`; returns the record removed and when the removal is committed. */
-  remove(key: string): { rec: IndexRecord | undefined; committed: Promise<void> } {
-    const old = this.get(key);
-    if (old === undefined) return { rec: undefined, committed: Promise.resolve() };
-    this.state.entries -= 1;
-    this.state.liveBytes -= old.cost;
-    this.state.fileBytes -= fileBytesOf(old);
-    return { rec: old, committed: this.write(key, old, null) };
+  /** Remove `key` (if still version `ifSeq` when given); resolves once committed, with the record removed. */
+  remove(key: string, ifSeq?: number): Promise<Applied> {
+    return this.write(key, null, { ifSeq });
   }
 
   /**
-   * Replace `old` (the current record, pending or committed) by `rec` (null: remove) in every
-   * database, with the counters. Writes issued in one event turn share one LMDB transaction, in
-   * order, so a key's changes land as they were made; LMDB syncs them in the background.
+   * Replace the current record of `key` by `rec` (null: remove) in every database, with the
+   * counters, in a write transaction where the current record and the state are read (see the
+   * module comment). Changes issued in one event turn share one transaction, in order, so a key's
+   * changes land as they were made; LMDB syncs them in the background.
    */
-  private write(key: string, old: IndexRecord | undefined, rec: IndexRecord | null, knownHash8?: Buffer): Promise<void> {
+  private write(key: string, rec: IndexRecord | null, options: ChangeOptions, knownHash8?: Buffer): Promise<Applied> {
     const ikey = indexKey(key);
+    const local = this.get(key);
     const op: Op = { rec };
-    this.pending.set(key, op);
+    if (options.ifSeq === undefined || local?.seq === options.ifSeq) this.pending.set(key, op);
+    // This process's estimate of the change, until the committed state has it.
+    const est: Counters = {
+      entries: (rec === null ? 0 : 1) - (local === undefined ? 0 : 1),
+      liveBytes: (rec?.cost ?? 0) - (local?.cost ?? 0),
+      fileBytes: fileBytesOf(rec ?? undefined) - fileBytesOf(local),
+      segBytes: rec !== null && rec.off >= 0 ? (options.newBytes ?? 0) : 0,
+    };
+    addCounters(this.queued, est, 1);
+    let version = -1;
+    const done = Promise.resolve(
+      this.env.transaction(() => {
+        addCounters(this.queued, est, -1);
+        const applied = this.apply(key, ikey, rec, options, knownHash8);
+        if (applied.applied) this.ran.push({ v: (version = this.committedState().v!), d: est });
+        return applied;
+      }),
+    );
+    const settle = () => {
+      // Committed: the committed state has it from now on.
+      if (version >= 0) this.ran = this.ran.filter((r) => r.v > version);
+      if (this.pending.get(key) === op) this.pending.delete(key);
+    };
+    return done.then(
+      (applied) => (settle(), applied),
+      (err: unknown) => {
+        settle();
+        throw err;
+      },
+    );
+  }
+
+  /** The change, inside its write transaction. */
+  private apply(key: string, ikey: Buffer, rec: IndexRecord | null, options: ChangeOptions, knownHash8: Buffer | undefined): Applied {
+    const found = this.objects.get(ikey);
+    const old = found !== undefined && found.key === key ? found : undefined;
+    if (options.ifSeq !== undefined && old?.seq !== options.ifSeq) return { applied: false, old };
+    if (rec === null && old === undefined) return { applied: false, old };
+    const state = this.committedState();
+    // A new index's first commit (its owner's open committed nothing): the sequence numbers handed out.
+    if (state.seq < this.seqEnd) state.seq = this.seqEnd;
+    const newBytes = rec === null ? undefined : options.newBytes;
+    if (rec !== null && (newBytes !== undefined || options.ifLive === true) && rec.g <= (state.evictedUpTo ?? 0)) return { applied: false, old };
     // The key's hash (keyHash: the caller's when it has made it), made once for all its list entries (a path, each tag).
     let hash8 = knownHash8;
     const hashed = (): Buffer => (hash8 ??= hash8Of(key));
@@ -257,24 +461,44 @@ export class DiskIndex {
       for (const tag of old.meta.tags ?? []) if (rec === null || !(rec.meta.tags ?? []).includes(tag)) void this.byTag.remove(taggedKey(tag, hashed()));
       if (old.file !== undefined && old.file !== rec?.file) void this.files.remove(Buffer.from(old.file));
     }
-    let done: Promise<unknown>;
     if (rec === null) {
-      done = this.objects.remove(ikey);
+      void this.objects.remove(ikey);
     } else {
-      done = this.objects.put(ikey, rec);
+      void this.objects.put(ikey, rec);
       void this.byGen.put(genKey(rec.g, rec.seq), ikey);
       if (old === undefined) void this.byPath.put(taggedKey(this.pathOf(rec.key), hashed()), ikey);
       for (const tag of rec.meta.tags ?? []) if (!(old?.meta.tags ?? []).includes(tag)) void this.byTag.put(taggedKey(tag, hashed()), ikey);
       if (rec.file !== undefined && rec.file !== old?.file) void this.files.put(Buffer.from(rec.file), ikey);
     }
-    done = this.stateDb.put('state', { ...this.state });
-    const forget = () => {
-      if (this.pending.get(key) === op) this.pending.delete(key);
-    };
-    return done.then(forget, (err: unknown) => {
-      forget();
-      throw err;
-    });
+    state.entries += (rec === null ? 0 : 1) - (old === undefined ? 0 : 1);
+    state.liveBytes += (rec?.cost ?? 0) - (old?.cost ?? 0);
+    state.fileBytes += fileBytesOf(rec ?? undefined) - fileBytesOf(old);
+    if (rec !== null && newBytes !== undefined) this.countNewBytes(state, rec, newBytes, options.segmentSize ?? Infinity);
+    state.v = (state.v ?? 0) + 1;
+    void this.stateDb.put('state', state);
+    return { applied: true, old };
+  }
+
+  /** A new body's bytes: into its generation (which ends once full: the next one starts) and, packed, into its segment's count. */
+  private countNewBytes(state: IndexState, rec: IndexRecord, bytes: number, segmentSize: number): void {
+    if (rec.g > (state.head ?? 0)) {
+      state.head = rec.g;
+      state.headBytes = 0;
+    }
+    if (rec.g === state.head) {
+      state.headBytes = (state.headBytes ?? 0) + bytes;
+      if (state.headBytes >= segmentSize) {
+        state.head += 1;
+        state.headBytes = 0;
+      }
+    }
+    if (rec.off < 0) return;
+    const key = segBytesKey(rec.g, rec.w ?? 0);
+    const before = this.stateDb.get(key) as number | undefined;
+    // A segment file's first record counts one block more: what rounding its size up may take.
+    const after = (before ?? FS_BLOCK) + bytes;
+    void this.stateDb.put(key, after);
+    state.segBytes = (state.segBytes ?? 0) + after - (before ?? 0);
   }
 
   /**

@@ -2,10 +2,13 @@
  * The on-disk format of the disk blob store, version 2:
  *
  * ```
- * <dir>/LOCK                          owner pid (see disk-fs.ts); the one process that writes
- * <dir>/tmp/                          bodies of large objects being written; wiped at open
+ * <dir>/LOCK                          owner pid (see disk-fs.ts): the process that evicts
+ * <dir>/LOCK-w<id>                    a co-writer's pid: another process writing beside the owner
+ * <dir>/tmp/                          bodies of large objects being written; wiped at the owner's open
+ * <dir>/tmp/w<id>/                    the same for co-writer <id>; wiped at its open
  * <dir>/v2/index.lmdb                 the index (LMDB, see disk-index.ts); `index.lmdb-lock` beside it
- * <dir>/v2/seg/<generation>.seg       packed small objects, appended in generation order
+ * <dir>/v2/seg/<generation>.seg       packed small objects the owner appended, in generation order
+ * <dir>/v2/seg/<generation>-w<id>.seg the same, appended by co-writer <id> (1–1023)
  * <dir>/v2/files/<aa>/<hash>.<gen>    a large object's body, one file each
  * ```
  *
@@ -73,14 +76,49 @@ export function newFileGeneration(): string {
   return randomBytes(8).toString('hex');
 }
 
-export function segmentName(generation: number): string {
-  return `${String(generation).padStart(10, '0')}.seg`;
+/**
+ * A segment file is named by its generation and the writer that appends to it (0: the owner; a
+ * co-writer 1–1023). In memory it is one number, `segmentId`: the generation in the low 32 bits,
+ * the writer above them, so the owner's segment ids are its generations.
+ */
+export const WRITER_SHIFT = 2 ** 32;
+export const MAX_WRITER_ID = 1023;
+
+export function segmentId(generation: number, writer = 0): number {
+  return generation + writer * WRITER_SHIFT;
 }
 
-export const SEGMENT_FILE = /^(\d{10})\.seg$/;
+/** The segment a packed record lives in (`w` absent: the owner's). */
+export function segmentOf(rec: { g: number; w?: number }): number {
+  return rec.w === undefined ? rec.g : rec.g + rec.w * WRITER_SHIFT;
+}
 
-export function segmentPath(layout: DiskLayout, generation: number): string {
-  return join(layout.segmentDir, segmentName(generation));
+export function generationOfSegment(sid: number): number {
+  return sid % WRITER_SHIFT;
+}
+
+export function writerOfSegment(sid: number): number {
+  return Math.floor(sid / WRITER_SHIFT);
+}
+
+export function segmentName(sid: number): string {
+  const g = String(generationOfSegment(sid)).padStart(10, '0');
+  const w = writerOfSegment(sid);
+  return w === 0 ? `${g}.seg` : `${g}-w${w}.seg`;
+}
+
+export const SEGMENT_FILE = /^(\d{10})(?:-w([1-9]\d{0,3}))?\.seg$/;
+
+/** The segment id a file name stands for, or undefined for another file. */
+export function segmentIdOf(name: string): number | undefined {
+  const m = SEGMENT_FILE.exec(name);
+  if (m === null) return undefined;
+  const w = m[2] === undefined ? 0 : Number(m[2]);
+  return w > MAX_WRITER_ID ? undefined : segmentId(Number(m[1]), w);
+}
+
+export function segmentPath(layout: DiskLayout, sid: number): string {
+  return join(layout.segmentDir, segmentName(sid));
 }
 
 export function fileName(hash: Buffer, gen: string): string {

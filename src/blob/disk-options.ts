@@ -26,12 +26,18 @@ export interface DiskBlobStoreOptions {
   pathOf?: (key: string) => string;
   /** Pause between batches of the background check, in ms. Default 20: the check yields to requests. */
   checkPauseMs?: number;
+  /**
+   * Open as a co-writer with this id (1–1023), beside the owner that opened the directory first
+   * and still has it open (see disk-blob-store.ts); its ids must be unique among the processes.
+   * Default: absent, the owner.
+   */
+  writer?: number;
   /** File-system operations to use instead of node:fs/promises (tests inject failures). Default: node's. */
   fsOps?: Partial<DiskFs>;
 }
 
 /** The options with every default filled in (the directory, file-system and path function apart). */
-export type DiskStoreSettings = Required<Omit<DiskBlobStoreOptions, 'fsOps' | 'dir' | 'pathOf'>>;
+export type DiskStoreSettings = Required<Omit<DiskBlobStoreOptions, 'fsOps' | 'dir' | 'pathOf' | 'writer'>>;
 
 export function diskStoreOptions(options: DiskBlobStoreOptions): DiskStoreSettings {
   const maxBytes = requirePositiveInt('maxBytes', options.maxBytes);

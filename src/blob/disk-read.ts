@@ -9,7 +9,7 @@ import { checkRange, type BlobEntry, type HotEntry } from './blob-store.js';
 import { bufferEntry } from './buffer-entry.js';
 import type { DiskFs } from './disk-fs.js';
 import type { IndexRecord } from './disk-index.js';
-import { SEGMENT_HEADER_BYTES, checkSegmentRecord, filePath, keyHash, type DiskLayout } from './disk-layout.js';
+import { SEGMENT_HEADER_BYTES, checkSegmentRecord, filePath, keyHash, segmentOf, type DiskLayout } from './disk-layout.js';
 import { openVerified, readVerified, type VerifiedBody } from './disk-reader.js';
 import type { Segments } from './disk-segments.js';
 import { ReadBuffers } from './read-buffers.js';
@@ -21,6 +21,8 @@ export interface RecordReader {
   /** Packed locations verified in this process: two generations, the older dropped when the newer fills. */
   verified: [Set<number>, Set<number>];
   verifiedLimit: number;
+  /** The same for records co-writers appended (the index record's `w`), by writer: their offsets overlap the owner's. */
+  verifiedByWriter?: Map<number, { verified: [Set<number>, Set<number>] }>;
   /** What hits answered without waiting are read into (getNow), lent until written. */
   buffers: ReadBuffers;
   /**
@@ -44,7 +46,7 @@ export interface ReadOptions {
 export async function readRecord(r: RecordReader, rec: IndexRecord, o: ReadOptions): Promise<BlobEntry | 'gone' | string> {
   const size = rec.meta.size;
   if (rec.off >= 0) {
-    if (!(await r.segments.ready(rec.g))) return 'gone';
+    if (!(await r.segments.ready(segmentOf(rec)))) return 'gone';
     const body = readPackedNow(r, rec, o.verifyAll === true);
     if (body === 'not-open') return 'gone';
     return typeof body === 'string' ? body : bufferEntry(rec.meta, body);
@@ -98,20 +100,29 @@ export function readBuffersFor(packMaxSize: number): ReadBuffers {
 }
 
 function readPacked(r: RecordReader, rec: IndexRecord, verifyAll: boolean, buffers: ReadBuffers | undefined): Buffer | 'not-open' | 'gone' | string {
-  if (!r.segments.isOpen(rec.g) && !r.segments.openNow(rec.g)) return r.segments.has(rec.g) ? 'not-open' : 'gone';
-  const raw = r.segments.readSync(rec.g, rec.off, SEGMENT_HEADER_BYTES + rec.meta.size, buffers);
+  const sid = segmentOf(rec);
+  if (!r.segments.isOpen(sid) && !r.segments.openNow(sid)) return r.segments.has(sid) ? 'not-open' : 'gone';
+  const raw = r.segments.readSync(sid, rec.off, SEGMENT_HEADER_BYTES + rec.meta.size, buffers);
   if (raw === undefined) return 'gone';
   const loc = rec.g * 2 ** 32 + rec.off;
-  const known = !verifyAll && (r.verified[0].has(loc) || r.verified[1].has(loc));
+  const v = rec.w === undefined ? r : verifiedOf(r, rec.w);
+  const known = !verifyAll && (v.verified[0].has(loc) || v.verified[1].has(loc));
   let hash = r.keyHashes.get(rec);
   if (hash === undefined) r.keyHashes.set(rec, (hash = keyHash(rec.key)));
   const body = checkSegmentRecord(raw, hash, rec.meta.size, rec.crc[0] ?? 0, !known);
-  if (typeof body !== 'string' && !known) remember(r, loc);
+  if (typeof body !== 'string' && !known) remember(v, r.verifiedLimit, loc);
   if (typeof body === 'string') buffers?.give(raw);
   return body;
 }
 
-function remember(r: RecordReader, loc: number): void {
-  if (r.verified[0].size >= r.verifiedLimit) r.verified = [new Set(), r.verified[0]];
-  r.verified[0].add(loc);
+function remember(v: { verified: [Set<number>, Set<number>] }, limit: number, loc: number): void {
+  if (v.verified[0].size >= limit) v.verified = [new Set(), v.verified[0]];
+  v.verified[0].add(loc);
+}
+
+function verifiedOf(r: RecordReader, w: number): { verified: [Set<number>, Set<number>] } {
+  r.verifiedByWriter ??= new Map();
+  let v = r.verifiedByWriter.get(w);
+  if (v === undefined) r.verifiedByWriter.set(w, (v = { verified: [new Set(), new Set()] }));
+  return v;
 }

@@ -1,6 +1,8 @@
 /**
- * Segment files: where the disk store packs small objects, one file per generation, records
- * appended back to back (format in disk-layout.ts). Appends reserve their offset at once and
+ * Segment files: where the disk store packs small objects, one file per generation and writer
+ * (the owner, and each co-writer: several processes may write one store), records appended back
+ * to back (format in disk-layout.ts). A segment is known by its id (segmentId: generation and
+ * writer); a process appends only to its own writer's segments and reads everyone's. Appends reserve their offset at once and
  * write at it, so concurrent commits never wait on each other; nothing is fsynced per object:
  * `sync()` makes every append so far durable, and the store calls it before each index flush (an
  * index entry is committed only after the bytes it points at). A whole segment is dropped at once
@@ -12,9 +14,9 @@
  * Memory: one open handle per segment in use (a few hundred at most) and their sizes.
  */
 import type { FileHandle } from 'node:fs/promises';
-import { close, readSync } from 'node:fs';
+import { close, constants, readSync } from 'node:fs';
 import { errnoCode, unlinkQuietly, type DiskFs } from './disk-fs.js';
-import { SEGMENT_FILE, allocated, segmentPath, type DiskLayout } from './disk-layout.js';
+import { allocated, generationOfSegment, segmentIdOf, segmentPath, type DiskLayout } from './disk-layout.js';
 import type { ReadBuffers } from './read-buffers.js';
 
 interface Segment {
@@ -25,12 +27,14 @@ interface Segment {
   fd: number | undefined;
   /** Appends since the last sync. */
   dirty: boolean;
-  /** Created by this process (the head): opened read-write. Older segments are only read. */
+  /** Appended to by this process (its writer's segments since it opened them): opened read-write. Others are only read. */
   created: boolean;
 }
 
 export class Segments {
   private readonly segments = new Map<number, Segment>();
+  /** Segments being opened for appending (shared by the appends that wait for it). */
+  private readonly opening = new Map<number, Promise<Segment>>();
   /** Sum of the segments' sizes. */
   total = 0;
 
@@ -48,12 +52,18 @@ export class Segments {
   async load(): Promise<void> {
     const names = (await this.fs.readdir(this.layout.segmentDir)) as string[];
     for (const name of names) {
-      const m = SEGMENT_FILE.exec(name);
-      if (m === null) continue;
-      const st = await this.fs.stat(segmentPath(this.layout, Number(m[1])));
-      this.segments.set(Number(m[1]), { size: st.size, handle: undefined, fd: undefined, dirty: false, created: false });
+      const sid = segmentIdOf(name);
+      if (sid === undefined) continue;
+      const st = await this.fs.stat(segmentPath(this.layout, sid)).catch(() => undefined);
+      if (st === undefined) continue; // evicted meanwhile (another process evicts)
+      this.segments.set(sid, { size: st.size, handle: undefined, fd: undefined, dirty: false, created: false });
       this.total += st.size;
     }
+  }
+
+  /** The segments known here, by id, with their sizes. */
+  sizes(): Map<number, number> {
+    return new Map([...this.segments].map(([sid, seg]) => [sid, seg.size]));
   }
 
   /** What the segments occupy on a file system of 4 KiB blocks. */
@@ -63,8 +73,9 @@ export class Segments {
     return total;
   }
 
+  /** The generations of the segments known here (every writer's). */
   generations(): number[] {
-    return [...this.segments.keys()].sort((a, b) => a - b);
+    return [...new Set([...this.segments.keys()].map(generationOfSegment))].sort((a, b) => a - b);
   }
 
   has(g: number): boolean {
@@ -86,7 +97,7 @@ export class Segments {
   openNow(g: number): boolean {
     const known = this.segments.get(g);
     if (known?.fd !== undefined) return true;
-    if (known?.created === true || (known === undefined && this.reader === undefined)) return false;
+    if (known?.created === true || this.opening.has(g)) return false;
     let fd: number;
     try {
       fd = this.fs.openSync(segmentPath(this.layout, g), 'r');
@@ -115,16 +126,12 @@ export class Segments {
    */
   async append(g: number, parts: Uint8Array[]): Promise<number> {
     let seg = this.segments.get(g);
-    if (seg === undefined) {
-      seg = { size: 0, handle: undefined, fd: undefined, dirty: false, created: true };
-      this.segments.set(g, seg);
-    }
-    if (!seg.created) throw new Error(`segment ${g} is not this process's to append to`);
+    if (seg === undefined || !seg.created) seg = await this.openForAppend(g);
     const length = parts.reduce((n, p) => n + p.byteLength, 0);
     const off = seg.size;
     seg.size += length;
     this.total += length;
-    const fd = seg.fd ?? (await this.open(g, seg)).fd;
+    const fd = seg.fd!;
     let done = 0;
     while (done < length) {
       const n = this.fs.writevSync(fd, done === 0 ? parts : unwritten(parts, done), off + done);
@@ -133,6 +140,37 @@ export class Segments {
     }
     seg.dirty = true;
     return off;
+  }
+
+  /**
+   * Open segment `g` (one of this process's writer) to append to: created if new, else appended to
+   * after what it holds (a writer that restarted, or whose generation is still the head): never
+   * truncated, as other processes may read records in it. Appends waiting for it share the open.
+   */
+  private openForAppend(g: number): Promise<Segment> {
+    let opening = this.opening.get(g);
+    if (opening === undefined) {
+      opening = (async () => {
+        const fh = await this.fs.open(segmentPath(this.layout, g), constants.O_RDWR | constants.O_CREAT, 0o644);
+        let size: number;
+        try {
+          size = (await fh.stat()).size;
+        } catch (err) {
+          await fh.close().catch(() => undefined);
+          throw err;
+        }
+        const old = this.segments.get(g);
+        const seg: Segment = { size, handle: Promise.resolve(fh), fd: fh.fd, dirty: false, created: true };
+        this.segments.set(g, seg);
+        this.total += size - (old?.size ?? 0);
+        if (old !== undefined) void closeSegment(old);
+        return seg;
+      })();
+      this.opening.set(g, opening);
+      const done = () => this.opening.delete(g);
+      opening.then(done, done);
+    }
+    return opening;
   }
 
   /** Read `length` bytes at `off` of segment `g` (into a buffer of `buffers` when given); undefined when the segment is gone. */
@@ -153,23 +191,24 @@ export class Segments {
 
   /** Open segment `g` for reading if it exists and is not open yet (reads are synchronous; the open is not). */
   async ready(g: number): Promise<boolean> {
+    if (this.opening.has(g)) await this.opening.get(g)!.catch(() => undefined);
     let seg = this.segments.get(g);
-    if (seg === undefined && this.reader !== undefined) {
+    if (seg === undefined) {
+      // Another writer's segment (or, in a reader, any): found when first read.
       seg = { size: 0, handle: undefined, fd: undefined, dirty: false, created: false };
       this.segments.set(g, seg);
       this.keepOpenBound();
-    } else if (seg !== undefined && this.reader !== undefined) {
+    } else if (this.reader !== undefined) {
       // Most recently used last: the first one is the one to close.
       this.segments.delete(g);
       this.segments.set(g, seg);
     }
-    if (seg === undefined) return false;
     if (seg.fd !== undefined) return true;
     try {
       await this.open(g, seg);
       return this.segments.get(g) === seg;
     } catch (err) {
-      if (this.reader !== undefined && this.segments.get(g) === seg) this.segments.delete(g);
+      if (!seg.created && this.segments.get(g) === seg) this.segments.delete(g);
       if (errnoCode(err) === 'ENOENT') return false;
       throw err;
     }
@@ -186,8 +225,7 @@ export class Segments {
   }
 
   private open(g: number, seg: Segment): Promise<FileHandle> {
-    // Not 'a+': that makes every write an append whatever its position.
-    seg.handle ??= this.fs.open(segmentPath(this.layout, g), seg.created ? 'w+' : 'r').then((fh) => {
+    seg.handle ??= this.fs.open(segmentPath(this.layout, g), 'r').then((fh) => {
       seg.fd ??= fh.fd;
       return fh;
     });
@@ -213,6 +251,35 @@ export class Segments {
     this.total -= seg.size;
     await closeSegment(seg);
     await unlinkQuietly(this.fs, segmentPath(this.layout, g));
+  }
+
+  /**
+   * Delete every writer's segment of generation `g` (its records are gone from the index): those
+   * known here, and those on the disk (a co-writer's, a dead writer's).
+   */
+  async removeGeneration(g: number): Promise<void> {
+    const sids = new Set([...this.segments.keys()].filter((sid) => generationOfSegment(sid) === g));
+    for (const name of (await this.fs.readdir(this.layout.segmentDir).catch(() => [])) as string[]) {
+      const sid = segmentIdOf(name);
+      if (sid !== undefined && generationOfSegment(sid) === g) sids.add(sid);
+    }
+    for (const sid of sids) {
+      if (this.segments.has(sid)) await this.remove(sid);
+      else await unlinkQuietly(this.fs, segmentPath(this.layout, sid));
+    }
+  }
+
+  /**
+   * Close and forget the segments of generations up to `upTo` (evicted by the owner: their files
+   * are deleted, and an open descriptor would keep their space taken).
+   */
+  async forgetUpTo(upTo: number): Promise<void> {
+    const gone = [...this.segments.entries()].filter(([sid]) => generationOfSegment(sid) <= upTo);
+    for (const [sid, seg] of gone) {
+      this.segments.delete(sid);
+      this.total -= seg.size;
+    }
+    await Promise.all(gone.map(([, seg]) => closeSegment(seg)));
   }
 
   async close(): Promise<void> {
