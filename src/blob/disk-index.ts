@@ -198,6 +198,7 @@ export class DiskIndex {
    * that version is read: added to a committed state older than that.
    */
   private ran: { v: number; d: Counters }[] = [];
+  private snap: IndexState | undefined;
   /** The block of write sequence numbers this process hands out: [seqNext, seqEnd). */
   private seqNext = 0;
   private seqEnd = 0;
@@ -215,9 +216,9 @@ export class DiskIndex {
 
   /** The committed state (every writer's changes), plus this process's changes in flight. */
   get state(): IndexState {
-    const s = this.committedState();
+    const s = this.snapshot();
     const v = s.v ?? 0;
-    if (this.ran.length > 0 && this.ran[0]!.v <= v) this.ran = this.ran.filter((r) => r.v > v);
+    while (this.ran.length > 0 && this.ran[0]!.v <= v) this.ran.shift();
     const d: Counters = { ...this.queued };
     for (const r of this.ran) addCounters(d, r.d, 1);
     return { ...s, entries: s.entries + d.entries, liveBytes: s.liveBytes + d.liveBytes, fileBytes: s.fileBytes + d.fileBytes, segBytes: (s.segBytes ?? 0) + d.segBytes };
@@ -226,6 +227,19 @@ export class DiskIndex {
   /** Whether a state was ever committed (not in a new index). */
   hasState(): boolean {
     return this.stateDb.getBinary('state') !== undefined;
+  }
+
+  /**
+   * The committed state as read once per event turn: reads (outside a write transaction) see one
+   * snapshot per turn anyway (lmdb-js renews its read transaction then), and a miss asks for the
+   * state more than once. A snapshot older than the latest commit only counts more changes in flight.
+   */
+  private snapshot(): IndexState {
+    if (this.snap === undefined) {
+      this.snap = this.committedState();
+      setImmediate(() => (this.snap = undefined));
+    }
+    return this.snap;
   }
 
   /** The state as last committed (inside a write transaction: as this transaction has it). */
@@ -429,7 +443,7 @@ export class DiskIndex {
     );
     const settle = () => {
       // Committed: the committed state has it from now on.
-      if (version >= 0) this.ran = this.ran.filter((r) => r.v > version);
+      while (version >= 0 && this.ran.length > 0 && this.ran[0]!.v <= version) this.ran.shift();
       if (this.pending.get(key) === op) this.pending.delete(key);
     };
     return done.then(
