@@ -205,19 +205,19 @@ export class DiskBlobStore implements BlobStore, DiskWriterHost {
       const segments = new Segments(fs, layout);
       await segments.load();
       // What the segment files hold, counted anew: a writer that died left bytes no entry points at.
-      if (index.hasState()) {
-        index.updateStateSync((state) => {
-          index.recountSegments(state, segments.sizes(), allocated);
+      if (index.shared.hasState()) {
+        index.shared.updateStateSync((state) => {
+          index.shared.recountSegments(state, segments.sizes(), allocated);
           DiskGenerations.initState(state, index, segments);
           state.writers = [];
-          index.takeSeqBlock(state);
+          index.shared.takeSeqBlock(state);
         });
       } else {
         // A new index: its first commit writes the state (an open that commits nothing leaves the index file as small as it was).
-        index.takeSeqBlock(index.committedState());
+        index.shared.takeSeqBlock(index.shared.committedState());
       }
       const slots = slotsFor(opts.maxBytes);
-      const marks = index.state.entries === 0 ? RecencyMarks.empty(slots) : await RecencyMarks.load(fs, marksPath(layout), slots, index.committedState().head!);
+      const marks = index.state.entries === 0 ? RecencyMarks.empty(slots) : await RecencyMarks.load(fs, marksPath(layout), slots, index.shared.committedState().head!);
       const store = new DiskBlobStore(layout, opts, fs, index, segments, lock.release, report, lock.unclean, marks, 0);
       await store.generations.measureIndex();
       await store.generations.makeRoom(0);
@@ -242,9 +242,9 @@ export class DiskBlobStore implements BlobStore, DiskWriterHost {
       await fs.mkdir(tmpDir, { recursive: true });
       index = DiskIndex.open({ path: layout.indexPath, readOnly: false, pathOf: options.pathOf ?? ((key) => key) });
       const opened = index;
-      opened.updateStateSync((state) => {
+      opened.shared.updateStateSync((state) => {
         state.writers = [...new Set([...(state.writers ?? []), writer])];
-        opened.takeSeqBlock(state);
+        opened.shared.takeSeqBlock(state);
       });
       const segments = new Segments(fs, layout);
       const store = new DiskBlobStore(layout, opts, fs, index, segments, lock.release, { discarded: [] }, false, RecencyMarks.empty(1), writer);
@@ -471,7 +471,7 @@ export class DiskBlobStore implements BlobStore, DiskWriterHost {
 
   /** The room the owner keeps free while co-writers are open: they do not evict, and refuse what does not fit. */
   private headroom(): number {
-    return (this.index.committedState().writers ?? []).length > 0 ? 2 * this.options.segmentSize : 0;
+    return (this.index.shared.committedState().writers ?? []).length > 0 ? 2 * this.options.segmentSize : 0;
   }
 
   /** The owner, while co-writers are open: evict ahead, so that what they write fits. */
@@ -499,7 +499,7 @@ export class DiskBlobStore implements BlobStore, DiskWriterHost {
     await Promise.all([...this.writers].map((w) => w.abort()));
     await this.settle();
     await this.segments.sync().catch(() => undefined);
-    if (this.writer !== 0) await this.index.updateState((state) => void (state.writers = (state.writers ?? []).filter((w) => w !== this.writer))).catch(() => undefined);
+    if (this.writer !== 0) await this.index.shared.updateState((state) => void (state.writers = (state.writers ?? []).filter((w) => w !== this.writer))).catch(() => undefined);
     await this.index.flushed().catch(() => undefined);
     // What was read survives a clean restart; after a crash eviction is oldest first until reads are noted again.
     if (this.writer === 0) await this.marks.save(this.fs, this.layout.tmpDir, marksPath(this.layout), this.generations.head).catch(() => undefined);

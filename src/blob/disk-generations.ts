@@ -70,7 +70,7 @@ export class DiskGenerations {
 
   constructor(private readonly host: GenerationsHost) {
     const { index, segments } = host;
-    const state = index.committedState();
+    const state = index.shared.committedState();
     this.head = state.head ?? DiskGenerations.headOf(index, segments);
     this.evictedUpTo = state.evictedUpTo ?? Math.min(index.oldestGeneration() ?? this.head, ...segments.generations()) - 1;
     this.evacuatedUpTo = this.evictedUpTo;
@@ -98,7 +98,7 @@ export class DiskGenerations {
 
   /** The last generation evicted, as this process last saw it; refreshed from the index's state. */
   evictedNow(): number {
-    const upTo = this.host.index.committedState().evictedUpTo ?? 0;
+    const upTo = this.host.index.shared.committedState().evictedUpTo ?? 0;
     this.evictedUpTo = Math.max(this.evictedUpTo, upTo);
     return this.evictedUpTo;
   }
@@ -141,7 +141,7 @@ export class DiskGenerations {
     if (!this.host.owner) return this.waitForRoom(incoming);
     const run = this.evicting.then(async () => {
       const budget = { moves: MAX_MOVES };
-      const head = this.host.index.committedState().head ?? 0;
+      const head = this.host.index.shared.committedState().head ?? 0;
       if (head > this.head) {
         this.head = head;
         this.headIssued = 0;
@@ -240,7 +240,7 @@ export class DiskGenerations {
   private async evictGeneration(g: number, budget: { moves: number }): Promise<void> {
     const { index } = this.host;
     await this.moveReadEntries(g, budget);
-    await index.updateState((state) => {
+    await index.shared.updateState((state) => {
       state.evictedUpTo = Math.max(state.evictedUpTo ?? 0, g);
       if ((state.head ?? 0) <= g) {
         // Only the head is left: start a new one so the old head can go.
@@ -262,7 +262,7 @@ export class DiskGenerations {
     }
     await index.committed();
     await this.host.segments.removeGeneration(g);
-    await index.forgetSegmentBytes(g);
+    await index.shared.forgetSegmentBytes(g);
   }
 
   private async moveUp(rec: IndexRecord): Promise<void> {

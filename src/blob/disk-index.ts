@@ -37,7 +37,10 @@
 import { open, type Database, type RootDatabase } from 'lmdb';
 import type { StoredMeta } from './blob-store.js';
 import { freezeMeta } from './buffer-entry.js';
+import { SharedIndexState, type Applied, type ChangeOptions, type Counters, type InFlight, type IndexState } from './disk-index-state.js';
 import { FS_BLOCK, keyHash } from './disk-layout.js';
+
+export type { Applied, ChangeOptions, IndexState } from './disk-index-state.js';
 
 export interface IndexRecord {
   key: string;
@@ -65,51 +68,6 @@ export function sameVersion(a: IndexRecord | undefined, b: IndexRecord): boolean
   return a !== undefined && a.seq === b.seq && a.key === b.key;
 }
 
-export interface IndexState {
-  entries: number;
-  /** Sum of `cost` over all entries. */
-  liveBytes: number;
-  /** Allocated bytes of body files. */
-  fileBytes: number;
-  /** Next write sequence number not handed to a writer. */
-  seq: number;
-  /** Bytes of segment files: what was committed into each, plus one block each for its rounding (absent in an index of before: counted at the owner's open). */
-  segBytes?: number;
-  /** The generation bodies are written to now. */
-  head?: number;
-  /** Bytes committed into the head generation (segments and files): it ends at segmentSize. */
-  headBytes?: number;
-  /** Generations up to this one are evicted or being evicted: nothing more is committed into them. */
-  evictedUpTo?: number;
-  /** Co-writers open now (their ids), so that the owner keeps room ahead for them. */
-  writers?: number[];
-  /** Version of the counters: one more with every change of a record. */
-  v?: number;
-}
-
-/** A change's conditions and what it brings to the disk. */
-export interface ChangeOptions {
-  /** Apply only if the key's current record is this version (its seq); undefined: whatever it is. */
-  ifSeq?: number;
-  /**
-   * Bytes the new record brought to the disk (a packed record appended, a body file's blocks): a
-   * new body. Counted into its generation, and refused if the generation was evicted meanwhile.
-   */
-  newBytes?: number;
-  /** The head generation ends once this many bytes are committed into it. */
-  segmentSize?: number;
-  /** Refuse a record in a generation evicted meanwhile (implied by newBytes). */
-  ifLive?: boolean;
-}
-
-/** What a change found in its transaction: whether it applied, and the record it replaced (or would have). */
-export interface Applied {
-  applied: boolean;
-  old: IndexRecord | undefined;
-}
-
-/** Write sequence numbers a writer takes at a time. */
-const SEQ_BLOCK = 1 << 20;
 
 /** Decoded records remembered per process: two generations of this many (a few MB at most). */
 const MEMO_GENERATION = 5_000;
@@ -155,30 +113,12 @@ function rangeEnd(prefix: Buffer): Buffer {
   return Buffer.concat([prefix, Buffer.from([0xff])]);
 }
 
-function addCounters(to: Counters, d: Counters, sign: 1 | -1): void {
-  to.entries += sign * d.entries;
-  to.liveBytes += sign * d.liveBytes;
-  to.fileBytes += sign * d.fileBytes;
-  to.segBytes += sign * d.segBytes;
-}
-
 export function fileBytesOf(rec: IndexRecord | undefined): number {
   return rec?.file === undefined ? 0 : Math.ceil(rec.meta.size / FS_BLOCK) * FS_BLOCK;
 }
 
 type Op = { rec: IndexRecord | null };
 
-type Counters = { entries: number; liveBytes: number; fileBytes: number; segBytes: number };
-
-/** Where the bytes committed into segment file (g, w) are counted, beside the state. */
-function segBytesKey(g: number, w: number): string {
-  return `s${String(g).padStart(10, '0')}/${w}`;
-}
-
-/** The range of segBytesKey of generation `g`. */
-function segBytesRange(g: number): { start: string; end: string } {
-  return { start: segBytesKey(g, 0), end: `s${String(g).padStart(10, '0')}0` };
-}
 
 export interface DiskIndexOptions {
   path: string;
@@ -191,17 +131,8 @@ export class DiskIndex {
   /** Changes issued and not yet committed by LMDB: what this process reads before LMDB. */
   private readonly pending = new Map<string, Op>();
   private memo: [Map<string, { raw: Buffer; rec: IndexRecord }>, Map<string, { raw: Buffer; rec: IndexRecord }>] = [new Map(), new Map()];
-  /** This process's changes issued whose transaction has not run yet, as it estimates them: added to the committed state. */
-  private readonly queued: Counters = { entries: 0, liveBytes: 0, fileBytes: 0, segBytes: 0 };
-  /**
-   * Changes whose transaction ran, by the state version it wrote (`v`), until a committed state of
-   * that version is read: added to a committed state older than that.
-   */
-  private ran: { v: number; d: Counters }[] = [];
-  private snap: IndexState | undefined;
-  /** The block of write sequence numbers this process hands out: [seqNext, seqEnd). */
-  private seqNext = 0;
-  private seqEnd = 0;
+  /** The counters, generations and sequence numbers every writer shares (disk-index-state.ts). */
+  readonly shared: SharedIndexState;
 
   private constructor(
     private readonly env: RootDatabase,
@@ -210,108 +141,20 @@ export class DiskIndex {
     private readonly byPath: Database<Buffer, Buffer>,
     private readonly byTag: Database<Buffer, Buffer>,
     private readonly files: Database<Buffer, Buffer>,
-    private readonly stateDb: Database<IndexState | number, string>,
+    stateDb: Database<IndexState | number, string>,
     private readonly pathOf: (key: string) => string,
-  ) {}
+  ) {
+    this.shared = new SharedIndexState(env, stateDb);
+  }
 
-  /** The committed state (every writer's changes), plus this process's changes in flight. */
+  /** The counters every writer shares as committed, plus this process's changes in flight. */
   get state(): IndexState {
-    const s = this.snapshot();
-    const v = s.v ?? 0;
-    while (this.ran.length > 0 && this.ran[0]!.v <= v) this.ran.shift();
-    const d: Counters = { ...this.queued };
-    for (const r of this.ran) addCounters(d, r.d, 1);
-    return { ...s, entries: s.entries + d.entries, liveBytes: s.liveBytes + d.liveBytes, fileBytes: s.fileBytes + d.fileBytes, segBytes: (s.segBytes ?? 0) + d.segBytes };
+    return this.shared.current();
   }
 
-  /** Whether a state was ever committed (not in a new index). */
-  hasState(): boolean {
-    return this.stateDb.getBinary('state') !== undefined;
-  }
-
-  /**
-   * The committed state as read once per event turn: reads (outside a write transaction) see one
-   * snapshot per turn anyway (lmdb-js renews its read transaction then), and a miss asks for the
-   * state more than once. A snapshot older than the latest commit only counts more changes in flight.
-   */
-  private snapshot(): IndexState {
-    if (this.snap === undefined) {
-      this.snap = this.committedState();
-      setImmediate(() => (this.snap = undefined));
-    }
-    return this.snap;
-  }
-
-  /** The state as last committed (inside a write transaction: as this transaction has it). */
-  committedState(): IndexState {
-    const saved = this.stateDb.get('state') as IndexState | undefined;
-    return saved === undefined ? { entries: 0, liveBytes: 0, fileBytes: 0, seq: 0 } : { ...saved };
-  }
-
-  /**
-   * Change the state at once, in a synchronous write transaction of its own (the owner's open, a
-   * co-writer's registration, a block of sequence numbers): rare, and what follows depends on it.
-   */
-  updateStateSync<T>(fn: (state: IndexState) => T): T {
-    return this.env.transactionSync(() => {
-      const state = this.committedState();
-      const out = fn(state);
-      void this.stateDb.put('state', state);
-      return out;
-    });
-  }
-
-  /** Change the state in the next write transaction (with the changes issued before); resolves once committed. */
-  updateState(fn: (state: IndexState) => void): Promise<void> {
-    return Promise.resolve(
-      this.env.transaction(() => {
-        const state = this.committedState();
-        fn(state);
-        void this.stateDb.put('state', state);
-      }),
-    ).then(() => undefined);
-  }
-
-  /** The bytes committed into each segment file of generation `g`, by writer. */
-  segmentBytesOf(g: number): Map<number, number> {
-    const out = new Map<number, number>();
-    for (const { key, value } of this.stateDb.getRange(segBytesRange(g))) out.set(Number(key.slice(12)), value as number);
-    return out;
-  }
-
-  /**
-   * Generation `g`'s segments are deleted: take their bytes off segBytes and forget them, in the
-   * next write transaction. Resolves once committed.
-   */
-  forgetSegmentBytes(g: number): Promise<void> {
-    return Promise.resolve(
-      this.env.transaction(() => {
-        let freed = 0;
-        for (const { key, value } of this.stateDb.getRange(segBytesRange(g))) {
-          freed += value as number;
-          void this.stateDb.remove(key);
-        }
-        const state = this.committedState();
-        state.segBytes = Math.max(0, (state.segBytes ?? 0) - freed);
-        void this.stateDb.put('state', state);
-      }),
-    ).then(() => undefined);
-  }
-
-  /**
-   * Count the segment files anew from what the disk holds, in `state` (inside updateStateSync: the
-   * owner's open; bytes appended by a writer that died before committing them are on the disk, and
-   * count from now on).
-   */
-  recountSegments(state: IndexState, sizes: Map<number, number>, allocatedOf: (size: number) => number): void {
-    for (const key of this.stateDb.getKeys({ start: 's', end: 't' })) void this.stateDb.remove(key);
-    let total = 0;
-    for (const [sid, size] of sizes) {
-      const bytes = allocatedOf(size);
-      total += bytes;
-      void this.stateDb.put(segBytesKey(sid % 2 ** 32, Math.floor(sid / 2 ** 32)), bytes);
-    }
-    state.segBytes = total;
+  /** A write sequence number no other writer hands out. */
+  nextSeq(): number {
+    return this.shared.nextSeq();
   }
 
   static open(options: DiskIndexOptions): DiskIndex {
@@ -385,19 +228,6 @@ export class DiskIndex {
     return op === undefined ? committed : (op.rec ?? undefined);
   }
 
-  /** A write sequence number no other writer hands out (from this process's block; a new block when it runs out). */
-  nextSeq(): number {
-    if (this.seqNext >= this.seqEnd) this.updateStateSync((state) => this.takeSeqBlock(state));
-    return this.seqNext++;
-  }
-
-  /** Take the next block of write sequence numbers from `state` (inside updateStateSync: at open, with the rest). */
-  takeSeqBlock(state: IndexState): void {
-    this.seqNext = state.seq;
-    this.seqEnd = state.seq + SEQ_BLOCK;
-    state.seq = this.seqEnd;
-  }
-
   /**
    * Insert or replace `rec`: visible in this process at once; the promise resolves when LMDB has
    * committed it (visible to other processes, and surviving a crash of this one), with whether it
@@ -431,19 +261,10 @@ export class DiskIndex {
       fileBytes: fileBytesOf(rec ?? undefined) - fileBytesOf(local),
       segBytes: rec !== null && rec.off >= 0 ? (options.newBytes ?? 0) : 0,
     };
-    addCounters(this.queued, est, 1);
-    let version = -1;
-    const done = Promise.resolve(
-      this.env.transaction(() => {
-        addCounters(this.queued, est, -1);
-        const applied = this.apply(key, ikey, rec, options, knownHash8);
-        if (applied.applied) this.ran.push({ v: (version = this.committedState().v!), d: est });
-        return applied;
-      }),
-    );
+    const change = this.shared.issue(est);
+    const done = Promise.resolve(this.env.transaction(() => this.apply(key, ikey, rec, options, knownHash8, change)));
     const settle = () => {
-      // Committed: the committed state has it from now on.
-      while (version >= 0 && this.ran.length > 0 && this.ran[0]!.v <= version) this.ran.shift();
+      this.shared.committed(change);
       if (this.pending.get(key) === op) this.pending.delete(key);
     };
     return done.then(
@@ -456,16 +277,15 @@ export class DiskIndex {
   }
 
   /** The change, inside its write transaction. */
-  private apply(key: string, ikey: Buffer, rec: IndexRecord | null, options: ChangeOptions, knownHash8: Buffer | undefined): Applied {
+  private apply(key: string, ikey: Buffer, rec: IndexRecord | null, options: ChangeOptions, knownHash8: Buffer | undefined, change: InFlight): Applied {
     const found = this.objects.get(ikey);
     const old = found !== undefined && found.key === key ? found : undefined;
-    if (options.ifSeq !== undefined && old?.seq !== options.ifSeq) return { applied: false, old };
-    if (rec === null && old === undefined) return { applied: false, old };
-    const state = this.committedState();
-    // A new index's first commit (its owner's open committed nothing): the sequence numbers handed out.
-    if (state.seq < this.seqEnd) state.seq = this.seqEnd;
+    const refused = { applied: false, old };
+    if (options.ifSeq !== undefined && old?.seq !== options.ifSeq) return this.shared.ran(change, undefined), refused;
+    if (rec === null && old === undefined) return this.shared.ran(change, undefined), refused;
+    const state = this.shared.committedState();
     const newBytes = rec === null ? undefined : options.newBytes;
-    if (rec !== null && (newBytes !== undefined || options.ifLive === true) && rec.g <= (state.evictedUpTo ?? 0)) return { applied: false, old };
+    if (rec !== null && (newBytes !== undefined || options.ifLive === true) && rec.g <= (state.evictedUpTo ?? 0)) return this.shared.ran(change, undefined), refused;
     // The key's hash (keyHash: the caller's when it has made it), made once for all its list entries (a path, each tag).
     let hash8 = knownHash8;
     const hashed = (): Buffer => (hash8 ??= hash8Of(key));
@@ -487,32 +307,9 @@ export class DiskIndex {
     state.entries += (rec === null ? 0 : 1) - (old === undefined ? 0 : 1);
     state.liveBytes += (rec?.cost ?? 0) - (old?.cost ?? 0);
     state.fileBytes += fileBytesOf(rec ?? undefined) - fileBytesOf(old);
-    if (rec !== null && newBytes !== undefined) this.countNewBytes(state, rec, newBytes, options.segmentSize ?? Infinity);
-    state.v = (state.v ?? 0) + 1;
-    void this.stateDb.put('state', state);
+    if (rec !== null && newBytes !== undefined) this.shared.countNewBytes(state, rec, newBytes, options.segmentSize ?? Infinity);
+    this.shared.ran(change, state);
     return { applied: true, old };
-  }
-
-  /** A new body's bytes: into its generation (which ends once full: the next one starts) and, packed, into its segment's count. */
-  private countNewBytes(state: IndexState, rec: IndexRecord, bytes: number, segmentSize: number): void {
-    if (rec.g > (state.head ?? 0)) {
-      state.head = rec.g;
-      state.headBytes = 0;
-    }
-    if (rec.g === state.head) {
-      state.headBytes = (state.headBytes ?? 0) + bytes;
-      if (state.headBytes >= segmentSize) {
-        state.head += 1;
-        state.headBytes = 0;
-      }
-    }
-    if (rec.off < 0) return;
-    const key = segBytesKey(rec.g, rec.w ?? 0);
-    const before = this.stateDb.get(key) as number | undefined;
-    // A segment file's first record counts one block more: what rounding its size up may take.
-    const after = (before ?? FS_BLOCK) + bytes;
-    void this.stateDb.put(key, after);
-    state.segBytes = (state.segBytes ?? 0) + after - (before ?? 0);
   }
 
   /**

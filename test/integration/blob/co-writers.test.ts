@@ -108,7 +108,7 @@ async function recount(dir: string): Promise<{ counted: { entries: number; liveB
       if (last === undefined) break;
       after = last;
     }
-    const s = index.committedState();
+    const s = index.shared.committedState();
     return { counted, state: { entries: s.entries, liveBytes: s.liveBytes, fileBytes: s.fileBytes, segBytes: s.segBytes ?? 0 } };
   } finally {
     await index.close();

@@ -1,0 +1,257 @@
+/**
+ * What every process writing a disk index shares beside its records (disk-index.ts): the counters
+ * (entries, bytes), the head generation and what it holds, the generations evicted, the co-writers
+ * open, the next block of write sequence numbers, and the bytes committed into each segment file,
+ * all in the index's `state` database and changed only inside LMDB write transactions, which LMDB
+ * serialises across processes: no process keeps a private truth of them. A process reads the
+ * committed state, plus its own changes not yet committed (estimated when issued, then exact
+ * once their transaction ran, until a committed state of that version is read).
+ */
+import type { Database, RootDatabase } from 'lmdb';
+import type { IndexRecord } from './disk-index.js';
+import { FS_BLOCK } from './disk-layout.js';
+
+export interface IndexState {
+  entries: number;
+  /** Sum of `cost` over all entries. */
+  liveBytes: number;
+  /** Allocated bytes of body files. */
+  fileBytes: number;
+  /** Next write sequence number not handed to a writer. */
+  seq: number;
+  /** Bytes of segment files: what was committed into each, plus one block each for its rounding (absent in an index of before: counted at the owner's open). */
+  segBytes?: number;
+  /** The generation bodies are written to now. */
+  head?: number;
+  /** Bytes committed into the head generation (segments and files): it ends at segmentSize. */
+  headBytes?: number;
+  /** Generations up to this one are evicted or being evicted: nothing more is committed into them. */
+  evictedUpTo?: number;
+  /** Co-writers open now (their ids), so that the owner keeps room ahead for them. */
+  writers?: number[];
+  /** Version of the counters: one more with every change of a record. */
+  v?: number;
+}
+
+/** A change's conditions and what it brings to the disk. */
+export interface ChangeOptions {
+  /** Apply only if the key's current record is this version (its seq); undefined: whatever it is. */
+  ifSeq?: number;
+  /**
+   * Bytes the new record brought to the disk (a packed record appended, a body file's blocks): a
+   * new body. Counted into its generation, and refused if the generation was evicted meanwhile.
+   */
+  newBytes?: number;
+  /** The head generation ends once this many bytes are committed into it. */
+  segmentSize?: number;
+  /** Refuse a record in a generation evicted meanwhile (implied by newBytes). */
+  ifLive?: boolean;
+}
+
+/** What a change found in its transaction: whether it applied, and the record it replaced (or would have). */
+export interface Applied {
+  applied: boolean;
+  old: IndexRecord | undefined;
+}
+
+/** Write sequence numbers a writer takes at a time. */
+const SEQ_BLOCK = 1 << 20;
+
+function addCounters(to: Counters, d: Counters, sign: 1 | -1): void {
+  to.entries += sign * d.entries;
+  to.liveBytes += sign * d.liveBytes;
+  to.fileBytes += sign * d.fileBytes;
+  to.segBytes += sign * d.segBytes;
+}
+
+export type Counters = { entries: number; liveBytes: number; fileBytes: number; segBytes: number };
+
+/** Where the bytes committed into segment file (g, w) are counted, beside the state. */
+function segBytesKey(g: number, w: number): string {
+  return `s${String(g).padStart(10, '0')}/${w}`;
+}
+
+/** The range of segBytesKey of generation `g`. */
+function segBytesRange(g: number): { start: string; end: string } {
+  return { start: segBytesKey(g, 0), end: `s${String(g).padStart(10, '0')}0` };
+}
+
+/** A change of this process in flight: its estimated effect on the counters, and the state version its transaction wrote. */
+export interface InFlight {
+  d: Counters;
+  v: number;
+}
+
+export class SharedIndexState {
+  /** This process's changes issued whose transaction has not run yet, as it estimates them: added to the committed state. */
+  private readonly queued: Counters = { entries: 0, liveBytes: 0, fileBytes: 0, segBytes: 0 };
+  /**
+   * Changes whose transaction ran, by the state version it wrote (`v`), until a committed state of
+   * that version is read: added to a committed state older than that.
+   */
+  private readonly inTxn: InFlight[] = [];
+  private snap: IndexState | undefined;
+  /** The block of write sequence numbers this process hands out: [seqNext, seqEnd). */
+  private seqNext = 0;
+  private seqEnd = 0;
+
+  constructor(
+    private readonly env: RootDatabase,
+    private readonly db: Database<IndexState | number, string>,
+  ) {}
+
+  /** The committed state (every writer's changes), plus this process's changes in flight. */
+  current(): IndexState {
+    const s = this.snapshot();
+    const v = s.v ?? 0;
+    while (this.inTxn.length > 0 && this.inTxn[0]!.v <= v) this.inTxn.shift();
+    const d: Counters = { ...this.queued };
+    for (const r of this.inTxn) addCounters(d, r.d, 1);
+    return { ...s, entries: s.entries + d.entries, liveBytes: s.liveBytes + d.liveBytes, fileBytes: s.fileBytes + d.fileBytes, segBytes: (s.segBytes ?? 0) + d.segBytes };
+  }
+
+  /** Whether a state was ever committed (not in a new index). */
+  hasState(): boolean {
+    return this.db.getBinary('state') !== undefined;
+  }
+
+  /**
+   * The committed state as read once per event turn: reads (outside a write transaction) see one
+   * snapshot per turn anyway (lmdb-js renews its read transaction then), and a miss asks for the
+   * state more than once. A snapshot older than the latest commit only counts more changes in flight.
+   */
+  private snapshot(): IndexState {
+    if (this.snap === undefined) {
+      this.snap = this.committedState();
+      setImmediate(() => (this.snap = undefined));
+    }
+    return this.snap;
+  }
+
+  /** The state as last committed (inside a write transaction: as this transaction has it). */
+  committedState(): IndexState {
+    const saved = this.db.get('state') as IndexState | undefined;
+    return saved === undefined ? { entries: 0, liveBytes: 0, fileBytes: 0, seq: 0 } : { ...saved };
+  }
+
+  /**
+   * Change the state at once, in a synchronous write transaction of its own (the owner's open, a
+   * co-writer's registration, a block of sequence numbers): rare, and what follows depends on it.
+   */
+  updateStateSync<T>(fn: (state: IndexState) => T): T {
+    return this.env.transactionSync(() => {
+      const state = this.committedState();
+      const out = fn(state);
+      void this.db.put('state', state);
+      return out;
+    });
+  }
+
+  /** Change the state in the next write transaction (with the changes issued before); resolves once committed. */
+  updateState(fn: (state: IndexState) => void): Promise<void> {
+    return Promise.resolve(
+      this.env.transaction(() => {
+        const state = this.committedState();
+        fn(state);
+        void this.db.put('state', state);
+      }),
+    ).then(() => undefined);
+  }
+
+  /**
+   * Generation `g`'s segments are deleted: take their bytes off segBytes and forget them, in the
+   * next write transaction. Resolves once committed.
+   */
+  forgetSegmentBytes(g: number): Promise<void> {
+    return Promise.resolve(
+      this.env.transaction(() => {
+        let freed = 0;
+        for (const { key, value } of this.db.getRange(segBytesRange(g))) {
+          freed += value as number;
+          void this.db.remove(key);
+        }
+        const state = this.committedState();
+        state.segBytes = Math.max(0, (state.segBytes ?? 0) - freed);
+        void this.db.put('state', state);
+      }),
+    ).then(() => undefined);
+  }
+
+  /**
+   * Count the segment files anew from what the disk holds, in `state` (inside updateStateSync: the
+   * owner's open; bytes appended by a writer that died before committing them are on the disk, and
+   * count from now on).
+   */
+  recountSegments(state: IndexState, sizes: Map<number, number>, allocatedOf: (size: number) => number): void {
+    for (const key of this.db.getKeys({ start: 's', end: 't' })) void this.db.remove(key);
+    let total = 0;
+    for (const [sid, size] of sizes) {
+      const bytes = allocatedOf(size);
+      total += bytes;
+      void this.db.put(segBytesKey(sid % 2 ** 32, Math.floor(sid / 2 ** 32)), bytes);
+    }
+    state.segBytes = total;
+  }
+
+  /** A write sequence number no other writer hands out (from this process's block; a new block when it runs out). */
+  nextSeq(): number {
+    if (this.seqNext >= this.seqEnd) this.updateStateSync((state) => this.takeSeqBlock(state));
+    return this.seqNext++;
+  }
+
+  /** Take the next block of write sequence numbers from `state` (inside updateStateSync: at open, with the rest). */
+  takeSeqBlock(state: IndexState): void {
+    this.seqNext = state.seq;
+    this.seqEnd = state.seq + SEQ_BLOCK;
+    state.seq = this.seqEnd;
+  }
+
+  /** A change is issued: counted in flight until its transaction runs. */
+  issue(d: Counters): InFlight {
+    addCounters(this.queued, d, 1);
+    return { d, v: -1 };
+  }
+
+  /**
+   * Inside its transaction: the change applied, with `state` (as this transaction has it, counters
+   * changed) to write, or was refused (undefined). Applied, it stays counted in flight until a
+   * committed state of its version is read.
+   */
+  ran(change: InFlight, state: IndexState | undefined): void {
+    addCounters(this.queued, change.d, -1);
+    if (state === undefined) return;
+    // A new index's first commit (its owner's open committed nothing): the sequence numbers handed out.
+    if (state.seq < this.seqEnd) state.seq = this.seqEnd;
+    state.v = (state.v ?? 0) + 1;
+    void this.db.put('state', state);
+    change.v = state.v;
+    this.inTxn.push(change);
+  }
+
+  /** The change's transaction is committed: the committed state has it from now on. */
+  committed(change: InFlight): void {
+    while (change.v >= 0 && this.inTxn.length > 0 && this.inTxn[0]!.v <= change.v) this.inTxn.shift();
+  }
+
+  /** A new body's bytes: into its generation (which ends once full: the next one starts) and, packed, into its segment's count. */
+  countNewBytes(state: IndexState, rec: IndexRecord, bytes: number, segmentSize: number): void {
+    if (rec.g > (state.head ?? 0)) {
+      state.head = rec.g;
+      state.headBytes = 0;
+    }
+    if (rec.g === state.head) {
+      state.headBytes = (state.headBytes ?? 0) + bytes;
+      if (state.headBytes >= segmentSize) {
+        state.head += 1;
+        state.headBytes = 0;
+      }
+    }
+    if (rec.off < 0) return;
+    const key = segBytesKey(rec.g, rec.w ?? 0);
+    const before = this.db.get(key) as number | undefined;
+    // A segment file's first record counts one block more: what rounding its size up may take.
+    const after = (before ?? FS_BLOCK) + bytes;
+    void this.db.put(key, after);
+    state.segBytes = (state.segBytes ?? 0) + after - (before ?? 0);
+  }
+}
