@@ -1,6 +1,6 @@
 /**
  * The disk store's index, in LMDB (one memory-mapped file, sorted keys, crash-safe commits, read
- * by any number of processes while one writes): what is stored where, its metadata, and the
+ * by any number of processes, written by several one transaction at a time): what is stored where, its metadata, and the
  * secondary lists that let eviction, purge and lookups find objects without visiting every one.
  *
  * | database  | key                                  | value                          |
@@ -19,8 +19,9 @@
  * secondary lists and conditions (`ifSeq`: only over this version; a body brought into a
  * generation the owner evicted meanwhile is refused) hold whatever the other writers did. No
  * process keeps a private truth of the totals: `state` is the last committed state read, plus
- * this process's changes not yet committed. Write sequence numbers are unique across writers:
- * each takes a block of them from the state.
+ * this process's changes not yet committed (disk-index-state.ts). Write sequence numbers are
+ * unique across writers: each takes a block of them from the state. A record without `w` is the
+ * owner's, as every record of an index from before co-writers: the format did not change.
  *
  * A change is issued to LMDB at once and kept in `pending` (read before LMDB) until LMDB has
  * committed it, so this process sees it immediately and other processes (co-writers, cluster
