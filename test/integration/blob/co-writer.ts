@@ -7,6 +7,8 @@
  *
  * Messages in: { cmd: 'write', keys } stores each key (bodies from bodyOf, 16 at a time) and
  * answers { stored, refused }; { cmd: 'verify', keys } reads each and answers { found, bad };
+ * { cmd: 'delete', keys } and { cmd: 'refresh', keys, status } delete or refresh the metadata of
+ * each (as a purge and a 304 do) and answer how many there were;
  * { cmd: 'fill', prefix } stores <prefix>0, <prefix>1 … forever, sending { committed: key } for
  * each; { cmd: 'close' } closes the store and exits. The first message out is { ready: true }.
  */
@@ -96,7 +98,13 @@ export async function writeKeys(store: BlobStore, keys: string[], w: number, con
   return out;
 }
 
-type Command = { cmd: 'write'; keys: string[] } | { cmd: 'verify'; keys: string[] } | { cmd: 'fill'; prefix: string } | { cmd: 'close' };
+type Command =
+  | { cmd: 'write'; keys: string[] }
+  | { cmd: 'verify'; keys: string[] }
+  | { cmd: 'delete'; keys: string[] }
+  | { cmd: 'refresh'; keys: string[]; status: number }
+  | { cmd: 'fill'; prefix: string }
+  | { cmd: 'close' };
 
 async function main(): Promise<void> {
   const [dir, idArg, maxArg, segArg] = process.argv.slice(2);
@@ -108,6 +116,8 @@ async function main(): Promise<void> {
     void (async () => {
       if (msg.cmd === 'write') send(await writeKeys(store, msg.keys, id));
       else if (msg.cmd === 'verify') send(await verifyKeys(store, msg.keys));
+      else if (msg.cmd === 'delete') send({ deleted: (await Promise.all(msg.keys.map((k) => store.delete(k)))).filter(Boolean).length });
+      else if (msg.cmd === 'refresh') send({ refreshed: (await Promise.all(msg.keys.map((k) => store.updateMeta(k, { status: msg.status })))).filter(Boolean).length });
       else if (msg.cmd === 'fill') {
         for (let n = 0; ; n++) {
           const key = `${msg.prefix}${n}`;

@@ -175,6 +175,29 @@ describe.skipIf(!built)('DiskBlobStore written by several processes', () => {
     expect(state.segBytes).toBeLessThanOrEqual(segs.bytes + segs.names.length * 4096);
   });
 
+  it('deletes and refreshes, from a co-writer, what the owner stored: the owner sees both, counters exact', async () => {
+    const dir = await newDir();
+    const owner = await openOwner(dir, 256 * MiB, 256 * KiB);
+    const keys = keysOf('o/', 120);
+    expect(await writeKeys(owner, keys, 0)).toEqual({ stored: 120, refused: 0 });
+    const kid = await startChild(dir, 1, 256 * MiB, 256 * KiB);
+    expect(await kid.ask({ cmd: 'delete', keys: keys.slice(0, 40) })).toEqual({ deleted: 40 });
+    expect(await kid.ask({ cmd: 'refresh', keys: keys.slice(40, 80), status: 203 })).toEqual({ refreshed: 40 });
+    for (const key of keys.slice(0, 40)) expect(await owner.get(key)).toBeUndefined();
+    for (const key of keys.slice(40, 80)) expect((await owner.get(key))?.meta.status).toBe(203);
+    for (const key of keys.slice(80)) expect((await owner.get(key))?.meta.status).toBe(200);
+    // Refreshed, the bytes are the same: still served right.
+    expect(await verifyKeys(owner, keys)).toEqual({ found: 80, bad: [] });
+    await closeChild(kid); // its removals of body files are done once it closed
+    // Deleted body files (one in ten is a file) are gone from the disk too.
+    const files = await allocatedBytes(layoutOf(dir).fileDir);
+    await owner.flush();
+    expect(owner.stats().entries).toBe(80);
+    const { counted, state } = await recount(dir);
+    expect(state).toMatchObject(counted);
+    expect(files).toBe(counted.fileBytes);
+  });
+
   it('keeps what the disk holds within maxBytes while co-writers write, the owner evicting, and never serves wrong bytes', async () => {
     const dir = await newDir();
     const maxBytes = 4 * MiB;
