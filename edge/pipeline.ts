@@ -33,7 +33,7 @@ import type { NotStoredReason } from '../src/http/storable.js';
 import { varyFields } from '../src/http/vary.js';
 import type { Logger } from '../src/log.js';
 import { tallied } from '../src/metrics.js';
-import { imageQueryNormalizer, KeyMemo, primaryKey, variantKey } from './cache-keys.js';
+import { imageQueryNormalizer, KeyMemo, plainPrimaryKey, primaryKey, upstreamPath, variantKey } from './cache-keys.js';
 import type { EdgeConfig } from './config.js';
 import { fetchForCache, type FetchDeps, type FetchRequest } from './fetcher.js';
 import { FlightTable, type Flight, type FlightOutcome, type SharedOutcome } from './flights.js';
@@ -172,7 +172,8 @@ export class EdgePipeline {
     const host = req.headers.get('host') ?? '';
     let primary = this.keyMemo.get(host, req.target);
     if (primary === undefined) {
-      primary = primaryKey(keyHost(req), req.url, this.normalizeQuery); // throws a 400 for bad image parameters
+      // A plain path needs no URL parsed; anything else is (a 400 for bad image parameters).
+      primary = plainPrimaryKey(host, req.target) ?? primaryKey(keyHost(req), req.url, this.normalizeQuery);
       this.keyMemo.set(host, req.target, primary);
     }
     return primary;
@@ -437,7 +438,7 @@ export class EdgePipeline {
     const extra = revalidating === undefined ? undefined : conditionalHeadersFor(viewOf(revalidating.meta).headers);
     return {
       primary,
-      path: req.url.pathname + req.url.search,
+      path: upstreamPath(req),
       clientHeaders: req.headers as HeaderGetter,
       upstreamHeaders: forwardRequestHeaders(req.headers, { dropConditions: true, ...this.hop(req), extra }),
       revalidating,
@@ -511,7 +512,7 @@ export class EdgePipeline {
     try {
       res = await this.deps.upstream.request({
         method: req.method,
-        path: req.url.pathname + req.url.search,
+        path: upstreamPath(req),
         headers: forwardRequestHeaders(req.headers, { dropConditions: false, ...this.hop(req) }),
         onInformational: req.informational,
       });
@@ -545,7 +546,7 @@ export class EdgePipeline {
     // pipeline(), not pipe(): a client that aborts its upload must fail the upstream request (and
     // release its connection), not leave it waiting nor raise an unhandled 'error' that kills the process.
     const body = req.body === null ? null : pipeline(req.body, limitBytes(maxBody), () => undefined);
-    const res = await this.deps.upstream.request({ method: req.method, path: req.url.pathname + req.url.search, headers, body, onInformational: req.informational });
+    const res = await this.deps.upstream.request({ method: req.method, path: upstreamPath(req), headers, body, onInformational: req.informational });
     if (res.status >= 200 && res.status < 400) await this.invalidation.afterUnsafe(req, res);
     return this.replies.relay(req, res, { cache: CACHE, fwd: 'method', fwdStatus: res.status }, 'forward');
   }
