@@ -80,10 +80,30 @@ export class FieldList {
     return this.get(name) !== null;
   }
 
-  *[Symbol.iterator](): IterableIterator<[string, string]> {
-    const names = [...new Set(this.pairs.map(([k]) => k.toLowerCase()))].sort();
-    for (const name of names) yield [name, this.get(name)!];
+  [Symbol.iterator](): IterableIterator<[string, string]> {
+    return this.entries()[Symbol.iterator]();
   }
+
+  /**
+   * Each name once, lower-cased, with its values joined as `get` joins them, in name order: what
+   * iterating Headers gives (set-cookie aside). One pass over the fields, where a `get` per name
+   * read every field once per name.
+   */
+  entries(): [string, string][] {
+    const merged = new Map<string, string>();
+    for (const [k, v] of this.pairs) {
+      const name = k.toLowerCase();
+      const value = httpTrim(v);
+      const seen = merged.get(name);
+      merged.set(name, seen === undefined ? value : `${seen}, ${value}`);
+    }
+    const out = [...merged];
+    return out.sort(byName);
+  }
+}
+
+function byName(a: [string, string], b: [string, string]): number {
+  return a[0] < b[0] ? -1 : a[0] > b[0] ? 1 : 0;
 }
 
 /** RFC 9110 §5.5: a field value without leading and trailing whitespace (SP, HTAB; CR, LF as Headers also strips). */
@@ -166,7 +186,7 @@ function clientBaseOf(stored: Headers | FieldList): Record<string, string> {
   const out: Record<string, string> = {};
   const named = connectionOptions(stored.get('connection'));
   const drop = named.length === 0 ? HOP_BY_HOP : new Set([...HOP_BY_HOP_FIELDS, ...named]);
-  for (const [k, v] of stored) {
+  for (const [k, v] of stored instanceof FieldList ? stored.entries() : stored) {
     if (EDGE_OWNED.has(k) || drop.has(k) || k === 'cache-status' || k === 'set-cookie') continue;
     out[k] = v;
   }
