@@ -135,6 +135,7 @@ export async function fetchForCache(deps: FetchDeps, req: FetchRequest): Promise
       key,
       status: res.status,
       headers: stored,
+      fields: new FieldList(stored),
       leaderHeaders,
       body,
       size,

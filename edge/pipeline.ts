@@ -40,7 +40,7 @@ import { FlightTable, type Flight, type FlightOutcome, type SharedOutcome } from
 import { forwardRequestHeaders, WORKER_HEADER } from './forward-headers.js';
 import type { EdgeMetrics } from './metrics.js';
 import { addVary, EdgeCompression } from './compression.js';
-import { fieldsOf, headersFromPairs, policyHeaders, viewOf } from './stored-view.js';
+import { headersFromPairs, policyHeaders, viewOf } from './stored-view.js';
 import { upstreamError, type Upstream, type UpstreamResponse } from './upstream.js';
 import { VaryIndex } from './vary-index.js';
 import { Invalidation, keyHost } from './invalidation.js';
@@ -360,7 +360,7 @@ export class EdgePipeline {
         return this.replies.relay(req, res, { cache: CACHE, fwd, fwdStatus: res.status, detail: outcome.reason }, 'pass');
       }
       case 'shared': {
-        const fields = varyFields(fieldsOf(outcome.headers));
+        const fields = varyFields(outcome.fields);
         const myKey = Array.isArray(fields) && fields.length > 0 ? variantKey(primary, fields, req.headers) : primary;
         // Another variant (fmt=auto for another Accept class): fetch ours under its own key.
         if (myKey !== outcome.key) return { varyFields: Array.isArray(fields) ? fields : [] };
@@ -380,7 +380,7 @@ export class EdgePipeline {
    * undefined otherwise, so the caller asks upstream anew.
    */
   private async reuseDelivered(req: EdgeRequest, primary: string, shared: SharedOutcome): Promise<PipelineResult | Retry | undefined> {
-    const headers = fieldsOf(shared.headers);
+    const headers = shared.fields;
     const fields = varyFields(headers);
     const myKey = Array.isArray(fields) && fields.length > 0 ? variantKey(primary, fields, req.headers) : primary;
     if (myKey !== shared.key) return { varyFields: Array.isArray(fields) ? fields : [] };
@@ -398,7 +398,7 @@ export class EdgePipeline {
 
   private bypassedWhenStored(req: EdgeRequest, shared: SharedOutcome): boolean {
     if (!req.headers.has('authorization')) return false;
-    const info = { status: shared.status, headers: policyHeaders(fieldsOf(shared.headers)), requestTime: shared.requestTime, responseTime: shared.responseTime };
+    const info = { status: shared.status, headers: policyHeaders(shared.fields), requestTime: shared.requestTime, responseTime: shared.responseTime };
     return reuseDecision({ method: req.method, headers: req.headers }, info, this.deps.now(), this.reuseOptions).kind === 'bypass';
   }
 

@@ -119,21 +119,6 @@ function isHttpSpace(c: number): boolean {
   return c === 0x20 || c === 0x09 || c === 0x0a || c === 0x0d;
 }
 
-const sharedFields = new WeakMap<readonly [string, string][], FieldList>();
-
-/**
- * The fields of a list many readers look at (a flight's shared response: the pipeline, each
- * waiter's answer), as a FieldList made once per list.
- */
-export function fieldsOf(pairs: readonly [string, string][]): FieldList {
-  let h = sharedFields.get(pairs);
-  if (h === undefined) {
-    h = new FieldList(pairs);
-    sharedFields.set(pairs, h);
-  }
-  return h;
-}
-
 /**
  * A stored field of the edge's own: the lifetime in seconds it gave a 404 or 410 that came without
  * one (negative caching, edge/fetcher.ts). Never accepted from upstream, never sent on.
