@@ -181,14 +181,17 @@ function clientBaseOf(stored: Headers | FieldList): Record<string, string> {
 /** The headers a client gets for a stored response: its base fields plus Cache-Status, Age, X-Served-By. */
 export function clientHeadersOf(view: Pick<StoredView, 'clientBase' | 'upstreamCacheStatus'>, extras: ClientHeaderExtras): Record<string, string> {
   // Object.assign, not spread: ten times faster on these dash-named records (measured), and this runs on every hit.
-  const out: Record<string, string> = Object.assign({}, view.clientBase);
-  out['cache-status'] = view.upstreamCacheStatus ? `${view.upstreamCacheStatus}, ${extras.cacheStatus}` : extras.cacheStatus;
+  return withEdgeFields(Object.assign({}, view.clientBase), view.upstreamCacheStatus, extras);
+}
+
+/** The same for a response not stored yet (still streaming in); its base fields are made for this answer, not copied. */
+export function clientHeaders(stored: Headers | FieldList, extras: ClientHeaderExtras): Record<string, string> {
+  return withEdgeFields(clientBaseOf(stored), stored.get('cache-status') ?? undefined, extras);
+}
+
+function withEdgeFields(out: Record<string, string>, upstreamCacheStatus: string | undefined, extras: ClientHeaderExtras): Record<string, string> {
+  out['cache-status'] = upstreamCacheStatus ? `${upstreamCacheStatus}, ${extras.cacheStatus}` : extras.cacheStatus;
   out['age'] = String(Math.max(0, Math.floor(extras.ageSec)));
   out['x-served-by'] = extras.servedBy;
   return out;
-}
-
-/** The same for a response not stored yet (still streaming in). */
-export function clientHeaders(stored: Headers | FieldList, extras: ClientHeaderExtras): Record<string, string> {
-  return clientHeadersOf({ clientBase: clientBaseOf(stored), upstreamCacheStatus: stored.get('cache-status') ?? undefined }, extras);
 }
