@@ -1,12 +1,12 @@
 /**
- * The on-disk format of the disk blob store, version 2:
+ * The on-disk format of the disk blob store, version 3:
  *
  * ```
  * <dir>/LOCK                          owner pid (see disk-fs.ts); the one process that writes
  * <dir>/tmp/                          bodies of large objects being written; wiped at open
- * <dir>/v2/index.lmdb                 the index (LMDB, see disk-index.ts); `index.lmdb-lock` beside it
- * <dir>/v2/seg/<generation>.seg       packed small objects, appended in generation order
- * <dir>/v2/files/<aa>/<hash>.<gen>    a large object's body, one file each
+ * <dir>/v3/index.lmdb                 the index (LMDB, see disk-index.ts); `index.lmdb-lock` beside it
+ * <dir>/v3/seg/<generation>.seg       packed small objects, appended in generation order
+ * <dir>/v3/files/<aa>/<hash>.<gen>    a large object's body, one file each
  * ```
  *
  * A segment holds records back to back, each a 24-byte header and the body:
@@ -20,16 +20,18 @@
  * the key, `<gen>` 16 random hex characters per write, so a new version never overwrites a body a
  * reader has open.
  *
- * Version 1 (one `.meta` JSON record and one body file per object under `<dir>/v1/`) is not read:
- * a cache is not the source of truth, so a folder of version 1 is discarded at open (in the
- * background) and the edge fills the new one.
+ * Earlier versions are not read: a cache is not the source of truth, so their folders are
+ * discarded at open (in the background) and the edge fills the new one. Version 1 kept one `.meta`
+ * JSON record and one body file per object under `<dir>/v1/`; version 2 was this layout with index
+ * records in msgpack (key, location, checksums and the whole metadata, ~360 bytes a record where
+ * version 3's binary records (disk-record.ts) take ~150).
  */
 import * as nodeCrypto from 'node:crypto';
 import { createHash, randomBytes } from 'node:crypto';
 import { join } from 'node:path';
 import { crc32 } from 'node:zlib';
 
-export const DISK_FORMAT_VERSION = 2;
+export const DISK_FORMAT_VERSION = 3;
 /** What a file system block costs at least: the unit a file's size is rounded up to in accounting. */
 export const FS_BLOCK = 4096;
 export const SEGMENT_HEADER_BYTES = 24;
@@ -55,7 +57,7 @@ export function layoutOf(root: string): DiskLayout {
     indexPath: join(dataDir, 'index.lmdb'),
     segmentDir: join(dataDir, 'seg'),
     fileDir: join(dataDir, 'files'),
-    oldDataDirs: [join(root, 'v1')],
+    oldDataDirs: [join(root, 'v1'), join(root, 'v2')],
   };
 }
 

@@ -56,6 +56,7 @@ import { join } from 'node:path';
 import { createInterface } from 'node:readline';
 import { parseArgs } from 'node:util';
 import { DiskBlobStore } from '../../src/blob/disk-blob-store.js';
+import { layoutOf } from '../../src/blob/disk-layout.js';
 import { closedLoop, fixed, httpGetter, median, REPO_ROOT } from './bench-lib.js';
 import { objectBody } from './counting-origin.js';
 import { benchMeta, benchPath, buildCache } from './disk-build.js';
@@ -331,7 +332,8 @@ async function indexOne(tmp: string, origin: Origin, n: number, size: number, ve
       if (done % 1_000_000 === 0) console.log(`  built ${done} (load ${loadNow()})`);
     },
   });
-  const layout = { index: join(cacheDir, 'v2/index.lmdb'), seg: join(cacheDir, 'v2/seg') };
+  const { indexPath, segmentDir } = layoutOf(cacheDir);
+  const layout = { index: indexPath, seg: segmentDir };
   const result: IndexResult = { objects: n, buildS: built.ms / 1000, indexBytes: (await stat(layout.index)).blocks * 512, segmentBytes: await allocatedUnder(layout.seg), load: `${load}–${loadNow()}`, runs: [] };
   console.log(`  index ${n}: built in ${fixed(result.buildS, 0)} s, index ${fixed(result.indexBytes / MiB, 0)} MiB, segments ${fixed(result.segmentBytes / MiB, 0)} MiB`);
   try {
