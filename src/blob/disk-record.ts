@@ -124,15 +124,73 @@ const VALUE_DATE = 1;
 const VALUE_CODED = 2;
 const VALUE_TEXT = 3;
 
-/** Seconds since 1970 of an IMF-fixdate (`Sun, 06 Nov 1994 08:49:37 GMT`) that reads back as the same text; else undefined. */
-function httpDateSeconds(value: string): number | undefined {
-  if (value.length !== 29 || !value.endsWith(' GMT')) return undefined;
-  const ms = Date.parse(value);
-  if (!Number.isSafeInteger(ms) || ms < 0 || ms % 1000 !== 0) return undefined;
-  return new Date(ms).toUTCString() === value ? ms / 1000 : undefined;
+const DAYS = ['Thu', 'Fri', 'Sat', 'Sun', 'Mon', 'Tue', 'Wed']; // 1970-01-01 was a Thursday
+const MONTHS = ['Jan', 'Feb', 'Mar', 'Apr', 'May', 'Jun', 'Jul', 'Aug', 'Sep', 'Oct', 'Nov', 'Dec'];
+const two = (n: number) => (n < 10 ? `0${n}` : `${n}`);
+
+/**
+ * The IMF-fixdate of `seconds` since 1970 (RFC 9110 §5.6.7), as Date's toUTCString writes it for
+ * years 1970–9999, by arithmetic: a Date and its formatting cost a microsecond per header.
+ */
+export function imfDate(seconds: number): string {
+  const days = Math.floor(seconds / 86400);
+  const rest = seconds - days * 86400;
+  // Civil date from days since 1970-01-01 (H. Hinnant's algorithm, eras of 400 years from 0000-03-01).
+  const z = days + 719468;
+  const era = Math.floor(z / 146097);
+  const doe = z - era * 146097;
+  const yoe = Math.floor((doe - Math.floor(doe / 1460) + Math.floor(doe / 36524) - Math.floor(doe / 146096)) / 365);
+  const doy = doe - (365 * yoe + Math.floor(yoe / 4) - Math.floor(yoe / 100));
+  const mp = Math.floor((5 * doy + 2) / 153);
+  const day = doy - Math.floor((153 * mp + 2) / 5) + 1;
+  const month = mp < 10 ? mp + 3 : mp - 9;
+  const year = yoe + era * 400 + (month <= 2 ? 1 : 0);
+  const h = Math.floor(rest / 3600);
+  const m = Math.floor((rest % 3600) / 60);
+  return `${DAYS[days % 7]}, ${two(day)} ${MONTHS[month - 1]} ${year} ${two(h)}:${two(m)}:${two(rest % 60)} GMT`;
 }
 
-const HEX_SHA = /^[0-9a-f]{64}$/;
+/** Seconds since 1970 of an IMF-fixdate (`Sun, 06 Nov 1994 08:49:37 GMT`) that imfDate writes back as the same text; else undefined. */
+function httpDateSeconds(value: string): number | undefined {
+  if (value.length !== 29 || value.charCodeAt(3) !== 44 /* , */ || !value.endsWith(' GMT')) return undefined;
+  const month = MONTHS.indexOf(value.slice(8, 11)) + 1;
+  const day = digits(value, 5, 2);
+  const year = digits(value, 12, 4);
+  const h = digits(value, 17, 2);
+  const m = digits(value, 20, 2);
+  const sec = digits(value, 23, 2);
+  if (month === 0 || year < 1970 || day < 1 || day > 31 || h > 23 || m > 59 || sec > 59) return undefined;
+  // Days since 1970 of the civil date (H. Hinnant's days_from_civil); imfDate then checks the whole text, weekday included.
+  const y = month <= 2 ? year - 1 : year;
+  const era = Math.floor(y / 400);
+  const yoe = y - era * 400;
+  const doy = Math.floor((153 * (month > 2 ? month - 3 : month + 9) + 2) / 5) + day - 1;
+  const doe = yoe * 365 + Math.floor(yoe / 4) - Math.floor(yoe / 100) + doy;
+  const seconds = (era * 146097 + doe - 719468) * 86400 + h * 3600 + m * 60 + sec;
+  return imfDate(seconds) === value ? seconds : undefined;
+}
+
+/** The number written by `count` decimal digits at `at`; -1 if any is not a digit. */
+function digits(text: string, at: number, count: number): number {
+  let n = 0;
+  for (let i = at; i < at + count; i++) {
+    const d = text.charCodeAt(i) - 48;
+    if (d < 0 || d > 9) return -1;
+    n = n * 10 + d;
+  }
+  return n;
+}
+
+/** A lower-case hex SHA-256 (what the store writes), the only kind stored as 32 bytes: others would not read back the same. */
+function isHexSha(text: string): boolean {
+  if (text.length !== 64) return false;
+  for (let i = 0; i < 64; i++) {
+    const c = text.charCodeAt(i);
+    if (!((c >= 48 && c <= 57) || (c >= 97 && c <= 102))) return false;
+  }
+  return true;
+}
+
 
 /** Writes into one growing buffer, reused between records (encode copies out what it wrote). */
 class Writer {
@@ -154,6 +212,10 @@ class Writer {
   uint(v: number): void {
     if (!Number.isSafeInteger(v) || v < 0) throw new RangeError(`index record: ${v} is not a non-negative integer`);
     this.room(8);
+    if (v < 0x80) {
+      this.buf[this.pos++] = v;
+      return;
+    }
     while (v >= 0x80) {
       this.buf[this.pos++] = (v % 0x80) | 0x80;
       v = Math.floor(v / 0x80);
@@ -176,21 +238,41 @@ class Writer {
     this.pos = this.buf.writeDoubleLE(v, this.pos);
   }
 
-  bytes(b: Buffer): void {
-    this.room(b.length);
-    this.pos += b.copy(this.buf, this.pos);
+  /** `hex`: an even number of hex digits. */
+  hex(hex: string): void {
+    this.room(hex.length / 2);
+    this.pos += this.buf.write(hex, this.pos, 'hex');
   }
 
   /** `lengthBias` leaves the varints below it free for markers (header values). */
   str(s: string, lengthBias = 0): void {
-    const n = Buffer.byteLength(s, 'utf8');
-    this.uint(n + lengthBias);
-    this.room(n);
-    this.pos += this.buf.write(s, this.pos, n, 'utf8');
+    const n = s.length;
+    if (n < 0x80 - lengthBias) {
+      // One length byte, then the characters as bytes while they are ASCII (headers nearly always are).
+      this.room(n + 1);
+      const at = this.pos + 1;
+      let i = 0;
+      for (; i < n; i++) {
+        const c = s.charCodeAt(i);
+        if (c >= 0x80) break;
+        this.buf[at + i] = c;
+      }
+      if (i === n) {
+        this.buf[this.pos] = n + lengthBias;
+        this.pos = at + n;
+        return;
+      }
+    }
+    const bytes = Buffer.byteLength(s, 'utf8');
+    this.uint(bytes + lengthBias);
+    this.room(bytes);
+    this.pos += this.buf.write(s, this.pos, bytes, 'utf8');
   }
 }
 
 const writer = new Writer();
+
+const wholeTime = (t: number) => Number.isSafeInteger(t) && t >= 0;
 
 /**
  * The bytes of `rec` for the `objects` database under `ikey` (indexKey(rec.key)): the key is not
@@ -201,8 +283,8 @@ export function encodeRecord(rec: IndexRecord, ikey: Buffer): Buffer {
   w.pos = 0;
   const m = rec.meta;
   const fullKey = ikey.length !== Buffer.byteLength(rec.key, 'utf8');
-  const shaBinary = m.sha256 !== undefined && HEX_SHA.test(m.sha256);
-  const floatTimes = ![m.storedAt, m.requestTime, m.responseTime].every((t) => Number.isSafeInteger(t) && t >= 0 && Number.isSafeInteger(t - m.storedAt));
+  const shaBinary = m.sha256 !== undefined && isHexSha(m.sha256);
+  const floatTimes = !(wholeTime(m.storedAt) && wholeTime(m.requestTime) && wholeTime(m.responseTime));
   let flags = 0;
   if (fullKey) flags |= FULL_KEY;
   if (rec.file !== undefined) flags |= FILE;
@@ -219,8 +301,8 @@ export function encodeRecord(rec: IndexRecord, ikey: Buffer): Buffer {
     const parts = BODY_FILE.exec(rec.file);
     if (parts !== null) {
       w.u8(0);
-      w.bytes(Buffer.from(parts[1]!, 'hex'));
-      w.bytes(Buffer.from(parts[2]!, 'hex'));
+      w.hex(parts[1]!);
+      w.hex(parts[2]!);
     } else {
       w.u8(1);
       w.str(rec.file);
@@ -233,7 +315,7 @@ export function encodeRecord(rec: IndexRecord, ikey: Buffer): Buffer {
   w.uint(m.version);
   w.uint(rec.crc.length);
   for (const c of rec.crc) w.u32(c);
-  if (shaBinary) w.bytes(Buffer.from(m.sha256!, 'hex'));
+  if (shaBinary) w.hex(m.sha256!);
   else if (m.sha256 !== undefined) w.str(m.sha256);
   if (floatTimes) {
     w.f64(m.storedAt);
@@ -282,8 +364,10 @@ class Reader {
   }
 
   uint(): number {
-    let v = 0;
-    let scale = 1;
+    const first = this.u8();
+    if (first < 0x80) return first;
+    let v = first & 0x7f;
+    let scale = 0x80;
     for (;;) {
       const b = this.u8();
       v += (b & 0x7f) * scale;
@@ -318,11 +402,22 @@ class Reader {
   }
 
   str(length = this.uint()): string {
-    const end = this.pos + length;
-    if (end > this.buf.length) throw new RangeError('index record: truncated');
-    const s = this.buf.toString('utf8', this.pos, end);
+    const start = this.pos;
+    const end = start + length;
+    const buf = this.buf;
+    if (end > buf.length) throw new RangeError('index record: truncated');
     this.pos = end;
-    return s;
+    if (length <= 64) {
+      // Short ASCII strings in JS: cheaper than a call into Buffer's decoder.
+      let s = '';
+      for (let i = start; i < end; i++) {
+        const c = buf[i]!;
+        if (c >= 0x80) return buf.toString('utf8', start, end);
+        s += String.fromCharCode(c);
+      }
+      return s;
+    }
+    return buf.toString('utf8', start, end);
   }
 }
 
@@ -330,7 +425,7 @@ function headerValue(r: Reader, size: number): string {
   const v = r.uint();
   if (v >= VALUE_TEXT) return r.str(v - VALUE_TEXT);
   if (v === VALUE_SIZE) return String(size);
-  if (v === VALUE_DATE) return new Date(r.uint() * 1000).toUTCString();
+  if (v === VALUE_DATE) return imfDate(r.uint());
   const value = HEADER_VALUES[r.u8()];
   if (value === undefined) throw new RangeError('index record: unknown header value code');
   return value;

@@ -2,7 +2,7 @@ import { describe, expect, it } from 'vitest';
 import { pack } from 'msgpackr';
 import type { StoredMeta } from '../../../src/blob/blob-store.js';
 import { indexKey, type IndexRecord } from '../../../src/blob/disk-index.js';
-import { decodeRecord, encodeRecord, recordKey } from '../../../src/blob/disk-record.js';
+import { decodeRecord, encodeRecord, imfDate, recordKey } from '../../../src/blob/disk-record.js';
 
 const KEY = '127.0.0.1:43210/s/123456-2048.bin';
 const SHA = 'c0535e4be2b79ffd93291305436bf889314e4a3faec05ecffcbb7df31ad9e51a';
@@ -115,6 +115,20 @@ describe('index records (disk-record.ts)', () => {
     const extended = Buffer.concat([bytes, Buffer.from([9, 0x85, 0x01, 10, 3])]);
     expect(decodeRecord(extended, ikey)).toStrictEqual(rec);
     expect(() => decodeRecord(bytes.subarray(0, bytes.length - 10), ikey)).toThrow(RangeError);
+  });
+
+  it('write HTTP dates as Date does, and store every date that reads back the same as seconds', () => {
+    const days = [0, 59, 365 + 59, 10_957 + 59, 11_016, 47_541, 47_482, 2_932_896];
+    const seconds = [...days.map((d) => d * 86400), ...days.map((d) => d * 86400 + 86399)];
+    let x = 7;
+    for (let i = 0; i < 2000; i++) seconds.push((x = (x * 48271) % 2147483647) * 117);
+    const header = (t: number) => new Date(t * 1000).toUTCString();
+    for (const t of seconds) expect(imfDate(t)).toBe(header(t));
+    const rec = benchRecord({}, { headers: seconds.map((t) => ['expires', header(t)]) });
+    const bytes = encodeRecord(rec, indexKey(KEY));
+    expect(roundTrip(rec)).toStrictEqual(rec);
+    // Each date is a marker and at most 6 bytes of seconds, not 29 of text.
+    expect(bytes.length).toBeLessThan(120 + seconds.length * 8);
   });
 
   it('refuse numbers the format cannot hold rather than store something else', () => {
