@@ -118,11 +118,13 @@ export function segmentHeader(hash: Buffer, body: Uint8Array, bodyCrc = crc32(bo
 /**
  * Check a record read from a segment (header and body) against what the index says: the header is
  * intact and names this key and length, and the body matches its CRC. `verifyBody: false` skips
- * the body CRC (a location already verified in this process). Returns the body, or why not.
+ * the body CRC (a location already verified in this process) and the header's own CRC: every
+ * byte it covers (magic, length, key hash, body CRC) is compared with its expected value below
+ * all the same, so it only names a damaged header apart. Returns the body, or why not.
  */
 export function checkSegmentRecord(record: Buffer, hash: Buffer, size: number, bodyCrc: number, verifyBody: boolean): Buffer | string {
   if (record.length !== SEGMENT_HEADER_BYTES + size) return `short read (${record.length} of ${SEGMENT_HEADER_BYTES + size} bytes)`;
-  if (record.readUInt32BE(0) !== SEGMENT_MAGIC || crc32(record.subarray(0, 20)) !== record.readUInt32BE(20)) return 'segment header damaged';
+  if (record.readUInt32BE(0) !== SEGMENT_MAGIC || (verifyBody && crc32(record.subarray(0, 20)) !== record.readUInt32BE(20))) return 'segment header damaged';
   if (record.readUInt32BE(4) !== size || record.compare(hash, 0, 8, 8, 16) !== 0) return 'segment record belongs to another object';
   if (record.readUInt32BE(16) !== bodyCrc) return 'segment record is another version';
   const body = record.subarray(SEGMENT_HEADER_BYTES);

@@ -24,11 +24,25 @@ export interface RecordReader {
   /** What hits answered without waiting are read into (getNow), lent until written. */
   buffers: ReadBuffers;
   /**
-   * keyHash(rec.key) per index record, for the segment record's key check: a SHA-256 per hit was
-   * ~5% of a disk hit's CPU. Index records are the same object while their version is (DiskIndex
-   * memoises them), and weakly held here, so this holds no more than the records in use.
+   * What a hit needs to check a record, per index record: keyHash(rec.key) for the segment
+   * record's key check (a SHA-256 per hit was ~5% of a disk hit's CPU), and whether its location
+   * was verified here (two Set lookups by location per hit otherwise). Index records are the same
+   * object while their version is (DiskIndex memoises them), and weakly held here, so this holds no
+   * more than the records in use; a record seen afresh falls back to `verified`.
    */
-  keyHashes: WeakMap<IndexRecord, Buffer>;
+  checks: WeakMap<IndexRecord, RecordCheck>;
+}
+
+/** See RecordReader.checks. */
+export interface RecordCheck {
+  hash: Buffer;
+  /** The record's body passed its CRC in this process (at this record's location). */
+  verified: boolean;
+}
+
+/** A reader's state for `segments` with nothing verified yet. */
+export function recordReader(segments: Segments, layout: DiskLayout, fs: DiskFs, buffers: ReadBuffers, verifiedLimit: number): RecordReader {
+  return { segments, layout, fs, verified: [new Set(), new Set()], verifiedLimit, buffers, checks: new WeakMap() };
 }
 
 export interface ReadOptions {
@@ -101,13 +115,21 @@ function readPacked(r: RecordReader, rec: IndexRecord, verifyAll: boolean, buffe
   if (!r.segments.isOpen(rec.g) && !r.segments.openNow(rec.g)) return r.segments.has(rec.g) ? 'not-open' : 'gone';
   const raw = r.segments.readSync(rec.g, rec.off, SEGMENT_HEADER_BYTES + rec.meta.size, buffers);
   if (raw === undefined) return 'gone';
-  const loc = rec.g * 2 ** 32 + rec.off;
-  const known = !verifyAll && (r.verified[0].has(loc) || r.verified[1].has(loc));
-  let hash = r.keyHashes.get(rec);
-  if (hash === undefined) r.keyHashes.set(rec, (hash = keyHash(rec.key)));
-  const body = checkSegmentRecord(raw, hash, rec.meta.size, rec.crc[0] ?? 0, !known);
-  if (typeof body !== 'string' && !known) remember(r, loc);
-  if (typeof body === 'string') buffers?.give(raw);
+  let check = r.checks.get(rec);
+  if (check === undefined) {
+    const loc = rec.g * 2 ** 32 + rec.off;
+    r.checks.set(rec, (check = { hash: keyHash(rec.key), verified: r.verified[0].has(loc) || r.verified[1].has(loc) }));
+  }
+  const known = !verifyAll && check.verified;
+  const body = checkSegmentRecord(raw, check.hash, rec.meta.size, rec.crc[0] ?? 0, !known);
+  if (typeof body === 'string') {
+    buffers?.give(raw);
+    return body;
+  }
+  if (!known) {
+    check.verified = true;
+    remember(r, rec.g * 2 ** 32 + rec.off);
+  }
   return body;
 }
 
