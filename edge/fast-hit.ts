@@ -93,8 +93,19 @@ export interface FastHitDeps {
   memoryBytes: { add(n: number): void };
 }
 
+/**
+ * Templates kept by cache key as well, two generations of this many: a disk store hands out a new
+ * metadata object for the same stored version whenever its index dropped the decoded record from
+ * its own memo (disk-index.ts), and rebuilding the template (parsed fields, freshness lifetime,
+ * header record) and then the response head was most of a disk hit's cost with 10,000 objects
+ * read at random (~20 µs of ~100, BENCHMARKS.md). A template is ~1 KB: at most ~16 MB.
+ */
+const BY_KEY_GENERATION = 8192;
+
 export class FastHits {
   private readonly templates = new WeakMap<StoredMeta, HitTemplate | null>();
+  /** The newer generation first; see BY_KEY_GENERATION. */
+  private byKey: [Map<string, KeyedTemplate>, Map<string, KeyedTemplate>] = [new Map(), new Map()];
 
   constructor(private readonly deps: FastHitDeps) {}
 
@@ -148,25 +159,70 @@ export class FastHits {
   private template(meta: StoredMeta): HitTemplate | null {
     let template = this.templates.get(meta);
     if (template === undefined) {
-      const view = viewOf(meta);
-      const { lifetimeMs, reusable } = this.deps.reuseOf(meta);
-      template = null;
-      if (reusable && !this.deps.compression.appliesTo(meta.status, view.headers, meta.size)) {
-        // Built by assignment, never `delete`: a record that lost fields is slow to copy.
-        const headers: Record<string, string> = Object.assign({}, view.clientBase);
-        headers['x-served-by'] = this.deps.servedBy;
-        headers['accept-ranges'] = 'bytes';
-        headers['content-length'] = String(meta.size);
-        template = {
-          headers,
-          etag: view.headers.get('etag') ?? undefined,
-          ageInputs: view.ageInputs,
-          cacheStatusPrefix: `${view.upstreamCacheStatus ? `${view.upstreamCacheStatus}, ` : ''}${formatCacheStatus({ cache: this.deps.cacheName, hit: true })}; ttl=`,
-          lifetimeMs,
-        };
-      }
+      template = this.keyedTemplate(meta);
       this.templates.set(meta, template);
     }
     return template;
   }
+
+  /** The template of an equal metadata object met before under the same key, else a new one. */
+  private keyedTemplate(meta: StoredMeta): HitTemplate | null {
+    let known = this.byKey[0].get(meta.key);
+    if (known === undefined) {
+      known = this.byKey[1].get(meta.key);
+      // Still in use: into the newer generation, which the next turn keeps.
+      if (known !== undefined) this.keep(meta.key, known);
+    }
+    if (known !== undefined && sameMeta(known.meta, meta)) return known.template;
+    const template = this.newTemplate(meta);
+    this.keep(meta.key, { meta, template });
+    return template;
+  }
+
+  private keep(key: string, keyed: KeyedTemplate): void {
+    if (this.byKey[0].size >= BY_KEY_GENERATION) this.byKey = [new Map(), this.byKey[0]];
+    this.byKey[0].set(key, keyed);
+  }
+
+  private newTemplate(meta: StoredMeta): HitTemplate | null {
+    const view = viewOf(meta);
+    const { lifetimeMs, reusable } = this.deps.reuseOf(meta);
+    let template: HitTemplate | null = null;
+    if (reusable && !this.deps.compression.appliesTo(meta.status, view.headers, meta.size)) {
+      // Built by assignment, never `delete`: a record that lost fields is slow to copy.
+      const headers: Record<string, string> = Object.assign({}, view.clientBase);
+      headers['x-served-by'] = this.deps.servedBy;
+      headers['accept-ranges'] = 'bytes';
+      headers['content-length'] = String(meta.size);
+      template = {
+        headers,
+        etag: view.headers.get('etag') ?? undefined,
+        ageInputs: view.ageInputs,
+        cacheStatusPrefix: `${view.upstreamCacheStatus ? `${view.upstreamCacheStatus}, ` : ''}${formatCacheStatus({ cache: this.deps.cacheName, hit: true })}; ttl=`,
+        lifetimeMs,
+      };
+    }
+    return template;
+  }
+}
+
+interface KeyedTemplate {
+  /** What the template was made from. */
+  meta: StoredMeta;
+  template: HitTemplate | null;
+}
+
+/** Whether two metadata objects say the same in every field (a template depends on most of them). */
+export function sameMeta(a: StoredMeta, b: StoredMeta): boolean {
+  if (a === b) return true;
+  if (a.key !== b.key || a.size !== b.size || a.status !== b.status || a.version !== b.version || a.sha256 !== b.sha256) return false;
+  if (a.storedAt !== b.storedAt || a.requestTime !== b.requestTime || a.responseTime !== b.responseTime || a.invalidated !== b.invalidated) return false;
+  if (a.headers.length !== b.headers.length || (a.tags?.length ?? -1) !== (b.tags?.length ?? -1)) return false;
+  for (let i = 0; i < a.headers.length; i++) {
+    const x = a.headers[i]!;
+    const y = b.headers[i]!;
+    if (x[0] !== y[0] || x[1] !== y[1]) return false;
+  }
+  for (let i = 0; i < (a.tags?.length ?? 0); i++) if (a.tags![i] !== b.tags![i]) return false;
+  return true;
 }

@@ -31,6 +31,12 @@ export interface RecordReader {
    * more than the records in use; a record seen afresh falls back to `verified`.
    */
   checks: WeakMap<IndexRecord, RecordCheck>;
+  /**
+   * The same by cache key, two generations of CHECKS_BY_KEY (the newer first): the index hands out
+   * a new record object for the same version once its own memo dropped it, and a SHA-256 per hit
+   * came back with 10,000 objects read at random.
+   */
+  checksByKey: [Map<string, RecordCheck>, Map<string, RecordCheck>];
 }
 
 /** See RecordReader.checks. */
@@ -38,11 +44,37 @@ export interface RecordCheck {
   hash: Buffer;
   /** The record's body passed its CRC in this process (at this record's location). */
   verified: boolean;
+  /** Where the record was, and its body's CRC: a check applies to a record only there and with it. */
+  g: number;
+  off: number;
+  crc: number;
 }
+
+/** RecordReader.checksByKey's generations: ~100 bytes each, so at most ~1.6 MB. */
+const CHECKS_BY_KEY = 8192;
 
 /** A reader's state for `segments` with nothing verified yet. */
 export function recordReader(segments: Segments, layout: DiskLayout, fs: DiskFs, buffers: ReadBuffers, verifiedLimit: number): RecordReader {
-  return { segments, layout, fs, verified: [new Set(), new Set()], verifiedLimit, buffers, checks: new WeakMap() };
+  return { segments, layout, fs, verified: [new Set(), new Set()], verifiedLimit, buffers, checks: new WeakMap(), checksByKey: [new Map(), new Map()] };
+}
+
+/** The check of `rec`: kept for this record object, or for its key at the same location, or made now. */
+function checkOf(r: RecordReader, rec: IndexRecord): RecordCheck {
+  let check = r.checks.get(rec);
+  if (check !== undefined) return check;
+  const crc = rec.crc[0] ?? 0;
+  const known = r.checksByKey[0].get(rec.key) ?? r.checksByKey[1].get(rec.key);
+  if (known !== undefined && known.g === rec.g && known.off === rec.off && known.crc === crc) check = known;
+  else {
+    const loc = rec.g * 2 ** 32 + rec.off;
+    check = { hash: known?.hash ?? keyHash(rec.key), verified: r.verified[0].has(loc) || r.verified[1].has(loc), g: rec.g, off: rec.off, crc };
+  }
+  if (r.checksByKey[0].get(rec.key) !== check) {
+    if (r.checksByKey[0].size >= CHECKS_BY_KEY) r.checksByKey = [new Map(), r.checksByKey[0]];
+    r.checksByKey[0].set(rec.key, check);
+  }
+  r.checks.set(rec, check);
+  return check;
 }
 
 export interface ReadOptions {
@@ -115,11 +147,7 @@ function readPacked(r: RecordReader, rec: IndexRecord, verifyAll: boolean, buffe
   if (!r.segments.isOpen(rec.g) && !r.segments.openNow(rec.g)) return r.segments.has(rec.g) ? 'not-open' : 'gone';
   const raw = r.segments.readSync(rec.g, rec.off, SEGMENT_HEADER_BYTES + rec.meta.size, buffers);
   if (raw === undefined) return 'gone';
-  let check = r.checks.get(rec);
-  if (check === undefined) {
-    const loc = rec.g * 2 ** 32 + rec.off;
-    r.checks.set(rec, (check = { hash: keyHash(rec.key), verified: r.verified[0].has(loc) || r.verified[1].has(loc) }));
-  }
+  const check = checkOf(r, rec);
   const known = !verifyAll && check.verified;
   const body = checkSegmentRecord(raw, check.hash, rec.meta.size, rec.crc[0] ?? 0, !known);
   if (typeof body === 'string') {
