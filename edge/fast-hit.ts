@@ -6,9 +6,12 @@
  */
 import type { HotEntry, StoredMeta } from '../src/blob/blob-store.js';
 import { formatCacheStatus, sfInteger } from '../src/http/cache-status.js';
+import { invalidHost } from '../src/http/host.js';
 import { ifNoneMatchPasses } from '../src/http/conditional.js';
 import { currentAge, type AgeInputs } from '../src/http/freshness.js';
 import { notModifiedHeaders } from '../src/serve/respond.js';
+import type { QueryNormalizer } from '../src/http/cache-key.js';
+import { primaryKey } from './cache-keys.js';
 import type { EdgeCompression } from './compression.js';
 import type { PipelineResult } from './edge-request.js';
 import { viewOf } from './stored-view.js';
@@ -57,6 +60,23 @@ export function fastFields(raw: readonly string[]): { host: string; ifNoneMatch:
     }
   }
   return { host: host ?? '', ifNoneMatch };
+}
+
+/**
+ * The primary cache key of an origin-form `target` on `host`, as the full path makes it
+ * (EdgePipeline.primaryOf: requestUrl, then primaryKey), for a request whose key this process has
+ * not made yet; undefined when the full path must answer (a Host that is no host, a target that
+ * does not parse, bad image parameters: its 400). Without it, the first request for each URL in a
+ * process (every URL in a new cluster worker) went to the full path, and the quick front handed
+ * its connection to Node's HTTP server for good.
+ */
+export function firstPrimaryKey(host: string, target: string, normalizeQuery: QueryNormalizer): string | undefined {
+  if (!target.startsWith('/') || invalidHost(host) !== undefined) return undefined;
+  try {
+    return primaryKey(host, new URL(`http://${host === '' ? 'localhost' : host}${target}`), normalizeQuery);
+  } catch {
+    return undefined;
+  }
 }
 
 /** Per stored object: what a fast hit needs, or null when the object never takes the fast path. */

@@ -46,7 +46,7 @@ import { VaryIndex } from './vary-index.js';
 import { Invalidation, keyHost } from './invalidation.js';
 import { asked, EdgeReplies, type StatusMember } from './edge-replies.js';
 import type { EdgeRequest, PipelineResult, PurgeWatermarks } from './edge-request.js';
-import { fastFields, FastHits, type FastRequest } from './fast-hit.js';
+import { fastFields, FastHits, firstPrimaryKey, type FastRequest } from './fast-hit.js';
 import { discard, limitBytes, releaseUnread, withinDeadline } from './stream-parts.js';
 
 export interface PipelineDeps {
@@ -192,8 +192,13 @@ export class EdgePipeline {
     if (method !== 'GET' && method !== 'HEAD') return undefined;
     const fields = fastFields(req.rawHeaders);
     if (fields === undefined) return undefined;
-    const primary = this.keyMemo.get(fields.host, req.url ?? '/');
-    if (primary === undefined) return undefined;
+    const target = req.url ?? '/';
+    let primary = this.keyMemo.get(fields.host, target);
+    if (primary === undefined) {
+      primary = firstPrimaryKey(fields.host, target, this.normalizeQuery);
+      if (primary === undefined) return undefined;
+      this.keyMemo.set(fields.host, target, primary);
+    }
     // Negotiated objects (Vary: Accept on fmt=auto images) are keyed by the request's class, as in serveCacheable.
     const varying = this.varyIndex.fields(primary);
     const key = varying === undefined ? primary : variantKey(primary, varying, nodeRequestHeaders(req.headers as IncomingHttpHeaders));

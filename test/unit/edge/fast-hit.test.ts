@@ -1,7 +1,9 @@
 import { describe, expect, it } from 'vitest';
 import type { StoredMeta } from '../../../src/blob/blob-store.js';
 import type { EdgeCompression } from '../../../edge/compression.js';
-import { FastHits, sameMeta } from '../../../edge/fast-hit.js';
+import { requestUrl } from '../../../edge/app.js';
+import { imageQueryNormalizer, primaryKey } from '../../../edge/cache-keys.js';
+import { FastHits, firstPrimaryKey, sameMeta } from '../../../edge/fast-hit.js';
 
 const T0 = Date.UTC(2026, 11, 7, 8, 0, 0);
 
@@ -74,5 +76,31 @@ describe('FastHits', () => {
     const refreshed = answer(f, meta({ storedAt: T0 + 1000, headers: [['content-type', 'image/png'], ['cache-control', 'max-age=60'], ['etag', '"a2"']] }));
     expect(refreshed.headers).not.toBe(first.headers);
     expect(refreshed.headers).toMatchObject({ etag: '"a2"', 'cache-status': 'anycdn; hit; ttl=55' });
+  });
+});
+
+describe('firstPrimaryKey', () => {
+  const normalize = imageQueryNormalizer({ maxOutputDimension: 4096 });
+
+  it('makes the key the full path makes (requestUrl, then primaryKey) for a URL not seen yet', () => {
+    const cases: [string, string][] = [
+      ['cdn.example', '/a/b.png'],
+      ['CDN.Example:8080', '/a/%7e/../b.png'],
+      ['cdn.example', '/img.jpg?w=400&fmt=webp'],
+      ['cdn.example', '/img.jpg?fmt=webp&w=400'],
+      ['cdn.example', '/file.js?v=3+4'],
+      ['[::1]:8080', '//double/slash'],
+      ['', '/no-host'],
+    ];
+    for (const [host, target] of cases) {
+      expect(firstPrimaryKey(host, target, normalize)).toBe(primaryKey(host, requestUrl(target, host === '' ? undefined : host), normalize));
+    }
+  });
+
+  it('leaves to the full path what it answers with a 400, and absolute-form targets', () => {
+    expect(firstPrimaryKey('cdn.example', '/img.jpg?w=abc', normalize)).toBeUndefined();
+    expect(firstPrimaryKey('h/p', '/q', normalize)).toBeUndefined();
+    expect(firstPrimaryKey('u@h', '/q', normalize)).toBeUndefined();
+    expect(firstPrimaryKey('cdn.example', 'http://cdn.example/a', normalize)).toBeUndefined();
   });
 });
