@@ -10,7 +10,7 @@
  */
 import { spawnSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { copyFile, cp, mkdir, rm, stat, symlink, writeFile } from 'node:fs/promises';
+import { appendFile, copyFile, cp, mkdir, rm, stat, symlink, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { AnnounceState } from '../../bgp/announce.js';
 import { readAnnounceFile } from '../../bgp/announce-file.js';
@@ -92,15 +92,18 @@ export class Lab {
     return lab;
   }
 
+  /** A progress line, also kept with its time in logs/lab.log (how long each phase took on a busy machine). */
   private note(line: string): void {
     this.options.log?.(line);
+    void appendFile(join(this.runDir, 'logs', 'lab.log'), `${new Date().toISOString()} ${line}\n`).catch(() => undefined);
   }
 
   private async build(): Promise<void> {
     const { plan, runDir } = this;
-    this.note(`lab ${plan.id}: ${plan.namespaces.length} namespaces, ${plan.links.length} links (${runDir})`);
     await mkdir(join(runDir, 'logs'));
+    this.note(`lab ${plan.id}: ${plan.namespaces.length} namespaces, ${plan.links.length} links (${runDir})`);
     await createNetwork(plan);
+    this.note('namespaces, links and routes created');
     await writeLabFiles(plan, runDir, this.timings, this.bird);
     for (const pop of plan.pops) {
       const folder = popFolder(runDir, pop);
@@ -109,6 +112,7 @@ export class Lab {
     this.note('configs rendered and checked with bird -p');
     this.origin = await this.startOrigin();
     await this.publish();
+    this.note('origin up, lab file published');
     await Promise.all([...plan.routers.map((r) => this.startRouter(r)), ...plan.pops.map((p) => this.startBird(p.name))]);
     await Promise.all(plan.pops.map((p) => this.startEdge(p.name)));
     await Promise.all(plan.pops.map((p) => this.startAgent(p.name)));
@@ -336,7 +340,10 @@ export class Lab {
     );
   }
 
-  /** Start a client in its network: requests to the anycast address until stopped (stopped with the lab at the latest). */
+  /**
+   * Start a client in its network: requests to the anycast address until stopped (by the
+   * scenario, by `stopClients` after it, by `stop` at the latest).
+   */
   startClient(name: string, options: ClientOptions = {}): ClientRun {
     const client = this.plan.clients.find((c) => c.name === name);
     if (client === undefined) throw new Error(`no client ${name} in the lab`);
@@ -344,6 +351,17 @@ export class Lab {
     const run = startClient(client, { log, ...options });
     this.clients.add(run);
     return run;
+  }
+
+  /**
+   * Stop every client still running: what a scenario that failed half-way left sending. Its
+   * requests would load the machine and keep going through the next scenario's events.
+   */
+  async stopClients(): Promise<void> {
+    const runs = [...this.clients];
+    this.clients.clear();
+    // stop() is idempotent: the clients a scenario stopped itself are only waited for again.
+    await Promise.all(runs.map((run) => run.stop().catch(() => undefined)));
   }
 
   /** Wait until a client has had a successful answer from `by` to a request sent after `after`. */
@@ -362,7 +380,7 @@ export class Lab {
   async stop(keepLogsIn?: string): Promise<void> {
     if (this.stopped) return;
     this.stopped = true;
-    for (const run of this.clients) await run.stop().catch(() => undefined);
+    await this.stopClients();
     for (const node of this.pops.values()) node.control.close();
     for (const node of this.routers.values()) node.control.close();
     const daemons = [this.origin, ...[...this.pops.values()].flatMap((n) => [n.edge, n.agent, n.bird]), ...[...this.routers.values()].map((r) => r.bird)];

@@ -18,7 +18,7 @@ import { Lab } from '../../deploy/lab/lab.js';
 import { answersBy, describeAnswers, describeFailures, failedRequests, firstAnswerFrom, moveWindow, succeeded, unexplainedFailures, unrecovered, type ClientRecord } from '../../deploy/lab/measure.js';
 import { waitFor, waitForLog } from '../../deploy/lab/processes.js';
 import { routerPeerProtocol } from '../../deploy/lab/router-config.js';
-import { assertLabInCi, keepLogsOnFailure, noLab } from '../support/lab.js';
+import { assertLabInCi, keepLogsOnFailure, LAB_START_TIMEOUT_MS, noLab } from '../support/lab.js';
 
 assertLabInCi();
 
@@ -32,12 +32,14 @@ describe.skipIf(noLab !== undefined)(`anycast lab: failover${noLab ? ` (skipped:
   const logs = keepLogsOnFailure();
   beforeAll(async () => {
     lab = await Lab.start();
-  });
+  }, LAB_START_TIMEOUT_MS);
   afterAll(async () => {
     await logs.stop(lab);
   });
-  // Whatever a scenario left behind (it failed half-way), the next starts from the whole lab.
+  // Whatever a scenario left behind (it failed half-way: clients still sending, a PoP frozen or
+  // down), the next starts from the whole lab and no client of another.
   afterEach(async () => {
+    await lab?.stopClients();
     await lab?.restore();
   });
 
