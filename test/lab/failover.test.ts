@@ -172,7 +172,7 @@ describe.skipIf(noLab !== undefined)(`anycast lab: failover${noLab ? ` (skipped:
     await lab.answeredBy(perRequest, lab.servedBy(c.next), signalled, MOVE_BOUND_MS);
     expect(firstAnswerFrom(perRequest.records, signalled, lab.servedBy(c.next))).toBeLessThan(MOVE_BOUND_MS);
     // The agent announced with the graceful-shutdown community, then withdrew.
-    const draining = await waitForLog(agent, (l) => l['msg'] === 'announce state' && l['to'] === 'draining', 2000, mark);
+    const draining = await waitForLog(agent, (l) => l['msg'] === 'announce state' && l['to'] === 'draining', 5000, mark);
     expect(String(draining['reason'])).toMatch(/^the edge is draining: graceful shutdown \(RFC 8326\)/);
     await waitForLog(agent, (l) => l['msg'] === 'announce state' && l['from'] === 'draining' && l['to'] === 'withdrawn', 5000, mark);
     // The edge served for its drain period, then exited cleanly.
