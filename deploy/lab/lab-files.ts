@@ -30,7 +30,7 @@ export async function writeLabFiles(plan: LabPlan, runDir: string, timings: LabT
       for (const dir of [folder.config, folder.state, folder.run, folder.cache]) await mkdir(dir, { recursive: true });
       const inventory = join(base, 'inventory.yaml');
       await writeFile(inventory, labInventory(plan, runDir, pop, timings));
-      await runCommand(process.execPath, [CLI, 'bgp', 'render', '--inventory', inventory, '--out', join(base, 'rendered')], 30_000);
+      await runCommand(process.execPath, [CLI, 'bgp', 'render', '--inventory', inventory, '--out', join(base, 'rendered')], 120_000);
       const rendered = join(base, 'rendered', pop.name, pop.node);
       for (const file of ['bird.conf', 'announce.conf', 'edge.yaml', 'agent.yaml']) await copyFile(join(rendered, file), join(folder.config, file));
       // Every failed probe in the agent's log with its reason and time, not only the withdrawal
@@ -44,7 +44,7 @@ export async function writeLabFiles(plan: LabPlan, runDir: string, timings: LabT
     await writeFile(join(routerFolder(runDir, router), 'bird.conf'), renderRouterConfig(plan, router, timings));
   }
   const confs = [...plan.pops.map((p) => join(popFolder(runDir, p).config, 'bird.conf')), ...plan.routers.map((r) => join(routerFolder(runDir, r), 'bird.conf'))];
-  for (const conf of confs) await runCommand(bird, ['-p', '-c', conf]);
+  await Promise.all(confs.map((conf) => runCommand(bird, ['-p', '-c', conf], 60_000)));
   await mkdir(join(runDir, 'origin'));
   await writeFile(
     originConfig(runDir),

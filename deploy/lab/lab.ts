@@ -8,7 +8,6 @@
  * Every process is started in its namespace and known by its PID (processes.ts); `stop()` ends
  * them and runs `deploy/lab/down`, which also clears what a crashed run left behind.
  */
-import { spawnSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { appendFile, copyFile, cp, mkdir, rm, stat, symlink, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
@@ -27,6 +26,12 @@ import { createNetwork, runCommand } from './netns.js';
 import { sizeOf, startDaemon, waitFor, waitForLog, type Daemon } from './processes.js';
 import { routerPeerProtocol } from './router-config.js';
 import { ANYCAST_ADDRESS, EDGE_PORT, LAB_BODY, LAB_PATH, labPlan, ORIGIN_ADDRESS, ORIGIN_PORT, servedBy, type LabPlan, type LabPop, type LabRouter } from './topology.js';
+
+/**
+ * The most a daemon may take to start (listening, its control socket there). Seconds on an idle
+ * machine; Node.js alone took 5 s and more to start at load 13–20 with the lab at nice 10.
+ */
+const DAEMON_START_TIMEOUT_MS = 60_000;
 
 export interface LabOptions {
   timings?: LabTimings;
@@ -132,7 +137,7 @@ export class Lab {
 
   async startOrigin(): Promise<Daemon> {
     const { daemon: origin, from } = await this.daemon('origin', this.plan.origin.ns, process.execPath, [CLI, 'origin', '--config', originConfig(this.runDir)]);
-    await waitForLog(origin, (l) => l['msg'] === 'origin listening', 20_000, from);
+    await waitForLog(origin, (l) => l['msg'] === 'origin listening', DAEMON_START_TIMEOUT_MS, from);
     this.origin = origin;
     return origin;
   }
@@ -140,9 +145,13 @@ export class Lab {
   private async publish(): Promise<void> {
     const file = join(this.runDir, 'origin', 'lab.txt');
     await writeFile(file, LAB_BODY);
-    const env = { ...process.env, ANYCDN_ORIGIN: `http://${ORIGIN_ADDRESS}:${ORIGIN_PORT}`, ANYCDN_PUBLISH_TOKEN: PUBLISH_TOKEN };
-    const r = spawnSync('ip', ['netns', 'exec', this.plan.origin.ns, process.execPath, CLI, 'upload', file, LAB_PATH.slice(1)], { env, encoding: 'utf8', timeout: 30_000 });
-    if (r.status !== 0) throw new Error(`upload to the lab origin failed (${r.status}): ${r.stderr}${r.stdout}`);
+    const env = { ANYCDN_ORIGIN: `http://${ORIGIN_ADDRESS}:${ORIGIN_PORT}`, ANYCDN_PUBLISH_TOKEN: PUBLISH_TOKEN };
+    // Not spawnSync: that held this process's event loop for the whole upload. 2 minutes: on a
+    // loaded machine (load 19, the lab at nice 10) the upload was done but the CLI had not
+    // exited 30 s after its start.
+    await runCommand('ip', ['netns', 'exec', this.plan.origin.ns, process.execPath, CLI, 'upload', file, LAB_PATH.slice(1)], 120_000, env).catch((err: Error) => {
+      throw new Error(`upload to the lab origin failed: ${err.message}`);
+    });
   }
 
   private async startRouter(router: LabRouter): Promise<void> {
@@ -186,7 +195,7 @@ export class Lab {
     if (node.edge?.running) throw new Error(`${popName}: the edge is running (pid ${node.edge.pid})`);
     const { daemon: edge, from } = await this.daemon(`${popName}/edge`, node.pop.ns, process.execPath, [node.cli, 'edge', '--config', join(node.folder.config, 'edge.yaml')]);
     node.edge = edge;
-    const line = await waitForLog(edge, (l) => l['msg'] === 'edge listening', 20_000, from);
+    const line = await waitForLog(edge, (l) => l['msg'] === 'edge listening', DAEMON_START_TIMEOUT_MS, from);
     return { edge, listeningAt: Date.parse(String(line['time'])) };
   }
 
@@ -196,7 +205,7 @@ export class Lab {
     if (node.agent?.running) throw new Error(`${popName}: the agent is running (pid ${node.agent.pid})`);
     const { daemon: agent, from } = await this.daemon(`${popName}/agent`, node.pop.ns, process.execPath, [node.cli, 'bgp', 'agent', '--config', join(node.folder.config, 'agent.yaml')]);
     node.agent = agent;
-    await waitForLog(agent, (l) => l['msg'] === 'agent started: withdrawn until the edge proves healthy', 20_000, from);
+    await waitForLog(agent, (l) => l['msg'] === 'agent started: withdrawn until the edge proves healthy', DAEMON_START_TIMEOUT_MS, from);
     return agent;
   }
 
@@ -401,7 +410,7 @@ async function waitForSocket(daemon: Daemon, socket: string): Promise<void> {
       if (!daemon.running) throw new Error(`${daemon.spec.name} ended: ${await daemon.logTail()}`);
       return (await stat(socket).then((s) => s.isSocket(), () => false)) ? true : undefined;
     },
-    10_000,
+    DAEMON_START_TIMEOUT_MS,
     25,
   ).catch(async (err: Error) => {
     throw new Error(`${err.message}\n${await daemon.logTail()}`);

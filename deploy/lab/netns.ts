@@ -11,10 +11,14 @@ export interface CommandResult {
   stderr: string;
 }
 
-/** Run a command to completion (at most `timeoutMs`); reject naming it and its output when it fails. */
-export function runCommand(command: string, args: string[], timeoutMs = 10_000): Promise<CommandResult> {
+/**
+ * Run a command to completion (at most `timeoutMs`); reject naming it and its output when it
+ * fails. `env`: variables added to this process's environment.
+ */
+export function runCommand(command: string, args: string[], timeoutMs = 10_000, env?: Record<string, string>): Promise<CommandResult> {
   return new Promise((resolve, reject) => {
-    execFile(command, args, { timeout: timeoutMs, maxBuffer: 4 * 1024 * 1024, encoding: 'utf8' }, (err, stdout, stderr) => {
+    const options = { timeout: timeoutMs, maxBuffer: 4 * 1024 * 1024, encoding: 'utf8' as const, ...(env === undefined ? {} : { env: { ...process.env, ...env } }) };
+    execFile(command, args, options, (err, stdout, stderr) => {
       if (err !== null) {
         const detail = `${stderr}${stdout}`.trim();
         reject(new Error(`${command} ${args.join(' ')}: ${err.killed ? `no exit within ${timeoutMs} ms` : err.message.split('\n')[0]}${detail === '' ? '' : `\n${detail}`}`));
