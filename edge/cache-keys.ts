@@ -8,6 +8,8 @@
  */
 import { cacheKey, normalizeHost, normalizePath, type QueryNormalizer } from '../src/http/cache-key.js';
 import type { HeaderGetter } from '../src/http/headers.js';
+import { invalidHost } from '../src/http/host.js';
+import type { EdgeRequest } from './edge-request.js';
 import { varySecondaryKey } from '../src/http/vary.js';
 import { IMAGE_PARAM_NAMES, parseImageParams, type ImageParamOptions } from '../src/image/params.js';
 import { canonicalPath, pathWithoutQuery } from '../src/purge/purge-path.js';
@@ -33,6 +35,16 @@ export function imageQueryNormalizer(options: ImageParamOptions): QueryNormalize
 }
 
 /**
+ * The path and query sent upstream: a plain target (see plainTargetPath) as it is, else the parsed
+ * URL's, whose parsing refuses a Host that is not a host and a port with a 400.
+ */
+export function upstreamPath(req: Pick<EdgeRequest, 'target' | 'headers' | 'url'>): string {
+  const plain = plainTargetPath(req.target);
+  if (plain !== undefined && invalidHost(req.headers.get('host') ?? undefined) === undefined) return plain;
+  return req.url.pathname + req.url.search;
+}
+
+/**
  * A `+` in the query stays a `+`: form decoding would make `?q=a+b` and `?q=a%20b` one key, but
  * the query is the application's, and one that reads `+` literally would get the other's answer.
  */
@@ -41,6 +53,32 @@ export function primaryKey(host: string, url: URL, normalizeQuery: QueryNormaliz
   if (url.search === '') return normalizeHost(host) + normalizePath(url.pathname);
   const query = url.search.includes('+') ? new URLSearchParams(url.search.replaceAll('+', '%2B')) : url.searchParams;
   return cacheKey(host, url.pathname, query, normalizeQuery);
+}
+
+/**
+ * An origin-form target that is a path alone and that URL parsing and key normalisation leave
+ * exactly as it is: pchars only (RFC 3986 §3.3; no `%`, so no escape to normalise), no query, no
+ * dot segment and no empty one. Such a target is the URL's pathname, its key path and the path
+ * sent upstream, so a cold miss for it needs no URL parsed (`new URL` per miss). Undefined for
+ * any other target.
+ */
+export function plainTargetPath(target: string): string | undefined {
+  return PLAIN_TARGET.test(target) && !target.includes('/.') && !target.includes('//') ? target : undefined;
+}
+
+const PLAIN_TARGET = /^\/[A-Za-z0-9\-._~!$&'()*+,;=:@/]*$/;
+
+/**
+ * The primary key of a plain target (plainTargetPath) on `host` (the Host field, '' without one),
+ * what primaryKey makes of its parsed URL; undefined when the target is not plain. A Host that is
+ * not a host and a port is a 400, as when the URL is parsed (edge/app.ts requestUrl).
+ */
+export function plainPrimaryKey(host: string, target: string): string | undefined {
+  const path = plainTargetPath(target);
+  if (path === undefined) return undefined;
+  const invalid = invalidHost(host);
+  if (invalid !== undefined) throw invalid;
+  return normalizeHost(host) + path;
 }
 
 export function variantKey(primary: string, fields: readonly string[], req: HeaderGetter): string {

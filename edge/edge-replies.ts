@@ -18,7 +18,7 @@ import type { EdgeRequest, Outcome, PipelineResult } from './edge-request.js';
 import type { SharedOutcome } from './flights.js';
 import { relayResponseHeaders } from './forward-headers.js';
 import type { EdgeMetrics } from './metrics.js';
-import { clientHeaders, clientHeadersOf, fieldsOf, viewOf } from './stored-view.js';
+import { clientHeaders, clientHeadersOf, FieldList, viewOf } from './stored-view.js';
 import { discard, firstChunkReady } from './stream-parts.js';
 import type { UpstreamAnswer, UpstreamResponse } from './upstream.js';
 
@@ -98,7 +98,7 @@ export class EdgeReplies {
   async shared(req: EdgeRequest, shared: SharedOutcome, status: StatusMember, outcome: Outcome): Promise<PipelineResult | 'retry'> {
     // The leader's client gets the fields a qualified `private` kept out of the store; nobody else does.
     const own = outcome === 'miss' ? shared.leaderHeaders : undefined;
-    const headers = fieldsOf(own ?? shared.headers);
+    const headers = own === undefined ? shared.fields : new FieldList(own);
     const ageSec = storedAge({ status: shared.status, headers, requestTime: shared.requestTime, responseTime: shared.responseTime }, this.deps.now()) / 1000;
     // A body that is all here already (a small object that came with its head) is answered as
     // bytes: one write with the head, no stream per reader.

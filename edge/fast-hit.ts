@@ -6,9 +6,12 @@
  */
 import type { HotEntry, StoredMeta } from '../src/blob/blob-store.js';
 import { formatCacheStatus, sfInteger } from '../src/http/cache-status.js';
+import { invalidHost } from '../src/http/host.js';
 import { ifNoneMatchPasses } from '../src/http/conditional.js';
 import { currentAge, type AgeInputs } from '../src/http/freshness.js';
 import { notModifiedHeaders } from '../src/serve/respond.js';
+import type { QueryNormalizer } from '../src/http/cache-key.js';
+import { primaryKey } from './cache-keys.js';
 import type { EdgeCompression } from './compression.js';
 import type { PipelineResult } from './edge-request.js';
 import { viewOf } from './stored-view.js';
@@ -59,6 +62,23 @@ export function fastFields(raw: readonly string[]): { host: string; ifNoneMatch:
   return { host: host ?? '', ifNoneMatch };
 }
 
+/**
+ * The primary cache key of an origin-form `target` on `host`, as the full path makes it
+ * (EdgePipeline.primaryOf: requestUrl, then primaryKey), for a request whose key this process has
+ * not made yet; undefined when the full path must answer (a Host that is no host, a target that
+ * does not parse, bad image parameters: its 400). Without it, the first request for each URL in a
+ * process (every URL in a new cluster worker) went to the full path, and the quick front handed
+ * its connection to Node's HTTP server for good.
+ */
+export function firstPrimaryKey(host: string, target: string, normalizeQuery: QueryNormalizer): string | undefined {
+  if (!target.startsWith('/') || invalidHost(host) !== undefined) return undefined;
+  try {
+    return primaryKey(host, new URL(`http://${host === '' ? 'localhost' : host}${target}`), normalizeQuery);
+  } catch {
+    return undefined;
+  }
+}
+
 /** Per stored object: what a fast hit needs, or null when the object never takes the fast path. */
 interface HitTemplate {
   /** The client fields of every hit: stored ones, X-Served-By, Accept-Ranges, Content-Length. */
@@ -93,8 +113,19 @@ export interface FastHitDeps {
   memoryBytes: { add(n: number): void };
 }
 
+/**
+ * Templates kept by cache key as well, two generations of this many: a disk store hands out a new
+ * metadata object for the same stored version whenever its index dropped the decoded record from
+ * its own memo (disk-index.ts), and rebuilding the template (parsed fields, freshness lifetime,
+ * header record) and then the response head was most of a disk hit's cost with 10,000 objects
+ * read at random (~20 µs of ~100, BENCHMARKS.md). A template is ~1 KB: at most ~16 MB.
+ */
+const BY_KEY_GENERATION = 8192;
+
 export class FastHits {
   private readonly templates = new WeakMap<StoredMeta, HitTemplate | null>();
+  /** The newer generation first; see BY_KEY_GENERATION. */
+  private byKey: [Map<string, KeyedTemplate>, Map<string, KeyedTemplate>] = [new Map(), new Map()];
 
   constructor(private readonly deps: FastHitDeps) {}
 
@@ -148,25 +179,70 @@ export class FastHits {
   private template(meta: StoredMeta): HitTemplate | null {
     let template = this.templates.get(meta);
     if (template === undefined) {
-      const view = viewOf(meta);
-      const { lifetimeMs, reusable } = this.deps.reuseOf(meta);
-      template = null;
-      if (reusable && !this.deps.compression.appliesTo(meta.status, view.headers, meta.size)) {
-        // Built by assignment, never `delete`: a record that lost fields is slow to copy.
-        const headers: Record<string, string> = Object.assign({}, view.clientBase);
-        headers['x-served-by'] = this.deps.servedBy;
-        headers['accept-ranges'] = 'bytes';
-        headers['content-length'] = String(meta.size);
-        template = {
-          headers,
-          etag: view.headers.get('etag') ?? undefined,
-          ageInputs: view.ageInputs,
-          cacheStatusPrefix: `${view.upstreamCacheStatus ? `${view.upstreamCacheStatus}, ` : ''}${formatCacheStatus({ cache: this.deps.cacheName, hit: true })}; ttl=`,
-          lifetimeMs,
-        };
-      }
+      template = this.keyedTemplate(meta);
       this.templates.set(meta, template);
     }
     return template;
   }
+
+  /** The template of an equal metadata object met before under the same key, else a new one. */
+  private keyedTemplate(meta: StoredMeta): HitTemplate | null {
+    let known = this.byKey[0].get(meta.key);
+    if (known === undefined) {
+      known = this.byKey[1].get(meta.key);
+      // Still in use: into the newer generation, which the next turn keeps.
+      if (known !== undefined) this.keep(meta.key, known);
+    }
+    if (known !== undefined && sameMeta(known.meta, meta)) return known.template;
+    const template = this.newTemplate(meta);
+    this.keep(meta.key, { meta, template });
+    return template;
+  }
+
+  private keep(key: string, keyed: KeyedTemplate): void {
+    if (this.byKey[0].size >= BY_KEY_GENERATION) this.byKey = [new Map(), this.byKey[0]];
+    this.byKey[0].set(key, keyed);
+  }
+
+  private newTemplate(meta: StoredMeta): HitTemplate | null {
+    const view = viewOf(meta);
+    const { lifetimeMs, reusable } = this.deps.reuseOf(meta);
+    let template: HitTemplate | null = null;
+    if (reusable && !this.deps.compression.appliesTo(meta.status, view.headers, meta.size)) {
+      // Built by assignment, never `delete`: a record that lost fields is slow to copy.
+      const headers: Record<string, string> = Object.assign({}, view.clientBase);
+      headers['x-served-by'] = this.deps.servedBy;
+      headers['accept-ranges'] = 'bytes';
+      headers['content-length'] = String(meta.size);
+      template = {
+        headers,
+        etag: view.headers.get('etag') ?? undefined,
+        ageInputs: view.ageInputs,
+        cacheStatusPrefix: `${view.upstreamCacheStatus ? `${view.upstreamCacheStatus}, ` : ''}${formatCacheStatus({ cache: this.deps.cacheName, hit: true })}; ttl=`,
+        lifetimeMs,
+      };
+    }
+    return template;
+  }
+}
+
+interface KeyedTemplate {
+  /** What the template was made from. */
+  meta: StoredMeta;
+  template: HitTemplate | null;
+}
+
+/** Whether two metadata objects say the same in every field (a template depends on most of them). */
+export function sameMeta(a: StoredMeta, b: StoredMeta): boolean {
+  if (a === b) return true;
+  if (a.key !== b.key || a.size !== b.size || a.status !== b.status || a.version !== b.version || a.sha256 !== b.sha256) return false;
+  if (a.storedAt !== b.storedAt || a.requestTime !== b.requestTime || a.responseTime !== b.responseTime || a.invalidated !== b.invalidated) return false;
+  if (a.headers.length !== b.headers.length || (a.tags?.length ?? -1) !== (b.tags?.length ?? -1)) return false;
+  for (let i = 0; i < a.headers.length; i++) {
+    const x = a.headers[i]!;
+    const y = b.headers[i]!;
+    if (x[0] !== y[0] || x[1] !== y[1]) return false;
+  }
+  for (let i = 0; i < (a.tags?.length ?? 0); i++) if (a.tags![i] !== b.tags![i]) return false;
+  return true;
 }

@@ -100,7 +100,10 @@ export async function fetchForCache(deps: FetchDeps, req: FetchRequest): Promise
     // falls behind upstream. The leader relays it with backpressure; followers fetch on their own.
     return uncacheable(res, 'too-large');
   }
-  const file = writer?.openReadBack !== undefined ? await writer.openReadBack().catch(() => undefined) : undefined;
+  // A body of a known size within the memory window stays whole in memory for every reader
+  // (GrowingBody drops nothing until past it): the writer's read-back file would never be read.
+  const readBack = size === undefined || size > SHARED_MEMORY_BYTES ? writer?.openReadBack?.bind(writer) : undefined;
+  const file = readBack !== undefined ? await readBack().catch(() => undefined) : undefined;
   const body = new GrowingBody(file === undefined ? { maxMemoryBytes: SHARED_MEMORY_BYTES } : { file, maxMemoryBytes: SHARED_MEMORY_BYTES });
   const meta: PumpMeta = {
     key,
@@ -132,6 +135,7 @@ export async function fetchForCache(deps: FetchDeps, req: FetchRequest): Promise
       key,
       status: res.status,
       headers: stored,
+      fields: new FieldList(stored),
       leaderHeaders,
       body,
       size,

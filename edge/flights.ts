@@ -12,6 +12,7 @@
 import type { BlobEntry } from '../src/blob/blob-store.js';
 import type { GrowingBody } from '../src/blob/streaming-body.js';
 import type { NotStoredReason } from '../src/http/storable.js';
+import type { FieldList } from './stored-view.js';
 import type { UpstreamAnswer, UpstreamResponse } from './upstream.js';
 
 /** The upstream answer was shared: every waiter reads the same body. */
@@ -22,6 +23,12 @@ export interface SharedOutcome {
   status: number;
   /** Header fields as stored (hop-by-hop and private fields removed). */
   headers: [string, string][];
+  /**
+   * `headers` as the pipeline and every waiter's answer read them, made once per response (and
+   * held by it, not by a WeakMap: a weak entry per miss, alive as long as the stored object, is
+   * work for every garbage collection).
+   */
+  fields: FieldList;
   /**
    * The leader's own fields when a qualified `private="…"` kept some out of `headers`: the
    * client whose request fetched the response gets them (RFC 9111 §5.2.2.7 forbids only storing

@@ -33,20 +33,20 @@ import type { NotStoredReason } from '../src/http/storable.js';
 import { varyFields } from '../src/http/vary.js';
 import type { Logger } from '../src/log.js';
 import { tallied } from '../src/metrics.js';
-import { imageQueryNormalizer, KeyMemo, primaryKey, variantKey } from './cache-keys.js';
+import { imageQueryNormalizer, KeyMemo, plainPrimaryKey, primaryKey, upstreamPath, variantKey } from './cache-keys.js';
 import type { EdgeConfig } from './config.js';
 import { fetchForCache, type FetchDeps, type FetchRequest } from './fetcher.js';
 import { FlightTable, type Flight, type FlightOutcome, type SharedOutcome } from './flights.js';
 import { forwardRequestHeaders, WORKER_HEADER } from './forward-headers.js';
 import type { EdgeMetrics } from './metrics.js';
 import { addVary, EdgeCompression } from './compression.js';
-import { fieldsOf, headersFromPairs, policyHeaders, viewOf } from './stored-view.js';
+import { headersFromPairs, policyHeaders, viewOf } from './stored-view.js';
 import { upstreamError, type Upstream, type UpstreamResponse } from './upstream.js';
 import { VaryIndex } from './vary-index.js';
 import { Invalidation, keyHost } from './invalidation.js';
 import { asked, EdgeReplies, type StatusMember } from './edge-replies.js';
 import type { EdgeRequest, PipelineResult, PurgeWatermarks } from './edge-request.js';
-import { fastFields, FastHits, type FastRequest } from './fast-hit.js';
+import { fastFields, FastHits, firstPrimaryKey, type FastRequest } from './fast-hit.js';
 import { discard, limitBytes, releaseUnread, withinDeadline } from './stream-parts.js';
 
 export interface PipelineDeps {
@@ -172,7 +172,8 @@ export class EdgePipeline {
     const host = req.headers.get('host') ?? '';
     let primary = this.keyMemo.get(host, req.target);
     if (primary === undefined) {
-      primary = primaryKey(keyHost(req), req.url, this.normalizeQuery); // throws a 400 for bad image parameters
+      // A plain path needs no URL parsed; anything else is (a 400 for bad image parameters).
+      primary = plainPrimaryKey(host, req.target) ?? primaryKey(keyHost(req), req.url, this.normalizeQuery);
       this.keyMemo.set(host, req.target, primary);
     }
     return primary;
@@ -191,8 +192,13 @@ export class EdgePipeline {
     if (method !== 'GET' && method !== 'HEAD') return undefined;
     const fields = fastFields(req.rawHeaders);
     if (fields === undefined) return undefined;
-    const primary = this.keyMemo.get(fields.host, req.url ?? '/');
-    if (primary === undefined) return undefined;
+    const target = req.url ?? '/';
+    let primary = this.keyMemo.get(fields.host, target);
+    if (primary === undefined) {
+      primary = firstPrimaryKey(fields.host, target, this.normalizeQuery);
+      if (primary === undefined) return undefined;
+      this.keyMemo.set(fields.host, target, primary);
+    }
     // Negotiated objects (Vary: Accept on fmt=auto images) are keyed by the request's class, as in serveCacheable.
     const varying = this.varyIndex.fields(primary);
     const key = varying === undefined ? primary : variantKey(primary, varying, nodeRequestHeaders(req.headers as IncomingHttpHeaders));
@@ -359,7 +365,7 @@ export class EdgePipeline {
         return this.replies.relay(req, res, { cache: CACHE, fwd, fwdStatus: res.status, detail: outcome.reason }, 'pass');
       }
       case 'shared': {
-        const fields = varyFields(fieldsOf(outcome.headers));
+        const fields = varyFields(outcome.fields);
         const myKey = Array.isArray(fields) && fields.length > 0 ? variantKey(primary, fields, req.headers) : primary;
         // Another variant (fmt=auto for another Accept class): fetch ours under its own key.
         if (myKey !== outcome.key) return { varyFields: Array.isArray(fields) ? fields : [] };
@@ -379,7 +385,7 @@ export class EdgePipeline {
    * undefined otherwise, so the caller asks upstream anew.
    */
   private async reuseDelivered(req: EdgeRequest, primary: string, shared: SharedOutcome): Promise<PipelineResult | Retry | undefined> {
-    const headers = fieldsOf(shared.headers);
+    const headers = shared.fields;
     const fields = varyFields(headers);
     const myKey = Array.isArray(fields) && fields.length > 0 ? variantKey(primary, fields, req.headers) : primary;
     if (myKey !== shared.key) return { varyFields: Array.isArray(fields) ? fields : [] };
@@ -397,7 +403,7 @@ export class EdgePipeline {
 
   private bypassedWhenStored(req: EdgeRequest, shared: SharedOutcome): boolean {
     if (!req.headers.has('authorization')) return false;
-    const info = { status: shared.status, headers: policyHeaders(fieldsOf(shared.headers)), requestTime: shared.requestTime, responseTime: shared.responseTime };
+    const info = { status: shared.status, headers: policyHeaders(shared.fields), requestTime: shared.requestTime, responseTime: shared.responseTime };
     return reuseDecision({ method: req.method, headers: req.headers }, info, this.deps.now(), this.reuseOptions).kind === 'bypass';
   }
 
@@ -437,7 +443,7 @@ export class EdgePipeline {
     const extra = revalidating === undefined ? undefined : conditionalHeadersFor(viewOf(revalidating.meta).headers);
     return {
       primary,
-      path: req.url.pathname + req.url.search,
+      path: upstreamPath(req),
       clientHeaders: req.headers as HeaderGetter,
       upstreamHeaders: forwardRequestHeaders(req.headers, { dropConditions: true, ...this.hop(req), extra }),
       revalidating,
@@ -511,7 +517,7 @@ export class EdgePipeline {
     try {
       res = await this.deps.upstream.request({
         method: req.method,
-        path: req.url.pathname + req.url.search,
+        path: upstreamPath(req),
         headers: forwardRequestHeaders(req.headers, { dropConditions: false, ...this.hop(req) }),
         onInformational: req.informational,
       });
@@ -545,7 +551,7 @@ export class EdgePipeline {
     // pipeline(), not pipe(): a client that aborts its upload must fail the upstream request (and
     // release its connection), not leave it waiting nor raise an unhandled 'error' that kills the process.
     const body = req.body === null ? null : pipeline(req.body, limitBytes(maxBody), () => undefined);
-    const res = await this.deps.upstream.request({ method: req.method, path: req.url.pathname + req.url.search, headers, body, onInformational: req.informational });
+    const res = await this.deps.upstream.request({ method: req.method, path: upstreamPath(req), headers, body, onInformational: req.informational });
     if (res.status >= 200 && res.status < 400) await this.invalidation.afterUnsafe(req, res);
     return this.replies.relay(req, res, { cache: CACHE, fwd: 'method', fwdStatus: res.status }, 'forward');
   }

@@ -162,7 +162,7 @@ export class Upstream {
   async request(req: UpstreamRequest): Promise<UpstreamResponse> {
     if (!req.path.startsWith('/')) throw new CdnError('invalid_upstream_path', 'internal', 'upstream paths start with /');
     // The reserved prefix is the edge's own (edge/app.ts answers it); a second guard here, so no caller can reach the origin's.
-    if (controlPathOf(req.path, { get url() { return new URL(`http://upstream${req.path}`); } }) !== undefined) {
+    if (controlPathOf(req.path, new UpstreamTarget(req.path)) !== undefined) {
       throw clientError('not_found', `no route for ${req.method} ${req.path.slice(0, 200)}`, { status: 404 });
     }
     const requestTime = this.now();
@@ -196,7 +196,9 @@ export class Upstream {
     };
     const body = streamed ? pipeline(req.body as Readable, progress(rearm), () => undefined) : (req.body ?? null);
     try {
-      const { pool, uploads, basePath } = await this.ready(deadline);
+      const ready = this.ready(deadline);
+      // Known from the start (every upstream but a worker's shield before it listens): no await.
+      const { pool, uploads, basePath } = ready instanceof Promise ? await ready : ready;
       const res = await poolRequest(req.body === undefined || req.body === null ? pool : uploads, {
         method: req.method as 'GET',
         path: basePath + req.path,
@@ -237,6 +239,19 @@ export class Upstream {
     const { connections } = this;
     if (connections instanceof Promise) return;
     await Promise.all([connections.pool.destroy(), connections.uploads.destroy()]);
+  }
+}
+
+/**
+ * What controlPathOf reads of a path sent upstream: its URL, parsed only for a path that could
+ * hide the reserved prefix. A class, not an object literal with a getter, which cost ~1 µs per
+ * request to make.
+ */
+class UpstreamTarget {
+  constructor(private readonly path: string) {}
+
+  get url(): URL {
+    return new URL(`http://upstream${this.path}`);
   }
 }
 

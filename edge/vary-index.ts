@@ -8,8 +8,8 @@
  * one (a memory store, bounded by its own size) every stored key is kept here, as the store's
  * drops are reported (onDrop).
  */
-import { LRUCache } from 'lru-cache';
 import { CODING_SEPARATOR, VARY_SEPARATOR, splitStoredKey } from './cache-keys.js';
+import { GenerationMap } from './generation-map.js';
 
 /** What the index needs of the store. */
 export interface StoredKeys {
@@ -18,29 +18,41 @@ export interface StoredKeys {
   keysWithPrefix?(prefix: string, limit?: number): Iterable<string>;
 }
 
-/** Marks a primary known not to vary (lru-cache holds no null); compared by identity. */
+/** Marks a primary known not to vary; compared by identity. */
 const NOT_VARYING: string[] = [];
 
-/** Primaries whose lookups are cached over an indexed store. */
-const CACHED_PRIMARIES = 100_000;
 /**
- * Bounded by count as `maxSize` with every entry of size 1, not as `max`: with `max`, lru-cache
- * allocates its tables for the whole bound up front, 16 ms of CPU per cache at every start on the
- * 2-core reference machine (two caches in each process of an edge) for entries that come one by
- * one; with `maxSize` they grow as entries come. The bound is the same.
+ * Primaries whose lookups are cached over an indexed store, per generation (GenerationMap): the
+ * last 50,000 used are always cached, at most 100,000 are. A generation map rather than an LRU
+ * cache: every cold miss sets both maps, and an lru-cache set (with an eviction once full) cost
+ * microseconds of it.
  */
-const LOOKUP_CACHE = { maxSize: CACHED_PRIMARIES, sizeCalculation: () => 1 } as const;
+const CACHED_PRIMARIES = 50_000;
+
+/**
+ * The stored keys of one primary: the key itself when there is one (nearly always: the object,
+ * not varying and not compressed), a Set only once there are several.
+ */
+type KeySet = string | Set<string>;
+
+/** What both bookkeeping maps need: a Map (every key, no index) or a GenerationMap (lookups, indexed store). */
+interface KeyedMap<V> {
+  get(key: string): V | undefined;
+  set(key: string, value: V): void;
+  delete(key: string): unknown;
+  keys(): IterableIterator<string>;
+}
 
 export class VaryIndex {
   /** Vary fields by primary; NOT_VARYING: known not to vary. */
-  private readonly fieldsOf: Map<string, string[]> | LRUCache<string, string[]>;
+  private readonly fieldsOf: KeyedMap<string[]>;
   /** Stored keys by primary: all of them (no index), or those stored by this process lately (indexed store). */
-  private readonly keysOf: Map<string, Set<string>> | LRUCache<string, Set<string>>;
+  private readonly keysOf: KeyedMap<KeySet>;
 
   constructor(private readonly store?: StoredKeys) {
     if (store?.keysWithPrefix !== undefined) {
-      this.fieldsOf = new LRUCache(LOOKUP_CACHE);
-      this.keysOf = new LRUCache(LOOKUP_CACHE);
+      this.fieldsOf = new GenerationMap(CACHED_PRIMARIES);
+      this.keysOf = new GenerationMap(CACHED_PRIMARIES);
     } else {
       this.fieldsOf = new Map();
       this.keysOf = new Map();
@@ -68,9 +80,10 @@ export class VaryIndex {
   add(key: string): void {
     const { primary, fields } = splitStoredKey(key);
     if (fields !== undefined) this.fieldsOf.set(primary, fields);
-    let set = this.keysOf.get(primary);
-    if (set === undefined) this.keysOf.set(primary, (set = new Set()));
-    set.add(key);
+    const held = this.keysOf.get(primary);
+    if (held === undefined) this.keysOf.set(primary, key);
+    else if (typeof held !== 'string') held.add(key);
+    else if (held !== key) this.keysOf.set(primary, new Set([held, key]));
   }
 
   /** A primary whose response stopped varying: forget the fields. */
@@ -83,10 +96,10 @@ export class VaryIndex {
     const { primary, fields } = splitStoredKey(key);
     // Over an indexed store, look again next time (another variant may still be stored).
     if (fields !== undefined && this.store?.keysWithPrefix !== undefined) this.fieldsOf.delete(primary);
-    const set = this.keysOf.get(primary);
-    if (set === undefined) return;
-    set.delete(key);
-    if (set.size === 0) {
+    const held = this.keysOf.get(primary);
+    if (held === undefined) return;
+    if (typeof held !== 'string') held.delete(key);
+    if (typeof held === 'string' ? held === key : held.size === 0) {
       this.keysOf.delete(primary);
       if (this.store?.keysWithPrefix === undefined) this.fieldsOf.delete(primary);
     }
@@ -94,7 +107,8 @@ export class VaryIndex {
 
   /** Every stored key of a URL: the primary, its variants and their compressed copies. */
   keysFor(primary: string): string[] {
-    const out = new Set(this.keysOf.get(primary) ?? []);
+    const held = this.keysOf.get(primary);
+    const out = new Set(typeof held === 'string' ? [held] : held);
     for (const key of this.store?.keysWithPrefix?.(primary) ?? []) {
       const next = key.charAt(primary.length);
       if (next === '' || next === VARY_SEPARATOR || next === CODING_SEPARATOR) out.add(key);

@@ -10,7 +10,7 @@
  * remote id"), and the router's packets are unknown to the PoP ("unknown session id"). The
  * router's session stays Up on nothing until its detection time runs out: the multiplier times
  * the interval the old session advertised while it was not Up (BIRD's `idle tx interval`, which
- * the rendered configs set to the BFD interval: ~0.3 s; BIRD's default of 1 s made it ~3 s).
+ * the rendered configs set to the BFD interval: 0.3 s at 100 ms × 3; BIRD's default of 1 s made it ~3 s).
  * Then it goes down, and takes the BGP session that re-established meanwhile with it: the PoP's
  * path disappears from every router a second time, whatever the routes looked like a moment
  * before. Routes alone cannot tell that this is coming; a router session that is Up while the

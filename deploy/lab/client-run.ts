@@ -15,6 +15,9 @@ export function labClock(): number {
   return performance.timeOrigin + performance.now();
 }
 
+/** How long after its last request's timeout a stopping client may take to exit before it is killed. */
+const STOP_GRACE_MS = 30_000;
+
 export interface ClientOptions {
   keepAlive?: boolean;
   retry?: boolean;
@@ -32,6 +35,8 @@ export interface ClientRun {
   client: LabClient;
   /** Every attempt so far, in the order the client printed them. */
   records: ClientRecord[];
+  /** Resolves once the client has printed its first record: it runs and sends. */
+  ready: Promise<void>;
   /** Stop sending; resolves with every record once in-flight requests are done. */
   stop(): Promise<ClientRecord[]>;
 }
@@ -50,6 +55,12 @@ export function startClient(client: LabClient, options: ClientOptions = {}): Cli
   child.stdout.once('end', () => log?.end());
   let partial = '';
   let errors = '';
+  let markReady: () => void = () => undefined;
+  const ready = new Promise<void>((resolve, reject) => {
+    markReady = resolve;
+    child.once('exit', (code, signal) => reject(new Error(`client ${client.name} exited ${code ?? signal} before its first request: ${errors}`)));
+  });
+  ready.catch(() => undefined); // awaited by whoever needs it; an unawaited rejection is no crash
   child.stdout.setEncoding('utf8').on('data', (text: string) => {
     log?.write(text);
     const lines = (partial + text).split('\n');
@@ -58,6 +69,7 @@ export function startClient(client: LabClient, options: ClientOptions = {}): Cli
       const record = parseRecord(line);
       if (record !== undefined) records.push(record);
     }
+    if (records.length > 0) markReady();
   });
   child.stderr.setEncoding('utf8').on('data', (text: string) => (errors = (errors + text).slice(-4000)));
   const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
@@ -65,11 +77,14 @@ export function startClient(client: LabClient, options: ClientOptions = {}): Cli
   return {
     client,
     records,
+    ready,
     stop() {
       stopping ??= (async () => {
         child.stdin.end();
         if (child.exitCode === null && child.signalCode === null) {
-          const killer = setTimeout(() => child.kill('SIGKILL'), timeout + 3000);
+          // Its last requests end within `timeout`, but on a loaded machine (load 20, the lab at
+          // nice 10) the client itself took more than 3 s more to get there and exit.
+          const killer = setTimeout(() => child.kill('SIGKILL'), timeout + STOP_GRACE_MS);
           await exited;
           clearTimeout(killer);
         }
@@ -82,7 +97,24 @@ export function startClient(client: LabClient, options: ClientOptions = {}): Cli
   };
 }
 
-/** Wait until a client has had a successful answer from `by` to a request sent after `after`. */
-export function answeredBy(run: ClientRun, by: string, after: number, timeoutMs: number): Promise<ClientRecord> {
+/**
+ * How long a client may take to print its first record. Starting Node.js in a namespace is a
+ * fraction of a second on an idle machine, but took 5 s and more on a loaded one (load 13, the
+ * lab at nice 10): a wait measured from the spawn then timed the machine, not the lab.
+ */
+export const CLIENT_START_TIMEOUT_MS = 60_000;
+
+/**
+ * Wait until a client has had a successful answer from `by` to a request sent after `after`:
+ * `timeoutMs` from when the client runs (its first record), not from its spawn.
+ */
+export async function answeredBy(run: ClientRun, by: string, after: number, timeoutMs: number): Promise<ClientRecord> {
+  let timer: NodeJS.Timeout | undefined;
+  const late = new Promise<never>((_, reject) => (timer = setTimeout(() => reject(new Error(`${run.client.name}: no request within ${CLIENT_START_TIMEOUT_MS} ms of its start`)), CLIENT_START_TIMEOUT_MS)));
+  try {
+    await Promise.race([run.ready, late]);
+  } finally {
+    clearTimeout(timer);
+  }
   return waitFor(`${run.client.name} answered by ${by}`, () => run.records.find((r) => r.start > after && r.by === by && succeeded(r)), timeoutMs, 10);
 }

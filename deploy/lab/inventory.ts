@@ -23,19 +23,28 @@ export interface LabTimings {
 
 /**
  * The lab's defaults, tuned for failover within a second or two on a loaded machine:
- * - health every 250 ms, withdrawn after 3 failures (a crashed edge refuses at once: 0.5–0.75 s;
- *   with 2, an edge starved of CPU for half a second on a busy machine was withdrawn now and
- *   then), announced after 3 passes;
- * - BFD 100 ms × 3 on both ends: a frozen PoP is noticed in about 0.3 s;
+ * - health every 500 ms with a 500 ms timeout, withdrawn after 3 failures (a crashed edge refuses
+ *   at once: 1–1.5 s), announced after 3 passes. A probe that timed out on a loaded machine (load
+ *   13–16, the lab at nice 10) was the edge not being scheduled, not the agent running late: the
+ *   edge's request log shows the probe arriving ~390 ms after it was sent, its /proc schedstat
+ *   +517 ms of run-queue wait in that half second against +18 ms for the agent beside it (the
+ *   agent counts an answer that came in time while it was itself late: health-probe.ts). With
+ *   250 ms × 3, 0.75 s of starvation withdrew a healthy edge; it now takes 1.5 s in a row, and a
+ *   hung edge whose PoP still runs is still withdrawn (BFD covers a hung host);
+ * - BFD 100 ms × 5 on both ends: a frozen PoP is noticed in about 0.5 s. With × 3, a client
+ *   router's BIRD not scheduled for 0.3 s on a loaded machine had both PoPs it still reached
+ *   drop their sessions with it at the same moment (BFD down on their side, `Received: Cease`
+ *   in its log), and its clients moved for nothing;
  * - the BGP hold time left at its default (90 s): when a frozen PoP moves in a second, BFD did it;
  * - connect delay, retry and error wait of 1–2 s, so sessions come up in seconds after a restart
  *   (BIRD's defaults wait 5 s before the first attempt and a minute after an error);
- * - a 2 s drain: 0.25 s to notice, 0.5 s of graceful shutdown, then 1 s for routers to converge.
+ * - a 2.5 s drain: up to 1 s to notice (interval + timeout), 0.5 s of graceful shutdown, then 1 s
+ *   for routers to converge.
  */
 export const LAB_TIMINGS: LabTimings = {
-  health: { interval: 250, timeout: 250, rise: 3, fall: 3 },
-  drain: { time: 2000, gracefulShutdown: 500, convergenceMargin: 1000 },
-  bfd: { enabled: true, interval: 100, multiplier: 3 },
+  health: { interval: 500, timeout: 500, rise: 3, fall: 3 },
+  drain: { time: 2500, gracefulShutdown: 500, convergenceMargin: 1000 },
+  bfd: { enabled: true, interval: 100, multiplier: 5 },
   sessions: { holdTime: 90_000, connectDelayTime: 1000, connectRetryTime: 1000, errorWaitTime: { min: 1000, max: 2000 } },
 };
 

@@ -4,7 +4,7 @@
  * anycdn-bird.service starts it), each client router's bird.conf, and the origin's config. Every
  * BIRD file is checked with `bird -p` before any daemon reads it.
  */
-import { copyFile, mkdir, writeFile } from 'node:fs/promises';
+import { appendFile, copyFile, mkdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { CLI } from './checkout.js';
 import { labInventory, popFolder, type LabTimings } from './inventory.js';
@@ -30,9 +30,12 @@ export async function writeLabFiles(plan: LabPlan, runDir: string, timings: LabT
       for (const dir of [folder.config, folder.state, folder.run, folder.cache]) await mkdir(dir, { recursive: true });
       const inventory = join(base, 'inventory.yaml');
       await writeFile(inventory, labInventory(plan, runDir, pop, timings));
-      await runCommand(process.execPath, [CLI, 'bgp', 'render', '--inventory', inventory, '--out', join(base, 'rendered')], 30_000);
+      await runCommand(process.execPath, [CLI, 'bgp', 'render', '--inventory', inventory, '--out', join(base, 'rendered')], 120_000);
       const rendered = join(base, 'rendered', pop.name, pop.node);
       for (const file of ['bird.conf', 'announce.conf', 'edge.yaml', 'agent.yaml']) await copyFile(join(rendered, file), join(folder.config, file));
+      // Every failed probe in the agent's log with its reason and time, not only the withdrawal
+      // after `fall` of them: what tells a starved edge from a late agent (README, "Timings").
+      await appendFile(join(folder.config, 'agent.yaml'), 'logLevel: debug\n');
       await copyFile(join(folder.config, 'announce.conf'), join(folder.state, 'announce.conf'));
     }),
   );
@@ -41,7 +44,7 @@ export async function writeLabFiles(plan: LabPlan, runDir: string, timings: LabT
     await writeFile(join(routerFolder(runDir, router), 'bird.conf'), renderRouterConfig(plan, router, timings));
   }
   const confs = [...plan.pops.map((p) => join(popFolder(runDir, p).config, 'bird.conf')), ...plan.routers.map((r) => join(routerFolder(runDir, r), 'bird.conf'))];
-  for (const conf of confs) await runCommand(bird, ['-p', '-c', conf]);
+  await Promise.all(confs.map((conf) => runCommand(bird, ['-p', '-c', conf], 60_000)));
   await mkdir(join(runDir, 'origin'));
   await writeFile(
     originConfig(runDir),

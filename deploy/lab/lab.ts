@@ -8,9 +8,8 @@
  * Every process is started in its namespace and known by its PID (processes.ts); `stop()` ends
  * them and runs `deploy/lab/down`, which also clears what a crashed run left behind.
  */
-import { spawnSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { copyFile, cp, mkdir, rm, stat, symlink, writeFile } from 'node:fs/promises';
+import { appendFile, copyFile, cp, mkdir, rm, stat, symlink, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { AnnounceState } from '../../bgp/announce.js';
 import { readAnnounceFile } from '../../bgp/announce-file.js';
@@ -27,6 +26,12 @@ import { createNetwork, runCommand } from './netns.js';
 import { sizeOf, startDaemon, waitFor, waitForLog, type Daemon } from './processes.js';
 import { routerPeerProtocol } from './router-config.js';
 import { ANYCAST_ADDRESS, EDGE_PORT, LAB_BODY, LAB_PATH, labPlan, ORIGIN_ADDRESS, ORIGIN_PORT, servedBy, type LabPlan, type LabPop, type LabRouter } from './topology.js';
+
+/**
+ * The most a daemon may take to start (listening, its control socket there). Seconds on an idle
+ * machine; Node.js alone took 5 s and more to start at load 13–20 with the lab at nice 10.
+ */
+const DAEMON_START_TIMEOUT_MS = 60_000;
 
 export interface LabOptions {
   timings?: LabTimings;
@@ -92,15 +97,18 @@ export class Lab {
     return lab;
   }
 
+  /** A progress line, also kept with its time in logs/lab.log (how long each phase took on a busy machine). */
   private note(line: string): void {
     this.options.log?.(line);
+    void appendFile(join(this.runDir, 'logs', 'lab.log'), `${new Date().toISOString()} ${line}\n`).catch(() => undefined);
   }
 
   private async build(): Promise<void> {
     const { plan, runDir } = this;
-    this.note(`lab ${plan.id}: ${plan.namespaces.length} namespaces, ${plan.links.length} links (${runDir})`);
     await mkdir(join(runDir, 'logs'));
+    this.note(`lab ${plan.id}: ${plan.namespaces.length} namespaces, ${plan.links.length} links (${runDir})`);
     await createNetwork(plan);
+    this.note('namespaces, links and routes created');
     await writeLabFiles(plan, runDir, this.timings, this.bird);
     for (const pop of plan.pops) {
       const folder = popFolder(runDir, pop);
@@ -109,6 +117,7 @@ export class Lab {
     this.note('configs rendered and checked with bird -p');
     this.origin = await this.startOrigin();
     await this.publish();
+    this.note('origin up, lab file published');
     await Promise.all([...plan.routers.map((r) => this.startRouter(r)), ...plan.pops.map((p) => this.startBird(p.name))]);
     await Promise.all(plan.pops.map((p) => this.startEdge(p.name)));
     await Promise.all(plan.pops.map((p) => this.startAgent(p.name)));
@@ -128,7 +137,7 @@ export class Lab {
 
   async startOrigin(): Promise<Daemon> {
     const { daemon: origin, from } = await this.daemon('origin', this.plan.origin.ns, process.execPath, [CLI, 'origin', '--config', originConfig(this.runDir)]);
-    await waitForLog(origin, (l) => l['msg'] === 'origin listening', 20_000, from);
+    await waitForLog(origin, (l) => l['msg'] === 'origin listening', DAEMON_START_TIMEOUT_MS, from);
     this.origin = origin;
     return origin;
   }
@@ -136,9 +145,13 @@ export class Lab {
   private async publish(): Promise<void> {
     const file = join(this.runDir, 'origin', 'lab.txt');
     await writeFile(file, LAB_BODY);
-    const env = { ...process.env, ANYCDN_ORIGIN: `http://${ORIGIN_ADDRESS}:${ORIGIN_PORT}`, ANYCDN_PUBLISH_TOKEN: PUBLISH_TOKEN };
-    const r = spawnSync('ip', ['netns', 'exec', this.plan.origin.ns, process.execPath, CLI, 'upload', file, LAB_PATH.slice(1)], { env, encoding: 'utf8', timeout: 30_000 });
-    if (r.status !== 0) throw new Error(`upload to the lab origin failed (${r.status}): ${r.stderr}${r.stdout}`);
+    const env = { ANYCDN_ORIGIN: `http://${ORIGIN_ADDRESS}:${ORIGIN_PORT}`, ANYCDN_PUBLISH_TOKEN: PUBLISH_TOKEN };
+    // Not spawnSync: that held this process's event loop for the whole upload. 2 minutes: on a
+    // loaded machine (load 19, the lab at nice 10) the upload was done but the CLI had not
+    // exited 30 s after its start.
+    await runCommand('ip', ['netns', 'exec', this.plan.origin.ns, process.execPath, CLI, 'upload', file, LAB_PATH.slice(1)], 120_000, env).catch((err: Error) => {
+      throw new Error(`upload to the lab origin failed: ${err.message}`);
+    });
   }
 
   private async startRouter(router: LabRouter): Promise<void> {
@@ -182,7 +195,7 @@ export class Lab {
     if (node.edge?.running) throw new Error(`${popName}: the edge is running (pid ${node.edge.pid})`);
     const { daemon: edge, from } = await this.daemon(`${popName}/edge`, node.pop.ns, process.execPath, [node.cli, 'edge', '--config', join(node.folder.config, 'edge.yaml')]);
     node.edge = edge;
-    const line = await waitForLog(edge, (l) => l['msg'] === 'edge listening', 20_000, from);
+    const line = await waitForLog(edge, (l) => l['msg'] === 'edge listening', DAEMON_START_TIMEOUT_MS, from);
     return { edge, listeningAt: Date.parse(String(line['time'])) };
   }
 
@@ -192,7 +205,7 @@ export class Lab {
     if (node.agent?.running) throw new Error(`${popName}: the agent is running (pid ${node.agent.pid})`);
     const { daemon: agent, from } = await this.daemon(`${popName}/agent`, node.pop.ns, process.execPath, [node.cli, 'bgp', 'agent', '--config', join(node.folder.config, 'agent.yaml')]);
     node.agent = agent;
-    await waitForLog(agent, (l) => l['msg'] === 'agent started: withdrawn until the edge proves healthy', 20_000, from);
+    await waitForLog(agent, (l) => l['msg'] === 'agent started: withdrawn until the edge proves healthy', DAEMON_START_TIMEOUT_MS, from);
     return agent;
   }
 
@@ -336,7 +349,10 @@ export class Lab {
     );
   }
 
-  /** Start a client in its network: requests to the anycast address until stopped (stopped with the lab at the latest). */
+  /**
+   * Start a client in its network: requests to the anycast address until stopped (by the
+   * scenario, by `stopClients` after it, by `stop` at the latest).
+   */
   startClient(name: string, options: ClientOptions = {}): ClientRun {
     const client = this.plan.clients.find((c) => c.name === name);
     if (client === undefined) throw new Error(`no client ${name} in the lab`);
@@ -344,6 +360,17 @@ export class Lab {
     const run = startClient(client, { log, ...options });
     this.clients.add(run);
     return run;
+  }
+
+  /**
+   * Stop every client still running: what a scenario that failed half-way left sending. Its
+   * requests would load the machine and keep going through the next scenario's events.
+   */
+  async stopClients(): Promise<void> {
+    const runs = [...this.clients];
+    this.clients.clear();
+    // stop() is idempotent: the clients a scenario stopped itself are only waited for again.
+    await Promise.all(runs.map((run) => run.stop().catch(() => undefined)));
   }
 
   /** Wait until a client has had a successful answer from `by` to a request sent after `after`. */
@@ -362,7 +389,7 @@ export class Lab {
   async stop(keepLogsIn?: string): Promise<void> {
     if (this.stopped) return;
     this.stopped = true;
-    for (const run of this.clients) await run.stop().catch(() => undefined);
+    await this.stopClients();
     for (const node of this.pops.values()) node.control.close();
     for (const node of this.routers.values()) node.control.close();
     const daemons = [this.origin, ...[...this.pops.values()].flatMap((n) => [n.edge, n.agent, n.bird]), ...[...this.routers.values()].map((r) => r.bird)];
@@ -383,7 +410,7 @@ async function waitForSocket(daemon: Daemon, socket: string): Promise<void> {
       if (!daemon.running) throw new Error(`${daemon.spec.name} ended: ${await daemon.logTail()}`);
       return (await stat(socket).then((s) => s.isSocket(), () => false)) ? true : undefined;
     },
-    10_000,
+    DAEMON_START_TIMEOUT_MS,
     25,
   ).catch(async (err: Error) => {
     throw new Error(`${err.message}\n${await daemon.logTail()}`);

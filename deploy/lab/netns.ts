@@ -11,10 +11,14 @@ export interface CommandResult {
   stderr: string;
 }
 
-/** Run a command to completion (at most `timeoutMs`); reject naming it and its output when it fails. */
-export function runCommand(command: string, args: string[], timeoutMs = 10_000): Promise<CommandResult> {
+/**
+ * Run a command to completion (at most `timeoutMs`); reject naming it and its output when it
+ * fails. `env`: variables added to this process's environment.
+ */
+export function runCommand(command: string, args: string[], timeoutMs = 10_000, env?: Record<string, string>): Promise<CommandResult> {
   return new Promise((resolve, reject) => {
-    execFile(command, args, { timeout: timeoutMs, maxBuffer: 4 * 1024 * 1024, encoding: 'utf8' }, (err, stdout, stderr) => {
+    const options = { timeout: timeoutMs, maxBuffer: 4 * 1024 * 1024, encoding: 'utf8' as const, ...(env === undefined ? {} : { env: { ...process.env, ...env } }) };
+    execFile(command, args, options, (err, stdout, stderr) => {
       if (err !== null) {
         const detail = `${stderr}${stdout}`.trim();
         reject(new Error(`${command} ${args.join(' ')}: ${err.killed ? `no exit within ${timeoutMs} ms` : err.message.split('\n')[0]}${detail === '' ? '' : `\n${detail}`}`));
@@ -50,24 +54,36 @@ export async function labUnavailable(): Promise<string | undefined> {
   return undefined;
 }
 
-/** Create every namespace, link, address and route of the plan. */
+/**
+ * Create every namespace, link, address and route of the plan. Independent commands run side by
+ * side: one after another, the hundred-odd `ip` processes took a minute and more on a loaded
+ * machine, most of it waiting to be scheduled.
+ */
 export async function createNetwork(plan: LabPlan): Promise<void> {
-  for (const ns of plan.namespaces) {
-    await ip('netns', 'add', ns);
-    // A new namespace's loopback is down: nothing, not even 127.0.0.1, answers until it is up.
-    await ip('-n', ns, 'link', 'set', 'lo', 'up');
-  }
-  for (const link of plan.links) {
-    await ip('link', 'add', link.a.ifname, 'netns', link.a.ns, 'type', 'veth', 'peer', 'name', link.b.ifname, 'netns', link.b.ns);
-    for (const end of [link.a, link.b]) {
-      await ip('-n', end.ns, 'addr', 'add', end.address, 'dev', end.ifname);
-      await ip('-n', end.ns, 'link', 'set', end.ifname, 'up');
-    }
-  }
+  await Promise.all(
+    plan.namespaces.map(async (ns) => {
+      await ip('netns', 'add', ns);
+      // A new namespace's loopback is down: nothing, not even 127.0.0.1, answers until it is up.
+      await ip('-n', ns, 'link', 'set', 'lo', 'up');
+    }),
+  );
+  await Promise.all(
+    plan.links.map(async (link) => {
+      await ip('link', 'add', link.a.ifname, 'netns', link.a.ns, 'type', 'veth', 'peer', 'name', link.b.ifname, 'netns', link.b.ns);
+      await Promise.all(
+        [link.a, link.b].map(async (end) => {
+          await ip('-n', end.ns, 'addr', 'add', end.address, 'dev', end.ifname);
+          await ip('-n', end.ns, 'link', 'set', end.ifname, 'up');
+        }),
+      );
+    }),
+  );
   // The anycast address on lo in every PoP (this kernel may have no dummy interfaces); the
   // origin's service address on its own lo, reached over each PoP's link.
-  for (const pop of plan.pops) await ip('-n', pop.ns, 'addr', 'add', `${ANYCAST_ADDRESS}/32`, 'dev', 'lo');
-  await ip('-n', plan.origin.ns, 'addr', 'add', `${ORIGIN_ADDRESS}/32`, 'dev', 'lo');
-  for (const route of plan.routes) await ip('-n', route.ns, 'route', 'add', route.to, 'via', route.via);
-  for (const ns of plan.forwarding) await runCommand('ip', ['netns', 'exec', ns, 'sysctl', '-q', '-w', 'net.ipv4.ip_forward=1']);
+  await Promise.all([
+    ...plan.pops.map((pop) => ip('-n', pop.ns, 'addr', 'add', `${ANYCAST_ADDRESS}/32`, 'dev', 'lo')),
+    ip('-n', plan.origin.ns, 'addr', 'add', `${ORIGIN_ADDRESS}/32`, 'dev', 'lo'),
+    ...plan.forwarding.map((ns) => runCommand('ip', ['netns', 'exec', ns, 'sysctl', '-q', '-w', 'net.ipv4.ip_forward=1'])),
+  ]);
+  await Promise.all(plan.routes.map((route) => ip('-n', route.ns, 'route', 'add', route.to, 'via', route.via)));
 }

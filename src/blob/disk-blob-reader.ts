@@ -11,7 +11,7 @@ import { BLOB_ERROR_CODES, blobError, type BlobEntry, type HotEntry } from './bl
 import { nodeDiskFs } from './disk-fs.js';
 import { DiskIndex } from './disk-index.js';
 import { layoutOf } from './disk-layout.js';
-import { lendPackedNow, readBuffersFor, readRecord, type RecordReader } from './disk-read.js';
+import { lendPackedNow, readBuffersFor, readRecord, recordReader, type RecordReader } from './disk-read.js';
 import { Segments } from './disk-segments.js';
 
 export interface DiskBlobReaderOptions {
@@ -43,7 +43,7 @@ export class DiskBlobReader {
       throw blobError(BLOB_ERROR_CODES.storeUnavailable, `cannot read the disk cache index in ${layout.root}`, err);
     }
     const segments = new Segments(nodeDiskFs, layout, { maxOpen: options.maxOpenSegments ?? 128 });
-    return new DiskBlobReader(index, { segments, layout, fs: nodeDiskFs, verified: [new Set(), new Set()], verifiedLimit: 100_000, buffers: readBuffersFor(64 * 1024), keyHashes: new WeakMap() }, options.inlineReadMaxSize ?? 64 * 1024);
+    return new DiskBlobReader(index, recordReader(segments, layout, nodeDiskFs, readBuffersFor(64 * 1024), 100_000), options.inlineReadMaxSize ?? 64 * 1024);
   }
 
   /** The committed entry for `key`, or undefined (not stored, or its bytes are gone or bad). */

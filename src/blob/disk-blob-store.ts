@@ -78,7 +78,7 @@ import { DiskGenerations } from './disk-generations.js';
 import { diskStoreOptions, type DiskBlobStoreOptions, type DiskStoreSettings } from './disk-options.js';
 import { DiskIndex, sameVersion, type IndexRecord } from './disk-index.js';
 import { MAX_WRITER_ID, SEGMENT_HEADER_BYTES, allocated, filePath, fileName, keyHash, layoutOf, newFileGeneration, segmentHeader, segmentId, type DiskLayout } from './disk-layout.js';
-import { lendPackedNow, readBuffersFor, readRecord, type RecordReader } from './disk-read.js';
+import { lendPackedNow, readBuffersFor, readRecord, recordReader, type RecordReader } from './disk-read.js';
 import { RecencyMarks, slotsFor } from './disk-recency.js';
 import { Segments } from './disk-segments.js';
 import { DiskBlobWriter, type DiskWriterHost, type WrittenBody } from './disk-writer.js';
@@ -149,7 +149,7 @@ export class DiskBlobStore implements BlobStore, DiskWriterHost {
     this.maxBytes = options.maxBytes;
     this.maxEntrySize = options.maxEntrySize;
     this.fs = fs;
-    this.reader = { segments, layout, fs, verified: [new Set(), new Set()], verifiedLimit: VERIFIED_GENERATION, buffers: readBuffersFor(options.packMaxSize), keyHashes: new WeakMap() };
+    this.reader = recordReader(segments, layout, fs, readBuffersFor(options.packMaxSize), VERIFIED_GENERATION);
     this.generations = new DiskGenerations({
       index,
       segments,
@@ -286,9 +286,10 @@ export class DiskBlobStore implements BlobStore, DiskWriterHost {
    * open here (or opens at once), read with one synchronous pread and checked; undefined otherwise
    * (ask get()), and for a body of `largerThan` bytes or fewer (one the caller's memory tier keeps:
    * get() promotes it). Counts as a use. What nginx does for every hit; here only for small bodies,
-   * which the page cache holds. The bytes are lent: see HotEntry.release.
+   * which the page cache holds. The bytes are lent: see HotEntry.release. `hash`: the key's
+   * recencyHash when the caller has it (the tiered store's hit hashes its key once).
    */
-  getNow(key: string, largerThan = -1): HotEntry | undefined {
+  getNow(key: string, largerThan = -1, hash?: number): HotEntry | undefined {
     if (this.closed) return undefined;
     const rec = this.index.get(key);
     if (rec === undefined || rec.off < 0 || rec.meta.size <= largerThan) return undefined;
@@ -301,7 +302,7 @@ export class DiskBlobStore implements BlobStore, DiskWriterHost {
     if (found === 'not-open') void this.segments.ready(rec.g).catch(() => undefined); // for next time
     if (found === 'not-open' || found === 'gone') return undefined;
     if (typeof found === 'string') return this.dropCorrupt(rec);
-    this.generations.noteUse(key, rec.g);
+    this.generations.noteUse(key, rec.g, hash);
     return found.entry;
   }
 

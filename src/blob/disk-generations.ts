@@ -171,10 +171,11 @@ export class DiskGenerations {
   /**
    * `key` was read: noted, nothing moves now (see the module comment). A read of an entry whose
    * generation had its moves done ahead already (`g`, when the caller knows it) is remembered, and
-   * moved at the next background run.
+   * moved at the next background run. `hash`: the key's recencyHash, when the caller has it.
    */
-  noteUse(key: string, g?: number): void {
-    this.host.marks.note(key, this.head);
+  noteUse(key: string, g?: number, hash?: number): void {
+    if (hash === undefined) this.host.marks.note(key, this.head);
+    else this.host.marks.noteHash(hash, this.head);
     if (g !== undefined && g <= this.evacuatedUpTo && this.late.size < MAX_MOVES) this.late.add(key);
   }
 

@@ -5,7 +5,7 @@
  *
  * | database  | key                                  | value                          |
  * | --------- | ------------------------------------ | ------------------------------ |
- * | `objects` | the cache key (UTF-8; long keys cut and hashed) | IndexRecord (msgpack) |
+ * | `objects` | the cache key (UTF-8; long keys cut and hashed) | IndexRecord (disk-record.ts) |
  * | `byGen`   | generation u32, write sequence u48   | objects key                    |
  * | `byPath`  | path (pathOf(key)), 0, hash8(key)     | objects key                    |
  * | `byTag`   | tag, 0, hash8(key)                   | objects key                    |
@@ -40,6 +40,7 @@ import type { StoredMeta } from './blob-store.js';
 import { freezeMeta } from './buffer-entry.js';
 import { SharedIndexState, type Applied, type ChangeOptions, type Counters, type InFlight, type IndexState } from './disk-index-state.js';
 import { FS_BLOCK, keyHash } from './disk-layout.js';
+import { decodeRecord, encodeRecord, recordKey } from './disk-record.js';
 
 export type { Applied, ChangeOptions, IndexState } from './disk-index-state.js';
 
@@ -73,8 +74,11 @@ export function sameVersion(a: IndexRecord | undefined, b: IndexRecord): boolean
 /** Decoded records remembered per process: two generations of this many (a few MB at most). */
 const MEMO_GENERATION = 5_000;
 
-/** Where msgpackr keeps the shared record structures in `objects`: 0xff never starts a UTF-8 key. */
-const STRUCTURES_KEY = Buffer.from([0xff, 0xff, 0xff]);
+interface Memo {
+  /** The record's bytes in LMDB, as decoded. */
+  raw: Buffer;
+  rec: IndexRecord;
+}
 
 /** LMDB's key limit is 1978 bytes; longer cache keys keep their first bytes (so prefix scans still find them) and a hash. */
 const MAX_KEY_BYTES = 1900;
@@ -131,13 +135,14 @@ export interface DiskIndexOptions {
 export class DiskIndex {
   /** Changes issued and not yet committed by LMDB: what this process reads before LMDB. */
   private readonly pending = new Map<string, Op>();
-  private memo: [Map<string, { raw: Buffer; rec: IndexRecord }>, Map<string, { raw: Buffer; rec: IndexRecord }>] = [new Map(), new Map()];
+  /** Keyed by cache key. */
+  private memo: [Map<string, Memo>, Map<string, Memo>] = [new Map(), new Map()];
   /** The counters, generations and sequence numbers every writer shares (disk-index-state.ts). */
   readonly shared: SharedIndexState;
 
   private constructor(
     private readonly env: RootDatabase,
-    private readonly objects: Database<IndexRecord, Buffer>,
+    private readonly objects: Database<Buffer, Buffer>,
     private readonly byGen: Database<Buffer, Buffer>,
     private readonly byPath: Database<Buffer, Buffer>,
     private readonly byTag: Database<Buffer, Buffer>,
@@ -166,8 +171,7 @@ export class DiskIndex {
     const binary = { keyEncoding: 'binary', encoding: 'binary' } as const;
     return new DiskIndex(
       env,
-      // Shared structures: a record's field names are stored once for all records, not in each.
-      env.openDB<IndexRecord, Buffer>('objects', { keyEncoding: 'binary', encoding: 'msgpack', sharedStructuresKey: STRUCTURES_KEY }),
+      env.openDB<Buffer, Buffer>('objects', binary),
       env.openDB<Buffer, Buffer>('byGen', binary),
       env.openDB<Buffer, Buffer>('byPath', binary),
       env.openDB<Buffer, Buffer>('byTag', binary),
@@ -188,35 +192,35 @@ export class DiskIndex {
     return this.committedRecord(indexKey(key), key);
   }
 
-  private committedRecord(ikey: Buffer, key?: string): IndexRecord | undefined {
-    const rec = this.decoded(ikey);
-    return rec === undefined || (key !== undefined && rec.key !== key) ? undefined : rec;
-  }
-
   /**
-   * The committed record at `ikey`, the same object as last time while its bytes in LMDB are the
-   * same (compared, not decoded): per-object memos downstream (the edge's hit templates, keyed by
-   * the meta object) keep working for objects read from disk. Bounded: two generations of
-   * MEMO_GENERATION records; frozen, as callers share them.
+   * The committed record at `ikey` (of `key` when known: a cut key's record names its whole key,
+   * and another key's is not this one's), the same object as last time while its bytes in LMDB are
+   * the same (compared, not decoded): per-object memos downstream (the edge's hit templates, keyed
+   * by the meta object) keep working for objects read from disk. Bounded: two generations of
+   * MEMO_GENERATION records; frozen, as callers share them. The bytes are LMDB's read buffer,
+   * compared or decoded before the next read (no copy of every value looked up).
    */
-  private decoded(ikey: Buffer): IndexRecord | undefined {
-    const raw = this.objects.getBinary(ikey);
-    if (raw === undefined) return undefined;
-    const id = ikey.toString('latin1');
+  private committedRecord(ikey: Buffer, key?: string): IndexRecord | undefined {
+    const fast = this.objects.getBinaryFast(ikey);
+    if (fast === undefined) return undefined;
+    // LMDB's read buffer, its `length` set to the value's: a view of just the value.
+    const raw = fast.subarray(0, fast.length);
+    const id = recordKey(raw, ikey, key);
+    if (key !== undefined && id !== key) return undefined;
     const memo = this.memo[0].get(id) ?? this.memo[1].get(id);
     if (memo !== undefined && memo.raw.equals(raw)) {
       if (!this.memo[0].has(id)) this.remember(id, memo);
       return memo.rec;
     }
-    const rec = this.objects.get(ikey);
-    if (rec === undefined) return undefined;
+    const rec = decodeRecord(raw, ikey, id);
     freezeMeta(rec.meta);
+    Object.freeze(rec.crc);
     Object.freeze(rec);
-    this.remember(id, { raw, rec });
+    this.remember(id, { raw: Buffer.from(raw), rec });
     return rec;
   }
 
-  private remember(id: string, entry: { raw: Buffer; rec: IndexRecord }): void {
+  private remember(id: string, entry: Memo): void {
     if (this.memo[0].size >= MEMO_GENERATION) this.memo = [new Map(), this.memo[0]];
     this.memo[0].set(id, entry);
   }
@@ -279,8 +283,9 @@ export class DiskIndex {
 
   /** The change, inside its write transaction. */
   private apply(key: string, ikey: Buffer, rec: IndexRecord | null, options: ChangeOptions, knownHash8: Buffer | undefined, change: InFlight): Applied {
-    const found = this.objects.get(ikey);
-    const old = found !== undefined && found.key === key ? found : undefined;
+    // Read in this transaction (other writers' commits included), not through the memo.
+    const raw = this.objects.get(ikey);
+    const old = raw !== undefined && recordKey(raw, ikey, key) === key ? decodeRecord(raw, ikey, key) : undefined;
     const refused = { applied: false, old };
     if (options.ifSeq !== undefined && old?.seq !== options.ifSeq) return this.shared.ran(change, undefined), refused;
     if (rec === null && old === undefined) return this.shared.ran(change, undefined), refused;
@@ -299,7 +304,7 @@ export class DiskIndex {
     if (rec === null) {
       void this.objects.remove(ikey);
     } else {
-      void this.objects.put(ikey, rec);
+      void this.objects.put(ikey, encodeRecord(rec, ikey));
       void this.byGen.put(genKey(rec.g, rec.seq), ikey);
       if (old === undefined) void this.byPath.put(taggedKey(this.pathOf(rec.key), hashed()), ikey);
       for (const tag of rec.meta.tags ?? []) if (!(old?.meta.tags ?? []).includes(tag)) void this.byTag.put(taggedKey(tag, hashed()), ikey);
@@ -366,10 +371,11 @@ export class DiskIndex {
   keysWithPrefix(prefix: string, limit = Infinity): string[] {
     const start = Buffer.from(prefix, 'utf8');
     const out = new Set<string>();
-    for (const { value } of this.objects.getRange({ start, end: rangeEnd(start) })) {
+    for (const { key: ikey, value } of this.objects.getRange({ start, end: rangeEnd(start) })) {
       if (out.size >= limit) break;
-      const op = this.pending.get(value.key);
-      if (value.key.startsWith(prefix) && (op === undefined || op.rec !== null)) out.add(value.key);
+      const key = recordKey(value, ikey);
+      const op = this.pending.get(key);
+      if (key.startsWith(prefix) && (op === undefined || op.rec !== null)) out.add(key);
     }
     for (const [key, op] of this.pending) if (op.rec !== null && key.startsWith(prefix) && out.size < limit) out.add(key);
     return [...out];
@@ -422,9 +428,9 @@ export class DiskIndex {
     const records: IndexRecord[] = [];
     let last: Buffer | undefined;
     for (const { key, value } of this.objects.getRange(after === undefined ? { limit } : { start: after, limit: limit + 1 })) {
-      if ((after !== undefined && key.equals(after)) || key.equals(STRUCTURES_KEY)) continue;
+      if (after !== undefined && key.equals(after)) continue;
       if (records.length >= limit) break;
-      records.push(value);
+      records.push(decodeRecord(value, key));
       last = Buffer.from(key);
     }
     return { records, last };

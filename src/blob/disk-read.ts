@@ -26,11 +26,60 @@ export interface RecordReader {
   /** What hits answered without waiting are read into (getNow), lent until written. */
   buffers: ReadBuffers;
   /**
-   * keyHash(rec.key) per index record, for the segment record's key check: a SHA-256 per hit was
-   * ~5% of a disk hit's CPU. Index records are the same object while their version is (DiskIndex
-   * memoises them), and weakly held here, so this holds no more than the records in use.
+   * What a hit needs to check a record, per index record: keyHash(rec.key) for the segment
+   * record's key check (a SHA-256 per hit was ~5% of a disk hit's CPU), and whether its location
+   * was verified here (two Set lookups by location per hit otherwise). Index records are the same
+   * object while their version is (DiskIndex memoises them), and weakly held here, so this holds no
+   * more than the records in use; a record seen afresh falls back to `verified`.
    */
-  keyHashes: WeakMap<IndexRecord, Buffer>;
+  checks: WeakMap<IndexRecord, RecordCheck>;
+  /**
+   * The same by cache key, two generations of CHECKS_BY_KEY (the newer first): the index hands out
+   * a new record object for the same version once its own memo dropped it, and a SHA-256 per hit
+   * came back with 10,000 objects read at random.
+   */
+  checksByKey: [Map<string, RecordCheck>, Map<string, RecordCheck>];
+}
+
+/** See RecordReader.checks. */
+export interface RecordCheck {
+  hash: Buffer;
+  /** The record's body passed its CRC in this process (at this record's location). */
+  verified: boolean;
+  /** Where the record was, and its body's CRC: a check applies to a record only there and with it. */
+  g: number;
+  off: number;
+  crc: number;
+  /** The writer whose segment holds it (the index record's `w`; undefined for the owner). */
+  w: number | undefined;
+}
+
+/** RecordReader.checksByKey's generations: ~100 bytes each, so at most ~1.6 MB. */
+const CHECKS_BY_KEY = 8192;
+
+/** A reader's state for `segments` with nothing verified yet. */
+export function recordReader(segments: Segments, layout: DiskLayout, fs: DiskFs, buffers: ReadBuffers, verifiedLimit: number): RecordReader {
+  return { segments, layout, fs, verified: [new Set(), new Set()], verifiedLimit, buffers, checks: new WeakMap(), checksByKey: [new Map(), new Map()] };
+}
+
+/** The check of `rec`: kept for this record object, or for its key at the same location, or made now. */
+function checkOf(r: RecordReader, rec: IndexRecord): RecordCheck {
+  let check = r.checks.get(rec);
+  if (check !== undefined) return check;
+  const crc = rec.crc[0] ?? 0;
+  const known = r.checksByKey[0].get(rec.key) ?? r.checksByKey[1].get(rec.key);
+  if (known !== undefined && known.g === rec.g && known.off === rec.off && known.crc === crc && known.w === rec.w) check = known;
+  else {
+    const loc = rec.g * 2 ** 32 + rec.off;
+    const v = verifiedAt(r, rec.w);
+    check = { hash: known?.hash ?? keyHash(rec.key), verified: v.verified[0].has(loc) || v.verified[1].has(loc), g: rec.g, off: rec.off, crc, w: rec.w };
+  }
+  if (r.checksByKey[0].get(rec.key) !== check) {
+    if (r.checksByKey[0].size >= CHECKS_BY_KEY) r.checksByKey = [new Map(), r.checksByKey[0]];
+    r.checksByKey[0].set(rec.key, check);
+  }
+  r.checks.set(rec, check);
+  return check;
 }
 
 export interface ReadOptions {
@@ -104,14 +153,17 @@ function readPacked(r: RecordReader, rec: IndexRecord, verifyAll: boolean, buffe
   if (!r.segments.isOpen(sid) && !r.segments.openNow(sid)) return r.segments.has(sid) ? 'not-open' : 'gone';
   const raw = r.segments.readSync(sid, rec.off, SEGMENT_HEADER_BYTES + rec.meta.size, buffers);
   if (raw === undefined) return 'gone';
-  const loc = rec.g * 2 ** 32 + rec.off;
-  const v = rec.w === undefined ? r : verifiedOf(r, rec.w);
-  const known = !verifyAll && (v.verified[0].has(loc) || v.verified[1].has(loc));
-  let hash = r.keyHashes.get(rec);
-  if (hash === undefined) r.keyHashes.set(rec, (hash = keyHash(rec.key)));
-  const body = checkSegmentRecord(raw, hash, rec.meta.size, rec.crc[0] ?? 0, !known);
-  if (typeof body !== 'string' && !known) remember(v, r.verifiedLimit, loc);
-  if (typeof body === 'string') buffers?.give(raw);
+  const check = checkOf(r, rec);
+  const known = !verifyAll && check.verified;
+  const body = checkSegmentRecord(raw, check.hash, rec.meta.size, rec.crc[0] ?? 0, !known);
+  if (typeof body === 'string') {
+    buffers?.give(raw);
+    return body;
+  }
+  if (!known) {
+    check.verified = true;
+    remember(verifiedAt(r, rec.w), r.verifiedLimit, rec.g * 2 ** 32 + rec.off);
+  }
   return body;
 }
 
@@ -120,7 +172,9 @@ function remember(v: { verified: [Set<number>, Set<number>] }, limit: number, lo
   v.verified[0].add(loc);
 }
 
-function verifiedOf(r: RecordReader, w: number): { verified: [Set<number>, Set<number>] } {
+/** The verified locations of the owner's segments (w undefined) or of co-writer w's. */
+function verifiedAt(r: RecordReader, w: number | undefined): { verified: [Set<number>, Set<number>] } {
+  if (w === undefined) return r;
   r.verifiedByWriter ??= new Map();
   let v = r.verifiedByWriter.get(w);
   if (v === undefined) r.verifiedByWriter.set(w, (v = { verified: [new Set(), new Set()] }));

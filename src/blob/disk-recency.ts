@@ -10,7 +10,7 @@
  * an entry that was read is always found read. The table is saved at a clean close and loaded at
  * open; after a crash the marks of the last run are lost, and entries are evicted oldest first.
  *
- * File (`v2/recency`): "ACR1" | slots u32 | head when saved u32 | slots × u32, little-endian.
+ * File (`v3/recency`): "ACR1" | slots u32 | head when saved u32 | slots × u32, little-endian.
  */
 import { endianness } from 'node:os';
 import type { DiskFs } from './disk-fs.js';

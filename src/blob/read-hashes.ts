@@ -30,7 +30,11 @@ export class ReadHashes {
 
   /** `key` was read. */
   note(key: string): void {
-    const hash = recencyHash(key);
+    this.noteHash(recencyHash(key));
+  }
+
+  /** The key whose recencyHash is `hash` was read. */
+  noteHash(hash: number): void {
     const slot = hash & (RECENT_SLOTS - 1);
     // A zero slot is empty: the hash 0 is always added.
     if (this.recent[slot] === hash && hash !== 0) return;

@@ -14,11 +14,10 @@ const BITS = 2 ** 21;
 /** Cleared after this many distinct keys (a quarter of the bits set: the false-positive rate stays below ~6%). */
 const RESET_AFTER = BITS / 4;
 
-/** Two independent-enough indexes from one FNV-1a pass (the disk's recency hash; the second from a multiplied mix). */
-function hashes(key: string): [number, number] {
-  const a = recencyHash(key);
-  const b = Math.imul(a ^ (a >>> 15), 0x2c1b3c6d) >>> 0;
-  return [a & (BITS - 1), (b ^ (b >>> 12)) & (BITS - 1)];
+/** Two independent-enough indexes from the key's FNV-1a hash (the disk's recencyHash; the second from a multiplied mix). */
+function indexes(hash: number): [number, number] {
+  const b = Math.imul(hash ^ (hash >>> 15), 0x2c1b3c6d) >>> 0;
+  return [hash & (BITS - 1), (b ^ (b >>> 12)) & (BITS - 1)];
 }
 
 export class SeenOnce {
@@ -27,13 +26,23 @@ export class SeenOnce {
 
   /** Was `key` recorded since the last clear? */
   has(key: string): boolean {
-    const [a, b] = hashes(key);
+    return this.hasHash(recencyHash(key));
+  }
+
+  /** has() for the key whose recencyHash is `hash` (a hit hashes its key once for every use). */
+  hasHash(hash: number): boolean {
+    const [a, b] = indexes(hash);
     return (this.bits[a >>> 5]! & (1 << (a & 31))) !== 0 && (this.bits[b >>> 5]! & (1 << (b & 31))) !== 0;
   }
 
   /** Records `key`. */
   add(key: string): void {
-    const [a, b] = hashes(key);
+    this.addHash(recencyHash(key));
+  }
+
+  /** add() for the key whose recencyHash is `hash`. */
+  addHash(hash: number): void {
+    const [a, b] = indexes(hash);
     if (++this.added > RESET_AFTER) {
       this.bits.fill(0);
       this.added = 1;
@@ -44,8 +53,9 @@ export class SeenOnce {
 
   /** True when `key` was recorded since the last clear; otherwise records it and answers false. */
   seenBefore(key: string): boolean {
-    if (this.has(key)) return true;
-    this.add(key);
+    const hash = recencyHash(key);
+    if (this.hasHash(hash)) return true;
+    this.addHash(hash);
     return false;
   }
 }

@@ -31,6 +31,7 @@ import {
 import { bufferEntry, readAll, wholeOf } from './buffer-entry.js';
 import type { DiskBlobStore, DiskBlobStoreStats } from './disk-blob-store.js';
 import type { MemoryBlobStore } from './memory-blob-store.js';
+import { recencyHash } from './disk-recency.js';
 import { SeenOnce } from './seen-once.js';
 
 export interface TieredBlobStoreOptions {
@@ -95,9 +96,11 @@ export class TieredBlobStore implements BlobStore {
       this.disk.touch(key);
       return hot;
     }
-    if (this.seen.has(key)) return this.disk.getNow(key, this.memoryMaxEntrySize);
-    const now = this.disk.getNow(key);
-    if (now !== undefined && now.meta.size <= this.memoryMaxEntrySize) this.seen.add(key);
+    // One hash of the key for the seen-once filter and the disk's recency marks.
+    const hash = recencyHash(key);
+    if (this.seen.hasHash(hash)) return this.disk.getNow(key, this.memoryMaxEntrySize, hash);
+    const now = this.disk.getNow(key, -1, hash);
+    if (now !== undefined && now.meta.size <= this.memoryMaxEntrySize) this.seen.addHash(hash);
     return now;
   }
 

@@ -30,6 +30,7 @@ import {
 import { bufferEntry, readAll } from './buffer-entry.js';
 import type { DiskBlobReader } from './disk-blob-reader.js';
 import type { MemoryBlobStore } from './memory-blob-store.js';
+import { recencyHash } from './disk-recency.js';
 import { ReadHashes } from './read-hashes.js';
 import { SeenOnce } from './seen-once.js';
 
@@ -102,12 +103,14 @@ export class WorkerBlobStore implements BlobStore {
       this.reads?.note(key);
       return hot;
     }
-    const seen = this.seen.has(key);
+    // One hash of the key for the seen-once filter and the read report.
+    const hash = recencyHash(key);
+    const seen = this.seen.hasHash(hash);
     const now = this.refreshed.has(key) ? undefined : this.disk.getNow(key, seen ? this.memoryMaxEntrySize : -1);
     if (now === undefined) return undefined;
-    if (!seen && now.meta.size <= this.memoryMaxEntrySize) this.seen.add(key);
+    if (!seen && now.meta.size <= this.memoryMaxEntrySize) this.seen.addHash(hash);
     this.diskReads += 1;
-    this.reads?.note(key);
+    this.reads?.noteHash(hash);
     return now;
   }
 

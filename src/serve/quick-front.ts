@@ -85,9 +85,8 @@ const MAX_HEAD_BYTES = 16 * 1024;
  */
 const MAX_FIELDS = 64;
 const END_OF_HEAD = Buffer.from('\r\n\r\n');
-const REQUEST_LINE = /^(GET|HEAD) (\/[\x21-\x7e]*) HTTP\/1\.1$/;
 /** Every field line: a token, a colon, then visible ASCII, space or tab (no obs-fold, no obs-text). */
-const FIELD_LINES = /^(?:[!#$%&'*+\-.^_`|~0-9A-Za-z]+:[\t\x20-\x7e]*\r\n)*$/;
+const FIELD_LINES = /(?:[!#$%&'*+\-.^_`|~0-9A-Za-z]+:[\t\x20-\x7e]*\r\n)*$/y;
 /**
  * Fields that make a request the front leaves to Node: a body, a protocol change, an expectation,
  * and Proxy-Connection, which Node's parser reads as Connection.
@@ -247,24 +246,35 @@ interface ReadHead {
   close: boolean;
 }
 
-/** The request head starting at `start`, or undefined when it is not wholly there or not the front's to answer. */
+/**
+ * The request head starting at `start`, or undefined when it is not wholly there or not the front's
+ * to answer: the request line `GET` or `HEAD`, a target of visible ASCII starting with `/`,
+ * ` HTTP/1.1` (read character by character, without a regular expression's match array: ~10% of
+ * a one-field head's cost), then field lines (FIELD_LINES).
+ */
 export function readHead(bytes: Buffer, start: number): ReadHead | undefined {
   const blank = bytes.indexOf(END_OF_HEAD, start);
   if (blank < 0 || blank + 4 - start > MAX_HEAD_BYTES) return undefined;
+  // The head up to its last field line's CRLF.
   const text = bytes.toString('latin1', start, blank + 2);
-  const lineEnd = text.indexOf('\r\n');
-  const line = REQUEST_LINE.exec(text.slice(0, lineEnd));
-  if (line === null) return undefined;
-  const fields = text.slice(lineEnd + 2);
-  if (!FIELD_LINES.test(fields)) return undefined;
+  const method = text.startsWith('GET /') ? 'GET' : text.startsWith('HEAD /') ? 'HEAD' : undefined;
+  if (method === undefined) return undefined;
+  const target = method.length + 1;
+  let lineEnd = target;
+  for (let c = text.charCodeAt(lineEnd); c > 0x20 && c < 0x7f; c = text.charCodeAt(++lineEnd));
+  if (!text.startsWith(' HTTP/1.1\r\n', lineEnd)) return undefined;
+  const url = text.slice(target, lineEnd);
+  const first = lineEnd + 11;
+  FIELD_LINES.lastIndex = first;
+  if (!FIELD_LINES.test(text)) return undefined;
   const rawHeaders: string[] = [];
   const names: string[] = [];
   let close = false;
-  for (let at = 0; at < fields.length; ) {
-    const next = fields.indexOf('\r\n', at);
-    const colon = fields.indexOf(':', at);
-    const name = fields.slice(at, colon);
-    const value = fields.slice(colon + 1, next).trim();
+  for (let at = first; at < text.length; ) {
+    const next = text.indexOf('\r\n', at);
+    const colon = text.indexOf(':', at);
+    const name = text.slice(at, colon);
+    const value = text.slice(colon + 1, next).trim();
     at = next + 2;
     const lower = name.toLowerCase();
     if (names.length === MAX_FIELDS || names.includes(lower) || NODE_FIELDS.has(lower)) return undefined;
@@ -278,7 +288,7 @@ export function readHead(bytes: Buffer, start: number): ReadHead | undefined {
   }
   // RFC 9112 §3.2: an HTTP/1.1 request without Host is a 400, Node's to send.
   if (!names.includes('host')) return undefined;
-  return { request: new FrontRequest(line[1] as 'GET' | 'HEAD', line[2]!, rawHeaders, names), end: blank + 4, close };
+  return { request: new FrontRequest(method, url, rawHeaders, names), end: blank + 4, close };
 }
 
 class FrontRequest implements QuickRequest {

@@ -4,9 +4,14 @@
  * of the same load (a fresh Node process runs unoptimised code), reported apart so the
  * cold-process number stays visible; then `reps` measured rounds, the systems in turn, with req/s,
  * p99 and the server's CPU time per request (every process of it), the steadier measure on a
- * shared machine.
+ * shared machine. With `objects` > 0, each request is for one of that many 50 KiB objects, chosen at
+ * random (wrk's Lua), all pulled into every system and read once before the measured runs: what a
+ * disk hit costs when the per-object memos of a process do not hold the whole set.
  */
 import { spawn } from 'node:child_process';
+import { rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { fixed, httpGetter, median } from './bench-lib.js';
 import { objectBody } from './counting-origin.js';
 import { cpuMeter, type ServerProcess } from './edge-peers.js';
@@ -17,6 +22,8 @@ export interface HitOptions {
   reps: number;
   /** The origin's GET counter: hits must not reach it. */
   served: () => Promise<number>;
+  /** Objects read at random (`--hit-objects`); 0: one object, always the same. */
+  objects?: number;
 }
 
 interface HitRun {
@@ -31,8 +38,8 @@ interface HitRun {
 }
 
 /** One wrk run against `s`, with the server's CPU time per request; wrk's CPU is counted apart from other processes'. */
-async function hitRun(s: ServerProcess, url: string, seconds: number): Promise<HitRun> {
-  const child = spawn('wrk', ['-t2', '-c64', `-d${seconds}s`, '--latency', url]);
+async function hitRun(s: ServerProcess, url: string, seconds: number, script?: string): Promise<HitRun> {
+  const child = spawn('wrk', ['-t2', '-c64', `-d${seconds}s`, '--latency', ...(script === undefined ? [url] : ['-s', script, new URL(url).origin])]);
   const meter = cpuMeter({ server: [s.pid], wrk: [child.pid!] });
   let out = '';
   child.stdout.on('data', (d: Buffer) => (out += d.toString()));
@@ -57,19 +64,24 @@ async function hitRun(s: ServerProcess, url: string, seconds: number): Promise<H
  */
 export async function diskHits<Name extends string>(names: Name[], start: (name: Name) => Promise<ServerProcess>, stop: (s: ServerProcess) => Promise<void>, o: HitOptions): Promise<string[]> {
   const path = `/h/1-${50 * 1024}.bin`;
+  const objects = o.objects ?? 0;
+  const randomPath = (i: number) => `/hr/${i}-${50 * 1024}.bin`;
+  const script = objects > 0 ? join(tmpdir(), `anycdn-bench-hits-${process.pid}.lua`) : undefined;
+  if (script !== undefined) writeFileSync(script, `math.randomseed(os.time())\nrequest = function()\n  return wrk.format("GET", "/hr/" .. math.random(0, ${objects - 1}) .. "-${50 * 1024}.bin")\nend\n`);
   const systems = new Map<Name, ServerProcess>();
   for (const name of names) {
     const s = await start(name);
     const getter = httpGetter(s.url, 1);
     for (let i = 0; i < 3; i++) if (!(await getter.get(path)).equals(objectBody(path)!)) throw new Error(`${name}: wrong body`);
     await getter.close();
+    if (objects > 0) await pullAll(s.url, objects, randomPath);
     systems.set(name, s);
   }
   const before = await o.served();
   const warm = new Map<Name, HitRun>();
   if (o.warmup > 0) {
     for (const [name, s] of systems) {
-      const r = await hitRun(s, `${s.url}${path}`, o.warmup);
+      const r = await hitRun(s, `${s.url}${path}`, o.warmup, script);
       warm.set(name, r);
       console.log(`  warm-up hits 50 KiB ${name}: ${fixed(r.rps, 0)} req/s, p99 ${fixed(r.p99Ms, 2)} ms, ${fixed(r.cpuUs, 1)} µs CPU/req`);
     }
@@ -77,17 +89,18 @@ export async function diskHits<Name extends string>(names: Name[], start: (name:
   const runs = new Map<Name, HitRun[]>();
   for (let rep = 0; rep < o.reps; rep++) {
     for (const [name, s] of systems) {
-      const r = await hitRun(s, `${s.url}${path}`, o.seconds);
+      const r = await hitRun(s, `${s.url}${path}`, o.seconds, script);
       runs.set(name, [...(runs.get(name) ?? []), r]);
       console.log(`  hits 50 KiB ${name}: ${fixed(r.rps, 0)} req/s, p99 ${fixed(r.p99Ms, 2)} ms, ${fixed(r.cpuUs, 1)} µs CPU/req, wrk ${fixed(r.wrk, 2)} cores, others ${fixed(r.others, 2)} cores`);
     }
   }
   const originDuring = (await o.served()) - before;
+  if (script !== undefined) rmSync(script, { force: true });
   for (const s of systems.values()) await stop(s);
   const lines: string[] = [];
   const say = (line: string) => lines.push(line);
   say('');
-  say(`#### Disk hits: one 50 KiB object kept out of memory (anycdn \`memory.maxEntrySize: 1KiB\`), \`wrk -t2 -c64\`, ${o.warmup} s warm-up, then ${o.reps} rounds of ${o.seconds} s`);
+  say(`#### Disk hits: ${objects > 0 ? `${objects} objects of 50 KiB read at random` : 'one 50 KiB object'} kept out of memory (anycdn \`memory.maxEntrySize: 1KiB\`), \`wrk -t2 -c64\`, ${o.warmup} s warm-up, then ${o.reps} rounds of ${o.seconds} s`);
   say('');
   say('| system | req/s (median) | runs | p99 ms | server CPU µs/req (median) | warm-up req/s, p99 ms | wrk (cores) | others (cores) |');
   say('| --- | ---: | --- | ---: | ---: | --- | --- | --- |');
@@ -107,3 +120,23 @@ export async function diskHits<Name extends string>(names: Name[], start: (name:
   return lines;
 }
 
+/** Pulls `n` objects into a system (misses), then reads each once more (hits; every 50th body compared). */
+async function pullAll(url: string, n: number, pathOf: (i: number) => string): Promise<void> {
+  const getter = httpGetter(url, 32);
+  try {
+    for (let pass = 0; pass < 2; pass++) {
+      let next = 0;
+      await Promise.all(
+        Array.from({ length: 32 }, async () => {
+          while (next < n) {
+            const i = next++;
+            const body = await getter.get(pathOf(i));
+            if (i % 50 === 0 && !body.equals(objectBody(pathOf(i))!)) throw new Error(`${url}${pathOf(i)}: body differs`);
+          }
+        }),
+      );
+    }
+  } finally {
+    await getter.close();
+  }
+}

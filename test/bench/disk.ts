@@ -4,7 +4,7 @@
  * `levels=1:2 use_temp_path=off`, keep-alive upstream, access logs off on both sides; anycdn with
  * `workers: 2` and as one process.
  *
- *   npm run build && node dist/test/bench/disk.js [--cold 20000] [--cold-large 4000] [--cold-warm 5000] [--hit-seconds 5] [--hit-warmup 3]
+ *   npm run build && node dist/test/bench/disk.js [--cold 20000] [--cold-large 4000] [--cold-warm 5000] [--hit-seconds 5] [--hit-warmup 3] [--hit-objects 0]
  *        [--reps 2] [--scale 1000000] [--scale-small 10000] [--crash 100000] [--skip cold,hits,scale,crash]
  *        [--index 10000000 --index-small 10000 --index-size 256 --index-verify 2000 --index-memory-max-entry 1KiB]
  *        [--startup 20000 --startup-runs 5]
@@ -24,6 +24,7 @@
  *    `wrk -t2 -c64`: `--hit-warmup` seconds on each system first (reported apart: a fresh process
  *    runs unoptimised code), then `--hit-seconds`, `--reps` rounds, interleaved; req/s, p99 and
  *    the server's CPU time per request (every process of it). `--edge-node-args` applies here too.
+ *    `--hit-objects N`: N objects of 50 KiB read at random instead of one (all pulled in first).
  * 3. Scale: a cache of `--scale` 2 KiB objects written through the store's API (as misses would),
  *    then `anycdn edge` started on it: time from exec to the first 200 from disk, resident memory
  *    per object after one pass of hits (anonymous + shared, all edge processes; file-backed pages
@@ -56,6 +57,7 @@ import { join } from 'node:path';
 import { createInterface } from 'node:readline';
 import { parseArgs } from 'node:util';
 import { DiskBlobStore } from '../../src/blob/disk-blob-store.js';
+import { layoutOf } from '../../src/blob/disk-layout.js';
 import { closedLoop, fixed, httpGetter, median, REPO_ROOT } from './bench-lib.js';
 import { objectBody } from './counting-origin.js';
 import { benchMeta, benchPath, buildCache } from './disk-build.js';
@@ -331,7 +333,8 @@ async function indexOne(tmp: string, origin: Origin, n: number, size: number, ve
       if (done % 1_000_000 === 0) console.log(`  built ${done} (load ${loadNow()})`);
     },
   });
-  const layout = { index: join(cacheDir, 'v2/index.lmdb'), seg: join(cacheDir, 'v2/seg') };
+  const { indexPath, segmentDir } = layoutOf(cacheDir);
+  const layout = { index: indexPath, seg: segmentDir };
   const result: IndexResult = { objects: n, buildS: built.ms / 1000, indexBytes: (await stat(layout.index)).blocks * 512, segmentBytes: await allocatedUnder(layout.seg), load: `${load}–${loadNow()}`, runs: [] };
   console.log(`  index ${n}: built in ${fixed(result.buildS, 0)} s, index ${fixed(result.indexBytes / MiB, 0)} MiB, segments ${fixed(result.segmentBytes / MiB, 0)} MiB`);
   try {
@@ -482,6 +485,7 @@ async function main(): Promise<void> {
       'cold-warm': { type: 'string', default: '5000' },
       'hit-seconds': { type: 'string', default: '5' },
       'hit-warmup': { type: 'string', default: '3' },
+      'hit-objects': { type: 'string', default: '0' },
       reps: { type: 'string', default: '2' },
       scale: { type: 'string', default: '1000000' },
       'scale-small': { type: 'string', default: '10000' },
@@ -522,7 +526,7 @@ async function main(): Promise<void> {
     }
     if (!skip.has('hits')) {
       const start = (name: SystemName) => startSystem(name, join(tmp, `hits-${name}`), origin.url, env, started, { memory: { maxEntrySize: '1KiB' } }, nodeArgs);
-      const hitOptions = { seconds: Number(values['hit-seconds']), warmup: Number(values['hit-warmup']), reps, served: () => origin.served() };
+      const hitOptions = { seconds: Number(values['hit-seconds']), warmup: Number(values['hit-warmup']), reps, served: () => origin.served(), objects: Number(values['hit-objects']) };
       for (const line of await diskHits(['nginx', 'anycdn-workers', 'anycdn-1'] as SystemName[], start, stop, hitOptions)) say(line);
     }
     if (!skip.has('scale')) await scale(tmp, origin, [Number(values['scale-small']), Number(values.scale)]);

@@ -11,6 +11,14 @@ import { labUnavailable } from '../../deploy/lab/netns.js';
 
 export const noLab: string | undefined = labPrerequisites() ?? (await labUnavailable());
 
+/**
+ * For the hook that starts a lab (beforeAll): 10–20 s on an idle machine, but 2–3 minutes were
+ * seen on a loaded 2-core one (load 13, the lab run with nice 10), past the project's 120 s hook
+ * timeout. A start cut short by the timeout leaves its daemons to the next lab's clean-up and
+ * fails every test of the file.
+ */
+export const LAB_START_TIMEOUT_MS = 360_000;
+
 export function assertLabInCi(): void {
   if (process.env['CI'] === 'true' && noLab !== undefined) throw new Error(`CI=true but the lab cannot run: ${noLab}`);
 }

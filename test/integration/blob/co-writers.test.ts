@@ -14,7 +14,7 @@ import { fileURLToPath } from 'node:url';
 import { afterEach, describe, expect, it } from 'vitest';
 import { DiskBlobStore } from '../../../src/blob/disk-blob-store.js';
 import { DiskIndex, fileBytesOf } from '../../../src/blob/disk-index.js';
-import { allocated, layoutOf } from '../../../src/blob/disk-layout.js';
+import { DISK_FORMAT_VERSION, allocated, layoutOf } from '../../../src/blob/disk-layout.js';
 import { verifyKeys, writeKeys } from './co-writer.js';
 
 const CHILD = fileURLToPath(new URL('../../../dist/test/integration/blob/co-writer.js', import.meta.url));
@@ -219,7 +219,7 @@ describe.skipIf(!built)('DiskBlobStore written by several processes', () => {
     const stats = owner.stats();
     expect(stats.evictions).toBeGreaterThan(n);
     expect(stats.diskBytes).toBeLessThanOrEqual(maxBytes);
-    expect(await allocatedBytes(join(dir, 'v2'))).toBeLessThanOrEqual(maxBytes);
+    expect(await allocatedBytes(join(dir, `v${DISK_FORMAT_VERSION}`))).toBeLessThanOrEqual(maxBytes);
     const { counted, state } = await recount(dir);
     expect(state).toMatchObject(counted);
     expect(stats.entries).toBe(counted.entries);

@@ -15,6 +15,10 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { DiskBlobStore } from '../../../src/blob/disk-blob-store.js';
 import { expectBody, pattern, put, readBody } from '../../contract/blob-store-contract.js';
 import { crashPattern, fillBody } from './crash-writer.js';
+import { DISK_FORMAT_VERSION } from '../../../src/blob/disk-layout.js';
+
+/** The folder of the current format in a cache directory. */
+const DATA_DIR = `v${DISK_FORMAT_VERSION}`;
 
 const CHILD = fileURLToPath(new URL('../../../dist/test/integration/blob/crash-writer.js', import.meta.url));
 const SIZE = 20 * 1024 * 1024;
@@ -145,7 +149,7 @@ describe.skipIf(!built)('DiskBlobStore after kill -9', () => {
 
 /** Body files under the store's files/ folder. */
 async function bodyFiles(dir: string): Promise<string[]> {
-  const root = join(dir, 'v2', 'files');
+  const root = join(dir, DATA_DIR, 'files');
   const out: string[] = [];
   for (const shard of await fsp.readdir(root).catch(() => [] as string[])) out.push(...(await fsp.readdir(join(root, shard))));
   return out;

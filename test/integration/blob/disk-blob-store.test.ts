@@ -13,9 +13,12 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { DiskBlobStore } from '../../../src/blob/disk-blob-store.js';
 import type { DiskBlobStoreOptions } from '../../../src/blob/disk-options.js';
 import type { DiskFs } from '../../../src/blob/disk-fs.js';
-import { keyHash } from '../../../src/blob/disk-layout.js';
+import { DISK_FORMAT_VERSION, keyHash } from '../../../src/blob/disk-layout.js';
 import { isCdnError } from '../../../src/errors.js';
 import { commitMeta, expectBody, expectCode, pattern, put, readBody } from '../../contract/blob-store-contract.js';
+
+/** The folder of the current format in a cache directory. */
+const DATA_DIR = `v${DISK_FORMAT_VERSION}`;
 
 const KiB = 1024;
 const MiB = 1024 * KiB;
@@ -58,11 +61,11 @@ async function exists(path: string): Promise<boolean> {
 }
 
 async function segments(dir: string): Promise<string[]> {
-  return (await fsp.readdir(join(dir, 'v2', 'seg'))).sort();
+  return (await fsp.readdir(join(dir, DATA_DIR, 'seg'))).sort();
 }
 
 async function bodyFiles(dir: string): Promise<string[]> {
-  const root = join(dir, 'v2', 'files');
+  const root = join(dir, DATA_DIR, 'files');
   const out: string[] = [];
   for (const shard of await fsp.readdir(root)) for (const name of await fsp.readdir(join(root, shard))) out.push(join(root, shard, name));
   return out.sort();
@@ -97,7 +100,7 @@ describe('DiskBlobStore on disk', () => {
     await put(store, 'photos/cat.jpg?w=400', small);
     await put(store, 'videos/clip.mp4', large);
     expect(await segments(dir)).toEqual(['0000000001.seg']);
-    const seg = await fsp.readFile(join(dir, 'v2', 'seg', '0000000001.seg'));
+    const seg = await fsp.readFile(join(dir, DATA_DIR, 'seg', '0000000001.seg'));
     expect(seg.length).toBe(24 + 2000);
     expect(seg.subarray(0, 4).toString('latin1')).toBe('ACS2');
     expect(seg.readUInt32BE(4)).toBe(2000);
@@ -109,7 +112,7 @@ describe('DiskBlobStore on disk', () => {
     expect(files).toHaveLength(1);
     expect(files[0]).toMatch(new RegExp(`/${keyHash('videos/clip.mp4').toString('hex')}\\.[0-9a-f]{16}$`));
     expect((await fsp.readFile(files[0]!)).equals(large)).toBe(true);
-    expect(await exists(join(dir, 'v2', 'index.lmdb'))).toBe(true);
+    expect(await exists(join(dir, DATA_DIR, 'index.lmdb'))).toBe(true);
     expect(await fsp.readdir(join(dir, 'tmp'))).toEqual([]);
     expect(JSON.parse(await fsp.readFile(join(dir, 'LOCK'), 'utf8')).pid).toBe(process.pid);
     await closeStore(store);
@@ -121,7 +124,7 @@ describe('DiskBlobStore on disk', () => {
     const store = await openStore(dir);
     await putMany(store, 'small/', 2000, 2 * KiB);
     await store.flush();
-    const used = await allocatedBytes(join(dir, 'v2'));
+    const used = await allocatedBytes(join(dir, DATA_DIR));
     expect(used / (2000 * 2 * KiB)).toBeLessThanOrEqual(1.5);
     expect(store.stats().diskBytes).toBeGreaterThanOrEqual(2000 * (2 * KiB + 24));
   });
@@ -133,7 +136,7 @@ describe('DiskBlobStore on disk', () => {
     await store.flush();
     const stats = store.stats();
     expect(stats.diskBytes).toBeLessThanOrEqual(2 * MiB);
-    expect(await allocatedBytes(join(dir, 'v2'))).toBeLessThanOrEqual(2 * MiB);
+    expect(await allocatedBytes(join(dir, DATA_DIR))).toBeLessThanOrEqual(2 * MiB);
     expect(stats.evictions).toBeGreaterThan(1000);
     expect(stats.entries).toBe(2000 - stats.evictions);
     expect(await store.get('k/0')).toBeUndefined();
@@ -149,14 +152,14 @@ describe('DiskBlobStore on disk', () => {
     const first = await openStore(dir, { maxBytes: 4 * MiB, maxEntrySize: 512 * KiB, segmentSize: 256 * KiB });
     for (const k of ['a', 'b', 'c']) await put(first, k, pattern(300 * KiB, k.charCodeAt(0)));
     for (const k of ['x', 'y']) await put(first, k, pattern(10 * KiB, k.charCodeAt(0)));
-    const segmentBytes = await allocatedBytes(join(dir, 'v2', 'seg'));
+    const segmentBytes = await allocatedBytes(join(dir, DATA_DIR, 'seg'));
     await expectBody(first, 'a', pattern(300 * KiB, 97));
     await expectBody(first, 'x', pattern(10 * KiB, 120));
     await first.flush();
     // A quarter of maxBytes in use: the reads are noted, nothing is moved or copied.
     expect(first.keys()).toEqual(['a', 'b', 'c', 'x', 'y']);
     expect(first.stats().moved).toBe(0);
-    expect(await allocatedBytes(join(dir, 'v2', 'seg'))).toBe(segmentBytes);
+    expect(await allocatedBytes(join(dir, DATA_DIR, 'seg'))).toBe(segmentBytes);
     await closeStore(first);
     // Room for one large object: a, read, moves to the head as its generation goes; b and c, never read, are evicted.
     const store = await openStore(dir, { maxBytes: 500 * KiB, maxEntrySize: 400 * KiB, segmentSize: 256 * KiB });
@@ -217,7 +220,7 @@ describe('DiskBlobStore on disk', () => {
     for (const k of ['v1', 'v2', 'keep']) await put(first, k, pattern(20_000, k.length + k.charCodeAt(1)));
     await closeStore(first);
     await leaveStaleLock(dir);
-    const path = join(dir, 'v2', 'seg', '0000000001.seg');
+    const path = join(dir, DATA_DIR, 'seg', '0000000001.seg');
     const seg = await fsp.readFile(path);
     seg[24 + 12_345] = seg[24 + 12_345]! ^ 0x01; // a body byte of the first record
     seg[20_024 + 24 + 3] = seg[20_024 + 24 + 3]! ^ 0x80; // and of the second
@@ -269,7 +272,7 @@ describe('DiskBlobStore on disk', () => {
     const first = await openStore(dir);
     for (const k of ['v1', 'v2', 'keep']) await put(first, k, pattern(20_000, k.length + k.charCodeAt(1)));
     await closeStore(first);
-    const path = join(dir, 'v2', 'seg', '0000000001.seg');
+    const path = join(dir, DATA_DIR, 'seg', '0000000001.seg');
     const seg = await fsp.readFile(path);
     seg[20_024 + 24 + 3] = seg[20_024 + 24 + 3]! ^ 0x80; // a body byte of v2
     await fsp.writeFile(path, seg);
@@ -298,8 +301,8 @@ describe('DiskBlobStore on disk', () => {
     const [a, b] = await bodyFiles(dir);
     const truncated = (await fsp.readFile(a!)).equals(pattern(200 * KiB, 2)) ? a! : b!;
     await fsp.truncate(truncated, 1000);
-    const orphan = join(dir, 'v2', 'files', 'ab', `ab${'0'.repeat(62)}.0123456789abcdef`);
-    await fsp.mkdir(join(dir, 'v2', 'files', 'ab'), { recursive: true });
+    const orphan = join(dir, DATA_DIR, 'files', 'ab', `ab${'0'.repeat(62)}.0123456789abcdef`);
+    await fsp.mkdir(join(dir, DATA_DIR, 'files', 'ab'), { recursive: true });
     await fsp.writeFile(orphan, 'left by a crash between the rename and the index commit');
     const old = new Date(Date.now() - 60_000);
     await fsp.utimes(orphan, old, old);
@@ -316,15 +319,17 @@ describe('DiskBlobStore on disk', () => {
     await expectBody(store, 'big', pattern(200 * KiB, 1));
   });
 
-  it('discards a cache folder of format 1 at open, saying so, and works at once', async () => {
+  it('discards cache folders of formats 1 and 2 at open, saying so, and works at once', async () => {
     const dir = await newDir();
     await fsp.mkdir(join(dir, 'v1', 'ab'), { recursive: true });
     await fsp.writeFile(join(dir, 'v1', 'ab', `ab${'0'.repeat(62)}.meta`), '{"format":"anycdn-blob","version":1}');
+    await fsp.mkdir(join(dir, 'v2', 'seg'), { recursive: true });
+    await fsp.writeFile(join(dir, 'v2', 'index.lmdb'), 'an index of msgpack records');
     const store = await openStore(dir);
-    expect(store.openReport.discarded).toEqual([join(dir, 'v1')]);
+    expect(store.openReport.discarded).toEqual([join(dir, 'v1'), join(dir, 'v2')]);
     await put(store, 'k', pattern(100));
     await expectBody(store, 'k', pattern(100));
-    await expect.poll(async () => (await fsp.readdir(dir)).sort(), { timeout: 5000 }).toEqual(['LOCK', 'tmp', 'v2']);
+    await expect.poll(async () => (await fsp.readdir(dir)).sort(), { timeout: 5000 }).toEqual(['LOCK', 'tmp', DATA_DIR]);
   });
 
   it('stores objects without an fsync per object', async () => {

@@ -14,6 +14,10 @@ import type { DiskFs } from '../../../src/blob/disk-fs.js';
 import { DiskBlobStore } from '../../../src/blob/disk-blob-store.js';
 import { isCdnError } from '../../../src/errors.js';
 import { commitMeta, expectBody, expectCode, pattern, put } from '../../contract/blob-store-contract.js';
+import { DISK_FORMAT_VERSION } from '../../../src/blob/disk-layout.js';
+
+/** The folder of the current format in a cache directory. */
+const DATA_DIR = `v${DISK_FORMAT_VERSION}`;
 
 const MiB = 1024 * 1024;
 const cleanups: (() => Promise<void>)[] = [];
@@ -53,7 +57,7 @@ async function setup(fsOps: Partial<DiskFs>) {
 }
 
 async function bodyFiles(dir: string): Promise<string[]> {
-  const root = join(dir, 'v2', 'files');
+  const root = join(dir, DATA_DIR, 'files');
   const out: string[] = [];
   for (const shard of await fsp.readdir(root)) out.push(...(await fsp.readdir(join(root, shard))));
   return out;

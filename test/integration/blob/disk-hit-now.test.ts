@@ -12,6 +12,10 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { DiskBlobReader } from '../../../src/blob/disk-blob-reader.js';
 import { DiskBlobStore } from '../../../src/blob/disk-blob-store.js';
 import { expectBody, pattern, put } from '../../contract/blob-store-contract.js';
+import { DISK_FORMAT_VERSION } from '../../../src/blob/disk-layout.js';
+
+/** The folder of the current format in a cache directory. */
+const DATA_DIR = `v${DISK_FORMAT_VERSION}`;
 
 const MiB = 1024 * 1024;
 const dirs: string[] = [];
@@ -57,7 +61,7 @@ async function openSegmentFds(): Promise<number> {
 
 /** Flips one bit of a body byte in the first segment, in place (the page cache sees it). */
 async function alterSegmentByte(dir: string, at: number): Promise<void> {
-  const fh = await fsp.open(join(dir, 'v2', 'seg', '0000000001.seg'), 'r+');
+  const fh = await fsp.open(join(dir, DATA_DIR, 'seg', '0000000001.seg'), 'r+');
   const one = Buffer.alloc(1);
   await fh.read(one, 0, 1, at);
   one[0] = one[0]! ^ 0x01;
@@ -111,7 +115,7 @@ describe('disk hits without waiting', () => {
     const keys = ['a', 'b', 'c', 'd'];
     for (const [i, k] of keys.entries()) await put(store, k, pattern(3000, i + 1));
     await store.flush(); // committed: other processes see it
-    const segs = (await fsp.readdir(join(dir, 'v2', 'seg'))).length;
+    const segs = (await fsp.readdir(join(dir, DATA_DIR, 'seg'))).length;
     expect(segs).toBeGreaterThanOrEqual(3);
     const before = await openSegmentFds();
     const reader = DiskBlobReader.open({ dir, maxOpenSegments: 2 });

@@ -8,6 +8,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { DiskBlobStore } from '../../../src/blob/disk-blob-store.js';
+import { recencyHash } from '../../../src/blob/disk-recency.js';
 import { expectBody, pattern, put } from '../../contract/blob-store-contract.js';
 
 const KiB = 1024;
@@ -53,6 +54,23 @@ describe('DiskBlobStore recency', () => {
     const keys = store.keys();
     expect(keys.filter((k) => Number(k.slice(1)) < 600).sort()).toEqual(expect.arrayContaining(read.map((i) => `k${i}`).sort()));
     expect(stats.moved).toBeGreaterThanOrEqual(read.length - 1); // k599 may sit in a generation not evicted yet
+  });
+
+  it('counts a hit answered at once (getNow, given the key\'s recencyHash as the tiered store passes it) as a read', async () => {
+    const store = await openStore({ maxBytes: 2 * MiB, segmentSize: 128 * KiB });
+    await putRange(store, 0, 600);
+    const read = [0, 1, 50, 300];
+    for (const i of read) {
+      const hot = store.getNow(`k${i}`, -1, recencyHash(`k${i}`))!;
+      expect(hot.data.equals(pattern(2 * KiB, i + 1))).toBe(true);
+      hot.release?.();
+    }
+    await putRange(store, 600, 1100);
+    await store.flush();
+    expect(store.stats().evictions).toBeGreaterThan(100);
+    for (const i of read) await expectBody(store, `k${i}`, pattern(2 * KiB, i + 1));
+    expect(await store.get('k2')).toBeUndefined();
+    expect(await store.get('k49')).toBeUndefined();
   });
 
   it('near maxBytes, moves the read entries of the generation evicted next in the background, before any write needs the room', async () => {

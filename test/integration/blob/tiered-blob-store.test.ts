@@ -8,10 +8,13 @@ import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import type { DiskFs } from '../../../src/blob/disk-fs.js';
 import { DiskBlobStore } from '../../../src/blob/disk-blob-store.js';
-import { keyHash } from '../../../src/blob/disk-layout.js';
+import { DISK_FORMAT_VERSION, keyHash } from '../../../src/blob/disk-layout.js';
 import { MemoryBlobStore } from '../../../src/blob/memory-blob-store.js';
 import { TieredBlobStore } from '../../../src/blob/tiered-blob-store.js';
 import { expectBody, pattern, put } from '../../contract/blob-store-contract.js';
+
+/** The folder of the current format in a cache directory. */
+const DATA_DIR = `v${DISK_FORMAT_VERSION}`;
 
 const KiB = 1024;
 const MiB = 1024 * KiB;
@@ -34,7 +37,7 @@ async function openTiered(options: { diskMaxBytes?: number; fsOps?: Partial<Disk
 
 async function bodyFileOf(dir: string, key: string): Promise<string> {
   const hash = keyHash(key).toString('hex');
-  const shard = join(dir, 'v2', 'files', hash.slice(0, 2));
+  const shard = join(dir, DATA_DIR, 'files', hash.slice(0, 2));
   return join(shard, (await fsp.readdir(shard)).find((n) => n.startsWith(hash))!);
 }
 

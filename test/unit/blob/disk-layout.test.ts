@@ -35,9 +35,15 @@ describe('segment records', () => {
       ['body fails its checksum', checkSegmentRecord(flip(30), hash, body.length, crc32(body), true)],
     ];
     for (const [reason, got] of cases) expect(got).toBe(reason);
-    // A location verified before skips the body CRC, never the header checks.
+    // A location verified before skips the body CRC, never the header's fields: each is compared
+    // with what the index expects, so a flip in any of them is still refused (only the header's
+    // own CRC, which covers these same bytes, is not computed again).
     expect(Buffer.isBuffer(checkSegmentRecord(flip(30), hash, body.length, crc32(body), false))).toBe(true);
     expect(checkSegmentRecord(flip(2), hash, body.length, crc32(body), false)).toBe('segment header damaged');
+    expect(checkSegmentRecord(flip(5), hash, body.length, crc32(body), false)).toBe('segment record belongs to another object');
+    expect(checkSegmentRecord(flip(9), hash, body.length, crc32(body), false)).toBe('segment record belongs to another object');
+    expect(checkSegmentRecord(flip(17), hash, body.length, crc32(body), false)).toBe('segment record is another version');
+    expect(Buffer.isBuffer(checkSegmentRecord(flip(21), hash, body.length, crc32(body), false))).toBe(true);
   });
 });
 

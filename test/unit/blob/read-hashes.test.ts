@@ -27,6 +27,16 @@ describe('ReadHashes', () => {
     expect(sent).toEqual([[recencyHash('a'), recencyHash('b'), recencyHash('c')], [recencyHash('a')]]);
   });
 
+  it('takes a read by its hash as by its key', () => {
+    const sent: number[][] = [];
+    const reads = new ReadHashes((h) => sent.push(h));
+    reads.noteHash(recencyHash('a'));
+    reads.note('a');
+    reads.noteHash(recencyHash('b'));
+    reads.flush();
+    expect(sent).toEqual([[recencyHash('a'), recencyHash('b')]]);
+  });
+
   it(`sends a batch as soon as it holds ${MAX_READ_HASHES} hashes, never more in one`, () => {
     const sent: number[][] = [];
     const reads = new ReadHashes((h) => sent.push(h));

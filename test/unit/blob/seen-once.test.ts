@@ -1,4 +1,5 @@
 import { describe, expect, it } from 'vitest';
+import { recencyHash } from '../../../src/blob/disk-recency.js';
 import { SeenOnce } from '../../../src/blob/seen-once.js';
 
 describe('SeenOnce', () => {
@@ -17,5 +18,15 @@ describe('SeenOnce', () => {
     for (let i = 0; i < 2 ** 19; i++) seen.add(`k${i}`);
     expect(seen.has('first')).toBe(false);
     expect(seen.has(`k${2 ** 19 - 1}`)).toBe(true);
+  });
+
+  it('takes a key or its recencyHash alike (a hit hashes its key once for every use)', () => {
+    const seen = new SeenOnce();
+    seen.addHash(recencyHash('cdn.example/a.png'));
+    expect(seen.has('cdn.example/a.png')).toBe(true);
+    expect(seen.hasHash(recencyHash('cdn.example/b.png'))).toBe(false);
+    seen.add('cdn.example/b.png');
+    expect(seen.hasHash(recencyHash('cdn.example/b.png'))).toBe(true);
+    expect(seen.seenBefore('cdn.example/a.png')).toBe(true);
   });
 });

@@ -1,7 +1,8 @@
 import { describe, expect, it } from 'vitest';
 import { CdnError } from '../../../src/errors.js';
 import { cacheKey } from '../../../src/http/cache-key.js';
-import { CODING_SEPARATOR, hostOfKey, imageQueryNormalizer, KeyMemo, pathOfKey, primaryKey, purgePathOfKey, splitStoredKey, VARY_SEPARATOR, variantKey } from '../../../edge/cache-keys.js';
+import { CODING_SEPARATOR, hostOfKey, imageQueryNormalizer, KeyMemo, pathOfKey, plainPrimaryKey, plainTargetPath, primaryKey, purgePathOfKey, splitStoredKey, upstreamPath, VARY_SEPARATOR, variantKey } from '../../../edge/cache-keys.js';
+import { requestUrl } from '../../../edge/app.js';
 import { VaryIndex } from '../../../edge/vary-index.js';
 import { FlightTable, type FlightOutcome } from '../../../edge/flights.js';
 
@@ -41,6 +42,46 @@ describe('primary keys', () => {
       expect((err as CdnError).field).toBe('w');
       expect((err as CdnError).status).toBe(400);
     }
+  });
+});
+
+describe('plain targets (keyed without parsing a URL)', () => {
+  const plain = ['/a/b.jpg', '/', '/a/', "/-._~!$&'()*+,;=:@/x", '/cpu/1-0-measured/123-2048.bin', '/a.b/c..d', '/UPPER/Case.CSS'];
+  const notPlain = ['/a%7eb.css', '/a/./b', '/a/../b', '/.well-known/x', '/a/.', '//x', '/a//b', '/a?x=1', '/a?', '/a#f', '/a b', '/a"b', '/a<b>', '/a`b', '/a{b}', '/a\\b', '/café', 'http://h/a', '*', ''];
+
+  it.each(plain)('%s is its own path, key path and upstream path', (target) => {
+    expect(plainTargetPath(target)).toBe(target);
+    for (const host of ['CDN.Example:80', 'cdn.example:8080', '[::1]:8443', '']) {
+      const url = requestUrl(target, host);
+      expect(url.pathname + url.search).toBe(target);
+      expect(plainPrimaryKey(host, target)).toBe(primaryKey(host, url, normalize));
+      expect(upstreamPath({ target, headers: new Headers(host === '' ? {} : { host }), url })).toBe(target);
+    }
+  });
+
+  it.each(notPlain)('%s is parsed as a URL', (target) => {
+    expect(plainTargetPath(target)).toBeUndefined();
+    expect(plainPrimaryKey('cdn.example', target)).toBeUndefined();
+  });
+
+  it('the upstream path of any other target is the parsed URL’s', () => {
+    for (const target of notPlain.filter((t) => t.startsWith('/'))) {
+      const url = requestUrl(target, 'cdn.example');
+      expect(upstreamPath({ target, headers: new Headers({ host: 'cdn.example' }), url })).toBe(url.pathname + url.search);
+    }
+  });
+
+  it('refuses a Host that is not a host and a port with the same 400 as URL parsing', () => {
+    let fromUrl: unknown;
+    try {
+      requestUrl('/a.jpg', 'h/p');
+    } catch (err) {
+      fromUrl = err;
+    }
+    expect(() => plainPrimaryKey('h/p', '/a.jpg')).toThrow((fromUrl as Error).message);
+    expect((fromUrl as CdnError).status).toBe(400);
+    const req = { target: '/a.jpg', headers: new Headers({ host: 'h?x' }), get url(): URL { return requestUrl('/a.jpg', 'h?x'); } };
+    expect(() => upstreamPath(req)).toThrow(CdnError);
   });
 });
 

@@ -1,9 +1,10 @@
 import { describe, expect, it } from 'vitest';
-import { VARY_SEPARATOR } from '../../../edge/cache-keys.js';
+import { CODING_SEPARATOR, VARY_SEPARATOR } from '../../../edge/cache-keys.js';
+import { GenerationMap } from '../../../edge/generation-map.js';
 import { VaryIndex } from '../../../edge/vary-index.js';
 
 describe('VaryIndex over an indexed store', () => {
-  it('caches the lookups of 100,000 primaries, and no more', () => {
+  it('caches the lookups of the last 50,000 primaries used, and never more than 100,000', () => {
     const asked: string[] = [];
     const index = new VaryIndex({
       keys: () => [],
@@ -14,15 +15,83 @@ describe('VaryIndex over an indexed store', () => {
     });
     for (let i = 0; i < 100_000; i++) index.fields(`h/${i}`);
     expect(asked).toHaveLength(100_000);
-    // All still cached: no lookup goes to the store again.
+    // Two generations of 50,000: all of them are cached still.
     expect(index.fields('h/99999')).toBeUndefined();
-    expect(asked).toHaveLength(100_000);
-    // One more primary drops the least recently used (h/1; h/99999 was just used, h/0 is used now).
+    expect(index.fields('h/50000')).toBeUndefined();
     expect(index.fields('h/0')).toEqual(['accept']);
-    index.fields('h/100000');
-    expect(asked).toHaveLength(100_001);
+    expect(asked).toHaveLength(100_000);
+    // h/0, used from the older generation, was brought into a new one (the older one is now h/50000 … h/99999).
+    for (let i = 100_000; i < 149_999; i++) index.fields(`h/${i}`);
+    const before = asked.length;
+    expect(before).toBe(149_999);
+    // The newer generation is full (h/0, h/100000 … h/149998): the next lookup drops h/1 … h/99999 whole.
     index.fields('h/1');
-    expect(asked).toHaveLength(100_002);
+    expect(asked).toHaveLength(before + 1);
     expect(asked.at(-1)).toBe(`h/1${VARY_SEPARATOR}`);
+    index.fields('h/50001');
+    expect(asked).toHaveLength(before + 2);
+    expect(index.fields('h/0')).toEqual(['accept']);
+    index.fields('h/149998');
+    expect(asked).toHaveLength(before + 2);
+  });
+
+  it('lists the keys this process stored for a URL with the store’s, each once', () => {
+    const onDisk = [`h/p`, `h/p${CODING_SEPARATOR}br`, `h/pq`];
+    const index = new VaryIndex({ keys: () => [], keysWithPrefix: (prefix) => onDisk.filter((k) => k.startsWith(prefix)) });
+    index.add('h/p');
+    expect(index.keysFor('h/p').sort()).toEqual(['h/p', `h/p${CODING_SEPARATOR}br`]);
+    index.add(`h/p${VARY_SEPARATOR}accept=webp`);
+    index.add(`h/p${VARY_SEPARATOR}accept=webp`);
+    expect(index.keysFor('h/p').sort()).toEqual(['h/p', `h/p${VARY_SEPARATOR}accept=webp`, `h/p${CODING_SEPARATOR}br`].sort());
+    expect(index.fields('h/p')).toEqual(['accept']);
+    index.remove(`h/p${VARY_SEPARATOR}accept=webp`);
+    index.remove('h/p');
+    expect([...index.primaries()]).toEqual([]);
+    expect(index.keysFor('h/p').sort()).toEqual(['h/p', `h/p${CODING_SEPARATOR}br`]);
+  });
+});
+
+describe('VaryIndex over a store without an index', () => {
+  it('keeps every key, one or several per URL, until each is removed', () => {
+    const index = VaryIndex.fromKeys(['h/a', `h/b${VARY_SEPARATOR}accept=avif`, `h/b${VARY_SEPARATOR}accept=webp`, `h/c${CODING_SEPARATOR}gzip`, 'h/c']);
+    expect([...index.primaries()].sort()).toEqual(['h/a', 'h/b', 'h/c']);
+    expect(index.keysFor('h/a')).toEqual(['h/a']);
+    expect(index.keysFor('h/b').sort()).toEqual([`h/b${VARY_SEPARATOR}accept=avif`, `h/b${VARY_SEPARATOR}accept=webp`]);
+    expect(index.fields('h/b')).toEqual(['accept']);
+    expect(index.fields('h/a')).toBeUndefined();
+    index.remove('h/a');
+    index.remove('h/a');
+    expect(index.keysFor('h/a')).toEqual([]);
+    index.remove(`h/b${VARY_SEPARATOR}accept=avif`);
+    expect(index.fields('h/b')).toEqual(['accept']);
+    index.remove(`h/b${VARY_SEPARATOR}accept=webp`);
+    expect(index.fields('h/b')).toBeUndefined();
+    index.remove('h/c');
+    expect(index.keysFor('h/c')).toEqual([`h/c${CODING_SEPARATOR}gzip`]);
+    expect([...index.primaries()]).toEqual(['h/c']);
+  });
+});
+
+describe('GenerationMap', () => {
+  it('keeps the newest generation whole, brings used entries along, and holds at most two generations', () => {
+    const map = new GenerationMap<string, number>(3);
+    for (const [i, k] of ['a', 'b', 'c'].entries()) map.set(k, i);
+    map.set('d', 3); // a, b, c become the older generation
+    expect(map.get('a')).toBe(0); // brought into the newer one (d, a)
+    map.set('e', 4); // d, a, e: full
+    map.set('f', 5); // b, c dropped; older: d, a, e; newer: f
+    expect(map.get('b')).toBeUndefined();
+    expect(map.get('c')).toBeUndefined();
+    expect([...map.keys()].sort()).toEqual(['a', 'd', 'e', 'f']);
+    map.set('f', 6);
+    expect(map.get('f')).toBe(6);
+    map.delete('a');
+    expect(map.get('a')).toBeUndefined();
+    expect([...map.keys()].sort()).toEqual(['d', 'e', 'f']);
+  });
+
+  it('refuses an unbounded configuration', () => {
+    expect(() => new GenerationMap(0)).toThrow(RangeError);
+    expect(() => new GenerationMap(Number.POSITIVE_INFINITY)).toThrow(RangeError);
   });
 });

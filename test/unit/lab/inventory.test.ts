@@ -17,8 +17,9 @@ describe('the lab inventory', () => {
     expect(inventory.paths).toEqual({ config: '/tmp/anycdn-lab-9-a1/pop2/etc', state: '/tmp/anycdn-lab-9-a1/pop2/state', run: '/tmp/anycdn-lab-9-a1/pop2/run' });
     expect(inventory.edge.cacheDir).toBe(popFolder('/tmp/anycdn-lab-9-a1', pop2).cache);
     expect(inventory.origin.url).toBe('http://10.0.0.1:8081');
-    expect(inventory.health).toEqual({ interval: 250, timeout: 250, rise: 3, fall: 3 });
-    expect(inventory.bfd).toEqual({ enabled: true, interval: 100, multiplier: 3 });
+    expect(inventory.health).toEqual({ interval: 500, timeout: 500, rise: 3, fall: 3 });
+    expect(inventory.drain).toEqual({ time: 2500, gracefulShutdown: 500, convergenceMargin: 1000 });
+    expect(inventory.bfd).toEqual({ enabled: true, interval: 100, multiplier: 5 });
     expect(inventory.sessions).toEqual({ holdTime: 90_000, connectDelayTime: 1000, connectRetryTime: 1000, errorWaitTime: { min: 1000, max: 2000 } });
   });
 
@@ -36,7 +37,7 @@ describe('the lab inventory', () => {
   it('refuses timings the inventory would refuse', () => {
     const short = labInventory(plan, '/tmp/x', pop2, { ...LAB_TIMINGS, drain: { time: 1000, gracefulShutdown: 500, convergenceMargin: 1000 } });
     expect(() => validateConfig(inventorySchema, parseConfigText('inventory.yaml', short), 'inventory.yaml', {})).toThrow(
-      'inventory.yaml: drain.time: 1s is shorter than health.interval + health.timeout + drain.gracefulShutdown + drain.convergenceMargin = 250ms + 250ms + 500ms + 1s = 2s',
+      'inventory.yaml: drain.time: 1s is shorter than health.interval + health.timeout + drain.gracefulShutdown + drain.convergenceMargin = 500ms + 500ms + 500ms + 1s = 2.5s',
     );
   });
 });

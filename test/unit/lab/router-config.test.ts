@@ -38,6 +38,7 @@ protocol bgp lab_pop1 {
   local 10.1.11.1 as 65101;
   neighbor 10.1.11.2 as 65001;
   interface "pop1";
+  passive on;
   hold time 90;
   connect delay time 1;
   connect retry time 1;
@@ -53,6 +54,7 @@ protocol bgp lab_pop2 {
   local 10.1.12.1 as 65101;
   neighbor 10.1.12.2 as 65002;
   interface "pop2";
+  passive on;
   hold time 90;
   connect delay time 1;
   connect retry time 1;
