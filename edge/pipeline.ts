@@ -29,7 +29,7 @@ import type { HeaderGetter } from '../src/http/headers.js';
 import { nodeRequestHeaders } from '../src/http/request-headers.js';
 import { conditionalHeadersFor } from '../src/http/revalidate.js';
 import { DEFAULT_REUSE_OPTIONS, reuseDecision, type ReuseOptions } from '../src/http/reuse.js';
-import type { NotStoredReason } from '../src/http/storable.js';
+import { refusedForTheRequest } from '../src/http/storable.js';
 import { varyFields } from '../src/http/vary.js';
 import type { Logger } from '../src/log.js';
 import { tallied } from '../src/metrics.js';
@@ -361,7 +361,7 @@ export class EdgePipeline {
         if (staleAnswer !== undefined) return staleAnswer;
         // Remember the URL as uncacheable only for reasons of the response: one client's
         // Authorization or `no-store` must not turn caching off for everyone else.
-        if ((outcome.reason !== 'status' || res.status < 500) && !requestMadeUncacheable(req, outcome.reason, res.status)) this.hitForMiss.set(primary, true);
+        if ((outcome.reason !== 'status' || res.status < 500) && !refusedForTheRequest(req.headers, outcome.reason, res.status)) this.hitForMiss.set(primary, true);
         return this.replies.relay(req, res, { cache: CACHE, fwd, fwdStatus: res.status, detail: outcome.reason }, 'pass');
       }
       case 'shared': {
@@ -589,14 +589,3 @@ function fromShield(shieldStatus: string | undefined, leader: boolean): string |
   if (shieldStatus === undefined || leader || !/;\s*fwd=/.test(shieldStatus) || /;\s*collapsed\b/.test(shieldStatus)) return shieldStatus;
   return `${shieldStatus}; collapsed`;
 }
-
-/** Whether a storability refusal came from the request (its Authorization, `no-store`, a fault of its own) rather than the response. */
-function requestMadeUncacheable(req: EdgeRequest, reason: NotStoredReason, status: number): boolean {
-  return reason === 'authorization' || (reason === 'no-store' && requestCacheControl(req.headers).noStore) || (reason === 'status' && REQUEST_FAULT_STATUSES.has(status));
-}
-
-/**
- * Errors about the request, not the URL (a header too large, a body where none belongs, a
- * request too fast): one client sending one must not make the URL uncacheable for the others.
- */
-const REQUEST_FAULT_STATUSES = new Set([400, 406, 408, 411, 412, 413, 414, 415, 416, 417, 421, 422, 428, 429, 431]);

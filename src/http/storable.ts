@@ -118,3 +118,15 @@ function hasValidator(headers: HeaderGetter): boolean {
   const lastModified = headers.get('last-modified');
   return Boolean(etag) || Boolean(lastModified);
 }
+
+/**
+ * Whether a storability refusal came from the request (its Authorization, `no-store`, a fault of
+ * its own) rather than the response: then it says nothing of the URL, and one client's request
+ * must not make the URL uncacheable for the others (the edge's hit-for-miss).
+ */
+export function refusedForTheRequest(requestHeaders: HeaderGetter, reason: NotStoredReason, status: number): boolean {
+  return reason === 'authorization' || (reason === 'no-store' && requestCacheControl(requestHeaders).noStore) || (reason === 'status' && REQUEST_FAULT_STATUSES.has(status));
+}
+
+/** Errors about the request, not the URL (a header too large, a body where none belongs, a request too fast). */
+const REQUEST_FAULT_STATUSES = new Set([400, 406, 408, 411, 412, 413, 414, 415, 416, 417, 421, 422, 428, 429, 431]);
