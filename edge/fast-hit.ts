@@ -6,6 +6,7 @@
  */
 import type { HotEntry, StoredMeta } from '../src/blob/blob-store.js';
 import { formatCacheStatus, sfInteger } from '../src/http/cache-status.js';
+import { GenerationMap } from '../src/generation-map.js';
 import { invalidHost } from '../src/http/host.js';
 import { ifNoneMatchPasses } from '../src/http/conditional.js';
 import { currentAge, type AgeInputs } from '../src/http/freshness.js';
@@ -124,8 +125,8 @@ const BY_KEY_GENERATION = 8192;
 
 export class FastHits {
   private readonly templates = new WeakMap<StoredMeta, HitTemplate | null>();
-  /** The newer generation first; see BY_KEY_GENERATION. */
-  private byKey: [Map<string, KeyedTemplate>, Map<string, KeyedTemplate>] = [new Map(), new Map()];
+  /** See BY_KEY_GENERATION. */
+  private readonly byKey = new GenerationMap<string, KeyedTemplate>(BY_KEY_GENERATION);
 
   constructor(private readonly deps: FastHitDeps) {}
 
@@ -187,21 +188,11 @@ export class FastHits {
 
   /** The template of an equal metadata object met before under the same key, else a new one. */
   private keyedTemplate(meta: StoredMeta): HitTemplate | null {
-    let known = this.byKey[0].get(meta.key);
-    if (known === undefined) {
-      known = this.byKey[1].get(meta.key);
-      // Still in use: into the newer generation, which the next turn keeps.
-      if (known !== undefined) this.keep(meta.key, known);
-    }
+    const known = this.byKey.get(meta.key);
     if (known !== undefined && sameMeta(known.meta, meta)) return known.template;
     const template = this.newTemplate(meta);
-    this.keep(meta.key, { meta, template });
+    this.byKey.set(meta.key, { meta, template });
     return template;
-  }
-
-  private keep(key: string, keyed: KeyedTemplate): void {
-    if (this.byKey[0].size >= BY_KEY_GENERATION) this.byKey = [new Map(), this.byKey[0]];
-    this.byKey[0].set(key, keyed);
   }
 
   private newTemplate(meta: StoredMeta): HitTemplate | null {

@@ -9,7 +9,7 @@
  * drops are reported (onDrop).
  */
 import { CODING_SEPARATOR, VARY_SEPARATOR, splitStoredKey } from './cache-keys.js';
-import { GenerationMap } from './generation-map.js';
+import { GenerationMap } from '../src/generation-map.js';
 
 /** What the index needs of the store. */
 export interface StoredKeys {

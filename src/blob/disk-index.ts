@@ -38,6 +38,7 @@
 import { open, type Database, type RootDatabase } from 'lmdb';
 import type { StoredMeta } from './blob-store.js';
 import { freezeMeta } from './buffer-entry.js';
+import { GenerationMap } from '../generation-map.js';
 import { SharedIndexState, type Applied, type ChangeOptions, type Counters, type InFlight, type IndexState } from './disk-index-state.js';
 import { FS_BLOCK, keyHash } from './disk-layout.js';
 import { decodeRecord, encodeRecord, recordKey } from './disk-record.js';
@@ -136,7 +137,7 @@ export class DiskIndex {
   /** Changes issued and not yet committed by LMDB: what this process reads before LMDB. */
   private readonly pending = new Map<string, Op>();
   /** Keyed by cache key. */
-  private memo: [Map<string, Memo>, Map<string, Memo>] = [new Map(), new Map()];
+  private readonly memo = new GenerationMap<string, Memo>(MEMO_GENERATION);
   /** The counters, generations and sequence numbers every writer shares (disk-index-state.ts). */
   readonly shared: SharedIndexState;
 
@@ -207,22 +208,14 @@ export class DiskIndex {
     const raw = fast.subarray(0, fast.length);
     const id = recordKey(raw, ikey, key);
     if (key !== undefined && id !== key) return undefined;
-    const memo = this.memo[0].get(id) ?? this.memo[1].get(id);
-    if (memo !== undefined && memo.raw.equals(raw)) {
-      if (!this.memo[0].has(id)) this.remember(id, memo);
-      return memo.rec;
-    }
+    const memo = this.memo.get(id);
+    if (memo !== undefined && memo.raw.equals(raw)) return memo.rec;
     const rec = decodeRecord(raw, ikey, id);
     freezeMeta(rec.meta);
     Object.freeze(rec.crc);
     Object.freeze(rec);
-    this.remember(id, { raw: Buffer.from(raw), rec });
+    this.memo.set(id, { raw: Buffer.from(raw), rec });
     return rec;
-  }
-
-  private remember(id: string, entry: Memo): void {
-    if (this.memo[0].size >= MEMO_GENERATION) this.memo = [new Map(), this.memo[0]];
-    this.memo[0].set(id, entry);
   }
 
   /** The record a secondary list points at, if it is still current. */

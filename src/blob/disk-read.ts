@@ -12,6 +12,7 @@ import type { IndexRecord } from './disk-index.js';
 import { SEGMENT_HEADER_BYTES, checkSegmentRecord, filePath, keyHash, segmentOf, type DiskLayout } from './disk-layout.js';
 import { openVerified, readVerified, type VerifiedBody } from './disk-reader.js';
 import type { Segments } from './disk-segments.js';
+import { GenerationMap } from '../generation-map.js';
 import { ReadBuffers } from './read-buffers.js';
 
 export interface RecordReader {
@@ -34,11 +35,11 @@ export interface RecordReader {
    */
   checks: WeakMap<IndexRecord, RecordCheck>;
   /**
-   * The same by cache key, two generations of CHECKS_BY_KEY (the newer first): the index hands out
+   * The same by cache key, two generations of CHECKS_BY_KEY: the index hands out
    * a new record object for the same version once its own memo dropped it, and a SHA-256 per hit
    * came back with 10,000 objects read at random.
    */
-  checksByKey: [Map<string, RecordCheck>, Map<string, RecordCheck>];
+  checksByKey: GenerationMap<string, RecordCheck>;
 }
 
 /** See RecordReader.checks. */
@@ -59,7 +60,7 @@ const CHECKS_BY_KEY = 8192;
 
 /** A reader's state for `segments` with nothing verified yet. */
 export function recordReader(segments: Segments, layout: DiskLayout, fs: DiskFs, buffers: ReadBuffers, verifiedLimit: number): RecordReader {
-  return { segments, layout, fs, verified: [new Set(), new Set()], verifiedLimit, buffers, checks: new WeakMap(), checksByKey: [new Map(), new Map()] };
+  return { segments, layout, fs, verified: [new Set(), new Set()], verifiedLimit, buffers, checks: new WeakMap(), checksByKey: new GenerationMap(CHECKS_BY_KEY) };
 }
 
 /** The check of `rec`: kept for this record object, or for its key at the same location, or made now. */
@@ -67,17 +68,14 @@ function checkOf(r: RecordReader, rec: IndexRecord): RecordCheck {
   let check = r.checks.get(rec);
   if (check !== undefined) return check;
   const crc = rec.crc[0] ?? 0;
-  const known = r.checksByKey[0].get(rec.key) ?? r.checksByKey[1].get(rec.key);
+  const known = r.checksByKey.get(rec.key);
   if (known !== undefined && known.g === rec.g && known.off === rec.off && known.crc === crc && known.w === rec.w) check = known;
   else {
     const loc = rec.g * 2 ** 32 + rec.off;
     const v = verifiedAt(r, rec.w);
     check = { hash: known?.hash ?? keyHash(rec.key), verified: v.verified[0].has(loc) || v.verified[1].has(loc), g: rec.g, off: rec.off, crc, w: rec.w };
   }
-  if (r.checksByKey[0].get(rec.key) !== check) {
-    if (r.checksByKey[0].size >= CHECKS_BY_KEY) r.checksByKey = [new Map(), r.checksByKey[0]];
-    r.checksByKey[0].set(rec.key, check);
-  }
+  if (known !== check) r.checksByKey.set(rec.key, check);
   r.checks.set(rec, check);
   return check;
 }
