@@ -9,6 +9,7 @@ import type { Readable } from 'node:stream';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import type { AssetMeta, AssetStore } from '../../origin/store/asset-store.js';
 import { CdnError } from '../../src/errors.js';
+import { pseudoRandomBytes as xorshiftBytes } from '../support/pseudo-random.js';
 
 export type MakeAssetStore = () => Promise<{ store: AssetStore; cleanup: () => Promise<void> }>;
 
@@ -65,17 +66,9 @@ export async function expectCdnError(
   return cdnError;
 }
 
-/** Deterministic pseudo-random bytes (xorshift32), so large-file tests are reproducible. */
+/** Deterministic pseudo-random bytes, so large-file tests are reproducible. */
 export function pseudoRandomBytes(length: number, seed = 0x2545f491): Buffer {
-  const out = Buffer.alloc(length);
-  let x = seed;
-  for (let i = 0; i < length; i++) {
-    x ^= x << 13;
-    x ^= x >>> 17;
-    x ^= x << 5;
-    out[i] = x & 0xff;
-  }
-  return out;
+  return xorshiftBytes(length, seed);
 }
 
 function chunksOf(data: Buffer, size: number): Buffer[] {

@@ -7,6 +7,7 @@ import { createHash } from 'node:crypto';
 import { afterEach, describe, expect, it } from 'vitest';
 import type { BlobEntry, BlobStore, ByteRange, CommitMeta } from '../../src/blob/blob-store.js';
 import { isCdnError } from '../../src/errors.js';
+import { pseudoRandomBytes } from '../support/pseudo-random.js';
 
 export interface ContractLimits {
   maxBytes: number;
@@ -24,17 +25,9 @@ export interface BlobStoreFixture {
 const MiB = 1024 * 1024;
 const DEFAULT_LIMITS: ContractLimits = { maxBytes: 32 * MiB, maxEntrySize: 8 * MiB };
 
-/** Deterministic pseudo-random bytes (xorshift32), so failures are reproducible. */
+/** Deterministic pseudo-random bytes, so failures are reproducible. */
 export function pattern(size: number, seed = 1): Buffer {
-  const out = Buffer.allocUnsafe(size);
-  let x = seed >>> 0 || 1;
-  for (let i = 0; i < size; i++) {
-    x ^= x << 13;
-    x ^= x >>> 17;
-    x ^= x << 5;
-    out[i] = x & 0xff;
-  }
-  return out;
+  return pseudoRandomBytes(size, seed);
 }
 
 export function sha256(data: Uint8Array): string {

@@ -15,6 +15,7 @@
 import { fileURLToPath } from 'node:url';
 import type { BlobEntry, BlobStore } from '../../../src/blob/blob-store.js';
 import { DiskBlobStore } from '../../../src/blob/disk-blob-store.js';
+import { pseudoRandomBytes } from '../../support/pseudo-random.js';
 
 function fnv(text: string): number {
   let h = 0x811c9dc5;
@@ -30,15 +31,7 @@ export function sizeOf(key: string): number {
 
 /** The body writer `w` stores for `key`: its bytes depend on both, so a mix-up shows. */
 export function bodyOf(key: string, w: number, size = sizeOf(key)): Buffer {
-  const out = Buffer.allocUnsafe(size);
-  let x = (fnv(key) ^ Math.imul(w + 1, 0x9e3779b1)) >>> 0 || 1;
-  for (let i = 0; i < size; i++) {
-    x ^= x << 13;
-    x ^= x >>> 17;
-    x ^= x << 5;
-    out[i] = x & 0xff;
-  }
-  return out;
+  return pseudoRandomBytes(size, fnv(key) ^ Math.imul(w + 1, 0x9e3779b1));
 }
 
 /** Store `key` as writer `w` would; false when the store refused it. */
