@@ -9,6 +9,11 @@
  * longer says what the agent wants, the agent writes the include and runs `configure` again
  * (a re-assert). A BIRD started by its unit begins withdrawn (ExecStartPre), so the agent's
  * re-assert is what announces again.
+ *
+ * A watchdog timer ticks several times per stall limit (fall × interval), whatever the loop is
+ * waiting for: when a tick comes far too late, the process was not running (a stopped or starved
+ * host), and decision.ts makes the edge's health unknown. The loop is woken to withdraw at once,
+ * before its next probe; a probe in flight across the stall does not count.
  */
 import type { Logger } from '../src/log.js';
 import type { AgentConfig } from './agent-config.js';
@@ -49,17 +54,21 @@ interface Applied {
 
 export function startAgent(deps: AgentDeps): Agent {
   const { config, logger, metrics, bird, now } = deps;
-  const decision: DecisionConfig = { rise: config.health.rise, fall: config.health.fall, damping: config.damping, gracefulShutdown: config.gracefulShutdown };
+  const stallLimit = config.health.fall * config.health.interval;
+  const decision: DecisionConfig = { rise: config.health.rise, fall: config.health.fall, damping: config.damping, gracefulShutdown: config.gracefulShutdown, stallLimit };
   let state = INITIAL_AGENT_STATE;
   let applied: Applied | undefined;
   let birdUp: boolean | undefined;
   let stopRequest: { immediate: boolean } | undefined;
   let wake: (() => void) | undefined;
+  /** The announce state changed since BIRD was last told: tell it before the next probe. */
+  let changed = false;
 
   const apply = (event: AgentEvent): void => {
     const result = step(state, event, now(), decision);
     state = result.state;
     for (const note of result.notes) report(note);
+    if (result.notes.some((n) => n.kind === 'announce')) changed = true;
     metrics.healthy.set(state.health.healthy ? 1 : 0);
     metrics.heldDown.set(state.damping.heldUntil !== undefined && now() < state.damping.heldUntil ? 1 : 0);
     metrics.setAnnounce(state.announce);
@@ -72,6 +81,13 @@ export function startAgent(deps: AgentDeps): Agent {
         break;
       case 'held-down':
         logger.warn({ flips: note.flips, windowMs: config.damping.window, holdDownMs: note.until - now() }, 'flapping: held withdrawn');
+        break;
+      case 'stalled':
+        metrics.stalls.inc();
+        logger.warn({ gapMs: Math.round(note.gap), limitMs: note.limit }, 'the agent did not run: edge health unknown until rise passing probes');
+        break;
+      case 'stale-probe':
+        logger.debug({ sentMs: Math.round(note.sent), resumedMs: Math.round(note.resumedAt) }, 'probe from before the stall ignored');
         break;
       case 'announce':
         metrics.transitions.inc({ to: note.to });
@@ -147,6 +163,34 @@ export function startAgent(deps: AgentDeps): Agent {
     return true;
   };
 
+  /** Tell BIRD `state.announce`; true when BIRD holds it. */
+  const tell = async (): Promise<boolean> => {
+    changed = false;
+    try {
+      return await reconcile(state.announce);
+    } catch (err) {
+      applied = undefined;
+      logger.error({ state: state.announce, error: (err as Error).message }, 'could not tell BIRD');
+      return false;
+    }
+  };
+
+  /** While a probe is awaited: give up waiting for it (its result would be stale). */
+  let interrupt: (() => void) | undefined;
+
+  // Ticks at least four times per stall limit, so only a process that did not run misses one.
+  let watchdog: NodeJS.Timeout | undefined;
+  const watch = (): void => {
+    watchdog = setTimeout(() => {
+      const resumed = state.resumedAt;
+      apply({ type: 'tick' });
+      if (state.resumedAt !== resumed) interrupt?.();
+      if (changed) wake?.();
+      watch();
+    }, Math.max(10, Math.floor(stallLimit / 4)));
+    watchdog.unref();
+  };
+
   const sleep = (ms: number): Promise<void> =>
     new Promise((resolve) => {
       const done = (): void => {
@@ -168,29 +212,31 @@ export function startAgent(deps: AgentDeps): Agent {
       logger.error({ error: (err as Error).message }, 'could not tell BIRD');
     }
     let nextProbe = now();
+    apply({ type: 'tick' });
+    watch();
     for (;;) {
       if (stopRequest !== undefined) {
         apply({ type: 'stop', immediate: stopRequest.immediate });
         stopRequest = undefined;
       }
+      // A stall the watchdog noticed (or this tick does): withdraw before probing.
+      apply({ type: 'tick' });
+      if (changed) await tell();
       if (!state.stopping && now() >= nextProbe) {
         nextProbe = now() + config.health.interval;
-        const started = now();
-        const result = await deps.probe();
-        metrics.probes.inc({ result: result.kind });
-        metrics.probeSeconds.observe((now() - started) / 1000);
-        if (result.kind === 'fail') logger.debug({ reason: result.reason }, 'probe failed');
-        apply({ type: 'probe', result });
-      } else {
-        apply({ type: 'tick' });
+        const sent = now();
+        // A stall noticed meanwhile: withdraw now rather than once the probe is answered (it
+        // ends by its own timeout; its result, from before the stall, would be ignored).
+        const result = await Promise.race([deps.probe(), new Promise<undefined>((resolve) => (interrupt = () => resolve(undefined)))]);
+        interrupt = undefined;
+        if (result !== undefined) {
+          metrics.probes.inc({ result: result.kind });
+          metrics.probeSeconds.observe((now() - sent) / 1000);
+          if (result.kind === 'fail') logger.debug({ reason: result.reason }, 'probe failed');
+          apply({ type: 'probe', result, sent });
+        }
       }
-      let held = false;
-      try {
-        held = await reconcile(state.announce);
-      } catch (err) {
-        applied = undefined;
-        logger.error({ state: state.announce, error: (err as Error).message }, 'could not tell BIRD');
-      }
+      const held = await tell();
       if (isFinished(state) && stopRequest === undefined) return held;
       const deadlines = [nextDeadline(state, now()), state.stopping ? undefined : nextProbe].filter((t): t is number => t !== undefined);
       // Stopping with the withdrawal not yet confirmed: try again soon, bounded by the stop timeout.
@@ -199,7 +245,7 @@ export function startAgent(deps: AgentDeps): Agent {
     }
   };
 
-  const done = run().then((held) => {
+  const done = run().finally(() => clearTimeout(watchdog)).then((held) => {
     logger.info({ confirmed: held }, held ? 'agent stopped: withdrawn' : 'agent stopped: BIRD unreachable, the include says withdrawn');
     return held;
   });

@@ -6,6 +6,14 @@
  *   announced ──(fall failed probes)──────────────────────────► withdrawn   at once: it is broken
  *   announced ──(edge draining, or agent stopping)────────────► draining    GRACEFUL_SHUTDOWN (RFC 8326)
  *   draining  ──(gracefulShutdown elapsed, or a probe fails)──► withdrawn
+ *   any       ──(the agent did not run for over fall × interval)► withdrawn   health unknown
+ *
+ * A stall: the agent's events come at least every few hundred milliseconds (its watchdog ticks),
+ * so a gap longer than `stallLimit` between two of them means the agent was not running (its
+ * host or process stopped, or starved): whatever happened meanwhile, it did not see it. Its
+ * verdict is then as at the start, unknown: withdrawn at once (no graceful shutdown: nobody knows
+ * whether the edge can still serve), and `rise` passing probes again before announcing. A probe
+ * sent before the stall was noticed is ignored: its answer may date from before the stall.
  *
  * Every change carries its reason; `notes` are what the agent logs and counts.
  */
@@ -17,6 +25,11 @@ export interface DecisionConfig extends Thresholds {
   damping: DampingConfig;
   /** How long `draining` lasts before the withdrawal; 0 withdraws at once. */
   gracefulShutdown: number;
+  /**
+   * The longest gap between two events that is not a stall: fall × interval in the agent, the
+   * time in which a hung edge would have been withdrawn had the agent been running.
+   */
+  stallLimit: number;
 }
 
 export interface AgentState {
@@ -27,12 +40,25 @@ export interface AgentState {
   drainUntil: number | undefined;
   /** The agent is stopping: no more probes, it ends withdrawn. */
   stopping: boolean;
+  /** The time of the last event: the agent was running then. */
+  lastRan: number | undefined;
+  /** When the last stall was noticed: probes sent before it are ignored. */
+  resumedAt: number | undefined;
 }
 
-export const INITIAL_AGENT_STATE: AgentState = Object.freeze({ health: INITIAL_HYSTERESIS, damping: INITIAL_DAMPING, announce: 'withdrawn', drainUntil: undefined, stopping: false });
+export const INITIAL_AGENT_STATE: AgentState = Object.freeze({
+  health: INITIAL_HYSTERESIS,
+  damping: INITIAL_DAMPING,
+  announce: 'withdrawn',
+  drainUntil: undefined,
+  stopping: false,
+  lastRan: undefined,
+  resumedAt: undefined,
+});
 
 export type AgentEvent =
-  | { type: 'probe'; result: ProbeResult }
+  /** `sent`: when the probe was sent (default: now); a probe sent before a stall was noticed is ignored. */
+  | { type: 'probe'; result: ProbeResult; sent?: number }
   /** Time passed (a due withdrawal or the end of a hold-down). */
   | { type: 'tick' }
   /** SIGTERM (`immediate`: a second signal, withdraw without the graceful-shutdown period). */
@@ -41,6 +67,10 @@ export type AgentEvent =
 export type AgentNote =
   | { kind: 'health'; healthy: boolean; reason: string }
   | { kind: 'held-down'; until: number; flips: number }
+  /** The agent did not run for `gap` ms, more than `limit`: the edge's health is unknown. */
+  | { kind: 'stalled'; gap: number; limit: number }
+  /** A probe result ignored: the probe was sent at `sent`, before the stall noticed at `resumedAt`. */
+  | { kind: 'stale-probe'; sent: number; resumedAt: number }
   | { kind: 'announce'; from: AnnounceState; to: AnnounceState; reason: string };
 
 export function step(state: AgentState, event: AgentEvent, now: number, config: DecisionConfig): { state: AgentState; notes: AgentNote[] } {
@@ -49,7 +79,24 @@ export function step(state: AgentState, event: AgentEvent, now: number, config: 
   let healthReason: string | undefined;
   const holdOver = damping.heldUntil !== undefined && !isHeldDown(damping, now);
   if (holdOver) damping = { ...damping, heldUntil: undefined };
-  if (event.type === 'probe' && !stopping) {
+  let { resumedAt } = state;
+  const gap = state.lastRan === undefined ? 0 : now - state.lastRan;
+  if (gap > config.stallLimit && !stopping) {
+    // Not a probe result: the state as at the start, whatever the edge did meanwhile.
+    resumedAt = now;
+    healthReason = `health unknown: the agent did not run for ${Math.round(gap)} ms (over fall × interval, ${config.stallLimit} ms)`;
+    notes.push({ kind: 'stalled', gap, limit: config.stallLimit });
+    if (health.healthy) {
+      notes.push({ kind: 'health', healthy: false, reason: healthReason });
+      const flip = recordFlip(damping, now, config.damping);
+      damping = flip.state;
+      if (flip.heldDown) notes.push({ kind: 'held-down', until: damping.heldUntil!, flips: flip.flips });
+    }
+    health = INITIAL_HYSTERESIS;
+  }
+  const stale = event.type === 'probe' && resumedAt !== undefined && (event.sent ?? now) < resumedAt;
+  if (stale) notes.push({ kind: 'stale-probe', sent: event.sent!, resumedAt: resumedAt! });
+  if (event.type === 'probe' && !stopping && !stale) {
     const verdict = judge(health, event.result, config);
     health = verdict.state;
     healthReason = verdict.reason;
@@ -98,7 +145,7 @@ export function step(state: AgentState, event: AgentEvent, now: number, config: 
     reason = holdOver ? 'hold-down over, healthy' : `healthy: ${healthReason ?? 'as before'}`;
   }
   if (wanted !== announce) notes.push({ kind: 'announce', from: announce, to: wanted, reason });
-  return { state: { health, damping, announce: wanted, drainUntil, stopping }, notes };
+  return { state: { health, damping, announce: wanted, drainUntil, stopping, lastRan: now, resumedAt }, notes };
 }
 
 /** When the state changes by time alone (a due withdrawal, the end of a hold-down), if ever. */

@@ -1,7 +1,9 @@
 import { describe, expect, it } from 'vitest';
 import { INITIAL_AGENT_STATE, isFinished, nextDeadline, step, type AgentEvent, type AgentNote, type AgentState } from '../../../bgp/decision.js';
 
-const config = { rise: 2, fall: 2, gracefulShutdown: 5000, damping: { maxFlips: 3, window: 60_000, holdDown: 300_000 } };
+// These events are sparse (the agent's watchdog ticks left out), so no gap is a stall here; stalls
+// have their own limit below.
+const config = { rise: 2, fall: 2, gracefulShutdown: 5000, damping: { maxFlips: 3, window: 60_000, holdDown: 300_000 }, stallLimit: Number.POSITIVE_INFINITY };
 
 const ok: AgentEvent = { type: 'probe', result: { kind: 'ok' } };
 const fail: AgentEvent = { type: 'probe', result: { kind: 'fail', reason: 'status 500' } };
@@ -117,6 +119,93 @@ describe('what the agent announces', () => {
     expect(r.states).toEqual(['withdrawn', 'withdrawn']);
     expect(r.notes).toEqual([]);
     expect(isFinished(r.last)).toBe(true);
+  });
+});
+
+describe('a stall: the agent did not run for longer than fall × interval', () => {
+  // interval 1000 ms, fall 2: the agent's events come at least every 500 ms (its watchdog).
+  const stalling = { ...config, stallLimit: 2000 };
+  const sentAt = (sent: number, kind: 'ok' | 'fail' = 'ok'): AgentEvent => ({ type: 'probe', result: kind === 'ok' ? { kind } : { kind, reason: 'status 500' }, sent });
+  const reason = (gap: number) => `health unknown: the agent did not run for ${gap} ms (over fall × interval, 2000 ms)`;
+
+  it('withdraws an announced edge at once, without graceful shutdown, and announces after rise passes again', () => {
+    const r = run([[0, ok], [500, tick], [1000, ok], [1500, tick], [6500, tick], [6501, sentAt(6501)], [7500, sentAt(7500)]], stalling);
+    expect(r.states).toEqual(['withdrawn', 'withdrawn', 'announced', 'announced', 'withdrawn', 'withdrawn', 'announced']);
+    expect(r.notes.slice(2)).toEqual([
+      { kind: 'stalled', gap: 5000, limit: 2000 },
+      { kind: 'health', healthy: false, reason: reason(5000) },
+      { kind: 'announce', from: 'announced', to: 'withdrawn', reason: `unhealthy: ${reason(5000)}` },
+      { kind: 'health', healthy: true, reason: '2 passing probes in a row' },
+      { kind: 'announce', from: 'withdrawn', to: 'announced', reason: 'healthy: 2 passing probes in a row' },
+    ]);
+    expect(r.last.resumedAt).toBe(6500);
+  });
+
+  it('ignores a probe sent before the stall: its answer may be from before it', () => {
+    // Sent at 1500, answered (or read) after a 4 s stall: the gap is noticed on this very result.
+    const r = run([[0, ok], [1000, ok], [1500, tick], [5500, sentAt(1500)], [6000, sentAt(5600)], [7000, sentAt(7000)]], stalling);
+    expect(r.states).toEqual(['withdrawn', 'announced', 'announced', 'withdrawn', 'withdrawn', 'announced']);
+    expect(r.notes.slice(2, 4)).toEqual([
+      { kind: 'stalled', gap: 4000, limit: 2000 },
+      { kind: 'health', healthy: false, reason: reason(4000) },
+    ]);
+    expect(r.notes).toContainEqual({ kind: 'stale-probe', sent: 1500, resumedAt: 5500 });
+    expect(r.notes.filter((n) => n.kind === 'stale-probe')).toHaveLength(1);
+  });
+
+  it('a stale probe is ignored whatever it says, after the stall was noticed too', () => {
+    // The watchdog noticed the stall at 5000; a probe sent at 1500 comes back at 5010 saying ok.
+    const r = run([[0, ok], [1000, ok], [1500, tick], [5000, tick], [5010, sentAt(1500)], [5020, sentAt(5015)], [5030, sentAt(1500)]], stalling);
+    expect(r.states).toEqual(['withdrawn', 'announced', 'announced', 'withdrawn', 'withdrawn', 'withdrawn', 'withdrawn']);
+    expect(r.last.health).toEqual({ healthy: false, successes: 1, failures: 0, draining: false });
+  });
+
+  it('passes counted before the stall do not count after it', () => {
+    const r = run([[0, ok], [2500, sentAt(2400)], [3000, sentAt(3000)], [4000, sentAt(4000)]], stalling);
+    expect(r.states).toEqual(['withdrawn', 'withdrawn', 'withdrawn', 'announced']);
+    // Already withdrawn: nothing to withdraw, no health change; the pass from before is gone and
+    // the probe sent at 2400, before the stall was noticed, is ignored.
+    expect(r.notes).toEqual([
+      { kind: 'stalled', gap: 2500, limit: 2000 },
+      { kind: 'stale-probe', sent: 2400, resumedAt: 2500 },
+      { kind: 'health', healthy: true, reason: '2 passing probes in a row' },
+      { kind: 'announce', from: 'withdrawn', to: 'announced', reason: 'healthy: 2 passing probes in a row' },
+    ]);
+  });
+
+  it('a gap of exactly the limit is not a stall; a millisecond more is', () => {
+    expect(run([[0, ok], [1000, ok], [3000, tick]], stalling).states).toEqual(['withdrawn', 'announced', 'announced']);
+    expect(run([[0, ok], [1000, ok], [3001, tick]], stalling).states).toEqual(['withdrawn', 'announced', 'withdrawn']);
+  });
+
+  it('watchdog ticks keep a long wait (a slow probe, a slow BIRD) from looking like a stall', () => {
+    const events: [number, AgentEvent][] = [[0, ok], [1000, ok]];
+    for (let t = 1500; t <= 20_000; t += 500) events.push([t, tick]);
+    events.push([20_100, sentAt(1000)]);
+    const r = run(events, stalling);
+    expect(r.states.every((s, i) => i === 0 || s === 'announced')).toBe(true);
+    expect(r.notes.filter((n) => n.kind === 'stalled' || n.kind === 'stale-probe')).toEqual([]);
+  });
+
+  it('withdraws a draining edge at once: its graceful shutdown is not waited for', () => {
+    const r = run([[0, ok], [1000, ok], [1500, draining], [1900, tick], [4000, tick]], stalling);
+    expect(r.states).toEqual(['withdrawn', 'announced', 'draining', 'draining', 'withdrawn']);
+    expect(r.notes[r.notes.length - 1]).toEqual({ kind: 'announce', from: 'draining', to: 'withdrawn', reason: `unhealthy: ${reason(2100)}` });
+  });
+
+  it('a stopping agent goes on stopping: no stall verdict', () => {
+    const r = run([[0, ok], [1000, ok], [1500, stop], [6600, tick]], stalling);
+    expect(r.states).toEqual(['withdrawn', 'announced', 'draining', 'withdrawn']);
+    expect(r.notes.some((n) => n.kind === 'stalled')).toBe(false);
+    expect(isFinished(r.last)).toBe(true);
+  });
+
+  it('counts the withdrawal of a healthy edge as a flip for damping', () => {
+    const damped = { ...stalling, rise: 1, damping: { maxFlips: 2, window: 60_000, holdDown: 30_000 } };
+    // Flips: announced at 0, stall at 3000 (second), announced at 3001 (third: held down).
+    const r = run([[0, ok], [500, tick], [3000, tick], [3001, sentAt(3001)]], damped);
+    expect(r.states).toEqual(['announced', 'announced', 'withdrawn', 'withdrawn']);
+    expect(r.notes).toContainEqual({ kind: 'held-down', until: 33_001, flips: 3 });
   });
 });
 

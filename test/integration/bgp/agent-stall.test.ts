@@ -1,0 +1,197 @@
+/**
+ * The agent after a stall: its process did not run for longer than fall × interval (a hung host
+ * stopped and resumed). It must withdraw at once and announce again only after `rise` passing
+ * probes, none of them sent before the stall. Here the agent's clock is the test's: a jump of
+ * the clock is a stall as the agent sees it (its watchdog's tick comes seconds late), and the
+ * probe is the test's, held open across the jump. BIRD is a fake on a unix socket that records
+ * what the include said at every `configure`.
+ */
+import { mkdtemp, rm } from 'node:fs/promises';
+import { createServer, type Server, type Socket } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { performance } from 'node:perf_hooks';
+import { Writable } from 'node:stream';
+import { afterAll, describe, expect, it } from 'vitest';
+import { validateConfig } from '../../../src/config/load.js';
+import { createLogger } from '../../../src/log.js';
+import { startAgent } from '../../../bgp/agent.js';
+import { agentConfigSchema } from '../../../bgp/agent-config.js';
+import { createAgentMetrics } from '../../../bgp/agent-metrics.js';
+import type { AnnounceState } from '../../../bgp/announce.js';
+import { BirdControl } from '../../../bgp/bird-control.js';
+import type { ProbeResult } from '../../../bgp/hysteresis.js';
+import { metricValue } from '../../support/edge.js';
+
+const dirs: string[] = [];
+const servers: Server[] = [];
+afterAll(async () => {
+  for (const s of servers) s.close();
+  for (const d of dirs) await rm(d, { recursive: true, force: true });
+});
+
+/** A BIRD that answers `show status` with one boot and calls `configured` on every `configure`. */
+async function fakeBird(configured: () => void): Promise<string> {
+  const dir = await mkdtemp(join(tmpdir(), 'anycdn-agent-stall-'));
+  dirs.push(dir);
+  const path = join(dir, 'bird.ctl');
+  const server = createServer((socket: Socket) => {
+    socket.setEncoding('utf8');
+    socket.on('error', () => undefined);
+    socket.write('0001 BIRD 2.0.12 ready.\n');
+    let buffered = '';
+    socket.on('data', (text: string) => {
+      buffered += text;
+      let i: number;
+      while ((i = buffered.indexOf('\n')) >= 0) {
+        const command = buffered.slice(0, i);
+        buffered = buffered.slice(i + 1);
+        if (command === 'configure') {
+          configured();
+          socket.write('0002-Reading configuration from /etc/anycdn/bird.conf\n0003 Reconfigured\n');
+        } else {
+          socket.write('1000-BIRD 2.0.12\n1011-Router ID is 192.0.2.1\n Last reboot on 2026-12-06 17:31:35.270\n Last reconfiguration on 2026-12-06 17:31:35.270\n0013 Daemon is up and running\n');
+        }
+      }
+    });
+  });
+  servers.push(server);
+  await new Promise<void>((r) => server.listen(path, r));
+  return path;
+}
+
+async function until<T>(what: string, read: () => T, ok: (v: T) => boolean, timeoutMs = 5000): Promise<T> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const value = read();
+    if (ok(value)) return value;
+    if (Date.now() > deadline) throw new Error(`${what}: not within ${timeoutMs} ms; last ${JSON.stringify(value)}`);
+    await new Promise((r) => setTimeout(r, 10));
+  }
+}
+
+describe('the agent after a stall', () => {
+  it('withdraws at once, ignores the probe it sent before, and announces after rise new passes', async () => {
+    // What the include said at each `configure`, in order.
+    const told: AnnounceState[] = [];
+    let file: AnnounceState | undefined;
+    const path = await fakeBird(() => told.push(file!));
+    // interval 100 ms, fall 2: a stall is a gap over 200 ms.
+    const config = validateConfig(
+      agentConfigSchema,
+      { pop: 'lab', node: 'lab-1', health: { url: 'http://127.0.0.1:1/_cdn/healthz', interval: 100, timeout: 90, rise: 2, fall: 2 }, bird: { socket: path, announceFile: '/nonexistent/announce.conf' } },
+      'agent.yaml',
+      {},
+    );
+    const messages: Record<string, unknown>[] = [];
+    const logger = createLogger({
+      level: 'debug',
+      destination: new Writable({
+        write(chunk: Buffer, _enc, cb) {
+          for (const line of chunk.toString().split('\n')) if (line !== '') messages.push(JSON.parse(line) as Record<string, unknown>);
+          cb();
+        },
+      }),
+    });
+    let skew = 0;
+    // The probe: `ok` at once, unless the test holds the next one open (answered when it says).
+    let held: ((r: ProbeResult) => void) | undefined;
+    let holding = false;
+    let probes = 0;
+    let heldProbe = 0;
+    const metrics = createAgentMetrics({ pop: 'lab', node: 'lab-1' });
+    const bird = new BirdControl(path, { timeoutMs: 1000 });
+    const agent = startAgent({
+      config,
+      logger,
+      metrics,
+      bird,
+      probe: () => {
+        probes++;
+        if (!holding) return Promise.resolve({ kind: 'ok' });
+        holding = false;
+        heldProbe = probes;
+        return new Promise<ProbeResult>((resolve) => (held = resolve));
+      },
+      writeAnnounce: async (state) => {
+        file = state;
+      },
+      readAnnounce: async () => file,
+      now: () => performance.now() + skew,
+    });
+    try {
+      await until('announced', () => told, (t) => t.at(-1) === 'announced');
+      expect(told).toEqual(['withdrawn', 'announced']);
+
+      // A probe goes out and the process "stops": its clock jumps by 5 s while the probe is open.
+      holding = true;
+      await until('a probe held open', () => held, (h) => h !== undefined);
+      skew += 5000;
+      // The watchdog's next tick sees the gap: withdrawn without waiting for the open probe.
+      await until('withdrawn after the stall', () => told, (t) => t.at(-1) === 'withdrawn');
+      expect(told).toEqual(['withdrawn', 'announced', 'withdrawn']);
+      expect(agent.state().announce).toBe('withdrawn');
+      // The open probe now says ok (an answer from before the stall): it does not count. It
+      // takes two probes sent after the stall (rise 2) to announce again.
+      held!({ kind: 'ok' });
+      await until('announced again', () => told, (t) => t.at(-1) === 'announced');
+      expect(told).toEqual(['withdrawn', 'announced', 'withdrawn', 'announced']);
+      expect(probes).toBeGreaterThanOrEqual(heldProbe + 2);
+    } finally {
+      agent.stop(true);
+      await agent.done;
+      bird.close();
+    }
+
+    const stalled = messages.filter((m) => m['msg'] === 'the agent did not run: edge health unknown until rise passing probes');
+    expect(stalled).toHaveLength(1);
+    expect(stalled[0]!['limitMs']).toBe(200);
+    expect(stalled[0]!['gapMs']).toBeGreaterThanOrEqual(5000);
+    const transitions = messages.filter((m) => m['msg'] === 'announce state').map((m) => [m['from'], m['to'], String(m['reason']).replace(/\d+ ms \(/, 'N ms (')]);
+    expect(transitions).toEqual([
+      ['withdrawn', 'announced', 'healthy: 2 passing probes in a row'],
+      ['announced', 'withdrawn', 'unhealthy: health unknown: the agent did not run for N ms (over fall × interval, 200 ms)'],
+      ['withdrawn', 'announced', 'healthy: 2 passing probes in a row'],
+      ['announced', 'withdrawn', 'agent stopping at once'],
+    ]);
+    expect(metricValue(await metrics.registry.metrics(), 'anycdn_bgp_agent_stalls_total', {})).toBe(1);
+  });
+
+  it('a process that really did not run (its event loop blocked past the limit) withdraws, then announces again', async () => {
+    const told: AnnounceState[] = [];
+    let file: AnnounceState | undefined;
+    const path = await fakeBird(() => told.push(file!));
+    const config = validateConfig(
+      agentConfigSchema,
+      { pop: 'lab', node: 'lab-1', health: { url: 'http://127.0.0.1:1/_cdn/healthz', interval: 100, timeout: 90, rise: 2, fall: 2 }, bird: { socket: path, announceFile: '/nonexistent/announce.conf' } },
+      'agent.yaml',
+      {},
+    );
+    const metrics = createAgentMetrics({ pop: 'lab', node: 'lab-1' });
+    const bird = new BirdControl(path, { timeoutMs: 1000 });
+    const agent = startAgent({
+      config,
+      logger: createLogger({ level: 'silent' }),
+      metrics,
+      bird,
+      probe: async () => ({ kind: 'ok' }),
+      writeAnnounce: async (state) => {
+        file = state;
+      },
+      readAnnounce: async () => file,
+      now: () => performance.now(),
+    });
+    try {
+      await until('announced', () => told, (t) => t.at(-1) === 'announced');
+      // Nothing in this process runs for 600 ms: as for a stopped process, every timer is late.
+      Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, 600);
+      await until('withdrawn, then announced again', () => told, (t) => t.length >= 4);
+      expect(told.slice(0, 4)).toEqual(['withdrawn', 'announced', 'withdrawn', 'announced']);
+    } finally {
+      agent.stop(true);
+      await agent.done;
+      bird.close();
+    }
+    expect(metricValue(await metrics.registry.metrics(), 'anycdn_bgp_agent_stalls_total', {})).toBe(1);
+  });
+});
