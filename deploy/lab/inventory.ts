@@ -17,8 +17,12 @@ export interface LabTimings {
   health: { interval: number; timeout: number; rise: number; fall: number };
   drain: { time: number; gracefulShutdown: number; convergenceMargin: number };
   bfd: { enabled: boolean; interval: number; multiplier: number };
-  /** BIRD's BGP timers, whole seconds (as milliseconds). */
-  sessions: { holdTime: number; connectDelayTime: number; connectRetryTime: number; errorWaitTime: { min: number; max: number } };
+  /**
+   * BIRD's BGP timers, whole seconds (as milliseconds); `routersPassive`: the client routers
+   * never open a session, each PoP does (router-config.ts says why, the hung-PoP tests what
+   * changes when they do, as most real peers' routers do).
+   */
+  sessions: { holdTime: number; connectDelayTime: number; connectRetryTime: number; errorWaitTime: { min: number; max: number }; routersPassive: boolean };
 }
 
 /**
@@ -45,7 +49,7 @@ export const LAB_TIMINGS: LabTimings = {
   health: { interval: 500, timeout: 500, rise: 3, fall: 3 },
   drain: { time: 2500, gracefulShutdown: 500, convergenceMargin: 1000 },
   bfd: { enabled: true, interval: 100, multiplier: 5 },
-  sessions: { holdTime: 90_000, connectDelayTime: 1000, connectRetryTime: 1000, errorWaitTime: { min: 1000, max: 2000 } },
+  sessions: { holdTime: 90_000, connectDelayTime: 1000, connectRetryTime: 1000, errorWaitTime: { min: 1000, max: 2000 }, routersPassive: true },
 };
 
 /** Where one PoP's node keeps its files on the lab machine. */

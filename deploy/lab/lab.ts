@@ -64,6 +64,8 @@ export class Lab {
   origin: Daemon | undefined;
   private readonly clients = new Set<ClientRun>();
   private clientCount = 0;
+  /** PoPs frozen now: their freeze and thaw are noted in logs/lab.log, with the time. */
+  private readonly frozen = new Set<string>();
   private readonly bird: string;
   private stopped = false;
 
@@ -264,11 +266,14 @@ export class Lab {
   freeze(popName: string): void {
     const node = this.pop(popName);
     for (const d of [node.bird, node.agent, node.edge]) d?.signal('SIGSTOP');
+    this.frozen.add(popName);
+    this.note(`${popName} frozen`);
   }
 
   thaw(popName: string): void {
     const node = this.pop(popName);
     for (const d of [node.bird, node.agent, node.edge]) d?.signal('SIGCONT');
+    if (this.frozen.delete(popName)) this.note(`${popName} thawed`);
   }
 
   /** What the PoP's announce include says (the agent's decision as BIRD reads it). */

@@ -85,6 +85,21 @@ export function moveWindow(records: readonly ClientRecord[], fromBy: string, toB
 }
 
 /**
+ * Every move of a client's traffic after `after`, in order: each time the PoP that answered
+ * changed, between the start of the last request the old one answered and the start of the first
+ * one the new one answered (as `moveWindow`, for any number of moves).
+ */
+export function moves(records: readonly ClientRecord[], after: number): (Window & { fromBy: string; toBy: string })[] {
+  const answers = records.filter((r) => r.start > after && succeeded(r)).sort((a, b) => a.start - b.start);
+  const found: (Window & { fromBy: string; toBy: string })[] = [];
+  for (let i = 1; i < answers.length; i++) {
+    const [prev, next] = [answers[i - 1]!, answers[i]!];
+    if (prev.by !== next.by) found.push({ from: prev.start, to: next.start, fromBy: prev.by ?? '?', toBy: next.by ?? '?' });
+  }
+  return found;
+}
+
+/**
  * A request caught mid-connection by a route move: its connection was opened towards the old PoP
  * and its next packets went to the new one, which knows no such connection and resets it
  * (notes/anycast-lab.md, "Connections do not survive a move"). It was in flight during the

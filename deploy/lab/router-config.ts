@@ -56,16 +56,18 @@ export function renderRouterConfig(plan: LabPlan, router: LabRouter, timings: La
         `  local ${peer.local} as ${router.asn};`,
         `  neighbor ${peer.neighbour} as ${pop.asn};`,
         `  interface "${peer.ifname}";`,
-        // The PoP opens the session, never the router. A PoP frozen longer than the error wait
-        // found, when it resumed, a connection the router had opened meanwhile, completed by its
-        // kernel: BGP was back ~40 ms after the thaw, while the router's BFD session was still
-        // bound to the PoP's session from before the freeze (bfd-sessions.ts), which expired
-        // 0.3 s later and took the new BGP session with it (the PoP's clients moved away and back
-        // a second time). BIRD 2.0.12 cannot hold BGP until BFD is Up, and `bfd graceful` would
-        // keep a frozen PoP's routes for the graceful-restart time instead of moving its clients.
-        // Passive, the router leaves it to the resumed PoP, which first reads that its session
-        // was closed, then connects after its connect delay, once the stale BFD session is gone.
-        '  passive on;',
+        // `routersPassive` (the lab's default): the PoP opens the session, never the router. A
+        // PoP frozen longer than the error wait found, when it resumed, a connection the router
+        // had opened meanwhile, completed by its kernel: BGP was back ~40 ms after the thaw, while
+        // the router's BFD session was still bound to the PoP's session from before the freeze
+        // (bfd-sessions.ts), which expired 0.3 s later and took the new BGP session with it (the
+        // PoP's clients moved away and back a second time). BIRD 2.0.12 cannot hold BGP until BFD
+        // is Up, and `bfd graceful` would keep a frozen PoP's routes for the graceful-restart time
+        // instead of moving its clients. Passive, the router leaves it to the resumed PoP, which
+        // first reads that its session was closed, then connects after its connect delay, once
+        // the stale BFD session is gone. Active routers (test/lab/hung-pop.test.ts) are what most
+        // real peers run: there the PoP's agent, seeing it did not run, withdraws (bgp/agent.ts).
+        ...(s.routersPassive ? ['  passive on;'] : []),
         `  hold time ${s.holdTime / 1000};`,
         `  connect delay time ${s.connectDelayTime / 1000};`,
         `  connect retry time ${s.connectRetryTime / 1000};`,

@@ -6,6 +6,7 @@ import {
   describeFailures,
   failedRequests,
   firstAnswerFrom,
+  moves,
   moveWindow,
   parseRecord,
   quantile,
@@ -51,6 +52,22 @@ describe('what the lab client saw', () => {
     expect(moveWindow(records, A, B, 1070)).toEqual({ from: 1070, to: 1080 });
     expect(moveWindow(records, B, A, 1000)).toEqual({ from: 1000, to: 1020 }); // nothing from B before A answered
     expect(moveWindow(records, A, 'pop3/edge3', 1000)).toBeUndefined();
+  });
+
+  it('finds every move in order, back and forth, from successful answers only', () => {
+    const flicker = [...records, ok(8, 1120, 1121, A), fail(9, 1140, 1150, 'ECONNRESET'), ok(10, 1160, 1161, B), ok(11, 1180, 1181, B)];
+    expect(moves(flicker, 0)).toEqual([
+      { from: 1040, to: 1062, fromBy: A, toBy: B },
+      { from: 1080, to: 1120, fromBy: B, toBy: A },
+      { from: 1120, to: 1160, fromBy: A, toBy: B },
+    ]);
+    expect(moves(flicker, 1070)).toEqual([
+      { from: 1080, to: 1120, fromBy: B, toBy: A },
+      { from: 1120, to: 1160, fromBy: A, toBy: B },
+    ]);
+    expect(moves(records, 1050)).toEqual([]);
+    // Records come in the order the client printed them, not always by start.
+    expect(moves([ok(2, 1020, 1022, B), ok(1, 1000, 1030, A)], 0)).toEqual([{ from: 1000, to: 1020, fromBy: A, toBy: B }]);
   });
 
   it('explains only a reset of a fresh connection in flight during the move, before any answer', () => {

@@ -80,6 +80,12 @@ describe('a lab client router\'s bird.conf', () => {
     expect(conf).toContain('protocol bgp lab_pop2 {\n  description "pop2 10.1.22.2 AS65002";\n  local 10.1.22.1 as 65102;');
   });
 
+  it('leaves `passive on` out when the routers connect actively, and changes nothing else', () => {
+    const active = renderRouterConfig(plan, plan.routers[0]!, { ...LAB_TIMINGS, bfd: { enabled: false, interval: 100, multiplier: 3 }, sessions: { ...LAB_TIMINGS.sessions, routersPassive: false } });
+    expect(active).not.toContain('passive');
+    expect(active).toBe(R1_WITHOUT_BFD.replaceAll('  passive on;\n', ''));
+  });
+
   it('names sessions with a fixed prefix, whatever the PoP is called', () => {
     expect(routerPeerProtocol('pop1')).toBe('lab_pop1');
     expect(routerPeerProtocol('client-2')).toBe('lab_client_2');
