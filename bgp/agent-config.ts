@@ -28,6 +28,13 @@ export const agentConfigSchema = z
       rise: z.number().int().min(1).max(100).default(3),
       /** Failures in a row before withdrawing. Default 2. */
       fall: z.number().int().min(1).max(100).default(2),
+      /**
+       * The agent not having run for longer than this (its host or process stopped or starved)
+       * makes the edge's health unknown: withdrawn until `rise` new passing probes. Default
+       * fall × interval, the time in which a hung edge would have been withdrawn had the agent
+       * been running (`stallLimit()`).
+       */
+      stallLimit: duration.pipe(z.number().max(3_600_000)).optional(),
     }),
     damping: z
       .strictObject({
@@ -56,6 +63,14 @@ export const agentConfigSchema = z
     if (config.health.timeout > config.health.interval) {
       ctx.addIssue({ code: 'custom', path: ['health', 'timeout'], message: `must be at most health.interval (${config.health.interval} ms): probes run one at a time` });
     }
+    if (config.health.stallLimit !== undefined && config.health.stallLimit < config.health.interval) {
+      ctx.addIssue({ code: 'custom', path: ['health', 'stallLimit'], message: `must be at least health.interval (${config.health.interval} ms): an agent waiting for its next probe is not stalled` });
+    }
   });
 
 export type AgentConfig = z.output<typeof agentConfigSchema>;
+
+/** How long the agent may go without running before the edge's health is unknown, in ms. */
+export function stallLimit(health: AgentConfig['health']): number {
+  return health.stallLimit ?? health.fall * health.interval;
+}

@@ -10,13 +10,13 @@
  * (a re-assert). A BIRD started by its unit begins withdrawn (ExecStartPre), so the agent's
  * re-assert is what announces again.
  *
- * A watchdog timer ticks several times per stall limit (fall × interval), whatever the loop is
- * waiting for: when a tick comes far too late, the process was not running (a stopped or starved
- * host), and decision.ts makes the edge's health unknown. The loop is woken to withdraw at once,
- * before its next probe; a probe in flight across the stall does not count.
+ * A watchdog timer ticks four times per stall limit (fall × interval by default), whatever the
+ * loop is waiting for: when a tick comes far too late, the process was not running (a stopped or
+ * starved host), and decision.ts makes the edge's health unknown. The loop is woken to withdraw at
+ * once, before its next probe; a probe in flight across the stall does not count.
  */
 import type { Logger } from '../src/log.js';
-import type { AgentConfig } from './agent-config.js';
+import { stallLimit, type AgentConfig } from './agent-config.js';
 import type { AgentMetrics } from './agent-metrics.js';
 import type { AnnounceState } from './announce.js';
 import type { BirdControl } from './bird-control.js';
@@ -54,8 +54,8 @@ interface Applied {
 
 export function startAgent(deps: AgentDeps): Agent {
   const { config, logger, metrics, bird, now } = deps;
-  const stallLimit = config.health.fall * config.health.interval;
-  const decision: DecisionConfig = { rise: config.health.rise, fall: config.health.fall, damping: config.damping, gracefulShutdown: config.gracefulShutdown, stallLimit };
+  const stall = stallLimit(config.health);
+  const decision: DecisionConfig = { rise: config.health.rise, fall: config.health.fall, damping: config.damping, gracefulShutdown: config.gracefulShutdown, stallLimit: stall };
   let state = INITIAL_AGENT_STATE;
   let applied: Applied | undefined;
   let birdUp: boolean | undefined;
@@ -187,7 +187,7 @@ export function startAgent(deps: AgentDeps): Agent {
       if (state.resumedAt !== resumed) interrupt?.();
       if (changed) wake?.();
       watch();
-    }, Math.max(10, Math.floor(stallLimit / 4)));
+    }, Math.max(10, Math.floor(stall / 4)));
     watchdog.unref();
   };
 

@@ -54,6 +54,8 @@ describe.skipIf(skip !== undefined)(`anycdn bgp agent and withdraw${skip ? ` (sk
         '  timeout: 100ms',
         '  rise: 2',
         '  fall: 2',
+        // Not the default 200 ms (fall × interval): a loaded machine must not make this a stall test.
+        '  stallLimit: 2s',
         'gracefulShutdown: 300ms',
         'bird:',
         `  socket: ${bird.socket}`,

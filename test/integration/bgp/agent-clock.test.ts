@@ -61,7 +61,8 @@ async function driftingBird(times: () => { reboot: string; reconfiguration: stri
 async function runAgent(path: string, ms: number): Promise<{ messages: Record<string, unknown>[]; file: AnnounceState | undefined }> {
   const config = validateConfig(
     agentConfigSchema,
-    { pop: 'lab', node: 'lab-1', health: { url: 'http://127.0.0.1:1/_cdn/healthz', interval: 100, timeout: 90, rise: 1, fall: 2 }, bird: { socket: path, announceFile: '/nonexistent/announce.conf' } },
+    // stallLimit: as in agent.test.ts, a loaded machine must not make this a stall test.
+    { pop: 'lab', node: 'lab-1', health: { url: 'http://127.0.0.1:1/_cdn/healthz', interval: 100, timeout: 90, rise: 1, fall: 2, stallLimit: '2s' }, bird: { socket: path, announceFile: '/nonexistent/announce.conf' } },
     'agent.yaml',
     {},
   );

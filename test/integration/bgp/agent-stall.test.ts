@@ -1,10 +1,11 @@
 /**
  * The agent after a stall: its process did not run for longer than fall × interval (a hung host
  * stopped and resumed). It must withdraw at once and announce again only after `rise` passing
- * probes, none of them sent before the stall. Here the agent's clock is the test's: a jump of
- * the clock is a stall as the agent sees it (its watchdog's tick comes seconds late), and the
- * probe is the test's, held open across the jump. BIRD is a fake on a unix socket that records
- * what the include said at every `configure`.
+ * probes, none of them sent before the stall. In the first test the agent's clock is the test's:
+ * it moves 5 ms every 5 ms this process runs (so a loaded machine is no stall), and a jump of it
+ * is a stall as the agent sees it (its watchdog's tick comes seconds late); the probe is the
+ * test's, held open across the jump. In the second the process really does not run. BIRD is a
+ * fake on a unix socket that records what the include said at every `configure`.
  */
 import { mkdtemp, rm } from 'node:fs/promises';
 import { createServer, type Server, type Socket } from 'node:net';
@@ -93,7 +94,8 @@ describe('the agent after a stall', () => {
         },
       }),
     });
-    let skew = 0;
+    let clock = 0;
+    const ticking = setInterval(() => (clock += 5), 5);
     // The probe: `ok` at once, unless the test holds the next one open (answered when it says).
     let held: ((r: ProbeResult) => void) | undefined;
     let holding = false;
@@ -117,7 +119,7 @@ describe('the agent after a stall', () => {
         file = state;
       },
       readAnnounce: async () => file,
-      now: () => performance.now() + skew,
+      now: () => clock,
     });
     try {
       await until('announced', () => told, (t) => t.at(-1) === 'announced');
@@ -126,7 +128,7 @@ describe('the agent after a stall', () => {
       // A probe goes out and the process "stops": its clock jumps by 5 s while the probe is open.
       holding = true;
       await until('a probe held open', () => held, (h) => h !== undefined);
-      skew += 5000;
+      clock += 5000;
       // The watchdog's next tick sees the gap: withdrawn without waiting for the open probe.
       await until('withdrawn after the stall', () => told, (t) => t.at(-1) === 'withdrawn');
       expect(told).toEqual(['withdrawn', 'announced', 'withdrawn']);
@@ -141,6 +143,7 @@ describe('the agent after a stall', () => {
       agent.stop(true);
       await agent.done;
       bird.close();
+      clearInterval(ticking);
     }
 
     const stalled = messages.filter((m) => m['msg'] === 'the agent did not run: edge health unknown until rise passing probes');
@@ -157,13 +160,15 @@ describe('the agent after a stall', () => {
     expect(metricValue(await metrics.registry.metrics(), 'anycdn_bgp_agent_stalls_total', {})).toBe(1);
   });
 
-  it('a process that really did not run (its event loop blocked past the limit) withdraws, then announces again', async () => {
+  it('a process that really did not run (its event loop blocked past the stall limit) withdraws, then announces again', async () => {
     const told: AnnounceState[] = [];
     let file: AnnounceState | undefined;
     const path = await fakeBird(() => told.push(file!));
+    // A stall limit of 1 s, not the default 200 ms: on a loaded machine this process can go
+    // unscheduled for more than 200 ms on its own.
     const config = validateConfig(
       agentConfigSchema,
-      { pop: 'lab', node: 'lab-1', health: { url: 'http://127.0.0.1:1/_cdn/healthz', interval: 100, timeout: 90, rise: 2, fall: 2 }, bird: { socket: path, announceFile: '/nonexistent/announce.conf' } },
+      { pop: 'lab', node: 'lab-1', health: { url: 'http://127.0.0.1:1/_cdn/healthz', interval: 100, timeout: 90, rise: 2, fall: 2, stallLimit: '1s' }, bird: { socket: path, announceFile: '/nonexistent/announce.conf' } },
       'agent.yaml',
       {},
     );
@@ -183,8 +188,8 @@ describe('the agent after a stall', () => {
     });
     try {
       await until('announced', () => told, (t) => t.at(-1) === 'announced');
-      // Nothing in this process runs for 600 ms: as for a stopped process, every timer is late.
-      Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, 600);
+      // Nothing in this process runs for 2 s: as for a stopped process, every timer is late.
+      Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, 2000);
       await until('withdrawn, then announced again', () => told, (t) => t.length >= 4);
       expect(told.slice(0, 4)).toEqual(['withdrawn', 'announced', 'withdrawn', 'announced']);
     } finally {

@@ -126,7 +126,10 @@ describe.skipIf(noBirdDaemon !== undefined)(`the agent with a real BIRD${noBirdD
       {
         pop: 'lab',
         node: 'lab-1',
-        health: { url: edge.url, interval: 100, timeout: 90, rise: 2, fall: 2 },
+        // Probes every 100 ms for speed. The stall limit is raised from its default (fall ×
+        // interval, 200 ms): on a loaded machine (load 12) this process went unscheduled for
+        // 222 ms and the agent rightly withdrew. Stalls are tested in agent-stall.test.ts.
+        health: { url: edge.url, interval: 100, timeout: 90, rise: 2, fall: 2, stallLimit: '2s' },
         gracefulShutdown: 600,
         // Flap damping is table-tested; here it must not hold the node down between steps.
         damping: { maxFlips: 100 },
