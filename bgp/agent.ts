@@ -241,7 +241,8 @@ export function startAgent(deps: AgentDeps): Agent {
       const deadlines = [nextDeadline(state, now()), state.stopping ? undefined : nextProbe].filter((t): t is number => t !== undefined);
       // Stopping with the withdrawal not yet confirmed: try again soon, bounded by the stop timeout.
       const until = deadlines.length > 0 ? Math.min(...deadlines) : now() + Math.min(config.health.interval, 1000);
-      if (stopRequest === undefined) await sleep(until - now());
+      // A change while BIRD was being told (a stall the watchdog noticed): tell it now.
+      if (stopRequest === undefined && !changed) await sleep(until - now());
     }
   };
 
