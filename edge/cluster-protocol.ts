@@ -1,6 +1,6 @@
 /**
  * What the processes of an edge node say to each other (edge/cluster.ts, the primary and its
- * shield; edge/cluster-worker.ts, each worker): the messages over node:cluster's IPC channel, and
+ * shield; edge/cluster-worker.ts, each worker; edge/cluster-flights.ts, their coalescing): the messages over node:cluster's IPC channel, and
  * the questions one process asks another and waits for.
  */
 import cluster from 'node:cluster';
@@ -16,10 +16,10 @@ export type MetricsJson = MetricObjectWithValues<MetricValue<string>>[];
 export interface WorkerStart {
   /** The node's configuration, as the primary parsed and validated it (plain JSON data). */
   config: EdgeConfig;
-  /** The shield's base URL, the worker's upstream, when it listens already (else 'anycdn:shield' brings it). */
-  shield?: string | undefined;
-  /** Sent with every request to the shield (WORKER_HEADER), so it knows its own workers. */
-  secret: string;
+  /** The worker's co-writer id of the disk cache (its slot in the node, 1…workers: a replacement takes the dead worker's). */
+  writer: number;
+  /** The primary has the disk cache open as its owner already (else 'anycdn:disk-owned' says so). */
+  diskOwned: boolean;
   /** The session ticket key every worker uses (base64), so a client resumes on whichever worker takes its next connection. */
   ticketKey: string | undefined;
 }
@@ -27,8 +27,7 @@ export interface WorkerStart {
 export type ClusterMessage =
   | { type: 'anycdn:start-request' }
   | ({ type: 'anycdn:start' } & WorkerStart)
-  | { type: 'anycdn:shield'; url: string }
-  | { type: 'anycdn:shield-wanted' }
+  | { type: 'anycdn:disk-owned' }
   | { type: 'anycdn:listening'; url: string; https?: string | undefined }
   | { type: 'anycdn:invalidate'; primary: string }
   | { type: 'anycdn:purge-member' }
@@ -44,6 +43,11 @@ export type ClusterMessage =
   | { type: 'anycdn:metrics-collect'; id: number }
   | { type: 'anycdn:metrics-json'; id: number; json: MetricsJson }
   | { type: 'anycdn:metrics-text'; id: number; text: string }
+  /** A worker would fetch `key` (edge/cluster-flights.ts): it leads, or follows the worker that does. */
+  | { type: 'anycdn:lead'; id: number; key: string }
+  | { type: 'anycdn:lead-answer'; id: number; lead: boolean }
+  /** The leader of `key` is done (its copy committed, or none): from it to the primary, then to each follower. */
+  | { type: 'anycdn:done'; key: string }
   /** A worker's hits since its last batch, for the disk's recency (src/blob/read-hashes.ts): unchecked until its receiver checks it. */
   | { type: 'anycdn:reads'; hashes: unknown };
 

@@ -1,7 +1,9 @@
 /**
  * A worker process of an edge node (edge/cluster.ts forks it): it asks its primary for the node's
- * config, answers from its memory and reads the disk itself, sends misses to the shield, reports
- * its hits for the disk's eviction, applies and confirms purges, and drains when the primary says so.
+ * config, opens the node's disk cache as a co-writer once the primary owns it, answers from its
+ * memory and the disk, fetches misses from upstream itself (coalesced with the other workers
+ * through the primary: edge/cluster-flights.ts) and stores them, reports its hits for the disk's
+ * eviction, applies and confirms purges, and drains when the primary says so.
  */
 import cluster from 'node:cluster';
 import { deepFreeze } from '../src/config/frozen.js';
@@ -9,6 +11,7 @@ import { CdnError } from '../src/errors.js';
 import { lazy } from '../src/lazy.js';
 import type { Logger } from '../src/log.js';
 import type { Purge } from '../src/purge/purge-request.js';
+import { IpcFlights } from './cluster-flights.js';
 import { METRICS_WAIT_MS, Pending, PURGE_CONFIRM_MS, type ClusterMessage, type WorkerStart } from './cluster-protocol.js';
 import type { EdgeConfig } from './config.js';
 import type { PurgeCount } from './purge/purge-apply.js';
@@ -19,23 +22,23 @@ const edgeServer = lazy(() => import('./server.js'));
 const workerBlobStore = lazy(() => import('../src/blob/worker-blob-store.js'));
 
 /**
- * The worker's start, asked of its primary, and the shield's address, which comes with it or
- * later, when the shield listens. The config is the primary's, parsed and validated once for the
+ * The worker's start, asked of its primary, and the word that the primary has the disk cache open
+ * (with the start, or later). The config is the primary's, parsed and validated once for the
  * node: a worker reads no config file (a replacement started after the file was edited runs what
  * the node runs).
  */
-function requestStart(send: (message: ClusterMessage) => void): { start: Promise<WorkerStart>; shield: Promise<string> } {
+function requestStart(send: (message: ClusterMessage) => void): { start: Promise<WorkerStart>; diskOwned: Promise<void> } {
   let started = (_start: WorkerStart): void => undefined;
   let gone = (_err: Error): void => undefined;
-  let shieldKnown = (_url: string): void => undefined;
+  let owned = (): void => undefined;
   const start = new Promise<WorkerStart>((resolve, reject) => ((started = resolve), (gone = reject)));
-  const shield = new Promise<string>((resolve) => (shieldKnown = resolve));
+  const diskOwned = new Promise<void>((resolve) => (owned = resolve));
   const onMessage = (m: ClusterMessage): void => {
     if (m.type === 'anycdn:start') {
-      started({ config: deepFreeze(m.config), secret: m.secret, ticketKey: m.ticketKey });
-      if (m.shield === undefined) return;
-    } else if (m.type !== 'anycdn:shield') return;
-    shieldKnown(m.type === 'anycdn:shield' ? m.url : m.shield!);
+      started({ config: deepFreeze(m.config), writer: m.writer, diskOwned: m.diskOwned, ticketKey: m.ticketKey });
+      if (!m.diskOwned) return;
+    } else if (m.type !== 'anycdn:disk-owned') return;
+    owned();
     process.off('message', onMessage);
     process.off('disconnect', onGone);
   };
@@ -46,7 +49,7 @@ function requestStart(send: (message: ClusterMessage) => void): { start: Promise
   process.on('message', onMessage);
   process.once('disconnect', onGone);
   send({ type: 'anycdn:start-request' });
-  return { start, shield };
+  return { start, diskOwned };
 }
 
 /**
@@ -65,7 +68,7 @@ export async function runEdgeWorker(makeLogger: (config: EdgeConfig) => Promise<
   const asked = requestStart(send);
   // Loading the code is most of the start (its failure surfaces where it is awaited).
   edgeServer().catch(() => undefined);
-  const { config, secret, ticketKey } = await asked.start;
+  const { config, writer, ticketKey } = await asked.start;
   const logger = await makeLogger(config);
   const summed = new Pending<string>();
   const metricsText = async (): Promise<string> => {
@@ -103,15 +106,18 @@ export async function runEdgeWorker(makeLogger: (config: EdgeConfig) => Promise<
   process.on('message', onPurgeMessage);
   send({ type: 'anycdn:purge-member' });
   const { startEdge } = await edgeServer();
+  // A follower waits for another worker's fetch at most as long as its own may take to begin and stream.
+  const flights = new IpcFlights(send, config.timeouts.connect + config.timeouts.headers + config.timeouts.bodyIdle);
+  process.on('message', (m: ClusterMessage) => void flights.onMessage(m));
   edge = await startEdge(config, log, {
-    worker: { secret, shield: asked.shield, wantShield: () => send({ type: 'anycdn:shield-wanted' }) },
+    worker: { writer, diskOwned: asked.diskOwned, flights },
     ticketKey: ticketKey === undefined ? undefined : Buffer.from(ticketKey, 'base64'),
     metricLabels: { tier: 'worker' },
     onInvalidate: (primary) => send({ type: 'anycdn:invalidate', primary }),
     metricsText,
     forwardLocalPurge,
   });
-  // Its hits count for the disk's eviction, which the shield runs: sent in batches (src/blob/read-hashes.ts).
+  // Its hits count for the disk's eviction, which the primary runs: sent in batches (src/blob/read-hashes.ts).
   const { WorkerBlobStore } = await workerBlobStore();
   if (edge.store instanceof WorkerBlobStore) edge.store.reportReads((hashes) => send({ type: 'anycdn:reads', hashes }));
   // Until the primary says otherwise, what the disk holds is as stale as at a start not caught up.

@@ -1,35 +1,43 @@
 /**
  * An edge node on several cores (`workers: N` with N > 1). Node answers requests on one core per
- * process, so the node runs N worker processes that share the listening socket (node:cluster)
- * and, in the primary process, one *shield*: a complete edge on an internal loopback port that
- * owns the disk cache and the only connections to upstream.
+ * process, so the node runs N worker processes that share the listening socket (node:cluster).
+ * The primary process owns the disk cache; each worker writes it too, as a co-writer
+ * (src/blob/disk-blob-store.ts: its own segments, one shared LMDB index).
  *
- *   clients → worker 1..N (memory tier, coalescing) → shield (disk, coalescing) → upstream
+ *   clients → worker 1..N (memory tier over the disk, coalescing) → upstream
+ *                 └── primary: the disk's owner (eviction, recency, background check), the
+ *                     purge stream and cursor, the coalescing of fetches across workers
  *
- * A hit is answered by the worker that took the connection, from its own memory. A miss goes to
- * the shield, so concurrent misses in different workers still become one upstream request, and
- * large objects stream from the shield's disk. Workers send the client's Host (the shield keys
- * its cache like they do) and a per-start secret; the shield then adds no Via or X-Forwarded-For
- * of its own, so upstream sees one hop, as from a single-process edge.
+ * A worker answers hits from its memory or the disk, and fetches a miss from upstream itself,
+ * storing it on the disk, as a single process does: a miss costs no hop through another process.
+ * Concurrent misses for one key in different workers are still one upstream request: a worker's
+ * leader of a key asks the primary whether another worker fetches it already, and if so waits
+ * for it and reads its copy from the disk (edge/cluster-flights.ts). A worker's co-writer id is
+ * its slot (1…N), which its replacement takes after it dies (the dead one's lock is stale then).
+ *
+ * The primary also runs a *shield*: a complete edge on an internal loopback port over the disk
+ * it owns, no longer on the workers' miss path, kept for what the node does once (the purge
+ * stream's subscriber and the purge cursor, applying purges to the disk, invalidations, the
+ * metrics of the disk). Its port serves nobody but a debugging operator.
  *
  * Start: the primary forks the workers as soon as it has read the config file, before it validates
  * it (the validator's code alone is a fifth of a second of CPU); a worker takes the config (parsed
- * and validated once, by the primary), the secret and the ticket key from its primary, answers
- * disk hits as soon as it has loaded (it reads the disk itself), and sends misses to the shield
- * once the primary tells it the shield's address. The primary loads and starts the shield once
- * every worker listens — on two cores, three processes loading at once made the workers' start
- * the slower — or as soon as a worker needs it to open the disk cache (the shield creates the
- * cache on a node's first start). A config that fails validation stops the forked workers before
- * the command fails with its error.
+ * and validated once, by the primary) and the ticket key from its primary. The primary then opens
+ * the disk cache (creating it on a node's first start) and says so; each worker opens it as a
+ * co-writer once loaded and told, and listens. The shield loads and starts once every worker
+ * listens — on two cores, three processes loading at once made the workers' start the slower. A
+ * config that fails validation stops the forked workers before the command fails with its error.
  *
  * The primary relays between processes: an invalidation in any process reaches all of them; a
  * purge (from the origin's stream, which the shield follows, or a worker's POST /_cdn/purge) is
- * applied in the shield, then in every worker, and counts as applied (and is acknowledged) only
- * once every worker has confirmed it (one that does not within PURGE_CONFIRM_MS is replaced); and
- * /_cdn/metrics, answered by whichever worker takes the request, is the sum over all processes
- * (label `tier`: worker or shield). Each worker reports its hits in batches (`anycdn:reads`, at
- * most one a second unless 4096 are waiting), which the shield notes as reads of its disk entries, so
- * eviction keeps what the workers read (src/blob/read-hashes.ts). A worker that dies is replaced; on SIGTERM every worker drains
+ * applied to the disk in the shield, then in every worker (its memory, and what it committed to
+ * the disk meanwhile; its fetches under way are retired, edge/purge/purge-apply.ts), and counts as
+ * applied (and is acknowledged) only once every worker has confirmed it (one that does not within
+ * PURGE_CONFIRM_MS is replaced); and /_cdn/metrics, answered by whichever worker takes the
+ * request, is the sum over all processes (label `tier`: worker or shield). Each worker reports its
+ * hits in batches (`anycdn:reads`, at most one a second unless 4096 are waiting), which the
+ * primary notes as reads of the disk's entries, so eviction keeps what the workers read
+ * (src/blob/read-hashes.ts). A worker that dies is replaced; on SIGTERM every worker drains
  * (health 503, `Connection: close`) and exits, then the shield closes.
  *
  * Access log: each worker appends its own lines to the file (opened with O_APPEND, each batch one
@@ -37,10 +45,8 @@
  * measured (2026-12-06, 2-core VM shared with other work): 260 µs of the worker's CPU to send a
  * 64 KiB batch over IPC and 240 µs of the primary's to receive and write it, against 48 µs for the
  * worker to write it itself — about 1.4 + 1.3 µs against 0.26 µs a line, and the primary's one
- * core would carry every worker's lines. The shield
- * logs nothing of its own: its requests are the workers', who log them, with what the shield did
- * (its outcome, upstream's status and time) sent back in SHIELD_LOG_HEADER. On SIGUSR1 the
- * primary tells every worker to reopen the file.
+ * core would carry every worker's lines. The shield logs nothing. On SIGUSR1 the primary tells
+ * every worker to reopen the file.
  *
  * This file is the primary's side; a worker's is edge/cluster-worker.ts, and the messages between
  * them are edge/cluster-protocol.ts's.
@@ -50,6 +56,8 @@ import { randomBytes } from 'node:crypto';
 import { CdnError } from '../src/errors.js';
 import { lazy } from '../src/lazy.js';
 import type { Logger } from '../src/log.js';
+import type { DiskBlobStore } from '../src/blob/disk-blob-store.js';
+import { FlightLeases } from './cluster-flights.js';
 import { MAX_WORKERS, METRICS_WAIT_MS, Pending, PURGE_CONFIRM_MS, WORKER_ENV, type ClusterMessage, type MetricsJson } from './cluster-protocol.js';
 import type { EdgeConfig } from './config.js';
 import type { PurgePeers } from './purge/purge-node.js';
@@ -60,9 +68,10 @@ const edgeServer = lazy(() => import('./server.js'));
 const promClient = lazy(() => import('prom-client'));
 // (node:tls with it: not needed before the fork, nor at all without `tls`.)
 const ticketKeys = lazy(() => import('../src/serve/ticket-keys.js'));
-// Loaded with the shield's code already.
+// Loaded before the shield: the primary opens the disk cache as soon as the config is valid.
 const diskBlobStore = lazy(() => import('../src/blob/disk-blob-store.js'));
 const readHashes = lazy(() => import('../src/blob/read-hashes.js'));
+const cacheKeys = lazy(() => import('./cache-keys.js'));
 
 /** A replacement for a dead worker starts after this pause, so a crash loop costs little. */
 const RESTART_DELAY_MS = 1_000;
@@ -75,13 +84,13 @@ export interface EdgeNode {
   reopenLogs(): void;
   /** Every worker reads its certificates and ticket keys again (SIGHUP). */
   reloadTls(): void;
-  /** Drain every worker (health 503 for the drain period), stop them, then close the shield. */
+  /** Drain every worker (health 503 for the drain period), stop them, then close the shield (and the disk cache). */
   drain(): Promise<void>;
 }
 
 /** An edge cluster whose workers are forked and load their code while its config is validated. */
 export interface ForkedEdgeCluster {
-  /** Gives the workers the validated config, starts the shield; resolves once every worker listens. */
+  /** Gives the workers the validated config, opens the disk cache, starts the shield; resolves once every worker listens and the shield is up. */
   start(config: EdgeConfig, logger: Logger): Promise<EdgeNode>;
   /** The node does not start (its config was refused, or a signal came first): stops the workers; resolves once they have exited. */
   abandon(): Promise<void>;
@@ -104,9 +113,10 @@ export function workersAsked(raw: unknown): number {
 
 /**
  * Forks `count` workers at once. Each asks for its start as soon as it runs; the answer (the
- * config, the secret) waits for `start`.
+ * config, its writer id) waits for `start`.
  */
 export function forkEdgeCluster(count: number): ForkedEdgeCluster {
+  // The shield's (StartEdgeOptions.workerSecret): no worker sends it any more, so it answers none as its own.
   const secret = randomBytes(24).toString('base64url');
   // Given by start(); every use below comes after it (a worker asks for nothing else before its start).
   let config!: EdgeConfig;
@@ -141,17 +151,21 @@ export function forkEdgeCluster(count: number): ForkedEdgeCluster {
       for (const w of members.keys()) if (w.isConnected()) w.send({ type: 'anycdn:purge-watermarks', watermarks } satisfies ClusterMessage);
     },
   };
-  /** Set once the shield listens; what workers ask before (but their start) is answered then. */
+  /** Set once the shield listens; what workers ask before (but their start, and their fetches) is answered then. */
   let shield: EdgeServer | undefined;
-  /** Notes a worker's batch of reads in the shield's disk store (set with `shield`). */
+  /** The disk cache, which this process owns (opened once the config is valid): workers open it as co-writers after. */
+  let disk: DiskBlobStore | undefined;
+  /** Notes a worker's batch of reads in the disk store (set with `shield`). */
   let noteReads: ((hashes: unknown) => void) | undefined;
   let shieldListening = (): void => undefined;
   const shieldUp = new Promise<void>((resolve) => (shieldListening = resolve));
-  /** A worker cannot open the disk cache without the shield (it creates the cache): start it now. */
-  let shieldNeeded = (): void => undefined;
-  const shieldWanted = new Promise<void>((resolve) => (shieldNeeded = resolve));
-  /** Workers told to start before the shield listened: they are sent its address when it does. */
-  const awaitingShield = new Set<Worker>();
+  /** Each worker's slot (0…count-1): its co-writer id is slot + 1, and its replacement takes the same. */
+  const slots = new Map<Worker, number>();
+  /** Which worker fetches each key a worker asked about (edge/cluster-flights.ts). */
+  const leases = new FlightLeases<Worker>();
+  const tellDone = (key: string, followers: Worker[]): void => {
+    for (const w of followers) if (w.isConnected()) w.send({ type: 'anycdn:done', key } satisfies ClusterMessage);
+  };
   let draining = false;
   const collecting = new Pending<MetricsJson>();
 
@@ -163,17 +177,21 @@ export function forkEdgeCluster(count: number): ForkedEdgeCluster {
   }
 
   function onMessage(from: Worker, message: ClusterMessage): void {
+    // A worker's fetches: answered at once, whatever else the primary is doing.
+    if (message.type === 'anycdn:lead') {
+      from.send({ type: 'anycdn:lead-answer', id: message.id, lead: leases.lead(from, message.key) } satisfies ClusterMessage);
+      return;
+    }
+    if (message.type === 'anycdn:done') {
+      tellDone(message.key, leases.done(from, message.key));
+      return;
+    }
     if (message.type === 'anycdn:start-request') {
       // Asked as soon as the worker runs, which may be before the config is validated.
       void given.then(() => {
         if (!from.isConnected()) return;
-        if (shield === undefined) awaitingShield.add(from);
-        from.send({ type: 'anycdn:start', config, shield: shield?.url, secret, ticketKey } satisfies ClusterMessage);
+        from.send({ type: 'anycdn:start', config, writer: slots.get(from)! + 1, diskOwned: disk !== undefined, ticketKey } satisfies ClusterMessage);
       });
-      return;
-    }
-    if (message.type === 'anycdn:shield-wanted') {
-      shieldNeeded();
       return;
     }
     if (message.type === 'anycdn:purge-member') {
@@ -224,10 +242,11 @@ export function forkEdgeCluster(count: number): ForkedEdgeCluster {
   }
 
   /** Starts a worker; resolves with its public URLs once it listens, rejects if it exits first. */
-  function fork(): Promise<{ url: string; https?: string | undefined }> {
+  function fork(slot: number): Promise<{ url: string; https?: string | undefined }> {
     // (A worker that comes up while the node drains missed the drain message: it is told again.)
     const worker = cluster.fork({ [WORKER_ENV]: '1' });
     workers.add(worker);
+    slots.set(worker, slot);
     worker.on('message', (m: ClusterMessage) => onMessage(worker, m));
     return new Promise((resolve, reject) => {
       let listening = false;
@@ -240,6 +259,9 @@ export function forkEdgeCluster(count: number): ForkedEdgeCluster {
       worker.once('exit', (code, signal) => {
         workers.delete(worker);
         members.delete(worker);
+        slots.delete(worker);
+        // Its fetches end with it: their followers look for a copy, and fetch themselves.
+        for (const [key, followers] of leases.release(worker)) tellDone(key, followers);
         if (!listening) {
           reject(new CdnError('worker_failed', 'internal', `edge worker ${worker.process.pid} exited (${signal ?? code}) before it listened`));
           return;
@@ -248,7 +270,7 @@ export function forkEdgeCluster(count: number): ForkedEdgeCluster {
         logger.error({ pid: worker.process.pid, code, signal }, 'edge worker exited; starting another');
         setTimeout(() => {
           if (draining) return;
-          fork().then(
+          fork(slot).then(
             () => logger.info({ workers: workers.size }, 'edge worker replaced'),
             (err: unknown) => logger.error({ err }, 'replacement edge worker failed'),
           );
@@ -258,10 +280,10 @@ export function forkEdgeCluster(count: number): ForkedEdgeCluster {
   }
 
   // The workers first: loading its code is most of each process's start, and they load theirs
-  // while this process validates the config. Each asks for its start (the config, the secret) as
-  // soon as it runs, and answers disk hits once loaded, before the shield listens (it reads the
-  // disk itself); its misses wait for the shield's address.
-  const allListening = Promise.all(Array.from({ length: count }, fork));
+  // while this process validates the config and opens the disk cache. Each asks for its start
+  // (the config, its writer id) as soon as it runs, opens the disk once loaded and told that this
+  // process has it open, and listens before the shield does.
+  const allListening = Promise.all(Array.from({ length: count }, (_, slot) => fork(slot)));
   allListening.catch(() => undefined); // awaited in start, once the shield is up (or has failed)
 
   async function abandon(): Promise<void> {
@@ -281,31 +303,33 @@ export function forkEdgeCluster(count: number): ForkedEdgeCluster {
     let url: string;
     let https: string | undefined;
     try {
-      // The shield is not needed for a disk hit: it loads and starts once the workers listen, so
-      // that until then they have the cores to themselves — or at once when a worker needs it to
-      // open the cache (on a node's first start the shield creates it). Misses wait for it.
-      await Promise.race([allListening, shieldWanted]);
-      const [{ startEdge }, { DiskBlobStore }, { readHashesOf }] = await Promise.all([edgeServer(), diskBlobStore(), readHashes()]);
+      // The disk cache first (on a node's first start, this creates it): every worker opens it as
+      // a co-writer, after its owner. The shield, which serves no worker's request, loads and
+      // starts once the workers listen, so that until then they have the cores to themselves.
+      const { DiskBlobStore } = await diskBlobStore();
+      disk = await DiskBlobStore.open({ dir: config.cacheDir, maxBytes: config.disk.maxBytes, maxEntrySize: config.disk.maxEntrySize, pathOf: (await cacheKeys()).purgePathOfKey });
+      broadcast({ type: 'anycdn:disk-owned' });
+      await allListening;
+      const [{ startEdge }, { readHashesOf }] = await Promise.all([edgeServer(), readHashes()]);
       shield = await startEdge({ ...config, listen: { host: '127.0.0.1', port: 0 } }, logger.child({ tier: 'shield' }), {
+        disk,
         workerSecret: secret,
         metricLabels: { tier: 'shield' },
         onInvalidate: (primary) => broadcast({ type: 'anycdn:invalidate', primary }),
         purgePeers,
       });
-      // The workers' reads count for the disk's eviction, as the shield's own would; a batch that is not one is ignored.
-      const disk = shield.store instanceof DiskBlobStore ? shield.store : undefined;
+      // The workers' reads count for the disk's eviction, as its owner's own would; a batch that is not one is ignored.
+      const owned = disk;
       noteReads = (value) => {
         const hashes = readHashesOf(value);
-        if (hashes !== undefined) disk?.noteReadHashes(hashes);
+        if (hashes !== undefined) owned.noteReadHashes(hashes);
       };
       shieldListening();
-      for (const w of awaitingShield) if (w.isConnected()) w.send({ type: 'anycdn:shield', url: shield.url } satisfies ClusterMessage);
-      awaitingShield.clear();
       const urls = await allListening;
       url = urls[0]!.url;
       https = urls[0]!.https;
     } catch (err) {
-      await Promise.all([abandon(), shield?.close(1_000)]);
+      await Promise.all([abandon(), shield === undefined ? disk?.close() : shield.close(1_000)]);
       throw err;
     }
     const started = shield;

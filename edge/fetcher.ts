@@ -35,10 +35,17 @@ export interface FetchDeps {
   negativeTtlMs: number;
   /** Called with bytes received from upstream. */
   onUpstreamBytes?: (n: number) => void;
+  /** In a cluster worker: the fetch coalesced with the node's other processes (edge/cluster-flights.ts). */
+  acrossProcesses?: AcrossProcesses;
 }
+
+/** Runs `fetch` for the flight of `key` unless another process of the node fetches it (then the copy it stored). */
+export type AcrossProcesses = (key: string, revalidating: BlobEntry | undefined, fetch: () => Promise<FetchResult>) => Promise<FetchResult>;
 
 export interface FetchRequest {
   primary: string;
+  /** The flight's key, what the node's processes coalesce on (FetchDeps.acrossProcesses). */
+  key?: string;
   /** Path and query sent upstream. */
   path: string;
   /** The client request's headers (for Vary and storability). */
@@ -59,7 +66,12 @@ export interface FetchResult {
   done: Promise<unknown>;
 }
 
-export async function fetchForCache(deps: FetchDeps, req: FetchRequest): Promise<FetchResult> {
+export function fetchForCache(deps: FetchDeps, req: FetchRequest): Promise<FetchResult> {
+  const across = deps.acrossProcesses;
+  return across === undefined || req.key === undefined ? fetchFromUpstream(deps, req) : across(req.key, req.revalidating, () => fetchFromUpstream(deps, req));
+}
+
+async function fetchFromUpstream(deps: FetchDeps, req: FetchRequest): Promise<FetchResult> {
   const res = await deps.upstream.request({ method: 'GET', path: req.path, headers: req.upstreamHeaders, onInformational: req.onInformational });
   const upstreamPairs = withoutOwnFields(res.headers);
   const resHeaders = new FieldList(upstreamPairs);
@@ -69,7 +81,7 @@ export async function fetchForCache(deps: FetchDeps, req: FetchRequest): Promise
     if (refreshed !== undefined) return { outcome: refreshed, done: Promise.resolve() };
     // The 304 is about another representation (RFC 9111 §4.3.4): ask for the whole response.
     const { 'if-none-match': _inm, 'if-modified-since': _ims, ...unconditional } = req.upstreamHeaders;
-    return fetchForCache(deps, { ...req, upstreamHeaders: unconditional, revalidating: undefined });
+    return fetchFromUpstream(deps, { ...req, upstreamHeaders: unconditional, revalidating: undefined });
   }
 
   let decision = storability({ method: 'GET', headers: req.clientHeaders }, { status: res.status, headers: resHeaders, responseTime: res.responseTime }, { storeSetCookie: false });

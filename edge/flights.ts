@@ -69,7 +69,16 @@ export interface UncacheableOutcome {
   take(): UpstreamResponse | undefined;
 }
 
-export type FlightOutcome = SharedOutcome | NotModifiedOutcome | UncacheableOutcome;
+/**
+ * Another process of the node fetched the response and stored it while this one waited
+ * (edge/cluster-flights.ts): every waiter looks the key up again, and judges the stored copy as
+ * any it finds (RFC 9111 §4).
+ */
+export interface StoredElsewhereOutcome {
+  kind: 'stored-elsewhere';
+}
+
+export type FlightOutcome = SharedOutcome | NotModifiedOutcome | UncacheableOutcome | StoredElsewhereOutcome;
 
 export interface Flight {
   readonly key: string;

@@ -63,6 +63,8 @@ export interface PipelineDeps {
   onInvalidate?: (primary: string) => void;
   /** Requests with `anycdn-worker: <this>` come from this node's own cluster workers (see hop()). */
   workerSecret?: string;
+  /** A cluster worker's fetches, coalesced with the node's other processes (edge/cluster-flights.ts). */
+  acrossProcesses?: FetchDeps['acrossProcesses'];
 }
 
 const CACHE = 'anycdn';
@@ -375,6 +377,8 @@ export class EdgePipeline {
         const result = await this.replies.shared(req, outcome, status, leader ? 'miss' : 'collapsed');
         return leader && typeof result === 'object' && 'reply' in result ? asked(result, outcome.answer, true) : result;
       }
+      case 'stored-elsewhere':
+        return 'retry';
     }
   }
 
@@ -436,6 +440,7 @@ export class EdgePipeline {
       now: this.deps.now,
       negativeTtlMs: this.deps.config.negativeTtl,
       onUpstreamBytes: (n) => upstreamBytes!.add(n),
+      acrossProcesses: this.deps.acrossProcesses,
     });
   }
 
@@ -443,6 +448,7 @@ export class EdgePipeline {
     const extra = revalidating === undefined ? undefined : conditionalHeadersFor(viewOf(revalidating.meta).headers);
     return {
       primary,
+      key: flight.key,
       path: upstreamPath(req),
       clientHeaders: req.headers as HeaderGetter,
       upstreamHeaders: forwardRequestHeaders(req.headers, { dropConditions: true, ...this.hop(req), extra }),

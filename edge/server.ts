@@ -5,13 +5,9 @@
  * the route), responses carry `Connection: close`, and after the drain period the server stops
  * accepting, finishes in-flight responses and closes.
  */
-import { existsSync } from 'node:fs';
-import { resolve } from 'node:path';
-import { layoutOf } from '../src/blob/disk-layout.js';
 import type { IncomingMessage } from 'node:http';
 import { openAccessLog } from '../src/access-log/access-log.js';
 import { MemoryBlobStore } from '../src/blob/memory-blob-store.js';
-import { DiskBlobReader } from '../src/blob/disk-blob-reader.js';
 import { DiskBlobStore } from '../src/blob/disk-blob-store.js';
 import { TieredBlobStore } from '../src/blob/tiered-blob-store.js';
 import { WorkerBlobStore } from '../src/blob/worker-blob-store.js';
@@ -28,6 +24,7 @@ import type { PurgeCount } from './purge/purge-apply.js';
 import { openEdgePurges, type EdgePurges } from './purge/edge-purges.js';
 import type { PurgePeers } from './purge/purge-node.js';
 import type { Purge } from '../src/purge/purge-request.js';
+import { acrossProcesses, type CrossFlights } from './cluster-flights.js';
 import { EdgePipeline } from './pipeline.js';
 import { Upstream } from './upstream.js';
 
@@ -54,24 +51,22 @@ export interface StartEdgeOptions {
   processMetrics?: boolean;
   now?: () => number;
   /**
-   * A cluster worker (edge/cluster.ts): its own memory tier over a read-only view of the shield's disk cache, in front of the node's
-   * shield process, its upstream.
+   * A cluster worker (edge/cluster.ts): its own memory tier over the node's disk cache opened as a
+   * co-writer (the primary owns it), fetching from upstream itself.
    */
   worker?: {
-    /** Sent to the shield in `anycdn-worker`, so it knows the request comes from its own worker. */
-    secret: string;
+    /** Its co-writer id (DiskBlobStoreOptions.writer): unique in the node, and its replacement's after it dies. */
+    writer: number;
     /**
-     * The shield's base URL, or its promise: a worker may start before the shield listens. Disk hits
-     * do not wait for it (once the cache exists: the shield creates it on a node's first start);
-     * misses do, within their upstream deadline.
+     * Resolves once the disk's owner has the cache open: a co-writer opens it after the owner (on a
+     * node's first start the owner creates it). Default: open already.
      */
-    shield: string | Promise<string>;
-    /**
-     * Called when the worker cannot open the disk cache before its shield listens (a node's first
-     * start: the shield creates it), as its primary starts the shield once its workers listen.
-     */
-    wantShield?: () => void;
+    diskOwned?: Promise<void>;
+    /** Its fetches coalesced with the node's other workers (edge/cluster-flights.ts); default: within this process only. */
+    flights?: CrossFlights;
   };
+  /** The disk cache, opened by the caller as its owner (a cluster's primary opens it before its shield starts). */
+  disk?: DiskBlobStore;
   /** See PipelineDeps.onInvalidate. */
   onInvalidate?: (primary: string) => void;
   /** See EdgeAppDeps.metricsText. */
@@ -90,46 +85,47 @@ export interface StartEdgeOptions {
 
 export async function startEdge(config: EdgeConfig, logger: Logger, options: StartEdgeOptions = {}): Promise<EdgeServer> {
   const now = options.now ?? Date.now;
-  // Read before anything is opened: a file that does not load stops the start, naming it. A
-  // worker's upstream is its node's shield, on loopback in cleartext.
-  const verifyUpstream = options.worker === undefined ? await upstreamTls(config, logger) : undefined;
+  // Read before anything is opened: a file that does not load stops the start, naming it.
+  const verifyUpstream = await upstreamTls(config, logger);
   // `memory.maxEntrySize` bounds the body; the memory store also counts the metadata, so give it
   // room for headers, or a body of exactly maxEntrySize would never be kept in memory.
   const metaAllowance = 64 * 1024;
   // Over a disk store, purges find keys in the disk's index: the memory tier keeps no lists of its own.
   const newMemory = (): MemoryBlobStore => new MemoryBlobStore({ maxBytes: config.memory.maxBytes, maxEntrySize: Math.min(config.memory.maxBytes, config.memory.maxEntrySize + metaAllowance), pathOf: purgePathOfKey, keyLists: options.worker !== undefined });
-  // A cluster worker reads the shield's disk cache directly (read-only) and keeps its own memory tier.
-  const disk = options.worker === undefined ? await DiskBlobStore.open({ dir: config.cacheDir, maxBytes: config.disk.maxBytes, maxEntrySize: config.disk.maxEntrySize, pathOf: purgePathOfKey }) : undefined;
-  if (disk !== undefined && disk.openReport.discarded.length > 0) logger.warn({ discarded: disk.openReport.discarded }, 'disk cache of an earlier format discarded (deleted in the background)');
-  const workerStore = disk === undefined ? new WorkerBlobStore({ memory: newMemory(), disk: await openDiskReader(config.cacheDir, options.worker!), memoryMaxEntrySize: config.memory.maxEntrySize }) : undefined;
-  // A cluster's shield keeps no memory tier: every request it answers comes from a worker that
-  // missed in its own memory and keeps the body there, and what a worker misses in memory it reads
-  // from the disk itself, so a copy in the shield's memory would hardly ever be read, yet cost every
-  // miss a collected body and an LRU insertion (and the node memory.maxBytes once more). The tiered
-  // store keeps nothing in memory that the disk refuses, so the shield stores the same objects.
-  const store: BlobStore = workerStore ?? (options.workerSecret !== undefined ? disk! : new TieredBlobStore({ memory: newMemory(), disk: disk!, memoryMaxEntrySize: config.memory.maxEntrySize }));
+  // A cluster worker writes the node's disk cache beside its owner, the primary.
+  const worker = options.worker;
+  await worker?.diskOwned;
+  const disk = options.disk ?? (await DiskBlobStore.open({ dir: config.cacheDir, maxBytes: config.disk.maxBytes, maxEntrySize: config.disk.maxEntrySize, pathOf: purgePathOfKey, writer: worker?.writer }));
+  if (disk.openReport.discarded.length > 0) logger.warn({ discarded: disk.openReport.discarded }, 'disk cache of an earlier format discarded (deleted in the background)');
+  /** The disk's owner (not a cluster worker) keeps the node's purge cursor and follows the purge stream. */
+  const owner = worker === undefined ? disk : undefined;
+  const workerStore = worker === undefined ? undefined : new WorkerBlobStore({ memory: newMemory(), disk, memoryMaxEntrySize: config.memory.maxEntrySize });
+  // A cluster's shield keeps no memory tier: it answers no requests of the workers' (they fetch
+  // and store themselves), so a copy in its memory would never be read.
+  const store: BlobStore = workerStore ?? (options.workerSecret !== undefined ? disk : new TieredBlobStore({ memory: newMemory(), disk, memoryMaxEntrySize: config.memory.maxEntrySize }));
   const metrics = createEdgeMetrics({ processMetrics: options.processMetrics ?? true, store: () => store });
   if (options.metricLabels !== undefined) metrics.registry.setDefaultLabels(options.metricLabels);
   const upstream = new Upstream(
-    options.worker?.shield ?? config.upstream,
+    config.upstream,
     { connectMs: config.timeouts.connect, headersMs: config.timeouts.headers, bodyIdleMs: config.timeouts.bodyIdle },
     now,
     metrics.upstreamObserver,
     64,
-    options.worker === undefined ? undefined : { secret: options.worker.secret },
+    undefined,
     verifyUpstream,
   );
-  const pipeline = new EdgePipeline({ config, store, upstream, metrics, logger, now, onInvalidate: options.onInvalidate, workerSecret: options.workerSecret });
+  const flights = worker?.flights;
+  const across = flights === undefined ? undefined : acrossProcesses(flights, store, () => pipeline.purgeWatermarks());
+  const pipeline: EdgePipeline = new EdgePipeline({ config, store, upstream, metrics, logger, now, onInvalidate: options.onInvalidate, workerSecret: options.workerSecret, acrossProcesses: across });
   // Before the first request: until the node has caught up with the purge log, what the disk holds is revalidated first.
   // The purge stream is verified as upstream is (upstreamTls), under its own URL's name.
   const purgeFrom = config.purgeFrom ?? config.upstream;
-  const purgeTls = disk !== undefined && config.edgeToken !== undefined ? await upstreamTls({ ...config, upstream: purgeFrom }, logger) : undefined;
-  const purges = await openEdgePurges({ config, pipeline, store, disk, registry: metrics.registry, logger, now, forwardLocal: options.forwardLocalPurge, peers: options.purgePeers, tls: purgeTls });
+  const purgeTls = owner !== undefined && config.edgeToken !== undefined ? await upstreamTls({ ...config, upstream: purgeFrom }, logger) : undefined;
+  const purges = await openEdgePurges({ config, pipeline, store, disk: owner, registry: metrics.registry, logger, now, forwardLocal: options.forwardLocalPurge, peers: options.purgePeers, tls: purgeTls });
   // A cluster's shield answers only its workers, which log the requests themselves.
   const accessLog = options.workerSecret === undefined ? await openAccessLog(config.accessLog, { fields: { pop: config.pop, node: config.node }, logger, metrics: { registry: metrics.registry, prefix: 'anycdn_edge_' } }) : undefined;
-  // What the store drops by itself (eviction, corruption) leaves the Vary index too: the disk's
-  // drops, or a cluster worker's memory's.
-  const unsubscribeDrops = (disk ?? workerStore!.memory).onDrop((key) => pipeline.varyIndex.remove(key));
+  // What the store drops by itself (eviction, corruption) leaves the Vary index too.
+  const unsubscribeDrops = disk.onDrop((key) => pipeline.varyIndex.remove(key));
   let draining = false;
   let storeOpen = true;
   const appDeps = { config, pipeline, metrics, logger, accessLog, isDraining: () => draining, storeOpen: () => storeOpen, metricsText: options.metricsText, localPurge: (req: IncomingMessage) => purges.localPurge(req) };
@@ -154,7 +150,7 @@ export async function startEdge(config: EdgeConfig, logger: Logger, options: Sta
   }
   const stats = store.stats();
   // A cluster's shield listens on an internal loopback port: only its workers' "edge listening" names the public address.
-  logger.info({ url: cleartext?.url, https: https?.url, upstream: options.worker === undefined ? config.upstream : 'shield', cachedObjects: stats.entries, cachedBytes: stats.bytes }, options.workerSecret === undefined ? 'edge listening' : 'shield listening');
+  logger.info({ url: cleartext?.url, https: https?.url, upstream: config.upstream, cachedObjects: stats.entries, cachedBytes: stats.bytes }, options.workerSecret === undefined ? 'edge listening' : 'shield listening');
 
   const closeAll = async (graceMs: number): Promise<void> => {
     await Promise.all([cleartext?.close(graceMs), https?.close(graceMs)]);
@@ -197,25 +193,4 @@ export async function startEdge(config: EdgeConfig, logger: Logger, options: Sta
     },
     close: (graceMs = 10_000) => closeAll(graceMs),
   };
-}
-
-/**
- * A cluster worker's view of its shield's disk cache. The shield creates the cache on the node's
- * first start, perhaps after the worker got here: until it listens, the cache may not exist yet.
- */
-async function openDiskReader(dir: string, worker: NonNullable<StartEdgeOptions['worker']>): Promise<DiskBlobReader> {
-  const shieldListens = async (): Promise<void> => {
-    worker.wantShield?.();
-    await worker.shield;
-  };
-  // On a node's first start the shield creates the cache. A reader must not race it there: LMDB's
-  // read-only open of an index that is not there yet still creates its folder, under the shield
-  // that is setting the folder up.
-  if (!existsSync(layoutOf(resolve(dir)).indexPath)) await shieldListens();
-  try {
-    return DiskBlobReader.open({ dir });
-  } catch {
-    await shieldListens();
-    return DiskBlobReader.open({ dir });
-  }
 }

@@ -25,7 +25,11 @@ export interface PurgeCount {
 }
 
 /** The lists a store needs for purges (the disk store's LMDB index, the memory store's own lists). */
-export type PurgeableStore = BlobStore & Required<Pick<BlobStore, 'keysUnderPath' | 'keysWithTag'>>;
+export type PurgeableStore = BlobStore &
+  Required<Pick<BlobStore, 'keysUnderPath' | 'keysWithTag'>> & {
+    /** What a hard purge of everything sweeps here, when not every key (a cluster worker's: its memory; the disk's owner sweeps the disk). */
+    keysToSweep?(): string[];
+  };
 
 /** Objects removed at once by a sweep of everything, between two turns of the event loop. */
 const SWEEP_BATCH = 256;
@@ -101,7 +105,7 @@ export class PurgeApplier {
   /** The node's watermark has made everything not stored (or stale) already; a hard purge sweeps it away. */
   private applyAll(soft: boolean): PurgeCount {
     if (soft) return { removed: 0, marked: 0 };
-    const keys = this.store.keysUnderPath('');
+    const keys = this.store.keysToSweep?.() ?? this.store.keysUnderPath('');
     this.sweeping = this.sweeping.then(() => this.sweep(keys)).catch((err: unknown) => this.logger.warn({ err }, 'sweeping purged objects failed'));
     return { removed: keys.length, marked: 0 };
   }

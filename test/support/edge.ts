@@ -1,8 +1,9 @@
 /**
  * Starting a real edge on a loopback port in front of a given upstream, over a fresh cache folder,
  * with an adjustable clock so freshness can be tested without waiting. Either topology of a node:
- * one process, or a shield with a worker in front of it as `workers: N` runs them (edge/cluster.ts),
- * here in this process so both share the test clock.
+ * one process, or a worker beside the node's shield (the disk's owner) as `workers: N` runs them
+ * (edge/cluster.ts): the worker fetches and writes the disk itself, as a co-writer; here in this
+ * process so both share the test clock.
  */
 import { randomBytes } from 'node:crypto';
 import { mkdtemp, rm } from 'node:fs/promises';
@@ -30,7 +31,7 @@ export function runningClock(): TestClock {
   return { now: () => Date.now() + offset, advance: (ms) => void (offset += ms) };
 }
 
-/** `single`: one process; `workers`: a worker (memory tier) in front of the node's shield (disk). */
+/** `single`: one process; `workers`: a worker (memory tier, co-writer of the disk) beside the node's shield (the disk's owner). */
 export type Topology = 'single' | 'workers';
 export const TOPOLOGIES: readonly Topology[] = ['single', 'workers'];
 
@@ -39,7 +40,7 @@ export interface TestEdge {
   cacheDir: string;
   /** The process clients talk to: the only one, or the worker. */
   server: EdgeServer;
-  /** With `workers`: the shield behind the worker, which owns the disk. */
+  /** With `workers`: the shield beside the worker, which owns the disk. */
   shield?: EdgeServer;
   clock: TestClock;
   get(path: string, headers?: Record<string, string>, method?: 'GET' | 'HEAD'): Promise<TestResponse>;
@@ -102,7 +103,7 @@ export async function startTestEdge(upstream: string, overrides: Record<string, 
   };
 }
 
-/** A shield and one worker wired as edge/cluster.ts wires them, invalidations relayed both ways. */
+/** A shield and one worker wired as edge/cluster.ts wires them, invalidations and purges relayed. */
 async function startNodeWithWorker(config: EdgeConfig, clock: TestClock): Promise<{ server: EdgeServer; shield: EdgeServer }> {
   const secret = randomBytes(24).toString('base64url');
   let worker: EdgeServer | undefined;
@@ -115,7 +116,7 @@ async function startNodeWithWorker(config: EdgeConfig, clock: TestClock): Promis
   worker = await startEdge(config, silentLogger(), {
     processMetrics: false,
     now: clock.now,
-    worker: { secret, shield: shield.url },
+    worker: { writer: 1 },
     onInvalidate: (primary) => void shield.pipeline.invalidation.invalidate(primary),
     forwardLocalPurge: (purge) => shield.purges.node!.apply([purge], 'local'),
   });

@@ -3,7 +3,6 @@ import * as fsp from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
-import { DiskBlobReader } from '../../../src/blob/disk-blob-reader.js';
 import { DiskBlobStore } from '../../../src/blob/disk-blob-store.js';
 import { MemoryBlobStore } from '../../../src/blob/memory-blob-store.js';
 import { WorkerBlobStore } from '../../../src/blob/worker-blob-store.js';
@@ -23,9 +22,9 @@ describe('WorkerBlobStore promotion', () => {
     cleanups.push(() => writer.close());
     await put(writer, 'packed', pattern(2 * KiB, 1));
     await put(writer, 'small', pattern(90 * KiB, 2));
-    await writer.flush(); // committed: visible to readers
-    const disk = DiskBlobReader.open({ dir });
-    const memory = new MemoryBlobStore({ maxBytes: 8 * 1024 * KiB, maxEntrySize: 1024 * KiB });
+    await writer.flush(); // committed: visible to the co-writer
+    const disk = await DiskBlobStore.open({ dir, maxBytes: 64 * 1024 * KiB, writer: 1 });
+    const memory = new MemoryBlobStore({ maxBytes: 8 * 1024 * KiB, maxEntrySize: 1024 * KiB, keyLists: true });
     const store = new WorkerBlobStore({ memory, disk, memoryMaxEntrySize: 1024 * KiB });
     cleanups.push(() => store.close());
     const first = store.getHot('packed');

@@ -7,7 +7,6 @@ import * as fsp from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
-import { DiskBlobReader } from '../../../src/blob/disk-blob-reader.js';
 import { DiskBlobStore } from '../../../src/blob/disk-blob-store.js';
 import { recencyHash } from '../../../src/blob/disk-recency.js';
 import { MemoryBlobStore } from '../../../src/blob/memory-blob-store.js';
@@ -35,15 +34,16 @@ describe('WorkerBlobStore reads', () => {
     cleanups.push(() => writer.close());
     await putRange(writer, 0, 600); // 1.2 MiB: no eviction yet
     await writer.flush(); // committed: visible to readers
-    const memory = new MemoryBlobStore({ maxBytes: 8 * MiB, maxEntrySize: 1 * MiB });
-    const store = new WorkerBlobStore({ memory, disk: DiskBlobReader.open({ dir }), memoryMaxEntrySize: 1 * MiB });
+    const memory = new MemoryBlobStore({ maxBytes: 8 * MiB, maxEntrySize: 1 * MiB, keyLists: true });
+    const coWriter = await DiskBlobStore.open({ dir, maxBytes: 2 * MiB, segmentSize: 128 * KiB, maxEntrySize: 64 * KiB, writer: 1 });
+    const store = new WorkerBlobStore({ memory, disk: coWriter, memoryMaxEntrySize: 1 * MiB });
     const sent: number[][] = [];
     store.reportReads((hashes) => {
       sent.push(hashes);
       writer.noteReadHashes(hashes);
     });
     // k0: a disk hit at once (getHot); k1: disk hits through get, the second kept in memory;
-    // k2: a memory hit only (as an object the worker received from its shield).
+    // k2: a memory hit only (as an object the worker fetched and stored itself).
     const now = store.getHot('k0');
     expect(Buffer.from(now!.data!).equals(pattern(2 * KiB, 1))).toBe(true);
     now!.release?.();
@@ -53,7 +53,7 @@ describe('WorkerBlobStore reads', () => {
     memory.put((await writer.get('k2'))!.meta, pattern(2 * KiB, 3));
     await expectBody(store, 'k2', pattern(2 * KiB, 3));
     expect(sent).toEqual([]); // batched, not one message a hit
-    await store.close(); // sends what is batched
+    await store.close(); // sends what is batched (and closes the co-writer)
     expect(sent).toEqual([[recencyHash('k0'), recencyHash('k1'), recencyHash('k2')]]);
 
     await putRange(writer, 600, 1100); // 1 MiB more: the oldest generations go

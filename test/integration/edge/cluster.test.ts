@@ -112,20 +112,20 @@ describe.skipIf(!cliBuilt)('an edge node with two worker processes (needs dist/,
       expect(a.headers['cache-status']).toMatch(/^anycdn; (hit|fwd=miss)[^,]*$/);
     }
     expect(gets.get('/cold.txt')).toBe(1);
-    // Upstream sees one hop: the client's address and one Via, not the shield's own.
+    // Upstream sees one hop, the worker that fetched: the client's address and one Via.
     const fetched = seen.find((s) => s.url === '/cold.txt')!;
     expect(fetched.headers['via']).toBe('1.1 anycdn-c1');
     expect(fetched.headers['x-forwarded-for']).toBe('127.0.0.1');
     expect(fetched.headers['anycdn-worker']).toBeUndefined();
     expect((await get(`${url}/cold.txt`)).headers['cache-status']).toMatch(/^anycdn; hit; ttl=\d+$/);
 
-    // Fetched by one worker, it is in the shield: the other worker's first answer is a hit too, not a miss it stored.
+    // Fetched by one worker, it is on the node's disk: the other worker's first answer is a hit too, not a miss it stored.
     bodies.set('/warm.txt', 'warm body');
     expect((await get(`${url}/warm.txt`)).headers['cache-status']).toBe('anycdn; fwd=miss; fwd-status=200; stored');
     for (let i = 0; i < 6; i++) {
       const again = await get(`${url}/warm.txt`);
       expect(again.body).toBe('warm body');
-      // (or, while the shield is still committing the first fetch to disk, answered from it: collapsed)
+      // (or, while the first fetch is still committing to disk, answered from the disk once it is: collapsed)
       expect(`${i} ${again.headers['cache-status']}`).toMatch(/^\d anycdn; (hit; ttl=\d+|fwd=miss; fwd-status=200; stored; collapsed)$/);
     }
     expect(gets.get('/warm.txt')).toBe(1);
@@ -133,8 +133,10 @@ describe.skipIf(!cliBuilt)('an edge node with two worker processes (needs dist/,
     const text = (await get(`${url}/_cdn/metrics`)).body;
     const workerCount = (outcome: string): number => metricValue(text, 'anycdn_edge_http_requests_total', { method: 'GET', status: '200', outcome, tier: 'worker' });
     expect(workerCount('hit') + workerCount('miss') + workerCount('collapsed')).toBe(48);
-    expect(metricValue(text, 'anycdn_edge_upstream_requests_total', { outcome: 'ok', phase: 'headers', tier: 'shield' })).toBe(2);
-    // The bodies are on the shield's disk and in the workers' memory; the shield keeps no memory copy.
+    // The workers fetch themselves; the shield (the disk's owner) serves none of their requests.
+    expect(metricValue(text, 'anycdn_edge_upstream_requests_total', { outcome: 'ok', phase: 'headers', tier: 'worker' })).toBe(2);
+    expect(metricValue(text, 'anycdn_edge_upstream_requests_total', { outcome: 'ok', phase: 'headers', tier: 'shield' })).toBe(0);
+    // The bodies are on the node's disk and in the workers' memory; the shield keeps no memory copy.
     expect(metricValue(text, 'anycdn_edge_cache_objects', { tier: 'shield' })).toBe(2);
     expect(metricValue(text, 'anycdn_edge_cache_bytes', { tier: 'shield' })).toBeGreaterThanOrEqual('cold body'.length + 'warm body'.length);
     expect(metricValue(text, 'anycdn_edge_memory_cache_bytes', { tier: 'shield' })).toBe(0);
@@ -164,7 +166,7 @@ describe.skipIf(!cliBuilt)('an edge node with two worker processes (needs dist/,
     expect(processesWith(mark)).toEqual([]);
   });
 
-  it('starts the shield before the workers listen on a first start, and after them on a cache that exists', async () => {
+  it('starts the shield after the workers listen, on a first start (the primary creates the cache) and on a cache that exists', async () => {
     /** The tiers in the order they said they listen. */
     const order = (output: string): string[] =>
       output
@@ -173,16 +175,16 @@ describe.skipIf(!cliBuilt)('an edge node with two worker processes (needs dist/,
         .map((l) => JSON.parse(l) as { msg: string; tier?: string })
         .filter((l) => l.tier !== undefined && ['edge listening', 'shield listening'].includes(l.msg))
         .map((l) => l.tier!);
-    // First start: the workers cannot open the cache before the shield has created it.
+    // First start: the primary creates the cache before the workers open it, and starts the shield once they listen.
     const first = await startNode('c5');
-    expect(order(first.proc.output())).toEqual(['shield', 'worker', 'worker']);
+    expect(order(first.proc.output())).toEqual(['worker', 'worker', 'shield']);
     first.proc.child.kill('SIGTERM');
     expect(await exited(first.proc.child, 20_000)).toBe(0);
     // Restart: the workers have the cores to themselves until they listen, then the shield starts.
     const again = await startNode('c5');
     expect(order(again.proc.output())).toEqual(['worker', 'worker', 'shield']);
-    bodies.set('/restarted.txt', 'through the shield');
-    expect((await get(`${again.url}/restarted.txt`)).body).toBe('through the shield');
+    bodies.set('/restarted.txt', 'fetched by a worker');
+    expect((await get(`${again.url}/restarted.txt`)).body).toBe('fetched by a worker');
   });
 
   it('replaces a worker that dies, and drains every worker on SIGTERM', async () => {

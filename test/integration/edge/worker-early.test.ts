@@ -1,30 +1,32 @@
 /**
- * A cluster worker starts before its shield listens (edge/cluster.ts forks the workers first, so
- * their loading overlaps the primary's): it answers disk hits from the cache it reads itself, its
- * misses wait for the shield's address and go through once it comes, or fail as a timeout when it
- * does not come within their deadline.
+ * A cluster worker starts while its primary opens the disk cache (edge/cluster.ts forks the workers
+ * first, so their loading overlaps the primary's): it opens the cache as a co-writer only once its
+ * owner has it open (on a node's first start the owner creates it), then fetches its misses from
+ * upstream itself and stores them where the owner and the other workers read them.
  */
-import { randomBytes } from 'node:crypto';
-import { createServer, type Server } from 'node:http';
+import { createServer, type IncomingHttpHeaders, type Server } from 'node:http';
+import { existsSync } from 'node:fs';
 import { mkdtemp, rm } from 'node:fs/promises';
 import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { request } from 'undici';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { DiskBlobStore } from '../../../src/blob/disk-blob-store.js';
 import { validateConfig } from '../../../src/config/load.js';
 import { silentLogger } from '../../../src/log.js';
+import { purgePathOfKey } from '../../../edge/cache-keys.js';
 import { edgeConfigSchema, type EdgeConfig } from '../../../edge/config.js';
 import { startEdge } from '../../../edge/server.js';
 
 let origin: Server;
 let originUrl: string;
 let dir: string;
-const originGets: string[] = [];
+const originGets: { url: string; headers: IncomingHttpHeaders }[] = [];
 
 beforeAll(async () => {
   origin = createServer((req, res) => {
-    originGets.push(req.url ?? '');
+    originGets.push({ url: req.url ?? '', headers: req.headers });
     const body = `body of ${req.url}`;
     res.writeHead(200, { 'content-type': 'text/plain', 'cache-control': 'public, max-age=600', 'content-length': String(body.length) }).end(body);
   });
@@ -37,8 +39,8 @@ afterAll(async () => {
   await rm(dir, { recursive: true, force: true });
 });
 
-function edgeConfig(cacheDir: string, timeouts: Record<string, string> = {}): EdgeConfig {
-  return validateConfig(edgeConfigSchema, { listen: '127.0.0.1:0', upstream: originUrl, pop: 'test', node: 'edge-1', cacheDir, logLevel: 'silent', drain: 0, accessLog: false, timeouts }, 'test settings', {});
+function edgeConfig(cacheDir: string): EdgeConfig {
+  return validateConfig(edgeConfigSchema, { listen: '127.0.0.1:0', upstream: originUrl, pop: 'test', node: 'edge-1', cacheDir, logLevel: 'silent', drain: 0, accessLog: false }, 'test settings', {});
 }
 
 /** Always for the same site (cache keys start with the Host, and every edge here listens on a port of its own). */
@@ -47,91 +49,60 @@ async function get(base: string, path: string): Promise<{ status: number; cacheS
   return { status: res.statusCode, cacheStatus: String(res.headers['cache-status']), body: await res.body.text() };
 }
 
-/** A node's cache folder holding `/stored.txt`, written by a single-process edge that has stopped. */
-async function cacheWithOneObject(name: string): Promise<string> {
-  const cacheDir = join(dir, name);
-  const filler = await startEdge(edgeConfig(cacheDir), silentLogger(), { processMetrics: false });
-  expect((await get(filler.url, '/stored.txt')).status).toBe(200);
-  await filler.pipeline.settled();
-  await filler.close(1_000);
-  return cacheDir;
-}
-
-describe('a cluster worker started before its shield listens', () => {
-  it('answers a disk hit at once, and a miss once the shield listens', async () => {
-    const cacheDir = await cacheWithOneObject('hit-then-miss');
-    const config = edgeConfig(cacheDir);
-    const secret = randomBytes(24).toString('base64url');
-    let shieldListening = (_url: string): void => undefined;
-    const shieldUrl = new Promise<string>((resolve) => (shieldListening = resolve));
-    // The shield opens the cache first: LMDB refuses a writer after a reader of the same file in
-    // one process (in a node they are processes apart). The worker is not told where it listens.
-    const shield = await startEdge(config, silentLogger(), { processMetrics: false, workerSecret: secret });
-    let wanted = 0;
-    const worker = await startEdge(config, silentLogger(), { processMetrics: false, worker: { secret, shield: shieldUrl, wantShield: () => wanted++ } });
-    try {
-      // It opened the cache without its shield (a primary starts the shield once its workers listen).
-      expect(wanted).toBe(0);
-      const before = originGets.length;
-      const hit = await get(worker.url, '/stored.txt');
-      expect([hit.status, hit.body]).toEqual([200, 'body of /stored.txt']);
-      expect(hit.cacheStatus).toMatch(/^anycdn; hit; ttl=\d+$/);
-      // A miss has nowhere to go yet: it waits.
-      let missDone = false;
-      const miss = get(worker.url, '/cold.txt').finally(() => (missDone = true));
-      await new Promise((r) => setTimeout(r, 300));
-      expect(missDone).toBe(false);
-      expect(originGets.length).toBe(before);
-      shieldListening(shield.url);
-      expect(await miss).toEqual({ status: 200, cacheStatus: 'anycdn; fwd=miss; fwd-status=200; stored', body: 'body of /cold.txt' });
-      expect(originGets.slice(before)).toEqual(['/cold.txt']);
-    } finally {
-      await worker.close(1_000);
-      await shield.close(1_000);
-    }
-  });
-
-  it('fails a miss as a timeout (504) when the shield does not listen within the upstream deadline', async () => {
-    const cacheDir = await cacheWithOneObject('no-shield');
-    const worker = await startEdge(edgeConfig(cacheDir, { connect: '100ms', headers: '200ms' }), silentLogger(), { processMetrics: false, worker: { secret: 's', shield: new Promise<string>(() => undefined) } });
-    try {
-      const t0 = performance.now();
-      const miss = await get(worker.url, '/never.txt');
-      const waited = performance.now() - t0;
-      expect(miss.status).toBe(504);
-      expect(miss.body).toContain('upstream_timeout');
-      expect(waited).toBeGreaterThanOrEqual(290);
-      expect(waited).toBeLessThan(5_000);
-      expect((await get(worker.url, '/stored.txt')).status).toBe(200);
-    } finally {
-      await worker.close(1_000);
-    }
-  });
-
-  it('on a node whose cache does not exist yet, opens it once the shield has created it', async () => {
+describe('a cluster worker started before its primary owns the disk cache', () => {
+  it('opens the cache once its owner has created it, fetches a miss from upstream itself and stores it for the owner', async () => {
     const cacheDir = join(dir, 'first-start');
     const config = edgeConfig(cacheDir);
-    const secret = randomBytes(24).toString('base64url');
-    let shieldListening = (_url: string): void => undefined;
-    const shieldUrl = new Promise<string>((resolve) => (shieldListening = resolve));
+    let owned = (): void => undefined;
+    const diskOwned = new Promise<void>((resolve) => (owned = resolve));
     let workerUp = false;
-    let wanted = 0;
-    const starting = startEdge(config, silentLogger(), { processMetrics: false, worker: { secret, shield: shieldUrl, wantShield: () => wanted++ } }).then((w) => ((workerUp = true), w));
+    const starting = startEdge(config, silentLogger(), { processMetrics: false, worker: { writer: 1, diskOwned } }).then((w) => ((workerUp = true), w));
     await new Promise((r) => setTimeout(r, 200));
+    // Not before its owner: the co-writer neither creates the cache nor opens it.
     expect(workerUp).toBe(false);
-    // It says so: its primary, which starts the shield once the workers listen, starts it now.
-    expect(wanted).toBe(1);
-    const shield = await startEdge(config, silentLogger(), { processMetrics: false, workerSecret: secret });
-    shieldListening(shield.url);
+    expect(existsSync(cacheDir)).toBe(false);
+    const owner = await DiskBlobStore.open({ dir: cacheDir, maxBytes: config.disk.maxBytes, maxEntrySize: config.disk.maxEntrySize, pathOf: purgePathOfKey });
+    owned();
     const worker = await starting;
     try {
-      expect((await get(worker.url, '/first.txt')).cacheStatus).toBe('anycdn; fwd=miss; fwd-status=200; stored');
-      await shield.pipeline.settled();
+      const before = originGets.length;
+      expect(await get(worker.url, '/first.txt')).toEqual({ status: 200, cacheStatus: 'anycdn; fwd=miss; fwd-status=200; stored', body: 'body of /first.txt' });
+      // Straight to upstream, as a single process goes: its own Via and the client's address.
+      expect(originGets.slice(before).map((g) => [g.url, g.headers['via'], g.headers['x-forwarded-for'], g.headers['anycdn-worker']])).toEqual([['/first.txt', '1.1 anycdn-edge-1', '127.0.0.1', undefined]]);
       await worker.pipeline.settled();
+      // On the node's disk, written by the worker: the owner reads it.
+      const stored = await owner.get('cdn.test/first.txt');
+      expect(stored?.data?.toString()).toBe('body of /first.txt');
+      expect(worker.store.stats().entries).toBe(1);
       expect((await get(worker.url, '/first.txt')).cacheStatus).toMatch(/^anycdn; hit; ttl=\d+$/);
+      expect(originGets.length).toBe(before + 1);
     } finally {
       await worker.close(1_000);
-      await shield.close(1_000);
+      await owner.close();
+    }
+  });
+
+  it('answers from a cache that exists once it is open, and a later worker takes its writer id once it has stopped', async () => {
+    const cacheDir = join(dir, 'restart');
+    const config = edgeConfig(cacheDir);
+    const owner = await DiskBlobStore.open({ dir: cacheDir, maxBytes: config.disk.maxBytes, maxEntrySize: config.disk.maxEntrySize, pathOf: purgePathOfKey });
+    try {
+      const first = await startEdge(config, silentLogger(), { processMetrics: false, worker: { writer: 3 } });
+      expect((await get(first.url, '/kept.txt')).cacheStatus).toBe('anycdn; fwd=miss; fwd-status=200; stored');
+      await first.pipeline.settled();
+      // The same id twice at once is refused: each co-writer has its own lock.
+      await expect(startEdge(config, silentLogger(), { processMetrics: false, worker: { writer: 3 } })).rejects.toThrow(/in use|already open/);
+      await first.close(1_000);
+      const again = await startEdge(config, silentLogger(), { processMetrics: false, worker: { writer: 3 } });
+      try {
+        const before = originGets.length;
+        expect(await get(again.url, '/kept.txt')).toEqual({ status: 200, cacheStatus: expect.stringMatching(/^anycdn; hit; ttl=\d+$/), body: 'body of /kept.txt' });
+        expect(originGets.length).toBe(before);
+      } finally {
+        await again.close(1_000);
+      }
+    } finally {
+      await owner.close();
     }
   });
 });

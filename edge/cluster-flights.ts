@@ -1,0 +1,167 @@
+/**
+ * Request coalescing across the processes of an edge node (edge/cluster.ts): a herd of requests
+ * for one key spread over several workers is still one upstream request. In each worker the
+ * flight table (edge/flights.ts) coalesces first, so only a worker's leader of a key asks here:
+ *
+ *   worker ── anycdn:lead {id, key} ──► primary      the first to ask leads, the others follow
+ *          ◄─ anycdn:lead-answer {lead} ─
+ *   leader ── anycdn:done {key} ──────► primary ──► every follower of the key
+ *
+ * The leader fetches and stores as a single process would, and says it is done once its copy is
+ * committed to the node's disk (or the fetch failed, or was not stored). A follower waits for that
+ * (at most its upstream deadline, `followWaitMs`), then looks the key up in the store: with a copy
+ * there, its requests look the key up again (`stored-elsewhere`) and judge that copy as any stored
+ * one (fresh: a hit; `no-cache`: revalidated…); with nothing usable there it fetches itself. A
+ * worker that dies leaves the keys it led, and their followers look and fetch themselves.
+ */
+import type { BlobEntry, BlobStore } from '../src/blob/blob-store.js';
+import { Pending, type ClusterMessage } from './cluster-protocol.js';
+import type { PurgeWatermarks } from './edge-request.js';
+import type { AcrossProcesses, FetchResult } from './fetcher.js';
+
+/** A fetch's place among the node's processes. */
+export type CrossLease = { lead: true; done(): void } | { lead: false; settled: Promise<void> };
+
+/** Asks which process of the node fetches a key. */
+export interface CrossFlights {
+  lead(key: string): Promise<CrossLease>;
+}
+
+/** How long a worker waits for its primary's answer before it fetches alone (a primary that does not answer). */
+export const LEAD_ANSWER_MS = 2_000;
+
+/**
+ * The fetch of a flight's leader in a worker, coalesced with the other workers' (see the module
+ * comment). `watermarks`: the node's purge watermarks now (a copy they make absent or stale is
+ * not an answer).
+ */
+export function acrossProcesses(flights: CrossFlights, store: BlobStore, watermarks: () => PurgeWatermarks): AcrossProcesses {
+  return async (key, revalidating, fetch) => {
+    const lease = await flights.lead(key);
+    if (lease.lead) {
+      let result: FetchResult;
+      try {
+        result = await fetch();
+      } catch (err) {
+        lease.done();
+        throw err;
+      }
+      // Once the copy is committed (visible to every process) or the fetch is over without one.
+      result.done.then(lease.done, lease.done);
+      return result;
+    }
+    await lease.settled;
+    const entry = await store.get(key).catch(() => undefined);
+    if (entry === undefined || !usable(entry, revalidating, watermarks())) return fetch();
+    return { outcome: { kind: 'stored-elsewhere' }, done: Promise.resolve() };
+  };
+}
+
+/**
+ * Whether the copy another process stored answers this fetch: not made absent or stale by a
+ * purge since, and for a revalidation, newer than the stale copy it was asked for.
+ */
+export function usable(entry: BlobEntry, revalidating: BlobEntry | undefined, watermarks: PurgeWatermarks): boolean {
+  const storedAt = entry.meta.storedAt;
+  if (entry.meta.invalidated === true || storedAt <= watermarks.absentBefore || storedAt <= watermarks.staleBefore) return false;
+  return revalidating === undefined || storedAt > revalidating.meta.storedAt;
+}
+
+/** A worker's side: asks its primary over IPC, and hears when the leader of a key it follows is done. */
+export class IpcFlights implements CrossFlights {
+  private readonly answers = new Pending<boolean>();
+  /** Per key, the followers waiting for its leader (set before the question goes: the answer and the leader's word may come together). */
+  private readonly waiting = new Map<string, Set<() => void>>();
+
+  constructor(
+    private readonly send: (message: ClusterMessage) => void,
+    /** The longest a follower waits for its leader (the upstream deadline). */
+    private readonly followWaitMs: number,
+  ) {}
+
+  async lead(key: string): Promise<CrossLease> {
+    let heard!: () => void;
+    const settled = new Promise<void>((resolve) => (heard = resolve));
+    const waiters = this.waiting.get(key) ?? new Set();
+    waiters.add(heard);
+    this.waiting.set(key, waiters);
+    const lead = await this.answers.ask((id) => this.send({ type: 'anycdn:lead', id, key }), LEAD_ANSWER_MS);
+    if (lead !== false) {
+      this.forget(key, heard);
+      // (Unanswered: this worker fetches alone; the primary ignores the word of a worker that does not lead.)
+      return { lead: true, done: () => this.send({ type: 'anycdn:done', key }) };
+    }
+    let timer: NodeJS.Timeout | undefined;
+    const waited = Promise.race([settled, new Promise<void>((resolve) => (timer = setTimeout(resolve, this.followWaitMs)))]).finally(() => {
+      clearTimeout(timer);
+      this.forget(key, heard);
+    });
+    return { lead: false, settled: waited };
+  }
+
+  /** A message from the primary: true when it was one of these. */
+  onMessage(message: ClusterMessage): boolean {
+    if (message.type === 'anycdn:lead-answer') {
+      this.answers.answer(message.id, message.lead);
+      return true;
+    }
+    if (message.type === 'anycdn:done') {
+      const waiters = this.waiting.get(message.key);
+      this.waiting.delete(message.key);
+      for (const heard of waiters ?? []) heard();
+      return true;
+    }
+    return false;
+  }
+
+  private forget(key: string, heard: () => void): void {
+    const waiters = this.waiting.get(key);
+    if (waiters === undefined) return;
+    waiters.delete(heard);
+    if (waiters.size === 0) this.waiting.delete(key);
+  }
+}
+
+/** The primary's side: who leads each key being fetched, and who follows it. `W` is a worker. */
+export class FlightLeases<W> {
+  private readonly flights = new Map<string, { leader: W; followers: Set<W> }>();
+  private readonly led = new Map<W, Set<string>>();
+
+  /** `from` asks to fetch `key`: true when it leads (nobody does, or it does already), else it follows. */
+  lead(from: W, key: string): boolean {
+    const flight = this.flights.get(key);
+    if (flight === undefined) {
+      this.flights.set(key, { leader: from, followers: new Set() });
+      const keys = this.led.get(from) ?? new Set();
+      keys.add(key);
+      this.led.set(from, keys);
+      return true;
+    }
+    if (flight.leader === from) return true;
+    flight.followers.add(from);
+    return false;
+  }
+
+  /** The leader of `key` is done: the followers to tell (none when `from` does not lead it). */
+  done(from: W, key: string): W[] {
+    const flight = this.flights.get(key);
+    if (flight === undefined || flight.leader !== from) return [];
+    this.flights.delete(key);
+    this.led.get(from)?.delete(key);
+    return [...flight.followers];
+  }
+
+  /** `from` is gone: the keys it led end, each with the followers to tell. */
+  release(from: W): [string, W[]][] {
+    const out: [string, W[]][] = [];
+    for (const key of this.led.get(from) ?? []) out.push([key, this.done(from, key)]);
+    this.led.delete(from);
+    for (const flight of this.flights.values()) flight.followers.delete(from);
+    return out;
+  }
+
+  /** Keys being fetched (tests, metrics). */
+  get size(): number {
+    return this.flights.size;
+  }
+}

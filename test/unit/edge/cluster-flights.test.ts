@@ -1,0 +1,123 @@
+import { describe, expect, it } from 'vitest';
+import type { BlobEntry, StoredMeta } from '../../../src/blob/blob-store.js';
+import { FlightLeases, IpcFlights, usable, type CrossLease } from '../../../edge/cluster-flights.js';
+import type { ClusterMessage } from '../../../edge/cluster-protocol.js';
+
+describe('FlightLeases: who fetches each key among the workers of a node', () => {
+  it('lets the first asker lead, the others follow, and tells the followers when the leader is done', () => {
+    const leases = new FlightLeases<string>();
+    expect(leases.lead('w1', 'k')).toBe(true);
+    expect(leases.lead('w2', 'k')).toBe(false);
+    expect(leases.lead('w3', 'k')).toBe(false);
+    expect(leases.lead('w2', 'k')).toBe(false); // asked again: still a follower, told once
+    expect(leases.lead('w1', 'k')).toBe(true); // its own key (a newer flight of the leader's)
+    expect(leases.lead('w2', 'other')).toBe(true);
+    expect(leases.size).toBe(2);
+    // Only the leader's word ends a flight.
+    expect(leases.done('w2', 'k')).toEqual([]);
+    expect(leases.done('w1', 'k')).toEqual(['w2', 'w3']);
+    expect(leases.done('w1', 'k')).toEqual([]);
+    expect(leases.size).toBe(1);
+    // The key is free again: the next asker leads.
+    expect(leases.lead('w3', 'k')).toBe(true);
+  });
+
+  it('ends the flights of a worker that is gone, and forgets it as a follower', () => {
+    const leases = new FlightLeases<string>();
+    leases.lead('w1', 'a');
+    leases.lead('w1', 'b');
+    leases.lead('w2', 'a');
+    leases.lead('w2', 'c');
+    leases.lead('w1', 'c');
+    leases.lead('w3', 'c');
+    expect(leases.release('w1')).toEqual([
+      ['a', ['w2']],
+      ['b', []],
+    ]);
+    expect(leases.lead('w3', 'a')).toBe(true);
+    // w1 followed c: w2's done tells w3 alone.
+    expect(leases.done('w2', 'c')).toEqual(['w3']);
+    expect(leases.size).toBe(1);
+  });
+});
+
+/** Workers and their primary in one process, each message delivered at once (the answer and the leader's word may come in one turn). */
+function node(followWaitMs = 5_000): { worker(name: string): IpcFlights; sent: string[] } {
+  const leases = new FlightLeases<string>();
+  const workers = new Map<string, IpcFlights>();
+  const sent: string[] = [];
+  const toWorker = (name: string, m: ClusterMessage): void => {
+    sent.push(`${name} ← ${m.type}`);
+    workers.get(name)!.onMessage(m);
+  };
+  const fromWorker = (name: string, m: ClusterMessage): void => {
+    sent.push(`${name} → ${m.type}`);
+    if (m.type === 'anycdn:lead') toWorker(name, { type: 'anycdn:lead-answer', id: m.id, lead: leases.lead(name, m.key) });
+    if (m.type === 'anycdn:done') for (const f of leases.done(name, m.key)) toWorker(f, { type: 'anycdn:done', key: m.key });
+  };
+  return {
+    sent,
+    worker(name) {
+      const flights = new IpcFlights((m) => fromWorker(name, m), followWaitMs);
+      workers.set(name, flights);
+      return flights;
+    },
+  };
+}
+
+describe('IpcFlights: a worker asking its primary', () => {
+  it('leads or follows, and a follower is released by its leader’s word', async () => {
+    const n = node();
+    const a = n.worker('a');
+    const b = n.worker('b');
+    const lead = (await a.lead('k')) as Extract<CrossLease, { lead: true }>;
+    expect(lead.lead).toBe(true);
+    const follow = (await b.lead('k')) as Extract<CrossLease, { lead: false }>;
+    expect(follow.lead).toBe(false);
+    let released = false;
+    void follow.settled.then(() => (released = true));
+    await new Promise((r) => setTimeout(r, 20));
+    expect(released).toBe(false);
+    lead.done();
+    await follow.settled;
+    expect(n.sent).toEqual(['a → anycdn:lead', 'a ← anycdn:lead-answer', 'b → anycdn:lead', 'b ← anycdn:lead-answer', 'a → anycdn:done', 'b ← anycdn:done']);
+    expect((await b.lead('k')).lead).toBe(true);
+  });
+
+  it('stops waiting for a leader that never says it is done after followWaitMs', async () => {
+    const n = node(50);
+    const a = n.worker('a');
+    const b = n.worker('b');
+    expect((await a.lead('k')).lead).toBe(true);
+    const follow = (await b.lead('k')) as Extract<CrossLease, { lead: false }>;
+    const t0 = performance.now();
+    await follow.settled;
+    expect(performance.now() - t0).toBeGreaterThanOrEqual(40);
+  });
+
+  it('leads alone when its primary does not answer', async () => {
+    const silent = new IpcFlights(() => undefined, 1_000);
+    const t0 = performance.now();
+    expect((await silent.lead('k')).lead).toBe(true);
+    expect(performance.now() - t0).toBeGreaterThanOrEqual(1_900);
+  }, 10_000);
+});
+
+function entry(storedAt: number, invalidated?: boolean): BlobEntry {
+  const meta = { key: 'k', size: 1, status: 200, headers: [], requestTime: storedAt, responseTime: storedAt, storedAt, sha256: 'x', ...(invalidated === undefined ? {} : { invalidated }) } as unknown as StoredMeta;
+  return { meta, data: Buffer.from('x'), open: () => { throw new Error('not read'); } };
+}
+
+describe('usable: whether a copy another worker stored answers a follower', () => {
+  const none = { staleBefore: 0, absentBefore: 0 };
+  it.each([
+    ['a copy, for a miss', entry(1_000), undefined, none, true],
+    ['a copy a soft purge marked', entry(1_000, true), undefined, none, false],
+    ['a copy stored before a purge of everything', entry(1_000), undefined, { staleBefore: 0, absentBefore: 1_000 }, false],
+    ['a copy stored before the stale watermark', entry(1_000), undefined, { staleBefore: 1_500, absentBefore: 0 }, false],
+    ['a newer copy, for a revalidation', entry(2_000), entry(1_000), none, true],
+    ['the same stale copy, for a revalidation', entry(1_000), entry(1_000), none, false],
+  ])('%s → %s', (_name, found, revalidating, watermarks, want) => {
+    expect(usable(found, revalidating, watermarks)).toBe(want);
+  });
+});
