@@ -15,12 +15,15 @@
  * - **a sweep of everything** (a hard purge of everything) removes this worker's memory copies
  *   only: the node's watermark has made every object stored before it absent already, and the
  *   disk's owner sweeps the disk.
+ * - **stats** count what this worker holds (its memory); the disk's objects and bytes are its
+ *   owner's to report, or a node's metrics, summed over its processes, would count them once per
+ *   worker.
  */
 import type { BlobEntry, HotEntry } from './blob-store.js';
 import type { DiskBlobStore } from './disk-blob-store.js';
 import type { MemoryBlobStore } from './memory-blob-store.js';
 import { ReadHashes } from './read-hashes.js';
-import { TieredBlobStore } from './tiered-blob-store.js';
+import { TieredBlobStore, type TieredBlobStoreStats } from './tiered-blob-store.js';
 
 export interface WorkerBlobStoreOptions {
   /** This worker's memory tier, with its key lists (MemoryBlobStoreOptions.keyLists). */
@@ -64,6 +67,13 @@ export class WorkerBlobStore extends TieredBlobStore {
   /** What a hard purge of everything removes here: this worker's memory copies (the disk is its owner's to sweep). */
   keysToSweep(): string[] {
     return this.memory.keys();
+  }
+
+  /** This worker's memory tier's objects, bytes and evictions; the failures of its own disk reads and writes. */
+  override stats(): TieredBlobStoreStats {
+    const all = super.stats();
+    const { entries, bytes, maxBytes, evictions } = all.memory;
+    return { ...all, entries, bytes, maxBytes, evictions };
   }
 
   /**

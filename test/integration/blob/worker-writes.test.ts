@@ -40,6 +40,9 @@ describe('WorkerBlobStore writes', () => {
     await expectBody(owner, '/a/large', pattern(100 * KiB, 2));
     expect(memory.keys()).toEqual(['/a/small']);
     expect(owner.stats().entries).toBe(2);
+    // What this worker holds (the disk's counts are its owner's to report).
+    expect(store.stats().entries).toBe(1);
+    expect(store.stats().memory.entries).toBe(1);
   });
 
   it('finds for a purge the memory copy of an entry another process removed from the disk, and sweeps only its memory', async () => {
