@@ -3,9 +3,14 @@
  * for one key spread over several workers is still one upstream request. In each worker the
  * flight table (edge/flights.ts) coalesces first, so only a worker's leader of a key asks here:
  *
- *   worker ── anycdn:lead {id, key} ──► primary      the first to ask leads, the others follow
- *          ◄─ anycdn:lead-answer {lead} ─
- *   leader ── anycdn:done {key} ──────► primary ──► every follower of the key
+ *   worker ── lead [id, key] ──► primary      the first to ask leads, the others follow
+ *          ◄─ answer [id, lead] ─
+ *   leader ── done key ────────► primary ──► every follower of the key
+ *
+ * A worker sends what it has to say in one message per turn of its event loop ('anycdn:flights'),
+ * and the primary answers each with one message (plus one to each follower released): an IPC
+ * message costs both processes a system call and a JSON round, and a busy worker has several
+ * misses to say in one turn.
  *
  * The leader fetches and stores as a single process would, and says it is done once its copy is
  * committed to the node's disk (or the fetch failed, or was not stored). A follower waits for that
@@ -15,7 +20,7 @@
  * worker that dies leaves the keys it led, and their followers look and fetch themselves.
  */
 import type { BlobEntry, BlobStore } from '../src/blob/blob-store.js';
-import { Pending, type ClusterMessage } from './cluster-protocol.js';
+import { Pending, type ClusterMessage, type FlightsAnswered, type FlightsAsked } from './cluster-protocol.js';
 import type { PurgeWatermarks } from './edge-request.js';
 import type { AcrossProcesses, FetchResult } from './fetcher.js';
 
@@ -72,6 +77,9 @@ export class IpcFlights implements CrossFlights {
   private readonly answers = new Pending<boolean>();
   /** Per key, the followers waiting for its leader (set before the question goes: the answer and the leader's word may come together). */
   private readonly waiting = new Map<string, Set<() => void>>();
+  /** What goes in the next message (one per turn of the event loop). */
+  private batch: FlightsAsked = {};
+  private scheduled = false;
 
   constructor(
     private readonly send: (message: ClusterMessage) => void,
@@ -85,11 +93,11 @@ export class IpcFlights implements CrossFlights {
     const waiters = this.waiting.get(key) ?? new Set();
     waiters.add(heard);
     this.waiting.set(key, waiters);
-    const lead = await this.answers.ask((id) => this.send({ type: 'anycdn:lead', id, key }), LEAD_ANSWER_MS);
+    const lead = await this.answers.ask((id) => this.queue('lead', [id, key]), LEAD_ANSWER_MS);
     if (lead !== false) {
       this.forget(key, heard);
       // (Unanswered: this worker fetches alone; the primary ignores the word of a worker that does not lead.)
-      return { lead: true, done: () => this.send({ type: 'anycdn:done', key }) };
+      return { lead: true, done: () => this.queue('done', key) };
     }
     let timer: NodeJS.Timeout | undefined;
     const waited = Promise.race([settled, new Promise<void>((resolve) => (timer = setTimeout(resolve, this.followWaitMs)))]).finally(() => {
@@ -101,17 +109,26 @@ export class IpcFlights implements CrossFlights {
 
   /** A message from the primary: true when it was one of these. */
   onMessage(message: ClusterMessage): boolean {
-    if (message.type === 'anycdn:lead-answer') {
-      this.answers.answer(message.id, message.lead);
-      return true;
-    }
-    if (message.type === 'anycdn:done') {
-      const waiters = this.waiting.get(message.key);
-      this.waiting.delete(message.key);
+    if (message.type !== 'anycdn:flights-answer') return false;
+    for (const [id, lead] of message.answers ?? []) this.answers.answer(id, lead);
+    for (const key of message.done ?? []) {
+      const waiters = this.waiting.get(key);
+      this.waiting.delete(key);
       for (const heard of waiters ?? []) heard();
-      return true;
     }
-    return false;
+    return true;
+  }
+
+  private queue<K extends keyof FlightsAsked>(kind: K, item: NonNullable<FlightsAsked[K]>[number]): void {
+    ((this.batch[kind] ??= []) as (typeof item)[]).push(item);
+    if (this.scheduled) return;
+    this.scheduled = true;
+    setImmediate(() => {
+      this.scheduled = false;
+      const batch = this.batch;
+      this.batch = {};
+      this.send({ type: 'anycdn:flights', ...batch });
+    });
   }
 
   private forget(key: string, heard: () => void): void {
@@ -157,6 +174,35 @@ export class FlightLeases<W> {
     for (const key of this.led.get(from) ?? []) out.push([key, this.done(from, key)]);
     this.led.delete(from);
     for (const flight of this.flights.values()) flight.followers.delete(from);
+    return out;
+  }
+
+  /**
+   * A worker's batch ('anycdn:flights'): what to send to whom — to `from`, the answers to its
+   * questions; to each follower of a key `from` is done with, that key.
+   */
+  receive(from: W, asked: FlightsAsked): Map<W, FlightsAnswered> {
+    const out = new Map<W, FlightsAnswered>();
+    const to = (w: W): FlightsAnswered => {
+      let answer = out.get(w);
+      if (answer === undefined) out.set(w, (answer = {}));
+      return answer;
+    };
+    for (const key of asked.done ?? []) for (const f of this.done(from, key)) (to(f).done ??= []).push(key);
+    for (const [id, key] of asked.lead ?? []) (to(from).answers ??= []).push([id, this.lead(from, key)]);
+    return out;
+  }
+
+  /** `from` is gone: the keys it led end; what to tell each of their followers. */
+  leave(from: W): Map<W, FlightsAnswered> {
+    const out = new Map<W, FlightsAnswered>();
+    for (const [key, followers] of this.release(from)) {
+      for (const f of followers) {
+        const answer = out.get(f) ?? {};
+        (answer.done ??= []).push(key);
+        out.set(f, answer);
+      }
+    }
     return out;
   }
 

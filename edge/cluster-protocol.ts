@@ -24,6 +24,18 @@ export interface WorkerStart {
   ticketKey: string | undefined;
 }
 
+/** What a worker's batch of fetches says (see 'anycdn:flights'). */
+export interface FlightsAsked {
+  lead?: [id: number, key: string][];
+  done?: string[];
+}
+
+/** What the primary answers (see 'anycdn:flights-answer'). */
+export interface FlightsAnswered {
+  answers?: [id: number, lead: boolean][];
+  done?: string[];
+}
+
 export type ClusterMessage =
   | { type: 'anycdn:start-request' }
   | ({ type: 'anycdn:start' } & WorkerStart)
@@ -43,11 +55,14 @@ export type ClusterMessage =
   | { type: 'anycdn:metrics-collect'; id: number }
   | { type: 'anycdn:metrics-json'; id: number; json: MetricsJson }
   | { type: 'anycdn:metrics-text'; id: number; text: string }
-  /** A worker would fetch `key` (edge/cluster-flights.ts): it leads, or follows the worker that does. */
-  | { type: 'anycdn:lead'; id: number; key: string }
-  | { type: 'anycdn:lead-answer'; id: number; lead: boolean }
-  /** The leader of `key` is done (its copy committed, or none): from it to the primary, then to each follower. */
-  | { type: 'anycdn:done'; key: string }
+  /**
+   * A worker's fetches (edge/cluster-flights.ts), batched per turn of its event loop: keys it would
+   * fetch (each with the id of its question: it leads, or follows the worker that does), and keys
+   * whose fetch it led and has done (its copy committed, or none).
+   */
+  | ({ type: 'anycdn:flights' } & FlightsAsked)
+  /** The primary's answers to one batch: which questions lead; and, to a follower, keys whose leader is done. */
+  | ({ type: 'anycdn:flights-answer' } & FlightsAnswered)
   /** A worker's hits since its last batch, for the disk's recency (src/blob/read-hashes.ts): unchecked until its receiver checks it. */
   | { type: 'anycdn:reads'; hashes: unknown };
 

@@ -58,7 +58,7 @@ import { lazy } from '../src/lazy.js';
 import type { Logger } from '../src/log.js';
 import type { DiskBlobStore } from '../src/blob/disk-blob-store.js';
 import { FlightLeases } from './cluster-flights.js';
-import { MAX_WORKERS, METRICS_WAIT_MS, Pending, PURGE_CONFIRM_MS, WORKER_ENV, type ClusterMessage, type MetricsJson } from './cluster-protocol.js';
+import { MAX_WORKERS, METRICS_WAIT_MS, Pending, PURGE_CONFIRM_MS, WORKER_ENV, type ClusterMessage, type FlightsAnswered, type MetricsJson } from './cluster-protocol.js';
 import type { EdgeConfig } from './config.js';
 import type { PurgePeers } from './purge/purge-node.js';
 import type { EdgeServer } from './server.js';
@@ -163,8 +163,8 @@ export function forkEdgeCluster(count: number): ForkedEdgeCluster {
   const slots = new Map<Worker, number>();
   /** Which worker fetches each key a worker asked about (edge/cluster-flights.ts). */
   const leases = new FlightLeases<Worker>();
-  const tellDone = (key: string, followers: Worker[]): void => {
-    for (const w of followers) if (w.isConnected()) w.send({ type: 'anycdn:done', key } satisfies ClusterMessage);
+  const answer = (answers: Map<Worker, FlightsAnswered>): void => {
+    for (const [w, answered] of answers) if (w.isConnected()) w.send({ type: 'anycdn:flights-answer', ...answered } satisfies ClusterMessage);
   };
   let draining = false;
   const collecting = new Pending<MetricsJson>();
@@ -178,12 +178,8 @@ export function forkEdgeCluster(count: number): ForkedEdgeCluster {
 
   function onMessage(from: Worker, message: ClusterMessage): void {
     // A worker's fetches: answered at once, whatever else the primary is doing.
-    if (message.type === 'anycdn:lead') {
-      from.send({ type: 'anycdn:lead-answer', id: message.id, lead: leases.lead(from, message.key) } satisfies ClusterMessage);
-      return;
-    }
-    if (message.type === 'anycdn:done') {
-      tellDone(message.key, leases.done(from, message.key));
+    if (message.type === 'anycdn:flights') {
+      answer(leases.receive(from, message));
       return;
     }
     if (message.type === 'anycdn:start-request') {
@@ -261,7 +257,7 @@ export function forkEdgeCluster(count: number): ForkedEdgeCluster {
         members.delete(worker);
         slots.delete(worker);
         // Its fetches end with it: their followers look for a copy, and fetch themselves.
-        for (const [key, followers] of leases.release(worker)) tellDone(key, followers);
+        answer(leases.leave(worker));
         if (!listening) {
           reject(new CdnError('worker_failed', 'internal', `edge worker ${worker.process.pid} exited (${signal ?? code}) before it listened`));
           return;

@@ -72,8 +72,8 @@ async function startNode(name: string): Promise<{ owner: EdgeServer; workers: Ed
   const leases = new FlightLeases<number>();
   const ipc: IpcFlights[] = [];
   const toPrimary = (from: number, m: ClusterMessage): void => {
-    if (m.type === 'anycdn:lead') ipc[from]!.onMessage({ type: 'anycdn:lead-answer', id: m.id, lead: leases.lead(from, m.key) });
-    if (m.type === 'anycdn:done') for (const f of leases.done(from, m.key)) ipc[f]!.onMessage({ type: 'anycdn:done', key: m.key });
+    if (m.type !== 'anycdn:flights') return;
+    for (const [to, answered] of leases.receive(from, m)) ipc[to]!.onMessage({ type: 'anycdn:flights-answer', ...answered });
   };
   const workers: EdgeServer[] = [];
   for (const i of [0, 1]) {

@@ -22,6 +22,21 @@ describe('FlightLeases: who fetches each key among the workers of a node', () =>
     expect(leases.lead('w3', 'k')).toBe(true);
   });
 
+  it('answers a batch: the leader’s done keys released to their followers first, then its questions', () => {
+    const leases = new FlightLeases<string>();
+    expect(leases.receive('w1', { lead: [[0, 'a'], [1, 'b']] })).toEqual(new Map([['w1', { answers: [[0, true], [1, true]] }]]));
+    expect(leases.receive('w2', { lead: [[0, 'a']] })).toEqual(new Map([['w2', { answers: [[0, false]] }]]));
+    expect(leases.receive('w1', { done: ['a'], lead: [[2, 'a']] })).toEqual(
+      new Map([
+        ['w2', { done: ['a'] }],
+        ['w1', { answers: [[2, true]] }],
+      ]),
+    );
+    expect(leases.receive('w2', { lead: [[1, 'b']] })).toEqual(new Map([['w2', { answers: [[1, false]] }]]));
+    expect(leases.leave('w1')).toEqual(new Map([['w2', { done: ['b'] }]]));
+    expect(leases.size).toBe(0);
+  });
+
   it('ends the flights of a worker that is gone, and forgets it as a follower', () => {
     const leases = new FlightLeases<string>();
     leases.lead('w1', 'a');
@@ -47,13 +62,13 @@ function node(followWaitMs = 5_000): { worker(name: string): IpcFlights; sent: s
   const workers = new Map<string, IpcFlights>();
   const sent: string[] = [];
   const toWorker = (name: string, m: ClusterMessage): void => {
-    sent.push(`${name} ← ${m.type}`);
+    sent.push(`${name} ← ${JSON.stringify(m)}`);
     workers.get(name)!.onMessage(m);
   };
   const fromWorker = (name: string, m: ClusterMessage): void => {
-    sent.push(`${name} → ${m.type}`);
-    if (m.type === 'anycdn:lead') toWorker(name, { type: 'anycdn:lead-answer', id: m.id, lead: leases.lead(name, m.key) });
-    if (m.type === 'anycdn:done') for (const f of leases.done(name, m.key)) toWorker(f, { type: 'anycdn:done', key: m.key });
+    sent.push(`${name} → ${JSON.stringify(m)}`);
+    if (m.type !== 'anycdn:flights') return;
+    for (const [to, answered] of leases.receive(name, m)) toWorker(to, { type: 'anycdn:flights-answer', ...answered });
   };
   return {
     sent,
@@ -80,8 +95,35 @@ describe('IpcFlights: a worker asking its primary', () => {
     expect(released).toBe(false);
     lead.done();
     await follow.settled;
-    expect(n.sent).toEqual(['a → anycdn:lead', 'a ← anycdn:lead-answer', 'b → anycdn:lead', 'b ← anycdn:lead-answer', 'a → anycdn:done', 'b ← anycdn:done']);
+    expect(n.sent).toEqual([
+      'a → {"type":"anycdn:flights","lead":[[0,"k"]]}',
+      'a ← {"type":"anycdn:flights-answer","answers":[[0,true]]}',
+      'b → {"type":"anycdn:flights","lead":[[0,"k"]]}',
+      'b ← {"type":"anycdn:flights-answer","answers":[[0,false]]}',
+      'a → {"type":"anycdn:flights","done":["k"]}',
+      'b ← {"type":"anycdn:flights-answer","done":["k"]}',
+    ]);
     expect((await b.lead('k')).lead).toBe(true);
+  });
+
+  it('says the misses of one turn in one message, and hears the answers to all in one', async () => {
+    const n = node();
+    const a = n.worker('a');
+    const b = n.worker('b');
+    const first = await Promise.all(['x', 'y', 'z'].map((k) => a.lead(k)));
+    expect(first.map((l) => l.lead)).toEqual([true, true, true]);
+    const second = await Promise.all(['y', 'w'].map((k) => b.lead(k)));
+    expect(second.map((l) => l.lead)).toEqual([false, true]);
+    for (const l of first) if (l.lead) l.done();
+    await (second[0] as Extract<CrossLease, { lead: false }>).settled;
+    expect(n.sent).toEqual([
+      'a → {"type":"anycdn:flights","lead":[[0,"x"],[1,"y"],[2,"z"]]}',
+      'a ← {"type":"anycdn:flights-answer","answers":[[0,true],[1,true],[2,true]]}',
+      'b → {"type":"anycdn:flights","lead":[[0,"y"],[1,"w"]]}',
+      'b ← {"type":"anycdn:flights-answer","answers":[[0,false],[1,true]]}',
+      'a → {"type":"anycdn:flights","done":["x","y","z"]}',
+      'b ← {"type":"anycdn:flights-answer","done":["y"]}',
+    ]);
   });
 
   it('stops waiting for a leader that never says it is done after followWaitMs', async () => {
