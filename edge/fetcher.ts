@@ -39,7 +39,7 @@ export interface FetchDeps {
   acrossProcesses?: AcrossProcesses;
 }
 
-/** Runs `fetch` for the flight of `key` unless another process of the node fetches it (then the copy it stored). */
+/** Runs `fetch` for the flight of `key`, unless another process of the node fetched and stored it meanwhile (then a `stored-elsewhere` outcome). */
 export type AcrossProcesses = (key: string, revalidating: BlobEntry | undefined, fetch: () => Promise<FetchResult>) => Promise<FetchResult>;
 
 export interface FetchRequest {

@@ -73,7 +73,11 @@ export interface StartEdgeOptions {
   metricsText?: () => Promise<string>;
   /** Labels added to every metric (a cluster labels its processes by tier). */
   metricLabels?: Record<string, string>;
-  /** Requests carrying `anycdn-worker: <secret>` come from this node's own workers (the shield of a cluster). */
+  /**
+   * The shield of a cluster (edge/cluster.ts): no access log, no memory tier, no TLS listener; and
+   * requests carrying `anycdn-worker: <secret>` count as its own workers' (none sends it now that
+   * workers fetch themselves).
+   */
   workerSecret?: string;
   /** The session ticket key every process of this node uses (a cluster's primary made it); default the key file or a random key. */
   ticketKey?: Buffer;

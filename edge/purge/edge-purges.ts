@@ -5,8 +5,9 @@
  *   node's purger (purge-node.ts: cursor, watermarks, applying on every process) and, with an
  *   `edgeToken`, the subscriber to the origin's purge stream (purge-subscriber.ts, from
  *   `purgeFrom`, default `upstream`), and the purge metrics;
- * - a cluster worker gets only an applier for its own memory tier: its primary tells it what to
- *   apply (edge/cluster.ts), and its `POST /_cdn/purge` is applied node-wide through the primary.
+ * - a cluster worker gets only an applier for its own store (its memory, and the disk it writes
+ *   too): its primary tells it what to apply (edge/cluster.ts), and its `POST /_cdn/purge` is
+ *   applied node-wide through the primary.
  */
 import type { IncomingMessage } from 'node:http';
 import type { Registry } from 'prom-client';

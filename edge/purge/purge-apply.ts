@@ -1,7 +1,8 @@
 /**
  * Applying a purge to one process's cache (the single process, a cluster's shield with its disk,
- * or a cluster worker with its memory): find what it takes through the store's lists (by
- * canonical path for URLs and prefixes, by tag for tags: never a walk over every object), then
+ * or a cluster worker with its memory and what it wrote to the disk since the shield applied
+ * it): find what it takes through the store's lists (by canonical path for URLs and prefixes, by
+ * tag for tags: never a walk over every object), then
  * remove it, or for a soft purge mark it stale; and retire the fetches under way it takes, so none
  * of them stores or hands out what the purge meant to take away.
  *
