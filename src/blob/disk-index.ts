@@ -41,6 +41,8 @@ import { freezeMeta } from './buffer-entry.js';
 import { GenerationMap } from '../generation-map.js';
 import { SharedIndexState, type Applied, type ChangeOptions, type Counters, type InFlight, type IndexState } from './disk-index-state.js';
 import { FS_BLOCK, keyHash } from './disk-layout.js';
+import { recencyHash } from './disk-recency.js';
+import { SeenRecently } from './seen-recently.js';
 import { decodeRecord, encodeRecord, recordKey } from './disk-record.js';
 
 export type { Applied, ChangeOptions, IndexState } from './disk-index-state.js';
@@ -136,8 +138,10 @@ export interface DiskIndexOptions {
 export class DiskIndex {
   /** Changes issued and not yet committed by LMDB: what this process reads before LMDB. */
   private readonly pending = new Map<string, Op>();
-  /** Keyed by cache key. */
+  /** Keyed by cache key; records decoded lately for the second time (or more). */
   private readonly memo = new GenerationMap<string, Memo>(MEMO_GENERATION);
+  /** The memo's doorkeeper: keys decoded lately. */
+  private readonly decoded = new SeenRecently();
   /** The counters, generations and sequence numbers every writer shares (disk-index-state.ts). */
   readonly shared: SharedIndexState;
 
@@ -196,10 +200,11 @@ export class DiskIndex {
   /**
    * The committed record at `ikey` (of `key` when known: a cut key's record names its whole key,
    * and another key's is not this one's), the same object as last time while its bytes in LMDB are
-   * the same (compared, not decoded): per-object memos downstream (the edge's hit templates, keyed
-   * by the meta object) keep working for objects read from disk. Bounded: two generations of
-   * MEMO_GENERATION records; frozen, as callers share them. The bytes are LMDB's read buffer,
-   * compared or decoded before the next read (no copy of every value looked up).
+   * the same (compared, not decoded), from its second lookup lately on: per-object memos
+   * downstream (the edge's hit templates, keyed by the meta object) keep working for objects read
+   * from disk again. Bounded: two generations of MEMO_GENERATION records; frozen, as callers share
+   * them. The bytes are LMDB's read buffer, compared or decoded before the next read (no copy of
+   * every value looked up).
    */
   private committedRecord(ikey: Buffer, key?: string): IndexRecord | undefined {
     const fast = this.objects.getBinaryFast(ikey);
@@ -214,7 +219,8 @@ export class DiskIndex {
     freezeMeta(rec.meta);
     Object.freeze(rec.crc);
     Object.freeze(rec);
-    this.memo.set(id, { raw: Buffer.from(raw), rec });
+    // Kept from its second decode lately on (seen-recently.ts): one decoded once is garbage by the next young collection.
+    if (memo !== undefined || this.decoded.seenBefore(recencyHash(id))) this.memo.set(id, { raw: Buffer.from(raw), rec });
     return rec;
   }
 

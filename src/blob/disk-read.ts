@@ -14,6 +14,8 @@ import { openVerified, readVerified, type VerifiedBody } from './disk-reader.js'
 import type { Segments } from './disk-segments.js';
 import { GenerationMap } from '../generation-map.js';
 import { ReadBuffers } from './read-buffers.js';
+import { recencyHash } from './disk-recency.js';
+import { SeenRecently } from './seen-recently.js';
 
 export interface RecordReader {
   segments: Segments;
@@ -40,6 +42,13 @@ export interface RecordReader {
    * came back with 10,000 objects read at random.
    */
   checksByKey: GenerationMap<string, RecordCheck>;
+  /**
+   * The doorkeeper of `checks` and `checksByKey` (seen-recently.ts): a check is kept from its key's
+   * second read lately on. Under hits spread over millions of objects nearly every read is the
+   * first of its object here, and a check kept for each (an object, its key hash, two map
+   * entries) was promoted and collected late for nothing.
+   */
+  seen: SeenRecently;
 }
 
 /** See RecordReader.checks. */
@@ -60,7 +69,7 @@ const CHECKS_BY_KEY = 8192;
 
 /** A reader's state for `segments` with nothing verified yet. */
 export function recordReader(segments: Segments, layout: DiskLayout, fs: DiskFs, buffers: ReadBuffers, verifiedLimit: number): RecordReader {
-  return { segments, layout, fs, verified: [new Set(), new Set()], verifiedLimit, buffers, checks: new WeakMap(), checksByKey: new GenerationMap(CHECKS_BY_KEY) };
+  return { segments, layout, fs, verified: [new Set(), new Set()], verifiedLimit, buffers, checks: new WeakMap(), checksByKey: new GenerationMap(CHECKS_BY_KEY), seen: new SeenRecently() };
 }
 
 /** The check of `rec`: kept for this record object, or for its key at the same location, or made now. */
@@ -74,6 +83,8 @@ function checkOf(r: RecordReader, rec: IndexRecord): RecordCheck {
     const loc = rec.g * 2 ** 32 + rec.off;
     const v = verifiedAt(r, rec.w);
     check = { hash: known?.hash ?? keyHash(rec.key), verified: v.verified[0].has(loc) || v.verified[1].has(loc), g: rec.g, off: rec.off, crc, w: rec.w };
+    // Kept from the key's second read lately on (see RecordReader.seen); its location's CRC is remembered in any case.
+    if (known === undefined && !r.seen.seenBefore(recencyHash(rec.key))) return check;
   }
   if (known !== check) r.checksByKey.set(rec.key, check);
   r.checks.set(rec, check);
