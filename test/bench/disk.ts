@@ -6,7 +6,7 @@
  *
  *   npm run build && node dist/test/bench/disk.js [--cold 20000] [--cold-large 4000] [--cold-warm 5000] [--hit-seconds 5] [--hit-warmup 3] [--hit-objects 0]
  *        [--reps 2] [--scale 1000000] [--scale-small 10000] [--crash 100000] [--skip cold,hits,scale,crash]
- *        [--index 10000000 --index-small 10000 --index-size 256 --index-verify 2000 --index-memory-max-entry 1KiB]
+ *        [--index 10000000 --index-small 10000 --index-size 256 --index-verify 2000 --index-memory-max-entry 1KiB --index-hits-over 10000]
  *        [--startup 20000 --startup-runs 5]
  *        [--cpu 3000 --cpu-size 2048 --cpu-reps 2 --edge-node-args='--cpu-prof --cpu-prof-dir=DIR']
  *
@@ -38,7 +38,11 @@
  *    `--index-verify` random objects read back (200, the bytes, no origin GET); the index's size
  *    on disk and the build time. At `--index-small` objects every hit is a memory hit, at a
  *    million nearly every one a disk hit: `--index-memory-max-entry 1KiB` keeps objects out of
- *    memory, so both sizes compare disk hits. `--edge-node-args` applies (e.g. `--cpu-prof`).
+ *    memory, so both sizes compare disk hits. Even so, at `--index-small` objects each is hit
+ *    again and again within the 5 s, at a million nearly every hit is the first of its object in
+ *    the process (its per-object memos cold: test/bench/disk-first-touch.ts); `--index-hits-over
+ *    N` draws the hits from N objects spread over each cache, so both sizes compare the same
+ *    working set and only the index's size differs. `--edge-node-args` applies (e.g. `--cpu-prof`).
  * 3c. Start-up (with `--startup N`): exec → first 200 from disk alone, `--startup-runs` starts
  *    each of `workers: 2` and one process in turn over N objects of 256 bytes built as in 3b
  *    (quick: `--startup 20000 --skip cold,hits,scale,crash`; nginx and wrk are not needed then).
@@ -188,6 +192,11 @@ interface EdgeStart {
   maxBytes: string;
   /** `memory.maxEntrySize` of the edge, e.g. '1KiB' so every hit is a disk hit; default the edge's (1 MiB). */
   memoryMaxEntrySize?: string;
+  /**
+   * Hits (and the objects read back) over this many objects spread evenly over the n, instead of
+   * all n (`--index-hits-over`): the same working set at every size.
+   */
+  hitsOver?: number;
   /** Node flags for the edge (`--edge-node-args`, e.g. `--cpu-prof`). */
   nodeArgs?: string[];
 }
@@ -233,7 +242,8 @@ async function measureEdge(o: EdgeStart & { verify: number }): Promise<EdgeResul
   const { edge, pid, startMs } = await launchEdge(o);
   const child = { pid };
   const atStart = treeMemory(child.pid!);
-  const random = () => benchPath(Math.floor(Math.random() * o.n), o.size);
+  const over = Math.min(o.hitsOver ?? o.n, o.n);
+  const random = () => benchPath(Math.floor(Math.floor(Math.random() * over) * (o.n / over)), o.size);
   const getter = httpGetter(edge.url, 16);
   // Every entry read back must be the object, from the cache: the origin is not asked.
   const beforeVerify = await o.origin.served();
@@ -317,7 +327,7 @@ async function allocatedUnder(dir: string): Promise<number> {
  * functions, large transactions), then `anycdn edge` started on it with `workers: 2` and as one
  * process: start, memory, hit and miss p99, `verify` random objects read back.
  */
-async function indexOne(tmp: string, origin: Origin, n: number, size: number, verify: number, edge: Pick<EdgeStart, 'memoryMaxEntrySize' | 'nodeArgs'>): Promise<IndexResult> {
+async function indexOne(tmp: string, origin: Origin, n: number, size: number, verify: number, edge: Pick<EdgeStart, 'memoryMaxEntrySize' | 'nodeArgs' | 'hitsOver'>): Promise<IndexResult> {
   const dir = join(tmp, `index-${n}`);
   await mkdir(dir, { recursive: true });
   const host = `127.0.0.1:${await freePort()}`;
@@ -350,12 +360,13 @@ async function indexOne(tmp: string, origin: Origin, n: number, size: number, ve
   return result;
 }
 
-async function indexScale(tmp: string, origin: Origin, sizes: number[], size: number, verify: number, edge: Pick<EdgeStart, 'memoryMaxEntrySize' | 'nodeArgs'>): Promise<void> {
+async function indexScale(tmp: string, origin: Origin, sizes: number[], size: number, verify: number, edge: Pick<EdgeStart, 'memoryMaxEntrySize' | 'nodeArgs' | 'hitsOver'>): Promise<void> {
   const results: IndexResult[] = [];
   for (const n of sizes) results.push(await indexOne(tmp, origin, n, size, verify, edge));
   say('');
   const memory = edge.memoryMaxEntrySize === undefined ? '' : `, \`memory.maxEntrySize: ${edge.memoryMaxEntrySize}\` (every hit a disk hit)`;
-  say(`#### Index: ${size}-byte objects built by test/bench/disk-build.ts, then \`anycdn edge\` started on them${memory}; ${verify} random objects read back per start`);
+  const over = edge.hitsOver === undefined ? '' : `; hits over ${edge.hitsOver} objects spread over each cache`;
+  say(`#### Index: ${size}-byte objects built by test/bench/disk-build.ts, then \`anycdn edge\` started on them${memory}; ${verify} random objects read back per start${over}`);
   say('');
   say('| objects | build (load) | index on disk | segments | edge | exec → first 200 from disk | RssAnon+RssShmem at first 200 / after hits | RssFile at first 200 / after hits | hit p99 (16 in flight) | hits/s | CPU a hit | miss p99 | load |');
   say('| ---: | ---: | ---: | ---: | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | --- |');
@@ -497,6 +508,7 @@ async function main(): Promise<void> {
       'index-size': { type: 'string', default: '256' },
       'index-verify': { type: 'string', default: '2000' },
       'index-memory-max-entry': { type: 'string', default: '' },
+      'index-hits-over': { type: 'string', default: '' },
       skip: { type: 'string', default: '' },
       cpu: { type: 'string', default: '0' },
       'cpu-size': { type: 'string', default: '2048' },
@@ -532,7 +544,7 @@ async function main(): Promise<void> {
     if (!skip.has('scale')) await scale(tmp, origin, [Number(values['scale-small']), Number(values.scale)]);
     if (Number(values.startup) > 0) await startup(tmp, origin, Number(values.startup), Number(values['startup-runs']));
     if (Number(values.index) > 0) {
-      const edge = { memoryMaxEntrySize: values['index-memory-max-entry'] || undefined, nodeArgs };
+      const edge = { memoryMaxEntrySize: values['index-memory-max-entry'] || undefined, nodeArgs, hitsOver: values['index-hits-over'] === '' ? undefined : Number(values['index-hits-over']) };
       await indexScale(tmp, origin, [Number(values['index-small']), Number(values.index)], Number(values['index-size']), Number(values['index-verify']), edge);
     }
     if (!skip.has('crash')) await crash(tmp, origin, Number(values.crash));
