@@ -67,13 +67,22 @@ function ownerOfPort(port: number, pids: number[]): number | undefined {
     .find((l) => l.trim().split(/\s+/)[1]?.endsWith(`:${hex}`));
   const inode = line?.trim().split(/\s+/)[9];
   if (inode === undefined) return undefined;
-  return pids.find((pid) => readdirSync(`/proc/${pid}/fd`).some((fd) => {
+  // A process or a descriptor may be gone by the time it is read.
+  const link = (path: string): string | undefined => {
     try {
-      return readlinkSync(`/proc/${pid}/fd/${fd}`) === `socket:[${inode}]`;
+      return readlinkSync(path);
     } catch {
-      return false;
+      return undefined;
     }
-  }));
+  };
+  const fds = (pid: number): string[] => {
+    try {
+      return readdirSync(`/proc/${pid}/fd`);
+    } catch {
+      return [];
+    }
+  };
+  return pids.find((pid) => fds(pid).some((fd) => link(`/proc/${pid}/fd/${fd}`) === `socket:[${inode}]`));
 }
 
 describe.skipIf(!cliBuilt)('the worker leading a fetch dies (needs dist/, built by npm test)', () => {
@@ -82,8 +91,9 @@ describe.skipIf(!cliBuilt)('the worker leading a fetch dies (needs dist/, built 
     const port = (upstream.address() as AddressInfo).port;
     await writeFile(config, `listen: 127.0.0.1:0\nupstream: http://127.0.0.1:${port}\npop: lab\nnode: d1\nworkers: 2\ncacheDir: ${join(dir, 'cache')}\ndrain: 0s\n`);
     const proc = startCli(['edge', '--config', config]);
-    const listening = await proc.waitForLog('edge listening', 30_000);
-    const url = String(listening['url']);
+    // The shield starts once both workers listen: from then on, connections go to either.
+    await proc.waitForLog('shield listening', 30_000);
+    const url = String((await proc.waitForLog('edge listening'))['url']);
     const workers = readFileSync(`/proc/${proc.pid}/task/${proc.pid}/children`, 'utf8').trim().split(/\s+/).map(Number);
     expect(workers).toHaveLength(2);
     // Requests on connections of their own until both workers have some: one leads, the rest follow.
