@@ -3,12 +3,14 @@
  * against one process writing alone: N distinct objects of --size bytes stored by each of
  * --writers co-writer processes (the owner open and idle beside them), against one process
  * storing writers × N. Prints wall time, objects stored per second, and µs of CPU per object
- * (every process: the owner's and the writers' own process.cpuUsage), per round, rounds
- * alternating. `--root DIR` takes the store from another build (e.g. a checkout of main built
- * in DIR) for the one-process rounds, to compare the cost of a store before and after a change.
+ * (every process: the owner's and the writers' own process.cpuUsage; the idle owner's apart),
+ * per round, rounds alternating. `--warm W`: each writing process first stores W objects, not
+ * counted (a fresh process runs unoptimised code, and a server runs warm). `--root DIR` takes the
+ * store from another build (e.g. a checkout of main built in DIR) for every process, to compare
+ * the cost of a store before and after a change.
  *
  *   node dist/test/bench/disk-writers.js [--objects 20000] [--size 2048] [--writers 2] [--rounds 3]
- *        [--concurrency 32] [--root DIR] [--only one|many]
+ *        [--concurrency 32] [--warm 0] [--root DIR] [--only one|many]
  */
 import { fork } from 'node:child_process';
 import * as fsp from 'node:fs/promises';
@@ -61,11 +63,13 @@ function cpuMicros(): number {
   return u.user + u.system;
 }
 
-/** The child: open as co-writer <id>, wait for 'go', fill, report CPU and refusals, close. */
+/** The child: open as co-writer <id>, warm up, wait for 'go', fill, report CPU and refusals, close. */
 async function child(): Promise<void> {
-  const [dir, id, count, size, concurrency, prefix] = process.argv.slice(3);
-  const open = await storeOpener(REPO_ROOT);
+  const [root, dir, id, count, size, concurrency, prefix, warm] = process.argv.slice(3);
+  const open = await storeOpener(root!);
   const store = await open({ dir: dir!, maxBytes: MAX_BYTES, writer: Number(id) });
+  await fill(store, `${prefix}warm/`, Number(warm), Number(size), Number(concurrency));
+  await store.flush();
   process.send!({ ready: true });
   process.once('message', () => {
     void (async () => {
@@ -80,10 +84,21 @@ async function child(): Promise<void> {
   });
 }
 
-async function roundOne(root: string, n: number, size: number, concurrency: number): Promise<{ ms: number; cpu: number; refused: number }> {
+interface Round {
+  ms: number;
+  /** µs of CPU, every process. */
+  cpu: number;
+  /** µs of CPU of the owner (idle beside co-writers). */
+  ownerCpu?: number;
+  refused: number;
+}
+
+async function roundOne(root: string, n: number, size: number, concurrency: number, warm: number): Promise<Round> {
   const dir = await fsp.mkdtemp(join(tmpdir(), 'anycdn-writers-'));
   try {
     const store = await (await storeOpener(root))({ dir, maxBytes: MAX_BYTES });
+    await fill(store, 'warm/', warm, size, concurrency);
+    await store.flush();
     const cpu0 = cpuMicros();
     const t0 = performance.now();
     const refused = await fill(store, 'one/', n, size, concurrency);
@@ -97,14 +112,14 @@ async function roundOne(root: string, n: number, size: number, concurrency: numb
   }
 }
 
-async function roundMany(writers: number, n: number, size: number, concurrency: number): Promise<{ ms: number; cpu: number; refused: number }> {
+async function roundMany(root: string, writers: number, n: number, size: number, concurrency: number, warm: number): Promise<Round> {
   const dir = await fsp.mkdtemp(join(tmpdir(), 'anycdn-writers-'));
   const kids: ReturnType<typeof fork>[] = [];
   try {
-    const owner = await (await storeOpener(REPO_ROOT))({ dir, maxBytes: MAX_BYTES });
+    const owner = await (await storeOpener(root))({ dir, maxBytes: MAX_BYTES });
     const results: Promise<{ cpu: number; refused: number }>[] = [];
     for (let id = 1; id <= writers; id++) {
-      const kid = fork(fileURLToPath(import.meta.url), ['--child', dir, String(id), String(n), String(size), String(concurrency), `w${id}/`], { stdio: 'inherit' });
+      const kid = fork(fileURLToPath(import.meta.url), ['--child', root, dir, String(id), String(n), String(size), String(concurrency), `w${id}/`, String(warm)], { stdio: 'inherit' });
       kids.push(kid);
       await new Promise((r) => kid.once('message', r));
       results.push(new Promise((r) => kid.once('message', (m) => r(m as { cpu: number; refused: number }))));
@@ -115,9 +130,10 @@ async function roundMany(writers: number, n: number, size: number, concurrency: 
     const done = await Promise.all(results);
     await owner.flush();
     const ms = performance.now() - t0;
-    const cpu = cpuMicros() - cpu0 + done.reduce((s, d) => s + d.cpu, 0);
+    const ownerCpu = cpuMicros() - cpu0;
+    const cpu = ownerCpu + done.reduce((s, d) => s + d.cpu, 0);
     await owner.close();
-    return { ms, cpu, refused: done.reduce((s, d) => s + d.refused, 0) };
+    return { ms, cpu, ownerCpu, refused: done.reduce((s, d) => s + d.refused, 0) };
   } finally {
     for (const kid of kids) if (kid.exitCode === null && kid.signalCode === null) process.kill(kid.pid!, 'SIGKILL');
     await fsp.rm(dir, { recursive: true, force: true });
@@ -134,21 +150,25 @@ async function main(): Promise<void> {
       concurrency: { type: 'string', default: '32' },
       root: { type: 'string', default: REPO_ROOT },
       only: { type: 'string', default: '' },
+      warm: { type: 'string', default: '0' },
     },
   });
   const n = Number(values.objects);
   const size = Number(values.size);
   const writers = Number(values.writers);
   const concurrency = Number(values.concurrency);
+  const warm = Number(values.warm);
   const root = resolve(values.root);
-  const line = (name: string, total: number, r: { ms: number; cpu: number; refused: number }) =>
-    console.log(`| ${name} | ${total} | ${r.ms.toFixed(0)} | ${Math.round((total / r.ms) * 1000)} | ${(r.cpu / total).toFixed(1)} | ${r.refused} |`);
-  console.log(`- ${new Date().toISOString()}; node ${process.version}; one process: ${root}`);
-  console.log('| writers | objects | ms | objects/s | µs CPU per object (all processes) | refused |');
-  console.log('| --- | ---: | ---: | ---: | ---: | ---: |');
+  const line = (name: string, total: number, r: Round) =>
+    console.log(
+      `| ${name} | ${total} | ${r.ms.toFixed(0)} | ${Math.round((total / r.ms) * 1000)} | ${(r.cpu / total).toFixed(1)} | ${r.ownerCpu === undefined ? '' : (r.ownerCpu / total).toFixed(1)} | ${r.refused} |`,
+    );
+  console.log(`- ${new Date().toISOString()}; node ${process.version}; the store of ${root}; ${warm} objects per writing process to warm up`);
+  console.log('| writers | objects | ms | objects/s | µs CPU per object (all processes) | of which the idle owner | refused |');
+  console.log('| --- | ---: | ---: | ---: | ---: | ---: | ---: |');
   for (let round = 0; round < Number(values.rounds); round++) {
-    if (values.only !== 'many') line('1 process', writers * n, await roundOne(root, writers * n, size, concurrency));
-    if (values.only !== 'one') line(`${writers} co-writers + idle owner`, writers * n, await roundMany(writers, n, size, concurrency));
+    if (values.only !== 'many') line('1 process', writers * n, await roundOne(root, writers * n, size, concurrency, warm * writers));
+    if (values.only !== 'one') line(`${writers} co-writers + idle owner`, writers * n, await roundMany(root, writers, n, size, concurrency, warm));
   }
 }
 
