@@ -54,6 +54,16 @@ export interface Applied {
   old: IndexRecord | undefined;
 }
 
+/** What one operation of a batch gave: its value, or what it threw (the others run on). */
+type Outcome = { ok: true; value: unknown } | { ok: false; error: unknown };
+
+/** Operations waiting for the next write transaction, run there in order. */
+interface Batch {
+  ops: ((state: IndexState) => unknown)[];
+  /** Resolves with each operation's outcome once the transaction is committed. */
+  done: Promise<Outcome[]>;
+}
+
 /** Write sequence numbers a writer takes at a time. */
 const SEQ_BLOCK = 1 << 20;
 
@@ -94,6 +104,14 @@ export class SharedIndexState {
   /** The block of write sequence numbers this process hands out: [seqNext, seqEnd). */
   private seqNext = 0;
   private seqEnd = 0;
+  /** Operations issued since the last batch began to run: the next write transaction's. */
+  private batch: Batch | undefined;
+  /** While a batch runs: the segment byte counts it read or changed, written at its end. */
+  private segCounts = new Map<string, number>();
+  /** While a batch runs: the changes it applied, given its state version at its end. */
+  private readonly appliedHere: InFlight[] = [];
+  /** While a batch runs: whether the state is to be written at its end. */
+  private stateChanged = false;
 
   constructor(
     private readonly env: RootDatabase,
@@ -147,15 +165,72 @@ export class SharedIndexState {
     });
   }
 
+  /**
+   * Run `op` in the next write transaction, after the operations issued before it, with the
+   * state as that transaction has it (changes to it are written at the batch's end when an
+   * operation says so: `ran`, or updateState). Resolves with what `op` returned once committed.
+   */
+  inTransaction<T>(op: (state: IndexState) => T): Promise<T> {
+    let batch = this.batch;
+    let i: number;
+    if (batch === undefined) {
+      const fresh: Batch = { ops: [op], done: Promise.resolve([]) };
+      this.batch = batch = fresh;
+      i = 0;
+      try {
+        fresh.done = Promise.resolve(this.env.transaction(() => this.runBatch(fresh)));
+      } catch (err) {
+        if (this.batch === fresh) this.batch = undefined;
+        throw err;
+      }
+    } else {
+      i = batch.ops.push(op) - 1;
+    }
+    return batch.done.then((outcomes) => {
+      const outcome = outcomes[i]!;
+      if (!outcome.ok) throw outcome.error;
+      return outcome.value as T;
+    });
+  }
+
+  /** A batch, inside its write transaction: the state read once, each operation in turn, then what they changed written. */
+  private runBatch(batch: Batch): Outcome[] {
+    if (this.batch === batch) this.batch = undefined; // operations issued from now on go to the next transaction
+    const state = this.committedState();
+    this.segCounts.clear();
+    this.appliedHere.length = 0;
+    this.stateChanged = false;
+    const outcomes = batch.ops.map((op): Outcome => {
+      try {
+        return { ok: true, value: op(state) };
+      } catch (error) {
+        return { ok: false, error };
+      }
+    });
+    for (const [key, bytes] of this.segCounts) void this.db.put(key, bytes);
+    this.segCounts.clear();
+    if (this.stateChanged) {
+      // A new index's first commit (its owner's open committed nothing): the sequence numbers handed out.
+      if (state.seq < this.seqEnd) state.seq = this.seqEnd;
+      if (this.appliedHere.length > 0) {
+        state.v = (state.v ?? 0) + 1;
+        for (const change of this.appliedHere) {
+          change.v = state.v;
+          this.inTxn.push(change);
+        }
+        this.appliedHere.length = 0;
+      }
+      void this.db.put('state', state);
+    }
+    return outcomes;
+  }
+
   /** Change the state in the next write transaction (with the changes issued before); resolves once committed. */
   updateState(fn: (state: IndexState) => void): Promise<void> {
-    return Promise.resolve(
-      this.env.transaction(() => {
-        const state = this.committedState();
-        fn(state);
-        void this.db.put('state', state);
-      }),
-    ).then(() => undefined);
+    return this.inTransaction((state) => {
+      fn(state);
+      this.stateChanged = true;
+    });
   }
 
   /**
@@ -163,18 +238,23 @@ export class SharedIndexState {
    * next write transaction. Resolves once committed.
    */
   forgetSegmentBytes(g: number): Promise<void> {
-    return Promise.resolve(
-      this.env.transaction(() => {
-        let freed = 0;
-        for (const { key, value } of this.db.getRange(segBytesRange(g))) {
-          freed += value as number;
-          void this.db.remove(key);
-        }
-        const state = this.committedState();
-        state.segBytes = Math.max(0, (state.segBytes ?? 0) - freed);
-        void this.db.put('state', state);
-      }),
-    ).then(() => undefined);
+    return this.inTransaction((state) => {
+      const range = segBytesRange(g);
+      let freed = 0;
+      for (const { key, value } of this.db.getRange(range)) {
+        freed += this.segCounts.get(key) ?? (value as number);
+        this.segCounts.delete(key);
+        void this.db.remove(key);
+      }
+      // Counts of this batch not committed before.
+      for (const [key, bytes] of this.segCounts) {
+        if (key < range.start || key >= range.end) continue;
+        freed += bytes;
+        this.segCounts.delete(key);
+      }
+      state.segBytes = Math.max(0, (state.segBytes ?? 0) - freed);
+      this.stateChanged = true;
+    });
   }
 
   /**
@@ -213,19 +293,15 @@ export class SharedIndexState {
   }
 
   /**
-   * Inside its transaction: the change applied, with `state` (as this transaction has it, counters
-   * changed) to write, or was refused (undefined). Applied, it stays counted in flight until a
-   * committed state of its version is read.
+   * Inside its batch: the change applied (its counters changed in the batch's state, written at
+   * the batch's end), or was refused. Applied, it stays counted in flight until a committed state
+   * of the batch's version is read.
    */
-  ran(change: InFlight, state: IndexState | undefined): void {
+  ran(change: InFlight, applied: boolean): void {
     addCounters(this.queued, change.d, -1);
-    if (state === undefined) return;
-    // A new index's first commit (its owner's open committed nothing): the sequence numbers handed out.
-    if (state.seq < this.seqEnd) state.seq = this.seqEnd;
-    state.v = (state.v ?? 0) + 1;
-    void this.db.put('state', state);
-    change.v = state.v;
-    this.inTxn.push(change);
+    if (!applied) return;
+    this.stateChanged = true;
+    this.appliedHere.push(change);
   }
 
   /** The change's transaction is committed: the committed state has it from now on. */
@@ -233,7 +309,7 @@ export class SharedIndexState {
     while (change.v >= 0 && this.inTxn.length > 0 && this.inTxn[0]!.v <= change.v) this.inTxn.shift();
   }
 
-  /** A new body's bytes: into its generation (which ends once full: the next one starts) and, packed, into its segment's count. */
+  /** Inside a batch: a new body's bytes into its generation (which ends once full: the next one starts) and, packed, into its segment's count. */
   countNewBytes(state: IndexState, rec: IndexRecord, bytes: number, segmentSize: number): void {
     if (rec.g > (state.head ?? 0)) {
       state.head = rec.g;
@@ -248,10 +324,10 @@ export class SharedIndexState {
     }
     if (rec.off < 0) return;
     const key = segBytesKey(rec.g, rec.w ?? 0);
-    const before = this.db.get(key) as number | undefined;
+    const before = this.segCounts.get(key) ?? (this.db.get(key) as number | undefined);
     // A segment file's first record counts one block more: what rounding its size up may take.
     const after = (before ?? FS_BLOCK) + bytes;
-    void this.db.put(key, after);
+    this.segCounts.set(key, after);
     state.segBytes = (state.segBytes ?? 0) + after - (before ?? 0);
   }
 }

@@ -14,8 +14,9 @@
  * | `state`   | "s<generation, 10 digits>/<writer>"  | bytes committed into that segment file |
  *
  * Several processes may write one index (the owner and co-writers, disk-blob-store.ts): LMDB
- * serialises their write transactions, and every change runs as a callback inside one
- * (lmdb-js `transaction`) that reads the key's current record and the state there, so counters,
+ * serialises their write transactions, and every change runs inside one (the changes a process
+ * issued meanwhile, as one batch: disk-index-state.ts), reading the key's current record and the
+ * state there, so counters,
  * secondary lists and conditions (`ifSeq`: only over this version; a body brought into a
  * generation the owner evicted meanwhile is refused) hold whatever the other writers did. No
  * process keeps a private truth of the totals: `state` is the last committed state read, plus
@@ -266,7 +267,7 @@ export class DiskIndex {
       segBytes: rec !== null && rec.off >= 0 ? (options.newBytes ?? 0) : 0,
     };
     const change = this.shared.issue(est);
-    const done = Promise.resolve(this.env.transaction(() => this.apply(key, ikey, rec, options, knownHash8, change)));
+    const done = this.shared.inTransaction((state) => this.apply(key, ikey, rec, options, knownHash8, change, state));
     const settle = () => {
       this.shared.committed(change);
       if (this.pending.get(key) === op) this.pending.delete(key);
@@ -280,17 +281,18 @@ export class DiskIndex {
     );
   }
 
-  /** The change, inside its write transaction. */
-  private apply(key: string, ikey: Buffer, rec: IndexRecord | null, options: ChangeOptions, knownHash8: Buffer | undefined, change: InFlight): Applied {
-    // Read in this transaction (other writers' commits included), not through the memo.
-    const raw = this.objects.get(ikey);
+  /** The change, inside its write transaction, with the state as the transaction has it (shared by its batch). */
+  private apply(key: string, ikey: Buffer, rec: IndexRecord | null, options: ChangeOptions, knownHash8: Buffer | undefined, change: InFlight, state: IndexState): Applied {
+    // Read in this transaction (other writers' commits included), not through the memo; decoded at
+    // once, before the next read reuses LMDB's buffer.
+    const fast = this.objects.getBinaryFast(ikey);
+    const raw = fast?.subarray(0, fast.length);
     const old = raw !== undefined && recordKey(raw, ikey, key) === key ? decodeRecord(raw, ikey, key) : undefined;
     const refused = { applied: false, old };
-    if (options.ifSeq !== undefined && old?.seq !== options.ifSeq) return this.shared.ran(change, undefined), refused;
-    if (rec === null && old === undefined) return this.shared.ran(change, undefined), refused;
-    const state = this.shared.committedState();
+    if (options.ifSeq !== undefined && old?.seq !== options.ifSeq) return this.shared.ran(change, false), refused;
+    if (rec === null && old === undefined) return this.shared.ran(change, false), refused;
     const newBytes = rec === null ? undefined : options.newBytes;
-    if (rec !== null && (newBytes !== undefined || options.ifLive === true) && rec.g <= (state.evictedUpTo ?? 0)) return this.shared.ran(change, undefined), refused;
+    if (rec !== null && (newBytes !== undefined || options.ifLive === true) && rec.g <= (state.evictedUpTo ?? 0)) return this.shared.ran(change, false), refused;
     // The key's hash (keyHash: the caller's when it has made it), made once for all its list entries (a path, each tag).
     let hash8 = knownHash8;
     const hashed = (): Buffer => (hash8 ??= hash8Of(key));
@@ -313,7 +315,7 @@ export class DiskIndex {
     state.liveBytes += (rec?.cost ?? 0) - (old?.cost ?? 0);
     state.fileBytes += fileBytesOf(rec ?? undefined) - fileBytesOf(old);
     if (rec !== null && newBytes !== undefined) this.shared.countNewBytes(state, rec, newBytes, options.segmentSize ?? Infinity);
-    this.shared.ran(change, state);
+    this.shared.ran(change, true);
     return { applied: true, old };
   }
 
