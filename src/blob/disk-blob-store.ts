@@ -65,7 +65,6 @@ import {
   type BlobEntry,
   type BlobStore,
   type BlobStoreStats,
-  type BlobWriter,
   type CommitMeta,
   type HotEntry,
   type MetaChanges,
@@ -306,7 +305,7 @@ export class DiskBlobStore implements BlobStore, DiskWriterHost {
     return found.entry;
   }
 
-  async begin(key: string, expectedSize?: number): Promise<BlobWriter | undefined> {
+  async begin(key: string, expectedSize?: number): Promise<DiskBlobWriter | undefined> {
     this.assertOpen();
     if (expectedSize !== undefined && expectedSize > this.maxEntrySize) return undefined;
     const limits = { maxEntrySize: this.maxEntrySize, expectedSize, blockSize: this.options.blockSize, packMaxSize: this.options.packMaxSize };

@@ -93,6 +93,15 @@ export class DiskBlobWriter implements BlobWriter {
     private readonly limits: DiskWriterLimits,
   ) {}
 
+  /**
+   * The whole body once committed packed: the very bytes appended to the segment, so that a
+   * memory tier keeps them without a copy of its own. Undefined before the commit and for a body
+   * in a file.
+   */
+  get packedBody(): Buffer | undefined {
+    return this.state === 'done' ? this.packed : undefined;
+  }
+
   /** Create the writer; a body announced larger than packMaxSize gets its temp file now (I/O errors propagate). */
   static async create(host: DiskWriterHost, key: string, limits: DiskWriterLimits): Promise<DiskBlobWriter> {
     const writer = new DiskBlobWriter(host, key, limits);

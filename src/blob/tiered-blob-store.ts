@@ -30,6 +30,7 @@ import {
 } from './blob-store.js';
 import { bufferEntry, readAll, wholeOf } from './buffer-entry.js';
 import type { DiskBlobStore, DiskBlobStoreStats } from './disk-blob-store.js';
+import type { DiskBlobWriter } from './disk-writer.js';
 import type { MemoryBlobStore } from './memory-blob-store.js';
 import { recencyHash } from './disk-recency.js';
 import { SeenOnce } from './seen-once.js';
@@ -179,7 +180,7 @@ class TieredBlobWriter implements BlobWriter {
   private collected = 0;
 
   constructor(
-    private readonly disk: BlobWriter,
+    private readonly disk: DiskBlobWriter,
     /** Collect at most this many bytes; -1 collects nothing. */
     private readonly collectLimit: number,
     private readonly onCommit: (meta: StoredMeta, data: Buffer | undefined) => void,
@@ -197,7 +198,8 @@ class TieredBlobWriter implements BlobWriter {
 
   async commit(meta: CommitMeta): Promise<StoredMeta> {
     const stored = await this.disk.commit(meta);
-    const data = this.chunks === undefined ? undefined : wholeOf(this.chunks, this.collected);
+    // A packed body is one Buffer already (what the disk wrote): memory keeps the same bytes.
+    const data = this.chunks === undefined ? undefined : (this.disk.packedBody ?? wholeOf(this.chunks, this.collected));
     this.chunks = undefined;
     this.onCommit(stored, data);
     return stored;
@@ -209,6 +211,6 @@ class TieredBlobWriter implements BlobWriter {
   }
 
   openReadBack(): Promise<BodyFile> {
-    return this.disk.openReadBack!();
+    return this.disk.openReadBack();
   }
 }

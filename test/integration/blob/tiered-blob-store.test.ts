@@ -11,7 +11,8 @@ import { DiskBlobStore } from '../../../src/blob/disk-blob-store.js';
 import { DISK_FORMAT_VERSION, keyHash } from '../../../src/blob/disk-layout.js';
 import { MemoryBlobStore } from '../../../src/blob/memory-blob-store.js';
 import { TieredBlobStore } from '../../../src/blob/tiered-blob-store.js';
-import { expectBody, pattern, put } from '../../contract/blob-store-contract.js';
+import type { DiskBlobWriter } from '../../../src/blob/disk-writer.js';
+import { commitMeta, expectBody, pattern, put } from '../../contract/blob-store-contract.js';
 
 /** The folder of the current format in a cache directory. */
 const DATA_DIR = `v${DISK_FORMAT_VERSION}`;
@@ -58,6 +59,24 @@ describe('TieredBlobStore', () => {
     expect([kept.buffer, kept.byteOffset, kept.length]).toEqual([one.buffer, one.byteOffset, one.length]);
     await put(store, 'two', pattern(50 * KiB, 6), { chunkSize: 16 * KiB });
     expect(memory.peek('two')?.data?.equals(pattern(50 * KiB, 6))).toBe(true);
+  });
+
+  it('keeps a packed body written in several chunks in memory as the very bytes the disk packed, a body file as a copy of its own', async () => {
+    const { memory, store } = await openTiered();
+    const body = pattern(50 * KiB, 7);
+    const writer = (await store.begin('packed', body.length))!;
+    for (let off = 0; off < body.length; off += 16 * KiB) await writer.write(body.subarray(off, off + 16 * KiB));
+    await writer.commit(commitMeta('packed', body.length));
+    const packed = (writer as unknown as { disk: DiskBlobWriter }).disk.packedBody;
+    expect(packed?.equals(body)).toBe(true);
+    expect(memory.peek('packed')!.data).toBe(packed); // one concatenation, not two
+    await expectBody(store, 'packed', body);
+    const large = pattern(80 * KiB, 8); // above packMaxSize: a body file
+    const fileWriter = (await store.begin('file', large.length))!;
+    for (let off = 0; off < large.length; off += 16 * KiB) await fileWriter.write(large.subarray(off, off + 16 * KiB));
+    await fileWriter.commit(commitMeta('file', large.length));
+    expect((fileWriter as unknown as { disk: DiskBlobWriter }).disk.packedBody).toBeUndefined();
+    expect(memory.peek('file')?.data?.equals(large)).toBe(true);
   });
 
   it('promotes small disk hits into memory on their second hit, never objects above memoryMaxEntrySize', async () => {
