@@ -119,4 +119,23 @@ describe('disk index batches', () => {
     await Promise.all([put, forgotten, other]);
     expect(index.shared.committedState().segBytes).toBe(FS_BLOCK + 100);
   });
+
+  it('reads the state another writer committed, not the one it last wrote or read itself', async () => {
+    const { index, path } = await openIndex();
+    await index.put(record(index, 'a', 1, 0, 1000), undefined, { newBytes: 100, segmentSize: 1 << 30 });
+    expect(index.shared.committedState()).toMatchObject({ entries: 1, liveBytes: 1000, v: 1 });
+    const other = DiskIndex.open({ path, readOnly: false, pathOf: (key) => key });
+    cleanups.push(() => other.close());
+    expect(other.shared.committedState()).toMatchObject({ entries: 1, liveBytes: 1000, v: 1 });
+    await other.put(record(other, 'b', 1, 100, 2000), undefined, { newBytes: 100, segmentSize: 1 << 30 });
+    await other.shared.updateState((state) => void (state.writers = [5]));
+    const seen = index.shared.committedState();
+    expect(seen).toMatchObject({ entries: 2, liveBytes: 3000, v: 2, writers: [5], segBytes: FS_BLOCK + 200 });
+    // What is handed out is a copy: changing it changes nothing of what is read next.
+    seen.writers!.push(6);
+    seen.entries = 99;
+    expect(index.shared.committedState()).toMatchObject({ entries: 2, writers: [5] });
+    await index.put(record(index, 'c', 1, 200, 500), undefined, { newBytes: 100, segmentSize: 1 << 30 });
+    expect(other.shared.committedState()).toMatchObject({ entries: 3, liveBytes: 3500, v: 3, writers: [5], segBytes: FS_BLOCK + 300 });
+  });
 });
