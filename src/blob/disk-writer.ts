@@ -72,6 +72,10 @@ export class DiskBlobWriter implements BlobWriter {
   private state: State = 'open';
   private written = 0;
   private tail: Promise<void> = Promise.resolve();
+  /** Writes queued on `tail` and not settled yet. */
+  private queued = 0;
+  /** commit() was called: a write after that is refused, as ever (it waits for the queue, then finds the writer closed). */
+  private commitAsked = false;
   /** The running SHA-256 of a body in a file; a body held in memory is hashed whole at commit. */
   private hash: Hash | undefined;
   private readonly crcs: number[] = [];
@@ -110,9 +114,25 @@ export class DiskBlobWriter implements BlobWriter {
   }
 
   write(chunk: Uint8Array): Promise<void> {
+    // The usual case, a small body held in memory with nothing queued before it: taken at once,
+    // without the queue's promises (no I/O, no limit reached, so nothing can fail).
+    if (this.queued === 0 && this.state === 'open' && !this.commitAsked && this.chunks !== undefined && this.fitsInMemory(this.written + chunk.byteLength)) {
+      this.chunks.push(Buffer.from(chunk.buffer, chunk.byteOffset, chunk.byteLength));
+      this.written += chunk.byteLength;
+      this.updateCrcs(chunk);
+      return DONE;
+    }
+    this.queued += 1;
     const run = this.tail.then(() => this.writeNow(chunk));
-    this.tail = run.catch(() => undefined);
+    const settled = () => void (this.queued -= 1);
+    this.tail = run.then(settled, settled);
     return run;
+  }
+
+  /** Whether a body of `total` bytes stays in memory within every limit. */
+  private fitsInMemory(total: number): boolean {
+    const { maxEntrySize, expectedSize, packMaxSize } = this.limits;
+    return total <= packMaxSize && total <= maxEntrySize && (expectedSize === undefined || total <= expectedSize);
   }
 
   private async writeNow(chunk: Uint8Array): Promise<void> {
@@ -170,6 +190,7 @@ export class DiskBlobWriter implements BlobWriter {
   }
 
   async commit(meta: CommitMeta): Promise<StoredMeta> {
+    this.commitAsked = true;
     await this.tail;
     if (this.state !== 'open') throw blobError(BLOB_ERROR_CODES.writerClosed, 'commit after commit or abort');
     this.state = 'committing';
@@ -259,6 +280,8 @@ export class DiskBlobWriter implements BlobWriter {
     if (this.tmpPath !== undefined) await unlinkQuietly(this.host.fs, this.tmpPath);
   }
 }
+
+const DONE: Promise<void> = Promise.resolve();
 
 /**
  * One-shot SHA-256 (Node ≥ 20.12) of a body held whole: a Hash object fed chunk by chunk costs

@@ -119,6 +119,19 @@ describe('DiskBlobStore on disk', () => {
     expect(await exists(join(dir, 'LOCK'))).toBe(false);
   });
 
+  it('takes the writes of a small body in order, and refuses one issued once commit() was called, leaving it out of the body', async () => {
+    const store = await openStore(await newDir());
+    const body = pattern(6 * 1024, 3);
+    const writer = (await store.begin('k'))!;
+    // Not awaited one by one: each is taken in turn, whether held in memory or queued.
+    const writes = [writer.write(body.subarray(0, 2048)), writer.write(body.subarray(2048, 4096)), writer.write(body.subarray(4096))];
+    await Promise.all(writes);
+    const committing = writer.commit(commitMeta('k', body.length));
+    await expectCode(writer.write(Buffer.from('late')), 'blob_writer_closed');
+    expect((await committing).size).toBe(body.length);
+    await expectBody(store, 'k', body);
+  });
+
   it('stores 2 KiB objects in at most 1.5 times their bytes, index included', async () => {
     const dir = await newDir();
     const store = await openStore(dir);
