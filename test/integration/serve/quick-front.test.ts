@@ -264,7 +264,40 @@ describe('quick front', () => {
     }
     await new Promise((r) => setTimeout(r, 50));
     expect({ lent, given }).toEqual({ lent: 24, given: 24 });
-    expect(pool.idle).toBe(2);
+    // Every buffer came back (one, or two when an answer was still queued as the next was read).
+    expect(pool.idle).toBeGreaterThanOrEqual(1);
+  });
+
+  it('gives a lent body back within the write when the kernel takes every byte: pipelined answers reuse one buffer', async () => {
+    // Twelve requests in one packet are answered in one turn: a body given back only in a write
+    // callback (a later tick) would have made each answer take a fresh buffer.
+    const pool = new ReadBuffers(16 * 1024, 4, 1024);
+    const size = 16 * 1024;
+    const memories = new Set<ArrayBufferLike>();
+    let given = 0;
+    const fields = Object.freeze({ 'content-type': 'application/octet-stream', 'content-length': String(size), 'x-by': 'front' });
+    const { port } = await start({
+      quick: (req) => {
+        const n = Number(req.url.slice('/lent/'.length));
+        const body = pool.take(size).fill(n);
+        memories.add(body.buffer);
+        const release = () => {
+          given += 1;
+          pool.give(body);
+        };
+        return { status: 200, headers: fields, body, release, headroom: pool.roomBefore(body) };
+      },
+    });
+    const c = client(port);
+    c.write(Array.from({ length: 12 }, (_, i) => get(`/lent/${i + 1}`)).join(''));
+    for (let i = 1; i <= 12; i++) {
+      const r = await c.response();
+      expect(r.status).toBe(200);
+      expect(r.body.equals(Buffer.alloc(size, i)), `body ${i}`).toBe(true);
+    }
+    expect(given).toBe(12);
+    expect(memories.size).toBe(1);
+    expect(pool.idle).toBe(1);
   });
 
   it('lets a closing connection go once its answer is out, even if the client keeps its side open', async () => {
