@@ -19,6 +19,7 @@
  */
 import { STATUS_CODES } from 'node:http';
 import type { Server, Socket } from 'node:net';
+import { IdleSweep } from './idle-sweep.js';
 
 /** A request as the front read it; shaped like the fields of Node's IncomingMessage it stands for. */
 export interface QuickRequest {
@@ -108,6 +109,8 @@ export function installQuickFront(server: Server, respond: QuickResponder, optio
   /** Connections held by the front, each with whether it has requests waiting to be answered. */
   const held = new Map<Socket, { busy(): boolean; finish(): void }>();
   const heads = new HeadCache(keepAliveField);
+  // Idle limits met within a tenth of the shorter one (idle-sweep.ts: no timer restarted per request).
+  const idle = new IdleSweep(Math.max(10, Math.min(firstTimeout, keepAliveTimeout) / 10), (socket) => socket.destroy());
   /** close() was called: connections end once what they have read is answered. */
   let stopping = false;
 
@@ -135,8 +138,8 @@ export function installQuickFront(server: Server, respond: QuickResponder, optio
     };
 
     const handOver = (rest: Buffer): void => {
-      socket.off('data', onData).off('end', onEnd).off('error', onError).off('timeout', onTimeout).off('drain', onDrain);
-      socket.setTimeout(0);
+      socket.off('data', onData).off('end', onEnd).off('error', onError).off('drain', onDrain);
+      idle.unwatch(socket);
       held.delete(socket);
       for (const handler of nodeHandlers) handler.call(server, socket);
       // Synchronously, before any further read reaches Node's parser; then what Node missed.
@@ -170,7 +173,7 @@ export function installQuickFront(server: Server, respond: QuickResponder, optio
         writeReply(socket, out.head, reply, head.request.method !== 'HEAD', unsent);
         if (!answered) {
           answered = true;
-          socket.setTimeout(keepAliveTimeout); // an idle timer: every read and write restarts it
+          idle.watch(socket, keepAliveTimeout); // idle from now: every read and write restarts it
         }
         if (out.close || head.close) return finish();
       }
@@ -195,13 +198,13 @@ export function installQuickFront(server: Server, respond: QuickResponder, optio
     function onError(): void {
       socket.destroy();
     }
-    function onTimeout(): void {
-      socket.destroy();
-    }
     held.set(socket, { busy: () => waiting !== undefined, finish });
-    socket.once('close', () => held.delete(socket));
-    socket.on('data', onData).on('end', onEnd).on('error', onError).on('timeout', onTimeout).on('drain', onDrain);
-    socket.setTimeout(firstTimeout);
+    socket.once('close', () => {
+      held.delete(socket);
+      idle.unwatch(socket);
+    });
+    socket.on('data', onData).on('end', onEnd).on('error', onError).on('drain', onDrain);
+    idle.watch(socket, firstTimeout);
   });
 
   return {
