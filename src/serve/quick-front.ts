@@ -93,6 +93,8 @@ const FIELD_LINES = /(?:[!#$%&'*+\-.^_`|~0-9A-Za-z]+:[\t\x20-\x7e]*\r\n)*$/y;
  * and Proxy-Connection, which Node's parser reads as Connection.
  */
 const NODE_FIELDS = new Set(['content-length', 'transfer-encoding', 'expect', 'upgrade', 'proxy-connection']);
+/** Their lengths: most fields of a browser's request are told apart by length alone, without hashing the name. */
+const NODE_FIELD_LENGTHS = new Set([...NODE_FIELDS].map((name) => name.length));
 const UNSAFE_IN_HEAD = /[\r\n\0]/;
 
 /**
@@ -308,25 +310,36 @@ export function readHead(bytes: Buffer, start: number): ReadHead | undefined {
   const rawHeaders: string[] = [];
   const names: string[] = [];
   let close = false;
+  let host = false;
   for (let at = first; at < text.length; ) {
     const next = text.indexOf('\r\n', at);
     const colon = text.indexOf(':', at);
     const name = text.slice(at, colon);
-    const value = text.slice(colon + 1, next).trim();
+    // The value without surrounding spaces and tabs (FIELD_LINES allows no other whitespace), cut once.
+    let from = colon + 1;
+    let to = next;
+    while (from < to && isBlank(text.charCodeAt(from))) from++;
+    while (to > from && isBlank(text.charCodeAt(to - 1))) to--;
+    const value = text.slice(from, to);
     at = next + 2;
     const lower = name.toLowerCase();
-    if (names.length === MAX_FIELDS || names.includes(lower) || NODE_FIELDS.has(lower)) return undefined;
+    if (names.length === MAX_FIELDS || names.includes(lower) || (NODE_FIELD_LENGTHS.has(lower.length) && NODE_FIELDS.has(lower))) return undefined;
     if (lower === 'connection') {
       const option = value.toLowerCase();
       if (option === 'close') close = true;
       else if (option !== 'keep-alive') return undefined;
-    }
+    } else if (lower === 'host') host = true;
     names.push(lower);
     rawHeaders.push(name, value);
   }
   // RFC 9112 §3.2: an HTTP/1.1 request without Host is a 400, Node's to send.
-  if (!names.includes('host')) return undefined;
+  if (!host) return undefined;
   return { request: new FrontRequest(method, url, rawHeaders, names), end: blank + 4, close };
+}
+
+/** A space or a horizontal tab (RFC 9110 §5.6.3 OWS). */
+function isBlank(c: number): boolean {
+  return c === 0x20 || c === 0x09;
 }
 
 class FrontRequest implements QuickRequest {

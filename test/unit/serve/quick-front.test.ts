@@ -25,6 +25,12 @@ describe('readHead: what the quick front reads itself', () => {
     expect(second.end).toBe(two.length);
   });
 
+  it('trims only spaces and tabs around a value, whatever its length, and keeps those inside', () => {
+    const read = head('GET / HTTP/1.1\r\nHOST:\ta\r\nX-Blank: \t \r\nX-Inner:\t a \t b\t\r\nX-Bare:c\r\n\r\n')!;
+    expect(read.request.rawHeaders).toEqual(['HOST', 'a', 'X-Blank', '', 'X-Inner', 'a \t b', 'X-Bare', 'c']);
+    expect(read.request.headers).toEqual({ host: 'a', 'x-blank': '', 'x-inner': 'a \t b', 'x-bare': 'c' });
+  });
+
   it('notes Connection: close, and takes keep-alive in any case', () => {
     expect(head('GET / HTTP/1.1\r\nHost: a\r\nConnection: Close\r\n\r\n')!.close).toBe(true);
     expect(head('GET / HTTP/1.1\r\nHost: a\r\nconnection: KEEP-ALIVE\r\n\r\n')!.close).toBe(false);
