@@ -5,6 +5,8 @@
  * object; this file answers for it.
  */
 import type { HotEntry, StoredMeta } from '../src/blob/blob-store.js';
+import { recencyHash } from '../src/blob/disk-recency.js';
+import { SeenRecently } from '../src/blob/seen-recently.js';
 import { formatCacheStatus, sfInteger } from '../src/http/cache-status.js';
 import { GenerationMap } from '../src/generation-map.js';
 import { invalidHost } from '../src/http/host.js';
@@ -127,6 +129,7 @@ export class FastHits {
   private readonly templates = new WeakMap<StoredMeta, HitTemplate | null>();
   /** See BY_KEY_GENERATION. */
   private readonly byKey = new GenerationMap<string, KeyedTemplate>(BY_KEY_GENERATION);
+  private readonly seen = new SeenRecently();
 
   constructor(private readonly deps: FastHitDeps) {}
 
@@ -191,7 +194,10 @@ export class FastHits {
     const known = this.byKey.get(meta.key);
     if (known !== undefined && sameMeta(known.meta, meta)) return known.template;
     const template = this.newTemplate(meta);
-    this.byKey.set(meta.key, { meta, template });
+    // Kept by key from the object's second hit lately on (src/blob/seen-recently.ts): among a
+    // million objects most hits are the first for theirs, and a template kept for each of those
+    // outlives young collections for nothing.
+    if (known !== undefined || this.seen.seenBefore(recencyHash(meta.key))) this.byKey.set(meta.key, { meta, template });
     return template;
   }
 

@@ -66,10 +66,14 @@ describe('FastHits', () => {
     });
   const answer = (f: FastHits, m: StoredMeta) => f.answer({ meta: m, data: Buffer.from('abc') }, 'GET', undefined, false, 0)!.reply;
 
-  it('answers an equal metadata object met again under its key with the same header record, and a changed one anew', () => {
+  it('answers an equal metadata object met again under its key with the same header record (from its second hit lately on), and a changed one anew', () => {
     const f = hits();
+    const once = answer(f, meta());
+    expect(once.headers).toMatchObject({ 'content-type': 'image/png', etag: '"a1"', age: '5', 'cache-status': 'anycdn; hit; ttl=595', 'content-length': '3' });
+    // A key hit once lately is not kept by key (most of a million objects' hits are first hits).
     const first = answer(f, meta());
-    expect(first.headers).toMatchObject({ 'content-type': 'image/png', etag: '"a1"', age: '5', 'cache-status': 'anycdn; hit; ttl=595', 'content-length': '3' });
+    expect(first.headers).not.toBe(once.headers);
+    expect(first.headers).toEqual(once.headers);
     // A new object saying the same: the template, and so the response head, is reused.
     expect(answer(f, meta()).headers).toBe(first.headers);
     // A refresh (new fields, new storedAt): a new template says so.
