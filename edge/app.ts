@@ -23,7 +23,6 @@ import type { QuickReply, QuickResponder } from '../src/serve/quick-front.js';
 import { jsonReply, writeInformational, writeReply, type Reply } from '../src/serve/reply.js';
 import type { EdgeConfig } from './config.js';
 import { controlPathOf } from './control-path.js';
-import { formatShieldLog, SHIELD_LOG_HEADER } from './forward-headers.js';
 import { httpsLocation } from './https.js';
 import type { EdgeMetrics } from './metrics.js';
 import type { EdgeRequest, PipelineResult } from './edge-request.js';
@@ -110,8 +109,6 @@ export function createEdgeApp(deps: EdgeAppDeps): EdgeApp {
       return;
     }
     let result = refusal === undefined ? await deps.pipeline.handle(edgeRequest) : deps.pipeline.refused(refusal, edgeRequest);
-    // The shield tells its own workers what it did, for their access log.
-    if (deps.pipeline.fromOwnWorker(edgeRequest)) result.reply.headers[SHIELD_LOG_HEADER] = formatShieldLog(result.nodeOutcome ?? result.outcome, result.upstream);
     const body = result.reply.body;
     // Upstream failing before the first byte of a body still gets its 502 or 504.
     const sent = writeReply(res, result.reply, (err) => (result = deps.pipeline.failedBeforeBody(err, edgeRequest)).reply, timing);
@@ -135,7 +132,7 @@ export function createEdgeApp(deps: EdgeAppDeps): EdgeApp {
     const { reply, outcome, bytes = 0 } = result;
     const end = performance.now();
     (fast ?? counters(req.method, reply.status, outcome)).observe((end - started) / 1000, bytes);
-    logged(req, started, { status: reply.status, bytes, outcome: result.nodeOutcome ?? outcome, upstream: result.upstream }, headAt, end);
+    logged(req, started, { status: reply.status, bytes, outcome, upstream: result.upstream }, headAt, end);
   }
 
   function logged(req: LoggedRequest, started: number, answer: LoggedAnswer, headAt: number | undefined, end?: number): void {

@@ -52,7 +52,6 @@
  * them are edge/cluster-protocol.ts's.
  */
 import cluster, { type Worker } from 'node:cluster';
-import { randomBytes } from 'node:crypto';
 import { CdnError } from '../src/errors.js';
 import { lazy } from '../src/lazy.js';
 import type { Logger } from '../src/log.js';
@@ -116,8 +115,6 @@ export function workersAsked(raw: unknown): number {
  * config, its writer id) waits for `start`.
  */
 export function forkEdgeCluster(count: number): ForkedEdgeCluster {
-  // The shield's (StartEdgeOptions.workerSecret): no worker sends it any more, so it answers none as its own.
-  const secret = randomBytes(24).toString('base64url');
   // Given by start(); every use below comes after it (a worker asks for nothing else before its start).
   let config!: EdgeConfig;
   let logger!: Logger;
@@ -309,7 +306,7 @@ export function forkEdgeCluster(count: number): ForkedEdgeCluster {
       const [{ startEdge }, { readHashesOf }] = await Promise.all([edgeServer(), readHashes()]);
       shield = await startEdge({ ...config, listen: { host: '127.0.0.1', port: 0 } }, logger.child({ tier: 'shield' }), {
         disk,
-        workerSecret: secret,
+        shield: true,
         metricLabels: { tier: 'shield' },
         onInvalidate: (primary) => broadcast({ type: 'anycdn:invalidate', primary }),
         purgePeers,

@@ -22,26 +22,9 @@ import { clientHeaders, clientHeadersOf, FieldList, viewOf } from './stored-view
 import { discard, firstChunkReady } from './stream-parts.js';
 import type { UpstreamAnswer, UpstreamResponse } from './upstream.js';
 
-/** A Cache-Status member: ours, to format, or the shield's, as it sent it. */
-export type StatusMember = CacheStatusEntry | string;
-
-export function memberText(status: StatusMember): string {
-  return typeof status === 'string' ? status : formatCacheStatus(status);
-}
-
-/**
- * `result` answered with upstream's `answer`, for the access log: upstream's status and time to its
- * head. In a cluster worker, whose upstream is its node's shield: what the shield asked upstream
- * (nothing when it answered from its cache) and, with `nodeOutcome`, what it did for the request.
- */
-export function asked(result: PipelineResult, answer: UpstreamAnswer, nodeOutcome: boolean): PipelineResult {
-  const shield = answer.shieldLog;
-  if (shield === undefined) {
-    result.upstream = { status: answer.status, ms: answer.elapsedMs };
-    return result;
-  }
-  if (shield.upstream !== undefined) result.upstream = shield.upstream;
-  if (nodeOutcome) result.nodeOutcome = shield.outcome;
+/** `result` answered with upstream's `answer`, for the access log: upstream's status and time to its head. */
+export function asked(result: PipelineResult, answer: UpstreamAnswer): PipelineResult {
+  result.upstream = { status: answer.status, ms: answer.elapsedMs };
   return result;
 }
 
@@ -52,17 +35,15 @@ export interface ReplyDeps {
   metrics: EdgeMetrics;
   logger: Logger;
   now: () => number;
-  /** Whether the request comes from one of this node's cluster workers (see EdgePipeline.fromOwnWorker). */
-  fromOwnWorker: (req: EdgeRequest) => boolean;
 }
 
 export class EdgeReplies {
   constructor(private readonly deps: ReplyDeps) {}
 
-  async entry(req: EdgeRequest, entry: BlobEntry, status: StatusMember, outcome: Outcome): Promise<PipelineResult> {
+  async entry(req: EdgeRequest, entry: BlobEntry, status: CacheStatusEntry, outcome: Outcome): Promise<PipelineResult> {
     const view = viewOf(entry.meta);
     const ageSec = currentAge(view.ageInputs, this.deps.now()) / 1000;
-    const headers = clientHeadersOf(view, { ageSec, cacheStatus: memberText(status), servedBy: this.deps.servedBy });
+    const headers = clientHeadersOf(view, { ageSec, cacheStatus: formatCacheStatus(status), servedBy: this.deps.servedBy });
     let body = entry;
     let etag = view.etag;
     if (this.deps.compression.applies(entry)) {
@@ -86,16 +67,10 @@ export class EdgeReplies {
       body: body.data ?? ((range) => firstChunkReady(body.open(range))),
     };
     const { reply, bytes } = await answer(req.method, req.headers, rep);
-    // A worker revalidating its copy with this shield gets every field, not a 304's few: it updates
-    // its copy with them (RFC 9111 §4.3.4), so what a revalidation here changed reaches it too.
-    if (reply.status === 304 && this.deps.fromOwnWorker(req)) {
-      const { 'content-length': _length, ...all } = headers;
-      reply.headers = all;
-    }
     this.deps.metrics.bytesBySource.inc({ source: body.data !== undefined ? 'memory' : 'disk' }, bytes);
     return { reply, outcome, bytes };
   }
-  async shared(req: EdgeRequest, shared: SharedOutcome, status: StatusMember, outcome: Outcome): Promise<PipelineResult | 'retry'> {
+  async shared(req: EdgeRequest, shared: SharedOutcome, status: CacheStatusEntry, outcome: Outcome): Promise<PipelineResult | 'retry'> {
     // The leader's client gets the fields a qualified `private` kept out of the store; nobody else does.
     const own = outcome === 'miss' ? shared.leaderHeaders : undefined;
     const headers = own === undefined ? shared.fields : new FieldList(own);
@@ -113,7 +88,7 @@ export class EdgeReplies {
         return 'retry';
       }
     }
-    const base = clientHeaders(headers, { ageSec, cacheStatus: memberText(status), servedBy: this.deps.servedBy });
+    const base = clientHeaders(headers, { ageSec, cacheStatus: formatCacheStatus(status), servedBy: this.deps.servedBy });
     // Sent as is while it streams in; later hits may be compressed, so the answer varies already.
     if (this.deps.compression.appliesTo(shared.status, headers, shared.size)) base['vary'] = addVary(base['vary'], 'Accept-Encoding');
     const out: ReplyHeaders = this.stamp(req, outcome, base);
@@ -146,19 +121,19 @@ export class EdgeReplies {
   relay(req: EdgeRequest, res: UpstreamResponse, status: CacheStatusEntry, outcome: Outcome): PipelineResult {
     const headers = relayResponseHeaders(res.headers);
     const upstreamStatus = headers['cache-status'];
-    const mine = res.shieldStatus ?? formatCacheStatus(status);
+    const mine = formatCacheStatus(status);
     headers['cache-status'] = upstreamStatus ? `${String(upstreamStatus)}, ${mine}` : mine;
     headers['x-served-by'] = this.deps.servedBy;
     this.stamp(req, outcome, headers);
     const bodyless = req.method === 'HEAD' || res.status === 204 || res.status === 304;
     if (bodyless) {
       discard(res.body);
-      return asked({ reply: { status: res.status, headers, body: null }, outcome }, res, true);
+      return asked({ reply: { status: res.status, headers, body: null }, outcome }, res);
     }
     let bytes = 0;
     res.body.on('data', (c: Buffer) => (bytes += c.length));
     res.body.once('end', () => this.deps.metrics.bytesBySource.inc({ source: 'upstream' }, bytes));
-    return asked({ reply: { status: res.status, headers, body: res.body }, outcome, bytes: Number(headers['content-length'] ?? 0) }, res, true);
+    return asked({ reply: { status: res.status, headers, body: res.body }, outcome, bytes: Number(headers['content-length'] ?? 0) }, res);
   }
   error(err: unknown, status: CacheStatusEntry, req?: EdgeRequest): PipelineResult {
     const e = httpErrorOf(err);

@@ -50,9 +50,4 @@ export interface PipelineResult {
   bytes?: number;
   /** When this request made the edge ask upstream: the answer's status and the time to its head (the access log). */
   upstream?: { status: number; ms: number };
-  /**
-   * What the node as a whole did, when it differs from `outcome`: a cluster worker's answer through
-   * its shield, where the shield hit, missed or passed (the access log; metrics keep `outcome`).
-   */
-  nodeOutcome?: string;
 }

@@ -155,7 +155,6 @@ async function fetchFromUpstream(deps: FetchDeps, req: FetchRequest): Promise<Fe
       responseTime: res.responseTime,
       storing: writer !== undefined,
       revalidated: req.revalidating !== undefined,
-      shieldStatus: res.shieldStatus,
       answer: answerOf(res),
     },
     done,
@@ -163,7 +162,7 @@ async function fetchFromUpstream(deps: FetchDeps, req: FetchRequest): Promise<Fe
 }
 
 function answerOf(res: UpstreamResponse): UpstreamAnswer {
-  return { status: res.status, elapsedMs: res.elapsedMs, shieldLog: res.shieldLog };
+  return { status: res.status, elapsedMs: res.elapsedMs };
 }
 
 /** Bytes of a shared body held in memory; a body not stored is shared only if it fits whole. */
@@ -303,7 +302,7 @@ async function refreshStored(deps: FetchDeps, entry: BlobEntry, res: UpstreamRes
   const changes: MetaChanges = { headers: pairs, requestTime: res.requestTime, responseTime: res.responseTime, storedAt: deps.now(), tags: responseTags(merged) ?? [], invalidated: false };
   await deps.store.updateMeta(entry.meta.key, changes);
   const refreshed = (await deps.store.get(entry.meta.key)) ?? { ...entry, meta: applyMetaChanges(entry.meta, changes) };
-  return { kind: 'not-modified', entry: refreshed, shieldStatus: res.shieldStatus, answer: answerOf(res) };
+  return { kind: 'not-modified', entry: refreshed, answer: answerOf(res) };
 }
 
 /** Fields a 304 may carry that say how fresh the response is (RFC 9111 §4.2.1, RFC 9213 §2.2). */

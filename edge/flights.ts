@@ -44,8 +44,6 @@ export interface SharedOutcome {
   storing: boolean;
   /** Upstream status when this answered a revalidation. */
   revalidated: boolean;
-  /** What this node's shield did, when the upstream is the shield (UpstreamResponse.shieldStatus). */
-  shieldStatus?: string;
   /** The upstream answer, for the leader's access log line. */
   answer: UpstreamAnswer;
 }
@@ -54,7 +52,6 @@ export interface SharedOutcome {
 export interface NotModifiedOutcome {
   kind: 'not-modified';
   entry: BlobEntry;
-  shieldStatus?: string;
   /** The upstream answer, for the leader's access log line. */
   answer: UpstreamAnswer;
 }

@@ -10,33 +10,6 @@ import type { RequestHeaders } from '../src/http/request-headers.js';
 import type { ReplyHeaders } from '../src/serve/reply.js';
 import { OWN_LIFETIME_FIELD } from './stored-view.js';
 
-/** Marks a request from a cluster worker to its node's shield process (edge/cluster.ts); never forwarded further. */
-export const WORKER_HEADER = 'anycdn-worker';
-
-/**
- * On the shield's answers to its own workers: what the shield did for the request, for the
- * worker's access log (`miss 200 12.5`: outcome, then upstream's status and time to its head in ms
- * when the shield asked upstream). The worker takes it out; clients never see it.
- */
-export const SHIELD_LOG_HEADER = 'anycdn-shield-log';
-
-export interface ShieldLog {
-  outcome: string;
-  upstream?: { status: number; ms: number };
-}
-
-export function formatShieldLog(outcome: string, upstream: { status: number; ms: number } | undefined): string {
-  return upstream === undefined ? outcome : `${outcome} ${upstream.status} ${Math.round(upstream.ms * 1000) / 1000}`;
-}
-
-/** The value of SHIELD_LOG_HEADER; an outcome that is not a word is `other`, upstream facts that do not read are left out. */
-export function parseShieldLog(value: string): ShieldLog {
-  const [word = '', status, ms] = value.trim().split(' ');
-  const outcome = /^[a-z][a-z-]{0,31}$/.test(word) ? word : 'other';
-  if (status === undefined || ms === undefined || !/^\d{3}$/.test(status) || !/^\d{1,9}(?:\.\d{1,6})?$/.test(ms)) return { outcome };
-  return { outcome, upstream: { status: Number(status), ms: Number(ms) } };
-}
-
 const CLIENT_CONDITIONS = ['if-none-match', 'if-modified-since', 'if-match', 'if-unmodified-since', 'if-range', 'range'];
 
 export interface ForwardOptions {
@@ -44,7 +17,7 @@ export interface ForwardOptions {
   dropConditions: boolean;
   /** The client's address, appended to X-Forwarded-For. */
   clientIp: string | undefined;
-  /** This node's Via pseudonym, e.g. `anycdn-ams-1`; undefined adds no Via (a worker's request to its shield, which has one). */
+  /** This node's Via pseudonym, e.g. `anycdn-ams-1`; undefined adds no Via. */
   via: string | undefined;
   /**
    * The host the cache key was made from, sent as X-Forwarded-Host: the client's Host, or an
@@ -56,7 +29,7 @@ export interface ForwardOptions {
 }
 
 /** Never forwarded. `Expect: 100-continue` was already answered by this server (RFC 9110 §10.1.1); undici refuses it. */
-const ALWAYS_DROPPED: ReadonlySet<string> = new Set([...HOP_BY_HOP_FIELDS, 'host', 'content-length', 'expect', WORKER_HEADER]);
+const ALWAYS_DROPPED: ReadonlySet<string> = new Set([...HOP_BY_HOP_FIELDS, 'host', 'content-length', 'expect']);
 const DROPPED_FROM_FILLS: ReadonlySet<string> = new Set([...ALWAYS_DROPPED, ...CLIENT_CONDITIONS]);
 
 export function forwardRequestHeaders(client: RequestHeaders, options: ForwardOptions): Record<string, string | string[]> {
@@ -73,7 +46,7 @@ export function forwardRequestHeaders(client: RequestHeaders, options: ForwardOp
   const via = client.get('via');
   if (options.via !== undefined) out['via'] = via ? `${via}, 1.1 ${options.via}` : `1.1 ${options.via}`;
   const host = options.host ?? client.get('host');
-  // The host the cache key was made from (a node's shield keys by it too); a client's own
+  // The host the cache key was made from; a client's own
   // X-Forwarded-Host is not trusted (it is not in the key, so an origin that used it could be made
   // to poison the cache).
   if (host !== null && host !== '') out['x-forwarded-host'] = host;

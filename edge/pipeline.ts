@@ -19,9 +19,9 @@ import type { IncomingHttpHeaders } from 'node:http';
 import { pipeline } from 'node:stream';
 import { LRUCache } from 'lru-cache';
 import { undiciErrors } from './undici-parts.js';
-import { tokenMatcher } from '../src/auth.js';
 import type { BlobEntry, BlobStore, StoredMeta } from '../src/blob/blob-store.js';
 import { effectiveCacheControl } from '../src/http/cache-control.js';
+import type { CacheStatusEntry } from '../src/http/cache-status.js';
 import { CdnError, clientError, httpErrorOf } from '../src/errors.js';
 import { requestCacheControl } from '../src/http/cache-control.js';
 import { currentAge, freshnessLifetime } from '../src/http/freshness.js';
@@ -37,14 +37,14 @@ import { imageQueryNormalizer, KeyMemo, plainPrimaryKey, primaryKey, upstreamPat
 import type { EdgeConfig } from './config.js';
 import { fetchForCache, type FetchDeps, type FetchRequest } from './fetcher.js';
 import { FlightTable, type Flight, type FlightOutcome, type SharedOutcome } from './flights.js';
-import { forwardRequestHeaders, WORKER_HEADER } from './forward-headers.js';
+import { forwardRequestHeaders } from './forward-headers.js';
 import type { EdgeMetrics } from './metrics.js';
 import { addVary, EdgeCompression } from './compression.js';
 import { headersFromPairs, policyHeaders, viewOf } from './stored-view.js';
 import { upstreamError, type Upstream, type UpstreamResponse } from './upstream.js';
 import { VaryIndex } from './vary-index.js';
 import { Invalidation, keyHost } from './invalidation.js';
-import { asked, EdgeReplies, type StatusMember } from './edge-replies.js';
+import { asked, EdgeReplies } from './edge-replies.js';
 import type { EdgeRequest, PipelineResult, PurgeWatermarks } from './edge-request.js';
 import { fastFields, FastHits, firstPrimaryKey, type FastRequest } from './fast-hit.js';
 import { discard, limitBytes, releaseUnread, withinDeadline } from './stream-parts.js';
@@ -61,8 +61,6 @@ export interface PipelineDeps {
    * cache key), so other processes holding copies drop theirs too (edge/cluster.ts).
    */
   onInvalidate?: (primary: string) => void;
-  /** Requests with `anycdn-worker: <this>` come from this node's own cluster workers (see hop()). */
-  workerSecret?: string;
   /** A cluster worker's fetches, coalesced with the node's other processes (edge/cluster-flights.ts). */
   acrossProcesses?: FetchDeps['acrossProcesses'];
 }
@@ -91,8 +89,6 @@ export class EdgePipeline {
   private readonly normalizeQuery;
   private readonly servedBy: string;
   private readonly via: string;
-  /** Checks the worker secret of a shield's requests (its digest made once, not per request). */
-  private readonly isWorkerSecret: ((given: string) => boolean) | undefined;
   /**
    * The purge watermarks (edge/purge/): a stored object whose `storedAt` is at or before
    * `absentBefore` counts as not stored (a purge of everything); one at or before `staleBefore`
@@ -122,14 +118,12 @@ export class EdgePipeline {
     });
     this.servedBy = `${c.pop}/${c.node}`;
     this.via = `anycdn-${c.node}`;
-    this.isWorkerSecret = deps.workerSecret === undefined ? undefined : tokenMatcher(deps.workerSecret);
     this.replies = new EdgeReplies({
       servedBy: this.servedBy,
       compression: this.compression,
       metrics: deps.metrics,
       logger: deps.logger,
       now: deps.now,
-      fromOwnWorker: (req) => this.fromOwnWorker(req),
     });
     this.fastHits = new FastHits({
       servedBy: this.servedBy,
@@ -353,8 +347,8 @@ export class EdgePipeline {
     }
     switch (outcome.kind) {
       case 'not-modified': {
-        const result = await this.replies.entry(req, outcome.entry, fromShield(outcome.shieldStatus, leader) ?? { cache: CACHE, fwd, fwdStatus: 304, collapsed: !leader || undefined }, 'revalidated');
-        return leader ? asked(result, outcome.answer, true) : result;
+        const result = await this.replies.entry(req, outcome.entry, { cache: CACHE, fwd, fwdStatus: 304, collapsed: !leader || undefined }, 'revalidated');
+        return leader ? asked(result, outcome.answer) : result;
       }
       case 'uncacheable': {
         const res = outcome.take();
@@ -373,9 +367,9 @@ export class EdgePipeline {
         if (myKey !== outcome.key) return { varyFields: Array.isArray(fields) ? fields : [] };
         // A follower with Authorization reuses the shared answer only as it would reuse it stored (§3.5).
         if (!leader && this.bypassedWhenStored(req, outcome)) return this.pass(req, 'authorization');
-        const status: StatusMember = fromShield(outcome.shieldStatus, leader) ?? { cache: CACHE, fwd, fwdStatus: outcome.status, stored: outcome.storing || undefined, collapsed: !leader || undefined };
+        const status: CacheStatusEntry = { cache: CACHE, fwd, fwdStatus: outcome.status, stored: outcome.storing || undefined, collapsed: !leader || undefined };
         const result = await this.replies.shared(req, outcome, status, leader ? 'miss' : 'collapsed');
-        return leader && typeof result === 'object' && 'reply' in result ? asked(result, outcome.answer, true) : result;
+        return leader && typeof result === 'object' && 'reply' in result ? asked(result, outcome.answer) : result;
       }
       case 'stored-elsewhere':
         return 'retry';
@@ -459,31 +453,10 @@ export class EdgePipeline {
     };
   }
 
-  /**
-   * What this hop adds to a request sent upstream: the client's address and our Via — unless the
-   * request comes from this node's own cluster worker, which added both already — and the host
-   * the key was made with.
-   */
-  private hop(req: EdgeRequest): { clientIp: string | undefined; via: string | undefined; host: string } {
-    const host = keyHost(req);
-    if (this.fromOwnWorker(req)) return { clientIp: undefined, via: undefined, host };
-    return { clientIp: req.clientIp, via: this.via, host };
+  /** What this hop adds to a request sent upstream: the client's address, our Via and the host the key was made with. */
+  private hop(req: EdgeRequest): { clientIp: string | undefined; via: string; host: string } {
+    return { clientIp: req.clientIp, via: this.via, host: keyHost(req) };
   }
-
-  /** Whether the request comes from one of this node's cluster workers (this pipeline is their shield's). */
-  fromOwnWorker(req: Pick<EdgeRequest, 'headers'>): boolean {
-    if (this.isWorkerSecret === undefined) return false;
-    // Asked several times per request (its hop, its reply, the shield log): the digest is made once.
-    let known = this.ownWorkerChecked.get(req.headers);
-    if (known === undefined) {
-      const given = req.headers.get(WORKER_HEADER);
-      known = given !== null && this.isWorkerSecret(given);
-      this.ownWorkerChecked.set(req.headers, known);
-    }
-    return known;
-  }
-
-  private readonly ownWorkerChecked = new WeakMap<object, boolean>();
 
   private staleAllowed(until: number | undefined): boolean {
     return until !== undefined && this.deps.now() <= until;
@@ -504,7 +477,7 @@ export class EdgePipeline {
   private staleOnStatus(req: EdgeRequest, stale: StaleCopy | undefined, res: UpstreamResponse): Promise<PipelineResult> | undefined {
     if (stale === undefined || !ERROR_STATUSES.has(res.status) || !this.staleAllowed(stale.staleUntil)) return undefined;
     discard(res.body);
-    return this.serveStaleOnError(req, stale.entry, `upstream-${res.status}`, res.status).then((result) => asked(result, res, false));
+    return this.serveStaleOnError(req, stale.entry, `upstream-${res.status}`, res.status).then((result) => asked(result, res));
   }
 
   private serveStaleOnError(req: EdgeRequest, entry: BlobEntry, detail: string, fwdStatus?: number): Promise<PipelineResult> {
@@ -584,14 +557,4 @@ function onlyIfCachedMiss(): CdnError {
 interface StaleCopy {
   entry: BlobEntry;
   staleUntil: number | undefined;
-}
-
-/**
- * In a cluster worker, what the shield said of a fetch is the node's answer (a shield hit is a
- * hit to the client); a worker's follower of a fetch that went upstream adds that it waited on
- * another request's (a hit stays a hit: the node had it, as a single process would say).
- */
-function fromShield(shieldStatus: string | undefined, leader: boolean): string | undefined {
-  if (shieldStatus === undefined || leader || !/;\s*fwd=/.test(shieldStatus) || /;\s*collapsed\b/.test(shieldStatus)) return shieldStatus;
-  return `${shieldStatus}; collapsed`;
 }

@@ -74,11 +74,10 @@ export interface StartEdgeOptions {
   /** Labels added to every metric (a cluster labels its processes by tier). */
   metricLabels?: Record<string, string>;
   /**
-   * The shield of a cluster (edge/cluster.ts): no access log, no memory tier, no TLS listener; and
-   * requests carrying `anycdn-worker: <secret>` count as its own workers' (none sends it now that
-   * workers fetch themselves).
+   * The shield of a cluster (edge/cluster.ts), which owns the disk and applies purges and
+   * invalidations for the node: no access log, no memory tier, no TLS listener.
    */
-  workerSecret?: string;
+  shield?: boolean;
   /** The session ticket key every process of this node uses (a cluster's primary made it); default the key file or a random key. */
   ticketKey?: Buffer;
   /** A cluster worker: its `POST /_cdn/purge` is applied node-wide through the primary (edge/cluster.ts). */
@@ -106,7 +105,7 @@ export async function startEdge(config: EdgeConfig, logger: Logger, options: Sta
   const workerStore = worker === undefined ? undefined : new WorkerBlobStore({ memory: newMemory(), disk, memoryMaxEntrySize: config.memory.maxEntrySize });
   // A cluster's shield keeps no memory tier: it answers no requests of the workers' (they fetch
   // and store themselves), so a copy in its memory would never be read.
-  const store: BlobStore = workerStore ?? (options.workerSecret !== undefined ? disk : new TieredBlobStore({ memory: newMemory(), disk, memoryMaxEntrySize: config.memory.maxEntrySize }));
+  const store: BlobStore = workerStore ?? (options.shield === true ? disk : new TieredBlobStore({ memory: newMemory(), disk, memoryMaxEntrySize: config.memory.maxEntrySize }));
   const metrics = createEdgeMetrics({ processMetrics: options.processMetrics ?? true, store: () => store });
   if (options.metricLabels !== undefined) metrics.registry.setDefaultLabels(options.metricLabels);
   const upstream = new Upstream(
@@ -115,19 +114,18 @@ export async function startEdge(config: EdgeConfig, logger: Logger, options: Sta
     now,
     metrics.upstreamObserver,
     64,
-    undefined,
     verifyUpstream,
   );
   const flights = worker?.flights;
   const across = flights === undefined ? undefined : acrossProcesses(flights, store, () => pipeline.purgeWatermarks());
-  const pipeline: EdgePipeline = new EdgePipeline({ config, store, upstream, metrics, logger, now, onInvalidate: options.onInvalidate, workerSecret: options.workerSecret, acrossProcesses: across });
+  const pipeline: EdgePipeline = new EdgePipeline({ config, store, upstream, metrics, logger, now, onInvalidate: options.onInvalidate, acrossProcesses: across });
   // Before the first request: until the node has caught up with the purge log, what the disk holds is revalidated first.
   // The purge stream is verified as upstream is (upstreamTls), under its own URL's name.
   const purgeFrom = config.purgeFrom ?? config.upstream;
   const purgeTls = owner !== undefined && config.edgeToken !== undefined ? await upstreamTls({ ...config, upstream: purgeFrom }, logger) : undefined;
   const purges = await openEdgePurges({ config, pipeline, store, disk: owner, registry: metrics.registry, logger, now, forwardLocal: options.forwardLocalPurge, peers: options.purgePeers, tls: purgeTls });
-  // A cluster's shield answers only its workers, which log the requests themselves.
-  const accessLog = options.workerSecret === undefined ? await openAccessLog(config.accessLog, { fields: { pop: config.pop, node: config.node }, logger, metrics: { registry: metrics.registry, prefix: 'anycdn_edge_' } }) : undefined;
+  // A cluster's shield answers no client request: its workers answer and log them.
+  const accessLog = options.shield !== true ? await openAccessLog(config.accessLog, { fields: { pop: config.pop, node: config.node }, logger, metrics: { registry: metrics.registry, prefix: 'anycdn_edge_' } }) : undefined;
   // What the store drops by itself (eviction, corruption) leaves the Vary index too.
   const unsubscribeDrops = disk.onDrop((key) => pipeline.varyIndex.remove(key));
   let draining = false;
@@ -139,7 +137,7 @@ export async function startEdge(config: EdgeConfig, logger: Logger, options: Sta
   let running: Pick<EdgeServer, 'server' | 'url' | 'port'>;
   try {
     // The TLS listener first: with redirectHttp, the cleartext one points at its port.
-    if (config.tls !== undefined && options.workerSecret === undefined) https = await startEdgeHttps(config, app, logger, metrics, options.ticketKey);
+    if (config.tls !== undefined && options.shield !== true) https = await startEdgeHttps(config, app, logger, metrics, options.ticketKey);
     if (config.listen !== false) {
       const plain = https !== undefined && config.tls?.redirectHttp === true ? createEdgeApp({ ...appDeps, httpsRedirect: { port: https.port } }) : app;
       cleartext = await listen({ address: config.listen, handler: plain.handle, quick: plain.quick, socketIdleTimeoutMs: config.timeouts.clientIdle });
@@ -154,7 +152,7 @@ export async function startEdge(config: EdgeConfig, logger: Logger, options: Sta
   }
   const stats = store.stats();
   // A cluster's shield listens on an internal loopback port: only its workers' "edge listening" names the public address.
-  logger.info({ url: cleartext?.url, https: https?.url, upstream: config.upstream, cachedObjects: stats.entries, cachedBytes: stats.bytes }, options.workerSecret === undefined ? 'edge listening' : 'shield listening');
+  logger.info({ url: cleartext?.url, https: https?.url, upstream: config.upstream, cachedObjects: stats.entries, cachedBytes: stats.bytes }, options.shield === true ? 'shield listening' : 'edge listening');
 
   const closeAll = async (graceMs: number): Promise<void> => {
     await Promise.all([cleartext?.close(graceMs), https?.close(graceMs)]);

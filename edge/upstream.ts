@@ -12,7 +12,6 @@ import { pipeline, Transform, type Readable } from 'node:stream';
 import { Pool, poolRequest, undiciErrors } from './undici-parts.js';
 import { CdnError, clientError } from '../src/errors.js';
 import { controlPathOf } from './control-path.js';
-import { parseShieldLog, SHIELD_LOG_HEADER, WORKER_HEADER, type ShieldLog } from './forward-headers.js';
 
 export interface UpstreamTimeouts {
   connectMs: number;
@@ -44,22 +43,10 @@ export interface UpstreamResponse {
   responseTime: number;
   /** Time from sending the request (or queueing it for a connection) to the response head, in ms. */
   elapsedMs: number;
-  /**
-   * From this node's shield: what it did for the request (its outcome; its upstream's status and
-   * time when it asked upstream), taken out of `headers`, for the worker's access log: a node's
-   * workers and shield are one cache to the outside.
-   */
-  shieldLog?: ShieldLog;
-  /**
-   * From this node's shield: its Cache-Status member, taken out of `headers`. The shield and its
-   * workers are one cache to the outside, so what the shield did (a hit, a miss it stored) is what
-   * the worker's answer reports.
-   */
-  shieldStatus?: string;
 }
 
 /** What the access log keeps of an upstream answer. */
-export type UpstreamAnswer = Pick<UpstreamResponse, 'status' | 'elapsedMs' | 'shieldLog'>;
+export type UpstreamAnswer = Pick<UpstreamResponse, 'status' | 'elapsedMs'>;
 
 export type UpstreamPhase = 'connect' | 'headers' | 'body';
 
@@ -94,28 +81,17 @@ interface Connections {
 }
 
 export class Upstream {
-  /** The pools, or the wait for the address they need. */
-  private connections: Connections | Promise<Connections>;
-  private closed = false;
+  private readonly connections: Connections;
 
-  /**
-   * `baseUrl` may come later (a cluster worker starts before its shield listens): requests wait
-   * for it within their usual deadline (connect + headers timeouts), then fail as a timeout.
-   */
   constructor(
-    baseUrl: string | Promise<string>,
+    baseUrl: string,
     private readonly timeouts: UpstreamTimeouts,
     private readonly now: () => number,
     private readonly observer?: UpstreamObserver,
     private readonly connectionCount = 64,
-    /**
-     * The upstream is this node's shield process (a cluster worker's): send the client's Host, as
-     * forwarded in X-Forwarded-Host, so both compute the same cache keys, and the worker secret.
-     */
-    private readonly shield?: { secret: string },
     private readonly tls?: UpstreamTls,
   ) {
-    this.connections = typeof baseUrl === 'string' ? this.connect(baseUrl) : baseUrl.then((url) => (this.connections = this.connect(url)));
+    this.connections = this.connect(baseUrl);
     this.deadlines = new DeadlineQueue(timeouts.connectMs + timeouts.headersMs);
   }
 
@@ -134,29 +110,11 @@ export class Upstream {
       keepAliveTimeout: 30_000,
       pipelining: 1,
     };
-    const connections = {
+    return {
       basePath: url.pathname.replace(/\/+$/, ''),
       pool: new Pool(url.origin, { ...options, connections: this.connectionCount }),
       uploads: new Pool(url.origin, { ...options, connections: UPLOAD_CONNECTIONS }),
     };
-    // Closed while the address was still to come: nothing may connect any more.
-    if (this.closed) void Promise.all([connections.pool.destroy(), connections.uploads.destroy()]);
-    return connections;
-  }
-
-  /** The pools, once the address is known; rejects when `deadline` aborts first. */
-  private ready(deadline: Deadline): Promise<Connections> | Connections {
-    const { connections } = this;
-    if (!(connections instanceof Promise)) return connections;
-    return new Promise((resolve, reject) => {
-      const abort = (): void => reject(deadline.reason ?? new Error('upstream request aborted'));
-      if (deadline.aborted) return abort();
-      deadline.once('abort', abort);
-      void connections.then((c) => {
-        deadline.off('abort', abort);
-        resolve(c);
-      });
-    });
   }
 
   async request(req: UpstreamRequest): Promise<UpstreamResponse> {
@@ -196,13 +154,11 @@ export class Upstream {
     };
     const body = streamed ? pipeline(req.body as Readable, progress(rearm), () => undefined) : (req.body ?? null);
     try {
-      const ready = this.ready(deadline);
-      // Known from the start (every upstream but a worker's shield before it listens): no await.
-      const { pool, uploads, basePath } = ready instanceof Promise ? await ready : ready;
+      const { pool, uploads, basePath } = this.connections;
       const res = await poolRequest(req.body === undefined || req.body === null ? pool : uploads, {
         method: req.method as 'GET',
         path: basePath + req.path,
-        headers: this.shield === undefined ? req.headers : shieldHeaders(req.headers, this.shield.secret),
+        headers: req.headers,
         body,
         signal: deadline,
         onInfo: req.onInformational === undefined ? undefined : informational(req.onInformational),
@@ -211,12 +167,7 @@ export class Upstream {
       const elapsedMs = performance.now() - started;
       this.observer?.onResult('ok', 'headers', elapsedMs / 1000);
       const headers = headerPairs(res.headers as Record<string, string | string[] | undefined>);
-      const answer: UpstreamResponse = { status: res.statusCode, headers, body: res.body, requestTime, responseTime: this.now(), elapsedMs };
-      if (this.shield !== undefined) {
-        Object.assign(answer, splitShieldMember(headers));
-        Object.assign(answer, splitShieldLog(answer.headers));
-      }
-      return answer;
+      return { status: res.statusCode, headers, body: res.body, requestTime, responseTime: this.now(), elapsedMs };
     } catch (err) {
       clearDeadline();
       given?.removeEventListener('abort', cancel);
@@ -228,16 +179,12 @@ export class Upstream {
   }
 
   async close(): Promise<void> {
-    this.closed = true;
     const { connections } = this;
-    if (connections instanceof Promise) return;
     await Promise.all([connections.pool.close(), connections.uploads.close()]);
   }
 
   async destroy(): Promise<void> {
-    this.closed = true;
     const { connections } = this;
-    if (connections instanceof Promise) return;
     await Promise.all([connections.pool.destroy(), connections.uploads.destroy()]);
   }
 }
@@ -396,39 +343,6 @@ function progress(onChunk: () => void): Transform {
       cb();
     },
   });
-}
-
-function shieldHeaders(headers: Record<string, string | string[]>, secret: string): Record<string, string | string[]> {
-  const out = Object.assign({}, headers);
-  const host = headers['x-forwarded-host'];
-  if (typeof host === 'string') out['host'] = host;
-  out[WORKER_HEADER] = secret;
-  return out;
-}
-
-/**
- * The node's shield and its workers are one cache to the outside: the shield's own Cache-Status
- * member (the last one) is taken out, members from caches further upstream are kept.
- */
-function splitShieldMember(pairs: [string, string][]): { headers: [string, string][]; shieldStatus?: string } {
-  const at = pairs.findIndex(([k]) => k === 'cache-status');
-  if (at === -1) return { headers: pairs };
-  const members = pairs.filter(([k]) => k === 'cache-status').map(([, v]) => v).join(', ').split(/,(?=(?:[^"]*"[^"]*")*[^"]*$)/);
-  const shieldStatus = members.pop()!.trim();
-  const rest = pairs.filter(([k]) => k !== 'cache-status');
-  const kept = members.map((m) => m.trim()).filter((m) => m !== '');
-  if (kept.length > 0) rest.push(['cache-status', kept.join(', ')]);
-  return shieldStatus === '' ? { headers: rest } : { headers: rest, shieldStatus };
-}
-
-/**
- * The shield's account of the request (SHIELD_LOG_HEADER), taken out of the pairs. Without one, the
- * shield answered a fresh hit from memory on its fast path, which adds nothing to a response.
- */
-function splitShieldLog(pairs: [string, string][]): { headers: [string, string][]; shieldLog: ShieldLog } {
-  const at = pairs.findIndex(([k]) => k === SHIELD_LOG_HEADER);
-  if (at === -1) return { headers: pairs, shieldLog: { outcome: 'hit' } };
-  return { headers: pairs.filter(([k]) => k !== SHIELD_LOG_HEADER), shieldLog: parseShieldLog(pairs[at]![1]) };
 }
 
 /** undici's header record as pairs, names lower-cased; a repeated field (an array) stays repeated. */

@@ -14,12 +14,6 @@ export function tokensEqual(given: string, expected: string): boolean {
   return timingSafeEqual(digest(given), digest(expected));
 }
 
-/** `tokensEqual` against a fixed token, its digest made once (for a check on every request). */
-export function tokenMatcher(expected: string): (given: string) => boolean {
-  const want = digest(expected);
-  return (given) => timingSafeEqual(digest(given), want);
-}
-
 /**
  * Check an `Authorization: Bearer …` header. Missing or malformed → 401 with
  * `WWW-Authenticate` (RFC 6750 §3); present but wrong → 403.

@@ -5,7 +5,6 @@
  * (edge/cluster.ts): the worker fetches and writes the disk itself, as a co-writer; here in this
  * process so both share the test clock.
  */
-import { randomBytes } from 'node:crypto';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -105,12 +104,11 @@ export async function startTestEdge(upstream: string, overrides: Record<string, 
 
 /** A shield and one worker wired as edge/cluster.ts wires them, invalidations and purges relayed. */
 async function startNodeWithWorker(config: EdgeConfig, clock: TestClock): Promise<{ server: EdgeServer; shield: EdgeServer }> {
-  const secret = randomBytes(24).toString('base64url');
   let worker: EdgeServer | undefined;
   const shield = await startEdge(config, silentLogger(), {
     processMetrics: false,
     now: clock.now,
-    workerSecret: secret,
+    shield: true,
     onInvalidate: (primary) => void worker?.pipeline.invalidation.invalidate(primary),
   });
   worker = await startEdge(config, silentLogger(), {

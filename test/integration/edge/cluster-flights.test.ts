@@ -67,7 +67,7 @@ afterEach(async () => {
 /** An owner (the shield) and two workers, wired as the primary wires them. */
 async function startNode(name: string): Promise<{ owner: EdgeServer; workers: EdgeServer[] }> {
   const config = validateConfig(edgeConfigSchema, { listen: '127.0.0.1:0', upstream: originUrl, pop: 'test', node: 'edge-1', cacheDir: join(dir, name), logLevel: 'silent', drain: 0, accessLog: false }, 'test settings', {});
-  const owner = await startEdge(config, silentLogger(), { processMetrics: false, workerSecret: 'unused' });
+  const owner = await startEdge(config, silentLogger(), { processMetrics: false, shield: true });
   running.push(owner);
   const leases = new FlightLeases<number>();
   const ipc: IpcFlights[] = [];

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { formatShieldLog, forwardRequestHeaders, parseShieldLog, relayResponseHeaders } from '../../../edge/forward-headers.js';
+import { forwardRequestHeaders, relayResponseHeaders } from '../../../edge/forward-headers.js';
 
 describe('request headers sent upstream', () => {
   const client = new Headers({
@@ -39,6 +39,12 @@ describe('request headers sent upstream', () => {
     expect(out['x-forwarded-for']).toBe('203.0.113.9');
   });
 
+  it('forwards a field of no meaning to the edge like any other end-to-end field (anycdn-worker is no longer its own)', () => {
+    const out = forwardRequestHeaders(new Headers({ host: 'cdn.example', 'anycdn-worker': 'x', 'x-custom': 'y' }), { dropConditions: true, clientIp: undefined, via: 'anycdn-ams-1' });
+    expect(out['anycdn-worker']).toBe('x');
+    expect(out['x-custom']).toBe('y');
+  });
+
   it('relays response headers without hop-by-hop fields or the edge\'s own, with CDN-Cache-Control (RFC 9213)', () => {
     const h = relayResponseHeaders([
       ['content-type', 'text/plain'],
@@ -53,27 +59,5 @@ describe('request headers sent upstream', () => {
     ]);
     // Set-Cookie stays a list: its values may contain commas, so it is never joined.
     expect(h).toEqual({ 'content-type': 'text/plain', 'cdn-cache-control': 'private, max-age=60', 'set-cookie': ['a=1', 'b=2'] });
-  });
-});
-
-describe("the shield's account for its workers' access log", () => {
-  it('round-trips an outcome alone, and an outcome with upstream status and time', () => {
-    expect(formatShieldLog('hit', undefined)).toBe('hit');
-    expect(formatShieldLog('miss', { status: 200, ms: 12.34567 })).toBe('miss 200 12.346');
-    expect(parseShieldLog('hit')).toEqual({ outcome: 'hit' });
-    expect(parseShieldLog('miss 200 12.346')).toEqual({ outcome: 'miss', upstream: { status: 200, ms: 12.346 } });
-    expect(parseShieldLog(formatShieldLog('stale-error', { status: 503, ms: 7 }))).toEqual({ outcome: 'stale-error', upstream: { status: 503, ms: 7 } });
-  });
-
-  it.each([
-    ['', { outcome: 'other' }],
-    ['MISS 200 1', { outcome: 'other', upstream: { status: 200, ms: 1 } }],
-    ['miss" 200 1', { outcome: 'other', upstream: { status: 200, ms: 1 } }],
-    ['miss 2000 1', { outcome: 'miss' }],
-    ['miss 200 -1', { outcome: 'miss' }],
-    ['miss 200', { outcome: 'miss' }],
-    [`${'a'.repeat(40)} 200 1`, { outcome: 'other', upstream: { status: 200, ms: 1 } }],
-  ])('reads %j as %j: never a word that is not one into a log line', (value, expected) => {
-    expect(parseShieldLog(value)).toEqual(expected);
   });
 });
