@@ -45,8 +45,8 @@ export const edgeConfigSchema = z.strictObject({
   listen: z.union([z.literal(false), listenAddress]).default({ host: '127.0.0.1', port: 8080 }),
   /**
    * Worker processes answering clients. Default 1: one process does everything. With N > 1 the
-   * node runs N workers (each with its own memory tier of `memory.maxBytes`) in front of one
-   * shield process that owns the disk cache and the upstream connections, so a cold object is
+   * node runs N workers (each with its own memory tier of `memory.maxBytes`) over one shared disk
+   * cache; they fetch from upstream themselves, coalesced across the node, so a cold object is
    * still fetched once (edge/cluster.ts). Use up to the number of cores.
    */
   workers: z.number().int().min(1).max(MAX_WORKERS).default(1),

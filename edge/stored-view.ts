@@ -156,7 +156,7 @@ const HOP_BY_HOP: ReadonlySet<string> = new Set(HOP_BY_HOP_FIELDS);
 /**
  * Fields never sent to clients by the edge: those it sets itself and its own stored ones.
  * CDN-Cache-Control is sent on: RFC 9213 does not make it hop-by-hop, and a cache below this one
- * (a shield's child edge, a worker of this node) obeys it.
+ * (an edge whose upstream is this one) obeys it.
  */
 const EDGE_OWNED = new Set(['age', 'content-length', 'x-served-by', 'anycdn-source-sha256', OWN_LIFETIME_FIELD]);
 
