@@ -20,12 +20,16 @@
  * worker that dies leaves the keys it led, and their followers look and fetch themselves.
  */
 import type { BlobEntry, BlobStore } from '../src/blob/blob-store.js';
-import { Pending, type ClusterMessage, type FlightsAnswered, type FlightsAsked } from './cluster-protocol.js';
+import { GenerationMap } from '../src/generation-map.js';
+import { Pending, type ClusterMessage, type FlightsAnswered, type FlightsAsked, type Lead } from './cluster-protocol.js';
 import type { PurgeWatermarks } from './edge-request.js';
 import type { AcrossProcesses, FetchResult } from './fetcher.js';
 
-/** A fetch's place among the node's processes. */
-export type CrossLease = { lead: true; done(): void } | { lead: false; settled: Promise<void> };
+/**
+ * A fetch's place among the node's processes. `look`: a flight of the key ended lately, after this
+ * worker looked the key up (else it would not ask): it looks again before it fetches.
+ */
+export type CrossLease = { lead: true; look: boolean; done(): void } | { lead: false; settled: Promise<void> };
 
 /** Asks which process of the node fetches a key. */
 export interface CrossFlights {
@@ -44,6 +48,13 @@ export function acrossProcesses(flights: CrossFlights, store: BlobStore, waterma
   return async (key, revalidating, fetch) => {
     const lease = await flights.lead(key);
     if (lease.lead) {
+      if (lease.look) {
+        const entry = await store.get(key).catch(() => undefined);
+        if (entry !== undefined && usable(entry, revalidating, watermarks())) {
+          lease.done();
+          return { outcome: { kind: 'stored-elsewhere' }, done: Promise.resolve() };
+        }
+      }
       let result: FetchResult;
       try {
         result = await fetch();
@@ -74,7 +85,7 @@ export function usable(entry: BlobEntry, revalidating: BlobEntry | undefined, wa
 
 /** A worker's side: asks its primary over IPC, and hears when the leader of a key it follows is done. */
 export class IpcFlights implements CrossFlights {
-  private readonly answers = new Pending<boolean>();
+  private readonly answers = new Pending<Lead>();
   /** Per key, the followers waiting for its leader (set before the question goes: the answer and the leader's word may come together). */
   private readonly waiting = new Map<string, Set<() => void>>();
   /** What goes in the next message (one per turn of the event loop). */
@@ -97,7 +108,7 @@ export class IpcFlights implements CrossFlights {
     if (lead !== false) {
       this.forget(key, heard);
       // (Unanswered: this worker fetches alone; the primary ignores the word of a worker that does not lead.)
-      return { lead: true, done: () => this.queue('done', key) };
+      return { lead: true, look: lead === 'look', done: () => this.queue('done', key) };
     }
     let timer: NodeJS.Timeout | undefined;
     const waited = Promise.race([settled, new Promise<void>((resolve) => (timer = setTimeout(resolve, this.followWaitMs)))]).finally(() => {
@@ -139,10 +150,17 @@ export class IpcFlights implements CrossFlights {
   }
 }
 
+/**
+ * Keys whose flight ended lately that the primary remembers (see FlightLeases.receive): two
+ * generations of this many, ~1 s of cold misses at the rate of two busy workers.
+ */
+const RECENTLY_DONE = 4096;
+
 /** The primary's side: who leads each key being fetched, and who follows it. `W` is a worker. */
 export class FlightLeases<W> {
   private readonly flights = new Map<string, { leader: W; followers: Set<W> }>();
   private readonly led = new Map<W, Set<string>>();
+  private readonly recentlyDone = new GenerationMap<string, true>(RECENTLY_DONE);
 
   /** `from` asks to fetch `key`: true when it leads (nobody does, or it does already), else it follows. */
   lead(from: W, key: string): boolean {
@@ -165,6 +183,7 @@ export class FlightLeases<W> {
     if (flight === undefined || flight.leader !== from) return [];
     this.flights.delete(key);
     this.led.get(from)?.delete(key);
+    this.recentlyDone.set(key, true);
     return [...flight.followers];
   }
 
@@ -179,7 +198,10 @@ export class FlightLeases<W> {
 
   /**
    * A worker's batch ('anycdn:flights'): what to send to whom — to `from`, the answers to its
-   * questions; to each follower of a key `from` is done with, that key.
+   * questions; to each follower of a key `from` is done with, that key. A worker asking about a
+   * key whose flight ended lately leads with 'look': it looked the key up before that flight's
+   * copy was committed (else it would not ask), so it looks again before fetching a second time
+   * (and other workers asking meanwhile follow it, as for any leader).
    */
   receive(from: W, asked: FlightsAsked): Map<W, FlightsAnswered> {
     const out = new Map<W, FlightsAnswered>();
@@ -189,7 +211,11 @@ export class FlightLeases<W> {
       return answer;
     };
     for (const key of asked.done ?? []) for (const f of this.done(from, key)) (to(f).done ??= []).push(key);
-    for (const [id, key] of asked.lead ?? []) (to(from).answers ??= []).push([id, this.lead(from, key)]);
+    for (const [id, key] of asked.lead ?? []) {
+      const look = !this.flights.has(key) && this.recentlyDone.get(key) === true;
+      const lead = this.lead(from, key);
+      (to(from).answers ??= []).push([id, lead && look ? 'look' : lead]);
+    }
     return out;
   }
 

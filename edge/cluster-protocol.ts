@@ -30,9 +30,12 @@ export interface FlightsAsked {
   done?: string[];
 }
 
+/** The primary's answer to a lead question: lead, follow, or lead after looking at the store again (edge/cluster-flights.ts). */
+export type Lead = boolean | 'look';
+
 /** What the primary answers (see 'anycdn:flights-answer'). */
 export interface FlightsAnswered {
-  answers?: [id: number, lead: boolean][];
+  answers?: [id: number, lead: Lead][];
   done?: string[];
 }
 
