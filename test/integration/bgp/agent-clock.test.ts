@@ -5,10 +5,6 @@
  * seconds. Seen in the lab: the agent took each such step for a restart and reconfigured BIRD
  * every 2–4 s. Here a fake BIRD on a unix socket drifts by 1 ms on every `show status`.
  */
-import { mkdtemp, rm } from 'node:fs/promises';
-import { createServer, type Server, type Socket } from 'node:net';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { Writable } from 'node:stream';
 import { afterAll, describe, expect, it } from 'vitest';
@@ -19,43 +15,18 @@ import { agentConfigSchema } from '../../../bgp/agent-config.js';
 import { createAgentMetrics } from '../../../bgp/agent-metrics.js';
 import type { AnnounceState } from '../../../bgp/announce.js';
 import { BirdControl } from '../../../bgp/bird-control.js';
+import { CONFIGURED_REPLY, scripted, startFakeBird, statusReply, type FakeBird } from '../../support/fake-bird.js';
 
-const dirs: string[] = [];
-const servers: Server[] = [];
+const fakes: FakeBird[] = [];
 afterAll(async () => {
-  for (const s of servers) s.close();
-  for (const d of dirs) await rm(d, { recursive: true, force: true });
+  for (const f of fakes) await f.close();
 });
 
-/** A BIRD whose printed boot time moves by `stepMs` on every `show status` (or jumps once to a new boot). */
-async function driftingBird(times: () => { reboot: string; reconfiguration: string }): Promise<{ path: string; commands: string[] }> {
-  const dir = await mkdtemp(join(tmpdir(), 'anycdn-agent-clock-'));
-  dirs.push(dir);
-  const path = join(dir, 'bird.ctl');
-  const commands: string[] = [];
-  const server = createServer((socket: Socket) => {
-    socket.setEncoding('utf8');
-    socket.on('error', () => undefined);
-    socket.write('0001 BIRD 2.0.12 ready.\n');
-    let buffered = '';
-    socket.on('data', (text: string) => {
-      buffered += text;
-      let i: number;
-      while ((i = buffered.indexOf('\n')) >= 0) {
-        const command = buffered.slice(0, i);
-        buffered = buffered.slice(i + 1);
-        commands.push(command);
-        if (command === 'configure') socket.write('0002-Reading configuration from /etc/anycdn/bird.conf\n0003 Reconfigured\n');
-        else {
-          const t = times();
-          socket.write(`1000-BIRD 2.0.12\n1011-Router ID is 192.0.2.1\n Last reboot on ${t.reboot}\n Last reconfiguration on ${t.reconfiguration}\n0013 Daemon is up and running\n`);
-        }
-      }
-    });
-  });
-  servers.push(server);
-  await new Promise<void>((r) => server.listen(path, r));
-  return { path, commands };
+/** A BIRD whose printed boot and reconfiguration times are `times()` on every `show status`. */
+async function driftingBird(times: () => { reboot: string; reconfiguration: string }): Promise<FakeBird> {
+  const fake = await startFakeBird(scripted((command) => (command === 'configure' ? CONFIGURED_REPLY : statusReply(times()))));
+  fakes.push(fake);
+  return fake;
 }
 
 async function runAgent(path: string, ms: number): Promise<{ messages: Record<string, unknown>[]; file: AnnounceState | undefined }> {

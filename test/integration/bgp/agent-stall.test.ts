@@ -7,10 +7,6 @@
  * test's, held open across the jump. In the second the process really does not run. BIRD is a
  * fake on a unix socket that records what the include said at every `configure`.
  */
-import { mkdtemp, rm } from 'node:fs/promises';
-import { createServer, type Server, type Socket } from 'node:net';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { Writable } from 'node:stream';
 import { afterAll, describe, expect, it } from 'vitest';
@@ -23,42 +19,24 @@ import type { AnnounceState } from '../../../bgp/announce.js';
 import { BirdControl } from '../../../bgp/bird-control.js';
 import type { ProbeResult } from '../../../bgp/hysteresis.js';
 import { metricValue } from '../../support/edge.js';
+import { CONFIGURED_REPLY, scripted, startFakeBird, statusReply, type FakeBird } from '../../support/fake-bird.js';
 
-const dirs: string[] = [];
-const servers: Server[] = [];
+const fakes: FakeBird[] = [];
 afterAll(async () => {
-  for (const s of servers) s.close();
-  for (const d of dirs) await rm(d, { recursive: true, force: true });
+  for (const f of fakes) await f.close();
 });
 
 /** A BIRD that answers `show status` with one boot and calls `configured` on every `configure`. */
 async function fakeBird(configured: () => void): Promise<string> {
-  const dir = await mkdtemp(join(tmpdir(), 'anycdn-agent-stall-'));
-  dirs.push(dir);
-  const path = join(dir, 'bird.ctl');
-  const server = createServer((socket: Socket) => {
-    socket.setEncoding('utf8');
-    socket.on('error', () => undefined);
-    socket.write('0001 BIRD 2.0.12 ready.\n');
-    let buffered = '';
-    socket.on('data', (text: string) => {
-      buffered += text;
-      let i: number;
-      while ((i = buffered.indexOf('\n')) >= 0) {
-        const command = buffered.slice(0, i);
-        buffered = buffered.slice(i + 1);
-        if (command === 'configure') {
-          configured();
-          socket.write('0002-Reading configuration from /etc/anycdn/bird.conf\n0003 Reconfigured\n');
-        } else {
-          socket.write('1000-BIRD 2.0.12\n1011-Router ID is 192.0.2.1\n Last reboot on 2026-12-06 17:31:35.270\n Last reconfiguration on 2026-12-06 17:31:35.270\n0013 Daemon is up and running\n');
-        }
-      }
-    });
-  });
-  servers.push(server);
-  await new Promise<void>((r) => server.listen(path, r));
-  return path;
+  const fake = await startFakeBird(
+    scripted((command) => {
+      if (command !== 'configure') return statusReply({ reboot: '2026-12-06 17:31:35.270', reconfiguration: '2026-12-06 17:31:35.270' });
+      configured();
+      return CONFIGURED_REPLY;
+    }),
+  );
+  fakes.push(fake);
+  return fake.path;
 }
 
 async function until<T>(what: string, read: () => T, ok: (v: T) => boolean, timeoutMs = 5000): Promise<T> {

@@ -3,7 +3,6 @@
  * for the failures a real one rarely shows) and against a real BIRD on a temporary socket.
  */
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
-import { createServer, type Server, type Socket } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, afterEach, describe, expect, it } from 'vitest';
@@ -12,15 +11,16 @@ import { announceInclude } from '../../../bgp/announce.js';
 import { BirdControl } from '../../../bgp/bird-control.js';
 import { configureAccepted, parseStatus, replyText, sameBirdTime } from '../../../bgp/bird-reply.js';
 import { assertBirdInCi, noBirdDaemon, startBird, type BirdDaemon } from '../../support/bird.js';
+import { BIRD_GREETING, scripted, startFakeBird, type FakeBird } from '../../support/fake-bird.js';
 
 assertBirdInCi(noBirdDaemon);
 
 const dirs: string[] = [];
-const servers: Server[] = [];
+const fakes: FakeBird[] = [];
 const clients: BirdControl[] = [];
 afterEach(async () => {
   for (const c of clients.splice(0)) c.close();
-  for (const s of servers.splice(0)) await new Promise<void>((r) => s.close(() => r()));
+  for (const f of fakes.splice(0)) await f.close();
 });
 afterAll(async () => {
   for (const d of dirs) await rm(d, { recursive: true, force: true });
@@ -32,39 +32,11 @@ async function tempDir(): Promise<string> {
   return dir;
 }
 
-/** A fake BIRD: `onConnection` scripts what it says; `commands` records what it was sent. */
-async function fakeBird(onConnection: (socket: Socket, commands: string[]) => void): Promise<{ path: string; commands: string[]; connections: () => number }> {
-  const path = join(await tempDir(), 'fake.ctl');
-  const commands: string[] = [];
-  let connections = 0;
-  const server = createServer((socket) => {
-    connections++;
-    socket.setEncoding('utf8');
-    socket.on('error', () => undefined);
-    onConnection(socket, commands);
-  });
-  servers.push(server);
-  await new Promise<void>((r) => server.listen(path, r));
-  return { path, commands, connections: () => connections };
-}
-
-/** Answer each command line with `answer(command)` (undefined: stay silent). */
-function scripted(answer: (command: string) => string | undefined, greeting = '0001 BIRD 2.0.12 ready.\n') {
-  return (socket: Socket, commands: string[]): void => {
-    socket.write(greeting);
-    let buffered = '';
-    socket.on('data', (text: string) => {
-      buffered += text;
-      let i: number;
-      while ((i = buffered.indexOf('\n')) >= 0) {
-        const command = buffered.slice(0, i);
-        buffered = buffered.slice(i + 1);
-        commands.push(command);
-        const reply = answer(command);
-        if (reply !== undefined) socket.write(reply);
-      }
-    });
-  };
+/** A fake BIRD, closed after the test: `onConnection` scripts what it says. */
+async function fakeBird(onConnection: Parameters<typeof startFakeBird>[0]): Promise<FakeBird> {
+  const fake = await startFakeBird(onConnection);
+  fakes.push(fake);
+  return fake;
 }
 
 function client(path: string, timeoutMs = 500): BirdControl {
@@ -133,7 +105,7 @@ describe('BirdControl against a fake BIRD', () => {
 
   it('a reply cut short by a closed connection: bird_unreachable', async () => {
     const cut = await fakeBird((socket) => {
-      socket.write('0001 BIRD 2.0.12 ready.\n');
+      socket.write(BIRD_GREETING);
       socket.once('data', () => socket.end('0002-Reading configuration from x\n'));
     });
     expect(await failure(client(cut.path).command('configure'))).toEqual({ code: 'bird_unreachable', message: `BIRD control socket ${cut.path}: connection closed` });
