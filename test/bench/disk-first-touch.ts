@@ -25,6 +25,7 @@ import { parseArgs } from 'node:util';
 import { DiskBlobStore } from '../../src/blob/disk-blob-store.js';
 import { fixed, median } from './bench-lib.js';
 import { benchPath, buildCache } from './disk-build.js';
+import { describeRounds, measureRound, type OpRound } from './op-rounds.js';
 
 const { values } = parseArgs({
   options: {
@@ -45,35 +46,20 @@ const hotCount = Math.min(Number(values.hot), objects);
 const host = values.host;
 const keyOf = (i: number) => `${host}${benchPath(i, size)}`;
 
-function faults(): number {
-  const r = process.resourceUsage();
-  return r.minorPageFault + r.majorPageFault;
-}
-
-interface Round {
-  cpuNs: number;
-  faults: number;
-}
-
-function round(store: DiskBlobStore, keys: readonly string[]): Round {
-  let bytes = 0;
-  const f0 = faults();
-  const c0 = process.cpuUsage();
-  for (const key of keys) {
+/** One round of disk hits: each key read, its bytes checked, lent and given back. */
+function round(store: DiskBlobStore, keys: readonly string[]): OpRound {
+  const r = measureRound(keys, (key) => {
     const hit = store.getNow(key);
     if (hit === undefined) throw new Error(`${key}: no hit`);
-    bytes += hit.data.length;
+    const bytes = hit.data.length;
     hit.release?.();
-  }
-  const cpu = process.cpuUsage(c0);
-  if (bytes !== keys.length * size) throw new Error('short reads');
-  return { cpuNs: ((cpu.user + cpu.system) * 1000) / keys.length, faults: (faults() - f0) / keys.length };
+    return bytes;
+  });
+  if (r.total !== keys.length * size) throw new Error('short reads');
+  return r;
 }
 
-function summary(label: string, rs: readonly Round[]): string {
-  const cpu = rs.map((r) => r.cpuNs);
-  return `${label}: CPU ${fixed(median(cpu) / 1000, 1)} µs a read (${fixed(Math.min(...cpu) / 1000, 1)}–${fixed(Math.max(...cpu) / 1000, 1)}), page faults ${fixed(median(rs.map((r) => r.faults)), 3)} a read`;
-}
+const summary = (label: string, rs: readonly OpRound[]) => describeRounds(label, rs, { per: 'read', unit: 'µs' });
 
 const tmp = values.dir === undefined ? await mkdtemp(join(os.tmpdir(), 'anycdn-bench-first-touch-')) : undefined;
 const dir = values.dir ?? join(tmp!, 'cache');
@@ -91,8 +77,8 @@ try {
   const load0 = os.loadavg()[0]!;
   round(store, randomKeys());
   round(store, hotKeys());
-  const first: Round[] = [];
-  const again: Round[] = [];
+  const first: OpRound[] = [];
+  const again: OpRound[] = [];
   for (let r = 0; r < rounds; r++) {
     first.push(round(store, randomKeys()));
     again.push(round(store, hotKeys()));

@@ -21,8 +21,9 @@ import { open } from 'lmdb';
 import { pathOfKey, splitStoredKey } from '../../edge/cache-keys.js';
 import { DiskIndex } from '../../src/blob/disk-index.js';
 import { layoutOf } from '../../src/blob/disk-layout.js';
-import { fixed, median } from './bench-lib.js';
+import { fixed } from './bench-lib.js';
 import { benchPath, buildCache } from './disk-build.js';
+import { describeRounds, measureRound, type OpRound } from './op-rounds.js';
 
 const { values } = parseArgs({
   options: {
@@ -39,40 +40,18 @@ const rounds = Number(values.rounds);
 const host = '127.0.0.1:8080';
 const keyOf = (i: number) => `${host}${benchPath(i, size)}`;
 
-/** Minor and major page faults of this process so far (getrusage). */
-function faults(): number {
-  const r = process.resourceUsage();
-  return r.minorPageFault + r.majorPageFault;
-}
-
-interface Round {
-  cpuNs: number;
-  wallNs: number;
-  faults: number;
-}
-
-/** Look up `keys` in turn; per lookup: CPU (user + system), wall time, page faults. */
-function round(index: DiskIndex, keys: readonly string[]): Round {
-  let headers = 0;
-  const f0 = faults();
-  const c0 = process.cpuUsage();
-  const t0 = process.hrtime.bigint();
-  for (const key of keys) {
+/** Look up `keys` in turn, each record decoded and its headers touched. */
+function round(index: DiskIndex, keys: readonly string[]): OpRound {
+  const r = measureRound(keys, (key) => {
     const rec = index.get(key);
     if (rec === undefined) throw new Error(`${key} is not in the index`);
-    headers += rec.meta.headers.length + rec.crc.length;
-  }
-  const wall = Number(process.hrtime.bigint() - t0);
-  const cpu = process.cpuUsage(c0);
-  if (headers === 0) throw new Error('no headers');
-  return { cpuNs: ((cpu.user + cpu.system) * 1000) / keys.length, wallNs: wall / keys.length, faults: (faults() - f0) / keys.length };
+    return rec.meta.headers.length + rec.crc.length;
+  });
+  if (r.total === 0) throw new Error('no headers');
+  return r;
 }
 
-function summary(label: string, rs: readonly Round[]): string {
-  const cpu = rs.map((r) => r.cpuNs);
-  const wall = rs.map((r) => r.wallNs);
-  return `${label}: CPU ${fixed(median(cpu), 0)} ns a lookup (${fixed(Math.min(...cpu), 0)}–${fixed(Math.max(...cpu), 0)}), wall ${fixed(median(wall), 0)} ns (${fixed(Math.min(...wall), 0)}–${fixed(Math.max(...wall), 0)}), page faults ${fixed(median(rs.map((r) => r.faults)), 3)} a lookup`;
-}
+const summary = (label: string, rs: readonly OpRound[]) => describeRounds(label, rs, { per: 'lookup', unit: 'ns', wall: true });
 
 const tmp = await mkdtemp(join(os.tmpdir(), 'anycdn-bench-index-'));
 try {
@@ -92,8 +71,8 @@ try {
   const hot = Array.from({ length: 1000 }, (_, i) => keyOf(i));
   const hotKeys = Array.from({ length: lookups }, (_, i) => hot[i % hot.length]!);
   const first = round(index, randomKeys());
-  const random_: Round[] = [];
-  const memo: Round[] = [];
+  const random_: OpRound[] = [];
+  const memo: OpRound[] = [];
   for (let r = 0; r < rounds; r++) {
     random_.push(round(index, randomKeys()));
     memo.push(round(index, hotKeys));
