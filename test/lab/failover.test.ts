@@ -12,13 +12,13 @@
  * anycast deployment can keep those, measure.ts `caughtByMove`), and the benchmark counts them.
  * Everything else (a refused connection, a 5xx, a timeout, a reset anywhere else) fails a test.
  */
-import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { labClock, type ClientRun } from '../../deploy/lab/client-run.js';
-import { Lab } from '../../deploy/lab/lab.js';
+import type { Lab } from '../../deploy/lab/lab.js';
 import { answersBy, describeAnswers, describeFailures, failedRequests, firstAnswerFrom, moveWindow, succeeded, unexplainedFailures, unrecovered, type ClientRecord } from '../../deploy/lab/measure.js';
 import { waitFor, waitForLog } from '../../deploy/lab/processes.js';
 import { routerPeerProtocol } from '../../deploy/lab/router-config.js';
-import { assertLabInCi, keepLogsOnFailure, LAB_START_TIMEOUT_MS, noLab } from '../support/lab.js';
+import { assertLabInCi, bystanders, labForFile, noLab } from '../support/lab.js';
 
 assertLabInCi();
 
@@ -28,41 +28,13 @@ const MOVE_BOUND_MS = 5000;
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
 
 describe.skipIf(noLab !== undefined)(`anycast lab: failover${noLab ? ` (skipped: ${noLab})` : ''}`, () => {
-  let lab: Lab;
-  const logs = keepLogsOnFailure();
-  beforeAll(async () => {
-    lab = await Lab.start();
-  }, LAB_START_TIMEOUT_MS);
-  afterAll(async () => {
-    await logs.stop(lab);
-  });
-  // Whatever a scenario left behind (it failed half-way: clients still sending, a PoP frozen or
-  // down), the next starts from the whole lab and no client of another.
-  afterEach(async () => {
-    await lab?.stopClients();
-    await lab?.restore();
-  });
+  let lab!: Lab;
+  labForFile((started) => (lab = started));
 
   const client = (i: number) => {
     const c = lab.plan.clients[i]!;
     return { ...c, near: c.preference[0]!, next: c.preference[1]! };
   };
-
-  /** Clients in every network but `except`, connection per request; check() says each saw only its nearest PoP, without a failure. */
-  function bystanders(except: string): { check(at?: number): Promise<void> } {
-    const runs = lab.plan.clients.filter((c) => c.name !== except).map((c) => lab.startClient(c.name, { interval: 50 }));
-    return {
-      async check(at = 0) {
-        for (const run of runs) {
-          const records = await run.stop();
-          expect(failedRequests(records), `${run.client.name}: ${describeFailures(failedRequests(records), at)}`).toEqual([]);
-          const near = lab.servedBy(run.client.preference[0]!);
-          const strays = records.filter((r) => succeeded(r) && r.by !== near);
-          expect(Object.keys(answersBy(records)), `${run.client.name}: ${describeAnswers(strays, at)}`).toEqual([near]);
-        }
-      },
-    };
-  }
 
   /**
    * Start the PoP's edge again and wait until `run`'s network is back on it: the time from
@@ -95,7 +67,7 @@ describe.skipIf(noLab !== undefined)(`anycast lab: failover${noLab ? ` (skipped:
 
   it('moves the clients of a crashed edge to the next PoP, and back once it has passed `rise` probes', async () => {
     const c = client(0);
-    const others = bystanders(c.name);
+    const others = bystanders(lab, c.name);
     const run = lab.startClient(c.name);
     await lab.answeredBy(run, lab.servedBy(c.near), labClock(), 5000);
     const agent = lab.pop(c.near).agent!;
@@ -132,7 +104,7 @@ describe.skipIf(noLab !== undefined)(`anycast lab: failover${noLab ? ` (skipped:
   it('moves the clients of a frozen PoP (BIRD, edge and agent stopped) within seconds through BFD, not the 90 s hold time', async () => {
     const c = client(1);
     expect(lab.timings.sessions.holdTime).toBe(90_000);
-    const others = bystanders(c.name);
+    const others = bystanders(lab, c.name);
     // The default 2 s timeout: a request caught on the frozen PoP fails either way, and answers of
     // the next PoP took more than 1 s on a loaded machine (load 20, the lab at nice 10).
     const run = lab.startClient(c.name);
@@ -166,7 +138,7 @@ describe.skipIf(noLab !== undefined)(`anycast lab: failover${noLab ? ` (skipped:
 
   it('drains an edge on SIGTERM without failing a request: none per connection, none after one retry when kept alive', async () => {
     const c = client(2);
-    const others = bystanders(c.name);
+    const others = bystanders(lab, c.name);
     const perRequest = lab.startClient(c.name);
     const keptAlive = lab.startClient(c.name, { keepAlive: true, retry: true, interval: 10 });
     await lab.answeredBy(perRequest, lab.servedBy(c.near), labClock(), 5000);

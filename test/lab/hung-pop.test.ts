@@ -15,14 +15,14 @@
  * Failures are counted as in failover.test.ts: only requests caught mid-connection by a route
  * move may fail.
  */
-import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { labClock } from '../../deploy/lab/client-run.js';
 import { LAB_TIMINGS, type LabTimings } from '../../deploy/lab/inventory.js';
-import { Lab } from '../../deploy/lab/lab.js';
+import type { Lab } from '../../deploy/lab/lab.js';
 import { answersBy, describeAnswers, describeFailures, failedRequests, firstAnswerFrom, moves, succeeded, unexplainedFailures } from '../../deploy/lab/measure.js';
 import { waitFor, waitForLog } from '../../deploy/lab/processes.js';
 import { routerPeerProtocol } from '../../deploy/lab/router-config.js';
-import { assertLabInCi, keepLogsOnFailure, LAB_START_TIMEOUT_MS, noLab } from '../support/lab.js';
+import { assertLabInCi, bystanders, labForFile, noLab } from '../support/lab.js';
 
 assertLabInCi();
 
@@ -36,24 +36,14 @@ const SETTLE_MS = 500;
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
 
 describe.skipIf(noLab !== undefined)(`anycast lab: a hung PoP, routers connecting actively${noLab ? ` (skipped: ${noLab})` : ''}`, () => {
-  let lab: Lab;
-  const logs = keepLogsOnFailure();
-  beforeAll(async () => {
-    lab = await Lab.start({ timings: ACTIVE_ROUTERS });
-  }, LAB_START_TIMEOUT_MS);
-  afterAll(async () => {
-    await logs.stop(lab);
-  });
-  afterEach(async () => {
-    await lab?.stopClients();
-    await lab?.restore();
-  });
+  let lab!: Lab;
+  labForFile((started) => (lab = started), { timings: ACTIVE_ROUTERS });
 
   it('withdraws the resumed PoP at once, keeps clients off it until rise passing probes, then moves them back once', async () => {
     const c = lab.plan.clients[1]!;
     const [near, next] = [c.preference[0]!, c.preference[1]!];
     const { interval, fall, rise } = lab.timings.health;
-    const others = lab.plan.clients.filter((o) => o.name !== c.name).map((o) => lab.startClient(o.name, { interval: 50 }));
+    const others = bystanders(lab, c.name);
     const run = lab.startClient(c.name);
     await lab.answeredBy(run, lab.servedBy(near), labClock(), 5000);
     const agent = lab.pop(near).agent!;
@@ -130,11 +120,6 @@ describe.skipIf(noLab !== undefined)(`anycast lab: a hung PoP, routers connectin
     // Failures only from the freeze until BFD moved the clients, or caught by a move after it.
     const after = moves(records, frozen + moved);
     expect(unexplainedFailures(records, after, frozen + moved), describeFailures(failedRequests(records, frozen + moved), frozen)).toEqual([]);
-    for (const o of others) {
-      const seen = await o.stop();
-      const nearest = lab.servedBy(o.client.preference[0]!);
-      expect(failedRequests(seen), `${o.client.name}: ${describeFailures(failedRequests(seen), frozen)}`).toEqual([]);
-      expect(Object.keys(answersBy(seen)), `${o.client.name}: ${describeAnswers(seen.filter((r) => succeeded(r) && r.by !== nearest), frozen)}`).toEqual([nearest]);
-    }
+    await others.check(frozen);
   });
 });

@@ -5,12 +5,12 @@
  * caught mid-connection by its route moving away or back (see failover.test.ts).
  */
 import { readFile } from 'node:fs/promises';
-import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { labClock } from '../../deploy/lab/client-run.js';
-import { Lab } from '../../deploy/lab/lab.js';
+import type { Lab } from '../../deploy/lab/lab.js';
 import { answersBy, describeFailures, failedRequests, moveWindow, unexplainedFailures, type Window } from '../../deploy/lab/measure.js';
 import { waitFor, waitForLog } from '../../deploy/lab/processes.js';
-import { assertLabInCi, keepLogsOnFailure, LAB_START_TIMEOUT_MS, noLab } from '../support/lab.js';
+import { assertLabInCi, labForFile, noLab } from '../support/lab.js';
 
 assertLabInCi();
 
@@ -19,17 +19,8 @@ async function commandLine(pid: number): Promise<string> {
 }
 
 describe.skipIf(noLab !== undefined)(`anycast lab: rolling upgrade${noLab ? ` (skipped: ${noLab})` : ''}`, () => {
-  let lab: Lab;
-  const logs = keepLogsOnFailure();
-  beforeAll(async () => {
-    lab = await Lab.start();
-  }, LAB_START_TIMEOUT_MS);
-  afterAll(async () => {
-    await logs.stop(lab);
-  });
-  afterEach(async () => {
-    await lab?.stopClients();
-  });
+  let lab!: Lab;
+  labForFile((started) => (lab = started), { restore: false });
 
   it('upgrades every PoP in turn under continuous requests without a failed request', async () => {
     const release = await lab.installRelease('next');
