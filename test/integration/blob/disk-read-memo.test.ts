@@ -8,7 +8,6 @@ import * as fsp from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
-import { DiskBlobReader } from '../../../src/blob/disk-blob-reader.js';
 import { DiskBlobStore } from '../../../src/blob/disk-blob-store.js';
 import { pattern, put } from '../../contract/blob-store-contract.js';
 
@@ -18,8 +17,8 @@ afterEach(async () => {
   for (const c of cleanups.splice(0)) await c();
 });
 
-/** A folder of `n` objects k0…k<n-1> of 64 bytes, written and closed; a reader on it. */
-async function filled(n: number): Promise<DiskBlobReader> {
+/** A folder of `n` objects k0…k<n-1> of 64 bytes, written and closed; the store opened on it again (a restarted edge). */
+async function filled(n: number): Promise<DiskBlobStore> {
   const dir = await fsp.mkdtemp(join(tmpdir(), 'anycdn-read-memo-'));
   const store = await DiskBlobStore.open({ dir, maxBytes: 64 * 1024 * 1024, maxEntrySize: 1024 * 1024 });
   let next = 0;
@@ -32,7 +31,7 @@ async function filled(n: number): Promise<DiskBlobReader> {
     }),
   );
   await store.close();
-  const reader = DiskBlobReader.open({ dir });
+  const reader = await DiskBlobStore.open({ dir, maxBytes: 64 * 1024 * 1024, maxEntrySize: 1024 * 1024 });
   cleanups.push(async () => {
     await reader.close();
     await fsp.rm(dir, { recursive: true, force: true });
@@ -40,7 +39,7 @@ async function filled(n: number): Promise<DiskBlobReader> {
   return reader;
 }
 
-function read(reader: DiskBlobReader, key: string, seed: number) {
+function read(reader: DiskBlobStore, key: string, seed: number) {
   const hit = reader.getNow(key);
   expect(hit, key).toBeDefined();
   expect(hit!.data.equals(pattern(64, seed))).toBe(true);
