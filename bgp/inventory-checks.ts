@@ -1,8 +1,9 @@
 /**
  * How the inventory's fields relate: names and router ids unique, every neighbour reachable from
- * the node as configured (BIRD would otherwise wait forever for a subnet that never appears), and
- * a drain long enough for the agent to see it, send the graceful-shutdown community, withdraw and
- * let routers converge before the edge stops. Pure; each issue carries the field path.
+ * the node as configured (BIRD would otherwise wait forever for a subnet that never appears),
+ * health timings the agent accepts, and a drain long enough for the agent to see it, send the
+ * graceful-shutdown community, withdraw and let routers converge before the edge stops. Pure; each
+ * issue carries the field path.
  */
 import type { z } from 'zod';
 import type { InventoryFields } from './inventory.js';
@@ -60,6 +61,10 @@ function checkTimings(inv: InventoryFields, issue: Issue): void {
   const { health, drain, sessions } = inv;
   if (health.timeout > health.interval) {
     issue(['health', 'timeout'], `${formatDuration(health.timeout)} is longer than health.interval (${formatDuration(health.interval)}): probes run one at a time`);
+  }
+  // As the agent's own schema checks it: rendered below the interval, agent.yaml would be refused at start.
+  if (health.stallLimit !== undefined && health.stallLimit < health.interval) {
+    issue(['health', 'stallLimit'], `${formatDuration(health.stallLimit)} is shorter than health.interval (${formatDuration(health.interval)}): an agent waiting for its next probe is not stalled`);
   }
   // From health turning 503 the agent needs up to one interval plus one timeout to see it, then
   // sends the graceful-shutdown community, withdraws, and routers need time to move away; the

@@ -161,6 +161,14 @@ const inventoryFields = z.strictObject({
       rise: z.number().int().min(1).max(100).default(3),
       /** Failures in a row before withdrawing. Default 2. */
       fall: z.number().int().min(1).max(100).default(2),
+      /**
+       * The agent not having run for longer than this (its host or processes stopped or starved,
+       * then resumed) makes the edge's health unknown: withdrawn at once until `rise` new passing
+       * probes (agent.yaml `health.stallLimit`). Default: not rendered, so the agent's own default
+       * applies, fall × interval (the time in which a hung edge would have been withdrawn). Longer
+       * on hosts whose processes may go unscheduled for that long without anything being wrong.
+       */
+      stallLimit: duration.pipe(z.number().max(3_600_000)).optional(),
     })
     .prefault({}),
   damping: z

@@ -65,6 +65,8 @@ export function renderAgentConfig(inv: Inventory, pop: Pop, node: InventoryNode)
     `  timeout: ${formatDuration(health.timeout)}`,
     `  rise: ${health.rise}`,
     `  fall: ${health.fall}`,
+    // Absent: the agent's default, fall × interval, follows those two.
+    ...(health.stallLimit === undefined ? [] : [`  stallLimit: ${formatDuration(health.stallLimit)}`]),
     `damping: { maxFlips: ${damping.maxFlips}, window: ${formatDuration(damping.window)}, holdDown: ${formatDuration(damping.holdDown)} }`,
     `gracefulShutdown: ${formatDuration(inv.drain.gracefulShutdown)}`,
     'bird:',

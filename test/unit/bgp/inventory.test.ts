@@ -89,6 +89,13 @@ describe('inventory: valid', () => {
     expect(inv.pops[0]!.nodes[1]!.neighbours[0]!.multihop).toBe(2);
   });
 
+  it('takes a stall limit as given, and as short as the interval', () => {
+    const parse = (health: unknown) => validateConfig(inventorySchema, edit((i) => (i.health = health)), 'inventory.yaml', env).health.stallLimit;
+    expect(parse({ stallLimit: '10s' })).toBe(10_000);
+    expect(parse({ interval: '2s', timeout: '1s', stallLimit: '2s' })).toBe(2000);
+    expect(parse({})).toBeUndefined();
+  });
+
   it('accepts a drain exactly as long as detection, graceful shutdown and convergence', () => {
     const raw = edit((i) => (i.drain = { time: '17s', gracefulShutdown: '5s', convergenceMargin: '10s' }));
     expect(validateConfig(inventorySchema, raw, 'inventory.yaml', env).drain.time).toBe(17_000);
@@ -142,6 +149,8 @@ describe('inventory: refused, naming the file and the field', () => {
       'drain.time',
       '19s is shorter than health.interval + health.timeout + drain.gracefulShutdown + drain.convergenceMargin = 5s + 2s + 2.5s + 10s = 19.5s',
     ],
+    ['a stall limit shorter than the interval', (i) => (i.health = { interval: '1s', stallLimit: '999ms' }), 'health.stallLimit', '999ms is shorter than health.interval (1s): an agent waiting for its next probe is not stalled'],
+    ['a stall limit over an hour', (i) => (i.health = { stallLimit: '61m' }), 'health.stallLimit', 'Too big: expected number to be <=3600000'],
     ['a probe timeout longer than the interval', (i) => (i.health = { interval: '1s', timeout: '1500ms' }), 'health.timeout', '1.5s is longer than health.interval (1s): probes run one at a time'],
     ['a hold time of 2 s', (i) => (i.sessions = { holdTime: '2s' }), 'sessions.holdTime', 'must be 0 or at least 3s (RFC 4271 §4.2), got 2s'],
     ['a hold time in milliseconds', (i) => (i.sessions = { holdTime: '9500ms' }), 'sessions.holdTime', 'BGP timers are whole seconds'],

@@ -3,7 +3,7 @@ import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
 import { parseConfigText, validateConfig } from '../../../src/config/load.js';
 import { edgeConfigSchema } from '../../../edge/config.js';
-import { agentConfigSchema } from '../../../bgp/agent-config.js';
+import { agentConfigSchema, stallLimit } from '../../../bgp/agent-config.js';
 import { inventorySchema, type Inventory } from '../../../bgp/inventory.js';
 import { renderInventory, type RenderedFile } from '../../../bgp/render.js';
 
@@ -293,6 +293,27 @@ describe('renderInventory: a lab node, whole files', () => {
   it('the BIRD and agent units, tied together', () => {
     expect(files.get('lab/lab-1/anycdn-bird.service')!.content).toBe(LAB_BIRD_UNIT);
     expect(files.get('lab/lab-1/anycdn-bgp-agent.service')!.content).toBe(LAB_AGENT_UNIT);
+  });
+});
+
+describe('renderInventory: health.stallLimit', () => {
+  const agentYaml = (health: string) => byPath(renderInventory(inventory(LAB.replace('health: { interval: 500ms, timeout: 250ms, rise: 2, fall: 3 }', health), { PW: 'pw' }))).get('lab/lab-1/agent.yaml')!.content;
+  const agentOf = (text: string) => validateConfig(agentConfigSchema, parseConfigText('agent.yaml', text), 'agent.yaml', {});
+
+  it('is rendered into agent.yaml when the inventory sets it, and the agent takes it', () => {
+    const text = agentYaml('health: { interval: 500ms, timeout: 250ms, rise: 2, fall: 3, stallLimit: 4500ms }');
+    expect(text).toBe(LAB_AGENT.replace('  fall: 3\n', '  fall: 3\n  stallLimit: 4.5s\n'));
+    const agent = agentOf(text);
+    expect(agent.health.stallLimit).toBe(4500);
+    expect(stallLimit(agent.health)).toBe(4500);
+  });
+
+  it('is left out otherwise, so the limit the agent uses follows fall × interval', () => {
+    const text = agentYaml('health: { interval: 500ms, timeout: 250ms, rise: 2, fall: 3 }');
+    expect(text).toBe(LAB_AGENT);
+    expect(text).not.toContain('stallLimit');
+    expect(stallLimit(agentOf(text).health)).toBe(1500);
+    expect(stallLimit(agentOf(agentYaml('health: { interval: 1s, timeout: 1s, rise: 2, fall: 4 }')).health)).toBe(4000);
   });
 });
 
