@@ -6,16 +6,15 @@
  * every 2–4 s. Here a fake BIRD on a unix socket drifts by 1 ms on every `show status`.
  */
 import { performance } from 'node:perf_hooks';
-import { Writable } from 'node:stream';
 import { afterAll, describe, expect, it } from 'vitest';
 import { validateConfig } from '../../../src/config/load.js';
-import { createLogger } from '../../../src/log.js';
 import { startAgent } from '../../../bgp/agent.js';
 import { agentConfigSchema } from '../../../bgp/agent-config.js';
 import { createAgentMetrics } from '../../../bgp/agent-metrics.js';
 import type { AnnounceState } from '../../../bgp/announce.js';
 import { BirdControl } from '../../../bgp/bird-control.js';
 import { CONFIGURED_REPLY, scripted, startFakeBird, statusReply, type FakeBird } from '../../support/fake-bird.js';
+import { capturedLog } from '../../support/logs.js';
 
 const fakes: FakeBird[] = [];
 afterAll(async () => {
@@ -37,21 +36,12 @@ async function runAgent(path: string, ms: number): Promise<{ messages: Record<st
     'agent.yaml',
     {},
   );
-  const messages: Record<string, unknown>[] = [];
-  const logger = createLogger({
-    level: 'info',
-    destination: new Writable({
-      write(chunk: Buffer, _enc, cb) {
-        for (const line of chunk.toString().split('\n')) if (line !== '') messages.push(JSON.parse(line) as Record<string, unknown>);
-        cb();
-      },
-    }),
-  });
+  const log = capturedLog('info');
   let file: AnnounceState | undefined;
   const bird = new BirdControl(path, { timeoutMs: 1000 });
   const agent = startAgent({
     config,
-    logger,
+    logger: log.logger,
     metrics: createAgentMetrics({ pop: 'lab', node: 'lab-1' }),
     bird,
     probe: async () => ({ kind: 'ok' }),
@@ -65,7 +55,7 @@ async function runAgent(path: string, ms: number): Promise<{ messages: Record<st
   agent.stop(true);
   await agent.done;
   bird.close();
-  return { messages, file };
+  return { messages: log.lines(), file };
 }
 
 describe('the agent and the times BIRD prints', () => {

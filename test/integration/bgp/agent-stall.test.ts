@@ -8,7 +8,6 @@
  * fake on a unix socket that records what the include said at every `configure`.
  */
 import { performance } from 'node:perf_hooks';
-import { Writable } from 'node:stream';
 import { afterAll, describe, expect, it } from 'vitest';
 import { validateConfig } from '../../../src/config/load.js';
 import { createLogger } from '../../../src/log.js';
@@ -20,6 +19,7 @@ import { BirdControl } from '../../../bgp/bird-control.js';
 import type { ProbeResult } from '../../../bgp/hysteresis.js';
 import { metricValue } from '../../support/edge.js';
 import { CONFIGURED_REPLY, scripted, startFakeBird, statusReply, type FakeBird } from '../../support/fake-bird.js';
+import { capturedLog } from '../../support/logs.js';
 
 const fakes: FakeBird[] = [];
 afterAll(async () => {
@@ -62,16 +62,8 @@ describe('the agent after a stall', () => {
       'agent.yaml',
       {},
     );
-    const messages: Record<string, unknown>[] = [];
-    const logger = createLogger({
-      level: 'debug',
-      destination: new Writable({
-        write(chunk: Buffer, _enc, cb) {
-          for (const line of chunk.toString().split('\n')) if (line !== '') messages.push(JSON.parse(line) as Record<string, unknown>);
-          cb();
-        },
-      }),
-    });
+    const log = capturedLog('debug');
+    const messages = log.lines();
     let clock = 0;
     const ticking = setInterval(() => (clock += 5), 5);
     // The probe: `ok` at once, unless the test holds the next one open (answered when it says).
@@ -83,7 +75,7 @@ describe('the agent after a stall', () => {
     const bird = new BirdControl(path, { timeoutMs: 1000 });
     const agent = startAgent({
       config,
-      logger,
+      logger: log.logger,
       metrics,
       bird,
       probe: () => {

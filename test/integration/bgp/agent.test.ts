@@ -11,7 +11,6 @@ import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
-import { Writable } from 'node:stream';
 import { afterAll, afterEach, describe, expect, it } from 'vitest';
 import { parseConfigText, validateConfig } from '../../../src/config/load.js';
 import { createLogger } from '../../../src/log.js';
@@ -26,6 +25,7 @@ import { inventorySchema } from '../../../bgp/inventory.js';
 import { renderInventory } from '../../../bgp/render.js';
 import { metricValue } from '../../support/edge.js';
 import { assertBirdInCi, noBirdDaemon, startBird, type BirdDaemon } from '../../support/bird.js';
+import { capturedLog } from '../../support/logs.js';
 
 assertBirdInCi(noBirdDaemon);
 
@@ -138,16 +138,8 @@ describe.skipIf(noBirdDaemon !== undefined)(`the agent with a real BIRD${noBirdD
       'agent.yaml',
       {},
     );
-    const lines: Record<string, unknown>[] = [];
-    const logger = createLogger({
-      level: 'debug',
-      destination: new Writable({
-        write(chunk: Buffer, _enc, cb) {
-          for (const line of chunk.toString().split('\n')) if (line !== '') lines.push(JSON.parse(line) as Record<string, unknown>);
-          cb();
-        },
-      }),
-    });
+    const log = capturedLog('debug');
+    const lines = log.lines();
     const metrics: AgentMetrics = createAgentMetrics({ pop: 'lab', node: 'lab-1' });
     const birds: { daemon: BirdDaemon | undefined } = { daemon: undefined };
     const startDaemon = async (): Promise<BirdDaemon> => {
@@ -166,7 +158,7 @@ describe.skipIf(noBirdDaemon !== undefined)(`the agent with a real BIRD${noBirdD
     });
     const agent: Agent = startAgent({
       config,
-      logger,
+      logger: log.logger,
       metrics,
       bird: agentBird,
       probe: () => probeHealth(config.health.url, config.health.timeout),
