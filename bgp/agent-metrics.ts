@@ -40,7 +40,7 @@ export function createAgentMetrics(labels: { pop: string; node: string }): Agent
     birdUp: new Gauge({ name: 'anycdn_bgp_bird_up', help: "1 when BIRD's control socket answered the last command", registers }),
     birdCommands: new Counter({ name: 'anycdn_bgp_bird_commands_total', help: 'Commands sent to BIRD by command and result (ok, error, unreachable)', labelNames: ['command', 'result'], registers }),
     reasserts: new Counter({ name: 'anycdn_bgp_reasserts_total', help: 'Times the wanted state was told to BIRD again without a change (BIRD restarted, reconfigured, file changed)', labelNames: ['reason'], registers }),
-    stalls: new Counter({ name: 'anycdn_bgp_agent_stalls_total', help: 'Times the agent found it had not run for longer than fall x interval (a stopped or starved host) and made the health unknown', registers }),
+    stalls: new Counter({ name: 'anycdn_bgp_agent_stalls_total', help: 'Times the agent found it had not run for longer than its stall limit (health.stallLimit, fall x interval by default: a stopped or starved host) and made the health unknown', registers }),
     setAnnounce(state) {
       for (const s of ANNOUNCE_STATES) announce.set({ state: s }, s === state ? 1 : 0);
     },

@@ -6,7 +6,7 @@
  *   announced ──(fall failed probes)──────────────────────────► withdrawn   at once: it is broken
  *   announced ──(edge draining, or agent stopping)────────────► draining    GRACEFUL_SHUTDOWN (RFC 8326)
  *   draining  ──(gracefulShutdown elapsed, or a probe fails)──► withdrawn
- *   any       ──(the agent did not run for over fall × interval)► withdrawn   health unknown
+ *   any       ──(the agent did not run for over the stall limit)► withdrawn   health unknown
  *
  * A stall: the agent's events come at least every few hundred milliseconds (its watchdog ticks),
  * so a gap longer than `stallLimit` between two of them means the agent was not running (its
@@ -84,7 +84,7 @@ export function step(state: AgentState, event: AgentEvent, now: number, config: 
   if (gap > config.stallLimit && !stopping) {
     // Not a probe result: the state as at the start, whatever the edge did meanwhile.
     resumedAt = now;
-    healthReason = `health unknown: the agent did not run for ${Math.round(gap)} ms (over fall × interval, ${config.stallLimit} ms)`;
+    healthReason = `health unknown: the agent did not run for ${Math.round(gap)} ms (over the stall limit, ${config.stallLimit} ms)`;
     notes.push({ kind: 'stalled', gap, limit: config.stallLimit });
     if (health.healthy) {
       notes.push({ kind: 'health', healthy: false, reason: healthReason });

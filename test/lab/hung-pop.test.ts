@@ -84,7 +84,7 @@ describe.skipIf(noLab !== undefined)(`anycast lab: a hung PoP, routers connectin
     try {
       const withdrawal = await waitForLog(agent, (l) => l['msg'] === 'announce state', 10_000, mark);
       expect([withdrawal['from'], withdrawal['to']]).toEqual(['announced', 'withdrawn']);
-      expect(String(withdrawal['reason'])).toMatch(new RegExp(`^unhealthy: health unknown: the agent did not run for \\d+ ms \\(over fall × interval, ${fall * interval} ms\\)$`));
+      expect(String(withdrawal['reason'])).toMatch(new RegExp(`^unhealthy: health unknown: the agent did not run for \\d+ ms \\(over the stall limit, ${fall * interval} ms\\)$`));
       const held = await waitForLog(agent, (l) => l['msg'] === 'BIRD holds the state', 10_000, mark);
       expect(held['state']).toBe('withdrawn');
       withdrawnAt = Date.parse(String(held['time']));

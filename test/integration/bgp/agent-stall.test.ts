@@ -123,7 +123,7 @@ describe('the agent after a stall', () => {
     const transitions = messages.filter((m) => m['msg'] === 'announce state').map((m) => [m['from'], m['to'], String(m['reason']).replace(/\d+ ms \(/, 'N ms (')]);
     expect(transitions).toEqual([
       ['withdrawn', 'announced', 'healthy: 2 passing probes in a row'],
-      ['announced', 'withdrawn', 'unhealthy: health unknown: the agent did not run for N ms (over fall × interval, 200 ms)'],
+      ['announced', 'withdrawn', 'unhealthy: health unknown: the agent did not run for N ms (over the stall limit, 200 ms)'],
       ['withdrawn', 'announced', 'healthy: 2 passing probes in a row'],
       ['announced', 'withdrawn', 'agent stopping at once'],
     ]);

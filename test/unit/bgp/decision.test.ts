@@ -126,7 +126,7 @@ describe('a stall: the agent did not run for longer than fall × interval', () =
   // interval 1000 ms, fall 2: the agent's events come at least every 500 ms (its watchdog).
   const stalling = { ...config, stallLimit: 2000 };
   const sentAt = (sent: number, kind: 'ok' | 'fail' = 'ok'): AgentEvent => ({ type: 'probe', result: kind === 'ok' ? { kind } : { kind, reason: 'status 500' }, sent });
-  const reason = (gap: number) => `health unknown: the agent did not run for ${gap} ms (over fall × interval, 2000 ms)`;
+  const reason = (gap: number) => `health unknown: the agent did not run for ${gap} ms (over the stall limit, 2000 ms)`;
 
   it('withdraws an announced edge at once, without graceful shutdown, and announces after rise passes again', () => {
     const r = run([[0, ok], [500, tick], [1000, ok], [1500, tick], [6500, tick], [6501, sentAt(6501)], [7500, sentAt(7500)]], stalling);
