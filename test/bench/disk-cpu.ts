@@ -2,8 +2,13 @@
  * CPU time of the edge per cold miss (test/bench/disk.ts `--cpu N`): utime + stime of every edge
  * process, read from /proc, over N distinct objects requested once each by 64 keep-alive clients,
  * after a warm-up of N other objects in the same processes (a fresh process runs unoptimised code
- * for its first thousands of requests). With `workers: 2` the shield (the primary) and its workers
- * are counted apart.
+ * for its first thousands of requests). With `workers: 2` the primary and its workers are counted
+ * apart.
+ *
+ * The warm-up is spread over the processes that serve it: with `workers: 2` each worker has seen
+ * about half of it, and V8 compiles (TurboFan, on its background threads, counted here) and runs
+ * unoptimised code for longer in each. `--cpu-warm W` warms each serving process with W objects
+ * instead (W × workers in all), so that both edges are measured equally warm.
  */
 import { mkdir } from 'node:fs/promises';
 import { join } from 'node:path';
@@ -19,6 +24,8 @@ export interface CpuOptions {
   reps: number;
   /** Extra node flags for the edge, e.g. `--cpu-prof`. */
   nodeArgs: string[];
+  /** Warm-up objects per serving process (× workers in all); undefined: `objects` in all. */
+  warmPerProcess?: number | undefined;
 }
 
 /** CPU ticks (USER_HZ = 100) of the root process and of the rest of its tree. */
@@ -39,8 +46,8 @@ export async function coldMissCpu(dir: string, origin: string, env: NodeJS.Proce
       const edge = await startEdge(where, { upstream: origin, env, accessLog: 'off', workers, nodeArgs: o.nodeArgs, config: { logLevel: 'warn' } });
       started.push(edge);
       try {
-        const paths = (round: string) => Array.from({ length: o.objects }, (_, i) => `/cpu/${workers}-${rep}-${round}/${i}-${o.size}.bin`);
-        await fetchAll(edge.url, paths('warm'));
+        const paths = (round: string, count = o.objects) => Array.from({ length: count }, (_, i) => `/cpu/${workers}-${rep}-${round}/${i}-${o.size}.bin`);
+        await fetchAll(edge.url, paths('warm', o.warmPerProcess === undefined ? o.objects : o.warmPerProcess * workers));
         const before = ticks(edge.pid);
         const ms = await fetchAll(edge.url, paths('measured'));
         const after = ticks(edge.pid);
@@ -60,7 +67,7 @@ export async function coldMissCpu(dir: string, origin: string, env: NodeJS.Proce
   }
   const lines = [
     '',
-    `#### CPU per cold miss: ${o.objects} × ${o.size} B after a warm-up of as many, 64 keep-alive clients`,
+    `#### CPU per cold miss: ${o.objects} × ${o.size} B after a warm-up of ${o.warmPerProcess === undefined ? 'as many' : `${o.warmPerProcess} per serving process`}, 64 keep-alive clients`,
     '',
     '| edge | µs of CPU per object (median) | runs | of which the primary / the workers | objects/s |',
     '| --- | ---: | --- | --- | --- |',

@@ -8,7 +8,7 @@
  *        [--reps 2] [--scale 1000000] [--scale-small 10000] [--crash 100000] [--skip cold,hits,scale,crash]
  *        [--index 10000000 --index-small 10000 --index-size 256 --index-verify 2000 --index-memory-max-entry 1KiB --index-hits-over 10000]
  *        [--startup 20000 --startup-runs 5]
- *        [--cpu 3000 --cpu-size 2048 --cpu-reps 2 --edge-node-args='--cpu-prof --cpu-prof-dir=DIR']
+ *        [--cpu 3000 --cpu-size 2048 --cpu-reps 2 [--cpu-warm 3000] --edge-node-args='--cpu-prof --cpu-prof-dir=DIR']
  *
  * 1. Cold misses (test/bench/disk-cold.ts): after a warm-up of `--cold-warm` M distinct objects
  *    (not counted; for the 50 KiB objects M is scaled as N is), N others each requested once by 64
@@ -18,8 +18,10 @@
  * 1b. CPU per cold miss (with `--cpu N`): the edge with `workers: 2` and as one process, in turn
  *    (`--cpu-reps` rounds): a warm-up of N distinct objects of `--cpu-size` bytes, then N more,
  *    64 keep-alive clients; utime + stime of every edge process over the second N, per object
- *    (shield and workers apart). A fresh process runs unoptimised code for its first thousands of
- *    requests: the warm-up keeps that out. `--edge-node-args` adds node flags (e.g. `--cpu-prof`).
+ *    (primary and workers apart). A fresh process runs unoptimised code for its first thousands of
+ *    requests: the warm-up keeps that out. `--cpu-warm W`: a warm-up of W objects per serving
+ *    process instead (with `workers: 2` each worker sees only about half of N, and runs and
+ *    compiles unoptimised code for longer). `--edge-node-args` adds node flags (e.g. `--cpu-prof`).
  * 2. Disk hits (disk-hits.ts): one 50 KiB object kept out of memory (anycdn `memory.maxEntrySize: 1KiB`),
  *    `wrk -t2 -c64`: `--hit-warmup` seconds on each system first (reported apart: a fresh process
  *    runs unoptimised code), then `--hit-seconds`, `--reps` rounds, interleaved; req/s, p99 and
@@ -513,6 +515,7 @@ async function main(): Promise<void> {
       cpu: { type: 'string', default: '0' },
       'cpu-size': { type: 'string', default: '2048' },
       'cpu-reps': { type: 'string', default: '2' },
+      'cpu-warm': { type: 'string', default: '' },
       'edge-node-args': { type: 'string', default: '' },
       tmp: { type: 'string', default: os.tmpdir() },
     },
@@ -533,7 +536,8 @@ async function main(): Promise<void> {
     const nodeArgs = values['edge-node-args'].split(' ').filter(Boolean);
     if (!skip.has('cold')) for (const line of await coldMisses(tmp, origin, { small: Number(values.cold), large: Number(values['cold-large']), warm: Number(values['cold-warm']), reps }, env, started)) say(line);
     if (Number(values.cpu) > 0) {
-      const cpuOptions = { objects: Number(values.cpu), size: Number(values['cpu-size']), reps: Number(values['cpu-reps']), nodeArgs };
+      const warmPerProcess = values['cpu-warm'] === '' ? undefined : Number(values['cpu-warm']);
+      const cpuOptions = { objects: Number(values.cpu), size: Number(values['cpu-size']), reps: Number(values['cpu-reps']), nodeArgs, warmPerProcess };
       for (const line of await coldMissCpu(join(tmp, 'cpu'), origin.url, env, cpuOptions, started)) say(line);
     }
     if (!skip.has('hits')) {
