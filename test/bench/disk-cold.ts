@@ -4,10 +4,13 @@
  * process) and the bare-Node miss reference (test/bench/miss-reference.ts, 2 processes and one),
  * all in front of the same counting origin, in turn within each round.
  *
- * Every system first pulls M other distinct objects (`--cold-warm`, not counted; its rate is
- * reported apart): a CDN runs warm, and a fresh Node process runs unoptimised code for its first
- * thousands of requests, so a measure from a fresh start says more about V8's tiers than about the
- * cache. nginx gets the same warm-up. Then N objects are measured: objects stored per second, and
+ * Every system first pulls M other distinct objects per serving process (`--cold-warm`, not
+ * counted; its rate is reported apart): a CDN runs warm, and a fresh Node process runs unoptimised
+ * code for its first thousands of requests, so a measure from a fresh start says more about V8's
+ * tiers than about the cache. The warm-up is per process because each process warms its own code:
+ * with M in all, each of two workers would have seen only about M / 2 and still be compiling (V8's
+ * compiler threads were ~14% of a `workers: 2` edge's CPU then, ~5% of one process's). nginx gets
+ * the same (M × its 2 workers). Then N objects are measured: objects stored per second, and
  * utime + stime of the system's whole process tree per object (from /proc). The origin's counter
  * must move by exactly M + N; every 50th body is compared with what the origin sent.
  *
@@ -26,6 +29,9 @@ export type SystemName = 'nginx' | 'anycdn-workers' | 'anycdn-1' | 'reference-2'
 
 /** Which reference an anycdn system is compared with: the same number of serving processes. */
 const REFERENCE_OF: Partial<Record<SystemName, SystemName>> = { 'anycdn-workers': 'reference-2', 'anycdn-1': 'reference-1' };
+
+/** Serving processes of each system: the warm-up is M for each. */
+const PROCESSES_OF: Record<SystemName, number> = { nginx: 2, 'anycdn-workers': 2, 'anycdn-1': 1, 'reference-2': 2, 'reference-1': 1 };
 
 export interface CountingOrigin {
   url: string;
@@ -98,7 +104,7 @@ export async function coldMisses(tmp: string, origin: CountingOrigin, o: { small
   const systems: SystemName[] = ['nginx', 'anycdn-workers', 'anycdn-1', 'reference-2', 'reference-1'];
   const lines = [
     '',
-    `#### Cold misses: after a warm-up of ${o.warm} distinct objects (not counted), N others each requested once, 64 keep-alive clients`,
+    `#### Cold misses: after a warm-up of ${o.warm} distinct objects per serving process (not counted), N others each requested once, 64 keep-alive clients`,
     '',
     '| objects | system | warm-up stored/s | stored/s (median) | runs | x nginx, same round (median, each) | x its reference, same round | µs CPU per miss, all its processes (median, each) | origin GETs = M + N |',
     '| --- | --- | ---: | ---: | --- | ---: | ---: | ---: | --- |',
@@ -107,7 +113,7 @@ export async function coldMisses(tmp: string, origin: CountingOrigin, o: { small
     if (n === 0) continue;
     const runs = new Map<SystemName, Run[]>(systems.map((s) => [s, []]));
     for (let rep = 0; rep < o.reps; rep++) {
-      for (const name of systems) runs.get(name)!.push(await runOnce(name, join(tmp, `cold-${name}-${size}-${rep}`), origin, { size, n, warm: Math.round((o.warm * n) / o.small), tag: String(rep) }, env, started));
+      for (const name of systems) runs.get(name)!.push(await runOnce(name, join(tmp, `cold-${name}-${size}-${rep}`), origin, { size, n, warm: Math.round((o.warm * n) / o.small) * PROCESSES_OF[name], tag: String(rep) }, env, started));
     }
     // Ratios are taken within a round (the systems ran back to back), then the median over rounds.
     const ratio = (name: SystemName, to: SystemName | undefined): string => {

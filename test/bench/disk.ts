@@ -10,7 +10,7 @@
  *        [--startup 20000 --startup-runs 5]
  *        [--cpu 3000 --cpu-size 2048 --cpu-reps 2 [--cpu-warm 3000] --edge-node-args='--cpu-prof --cpu-prof-dir=DIR']
  *
- * 1. Cold misses (test/bench/disk-cold.ts): after a warm-up of `--cold-warm` M distinct objects
+ * 1. Cold misses (test/bench/disk-cold.ts): after a warm-up of `--cold-warm` M distinct objects per serving process
  *    (not counted; for the 50 KiB objects M is scaled as N is), N others each requested once by 64
  *    concurrent keep-alive clients: objects stored per second and CPU per miss of nginx, anycdn and
  *    the bare-Node miss reference (test/bench/miss-reference.ts); the origin's counter must move by
