@@ -102,10 +102,10 @@ export async function startEdge(config: EdgeConfig, logger: Logger, options: Sta
   if (disk.openReport.discarded.length > 0) logger.warn({ discarded: disk.openReport.discarded }, 'disk cache of an earlier format discarded (deleted in the background)');
   /** The disk's owner (not a cluster worker) keeps the node's purge cursor and follows the purge stream. */
   const owner = worker === undefined ? disk : undefined;
-  const workerStore = worker === undefined ? undefined : new WorkerBlobStore({ memory: newMemory(), disk, memoryMaxEntrySize: config.memory.maxEntrySize });
+  const workerStore = worker === undefined ? undefined : new WorkerBlobStore({ memory: newMemory(), disk, memoryMaxEntrySize: config.memory.maxEntrySize, admitAtCommit: 'seen' });
   // A cluster's shield keeps no memory tier: it answers no requests of the workers' (they fetch
   // and store themselves), so a copy in its memory would never be read.
-  const store: BlobStore = workerStore ?? (options.shield === true ? disk : new TieredBlobStore({ memory: newMemory(), disk, memoryMaxEntrySize: config.memory.maxEntrySize }));
+  const store: BlobStore = workerStore ?? (options.shield === true ? disk : new TieredBlobStore({ memory: newMemory(), disk, memoryMaxEntrySize: config.memory.maxEntrySize, admitAtCommit: 'seen' }));
   const metrics = createEdgeMetrics({ processMetrics: options.processMetrics ?? true, store: () => store });
   if (options.metricLabels !== undefined) metrics.registry.setDefaultLabels(options.metricLabels);
   const upstream = new Upstream(

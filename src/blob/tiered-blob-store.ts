@@ -7,7 +7,9 @@
  *   promoting objects ≤ memoryMaxEntrySize into memory on their second disk hit within the last
  *   few hundred thousand distinct ones (seen-once.ts): a first hit is served from what the disk
  *   read, so objects asked for once do not push hot ones out. Larger objects never sit whole in memory.
- * - begin: writes go to disk; small objects are also collected and put into memory at commit.
+ * - begin: writes go to disk; small objects are also collected and put into memory at commit
+ *   (with `admitAtCommit: 'seen'`, only those whose key was asked for recently; the others are
+ *   kept on their first hit: see the option).
  * - updateMeta / delete apply to both; whatever the disk drops (eviction, corruption) leaves memory.
  *
  * Consistency: memory never serves a version the disk no longer has. A promotion is skipped when
@@ -45,6 +47,15 @@ export interface TieredBlobStoreOptions {
    * served from RAM, while video-sized bodies stream from disk instead of evicting hundreds of them.
    */
   memoryMaxEntrySize?: number;
+  /**
+   * Which committed objects go into memory as well. `'always'` (the default): every small one.
+   * `'seen'`: one whose key was asked for recently (a disk hit, or an earlier commit of it), as a
+   * refetch of a known object is; a first fetch is noted instead, and its first hit, getHot's
+   * read of the disk or get()'s, keeps a copy in memory. Most objects a CDN fetches are asked for
+   * once: holding each in memory from its miss on costs every miss fresh pages (a 50 KiB body is
+   * ~13 page faults) and garbage collections over bodies never read again. The edge uses `'seen'`.
+   */
+  admitAtCommit?: 'always' | 'seen';
 }
 
 export interface TieredBlobStoreStats extends DiskBlobStoreStats {
@@ -55,10 +66,13 @@ export class TieredBlobStore implements BlobStore {
   readonly memory: MemoryBlobStore;
   readonly disk: DiskBlobStore;
   readonly memoryMaxEntrySize: number;
+  private readonly admitSeenOnly: boolean;
   /** Bumped on every change to what is stored; see the module comment. */
   private changes = 0;
   /** Keys hit on disk once recently: promoted on their next disk hit. */
   private readonly seen = new SeenOnce();
+  /** Keys committed recently without a memory copy (admitAtCommit 'seen'): promoted on their first hit. */
+  private readonly committedOnly = new SeenOnce();
   private readonly unsubscribe: () => void;
   private closed = false;
 
@@ -66,6 +80,7 @@ export class TieredBlobStore implements BlobStore {
     this.memory = options.memory;
     this.disk = options.disk;
     this.memoryMaxEntrySize = requirePositiveInt('memoryMaxEntrySize', options.memoryMaxEntrySize ?? 1024 * 1024);
+    this.admitSeenOnly = options.admitAtCommit === 'seen';
     this.unsubscribe = this.disk.onDrop((key) => this.forget(key));
   }
 
@@ -79,7 +94,7 @@ export class TieredBlobStore implements BlobStore {
     const before = this.changes;
     const entry = await this.disk.get(key);
     if (entry === undefined || entry.meta.size > this.memoryMaxEntrySize) return entry;
-    if (!this.seen.seenBefore(key)) return entry;
+    if (!this.committedOnly.has(key) && !this.seen.seenBefore(key)) return entry;
     const data = entry.data ?? (await readAll(entry));
     if (data === undefined) return undefined;
     if (this.changes === before) this.memory.put(entry.meta, data);
@@ -97,25 +112,43 @@ export class TieredBlobStore implements BlobStore {
       this.disk.touch(key);
       return hot;
     }
-    // One hash of the key for the seen-once filter and the disk's recency marks.
+    // One hash of the key for the seen-once filters and the disk's recency marks.
     const hash = recencyHash(key);
+    if (this.committedOnly.hasHash(hash)) return this.promoteNow(key, hash);
     if (this.seen.hasHash(hash)) return this.disk.getNow(key, this.memoryMaxEntrySize, hash);
     const now = this.disk.getNow(key, -1, hash);
     if (now !== undefined && now.meta.size <= this.memoryMaxEntrySize) this.seen.addHash(hash);
     return now;
   }
 
+  /**
+   * The first hit of an object committed without a memory copy: read from the disk at once, and
+   * answered from the copy kept in memory (the disk lends its bytes only until they are written
+   * out), so this hit and the next share one entry.
+   */
+  private promoteNow(key: string, hash: number): HotEntry | undefined {
+    const now = this.disk.getNow(key, -1, hash);
+    if (now === undefined || now.meta.size > this.memoryMaxEntrySize || !this.memory.put(now.meta, Buffer.from(now.data))) return now;
+    now.release?.();
+    return this.memory.getHot(key) ?? this.disk.getNow(key, -1, hash);
+  }
+
   async begin(key: string, expectedSize?: number): Promise<BlobWriter | undefined> {
     this.assertOpen();
     const writer = await this.disk.begin(key, expectedSize);
     if (writer === undefined) return undefined;
-    const collect = expectedSize === undefined || expectedSize <= this.memoryMaxEntrySize;
-    return new TieredBlobWriter(writer, collect ? this.memoryMaxEntrySize : -1, (meta, data) => this.committed(meta, data));
+    const small = expectedSize === undefined || expectedSize <= this.memoryMaxEntrySize;
+    // A key not seen recently (admitAtCommit 'seen') is noted at commit instead of kept.
+    const note = small && this.admitSeenOnly ? recencyHash(key) : undefined;
+    const collect = small && (note === undefined || this.seen.hasHash(note) || this.committedOnly.hasHash(note));
+    return new TieredBlobWriter(writer, collect ? this.memoryMaxEntrySize : -1, (meta, data) => this.committed(meta, data, collect ? undefined : note));
   }
 
-  private committed(meta: StoredMeta, data: Buffer | undefined): void {
+  /** `note`: the hash of a key to record as seen (a small body not kept). */
+  private committed(meta: StoredMeta, data: Buffer | undefined, note: number | undefined): void {
     this.forget(meta.key);
     if (data !== undefined) this.memory.put(meta, data);
+    else if (note !== undefined && meta.size <= this.memoryMaxEntrySize) this.committedOnly.addHash(note);
   }
 
   async updateMeta(key: string, changes: MetaChanges): Promise<boolean> {

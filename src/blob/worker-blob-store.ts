@@ -23,7 +23,7 @@ import type { BlobEntry, HotEntry } from './blob-store.js';
 import type { DiskBlobStore } from './disk-blob-store.js';
 import type { MemoryBlobStore } from './memory-blob-store.js';
 import { ReadHashes } from './read-hashes.js';
-import { TieredBlobStore, type TieredBlobStoreStats } from './tiered-blob-store.js';
+import { TieredBlobStore, type TieredBlobStoreOptions, type TieredBlobStoreStats } from './tiered-blob-store.js';
 
 export interface WorkerBlobStoreOptions {
   /** This worker's memory tier, with its key lists (MemoryBlobStoreOptions.keyLists). */
@@ -32,6 +32,8 @@ export interface WorkerBlobStoreOptions {
   disk: DiskBlobStore;
   /** Largest body kept in memory (the edge's `memory.maxEntrySize`). */
   memoryMaxEntrySize: number;
+  /** Which committed objects go into memory too (TieredBlobStoreOptions.admitAtCommit). */
+  admitAtCommit?: TieredBlobStoreOptions['admitAtCommit'];
 }
 
 export class WorkerBlobStore extends TieredBlobStore {

@@ -24,11 +24,11 @@ afterEach(async () => {
   for (const c of cleanups.splice(0).reverse()) await c();
 });
 
-async function openTiered(options: { diskMaxBytes?: number; fsOps?: Partial<DiskFs> } = {}) {
+async function openTiered(options: { diskMaxBytes?: number; fsOps?: Partial<DiskFs>; admitAtCommit?: 'always' | 'seen' } = {}) {
   const dir = await fsp.mkdtemp(join(tmpdir(), 'anycdn-tier-'));
   const disk = await DiskBlobStore.open({ dir, maxBytes: options.diskMaxBytes ?? 64 * MiB, maxEntrySize: MiB, fsOps: options.fsOps });
   const memory = new MemoryBlobStore({ maxBytes: 8 * MiB, maxEntrySize: 2 * MiB });
-  const store = new TieredBlobStore({ memory, disk, memoryMaxEntrySize: 100 * KiB });
+  const store = new TieredBlobStore({ memory, disk, memoryMaxEntrySize: 100 * KiB, admitAtCommit: options.admitAtCommit });
   cleanups.push(async () => {
     await store.close();
     await fsp.rm(dir, { recursive: true, force: true });
@@ -103,6 +103,39 @@ describe('TieredBlobStore', () => {
     expect(memory.keys().sort()).toEqual(['packed', 'small']);
   });
 
+  it("with admitAtCommit 'seen', keeps a first fetch on disk alone and a copy from its first hit on, and a new version of a key asked for recently at commit", async () => {
+    const { dir, memory, store } = await openTiered({ admitAtCommit: 'seen' });
+    await put(store, 'k', pattern(50 * KiB, 1), { chunkSize: 16 * KiB });
+    expect(memory.peek('k')).toBeUndefined();
+    // The first hit is read from the disk at once (getHot) and answered from a copy it keeps in
+    // memory: no lent bytes to release, and the next hit gets the same entry.
+    const first = store.getHot('k')!;
+    const kept = memory.peek('k')!.data!;
+    expect(kept.equals(pattern(50 * KiB, 1))).toBe(true);
+    expect(first.data).toBe(kept);
+    expect(first.release).toBeUndefined();
+    expect(store.getHot('k')?.meta).toBe(first.meta);
+    // A body in a file (above packMaxSize): its first hit goes through get(), which keeps it.
+    await put(store, 'file', pattern(80 * KiB, 2));
+    expect(memory.peek('file')).toBeUndefined();
+    expect(store.getHot('file')).toBeUndefined();
+    await expectBody(store, 'file', pattern(80 * KiB, 2));
+    expect(memory.peek('file')?.data?.equals(pattern(80 * KiB, 2))).toBe(true);
+    // A new version of a key asked for recently goes into memory at commit.
+    await put(store, 'file', pattern(90 * KiB, 3));
+    expect(memory.peek('file')?.data?.equals(pattern(90 * KiB, 3))).toBe(true);
+    await fsp.unlink(await bodyFileOf(dir, 'file')); // only memory can answer now
+    await expectBody(store, 'file', pattern(90 * KiB, 3));
+    // Above memoryMaxEntrySize: never kept, however often it is written or read.
+    await put(store, 'large', pattern(300 * KiB, 4));
+    await expectBody(store, 'large', pattern(300 * KiB, 4));
+    await put(store, 'large', pattern(300 * KiB, 5));
+    await expectBody(store, 'large', pattern(300 * KiB, 5));
+    // A first fetch never asked for again stays out of memory.
+    await put(store, 'once', pattern(2 * KiB, 6));
+    expect(memory.keys().sort()).toEqual(['file', 'k']);
+  });
+
   it('drops the memory copy when the disk evicts, deletes, or replaces with a large version', async () => {
     const { memory, store } = await openTiered({ diskMaxBytes: MiB });
     await put(store, 'a', pattern(90 * KiB, 1));
@@ -142,10 +175,10 @@ describe('TieredBlobStore', () => {
     gate = new Promise((resolve) => (release = resolve));
     const racing = store.get('k'); // reads v1 from disk, held at the gate
     await expect.poll(() => gate === undefined).toBe(true); // the read is under way
-    await put(store, 'k', pattern(60 * KiB, 2));
+    await put(store, 'k', pattern(80 * KiB, 2));
     release!();
     expect((await racing)?.data?.equals(pattern(90 * KiB, 1))).toBe(true); // it started before the commit
-    expect(memory.peek('k')?.data?.equals(pattern(60 * KiB, 2))).toBe(true);
-    await expectBody(store, 'k', pattern(60 * KiB, 2));
+    expect(memory.peek('k')?.data?.equals(pattern(80 * KiB, 2))).toBe(true);
+    await expectBody(store, 'k', pattern(80 * KiB, 2));
   });
 });
