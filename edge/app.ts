@@ -188,9 +188,20 @@ function nodeLogged(req: IncomingMessage, method: string, target: string): Logge
   return { method, target, protocol: `HTTP/${req.httpVersion}`, rawHeaders: req.rawHeaders, socket: req.socket };
 }
 
-/** A request answered before Node's HTTP machinery: by the quick front (HTTP/1.1), or an HTTP/2 stream. */
+/**
+ * A request answered before Node's HTTP machinery: by the quick front (HTTP/1.1), or an HTTP/2
+ * stream. Its field list is read only if the request is logged: the front makes it on demand.
+ */
 function quickLogged(req: { method: string; url: string; rawHeaders: readonly string[]; protocol?: string }, socket: Socket): LoggedRequest {
-  return { method: req.method, target: req.url, protocol: req.protocol ?? 'HTTP/1.1', rawHeaders: req.rawHeaders, socket };
+  return {
+    method: req.method,
+    target: req.url,
+    protocol: req.protocol ?? 'HTTP/1.1',
+    get rawHeaders() {
+      return req.rawHeaders;
+    },
+    socket,
+  };
 }
 
 /**

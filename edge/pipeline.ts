@@ -46,7 +46,7 @@ import { VaryIndex } from './vary-index.js';
 import { Invalidation, keyHost } from './invalidation.js';
 import { asked, EdgeReplies } from './edge-replies.js';
 import type { EdgeRequest, PipelineResult, PurgeWatermarks } from './edge-request.js';
-import { fastFields, FastHits, firstPrimaryKey, type FastRequest } from './fast-hit.js';
+import { fastFieldsOf, FastHits, firstPrimaryKey, type FastRequest } from './fast-hit.js';
 import { discard, limitBytes, releaseUnread, withinDeadline } from './stream-parts.js';
 
 export interface PipelineDeps {
@@ -186,7 +186,7 @@ export class EdgePipeline {
   fastHit(req: FastRequest, closeConnection = false): PipelineResult | undefined {
     const method = req.method;
     if (method !== 'GET' && method !== 'HEAD') return undefined;
-    const fields = fastFields(req.rawHeaders);
+    const fields = fastFieldsOf(req);
     if (fields === undefined) return undefined;
     const target = req.url ?? '/';
     let primary = this.keyMemo.get(fields.host, target);

@@ -20,6 +20,9 @@
 import { STATUS_CODES } from 'node:http';
 import type { Server, Socket } from 'node:net';
 import { IdleSweep } from './idle-sweep.js';
+import { readHead } from './quick-head.js';
+
+export { readHead } from './quick-head.js';
 
 /** A request as the front read it; shaped like the fields of Node's IncomingMessage it stands for. */
 export interface QuickRequest {
@@ -30,6 +33,12 @@ export interface QuickRequest {
   rawHeaders: string[];
   /** The same fields by lower-case name (each name occurs once). */
   readonly headers: Record<string, string>;
+  /**
+   * The value of the field named `name` (lower case), undefined without one. The front's
+   * requests make no string for the fields not asked for (quick-head.ts), where `rawHeaders` and
+   * `headers` make one for every field, and each name occurs once.
+   */
+  field?(name: string): string | undefined;
   /** How the request came, for the access log: `HTTP/1.1` (the front's only version) when left out, `HTTP/2.0` for a stream. */
   readonly protocol?: string;
 }
@@ -77,24 +86,6 @@ export interface QuickFront {
   destroyAll(): void;
 }
 
-/** Node's default maximum request head (`--max-http-header-size`). */
-const MAX_HEAD_BYTES = 16 * 1024;
-/**
- * Fields in a head the front reads; more go to Node. Browsers send ~10–20; the bound keeps the
- * duplicate check (quadratic) from costing more than Node's own parse for a head of 16 KiB of
- * tiny fields.
- */
-const MAX_FIELDS = 64;
-const END_OF_HEAD = Buffer.from('\r\n\r\n');
-/** Every field line: a token, a colon, then visible ASCII, space or tab (no obs-fold, no obs-text). */
-const FIELD_LINES = /(?:[!#$%&'*+\-.^_`|~0-9A-Za-z]+:[\t\x20-\x7e]*\r\n)*$/y;
-/**
- * Fields that make a request the front leaves to Node: a body, a protocol change, an expectation,
- * and Proxy-Connection, which Node's parser reads as Connection.
- */
-const NODE_FIELDS = new Set(['content-length', 'transfer-encoding', 'expect', 'upgrade', 'proxy-connection']);
-/** Their lengths: most fields of a browser's request are told apart by length alone, without hashing the name. */
-const NODE_FIELD_LENGTHS = new Set([...NODE_FIELDS].map((name) => name.length));
 const UNSAFE_IN_HEAD = /[\r\n\0]/;
 
 /**
@@ -276,90 +267,6 @@ function releaseUnsent(unsent: (() => void)[]): void {
   if (unsent.length === 0) return;
   const releases = unsent.splice(0);
   for (const release of releases) release();
-}
-
-interface ReadHead {
-  request: QuickRequest;
-  /** Offset just past the head. */
-  end: number;
-  /** The client asked for the connection to close after this answer. */
-  close: boolean;
-}
-
-/**
- * The request head starting at `start`, or undefined when it is not wholly there or not the front's
- * to answer: the request line `GET` or `HEAD`, a target of visible ASCII starting with `/`,
- * ` HTTP/1.1` (read character by character, without a regular expression's match array: ~10% of
- * a one-field head's cost), then field lines (FIELD_LINES).
- */
-export function readHead(bytes: Buffer, start: number): ReadHead | undefined {
-  const blank = bytes.indexOf(END_OF_HEAD, start);
-  if (blank < 0 || blank + 4 - start > MAX_HEAD_BYTES) return undefined;
-  // The head up to its last field line's CRLF.
-  const text = bytes.toString('latin1', start, blank + 2);
-  const method = text.startsWith('GET /') ? 'GET' : text.startsWith('HEAD /') ? 'HEAD' : undefined;
-  if (method === undefined) return undefined;
-  const target = method.length + 1;
-  let lineEnd = target;
-  for (let c = text.charCodeAt(lineEnd); c > 0x20 && c < 0x7f; c = text.charCodeAt(++lineEnd));
-  if (!text.startsWith(' HTTP/1.1\r\n', lineEnd)) return undefined;
-  const url = text.slice(target, lineEnd);
-  const first = lineEnd + 11;
-  FIELD_LINES.lastIndex = first;
-  if (!FIELD_LINES.test(text)) return undefined;
-  const rawHeaders: string[] = [];
-  const names: string[] = [];
-  let close = false;
-  let host = false;
-  for (let at = first; at < text.length; ) {
-    const next = text.indexOf('\r\n', at);
-    const colon = text.indexOf(':', at);
-    const name = text.slice(at, colon);
-    // The value without surrounding spaces and tabs (FIELD_LINES allows no other whitespace), cut once.
-    let from = colon + 1;
-    let to = next;
-    while (from < to && isBlank(text.charCodeAt(from))) from++;
-    while (to > from && isBlank(text.charCodeAt(to - 1))) to--;
-    const value = text.slice(from, to);
-    at = next + 2;
-    const lower = name.toLowerCase();
-    if (names.length === MAX_FIELDS || names.includes(lower) || (NODE_FIELD_LENGTHS.has(lower.length) && NODE_FIELDS.has(lower))) return undefined;
-    if (lower === 'connection') {
-      const option = value.toLowerCase();
-      if (option === 'close') close = true;
-      else if (option !== 'keep-alive') return undefined;
-    } else if (lower === 'host') host = true;
-    names.push(lower);
-    rawHeaders.push(name, value);
-  }
-  // RFC 9112 §3.2: an HTTP/1.1 request without Host is a 400, Node's to send.
-  if (!host) return undefined;
-  return { request: new FrontRequest(method, url, rawHeaders, names), end: blank + 4, close };
-}
-
-/** A space or a horizontal tab (RFC 9110 §5.6.3 OWS). */
-function isBlank(c: number): boolean {
-  return c === 0x20 || c === 0x09;
-}
-
-class FrontRequest implements QuickRequest {
-  private record: Record<string, string> | undefined;
-
-  constructor(
-    readonly method: 'GET' | 'HEAD',
-    readonly url: string,
-    readonly rawHeaders: string[],
-    private readonly names: string[],
-  ) {}
-
-  get headers(): Record<string, string> {
-    if (this.record === undefined) {
-      const record: Record<string, string> = {};
-      for (let i = 0; i < this.names.length; i++) record[this.names[i]!] = this.rawHeaders[2 * i + 1]!;
-      this.record = record;
-    }
-    return this.record;
-  }
 }
 
 /**

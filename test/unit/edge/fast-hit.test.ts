@@ -3,7 +3,8 @@ import type { StoredMeta } from '../../../src/blob/blob-store.js';
 import type { EdgeCompression } from '../../../edge/compression.js';
 import { requestUrl } from '../../../edge/app.js';
 import { imageQueryNormalizer, primaryKey } from '../../../edge/cache-keys.js';
-import { FastHits, firstPrimaryKey, sameMeta } from '../../../edge/fast-hit.js';
+import { fastFields, fastFieldsOf, FastHits, firstPrimaryKey, sameMeta } from '../../../edge/fast-hit.js';
+import { readHead } from '../../../src/serve/quick-head.js';
 
 const T0 = Date.UTC(2026, 11, 7, 8, 0, 0);
 
@@ -80,6 +81,32 @@ describe('FastHits', () => {
     const refreshed = answer(f, meta({ storedAt: T0 + 1000, headers: [['content-type', 'image/png'], ['cache-control', 'max-age=60'], ['etag', '"a2"']] }));
     expect(refreshed.headers).not.toBe(first.headers);
     expect(refreshed.headers).toMatchObject({ etag: '"a2"', 'cache-status': 'anycdn; hit; ttl=55' });
+  });
+});
+
+describe('fastFieldsOf', () => {
+  const front = (fields: string) => readHead(Buffer.from(`GET /a.png HTTP/1.1\r\n${fields}\r\n`, 'latin1'), 0)!.request;
+  it.each([
+    ['Host alone', 'Host: cdn.example\r\n', { host: 'cdn.example', ifNoneMatch: undefined }],
+    ['a browser head', 'Host: cdn.example\r\nUser-Agent: Mozilla/5.0\r\nAccept: image/avif,*/*\r\nAccept-Encoding: gzip, br\r\nReferer: https://a.example/\r\nSec-Fetch-Dest: image\r\n', { host: 'cdn.example', ifNoneMatch: undefined }],
+    ['If-None-Match', 'host: cdn.example\r\nif-none-match: "x"\r\n', { host: 'cdn.example', ifNoneMatch: '"x"' }],
+    ['Cache-Control', 'Host: cdn.example\r\nCache-Control: no-cache\r\n', undefined],
+    ['Pragma in capitals', 'Host: cdn.example\r\nPRAGMA: no-cache\r\n', undefined],
+    ['Range', 'Host: cdn.example\r\nRange: bytes=0-1\r\n', undefined],
+    ['Authorization', 'Host: cdn.example\r\nAuthorization: Bearer x\r\n', undefined],
+    ['If-Modified-Since', 'Host: cdn.example\r\nIf-Modified-Since: Mon, 07 Dec 2026 08:00:00 GMT\r\n', undefined],
+    ['If-Match', 'Host: cdn.example\r\nIf-Match: "x"\r\n', undefined],
+    ['If-Unmodified-Since', 'Host: cdn.example\r\nIf-Unmodified-Since: Mon, 07 Dec 2026 08:00:00 GMT\r\n', undefined],
+    ['If-Range', 'Host: cdn.example\r\nIf-Range: "x"\r\n', undefined],
+  ])('answers for a request the quick front read as fastFields does from its field list: %s', (_what, fields, expected) => {
+    const req = front(fields);
+    expect(fastFieldsOf(req)).toEqual(expected);
+    expect(fastFields(req.rawHeaders)).toEqual(expected);
+  });
+
+  it('reads a request without field() (Node\'s, an HTTP/2 stream) from its field list', () => {
+    expect(fastFieldsOf({ rawHeaders: ['Host', 'a', 'If-None-Match', '"x"'], headers: {} })).toEqual({ host: 'a', ifNoneMatch: '"x"' });
+    expect(fastFieldsOf({ rawHeaders: ['Host', 'a', 'Range', 'bytes=0-1'], headers: {} })).toBeUndefined();
   });
 });
 

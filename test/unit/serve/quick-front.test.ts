@@ -31,6 +31,25 @@ describe('readHead: what the quick front reads itself', () => {
     expect(read.request.headers).toEqual({ host: 'a', 'x-blank': '', 'x-inner': 'a \t b', 'x-bare': 'c' });
   });
 
+  it('reads one field by lower-case name, whatever the case it was sent in, the value trimmed; undefined when absent', () => {
+    const read = head('GET / HTTP/1.1\r\nHOST: cdn.example\r\nIf-None-Match:  "a", W/"b" \r\nx-empty:\r\nReferer: /p\r\n\r\n')!.request;
+    expect(read.field!('host')).toBe('cdn.example');
+    expect(read.field!('if-none-match')).toBe('"a", W/"b"');
+    expect(read.field!('x-empty')).toBe('');
+    expect(read.field!('referer')).toBe('/p');
+    expect(read.field!('range')).toBeUndefined();
+    expect(read.field!('hos')).toBeUndefined();
+    expect(read.field!('hostx')).toBeUndefined();
+    // The field list made afterwards is the same as ever.
+    expect(read.rawHeaders).toEqual(['HOST', 'cdn.example', 'If-None-Match', '"a", W/"b"', 'x-empty', '', 'Referer', '/p']);
+  });
+
+  it('tells apart names that share a hash-sized shape: every field is found by its own name', () => {
+    const names = Array.from({ length: 60 }, (_, i) => `X-${String.fromCharCode(65 + (i % 26))}${i}`);
+    const read = head(`GET / HTTP/1.1\r\nHost: a\r\n${names.map((n, i) => `${n}: v${i}\r\n`).join('')}\r\n`)!.request;
+    names.forEach((n, i) => expect(read.field!(n.toLowerCase())).toBe(`v${i}`));
+  });
+
   it('notes Connection: close, and takes keep-alive in any case', () => {
     expect(head('GET / HTTP/1.1\r\nHost: a\r\nConnection: Close\r\n\r\n')!.close).toBe(true);
     expect(head('GET / HTTP/1.1\r\nHost: a\r\nconnection: KEEP-ALIVE\r\n\r\n')!.close).toBe(false);
@@ -61,6 +80,11 @@ describe('readHead: what the quick front reads itself', () => {
     ['Connection with another option', 'GET / HTTP/1.1\r\nHost: a\r\nConnection: keep-alive, TE\r\n\r\n'],
     ['a field twice', 'GET / HTTP/1.1\r\nHost: a\r\nAccept: a\r\naccept: b\r\n\r\n'],
     ['Host twice', 'GET / HTTP/1.1\r\nHost: a\r\nHost: b\r\n\r\n'],
+    ['a field twice, in different cases, not next to each other', 'GET / HTTP/1.1\r\nIf-None-Match: "a"\r\nHost: a\r\nIF-NONE-MATCH: "b"\r\n\r\n'],
+    ['Content-Length in capitals', 'GET / HTTP/1.1\r\nHost: a\r\nCONTENT-LENGTH: 5\r\n\r\nGET /'],
+    ['Connection with no option', 'GET / HTTP/1.1\r\nHost: a\r\nConnection:\r\n\r\n'],
+    ['a target cut by the end of the head', 'GET /a\r\n\r\n'],
+    ['a version cut short', 'GET / HTTP/1.\r\nHost: a\r\n\r\n'],
     ['a folded field line', 'GET / HTTP/1.1\r\nHost: a\r\nX-A: a\r\n b\r\n\r\n'],
     ['a space before the colon', 'GET / HTTP/1.1\r\nHost : a\r\n\r\n'],
     ['a field name that is no token', 'GET / HTTP/1.1\r\nHost: a\r\nX(A): a\r\n\r\n'],
