@@ -13,6 +13,7 @@ import { invalidHost } from '../src/http/host.js';
 import { ifNoneMatchPasses } from '../src/http/conditional.js';
 import { currentAge, type AgeInputs } from '../src/http/freshness.js';
 import { notModifiedHeaders } from '../src/serve/respond.js';
+import { fieldNames, type FieldNames } from '../src/serve/quick-head.js';
 import type { QueryNormalizer } from '../src/http/cache-key.js';
 import { primaryKey } from './cache-keys.js';
 import type { EdgeCompression } from './compression.js';
@@ -33,6 +34,8 @@ export interface FastRequest {
   readonly headers: Readonly<Record<string, string | string[] | undefined>>;
   /** One field by lower-case name, where each name occurs once (the quick front's requests: QuickRequest.field). */
   field?(name: string): string | undefined;
+  /** With `field`: whether any of `names` is there (QuickRequest.hasAny). */
+  hasAny?(names: FieldNames): boolean;
 }
 
 /**
@@ -43,7 +46,7 @@ export interface FastRequest {
  */
 const NOT_FAST = new Set(['cache-control', 'pragma', 'authorization', 'range', 'if-modified-since', 'if-match', 'if-unmodified-since', 'if-range', 'content-length', 'transfer-encoding']);
 const NOT_FAST_LENGTHS = new Set([...NOT_FAST].map((name) => name.length));
-const NOT_FAST_LIST = [...NOT_FAST];
+const NOT_FAST_NAMES = fieldNames([...NOT_FAST]);
 
 /**
  * The Host field ('' without one) and If-None-Match of a request with none of NOT_FAST's fields,
@@ -74,8 +77,8 @@ export function fastFields(raw: readonly string[]): { host: string; ifNoneMatch:
  * read from its `rawHeaders`.
  */
 export function fastFieldsOf(req: FastRequest): { host: string; ifNoneMatch: string | undefined } | undefined {
-  if (req.field === undefined) return fastFields(req.rawHeaders);
-  for (const name of NOT_FAST_LIST) if (req.field(name) !== undefined) return undefined;
+  if (req.field === undefined || req.hasAny === undefined) return fastFields(req.rawHeaders);
+  if (req.hasAny(NOT_FAST_NAMES)) return undefined;
   return { host: req.field('host') ?? '', ifNoneMatch: req.field('if-none-match') };
 }
 

@@ -20,9 +20,9 @@
 import { STATUS_CODES } from 'node:http';
 import type { Server, Socket } from 'node:net';
 import { IdleSweep } from './idle-sweep.js';
-import { readHead } from './quick-head.js';
+import { readHead, type FieldNames } from './quick-head.js';
 
-export { readHead } from './quick-head.js';
+export { fieldNames, readHead, type FieldNames } from './quick-head.js';
 
 /** A request as the front read it; shaped like the fields of Node's IncomingMessage it stands for. */
 export interface QuickRequest {
@@ -39,6 +39,8 @@ export interface QuickRequest {
    * `headers` make one for every field, and each name occurs once.
    */
   field?(name: string): string | undefined;
+  /** Whether any of `names` is among the fields (with `field`: a request the front read). */
+  hasAny?(names: FieldNames): boolean;
   /** How the request came, for the access log: `HTTP/1.1` (the front's only version) when left out, `HTTP/2.0` for a stream. */
   readonly protocol?: string;
 }

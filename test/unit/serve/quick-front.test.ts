@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { readHead } from '../../../src/serve/quick-front.js';
+import { fieldNames, readHead } from '../../../src/serve/quick-front.js';
 
 const head = (text: string) => readHead(Buffer.from(text, 'latin1'), 0);
 
@@ -42,6 +42,15 @@ describe('readHead: what the quick front reads itself', () => {
     expect(read.field!('hostx')).toBeUndefined();
     // The field list made afterwards is the same as ever.
     expect(read.rawHeaders).toEqual(['HOST', 'cdn.example', 'If-None-Match', '"a", W/"b"', 'x-empty', '', 'Referer', '/p']);
+  });
+
+  it('tells whether any of a set of names is among the fields, whatever the case', () => {
+    const read = head('GET / HTTP/1.1\r\nHost: a\r\nRANGE: bytes=0-1\r\nAccept: */*\r\n\r\n')!.request;
+    expect(read.hasAny!(fieldNames(['range']))).toBe(true);
+    expect(read.hasAny!(fieldNames(['Cache-Control', 'Pragma', 'Range']))).toBe(true);
+    expect(read.hasAny!(fieldNames(['cache-control', 'pragma']))).toBe(false);
+    expect(read.hasAny!(fieldNames(['rang', 'ranges', 'accept-encoding']))).toBe(false);
+    expect(read.hasAny!(fieldNames([]))).toBe(false);
   });
 
   it('tells apart names that share a hash-sized shape: every field is found by its own name', () => {
