@@ -24,7 +24,29 @@ export interface HitOptions {
   served: () => Promise<number>;
   /** Objects read at random (`--hit-objects`); 0: one object, always the same. */
   objects?: number;
+  /**
+   * The request head wrk sends (`--hit-head`): `plain`, its own (the request line and Host), or
+   * `browser`, the 13 fields a browser sends for an image (BROWSER_FIELDS), which is what an edge
+   * reads in production.
+   */
+  head?: 'plain' | 'browser';
 }
+
+/** What Chrome sends for an <img> besides Host, as wrk.headers lines: 12 fields, ~700 bytes of head with the request line. */
+const BROWSER_FIELDS: [string, string][] = [
+  ['Connection', 'keep-alive'],
+  ['sec-ch-ua', '"Chromium";v="124", "Google Chrome";v="124", "Not-A.Brand";v="99"'],
+  ['sec-ch-ua-mobile', '?0'],
+  ['User-Agent', 'Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/124.0.0.0 Safari/537.36'],
+  ['sec-ch-ua-platform', '"Linux"'],
+  ['Accept', 'image/avif,image/webp,image/apng,image/svg+xml,image/*,*/*;q=0.8'],
+  ['Sec-Fetch-Site', 'same-site'],
+  ['Sec-Fetch-Mode', 'no-cors'],
+  ['Sec-Fetch-Dest', 'image'],
+  ['Referer', 'https://www.example.com/articles/2026/12/some-article-about-cats'],
+  ['Accept-Encoding', 'gzip, deflate, br, zstd'],
+  ['Accept-Language', 'en-GB,en;q=0.9,de;q=0.8'],
+];
 
 interface HitRun {
   rps: number;
@@ -66,8 +88,13 @@ export async function diskHits<Name extends string>(names: Name[], start: (name:
   const path = `/h/1-${50 * 1024}.bin`;
   const objects = o.objects ?? 0;
   const randomPath = (i: number) => `/hr/${i}-${50 * 1024}.bin`;
-  const script = objects > 0 ? join(tmpdir(), `anycdn-bench-hits-${process.pid}.lua`) : undefined;
-  if (script !== undefined) writeFileSync(script, `math.randomseed(os.time())\nrequest = function()\n  return wrk.format("GET", "/hr/" .. math.random(0, ${objects - 1}) .. "-${50 * 1024}.bin")\nend\n`);
+  const browser = o.head === 'browser';
+  const script = objects > 0 || browser ? join(tmpdir(), `anycdn-bench-hits-${process.pid}.lua`) : undefined;
+  if (script !== undefined) {
+    const fields = browser ? BROWSER_FIELDS.map(([name, value]) => `wrk.headers[${JSON.stringify(name)}] = ${JSON.stringify(value)}\n`).join('') : '';
+    const requests = objects > 0 ? `math.randomseed(os.time())\nrequest = function()\n  return wrk.format("GET", "/hr/" .. math.random(0, ${objects - 1}) .. "-${50 * 1024}.bin")\nend\n` : `wrk.path = "${path}"\n`;
+    writeFileSync(script, fields + requests);
+  }
   const systems = new Map<Name, ServerProcess>();
   for (const name of names) {
     const s = await start(name);
@@ -100,7 +127,7 @@ export async function diskHits<Name extends string>(names: Name[], start: (name:
   const lines: string[] = [];
   const say = (line: string) => lines.push(line);
   say('');
-  say(`#### Disk hits: ${objects > 0 ? `${objects} objects of 50 KiB read at random` : 'one 50 KiB object'} kept out of memory (anycdn \`memory.maxEntrySize: 1KiB\`), \`wrk -t2 -c64\`, ${o.warmup} s warm-up, then ${o.reps} rounds of ${o.seconds} s`);
+  say(`#### Disk hits: ${objects > 0 ? `${objects} objects of 50 KiB read at random` : 'one 50 KiB object'} kept out of memory (anycdn \`memory.maxEntrySize: 1KiB\`), \`wrk -t2 -c64\`${browser ? ' with a browser\'s 13-field request head' : ''}, ${o.warmup} s warm-up, then ${o.reps} rounds of ${o.seconds} s`);
   say('');
   say('| system | req/s (median) | runs | p99 ms | server CPU µs/req (median) | warm-up req/s, p99 ms | wrk (cores) | others (cores) |');
   say('| --- | ---: | --- | ---: | ---: | --- | --- | --- |');

@@ -4,7 +4,7 @@
  * `levels=1:2 use_temp_path=off`, keep-alive upstream, access logs off on both sides; anycdn with
  * `workers: 2` and as one process.
  *
- *   npm run build && node dist/test/bench/disk.js [--cold 20000] [--cold-large 4000] [--cold-warm 5000] [--hit-seconds 5] [--hit-warmup 3] [--hit-objects 0]
+ *   npm run build && node dist/test/bench/disk.js [--cold 20000] [--cold-large 4000] [--cold-warm 5000] [--hit-seconds 5] [--hit-warmup 3] [--hit-objects 0] [--hit-head plain|browser]
  *        [--reps 2] [--scale 1000000] [--scale-small 10000] [--crash 100000] [--skip cold,hits,scale,crash]
  *        [--index 10000000 --index-small 10000 --index-size 256 --index-verify 2000 --index-memory-max-entry 1KiB --index-hits-over 10000]
  *        [--startup 20000 --startup-runs 5]
@@ -27,6 +27,7 @@
  *    runs unoptimised code), then `--hit-seconds`, `--reps` rounds, interleaved; req/s, p99 and
  *    the server's CPU time per request (every process of it). `--edge-node-args` applies here too.
  *    `--hit-objects N`: N objects of 50 KiB read at random instead of one (all pulled in first).
+ *    `--hit-head browser`: wrk sends a browser's 13-field request head instead of its own two lines.
  * 3. Scale: a cache of `--scale` 2 KiB objects written through the store's API (as misses would),
  *    then `anycdn edge` started on it: time from exec to the first 200 from disk, resident memory
  *    per object after one pass of hits (anonymous + shared, all edge processes; file-backed pages
@@ -490,6 +491,11 @@ async function crash(tmp: string, origin: Origin, n: number): Promise<void> {
 
 // ---------------------------------------------------------------- main
 
+function hitHead(value: string): 'plain' | 'browser' {
+  if (value !== 'plain' && value !== 'browser') throw new Error(`--hit-head: plain or browser, not ${JSON.stringify(value)}`);
+  return value;
+}
+
 async function main(): Promise<void> {
   const { values } = parseArgs({
     options: {
@@ -499,6 +505,7 @@ async function main(): Promise<void> {
       'hit-seconds': { type: 'string', default: '5' },
       'hit-warmup': { type: 'string', default: '3' },
       'hit-objects': { type: 'string', default: '0' },
+      'hit-head': { type: 'string', default: 'plain' },
       reps: { type: 'string', default: '2' },
       scale: { type: 'string', default: '1000000' },
       'scale-small': { type: 'string', default: '10000' },
@@ -542,7 +549,7 @@ async function main(): Promise<void> {
     }
     if (!skip.has('hits')) {
       const start = (name: SystemName) => startSystem(name, join(tmp, `hits-${name}`), origin.url, env, started, { memory: { maxEntrySize: '1KiB' } }, nodeArgs);
-      const hitOptions = { seconds: Number(values['hit-seconds']), warmup: Number(values['hit-warmup']), reps, served: () => origin.served(), objects: Number(values['hit-objects']) };
+      const hitOptions = { seconds: Number(values['hit-seconds']), warmup: Number(values['hit-warmup']), reps, served: () => origin.served(), objects: Number(values['hit-objects']), head: hitHead(values['hit-head']) };
       for (const line of await diskHits(['nginx', 'anycdn-workers', 'anycdn-1'] as SystemName[], start, stop, hitOptions)) say(line);
     }
     if (!skip.has('scale')) await scale(tmp, origin, [Number(values['scale-small']), Number(values.scale)]);
