@@ -36,10 +36,10 @@ for (const c of "!#$%&'*+-.^_`|~0123456789abcdefghijklmnopqrstuvwxyzABCDEFGHIJKL
 const LOWER = new Uint8Array(256);
 for (let c = 0; c < 256; c++) LOWER[c] = c >= 0x41 && c <= 0x5a ? c | 0x20 : c;
 
-/** A byte a field value may hold: visible ASCII, space or tab (no obs-text, no control bytes). */
-function valueByte(c: number): boolean {
-  return (c >= 0x20 && c <= 0x7e) || c === 0x09;
-}
+/** Per byte: 1 for a byte a field value may hold: visible ASCII, space or tab (no obs-text, no control bytes). */
+const VALUE = new Uint8Array(256);
+for (let c = 0x20; c <= 0x7e; c++) VALUE[c] = 1;
+VALUE[0x09] = 1;
 
 /** A space or a horizontal tab (RFC 9110 §5.6.3 OWS). */
 function isBlank(c: number): boolean {
@@ -115,7 +115,7 @@ export function readHead(bytes: Buffer, start: number): ReadHead | undefined {
     at++;
     while (isBlank(bytes[at]!)) at++;
     const from = at;
-    while (valueByte(bytes[at]!)) at++;
+    while (VALUE[bytes[at]!] === 1) at++;
     if (bytes[at] !== CR || bytes[at + 1] !== LF) return undefined;
     let to = at;
     while (to > from && isBlank(bytes[to - 1]!)) to--;
