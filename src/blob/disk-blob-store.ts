@@ -50,8 +50,7 @@
  * owner evicted meanwhile is refused: a writer killed at any moment leaves only bytes no entry
  * points at, which go with their generation. A co-writer never evicts: a body that would take
  * the disk over maxBytes is not stored, and the owner keeps room ahead while co-writers are open.
- * Every writer should be given the same options. Other processes may also read a directory
- * through `DiskBlobReader` (disk-blob-reader.ts).
+ * Every writer should be given the same options.
  */
 import { join, resolve } from 'node:path';
 import { isCdnError } from '../errors.js';

@@ -6,7 +6,7 @@ import { blobOptionError, requirePositiveInt } from './blob-store.js';
 import type { DiskFs } from './disk-fs.js';
 
 export interface DiskBlobStoreOptions {
-  /** Cache directory, created if missing. Written by one process (LOCK file); others may read it (DiskBlobReader). */
+  /** Cache directory, created if missing. Owned by one process (LOCK file); others may write it as co-writers. */
   dir: string;
   /** Required, no default: most bytes the cache may hold on disk (segments, files by allocated blocks, index). An unbounded disk cache fills the disk. */
   maxBytes: number;

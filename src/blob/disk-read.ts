@@ -2,8 +2,8 @@
  * Reading one entry of the disk store from where its index record says: a packed body whole from
  * its segment (header, length, key and CRC checked before a byte is handed out; the CRC once per
  * location and process, as the page cache then holds verified bytes), a body file whole when small
- * or as a stream verified block by block (disk-reader.ts). Shared by the writing store and the
- * read-only view of other processes.
+ * or as a stream verified block by block (disk-reader.ts). Used by the owner and by every
+ * co-writer alike.
  */
 import { checkRange, type BlobEntry, type HotEntry } from './blob-store.js';
 import { bufferEntry } from './buffer-entry.js';

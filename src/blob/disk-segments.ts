@@ -41,11 +41,6 @@ export class Segments {
   constructor(
     private readonly fs: DiskFs,
     private readonly layout: DiskLayout,
-    /**
-     * A reader in another process (DiskBlobReader): segments are found when first read, and at
-     * most this many stay open (the writer deletes segments; a reader lets go of old ones).
-     */
-    private readonly reader?: { maxOpen: number },
   ) {}
 
   /** Read the sizes of the segment files there are (one stat each: there are few). */
@@ -106,10 +101,7 @@ export class Segments {
     }
     const seg = known ?? { size: 0, handle: undefined, fd: undefined, dirty: false, created: false };
     seg.fd = fd;
-    if (known === undefined) {
-      this.segments.set(g, seg);
-      this.keepOpenBound();
-    }
+    if (known === undefined) this.segments.set(g, seg);
     return true;
   }
 
@@ -194,13 +186,8 @@ export class Segments {
     if (this.opening.has(g)) await this.opening.get(g)!.catch(() => undefined);
     let seg = this.segments.get(g);
     if (seg === undefined) {
-      // Another writer's segment (or, in a reader, any): found when first read.
+      // Another writer's segment: found when first read (closed when the owner evicts it: forgetUpTo).
       seg = { size: 0, handle: undefined, fd: undefined, dirty: false, created: false };
-      this.segments.set(g, seg);
-      this.keepOpenBound();
-    } else if (this.reader !== undefined) {
-      // Most recently used last: the first one is the one to close.
-      this.segments.delete(g);
       this.segments.set(g, seg);
     }
     if (seg.fd !== undefined) return true;
@@ -211,16 +198,6 @@ export class Segments {
       if (!seg.created && this.segments.get(g) === seg) this.segments.delete(g);
       if (errnoCode(err) === 'ENOENT') return false;
       throw err;
-    }
-  }
-
-  /** A reader keeps at most maxOpen segments: it closes the least recently used (the files stay). */
-  private keepOpenBound(): void {
-    while (this.reader !== undefined && this.segments.size > this.reader.maxOpen) {
-      const g = this.segments.keys().next().value!;
-      const seg = this.segments.get(g)!;
-      this.segments.delete(g);
-      void closeSegment(seg);
     }
   }
 
