@@ -18,7 +18,11 @@ export interface WorkerStart {
   config: EdgeConfig;
   /** The worker's co-writer id of the disk cache (its slot in the node, 1…workers: a replacement takes the dead worker's). */
   writer: number;
-  /** The primary has the disk cache open as its owner already (else 'anycdn:disk-owned' says so). */
+  /**
+   * The primary has the disk cache open as its owner already. Else the worker opens it before its
+   * owner when the folder allows that, or asks for the owner's open ('anycdn:disk-wanted') and
+   * waits for 'anycdn:disk-owned'.
+   */
   diskOwned: boolean;
   /** The session ticket key every worker uses (base64), so a client resumes on whichever worker takes its next connection. */
   ticketKey: string | undefined;
@@ -43,6 +47,7 @@ export type ClusterMessage =
   | { type: 'anycdn:start-request' }
   | ({ type: 'anycdn:start' } & WorkerStart)
   | { type: 'anycdn:disk-owned' }
+  | { type: 'anycdn:disk-wanted' }
   | { type: 'anycdn:listening'; url: string; https?: string | undefined }
   | { type: 'anycdn:invalidate'; primary: string }
   | { type: 'anycdn:purge-member' }

@@ -1,6 +1,7 @@
 /**
  * A worker process of an edge node (edge/cluster.ts forks it): it asks its primary for the node's
- * config, opens the node's disk cache as a co-writer once the primary owns it, answers from its
+ * config, opens the node's disk cache as a co-writer (before its owner, the primary, has it open
+ * when the folder allows that; else once the primary owns it), answers from its
  * memory and the disk, fetches misses from upstream itself (coalesced with the other workers
  * through the primary: edge/cluster-flights.ts) and stores them, reports its hits for the disk's
  * eviction, applies and confirms purges, and drains when the primary says so.
@@ -68,7 +69,7 @@ export async function runEdgeWorker(makeLogger: (config: EdgeConfig) => Promise<
   const asked = requestStart(send);
   // Loading the code is most of the start (its failure surfaces where it is awaited).
   edgeServer().catch(() => undefined);
-  const { config, writer, ticketKey } = await asked.start;
+  const { config, writer, diskOwned, ticketKey } = await asked.start;
   const logger = await makeLogger(config);
   const summed = new Pending<string>();
   const metricsText = async (): Promise<string> => {
@@ -110,7 +111,7 @@ export async function runEdgeWorker(makeLogger: (config: EdgeConfig) => Promise<
   const flights = new IpcFlights(send, config.timeouts.connect + config.timeouts.headers + config.timeouts.bodyIdle);
   process.on('message', (m: ClusterMessage) => void flights.onMessage(m));
   edge = await startEdge(config, log, {
-    worker: { writer, diskOwned: asked.diskOwned, flights },
+    worker: { writer, beforeOwner: diskOwned ? undefined : { ownerPid: process.ppid, owned: asked.diskOwned, ask: () => send({ type: 'anycdn:disk-wanted' }) }, flights },
     ticketKey: ticketKey === undefined ? undefined : Buffer.from(ticketKey, 'base64'),
     metricLabels: { tier: 'worker' },
     onInvalidate: (primary) => send({ type: 'anycdn:invalidate', primary }),

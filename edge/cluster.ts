@@ -22,10 +22,14 @@
  *
  * Start: the primary forks the workers as soon as it has read the config file, before it validates
  * it (the validator's code alone is a fifth of a second of CPU); a worker takes the config (parsed
- * and validated once, by the primary) and the ticket key from its primary. The primary then opens
- * the disk cache (creating it on a node's first start) and says so; each worker opens it as a
- * co-writer once loaded and told, and listens. The shield loads and starts once every worker
- * listens — on two cores, three processes loading at once made the workers' start the slower. A
+ * and validated once, by the primary) and the ticket key from its primary. Once loaded, each
+ * worker opens the disk cache as a co-writer at once when the folder allows that before its owner
+ * (a restart: the current format, nothing to discard, src/blob/disk-open.ts), and listens; the
+ * primary opens the cache as its owner (and loads the disk's code) only once every worker
+ * listens, then loads and starts the shield: a start is CPU-bound, and on two cores the
+ * primary's work beside the workers' loading made their start the slower. On a node's first
+ * start (or when an earlier format is to be discarded first) a worker asks for the owner's open
+ * instead ('anycdn:disk-wanted'), which the primary does at once, and opens the cache after it. A
  * config that fails validation stops the forked workers before the command fails with its error.
  *
  * The primary relays between processes: an invalidation in any process reaches all of them; a
@@ -67,7 +71,7 @@ const edgeServer = lazy(() => import('./server.js'));
 const promClient = lazy(() => import('prom-client'));
 // (node:tls with it: not needed before the fork, nor at all without `tls`.)
 const ticketKeys = lazy(() => import('../src/serve/ticket-keys.js'));
-// Loaded before the shield: the primary opens the disk cache as soon as the config is valid.
+// Loaded once the workers listen (or one asks for the disk's owner first), before the shield.
 const diskBlobStore = lazy(() => import('../src/blob/disk-blob-store.js'));
 const readHashes = lazy(() => import('../src/blob/read-hashes.js'));
 const cacheKeys = lazy(() => import('./cache-keys.js'));
@@ -150,8 +154,11 @@ export function forkEdgeCluster(count: number): ForkedEdgeCluster {
   };
   /** Set once the shield listens; what workers ask before (but their start, and their fetches) is answered then. */
   let shield: EdgeServer | undefined;
-  /** The disk cache, which this process owns (opened once the config is valid): workers open it as co-writers after. */
+  /** The disk cache, which this process owns (opened once the workers listen, or one asks for it): workers open it as co-writers, before or after. */
   let disk: DiskBlobStore | undefined;
+  /** A worker asked for the owner's open, which it waits for (a first start: edge/cluster-worker.ts). */
+  let ownerWanted = (): void => undefined;
+  const wanted = new Promise<void>((resolve) => (ownerWanted = resolve));
   /** Notes a worker's batch of reads in the disk store (set with `shield`). */
   let noteReads: ((hashes: unknown) => void) | undefined;
   let shieldListening = (): void => undefined;
@@ -185,6 +192,10 @@ export function forkEdgeCluster(count: number): ForkedEdgeCluster {
         if (!from.isConnected()) return;
         from.send({ type: 'anycdn:start', config, writer: slots.get(from)! + 1, diskOwned: disk !== undefined, ticketKey } satisfies ClusterMessage);
       });
+      return;
+    }
+    if (message.type === 'anycdn:disk-wanted') {
+      ownerWanted();
       return;
     }
     if (message.type === 'anycdn:purge-member') {
@@ -273,9 +284,9 @@ export function forkEdgeCluster(count: number): ForkedEdgeCluster {
   }
 
   // The workers first: loading its code is most of each process's start, and they load theirs
-  // while this process validates the config and opens the disk cache. Each asks for its start
-  // (the config, its writer id) as soon as it runs, opens the disk once loaded and told that this
-  // process has it open, and listens before the shield does.
+  // while this process validates the config. Each asks for its start (the config, its writer id)
+  // as soon as it runs, opens the disk once loaded (before its owner when it may), and listens
+  // before this process opens the disk and starts the shield.
   const allListening = Promise.all(Array.from({ length: count }, (_, slot) => fork(slot)));
   allListening.catch(() => undefined); // awaited in start, once the shield is up (or has failed)
 
@@ -296,9 +307,10 @@ export function forkEdgeCluster(count: number): ForkedEdgeCluster {
     let url: string;
     let https: string | undefined;
     try {
-      // The disk cache first (on a node's first start, this creates it): every worker opens it as
-      // a co-writer, after its owner. The shield, which serves no worker's request, loads and
-      // starts once the workers listen, so that until then they have the cores to themselves.
+      // The disk cache as its owner once the workers listen (they opened it as co-writers before),
+      // or at once when a worker cannot open it before its owner (a first start creates it). Then
+      // the shield, which serves no worker's request. Until then the workers have the cores.
+      await Promise.race([allListening, wanted]);
       const { DiskBlobStore } = await diskBlobStore();
       disk = await DiskBlobStore.open({ dir: config.cacheDir, maxBytes: config.disk.maxBytes, maxEntrySize: config.disk.maxEntrySize, pathOf: (await cacheKeys()).purgePathOfKey });
       broadcast({ type: 'anycdn:disk-owned' });

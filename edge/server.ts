@@ -58,10 +58,13 @@ export interface StartEdgeOptions {
     /** Its co-writer id (DiskBlobStoreOptions.writer): unique in the node, and its replacement's after it dies. */
     writer: number;
     /**
-     * Resolves once the disk's owner has the cache open: a co-writer opens it after the owner (on a
-     * node's first start the owner creates it). Default: open already.
+     * The disk's owner (process `ownerPid`) has not opened the cache yet (a cluster's primary
+     * opens it once its workers listen): the worker opens it before its owner when the folder
+     * allows that (DiskBlobStore.openBeforeOwner), else it asks for the owner's open (`ask`) and
+     * opens the cache once `owned` resolves (on a node's first start the owner creates it).
+     * Absent: the owner has it open already.
      */
-    diskOwned?: Promise<void>;
+    beforeOwner?: { ownerPid: number; owned: Promise<void>; ask(): void };
     /** Its fetches coalesced with the node's other workers (edge/cluster-flights.ts); default: within this process only. */
     flights?: CrossFlights;
   };
@@ -86,6 +89,19 @@ export interface StartEdgeOptions {
   purgePeers?: PurgePeers;
 }
 
+/** The node's disk cache: as its owner, or as a cluster worker's co-writer (before its owner when it may). */
+async function openDisk(config: EdgeConfig, worker: StartEdgeOptions['worker']): Promise<DiskBlobStore> {
+  const options = { dir: config.cacheDir, maxBytes: config.disk.maxBytes, maxEntrySize: config.disk.maxEntrySize, pathOf: purgePathOfKey, writer: worker?.writer };
+  const early = worker?.beforeOwner;
+  if (early !== undefined) {
+    const opened = await DiskBlobStore.openBeforeOwner(options, early.ownerPid);
+    if (opened !== undefined) return opened;
+    early.ask();
+    await early.owned;
+  }
+  return DiskBlobStore.open(options);
+}
+
 export async function startEdge(config: EdgeConfig, logger: Logger, options: StartEdgeOptions = {}): Promise<EdgeServer> {
   const now = options.now ?? Date.now;
   // Read before anything is opened: a file that does not load stops the start, naming it.
@@ -97,8 +113,7 @@ export async function startEdge(config: EdgeConfig, logger: Logger, options: Sta
   const newMemory = (): MemoryBlobStore => new MemoryBlobStore({ maxBytes: config.memory.maxBytes, maxEntrySize: Math.min(config.memory.maxBytes, config.memory.maxEntrySize + metaAllowance), pathOf: purgePathOfKey, keyLists: options.worker !== undefined });
   // A cluster worker writes the node's disk cache beside its owner, the primary.
   const worker = options.worker;
-  await worker?.diskOwned;
-  const disk = options.disk ?? (await DiskBlobStore.open({ dir: config.cacheDir, maxBytes: config.disk.maxBytes, maxEntrySize: config.disk.maxEntrySize, pathOf: purgePathOfKey, writer: worker?.writer }));
+  const disk = options.disk ?? (await openDisk(config, worker));
   if (disk.openReport.discarded.length > 0) logger.warn({ discarded: disk.openReport.discarded }, 'disk cache of an earlier format discarded (deleted in the background)');
   /** The disk's owner (not a cluster worker) keeps the node's purge cursor and follows the purge stream. */
   const owner = worker === undefined ? disk : undefined;

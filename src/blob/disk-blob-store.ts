@@ -41,8 +41,9 @@
  * dropped. Objects, never correctness: nothing is served without passing its checksum.
  *
  * Several processes may write one directory at once. One is its **owner** (`LOCK`): it opens it
- * first, and alone evicts, moves read entries, keeps the read marks and runs the background check.
- * The others open it as **co-writers** (`writer: <id>`, 1–1023; `LOCK-w<id>`): each appends to
+ * first (or after co-writers, when the folder allows them to open before it: openBeforeOwner,
+ * disk-open.ts), and alone evicts, moves read entries, keeps the read marks and runs the
+ * background check. The others open it as **co-writers** (`writer: <id>`, 1–1023; `LOCK-w<id>`): each appends to
  * segment files of its own (`<gen>-w<id>.seg`, the index record's `w`), its body files go through
  * `tmp/w<id>/`, and its index changes run in LMDB write transactions like the owner's, which
  * keep the counters, the head generation and the evicted ones in the index's state (disk-index.ts).
@@ -52,7 +53,7 @@
  * the disk over maxBytes is not stored, and the owner keeps room ahead while co-writers are open.
  * Every writer should be given the same options.
  */
-import { join, resolve } from 'node:path';
+import { join } from 'node:path';
 import { isCdnError } from '../errors.js';
 import {
   BLOB_ERROR_CODES,
@@ -70,14 +71,15 @@ import {
   type StoredMeta,
 } from './blob-store.js';
 import { freezeMeta } from './buffer-entry.js';
-import { backgroundCheck, discardOldFormats, type CheckReport } from './disk-check.js';
-import { errnoCode, makeDirs, takeLock, type DirLock, nodeDiskFs, tempPath, unlinkQuietly, type DiskFs } from './disk-fs.js';
+import { backgroundCheck, type CheckReport } from './disk-check.js';
+import { marksPath, openAsCoWriter, openAsOwner, writerTmpDir, type OpenedFolder, type OpenReport } from './disk-open.js';
+import { errnoCode, makeDirs, tempPath, unlinkQuietly, type DiskFs } from './disk-fs.js';
 import { DiskGenerations } from './disk-generations.js';
 import { diskStoreOptions, type DiskBlobStoreOptions, type DiskStoreSettings } from './disk-options.js';
 import { DiskIndex, sameVersion, type IndexRecord } from './disk-index.js';
-import { MAX_WRITER_ID, SEGMENT_HEADER_BYTES, allocated, filePath, fileName, keyHash, layoutOf, newFileGeneration, segmentHeader, segmentId, type DiskLayout } from './disk-layout.js';
+import { MAX_WRITER_ID, SEGMENT_HEADER_BYTES, allocated, filePath, fileName, keyHash, newFileGeneration, segmentHeader, segmentId, type DiskLayout } from './disk-layout.js';
 import { lendPackedNow, readBuffersFor, readRecord, recordReader, type RecordReader } from './disk-read.js';
-import { RecencyMarks, slotsFor } from './disk-recency.js';
+import type { RecencyMarks } from './disk-recency.js';
 import { Segments } from './disk-segments.js';
 import { DiskBlobWriter, type DiskWriterHost, type WrittenBody } from './disk-writer.js';
 import { KeyedLock } from './keyed-lock.js';
@@ -97,10 +99,7 @@ export interface DiskBlobStoreStats extends BlobStoreStats {
 
 export type DropReason = 'evicted' | 'corrupt';
 
-/** What open() found: an older format discarded, or an index that could not be opened and was started anew. */
-export interface OpenReport {
-  discarded: string[];
-}
+export type { OpenReport } from './disk-open.js';
 
 /** Packed locations whose CRC was verified in this process; two generations of this many. */
 const VERIFIED_GENERATION = 100_000;
@@ -138,7 +137,8 @@ export class DiskBlobStore implements BlobStore, DiskWriterHost {
     private readonly segments: Segments,
     private readonly unlock: () => Promise<void>,
     readonly openReport: OpenReport,
-    afterCrash: boolean,
+    /** After an unclean stop, the owner's: body files younger than this may be commits in flight (ms since epoch). */
+    checkFrom: number | undefined,
     private readonly marks: RecencyMarks,
     writer: number,
   ) {
@@ -169,7 +169,7 @@ export class DiskBlobStore implements BlobStore, DiskWriterHost {
       this.roomTimer.unref();
     }
     // After a clean stop every entry's bytes were written and synced: nothing to look for.
-    this.checked = afterCrash && writer === 0
+    this.checked = checkFrom !== undefined && writer === 0
       ? this.track(
           backgroundCheck({
             index,
@@ -177,7 +177,7 @@ export class DiskBlobStore implements BlobStore, DiskWriterHost {
             layout,
             fs,
             pauseMs: options.checkPauseMs,
-            openedAt: Date.now(),
+            openedAt: checkFrom,
             stopped: this.stopping.signal,
             verify: (rec) => this.verifyRecord(rec),
           }),
@@ -189,70 +189,36 @@ export class DiskBlobStore implements BlobStore, DiskWriterHost {
     const opts = diskStoreOptions(options);
     const writer = options.writer ?? 0;
     if (!Number.isSafeInteger(writer) || writer < 0 || writer > MAX_WRITER_ID) throw blobOptionError('writer', `must be an integer from 1 to ${MAX_WRITER_ID} (absent: the owner)`);
-    if (writer !== 0) return DiskBlobStore.openCoWriter(options, opts, writer);
-    const fs: DiskFs = { ...nodeDiskFs, ...options.fsOps };
-    const layout = layoutOf(resolve(options.dir));
-    let lock: DirLock | undefined;
-    try {
-      await makeDirs(fs, layout.root);
-      lock = await takeLock(fs, layout.root);
-      await fs.rm(layout.tmpDir, { recursive: true, force: true });
-      const report: OpenReport = { discarded: await discardOldFormats(fs, layout) };
-      for (const dir of [layout.tmpDir, layout.dataDir, layout.segmentDir, layout.fileDir]) await fs.mkdir(dir, { recursive: true });
-      const index = DiskIndex.open({ path: layout.indexPath, readOnly: false, pathOf: options.pathOf ?? ((key) => key) });
-      const segments = new Segments(fs, layout);
-      await segments.load();
-      // What the segment files hold, counted anew: a writer that died left bytes no entry points at.
-      if (index.shared.hasState()) {
-        index.shared.updateStateSync((state) => {
-          index.shared.recountSegments(state, segments.sizes(), allocated);
-          DiskGenerations.initState(state, index, segments);
-          state.writers = [];
-          index.shared.takeSeqBlock(state);
-        });
-      } else {
-        // A new index: its first commit writes the state (an open that commits nothing leaves the index file as small as it was).
-        index.shared.takeSeqBlock(index.shared.committedState());
-      }
-      const slots = slotsFor(opts.maxBytes);
-      const marks = index.state.entries === 0 ? RecencyMarks.empty(slots) : await RecencyMarks.load(fs, marksPath(layout), slots, index.shared.committedState().head!);
-      const store = new DiskBlobStore(layout, opts, fs, index, segments, lock.release, report, lock.unclean, marks, 0);
-      await store.generations.measureIndex();
-      await store.generations.makeRoom(0);
-      return store;
-    } catch (err) {
-      await lock?.release();
-      if (isCdnError(err)) throw err;
-      throw blobError(BLOB_ERROR_CODES.storeUnavailable, `cannot open the blob store in ${layout.root} (${errnoCode(err) ?? String(err)})`, err);
-    }
+    const folder = writer === 0 ? await openAsOwner(options, opts) : (await openAsCoWriter(options, writer, undefined))!;
+    return DiskBlobStore.build(folder, opts, writer);
   }
 
-  /** A co-writer: the owner opened the directory first (and made its folders). */
-  private static async openCoWriter(options: DiskBlobStoreOptions, opts: DiskStoreSettings, writer: number): Promise<DiskBlobStore> {
-    const fs: DiskFs = { ...nodeDiskFs, ...options.fsOps };
-    const layout = layoutOf(resolve(options.dir));
-    let lock: DirLock | undefined;
-    let index: DiskIndex | undefined;
+  /**
+   * Opens `options.dir` as co-writer `options.writer` (1–1023) before its owner, process
+   * `ownerPid`, has opened it in this run, when the folder allows it (disk-open.ts: the current
+   * format, an index of this version, no other owner alive); resolves undefined when it does not (a first
+   * start, an earlier format to discard, an index of before co-writers, another node's folder):
+   * open it with open() once the owner has. The owner's open keeps it.
+   */
+  static async openBeforeOwner(options: DiskBlobStoreOptions, ownerPid: number): Promise<DiskBlobStore | undefined> {
+    const opts = diskStoreOptions(options);
+    const writer = options.writer ?? 0;
+    if (!Number.isSafeInteger(writer) || writer < 1 || writer > MAX_WRITER_ID) throw blobOptionError('writer', `must be an integer from 1 to ${MAX_WRITER_ID}`);
+    const folder = await openAsCoWriter(options, writer, ownerPid);
+    return folder === undefined ? undefined : DiskBlobStore.build(folder, opts, writer);
+  }
+
+  private static async build(f: OpenedFolder, opts: DiskStoreSettings, writer: number): Promise<DiskBlobStore> {
     try {
-      lock = await takeLock(fs, layout.root, `LOCK-w${writer}`);
-      const tmpDir = writerTmpDir(layout, writer);
-      await fs.rm(tmpDir, { recursive: true, force: true });
-      await fs.mkdir(tmpDir, { recursive: true });
-      index = DiskIndex.open({ path: layout.indexPath, readOnly: false, pathOf: options.pathOf ?? ((key) => key) });
-      const opened = index;
-      opened.shared.updateStateSync((state) => {
-        state.writers = [...new Set([...(state.writers ?? []), writer])];
-        opened.shared.takeSeqBlock(state);
-      });
-      const segments = new Segments(fs, layout);
-      const store = new DiskBlobStore(layout, opts, fs, index, segments, lock.release, { discarded: [] }, false, RecencyMarks.empty(1), writer);
+      const store = new DiskBlobStore(f.layout, opts, f.fs, f.index, f.segments, f.release, f.report, f.checkFrom, f.marks, writer);
       await store.generations.measureIndex();
+      if (writer === 0) await store.generations.makeRoom(0);
       return store;
     } catch (err) {
-      await index?.close().catch(() => undefined);
-      await lock?.release();
+      await f.index.close().catch(() => undefined);
+      await f.release();
       if (isCdnError(err)) throw err;
-      throw blobError(BLOB_ERROR_CODES.storeUnavailable, `cannot open the blob store in ${layout.root} as writer ${writer} (${errnoCode(err) ?? String(err)})`, err);
+      throw blobError(BLOB_ERROR_CODES.storeUnavailable, `cannot open the blob store in ${f.layout.root} (${errnoCode(err) ?? String(err)})`, err);
     }
   }
 
@@ -576,16 +542,6 @@ export class DiskBlobStore implements BlobStore, DiskWriterHost {
   private assertOpen(): void {
     if (this.closed) throw blobError(BLOB_ERROR_CODES.storeClosed, 'disk blob store is closed');
   }
-}
-
-/** Where a writer's bodies are written before they are renamed into place: the owner's tmp/, a co-writer's tmp/w<id>/. */
-function writerTmpDir(layout: DiskLayout, writer: number): string {
-  return writer === 0 ? layout.tmpDir : join(layout.tmpDir, `w${writer}`);
-}
-
-/** Where the read marks are kept between runs (disk-recency.ts). */
-function marksPath(layout: DiskLayout): string {
-  return join(layout.dataDir, 'recency');
 }
 
 /** What an entry's metadata is accounted (the index keeps it). */

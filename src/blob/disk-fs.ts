@@ -9,7 +9,7 @@
  * so a lock left by a killed process (or by a pid reused after a container restart) is taken over.
  */
 import { randomBytes } from 'node:crypto';
-import { openSync, readFile as readFileCallback, writevSync } from 'node:fs';
+import { openSync, readFileSync, readFile as readFileCallback, statSync, writevSync } from 'node:fs';
 import * as fsp from 'node:fs/promises';
 import { promisify } from 'node:util';
 import { dirname, join, resolve } from 'node:path';
@@ -143,6 +143,40 @@ async function ownerAlive(fs: DiskFs, owner: LockOwner): Promise<boolean> {
   if (owner.start === null) return true;
   const start = await processStart(fs, owner.pid);
   return start === null || start === owner.start;
+}
+
+/**
+ * The process holding `<dir>/<name>` and when it took it (ms since epoch), when that process is
+ * alive; else undefined (absent, unreadable, or left by a process that is gone). Synchronous: the
+ * disk store's owner asks it inside an index transaction at open, where it must not yield
+ * (disk-open.ts).
+ */
+export function lockHolder(dir: string, name: string): { pid: number; since: number } | undefined {
+  const path = join(dir, name);
+  let owner: LockOwner;
+  let since: number;
+  try {
+    since = statSync(path).mtimeMs;
+    const parsed = JSON.parse(readFileSync(path, 'utf8')) as Partial<LockOwner>;
+    if (typeof parsed.pid !== 'number') return undefined;
+    owner = { pid: parsed.pid, start: parsed.start ?? null };
+  } catch {
+    return undefined;
+  }
+  try {
+    process.kill(owner.pid, 0);
+  } catch (err) {
+    if (errnoCode(err) !== 'EPERM') return undefined;
+  }
+  if (owner.start === null) return { pid: owner.pid, since };
+  let start: string | null = null;
+  try {
+    const stat = readFileSync(`/proc/${owner.pid}/stat`, 'utf8');
+    start = stat.slice(stat.lastIndexOf(')') + 2).split(' ')[19] ?? null;
+  } catch {
+    start = null;
+  }
+  return start === null || start === owner.start ? { pid: owner.pid, since } : undefined;
 }
 
 /** Directories locked by this process, so a second store on the same directory is refused too. */

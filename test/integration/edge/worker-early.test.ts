@@ -1,12 +1,14 @@
 /**
- * A cluster worker starts while its primary opens the disk cache (edge/cluster.ts forks the workers
- * first, so their loading overlaps the primary's): it opens the cache as a co-writer only once its
- * owner has it open (on a node's first start the owner creates it), then fetches its misses from
- * upstream itself and stores them where the owner and the other workers read them.
+ * A cluster worker starts before its primary has opened the disk cache (edge/cluster.ts forks the
+ * workers first and opens the cache as its owner once they listen): on a restart it opens the
+ * cache as a co-writer at once, before its owner, and the owner's open later keeps it attached;
+ * on a node's first start (or with an earlier format to discard) it asks for the owner's open and
+ * opens the cache after it. Either way it fetches its misses from upstream itself and stores them
+ * where the owner and the other workers read them.
  */
 import { createServer, type IncomingHttpHeaders, type Server } from 'node:http';
 import { existsSync } from 'node:fs';
-import { mkdtemp, rm } from 'node:fs/promises';
+import { mkdir, mkdtemp, readdir, rm } from 'node:fs/promises';
 import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -27,7 +29,8 @@ const originGets: { url: string; headers: IncomingHttpHeaders }[] = [];
 beforeAll(async () => {
   origin = createServer((req, res) => {
     originGets.push({ url: req.url ?? '', headers: req.headers });
-    const body = `body of ${req.url}`;
+    // Under /large/, bodies too large to pack: a co-writer writes them through its folder in tmp/.
+    const body = req.url?.startsWith('/large/') === true ? `body of ${req.url}`.padEnd(100 * 1024, '.') : `body of ${req.url}`;
     res.writeHead(200, { 'content-type': 'text/plain', 'cache-control': 'public, max-age=600', 'content-length': String(body.length) }).end(body);
   });
   await new Promise<void>((r) => origin.listen(0, '127.0.0.1', r));
@@ -56,10 +59,13 @@ describe('a cluster worker started before its primary owns the disk cache', () =
     let owned = (): void => undefined;
     const diskOwned = new Promise<void>((resolve) => (owned = resolve));
     let workerUp = false;
-    const starting = startEdge(config, silentLogger(), { processMetrics: false, worker: { writer: 1, diskOwned } }).then((w) => ((workerUp = true), w));
+    let asked = 0;
+    const beforeOwner = { ownerPid: process.pid, owned: diskOwned, ask: () => void (asked += 1) };
+    const starting = startEdge(config, silentLogger(), { processMetrics: false, worker: { writer: 1, beforeOwner } }).then((w) => ((workerUp = true), w));
     await new Promise((r) => setTimeout(r, 200));
-    // Not before its owner: the co-writer neither creates the cache nor opens it.
+    // Not before its owner: the co-writer neither creates the cache nor opens it, and asks for the owner's open.
     expect(workerUp).toBe(false);
+    expect(asked).toBe(1);
     expect(existsSync(cacheDir)).toBe(false);
     const owner = await DiskBlobStore.open({ dir: cacheDir, maxBytes: config.disk.maxBytes, maxEntrySize: config.disk.maxEntrySize, pathOf: purgePathOfKey });
     owned();
@@ -106,5 +112,64 @@ describe('a cluster worker started before its primary owns the disk cache', () =
     } finally {
       await owner.close();
     }
+  });
+
+  it('on a restart, opens the cache before its owner: serves what it holds and stores misses, and the owner opening later keeps it attached', async () => {
+    const cacheDir = join(dir, 'before-owner');
+    const config = edgeConfig(cacheDir);
+    const open = () => DiskBlobStore.open({ dir: cacheDir, maxBytes: config.disk.maxBytes, maxEntrySize: config.disk.maxEntrySize, pathOf: purgePathOfKey });
+    // The node's last run: an object stored, a clean stop.
+    const last = await startEdge(config, silentLogger(), { processMetrics: false });
+    expect((await get(last.url, '/kept.txt')).cacheStatus).toBe('anycdn; fwd=miss; fwd-status=200; stored');
+    await last.close(1_000);
+    let asked = 0;
+    const beforeOwner = { ownerPid: process.pid, owned: new Promise<void>(() => undefined), ask: () => void (asked += 1) };
+    // No owner, and none coming: the worker starts all the same.
+    const worker = await startEdge(config, silentLogger(), { processMetrics: false, worker: { writer: 2, beforeOwner } });
+    let owner: DiskBlobStore | undefined;
+    try {
+      expect(asked).toBe(0);
+      const before = originGets.length;
+      expect(await get(worker.url, '/kept.txt')).toEqual({ status: 200, cacheStatus: expect.stringMatching(/^anycdn; hit; ttl=\d+$/), body: 'body of /kept.txt' });
+      expect(originGets.length).toBe(before);
+      expect((await get(worker.url, '/large/early.bin')).cacheStatus).toBe('anycdn; fwd=miss; fwd-status=200; stored');
+      await worker.pipeline.settled();
+      expect(await readdir(join(cacheDir, 'tmp'))).toEqual(['w2']);
+      // The owner's open leaves the attached co-writer its folder in tmp/ (and clears the rest).
+      await mkdir(join(cacheDir, 'tmp', 'w7'));
+      owner = await open();
+      expect(await readdir(join(cacheDir, 'tmp'))).toEqual(['w2']);
+      expect((await get(worker.url, '/large/after.bin')).cacheStatus).toBe('anycdn; fwd=miss; fwd-status=200; stored');
+      await worker.pipeline.settled();
+      for (const path of ['/large/early.bin', '/large/after.bin']) {
+        const stored = await owner.get(`cdn.test${path}`);
+        expect(stored?.meta.size).toBe(100 * 1024);
+      }
+      expect(originGets.length).toBe(before + 2);
+    } finally {
+      await worker.close(1_000);
+      await owner?.close();
+    }
+  });
+
+  it('does not open before its owner a cache with an earlier format to discard', async () => {
+    const cacheDir = join(dir, 'upgrade');
+    const config = edgeConfig(cacheDir);
+    const last = await startEdge(config, silentLogger(), { processMetrics: false });
+    await last.close(1_000);
+    await mkdir(join(cacheDir, 'v2'));
+    let owned = (): void => undefined;
+    let asked = 0;
+    const beforeOwner = { ownerPid: process.pid, owned: new Promise<void>((resolve) => (owned = resolve)), ask: () => void (asked += 1) };
+    let workerUp = false;
+    const starting = startEdge(config, silentLogger(), { processMetrics: false, worker: { writer: 1, beforeOwner } }).then((w) => ((workerUp = true), w));
+    await new Promise((r) => setTimeout(r, 200));
+    expect([workerUp, asked, existsSync(join(cacheDir, 'LOCK-w1'))]).toEqual([false, 1, false]);
+    const owner = await DiskBlobStore.open({ dir: cacheDir, maxBytes: config.disk.maxBytes, maxEntrySize: config.disk.maxEntrySize, pathOf: purgePathOfKey });
+    expect(owner.openReport.discarded).toEqual([join(cacheDir, 'v2')]);
+    owned();
+    const worker = await starting;
+    await worker.close(1_000);
+    await owner.close();
   });
 });
