@@ -22,15 +22,18 @@
  *
  * Start: the primary forks the workers as soon as it has read the config file, before it validates
  * it (the validator's code alone is a fifth of a second of CPU); a worker takes the config (parsed
- * and validated once, by the primary) and the ticket key from its primary. Once loaded, each
- * worker opens the disk cache as a co-writer at once when the folder allows that before its owner
- * (a restart: the current format, nothing to discard, src/blob/disk-open.ts), and listens; the
- * primary opens the cache as its owner (and loads the disk's code) only once every worker
- * listens, then loads and starts the shield: a start is CPU-bound, and on two cores the
- * primary's work beside the workers' loading made their start the slower. On a node's first
- * start (or when an earlier format is to be discarded first) a worker asks for the owner's open
- * instead ('anycdn:disk-wanted'), which the primary does at once, and opens the cache after it. A
- * config that fails validation stops the forked workers before the command fails with its error.
+ * and validated once, by the primary) and the ticket key from its primary. The first worker is
+ * forked alone: once loaded, it opens the disk cache as a co-writer at once when the folder allows
+ * that before its owner (a restart: the current format, nothing to discard,
+ * src/blob/disk-open.ts), and listens. The other workers are forked once the config is valid;
+ * the primary opens the cache as its owner (and loads the disk's code) once the first worker
+ * listens, and loads and starts the shield once every worker listens. A start is CPU-bound: on
+ * two cores, the workers loading together beside the primary's validation and its open made the
+ * first answer wait for all of it. On a node's
+ * first start (or when an earlier format is to be discarded first) the first worker asks for the
+ * owner's open instead ('anycdn:disk-wanted'), which the primary does at once, and opens the
+ * cache after it. A config that fails validation stops the forked workers before the command
+ * fails with its error.
  *
  * The primary relays between processes: an invalidation in any process reaches all of them; a
  * purge (from the origin's stream, which the shield follows, or a worker's POST /_cdn/purge) is
@@ -91,9 +94,9 @@ export interface EdgeNode {
   drain(): Promise<void>;
 }
 
-/** An edge cluster whose workers are forked and load their code while its config is validated. */
+/** An edge cluster whose first worker is forked and loads its code while its config is validated. */
 export interface ForkedEdgeCluster {
-  /** Gives the workers the validated config, opens the disk cache, starts the shield; resolves once every worker listens and the shield is up. */
+  /** Gives the workers the validated config (forking all but the first), opens the disk cache, starts the shield; resolves once every worker listens and the shield is up. */
   start(config: EdgeConfig, logger: Logger): Promise<EdgeNode>;
   /** The node does not start (its config was refused, or a signal came first): stops the workers; resolves once they have exited. */
   abandon(): Promise<void>;
@@ -115,8 +118,9 @@ export function workersAsked(raw: unknown): number {
 }
 
 /**
- * Forks `count` workers at once. Each asks for its start as soon as it runs; the answer (the
- * config, its writer id) waits for `start`.
+ * Forks the first of `count` workers at once, the others in `start`, once the config is valid.
+ * Each asks for its start as soon as it runs; the answer (the config, its writer id) waits for
+ * `start`.
  */
 export function forkEdgeCluster(count: number): ForkedEdgeCluster {
   // Given by start(); every use below comes after it (a worker asks for nothing else before its start).
@@ -283,12 +287,15 @@ export function forkEdgeCluster(count: number): ForkedEdgeCluster {
     });
   }
 
-  // The workers first: loading its code is most of each process's start, and they load theirs
-  // while this process validates the config. Each asks for its start (the config, its writer id)
-  // as soon as it runs, opens the disk once loaded (before its owner when it may), and listens
-  // before this process opens the disk and starts the shield.
-  const allListening = Promise.all(Array.from({ length: count }, (_, slot) => fork(slot)));
-  allListening.catch(() => undefined); // awaited in start, once the shield is up (or has failed)
+  // The first worker first: loading its code is most of a process's start, and it loads its code
+  // while this process validates the config. It asks for its start (the config, its writer id)
+  // as soon as it runs, opens the disk once loaded (before its owner when it may), and listens:
+  // the node answers from then on. The others are forked once the config is valid (start), when
+  // this process's own loading is done: a start is CPU-bound, and forked together, the workers
+  // shared the cores with this process's validation, so the node's first answer waited for all
+  // of it (on two cores, a start with `workers: 2` took two thirds more than one process's).
+  const firstListening = fork(0);
+  firstListening.catch(() => undefined); // awaited in start (or the node is abandoned)
 
   async function abandon(): Promise<void> {
     draining = true;
@@ -304,13 +311,15 @@ export function forkEdgeCluster(count: number): ForkedEdgeCluster {
     // (a replacement too). With a file, every worker reads (and watches) it itself.
     ticketKey = config.tls !== undefined && config.tls.ticketKeyFile === undefined ? (await ticketKeys()).randomTicketKey().toString('base64') : undefined;
     configured();
+    const allListening = Promise.all([firstListening, ...Array.from({ length: count - 1 }, (_, i) => fork(i + 1))]);
+    allListening.catch(() => undefined); // awaited below, once the shield is up (or has failed)
     let url: string;
     let https: string | undefined;
     try {
-      // The disk cache as its owner once the workers listen (they opened it as co-writers before),
-      // or at once when a worker cannot open it before its owner (a first start creates it). Then
-      // the shield, which serves no worker's request. Until then the workers have the cores.
-      await Promise.race([allListening, wanted]);
+      // The disk cache as its owner once the first worker listens (it opened it as a co-writer
+      // before), or at once when a worker cannot open it before its owner (a first start creates
+      // it). Then, once every worker listens, the shield, which serves no worker's request.
+      await Promise.race([firstListening, wanted]);
       const { DiskBlobStore } = await diskBlobStore();
       disk = await DiskBlobStore.open({ dir: config.cacheDir, maxBytes: config.disk.maxBytes, maxEntrySize: config.disk.maxEntrySize, pathOf: (await cacheKeys()).purgePathOfKey });
       broadcast({ type: 'anycdn:disk-owned' });

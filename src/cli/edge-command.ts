@@ -16,7 +16,7 @@ import { holdSignal, parseFlags, UsageError, type CommandIo, type ServiceCommand
 
 // A cluster worker takes its config from its primary and loads the server itself once it may
 // start (edge/cluster.ts); only a primary or a single process reads and validates the file, and a
-// primary forks its workers before it loads the validator.
+// primary forks its first worker before it loads the validator.
 const configValidation = lazy(() => Promise.all([import('../config/load.js'), import('../../edge/config.js')]));
 // The logger (pino) comes with the config, after the fork.
 const logging = lazy(() => import('../log.js'));
@@ -53,7 +53,7 @@ export const runEdge: ServiceCommand = async (args, io) => {
     return 0;
   }
   const raw = await readConfigFile(values.config);
-  // Forked first, the workers load their code while this process validates the config.
+  // Forked first, a worker loads its code while this process validates the config (edge/cluster.ts).
   const workers = workersAsked(raw);
   const forked = workers > 1 ? forkEdgeCluster(workers) : undefined;
   let config: EdgeConfig;
