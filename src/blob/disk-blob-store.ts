@@ -69,6 +69,7 @@ import {
   type HotEntry,
   type MetaChanges,
   type StoredMeta,
+  type WriteOptions,
 } from './blob-store.js';
 import { freezeMeta } from './buffer-entry.js';
 import { backgroundCheck, type CheckReport } from './disk-check.js';
@@ -270,10 +271,10 @@ export class DiskBlobStore implements BlobStore, DiskWriterHost {
     return found.entry;
   }
 
-  async begin(key: string, expectedSize?: number): Promise<DiskBlobWriter | undefined> {
+  async begin(key: string, expectedSize?: number, options?: WriteOptions): Promise<DiskBlobWriter | undefined> {
     this.assertOpen();
     if (expectedSize !== undefined && expectedSize > this.maxEntrySize) return undefined;
-    const limits = { maxEntrySize: this.maxEntrySize, expectedSize, blockSize: this.options.blockSize, packMaxSize: this.options.packMaxSize };
+    const limits = { maxEntrySize: this.maxEntrySize, expectedSize, blockSize: this.options.blockSize, packMaxSize: this.options.packMaxSize, hash: options?.hash !== false };
     try {
       const writer = await DiskBlobWriter.create(this, key, limits);
       this.writers.add(writer);

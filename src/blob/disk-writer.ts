@@ -1,6 +1,6 @@
 /**
- * One in-progress write to the disk store. Bytes are hashed (SHA-256) and checksummed (CRC-32
- * per block) as they come. A body that stays within `packMaxSize` is held in memory and packed
+ * One in-progress write to the disk store. Bytes are checksummed (CRC-32 per block) as they come,
+ * and hashed (SHA-256) unless the write was begun with `hash: false` (WriteOptions). A body that stays within `packMaxSize` is held in memory and packed
  * into a segment at commit; a larger one (announced or grown past it) streams into a temp file
  * under `<dir>/tmp/`, which the commit renames into place. Nothing is fsynced here: the store's
  * periodic sync orders durability (disk-blob-store.ts). Any failure (ENOSPC, EIO, a size limit)
@@ -21,7 +21,8 @@ export interface WrittenBody {
   data: Buffer | undefined;
   tmpPath: string | undefined;
   size: number;
-  sha256: string;
+  /** Undefined when the body was not hashed (DiskWriterLimits.hash). */
+  sha256: string | undefined;
   blockSize: number;
   blockCrc32: number[];
 }
@@ -45,6 +46,8 @@ export interface DiskWriterLimits {
   blockSize: number;
   /** Bodies up to this size are packed into a segment; larger ones get a file. */
   packMaxSize: number;
+  /** Hash the body (WriteOptions.hash). */
+  hash: boolean;
 }
 
 type State = 'open' | 'committing' | 'done';
@@ -76,7 +79,7 @@ export class DiskBlobWriter implements BlobWriter {
   private queued = 0;
   /** commit() was called: a write after that is refused, as ever (it waits for the queue, then finds the writer closed). */
   private commitAsked = false;
-  /** The running SHA-256 of a body in a file; a body held in memory is hashed whole at commit. */
+  /** The running SHA-256 of a body in a file (when hashed); a body held in memory is hashed whole at commit. */
   private hash: Hash | undefined;
   private readonly crcs: number[] = [];
   private blockCrc = 0;
@@ -168,8 +171,10 @@ export class DiskBlobWriter implements BlobWriter {
     for (const view of this.views) view.handle ??= this.readHandle.retain();
     const held = this.chunks ?? [];
     this.chunks = undefined;
-    this.hash = createHash('sha256');
-    for (const chunk of held) this.hash.update(chunk);
+    if (this.limits.hash) {
+      this.hash = createHash('sha256');
+      for (const chunk of held) this.hash.update(chunk);
+    }
     for (const chunk of held) await writeAll(this.fh, chunk);
   }
 
@@ -198,7 +203,7 @@ export class DiskBlobWriter implements BlobWriter {
     const data = this.chunks === undefined ? undefined : wholeOf(this.chunks, this.written);
     this.packed = data;
     this.chunks = undefined;
-    const sha256 = data !== undefined ? sha256Hex(data) : this.hash!.digest('hex');
+    const sha256 = !this.limits.hash ? undefined : data !== undefined ? sha256Hex(data) : this.hash!.digest('hex');
     const body: WrittenBody = { data, tmpPath: this.tmpPath, size: this.written, sha256, blockSize: this.limits.blockSize, blockCrc32: this.crcs };
     try {
       const fh = this.fh;

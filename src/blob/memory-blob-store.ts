@@ -20,6 +20,7 @@ import {
   type CommitMeta,
   type MetaChanges,
   type StoredMeta,
+  type WriteOptions,
 } from './blob-store.js';
 import { bufferEntry, freezeMeta, wholeOf } from './buffer-entry.js';
 import { KeyLists } from './key-lists.js';
@@ -109,10 +110,10 @@ export class MemoryBlobStore implements BlobStore {
     return rec === undefined ? undefined : bufferEntry(rec.meta, rec.data);
   }
 
-  async begin(key: string, expectedSize?: number): Promise<BlobWriter | undefined> {
+  async begin(key: string, expectedSize?: number, options?: WriteOptions): Promise<BlobWriter | undefined> {
     this.assertOpen();
     if (expectedSize !== undefined && expectedSize > this.maxEntrySize) return undefined;
-    const writer = new MemoryBlobWriter(key, this.maxEntrySize, this, () => this.writers.delete(writer));
+    const writer = new MemoryBlobWriter(key, this.maxEntrySize, options?.hash !== false, this, () => this.writers.delete(writer));
     this.writers.add(writer);
     return writer;
   }
@@ -204,6 +205,8 @@ class MemoryBlobWriter implements BlobWriter {
   constructor(
     private readonly key: string,
     private readonly maxBodyBytes: number,
+    /** Hash the body at commit (WriteOptions.hash). */
+    private readonly hash: boolean,
     private readonly store: MemoryBlobStore,
     private readonly release: () => void,
   ) {}
@@ -222,7 +225,7 @@ class MemoryBlobWriter implements BlobWriter {
     if (this.done) throw blobError(BLOB_ERROR_CODES.writerClosed, 'commit after commit or abort');
     const data = wholeOf(this.chunks, this.written);
     await this.abort();
-    const stored = finalMeta(this.key, data.length, createHash('sha256').update(data).digest('hex'), meta);
+    const stored = finalMeta(this.key, data.length, this.hash ? createHash('sha256').update(data).digest('hex') : undefined, meta);
     if (!this.store.put(stored, data)) {
       throw blobError(BLOB_ERROR_CODES.tooLarge, `object and metadata exceed maxEntrySize`);
     }

@@ -29,6 +29,7 @@ import {
   type HotEntry,
   type MetaChanges,
   type StoredMeta,
+  type WriteOptions,
 } from './blob-store.js';
 import { bufferEntry, readAll, wholeOf } from './buffer-entry.js';
 import type { DiskBlobStore, DiskBlobStoreStats } from './disk-blob-store.js';
@@ -133,9 +134,9 @@ export class TieredBlobStore implements BlobStore {
     return this.memory.getHot(key) ?? this.disk.getNow(key, -1, hash);
   }
 
-  async begin(key: string, expectedSize?: number): Promise<BlobWriter | undefined> {
+  async begin(key: string, expectedSize?: number, options?: WriteOptions): Promise<BlobWriter | undefined> {
     this.assertOpen();
-    const writer = await this.disk.begin(key, expectedSize);
+    const writer = await this.disk.begin(key, expectedSize, options);
     if (writer === undefined) return undefined;
     const small = expectedSize === undefined || expectedSize <= this.memoryMaxEntrySize;
     // A key not seen recently (admitAtCommit 'seen') is noted at commit instead of kept.

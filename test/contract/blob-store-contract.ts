@@ -328,6 +328,30 @@ export function blobStoreContract(name: string, make: (limits: ContractLimits) =
       await expectBody(store, 'k', pattern(100));
     });
 
+    it('stores a body unhashed when begun with hash: false, byte-exact, small or streamed', async () => {
+      const store = await open();
+      const small = pattern(5000, 31);
+      const big = pattern(3 * MiB, 32);
+      const w1 = (await store.begin('small', small.length, { hash: false }))!;
+      await w1.write(small);
+      // Without a hash there is nothing to check a given one against: it is not kept either.
+      const stored = await w1.commit(commitMeta('small', small.length, { sha256: 'f'.repeat(64) }));
+      expect(stored).toEqual({ ...commitMeta('small', small.length), version: 1 });
+      expect('sha256' in stored).toBe(false);
+      const w2 = (await store.begin('big', undefined, { hash: false }))!;
+      for (let off = 0; off < big.length; off += 100_003) await w2.write(big.subarray(off, off + 100_003));
+      expect((await w2.commit(commitMeta('big', big.length))).sha256).toBeUndefined();
+      expect((await expectBody(store, 'small', small)).meta).toEqual(stored);
+      expect((await expectBody(store, 'big', big)).meta.sha256).toBeUndefined();
+      // The default still hashes, for the same key replaced.
+      expect((await put(store, 'small', small)).sha256).toBe(sha256(small));
+      expect((await store.get('small'))!.meta.sha256).toBe(sha256(small));
+      if (fixture?.reopen === undefined) return;
+      const again = await fixture.reopen();
+      expect((await expectBody(again, 'big', big)).meta.sha256).toBeUndefined();
+      expect((await expectBody(again, 'small', small)).meta.sha256).toBe(sha256(small));
+    });
+
     it('lets the last of two concurrent writers of a key win', async () => {
       const store = await open();
       const w1 = (await store.begin('k'))!;
