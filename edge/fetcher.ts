@@ -19,6 +19,7 @@ import { varyFields } from '../src/http/vary.js';
 import type { Logger } from '../src/log.js';
 import { responseTags } from '../src/purge/response-tags.js';
 import { variantKey } from './cache-keys.js';
+import { mayCompress } from './compression.js';
 import type { FlightOutcome } from './flights.js';
 import { discard } from './stream-parts.js';
 import { FieldList, headersFromPairs, OWN_LIFETIME_FIELD, storableHeaderPairs, viewOf, withoutOwnFields } from './stored-view.js';
@@ -103,7 +104,8 @@ async function fetchFromUpstream(deps: FetchDeps, req: FetchRequest): Promise<Fe
 
   let writer: BlobWriter | undefined;
   try {
-    writer = await deps.store.begin(key, size);
+    // The body's hash is read only to compress it (edge/compression.ts): the store skips it for the rest.
+    writer = await deps.store.begin(key, size, { hash: mayCompress(res.status, resHeaders) });
   } catch (err) {
     deps.logger.warn({ err, key }, 'cache store refused a write');
   }
