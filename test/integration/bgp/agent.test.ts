@@ -258,7 +258,11 @@ describe.skipIf(noBirdDaemon !== undefined)(`the agent with a real BIRD${noBirdD
     expect(t.logged('BIRD unreachable')).toHaveLength(1);
     await t.startDaemon();
     await t.birdExports(ANNOUNCED);
+    // BIRD exports what the include says as it starts, maybe before the agent's next command
+    // reaches it: the agent notices at its next look.
+    await until('BIRD reachable logged', () => t.logged('BIRD reachable'), (l) => l.length >= 1);
     expect(t.logged('BIRD reachable')).toHaveLength(1);
+    expect(t.logged('BIRD unreachable')).toHaveLength(1);
   });
 
   it('a BIRD that refuses the include is logged and retried, never taken as applied', async () => {
