@@ -3,6 +3,7 @@
  * registry), so two servers in one process (the demo, tests) keep separate counts.
  */
 import { Counter, Registry, collectDefaultMetrics, type Histogram, type LabelValues, type MetricValueWithName } from 'prom-client';
+import { INERT_RESOLUTION_MS, registerLoopDelayGauges } from './loop-delay.js';
 
 interface Tally {
   labels: LabelValues<string>;
@@ -154,7 +155,11 @@ export interface MetricsOptions {
 
 export function createHttpMetrics(options: MetricsOptions): HttpMetrics {
   const registry = new Registry();
-  if (options.processMetrics ?? true) collectDefaultMetrics({ register: registry, prefix: options.prefix });
+  if (options.processMetrics ?? true) {
+    // prom-client's event loop sampler ticks 100 times a second for ever: made inert, its gauges replaced (src/loop-delay.ts).
+    collectDefaultMetrics({ register: registry, prefix: options.prefix, eventLoopMonitoringPrecision: INERT_RESOLUTION_MS });
+    registerLoopDelayGauges(registry, options.prefix);
+  }
   const p = options.prefix;
   return {
     registry,
