@@ -40,7 +40,11 @@ export interface LoopDelayOptions {
   resolutionMs?: number;
   /** How often the loop's utilisation is looked at. Default 1000 ms: a busy loop is sampled within a second. */
   checkMs?: number;
-  /** Utilisation over one check from which the sampler runs. Default 0.01 (10 ms of work a second). */
+  /**
+   * Utilisation over one check from which the sampler runs. Default 0.05 (50 ms of a second not
+   * waiting for I/O): utilisation is wall time, so on a loaded machine an idle process's periodic
+   * work, preempted, can take 1% of a second; a loop with less to do has little to delay.
+   */
   busyFraction?: number;
 }
 
@@ -86,7 +90,7 @@ export class LoopDelaySampler {
   constructor(options: LoopDelayOptions = {}) {
     this.resolutionMs = options.resolutionMs ?? 10;
     const checkMs = options.checkMs ?? 1000;
-    const busyFraction = options.busyFraction ?? 0.01;
+    const busyFraction = options.busyFraction ?? 0.05;
     this.histogram = monitorEventLoopDelay({ resolution: this.resolutionMs });
     // Unref'd: metrics never keep a process alive.
     this.timer = setInterval(() => this.check(checkMs, busyFraction), checkMs).unref();
