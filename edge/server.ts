@@ -94,8 +94,9 @@ async function openDisk(config: EdgeConfig, worker: StartEdgeOptions['worker']):
   const options = { dir: config.cacheDir, maxBytes: config.disk.maxBytes, maxEntrySize: config.disk.maxEntrySize, pathOf: purgePathOfKey, writer: worker?.writer };
   const early = worker?.beforeOwner;
   if (early !== undefined) {
-    const opened = await DiskBlobStore.openBeforeOwner(options, early.ownerPid);
-    if (opened !== undefined) return opened;
+    // Opening before the owner (DiskBlobStore.openBeforeOwner) is not used: with a co-writer
+    // writing while its owner opened, 2 of 230 objects were not found after (before-owner.test.ts).
+    // The worker asks for the owner's open at once instead.
     early.ask();
     await early.owned;
   }

@@ -3,7 +3,10 @@
  * folder as co-writer <id> (or as its owner with id 0) and does what its parent asks over the IPC
  * channel of `child_process.fork`. Runs compiled, from dist/test/integration/blob/co-writer.js.
  *
- *   node co-writer.js <dir> <id> <maxBytes> <segmentSize>
+ *   node co-writer.js <dir> <id> <maxBytes> <segmentSize> [<ownerPid>]
+ *
+ * With <ownerPid>, co-writer <id> opens before its owner, that process (openBeforeOwner), and
+ * exits with an error if the folder does not allow it.
  *
  * Messages in: { cmd: 'write', keys } stores each key (bodies from bodyOf, 16 at a time) and
  * answers { stored, refused }; { cmd: 'verify', keys } reads each and answers { found, bad };
@@ -100,10 +103,12 @@ type Command =
   | { cmd: 'close' };
 
 async function main(): Promise<void> {
-  const [dir, idArg, maxArg, segArg] = process.argv.slice(2);
+  const [dir, idArg, maxArg, segArg, ownerArg] = process.argv.slice(2);
   const id = Number(idArg);
-  if (dir === undefined || !Number.isInteger(id) || !(Number(maxArg) > 0) || !(Number(segArg) > 0)) throw new Error('usage: co-writer <dir> <id> <maxBytes> <segmentSize>');
-  const store = await DiskBlobStore.open({ dir, maxBytes: Number(maxArg), segmentSize: Number(segArg), maxEntrySize: 1024 * 1024, ...(id === 0 ? {} : { writer: id }) });
+  if (dir === undefined || !Number.isInteger(id) || !(Number(maxArg) > 0) || !(Number(segArg) > 0)) throw new Error('usage: co-writer <dir> <id> <maxBytes> <segmentSize> [<ownerPid>]');
+  const options = { dir, maxBytes: Number(maxArg), segmentSize: Number(segArg), maxEntrySize: 1024 * 1024, ...(id === 0 ? {} : { writer: id }) };
+  const store = ownerArg === undefined ? await DiskBlobStore.open(options) : await DiskBlobStore.openBeforeOwner(options, Number(ownerArg));
+  if (store === undefined) throw new Error(`co-writer ${id} may not open ${dir} before its owner`);
   const send = (msg: unknown) => process.send!(msg);
   process.on('message', (msg: Command) => {
     void (async () => {
