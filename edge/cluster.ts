@@ -23,16 +23,13 @@
  * Start: the primary forks the workers as soon as it has read the config file, before it validates
  * it (the validator's code alone is a fifth of a second of CPU); a worker takes the config (parsed
  * and validated once, by the primary) and the ticket key from its primary. The first worker is
- * forked alone: once loaded, it opens the disk cache as a co-writer at once when the folder allows
- * that before its owner (a restart: the current format, nothing to discard,
- * src/blob/disk-open.ts), and listens. The other workers are forked once the config is valid;
- * the primary opens the cache as its owner (and loads the disk's code) once the first worker
- * listens, and loads and starts the shield once every worker listens. A start is CPU-bound: on
- * two cores, the workers loading together beside the primary's validation and its open made the
- * first answer wait for all of it. On a node's
- * first start (or when an earlier format is to be discarded first) the first worker asks for the
- * owner's open instead ('anycdn:disk-wanted'), which the primary does at once, and opens the
- * cache after it. A config that fails validation stops the forked workers before the command
+ * forked alone; the other workers are forked once the config is valid. A start is CPU-bound: on
+ * two cores, the workers loading together beside the primary's validation made the first answer
+ * wait for all of it. Once loaded, a worker asks for the owner's open ('anycdn:disk-wanted'),
+ * which the primary does at once (creating the cache on a node's first start), and opens the
+ * cache as a co-writer after it (opening before the owner, src/blob/disk-open.ts, is not used:
+ * edge/server.ts openDisk), and listens. The shield loads and starts once every worker listens.
+ * A config that fails validation stops the forked workers before the command
  * fails with its error.
  *
  * The primary relays between processes: an invalidation in any process reaches all of them; a
