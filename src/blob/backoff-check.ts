@@ -1,21 +1,19 @@
 /**
- * A repeating check that slows down while what it sees stays the same: its period doubles after
- * each run that resolves the value of the previous run, up to `maxMs`, and drops back to `minMs`
- * after one that resolves another. A busy store is looked at often; an idle one is hardly woken.
- * The timer is unref'd (it never keeps a process alive) and the next run is timed from the end
- * of the previous one (runs never overlap).
+ * A repeating check that slows down while it finds nothing changing: its period doubles after each
+ * run that reports no change, up to `maxMs`, and drops back to `minMs` after one that does. A busy
+ * store is looked at often; an idle one is hardly woken. The timer is unref'd (it never keeps a
+ * process alive) and the next run is timed from the end of the previous one (runs never overlap).
  */
 export class BackoffCheck {
   private timer: NodeJS.Timeout | undefined;
   private periodMs: number;
-  private last: unknown;
   private stopped = false;
 
-  /** `run` resolves what it saw (compared with ===; a rejection counts as the same). */
+  /** `run` resolves true when it saw a change (a rejection counts as none). */
   constructor(
     private readonly minMs: number,
     private readonly maxMs: number,
-    private readonly run: () => Promise<unknown>,
+    private readonly run: () => Promise<boolean>,
   ) {
     if (!(minMs > 0 && maxMs >= minMs)) throw new RangeError(`need 0 < minMs <= maxMs, got ${minMs} and ${maxMs}`);
     this.periodMs = minMs;
@@ -35,11 +33,7 @@ export class BackoffCheck {
   private schedule(): void {
     this.timer = setTimeout(() => {
       void this.run().then(
-        (seen) => {
-          const changed = seen !== this.last;
-          this.last = seen;
-          this.ran(changed);
-        },
+        (changed) => this.ran(changed),
         () => this.ran(false),
       );
     }, this.periodMs);

@@ -106,7 +106,7 @@ export type { OpenReport } from './disk-open.js';
 /** Packed locations whose CRC was verified in this process; two generations of this many. */
 const VERIFIED_GENERATION = 100_000;
 
-/** How often the owner checks, while co-writers are open (flush() starts it), that they have room ahead (ms); 8x less while disk use stays still. */
+/** How often the owner checks, while co-writers are open, that they have room ahead (ms); 8x less while disk use stays still. */
 const ROOM_CHECK_MS = 100;
 
 export class DiskBlobStore implements BlobStore, DiskWriterHost {
@@ -124,7 +124,8 @@ export class DiskBlobStore implements BlobStore, DiskWriterHost {
   private readonly generations: DiskGenerations;
   private closed = false;
   private readonly timer: NodeJS.Timeout;
-  private roomCheck: BackoffCheck | undefined;
+  private readonly roomCheck: BackoffCheck | undefined;
+  private roomSeenBytes = -1;
   private readonly tmpDir: string;
   /** Aborted at close: the background check stops. */
   private readonly stopping = new AbortController();
@@ -166,6 +167,7 @@ export class DiskBlobStore implements BlobStore, DiskWriterHost {
     });
     this.timer = setInterval(() => void this.flush().catch(() => undefined), options.syncIntervalMs);
     this.timer.unref();
+    if (writer === 0) this.roomCheck = new BackoffCheck(ROOM_CHECK_MS, 8 * ROOM_CHECK_MS, () => this.keepRoomForWriters());
     // After a clean stop every entry's bytes were written and synced: nothing to look for.
     this.checked = checkFrom !== undefined && writer === 0
       ? this.track(
@@ -430,7 +432,6 @@ export class DiskBlobStore implements BlobStore, DiskWriterHost {
     // The index file grows between measures (LMDB adds pages as it fills): if that took the disk
     // over maxBytes since the last write made room, evict now, so the bound holds after each flush.
     if (this.writer === 0) await this.generations.makeRoom(0, this.headroom());
-    if (this.writer === 0 && !this.closed && this.headroom() > 0) this.roomCheck ??= new BackoffCheck(ROOM_CHECK_MS, 8 * ROOM_CHECK_MS, () => this.keepRoomForWriters());
   }
 
   /** The room the owner keeps free while co-writers are open: they do not evict, and refuse what does not fit. */
@@ -438,17 +439,15 @@ export class DiskBlobStore implements BlobStore, DiskWriterHost {
     return (this.index.shared.committedState().writers ?? []).length > 0 ? 2 * this.options.segmentSize : 0;
   }
 
-  /** The owner, while co-writers are open: evict ahead, so that what they write fits. Resolves the disk use it saw. */
-  private async keepRoomForWriters(): Promise<number> {
-    const headroom = this.closed ? 0 : this.headroom();
-    if (headroom === 0) {
-      this.roomCheck?.stop(); // the co-writers are gone: flush() starts it again when one opens
-      this.roomCheck = undefined;
-      return 0;
-    }
+  /** The owner, while co-writers are open: evict ahead, so that what they write fits. Resolves whether disk use moved. */
+  private async keepRoomForWriters(): Promise<boolean> {
+    if (this.closed) return false;
+    const headroom = this.headroom();
     const diskBytes = this.generations.diskBytes();
-    if (diskBytes > this.maxBytes - headroom) await this.generations.makeRoom(0, headroom);
-    return diskBytes;
+    const moved = diskBytes !== this.roomSeenBytes;
+    this.roomSeenBytes = diskBytes;
+    if (headroom > 0 && diskBytes > this.maxBytes - headroom) await this.generations.makeRoom(0, headroom);
+    return moved;
   }
 
   /**
