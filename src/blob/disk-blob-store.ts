@@ -84,7 +84,6 @@ import type { RecencyMarks } from './disk-recency.js';
 import { Segments } from './disk-segments.js';
 import { DiskBlobWriter, type DiskWriterHost, type WrittenBody } from './disk-writer.js';
 import { KeyedLock } from './keyed-lock.js';
-import { BackoffCheck } from './backoff-check.js';
 
 export interface DiskBlobStoreStats extends BlobStoreStats {
   /** Bytes the cache takes on disk: segments, body files (allocated blocks) and the index. Kept ≤ maxBytes. */
@@ -106,7 +105,7 @@ export type { OpenReport } from './disk-open.js';
 /** Packed locations whose CRC was verified in this process; two generations of this many. */
 const VERIFIED_GENERATION = 100_000;
 
-/** How often the owner checks, while co-writers are open, that they have room ahead (ms); 8x less while disk use stays still. */
+/** How often the owner checks, while co-writers are open, that they have room ahead (ms). */
 const ROOM_CHECK_MS = 100;
 
 export class DiskBlobStore implements BlobStore, DiskWriterHost {
@@ -124,8 +123,7 @@ export class DiskBlobStore implements BlobStore, DiskWriterHost {
   private readonly generations: DiskGenerations;
   private closed = false;
   private readonly timer: NodeJS.Timeout;
-  private readonly roomCheck: BackoffCheck | undefined;
-  private roomSeenBytes = -1;
+  private readonly roomTimer: NodeJS.Timeout | undefined;
   private readonly tmpDir: string;
   /** Aborted at close: the background check stops. */
   private readonly stopping = new AbortController();
@@ -167,7 +165,10 @@ export class DiskBlobStore implements BlobStore, DiskWriterHost {
     });
     this.timer = setInterval(() => void this.flush().catch(() => undefined), options.syncIntervalMs);
     this.timer.unref();
-    if (writer === 0) this.roomCheck = new BackoffCheck(ROOM_CHECK_MS, 8 * ROOM_CHECK_MS, () => this.keepRoomForWriters());
+    if (writer === 0) {
+      this.roomTimer = setInterval(() => void this.keepRoomForWriters().catch(() => undefined), ROOM_CHECK_MS);
+      this.roomTimer.unref();
+    }
     // After a clean stop every entry's bytes were written and synced: nothing to look for.
     this.checked = checkFrom !== undefined && writer === 0
       ? this.track(
@@ -439,15 +440,11 @@ export class DiskBlobStore implements BlobStore, DiskWriterHost {
     return (this.index.shared.committedState().writers ?? []).length > 0 ? 2 * this.options.segmentSize : 0;
   }
 
-  /** The owner, while co-writers are open: evict ahead, so that what they write fits. Resolves whether disk use moved. */
-  private async keepRoomForWriters(): Promise<boolean> {
-    if (this.closed) return false;
+  /** The owner, while co-writers are open: evict ahead, so that what they write fits. */
+  private async keepRoomForWriters(): Promise<void> {
+    if (this.closed) return;
     const headroom = this.headroom();
-    const diskBytes = this.generations.diskBytes();
-    const moved = diskBytes !== this.roomSeenBytes;
-    this.roomSeenBytes = diskBytes;
-    if (headroom > 0 && diskBytes > this.maxBytes - headroom) await this.generations.makeRoom(0, headroom);
-    return moved;
+    if (headroom > 0 && this.generations.diskBytes() > this.maxBytes - headroom) await this.generations.makeRoom(0, headroom);
   }
 
   /**
@@ -463,7 +460,7 @@ export class DiskBlobStore implements BlobStore, DiskWriterHost {
     if (this.closed) return;
     this.closed = true; // commits still queued fail with blob_store_closed and clean up after themselves
     clearInterval(this.timer);
-    this.roomCheck?.stop();
+    clearInterval(this.roomTimer);
     this.stopping.abort();
     await Promise.all([...this.writers].map((w) => w.abort()));
     await this.settle();
