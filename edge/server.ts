@@ -58,11 +58,9 @@ export interface StartEdgeOptions {
     /** Its co-writer id (DiskBlobStoreOptions.writer): unique in the node, and its replacement's after it dies. */
     writer: number;
     /**
-     * The disk's owner (process `ownerPid`) has not opened the cache yet (a cluster's primary
-     * opens it once its workers listen): the worker opens it before its owner when the folder
-     * allows that (DiskBlobStore.openBeforeOwner), else it asks for the owner's open (`ask`) and
-     * opens the cache once `owned` resolves (on a node's first start the owner creates it).
-     * Absent: the owner has it open already.
+     * The disk's owner (process `ownerPid`) has not opened the cache yet: the worker asks for
+     * the owner's open (`ask`) and opens the cache once `owned` resolves (on a node's first start
+     * the owner creates it). Absent: the owner has it open already.
      */
     beforeOwner?: { ownerPid: number; owned: Promise<void>; ask(): void };
     /** Its fetches coalesced with the node's other workers (edge/cluster-flights.ts); default: within this process only. */
@@ -89,7 +87,7 @@ export interface StartEdgeOptions {
   purgePeers?: PurgePeers;
 }
 
-/** The node's disk cache: as its owner, or as a cluster worker's co-writer (before its owner when it may). */
+/** The node's disk cache: as its owner, or as a cluster worker's co-writer (after its owner). */
 async function openDisk(config: EdgeConfig, worker: StartEdgeOptions['worker']): Promise<DiskBlobStore> {
   const options = { dir: config.cacheDir, maxBytes: config.disk.maxBytes, maxEntrySize: config.disk.maxEntrySize, pathOf: purgePathOfKey, writer: worker?.writer };
   const early = worker?.beforeOwner;
