@@ -448,6 +448,21 @@ export class DiskBlobStore implements BlobStore, DiskWriterHost {
   }
 
   /**
+   * Hold this process's index commits while another process opens the store (SharedIndexState.hold
+   * says why), for at most `maxMs`: a release that never comes (its sender died) does not stop
+   * this store's writes for good. Resolves with the release once the commits in flight are done.
+   */
+  async holdCommits(maxMs: number): Promise<() => void> {
+    const release = await this.index.shared.hold();
+    const timer = setTimeout(release, maxMs);
+    timer.unref();
+    return () => {
+      clearTimeout(timer);
+      release();
+    };
+  }
+
+  /**
    * Resolves once every index change issued so far is on the disk (LMDB's own sync), so it
    * survives a power loss: what must hold before a record of it (a purge cursor) is written.
    */

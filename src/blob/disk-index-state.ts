@@ -119,6 +119,12 @@ export class SharedIndexState {
   private seqEnd = 0;
   /** Operations issued since the last batch began to run: the next write transaction's. */
   private batch: Batch | undefined;
+  /** The last batch handed to LMDB: settled once its transaction is committed (or failed). */
+  private lastBegun: Promise<unknown> = Promise.resolve();
+  /** Holds in force (hold()): no write transaction begins while there is one. */
+  private holds = 0;
+  /** A batch waiting for the holds to end: begun at the last release. */
+  private held: (() => void) | undefined;
   /** While a batch runs: the segment byte counts it read or changed, written at its end. */
   private segCounts = new Map<string, number>();
   /** While a batch runs: the changes it applied, given its state version at its end. */
@@ -213,12 +219,8 @@ export class SharedIndexState {
       const fresh: Batch = { ops: [op], done: Promise.resolve([]) };
       this.batch = batch = fresh;
       i = 0;
-      try {
-        fresh.done = Promise.resolve(this.env.transaction(() => this.runBatch(fresh)));
-      } catch (err) {
-        if (this.batch === fresh) this.batch = undefined;
-        throw err;
-      }
+      if (this.holds > 0) fresh.done = new Promise<Outcome[]>((resolve) => (this.held = () => resolve(this.begin(fresh))));
+      else fresh.done = this.begin(fresh);
     } else {
       i = batch.ops.push(op) - 1;
     }
@@ -227,6 +229,46 @@ export class SharedIndexState {
       if (!outcome.ok) throw outcome.error;
       return outcome.value as T;
     });
+  }
+
+  /** Hand `batch` to LMDB: its write transaction runs once the ones begun before it are committed. */
+  private begin(batch: Batch): Promise<Outcome[]> {
+    let done: Promise<Outcome[]>;
+    try {
+      done = Promise.resolve(this.env.transaction(() => this.runBatch(batch)));
+    } catch (err) {
+      if (this.batch === batch) this.batch = undefined;
+      done = Promise.reject(err);
+    }
+    this.lastBegun = done.catch(() => undefined);
+    return done;
+  }
+
+  /**
+   * Begin no write transaction until the returned release is called; resolves once the ones
+   * begun before are committed. While another process opens the index's LMDB environment, every
+   * process that has it open holds its commits: lmdb-js's LMDB (its mdb_env_open2) writes the
+   * transaction id of the snapshot it read into the lock file shared by all processes, even when
+   * it is not the first to open it (upstream LMDB fixed this in ITS#9496, lmdb-js 3.5.6 has not);
+   * a commit between that read and that write is then overwritten by the next one, in whichever
+   * process, and lost: records, counters and all. Operations issued meanwhile wait, batched,
+   * and run once the last hold is released. Synchronous transactions (updateStateSync: an open,
+   * a registration, a block of sequence numbers once in 2^20 writes) are not held.
+   */
+  async hold(): Promise<() => void> {
+    this.holds += 1;
+    let released = false;
+    const release = (): void => {
+      if (released) return;
+      released = true;
+      this.holds -= 1;
+      if (this.holds > 0 || this.held === undefined) return;
+      const begin = this.held;
+      this.held = undefined;
+      begin();
+    };
+    await this.lastBegun;
+    return release;
   }
 
   /** A batch, inside its write transaction: the state read once, each operation in turn, then what they changed written. */

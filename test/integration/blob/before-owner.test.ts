@@ -66,9 +66,10 @@ describe('a co-writer opened before its owner', () => {
     }
   });
 
-  // Skipped: 2 of 230 objects were not found after an owner opened while a co-writer in another
-  // process wrote; the cluster does not open before the owner until that is found (edge/server.ts).
-  it.skip('writes before and while the owner opens; the owner keeps it listed and its folder; all reads back right, counters exact', async () => {
+  // LMDB (as lmdb-js builds it) loses a commit made by another process while a process opens the
+  // index (SharedIndexState.hold): without a hold around the owner's open, 1 run in ~40 lost
+  // every object of one of the co-writer's transactions written during it (14 of 230).
+  it('writes before and while the owner opens (its commits held meanwhile); the owner keeps it listed and its folder; all reads back right, counters exact', async () => {
     const dir = await folder();
     const first = await DiskBlobStore.open(options(dir));
     const old = Array.from({ length: 50 }, (_, i) => `old/${i}`);
@@ -79,24 +80,38 @@ describe('a co-writer opened before its owner', () => {
     const proc = fork(CHILD, [dir, '2', String(64 * MiB), String(4 * MiB), String(process.pid)], { stdio: ['ignore', 'ignore', 'pipe', 'ipc'] });
     let stderr = '';
     proc.stderr!.on('data', (d: Buffer) => (stderr += d.toString()));
-    const answers: unknown[] = [];
-    const waiting: ((msg: unknown) => void)[] = [];
-    proc.on('message', (msg) => (waiting.length > 0 ? waiting.shift()!(msg) : answers.push(msg)));
+    // Answers by the id of their question: the co-writer answers a hold while a write waits for its release.
+    const waiting = new Map<number, (msg: unknown) => void>();
+    let ready = (): void => undefined;
+    const started = new Promise<void>((resolve) => (ready = resolve));
+    proc.on('message', (msg: { id?: number }) => {
+      if (msg.id === undefined) return ready();
+      const { id, ...answer } = msg;
+      waiting.get(id)?.(answer);
+      waiting.delete(id);
+    });
     const exited = new Promise<void>((resolve) => proc.once('exit', () => resolve()));
-    const next = (): Promise<unknown> =>
-      answers.length > 0
-        ? Promise.resolve(answers.shift())
-        : Promise.race([new Promise<unknown>((resolve) => waiting.push(resolve)), exited.then(() => Promise.reject(new Error(`co-writer exited: ${stderr}`)))]);
+    const failed = exited.then(() => Promise.reject(new Error(`co-writer exited: ${stderr}`)));
+    failed.catch(() => undefined);
+    let asked = 0;
     const ask = (msg: object): Promise<unknown> => {
-      proc.send(msg);
-      return next();
+      const id = asked++;
+      const answered = new Promise<unknown>((resolve) => waiting.set(id, resolve));
+      proc.send({ ...msg, id });
+      return Promise.race([answered, failed]);
     };
     const stop = async (): Promise<void> => {
       if (proc.exitCode === null && proc.signalCode === null) process.kill(proc.pid!, 'SIGKILL');
       await exited;
     };
     const co = { write: (keys: string[]) => ask({ cmd: 'write', keys }), verify: (keys: string[]) => ask({ cmd: 'verify', keys }) };
-    expect(await next()).toEqual({ ready: true });
+    /** The keys `store` does not find (none may be lost, wherever they were written from). */
+    const missing = async (store: DiskBlobStore, keys: string[]): Promise<string[]> => {
+      const out: string[] = [];
+      for (const key of keys) if ((await store.get(key)) === undefined) out.push(key);
+      return out;
+    };
+    await Promise.race([started, failed]);
     const early = Array.from({ length: 60 }, (_, i) => `early/${i}`);
     expect(await co.write(early)).toEqual({ stored: 60, refused: 0 });
     // A folder of a co-writer that is gone, and a body the last owner cut short: the owner's open clears them.
@@ -105,7 +120,11 @@ describe('a co-writer opened before its owner', () => {
     // The owner opens while the co-writer writes (bodies of 100 KiB go through its folder in tmp/).
     const during = Array.from({ length: 60 }, (_, i) => `during/${i}`);
     const writing = co.write(during);
+    // As a cluster's primary does (edge/cluster.ts): the co-writer's commits held while the owner opens.
+    await new Promise((r) => setTimeout(r, 5));
+    expect(await ask({ cmd: 'hold' })).toEqual({ held: true });
     const owner = await DiskBlobStore.open(options(dir));
+    expect(await ask({ cmd: 'release' })).toEqual({ released: true });
     try {
       expect(await writing).toEqual({ stored: 60, refused: 0 });
       expect(await fsp.readdir(join(dir, 'tmp'))).toEqual(['w2']);
@@ -113,6 +132,7 @@ describe('a co-writer opened before its owner', () => {
       const after = Array.from({ length: 60 }, (_, i) => `after/${i}`);
       expect(await co.write(after)).toEqual({ stored: 60, refused: 0 });
       const all = [...old, ...early, ...during, ...after];
+      expect(await missing(owner, all)).toEqual([]);
       expect(await verifyKeys(owner, all)).toEqual({ found: all.length, bad: [] });
       expect(await co.verify(all)).toEqual({ found: all.length, bad: [] });
       expect(await ask({ cmd: 'close' })).toEqual({ closed: true });

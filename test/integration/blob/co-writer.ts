@@ -13,7 +13,10 @@
  * { cmd: 'delete', keys } and { cmd: 'refresh', keys, status } delete or refresh the metadata of
  * each (as a purge and a 304 do) and answer how many there were;
  * { cmd: 'fill', prefix } stores <prefix>0, <prefix>1 … forever, sending { committed: key } for
- * each; { cmd: 'close' } closes the store and exits. The first message out is { ready: true }.
+ * each; { cmd: 'hold' } holds the store's commits (DiskBlobStore.holdCommits) and answers
+ * { held: true } once those in flight are done, { cmd: 'release' } lets them go on and answers
+ * { released: true }; { cmd: 'close' } closes the store and exits. The first message out is
+ * { ready: true }. A message with an `id` has it in its answer too.
  */
 import { fileURLToPath } from 'node:url';
 import type { BlobEntry, BlobStore } from '../../../src/blob/blob-store.js';
@@ -100,6 +103,8 @@ type Command =
   | { cmd: 'delete'; keys: string[] }
   | { cmd: 'refresh'; keys: string[]; status: number }
   | { cmd: 'fill'; prefix: string }
+  | { cmd: 'hold' }
+  | { cmd: 'release' }
   | { cmd: 'close' };
 
 async function main(): Promise<void> {
@@ -109,8 +114,9 @@ async function main(): Promise<void> {
   const options = { dir, maxBytes: Number(maxArg), segmentSize: Number(segArg), maxEntrySize: 1024 * 1024, ...(id === 0 ? {} : { writer: id }) };
   const store = ownerArg === undefined ? await DiskBlobStore.open(options) : await DiskBlobStore.openBeforeOwner(options, Number(ownerArg));
   if (store === undefined) throw new Error(`co-writer ${id} may not open ${dir} before its owner`);
-  const send = (msg: unknown) => process.send!(msg);
-  process.on('message', (msg: Command) => {
+  let release: (() => void) | undefined;
+  process.on('message', (msg: Command & { id?: number }) => {
+    const send = (answer: object) => process.send!(msg.id === undefined ? answer : { ...answer, id: msg.id });
     void (async () => {
       if (msg.cmd === 'write') send(await writeKeys(store, msg.keys, id));
       else if (msg.cmd === 'verify') send(await verifyKeys(store, msg.keys));
@@ -121,6 +127,12 @@ async function main(): Promise<void> {
           const key = `${msg.prefix}${n}`;
           if (await storeAs(store, key, id)) send({ committed: key });
         }
+      } else if (msg.cmd === 'hold') {
+        release = await store.holdCommits(10_000);
+        send({ held: true });
+      } else if (msg.cmd === 'release') {
+        release?.();
+        send({ released: true });
       } else if (msg.cmd === 'close') {
         await store.close();
         send({ closed: true });
@@ -131,7 +143,7 @@ async function main(): Promise<void> {
       process.exit(1);
     });
   });
-  send({ ready: true });
+  process.send!({ ready: true });
 }
 
 if (process.argv[1] === fileURLToPath(import.meta.url)) {

@@ -2,7 +2,8 @@
  * The disk index's changes issued before its next write transaction run there as one batch
  * (disk-index-state.ts): the state is written once for the batch, its counters and segment counts
  * are exact whatever mix of puts, replacements, removals and refusals it holds, and a change of
- * the state early in a batch (a generation marked evicted) binds the changes after it.
+ * the state early in a batch (a generation marked evicted) binds the changes after it; and while
+ * held (another process opens the index), no transaction begins: what is issued meanwhile waits.
  */
 import * as fsp from 'node:fs/promises';
 import { tmpdir } from 'node:os';
@@ -137,5 +138,25 @@ describe('disk index batches', () => {
     expect(index.shared.committedState()).toMatchObject({ entries: 2, writers: [5] });
     await index.put(record(index, 'c', 1, 200, 500), undefined, { newBytes: 100, segmentSize: 1 << 30 });
     expect(other.shared.committedState()).toMatchObject({ entries: 3, liveBytes: 3500, v: 3, writers: [5], segBytes: FS_BLOCK + 300 });
+  });
+
+  it('begins no transaction while held: a hold waits for the one in flight, changes issued meanwhile commit as one batch at the release', async () => {
+    const { index } = await openIndex();
+    const first = index.put(record(index, 'a', 1, 0, 1000), undefined, { newBytes: 100, segmentSize: 1 << 30 });
+    const release = await index.shared.hold();
+    // The change in flight when the hold was asked is committed by the time it is in force.
+    expect(index.shared.committedState()).toMatchObject({ entries: 1, v: 1 });
+    expect((await first).applied).toBe(true);
+    let done = 0;
+    const held = ['b', 'c'].map((k, i) => index.put(record(index, k, 1, 100 * (i + 1), 1000), undefined, { newBytes: 100, segmentSize: 1 << 30 }).then((r) => ((done += 1), r)));
+    // Seen here at once (pending), committed nowhere.
+    expect(index.get('b')?.key).toBe('b');
+    await new Promise((r) => setTimeout(r, 50));
+    expect(done).toBe(0);
+    expect(index.shared.committedState()).toMatchObject({ entries: 1, v: 1 });
+    release();
+    release(); // twice: the second does nothing
+    expect((await Promise.all(held)).map((r) => r.applied)).toEqual([true, true]);
+    expect(index.shared.committedState()).toMatchObject({ entries: 3, v: 2 });
   });
 });
