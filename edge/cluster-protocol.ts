@@ -48,6 +48,20 @@ export type ClusterMessage =
   | ({ type: 'anycdn:start' } & WorkerStart)
   | { type: 'anycdn:disk-owned' }
   | { type: 'anycdn:disk-wanted' }
+  /**
+   * A process opens the disk cache while every other one holds its commits (DiskBlobStore.holdCommits
+   * says why), one open at a time in the node: a worker asks to open ('disk-open'), the primary has
+   * the others hold theirs ('disk-hold', answered 'disk-held' once those in flight are done) and
+   * answers 'disk-open-go'; the worker opens, says 'disk-open-done' (with the id of the go: a worker
+   * has one open at a time), and the others are released
+   * ('disk-release'). The primary's own open as the owner goes the same way.
+   */
+  | { type: 'anycdn:disk-open' }
+  | { type: 'anycdn:disk-open-go'; id: number }
+  | { type: 'anycdn:disk-open-done'; id: number }
+  | { type: 'anycdn:disk-hold'; id: number }
+  | { type: 'anycdn:disk-held'; id: number }
+  | { type: 'anycdn:disk-release'; id: number }
   | { type: 'anycdn:listening'; url: string; https?: string | undefined }
   | { type: 'anycdn:invalidate'; primary: string }
   | { type: 'anycdn:purge-member' }
@@ -86,6 +100,14 @@ export const METRICS_WAIT_MS = 2_000;
  * the node's purges for longer.
  */
 export const PURGE_CONFIRM_MS = 10_000;
+
+/**
+ * A worker that has not held its disk commits this long after it was asked is stopped (and
+ * replaced): an open of the disk cache never waits longer for it, nor runs beside its commits.
+ */
+export const DISK_HOLD_MS = 5_000;
+/** A worker's open of the disk cache holds the other processes' commits for at most this long. */
+export const DISK_OPEN_MS = 10_000;
 
 /** Questions sent to another process, each answered by a message carrying its id, or not at all within a time. */
 export class Pending<T> {

@@ -12,8 +12,9 @@ import { CdnError } from '../src/errors.js';
 import { lazy } from '../src/lazy.js';
 import type { Logger } from '../src/log.js';
 import type { Purge } from '../src/purge/purge-request.js';
+import type { DiskBlobStore } from '../src/blob/disk-blob-store.js';
 import { IpcFlights } from './cluster-flights.js';
-import { METRICS_WAIT_MS, Pending, PURGE_CONFIRM_MS, type ClusterMessage, type WorkerStart } from './cluster-protocol.js';
+import { DISK_HOLD_MS, DISK_OPEN_MS, METRICS_WAIT_MS, Pending, PURGE_CONFIRM_MS, type ClusterMessage, type WorkerStart } from './cluster-protocol.js';
 import type { EdgeConfig } from './config.js';
 import type { PurgeCount } from './purge/purge-apply.js';
 import type { EdgeServer } from './server.js';
@@ -53,6 +54,49 @@ function requestStart(send: (message: ClusterMessage) => void): { start: Promise
   return { start, diskOwned };
 }
 
+/** How long a worker waits for its turn to open the disk cache (the primary runs one open at a time, each bounded). */
+const DISK_TURN_MS = 60_000;
+
+/**
+ * This worker's part in the node's opens of the disk cache (edge/cluster.ts exclusiveOpen): it
+ * holds its commits while another process opens the cache (asked from its first open on; with no
+ * cache open yet, there is nothing to hold), and runs its own open when the primary says go.
+ */
+function diskOpens(send: (message: ClusterMessage) => void): { exclusiveOpen: (open: () => Promise<DiskBlobStore | undefined>) => Promise<DiskBlobStore | undefined> } {
+  let disk: DiskBlobStore | undefined;
+  const holds = new Map<number, () => void>();
+  let go: ((id: number) => void) | undefined;
+  process.on('message', (m: ClusterMessage) => {
+    if (m.type === 'anycdn:disk-hold') {
+      const holding = disk === undefined ? Promise.resolve(() => undefined) : disk.holdCommits(DISK_HOLD_MS + DISK_OPEN_MS);
+      void holding.then((release) => {
+        holds.set(m.id, release);
+        send({ type: 'anycdn:disk-held', id: m.id });
+      });
+    } else if (m.type === 'anycdn:disk-release') {
+      holds.get(m.id)?.();
+      holds.delete(m.id);
+    } else if (m.type === 'anycdn:disk-open-go') go?.(m.id);
+  });
+  const exclusiveOpen = async (open: () => Promise<DiskBlobStore | undefined>): Promise<DiskBlobStore | undefined> => {
+    let timer: NodeJS.Timeout | undefined;
+    const id = await new Promise<number>((resolve, reject) => {
+      go = resolve;
+      timer = setTimeout(() => reject(new CdnError('disk_open_timeout', 'internal', `the edge primary gave no turn to open the disk cache in ${DISK_TURN_MS} ms`)), DISK_TURN_MS);
+      send({ type: 'anycdn:disk-open' });
+    }).finally(() => clearTimeout(timer));
+    go = undefined;
+    try {
+      const store = await open();
+      disk = store ?? disk;
+      return store;
+    } finally {
+      send({ type: 'anycdn:disk-open-done', id });
+    }
+  };
+  return { exclusiveOpen };
+}
+
 /**
  * Runs this process as a cluster worker; resolves when it has drained and closed. `makeLogger`
  * makes its logger from the node's config, which comes from the primary.
@@ -67,6 +111,7 @@ export async function runEdgeWorker(makeLogger: (config: EdgeConfig) => Promise<
     if (process.connected) process.send!(message);
   };
   const asked = requestStart(send);
+  const opens = diskOpens(send);
   // Loading the code is most of the start (its failure surfaces where it is awaited).
   edgeServer().catch(() => undefined);
   const { config, writer, diskOwned, ticketKey } = await asked.start;
@@ -111,7 +156,7 @@ export async function runEdgeWorker(makeLogger: (config: EdgeConfig) => Promise<
   const flights = new IpcFlights(send, config.timeouts.connect + config.timeouts.headers + config.timeouts.bodyIdle);
   process.on('message', (m: ClusterMessage) => void flights.onMessage(m));
   edge = await startEdge(config, log, {
-    worker: { writer, beforeOwner: diskOwned ? undefined : { ownerPid: process.ppid, owned: asked.diskOwned, ask: () => send({ type: 'anycdn:disk-wanted' }) }, flights },
+    worker: { writer, beforeOwner: diskOwned ? undefined : { ownerPid: process.ppid, owned: asked.diskOwned, ask: () => send({ type: 'anycdn:disk-wanted' }) }, exclusiveOpen: opens.exclusiveOpen, flights },
     ticketKey: ticketKey === undefined ? undefined : Buffer.from(ticketKey, 'base64'),
     metricLabels: { tier: 'worker' },
     onInvalidate: (primary) => send({ type: 'anycdn:invalidate', primary }),

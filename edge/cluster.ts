@@ -25,10 +25,13 @@
  * and validated once, by the primary) and the ticket key from its primary. The first worker is
  * forked alone; the other workers are forked once the config is valid. A start is CPU-bound: on
  * two cores, the workers loading together beside the primary's validation made the first answer
- * wait for all of it. Once loaded, a worker asks for the owner's open ('anycdn:disk-wanted'),
- * which the primary does at once (creating the cache on a node's first start), and opens the
- * cache as a co-writer after it (opening before the owner, src/blob/disk-open.ts, is not used:
- * edge/server.ts openDisk), and listens. The shield loads and starts once every worker listens.
+ * wait for all of it. Once loaded, a worker opens the disk cache as a co-writer, before its owner
+ * on a restart (src/blob/disk-open.ts says when a folder allows it), or, on a first start, asks
+ * for the owner's open ('anycdn:disk-wanted'), which the primary does at once (creating the
+ * cache), and opens it after; then it listens. Every open of the cache, the owner's included,
+ * runs while the node's other processes hold their commits (exclusiveOpen: LMDB as lmdb-js builds
+ * it loses a commit made beside another process's open). The shield loads and starts once every
+ * worker listens.
  * A config that fails validation stops the forked workers before the command
  * fails with its error.
  *
@@ -61,7 +64,7 @@ import { lazy } from '../src/lazy.js';
 import type { Logger } from '../src/log.js';
 import type { DiskBlobStore } from '../src/blob/disk-blob-store.js';
 import { FlightLeases } from './cluster-flights.js';
-import { MAX_WORKERS, METRICS_WAIT_MS, Pending, PURGE_CONFIRM_MS, WORKER_ENV, type ClusterMessage, type FlightsAnswered, type MetricsJson } from './cluster-protocol.js';
+import { DISK_HOLD_MS, DISK_OPEN_MS, MAX_WORKERS, METRICS_WAIT_MS, Pending, PURGE_CONFIRM_MS, WORKER_ENV, type ClusterMessage, type FlightsAnswered, type MetricsJson } from './cluster-protocol.js';
 import type { EdgeConfig } from './config.js';
 import type { PurgePeers } from './purge/purge-node.js';
 import type { EdgeServer } from './server.js';
@@ -173,6 +176,56 @@ export function forkEdgeCluster(count: number): ForkedEdgeCluster {
   };
   let draining = false;
   const collecting = new Pending<MetricsJson>();
+  /** The opens of the disk cache, one after the other (exclusiveOpen). */
+  let opening: Promise<unknown> = Promise.resolve();
+  const held = new Pending<true>();
+  const opened = new Pending<true>();
+  /** Workers that asked to open the disk cache (and so answer holds): the others have no commits to hold. */
+  const diskUsers = new Set<Worker>();
+
+  /**
+   * Runs `open`, an open of the disk cache (this process's, or worker `opener`'s), once every
+   * other process that may commit to it holds its commits, and releases them after: the LMDB
+   * lmdb-js builds loses another process's commit made while a process opens it
+   * (SharedIndexState.hold). One open at a time. A worker that does not hold within DISK_HOLD_MS
+   * is stopped (and replaced), so no open waits longer, nor runs beside its commits.
+   */
+  function exclusiveOpen<T>(opener: Worker | undefined, open: () => Promise<T>): Promise<T> {
+    const run = opening.then(async () => {
+      const releases = await holdOthers(opener);
+      try {
+        return await open();
+      } finally {
+        for (const release of releases) release();
+      }
+    });
+    opening = run.catch(() => undefined);
+    return run;
+  }
+
+  /** Has every process but `opener` hold its disk commits; resolves with their releases. */
+  async function holdOthers(opener: Worker | undefined): Promise<(() => void)[]> {
+    const own = disk?.holdCommits(DISK_HOLD_MS + DISK_OPEN_MS);
+    const others = [...diskUsers].filter((w) => w !== opener && w.isConnected());
+    const fromWorkers = others.map(async (w): Promise<() => void> => {
+      let id = -1;
+      const hold = held.ask((asked) => w.send({ type: 'anycdn:disk-hold', id: (id = asked) } satisfies ClusterMessage), DISK_HOLD_MS);
+      const answer = await Promise.race([hold, exitOf(w)]);
+      if (answer === undefined && !w.isDead()) {
+        logger.error({ pid: w.process.pid, waitedMs: DISK_HOLD_MS }, 'edge worker did not hold its disk commits for an open; stopping it (it is replaced)');
+        w.kill('SIGKILL');
+        await exitOf(w);
+      }
+      return () => void (w.isConnected() && w.send({ type: 'anycdn:disk-release', id } satisfies ClusterMessage));
+    });
+    return Promise.all([...(own === undefined ? [] : [own]), ...fromWorkers]);
+  }
+
+  /** Worker `from`'s open of the disk cache: told to go, done when it says so, or exits, or DISK_OPEN_MS passed. */
+  async function workerOpen(from: Worker): Promise<void> {
+    if (!from.isConnected()) return;
+    await Promise.race([opened.ask((id) => from.send({ type: 'anycdn:disk-open-go', id } satisfies ClusterMessage), DISK_OPEN_MS), exitOf(from)]);
+  }
 
   async function clusterMetrics(shieldServer: EdgeServer): Promise<string> {
     const fromWorkers = [...workers].map((w) => collecting.ask((id) => w.send({ type: 'anycdn:metrics-collect', id } satisfies ClusterMessage), METRICS_WAIT_MS));
@@ -197,6 +250,15 @@ export function forkEdgeCluster(count: number): ForkedEdgeCluster {
     }
     if (message.type === 'anycdn:disk-wanted') {
       ownerWanted();
+      return;
+    }
+    if (message.type === 'anycdn:disk-open') {
+      diskUsers.add(from);
+      void exclusiveOpen(from, () => workerOpen(from));
+      return;
+    }
+    if (message.type === 'anycdn:disk-held' || message.type === 'anycdn:disk-open-done') {
+      (message.type === 'anycdn:disk-held' ? held : opened).answer(message.id, true);
       return;
     }
     if (message.type === 'anycdn:purge-member') {
@@ -263,6 +325,7 @@ export function forkEdgeCluster(count: number): ForkedEdgeCluster {
       });
       worker.once('exit', (code, signal) => {
         workers.delete(worker);
+        diskUsers.delete(worker);
         members.delete(worker);
         slots.delete(worker);
         // Its fetches end with it: their followers look for a copy, and fetch themselves.
@@ -318,7 +381,8 @@ export function forkEdgeCluster(count: number): ForkedEdgeCluster {
       // it). Then, once every worker listens, the shield, which serves no worker's request.
       await Promise.race([firstListening, wanted]);
       const { DiskBlobStore } = await diskBlobStore();
-      disk = await DiskBlobStore.open({ dir: config.cacheDir, maxBytes: config.disk.maxBytes, maxEntrySize: config.disk.maxEntrySize, pathOf: (await cacheKeys()).purgePathOfKey });
+      const pathOf = (await cacheKeys()).purgePathOfKey;
+      disk = await exclusiveOpen(undefined, () => DiskBlobStore.open({ dir: config.cacheDir, maxBytes: config.disk.maxBytes, maxEntrySize: config.disk.maxEntrySize, pathOf }));
       broadcast({ type: 'anycdn:disk-owned' });
       await allListening;
       const [{ startEdge }, { readHashesOf }] = await Promise.all([edgeServer(), readHashes()]);

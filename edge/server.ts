@@ -12,6 +12,7 @@ import { DiskBlobStore } from '../src/blob/disk-blob-store.js';
 import { TieredBlobStore } from '../src/blob/tiered-blob-store.js';
 import { WorkerBlobStore } from '../src/blob/worker-blob-store.js';
 import type { BlobStore } from '../src/blob/blob-store.js';
+import { CdnError } from '../src/errors.js';
 import type { Logger } from '../src/log.js';
 import { listen, type RunningServer } from '../src/serve/listen.js';
 import type { SecureRunningServer } from '../src/serve/listen-secure.js';
@@ -58,11 +59,18 @@ export interface StartEdgeOptions {
     /** Its co-writer id (DiskBlobStoreOptions.writer): unique in the node, and its replacement's after it dies. */
     writer: number;
     /**
-     * The disk's owner (process `ownerPid`) has not opened the cache yet: the worker asks for
-     * the owner's open (`ask`) and opens the cache once `owned` resolves (on a node's first start
-     * the owner creates it). Absent: the owner has it open already.
+     * The disk's owner (process `ownerPid`) has not opened the cache yet (a cluster's primary
+     * opens it once its workers listen): the worker opens it before its owner when the folder
+     * allows that (DiskBlobStore.openBeforeOwner), else it asks for the owner's open (`ask`) and
+     * opens the cache once `owned` resolves (on a node's first start the owner creates it), within
+     * OWNER_WAIT_MS. Absent: the owner has it open already.
      */
     beforeOwner?: { ownerPid: number; owned: Promise<void>; ask(): void };
+    /**
+     * Runs an open of the disk cache while the node's other processes hold their commits (a
+     * cluster's primary arranges it: edge/cluster.ts exclusiveOpen); default: at once.
+     */
+    exclusiveOpen?: (open: () => Promise<DiskBlobStore | undefined>) => Promise<DiskBlobStore | undefined>;
     /** Its fetches coalesced with the node's other workers (edge/cluster-flights.ts); default: within this process only. */
     flights?: CrossFlights;
   };
@@ -87,18 +95,27 @@ export interface StartEdgeOptions {
   purgePeers?: PurgePeers;
 }
 
-/** The node's disk cache: as its owner, or as a cluster worker's co-writer (after its owner). */
+/** How long a cluster worker that cannot open the disk cache before its owner waits for the owner's open. */
+const OWNER_WAIT_MS = 60_000;
+
+/**
+ * The node's disk cache: as its owner, or as a cluster worker's co-writer: on a restart before its
+ * owner has it open (so the worker serves what the cache holds at once), else after its owner.
+ */
 async function openDisk(config: EdgeConfig, worker: StartEdgeOptions['worker']): Promise<DiskBlobStore> {
   const options = { dir: config.cacheDir, maxBytes: config.disk.maxBytes, maxEntrySize: config.disk.maxEntrySize, pathOf: purgePathOfKey, writer: worker?.writer };
+  const exclusive = worker?.exclusiveOpen ?? ((open) => open());
   const early = worker?.beforeOwner;
   if (early !== undefined) {
-    // Opening before the owner (DiskBlobStore.openBeforeOwner) is not used: with a co-writer
-    // writing while its owner opened, 2 of 230 objects were not found after (before-owner.test.ts).
-    // The worker asks for the owner's open at once instead.
+    const store = await exclusive(() => DiskBlobStore.openBeforeOwner(options, early.ownerPid));
+    if (store !== undefined) return store;
+    // A first start, or a folder the owner's open has to change first (disk-open.ts): after it.
     early.ask();
-    await early.owned;
+    let timer: NodeJS.Timeout | undefined;
+    const late = new Promise<never>((_, reject) => (timer = setTimeout(() => reject(new CdnError('disk_owner_timeout', 'internal', `the disk cache's owner did not open it in ${OWNER_WAIT_MS} ms`)), OWNER_WAIT_MS)));
+    await Promise.race([early.owned, late]).finally(() => clearTimeout(timer));
   }
-  return DiskBlobStore.open(options);
+  return (await exclusive(() => DiskBlobStore.open(options)))!;
 }
 
 export async function startEdge(config: EdgeConfig, logger: Logger, options: StartEdgeOptions = {}): Promise<EdgeServer> {

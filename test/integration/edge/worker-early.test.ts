@@ -114,8 +114,7 @@ describe('a cluster worker started before its primary owns the disk cache', () =
     }
   });
 
-  // Skipped while the cluster does not open before the owner (edge/server.ts openDisk; before-owner.test.ts).
-  it.skip('on a restart, opens the cache before its owner: serves what it holds and stores misses, and the owner opening later keeps it attached', async () => {
+  it('on a restart, opens the cache before its owner: serves what it holds and stores misses, and the owner opening later keeps it attached', async () => {
     const cacheDir = join(dir, 'before-owner');
     const config = edgeConfig(cacheDir);
     const open = () => DiskBlobStore.open({ dir: cacheDir, maxBytes: config.disk.maxBytes, maxEntrySize: config.disk.maxEntrySize, pathOf: purgePathOfKey });
