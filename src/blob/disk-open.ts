@@ -19,6 +19,10 @@
  * sets the folder aside before the co-writer makes it anew. Bytes a co-writer appended before the
  * owner's count of the segments and committed after it are counted twice until the next owner's
  * open: the disk then evicts a little early, never late.
+ *
+ * Neither open may run beside another process's commits to the index: LMDB as lmdb-js builds it
+ * then loses that commit (SharedIndexState.hold). With several processes, whoever runs them
+ * holds the others' commits around each open (DiskBlobStore.holdCommits; edge/cluster.ts).
  */
 import { mkdirSync, readdirSync, renameSync } from 'node:fs';
 import { randomBytes } from 'node:crypto';
