@@ -9,6 +9,11 @@
  * about half of it, and V8 compiles (TurboFan, on its background threads, counted here) and runs
  * unoptimised code for longer in each. `--cpu-warm W` warms each serving process with W objects
  * instead (W × workers in all), so that both edges are measured equally warm.
+ *
+ * `--cpu-base DIR`: another checkout, built, whose edge runs beside this tree's in every round
+ * (interleaved: the same load from other work falls on both), reported as `base`. `--cpu-workers
+ * 2,1`: which edges. Each round prints the edge's process ids and the measured window on the
+ * monotonic clock (µs, as a `--cpu-prof` profile's timestamps), so a profile can be cut to it.
  */
 import { mkdir } from 'node:fs/promises';
 import { join } from 'node:path';
@@ -26,6 +31,20 @@ export interface CpuOptions {
   nodeArgs: string[];
   /** Warm-up objects per serving process (× workers in all); undefined: `objects` in all. */
   warmPerProcess?: number | undefined;
+  /** The `workers` settings measured, in this order in each round. */
+  workers: number[];
+  /** Another checkout's root whose build is measured beside this tree's (`--cpu-base`). */
+  base?: string | undefined;
+}
+
+/** What runs in a round: this tree's edge, and the base's when given. */
+function builds(base: string | undefined): { label: string; cli?: string }[] {
+  return base === undefined ? [{ label: '' }] : [{ label: 'this tree, ' }, { label: 'base, ', cli: join(base, 'dist/src/cli/anycdn.cjs') }];
+}
+
+/** The monotonic clock in µs: the time base of V8's CPU profiles. */
+function monotonicUs(): bigint {
+  return process.hrtime.bigint() / 1000n;
 }
 
 /** CPU ticks (USER_HZ = 100) of the root process and of the rest of its tree. */
@@ -38,18 +57,21 @@ function ticks(root: number): { root: number; others: number } {
 /** Runs the measure and returns the report's lines (a markdown table). */
 export async function coldMissCpu(dir: string, origin: string, env: NodeJS.ProcessEnv, o: CpuOptions, started: ServerProcess[]): Promise<string[]> {
   const rows = new Map<string, { total: number[]; root: number[]; others: number[]; rate: number[] }>();
+  const runs = builds(o.base).flatMap((build, b) => o.workers.map((workers) => ({ build, b, workers })));
   for (let rep = 0; rep < o.reps; rep++) {
-    for (const workers of [2, 1]) {
-      const name = workers === 1 ? '1 process' : '`workers: 2`';
-      const where = join(dir, `w${workers}-${rep}`);
+    for (const { build, b, workers } of runs) {
+      const name = `${build.label}${workers === 1 ? '1 process' : `\`workers: ${workers}\``}`;
+      const where = join(dir, `b${b}-w${workers}-${rep}`);
       await mkdir(where, { recursive: true });
-      const edge = await startEdge(where, { upstream: origin, env, accessLog: 'off', workers, nodeArgs: o.nodeArgs, config: { logLevel: 'warn' } });
+      const edge = await startEdge(where, { upstream: origin, env, accessLog: 'off', workers, nodeArgs: o.nodeArgs, config: { logLevel: 'warn' }, cli: build.cli });
       started.push(edge);
       try {
         const paths = (round: string, count = o.objects) => Array.from({ length: count }, (_, i) => `/cpu/${workers}-${rep}-${round}/${i}-${o.size}.bin`);
         await fetchAll(edge.url, paths('warm', o.warmPerProcess === undefined ? o.objects : o.warmPerProcess * workers));
         const before = ticks(edge.pid);
+        const from = monotonicUs();
         const ms = await fetchAll(edge.url, paths('measured'));
+        const to = monotonicUs();
         const after = ticks(edge.pid);
         const us = (t: number) => (t * 10_000) / o.objects;
         const row = rows.get(name) ?? { total: [], root: [], others: [], rate: [] };
@@ -58,7 +80,7 @@ export async function coldMissCpu(dir: string, origin: string, env: NodeJS.Proce
         row.total.push(row.root.at(-1)! + row.others.at(-1)!);
         row.rate.push((o.objects / ms) * 1000);
         rows.set(name, row);
-        console.log(`  cpu ${name} round ${rep + 1}: ${fixed(row.total.at(-1)!, 0)} µs/object (primary ${fixed(row.root.at(-1)!, 0)}, workers ${fixed(row.others.at(-1)!, 0)}), ${fixed(row.rate.at(-1)!, 0)}/s, load ${os.loadavg()[0]!.toFixed(2)}`);
+        console.log(`  cpu ${name} round ${rep + 1}: ${fixed(row.total.at(-1)!, 0)} µs/object (primary ${fixed(row.root.at(-1)!, 0)}, workers ${fixed(row.others.at(-1)!, 0)}), ${fixed(row.rate.at(-1)!, 0)}/s, load ${os.loadavg()[0]!.toFixed(2)}; pids ${processTree(edge.pid).map((p) => p.pid).join(',')}, window ${from}-${to} µs`);
       } finally {
         started.splice(started.indexOf(edge), 1);
         await edge.stop();
@@ -73,7 +95,7 @@ export async function coldMissCpu(dir: string, origin: string, env: NodeJS.Proce
     '| --- | ---: | --- | --- | --- |',
   ];
   for (const [name, r] of rows) {
-    const split = name === '1 process' ? '' : `${fixed(median(r.root), 0)} / ${fixed(median(r.others), 0)}`;
+    const split = name.endsWith('1 process') ? '' : `${fixed(median(r.root), 0)} / ${fixed(median(r.others), 0)}`;
     lines.push(`| ${name} | ${fixed(median(r.total), 0)} | ${r.total.map((v) => fixed(v, 0)).join(', ')} | ${split} | ${r.rate.map((v) => fixed(v, 0)).join(', ')} |`);
   }
   return lines;

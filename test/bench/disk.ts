@@ -8,14 +8,14 @@
  *        [--reps 2] [--scale 1000000] [--scale-small 10000] [--crash 100000] [--skip cold,hits,scale,crash]
  *        [--index 10000000 --index-small 10000 --index-size 256 --index-verify 2000 --index-memory-max-entry 1KiB --index-hits-over 10000]
  *        [--startup 20000 --startup-runs 5]
- *        [--cpu 3000 --cpu-size 2048 --cpu-reps 2 [--cpu-warm 3000] --edge-node-args='--cpu-prof --cpu-prof-dir=DIR']
+ *        [--cpu 3000 --cpu-size 2048 --cpu-reps 2 [--cpu-warm 3000] [--cpu-workers 2,1] [--cpu-base DIR] --edge-node-args='--cpu-prof --cpu-prof-dir=DIR']
  *
  * 1. Cold misses (test/bench/disk-cold.ts): after a warm-up of `--cold-warm` M distinct objects per serving process
  *    (not counted; for the 50 KiB objects M is scaled as N is), N others each requested once by 64
  *    concurrent keep-alive clients: objects stored per second and CPU per miss of nginx, anycdn and
  *    the bare-Node miss reference (test/bench/miss-reference.ts); the origin's counter must move by
  *    exactly M + N; every 50th body is compared with what the origin sent.
- * 1b. CPU per cold miss (with `--cpu N`): the edge with `workers: 2` and as one process, in turn
+ * 1b. CPU per cold miss (with `--cpu N`, disk-cpu.ts): the edge with `workers: 2` and as one process, in turn
  *    (`--cpu-reps` rounds): a warm-up of N distinct objects of `--cpu-size` bytes, then N more,
  *    64 keep-alive clients; utime + stime of every edge process over the second N, per object
  *    (primary and workers apart). A fresh process runs unoptimised code for its first thousands of
@@ -523,6 +523,8 @@ async function main(): Promise<void> {
       'cpu-size': { type: 'string', default: '2048' },
       'cpu-reps': { type: 'string', default: '2' },
       'cpu-warm': { type: 'string', default: '' },
+      'cpu-workers': { type: 'string', default: '2,1' },
+      'cpu-base': { type: 'string' },
       'edge-node-args': { type: 'string', default: '' },
       tmp: { type: 'string', default: os.tmpdir() },
     },
@@ -544,7 +546,7 @@ async function main(): Promise<void> {
     if (!skip.has('cold')) for (const line of await coldMisses(tmp, origin, { small: Number(values.cold), large: Number(values['cold-large']), warm: Number(values['cold-warm']), reps }, env, started)) say(line);
     if (Number(values.cpu) > 0) {
       const warmPerProcess = values['cpu-warm'] === '' ? undefined : Number(values['cpu-warm']);
-      const cpuOptions = { objects: Number(values.cpu), size: Number(values['cpu-size']), reps: Number(values['cpu-reps']), nodeArgs, warmPerProcess };
+      const cpuOptions = { objects: Number(values.cpu), size: Number(values['cpu-size']), reps: Number(values['cpu-reps']), nodeArgs, warmPerProcess, workers: values['cpu-workers'].split(',').map(Number), base: values['cpu-base'] };
       for (const line of await coldMissCpu(join(tmp, 'cpu'), origin.url, env, cpuOptions, started)) say(line);
     }
     if (!skip.has('hits')) {

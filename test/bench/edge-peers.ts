@@ -257,6 +257,8 @@ export interface EdgeOptions {
   workers?: number;
   /** More settings for the edge's config (e.g. `memory`, `disk`, `listen`), over the defaults above. */
   config?: Record<string, unknown>;
+  /** The CLI script to run: another checkout's build, as a reference measured in the same run; default this tree's. */
+  cli?: string;
 }
 
 /**
@@ -272,7 +274,7 @@ export async function startEdge(dir: string, options: EdgeOptions): Promise<Serv
   const configFile = join(dir, 'edge.json');
   await writeFile(configFile, JSON.stringify(config, null, 2));
   const logs = [join(dir, 'edge.log')];
-  const child = spawnLogged(process.execPath, [...(options.nodeArgs ?? []), CLI, 'edge', '--config', configFile], logs[0]!, { env: options.env, cpu: options.cpu });
+  const child = spawnLogged(process.execPath, [...(options.nodeArgs ?? []), options.cli ?? CLI, 'edge', '--config', configFile], logs[0]!, { env: options.env, cpu: options.cpu });
   const url = `http://${(config.listen as string).replace(/^0\.0\.0\.0:/, '127.0.0.1:')}`;
   await waitForHttp(`${url}/_cdn/healthz`, child, logs);
   return { label: `anycdn edge (access log ${options.accessLog === 'file' ? 'to a file' : 'off'}, ${workers === 1 ? '1 process' : `${workers} workers + shield`})`, pid: child.pid!, url, logs, stop: stopper(child) };
