@@ -156,24 +156,31 @@ export class IpcFlights implements CrossFlights {
  */
 const RECENTLY_DONE = 4096;
 
-/** The primary's side: who leads each key being fetched, and who follows it. `W` is a worker. */
+/** A key being fetched: the worker that leads it, and those that follow it (undefined until one does: most keys have none). */
+interface Flight<W> {
+  leader: W;
+  followers: Set<W> | undefined;
+}
+
+/**
+ * The primary's side: who leads each key being fetched, and who follows it. `W` is a worker.
+ * Every cold miss of the node passes here twice (its lead and its done) in the primary, so a
+ * flight costs one Map entry and no more: no set of followers until one comes, and no index of
+ * the keys each worker leads (a worker's exit, rare, looks through the flights instead).
+ */
 export class FlightLeases<W> {
-  private readonly flights = new Map<string, { leader: W; followers: Set<W> }>();
-  private readonly led = new Map<W, Set<string>>();
+  private readonly flights = new Map<string, Flight<W>>();
   private readonly recentlyDone = new GenerationMap<string, true>(RECENTLY_DONE);
 
   /** `from` asks to fetch `key`: true when it leads (nobody does, or it does already), else it follows. */
   lead(from: W, key: string): boolean {
     const flight = this.flights.get(key);
     if (flight === undefined) {
-      this.flights.set(key, { leader: from, followers: new Set() });
-      const keys = this.led.get(from) ?? new Set();
-      keys.add(key);
-      this.led.set(from, keys);
+      this.flights.set(key, { leader: from, followers: undefined });
       return true;
     }
     if (flight.leader === from) return true;
-    flight.followers.add(from);
+    (flight.followers ??= new Set()).add(from);
     return false;
   }
 
@@ -182,17 +189,15 @@ export class FlightLeases<W> {
     const flight = this.flights.get(key);
     if (flight === undefined || flight.leader !== from) return [];
     this.flights.delete(key);
-    this.led.get(from)?.delete(key);
     this.recentlyDone.set(key, true);
-    return [...flight.followers];
+    return flight.followers === undefined ? [] : [...flight.followers];
   }
 
   /** `from` is gone: the keys it led end, each with the followers to tell. */
   release(from: W): [string, W[]][] {
-    const out: [string, W[]][] = [];
-    for (const key of this.led.get(from) ?? []) out.push([key, this.done(from, key)]);
-    this.led.delete(from);
-    for (const flight of this.flights.values()) flight.followers.delete(from);
+    const led = [...this.flights].filter(([, flight]) => flight.leader === from).map(([key]) => key);
+    const out = led.map((key): [string, W[]] => [key, this.done(from, key)]);
+    for (const flight of this.flights.values()) flight.followers?.delete(from);
     return out;
   }
 
