@@ -86,7 +86,9 @@ export type ClusterMessage =
   /** The primary's answers to one batch: which questions lead; and, to a follower, keys whose leader is done. */
   | ({ type: 'anycdn:flights-answer' } & FlightsAnswered)
   /** A worker's hits since its last batch, for the disk's recency (src/blob/read-hashes.ts): unchecked until its receiver checks it. */
-  | { type: 'anycdn:reads'; hashes: unknown };
+  | { type: 'anycdn:reads'; hashes: unknown }
+  /** A worker's disk writes reached into the room its owner keeps free for co-writers (src/blob/disk-blob-store.ts onRoomWanted): the owner evicts. */
+  | { type: 'anycdn:room' };
 
 /** The most workers a node runs (edge/config.ts). */
 export const MAX_WORKERS = 64;

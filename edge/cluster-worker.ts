@@ -165,7 +165,11 @@ export async function runEdgeWorker(makeLogger: (config: EdgeConfig) => Promise<
   });
   // Its hits count for the disk's eviction, which the primary runs: sent in batches (src/blob/read-hashes.ts).
   const { WorkerBlobStore } = await workerBlobStore();
-  if (edge.store instanceof WorkerBlobStore) edge.store.reportReads((hashes) => send({ type: 'anycdn:reads', hashes }));
+  if (edge.store instanceof WorkerBlobStore) {
+    edge.store.reportReads((hashes) => send({ type: 'anycdn:reads', hashes }));
+    // Its writes take the room the primary keeps free on the disk: it asks for more when they reach into it.
+    edge.store.disk.onRoomWanted(() => send({ type: 'anycdn:room' }));
+  }
   // Until the primary says otherwise, what the disk holds is as stale as at a start not caught up.
   if (config.edgeToken !== undefined) edge.pipeline.setPurgeWatermarks({ staleBefore: Date.now(), absentBefore: 0 });
   for (const m of early.splice(0)) onPurgeMessage(m);

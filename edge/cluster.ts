@@ -44,7 +44,9 @@
  * request, is the sum over all processes (label `tier`: worker or shield). Each worker reports its
  * hits in batches (`anycdn:reads`, at most one a second unless 4096 are waiting), which the
  * primary notes as reads of the disk's entries, so eviction keeps what the workers read
- * (src/blob/read-hashes.ts). A worker that dies is replaced; on SIGTERM every worker drains
+ * (src/blob/read-hashes.ts). A worker whose writes reach into the room the primary keeps free on
+ * the disk for co-writers asks for more (`anycdn:room`), and the primary evicts at once: the disk
+ * is not polled for it. A worker that dies is replaced; on SIGTERM every worker drains
  * (health 503, `Connection: close`) and exits, then the shield closes.
  *
  * Access log: each worker appends its own lines to the file (opened with O_APPEND, each batch one
@@ -259,6 +261,11 @@ export function forkEdgeCluster(count: number): ForkedEdgeCluster {
     }
     if (message.type === 'anycdn:disk-held' || message.type === 'anycdn:disk-open-done') {
       (message.type === 'anycdn:disk-held' ? held : opened).answer(message.id, true);
+      return;
+    }
+    if (message.type === 'anycdn:room') {
+      // At once, shield or not: a worker that waits for room refuses what it fetched after 250 ms.
+      void disk?.makeRoomForWriters().catch((err: unknown) => logger.warn({ err }, 'making room on the disk for the workers failed'));
       return;
     }
     if (message.type === 'anycdn:purge-member') {

@@ -50,7 +50,10 @@
  * Bytes are written before the entry that points at them, and a commit into a generation the
  * owner evicted meanwhile is refused: a writer killed at any moment leaves only bytes no entry
  * points at, which go with their generation. A co-writer never evicts: a body that would take
- * the disk over maxBytes is not stored, and the owner keeps room ahead while co-writers are open.
+ * the disk over maxBytes is not stored, and the owner keeps room ahead while co-writers are open:
+ * a co-writer whose commits reach into that room asks for more (onRoomWanted: its process tells the
+ * owner's, which calls makeRoomForWriters), and the owner's flush makes room too. Nothing polls:
+ * an idle store is not woken for it.
  * Every writer should be given the same options.
  */
 import { join } from 'node:path';
@@ -105,8 +108,8 @@ export type { OpenReport } from './disk-open.js';
 /** Packed locations whose CRC was verified in this process; two generations of this many. */
 const VERIFIED_GENERATION = 100_000;
 
-/** How often the owner checks, while co-writers are open, that they have room ahead (ms). */
-const ROOM_CHECK_MS = 100;
+/** A co-writer asks its owner for room at most this often (ms): a burst of commits into the room kept for co-writers asks once. */
+const ROOM_ASK_MS = 10;
 
 export class DiskBlobStore implements BlobStore, DiskWriterHost {
   readonly maxBytes: number;
@@ -118,12 +121,13 @@ export class DiskBlobStore implements BlobStore, DiskWriterHost {
   private readonly writers = new Set<DiskBlobWriter>();
   private readonly background = new Set<Promise<unknown>>();
   private readonly dropListeners = new Set<(key: string, reason: DropReason) => void>();
+  private readonly roomListeners = new Set<() => void>();
+  private roomAskedAt = -Infinity;
   private readonly counters = { storeErrors: 0, evictions: 0, corruptDropped: 0, readErrors: 0 };
   private readonly reader: RecordReader;
   private readonly generations: DiskGenerations;
   private closed = false;
   private readonly timer: NodeJS.Timeout;
-  private readonly roomTimer: NodeJS.Timeout | undefined;
   private readonly tmpDir: string;
   /** Aborted at close: the background check stops. */
   private readonly stopping = new AbortController();
@@ -162,13 +166,10 @@ export class DiskBlobStore implements BlobStore, DiskWriterHost {
       evict: (rec) => this.drop(rec, 'evicted'),
       dropCorrupt: (rec) => this.dropCorrupt(rec),
       owner: writer === 0,
+      roomWanted: () => this.askForRoom(),
     });
     this.timer = setInterval(() => void this.flush().catch(() => undefined), options.syncIntervalMs);
     this.timer.unref();
-    if (writer === 0) {
-      this.roomTimer = setInterval(() => void this.keepRoomForWriters().catch(() => undefined), ROOM_CHECK_MS);
-      this.roomTimer.unref();
-    }
     // After a clean stop every entry's bytes were written and synced: nothing to look for.
     this.checked = checkFrom !== undefined && writer === 0
       ? this.track(
@@ -326,6 +327,7 @@ export class DiskBlobStore implements BlobStore, DiskWriterHost {
           throw blobError(BLOB_ERROR_CODES.notStored, 'generation evicted while written');
         }
         if (old?.file !== undefined && old.file !== file) this.unlinkLater(filePath(this.layout, old.file));
+        this.generations.askRoomWhenLow();
         return stored;
       }),
     );
@@ -407,6 +409,16 @@ export class DiskBlobStore implements BlobStore, DiskWriterHost {
     for (let i = 0; i < hashes.length; i++) this.marks.noteHash(hashes[i]!, head);
   }
 
+  /**
+   * A co-writer's: listen for its requests for room, which its owner is to get (makeRoomForWriters):
+   * its commits reached into the room the owner keeps for co-writers, or one waits for room. At
+   * most one every ROOM_ASK_MS. Returns the unsubscribe.
+   */
+  onRoomWanted(listener: () => void): () => void {
+    this.roomListeners.add(listener);
+    return () => this.roomListeners.delete(listener);
+  }
+
   /** Listen for entries the store removes by itself (eviction, corruption); returns the unsubscribe. */
   onDrop(listener: (key: string, reason: DropReason) => void): () => void {
     this.dropListeners.add(listener);
@@ -437,14 +449,25 @@ export class DiskBlobStore implements BlobStore, DiskWriterHost {
 
   /** The room the owner keeps free while co-writers are open: they do not evict, and refuse what does not fit. */
   private headroom(): number {
-    return (this.index.shared.committedState().writers ?? []).length > 0 ? 2 * this.options.segmentSize : 0;
+    return (this.index.shared.committedState().writers ?? []).length > 0 ? this.generations.writersRoom() : 0;
   }
 
-  /** The owner, while co-writers are open: evict ahead, so that what they write fits. */
-  private async keepRoomForWriters(): Promise<void> {
-    if (this.closed) return;
+  /**
+   * The owner, when a co-writer asks (onRoomWanted): evict ahead, so that what co-writers write
+   * next fits. Nothing to do without co-writers, or with room enough.
+   */
+  async makeRoomForWriters(): Promise<void> {
+    if (this.closed || this.writer !== 0) return;
     const headroom = this.headroom();
     if (headroom > 0 && this.generations.diskBytes() > this.maxBytes - headroom) await this.generations.makeRoom(0, headroom);
+  }
+
+  /** GenerationsHost, a co-writer's: tell the listeners, at most once every ROOM_ASK_MS. */
+  private askForRoom(): void {
+    const now = performance.now();
+    if (now - this.roomAskedAt < ROOM_ASK_MS) return;
+    this.roomAskedAt = now;
+    for (const listener of this.roomListeners) listener();
   }
 
   /**
@@ -475,7 +498,6 @@ export class DiskBlobStore implements BlobStore, DiskWriterHost {
     if (this.closed) return;
     this.closed = true; // commits still queued fail with blob_store_closed and clean up after themselves
     clearInterval(this.timer);
-    clearInterval(this.roomTimer);
     this.stopping.abort();
     await Promise.all([...this.writers].map((w) => w.abort()));
     await this.settle();

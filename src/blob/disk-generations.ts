@@ -28,6 +28,8 @@ const MAX_MOVES = 1024;
 /** How long a co-writer waits for the owner to make room before it refuses a body, and how often it looks. */
 const ROOM_WAIT_MS = 250;
 const ROOM_POLL_MS = 10;
+/** The room the owner keeps free while co-writers are open, in segments: what they may write before it evicts again. */
+const WRITERS_ROOM_SEGMENTS = 2;
 /** Above this share of maxBytes, the read entries of the generation evicted next are moved ahead, in the background. */
 const NEAR_BOUND = 0.75;
 
@@ -49,6 +51,8 @@ export interface GenerationsHost {
   dropCorrupt(rec: IndexRecord): void;
   /** The owner evicts and moves; a co-writer only writes. */
   readonly owner: boolean;
+  /** A co-writer's: its writes took the room its owner keeps for co-writers, or it waits for room; the owner is to evict. */
+  roomWanted(): void;
 }
 
 export class DiskGenerations {
@@ -94,6 +98,20 @@ export class DiskGenerations {
   diskBytes(): number {
     const state = this.host.index.state;
     return (state.segBytes ?? 0) + state.fileBytes + this.indexBytes + this.marksBytes;
+  }
+
+  /** The room the owner keeps free while co-writers are open: they do not evict, and refuse what does not fit. */
+  writersRoom(): number {
+    return WRITERS_ROOM_SEGMENTS * this.host.segmentSize;
+  }
+
+  /**
+   * A co-writer, after a commit: when what the disk holds has reached into the room the owner
+   * keeps for co-writers, the owner is asked to evict (roomWanted), so the next writes find room
+   * without waiting.
+   */
+  askRoomWhenLow(): void {
+    if (!this.host.owner && this.diskBytes() > this.host.maxBytes - this.writersRoom()) this.host.roomWanted();
   }
 
   /** The last generation evicted, as this process last saw it; refreshed from the index's state. */
@@ -159,11 +177,13 @@ export class DiskGenerations {
 
   /**
    * A co-writer's room: the owner evicts ahead while co-writers are open; when it lags behind
-   * (more written in a moment than the room it keeps), wait for it a little, then refuse the body.
+   * (more written in a moment than the room it keeps), ask it again, wait for it a little, then
+   * refuse the body.
    */
   private async waitForRoom(incoming: number): Promise<void> {
     for (let waited = 0; this.diskBytes() + incoming > this.host.maxBytes; waited += ROOM_POLL_MS) {
       if (waited >= ROOM_WAIT_MS || this.host.isClosed()) throw blobError(BLOB_ERROR_CODES.notStored, 'disk cache full until its owner evicts; object not stored');
+      this.host.roomWanted();
       await new Promise((r) => setTimeout(r, ROOM_POLL_MS));
     }
   }

@@ -9,6 +9,8 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { request } from 'undici';
+import { DiskBlobStore } from '../../src/blob/disk-blob-store.js';
+import { WorkerBlobStore } from '../../src/blob/worker-blob-store.js';
 import { validateConfig } from '../../src/config/load.js';
 import { silentLogger } from '../../src/log.js';
 import { edgeConfigSchema, type EdgeConfig } from '../../edge/config.js';
@@ -118,6 +120,10 @@ async function startNodeWithWorker(config: EdgeConfig, clock: TestClock): Promis
     onInvalidate: (primary) => void shield.pipeline.invalidation.invalidate(primary),
     forwardLocalPurge: (purge) => shield.purges.node!.apply([purge], 'local'),
   });
+  // Its disk writes ask the shield, the disk's owner, for room, as the primary relays them (edge/cluster.ts).
+  const ownerDisk = shield.store;
+  if (!(ownerDisk instanceof DiskBlobStore) || !(worker.store instanceof WorkerBlobStore)) throw new Error('a shield over the disk and a worker store expected');
+  worker.store.disk.onRoomWanted(() => void ownerDisk.makeRoomForWriters());
   // Purges reach the worker's memory through the shield, as the primary relays them (edge/cluster.ts).
   const applier = worker.purges.applier;
   const pipeline = worker.pipeline;

@@ -16,7 +16,9 @@
  * each; { cmd: 'hold' } holds the store's commits (DiskBlobStore.holdCommits) and answers
  * { held: true } once those in flight are done, { cmd: 'release' } lets them go on and answers
  * { released: true }; { cmd: 'close' } closes the store and exits. The first message out is
- * { ready: true }. A message with an `id` has it in its answer too.
+ * { ready: true }. A message with an `id` has it in its answer too. A co-writer sends
+ * { room: true } when it asks its owner for room (DiskBlobStore.onRoomWanted), as a cluster
+ * worker does.
  */
 import { fileURLToPath } from 'node:url';
 import type { BlobEntry, BlobStore } from '../../../src/blob/blob-store.js';
@@ -115,6 +117,7 @@ async function main(): Promise<void> {
   const store = ownerArg === undefined ? await DiskBlobStore.open(options) : await DiskBlobStore.openBeforeOwner(options, Number(ownerArg));
   if (store === undefined) throw new Error(`co-writer ${id} may not open ${dir} before its owner`);
   let release: (() => void) | undefined;
+  store.onRoomWanted(() => process.send!({ room: true }));
   process.on('message', (msg: Command & { id?: number }) => {
     const send = (answer: object) => process.send!(msg.id === undefined ? answer : { ...answer, id: msg.id });
     void (async () => {

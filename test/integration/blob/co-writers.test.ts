@@ -35,7 +35,8 @@ interface Child {
   committed: string[];
 }
 
-async function startChild(dir: string, id: number, maxBytes: number, segmentSize: number): Promise<Child> {
+/** Starts co-writer `id`; its requests for room go to `owner` (as a cluster's primary passes them on). */
+async function startChild(dir: string, id: number, maxBytes: number, segmentSize: number, owner?: DiskBlobStore): Promise<Child> {
   const proc = fork(CHILD, [dir, String(id), String(maxBytes), String(segmentSize)], { stdio: ['ignore', 'ignore', 'pipe', 'ipc'] });
   let stderr = '';
   proc.stderr!.on('data', (d: Buffer) => (stderr += d.toString()));
@@ -49,8 +50,9 @@ async function startChild(dir: string, id: number, maxBytes: number, segmentSize
   const committed: string[] = [];
   let waiting: ((msg: unknown) => void) | undefined;
   const queue: unknown[] = [];
-  proc.on('message', (msg: { committed?: string }) => {
+  proc.on('message', (msg: { committed?: string; room?: true }) => {
     if (msg.committed !== undefined) return void committed.push(msg.committed);
+    if (msg.room === true) return void owner?.makeRoomForWriters();
     if (waiting !== undefined) {
       const w = waiting;
       waiting = undefined;
@@ -202,7 +204,7 @@ describe.skipIf(!built)('DiskBlobStore written by several processes', () => {
     const dir = await newDir();
     const maxBytes = 4 * MiB;
     const owner = await openOwner(dir, maxBytes, 128 * KiB);
-    const kids = [await startChild(dir, 1, maxBytes, 128 * KiB), await startChild(dir, 2, maxBytes, 128 * KiB)];
+    const kids = [await startChild(dir, 1, maxBytes, 128 * KiB, owner), await startChild(dir, 2, maxBytes, 128 * KiB, owner)];
     // About 7 MiB from each writer through a 4 MiB cache.
     const n = 600;
     const results = await Promise.all([writeKeys(owner, keysOf('w0/', n), 0), kids[0]!.ask<{ stored: number }>({ cmd: 'write', keys: keysOf('w1/', n) }), kids[1]!.ask<{ stored: number }>({ cmd: 'write', keys: keysOf('w2/', n) })]);

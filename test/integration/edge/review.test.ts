@@ -138,7 +138,7 @@ describe.each(TOPOLOGIES)('%s', (current) => {
       for (let i = 0; i < 40; i++) expect((await edge.get(`/f.bin?bust=${i}`)).status).toBe(200);
       // The disk's owner evicts (the only process, or the shield), and its Vary index forgets what
       // it evicts. (A worker's, whose disk entries its owner evicts, is a bounded cache of its
-      // lookups: vary-index.ts.) With workers, the owner makes room on its own timer: waited for.
+      // lookups: vary-index.ts.) With workers, the owner makes room when the worker asks: waited for.
       const owner = edge.shield ?? edge.server;
       for (let waited = 0; owner.store.stats().evictions <= 20 && waited < 5000; waited += 50) await new Promise((r) => setTimeout(r, 50));
       const stats = owner.store.stats();

@@ -1,0 +1,59 @@
+/**
+ * A disk store does no periodic work with nothing to do: its owner keeps room for co-writers when
+ * they ask for it (onRoomWanted → makeRoomForWriters), not by polling the index.
+ */
+import * as fsp from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterEach, describe, expect, it } from 'vitest';
+import { DiskBlobStore } from '../../../src/blob/disk-blob-store.js';
+import { verifyKeys, writeKeys } from './co-writer.js';
+
+const KiB = 1024;
+const MiB = 1024 * KiB;
+const cleanups: (() => Promise<void>)[] = [];
+afterEach(async () => {
+  for (const c of cleanups.splice(0).reverse()) await c();
+});
+
+async function open(dir: string, options: { maxBytes: number; segmentSize?: number; syncIntervalMs: number; writer?: number }): Promise<DiskBlobStore> {
+  const store = await DiskBlobStore.open({ dir, maxEntrySize: MiB, ...options });
+  cleanups.push(() => store.close());
+  return store;
+}
+
+async function newDir(): Promise<string> {
+  const dir = await fsp.mkdtemp(join(tmpdir(), 'anycdn-disk-idle-'));
+  cleanups.push(() => fsp.rm(dir, { recursive: true, force: true }));
+  return dir;
+}
+
+const keysOf = (prefix: string, n: number) => Array.from({ length: n }, (_, i) => `${prefix}${i}`);
+
+describe('DiskBlobStore at rest', () => {
+  it('makes room for a co-writer when it asks, with no timer of its own, so that a co-writer filling the disk stores everything', async () => {
+    const dir = await newDir();
+    const maxBytes = 4 * MiB;
+    // No flush within the test: the owner evicts only when asked.
+    const owner = await open(dir, { maxBytes, segmentSize: 128 * KiB, syncIntervalMs: 3_600_000 });
+    const coWriter = await open(dir, { maxBytes, segmentSize: 128 * KiB, syncIntervalMs: 3_600_000, writer: 1 });
+    let asked = 0;
+    coWriter.onRoomWanted(() => {
+      asked += 1;
+      void owner.makeRoomForWriters();
+    });
+    // About 7 MiB through a 4 MiB cache, from the co-writer alone.
+    const n = 600;
+    const written = await writeKeys(coWriter, keysOf('w1/', n), 1);
+    expect(written).toEqual({ stored: n, refused: 0 });
+    expect(asked).toBeGreaterThan(0);
+    // Commits in flight at once may each fit alone and not together: the bound holds after a flush, as ever.
+    await owner.flush();
+    const stats = owner.stats();
+    expect(stats.evictions).toBeGreaterThan(n / 4);
+    expect(stats.diskBytes).toBeLessThanOrEqual(maxBytes);
+    const seen = await verifyKeys(owner, keysOf('w1/', n));
+    expect(seen.bad).toEqual([]);
+    expect(seen.found).toBe(n - stats.evictions);
+  });
+});
