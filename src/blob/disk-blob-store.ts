@@ -168,7 +168,7 @@ export class DiskBlobStore implements BlobStore, DiskWriterHost {
       owner: writer === 0,
       roomWanted: () => this.askForRoom(),
     });
-    this.timer = setInterval(() => void this.flush().catch(() => undefined), options.syncIntervalMs);
+    this.timer = setInterval(() => void this.flushIfMoved().catch(() => undefined), options.syncIntervalMs);
     this.timer.unref();
     // After a clean stop every entry's bytes were written and synced: nothing to look for.
     this.checked = checkFrom !== undefined && writer === 0
@@ -445,6 +445,16 @@ export class DiskBlobStore implements BlobStore, DiskWriterHost {
     // The index file grows between measures (LMDB adds pages as it fills): if that took the disk
     // over maxBytes since the last write made room, evict now, so the bound holds after each flush.
     if (this.writer === 0) await this.generations.makeRoom(0, this.headroom());
+  }
+
+  /**
+   * The timer's flush, skipped while no writer has committed anything since the last look and no
+   * read entry waits to be moved: an idle store has nothing to sync, measure or evict (one read of
+   * the index's state a period, instead of a flush).
+   */
+  private async flushIfMoved(): Promise<void> {
+    if (!this.index.shared.stateMoved() && !this.generations.movesWaiting) return;
+    await this.flush();
   }
 
   /** The room the owner keeps free while co-writers are open: they do not evict, and refuse what does not fit. */

@@ -105,6 +105,11 @@ export class DiskGenerations {
     return WRITERS_ROOM_SEGMENTS * this.host.segmentSize;
   }
 
+  /** Entries read after their generation's moves were done, waiting for the next background run to move them. */
+  get movesWaiting(): boolean {
+    return this.late.size > 0;
+  }
+
   /**
    * A co-writer, after a commit: when what the disk holds has reached into the room the owner
    * keeps for co-writers, the owner is asked to evict (roomWanted), so the next writes find room

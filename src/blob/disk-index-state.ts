@@ -134,6 +134,8 @@ export class SharedIndexState {
   /** States whose bytes are known: the last this process wrote, and the last it decoded. */
   private wrote: KnownState | undefined;
   private decoded: KnownState | undefined;
+  /** The committed state's bytes when stateMoved() last looked. */
+  private looked: Buffer | undefined;
 
   constructor(
     private readonly env: RootDatabase,
@@ -185,6 +187,19 @@ export class SharedIndexState {
     const saved = this.db.get('state') as IndexState;
     this.decoded = { raw: copied, state: copyState(saved) };
     return copyState(saved);
+  }
+
+  /**
+   * Whether any writer (this process or another) committed a change since the last call (true at
+   * the first): every commit changes the state's counters or version. One read of the state's
+   * bytes, nothing decoded: for periodic work that has nothing to do while the index stands still.
+   */
+  stateMoved(): boolean {
+    const raw = this.db.getBinaryFast('state');
+    const now = raw === undefined ? Buffer.alloc(0) : raw.subarray(0, raw.length);
+    if (this.looked?.equals(now) === true) return false;
+    this.looked = Buffer.from(now);
+    return true;
   }
 
   /** Write `state` (inside a write transaction), and know its bytes from now on. */

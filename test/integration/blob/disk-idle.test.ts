@@ -1,13 +1,14 @@
 /**
- * A disk store does no periodic work with nothing to do: its owner keeps room for co-writers when
- * they ask for it (onRoomWanted → makeRoomForWriters), not by polling the index.
+ * A disk store does no periodic work with nothing to do: its timer's flush is skipped while no
+ * writer commits, and its owner keeps room for co-writers when they ask for it (onRoomWanted →
+ * makeRoomForWriters), not by polling the index.
  */
 import * as fsp from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { afterEach, describe, expect, it } from 'vitest';
+import { afterEach, describe, expect, it, vi } from 'vitest';
 import { DiskBlobStore } from '../../../src/blob/disk-blob-store.js';
-import { verifyKeys, writeKeys } from './co-writer.js';
+import { storeAs, verifyKeys, writeKeys } from './co-writer.js';
 
 const KiB = 1024;
 const MiB = 1024 * KiB;
@@ -28,9 +29,30 @@ async function newDir(): Promise<string> {
   return dir;
 }
 
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 const keysOf = (prefix: string, n: number) => Array.from({ length: n }, (_, i) => `${prefix}${i}`);
 
 describe('DiskBlobStore at rest', () => {
+  it('skips its timer flush while nothing is committed, and flushes after a commit of any writer', async () => {
+    const dir = await newDir();
+    const owner = await open(dir, { maxBytes: 64 * MiB, syncIntervalMs: 20 });
+    const coWriter = await open(dir, { maxBytes: 64 * MiB, syncIntervalMs: 60_000, writer: 1 });
+    const flushes = vi.spyOn(owner, 'flush');
+    // The first looks see a state they have not seen (the co-writer's registration among it).
+    await sleep(150);
+    const settled = flushes.mock.calls.length;
+    await sleep(300); // some 15 periods
+    expect(flushes.mock.calls.length).toBe(settled);
+    // Another process's commit (the co-writer's) is seen at the next period.
+    expect(await storeAs(coWriter, 'k/1', 1)).toBe(true);
+    for (let waited = 0; flushes.mock.calls.length === settled && waited < 2000; waited += 10) await sleep(10);
+    expect(flushes.mock.calls.length).toBeGreaterThan(settled);
+    await sleep(150);
+    const again = flushes.mock.calls.length;
+    await sleep(300);
+    expect(flushes.mock.calls.length).toBe(again);
+  });
+
   it('makes room for a co-writer when it asks, with no timer of its own, so that a co-writer filling the disk stores everything', async () => {
     const dir = await newDir();
     const maxBytes = 4 * MiB;
