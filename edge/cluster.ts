@@ -265,7 +265,7 @@ export function forkEdgeCluster(count: number): ForkedEdgeCluster {
     }
     if (message.type === 'anycdn:room') {
       // At once, shield or not: a worker that waits for room refuses what it fetched after 250 ms.
-      void disk?.makeRoomForWriters().catch((err: unknown) => logger.warn({ err }, 'making room on the disk for the workers failed'));
+      void disk?.makeRoomForWriters();
       return;
     }
     if (message.type === 'anycdn:purge-member') {

@@ -464,12 +464,14 @@ export class DiskBlobStore implements BlobStore, DiskWriterHost {
 
   /**
    * The owner, when a co-writer asks (onRoomWanted): evict ahead, so that what co-writers write
-   * next fits. Nothing to do without co-writers, or with room enough.
+   * next fits. Nothing to do without co-writers, or with room enough. Never rejects (a failed
+   * eviction is tried again at the next request, or flush); close() waits for it.
    */
-  async makeRoomForWriters(): Promise<void> {
-    if (this.closed || this.writer !== 0) return;
+  makeRoomForWriters(): Promise<void> {
+    if (this.closed || this.writer !== 0) return Promise.resolve();
     const headroom = this.headroom();
-    if (headroom > 0 && this.generations.diskBytes() > this.maxBytes - headroom) await this.generations.makeRoom(0, headroom);
+    if (headroom === 0 || this.generations.diskBytes() <= this.maxBytes - headroom) return Promise.resolve();
+    return this.track(this.generations.makeRoom(0, headroom)).catch(() => undefined);
   }
 
   /** GenerationsHost, a co-writer's: tell the listeners, at most once every ROOM_ASK_MS. */

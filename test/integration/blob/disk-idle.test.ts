@@ -67,7 +67,12 @@ describe('DiskBlobStore at rest', () => {
     // About 7 MiB through a 4 MiB cache, from the co-writer alone.
     const n = 600;
     const written = await writeKeys(coWriter, keysOf('w1/', n), 1);
-    expect(written).toEqual({ stored: n, refused: 0 });
+    // Without the requests, 280 of the 600 are refused. With them, a body is refused only when the
+    // co-writer's own commits in flight (16 at once, up to 100 KiB each, more than the room kept)
+    // take longer than its 250 ms wait: seen on a machine at 3 to 4 times its cores' load (at
+    // most 2 of 600, as often with the poll this replaces).
+    expect(written.stored + written.refused).toBe(n);
+    expect(written.refused).toBeLessThanOrEqual(n / 100);
     expect(asked).toBeGreaterThan(0);
     // Commits in flight at once may each fit alone and not together: the bound holds after a flush, as ever.
     await owner.flush();
@@ -76,6 +81,6 @@ describe('DiskBlobStore at rest', () => {
     expect(stats.diskBytes).toBeLessThanOrEqual(maxBytes);
     const seen = await verifyKeys(owner, keysOf('w1/', n));
     expect(seen.bad).toEqual([]);
-    expect(seen.found).toBe(n - stats.evictions);
+    expect(seen.found).toBe(written.stored - stats.evictions);
   });
 });
