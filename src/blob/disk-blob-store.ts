@@ -8,8 +8,9 @@
  *   with a header naming its key, length and CRC; a larger one streams to `tmp/` and is renamed into
  *   `files/`. Then the index entry goes to LMDB: visible here at once, committed (and so surviving a
  *   crash of the process, and visible to cluster workers) within ~10 ms, fsynced by LMDB in a
- *   background thread once for each batch of commits. Segments are fdatasynced every
- *   `syncInterval` (1 s). No fsync waits on the miss path.
+ *   background thread once for each batch of commits. Segments are fdatasynced within
+ *   `syncInterval` (1 s) of a write. No fsync waits on the miss path. A store nobody writes is
+ *   looked at less and less often (up to 8 syncIntervals apart: flush-schedule.ts).
  * - **read**: the index gives the location and the metadata (no record file to parse); a packed
  *   body comes back whole with one `pread` and is checked (header, length, CRC; the CRC once per
  *   location and process); a file is checked block by block as it streams. Whatever fails is
@@ -86,6 +87,7 @@ import { lendPackedNow, readBuffersFor, readRecord, recordReader, type RecordRea
 import type { RecencyMarks } from './disk-recency.js';
 import { Segments } from './disk-segments.js';
 import { DiskBlobWriter, type DiskWriterHost, type WrittenBody } from './disk-writer.js';
+import { FlushSchedule } from './flush-schedule.js';
 import { KeyedLock } from './keyed-lock.js';
 
 export interface DiskBlobStoreStats extends BlobStoreStats {
@@ -108,6 +110,9 @@ export type { OpenReport } from './disk-open.js';
 /** Packed locations whose CRC was verified in this process; two generations of this many. */
 const VERIFIED_GENERATION = 100_000;
 
+/** The flush's period, while no writer commits anything, grows up to this many syncIntervals. */
+const IDLE_FLUSH_PERIODS = 8;
+
 /** A co-writer asks its owner for room at most this often (ms): a burst of commits into the room kept for co-writers asks once. */
 const ROOM_ASK_MS = 10;
 
@@ -127,7 +132,7 @@ export class DiskBlobStore implements BlobStore, DiskWriterHost {
   private readonly reader: RecordReader;
   private readonly generations: DiskGenerations;
   private closed = false;
-  private readonly timer: NodeJS.Timeout;
+  private readonly flushes: FlushSchedule;
   private readonly tmpDir: string;
   /** Aborted at close: the background check stops. */
   private readonly stopping = new AbortController();
@@ -168,8 +173,7 @@ export class DiskBlobStore implements BlobStore, DiskWriterHost {
       owner: writer === 0,
       roomWanted: () => this.askForRoom(),
     });
-    this.timer = setInterval(() => void this.flushIfMoved().catch(() => undefined), options.syncIntervalMs);
-    this.timer.unref();
+    this.flushes = new FlushSchedule(options.syncIntervalMs, IDLE_FLUSH_PERIODS * options.syncIntervalMs, () => this.flushIfMoved());
     // After a clean stop every entry's bytes were written and synced: nothing to look for.
     this.checked = checkFrom !== undefined && writer === 0
       ? this.track(
@@ -328,6 +332,7 @@ export class DiskBlobStore implements BlobStore, DiskWriterHost {
         }
         if (old?.file !== undefined && old.file !== file) this.unlinkLater(filePath(this.layout, old.file));
         this.generations.askRoomWhenLow();
+        this.flushes.soon(); // its segment synced within syncIntervalMs
         return stored;
       }),
     );
@@ -448,13 +453,14 @@ export class DiskBlobStore implements BlobStore, DiskWriterHost {
   }
 
   /**
-   * The timer's flush, skipped while no writer has committed anything since the last look and no
+   * The periodic flush, skipped while no writer has committed anything since the last look and no
    * read entry waits to be moved: an idle store has nothing to sync, measure or evict (one read of
-   * the index's state a period, instead of a flush).
+   * the index's state, instead of a flush). Resolves whether it flushed.
    */
-  private async flushIfMoved(): Promise<void> {
-    if (!this.index.shared.stateMoved() && !this.generations.movesWaiting) return;
+  private async flushIfMoved(): Promise<boolean> {
+    if (!this.index.shared.stateMoved() && !this.generations.movesWaiting) return false;
     await this.flush();
+    return true;
   }
 
   /** The room the owner keeps free while co-writers are open: they do not evict, and refuse what does not fit. */
@@ -509,7 +515,7 @@ export class DiskBlobStore implements BlobStore, DiskWriterHost {
   async close(): Promise<void> {
     if (this.closed) return;
     this.closed = true; // commits still queued fail with blob_store_closed and clean up after themselves
-    clearInterval(this.timer);
+    this.flushes.stop();
     this.stopping.abort();
     await Promise.all([...this.writers].map((w) => w.abort()));
     await this.settle();

@@ -1,6 +1,6 @@
 /**
  * A disk store does no periodic work with nothing to do: its timer's flush is skipped while no
- * writer commits, and its owner keeps room for co-writers when they ask for it (onRoomWanted →
+ * writer commits (and its timer slows down), a write of its own is still synced within a period, and its owner keeps room for co-writers when they ask for it (onRoomWanted →
  * makeRoomForWriters), not by polling the index.
  */
 import * as fsp from 'node:fs/promises';
@@ -51,6 +51,20 @@ describe('DiskBlobStore at rest', () => {
     const again = flushes.mock.calls.length;
     await sleep(300);
     expect(flushes.mock.calls.length).toBe(again);
+  });
+
+  it('flushes a write of its own within a period after a long idle', async () => {
+    const dir = await newDir();
+    // Idle periods grow from 20 ms to 160 ms.
+    const store = await open(dir, { maxBytes: 64 * MiB, syncIntervalMs: 20 });
+    const flushes = vi.spyOn(store, 'flush');
+    await sleep(1_000);
+    const before = flushes.mock.calls.length;
+    expect(await storeAs(store, 'k/1', 0)).toBe(true);
+    const committed = performance.now();
+    for (let waited = 0; flushes.mock.calls.length === before && waited < 2000; waited += 5) await sleep(5);
+    expect(flushes.mock.calls.length).toBe(before + 1);
+    expect(performance.now() - committed).toBeLessThan(120); // a period (20 ms) and the machine's slack, not the 160 it waited
   });
 
   it('makes room for a co-writer when it asks, with no timer of its own, so that a co-writer filling the disk stores everything', async () => {
