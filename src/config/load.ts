@@ -4,9 +4,8 @@
  * name the file and the field path. Nothing else in anycdn reads `process.env`; values come in
  * through here.
  */
-import { parse as parseYaml } from 'yaml';
 import { z } from 'zod';
-import { configError, parseConfigWith, readConfigFile } from './config-file.js';
+import { configError, readConfigFile } from './config-file.js';
 import { deepFreeze } from './frozen.js';
 
 export type Env = Readonly<Record<string, string | undefined>>;
@@ -15,11 +14,6 @@ export type Env = Readonly<Record<string, string | undefined>>;
 export const secret = z.union([z.string().min(1), z.strictObject({ env: z.string().min(1) })], {
   error: (issue) => (issue.input === undefined ? 'required: a string, or { env: VARIABLE_NAME }' : 'expected a string, or { env: VARIABLE_NAME }'),
 });
-
-/** Parse file text as JSON (by extension) or YAML (YAML is a superset, used otherwise). */
-export function parseConfigText(file: string, text: string): unknown {
-  return parseConfigWith(file, text, parseYaml);
-}
 
 /** Replace every `{ env: NAME }` object with the variable's value; a missing variable is an error. */
 export function resolveSecrets(value: unknown, env: Env, file: string, path: string[] = []): unknown {

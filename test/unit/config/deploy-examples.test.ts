@@ -1,7 +1,8 @@
 import { readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
-import { parseConfigText, validateConfig } from '../../../src/config/load.js';
+import { validateConfig } from '../../../src/config/load.js';
+import { parseConfigText } from '../../support/config-text.js';
 import { edgeConfigSchema } from '../../../edge/config.js';
 import { originConfigSchema } from '../../../origin/config.js';
 

@@ -1,6 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { parseDuration, parseListen, parseSize } from '../../../src/config/common.js';
-import { parseConfigText, validateConfig } from '../../../src/config/load.js';
+import { validateConfig } from '../../../src/config/load.js';
+import { parseConfigText } from '../../support/config-text.js';
 import { CdnError } from '../../../src/errors.js';
 import { originConfigSchema } from '../../../origin/config.js';
 

@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import { parseConfigText, validateConfig } from '../../../src/config/load.js';
+import { validateConfig } from '../../../src/config/load.js';
+import { parseConfigText } from '../../support/config-text.js';
 import { inventorySchema } from '../../../bgp/inventory.js';
 import { renderInventory } from '../../../bgp/render.js';
 import { labInventory, LAB_TIMINGS, popFolder } from '../../../deploy/lab/inventory.js';
