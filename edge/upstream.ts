@@ -9,7 +9,7 @@
  */
 import { EventEmitter } from 'node:events';
 import { pipeline, Transform, type Readable } from 'node:stream';
-import { Pool, poolRequest, undiciErrors } from './undici-parts.js';
+import { newPool, poolRequest, undiciErrors, type Pool } from './undici-parts.js';
 import { CdnError, clientError } from '../src/errors.js';
 import { controlPathOf } from './control-path.js';
 
@@ -81,7 +81,9 @@ interface Connections {
 }
 
 export class Upstream {
-  private readonly connections: Connections;
+  private readonly url: URL;
+  /** Made at the first request (undici's client code loads then: undici-parts.ts). */
+  private connections: Connections | undefined;
 
   constructor(
     baseUrl: string,
@@ -91,15 +93,15 @@ export class Upstream {
     private readonly connectionCount = 64,
     private readonly tls?: UpstreamTls,
   ) {
-    this.connections = this.connect(baseUrl);
+    this.url = new URL(baseUrl);
     this.deadlines = new DeadlineQueue(timeouts.connectMs + timeouts.headersMs);
   }
 
   /** The deadlines (connect + headers) of requests without a streamed body. */
   private readonly deadlines: DeadlineQueue;
 
-  private connect(baseUrl: string): Connections {
-    const url = new URL(baseUrl);
+  private connect(): Connections {
+    const { url } = this;
     // RFC 9110 §4.3.4: an https upstream's certificate must be valid for its host; undici sends the
     // host as SNI and checks it unless told otherwise. rejectUnauthorized is written out: never off.
     const tlsConnect = url.protocol === 'https:' && this.tls !== undefined ? { ca: this.tls.ca, servername: this.tls.servername, cert: this.tls.cert, key: this.tls.key } : {};
@@ -112,8 +114,8 @@ export class Upstream {
     };
     return {
       basePath: url.pathname.replace(/\/+$/, ''),
-      pool: new Pool(url.origin, { ...options, connections: this.connectionCount }),
-      uploads: new Pool(url.origin, { ...options, connections: UPLOAD_CONNECTIONS }),
+      pool: newPool(url.origin, { ...options, connections: this.connectionCount }),
+      uploads: newPool(url.origin, { ...options, connections: UPLOAD_CONNECTIONS }),
     };
   }
 
@@ -154,7 +156,7 @@ export class Upstream {
     };
     const body = streamed ? pipeline(req.body as Readable, progress(rearm), () => undefined) : (req.body ?? null);
     try {
-      const { pool, uploads, basePath } = this.connections;
+      const { pool, uploads, basePath } = (this.connections ??= this.connect());
       const res = await poolRequest(req.body === undefined || req.body === null ? pool : uploads, {
         method: req.method as 'GET',
         path: basePath + req.path,
@@ -180,12 +182,12 @@ export class Upstream {
 
   async close(): Promise<void> {
     const { connections } = this;
-    await Promise.all([connections.pool.close(), connections.uploads.close()]);
+    if (connections !== undefined) await Promise.all([connections.pool.close(), connections.uploads.close()]);
   }
 
   async destroy(): Promise<void> {
     const { connections } = this;
-    await Promise.all([connections.pool.destroy(), connections.uploads.destroy()]);
+    if (connections !== undefined) await Promise.all([connections.pool.destroy(), connections.uploads.destroy()]);
   }
 }
 

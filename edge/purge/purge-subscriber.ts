@@ -20,7 +20,7 @@
  */
 import type { Logger } from '../../src/log.js';
 import type { Purge } from '../../src/purge/purge-request.js';
-import { Client, Pool, poolRequest, undiciErrors } from '../undici-parts.js';
+import { newClient, newPool, poolRequest, undiciErrors, type Client, type Pool } from '../undici-parts.js';
 import type { UpstreamTls } from '../upstream.js';
 import type { NodePurger } from './purge-node.js';
 import type { PurgeMetrics, PurgeStreamStatus } from './purge-metrics.js';
@@ -82,7 +82,7 @@ export class PurgeSubscriber {
 
   private ackPool(): Pool {
     const timeout = this.o.connectTimeoutMs ?? 10_000;
-    return new Pool(this.base.origin, { connections: 1, connect: this.connectOptions(timeout), headersTimeout: timeout, bodyTimeout: timeout });
+    return newPool(this.base.origin, { connections: 1, connect: this.connectOptions(timeout), headersTimeout: timeout, bodyTimeout: timeout });
   }
 
   private connectOptions(timeout: number): { timeout: number; ca?: (string | Buffer)[]; servername?: string; cert?: Buffer; key?: Buffer } {
@@ -168,7 +168,7 @@ export class PurgeSubscriber {
     const query = new URLSearchParams({ after: String(cursor.seq), node: this.o.node });
     if (cursor.log !== null) query.set('log', cursor.log);
     const timeout = this.o.connectTimeoutMs ?? 10_000;
-    const client = new Client(this.base.origin, { connect: this.connectOptions(timeout), headersTimeout: timeout, bodyTimeout: 0, pipelining: 0 });
+    const client = newClient(this.base.origin, { connect: this.connectOptions(timeout), headersTimeout: timeout, bodyTimeout: 0, pipelining: 0 });
     this.stream = client;
     if (this.closed) throw new SessionEnd('closed', 'closed');
     const res = await poolRequest(client, {

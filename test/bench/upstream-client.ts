@@ -20,7 +20,7 @@ import os from 'node:os';
 import { createInterface } from 'node:readline';
 import { Readable } from 'node:stream';
 import { parseArgs } from 'node:util';
-import { Pool, poolRequest } from '../../edge/undici-parts.js';
+import { newPool, poolRequest } from '../../edge/undici-parts.js';
 import { fixed, median, REPO_ROOT } from './bench-lib.js';
 
 interface Answer {
@@ -144,7 +144,7 @@ async function main(): Promise<void> {
     const url = new URL((JSON.parse(line) as { url: string }).url);
     // What the edge sends on a miss (edge/forward-headers.ts) for a client that sent Host alone.
     const headers = { 'x-forwarded-for': '127.0.0.1', via: '1.1 anycdn-edge-1', 'x-forwarded-host': 'cdn.example' };
-    const pool = new Pool(url.origin, { connections: 64, pipelining: 1, keepAliveTimeout: 30_000, headersTimeout: 5000, bodyTimeout: 5000, connect: { timeout: 5000 } });
+    const pool = newPool(url.origin, { connections: 64, pipelining: 1, keepAliveTimeout: 30_000, headersTimeout: 5000, bodyTimeout: 5000, connect: { timeout: 5000 } });
     const minimal = new MinimalClient(url.hostname, Number(url.port), 64);
     const clients: Record<string, (path: string) => Promise<Answer>> = {
       undici: async (path) => {
