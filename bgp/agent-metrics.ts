@@ -5,7 +5,7 @@
  */
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { Counter, Gauge, Histogram, Registry } from 'prom-client';
+import { Counter, Gauge, Histogram, Registry } from '../src/prom-parts.js';
 import type { ListenAddress } from '../src/config/common.js';
 import { ANNOUNCE_STATES, type AnnounceState } from './announce.js';
 

@@ -73,7 +73,7 @@ import type { EdgeServer } from './server.js';
 
 // Loaded after the workers are forked, so their loading overlaps the primary's.
 const edgeServer = lazy(() => import('./server.js'));
-const promClient = lazy(() => import('prom-client'));
+const promParts = lazy(() => import('../src/prom-parts.js'));
 // (node:tls with it: not needed before the fork, nor at all without `tls`.)
 const ticketKeys = lazy(() => import('../src/serve/ticket-keys.js'));
 // Loaded once the workers listen (or one asks for the disk's owner first), before the shield.
@@ -232,7 +232,7 @@ export function forkEdgeCluster(count: number): ForkedEdgeCluster {
   async function clusterMetrics(shieldServer: EdgeServer): Promise<string> {
     const fromWorkers = [...workers].map((w) => collecting.ask((id) => w.send({ type: 'anycdn:metrics-collect', id } satisfies ClusterMessage), METRICS_WAIT_MS));
     const all = [await shieldServer.metrics.registry.getMetricsAsJSON(), ...(await Promise.all(fromWorkers))];
-    const { AggregatorRegistry } = await promClient();
+    const AggregatorRegistry = (await promParts()).aggregatorRegistry();
     return AggregatorRegistry.aggregate(all.filter((j): j is MetricsJson => j !== undefined)).metrics();
   }
 

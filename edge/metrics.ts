@@ -3,7 +3,7 @@
  * coalesced waiters, stale answers, upstream results and latency by phase, bytes by where they
  * came from, and the cache's size per tier.
  */
-import { Counter, Gauge } from 'prom-client';
+import { Counter, Gauge } from '../src/prom-parts.js';
 import type { BlobStore } from '../src/blob/blob-store.js';
 import { createHttpMetrics, flushTallies, RequestHistogram, tallied, type HttpMetrics } from '../src/metrics.js';
 import type { UpstreamObserver } from './upstream.js';

@@ -14,7 +14,7 @@
  * a loop with nothing to do; prom-client's include the resolution (10 ms at idle).
  */
 import { monitorEventLoopDelay, performance, type EventLoopUtilization, type IntervalHistogram } from 'node:perf_hooks';
-import { Gauge, type Registry } from 'prom-client';
+import { Gauge, type Registry } from './prom-parts.js';
 
 /** The seven gauges, by suffix, as prom-client names them, with how a cluster combines them. */
 const GAUGES = [

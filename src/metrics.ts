@@ -2,7 +2,8 @@
  * Prometheus metrics through prom-client. Each server builds its own Registry (no global default
  * registry), so two servers in one process (the demo, tests) keep separate counts.
  */
-import { Counter, Registry, collectDefaultMetrics, type Histogram, type LabelValues, type MetricValueWithName } from 'prom-client';
+import type { LabelValues, MetricValueWithName } from 'prom-client';
+import { Counter, Registry, collectDefaultMetrics, type Histogram } from './prom-parts.js';
 import { INERT_RESOLUTION_MS, registerLoopDelayGauges } from './loop-delay.js';
 
 interface Tally {

@@ -4,7 +4,7 @@
  * purges and in seconds), the stream's connections, reconnects and failures, and the delay from
  * the origin logging a purge to this edge applying it.
  */
-import { Counter, Gauge, Histogram, type Registry } from 'prom-client';
+import { Counter, Gauge, Histogram, type Registry } from '../../src/prom-parts.js';
 
 export interface PurgeStreamStatus {
   /** The stream is open and has said hello. */

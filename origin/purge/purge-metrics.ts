@@ -4,7 +4,7 @@
  * it has applied the log, how far behind it is (in purges and in seconds) and how often it
  * connected. Node labels are bounded by the registry (MAX_EDGES).
  */
-import { Counter, Gauge, type Registry } from 'prom-client';
+import { Counter, Gauge, type Registry } from '../../src/prom-parts.js';
 import type { EdgeView } from './edge-registry.js';
 import type { PurgeSource } from './purge-log-format.js';
 import type { Purges } from './purges.js';

@@ -3,7 +3,7 @@
  * handed to the batching writer; its counts exposed as metrics; rotation and stop. Built once
  * from the `accessLog` setting by `openAccessLog` and passed down to the app.
  */
-import { Counter, type Registry } from 'prom-client';
+import { Counter, type Registry } from '../prom-parts.js';
 import type { AccessLogConfig } from '../config/access-log.js';
 import type { Logger } from '../log.js';
 import { lineFormatter, loggedFields, type AccessRecord } from './line.js';

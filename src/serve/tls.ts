@@ -13,7 +13,7 @@
 import { createPrivateKey, X509Certificate, type KeyObject } from 'node:crypto';
 import { readFile } from 'node:fs/promises';
 import { createSecureContext, type SecureContext, type SecureContextOptions } from 'node:tls';
-import { Counter, Gauge, type Registry } from 'prom-client';
+import { Counter, Gauge, type Registry } from '../prom-parts.js';
 import type { TlsConfig } from '../config/tls.js';
 import { CdnError } from '../errors.js';
 import type { Logger } from '../log.js';
