@@ -5,10 +5,12 @@
  *
  * prom-client samples with `monitorEventLoopDelay` at a 10 ms resolution for the life of the
  * process: a timer 100 times a second, about 0.65% of a core in an idle process (measured), in
- * each process of a node. Here the 10 ms sampler runs only while the loop is in use: one check a
- * second compares the loop's utilisation (`performance.eventLoopUtilization`) over the last second
- * with `busyFraction` and turns the sampler on or off. An idle loop has nothing to delay; a loop
- * blocked while the sampler is off still shows in `max`, through the check's own lateness.
+ * each process of a node. Here the 10 ms sampler runs only while the loop is in use: a check
+ * compares the loop's utilisation (`performance.eventLoopUtilization`) since the last one with
+ * `busyFraction` and turns the sampler on or off. It runs every second while the loop is busy, and
+ * half as often after each check that finds it idle, down to once in 8 s: a wake-up a second is
+ * itself most of what an idle process spends. An idle loop has nothing to delay; a loop blocked
+ * while the sampler is off still shows in `max`, through the check's own lateness.
  *
  * The values are the delay past the sampler's due time (what a callback due now waits), so 0 on
  * a loop with nothing to do; prom-client's include the resolution (10 ms at idle).
@@ -38,8 +40,13 @@ export const INERT_RESOLUTION_MS = 2 ** 31 - 1;
 export interface LoopDelayOptions {
   /** Sampling period while the loop is busy. Default 10 ms, prom-client's: fine enough to see a 10 ms stall. */
   resolutionMs?: number;
-  /** How often the loop's utilisation is looked at. Default 1000 ms: a busy loop is sampled within a second. */
+  /** How often the loop's utilisation is looked at while it is busy. Default 1000 ms: a busy loop is sampled within a second. */
   checkMs?: number;
+  /**
+   * The longest wait between checks while the loop stays idle (the wait doubles from checkMs).
+   * Default 8 × checkMs: a loop that turns busy after a long idle is sampled within 8 s.
+   */
+  idleCheckMaxMs?: number;
   /**
    * Utilisation over one check from which the sampler runs. Default 0.05 (50 ms of a second not
    * waiting for I/O): utilisation is wall time, so on a loaded machine an idle process's periodic
@@ -85,15 +92,29 @@ export class LoopDelaySampler {
   private lateMaxNs = 0;
   private checkedAt = performance.now();
   private utilization: EventLoopUtilization = performance.eventLoopUtilization();
-  private readonly timer: NodeJS.Timeout;
+  private timer: NodeJS.Timeout | undefined;
+  private stopped = false;
+  private readonly checkMs: number;
+  private readonly idleCheckMaxMs: number;
+  private readonly busyFraction: number;
 
   constructor(options: LoopDelayOptions = {}) {
     this.resolutionMs = options.resolutionMs ?? 10;
-    const checkMs = options.checkMs ?? 1000;
-    const busyFraction = options.busyFraction ?? 0.05;
+    this.checkMs = options.checkMs ?? 1000;
+    this.idleCheckMaxMs = Math.max(this.checkMs, options.idleCheckMaxMs ?? 8 * this.checkMs);
+    this.busyFraction = options.busyFraction ?? 0.05;
     this.histogram = monitorEventLoopDelay({ resolution: this.resolutionMs });
+    this.scheduleCheck(this.checkMs);
+  }
+
+  /** The next check in `waitMs`; the one after it in checkMs if the loop is busy, else twice `waitMs` (at most idleCheckMaxMs). */
+  private scheduleCheck(waitMs: number): void {
+    if (this.stopped) return;
     // Unref'd: metrics never keep a process alive.
-    this.timer = setInterval(() => this.check(checkMs, busyFraction), checkMs).unref();
+    this.timer = setTimeout(() => {
+      this.check(waitMs, this.busyFraction);
+      this.scheduleCheck(this.sampling ? this.checkMs : Math.min(2 * waitMs, this.idleCheckMaxMs));
+    }, waitMs).unref();
   }
 
   /** Whether the fine sampler runs now. */
@@ -101,7 +122,7 @@ export class LoopDelaySampler {
     return this.sampling;
   }
 
-  /** One look at the loop (the timer's work; public for tests). */
+  /** One look at the loop, `checkMs` after the last (the timer's work; public for tests). */
   check(checkMs: number, busyFraction: number): void {
     const now = performance.now();
     this.lateMaxNs = Math.max(this.lateMaxNs, (now - this.checkedAt - checkMs) * 1e6);
@@ -125,7 +146,8 @@ export class LoopDelaySampler {
   }
 
   stop(): void {
-    clearInterval(this.timer);
+    this.stopped = true;
+    clearTimeout(this.timer);
     this.histogram.disable();
     this.sampling = false;
   }

@@ -1,5 +1,5 @@
 import { Registry } from 'prom-client';
-import { afterEach, describe, expect, it } from 'vitest';
+import { afterEach, describe, expect, it, vi } from 'vitest';
 import { LoopDelaySampler, loopDelayValues, registerLoopDelayGauges, type RecordedIntervals } from '../../src/loop-delay.js';
 import { createHttpMetrics } from '../../src/metrics.js';
 
@@ -89,6 +89,23 @@ describe('LoopDelaySampler', () => {
     await new Promise((r) => setTimeout(r, 100));
     sampler.check(0, busyFraction);
     expect(sampler.active).toBe(false);
+  });
+
+  it('checks less and less often while the loop stays idle, and every checkMs again once it is busy', async () => {
+    sampler = new LoopDelaySampler({ checkMs: 20, idleCheckMaxMs: 80, busyFraction: 0.5 });
+    const checks = vi.spyOn(sampler, 'check');
+    const waitsSoFar = () => checks.mock.calls.map(([waitMs]) => waitMs);
+    const until = async (n: number) => {
+      for (let waited = 0; checks.mock.calls.length < n && waited < 3_000; waited += 5) await new Promise((r) => setTimeout(r, 5));
+    };
+    await until(4);
+    expect(waitsSoFar()).toEqual([20, 40, 80, 80]);
+    expect(sampler.active).toBe(false);
+    // Busy: the loop works through the next check's wait; that check turns the sampler on.
+    spin(120);
+    await until(6);
+    expect(waitsSoFar().slice(4, 6)).toEqual([80, 20]);
+    expect(checks.mock.calls.length).toBeGreaterThanOrEqual(6);
   });
 
   it('a stall while the sampler is off shows in max through the check’s lateness', () => {
