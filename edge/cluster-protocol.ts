@@ -104,12 +104,25 @@ export const METRICS_WAIT_MS = 2_000;
 export const PURGE_CONFIRM_MS = 10_000;
 
 /**
+ * A worker that has not held its disk commits this long after it was asked is warned about: a
+ * healthy one may be late (its last commit waits on a slow fsync on a loaded box), so the open
+ * keeps waiting for it, up to DISK_HOLD_MS.
+ */
+export const DISK_HOLD_WARN_MS = 5_000;
+/**
  * A worker that has not held its disk commits this long after it was asked is stopped (and
  * replaced): an open of the disk cache never waits longer for it, nor runs beside its commits.
  */
-export const DISK_HOLD_MS = 5_000;
+export const DISK_HOLD_MS = 60_000;
+/** How long an open waits for a worker it stopped (DISK_HOLD_MS) to exit, before it runs anyway. */
+export const DISK_KILL_WAIT_MS = 5_000;
 /** A worker's open of the disk cache holds the other processes' commits for at most this long. */
 export const DISK_OPEN_MS = 10_000;
+/**
+ * A hold whose release never comes (its sender died) lets go by itself after this long: past
+ * every wait of the open it was asked for (the other holds, a stopped worker's exit, the open).
+ */
+export const DISK_HELD_MAX_MS = DISK_HOLD_MS + DISK_KILL_WAIT_MS + DISK_OPEN_MS;
 
 /** Questions sent to another process, each answered by a message carrying its id, or not at all within a time. */
 export class Pending<T> {

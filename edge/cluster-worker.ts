@@ -14,7 +14,7 @@ import type { Logger } from '../src/log.js';
 import type { Purge } from '../src/purge/purge-request.js';
 import type { DiskBlobStore } from '../src/blob/disk-blob-store.js';
 import { IpcFlights } from './cluster-flights.js';
-import { DISK_HOLD_MS, DISK_OPEN_MS, METRICS_WAIT_MS, Pending, PURGE_CONFIRM_MS, type ClusterMessage, type WorkerStart } from './cluster-protocol.js';
+import { DISK_HELD_MAX_MS, METRICS_WAIT_MS, Pending, PURGE_CONFIRM_MS, type ClusterMessage, type WorkerStart } from './cluster-protocol.js';
 import type { EdgeConfig } from './config.js';
 import type { PurgeCount } from './purge/purge-apply.js';
 import type { EdgeServer } from './server.js';
@@ -54,8 +54,11 @@ function requestStart(send: (message: ClusterMessage) => void): { start: Promise
   return { start, diskOwned };
 }
 
-/** How long a worker waits for its turn to open the disk cache (the primary runs one open at a time, each bounded). */
-const DISK_TURN_MS = 60_000;
+/**
+ * How long a worker waits for its turn to open the disk cache: the primary runs one open at a
+ * time, each within DISK_HELD_MAX_MS; a turn later than two of them means the node is stuck.
+ */
+const DISK_TURN_MS = 2 * DISK_HELD_MAX_MS;
 
 /**
  * This worker's part in the node's opens of the disk cache (edge/cluster.ts exclusiveOpen): it
@@ -68,7 +71,7 @@ function diskOpens(send: (message: ClusterMessage) => void): { exclusiveOpen: (o
   let go: ((id: number) => void) | undefined;
   process.on('message', (m: ClusterMessage) => {
     if (m.type === 'anycdn:disk-hold') {
-      const holding = disk === undefined ? Promise.resolve(() => undefined) : disk.holdCommits(DISK_HOLD_MS + DISK_OPEN_MS);
+      const holding = disk === undefined ? Promise.resolve(() => undefined) : disk.holdCommits(DISK_HELD_MAX_MS);
       void holding.then((release) => {
         holds.set(m.id, release);
         send({ type: 'anycdn:disk-held', id: m.id });

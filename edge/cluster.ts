@@ -61,12 +61,13 @@
  * them are edge/cluster-protocol.ts's.
  */
 import cluster, { type Worker } from 'node:cluster';
+import { setTimeout as sleep } from 'node:timers/promises';
 import { CdnError } from '../src/errors.js';
 import { lazy } from '../src/lazy.js';
 import type { Logger } from '../src/log.js';
 import type { DiskBlobStore } from '../src/blob/disk-blob-store.js';
 import { FlightLeases } from './cluster-flights.js';
-import { DISK_HOLD_MS, DISK_OPEN_MS, MAX_WORKERS, METRICS_WAIT_MS, Pending, PURGE_CONFIRM_MS, WORKER_ENV, type ClusterMessage, type FlightsAnswered, type MetricsJson } from './cluster-protocol.js';
+import { DISK_HELD_MAX_MS, DISK_HOLD_MS, DISK_HOLD_WARN_MS, DISK_KILL_WAIT_MS, DISK_OPEN_MS, MAX_WORKERS, METRICS_WAIT_MS, Pending, PURGE_CONFIRM_MS, WORKER_ENV, type ClusterMessage, type FlightsAnswered, type MetricsJson } from './cluster-protocol.js';
 import type { EdgeConfig } from './config.js';
 import type { PurgePeers } from './purge/purge-node.js';
 import type { EdgeServer } from './server.js';
@@ -189,8 +190,9 @@ export function forkEdgeCluster(count: number): ForkedEdgeCluster {
    * Runs `open`, an open of the disk cache (this process's, or worker `opener`'s), once every
    * other process that may commit to it holds its commits, and releases them after: the LMDB
    * lmdb-js builds loses another process's commit made while a process opens it
-   * (SharedIndexState.hold). One open at a time. A worker that does not hold within DISK_HOLD_MS
-   * is stopped (and replaced), so no open waits longer, nor runs beside its commits.
+   * (SharedIndexState.hold). One open at a time. A worker late to hold is warned about at
+   * DISK_HOLD_WARN_MS and stopped (and replaced) at DISK_HOLD_MS, so no open waits longer, nor
+   * runs beside its commits.
    */
   function exclusiveOpen<T>(opener: Worker | undefined, open: () => Promise<T>): Promise<T> {
     const run = opening.then(async () => {
@@ -207,20 +209,28 @@ export function forkEdgeCluster(count: number): ForkedEdgeCluster {
 
   /** Has every process but `opener` hold its disk commits; resolves with their releases. */
   async function holdOthers(opener: Worker | undefined): Promise<(() => void)[]> {
-    const own = disk?.holdCommits(DISK_HOLD_MS + DISK_OPEN_MS);
+    const own = disk?.holdCommits(DISK_HELD_MAX_MS);
     const others = [...diskUsers].filter((w) => w !== opener && w.isConnected());
-    const fromWorkers = others.map(async (w): Promise<() => void> => {
-      let id = -1;
-      const hold = held.ask((asked) => w.send({ type: 'anycdn:disk-hold', id: (id = asked) } satisfies ClusterMessage), DISK_HOLD_MS);
-      const answer = await Promise.race([hold, exitOf(w)]);
-      if (answer === undefined && !w.isDead()) {
-        logger.error({ pid: w.process.pid, waitedMs: DISK_HOLD_MS }, 'edge worker did not hold its disk commits for an open; stopping it (it is replaced)');
-        w.kill('SIGKILL');
-        await exitOf(w);
-      }
-      return () => void (w.isConnected() && w.send({ type: 'anycdn:disk-release', id } satisfies ClusterMessage));
-    });
-    return Promise.all([...(own === undefined ? [] : [own]), ...fromWorkers]);
+    return Promise.all([...(own === undefined ? [] : [own]), ...others.map(holdOf)]);
+  }
+
+  /**
+   * Has worker `w` hold its disk commits; resolves with its release. A worker late to answer is
+   * most likely waiting on a slow fsync: warned about, and waited for. One that has not answered
+   * in DISK_HOLD_MS is stopped rather than opened beside: a commit it made during the open would
+   * be lost, where a stopped worker loses nothing committed and is replaced.
+   */
+  async function holdOf(w: Worker): Promise<() => void> {
+    let id = -1;
+    const hold = held.ask((asked) => w.send({ type: 'anycdn:disk-hold', id: (id = asked) } satisfies ClusterMessage), DISK_HOLD_MS);
+    const late = setTimeout(() => logger.warn({ pid: w.process.pid, waitedMs: DISK_HOLD_WARN_MS }, 'edge worker has not held its disk commits for an open yet; waiting for it'), DISK_HOLD_WARN_MS);
+    const answer = await Promise.race([hold, exitOf(w)]).finally(() => clearTimeout(late));
+    if (answer === undefined && !w.isDead()) {
+      logger.error({ pid: w.process.pid, waitedMs: DISK_HOLD_MS }, 'edge worker did not hold its disk commits for an open; stopping it (it is replaced)');
+      w.kill('SIGKILL');
+      await Promise.race([exitOf(w), sleep(DISK_KILL_WAIT_MS, undefined, { ref: false })]);
+    }
+    return () => void (w.isConnected() && w.send({ type: 'anycdn:disk-release', id } satisfies ClusterMessage));
   }
 
   /** Worker `from`'s open of the disk cache: told to go, done when it says so, or exits, or DISK_OPEN_MS passed. */
