@@ -9,6 +9,7 @@ import type { EdgeConfig } from './config.js';
 import type { PurgeWatermarks } from './edge-request.js';
 import type { PurgeCount } from './purge/purge-apply.js';
 import type { Purge } from '../src/purge/purge-request.js';
+import type { IndexCommits } from '../src/blob/disk-options.js';
 
 export type MetricsJson = MetricObjectWithValues<MetricValue<string>>[];
 
@@ -49,8 +50,8 @@ export type ClusterMessage =
   | { type: 'anycdn:disk-owned' }
   | { type: 'anycdn:disk-wanted' }
   /**
-   * A process opens the disk cache while every other one holds its commits (DiskBlobStore.holdCommits
-   * says why), one open at a time in the node: a worker asks to open ('disk-open'), the primary has
+   * A process opens the disk cache's index while every other one holds its commits
+   * (DiskBlobStoreOptions.exclusiveEnvOpen; SharedIndexState.hold says why), one open at a time in the node: a worker asks to open ('disk-open'), the primary has
    * the others hold theirs ('disk-hold', answered 'disk-held' once those in flight are done) and
    * answers 'disk-open-go'; the worker opens, says 'disk-open-done' (with the id of the go: a worker
    * has one open at a time), and the others are released
@@ -123,6 +124,22 @@ export const DISK_OPEN_MS = 10_000;
  * every wait of the open it was asked for (the other holds, a stopped worker's exit, the open).
  */
 export const DISK_HELD_MAX_MS = DISK_HOLD_MS + DISK_KILL_WAIT_MS + DISK_OPEN_MS;
+
+/**
+ * Holds this process's disk commits (`commits`, undefined while it has no cache open) for at most
+ * `maxMs`: a release that never comes (its sender died) does not stop its writes for good.
+ * Resolves with the release once the commits in flight are done.
+ */
+export async function holdWithin(commits: IndexCommits | undefined, maxMs: number): Promise<() => void> {
+  if (commits === undefined) return () => undefined;
+  const release = await commits.hold();
+  const timer = setTimeout(release, maxMs);
+  timer.unref();
+  return () => {
+    clearTimeout(timer);
+    release();
+  };
+}
 
 /** Questions sent to another process, each answered by a message carrying its id, or not at all within a time. */
 export class Pending<T> {

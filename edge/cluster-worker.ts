@@ -12,9 +12,9 @@ import { CdnError } from '../src/errors.js';
 import { lazy } from '../src/lazy.js';
 import type { Logger } from '../src/log.js';
 import type { Purge } from '../src/purge/purge-request.js';
-import type { DiskBlobStore } from '../src/blob/disk-blob-store.js';
+import type { IndexCommits } from '../src/blob/disk-options.js';
 import { IpcFlights } from './cluster-flights.js';
-import { DISK_HELD_MAX_MS, METRICS_WAIT_MS, Pending, PURGE_CONFIRM_MS, type ClusterMessage, type WorkerStart } from './cluster-protocol.js';
+import { DISK_HELD_MAX_MS, holdWithin, METRICS_WAIT_MS, Pending, PURGE_CONFIRM_MS, type ClusterMessage, type WorkerStart } from './cluster-protocol.js';
 import type { EdgeConfig } from './config.js';
 import type { PurgeCount } from './purge/purge-apply.js';
 import type { EdgeServer } from './server.js';
@@ -61,18 +61,18 @@ function requestStart(send: (message: ClusterMessage) => void): { start: Promise
 const DISK_TURN_MS = 2 * DISK_HELD_MAX_MS;
 
 /**
- * This worker's part in the node's opens of the disk cache (edge/cluster.ts exclusiveOpen): it
- * holds its commits while another process opens the cache (asked from its first open on; with no
- * cache open yet, there is nothing to hold), and runs its own open when the primary says go.
+ * This worker's part in the node's opens of the disk cache's index (edge/cluster.ts
+ * exclusiveOpen): it holds its commits while another process opens the index (asked from its
+ * first open on; with no index open yet, there is nothing to hold), and runs its own open of the
+ * index when the primary says go.
  */
-function diskOpens(send: (message: ClusterMessage) => void): { exclusiveOpen: (open: () => Promise<DiskBlobStore | undefined>) => Promise<DiskBlobStore | undefined> } {
-  let disk: DiskBlobStore | undefined;
+function diskOpens(send: (message: ClusterMessage) => void): { exclusiveOpen: <T extends IndexCommits>(open: () => T) => Promise<T> } {
+  let commits: IndexCommits | undefined;
   const holds = new Map<number, () => void>();
   let go: ((id: number) => void) | undefined;
   process.on('message', (m: ClusterMessage) => {
     if (m.type === 'anycdn:disk-hold') {
-      const holding = disk === undefined ? Promise.resolve(() => undefined) : disk.holdCommits(DISK_HELD_MAX_MS);
-      void holding.then((release) => {
+      void holdWithin(commits, DISK_HELD_MAX_MS).then((release) => {
         holds.set(m.id, release);
         send({ type: 'anycdn:disk-held', id: m.id });
       });
@@ -81,7 +81,7 @@ function diskOpens(send: (message: ClusterMessage) => void): { exclusiveOpen: (o
       holds.delete(m.id);
     } else if (m.type === 'anycdn:disk-open-go') go?.(m.id);
   });
-  const exclusiveOpen = async (open: () => Promise<DiskBlobStore | undefined>): Promise<DiskBlobStore | undefined> => {
+  const exclusiveOpen = async <T extends IndexCommits>(open: () => T): Promise<T> => {
     let timer: NodeJS.Timeout | undefined;
     const id = await new Promise<number>((resolve, reject) => {
       go = resolve;
@@ -90,9 +90,9 @@ function diskOpens(send: (message: ClusterMessage) => void): { exclusiveOpen: (o
     }).finally(() => clearTimeout(timer));
     go = undefined;
     try {
-      const store = await open();
-      disk = store ?? disk;
-      return store;
+      const opened = open();
+      commits = opened;
+      return opened;
     } finally {
       send({ type: 'anycdn:disk-open-done', id });
     }

@@ -28,9 +28,9 @@
  * wait for all of it. Once loaded, a worker opens the disk cache as a co-writer, before its owner
  * on a restart (src/blob/disk-open.ts says when a folder allows it), or, on a first start, asks
  * for the owner's open ('anycdn:disk-wanted'), which the primary does at once (creating the
- * cache), and opens it after; then it listens. Every open of the cache, the owner's included,
- * runs while the node's other processes hold their commits (exclusiveOpen: LMDB as lmdb-js builds
- * it loses a commit made beside another process's open). The shield loads and starts once every
+ * cache), and opens it after; then it listens. In every open of the cache, the owner's included,
+ * the open of its index runs while the node's other processes hold their commits (exclusiveOpen:
+ * LMDB as lmdb-js builds it loses a commit made beside another process's open). The shield loads and starts once every
  * worker listens.
  * A config that fails validation stops the forked workers before the command
  * fails with its error.
@@ -66,8 +66,9 @@ import { CdnError } from '../src/errors.js';
 import { lazy } from '../src/lazy.js';
 import type { Logger } from '../src/log.js';
 import type { DiskBlobStore } from '../src/blob/disk-blob-store.js';
+import type { IndexCommits } from '../src/blob/disk-options.js';
 import { FlightLeases } from './cluster-flights.js';
-import { DISK_HELD_MAX_MS, DISK_HOLD_MS, DISK_HOLD_WARN_MS, DISK_KILL_WAIT_MS, DISK_OPEN_MS, MAX_WORKERS, METRICS_WAIT_MS, Pending, PURGE_CONFIRM_MS, WORKER_ENV, type ClusterMessage, type FlightsAnswered, type MetricsJson } from './cluster-protocol.js';
+import { DISK_HELD_MAX_MS, DISK_HOLD_MS, holdWithin, DISK_HOLD_WARN_MS, DISK_KILL_WAIT_MS, DISK_OPEN_MS, MAX_WORKERS, METRICS_WAIT_MS, Pending, PURGE_CONFIRM_MS, WORKER_ENV, type ClusterMessage, type FlightsAnswered, type MetricsJson } from './cluster-protocol.js';
 import type { EdgeConfig } from './config.js';
 import type { PurgePeers } from './purge/purge-node.js';
 import type { EdgeServer } from './server.js';
@@ -179,7 +180,9 @@ export function forkEdgeCluster(count: number): ForkedEdgeCluster {
   };
   let draining = false;
   const collecting = new Pending<MetricsJson>();
-  /** The opens of the disk cache, one after the other (exclusiveOpen). */
+  /** This process's commits to the disk cache's index, once it has opened it (held while another process opens it). */
+  let commits: IndexCommits | undefined;
+  /** The opens of the disk cache's index, one after the other (exclusiveOpen). */
   let opening: Promise<unknown> = Promise.resolve();
   const held = new Pending<true>();
   const opened = new Pending<true>();
@@ -187,7 +190,8 @@ export function forkEdgeCluster(count: number): ForkedEdgeCluster {
   const diskUsers = new Set<Worker>();
 
   /**
-   * Runs `open`, an open of the disk cache (this process's, or worker `opener`'s), once every
+   * Runs `open`, an open of the disk cache's index (this process's, or worker `opener`'s: its
+   * LMDB environment and first commit, DiskBlobStoreOptions.exclusiveEnvOpen), once every
    * other process that may commit to it holds its commits, and releases them after: the LMDB
    * lmdb-js builds loses another process's commit made while a process opens it
    * (SharedIndexState.hold). One open at a time. A worker late to hold is warned about at
@@ -209,9 +213,8 @@ export function forkEdgeCluster(count: number): ForkedEdgeCluster {
 
   /** Has every process but `opener` hold its disk commits; resolves with their releases. */
   async function holdOthers(opener: Worker | undefined): Promise<(() => void)[]> {
-    const own = disk?.holdCommits(DISK_HELD_MAX_MS);
     const others = [...diskUsers].filter((w) => w !== opener && w.isConnected());
-    return Promise.all([...(own === undefined ? [] : [own]), ...others.map(holdOf)]);
+    return Promise.all([holdWithin(commits, DISK_HELD_MAX_MS), ...others.map(holdOf)]);
   }
 
   /**
@@ -399,7 +402,18 @@ export function forkEdgeCluster(count: number): ForkedEdgeCluster {
       await Promise.race([firstListening, wanted]);
       const { DiskBlobStore } = await diskBlobStore();
       const pathOf = (await cacheKeys()).purgePathOfKey;
-      disk = await exclusiveOpen(undefined, () => DiskBlobStore.open({ dir: config.cacheDir, maxBytes: config.disk.maxBytes, maxEntrySize: config.disk.maxEntrySize, pathOf }));
+      disk = await DiskBlobStore.open({
+        dir: config.cacheDir,
+        maxBytes: config.disk.maxBytes,
+        maxEntrySize: config.disk.maxEntrySize,
+        pathOf,
+        exclusiveEnvOpen: (open) =>
+          exclusiveOpen(undefined, async () => {
+            const opened = open();
+            commits = opened;
+            return opened;
+          }),
+      });
       broadcast({ type: 'anycdn:disk-owned' });
       await allListening;
       const [{ startEdge }, { readHashesOf }] = await Promise.all([edgeServer(), readHashes()]);

@@ -9,6 +9,7 @@ import type { IncomingMessage } from 'node:http';
 import { openAccessLog } from '../src/access-log/access-log.js';
 import { MemoryBlobStore } from '../src/blob/memory-blob-store.js';
 import { DiskBlobStore } from '../src/blob/disk-blob-store.js';
+import type { DiskBlobStoreOptions } from '../src/blob/disk-options.js';
 import { TieredBlobStore } from '../src/blob/tiered-blob-store.js';
 import { WorkerBlobStore } from '../src/blob/worker-blob-store.js';
 import type { BlobStore } from '../src/blob/blob-store.js';
@@ -68,10 +69,10 @@ export interface StartEdgeOptions {
      */
     beforeOwner?: { ownerPid: number; owned: Promise<void>; ask(): void };
     /**
-     * Runs an open of the disk cache while the node's other processes hold their commits (a
-     * cluster's primary arranges it: edge/cluster.ts exclusiveOpen); default: at once.
+     * Runs the open of the disk cache's index while the node's other processes hold their commits
+     * (a cluster's primary arranges it: edge/cluster.ts exclusiveOpen); default: at once.
      */
-    exclusiveOpen?: (open: () => Promise<DiskBlobStore | undefined>) => Promise<DiskBlobStore | undefined>;
+    exclusiveOpen?: DiskBlobStoreOptions['exclusiveEnvOpen'];
     /** Its fetches coalesced with the node's other workers (edge/cluster-flights.ts); default: within this process only. */
     flights?: CrossFlights;
   };
@@ -107,11 +108,10 @@ const OWNER_WAIT_MS = 60_000;
  * owner has it open (so the worker serves what the cache holds at once), else after its owner.
  */
 async function openDisk(config: EdgeConfig, worker: StartEdgeOptions['worker']): Promise<DiskBlobStore> {
-  const options = { dir: config.cacheDir, maxBytes: config.disk.maxBytes, maxEntrySize: config.disk.maxEntrySize, pathOf: purgePathOfKey, writer: worker?.writer };
-  const exclusive = worker?.exclusiveOpen ?? ((open) => open());
+  const options = { dir: config.cacheDir, maxBytes: config.disk.maxBytes, maxEntrySize: config.disk.maxEntrySize, pathOf: purgePathOfKey, writer: worker?.writer, exclusiveEnvOpen: worker?.exclusiveOpen };
   const early = worker?.beforeOwner;
   if (early !== undefined) {
-    const store = await exclusive(() => DiskBlobStore.openBeforeOwner(options, early.ownerPid));
+    const store = await DiskBlobStore.openBeforeOwner(options, early.ownerPid);
     if (store !== undefined) return store;
     // A first start, or a folder the owner's open has to change first (disk-open.ts): after it.
     early.ask();
@@ -119,7 +119,7 @@ async function openDisk(config: EdgeConfig, worker: StartEdgeOptions['worker']):
     const late = new Promise<never>((_, reject) => (timer = setTimeout(() => reject(new CdnError('disk_owner_timeout', 'internal', `the disk cache's owner did not open it in ${OWNER_WAIT_MS} ms`)), OWNER_WAIT_MS)));
     await Promise.race([early.owned, late]).finally(() => clearTimeout(timer));
   }
-  return (await exclusive(() => DiskBlobStore.open(options)))!;
+  return DiskBlobStore.open(options);
 }
 
 export async function startEdge(config: EdgeConfig, logger: Logger, options: StartEdgeOptions = {}): Promise<EdgeServer> {

@@ -267,8 +267,12 @@ export class SharedIndexState {
    * it is not the first to open it (upstream LMDB fixed this in ITS#9496, lmdb-js 3.5.6 has not);
    * a commit between that read and that write is then overwritten by the next one, in whichever
    * process, and lost: records, counters and all. Operations issued meanwhile wait, batched,
-   * and run once the last hold is released. Synchronous transactions (updateStateSync: an open,
-   * a registration, a block of sequence numbers once in 2^20 writes) are not held.
+   * and run once the last hold is released. Synchronous transactions (updateStateSync) are not
+   * held: an open's first one (the owner's recount, a co-writer's registration) runs inside the
+   * open, while the others hold (DiskBlobStoreOptions.exclusiveEnvOpen); but a holding process
+   * takes a new block of sequence numbers (nextSeq, once in 2^20 writes) at once. Should that
+   * commit land in the milliseconds of another process's open, it is lost, and two writers may
+   * then hand out the same sequence numbers: a window left open, as rare as it is short.
    */
   async hold(): Promise<() => void> {
     this.holds += 1;

@@ -164,6 +164,11 @@ export class DiskIndex {
     return this.shared.current();
   }
 
+  /** Hold this process's commits while another process opens the index (SharedIndexState.hold). */
+  hold(): Promise<() => void> {
+    return this.shared.hold();
+  }
+
   /** A write sequence number no other writer hands out. */
   nextSeq(): number {
     return this.shared.nextSeq();

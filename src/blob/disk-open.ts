@@ -20,9 +20,10 @@
  * owner's count of the segments and committed after it are counted twice until the next owner's
  * open: the disk then evicts a little early, never late.
  *
- * Neither open may run beside another process's commits to the index: LMDB as lmdb-js builds it
- * then loses that commit (SharedIndexState.hold). With several processes, whoever runs them
- * holds the others' commits around each open (DiskBlobStore.holdCommits; edge/cluster.ts).
+ * Neither open of the index's LMDB environment may run beside another process's commits to it:
+ * LMDB as lmdb-js builds it then loses that commit (SharedIndexState.hold). With several
+ * processes, whoever runs them holds the others' commits around that part of each open, which
+ * makes the open's first commit too (DiskBlobStoreOptions.exclusiveEnvOpen; edge/cluster.ts).
  */
 import { mkdirSync, readdirSync, renameSync } from 'node:fs';
 import { randomBytes } from 'node:crypto';
@@ -34,7 +35,7 @@ import { errnoCode, lockHolder, makeDirs, nodeDiskFs, takeLock, type DirLock, ty
 import { DiskGenerations } from './disk-generations.js';
 import { DiskIndex, type IndexState } from './disk-index.js';
 import { allocated, layoutOf, type DiskLayout } from './disk-layout.js';
-import type { DiskBlobStoreOptions, DiskStoreSettings } from './disk-options.js';
+import type { DiskBlobStoreOptions, DiskStoreSettings, IndexCommits } from './disk-options.js';
 import { RecencyMarks, slotsFor } from './disk-recency.js';
 import { Segments } from './disk-segments.js';
 
@@ -78,28 +79,31 @@ export async function openAsOwner(options: DiskBlobStoreOptions, opts: DiskStore
     lock = await takeLock(fs, layout.root);
     const report: OpenReport = { discarded: await discardOldFormats(fs, layout) };
     for (const dir of [layout.tmpDir, layout.dataDir, layout.segmentDir, layout.fileDir]) await fs.mkdir(dir, { recursive: true });
-    index = DiskIndex.open({ path: layout.indexPath, readOnly: false, pathOf: options.pathOf ?? ((key) => key) });
-    const opened = index;
+    // What the segment files hold, counted anew (a writer that died left bytes no entry points at):
+    // counted before the index's open, committed in the open's first commit (exclusiveEnvOpen).
     const segments = new Segments(fs, layout);
     await segments.load();
-    // What the segment files hold, counted anew: a writer that died left bytes no entry points at.
     let aside: string | undefined;
     let attached: Attached = { writers: [], since: undefined };
-    if (opened.shared.hasState()) {
-      opened.shared.updateStateSync((state) => {
-        attached = attachedWriters(layout, state);
-        aside = setAsideTmp(layout, attached.writers);
-        opened.shared.recountSegments(state, segments.sizes(), allocated);
-        DiskGenerations.initState(state, opened, segments);
-        state.writers = attached.writers;
-        opened.shared.takeSeqBlock(state);
-      });
-    } else {
-      // A new index: no co-writer opens before a state exists. Its first commit writes the state
-      // (an open that commits nothing leaves the index file as small as it was).
-      aside = setAsideTmp(layout, []);
-      opened.shared.takeSeqBlock(opened.shared.committedState());
-    }
+    const opened = await exclusiveEnvOpen(options)(() => {
+      const idx = (index = DiskIndex.open({ path: layout.indexPath, readOnly: false, pathOf: options.pathOf ?? ((key) => key) }));
+      if (idx.shared.hasState()) {
+        idx.shared.updateStateSync((state) => {
+          attached = attachedWriters(layout, state);
+          aside = setAsideTmp(layout, attached.writers);
+          idx.shared.recountSegments(state, segments.sizes(), allocated);
+          DiskGenerations.initState(state, idx, segments);
+          state.writers = attached.writers;
+          idx.shared.takeSeqBlock(state);
+        });
+      } else {
+        // A new index: no co-writer opens before a state exists. Its first commit writes the state
+        // (an open that commits nothing leaves the index file as small as it was).
+        aside = setAsideTmp(layout, []);
+        idx.shared.takeSeqBlock(idx.shared.committedState());
+      }
+      return idx;
+    });
     if (aside !== undefined) await fs.rm(aside, { recursive: true, force: true });
     const slots = slotsFor(opts.maxBytes);
     const marks = opened.state.entries === 0 ? RecencyMarks.empty(slots) : await RecencyMarks.load(fs, marksPath(layout), slots, opened.shared.committedState().head!);
@@ -129,18 +133,21 @@ export async function openAsCoWriter(options: DiskBlobStoreOptions, writer: numb
     const tmpDir = writerTmpDir(layout, writer);
     await fs.rm(tmpDir, { recursive: true, force: true });
     await fs.mkdir(tmpDir, { recursive: true });
-    index = DiskIndex.open({ path: layout.indexPath, readOnly: false, pathOf: options.pathOf ?? ((key) => key) });
-    const opened = index;
-    const registered =
-      (beforeOwner === undefined || opened.shared.hasState()) &&
-      opened.shared.updateStateSync((state) => {
-        if (beforeOwner !== undefined && !stateReadyBeforeOwner(state)) return false;
-        // An owner opening meanwhile may have set the folder aside before this registration.
-        mkdirSync(tmpDir, { recursive: true });
-        state.writers = [...new Set([...(state.writers ?? []), writer])];
-        opened.shared.takeSeqBlock(state);
-        return true;
-      });
+    let registered = false;
+    const opened = await exclusiveEnvOpen(options)(() => {
+      const idx = (index = DiskIndex.open({ path: layout.indexPath, readOnly: false, pathOf: options.pathOf ?? ((key) => key) }));
+      registered =
+        (beforeOwner === undefined || idx.shared.hasState()) &&
+        idx.shared.updateStateSync((state) => {
+          if (beforeOwner !== undefined && !stateReadyBeforeOwner(state)) return false;
+          // An owner opening meanwhile may have set the folder aside before this registration.
+          mkdirSync(tmpDir, { recursive: true });
+          state.writers = [...new Set([...(state.writers ?? []), writer])];
+          idx.shared.takeSeqBlock(state);
+          return true;
+        });
+      return idx;
+    });
     if (!registered) {
       index = undefined;
       await opened.close();
@@ -158,6 +165,11 @@ export async function openAsCoWriter(options: DiskBlobStoreOptions, writer: numb
   }
 }
 
+
+/** How `options` has the index's environment opened: its exclusiveEnvOpen, or at once. */
+function exclusiveEnvOpen(options: DiskBlobStoreOptions): <T extends IndexCommits>(open: () => T) => Promise<T> {
+  return options.exclusiveEnvOpen ?? (async (open) => open());
+}
 
 /** A co-writer's lock file (the owner's is LOCK). */
 export function writerLockName(writer: number): string {

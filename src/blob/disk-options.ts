@@ -5,6 +5,12 @@
 import { blobOptionError, requirePositiveInt } from './blob-store.js';
 import type { DiskFs } from './disk-fs.js';
 
+/** A process's commits to the index, to hold while another process opens it (SharedIndexState.hold says why). */
+export interface IndexCommits {
+  /** Begin no write transaction until the returned release is called; resolves once those begun before are committed. */
+  hold(): Promise<() => void>;
+}
+
 export interface DiskBlobStoreOptions {
   /** Cache directory, created if missing. Owned by one process (LOCK file); others may write it as co-writers. */
   dir: string;
@@ -34,10 +40,19 @@ export interface DiskBlobStoreOptions {
   writer?: number;
   /** File-system operations to use instead of node:fs/promises (tests inject failures). Default: node's. */
   fsOps?: Partial<DiskFs>;
+  /**
+   * Runs `open` (the open of the index's LMDB environment, and this process's first commit to it:
+   * the owner's recount, a co-writer's registration) while every other process that has the
+   * index open holds its commits (SharedIndexState.hold says why), and resolves with what it
+   * returned: this process's commits, to hold while the next process opens. Only that part of an
+   * open needs it (not the lock, the folders, the segments), so holds last milliseconds.
+   * Default: at once (no other process opens the index meanwhile).
+   */
+  exclusiveEnvOpen?: <T extends IndexCommits>(open: () => T) => Promise<T>;
 }
 
 /** The options with every default filled in (the directory, file-system and path function apart). */
-export type DiskStoreSettings = Required<Omit<DiskBlobStoreOptions, 'fsOps' | 'dir' | 'pathOf' | 'writer'>>;
+export type DiskStoreSettings = Required<Omit<DiskBlobStoreOptions, 'fsOps' | 'dir' | 'pathOf' | 'writer' | 'exclusiveEnvOpen'>>;
 
 export function diskStoreOptions(options: DiskBlobStoreOptions): DiskStoreSettings {
   const maxBytes = requirePositiveInt('maxBytes', options.maxBytes);
