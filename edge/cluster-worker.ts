@@ -79,7 +79,11 @@ function diskOpens(send: (message: ClusterMessage) => void): { exclusiveOpen: <T
     } else if (m.type === 'anycdn:disk-release') {
       holds.get(m.id)?.();
       holds.delete(m.id);
-    } else if (m.type === 'anycdn:disk-open-go') go?.(m.id);
+    } else if (m.type === 'anycdn:disk-open-go') {
+      // A go that comes after this worker gave up its turn is answered at once: the others' holds end.
+      if (go !== undefined) go(m.id);
+      else send({ type: 'anycdn:disk-open-done', id: m.id });
+    }
   });
   const exclusiveOpen = async <T extends IndexCommits>(open: () => T): Promise<T> => {
     let timer: NodeJS.Timeout | undefined;
@@ -87,8 +91,10 @@ function diskOpens(send: (message: ClusterMessage) => void): { exclusiveOpen: <T
       go = resolve;
       timer = setTimeout(() => reject(new CdnError('disk_open_timeout', 'internal', `the edge primary gave no turn to open the disk cache in ${DISK_TURN_MS} ms`)), DISK_TURN_MS);
       send({ type: 'anycdn:disk-open' });
-    }).finally(() => clearTimeout(timer));
-    go = undefined;
+    }).finally(() => {
+      clearTimeout(timer);
+      go = undefined;
+    });
     try {
       const opened = open();
       commits = opened;

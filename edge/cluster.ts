@@ -200,7 +200,8 @@ export function forkEdgeCluster(count: number): ForkedEdgeCluster {
    */
   function exclusiveOpen<T>(opener: Worker | undefined, open: () => Promise<T>): Promise<T> {
     const run = opening.then(async () => {
-      const releases = await holdOthers(opener);
+      // An opener gone before its turn opens nothing: nobody is held for it.
+      const releases = opener?.isConnected() === false ? [] : await holdOthers(opener);
       try {
         return await open();
       } finally {
