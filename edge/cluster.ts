@@ -112,6 +112,17 @@ function exitOf(worker: Worker): Promise<void> {
 }
 
 /**
+ * `answer`, or undefined once the worker has exited, whichever comes first; its exit listener is
+ * removed then, so a worker asked many times (an open per replacement of another) keeps none.
+ */
+function unlessExited<T>(worker: Worker, answer: Promise<T>): Promise<T | undefined> {
+  if (worker.isDead()) return Promise.resolve(undefined);
+  let onExit = (): void => undefined;
+  const exited = new Promise<undefined>((resolve) => worker.once('exit', (onExit = () => resolve(undefined))));
+  return Promise.race([answer, exited]).finally(() => worker.off('exit', onExit));
+}
+
+/**
  * How many workers a config file asks for, read from its unvalidated data so that they can be
  * forked before the validation (src/cli/edge-command.ts): `workers` when it is a value the schema
  * accepts (edge/config.ts), else 1 — none forked early, and validation names what is wrong.
@@ -228,11 +239,11 @@ export function forkEdgeCluster(count: number): ForkedEdgeCluster {
     let id = -1;
     const hold = held.ask((asked) => w.send({ type: 'anycdn:disk-hold', id: (id = asked) } satisfies ClusterMessage), DISK_HOLD_MS);
     const late = setTimeout(() => logger.warn({ pid: w.process.pid, waitedMs: DISK_HOLD_WARN_MS }, 'edge worker has not held its disk commits for an open yet; waiting for it'), DISK_HOLD_WARN_MS);
-    const answer = await Promise.race([hold, exitOf(w)]).finally(() => clearTimeout(late));
+    const answer = await unlessExited(w, hold).finally(() => clearTimeout(late));
     if (answer === undefined && !w.isDead()) {
       logger.error({ pid: w.process.pid, waitedMs: DISK_HOLD_MS }, 'edge worker did not hold its disk commits for an open; stopping it (it is replaced)');
       w.kill('SIGKILL');
-      await Promise.race([exitOf(w), sleep(DISK_KILL_WAIT_MS, undefined, { ref: false })]);
+      await unlessExited(w, sleep(DISK_KILL_WAIT_MS, undefined, { ref: false }));
     }
     return () => void (w.isConnected() && w.send({ type: 'anycdn:disk-release', id } satisfies ClusterMessage));
   }
@@ -240,7 +251,7 @@ export function forkEdgeCluster(count: number): ForkedEdgeCluster {
   /** Worker `from`'s open of the disk cache: told to go, done when it says so, or exits, or DISK_OPEN_MS passed. */
   async function workerOpen(from: Worker): Promise<void> {
     if (!from.isConnected()) return;
-    await Promise.race([opened.ask((id) => from.send({ type: 'anycdn:disk-open-go', id } satisfies ClusterMessage), DISK_OPEN_MS), exitOf(from)]);
+    await unlessExited(from, opened.ask((id) => from.send({ type: 'anycdn:disk-open-go', id } satisfies ClusterMessage), DISK_OPEN_MS));
   }
 
   async function clusterMetrics(shieldServer: EdgeServer): Promise<string> {
