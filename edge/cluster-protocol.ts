@@ -124,6 +124,12 @@ export const DISK_OPEN_MS = 10_000;
  * every wait of the open it was asked for (the other holds, a stopped worker's exit, the open).
  */
 export const DISK_HELD_MAX_MS = DISK_HOLD_MS + DISK_KILL_WAIT_MS + DISK_OPEN_MS;
+/**
+ * How long a process waits for its turn to open the disk cache's index (the primary runs one open
+ * at a time, each within DISK_HELD_MAX_MS: a later turn means the node is stuck), and a worker for
+ * its owner's open. Past it, the worker fails with a message and the primary replaces it.
+ */
+export const DISK_TURN_MS = 2 * DISK_HELD_MAX_MS;
 
 /**
  * Holds this process's disk commits (`commits`, undefined while it has no cache open) for at most

@@ -14,7 +14,7 @@ import type { Logger } from '../src/log.js';
 import type { Purge } from '../src/purge/purge-request.js';
 import type { IndexCommits } from '../src/blob/disk-options.js';
 import { IpcFlights } from './cluster-flights.js';
-import { DISK_HELD_MAX_MS, holdWithin, METRICS_WAIT_MS, Pending, PURGE_CONFIRM_MS, type ClusterMessage, type WorkerStart } from './cluster-protocol.js';
+import { DISK_HELD_MAX_MS, DISK_TURN_MS, holdWithin, METRICS_WAIT_MS, Pending, PURGE_CONFIRM_MS, type ClusterMessage, type WorkerStart } from './cluster-protocol.js';
 import type { EdgeConfig } from './config.js';
 import type { PurgeCount } from './purge/purge-apply.js';
 import type { EdgeServer } from './server.js';
@@ -53,12 +53,6 @@ function requestStart(send: (message: ClusterMessage) => void): { start: Promise
   send({ type: 'anycdn:start-request' });
   return { start, diskOwned };
 }
-
-/**
- * How long a worker waits for its turn to open the disk cache: the primary runs one open at a
- * time, each within DISK_HELD_MAX_MS; a turn later than two of them means the node is stuck.
- */
-const DISK_TURN_MS = 2 * DISK_HELD_MAX_MS;
 
 /**
  * This worker's part in the node's opens of the disk cache's index (edge/cluster.ts
@@ -164,14 +158,20 @@ export async function runEdgeWorker(makeLogger: (config: EdgeConfig) => Promise<
   // A follower waits for another worker's fetch at most as long as its own may take to begin and stream.
   const flights = new IpcFlights(send, config.timeouts.connect + config.timeouts.headers + config.timeouts.bodyIdle);
   process.on('message', (m: ClusterMessage) => void flights.onMessage(m));
-  edge = await startEdge(config, log, {
-    worker: { writer, beforeOwner: diskOwned ? undefined : { ownerPid: process.ppid, owned: asked.diskOwned, ask: () => send({ type: 'anycdn:disk-wanted' }) }, exclusiveOpen: opens.exclusiveOpen, flights },
-    ticketKey: ticketKey === undefined ? undefined : Buffer.from(ticketKey, 'base64'),
-    metricLabels: { tier: 'worker' },
-    onInvalidate: (primary) => send({ type: 'anycdn:invalidate', primary }),
-    metricsText,
-    forwardLocalPurge,
-  });
+  try {
+    edge = await startEdge(config, log, {
+      worker: { writer, beforeOwner: diskOwned ? undefined : { ownerPid: process.ppid, owned: asked.diskOwned, ask: () => send({ type: 'anycdn:disk-wanted' }) }, exclusiveOpen: opens.exclusiveOpen, flights },
+      ticketKey: ticketKey === undefined ? undefined : Buffer.from(ticketKey, 'base64'),
+      metricLabels: { tier: 'worker' },
+      onInvalidate: (primary) => send({ type: 'anycdn:invalidate', primary }),
+      metricsText,
+      forwardLocalPurge,
+    });
+  } catch (err) {
+    // Said in the node's log too (the command prints it on stderr): the primary replaces this worker, or fails its start.
+    log.error({ err }, 'edge worker could not start; it exits');
+    throw err;
+  }
   // Its hits count for the disk's eviction, which the primary runs: sent in batches (src/blob/read-hashes.ts).
   const { WorkerBlobStore } = await workerBlobStore();
   if (edge.store instanceof WorkerBlobStore) {

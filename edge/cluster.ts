@@ -85,6 +85,9 @@ const cacheKeys = lazy(() => import('./cache-keys.js'));
 
 /** A replacement for a dead worker starts after this pause, so a crash loop costs little. */
 const RESTART_DELAY_MS = 1_000;
+/** The longest pause before another try at replacing a worker whose replacements fail to start. */
+const RESTART_MAX_DELAY_MS = 30_000;
+
 export interface EdgeNode {
   /** The public address the workers listen on. */
   url: string;
@@ -340,6 +343,24 @@ export function forkEdgeCluster(count: number): ForkedEdgeCluster {
     }
   }
 
+  /**
+   * Starts a worker in `slot` after `delayMs`, and another after it, twice as late (up to
+   * RESTART_MAX_DELAY_MS), when it fails to start (it could not open the disk cache in time, say):
+   * the node does not stay a worker short, nor spend its cores on a start that keeps failing.
+   */
+  function replace(slot: number, delayMs = RESTART_DELAY_MS): void {
+    setTimeout(() => {
+      if (draining) return;
+      fork(slot).then(
+        () => logger.info({ workers: workers.size }, 'edge worker replaced'),
+        (err: unknown) => {
+          logger.error({ err, retryInMs: Math.min(2 * delayMs, RESTART_MAX_DELAY_MS) }, 'replacement edge worker failed; starting another');
+          replace(slot, Math.min(2 * delayMs, RESTART_MAX_DELAY_MS));
+        },
+      );
+    }, delayMs).unref();
+  }
+
   /** Starts a worker; resolves with its public URLs once it listens, rejects if it exits first. */
   function fork(slot: number): Promise<{ url: string; https?: string | undefined }> {
     // (A worker that comes up while the node drains missed the drain message: it is told again.)
@@ -368,13 +389,7 @@ export function forkEdgeCluster(count: number): ForkedEdgeCluster {
         }
         if (draining) return;
         logger.error({ pid: worker.process.pid, code, signal }, 'edge worker exited; starting another');
-        setTimeout(() => {
-          if (draining) return;
-          fork(slot).then(
-            () => logger.info({ workers: workers.size }, 'edge worker replaced'),
-            (err: unknown) => logger.error({ err }, 'replacement edge worker failed'),
-          );
-        }, RESTART_DELAY_MS).unref();
+        replace(slot);
       });
     });
   }

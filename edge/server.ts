@@ -27,6 +27,7 @@ import { openEdgePurges, type EdgePurges } from './purge/edge-purges.js';
 import type { PurgePeers } from './purge/purge-node.js';
 import type { Purge } from '../src/purge/purge-request.js';
 import { acrossProcesses, type CrossFlights } from './cluster-flights.js';
+import { DISK_TURN_MS } from './cluster-protocol.js';
 import { EdgePipeline } from './pipeline.js';
 import { Upstream } from './upstream.js';
 import { clientParts } from './undici-parts.js';
@@ -100,8 +101,8 @@ export interface StartEdgeOptions {
 /** How long after it listens an edge process loads the upstream client's code (60-75 ms of CPU on two cores). */
 const UPSTREAM_CODE_AFTER_MS = 1_000;
 
-/** How long a cluster worker that cannot open the disk cache before its owner waits for the owner's open. */
-const OWNER_WAIT_MS = 60_000;
+/** How long a cluster worker that cannot open the disk cache before its owner waits for the owner's open (its turn, as the worker's own). */
+const OWNER_WAIT_MS = DISK_TURN_MS;
 
 /**
  * The node's disk cache: as its owner, or as a cluster worker's co-writer: on a restart before its
