@@ -216,10 +216,13 @@ export function forkEdgeCluster(count: number): ForkedEdgeCluster {
     const run = opening.then(async () => {
       // An opener gone before its turn opens nothing: nobody is held for it.
       const releases = opener?.isConnected() === false ? [] : await holdOthers(opener);
+      const since = performance.now();
       try {
         return await open();
       } finally {
         for (const release of releases) release();
+        // How long the node's commits waited for it: what an operator looks at when writes stall.
+        logger.debug({ pid: opener?.process.pid ?? process.pid, held: releases.length, heldMs: Math.round(performance.now() - since) }, 'disk cache index opened while the other processes held their commits');
       }
     });
     opening = run.catch(() => undefined);
@@ -229,7 +232,7 @@ export function forkEdgeCluster(count: number): ForkedEdgeCluster {
   /** Has every process but `opener` hold its disk commits; resolves with their releases. */
   async function holdOthers(opener: Worker | undefined): Promise<(() => void)[]> {
     const others = [...diskUsers].filter((w) => w !== opener && w.isConnected());
-    return Promise.all([holdWithin(commits, DISK_HELD_MAX_MS), ...others.map(holdOf)]);
+    return Promise.all([...(commits === undefined ? [] : [holdWithin(commits, DISK_HELD_MAX_MS)]), ...others.map(holdOf)]);
   }
 
   /**
