@@ -51,10 +51,11 @@ export type ClusterMessage =
   | { type: 'anycdn:disk-wanted' }
   /**
    * A process opens the disk cache's index while every other one holds its commits
-   * (DiskBlobStoreOptions.exclusiveEnvOpen; SharedIndexState.hold says why), one open at a time in the node: a worker asks to open ('disk-open'), the primary has
-   * the others hold theirs ('disk-hold', answered 'disk-held' once those in flight are done) and
-   * answers 'disk-open-go'; the worker opens, says 'disk-open-done' (with the id of the go: a worker
-   * has one open at a time), and the others are released
+   * (DiskBlobStoreOptions.exclusiveEnvOpen; SharedIndexState.hold says why), one open at a time
+   * in the node: a worker asks to open ('disk-open'), the primary has the others hold theirs
+   * ('disk-hold', answered 'disk-held' once those in flight are done) and answers 'disk-open-go';
+   * the worker opens, says 'disk-open-done' (with the id of the go: a worker has one open at a
+   * time; a go it no longer waits for is answered at once), and the others are released
    * ('disk-release'). The primary's own open as the owner goes the same way.
    */
   | { type: 'anycdn:disk-open' }

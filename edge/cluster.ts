@@ -30,8 +30,8 @@
  * for the owner's open ('anycdn:disk-wanted'), which the primary does at once (creating the
  * cache), and opens it after; then it listens. In every open of the cache, the owner's included,
  * the open of its index runs while the node's other processes hold their commits (exclusiveOpen:
- * LMDB as lmdb-js builds it loses a commit made beside another process's open). The shield loads and starts once every
- * worker listens.
+ * LMDB as lmdb-js builds it loses a commit made beside another process's open). The shield loads
+ * and starts once every worker listens.
  * A config that fails validation stops the forked workers before the command
  * fails with its error.
  *
@@ -68,7 +68,7 @@ import type { Logger } from '../src/log.js';
 import type { DiskBlobStore } from '../src/blob/disk-blob-store.js';
 import type { IndexCommits } from '../src/blob/disk-options.js';
 import { FlightLeases } from './cluster-flights.js';
-import { DISK_HELD_MAX_MS, DISK_HOLD_MS, holdWithin, DISK_HOLD_WARN_MS, DISK_KILL_WAIT_MS, DISK_OPEN_MS, MAX_WORKERS, METRICS_WAIT_MS, Pending, PURGE_CONFIRM_MS, WORKER_ENV, type ClusterMessage, type FlightsAnswered, type MetricsJson } from './cluster-protocol.js';
+import { DISK_HELD_MAX_MS, DISK_HOLD_MS, DISK_HOLD_WARN_MS, DISK_KILL_WAIT_MS, DISK_OPEN_MS, holdWithin, MAX_WORKERS, METRICS_WAIT_MS, Pending, PURGE_CONFIRM_MS, WORKER_ENV, type ClusterMessage, type FlightsAnswered, type MetricsJson } from './cluster-protocol.js';
 import type { EdgeConfig } from './config.js';
 import type { PurgePeers } from './purge/purge-node.js';
 import type { EdgeServer } from './server.js';
