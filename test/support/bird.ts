@@ -7,6 +7,7 @@
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { stat } from 'node:fs/promises';
+import { connect } from 'node:net';
 import { join } from 'node:path';
 
 function findBird(): string | undefined {
@@ -43,7 +44,10 @@ export interface BirdDaemon {
   stop(): Promise<void>;
 }
 
-/** `bird -f -c CONF -s DIR/bird.ctl -P DIR/bird.pid`, resolved once the control socket exists. */
+/**
+ * `bird -f -c CONF -s DIR/bird.ctl -P DIR/bird.pid`, resolved once the control socket takes a
+ * connection: the socket file exists from BIRD's bind, and a connect before its listen is refused.
+ */
 export async function startBird(conf: string, dir: string, name = 'bird'): Promise<BirdDaemon> {
   const socket = join(dir, `${name}.ctl`);
   const child = spawn(birdPath!, ['-f', '-c', conf, '-s', socket, '-P', join(dir, `${name}.pid`)], { stdio: ['ignore', 'pipe', 'pipe'] });
@@ -66,11 +70,23 @@ export async function startBird(conf: string, dir: string, name = 'bird'): Promi
   };
   for (let i = 0; i < 100; i++) {
     if (child.exitCode !== null) throw new Error(`bird exited ${child.exitCode}: ${out}`);
-    if (await stat(socket).then((s) => s.isSocket(), () => false)) return daemon;
+    if ((await stat(socket).then((s) => s.isSocket(), () => false)) && (await accepts(socket))) return daemon;
     await new Promise((r) => setTimeout(r, 50));
   }
   await daemon.stop();
   throw new Error(`bird made no control socket in 5 s: ${out}`);
+}
+
+/** Whether a connection to the Unix socket at `path` is accepted (then closed at once). */
+function accepts(path: string): Promise<boolean> {
+  return new Promise((resolve) => {
+    const socket = connect(path);
+    socket.once('connect', () => {
+      socket.destroy();
+      resolve(true);
+    });
+    socket.once('error', () => resolve(false));
+  });
 }
 
 function exitOf(child: ChildProcess, timeoutMs: number): Promise<void> {
