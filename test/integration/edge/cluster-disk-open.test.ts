@@ -93,12 +93,18 @@ async function missingFromIndex(cacheDir: string, paths: string[]): Promise<stri
   }
 }
 
+/** A `workers: 2` node's config file over the counting upstream, with its cache in `name`. */
+async function nodeConfig(name: string, node: string): Promise<{ cacheDir: string; config: string }> {
+  const cacheDir = join(dir, name);
+  const config = join(dir, `${name}.yaml`);
+  const port = (upstream.address() as AddressInfo).port;
+  await writeFile(config, `listen: 127.0.0.1:0\nupstream: http://127.0.0.1:${port}\npop: lab\nnode: ${node}\nworkers: 2\ncacheDir: ${cacheDir}\ndrain: 0s\nlogLevel: debug\ndisk:\n  maxBytes: 256MiB\n`);
+  return { cacheDir, config };
+}
+
 describe.skipIf(!cliBuilt)('opens of the disk cache in an edge node with two workers (needs dist/, built by npm test)', () => {
   it('restarts on its cache with each open holding the others, and replaces a killed worker without losing what the node stored meanwhile', async () => {
-    const cacheDir = join(dir, 'cache');
-    const config = join(dir, 'edge.yaml');
-    const port = (upstream.address() as AddressInfo).port;
-    await writeFile(config, `listen: 127.0.0.1:0\nupstream: http://127.0.0.1:${port}\npop: lab\nnode: d1\nworkers: 2\ncacheDir: ${cacheDir}\ndrain: 0s\nlogLevel: debug\ndisk:\n  maxBytes: 256MiB\n`);
+    const { cacheDir, config } = await nodeConfig('cache', 'd1');
 
     const first = await startNode(config);
     const before = Array.from({ length: 30 }, (_, i) => `/before/${i}.txt`);
@@ -136,10 +142,7 @@ describe.skipIf(!cliBuilt)('opens of the disk cache in an edge node with two wor
   }, 120_000);
 
   it('warns about a worker that does not hold its commits in time, waits for it rather than kill it, and opens once it holds', async () => {
-    const cacheDir = join(dir, 'stopped');
-    const config = join(dir, 'edge-stopped.yaml');
-    const port = (upstream.address() as AddressInfo).port;
-    await writeFile(config, `listen: 127.0.0.1:0\nupstream: http://127.0.0.1:${port}\npop: lab\nnode: d2\nworkers: 2\ncacheDir: ${cacheDir}\ndrain: 0s\nlogLevel: debug\ndisk:\n  maxBytes: 256MiB\n`);
+    const { config } = await nodeConfig('stopped', 'd2');
     const node = await startNode(config);
     const [stopped, killed] = node.workers as [number, number];
     const opensBefore = logs(node.proc, OPENED).length;
