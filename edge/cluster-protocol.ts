@@ -132,20 +132,9 @@ export const DISK_HELD_MAX_MS = DISK_HOLD_MS + DISK_KILL_WAIT_MS + DISK_OPEN_MS;
  */
 export const DISK_TURN_MS = 2 * DISK_HELD_MAX_MS;
 
-/**
- * Holds this process's disk commits (`commits`, undefined while it has no cache open) for at most
- * `maxMs`: a release that never comes (its sender died) does not stop its writes for good.
- * Resolves with the release once the commits in flight are done.
- */
+/** Holds this process's disk commits (`commits`, undefined while it has no cache open) for at most `maxMs` (IndexCommits.hold). */
 export async function holdWithin(commits: IndexCommits | undefined, maxMs: number): Promise<() => void> {
-  if (commits === undefined) return () => undefined;
-  const release = await commits.hold();
-  const timer = setTimeout(release, maxMs);
-  timer.unref();
-  return () => {
-    clearTimeout(timer);
-    release();
-  };
+  return commits === undefined ? () => undefined : commits.hold(maxMs);
 }
 
 /** Questions sent to another process, each answered by a message carrying its id, or not at all within a time. */

@@ -488,19 +488,9 @@ export class DiskBlobStore implements BlobStore, DiskWriterHost {
     for (const listener of this.roomListeners) listener();
   }
 
-  /**
-   * Hold this process's index commits while another process opens the store (SharedIndexState.hold
-   * says why), for at most `maxMs`: a release that never comes (its sender died) does not stop
-   * this store's writes for good. Resolves with the release once the commits in flight are done.
-   */
-  async holdCommits(maxMs: number): Promise<() => void> {
-    const release = await this.index.shared.hold();
-    const timer = setTimeout(release, maxMs);
-    timer.unref();
-    return () => {
-      clearTimeout(timer);
-      release();
-    };
+  /** Hold this process's index commits while another process opens the store, for at most `maxMs` (SharedIndexState.hold). */
+  holdCommits(maxMs: number): Promise<() => void> {
+    return this.index.hold(maxMs);
   }
 
   /**

@@ -272,20 +272,25 @@ export class SharedIndexState {
    * open, while the others hold (DiskBlobStoreOptions.exclusiveEnvOpen); but a holding process
    * takes a new block of sequence numbers (nextSeq, once in 2^20 writes) at once. Should that
    * commit land in the milliseconds of another process's open, it is lost, and two writers may
-   * then hand out the same sequence numbers: a window left open, as rare as it is short.
+   * then hand out the same sequence numbers: a window left open, as rare as it is short. A hold
+   * ends by itself after `maxMs`: a release that never comes (its sender died) does not stop this
+   * process's writes for good.
    */
-  async hold(): Promise<() => void> {
+  async hold(maxMs: number): Promise<() => void> {
     this.holds += 1;
     let released = false;
     const release = (): void => {
       if (released) return;
       released = true;
+      clearTimeout(timer);
       this.holds -= 1;
       if (this.holds > 0 || this.held === undefined) return;
       const begin = this.held;
       this.held = undefined;
       begin();
     };
+    const timer = setTimeout(release, maxMs);
+    timer.unref();
     await this.lastBegun;
     return release;
   }

@@ -165,8 +165,8 @@ export class DiskIndex {
   }
 
   /** Hold this process's commits while another process opens the index (SharedIndexState.hold). */
-  hold(): Promise<() => void> {
-    return this.shared.hold();
+  hold(maxMs: number): Promise<() => void> {
+    return this.shared.hold(maxMs);
   }
 
   /** A write sequence number no other writer hands out. */

@@ -7,8 +7,12 @@ import type { DiskFs } from './disk-fs.js';
 
 /** A process's commits to the index, to hold while another process opens it (SharedIndexState.hold says why). */
 export interface IndexCommits {
-  /** Begin no write transaction until the returned release is called; resolves once those begun before are committed. */
-  hold(): Promise<() => void>;
+  /**
+   * Begin no write transaction until the returned release is called, or `maxMs` passed (a release
+   * that never comes, its sender dead, does not stop the writes for good); resolves once those
+   * begun before are committed.
+   */
+  hold(maxMs: number): Promise<() => void>;
 }
 
 export interface DiskBlobStoreOptions {

@@ -143,7 +143,7 @@ describe('disk index batches', () => {
   it('begins no transaction while held: a hold waits for the one in flight, changes issued meanwhile commit as one batch at the release', async () => {
     const { index } = await openIndex();
     const first = index.put(record(index, 'a', 1, 0, 1000), undefined, { newBytes: 100, segmentSize: 1 << 30 });
-    const release = await index.shared.hold();
+    const release = await index.shared.hold(60_000);
     // The change in flight when the hold was asked is committed by the time it is in force.
     expect(index.shared.committedState()).toMatchObject({ entries: 1, v: 1 });
     expect((await first).applied).toBe(true);
