@@ -7,6 +7,7 @@
  * eviction, applies and confirms purges, and drains when the primary says so.
  */
 import cluster from 'node:cluster';
+import type { EventEmitter } from 'node:events';
 import { deepFreeze } from '../src/config/frozen.js';
 import { CdnError } from '../src/errors.js';
 import { lazy } from '../src/lazy.js';
@@ -27,29 +28,37 @@ const workerBlobStore = lazy(() => import('../src/blob/worker-blob-store.js'));
  * The worker's start, asked of its primary, and the word that the primary has the disk cache open
  * (with the start, or later). The config is the primary's, parsed and validated once for the
  * node: a worker reads no config file (a replacement started after the file was edited runs what
- * the node runs).
+ * the node runs). The primary may say the disk is owned before it answers the start (it opened
+ * the disk while this worker's request waited in its queue): the start is still listened for
+ * then. `channel` is the process's IPC (a test's emitter).
  */
-function requestStart(send: (message: ClusterMessage) => void): { start: Promise<WorkerStart>; diskOwned: Promise<void> } {
+export function requestStart(send: (message: ClusterMessage) => void, channel: EventEmitter = process): { start: Promise<WorkerStart>; diskOwned: Promise<void> } {
   let started = (_start: WorkerStart): void => undefined;
   let gone = (_err: Error): void => undefined;
   let owned = (): void => undefined;
   const start = new Promise<WorkerStart>((resolve, reject) => ((started = resolve), (gone = reject)));
   const diskOwned = new Promise<void>((resolve) => (owned = resolve));
+  let startSeen = false;
+  let ownedSeen = false;
   const onMessage = (m: ClusterMessage): void => {
     if (m.type === 'anycdn:start') {
-      started({ config: deepFreeze(m.config), writer: m.writer, diskOwned: m.diskOwned, ticketKey: m.ticketKey });
-      if (!m.diskOwned) return;
-    } else if (m.type !== 'anycdn:disk-owned') return;
-    owned();
-    process.off('message', onMessage);
-    process.off('disconnect', onGone);
+      startSeen = true;
+      ownedSeen ||= m.diskOwned;
+      started({ config: deepFreeze(m.config), writer: m.writer, diskOwned: ownedSeen, ticketKey: m.ticketKey });
+    } else if (m.type === 'anycdn:disk-owned') ownedSeen = true;
+    else return;
+    if (ownedSeen) owned();
+    if (startSeen && ownedSeen) {
+      channel.off('message', onMessage);
+      channel.off('disconnect', onGone);
+    }
   };
   const onGone = (): void => {
-    process.off('message', onMessage);
+    channel.off('message', onMessage);
     gone(new CdnError('worker_orphaned', 'internal', 'the edge primary went away before this worker started'));
   };
-  process.on('message', onMessage);
-  process.once('disconnect', onGone);
+  channel.on('message', onMessage);
+  channel.once('disconnect', onGone);
   send({ type: 'anycdn:start-request' });
   return { start, diskOwned };
 }
