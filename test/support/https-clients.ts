@@ -84,11 +84,17 @@ export function handshake(port: number, options: ConnectionOptions = {}): Promis
     socket.on('session', (s: Buffer) => (session = s));
     socket.once('secureConnect', () => {
       const result = { protocol: socket.getProtocol(), alpn: socket.alpnProtocol ?? null, cipher: socket.getCipher().name, peer: socket.getPeerCertificate(), reused: socket.isSessionReused() };
-      // Tickets come after the handshake: read a little before closing.
-      setTimeout(() => {
+      // A new TLS 1.3 session's tickets come after the handshake: wait for the first (on a loaded
+      // machine it can take longer than any fixed pause), up to a bound for a server that sends
+      // none. A resumed one, or TLS 1.2, has what it gets after a short read.
+      const finish = (): void => {
+        clearTimeout(bound);
         socket.destroy();
         resolve({ ...result, session });
-      }, 50);
+      };
+      const awaitTicket = session === undefined && result.protocol === 'TLSv1.3' && !result.reused;
+      const bound = setTimeout(finish, awaitTicket ? 5_000 : 50);
+      if (awaitTicket) socket.once('session', finish);
     });
     socket.once('error', reject);
   });
