@@ -6,7 +6,7 @@
  *
  *   npm run build && node dist/test/bench/disk.js [--cold 20000] [--cold-large 4000] [--cold-warm 5000] [--hit-seconds 5] [--hit-warmup 3] [--hit-objects 0] [--hit-head plain|browser]
  *        [--reps 2] [--scale 1000000] [--scale-small 10000] [--crash 100000] [--skip cold,hits,scale,crash]
- *        [--index 10000000 --index-small 10000 --index-size 256 --index-verify 2000 --index-memory-max-entry 1KiB --index-hits-over 10000]
+ *        [--index 10000000 --index-small 10000 --index-size 256 --index-verify 2000 --index-memory-max-entry 1KiB --index-hits-over 10000 --index-warm 1]
  *        [--startup 20000 --startup-runs 5]
  *        [--cpu 3000 --cpu-size 2048 --cpu-reps 2 [--cpu-warm 3000] [--cpu-workers 2,1] [--cpu-base DIR] --edge-node-args='--cpu-prof --cpu-prof-dir=DIR']
  *
@@ -45,7 +45,12 @@
  *    again and again within the 5 s, at a million nearly every hit is the first of its object in
  *    the process (its per-object memos cold: test/bench/disk-first-touch.ts); `--index-hits-over
  *    N` draws the hits from N objects spread over each cache, so both sizes compare the same
- *    working set and only the index's size differs. `--edge-node-args` applies (e.g. `--cpu-prof`).
+ *    working set; but over a large index each process still maps a page of it on the first read
+ *    of nearly every object (a page fault each; at 10,000 entries ten objects share a page), and
+ *    `--index-warm S` (default 1) seconds of hits before the measured 5 s decide how many of those
+ *    first reads fall in the measured window: long enough for every process to have read every
+ *    object, only the index's size differs. Page faults per hit are reported beside the CPU.
+ *    `--edge-node-args` applies (e.g. `--cpu-prof`).
  * 3c. Start-up (with `--startup N`): exec → first 200 from disk alone, `--startup-runs` starts
  *    each of `workers: 2` and one process in turn over N objects of 256 bytes built as in 3b
  *    (quick: `--startup 20000 --skip cold,hits,scale,crash`; nginx and wrk are not needed then).
@@ -173,8 +178,14 @@ interface EdgeResult {
   hitP99: number;
   missP99: number;
   hitRate: number;
-  /** CPU time (user + system) of every edge process over the measured hits, per hit started. */
+  /** CPU time (user + system) of every edge process over the measured window, per hit answered in it. */
   hitCpuUs: number;
+  /**
+   * Minor page faults of every edge process over the measured window, per hit: a process
+   * maps each page of the index it reads on first touch (one fault maps a few neighbours too), so
+   * hits spread over a large index fault where the same hits over a small one find pages mapped.
+   */
+  hitFaults: number;
   verified: number;
 }
 
@@ -200,6 +211,8 @@ interface EdgeStart {
    * all n (`--index-hits-over`): the same working set at every size.
    */
   hitsOver?: number;
+  /** Hits before the measured ones, in ms (`--index-warm`, default 1000): see 3b in the module comment. */
+  hitWarmupMs?: number;
   /** Node flags for the edge (`--edge-node-args`, e.g. `--cpu-prof`). */
   nodeArgs?: string[];
 }
@@ -258,9 +271,14 @@ async function measureEdge(o: EdgeStart & { verify: number }): Promise<EdgeResul
   const verifyFetched = (await o.origin.served()) - beforeVerify;
   if (verifyFetched !== 0) throw new Error(`scale ${o.n}: ${verifyFetched} of ${o.verify} stored objects were fetched from the origin`);
   const ticks = () => processTree(child.pid).reduce((sum, p) => sum + p.ticks, 0);
-  const ticksBefore = ticks();
-  const hits = await closedLoop({ inFlight: 16, durationMs: 5000, warmupMs: 1000, op: async () => (await getter.get(random())).length });
-  const hitCpuUs = ((ticks() - ticksBefore) * 10_000) / hits.started;
+  const faults = () => processTree(child.pid).reduce((sum, p) => sum + p.minorFaults, 0);
+  const warmupMs = o.hitWarmupMs ?? 1000;
+  // CPU and faults from the end of the warm-up on, per hit answered in the measured window.
+  const atWindow = new Promise<[number, number]>((resolve) => setTimeout(() => resolve([ticks(), faults()]), warmupMs));
+  const hits = await closedLoop({ inFlight: 16, durationMs: 5000, warmupMs, op: async () => (await getter.get(random())).length });
+  const [ticksBefore, faultsBefore] = await atWindow;
+  const hitCpuUs = ((ticks() - ticksBefore) * 10_000) / hits.ops;
+  const hitFaults = (faults() - faultsBefore) / hits.ops;
   const mem = treeMemory(child.pid!);
   let missId = 0;
   const before = await o.origin.served();
@@ -269,7 +287,7 @@ async function measureEdge(o: EdgeStart & { verify: number }): Promise<EdgeResul
   await getter.close();
   await stop(edge);
   if (missFetched < misses.ops) throw new Error(`scale ${o.n}: ${misses.ops} misses but the origin served ${missFetched}`);
-  return { startMs, anon: mem.anon + mem.shmem, file: mem.file, anonAtStart: atStart.anon + atStart.shmem, fileAtStart: atStart.file, hitP99: hits.p99Ms, missP99: misses.p99Ms, hitRate: hits.opsPerSec, hitCpuUs, verified: o.verify };
+  return { startMs, anon: mem.anon + mem.shmem, file: mem.file, anonAtStart: atStart.anon + atStart.shmem, fileAtStart: atStart.file, hitP99: hits.p99Ms, missP99: misses.p99Ms, hitRate: hits.opsPerSec, hitCpuUs, hitFaults, verified: o.verify };
 }
 
 async function scaleOne(tmp: string, origin: Origin, n: number): Promise<ScaleResult> {
@@ -307,6 +325,8 @@ async function scale(tmp: string, origin: Origin, sizes: number[]): Promise<void
 
 // ---------------------------------------------------------------- 3b. index of many entries
 
+type IndexEdge = Pick<EdgeStart, 'memoryMaxEntrySize' | 'nodeArgs' | 'hitsOver' | 'hitWarmupMs'>;
+
 interface IndexResult {
   objects: number;
   buildS: number;
@@ -330,7 +350,7 @@ async function allocatedUnder(dir: string): Promise<number> {
  * functions, large transactions), then `anycdn edge` started on it with `workers: 2` and as one
  * process: start, memory, hit and miss p99, `verify` random objects read back.
  */
-async function indexOne(tmp: string, origin: Origin, n: number, size: number, verify: number, edge: Pick<EdgeStart, 'memoryMaxEntrySize' | 'nodeArgs' | 'hitsOver'>): Promise<IndexResult> {
+async function indexOne(tmp: string, origin: Origin, n: number, size: number, verify: number, edge: IndexEdge): Promise<IndexResult> {
   const dir = join(tmp, `index-${n}`);
   await mkdir(dir, { recursive: true });
   const host = `127.0.0.1:${await freePort()}`;
@@ -363,19 +383,19 @@ async function indexOne(tmp: string, origin: Origin, n: number, size: number, ve
   return result;
 }
 
-async function indexScale(tmp: string, origin: Origin, sizes: number[], size: number, verify: number, edge: Pick<EdgeStart, 'memoryMaxEntrySize' | 'nodeArgs' | 'hitsOver'>): Promise<void> {
+async function indexScale(tmp: string, origin: Origin, sizes: number[], size: number, verify: number, edge: IndexEdge): Promise<void> {
   const results: IndexResult[] = [];
   for (const n of sizes) results.push(await indexOne(tmp, origin, n, size, verify, edge));
   say('');
   const memory = edge.memoryMaxEntrySize === undefined ? '' : `, \`memory.maxEntrySize: ${edge.memoryMaxEntrySize}\` (every hit a disk hit)`;
   const over = edge.hitsOver === undefined ? '' : `; hits over ${edge.hitsOver} objects spread over each cache`;
-  say(`#### Index: ${size}-byte objects built by test/bench/disk-build.ts, then \`anycdn edge\` started on them${memory}; ${verify} random objects read back per start${over}`);
+  say(`#### Index: ${size}-byte objects built by test/bench/disk-build.ts, then \`anycdn edge\` started on them${memory}; ${verify} random objects read back per start${over}; ${fixed((edge.hitWarmupMs ?? 1000) / 1000, 0)} s of hits before the measured ones`);
   say('');
-  say('| objects | build (load) | index on disk | segments | edge | exec → first 200 from disk | RssAnon+RssShmem at first 200 / after hits | RssFile at first 200 / after hits | hit p99 (16 in flight) | hits/s | CPU a hit | miss p99 | load |');
-  say('| ---: | ---: | ---: | ---: | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | --- |');
+  say('| objects | build (load) | index on disk | segments | edge | exec → first 200 from disk | RssAnon+RssShmem at first 200 / after hits | RssFile at first 200 / after hits | hit p99 (16 in flight) | hits/s | CPU a hit | page faults a hit | miss p99 | load |');
+  say('| ---: | ---: | ---: | ---: | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | --- |');
   for (const x of results) {
     for (const { workers, r, load } of x.runs) {
-      say(`| ${x.objects} | ${fixed(x.buildS, 0)} s (${x.load}) | ${fixed(x.indexBytes / MiB, 0)} MiB | ${fixed(x.segmentBytes / MiB, 0)} MiB | ${workers === 1 ? '1 process' : `workers: ${workers}`} | ${fixed(r.startMs, 0)} ms | ${fixed(r.anonAtStart / MiB, 0)} / ${fixed(r.anon / MiB, 0)} MiB | ${fixed(r.fileAtStart / MiB, 0)} / ${fixed(r.file / MiB, 0)} MiB | ${fixed(r.hitP99, 2)} ms | ${fixed(r.hitRate, 0)} | ${fixed(r.hitCpuUs, 0)} µs | ${fixed(r.missP99, 2)} ms | ${load} |`);
+      say(`| ${x.objects} | ${fixed(x.buildS, 0)} s (${x.load}) | ${fixed(x.indexBytes / MiB, 0)} MiB | ${fixed(x.segmentBytes / MiB, 0)} MiB | ${workers === 1 ? '1 process' : `workers: ${workers}`} | ${fixed(r.startMs, 0)} ms | ${fixed(r.anonAtStart / MiB, 0)} / ${fixed(r.anon / MiB, 0)} MiB | ${fixed(r.fileAtStart / MiB, 0)} / ${fixed(r.file / MiB, 0)} MiB | ${fixed(r.hitP99, 2)} ms | ${fixed(r.hitRate, 0)} | ${fixed(r.hitCpuUs, 0)} µs | ${fixed(r.hitFaults, 2)} | ${fixed(r.missP99, 2)} ms | ${load} |`);
     }
   }
   if (results.length >= 2) {
@@ -518,6 +538,7 @@ async function main(): Promise<void> {
       'index-verify': { type: 'string', default: '2000' },
       'index-memory-max-entry': { type: 'string', default: '' },
       'index-hits-over': { type: 'string', default: '' },
+      'index-warm': { type: 'string', default: '1' },
       skip: { type: 'string', default: '' },
       cpu: { type: 'string', default: '0' },
       'cpu-size': { type: 'string', default: '2048' },
@@ -557,7 +578,7 @@ async function main(): Promise<void> {
     if (!skip.has('scale')) await scale(tmp, origin, [Number(values['scale-small']), Number(values.scale)]);
     if (Number(values.startup) > 0) await startup(tmp, origin, Number(values.startup), Number(values['startup-runs']));
     if (Number(values.index) > 0) {
-      const edge = { memoryMaxEntrySize: values['index-memory-max-entry'] || undefined, nodeArgs, hitsOver: values['index-hits-over'] === '' ? undefined : Number(values['index-hits-over']) };
+      const edge = { memoryMaxEntrySize: values['index-memory-max-entry'] || undefined, nodeArgs, hitsOver: values['index-hits-over'] === '' ? undefined : Number(values['index-hits-over']), hitWarmupMs: Number(values['index-warm']) * 1000 };
       await indexScale(tmp, origin, [Number(values['index-small']), Number(values.index)], Number(values['index-size']), Number(values['index-verify']), edge);
     }
     if (!skip.has('crash')) await crash(tmp, origin, Number(values.crash));

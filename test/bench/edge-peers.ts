@@ -74,6 +74,8 @@ interface ProcStat {
   comm: string;
   /** utime + stime in clock ticks (USER_HZ = 100). */
   ticks: number;
+  /** Minor page faults so far: pages mapped into the process (the index's, its heap's) without a read from disk. */
+  minorFaults: number;
 }
 
 function readStat(pid: number): ProcStat | undefined {
@@ -81,7 +83,7 @@ function readStat(pid: number): ProcStat | undefined {
     const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
     const comm = stat.slice(stat.indexOf('(') + 1, stat.lastIndexOf(')'));
     const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-    return { pid, ppid: Number(fields[1]), comm, ticks: Number(fields[11]) + Number(fields[12]) };
+    return { pid, ppid: Number(fields[1]), comm, ticks: Number(fields[11]) + Number(fields[12]), minorFaults: Number(fields[7]) };
   } catch {
     return undefined;
   }
