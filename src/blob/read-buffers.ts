@@ -14,10 +14,18 @@
  * into any bytes of the buffer it no longer needs) to put a response head right before a body, so
  * that head and body leave in one write (src/serve/quick-front.ts).
  */
+/**
+ * On memory a pool lent and that has not come back: that pool (what give() and roomBefore() check).
+ * Kept on the memory itself, a property store per loan: a WeakSet of lent memory hashed each
+ * buffer in at take(), looked up at roomBefore() and out at give(), three hash-table operations per
+ * disk hit, and rehashed as loans churned (seen in perf profiles of disk hits). A buffer never
+ * given back is collected with its mark.
+ */
+const LENDER = Symbol('lender');
+type Lendable = ArrayBufferLike & { [LENDER]?: ReadBuffers | undefined };
+
 export class ReadBuffers {
-  private readonly free: ArrayBuffer[] = [];
-  /** Lent and not given back: what give() accepts. Weak: a buffer never given back is collected. */
-  private readonly lent = new WeakSet<ArrayBufferLike>();
+  private readonly free: Lendable[] = [];
 
   constructor(
     /** Bytes per buffer: the largest read taken from the pool. */
@@ -30,16 +38,17 @@ export class ReadBuffers {
   /** A buffer of `length` bytes (≤ size) to read into; give() it (or any view of it) back once written. */
   take(length: number): Buffer {
     if (length > this.size) throw new RangeError(`read of ${length} bytes exceeds the pooled size ${this.size}`);
-    const memory = this.free.pop() ?? new ArrayBuffer(this.headroom + this.size);
-    this.lent.add(memory);
+    const memory: Lendable = this.free.pop() ?? new ArrayBuffer(this.headroom + this.size);
+    memory[LENDER] = this;
     return Buffer.from(memory, this.headroom, length);
   }
 
   /** `view`'s memory may be reused: nothing reads it any more. */
   give(view: Uint8Array): void {
-    const memory = view.buffer;
-    if (!this.lent.delete(memory)) return;
-    if (this.free.length < this.maxFree) this.free.push(memory as ArrayBuffer);
+    const memory: Lendable = view.buffer;
+    if (memory[LENDER] !== this) return;
+    memory[LENDER] = undefined; // not `delete`: the memory keeps its shape from loan to loan
+    if (this.free.length < this.maxFree) this.free.push(memory);
   }
 
   /**
@@ -47,7 +56,7 @@ export class ReadBuffers {
    * its memory, when `view` lies in a buffer lent by this pool and not yet given back; else 0.
    */
   roomBefore(view: Uint8Array): number {
-    return this.lent.has(view.buffer) ? view.byteOffset : 0;
+    return (view.buffer as Lendable)[LENDER] === this ? view.byteOffset : 0;
   }
 
   /** Buffers waiting to be reused. */
