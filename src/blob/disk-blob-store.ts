@@ -396,10 +396,10 @@ export class DiskBlobStore implements BlobStore, DiskWriterHost {
     return this.index.keysWithTag(tag);
   }
 
-  /** Mark `key` as just used without reading it (the tiered store calls this on memory hits). */
-  touch(key: string): boolean {
+  /** Mark `key` as just used without reading it (the tiered store calls this on memory hits). `hash`: its recencyHash, if made already. */
+  touch(key: string, hash?: number): boolean {
     if (this.closed) return false;
-    this.generations.noteUse(key);
+    this.generations.noteUse(key, undefined, hash);
     return true;
   }
 

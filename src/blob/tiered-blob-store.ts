@@ -105,16 +105,16 @@ export class TieredBlobStore implements BlobStore {
   /**
    * From memory, or a small body the disk can read at once (DiskBlobStore.getNow): one memory
    * would not keep, or one not hit on disk recently (its first hit). Never promoted from here: the
-   * caller uses get() when this says no, which promotes.
+   * caller uses get() when this says no, which promotes. `hash`: the key's recencyHash, made once
+   * per hit for the seen-once filters and the disk's recency marks (and a cluster worker's read
+   * report: WorkerBlobStore passes its own).
    */
-  getHot(key: string): HotEntry | undefined {
+  getHot(key: string, hash = recencyHash(key)): HotEntry | undefined {
     const hot = this.memory.getHot(key);
     if (hot !== undefined) {
-      this.disk.touch(key);
+      this.disk.touch(key, hash);
       return hot;
     }
-    // One hash of the key for the seen-once filters and the disk's recency marks.
-    const hash = recencyHash(key);
     if (this.committedOnly.hasHash(hash)) return this.promoteNow(key, hash);
     if (this.seen.hasHash(hash)) return this.disk.getNow(key, this.memoryMaxEntrySize, hash);
     const now = this.disk.getNow(key, -1, hash);

@@ -22,6 +22,7 @@
 import type { BlobEntry, HotEntry } from './blob-store.js';
 import type { DiskBlobStore } from './disk-blob-store.js';
 import type { MemoryBlobStore } from './memory-blob-store.js';
+import { recencyHash } from './disk-recency.js';
 import { ReadHashes } from './read-hashes.js';
 import { TieredBlobStore, type TieredBlobStoreOptions, type TieredBlobStoreStats } from './tiered-blob-store.js';
 
@@ -50,9 +51,11 @@ export class WorkerBlobStore extends TieredBlobStore {
     return entry;
   }
 
+  /** The key is hashed once for the tiers and the read report alike. */
   override getHot(key: string): HotEntry | undefined {
-    const hot = super.getHot(key);
-    if (hot !== undefined) this.reads?.note(key);
+    const hash = recencyHash(key);
+    const hot = super.getHot(key, hash);
+    if (hot !== undefined) this.reads?.noteHash(hash);
     return hot;
   }
 
