@@ -129,7 +129,7 @@ export async function diskHits<Name extends string>(names: Name[], start: (name:
   say('');
   say(`#### Disk hits: ${objects > 0 ? `${objects} objects of 50 KiB read at random` : 'one 50 KiB object'} kept out of memory (anycdn \`memory.maxEntrySize: 1KiB\`), \`wrk -t2 -c64\`${browser ? ' with a browser\'s 13-field request head' : ''}, ${o.warmup} s warm-up, then ${o.reps} rounds of ${o.seconds} s`);
   say('');
-  say('| system | req/s (median) | runs | p99 ms | server CPU µs/req (median) | warm-up req/s, p99 ms | wrk (cores) | others (cores) |');
+  say('| system | req/s (median) | runs | p99 ms | server CPU µs/req (median; each run) | warm-up req/s, p99 ms | wrk (cores) | others (cores) |');
   say('| --- | ---: | --- | ---: | ---: | --- | --- | --- |');
   const nginx = runs.get(names[0]!)!;
   const nginxRps = median(nginx.map((r) => r.rps));
@@ -140,7 +140,7 @@ export async function diskHits<Name extends string>(names: Name[], start: (name:
     const w = warm.get(name);
     const vs = (text: string, ratio: number) => (name === names[0] ? text : `${text} (${fixed(ratio, 2)}x nginx)`);
     say(
-      `| ${name} | ${vs(fixed(rps, 0), rps / nginxRps)} | ${rs.map((r) => fixed(r.rps, 0)).join(', ')} | ${fixed(median(rs.map((r) => r.p99Ms)), 2)} | ${vs(fixed(cpu, 1), nginxCpu / cpu)} | ${w === undefined ? '-' : `${fixed(w.rps, 0)}, ${fixed(w.p99Ms, 2)}`} | ${rs.map((r) => fixed(r.wrk, 2)).join(', ')} | ${rs.map((r) => fixed(r.others, 2)).join(', ')} |`,
+      `| ${name} | ${vs(fixed(rps, 0), rps / nginxRps)} | ${rs.map((r) => fixed(r.rps, 0)).join(', ')} | ${fixed(median(rs.map((r) => r.p99Ms)), 2)} | ${vs(fixed(cpu, 1), nginxCpu / cpu)}; ${rs.map((r) => fixed(r.cpuUs, 1)).join(', ')} | ${w === undefined ? '-' : `${fixed(w.rps, 0)}, ${fixed(w.p99Ms, 2)}`} | ${rs.map((r) => fixed(r.wrk, 2)).join(', ')} | ${rs.map((r) => fixed(r.others, 2)).join(', ')} |`,
     );
   }
   say(`CPU ratio: nginx's µs per request over the system's (above 1: cheaper than nginx). Origin GETs during the hit runs: ${originDuring}`);

@@ -4,7 +4,7 @@
  * `levels=1:2 use_temp_path=off`, keep-alive upstream, access logs off on both sides; anycdn with
  * `workers: 2` and as one process.
  *
- *   npm run build && node dist/test/bench/disk.js [--cold 20000] [--cold-large 4000] [--cold-warm 5000] [--hit-seconds 5] [--hit-warmup 3] [--hit-objects 0] [--hit-head plain|browser]
+ *   npm run build && node dist/test/bench/disk.js [--cold 20000] [--cold-large 4000] [--cold-warm 5000] [--hit-seconds 5] [--hit-warmup 3] [--hit-objects 0] [--hit-head plain|browser] [--hit-base DIR]
  *        [--reps 2] [--scale 1000000] [--scale-small 10000] [--crash 100000] [--skip cold,hits,scale,crash]
  *        [--index 10000000 --index-small 10000 --index-size 256 --index-verify 2000 --index-memory-max-entry 1KiB --index-hits-over 10000 --index-warm 1]
  *        [--startup 20000 --startup-runs 5]
@@ -28,6 +28,9 @@
  *    the server's CPU time per request (every process of it). `--edge-node-args` applies here too.
  *    `--hit-objects N`: N objects of 50 KiB read at random instead of one (all pulled in first).
  *    `--hit-head browser`: wrk sends a browser's 13-field request head instead of its own two lines.
+ *    `--hit-base DIR`: another checkout, built, whose edge (`workers: 2` and one process) runs in
+ *    every round right after this tree's (interleaved, so the same load from other work falls on
+ *    both), as `base-workers` and `base-1`.
  * 3. Scale: a cache of `--scale` 2 KiB objects written through the store's API (as misses would),
  *    then `anycdn edge` started on it: time from exec to the first 200 from disk, resident memory
  *    per object after one pass of hits (anonymous + shared, all edge processes; file-backed pages
@@ -73,7 +76,7 @@ import { layoutOf } from '../../src/blob/disk-layout.js';
 import { closedLoop, fixed, httpGetter, median, REPO_ROOT } from './bench-lib.js';
 import { objectBody } from './counting-origin.js';
 import { benchMeta, benchPath, buildCache } from './disk-build.js';
-import { freePort, hasCommand, processTree, type ServerProcess } from './edge-peers.js';
+import { freePort, hasCommand, processTree, startEdge, type ServerProcess } from './edge-peers.js';
 import { coldMisses, startSystem, type SystemName } from './disk-cold.js';
 import { diskHits } from './disk-hits.js';
 import { coldMissCpu } from './disk-cpu.js';
@@ -511,6 +514,19 @@ async function crash(tmp: string, origin: Origin, n: number): Promise<void> {
 
 // ---------------------------------------------------------------- main
 
+/** The hit section's systems: those of disk-cold.ts, and another checkout's edge (`--hit-base`). */
+type HitSystem = SystemName | 'base-workers' | 'base-1';
+
+const isBase = (name: HitSystem): name is 'base-workers' | 'base-1' => name === 'base-workers' || name === 'base-1';
+
+/** The edge of the checkout at `root` (built), configured as this tree's in the hit section. */
+async function startBaseEdge(name: 'base-workers' | 'base-1', dir: string, root: string, origin: string, config: Record<string, unknown>, nodeArgs: string[]): Promise<ServerProcess> {
+  const workers = name === 'base-workers' ? 2 : 1;
+  const s = await startEdge(dir, { upstream: origin, env, accessLog: 'off', nodeArgs, workers, cli: join(root, 'dist/src/cli/anycdn.cjs'), config: { logLevel: 'warn', ...config } });
+  started.push(s);
+  return s;
+}
+
 function hitHead(value: string): 'plain' | 'browser' {
   if (value !== 'plain' && value !== 'browser') throw new Error(`--hit-head: plain or browser, not ${JSON.stringify(value)}`);
   return value;
@@ -526,6 +542,7 @@ async function main(): Promise<void> {
       'hit-warmup': { type: 'string', default: '3' },
       'hit-objects': { type: 'string', default: '0' },
       'hit-head': { type: 'string', default: 'plain' },
+      'hit-base': { type: 'string' },
       reps: { type: 'string', default: '2' },
       scale: { type: 'string', default: '1000000' },
       'scale-small': { type: 'string', default: '10000' },
@@ -571,9 +588,12 @@ async function main(): Promise<void> {
       for (const line of await coldMissCpu(join(tmp, 'cpu'), origin.url, env, cpuOptions, started)) say(line);
     }
     if (!skip.has('hits')) {
-      const start = (name: SystemName) => startSystem(name, join(tmp, `hits-${name}`), origin.url, env, started, { memory: { maxEntrySize: '1KiB' } }, nodeArgs);
+      const config = { memory: { maxEntrySize: '1KiB' } };
+      const base = values['hit-base'];
+      const start = (name: HitSystem) => (isBase(name) ? startBaseEdge(name, join(tmp, `hits-${name}`), base!, origin.url, config, nodeArgs) : startSystem(name, join(tmp, `hits-${name}`), origin.url, env, started, config, nodeArgs));
       const hitOptions = { seconds: Number(values['hit-seconds']), warmup: Number(values['hit-warmup']), reps, served: () => origin.served(), objects: Number(values['hit-objects']), head: hitHead(values['hit-head']) };
-      for (const line of await diskHits(['nginx', 'anycdn-workers', 'anycdn-1'] as SystemName[], start, stop, hitOptions)) say(line);
+      const names: HitSystem[] = base === undefined ? ['nginx', 'anycdn-workers', 'anycdn-1'] : ['nginx', 'anycdn-workers', 'base-workers', 'anycdn-1', 'base-1'];
+      for (const line of await diskHits(names, start, stop, hitOptions)) say(line);
     }
     if (!skip.has('scale')) await scale(tmp, origin, [Number(values['scale-small']), Number(values.scale)]);
     if (Number(values.startup) > 0) await startup(tmp, origin, Number(values.startup), Number(values['startup-runs']));
