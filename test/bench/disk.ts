@@ -66,7 +66,6 @@
  */
 import { spawn } from 'node:child_process';
 import { chmod, mkdir, mkdtemp, readdir, rm, stat, writeFile } from 'node:fs/promises';
-import { readFileSync } from 'node:fs';
 import os from 'node:os';
 import { join } from 'node:path';
 import { createInterface } from 'node:readline';
@@ -76,7 +75,7 @@ import { layoutOf } from '../../src/blob/disk-layout.js';
 import { closedLoop, fixed, httpGetter, median, REPO_ROOT } from './bench-lib.js';
 import { objectBody } from './counting-origin.js';
 import { benchMeta, benchPath, buildCache } from './disk-build.js';
-import { freePort, hasCommand, processTree, startEdge, type ServerProcess } from './edge-peers.js';
+import { freePort, hasCommand, processTree, startEdge, treeMemory, type ServerProcess } from './edge-peers.js';
 import { coldMisses, startSystem, type SystemName } from './disk-cold.js';
 import { diskHits } from './disk-hits.js';
 import { coldMissCpu } from './disk-cpu.js';
@@ -117,25 +116,6 @@ async function startOrigin(): Promise<Origin> {
 async function stop(s: ServerProcess): Promise<void> {
   started.splice(started.indexOf(s), 1);
   await s.stop();
-}
-
-/** Memory of a process tree from /proc: anonymous, shared and file-backed resident bytes. */
-function treeMemory(pid: number): { anon: number; shmem: number; file: number; processes: number } {
-  const out = { anon: 0, shmem: 0, file: 0, processes: 0 };
-  for (const p of processTree(pid)) {
-    let status: string;
-    try {
-      status = readFileSync(`/proc/${p.pid}/status`, 'utf8');
-    } catch {
-      continue;
-    }
-    const kb = (name: string) => Number(new RegExp(`^${name}:\\s+(\\d+) kB`, 'm').exec(status)?.[1] ?? 0) * 1024;
-    out.anon += kb('RssAnon');
-    out.shmem += kb('RssShmem');
-    out.file += kb('RssFile');
-    out.processes += 1;
-  }
-  return out;
 }
 
 const report: string[] = [];

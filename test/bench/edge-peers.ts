@@ -427,3 +427,22 @@ export function peerVersions(): string[] {
   };
   return [firstLine('nginx -v'), firstLine('varnishd -V'), firstLine('wrk -v')];
 }
+
+/** Memory of a process tree from /proc: anonymous, shared and file-backed resident bytes. */
+export function treeMemory(pid: number): { anon: number; shmem: number; file: number; processes: number } {
+  const out = { anon: 0, shmem: 0, file: 0, processes: 0 };
+  for (const p of processTree(pid)) {
+    let status: string;
+    try {
+      status = readFileSync(`/proc/${p.pid}/status`, 'utf8');
+    } catch {
+      continue;
+    }
+    const kb = (name: string) => Number(new RegExp(`^${name}:\\s+(\\d+) kB`, 'm').exec(status)?.[1] ?? 0) * 1024;
+    out.anon += kb('RssAnon');
+    out.shmem += kb('RssShmem');
+    out.file += kb('RssFile');
+    out.processes += 1;
+  }
+  return out;
+}
