@@ -64,7 +64,7 @@ interface Batch {
   done: Promise<Outcome[]>;
 }
 
-/** Write sequence numbers a writer takes at a time. */
+/** Write sequence numbers a writer takes at a time, by default. */
 const SEQ_BLOCK = 1 << 20;
 
 function addCounters(to: Counters, d: Counters, sign: 1 | -1): void {
@@ -140,6 +140,8 @@ export class SharedIndexState {
   constructor(
     private readonly env: RootDatabase,
     private readonly db: Database<IndexState | number, string>,
+    /** Write sequence numbers taken at a time (DiskBlobStoreOptions.seqBlock). */
+    private readonly seqBlock: number = SEQ_BLOCK,
   ) {}
 
   /** The committed state (every writer's changes), plus this process's changes in flight. */
@@ -381,10 +383,19 @@ export class SharedIndexState {
     return this.seqNext++;
   }
 
+  /**
+   * Inside a co-writer's registration in an index whose state was never committed: its owner's
+   * open took the first block (openAsOwner, disk-open.ts) without a commit, to leave a new index's
+   * file as it was; the blocks of the others start after it (every writer has the same seqBlock).
+   */
+  skipOwnersFirstSeqBlock(state: IndexState): void {
+    state.seq = Math.max(state.seq, this.seqBlock);
+  }
+
   /** Take the next block of write sequence numbers from `state` (inside updateStateSync: at open, with the rest). */
   takeSeqBlock(state: IndexState): void {
     this.seqNext = state.seq;
-    this.seqEnd = state.seq + SEQ_BLOCK;
+    this.seqEnd = state.seq + this.seqBlock;
     state.seq = this.seqEnd;
   }
 

@@ -134,6 +134,8 @@ export interface DiskIndexOptions {
   readOnly: boolean;
   /** The path a key belongs to, for keysUnderPath (the edge: the URL path without host and query). */
   pathOf: (key: string) => string;
+  /** Write sequence numbers taken from the shared state at a time (SharedIndexState). Default 2^20. */
+  seqBlock?: number | undefined;
 }
 
 export class DiskIndex {
@@ -155,8 +157,9 @@ export class DiskIndex {
     private readonly files: Database<Buffer, Buffer>,
     stateDb: Database<IndexState | number, string>,
     private readonly pathOf: (key: string) => string,
+    seqBlock: number | undefined,
   ) {
-    this.shared = new SharedIndexState(env, stateDb);
+    this.shared = new SharedIndexState(env, stateDb, seqBlock);
   }
 
   /** The counters every writer shares as committed, plus this process's changes in flight. */
@@ -189,6 +192,7 @@ export class DiskIndex {
       env.openDB<Buffer, Buffer>('files', binary),
       env.openDB<IndexState | number, string>('state', { encoding: 'msgpack' }),
       options.pathOf,
+      options.seqBlock,
     );
   }
 

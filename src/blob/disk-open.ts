@@ -86,7 +86,7 @@ export async function openAsOwner(options: DiskBlobStoreOptions, opts: DiskStore
     let aside: string | undefined;
     let attached: Attached = { writers: [], since: undefined };
     const opened = await exclusiveEnvOpen(options)(() => {
-      const idx = (index = DiskIndex.open({ path: layout.indexPath, readOnly: false, pathOf: options.pathOf ?? ((key) => key) }));
+      const idx = (index = DiskIndex.open({ path: layout.indexPath, readOnly: false, pathOf: options.pathOf ?? ((key) => key), seqBlock: options.seqBlock }));
       if (idx.shared.hasState()) {
         idx.shared.updateStateSync((state) => {
           attached = attachedWriters(layout, state);
@@ -135,7 +135,7 @@ export async function openAsCoWriter(options: DiskBlobStoreOptions, writer: numb
     await fs.mkdir(tmpDir, { recursive: true });
     let registered = false;
     const opened = await exclusiveEnvOpen(options)(() => {
-      const idx = (index = DiskIndex.open({ path: layout.indexPath, readOnly: false, pathOf: options.pathOf ?? ((key) => key) }));
+      const idx = (index = DiskIndex.open({ path: layout.indexPath, readOnly: false, pathOf: options.pathOf ?? ((key) => key), seqBlock: options.seqBlock }));
       registered =
         (beforeOwner === undefined || idx.shared.hasState()) &&
         idx.shared.updateStateSync((state) => {
@@ -143,6 +143,8 @@ export async function openAsCoWriter(options: DiskBlobStoreOptions, writer: numb
           // An owner opening meanwhile may have set the folder aside before this registration.
           mkdirSync(tmpDir, { recursive: true });
           state.writers = [...new Set([...(state.writers ?? []), writer])];
+          // A state never committed: the owner's open of this new index took the first block without a commit.
+          if (!idx.shared.hasState()) idx.shared.skipOwnersFirstSeqBlock(state);
           idx.shared.takeSeqBlock(state);
           return true;
         });

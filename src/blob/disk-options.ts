@@ -42,6 +42,11 @@ export interface DiskBlobStoreOptions {
    * Default: absent, the owner.
    */
   writer?: number;
+  /**
+   * Write sequence numbers a writer takes from the index's shared state at a time. Default 2^20:
+   * one state change per million writes. Tests take small blocks to cross many.
+   */
+  seqBlock?: number;
   /** File-system operations to use instead of node:fs/promises (tests inject failures). Default: node's. */
   fsOps?: Partial<DiskFs>;
   /**
@@ -56,7 +61,7 @@ export interface DiskBlobStoreOptions {
 }
 
 /** The options with every default filled in (the directory, file-system and path function apart). */
-export type DiskStoreSettings = Required<Omit<DiskBlobStoreOptions, 'fsOps' | 'dir' | 'pathOf' | 'writer' | 'exclusiveEnvOpen'>>;
+export type DiskStoreSettings = Required<Omit<DiskBlobStoreOptions, 'fsOps' | 'dir' | 'pathOf' | 'writer' | 'exclusiveEnvOpen' | 'seqBlock'>>;
 
 export function diskStoreOptions(options: DiskBlobStoreOptions): DiskStoreSettings {
   const maxBytes = requirePositiveInt('maxBytes', options.maxBytes);
@@ -75,5 +80,6 @@ export function diskStoreOptions(options: DiskBlobStoreOptions): DiskStoreSettin
   if (!Number.isSafeInteger(opts.inlineReadMaxSize) || opts.inlineReadMaxSize < 0) throw blobOptionError('inlineReadMaxSize', 'must be an integer ≥ 0');
   if (!Number.isSafeInteger(opts.packMaxSize) || opts.packMaxSize < 0 || opts.packMaxSize > blockSize) throw blobOptionError('packMaxSize', 'must be an integer from 0 to blockSize');
   if (typeof options.dir !== 'string' || options.dir === '') throw blobOptionError('dir', 'is required');
+  if (options.seqBlock !== undefined) requirePositiveInt('seqBlock', options.seqBlock);
   return opts;
 }

@@ -3,10 +3,10 @@
  * folder as co-writer <id> (or as its owner with id 0) and does what its parent asks over the IPC
  * channel of `child_process.fork`. Runs compiled, from dist/test/integration/blob/co-writer.js.
  *
- *   node co-writer.js <dir> <id> <maxBytes> <segmentSize> [<ownerPid>]
+ *   node co-writer.js [--seq-block=<n>] <dir> <id> <maxBytes> <segmentSize> [<ownerPid>]
  *
  * With <ownerPid>, co-writer <id> opens before its owner, that process (openBeforeOwner), and
- * exits with an error if the folder does not allow it.
+ * exits with an error if the folder does not allow it. --seq-block: the store's seqBlock.
  *
  * Messages in: { cmd: 'write', keys } stores each key (bodies from bodyOf, 16 at a time) and
  * answers { stored, refused }; { cmd: 'verify', keys } reads each and answers { found, bad };
@@ -110,10 +110,12 @@ type Command =
   | { cmd: 'close' };
 
 async function main(): Promise<void> {
-  const [dir, idArg, maxArg, segArg, ownerArg] = process.argv.slice(2);
+  const args = process.argv.slice(2);
+  const seqBlockArg = args[0]?.startsWith('--seq-block=') === true ? args.shift()!.slice('--seq-block='.length) : undefined;
+  const [dir, idArg, maxArg, segArg, ownerArg] = args;
   const id = Number(idArg);
-  if (dir === undefined || !Number.isInteger(id) || !(Number(maxArg) > 0) || !(Number(segArg) > 0)) throw new Error('usage: co-writer <dir> <id> <maxBytes> <segmentSize> [<ownerPid>]');
-  const options = { dir, maxBytes: Number(maxArg), segmentSize: Number(segArg), maxEntrySize: 1024 * 1024, ...(id === 0 ? {} : { writer: id }) };
+  if (dir === undefined || !Number.isInteger(id) || !(Number(maxArg) > 0) || !(Number(segArg) > 0)) throw new Error('usage: co-writer [--seq-block=<n>] <dir> <id> <maxBytes> <segmentSize> [<ownerPid>]');
+  const options = { dir, maxBytes: Number(maxArg), segmentSize: Number(segArg), maxEntrySize: 1024 * 1024, ...(id === 0 ? {} : { writer: id }), ...(seqBlockArg === undefined ? {} : { seqBlock: Number(seqBlockArg) }) };
   const store = ownerArg === undefined ? await DiskBlobStore.open(options) : await DiskBlobStore.openBeforeOwner(options, Number(ownerArg));
   if (store === undefined) throw new Error(`co-writer ${id} may not open ${dir} before its owner`);
   let release: (() => void) | undefined;
