@@ -117,6 +117,10 @@ export class SharedIndexState {
   /** The block of write sequence numbers this process hands out: [seqNext, seqEnd). */
   private seqNext = 0;
   private seqEnd = 0;
+  /** The start of the next block, taken ahead and committed: handed out once the current one ends. */
+  private reserved: number | undefined;
+  /** A batch in flight takes the next block ahead. */
+  private reserving = false;
   /** Operations issued since the last batch began to run: the next write transaction's. */
   private batch: Batch | undefined;
   /** The last batch handed to LMDB: settled once its transaction is committed (or failed). */
@@ -213,7 +217,8 @@ export class SharedIndexState {
 
   /**
    * Change the state at once, in a synchronous write transaction of its own (the owner's open, a
-   * co-writer's registration, a block of sequence numbers): rare, and what follows depends on it.
+   * co-writer's registration, a block of sequence numbers not taken ahead in time): rare, and what
+   * follows depends on it.
    */
   updateStateSync<T>(fn: (state: IndexState) => T): T {
     return this.env.transactionSync(() => {
@@ -271,12 +276,13 @@ export class SharedIndexState {
    * process, and lost: records, counters and all. Operations issued meanwhile wait, batched,
    * and run once the last hold is released. Synchronous transactions (updateStateSync) are not
    * held: an open's first one (the owner's recount, a co-writer's registration) runs inside the
-   * open, while the others hold (DiskBlobStoreOptions.exclusiveEnvOpen); but a holding process
-   * takes a new block of sequence numbers (nextSeq, once in 2^20 writes) at once. Should that
-   * commit land in the milliseconds of another process's open, it is lost, and two writers may
-   * then hand out the same sequence numbers: a window left open, as rare as it is short. A hold
-   * ends by itself after `maxMs`: a release that never comes (its sender died) does not stop this
-   * process's writes for good.
+   * open, while the others hold (DiskBlobStoreOptions.exclusiveEnvOpen). A process takes its next
+   * block of sequence numbers ahead, in a batch (nextSeq), which holds cover; only when that batch
+   * has not committed by the end of the current block (half a block of writes later: held all
+   * that time, or failed) does it take one at once, in a synchronous transaction that no hold
+   * stops. Should that commit land in the milliseconds of another process's open, it would be
+   * lost, and two writers could hand out the same numbers. A hold ends by itself after `maxMs`: a
+   * release that never comes (its sender died) does not stop this process's writes for good.
    */
   async hold(maxMs: number): Promise<() => void> {
     this.holds += 1;
@@ -377,10 +383,50 @@ export class SharedIndexState {
     state.segBytes = total;
   }
 
-  /** A write sequence number no other writer hands out (from this process's block; a new block when it runs out). */
+  /**
+   * A write sequence number no other writer hands out, from this process's block. Past half of
+   * it, the next block is taken ahead in the next batch (reserveSeqBlock), which holds cover; the
+   * current block's end switches to it.
+   */
   nextSeq(): number {
-    if (this.seqNext >= this.seqEnd) this.updateStateSync((state) => this.takeSeqBlock(state));
+    if (this.seqNext >= this.seqEnd) this.nextSeqBlock();
+    else if (this.reserved === undefined && !this.reserving && this.seqNext >= this.seqEnd - this.seqBlock / 2) this.reserveSeqBlock();
     return this.seqNext++;
+  }
+
+  /** The current block has run out: on to the one taken ahead. */
+  private nextSeqBlock(): void {
+    if (this.reserved !== undefined) {
+      this.seqNext = this.reserved;
+      this.seqEnd = this.reserved + this.seqBlock;
+      this.reserved = undefined;
+      return;
+    }
+    // The block taken ahead has not committed (its batch, begun half a block of writes ago, is
+    // still held or failed): practically never with blocks of 2^20. Taken here in a synchronous
+    // transaction of its own, which no hold stops (hold() says what that risks).
+    this.updateStateSync((state) => this.takeSeqBlock(state));
+  }
+
+  /**
+   * Take the next block in the next batch, kept once that batch has committed: one that fails
+   * (its state not written, or not committed) leaves none, and the next number handed out asks again.
+   */
+  private reserveSeqBlock(): void {
+    this.reserving = true;
+    const taken = this.inTransaction((state) => {
+      const start = this.seqBlockFrom(state);
+      state.seq = start + this.seqBlock;
+      this.stateChanged = true;
+      return start;
+    });
+    taken.then(
+      (start) => {
+        this.reserving = false;
+        this.reserved = start;
+      },
+      () => (this.reserving = false),
+    );
   }
 
   /**
@@ -394,9 +440,17 @@ export class SharedIndexState {
 
   /** Take the next block of write sequence numbers from `state` (inside updateStateSync: at open, with the rest). */
   takeSeqBlock(state: IndexState): void {
-    this.seqNext = state.seq;
-    this.seqEnd = state.seq + this.seqBlock;
+    this.seqNext = this.seqBlockFrom(state);
+    this.seqEnd = this.seqNext + this.seqBlock;
     state.seq = this.seqEnd;
+  }
+
+  /**
+   * Where the next block taken from `state` starts: after this process's own, which a new index's
+   * state may not have yet (its owner's first block, taken at its open).
+   */
+  private seqBlockFrom(state: IndexState): number {
+    return Math.max(state.seq, this.seqEnd);
   }
 
   /** A change is issued: counted in flight until its transaction runs. */
