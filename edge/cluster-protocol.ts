@@ -1,7 +1,7 @@
 /**
  * What the processes of an edge node say to each other (edge/cluster.ts, the primary and its
  * shield; edge/cluster-worker.ts, each worker; edge/cluster-flights.ts, their coalescing): the messages over node:cluster's IPC channel, and
- * the questions one process asks another and waits for.
+ * the questions one process asks another and waits for (unless it exits meanwhile).
  */
 import cluster from 'node:cluster';
 import type { MetricObjectWithValues, MetricValue } from 'prom-client';
@@ -162,6 +162,29 @@ export class Pending<T> {
     this.waiting.get(id)?.(answer);
     this.waiting.delete(id);
   }
+}
+
+/** What waiting on a worker needs of it (node:cluster's Worker has it): whether it is dead, and its 'exit' event. */
+export interface ExitingWorker {
+  isDead(): boolean;
+  once(event: 'exit', listener: () => void): unknown;
+  off(event: 'exit', listener: () => void): unknown;
+}
+
+/** Resolves when the worker has exited (at once if it has); its listener goes with the exit. For a wait that lasts the worker's life. */
+export function exitOf(worker: ExitingWorker): Promise<void> {
+  return new Promise((resolve) => (worker.isDead() ? resolve() : worker.once('exit', () => resolve())));
+}
+
+/**
+ * `answer`, or undefined once the worker has exited, whichever comes first; its exit listener is
+ * removed then, so a worker asked many times (an open per replacement of another) keeps none.
+ */
+export function unlessExited<T>(worker: ExitingWorker, answer: Promise<T>): Promise<T | undefined> {
+  if (worker.isDead()) return Promise.resolve(undefined);
+  let onExit = (): void => undefined;
+  const exited = new Promise<undefined>((resolve) => worker.once('exit', (onExit = () => resolve(undefined))));
+  return Promise.race([answer, exited]).finally(() => worker.off('exit', onExit));
 }
 
 /** This process is a worker of an edge cluster (forked by forkEdgeCluster). */

@@ -68,7 +68,7 @@ import type { Logger } from '../src/log.js';
 import type { DiskBlobStore } from '../src/blob/disk-blob-store.js';
 import type { IndexCommits } from '../src/blob/disk-options.js';
 import { FlightLeases } from './cluster-flights.js';
-import { DISK_HELD_MAX_MS, DISK_HOLD_MS, DISK_HOLD_WARN_MS, DISK_KILL_WAIT_MS, DISK_OPEN_MS, holdWithin, MAX_WORKERS, METRICS_WAIT_MS, Pending, PURGE_CONFIRM_MS, WORKER_ENV, type ClusterMessage, type FlightsAnswered, type MetricsJson } from './cluster-protocol.js';
+import { DISK_HELD_MAX_MS, DISK_HOLD_MS, DISK_HOLD_WARN_MS, DISK_KILL_WAIT_MS, DISK_OPEN_MS, exitOf, holdWithin, MAX_WORKERS, METRICS_WAIT_MS, Pending, PURGE_CONFIRM_MS, unlessExited, WORKER_ENV, type ClusterMessage, type FlightsAnswered, type MetricsJson } from './cluster-protocol.js';
 import type { EdgeConfig } from './config.js';
 import type { PurgePeers } from './purge/purge-node.js';
 import type { EdgeServer } from './server.js';
@@ -107,22 +107,6 @@ export interface ForkedEdgeCluster {
   start(config: EdgeConfig, logger: Logger): Promise<EdgeNode>;
   /** The node does not start (its config was refused, or a signal came first): stops the workers; resolves once they have exited. */
   abandon(): Promise<void>;
-}
-
-/** Resolves when the worker has exited (at once if it has). */
-function exitOf(worker: Worker): Promise<void> {
-  return new Promise((resolve) => (worker.isDead() ? resolve() : worker.once('exit', () => resolve())));
-}
-
-/**
- * `answer`, or undefined once the worker has exited, whichever comes first; its exit listener is
- * removed then, so a worker asked many times (an open per replacement of another) keeps none.
- */
-function unlessExited<T>(worker: Worker, answer: Promise<T>): Promise<T | undefined> {
-  if (worker.isDead()) return Promise.resolve(undefined);
-  let onExit = (): void => undefined;
-  const exited = new Promise<undefined>((resolve) => worker.once('exit', (onExit = () => resolve(undefined))));
-  return Promise.race([answer, exited]).finally(() => worker.off('exit', onExit));
 }
 
 /**
