@@ -403,6 +403,7 @@ describe('DiskBlobStore on disk', () => {
     expect(await fieldOf(DiskBlobStore.open({ dir, maxBytes: 10, maxEntrySize: 11 }))).toBe('maxEntrySize');
     expect(await fieldOf(DiskBlobStore.open({ dir: '', maxBytes: 10 }))).toBe('dir');
     expect(await fieldOf(DiskBlobStore.open({ dir, maxBytes: MiB, packMaxSize: 512 * KiB }))).toBe('packMaxSize');
+    expect(await fieldOf(DiskBlobStore.open({ dir, maxBytes: MiB, seqBlock: 0 }))).toBe('seqBlock');
     await fsp.writeFile(join(dir, 'a-file'), '');
     await expectCode(DiskBlobStore.open({ dir: join(dir, 'a-file', 'cache'), maxBytes: 10 }), 'blob_store_unavailable');
   });
