@@ -20,6 +20,7 @@ import { silentLogger } from '../../../src/log.js';
 import { purgePathOfKey } from '../../../edge/cache-keys.js';
 import { edgeConfigSchema, type EdgeConfig } from '../../../edge/config.js';
 import { startEdge } from '../../../edge/server.js';
+import { until } from '../../support/until.js';
 
 let origin: Server;
 let originUrl: string;
@@ -62,7 +63,8 @@ describe('a cluster worker started before its primary owns the disk cache', () =
     let asked = 0;
     const beforeOwner = { ownerPid: process.pid, owned: diskOwned, ask: () => void (asked += 1) };
     const starting = startEdge(config, silentLogger(), { processMetrics: false, worker: { writer: 1, beforeOwner } }).then((w) => ((workerUp = true), w));
-    await new Promise((r) => setTimeout(r, 200));
+    // Waits for the ask rather than a fixed time: a loaded machine may take longer to get there.
+    await until("the co-writer's ask", () => asked > 0);
     // Not before its owner: the co-writer neither creates the cache nor opens it, and asks for the owner's open.
     expect(workerUp).toBe(false);
     expect(asked).toBe(1);
@@ -163,7 +165,7 @@ describe('a cluster worker started before its primary owns the disk cache', () =
     const beforeOwner = { ownerPid: process.pid, owned: new Promise<void>((resolve) => (owned = resolve)), ask: () => void (asked += 1) };
     let workerUp = false;
     const starting = startEdge(config, silentLogger(), { processMetrics: false, worker: { writer: 1, beforeOwner } }).then((w) => ((workerUp = true), w));
-    await new Promise((r) => setTimeout(r, 200));
+    await until("the co-writer's ask", () => asked > 0);
     expect([workerUp, asked, existsSync(join(cacheDir, 'LOCK-w1'))]).toEqual([false, 1, false]);
     const owner = await DiskBlobStore.open({ dir: cacheDir, maxBytes: config.disk.maxBytes, maxEntrySize: config.disk.maxEntrySize, pathOf: purgePathOfKey });
     expect(owner.openReport.discarded).toEqual([join(cacheDir, 'v2')]);
