@@ -13,6 +13,7 @@ import { request } from 'undici';
 import type { TieredBlobStoreStats } from '../../../src/blob/tiered-blob-store.js';
 import { startTestEdge, TOPOLOGIES, type TestEdge, type Topology } from '../../support/edge.js';
 import { cliBuilt, startCli, stopAll, type CliProcess } from '../../support/process.js';
+import { until } from '../../support/until.js';
 
 interface Upstream {
   url: string;
@@ -416,7 +417,7 @@ describe.each(TOPOLOGIES)('%s', (current) => {
         }, 300);
       });
       const anonymous = edge.get('/doc');
-      await new Promise((r) => setTimeout(r, 100));
+      await until('the anonymous fetch upstream', () => up.seen.length === 1);
       const alice = await edge.get('/doc', { authorization: 'Bearer alice' });
       expect((await anonymous).body.toString()).toBe('public preview');
       expect(alice.body.toString()).toBe('for alice');
@@ -427,7 +428,7 @@ describe.each(TOPOLOGIES)('%s', (current) => {
 
     it('does not keep a response that was in flight when a successful POST invalidated its URL', async () => {
       let version = 1;
-      const { edge } = await setup((req, res) => {
+      const { up, edge } = await setup((req, res) => {
         if (req.method === 'POST') {
           version++;
           req.resume();
@@ -442,14 +443,14 @@ describe.each(TOPOLOGIES)('%s', (current) => {
         }, 300);
       });
       const before = edge.get('/doc');
-      await new Promise((r) => setTimeout(r, 100));
+      // In flight: version 1 asked of upstream before the POST makes version 2.
+      await until('the fetch upstream', () => up.seen.length === 1);
       const post = await request(`${edge.url}/doc`, { method: 'POST', body: 'x' });
       expect(post.statusCode).toBe(200);
       await post.body.dump();
       expect((await before).body.toString()).toBe('version 1');
-      await new Promise((r) => setTimeout(r, 50)); // the removal follows the end of the fetch
-      const after = await edge.get('/doc');
-      expect(after.body.toString()).toBe('version 2');
+      // The removal follows the end of the fetch, later on a loaded machine: asked until it shows.
+      await until('a GET answering version 2', async () => (await edge.get('/doc')).body.toString() === 'version 2', 5_000, 50);
     });
 
     it('refuses a Host header with a path in it, instead of fetching and storing another URL (cache poisoning)', async () => {
@@ -662,10 +663,10 @@ describe.each(TOPOLOGIES)('%s', (current) => {
         setTimeout(() => {
           res.writeHead(200, { 'content-type': 'text/plain', 'cache-control': 'private="set-cookie, x-user", max-age=60', 'set-cookie': `session=${n}`, 'x-user': `user-${n}` });
           res.end('shared page');
-        }, 200);
+        }, 1_000); // room for the follower to arrive on a loaded machine
       });
       const first = edge.get('/page');
-      await new Promise((r) => setTimeout(r, 50));
+      await until('the leader fetching upstream', () => up.seen.length === 1);
       const follower = await edge.get('/page');
       const leader = await first;
       expect(leader.headers['set-cookie']).toBe('session=1');
@@ -736,6 +737,8 @@ describe.skipIf(!cliBuilt)('edge process (needs dist/, built by npm test)', () =
     const stale = await request(`${url.origin}/swr.txt`);
     expect(String(stale.headers['cache-status'])).toContain('stale-while-revalidate');
     expect(await stale.body.text()).toBe('first');
+    // The refresh reaches upstream in the background, late on a loaded machine; then the cut has time to land.
+    await until('the background refresh upstream', () => up.seen.length >= 2);
     await new Promise((r) => setTimeout(r, 500));
     expect(up.seen.length).toBe(2);
     expect(edge.child.exitCode).toBeNull();
