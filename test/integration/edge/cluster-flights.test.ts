@@ -18,6 +18,7 @@ import { FlightLeases, IpcFlights } from '../../../edge/cluster-flights.js';
 import type { ClusterMessage } from '../../../edge/cluster-protocol.js';
 import { edgeConfigSchema } from '../../../edge/config.js';
 import { startEdge, type EdgeServer } from '../../../edge/server.js';
+import { until } from '../../support/until.js';
 
 let origin: Server;
 let originUrl: string;
@@ -64,16 +65,23 @@ afterEach(async () => {
   for (const s of running.splice(0).reverse()) await s.close(1_000);
 });
 
-/** An owner (the shield) and two workers, wired as the primary wires them. */
-async function startNode(name: string): Promise<{ owner: EdgeServer; workers: EdgeServer[] }> {
+/**
+ * An owner (the shield) and two workers, wired as the primary wires them. `follows` counts the
+ * primary's answers telling a worker to follow another's fetch.
+ */
+async function startNode(name: string): Promise<{ owner: EdgeServer; workers: EdgeServer[]; follows: () => number }> {
   const config = validateConfig(edgeConfigSchema, { listen: '127.0.0.1:0', upstream: originUrl, pop: 'test', node: 'edge-1', cacheDir: join(dir, name), logLevel: 'silent', drain: 0, accessLog: false }, 'test settings', {});
   const owner = await startEdge(config, silentLogger(), { processMetrics: false, shield: true });
   running.push(owner);
   const leases = new FlightLeases<number>();
   const ipc: IpcFlights[] = [];
+  let follows = 0;
   const toPrimary = (from: number, m: ClusterMessage): void => {
     if (m.type !== 'anycdn:flights') return;
-    for (const [to, answered] of leases.receive(from, m)) ipc[to]!.onMessage({ type: 'anycdn:flights-answer', ...answered });
+    for (const [to, answered] of leases.receive(from, m)) {
+      follows += (answered.answers ?? []).filter(([, lead]) => lead === false).length;
+      ipc[to]!.onMessage({ type: 'anycdn:flights-answer', ...answered });
+    }
   };
   const workers: EdgeServer[] = [];
   for (const i of [0, 1]) {
@@ -86,7 +94,14 @@ async function startNode(name: string): Promise<{ owner: EdgeServer; workers: Ed
     apply: async (purges) => void (await Promise.all(workers.flatMap((w) => purges.map((p) => w.purges.applier.apply(p))))),
     watermarks: (wm) => workers.forEach((w) => w.pipeline.setPurgeWatermarks(wm)),
   });
-  return { owner, workers };
+  return { owner, workers, follows: () => follows };
+}
+
+/** Requests that joined another's fetch in their worker, over both workers. */
+async function coalesced(workers: EdgeServer[]): Promise<number> {
+  let n = 0;
+  for (const w of workers) n += (await w.metrics.coalesced.get()).values.reduce((sum, v) => sum + v.value, 0);
+  return n;
 }
 
 async function get(base: string, path: string): Promise<{ status: number; cacheStatus: string; body: string }> {
@@ -94,21 +109,15 @@ async function get(base: string, path: string): Promise<{ status: number; cacheS
   return { status: res.statusCode, cacheStatus: String(res.headers['cache-status']), body: await res.body.text() };
 }
 
-async function until(what: string, check: () => boolean, timeoutMs = 5_000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!check()) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 10));
-  }
-}
-
 describe('cluster workers fetching for one node', () => {
   it('turn a herd on one URL over both workers into one upstream request, the other worker answering from the disk', async () => {
-    const { owner, workers } = await startNode('herd');
+    const { owner, workers, follows } = await startNode('herd');
     holding = true;
     const answers = Promise.all(Array.from({ length: 20 }, (_, i) => get(workers[i % 2]!.url, '/herd.txt')));
     await until('the fetch upstream', () => held.has('/herd.txt'));
-    await new Promise((r) => setTimeout(r, 100));
+    // Every request in before the answer (late on a loaded machine): 9 behind each worker's first,
+    // and the other worker's first following the leader.
+    await until('the herd behind the leader', async () => (await coalesced(workers)) === 18 && follows() === 1);
     holding = false;
     release('/herd.txt');
     const all = await answers;
@@ -126,14 +135,14 @@ describe('cluster workers fetching for one node', () => {
   });
 
   it('keeps off the disk what a worker fetched before a purge that came while the body was on its way', async () => {
-    const { owner, workers } = await startNode('purge-race');
+    const { owner, workers, follows } = await startNode('purge-race');
     version = 1;
     holding = true;
     const leader = get(workers[0]!.url, '/raced.txt');
     await until('the fetch upstream', () => held.has('/raced.txt'));
     // The other worker follows the fetch under way in the first.
     const follower = get(workers[1]!.url, '/raced.txt');
-    await new Promise((r) => setTimeout(r, 100));
+    await until('the other worker following', () => follows() === 1);
     expect(gets.get('/raced.txt')).toBe(1);
     // A new version, and its purge, applied by the owner and then by every worker.
     version = 2;
