@@ -142,9 +142,11 @@ describe.skipIf(!cliBuilt)('anycdn edge with tls and workers (needs dist/, built
 
   it('drains on SIGTERM: HTTP/2 sessions get GOAWAY after their next answer, HTTP/1.1 Connection: close, health 503, exit within the drain time', async () => {
     const slowMs = 1_500;
+    let slowAsked = false;
     const upstream: Server = createServer((req, res) => {
       const body = Buffer.alloc(4096, req.url === '/slow.bin' ? 's' : 'a');
       const answer = (): void => void res.writeHead(200, { 'content-type': 'application/octet-stream', 'cache-control': 'public, max-age=600', 'content-length': String(body.length) }).end(body);
+      slowAsked ||= req.url === '/slow.bin';
       if (req.url === '/slow.bin') setTimeout(answer, slowMs);
       else answer();
     });
@@ -178,7 +180,8 @@ describe.skipIf(!cliBuilt)('anycdn edge with tls and workers (needs dist/, built
       const goaways = { active: goawayOf(active), idle: goawayOf(idle) };
       // A stream under way when the drain starts (upstream answers it after 1.5 s).
       const slow = h2request(active, '/slow.bin');
-      await new Promise((r) => setTimeout(r, 200));
+      // Under way once the worker asks upstream for it (a fixed wait can be too short on a loaded machine).
+      await until(() => slowAsked);
 
       const signalled = performance.now();
       edge.child.kill('SIGTERM');

@@ -195,8 +195,9 @@ describe('purges when things break', () => {
     expect(reconnectedAfter).toBeGreaterThanOrEqual(3 * HEARTBEAT_MS);
     expect(reconnectedAfter).toBeLessThan(3 * HEARTBEAT_MS + 250 + 400);
     expect(edge.owner.store.keysUnderPath!('/half/a.txt')).toEqual([]);
-    // The acknowledgements' connection went silent too: they go over a new one, without waiting out the old one.
-    await waitFor('the origin has the acknowledgement', () => origin.server.purges.edges.applied(base + 1)[0]?.applied === true, 2_000);
+    // The acknowledgements' connection went silent too: they go over a new one, without waiting out
+    // the old one (10 s, the subscriber's default timeout); 5 s leaves a loaded machine room.
+    await waitFor('the origin has the acknowledgement', () => origin.server.purges.edges.applied(base + 1)[0]?.applied === true, 5_000);
     const metrics = await (await request(`${edge.url}/_cdn/metrics`)).body.text();
     expect(metrics).toMatch(/anycdn_edge_purge_stream_failures_total\{reason="silent"\} 1/);
     expect(metrics).toMatch(/anycdn_edge_purge_stream_reconnects_total 1/);
