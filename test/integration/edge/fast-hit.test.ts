@@ -193,8 +193,8 @@ describe('on the wire: the quick front and Node answer a hit alike', () => {
       expect(a.fields).toEqual(b.fields);
       expect(a.fields['connection']).toBe('close');
       expect(a.body.equals(body)).toBe(true);
-      expect(await front.closedWithin(2000)).toBe(true);
-      expect(await node.closedWithin(2000)).toBe(true);
+      expect(await front.closedWithin(5_000)).toBe(true);
+      expect(await node.closedWithin(5_000)).toBe(true);
     } finally {
       front.socket.destroy();
       node.socket.destroy();
