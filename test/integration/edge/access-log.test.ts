@@ -185,8 +185,8 @@ describe('edge access log to a pipe nobody reads', () => {
         if (i === 0) await edge.server.pipeline.settled();
       }
       client.socket.destroy();
-      // Generous for a shared machine: a request that waited on the pipe would wait for ever.
-      expect(slowest).toBeLessThan(2_000);
+      // Generous for a loaded shared machine (the slowest of 300): a request that waited on the pipe would wait for ever.
+      expect(slowest).toBeLessThan(5_000);
       const metrics = await request(`${edge.url}/_cdn/metrics`).then((r) => r.body.text());
       const dropped = metricValue(metrics, 'anycdn_edge_access_log_dropped_total', { reason: 'buffer-full' });
       const written = metricValue(metrics, 'anycdn_edge_access_log_lines_total', {});
