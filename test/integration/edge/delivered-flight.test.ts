@@ -11,6 +11,7 @@ import type { AddressInfo } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Client } from 'undici';
 import { startTestEdge, TOPOLOGIES, type TestEdge, type Topology } from '../../support/edge.js';
+import { until } from '../../support/until.js';
 
 type Handler = (req: IncomingMessage, res: ServerResponse) => void;
 
@@ -154,11 +155,6 @@ describe.each(TOPOLOGIES)('%s', (current) => {
       return { up, edge, conditions, release: () => held.splice(0).forEach((f) => f()) };
     }
 
-    async function until(check: () => boolean): Promise<void> {
-      for (let i = 0; i < 200 && !check(); i++) await new Promise((r) => setTimeout(r, 10));
-      expect(check()).toBe(true);
-    }
-
     it('reads a fresh response as a hit before upstream has sent all of it', async () => {
       const { up, edge, release } = await heldUpstream('public, max-age=3600');
       const a = new Client(edge.url);
@@ -183,7 +179,7 @@ describe.each(TOPOLOGIES)('%s', (current) => {
       cleanups.push(() => a.close(), () => b.close());
       const first = await a.request({ method: 'GET', path: '/slow-nc' });
       const pending = b.request({ method: 'GET', path: '/slow-nc' });
-      await until(() => up.counts.get('/slow-nc') === 2);
+      await until('a second request upstream', () => up.counts.get('/slow-nc') === 2);
       release();
       const second = await pending;
       expect(second.headers['cache-status']).toBe('anycdn; fwd=miss; fwd-status=200; stored');
@@ -192,7 +188,7 @@ describe.each(TOPOLOGIES)('%s', (current) => {
       await edge.settled();
       // One copy stored, revalidated on the next use (no-cache).
       const revalidating = edge.get('/slow-nc');
-      await until(() => up.counts.get('/slow-nc') === 3);
+      await until('a third request upstream', () => up.counts.get('/slow-nc') === 3);
       release();
       const third = await revalidating;
       expect(third.headers['cache-status']).toBe('anycdn; fwd=stale; fwd-status=200; stored');

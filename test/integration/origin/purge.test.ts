@@ -15,6 +15,7 @@ import { originConfigSchema } from '../../../origin/config.js';
 import { startOrigin } from '../../../origin/server.js';
 import { PUBLISH_TOKEN, PURGE_TOKEN, startTestOrigin, type TestOrigin } from '../../support/origin.js';
 import { ack, EDGE_TOKEN, openPurgeStream, postPurge, startFakeEdge, type FakeEdge, type StreamReader } from '../../support/purge-stream.js';
+import { until } from '../../support/until.js';
 
 const closers: (() => void)[] = [];
 afterEach(() => {
@@ -122,7 +123,7 @@ describe('POST /_cdn/purge', () => {
     const posted = await postPurge(origin.url, PURGE_TOKEN, { prefixes: ['https://cdn.example/docs/'], soft: true });
     const seq = posted.json['seq'] as number;
     await edge.stream.next((e) => e.event === 'purge' && e.json['seq'] === seq);
-    for (let i = 0; i < 100 && edge.acked < seq; i++) await new Promise((r) => setTimeout(r, 10));
+    await until("the edge's acknowledgement", () => edge.acked >= seq);
     const res = await request(`${origin.url}/_cdn/purge/${posted.json['id'] as string}`, { headers: { authorization: `Bearer ${PURGE_TOKEN}` } });
     const json = (await res.body.json()) as Record<string, unknown>;
     expect(res.statusCode).toBe(200);
@@ -200,7 +201,7 @@ describe('?wait with fake edges', () => {
     await gone.stream.next((e) => e.event === 'purge');
     const late = track(await startFakeEdge(origin.url, 'fra/late', { after: before }));
     await late.stream.next((e) => e.event === 'purge');
-    for (let i = 0; i < 100 && late.acked === before; i++) await new Promise((r) => setTimeout(r, 10));
+    await until("the late edge's acknowledgement", () => late.acked !== before);
     // Both live: one applied it, one did not; the wait goes on until the one that did not leaves.
     expect(await Promise.race([waiting.then(() => 'answered'), new Promise((r) => setTimeout(() => r('waiting'), 300))])).toBe('waiting');
     gone.close();
@@ -293,7 +294,7 @@ describe('GET /_cdn/purges (Server-Sent Events)', () => {
     const over = await openPurgeStream(origin.url, 'after=0&node=ams/s4');
     expect([over.status, over.refusal, over.headers['retry-after']]).toEqual([503, { error: 'too_many_streams', message: '4 purge streams are open already' }, '5']);
     open[0]!.close();
-    for (let i = 0; i < 100 && origin.server.purges.streams.size > 3; i++) await new Promise((r) => setTimeout(r, 10));
+    await until('the closed stream to leave', () => origin.server.purges.streams.size <= 3);
     const again = track(await openPurgeStream(origin.url, 'after=0&node=ams/s4'));
     expect(again.status).toBe(200);
   });
@@ -375,8 +376,7 @@ describe('an origin restarted under a stream', () => {
       const closing = Date.now();
       await server.close(10_000);
       expect(Date.now() - closing).toBeLessThan(3000);
-      for (let i = 0; i < 100 && !stream.ended(); i++) await new Promise((r) => setTimeout(r, 10));
-      expect(stream.ended()).toBe(true);
+      await until('the stream to end', () => stream.ended());
       stream.close();
 
       server = await startOrigin(config, silentLogger(), { processMetrics: false });

@@ -10,6 +10,7 @@ import sharp from 'sharp';
 import { request } from 'undici';
 import { afterAll, describe, expect, it } from 'vitest';
 import { CLI, cliBuilt, exited, startCli, stopAll } from '../../support/process.js';
+import { until } from '../../support/until.js';
 
 const TOKEN = 'request-log-test-token-0123456789';
 const dirs: string[] = [];
@@ -49,7 +50,7 @@ describe.skipIf(!cliBuilt)(`origin access log (needs ${CLI}; run npm test, which
     const putBody = await put.body.arrayBuffer();
     // An API answer is logged with the bytes it sent (its JSON has no Content-Length of its own).
     const uploadLines = (): AccessLine[] => accessLines(proc.output()).filter((l) => l.target === '/_cdn/assets/log/photo.jpg');
-    for (let i = 0; i < 100 && uploadLines().length === 0; i++) await new Promise((r) => setTimeout(r, 20));
+    await until('the upload in the access log', () => uploadLines().length > 0);
     expect(uploadLines()[0]).toMatchObject({ method: 'PUT', status: 201, bytes: putBody.byteLength, outcome: 'upload' });
     const lines = (): AccessLine[] => accessLines(proc.output()).filter((l) => l.target === '/log/photo.jpg?w=100&fmt=webp' && l.outcome.startsWith('variant'));
     // The variant is stored just after its first answer; until then a request shares that result.
