@@ -68,13 +68,14 @@ export async function startBird(conf: string, dir: string, name = 'bird'): Promi
       });
     },
   };
-  for (let i = 0; i < 100; i++) {
+  // 10 s: a process start, with the lab's daemons and tests on a loaded 2-core machine.
+  for (const deadline = performance.now() + 10_000; performance.now() < deadline; ) {
     if (child.exitCode !== null) throw new Error(`bird exited ${child.exitCode}: ${out}`);
     if ((await stat(socket).then((s) => s.isSocket(), () => false)) && (await accepts(socket))) return daemon;
     await new Promise((r) => setTimeout(r, 50));
   }
   await daemon.stop();
-  throw new Error(`bird made no control socket in 5 s: ${out}`);
+  throw new Error(`bird made no control socket in 10 s: ${out}`);
 }
 
 /** Whether a connection to the Unix socket at `path` is accepted (then closed at once). */
