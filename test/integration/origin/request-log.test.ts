@@ -119,7 +119,7 @@ describe.skipIf(!cliBuilt)(`origin access log to a file, rotated (needs ${CLI})`
     await get('before');
     await rename(file, `${file}.1`);
     proc.child.kill('SIGUSR1');
-    for (let i = 0; i < 250 && !proc.output().includes('"msg":"access log reopened"'); i++) await new Promise((r) => setTimeout(r, 20));
+    await until('the access log reopened', () => proc.output().includes('"msg":"access log reopened"'));
     await get('after');
     proc.child.kill('SIGTERM');
     expect(await exited(proc.child)).toBe(0);
