@@ -111,7 +111,7 @@ describe.skipIf(!cliBuilt)('anycdn edge with tls and workers (needs dist/, built
     );
     const edge = startCli(['edge', '--config', config]);
     // The primary's line, once every worker listens (each worker says 'edge listening' too).
-    await until(() => logLines(edge).some((l) => l['msg'] === 'edge listening' && l['workers'] === 2), 30_000);
+    await edge.waitForOutput('"workers":2', 30_000); // the node's output in the error, should it not come
     const listening = logLines(edge).find((l) => l['msg'] === 'edge listening' && l['workers'] === 2)!;
     const url = String(listening['https']);
     expect(url).toMatch(/^https:\/\/127\.0\.0\.1:\d+$/);
@@ -162,7 +162,7 @@ describe.skipIf(!cliBuilt)('anycdn edge with tls and workers (needs dist/, built
     const edge = startCli(['edge', '--config', config]);
     const agent = new Agent({ keepAlive: true, maxSockets: 1, ca: caPem });
     try {
-      await until(() => logLines(edge).some((l) => l['msg'] === 'edge listening' && l['workers'] === 2), 30_000);
+      await edge.waitForOutput('"workers":2', 30_000); // the node's output in the error, should it not come
       const listening = logLines(edge).find((l) => l['msg'] === 'edge listening' && l['workers'] === 2)!;
       const url = String(listening['https']);
       const port = Number(new URL(url).port);

@@ -55,18 +55,11 @@ function get(url: string): Promise<{ status: number; cacheStatus: string; body: 
   });
 }
 
-async function until(what: string, check: () => boolean, timeoutMs: number): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!check()) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 50));
-  }
-}
-
 /** The node on `cacheDir` (16 MiB of disk: generations of 1 MiB), with two workers. */
 async function startNode(config: string): Promise<{ proc: CliProcess; url: string }> {
   const proc = startCli(['edge', '--config', config]);
-  await until('all workers listening', () => proc.output().includes('"workers":2'), 30_000);
+  // (With the node's output in the error, should it not come: a start that fails or hangs says where.)
+  await proc.waitForOutput('"workers":2', 30_000);
   const line = proc.output().split('\n').find((l) => l.includes('"workers":2'))!;
   return { proc, url: String((JSON.parse(line) as { url: string }).url) };
 }
@@ -75,7 +68,7 @@ describe.skipIf(!cliBuilt)('disk eviction in an edge node with two worker proces
   it('keeps an object read only through the workers, and evicts an unread one stored at the same time', async () => {
     const config = join(dir, 'node.yaml');
     const port = (upstream.address() as AddressInfo).port;
-    await writeFile(config, `listen: 127.0.0.1:0\nupstream: http://127.0.0.1:${port}\npop: lab\nnode: r1\nworkers: 2\ncacheDir: ${join(dir, 'cache')}\ndrain: 1s\ndisk:\n  maxBytes: 16MiB\n`);
+    await writeFile(config, `listen: 127.0.0.1:0\nupstream: http://127.0.0.1:${port}\npop: lab\nnode: r1\nworkers: 2\ncacheDir: ${join(dir, 'cache')}\ndrain: 1s\nlogLevel: debug\ndisk:\n  maxBytes: 16MiB\n`);
     const first = await startNode(config);
     // Stored together, in the oldest generation.
     for (const path of ['/read.bin', '/unread.bin']) {

@@ -93,7 +93,8 @@ async function startNode(name: string): Promise<{ proc: CliProcess; url: string;
   await writeFile(config, `listen: 127.0.0.1:0\nupstream: http://127.0.0.1:${port}\npop: lab\nnode: ${name}\nworkers: 2\ncacheDir: ${join(dir, name)}\ndrain: 1s\n`);
   const proc = startCli(['edge', '--config', config]);
   // The primary says "edge listening" with the worker count once every worker listens.
-  await until('all workers listening', () => proc.output().includes('"workers":2'), 30_000);
+  // (With the node's output in the error, should it not come: a start that fails or hangs says where.)
+  await proc.waitForOutput('"workers":2', 30_000);
   const line = proc.output().split('\n').find((l) => l.includes('"workers":2'))!;
   return { proc, url: String((JSON.parse(line) as { url: string }).url), config };
 }
