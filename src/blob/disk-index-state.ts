@@ -103,6 +103,14 @@ function segBytesRange(g: number): { start: string; end: string } {
 export interface InFlight {
   d: Counters;
   v: number;
+  /** Its estimate is counted in `queued`: issued, and neither run in its batch nor failed yet. */
+  queued: boolean;
+}
+
+/** Put `state` back as `before` was (a copy of it): fields added since removed. */
+function restoreState(state: IndexState, before: IndexState): void {
+  for (const key of Object.keys(state) as (keyof IndexState)[]) if (!(key in before)) delete state[key];
+  Object.assign(state, before);
 }
 
 export class SharedIndexState {
@@ -131,6 +139,8 @@ export class SharedIndexState {
   private held: (() => void) | undefined;
   /** While a batch runs: the segment byte counts it read or changed, written at its end. */
   private segCounts = new Map<string, number>();
+  /** While an operation of a batch runs: the segment counts it changed, and what they were before (undone if it throws). */
+  private readonly segCountsBefore: [string, number | undefined][] = [];
   /** While a batch runs: the changes it applied, given its state version at its end. */
   private readonly appliedHere: InFlight[] = [];
   /** While a batch runs: whether the state is to be written at its end. */
@@ -310,13 +320,7 @@ export class SharedIndexState {
     this.segCounts.clear();
     this.appliedHere.length = 0;
     this.stateChanged = false;
-    const outcomes = batch.ops.map((op): Outcome => {
-      try {
-        return { ok: true, value: op(state) };
-      } catch (error) {
-        return { ok: false, error };
-      }
-    });
+    const outcomes = batch.ops.map((op) => this.runOp(op, state));
     for (const [key, bytes] of this.segCounts) void this.db.put(key, bytes);
     this.segCounts.clear();
     if (this.stateChanged) {
@@ -333,6 +337,43 @@ export class SharedIndexState {
       this.putState(state);
     }
     return outcomes;
+  }
+
+  /**
+   * One operation of a batch, all or nothing: its writes go to a child transaction of the batch's,
+   * aborted if it throws, and what it changed in memory (the batch's state, its segment counts, the
+   * changes it applied) is put back as it was; the batch's other operations commit. Without this,
+   * an operation throwing halfway (a record that does not encode, after its old list entries were
+   * removed) would commit its first writes: a record without its counters or list entries. A child
+   * transaction costs LMDB a nested begin and a merge into the batch's at its end: no fsync, no
+   * write transaction of its own (test/bench/index-writes.ts measures it).
+   */
+  private runOp(op: (state: IndexState) => unknown, state: IndexState): Outcome {
+    const before = copyState(state);
+    const stateChanged = this.stateChanged;
+    const applied = this.appliedHere.length;
+    this.segCountsBefore.length = 0;
+    try {
+      // Inside a write transaction lmdb-js runs a child transaction at once and returns what its
+      // callback returned (its type, a promise, is for a call outside one).
+      return { ok: true, value: this.env.childTransaction(() => op(state)) as unknown };
+    } catch (error) {
+      restoreState(state, before);
+      this.stateChanged = stateChanged;
+      this.appliedHere.length = applied;
+      for (const [key, bytes] of this.segCountsBefore.reverse()) {
+        if (bytes === undefined) this.segCounts.delete(key);
+        else this.segCounts.set(key, bytes);
+      }
+      return { ok: false, error };
+    }
+  }
+
+  /** Inside an operation of a batch: the batch's count of segment `key` becomes `bytes` (undefined: forgotten), undone if the operation throws. */
+  private setSegCount(key: string, bytes: number | undefined): void {
+    this.segCountsBefore.push([key, this.segCounts.get(key)]);
+    if (bytes === undefined) this.segCounts.delete(key);
+    else this.segCounts.set(key, bytes);
   }
 
   /** Change the state in the next write transaction (with the changes issued before); resolves once committed. */
@@ -353,14 +394,14 @@ export class SharedIndexState {
       let freed = 0;
       for (const { key, value } of this.db.getRange(range)) {
         freed += this.segCounts.get(key) ?? (value as number);
-        this.segCounts.delete(key);
+        this.setSegCount(key, undefined);
         void this.db.remove(key);
       }
       // Counts of this batch not committed before.
       for (const [key, bytes] of this.segCounts) {
         if (key < range.start || key >= range.end) continue;
         freed += bytes;
-        this.segCounts.delete(key);
+        this.setSegCount(key, undefined);
       }
       state.segBytes = Math.max(0, (state.segBytes ?? 0) - freed);
       this.stateChanged = true;
@@ -456,7 +497,24 @@ export class SharedIndexState {
   /** A change is issued: counted in flight until its transaction runs. */
   issue(d: Counters): InFlight {
     addCounters(this.queued, d, 1);
-    return { d, v: -1 };
+    return { d, v: -1, queued: true };
+  }
+
+  /** The change no longer waits for its batch: its estimate leaves `queued`, once. */
+  private unqueue(change: InFlight): void {
+    if (!change.queued) return;
+    change.queued = false;
+    addCounters(this.queued, change.d, -1);
+  }
+
+  /**
+   * The change failed: its operation threw (nothing of it applied), or its batch's transaction
+   * did not begin or commit. It is no longer in flight, and no longer counted.
+   */
+  failed(change: InFlight): void {
+    this.unqueue(change);
+    const at = this.inTxn.indexOf(change);
+    if (at >= 0) this.inTxn.splice(at, 1);
   }
 
   /**
@@ -465,7 +523,7 @@ export class SharedIndexState {
    * of the batch's version is read.
    */
   ran(change: InFlight, applied: boolean): void {
-    addCounters(this.queued, change.d, -1);
+    this.unqueue(change);
     if (!applied) return;
     this.stateChanged = true;
     this.appliedHere.push(change);
@@ -494,7 +552,7 @@ export class SharedIndexState {
     const before = this.segCounts.get(key) ?? (this.db.get(key) as number | undefined);
     // A segment file's first record counts one block more: what rounding its size up may take.
     const after = (before ?? FS_BLOCK) + bytes;
-    this.segCounts.set(key, after);
+    this.setSegCount(key, after);
     state.segBytes = (state.segBytes ?? 0) + after - (before ?? 0);
   }
 }

@@ -278,12 +278,16 @@ export class DiskIndex {
     const change = this.shared.issue(est);
     const done = this.shared.inTransaction((state) => this.apply(key, ikey, rec, options, knownHash8, change, state));
     const settle = () => {
-      this.shared.committed(change);
       if (this.pending.get(key) === op) this.pending.delete(key);
     };
     return done.then(
-      (applied) => (settle(), applied),
+      (applied) => {
+        this.shared.committed(change);
+        settle();
+        return applied;
+      },
       (err: unknown) => {
+        this.shared.failed(change);
         settle();
         throw err;
       },
