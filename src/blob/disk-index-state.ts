@@ -7,7 +7,7 @@
  * committed state, plus its own changes not yet committed (estimated when issued, then exact
  * once their transaction ran, until a committed state of that version is read).
  */
-import type { Database, RootDatabase } from 'lmdb';
+import { ABORT, type Database, type RootDatabase } from 'lmdb';
 import type { IndexRecord } from './disk-index.js';
 import { FS_BLOCK } from './disk-layout.js';
 
@@ -107,12 +107,6 @@ export interface InFlight {
   queued: boolean;
 }
 
-/** Put `state` back as `before` was (a copy of it): fields added since removed. */
-function restoreState(state: IndexState, before: IndexState): void {
-  for (const key of Object.keys(state) as (keyof IndexState)[]) if (!(key in before)) delete state[key];
-  Object.assign(state, before);
-}
-
 export class SharedIndexState {
   /** This process's changes issued whose transaction has not run yet, as it estimates them: added to the committed state. */
   private readonly queued: Counters = { entries: 0, liveBytes: 0, fileBytes: 0, segBytes: 0 };
@@ -139,8 +133,6 @@ export class SharedIndexState {
   private held: (() => void) | undefined;
   /** While a batch runs: the segment byte counts it read or changed, written at its end. */
   private segCounts = new Map<string, number>();
-  /** While an operation of a batch runs: the segment counts it changed, and what they were before (undone if it throws). */
-  private readonly segCountsBefore: [string, number | undefined][] = [];
   /** While a batch runs: the changes it applied, given its state version at its end. */
   private readonly appliedHere: InFlight[] = [];
   /** While a batch runs: whether the state is to be written at its end. */
@@ -242,7 +234,10 @@ export class SharedIndexState {
   /**
    * Run `op` in the next write transaction, after the operations issued before it, with the
    * state as that transaction has it (changes to it are written at the batch's end when an
-   * operation says so: `ran`, or updateState). Resolves with what `op` returned once committed.
+   * operation says so: `ran`, or updateState). Resolves with what `op` returned once committed;
+   * rejects with what it threw, and then nothing of it is committed (runBatch). `op` may run more
+   * than once (when another operation of its batch throws): it changes nothing but the state, the
+   * index's databases and what this class's methods change.
    */
   inTransaction<T>(op: (state: IndexState) => T): Promise<T> {
     let batch = this.batch;
@@ -313,14 +308,29 @@ export class SharedIndexState {
     return release;
   }
 
-  /** A batch, inside its write transaction: the state read once, each operation in turn, then what they changed written. */
+  /**
+   * A batch, inside its write transaction: the state read once, each operation in turn, then what
+   * they changed written. An operation is all or nothing: the operations run in a child
+   * transaction of the batch's, and when one throws, that child is aborted and the batch's state,
+   * segment counts and applied changes start over, the operations that threw left out. Otherwise
+   * the writes an operation made before throwing would commit (a record without its counters or
+   * list entries, a replaced record's list entries removed). One child transaction a batch, not
+   * one an operation: LMDB's nested begin and merge cost per operation a fifth of the write path
+   * (test/bench/index-writes.ts); a throw is a bug or a bad record, rare.
+   */
   private runBatch(batch: Batch): Outcome[] {
     if (this.batch === batch) this.batch = undefined; // operations issued from now on go to the next transaction
-    const state = this.committedState();
-    this.segCounts.clear();
-    this.appliedHere.length = 0;
-    this.stateChanged = false;
-    const outcomes = batch.ops.map((op) => this.runOp(op, state));
+    const committed = this.committedState();
+    const outcomes: Outcome[] = [];
+    let state: IndexState;
+    do {
+      state = copyState(committed);
+      this.segCounts.clear();
+      this.appliedHere.length = 0;
+      this.stateChanged = false;
+      // Inside a write transaction lmdb-js runs a child transaction at once and returns what its
+      // callback returned (its type, a promise, is for a call outside one); ABORT aborts it.
+    } while ((this.env.childTransaction(() => (this.runOps(batch, state, outcomes) ? true : ABORT)) as unknown) !== true);
     for (const [key, bytes] of this.segCounts) void this.db.put(key, bytes);
     this.segCounts.clear();
     if (this.stateChanged) {
@@ -340,43 +350,26 @@ export class SharedIndexState {
   }
 
   /**
-   * One operation of a batch, all or nothing: its writes go to a child transaction of the batch's,
-   * aborted if it throws, and what it changed in memory (the batch's state, its segment counts, the
-   * changes it applied) is put back as it was; the batch's other operations commit. Without this,
-   * an operation throwing halfway (a record that does not encode, after its old list entries were
-   * removed) would commit its first writes: a record without its counters or list entries. A child
-   * transaction costs LMDB a nested begin and a merge into the batch's at its end: no fsync, no
-   * write transaction of its own (test/bench/index-writes.ts measures it).
+   * The batch's operations in turn, with `state`, but those that threw before (their outcome in
+   * `outcomes`). False at the first that throws, its outcome noted: what this run did is undone,
+   * and the batch runs again without it. So an operation may run more than once in its
+   * transaction: it changes nothing but `state`, the index's databases and what this class's
+   * methods change (all of which start over).
    */
-  private runOp(op: (state: IndexState) => unknown, state: IndexState): Outcome {
-    const before = copyState(state);
-    const stateChanged = this.stateChanged;
-    const applied = this.appliedHere.length;
-    this.segCountsBefore.length = 0;
-    try {
-      // Inside a write transaction lmdb-js runs a child transaction at once and returns what its
-      // callback returned (its type, a promise, is for a call outside one).
-      return { ok: true, value: this.env.childTransaction(() => op(state)) as unknown };
-    } catch (error) {
-      restoreState(state, before);
-      this.stateChanged = stateChanged;
-      this.appliedHere.length = applied;
-      for (const [key, bytes] of this.segCountsBefore.reverse()) {
-        if (bytes === undefined) this.segCounts.delete(key);
-        else this.segCounts.set(key, bytes);
+  private runOps(batch: Batch, state: IndexState, outcomes: Outcome[]): boolean {
+    for (let i = 0; i < batch.ops.length; i++) {
+      if (outcomes[i]?.ok === false) continue;
+      try {
+        outcomes[i] = { ok: true, value: batch.ops[i]!(state) };
+      } catch (error) {
+        outcomes[i] = { ok: false, error };
+        return false;
       }
-      return { ok: false, error };
     }
+    return true;
   }
 
-  /** Inside an operation of a batch: the batch's count of segment `key` becomes `bytes` (undefined: forgotten), undone if the operation throws. */
-  private setSegCount(key: string, bytes: number | undefined): void {
-    this.segCountsBefore.push([key, this.segCounts.get(key)]);
-    if (bytes === undefined) this.segCounts.delete(key);
-    else this.segCounts.set(key, bytes);
-  }
-
-  /** Change the state in the next write transaction (with the changes issued before); resolves once committed. */
+  /** Change the state in the next write transaction (with the changes issued before; `fn` may run more than once: inTransaction); resolves once committed. */
   updateState(fn: (state: IndexState) => void): Promise<void> {
     return this.inTransaction((state) => {
       fn(state);
@@ -394,14 +387,14 @@ export class SharedIndexState {
       let freed = 0;
       for (const { key, value } of this.db.getRange(range)) {
         freed += this.segCounts.get(key) ?? (value as number);
-        this.setSegCount(key, undefined);
+        this.segCounts.delete(key);
         void this.db.remove(key);
       }
       // Counts of this batch not committed before.
       for (const [key, bytes] of this.segCounts) {
         if (key < range.start || key >= range.end) continue;
         freed += bytes;
-        this.setSegCount(key, undefined);
+        this.segCounts.delete(key);
       }
       state.segBytes = Math.max(0, (state.segBytes ?? 0) - freed);
       this.stateChanged = true;
@@ -552,7 +545,7 @@ export class SharedIndexState {
     const before = this.segCounts.get(key) ?? (this.db.get(key) as number | undefined);
     // A segment file's first record counts one block more: what rounding its size up may take.
     const after = (before ?? FS_BLOCK) + bytes;
-    this.setSegCount(key, after);
+    this.segCounts.set(key, after);
     state.segBytes = (state.segBytes ?? 0) + after - (before ?? 0);
   }
 }

@@ -60,24 +60,31 @@ const packed = { segmentSize: 1 << 30 };
 describe('a disk index operation that throws partway', () => {
   it('a new record written before its path list entry failed is not committed; the rest of its batch is', async () => {
     const index = await openIndex();
-    const a = index.put(record(index, 'a', 1, 0, 1000), undefined, { newBytes: 500, ...packed });
+    const first = record(index, 'a', 1, 0, 900);
+    expect((await index.put(first, undefined, { newBytes: 400, ...packed })).applied).toBe(true);
+    // A replacement before the failures: what it replaced is the record committed before, once.
+    const a = index.put(record(index, 'a', 1, 400, 1000), undefined, { newBytes: 100, ...packed });
     // Its record and generation entry are written, then its path is asked for, and throws.
     const unlisted = index.put(record(index, 'unlisted', 1, 500, 3000), undefined, { newBytes: 700, ...packed });
     const c = index.put(record(index, 'c', 1, 1200, 2000), undefined, { newBytes: 300, ...packed });
+    // A second failure in the same batch: a size is a whole number of bytes.
+    const odd = index.put({ ...record(index, 'odd', 1, 1500, 1000), cost: 0.5 }, undefined, { newBytes: 100, ...packed });
     await expect(unlisted).rejects.toThrow('no path for unlisted');
-    expect((await a).applied).toBe(true);
+    await expect(odd).rejects.toThrow(RangeError);
+    expect(await a).toMatchObject({ applied: true, old: { seq: first.seq, cost: 900 } });
     expect((await c).applied).toBe(true);
 
     expect(index.get('unlisted')).toBeUndefined();
+    expect(index.get('odd')).toBeUndefined();
     expect(index.generation(1).map((r) => r.key).sort()).toEqual(['a', 'c']);
     expect(index.keysByRecency()).toEqual(['a', 'c']);
     const s = index.shared.committedState();
     expect(counters(s)).toEqual({ entries: 2, liveBytes: 3000, fileBytes: 0 });
     expect(counters(s)).toEqual(recount(index));
-    expect(s.segBytes).toBe(FS_BLOCK + 500 + 300);
+    expect(s.segBytes).toBe(FS_BLOCK + 400 + 100 + 300);
     expect(s.headBytes).toBe(800);
-    expect(s.v).toBe(1);
-    // What this process reads: the committed state, the failed change's estimate not in it.
+    expect(s.v).toBe(2);
+    // What this process reads: the committed state, the failed changes' estimates not in it.
     expect(counters(index.state)).toEqual({ entries: 2, liveBytes: 3000, fileBytes: 0 });
     expect(index.state.segBytes).toBe(FS_BLOCK + 800);
   });
