@@ -296,16 +296,38 @@ export class SharedIndexState {
       if (released) return;
       released = true;
       clearTimeout(timer);
-      this.holds -= 1;
-      if (this.holds > 0 || this.held === undefined) return;
-      const begin = this.held;
-      this.held = undefined;
-      begin();
+      this.endHold();
     };
     const timer = setTimeout(release, maxMs);
     timer.unref();
     await this.lastBegun;
     return release;
+  }
+
+  /** A hold ends: at the last, the batch it held begins. */
+  private endHold(): void {
+    this.holds -= 1;
+    if (this.holds > 0 || this.held === undefined) return;
+    const begin = this.held;
+    this.held = undefined;
+    begin();
+  }
+
+  /**
+   * Run `fn` in one synchronous write transaction, the operations it issues run there as one batch
+   * when it returns (held meanwhile): a bulk load (tools, benchmarks) pays one child transaction
+   * for all of them (runBatch), not one each.
+   */
+  transactionSync(fn: () => void): void {
+    this.env.transactionSync(() => {
+      this.holds += 1;
+      try {
+        fn();
+      } finally {
+        // Inside a write transaction, lmdb-js runs the batch's at once: in this one.
+        this.endHold();
+      }
+    });
   }
 
   /**
@@ -315,8 +337,9 @@ export class SharedIndexState {
    * segment counts and applied changes start over, the operations that threw left out. Otherwise
    * the writes an operation made before throwing would commit (a record without its counters or
    * list entries, a replaced record's list entries removed). One child transaction a batch, not
-   * one an operation: LMDB's nested begin and merge cost per operation a fifth of the write path
-   * (test/bench/index-writes.ts); a throw is a bug or a bad record, rare.
+   * one an operation: LMDB's nested begin, the pages it copies and its merge cost an operation
+   * ~5 µs, a seventh of the write path (test/bench/index-writes.ts); a throw is a bug or a bad
+   * record, rare.
    */
   private runBatch(batch: Batch): Outcome[] {
     if (this.batch === batch) this.batch = undefined; // operations issued from now on go to the next transaction

@@ -15,7 +15,7 @@
  *
  * Several processes may write one index (the owner and co-writers, disk-blob-store.ts): LMDB
  * serialises their write transactions, and every change runs inside one (the changes a process
- * issued meanwhile, as one batch: disk-index-state.ts), reading the key's current record and the
+ * issued meanwhile, as one batch, each all or nothing: disk-index-state.ts), reading the key's current record and the
  * state there, so counters,
  * secondary lists and conditions (`ifSeq`: only over this version; a body brought into a
  * generation the owner evicted meanwhile is refused) hold whatever the other writers did. No
@@ -333,12 +333,12 @@ export class DiskIndex {
   }
 
   /**
-   * Run `fn` in one synchronous LMDB transaction: the puts and removes it issues are written at
-   * once and committed together when it returns. For bulk loads (tools, benchmarks): ten million
-   * entries take minutes this way, where one transaction per 10 ms batch of commits takes hours.
+   * Run `fn` in one synchronous LMDB transaction: the puts and removes it issues are written as
+   * one batch and committed together when it returns. For bulk loads (tools, benchmarks): ten
+   * million entries take minutes this way, where one transaction per 10 ms batch of commits takes hours.
    */
   batch(fn: () => void): void {
-    this.env.transactionSync(fn);
+    this.shared.transactionSync(fn);
   }
 
   /** Resolves when every write issued so far is committed. */

@@ -9,7 +9,7 @@ import * as fsp from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
-import { DiskIndex, fileBytesOf, type IndexRecord } from '../../../src/blob/disk-index.js';
+import { DiskIndex, fileBytesOf, type Applied, type IndexRecord } from '../../../src/blob/disk-index.js';
 import { FS_BLOCK } from '../../../src/blob/disk-layout.js';
 
 const cleanups: (() => Promise<void>)[] = [];
@@ -150,5 +150,20 @@ describe('a disk index operation that throws partway', () => {
     // The next batch counts on from what was committed, not from the failed operation's count.
     await index.put(record(index, 'c', 1, 800, 1000), undefined, { newBytes: 100, ...packed });
     expect(index.shared.committedState().segBytes).toBe(FS_BLOCK + 900);
+  });
+
+  it('a bulk load runs as one batch in its synchronous transaction, committed when it returns; one that throws leaves nothing', async () => {
+    const index = await openIndex();
+    const puts: Promise<Applied>[] = [];
+    index.batch(() => {
+      ['a', 'unlisted', 'b'].forEach((key, i) => puts.push(index.put(record(index, key, 1, 100 * i, 1000), undefined, { newBytes: 100, ...packed })));
+    });
+    // Committed already, the state written once.
+    expect(index.shared.committedState()).toMatchObject({ entries: 2, liveBytes: 2000, segBytes: FS_BLOCK + 200, v: 1 });
+    const results = await Promise.allSettled(puts);
+    expect(results.map((r) => r.status)).toEqual(['fulfilled', 'rejected', 'fulfilled']);
+    expect(index.get('unlisted')).toBeUndefined();
+    expect(counters(index.shared.committedState())).toEqual(recount(index));
+    expect(counters(index.state)).toEqual({ entries: 2, liveBytes: 2000, fileBytes: 0 });
   });
 });
