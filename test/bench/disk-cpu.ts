@@ -11,7 +11,9 @@
  * instead (W × workers in all), so that both edges are measured equally warm.
  *
  * `--cpu-base DIR`: another checkout, built, whose edge runs beside this tree's in every round
- * (interleaved: the same load from other work falls on both), reported as `base`. `--cpu-workers
+ * (interleaved, every other round in the reverse order: the same load from other work falls on
+ * both), reported as `base`, with this tree's CPU over the base's in each round and the median of
+ * those ratios. `--cpu-workers
  * 2,1`: which edges. Each round prints the edge's process ids and the measured window on the
  * monotonic clock (µs, as a `--cpu-prof` profile's timestamps), so a profile can be cut to it.
  */
@@ -59,7 +61,9 @@ export async function coldMissCpu(dir: string, origin: string, env: NodeJS.Proce
   const rows = new Map<string, { total: number[]; root: number[]; others: number[]; rate: number[] }>();
   const runs = builds(o.base).flatMap((build, b) => o.workers.map((workers) => ({ build, b, workers })));
   for (let rep = 0; rep < o.reps; rep++) {
-    for (const { build, b, workers } of runs) {
+    // Every other round in the reverse order: whichever edge runs first in a round would otherwise
+    // always meet the same state of the machine (the previous round's writes still being flushed).
+    for (const { build, b, workers } of rep % 2 === 0 ? runs : [...runs].reverse()) {
       const name = `${build.label}${workers === 1 ? '1 process' : `\`workers: ${workers}\``}`;
       const where = join(dir, `b${b}-w${workers}-${rep}`);
       await mkdir(where, { recursive: true });
@@ -97,6 +101,14 @@ export async function coldMissCpu(dir: string, origin: string, env: NodeJS.Proce
   for (const [name, r] of rows) {
     const split = name.endsWith('1 process') ? '' : `${fixed(median(r.root), 0)} / ${fixed(median(r.others), 0)}`;
     lines.push(`| ${name} | ${fixed(median(r.total), 0)} | ${r.total.map((v) => fixed(v, 0)).join(', ')} | ${split} | ${r.rate.map((v) => fixed(v, 0)).join(', ')} |`);
+  }
+  // With a base: this tree's CPU over the base's within each round (both met the same load), then their median.
+  for (const [name, r] of rows) {
+    if (!name.startsWith('this tree, ')) continue;
+    const base = rows.get(name.replace('this tree, ', 'base, '));
+    if (base === undefined) continue;
+    const ratios = r.total.map((v, i) => v / base.total[i]!);
+    lines.push(`- this tree / base, ${name.slice('this tree, '.length)}: ${fixed(median(ratios), 3)} (rounds ${ratios.map((v) => fixed(v, 3)).join(', ')})`);
   }
   return lines;
 }
