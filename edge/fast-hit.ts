@@ -14,8 +14,8 @@ import { ifNoneMatchPasses } from '../src/http/conditional.js';
 import { currentAge, type AgeInputs } from '../src/http/freshness.js';
 import { notModifiedHeaders } from '../src/serve/respond.js';
 import { fieldNames, type FieldNames } from '../src/serve/quick-head.js';
-import type { QueryNormalizer } from '../src/http/cache-key.js';
-import { primaryKey } from './cache-keys.js';
+import { normalizeHost, type QueryNormalizer } from '../src/http/cache-key.js';
+import { plainTargetPath, primaryKey } from './cache-keys.js';
 import type { EdgeCompression } from './compression.js';
 import type { PipelineResult } from './edge-request.js';
 import { viewOf } from './stored-view.js';
@@ -92,6 +92,9 @@ export function fastFieldsOf(req: FastRequest): { host: string; ifNoneMatch: str
  */
 export function firstPrimaryKey(host: string, target: string, normalizeQuery: QueryNormalizer): string | undefined {
   if (!target.startsWith('/') || invalidHost(host) !== undefined) return undefined;
+  // A plain path is its own key path (plainPrimaryKey, as the full path makes it): no URL parsed per cold miss.
+  const plain = plainTargetPath(target);
+  if (plain !== undefined) return normalizeHost(host) + plain;
   try {
     return primaryKey(host, new URL(`http://${host === '' ? 'localhost' : host}${target}`), normalizeQuery);
   } catch {

@@ -122,6 +122,10 @@ describe('firstPrimaryKey', () => {
       ['cdn.example', '/file.js?v=3+4'],
       ['[::1]:8080', '//double/slash'],
       ['', '/no-host'],
+      // Plain paths (no URL parsed): trailing dot, default port, an upper-case host.
+      ['CDN.example.:443', '/cpu/1-0/12-2048.bin'],
+      ['cdn.example:80', "/a-b_c~d!$&'()*+,;=:@/e.txt"],
+      ['cdn.example', '/'],
     ];
     for (const [host, target] of cases) {
       expect(firstPrimaryKey(host, target, normalize)).toBe(primaryKey(host, requestUrl(target, host === '' ? undefined : host), normalize));
