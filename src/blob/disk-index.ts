@@ -391,7 +391,16 @@ export class DiskIndex {
       const op = this.pending.get(key);
       if (key.startsWith(prefix) && (op === undefined || op.rec !== null)) out.add(key);
     }
-    for (const [key, op] of this.pending) if (op.rec !== null && key.startsWith(prefix) && out.size < limit) out.add(key);
+    // Every lookup of a primary not seen lately (each cold miss) looks here: the writes in flight
+    // are tens under load, mostly of keys sharing a long host and path prefix with `prefix`, so
+    // their last character is compared before the whole prefix is.
+    const last = prefix.length - 1;
+    const lastChar = prefix.charCodeAt(last);
+    for (const key of this.pending.keys()) {
+      if (out.size >= limit) break;
+      if ((last >= 0 && key.charCodeAt(last) !== lastChar) || !key.startsWith(prefix)) continue;
+      if (this.pending.get(key)!.rec !== null) out.add(key);
+    }
     return [...out];
   }
 

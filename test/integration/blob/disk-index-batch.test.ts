@@ -159,4 +159,28 @@ describe('disk index batches', () => {
     expect((await Promise.all(held)).map((r) => r.applied)).toEqual([true, true]);
     expect(index.shared.committedState()).toMatchObject({ entries: 3, v: 2 });
   });
+  it('lists keys by prefix among writes not yet committed as among committed ones, removals left out', async () => {
+    const { index } = await openIndex();
+    await index.put(record(index, 'h/a\u0000accept=webp', 1, 0, 1000));
+    await index.put(record(index, 'h/gone\u0000x', 1, 1000, 1000));
+    // Issued, not awaited: pending until the next transaction commits.
+    const issued = [
+      index.put(record(index, 'h/a', 1, 2000, 1000)),
+      index.put(record(index, 'h/a\u0000accept=avif', 1, 3000, 1000)),
+      index.put(record(index, 'h/b\u0000', 1, 4000, 1000)),
+      index.put(record(index, 'h/', 1, 5000, 1000)),
+      index.remove('h/gone\u0000x'),
+    ];
+    expect(index.pendingCount).toBe(5);
+    expect(index.keysWithPrefix('h/a\u0000').sort()).toEqual(['h/a\u0000accept=avif', 'h/a\u0000accept=webp']);
+    expect(index.keysWithPrefix('h/a\u0000', 1)).toHaveLength(1);
+    expect(index.keysWithPrefix('h/b\u0000')).toEqual(['h/b\u0000']);
+    expect(index.keysWithPrefix('h/gone')).toEqual([]);
+    expect(index.keysWithPrefix('h/').sort()).toEqual(['h/', 'h/a', 'h/a\u0000accept=avif', 'h/a\u0000accept=webp', 'h/b\u0000']);
+    expect(index.keysWithPrefix('').sort()).toEqual(['h/', 'h/a', 'h/a\u0000accept=avif', 'h/a\u0000accept=webp', 'h/b\u0000']);
+    expect(index.keysWithPrefix('h/ab')).toEqual([]);
+    await Promise.all(issued);
+    expect(index.pendingCount).toBe(0);
+    expect(index.keysWithPrefix('h/a\u0000').sort()).toEqual(['h/a\u0000accept=avif', 'h/a\u0000accept=webp']);
+  });
 });
