@@ -164,7 +164,9 @@ export class DiskGenerations {
     if (!this.host.owner) return this.waitForRoom(incoming);
     const run = this.evicting.then(async () => {
       const budget = { moves: MAX_MOVES };
-      const head = this.host.index.shared.committedState().head ?? 0;
+      // Another writer may have moved the head on. Read from this turn's snapshot of the state
+      // (index.state), as diskBytes and generationFor read it: a second read of LMDB per miss else.
+      const head = this.host.index.state.head ?? 0;
       if (head > this.head) {
         this.head = head;
         this.headIssued = 0;
