@@ -4,7 +4,7 @@
  *
  *   npm run build && node dist/test/bench/disk-soak.js [--objects 10000,100000] [--workers 2,1] [--seconds 180]
  *        [--miss-share 0] [--in-flight 16] [--size 2048] [--sample 5] [--flat-below 2]
- *        [--edge-node-args='--max-semi-space-size=4'] [--edge-env MALLOC_ARENA_MAX=2]
+ *        [--edge-node-args='--max-semi-space-size=4'] [--edge-env MALLOC_ARENA_MAX=2] [--base DIR --rounds 2]
  *
  * For each object count N and each `workers` setting: a cache of N objects of `--size` bytes built
  * by disk-build.ts (the store's own format), `anycdn edge` started on it with
@@ -21,6 +21,14 @@
  * process reads its share of the index (LMDB's pages are file-backed, but the decoded-record memos,
  * V8's heap and glibc's arenas reach their working size then) and that climb stops; a leak does
  * not. Verdict "flat" when the second-half slope is under `--flat-below` MiB/min.
+ *
+ * Also printed: the CPU time (user + system) of every edge process per request over the whole
+ * soak, and the lowest V8 heap used and external memory sampled in the second half (nearest to
+ * what a mark-compact leaves: what is live, where the rest is garbage not yet collected).
+ *
+ * `--base DIR`: another checkout, built, whose edge soaks right after this tree's in each of
+ * `--rounds` rounds (each on a cache built afresh), so that the same load from other work falls
+ * on both.
  *
  * The edge runs with MALLOC_ARENA_MAX=2 as the `anycdn` command sets it, unless `--edge-env`
  * says otherwise (`--edge-env MALLOC_ARENA_MAX=` to leave it unset). Numbers depend on what else
@@ -58,6 +66,8 @@ interface Sample {
 }
 
 interface SoakRun {
+  /** 'this' or 'base' (--base). */
+  tree: string;
   objects: number;
   workers: number;
   seconds: number;
@@ -66,6 +76,8 @@ interface SoakRun {
   misses: number;
   p50Ms: number;
   p99Ms: number;
+  /** CPU time of every edge process per request, µs. */
+  cpuUsPerRequest: number;
 }
 
 /** RssAnon, RssShmem and RssFile of one process from /proc/PID/status; undefined once it is gone. */
@@ -114,10 +126,13 @@ interface SoakOptions {
   sampleMs: number;
   nodeArgs: string[];
   env: NodeJS.ProcessEnv;
+  tree: string;
+  /** The checkout whose build runs (REPO_ROOT or --base). */
+  root: string;
 }
 
 async function soak(o: SoakOptions): Promise<SoakRun> {
-  const dir = join(o.tmp, `soak-${o.objects}-${o.workers}`);
+  const dir = join(o.tmp, `soak-${o.tree}-${o.objects}-${o.workers}`);
   await mkdir(dir, { recursive: true });
   const port = await freePort();
   const host = `127.0.0.1:${port}`;
@@ -127,7 +142,7 @@ async function soak(o: SoakOptions): Promise<SoakRun> {
   console.log(`  built ${o.objects} objects in ${fixed(built.ms / 1000)} s`);
   const config = { listen: host, upstream: o.originUrl, pop: 'bench', node: 'edge-1', cacheDir, logLevel: 'warn', accessLog: false, drain: 0, workers: o.workers, disk: { maxBytes: '10GiB' }, memory: { maxEntrySize: '1KiB' } };
   await writeFile(join(dir, 'edge.json'), JSON.stringify(config));
-  const child = spawn(process.execPath, [...o.nodeArgs, join(REPO_ROOT, 'dist/src/cli/anycdn.cjs'), 'edge', '--config', join(dir, 'edge.json')], { env: o.env, stdio: ['ignore', 'inherit', 'inherit'] });
+  const child = spawn(process.execPath, [...o.nodeArgs, join(o.root, 'dist/src/cli/anycdn.cjs'), 'edge', '--config', join(dir, 'edge.json')], { env: o.env, stdio: ['ignore', 'inherit', 'inherit'] });
   const exited = new Promise((r) => child.once('exit', r));
   const url = `http://${host}`;
   try {
@@ -141,6 +156,8 @@ async function soak(o: SoakOptions): Promise<SoakRun> {
       if (i > 6000 || child.exitCode !== null) throw new Error(`edge over ${o.objects} objects: no 200 within 30 s`);
       await new Promise((r) => setTimeout(r, 5));
     }
+    const ticks = () => processTree(child.pid!).reduce((sum, p) => sum + p.ticks, 0);
+    const ticksBefore = ticks();
     const getter = httpGetter(url, o.inFlight);
     let requests = 0;
     let misses = 0;
@@ -180,7 +197,8 @@ async function soak(o: SoakOptions): Promise<SoakRun> {
       await getter.close();
     }
     await take();
-    return { objects: o.objects, workers: o.workers, seconds: o.seconds, samples, requests, misses, p50Ms: result.p50Ms, p99Ms: result.p99Ms };
+    const cpuUsPerRequest = ((ticks() - ticksBefore) * 10_000) / requests;
+    return { tree: o.tree, cpuUsPerRequest, objects: o.objects, workers: o.workers, seconds: o.seconds, samples, requests, misses, p50Ms: result.p50Ms, p99Ms: result.p99Ms };
   } finally {
     child.kill('SIGTERM');
     await exited;
@@ -200,11 +218,13 @@ function summary(run: SoakRun, flatBelow: number): string[] {
   const heap = secondHalfSlope(run, (s) => s.heapUsed);
   const external = secondHalfSlope(run, (s) => s.external);
   const stored = run.objects + run.misses;
+  const secondHalf = run.samples.filter((s) => s.t >= run.seconds / 2);
+  const lowest = (y: (s: Sample) => number) => Math.min(...secondHalf.map(y).filter(Number.isFinite));
   const perProcess = last.processes.map((p) => `${fixed((p.anon + p.shmem) / MiB, 0)}`).join(' + ');
   return [
-    `### ${run.objects} objects, ${run.workers === 1 ? '1 process' : `workers: ${run.workers}`}: ${run.seconds} s, ${run.requests} requests (${fixed(run.requests / run.seconds, 0)}/s, p50 ${fixed(run.p50Ms, 2)} ms, p99 ${fixed(run.p99Ms, 2)} ms), ${run.misses} misses`,
+    `### ${run.tree}: ${run.objects} objects, ${run.workers === 1 ? '1 process' : `workers: ${run.workers}`}: ${run.seconds} s, ${run.requests} requests (${fixed(run.requests / run.seconds, 0)}/s, p50 ${fixed(run.p50Ms, 2)} ms, p99 ${fixed(run.p99Ms, 2)} ms), ${run.misses} misses; CPU ${fixed(run.cpuUsPerRequest, 0)} µs a request`,
     `RssAnon+RssShmem: ${fixed(anonOf(first) / MiB, 0)} MiB at the first 200, ${fixed(anonOf(last) / MiB, 0)} MiB at the end (${perProcess}, primary first), ${fixed(anonOf(last) / stored, 0)} B per stored object; RssFile ${fixed(fileOf(first) / MiB, 0)} → ${fixed(fileOf(last) / MiB, 0)} MiB`,
-    `V8 heap used/total ${fixed(last.heapUsed / MiB, 0)}/${fixed(last.heapTotal / MiB, 0)} MiB, external ${fixed(last.external / MiB, 0)} MiB (all processes); anonymous beyond V8's heap total and external: ${fixed((anonOf(last) - last.heapTotal - last.external) / MiB, 0)} MiB`,
+    `V8 heap used/total ${fixed(last.heapUsed / MiB, 0)}/${fixed(last.heapTotal / MiB, 0)} MiB, external ${fixed(last.external / MiB, 0)} MiB (all processes); anonymous beyond V8's heap total and external: ${fixed((anonOf(last) - last.heapTotal - last.external) / MiB, 0)} MiB; lowest in the second half: heap used ${fixed(lowest((s) => s.heapUsed) / MiB, 0)}, external ${fixed(lowest((s) => s.external) / MiB, 0)} MiB`,
     `slope over the second half: anon+shmem ${fixed(anon.slope, 2)} ± ${fixed(anon.stderr, 2)} MiB/min, heap used ${fixed(heap.slope, 2)} ± ${fixed(heap.stderr, 2)}, external ${fixed(external.slope, 2)} ± ${fixed(external.stderr, 2)}`,
     `verdict: ${anon.slope < flatBelow ? 'flat' : 'GROWING'} (flat = anon+shmem slope under ${flatBelow} MiB/min); load average ${fixed(first.load, 2)} → ${fixed(last.load, 2)}`,
   ];
@@ -235,6 +255,8 @@ async function main(): Promise<void> {
       'edge-node-args': { type: 'string', default: '' },
       'edge-env': { type: 'string', default: '' },
       tmp: { type: 'string', default: os.tmpdir() },
+      base: { type: 'string' },
+      rounds: { type: 'string', default: '1' },
     },
   });
   const env = edgeEnv(values['edge-env']);
@@ -247,12 +269,17 @@ async function main(): Promise<void> {
   const runs: SoakRun[] = [];
   try {
     const { url: originUrl } = JSON.parse(await new Promise<string>((resolve) => origin.stdout!.once('data', (d: Buffer) => resolve(d.toString())))) as { url: string };
-    for (const objects of values.objects.split(',').map(Number)) {
-      for (const workers of values.workers.split(',').map(Number)) {
-        console.log(`\n${objects} objects, workers ${workers}:`);
-        const run = await soak({ tmp, originUrl, objects, workers, seconds: Number(values.seconds), size: Number(values.size), inFlight: Number(values['in-flight']), missShare: Number(values['miss-share']), sampleMs: Number(values.sample) * 1000, nodeArgs, env });
-        runs.push(run);
-        for (const line of summary(run, Number(values['flat-below']))) console.log(line);
+    const trees = values.base === undefined ? [{ tree: 'this', root: REPO_ROOT }] : [{ tree: 'this', root: REPO_ROOT }, { tree: 'base', root: values.base }];
+    for (let round = 1; round <= Number(values.rounds); round++) {
+      for (const objects of values.objects.split(',').map(Number)) {
+        for (const workers of values.workers.split(',').map(Number)) {
+          for (const { tree, root } of trees) {
+            console.log(`\nround ${round}, ${tree}: ${objects} objects, workers ${workers}:`);
+            const run = await soak({ tmp, originUrl, objects, workers, seconds: Number(values.seconds), size: Number(values.size), inFlight: Number(values['in-flight']), missShare: Number(values['miss-share']), sampleMs: Number(values.sample) * 1000, nodeArgs, env, tree, root });
+            runs.push(run);
+            for (const line of summary(run, Number(values['flat-below']))) console.log(line);
+          }
+        }
       }
     }
     console.log('\n## Summary');
