@@ -16,6 +16,10 @@
  * those ratios. `--cpu-workers
  * 2,1`: which edges. Each round prints the edge's process ids and the measured window on the
  * monotonic clock (µs, as a `--cpu-prof` profile's timestamps), so a profile can be cut to it.
+ *
+ * Garbage collections per 1000 objects over the same window, by kind (minor: scavenges; major:
+ * mark-compacts), are read from the edge's /_cdn/metrics (every process summed) before and after:
+ * a major GC per miss's worth of garbage is CPU the profile spreads thinly over V8's threads.
  */
 import { mkdir } from 'node:fs/promises';
 import { join } from 'node:path';
@@ -56,9 +60,19 @@ function ticks(root: number): { root: number; others: number } {
   return out;
 }
 
+type GcCounts = Map<string, number>;
+
+/** Garbage collections so far by kind (`minor`, `major`, …), every process of the edge summed. */
+async function gcCounts(url: string): Promise<GcCounts> {
+  const text = await (await fetch(`${url}/_cdn/metrics`)).text();
+  const counts: GcCounts = new Map();
+  for (const m of text.matchAll(/^anycdn_edge_nodejs_gc_duration_seconds_count\{kind="(\w+)"\} (\d+)/gm)) counts.set(m[1]!, (counts.get(m[1]!) ?? 0) + Number(m[2]));
+  return counts;
+}
+
 /** Runs the measure and returns the report's lines (a markdown table). */
 export async function coldMissCpu(dir: string, origin: string, env: NodeJS.ProcessEnv, o: CpuOptions, started: ServerProcess[]): Promise<string[]> {
-  const rows = new Map<string, { total: number[]; root: number[]; others: number[]; rate: number[] }>();
+  const rows = new Map<string, { total: number[]; root: number[]; others: number[]; rate: number[]; minor: number[]; major: number[] }>();
   const runs = builds(o.base).flatMap((build, b) => o.workers.map((workers) => ({ build, b, workers })));
   for (let rep = 0; rep < o.reps; rep++) {
     // Every other round in the reverse order: whichever edge runs first in a round would otherwise
@@ -72,19 +86,24 @@ export async function coldMissCpu(dir: string, origin: string, env: NodeJS.Proce
       try {
         const paths = (round: string, count = o.objects) => Array.from({ length: count }, (_, i) => `/cpu/${workers}-${rep}-${round}/${i}-${o.size}.bin`);
         await fetchAll(edge.url, paths('warm', o.warmPerProcess === undefined ? o.objects : o.warmPerProcess * workers));
+        const gcBefore = await gcCounts(edge.url);
         const before = ticks(edge.pid);
         const from = monotonicUs();
         const ms = await fetchAll(edge.url, paths('measured'));
         const to = monotonicUs();
         const after = ticks(edge.pid);
+        const gcAfter = await gcCounts(edge.url);
+        const gcPerThousand = (kind: string) => (((gcAfter.get(kind) ?? 0) - (gcBefore.get(kind) ?? 0)) * 1000) / o.objects;
         const us = (t: number) => (t * 10_000) / o.objects;
-        const row = rows.get(name) ?? { total: [], root: [], others: [], rate: [] };
+        const row = rows.get(name) ?? { total: [], root: [], others: [], rate: [], minor: [], major: [] };
         row.root.push(us(after.root - before.root));
         row.others.push(us(after.others - before.others));
         row.total.push(row.root.at(-1)! + row.others.at(-1)!);
         row.rate.push((o.objects / ms) * 1000);
+        row.minor.push(gcPerThousand('minor'));
+        row.major.push(gcPerThousand('major'));
         rows.set(name, row);
-        console.log(`  cpu ${name} round ${rep + 1}: ${fixed(row.total.at(-1)!, 0)} µs/object (primary ${fixed(row.root.at(-1)!, 0)}, workers ${fixed(row.others.at(-1)!, 0)}), ${fixed(row.rate.at(-1)!, 0)}/s, load ${os.loadavg()[0]!.toFixed(2)}; pids ${processTree(edge.pid).map((p) => p.pid).join(',')}, window ${from}-${to} µs`);
+        console.log(`  cpu ${name} round ${rep + 1}: ${fixed(row.total.at(-1)!, 0)} µs/object (primary ${fixed(row.root.at(-1)!, 0)}, workers ${fixed(row.others.at(-1)!, 0)}), ${fixed(row.rate.at(-1)!, 0)}/s, GCs per 1000 minor ${fixed(row.minor.at(-1)!, 1)} major ${fixed(row.major.at(-1)!, 1)}, load ${os.loadavg()[0]!.toFixed(2)}; pids ${processTree(edge.pid).map((p) => p.pid).join(',')}, window ${from}-${to} µs`);
       } finally {
         started.splice(started.indexOf(edge), 1);
         await edge.stop();
@@ -95,12 +114,12 @@ export async function coldMissCpu(dir: string, origin: string, env: NodeJS.Proce
     '',
     `#### CPU per cold miss: ${o.objects} × ${o.size} B after a warm-up of ${o.warmPerProcess === undefined ? 'as many' : `${o.warmPerProcess} per serving process`}, 64 keep-alive clients`,
     '',
-    '| edge | µs of CPU per object (median) | runs | of which the primary / the workers | objects/s |',
-    '| --- | ---: | --- | --- | --- |',
+    '| edge | µs of CPU per object (median) | runs | of which the primary / the workers | objects/s | GCs per 1000 objects, minor / major (medians) |',
+    '| --- | ---: | --- | --- | --- | --- |',
   ];
   for (const [name, r] of rows) {
     const split = name.endsWith('1 process') ? '' : `${fixed(median(r.root), 0)} / ${fixed(median(r.others), 0)}`;
-    lines.push(`| ${name} | ${fixed(median(r.total), 0)} | ${r.total.map((v) => fixed(v, 0)).join(', ')} | ${split} | ${r.rate.map((v) => fixed(v, 0)).join(', ')} |`);
+    lines.push(`| ${name} | ${fixed(median(r.total), 0)} | ${r.total.map((v) => fixed(v, 0)).join(', ')} | ${split} | ${r.rate.map((v) => fixed(v, 0)).join(', ')} | ${fixed(median(r.minor), 1)} / ${fixed(median(r.major), 1)} |`);
   }
   // With a base: this tree's CPU over the base's within each round (both met the same load), then their median.
   for (const [name, r] of rows) {
