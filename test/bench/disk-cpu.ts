@@ -66,7 +66,8 @@ type GcCounts = Map<string, number>;
 async function gcCounts(url: string): Promise<GcCounts> {
   const text = await (await fetch(`${url}/_cdn/metrics`)).text();
   const counts: GcCounts = new Map();
-  for (const m of text.matchAll(/^anycdn_edge_nodejs_gc_duration_seconds_count\{kind="(\w+)"\} (\d+)/gm)) counts.set(m[1]!, (counts.get(m[1]!) ?? 0) + Number(m[2]));
+  // A cluster's lines carry a `tier` label too (primary, workers): summed.
+  for (const m of text.matchAll(/^anycdn_edge_nodejs_gc_duration_seconds_count\{[^}]*\bkind="(\w+)"[^}]*\} (\d+)/gm)) counts.set(m[1]!, (counts.get(m[1]!) ?? 0) + Number(m[2]));
   return counts;
 }
 
