@@ -257,7 +257,7 @@ async function settle(deps: FetchDeps, body: GrowingBody, writer: BlobWriter | u
     // answers; this flight stays until it is done, so later requests read this body meanwhile.
     body.end();
     try {
-      await writer!.commit({ ...meta, size: received });
+      await writer!.commit({ ...meta, size: received }, { onReadable: () => setImmediate(releaseBody, body) });
     } catch (err) {
       storing = false;
       deps.logger.warn({ err, key: meta.key }, 'cache commit failed');
@@ -265,6 +265,16 @@ async function settle(deps: FetchDeps, body: GrowingBody, writer: BlobWriter | u
   }
   body.end();
   return storing;
+}
+
+/**
+ * The store finds the body now: later requests read it there, and its memory goes once the readers
+ * under way finish (GrowingBody.release), instead of when the index commit resolves. Called a turn
+ * after the store said so: the clients that waited for the flight's answer take the body in the
+ * turn it comes (the commit may reach the index within it), and they get it from memory as ever.
+ */
+function releaseBody(body: GrowingBody): void {
+  void body.release();
 }
 
 /** The body failed (upstream, or short of its declared length): nothing stored, every reader fails. Returns what to throw. */

@@ -394,8 +394,8 @@ export class EdgePipeline {
     if (d.kind !== 'fresh') return undefined;
     const served = await this.replies.shared(req, shared, { cache: CACHE, hit: true, ttlSec: d.ttlMs / 1000 }, 'hit');
     // Too late to read this body from its start (memory-only and past its window): fetch anew,
-    // unless the fetch has ended meanwhile (then the lookup finds the stored copy).
-    if (served === 'retry' && this.flights.get(shared.key)?.delivered === shared) return undefined;
+    // unless the fetch has ended meanwhile or the store has the body (then the lookup finds it).
+    if (served === 'retry' && !shared.body.released && this.flights.get(shared.key)?.delivered === shared) return undefined;
     return served;
   }
 

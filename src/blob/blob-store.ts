@@ -100,6 +100,18 @@ export interface BodyFile {
   close(): Promise<void>;
 }
 
+export interface CommitOptions {
+  /**
+   * Called once get() in this process finds the new version, which may be well before commit()
+   * resolves (the disk store: its bytes are written and its index record is pending, while the
+   * index transaction waits for its batch, milliseconds to a second under load). The caller may
+   * let go of its own copy of the bytes then: held until the commit resolves, the copy of every
+   * miss outlives the young generation's collections and waits for a mark-compact. A store that
+   * makes a version readable only as commit() resolves need not call it.
+   */
+  onReadable?: () => void;
+}
+
 export interface BlobWriter {
   /**
    * Append bytes. Resolves when they are written (for disk: in the temp file, readable through
@@ -109,7 +121,7 @@ export interface BlobWriter {
    */
   write(chunk: Uint8Array): Promise<void>;
   /** Make the object visible atomically, replacing any previous version. Returns the stored meta. */
-  commit(meta: CommitMeta): Promise<StoredMeta>;
+  commit(meta: CommitMeta, options?: CommitOptions): Promise<StoredMeta>;
   /** Drop everything written; idempotent, never throws. */
   abort(): Promise<void>;
   /**

@@ -324,7 +324,11 @@ export class DiskBlobStore implements BlobStore, DiskWriterHost {
         }
         const rec: IndexRecord = { key, g, seq: this.index.nextSeq(), off, file, bs: body.blockSize, crc: body.blockCrc32, cost: onDisk + metaCost(stored), meta: stored };
         if (packed && this.writer !== 0) rec.w = this.writer;
-        const { applied, old } = await this.index.put(rec, hash, { newBytes: onDisk, segmentSize: this.options.segmentSize });
+        const put = this.index.put(rec, hash, { newBytes: onDisk, segmentSize: this.options.segmentSize });
+        // The record is pending in the index: get() finds these bytes from here on, while the
+        // index transaction waits for its batch.
+        body.readable?.();
+        const { applied, old } = await put;
         if (!applied) {
           // The owner evicted the generation meanwhile: the bytes go with it.
           if (file !== undefined) this.unlinkLater(filePath(this.layout, file));

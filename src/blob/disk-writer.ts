@@ -12,7 +12,7 @@ import { createHash, type Hash } from 'node:crypto';
 import type { FileHandle } from 'node:fs/promises';
 import { crc32 } from 'node:zlib';
 import { isCdnError } from '../errors.js';
-import { BLOB_ERROR_CODES, blobError, type BlobWriter, type BodyFile, type CommitMeta, type StoredMeta } from './blob-store.js';
+import { BLOB_ERROR_CODES, blobError, type BlobWriter, type BodyFile, type CommitMeta, type CommitOptions, type StoredMeta } from './blob-store.js';
 import { wholeOf } from './buffer-entry.js';
 import { unlinkQuietly, type DiskFs } from './disk-fs.js';
 
@@ -25,6 +25,11 @@ export interface WrittenBody {
   sha256: string | undefined;
   blockSize: number;
   blockCrc32: number[];
+  /**
+   * The host calls this once the bytes are on disk and a get() in this process finds them (the
+   * index record is pending): `data` is read no more, and the writer lets go of what it can.
+   */
+  readable?: () => void;
 }
 
 /** What a writer needs from its store. */
@@ -90,8 +95,15 @@ export class DiskBlobWriter implements BlobWriter {
   private fh: FileHandle | undefined;
   /** For read-back views: a read handle on the temp file once there is one. */
   private readHandle: SharedHandle | undefined;
-  /** The whole body once packed at commit, for read-back views made before. */
+  /**
+   * The whole body once packed at commit, for read-back views made before and for packedBody;
+   * dropped once the store reads it from the disk (WrittenBody.readable) and neither needs it.
+   */
   private packed: Buffer | undefined;
+  /** The caller reads packedBody after the commit (keepPackedBody). */
+  private packedWanted = false;
+  /** The store finds the committed bytes on the disk already. */
+  private onDisk = false;
   private readonly views = new Set<ReadBackView>();
 
   private constructor(
@@ -107,6 +119,11 @@ export class DiskBlobWriter implements BlobWriter {
    */
   get packedBody(): Buffer | undefined {
     return this.state === 'done' ? this.packed : undefined;
+  }
+
+  /** The caller will read packedBody after the commit: keep it past the moment the disk has it. */
+  keepPackedBody(): void {
+    this.packedWanted = true;
   }
 
   /** Create the writer; a body announced larger than packMaxSize gets its temp file now (I/O errors propagate). */
@@ -194,7 +211,7 @@ export class DiskBlobWriter implements BlobWriter {
     }
   }
 
-  async commit(meta: CommitMeta): Promise<StoredMeta> {
+  async commit(meta: CommitMeta, options?: CommitOptions): Promise<StoredMeta> {
     this.commitAsked = true;
     await this.tail;
     if (this.state !== 'open') throw blobError(BLOB_ERROR_CODES.writerClosed, 'commit after commit or abort');
@@ -205,6 +222,12 @@ export class DiskBlobWriter implements BlobWriter {
     this.chunks = undefined;
     const sha256 = !this.limits.hash ? undefined : data !== undefined ? sha256Hex(data) : this.hash!.digest('hex');
     const body: WrittenBody = { data, tmpPath: this.tmpPath, size: this.written, sha256, blockSize: this.limits.blockSize, blockCrc32: this.crcs };
+    body.readable = () => {
+      body.data = undefined;
+      this.onDisk = true;
+      this.dropPacked();
+      options?.onReadable?.();
+    };
     try {
       const fh = this.fh;
       this.fh = undefined;
@@ -246,9 +269,15 @@ export class DiskBlobWriter implements BlobWriter {
       close: async () => {
         view.closed = true;
         this.views.delete(view);
+        this.dropPacked();
         await view.handle?.release();
       },
     };
+  }
+
+  /** Let go of the packed body once the disk has it and neither a read-back view nor packedBody's reader needs it. */
+  private dropPacked(): void {
+    if (this.onDisk && this.views.size === 0 && !this.packedWanted) this.packed = undefined;
   }
 
   /** Abort from inside a write (cannot wait for the write queue it is part of). */

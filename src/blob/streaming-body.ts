@@ -19,6 +19,9 @@
  *
  * The owner calls close() when it stops handing out readers (typically when the producer is done
  * and the object is in the store): the file handle is closed once the last reader finishes.
+ * release() closes it too, and lets go of the bytes in memory once the last reader finishes (the
+ * store has them: later requests read it there). Held until every store write is durable, the
+ * body of a miss would outlive the young generation's collections and wait for a mark-compact.
  */
 import { Readable } from 'node:stream';
 import { CdnError } from '../errors.js';
@@ -67,6 +70,8 @@ export class GrowingBody {
   private state: 'open' | 'ended' | 'failed' = 'open';
   private error: Error | undefined;
   private closed = false;
+  /** release() was called: the bytes in memory go with the last reader. */
+  private releasing = false;
   private readonly readers = new Set<BodyReader>();
 
   constructor(options: GrowingBodyOptions = {}) {
@@ -88,6 +93,11 @@ export class GrowingBody {
 
   get done(): boolean {
     return this.state !== 'open';
+  }
+
+  /** release() was called: the body is read from the store now, not from here (whole() and createReader() refuse it). */
+  get released(): boolean {
+    return this.releasing;
   }
 
   /** Producer: add bytes (kept by reference; do not reuse the buffer). */
@@ -128,13 +138,14 @@ export class GrowingBody {
 
   /**
    * The whole body as one Buffer, when the producer has ended it and every byte is still in
-   * memory, even once closed (closing is about readers that may need the file); else undefined
+   * memory, even once closed (closing is about readers that may need the file) but not once
+   * released; else undefined
    * (read it with createReader). A body that came in one chunk is that chunk's memory, not a
    * copy. A small object usually arrives with its response head, and an answer that is bytes in
    * memory skips a stream per reader.
    */
   whole(): Buffer | undefined {
-    if (this.state !== 'ended' || this.memStart !== 0) return undefined;
+    if (this.state !== 'ended' || this.memStart !== 0 || this.releasing) return undefined;
     if (this.chunks.length === 1) return this.chunks[0];
     return Buffer.concat(this.chunks, this.total);
   }
@@ -148,6 +159,7 @@ export class GrowingBody {
     this.readers.add(reader);
     reader.once('close', () => {
       this.readers.delete(reader);
+      this.maybeDropMemory();
       this.maybeCloseFile();
     });
     if (this.state === 'failed') reader.destroy(this.error);
@@ -158,6 +170,16 @@ export class GrowingBody {
   async close(): Promise<void> {
     this.closed = true;
     await this.maybeCloseFile();
+  }
+
+  /**
+   * Owner: the producer has ended the body and the store finds it, so later requests read it there:
+   * no new readers, and the bytes in memory are dropped once the current readers finish.
+   */
+  async release(): Promise<void> {
+    this.releasing = true;
+    this.maybeDropMemory();
+    await this.close();
   }
 
   /** For readers: what comes at `pos`. */
@@ -210,6 +232,14 @@ export class GrowingBody {
       this.chunks.shift();
       this.starts.shift();
     }
+  }
+
+  private maybeDropMemory(): void {
+    if (!this.releasing || this.readers.size > 0 || this.state !== 'ended') return;
+    this.chunks = [];
+    this.starts = [];
+    this.memBytes = 0;
+    this.memStart = this.total;
   }
 
   private wake(): void {

@@ -26,6 +26,7 @@ import {
   type BlobWriter,
   type BodyFile,
   type CommitMeta,
+  type CommitOptions,
   type HotEntry,
   type MetaChanges,
   type StoredMeta,
@@ -142,7 +143,13 @@ export class TieredBlobStore implements BlobStore {
     // A key not seen recently (admitAtCommit 'seen') is noted at commit instead of kept.
     const note = small && this.admitSeenOnly ? recencyHash(key) : undefined;
     const collect = small && (note === undefined || this.seen.hasHash(note) || this.committedOnly.hasHash(note));
-    return new TieredBlobWriter(writer, collect ? this.memoryMaxEntrySize : -1, (meta, data) => this.committed(meta, data, collect ? undefined : note));
+    return new TieredBlobWriter(
+      writer,
+      collect ? this.memoryMaxEntrySize : -1,
+      (meta, data) => this.committed(meta, data, collect ? undefined : note),
+      // The new version is readable from the disk: memory must not answer with the one it replaces.
+      () => this.forget(key),
+    );
   }
 
   /** `note`: the hash of a key to record as seen (a small body not kept). */
@@ -218,8 +225,10 @@ class TieredBlobWriter implements BlobWriter {
     /** Collect at most this many bytes; -1 collects nothing. */
     private readonly collectLimit: number,
     private readonly onCommit: (meta: StoredMeta, data: Buffer | undefined) => void,
+    private readonly onReadable: () => void,
   ) {
     if (collectLimit < 0) this.chunks = undefined;
+    else disk.keepPackedBody();
   }
 
   async write(chunk: Uint8Array): Promise<void> {
@@ -230,8 +239,14 @@ class TieredBlobWriter implements BlobWriter {
     else this.chunks.push(Buffer.isBuffer(chunk) ? chunk : Buffer.from(chunk.buffer, chunk.byteOffset, chunk.byteLength));
   }
 
-  async commit(meta: CommitMeta): Promise<StoredMeta> {
-    const stored = await this.disk.commit(meta);
+  async commit(meta: CommitMeta, options?: CommitOptions): Promise<StoredMeta> {
+    const onReadable = options?.onReadable;
+    const stored = await this.disk.commit(meta, {
+      onReadable: () => {
+        this.onReadable();
+        onReadable?.();
+      },
+    });
     // A packed body is one Buffer already (what the disk wrote): memory keeps the same bytes.
     const data = this.chunks === undefined ? undefined : (this.disk.packedBody ?? wholeOf(this.chunks, this.collected));
     this.chunks = undefined;

@@ -79,6 +79,41 @@ describe('TieredBlobStore', () => {
     expect(memory.peek('file')?.data?.equals(large)).toBe(true);
   });
 
+  it('tells the writer a new version is readable before its commit resolves: get() finds it then, and memory no longer holds the old one', async () => {
+    const { memory, store } = await openTiered();
+    await put(store, 'k', pattern(20 * KiB, 1));
+    expect(memory.peek('k')).toBeDefined();
+    const next = pattern(30 * KiB, 2);
+    const writer = (await store.begin('k', next.length))!;
+    await writer.write(next);
+    let committed = false;
+    let atReadable: { committed: boolean; inMemory: boolean; read: Promise<unknown> } | undefined;
+    await writer.commit(commitMeta('k', next.length), {
+      onReadable: () => {
+        atReadable = { committed, inMemory: memory.peek('k') !== undefined, read: expectBody(store, 'k', next) };
+      },
+    });
+    committed = true;
+    expect(atReadable).toMatchObject({ committed: false, inMemory: false });
+    await atReadable!.read;
+  });
+
+  it('has the disk writer let go of a packed body once the disk has it, unless the memory tier keeps those bytes', async () => {
+    const { disk, store } = await openTiered({ admitAtCommit: 'seen' });
+    const body = pattern(40 * KiB, 3);
+    const plain = (await disk.begin('plain', body.length))!;
+    await plain.write(body);
+    await plain.commit(commitMeta('plain', body.length));
+    expect(plain.packedBody).toBeUndefined();
+    // A key seen before is kept in memory at commit, as the very bytes the disk packed.
+    await put(store, 'seen', body);
+    await expectBody(store, 'seen', body);
+    const again = (await store.begin('seen', body.length))!;
+    await again.write(body);
+    await again.commit(commitMeta('seen', body.length));
+    expect((again as unknown as { disk: DiskBlobWriter }).disk.packedBody?.equals(body)).toBe(true);
+  });
+
   it('promotes small disk hits into memory on their second hit, never objects above memoryMaxEntrySize', async () => {
     const { disk, memory, store } = await openTiered();
     await put(disk, 'small', pattern(90 * KiB, 2)); // written past the tiered store

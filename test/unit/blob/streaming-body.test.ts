@@ -164,6 +164,33 @@ describe('GrowingBody', () => {
     expect(codeOf(catching(() => body.createReader()))).toBe('body_closed');
     expect((await collect(reader)).equals(pattern(10))).toBe(true);
   });
+
+  it('once released, lets its bytes go with the last reader under way and hands out no more', async () => {
+    const body = new GrowingBody();
+    body.append(pattern(10));
+    body.append(pattern(6));
+    body.end();
+    const reader = body.createReader();
+    await body.release();
+    expect(body.released).toBe(true);
+    // The reader under way still gets every byte from memory.
+    expect(body.memoryBytes).toBe(16);
+    expect(Buffer.concat([pattern(10), pattern(6)]).equals(await collect(reader))).toBe(true);
+    expect(body.memoryBytes).toBe(0);
+    // Later requests read the store: no whole body, no reader.
+    expect(body.whole()).toBeUndefined();
+    expect(codeOf(catching(() => body.createReader()))).toBe('body_closed');
+  });
+
+  it('released without readers, drops its bytes at once', async () => {
+    const body = new GrowingBody();
+    body.append(pattern(10));
+    body.end();
+    expect(body.whole()?.equals(pattern(10))).toBe(true);
+    await body.release();
+    expect(body.memoryBytes).toBe(0);
+    expect(body.whole()).toBeUndefined();
+  });
 });
 
 function catching(fn: () => unknown): unknown {
