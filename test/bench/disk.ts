@@ -7,6 +7,7 @@
  *   npm run build && node dist/test/bench/disk.js [--cold 20000] [--cold-large 4000] [--cold-warm 5000] [--hit-seconds 5] [--hit-warmup 3] [--hit-objects 0] [--hit-head plain|browser] [--hit-base DIR]
  *        [--reps 2] [--scale 1000000] [--scale-small 10000] [--crash 100000] [--skip cold,hits,scale,crash]
  *        [--index 10000000 --index-small 10000 --index-size 256 --index-verify 2000 --index-memory-max-entry 1KiB --index-hits-over 10000 --index-warm 1]
+ *        [--index-rounds 5 --index-inflight 1,4,16 --index-hit-seconds 5 --index-miss-seconds 2 --index-log-sample 1 --index-pin-client CPU]
  *        [--startup 20000 --startup-runs 5]
  *        [--cpu 3000 --cpu-size 2048 --cpu-reps 2 [--cpu-warm 3000] [--cpu-workers 2,1] [--cpu-base DIR] --edge-node-args='--cpu-prof --cpu-prof-dir=DIR']
  *
@@ -54,6 +55,18 @@
  *    first reads fall in the measured window: long enough for every process to have read every
  *    object, only the index's size differs. Page faults per hit are reported beside the CPU.
  *    `--edge-node-args` applies (e.g. `--cpu-prof`).
+ *    With `--index-rounds R` (disk-index-rounds.ts) instead: both caches built and kept, an edge
+ *    started on each (both running; fresh for `workers: 2`, then for one process) and reused for
+ *    every round; after the read-back and the `--index-warm` seconds of hits at 16 in flight on
+ *    each, R rounds of `--index-hit-seconds` of hits at each count of `--index-inflight` on both
+ *    sizes in turn (the order swapped every round), then R rounds of `--index-miss-seconds` of
+ *    misses. A p99 at 16 in flight on 2 cores shared with the client is mostly queueing: at 1 in
+ *    flight it is the request's own time, and the edge's access log (every `--index-log-sample`th
+ *    request) gives the edge's own time of each request (`durationMs`: from the request read to
+ *    the answer handed to the socket, without the wait before it was read). Per round and as the
+ *    median over the rounds (min–max): client p99 and p50, edge p99 and p50, requests/s, CPU and
+ *    page faults a request; the ratios large / small of the medians and within a round.
+ *    `--index-pin-client CPU`: the benchmark's process (the client) pinned there while it measures.
  * 3c. Start-up (with `--startup N`): exec → first 200 from disk alone, `--startup-runs` starts
  *    each of `workers: 2` and one process in turn over N objects of 256 bytes built as in 3b
  *    (quick: `--startup 20000 --skip cold,hits,scale,crash`; nginx and wrk are not needed then).
@@ -65,7 +78,7 @@
  * what else runs on it: the report prints the load average and compares systems in the same run.
  */
 import { spawn } from 'node:child_process';
-import { chmod, mkdir, mkdtemp, readdir, rm, stat, writeFile } from 'node:fs/promises';
+import { chmod, mkdir, mkdtemp, readdir, rm, stat } from 'node:fs/promises';
 import os from 'node:os';
 import { join } from 'node:path';
 import { createInterface } from 'node:readline';
@@ -79,15 +92,15 @@ import { freePort, hasCommand, processTree, startEdge, treeMemory, type ServerPr
 import { coldMisses, startSystem, type SystemName } from './disk-cold.js';
 import { diskHits } from './disk-hits.js';
 import { coldMissCpu } from './disk-cpu.js';
+import { indexRounds, type IndexRoundsOptions } from './disk-index-rounds.js';
+import { hitPicker, launchEdge, verifyStored, type CountingOrigin, type EdgeStart } from './disk-edge.js';
 
 const KiB = 1024;
 const MiB = 1024 * KiB;
 const env = { ...process.env, MALLOC_ARENA_MAX: '2' };
 const started: ServerProcess[] = [];
 
-interface Origin extends ServerProcess {
-  served(): Promise<number>;
-}
+type Origin = CountingOrigin;
 
 async function startOrigin(): Promise<Origin> {
   const child = spawn(process.execPath, [join(REPO_ROOT, 'dist/test/bench/counting-origin.js')], { env, stdio: ['ignore', 'pipe', 'inherit'] });
@@ -178,57 +191,9 @@ interface ScaleResult extends EdgeResult {
   anonPerObject: number;
 }
 
-interface EdgeStart {
-  dir: string;
-  cacheDir: string;
-  host: string;
-  n: number;
-  size: number;
-  workers: number;
-  origin: Origin;
-  maxBytes: string;
-  /** `memory.maxEntrySize` of the edge, e.g. '1KiB' so every hit is a disk hit; default the edge's (1 MiB). */
-  memoryMaxEntrySize?: string;
-  /**
-   * Hits (and the objects read back) over this many objects spread evenly over the n, instead of
-   * all n (`--index-hits-over`): the same working set at every size.
-   */
-  hitsOver?: number;
-  /** Hits before the measured ones, in ms (`--index-warm`, default 1000): see 3b in the module comment. */
-  hitWarmupMs?: number;
-  /** Node flags for the edge (`--edge-node-args`, e.g. `--cpu-prof`). */
-  nodeArgs?: string[];
-}
-
-/**
- * Execs `anycdn edge` on a filled cache folder whose objects are benchPath(i, size), i < n, at
- * `host`, and probes one object every 5 ms until it comes back 200 from disk (its bytes, a hit):
- * the edge and the time from exec to that answer.
- */
-async function launchEdge(o: EdgeStart): Promise<{ edge: ServerProcess; pid: number; startMs: number }> {
-  const memory = o.memoryMaxEntrySize === undefined ? {} : { memory: { maxEntrySize: o.memoryMaxEntrySize } };
-  const config = JSON.stringify({ listen: o.host, upstream: o.origin.url, pop: 'bench', node: 'edge-1', cacheDir: o.cacheDir, logLevel: 'warn', accessLog: false, drain: 0, workers: o.workers, disk: { maxBytes: o.maxBytes }, ...memory });
-  await writeFile(join(o.dir, 'edge.json'), config);
-  const t0 = performance.now();
-  const child = spawn(process.execPath, [...(o.nodeArgs ?? []), join(REPO_ROOT, 'dist/src/cli/anycdn.cjs'), 'edge', '--config', join(o.dir, 'edge.json')], { env, stdio: 'ignore' });
-  const edge: ServerProcess = { label: 'anycdn edge (scale)', pid: child.pid!, url: `http://${o.host}`, logs: [], stop: async () => void (child.kill('SIGTERM'), await new Promise((r) => child.once('exit', r))) };
-  started.push(edge);
-  const probe = benchPath(Math.floor(o.n / 2), o.size);
-  for (let i = 0; i < 6000; i++) {
-    const ok = await fetch(`${edge.url}${probe}`).then(
-      async (r) => r.status === 200 && (r.headers.get('cache-status') ?? '').startsWith('anycdn; hit') && Buffer.from(await r.arrayBuffer()).equals(objectBody(probe)!),
-      () => false,
-    );
-    if (ok) return { edge, pid: child.pid!, startMs: performance.now() - t0 };
-    await new Promise((r) => setTimeout(r, 5));
-  }
-  await stop(edge);
-  throw new Error(`scale ${o.n}: no 200 from disk within the probe's time`);
-}
-
 /** launchEdge's time to the first 200 from disk; the edge is stopped. */
 async function timeStart(o: EdgeStart): Promise<number> {
-  const { edge, startMs } = await launchEdge(o);
+  const { edge, startMs } = await launchEdge(o, env, started);
   await stop(edge);
   return startMs;
 }
@@ -238,21 +203,13 @@ async function timeStart(o: EdgeStart): Promise<number> {
  * over random objects, then memory; then p99 of hits and of misses. Stops the edge.
  */
 async function measureEdge(o: EdgeStart & { verify: number }): Promise<EdgeResult> {
-  const { edge, pid, startMs } = await launchEdge(o);
+  const { edge, pid, startMs } = await launchEdge(o, env, started);
   const child = { pid };
   const atStart = treeMemory(child.pid!);
-  const over = Math.min(o.hitsOver ?? o.n, o.n);
-  const random = () => benchPath(Math.floor(Math.floor(Math.random() * over) * (o.n / over)), o.size);
+  const random = hitPicker(o);
   const getter = httpGetter(edge.url, 16);
   // Every entry read back must be the object, from the cache: the origin is not asked.
-  const beforeVerify = await o.origin.served();
-  for (let k = 0; k < o.verify; k++) {
-    const path = random();
-    const body = await getter.get(path); // throws on a status other than 200
-    if (!body.equals(objectBody(path)!)) throw new Error(`scale ${o.n}: ${path} came back with other bytes`);
-  }
-  const verifyFetched = (await o.origin.served()) - beforeVerify;
-  if (verifyFetched !== 0) throw new Error(`scale ${o.n}: ${verifyFetched} of ${o.verify} stored objects were fetched from the origin`);
+  await verifyStored(getter, o.origin, o.verify, random, `scale ${o.n}`);
   const ticks = () => processTree(child.pid).reduce((sum, p) => sum + p.ticks, 0);
   const faults = () => processTree(child.pid).reduce((sum, p) => sum + p.minorFaults, 0);
   const warmupMs = o.hitWarmupMs ?? 1000;
@@ -328,12 +285,8 @@ async function allocatedUnder(dir: string): Promise<number> {
   return total;
 }
 
-/**
- * A cache folder of `n` objects of `size` bytes built by disk-build.ts (the store's format and
- * functions, large transactions), then `anycdn edge` started on it with `workers: 2` and as one
- * process: start, memory, hit and miss p99, `verify` random objects read back.
- */
-async function indexOne(tmp: string, origin: Origin, n: number, size: number, verify: number, edge: IndexEdge): Promise<IndexResult> {
+/** A cache folder of `n` objects of `size` bytes built by disk-build.ts (the store's format and functions, large transactions). */
+async function buildIndex(tmp: string, n: number, size: number): Promise<{ dir: string; cacheDir: string; host: string; result: IndexResult }> {
   const dir = join(tmp, `index-${n}`);
   await mkdir(dir, { recursive: true });
   const host = `127.0.0.1:${await freePort()}`;
@@ -353,6 +306,15 @@ async function indexOne(tmp: string, origin: Origin, n: number, size: number, ve
   const layout = { index: indexPath, seg: segmentDir };
   const result: IndexResult = { objects: n, buildS: built.ms / 1000, indexBytes: (await stat(layout.index)).blocks * 512, segmentBytes: await allocatedUnder(layout.seg), load: `${load}–${loadNow()}`, runs: [] };
   console.log(`  index ${n}: built in ${fixed(result.buildS, 0)} s, index ${fixed(result.indexBytes / MiB, 0)} MiB, segments ${fixed(result.segmentBytes / MiB, 0)} MiB`);
+  return { dir, cacheDir, host, result };
+}
+
+/**
+ * buildIndex, then `anycdn edge` started on it with `workers: 2` and as one process: start,
+ * memory, hit and miss p99, `verify` random objects read back.
+ */
+async function indexOne(tmp: string, origin: Origin, n: number, size: number, verify: number, edge: IndexEdge): Promise<IndexResult> {
+  const { dir, cacheDir, host, result } = await buildIndex(tmp, n, size);
   try {
     for (const workers of [2, 1]) {
       const at = loadNow();
@@ -364,6 +326,21 @@ async function indexOne(tmp: string, origin: Origin, n: number, size: number, ve
     await rm(dir, { recursive: true, force: true });
   }
   return result;
+}
+
+/** Both caches built and kept, then the interleaved rounds of disk-index-rounds.ts (`--index-rounds`). */
+async function indexRoundsOf(tmp: string, origin: Origin, sizes: number[], size: number, verify: number, options: Omit<IndexRoundsOptions, 'origin' | 'env' | 'started' | 'caches' | 'size' | 'verify'>): Promise<void> {
+  const caches: IndexRoundsOptions['caches'][number][] = [];
+  try {
+    for (const n of sizes) {
+      const { dir, cacheDir, host, result } = await buildIndex(tmp, n, size);
+      caches.push({ n, dir, cacheDir, host });
+      say(`- index ${n}: built in ${fixed(result.buildS, 0)} s (load ${result.load}), index ${fixed(result.indexBytes / MiB, 0)} MiB on disk, segments ${fixed(result.segmentBytes / MiB, 0)} MiB`);
+    }
+    for (const line of await indexRounds({ ...options, origin, env, started, caches, size, verify })) say(line);
+  } finally {
+    for (const c of caches) await rm(c.dir, { recursive: true, force: true });
+  }
 }
 
 async function indexScale(tmp: string, origin: Origin, sizes: number[], size: number, verify: number, edge: IndexEdge): Promise<void> {
@@ -536,6 +513,12 @@ async function main(): Promise<void> {
       'index-memory-max-entry': { type: 'string', default: '' },
       'index-hits-over': { type: 'string', default: '' },
       'index-warm': { type: 'string', default: '1' },
+      'index-rounds': { type: 'string', default: '0' },
+      'index-inflight': { type: 'string', default: '1,4,16' },
+      'index-hit-seconds': { type: 'string', default: '5' },
+      'index-miss-seconds': { type: 'string', default: '2' },
+      'index-log-sample': { type: 'string', default: '1' },
+      'index-pin-client': { type: 'string', default: '' },
       skip: { type: 'string', default: '' },
       cpu: { type: 'string', default: '0' },
       'cpu-size': { type: 'string', default: '2048' },
@@ -579,7 +562,15 @@ async function main(): Promise<void> {
     if (Number(values.startup) > 0) await startup(tmp, origin, Number(values.startup), Number(values['startup-runs']));
     if (Number(values.index) > 0) {
       const edge = { memoryMaxEntrySize: values['index-memory-max-entry'] || undefined, nodeArgs, hitsOver: values['index-hits-over'] === '' ? undefined : Number(values['index-hits-over']), hitWarmupMs: Number(values['index-warm']) * 1000 };
-      await indexScale(tmp, origin, [Number(values['index-small']), Number(values.index)], Number(values['index-size']), Number(values['index-verify']), edge);
+      const sizes = [Number(values['index-small']), Number(values.index)];
+      const rounds = Number(values['index-rounds']);
+      if (rounds === 0) await indexScale(tmp, origin, sizes, Number(values['index-size']), Number(values['index-verify']), edge);
+      else {
+        const inFlight = values['index-inflight'].split(',').map(Number);
+        const pinClient = values['index-pin-client'] === '' ? undefined : Number(values['index-pin-client']);
+        const windows = { hitMs: Number(values['index-hit-seconds']) * 1000, missMs: Number(values['index-miss-seconds']) * 1000 };
+        await indexRoundsOf(tmp, origin, sizes, Number(values['index-size']), Number(values['index-verify']), { edge, rounds, inFlight, ...windows, logSample: Number(values['index-log-sample']), pinClient });
+      }
     }
     if (!skip.has('crash')) await crash(tmp, origin, Number(values.crash));
     say(`- load average at end: ${os.loadavg().map((v) => v.toFixed(2)).join(' ')}`);
