@@ -4,21 +4,23 @@
  * work on the machine does falls on both sizes alike, and with few requests in flight, so that
  * the p99 is the cache's and not a queue's.
  *
- * Both caches are built once (disk-build.ts). For each of `workers: 2` and one process, an edge is
- * started fresh on each cache (both running at once, each with its own access log), its objects
- * read back, `warmMs` of hits at 16 in flight sent to each; then the edges are reused: `rounds`
- * rounds, each measuring hits at every in-flight count on both edges (the order of the sizes
- * swapped every round), then as many rounds of misses. Every measurement gives:
+ * Both caches are built once (disk-build.ts). For hits, with `workers: 2` and then as one process,
+ * an edge is started fresh on each cache (both running at once, each with its own access log),
+ * its objects read back and `hitWarmupMs` of hits at 16 in flight sent to it; then the two edges
+ * are reused for `rounds` rounds, each measuring every in-flight count on both (the order of the
+ * sizes swapped every round). Misses come after all the hits (each adds an entry to a cache), on
+ * edges started fresh again, after a second of misses. Every measurement gives:
  * - the client's p50 and p99 (from send to the last byte received: includes the client's own
  *   event loop and the time a request waits in the edge's queue when others are in flight);
- * - the edge's p50 and p99 from its access log's `durationMs` (from the request's arrival in the
- *   process to the last byte handed to the socket: the lookup, the read and the write, without
- *   the time spent waiting before the request was parsed);
+ * - the edge's p50 and p99 from its access log's `durationMs`: from the request's head read by
+ *   the process to the answer handed to the socket (a fast hit's: to the answer built, written
+ *   right after), so the lookup, the read and the rest of the edge's own work, without the time
+ *   the request waited before it was read;
  * - CPU time and minor page faults of every edge process per request, and the cores other
  *   processes of the machine used meanwhile.
  * The ratios large / small are given twice: of the medians over the rounds, and the median of
  * the ratios within a round (sizes measured back to back, so less moved by a change of load).
- * Misses add entries: the number added is reported (the hits are all measured before).
+ * The entries the misses added are reported.
  */
 import { execFileSync } from 'node:child_process';
 import { open, stat } from 'node:fs/promises';
@@ -152,52 +154,73 @@ function pinSelf(cpu: number | undefined): void {
 const edgeName = (workers: number) => (workers === 1 ? '1 process' : `workers: ${workers}`);
 const loadNow = () => os.loadavg()[0]!.toFixed(1);
 
-/** Runs the rounds on every cache for `workers: 2` and one process; returns the report's lines. */
+/** An edge with `workers` on every cache, fresh, each with its own access log (started even if the call fails: stop `edges`). */
+async function startEdges(o: IndexRoundsOptions, kind: Kind, workers: number, edges: RunningEdge[]): Promise<void> {
+  for (const c of o.caches) {
+    const log = join(c.dir, `access-${kind}-${workers}.log`);
+    const start: EdgeStart = { ...c, ...o.edge, size: o.size, workers, origin: o.origin, maxBytes: '40GiB', accessLog: { path: log, sample: o.logSample } };
+    const { edge, pid } = await launchEdge(start, o.env, o.started);
+    edges.push({ n: c.n, workers, edge, pid, getter: httpGetter(edge.url, Math.max(16, ...o.inFlight)), pick: hitPicker(start), log, logRead: 0, missId: 0 });
+  }
+}
+
+/**
+ * Hits (objects read back, then the warm-up) or misses (a second of them first: a fresh process
+ * runs unoptimised code) on fresh edges with `workers`, then the rounds; the edges are stopped.
+ * Hits of both edge kinds are measured before any miss adds entries to the caches.
+ */
+async function kindRounds(o: IndexRoundsOptions, kind: Kind, workers: number, record: (e: RunningEdge, k: number, w: Window) => void): Promise<string> {
+  const load0 = loadNow();
+  const edges: RunningEdge[] = [];
+  try {
+    await startEdges(o, kind, workers, edges);
+    const missOp = (e: RunningEdge) => async () => (await e.getter.get(`/m/${e.n}-${workers}/${e.missId++}-${o.size}.bin`)).length;
+    for (const e of edges) {
+      if (kind === 'hit') {
+        await verifyStored(e.getter, o.origin, o.verify, e.pick, `index ${e.n}`);
+        // Every process reads the objects hit (and maps their index pages) before any round.
+        await closedLoop({ inFlight: 16, durationMs: o.edge.hitWarmupMs ?? 1000, warmupMs: 0, op: async () => (await e.getter.get(e.pick())).length });
+      } else await closedLoop({ inFlight: 16, durationMs: 1000, warmupMs: 0, op: missOp(e) });
+      await newLogLines(e); // the warm-up's lines
+    }
+    if (o.pinClient !== undefined) pinSelf(o.pinClient);
+    const servedBefore = await o.origin.served();
+    const missesBefore = edges.reduce((sum, e) => sum + e.missId, 0);
+    for (let round = 0; round < o.rounds; round++) {
+      const order = round % 2 === 0 ? edges : [...edges].reverse();
+      for (const k of o.inFlight) {
+        for (const e of order) {
+          const w = await measureWindow(e, kind, k, kind === 'hit' ? o.hitMs : o.missMs, round, o.size);
+          record(e, k, w);
+          console.log(`  index rounds ${edgeName(workers)}, ${e.n} objects, ${kinds[kind]}, ${k} in flight, round ${round + 1}: client p99 ${fixed(w.clientP99, 3)} ms, edge p99 ${fixed(w.serverP99, 3)} ms (${w.logged} logged of ${w.ops}), ${fixed(w.opsPerSec, 0)}/s, CPU ${fixed(w.cpuUs, 0)} µs, faults ${fixed(w.faults, 2)}, others ${fixed(w.others, 2)} cores, load ${loadNow()}`);
+        }
+      }
+    }
+    // Hits must not reach the origin; every miss must.
+    const misses = edges.reduce((sum, e) => sum + e.missId, 0) - missesBefore;
+    const fetched = (await o.origin.served()) - servedBefore;
+    if (kind === 'hit' && fetched !== 0) throw new Error(`index rounds: ${fetched} hits reached the origin`);
+    if (fetched < misses) throw new Error(`index rounds: ${misses} misses sent but the origin served ${fetched}`);
+    const added = kind === 'miss' ? `; entries added: ${edges.map((e) => `${e.missId} to the ${e.n}`).join(', ')}` : '';
+    return `${kinds[kind]} of ${edgeName(workers)} ${load0}–${loadNow()}${added}`;
+  } finally {
+    if (o.pinClient !== undefined) pinSelf(undefined);
+    for (const e of edges) {
+      await e.getter.close();
+      await e.edge.stop();
+    }
+  }
+}
+
+/** Runs the rounds on every cache: hits with `workers: 2`, then with one process, then misses alike; returns the report's lines. */
 export async function indexRounds(o: IndexRoundsOptions): Promise<string[]> {
   const results = new Map<string, Window[]>();
   const keyOf = (workers: number, kind: Kind, k: number, n: number) => `${workers} ${kind} ${k} ${n}`;
   const loads: string[] = [];
-  for (const workers of [2, 1]) {
-    const load0 = loadNow();
-    const edges: RunningEdge[] = [];
-    try {
-      for (const c of o.caches) {
-        const log = join(c.dir, `access-${workers}.log`);
-        const start: EdgeStart = { ...c, ...o.edge, size: o.size, workers, origin: o.origin, maxBytes: '40GiB', accessLog: { path: log, sample: o.logSample } };
-        const { edge, pid } = await launchEdge(start, o.env, o.started);
-        const e: RunningEdge = { n: c.n, workers, edge, pid, getter: httpGetter(edge.url, Math.max(16, ...o.inFlight)), pick: hitPicker(start), log, logRead: 0, missId: 0 };
-        edges.push(e);
-        await verifyStored(e.getter, o.origin, o.verify, e.pick, `index ${c.n}`);
-      }
-      // Warm-up: every process reads the objects hit (and maps their index pages) before any round.
-      for (const e of edges) await closedLoop({ inFlight: 16, durationMs: o.edge.hitWarmupMs ?? 1000, warmupMs: 0, op: async () => (await e.getter.get(e.pick())).length });
-      for (const e of edges) await newLogLines(e); // the warm-up's lines
-      if (o.pinClient !== undefined) pinSelf(o.pinClient);
-      const servedBefore = await o.origin.served();
-      for (const kind of ['hit', 'miss'] as const) {
-        if (kind === 'miss' && (await o.origin.served()) !== servedBefore) throw new Error(`index rounds: ${(await o.origin.served()) - servedBefore} hits reached the origin`);
-        for (let round = 0; round < o.rounds; round++) {
-          const order = round % 2 === 0 ? edges : [...edges].reverse();
-          for (const k of o.inFlight) {
-            for (const e of order) {
-              const w = await measureWindow(e, kind, k, kind === 'hit' ? o.hitMs : o.missMs, round, o.size);
-              const key = keyOf(workers, kind, k, e.n);
-              results.set(key, [...(results.get(key) ?? []), w]);
-              console.log(`  index rounds ${edgeName(workers)}, ${e.n} objects, ${kinds[kind]}, ${k} in flight, round ${round + 1}: client p99 ${fixed(w.clientP99, 3)} ms, edge p99 ${fixed(w.serverP99, 3)} ms (${w.logged} logged of ${w.ops}), ${fixed(w.opsPerSec, 0)}/s, CPU ${fixed(w.cpuUs, 0)} µs, faults ${fixed(w.faults, 2)}, others ${fixed(w.others, 2)} cores, load ${loadNow()}`);
-            }
-          }
-        }
-      }
-      const misses = edges.reduce((sum, e) => sum + e.missId, 0);
-      const fetched = (await o.origin.served()) - servedBefore;
-      if (fetched < misses) throw new Error(`index rounds: ${misses} misses sent but the origin served ${fetched}`);
-      loads.push(`${edgeName(workers)}: ${load0}–${loadNow()}; entries added by the misses: ${edges.map((e) => `${e.missId} to the ${e.n}`).join(', ')}`);
-    } finally {
-      if (o.pinClient !== undefined) pinSelf(undefined);
-      for (const e of edges) {
-        await e.getter.close();
-        await e.edge.stop();
-      }
+  for (const kind of ['hit', 'miss'] as const) {
+    for (const workers of [2, 1]) {
+      const record = (e: RunningEdge, k: number, w: Window) => results.set(keyOf(workers, kind, k, e.n), [...(results.get(keyOf(workers, kind, k, e.n)) ?? []), w]);
+      loads.push(await kindRounds(o, kind, workers, record));
     }
   }
   return report(o, results, keyOf, loads);
@@ -214,7 +237,7 @@ function report(o: IndexRoundsOptions, results: Map<string, Window[]>, keyOf: (w
   const memory = o.edge.memoryMaxEntrySize === undefined ? '' : `, \`memory.maxEntrySize: ${o.edge.memoryMaxEntrySize}\``;
   const pin = o.pinClient === undefined ? '' : `; the client pinned to CPU ${o.pinClient} (the edges not)`;
   say('');
-  say(`#### Index rounds: ${o.caches.map((c) => c.n).join(' and ')} objects of ${o.size} bytes${memory}${over}; per edge ${fixed((o.edge.hitWarmupMs ?? 1000) / 1000, 0)} s of hits at 16 in flight first, then ${o.rounds} rounds of ${fixed(o.hitMs / 1000, 0)} s of hits at ${o.inFlight.join(', ')} in flight on each size in turn, then ${o.rounds} rounds of ${fixed(o.missMs / 1000, 0)} s of misses; the two edges of a kind (\`workers: 2\`, 1 process) started once and reused across rounds; edge times from its access log (${o.logSample === 1 ? 'every request' : `${o.logSample} of the requests`})${pin}`);
+  say(`#### Index rounds: ${o.caches.map((c) => c.n).join(' and ')} objects of ${o.size} bytes${memory}${over}; per edge ${fixed((o.edge.hitWarmupMs ?? 1000) / 1000, 0)} s of hits at 16 in flight first, then ${o.rounds} rounds of ${fixed(o.hitMs / 1000, 0)} s of hits at ${o.inFlight.join(', ')} in flight on each size in turn, then on fresh edges (1 s of misses first) ${o.rounds} rounds of ${fixed(o.missMs / 1000, 0)} s of misses; the two edges of a kind (\`workers: 2\`, 1 process) started once for the hits and once for the misses, and reused across rounds; edge times from its access log (${o.logSample === 1 ? 'every request' : `${o.logSample} of the requests`})${pin}`);
   say('');
   say('p99 and p50 in ms: median over the rounds (min–max); "each round" lists the p99 of every round.');
   say('');
@@ -246,6 +269,6 @@ function report(o: IndexRoundsOptions, results: Map<string, Window[]>, keyOf: (w
   say('');
   for (const line of ratios) say(line);
   say('');
-  say(`Load average (1 min) over each edge kind's rounds: ${loads.join('; ')}`);
+  say(`Load average (1 min) over the rounds of each: ${loads.join('; ')}`);
   return lines;
 }

@@ -59,8 +59,8 @@
  *    started on each (both running; fresh for `workers: 2`, then for one process) and reused for
  *    every round; after the read-back and the `--index-warm` seconds of hits at 16 in flight on
  *    each, R rounds of `--index-hit-seconds` of hits at each count of `--index-inflight` on both
- *    sizes in turn (the order swapped every round), then R rounds of `--index-miss-seconds` of
- *    misses. A p99 at 16 in flight on 2 cores shared with the client is mostly queueing: at 1 in
+ *    sizes in turn (the order swapped every round); after all hits, on edges started again, R
+ *    rounds of `--index-miss-seconds` of misses. A p99 at 16 in flight on 2 cores shared with the client is mostly queueing: at 1 in
  *    flight it is the request's own time, and the edge's access log (every `--index-log-sample`th
  *    request) gives the edge's own time of each request (`durationMs`: from the request read to
  *    the answer handed to the socket, without the wait before it was read). Per round and as the
