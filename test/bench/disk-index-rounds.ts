@@ -43,7 +43,7 @@ export interface IndexRoundsOptions {
   rounds: number;
   /** Requests kept in flight, each count measured in every round (`--index-inflight`, default 1,4,16). */
   inFlight: readonly number[];
-  /** Measured time of one hit window (`--index-hit-seconds`) and of one miss window (`--index-miss-seconds`), ms. */
+  /** Measured time of one hit window (`--index-hit-seconds`) and of one miss window (`--index-miss-seconds`; 0: no misses), ms. */
   hitMs: number;
   missMs: number;
   /** Fraction of requests the edge logs (`--index-log-sample`, default 1): the server-side times come from these. */
@@ -212,12 +212,20 @@ async function kindRounds(o: IndexRoundsOptions, kind: Kind, workers: number, re
   }
 }
 
+/** `--index-inflight`: counts of requests in flight, e.g. `1,4,16`. */
+export function parseInFlight(text: string): number[] {
+  const counts = text.split(',').map(Number);
+  if (counts.some((k) => !(Number.isInteger(k) && k > 0))) throw new Error(`--index-inflight: positive whole numbers, e.g. 1,4,16, not ${JSON.stringify(text)}`);
+  return counts;
+}
+
 /** Runs the rounds on every cache: hits with `workers: 2`, then with one process, then misses alike; returns the report's lines. */
 export async function indexRounds(o: IndexRoundsOptions): Promise<string[]> {
   const results = new Map<string, Window[]>();
   const keyOf = (workers: number, kind: Kind, k: number, n: number) => `${workers} ${kind} ${k} ${n}`;
   const loads: string[] = [];
-  for (const kind of ['hit', 'miss'] as const) {
+  const measured: Kind[] = o.missMs > 0 ? ['hit', 'miss'] : ['hit'];
+  for (const kind of measured) {
     for (const workers of [2, 1]) {
       const record = (e: RunningEdge, k: number, w: Window) => results.set(keyOf(workers, kind, k, e.n), [...(results.get(keyOf(workers, kind, k, e.n)) ?? []), w]);
       loads.push(await kindRounds(o, kind, workers, record));
@@ -237,7 +245,7 @@ function report(o: IndexRoundsOptions, results: Map<string, Window[]>, keyOf: (w
   const memory = o.edge.memoryMaxEntrySize === undefined ? '' : `, \`memory.maxEntrySize: ${o.edge.memoryMaxEntrySize}\``;
   const pin = o.pinClient === undefined ? '' : `; the client pinned to CPU ${o.pinClient} (the edges not)`;
   say('');
-  say(`#### Index rounds: ${o.caches.map((c) => c.n).join(' and ')} objects of ${o.size} bytes${memory}${over}; per edge ${fixed((o.edge.hitWarmupMs ?? 1000) / 1000, 0)} s of hits at 16 in flight first, then ${o.rounds} rounds of ${fixed(o.hitMs / 1000, 0)} s of hits at ${o.inFlight.join(', ')} in flight on each size in turn, then on fresh edges (1 s of misses first) ${o.rounds} rounds of ${fixed(o.missMs / 1000, 0)} s of misses; the two edges of a kind (\`workers: 2\`, 1 process) started once for the hits and once for the misses, and reused across rounds; edge times from its access log (${o.logSample === 1 ? 'every request' : `${o.logSample} of the requests`})${pin}`);
+  say(`#### Index rounds: ${o.caches.map((c) => c.n).join(' and ')} objects of ${o.size} bytes${memory}${over}; per edge ${fixed((o.edge.hitWarmupMs ?? 1000) / 1000, 0)} s of hits at 16 in flight first, then ${o.rounds} rounds of ${fixed(o.hitMs / 1000, 0)} s of hits at ${o.inFlight.join(', ')} in flight on each size in turn, ${o.missMs > 0 ? `then on fresh edges (1 s of misses first) ${o.rounds} rounds of ${fixed(o.missMs / 1000, 0)} s of misses` : 'no misses'}; the two edges of a kind (\`workers: 2\`, 1 process) started once for the hits and once for the misses, and reused across rounds; edge times from its access log (${o.logSample === 1 ? 'every request' : `${o.logSample} of the requests`})${pin}`);
   say('');
   say('p99 and p50 in ms: median over the rounds (min–max); "each round" lists the p99 of every round.');
   say('');

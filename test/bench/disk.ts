@@ -60,13 +60,14 @@
  *    every round; after the read-back and the `--index-warm` seconds of hits at 16 in flight on
  *    each, R rounds of `--index-hit-seconds` of hits at each count of `--index-inflight` on both
  *    sizes in turn (the order swapped every round); after all hits, on edges started again, R
- *    rounds of `--index-miss-seconds` of misses. A p99 at 16 in flight on 2 cores shared with the client is mostly queueing: at 1 in
- *    flight it is the request's own time, and the edge's access log (every `--index-log-sample`th
- *    request) gives the edge's own time of each request (`durationMs`: from the request read to
- *    the answer handed to the socket, without the wait before it was read). Per round and as the
- *    median over the rounds (min–max): client p99 and p50, edge p99 and p50, requests/s, CPU and
- *    page faults a request; the ratios large / small of the medians and within a round.
- *    `--index-pin-client CPU`: the benchmark's process (the client) pinned there while it measures.
+ *    rounds of `--index-miss-seconds` of misses (0: none). A p99 at 16 in flight on 2 cores
+ *    shared with the client is mostly queueing: at 1 in flight it is the request's own time, and
+ *    the edge's access log (every `--index-log-sample`th request) gives the edge's own time of
+ *    each request (`durationMs`: from the request read to the answer handed to the socket,
+ *    without the wait before it was read). Per round and as the median over the rounds
+ *    (min–max): client p99 and p50, edge p99 and p50, requests/s, CPU and page faults a request;
+ *    the ratios large / small of the medians and within a round. `--index-pin-client CPU`: the
+ *    benchmark's process (the client) pinned there while it measures (the edges not).
  * 3c. Start-up (with `--startup N`): exec → first 200 from disk alone, `--startup-runs` starts
  *    each of `workers: 2` and one process in turn over N objects of 256 bytes built as in 3b
  *    (quick: `--startup 20000 --skip cold,hits,scale,crash`; nginx and wrk are not needed then).
@@ -92,7 +93,7 @@ import { freePort, hasCommand, processTree, startEdge, treeMemory, type ServerPr
 import { coldMisses, startSystem, type SystemName } from './disk-cold.js';
 import { diskHits } from './disk-hits.js';
 import { coldMissCpu } from './disk-cpu.js';
-import { indexRounds, type IndexRoundsOptions } from './disk-index-rounds.js';
+import { indexRounds, parseInFlight, type IndexRoundsOptions } from './disk-index-rounds.js';
 import { hitPicker, launchEdge, verifyStored, type CountingOrigin, type EdgeStart } from './disk-edge.js';
 
 const KiB = 1024;
@@ -566,7 +567,7 @@ async function main(): Promise<void> {
       const rounds = Number(values['index-rounds']);
       if (rounds === 0) await indexScale(tmp, origin, sizes, Number(values['index-size']), Number(values['index-verify']), edge);
       else {
-        const inFlight = values['index-inflight'].split(',').map(Number);
+        const inFlight = parseInFlight(values['index-inflight']);
         const pinClient = values['index-pin-client'] === '' ? undefined : Number(values['index-pin-client']);
         const windows = { hitMs: Number(values['index-hit-seconds']) * 1000, missMs: Number(values['index-miss-seconds']) * 1000 };
         await indexRoundsOf(tmp, origin, sizes, Number(values['index-size']), Number(values['index-verify']), { edge, rounds, inFlight, ...windows, logSample: Number(values['index-log-sample']), pinClient });
