@@ -9,8 +9,9 @@ import * as fsp from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
-import { DiskIndex, fileBytesOf, type IndexRecord } from '../../../src/blob/disk-index.js';
+import { DiskIndex } from '../../../src/blob/disk-index.js';
 import { FS_BLOCK } from '../../../src/blob/disk-layout.js';
+import { recount, testRecord as record } from '../../support/index-records.js';
 
 const cleanups: (() => Promise<void>)[] = [];
 afterEach(async () => {
@@ -26,28 +27,6 @@ async function openIndex(): Promise<{ index: DiskIndex; path: string }> {
     await fsp.rm(dir, { recursive: true, force: true });
   });
   return { index, path };
-}
-
-/** A packed record of `key` in generation `g` at `off` (or a body file when `file` is given). */
-function record(index: DiskIndex, key: string, g: number, off: number, cost: number, file?: string): IndexRecord {
-  const meta = { version: 1, key, size: cost - 100, status: 200, headers: [['content-type', 'text/plain']] as [string, string][], requestTime: 1, responseTime: 2, storedAt: 3 };
-  return { key, g, seq: index.nextSeq(), off, file, bs: 65536, crc: [7], cost, meta };
-}
-
-/** Every record, walked, against the counters the state keeps. */
-function recount(index: DiskIndex): { entries: number; liveBytes: number; fileBytes: number } {
-  const out = { entries: 0, liveBytes: 0, fileBytes: 0 };
-  let after: Buffer | undefined;
-  for (;;) {
-    const { records, last } = index.scan(after, 1000);
-    for (const rec of records) {
-      out.entries += 1;
-      out.liveBytes += rec.cost;
-      out.fileBytes += fileBytesOf(rec);
-    }
-    if (last === undefined) return out;
-    after = last;
-  }
 }
 
 describe('disk index batches', () => {
@@ -72,7 +51,7 @@ describe('disk index batches', () => {
       index.put(record(index, 'k0', 1, 60_000, 2000), undefined, { newBytes: 300, segmentSize: 1 << 30 }),
       index.remove('k1'),
       index.put({ ...index.get('k2')!, seq: index.nextSeq(), cost: 9 }, undefined, { ifSeq: k0.seq }),
-      index.put(record(index, 'big', 1, -1, 200_100, 'ab.cd'), undefined, { newBytes: 204_800, segmentSize: 1 << 30 }),
+      index.put(record(index, 'big', 1, -1, 200_100, { file: 'ab.cd' }), undefined, { newBytes: 204_800, segmentSize: 1 << 30 }),
       index.remove('nothing'),
     ]);
     expect(second.map((r) => r.applied)).toEqual([true, true, false, true, false]);

@@ -9,8 +9,9 @@ import * as fsp from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
-import { DiskIndex, fileBytesOf, type Applied, type IndexRecord } from '../../../src/blob/disk-index.js';
+import { DiskIndex, type Applied } from '../../../src/blob/disk-index.js';
 import { FS_BLOCK } from '../../../src/blob/disk-layout.js';
+import { recount, testRecord as record } from '../../support/index-records.js';
 
 const cleanups: (() => Promise<void>)[] = [];
 afterEach(async () => {
@@ -30,28 +31,6 @@ async function openIndex(): Promise<DiskIndex> {
     await fsp.rm(dir, { recursive: true, force: true });
   });
   return index;
-}
-
-/** A record of `key` in generation `g`: packed at `off`, or in body file `file` (off -1). */
-function record(index: DiskIndex, key: string, g: number, off: number, cost: number, extra: { file?: string; tags?: string[] } = {}): IndexRecord {
-  const meta = { version: 1, key, size: cost - 100, status: 200, headers: [['content-type', 'text/plain']] as [string, string][], requestTime: 1, responseTime: 2, storedAt: 3, tags: extra.tags };
-  return { key, g, seq: index.nextSeq(), off, file: extra.file, bs: 65536, crc: [7], cost, meta };
-}
-
-/** Every committed record, walked: the counters the state should keep. */
-function recount(index: DiskIndex): { entries: number; liveBytes: number; fileBytes: number } {
-  const out = { entries: 0, liveBytes: 0, fileBytes: 0 };
-  let after: Buffer | undefined;
-  for (;;) {
-    const { records, last } = index.scan(after, 1000);
-    for (const rec of records) {
-      out.entries += 1;
-      out.liveBytes += rec.cost;
-      out.fileBytes += fileBytesOf(rec);
-    }
-    if (last === undefined) return out;
-    after = last;
-  }
 }
 
 const counters = (s: { entries: number; liveBytes: number; fileBytes: number }) => ({ entries: s.entries, liveBytes: s.liveBytes, fileBytes: s.fileBytes });
