@@ -131,16 +131,21 @@ async function fetchFromUpstream(deps: FetchDeps, req: FetchRequest): Promise<Fe
   // Surrogate-Key and Cache-Groups (RFC 9875) members: what a purge by tag finds the object by.
   const tags = responseTags(resHeaders);
   if (tags !== undefined) meta.tags = tags;
-  const superseded = req.superseded ?? (() => false);
+  // What the Vary index learns from a stored answer: its key, and whether the URL varies. Learned
+  // once the store finds the object (the shared body goes then, and later requests must look the
+  // right key up), and again at the commit for a store that does not say when it finds it.
+  const listStored = (): void => {
+    deps.varyIndex.add(key);
+    if (!varying) deps.varyIndex.clearFields(req.primary);
+  };
+  const hooks: StoreHooks = { superseded: req.superseded ?? (() => false), readable: listStored };
   // A body that arrived with its head (a small object, usually) is taken in one piece now, so
   // every reader gets it as bytes in memory (GrowingBody.whole) rather than as a stream.
   const whole = size !== undefined ? bufferedBody(res.body, size) : undefined;
   const storing = whole === undefined ? undefined : await take(deps, whole, body, writer, writer !== undefined, meta.key);
   // settleWhole ends the body before its first wait (the commit): readers get it whole from here.
-  const done = (storing === undefined ? pump(deps, res, body, writer, meta, superseded) : settleWhole(deps, body, writer, meta, whole!.length, storing, superseded)).then((kept) => {
-    if (!kept) return;
-    deps.varyIndex.add(key);
-    if (!varying) deps.varyIndex.clearFields(req.primary);
+  const done = (storing === undefined ? pump(deps, res, body, writer, meta, hooks) : settleWhole(deps, body, writer, meta, whole!.length, storing, hooks)).then((kept) => {
+    if (kept) listStored();
   });
   done.catch(() => undefined);
   return {
@@ -214,7 +219,7 @@ async function take(deps: FetchDeps, chunk: Buffer, body: GrowingBody, writer: B
  * Copy the upstream body into the store writer and the shared body, chunk by chunk. Resolves true
  * when the object was committed to the store.
  */
-async function pump(deps: FetchDeps, res: UpstreamResponse, body: GrowingBody, writer: BlobWriter | undefined, meta: PumpMeta, superseded: () => boolean): Promise<boolean> {
+async function pump(deps: FetchDeps, res: UpstreamResponse, body: GrowingBody, writer: BlobWriter | undefined, meta: PumpMeta, hooks: StoreHooks): Promise<boolean> {
   let received = 0;
   let storing = writer !== undefined;
   try {
@@ -225,7 +230,7 @@ async function pump(deps: FetchDeps, res: UpstreamResponse, body: GrowingBody, w
     if (meta.size !== 0 && received !== meta.size) {
       throw new Error(`upstream sent ${received} bytes of a declared ${meta.size}`);
     }
-    return await settle(deps, body, writer, meta, received, storing, superseded);
+    return await settle(deps, body, writer, meta, received, storing, hooks);
   } catch (err) {
     throw await failed(deps, err, body, writer, meta, received);
   } finally {
@@ -234,9 +239,9 @@ async function pump(deps: FetchDeps, res: UpstreamResponse, body: GrowingBody, w
 }
 
 /** The end of pump() for a body taken whole from the stream (bufferedBody) and already handed to take(). */
-async function settleWhole(deps: FetchDeps, body: GrowingBody, writer: BlobWriter | undefined, meta: PumpMeta, received: number, storing: boolean, superseded: () => boolean): Promise<boolean> {
+async function settleWhole(deps: FetchDeps, body: GrowingBody, writer: BlobWriter | undefined, meta: PumpMeta, received: number, storing: boolean, hooks: StoreHooks): Promise<boolean> {
   try {
-    return await settle(deps, body, writer, meta, received, storing, superseded);
+    return await settle(deps, body, writer, meta, received, storing, hooks);
   } catch (err) {
     throw await failed(deps, err, body, writer, meta, received);
   } finally {
@@ -244,9 +249,17 @@ async function settleWhole(deps: FetchDeps, body: GrowingBody, writer: BlobWrite
   }
 }
 
+/** What storing a fetched answer asks of its fetch. */
+interface StoreHooks {
+  /** A newer fetch for the key is under way: this answer is not stored. */
+  superseded: () => boolean;
+  /** The store finds the object now (before its commit resolves, for the disk store). */
+  readable: () => void;
+}
+
 /** Every byte is in: end the shared body and commit the object (unless superseded). Resolves true when committed. */
-async function settle(deps: FetchDeps, body: GrowingBody, writer: BlobWriter | undefined, meta: PumpMeta, received: number, storing: boolean, superseded: () => boolean): Promise<boolean> {
-  if (storing && superseded()) {
+async function settle(deps: FetchDeps, body: GrowingBody, writer: BlobWriter | undefined, meta: PumpMeta, received: number, storing: boolean, hooks: StoreHooks): Promise<boolean> {
+  if (storing && hooks.superseded()) {
     // A newer fetch for this key is under way: its answer, not this older one, is the copy to keep.
     storing = false;
     await writer!.abort();
@@ -257,7 +270,15 @@ async function settle(deps: FetchDeps, body: GrowingBody, writer: BlobWriter | u
     // answers; this flight stays until it is done, so later requests read this body meanwhile.
     body.end();
     try {
-      await writer!.commit({ ...meta, size: received }, { onReadable: () => setImmediate(releaseBody, body) });
+      await writer!.commit(
+        { ...meta, size: received },
+        {
+          onReadable: () => {
+            hooks.readable();
+            setImmediate(releaseBody, body);
+          },
+        },
+      );
     } catch (err) {
       storing = false;
       deps.logger.warn({ err, key: meta.key }, 'cache commit failed');

@@ -6,7 +6,7 @@
  */
 import { Readable } from 'node:stream';
 import { describe, expect, it } from 'vitest';
-import type { BlobStore, BlobWriter, CommitMeta, StoredMeta } from '../../../src/blob/blob-store.js';
+import type { BlobStore, BlobWriter, CommitMeta, CommitOptions, StoredMeta } from '../../../src/blob/blob-store.js';
 import { MemoryBlobStore } from '../../../src/blob/memory-blob-store.js';
 import { silentLogger } from '../../../src/log.js';
 import { fetchForCache } from '../../../edge/fetcher.js';
@@ -39,6 +39,34 @@ function gatedStore(failWith?: Error): { store: BlobStore; release(): void; comm
     };
   };
   return { store, release: () => open(), commits: () => commits };
+}
+
+/**
+ * A memory store that says the object is readable at once (as the disk store does once its bytes
+ * are written and its index record pending), then holds the commit until `release()`.
+ */
+function readableEarlyStore(): { store: BlobStore; release(): void; readable: Promise<void> } {
+  const inner = new MemoryBlobStore({ maxBytes: 1 << 20, maxEntrySize: 1 << 19 });
+  let open!: () => void;
+  const gate = new Promise<void>((r) => (open = r));
+  let readableNow!: () => void;
+  const readable = new Promise<void>((r) => (readableNow = r));
+  const store = Object.create(inner) as BlobStore;
+  store.begin = async (key: string, size?: number): Promise<BlobWriter | undefined> => {
+    const writer = await inner.begin(key, size);
+    if (writer === undefined) return undefined;
+    return {
+      write: (chunk) => writer.write(chunk),
+      abort: () => writer.abort(),
+      async commit(meta: CommitMeta, options?: CommitOptions): Promise<StoredMeta> {
+        options?.onReadable?.();
+        readableNow();
+        await gate;
+        return writer.commit(meta);
+      },
+    };
+  };
+  return { store, release: () => open(), readable };
 }
 
 /** A byte stream (as undici's body is) holding `buffered` now and `later`, if any, after a turn of the event loop. */
@@ -160,6 +188,33 @@ describe('fetchForCache', () => {
     await flight.done;
     expect(flights.has('example.test/a.bin')).toBe(false);
     expect((await store.get('example.test/a.bin'))?.data?.equals(body)).toBe(true);
+  });
+
+  it('lets the body go once the store finds the object, and the Vary index learns its variant key then, not at the commit', async () => {
+    const body = Buffer.alloc(3000, 6);
+    const { store, release, readable } = readableEarlyStore();
+    const upstream = upstreamAnswering(body);
+    const varying = {
+      async request(...args: Parameters<Upstream['request']>): Promise<UpstreamResponse> {
+        const res = await upstream.request(...args);
+        return { ...res, headers: [...res.headers, ['vary', 'Accept']] };
+      },
+    } as unknown as Upstream;
+    const d = { ...deps(store, body), upstream: varying };
+    const { outcome, done } = await fetchForCache(d, { ...request, clientHeaders: new Headers({ accept: 'image/webp' }) });
+    if (outcome.kind !== 'shared') throw new Error(`expected a shared outcome, got ${outcome.kind}`);
+    expect(outcome.key).not.toBe(request.primary);
+    expect((await readAll(outcome.body.createReader())).equals(body)).toBe(true);
+    await readable;
+    await new Promise((r) => setImmediate(r));
+    // The commit has not resolved: a request now must find the variant, as the body takes no readers.
+    expect(outcome.body.released).toBe(true);
+    expect(() => outcome.body.createReader()).toThrow();
+    expect(d.varyIndex.fields(request.primary)).toEqual(['accept']);
+    expect(d.varyIndex.keysFor(request.primary)).toEqual([outcome.key]);
+    release();
+    await done;
+    expect(d.varyIndex.fields(request.primary)).toEqual(['accept']);
   });
 
   it('a commit that fails after the readers finished leaves nothing stored and ends the flight', async () => {
