@@ -241,12 +241,22 @@ class TieredBlobWriter implements BlobWriter {
 
   async commit(meta: CommitMeta, options?: CommitOptions): Promise<StoredMeta> {
     const onReadable = options?.onReadable;
-    const stored = await this.disk.commit(meta, {
-      onReadable: () => {
-        this.onReadable();
-        onReadable?.();
-      },
-    });
+    let readable = false;
+    let stored: StoredMeta;
+    try {
+      stored = await this.disk.commit(meta, {
+        onReadable: () => {
+          readable = true;
+          this.onReadable();
+          onReadable?.();
+        },
+      });
+    } catch (err) {
+      // Readable but not committed (its generation evicted meanwhile, or the index write failed):
+      // a lookup in between may have taken that version into memory, which must not outlive it.
+      if (readable) this.onReadable();
+      throw err;
+    }
     // A packed body is one Buffer already (what the disk wrote): memory keeps the same bytes.
     const data = this.chunks === undefined ? undefined : (this.disk.packedBody ?? wholeOf(this.chunks, this.collected));
     this.chunks = undefined;

@@ -98,6 +98,25 @@ describe('TieredBlobStore', () => {
     await atReadable!.read;
   });
 
+  it('keeps no memory copy of a version read while readable whose index write is then refused', async () => {
+    const { disk, memory, store } = await openTiered();
+    const body = pattern(20 * KiB, 6);
+    // The index refuses the record once its batch runs, as when the owner evicted the generation meanwhile.
+    const index = (disk as unknown as { index: { put: (...args: unknown[]) => Promise<{ applied: boolean }> } }).index;
+    const realPut = index.put.bind(index);
+    index.put = (...args: unknown[]) => realPut(...args).then(() => ({ applied: false }));
+    const writer = (await store.begin('k', body.length))!;
+    await writer.write(body);
+    let reads: Promise<unknown> | undefined;
+    const commit = writer.commit(commitMeta('k', body.length), {
+      // Two reads in the window: the second takes the version into memory (promoted on a second hit).
+      onReadable: () => (reads = expectBody(store, 'k', body).then(() => expectBody(store, 'k', body))),
+    });
+    await expect(commit).rejects.toThrow(/evicted/);
+    await reads;
+    expect(memory.peek('k')).toBeUndefined();
+  });
+
   it('has the disk writer let go of a packed body once the disk has it, unless the memory tier keeps those bytes', async () => {
     const { disk, store } = await openTiered({ admitAtCommit: 'seen' });
     const body = pattern(40 * KiB, 3);
