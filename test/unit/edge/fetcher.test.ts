@@ -14,11 +14,17 @@ import { FlightTable } from '../../../edge/flights.js';
 import type { Upstream, UpstreamResponse } from '../../../edge/upstream.js';
 import { VaryIndex } from '../../../edge/vary-index.js';
 
-/** A memory store whose commits each wait until `release()`, then commit (or fail, with `failWith`). */
-function gatedStore(failWith?: Error): { store: BlobStore; release(): void; commits: () => number } {
+/**
+ * A memory store whose commits each wait until `release()`, then commit (or fail, with
+ * `failWith`). With `readableEarly`, a commit first says the object is readable (as the disk store
+ * does once its bytes are written and its index record pending) and resolves `readable`.
+ */
+function gatedStore(options: { failWith?: Error; readableEarly?: boolean } = {}): { store: BlobStore; release(): void; commits: () => number; readable: Promise<void> } {
   const inner = new MemoryBlobStore({ maxBytes: 1 << 20, maxEntrySize: 1 << 19 });
   let open!: () => void;
   const gate = new Promise<void>((r) => (open = r));
+  let readableNow!: () => void;
+  const readable = new Promise<void>((r) => (readableNow = r));
   let commits = 0;
   const store = Object.create(inner) as BlobStore;
   store.begin = async (key: string, size?: number): Promise<BlobWriter | undefined> => {
@@ -27,46 +33,22 @@ function gatedStore(failWith?: Error): { store: BlobStore; release(): void; comm
     return {
       write: (chunk) => writer.write(chunk),
       abort: () => writer.abort(),
-      async commit(meta: CommitMeta): Promise<StoredMeta> {
+      async commit(meta: CommitMeta, commitOptions?: CommitOptions): Promise<StoredMeta> {
+        if (options.readableEarly) {
+          commitOptions?.onReadable?.();
+          readableNow();
+        }
         await gate;
         commits += 1;
-        if (failWith !== undefined) {
+        if (options.failWith !== undefined) {
           await writer.abort();
-          throw failWith;
+          throw options.failWith;
         }
         return writer.commit(meta);
       },
     };
   };
-  return { store, release: () => open(), commits: () => commits };
-}
-
-/**
- * A memory store that says the object is readable at once (as the disk store does once its bytes
- * are written and its index record pending), then holds the commit until `release()`.
- */
-function readableEarlyStore(): { store: BlobStore; release(): void; readable: Promise<void> } {
-  const inner = new MemoryBlobStore({ maxBytes: 1 << 20, maxEntrySize: 1 << 19 });
-  let open!: () => void;
-  const gate = new Promise<void>((r) => (open = r));
-  let readableNow!: () => void;
-  const readable = new Promise<void>((r) => (readableNow = r));
-  const store = Object.create(inner) as BlobStore;
-  store.begin = async (key: string, size?: number): Promise<BlobWriter | undefined> => {
-    const writer = await inner.begin(key, size);
-    if (writer === undefined) return undefined;
-    return {
-      write: (chunk) => writer.write(chunk),
-      abort: () => writer.abort(),
-      async commit(meta: CommitMeta, options?: CommitOptions): Promise<StoredMeta> {
-        options?.onReadable?.();
-        readableNow();
-        await gate;
-        return writer.commit(meta);
-      },
-    };
-  };
-  return { store, release: () => open(), readable };
+  return { store, release: () => open(), commits: () => commits, readable };
 }
 
 /** A byte stream (as undici's body is) holding `buffered` now and `later`, if any, after a turn of the event loop. */
@@ -192,7 +174,7 @@ describe('fetchForCache', () => {
 
   it('lets the body go once the store finds the object, and the Vary index learns its variant key then, not at the commit', async () => {
     const body = Buffer.alloc(3000, 6);
-    const { store, release, readable } = readableEarlyStore();
+    const { store, release, readable } = gatedStore({ readableEarly: true });
     const upstream = upstreamAnswering(body);
     const varying = {
       async request(...args: Parameters<Upstream['request']>): Promise<UpstreamResponse> {
@@ -219,7 +201,7 @@ describe('fetchForCache', () => {
 
   it('a commit that fails after the readers finished leaves nothing stored and ends the flight', async () => {
     const body = Buffer.alloc(3000, 9);
-    const { store, release, commits } = gatedStore(new Error('disk full'));
+    const { store, release, commits } = gatedStore({ failWith: new Error('disk full') });
     const { outcome, done } = await fetchForCache(deps(store, body), request);
     if (outcome.kind !== 'shared') throw new Error(`expected a shared outcome, got ${outcome.kind}`);
     expect((await readAll(outcome.body.createReader())).equals(body)).toBe(true);
