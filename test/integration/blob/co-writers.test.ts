@@ -13,8 +13,9 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterEach, describe, expect, it } from 'vitest';
 import { DiskBlobStore } from '../../../src/blob/disk-blob-store.js';
-import { DiskIndex, fileBytesOf } from '../../../src/blob/disk-index.js';
+import { DiskIndex } from '../../../src/blob/disk-index.js';
 import { DISK_FORMAT_VERSION, allocated, layoutOf } from '../../../src/blob/disk-layout.js';
+import { recount as recountRecords } from '../../support/index-records.js';
 import { verifyKeys, writeKeys } from './co-writer.js';
 
 const CHILD = fileURLToPath(new URL('../../../dist/test/integration/blob/co-writer.js', import.meta.url));
@@ -98,18 +99,7 @@ async function openOwner(dir: string, maxBytes: number, segmentSize: number): Pr
 async function recount(dir: string): Promise<{ counted: { entries: number; liveBytes: number; fileBytes: number }; state: { entries: number; liveBytes: number; fileBytes: number; segBytes: number } }> {
   const index = DiskIndex.open({ path: layoutOf(dir).indexPath, readOnly: true, pathOf: (key) => key });
   try {
-    const counted = { entries: 0, liveBytes: 0, fileBytes: 0 };
-    let after: Buffer | undefined;
-    for (;;) {
-      const { records, last } = index.scan(after, 1000);
-      for (const rec of records) {
-        counted.entries += 1;
-        counted.liveBytes += rec.cost;
-        counted.fileBytes += fileBytesOf(rec);
-      }
-      if (last === undefined) break;
-      after = last;
-    }
+    const counted = recountRecords(index);
     const s = index.shared.committedState();
     return { counted, state: { entries: s.entries, liveBytes: s.liveBytes, fileBytes: s.fileBytes, segBytes: s.segBytes ?? 0 } };
   } finally {
